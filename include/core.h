@@ -1,0 +1,213 @@
+/*
+ * The core: ocppgw's state machine in plain C. It knows no socket, no JSON
+ * and no SQL. Events come in as function calls (a charger asks to connect, a
+ * connection opens or closes, a typed OCPP request arrives, a database job
+ * completes, time passes) and the core acts through the function table
+ * struct core_io (send a CALLRESULT, submit a store job, close a connection,
+ * publish an event). Single-threaded: every call is made on the loop thread.
+ *
+ * What it owns:
+ *  - the charger registry (every known charger, loaded from the database and
+ *    kept in step through store CHARGER_CHANGED jobs), with credentials;
+ *  - connections, by 64-bit id never reused (ids, not pointers, cross
+ *    events: a database result for a connection that has since closed or
+ *    been replaced is dropped);
+ *  - inbound calls waiting for the database (durable ones are answered only
+ *    from core_on_db_result);
+ *  - outgoing-call slots: one CALL in flight per charger, with a deadline,
+ *    and a bounded per-charger queue behind it;
+ *  - per-IP throttling of failed authentication;
+ *  - typed events (connected, status changed, session started, ...).
+ */
+#ifndef OCPPGW_CORE_H
+#define OCPPGW_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocpp_msg.h"
+#include "store.h"
+
+struct core;
+
+enum core_event_kind {
+    CORE_EV_CHARGER_CONNECTED,
+    CORE_EV_CHARGER_DISCONNECTED,
+    CORE_EV_CHARGER_BOOTED,
+    CORE_EV_STATUS_CHANGED,
+    CORE_EV_SESSION_STARTED,
+    CORE_EV_SESSION_STOPPED,
+    CORE_EV_METER_VALUES,
+    CORE_EV_DATA_TRANSFER,
+    CORE_EV_FIRMWARE_STATUS,
+    CORE_EV_DIAGNOSTICS_STATUS,
+    CORE_EV_SECURITY,
+    CORE_EV_COUNT
+};
+const char *core_event_name(enum core_event_kind k);
+
+/* Borrowed views, valid only during the emit call. */
+struct core_event {
+    enum core_event_kind kind;
+    const char *charger_id;
+    int connector_id;               /* -1 when not about a connector */
+    int64_t session_id;             /* 0 when none */
+    int32_t transaction_id;         /* 0 when none */
+    const char *status;             /* status / vendorId / security kind; may be NULL */
+    const char *detail;             /* free text; may be NULL */
+    int64_t at_ms;
+};
+
+/* Outcome of a gateway-initiated CALL. */
+enum core_call_outcome {
+    CORE_CALL_RESULT,               /* CALLRESULT: text = payload JSON */
+    CORE_CALL_ERROR,                /* CALLERROR: text = error code, detail = description */
+    CORE_CALL_TIMEOUT,              /* no answer within call_timeout */
+    CORE_CALL_DISCONNECTED,         /* connection closed or replaced while queued or in flight */
+    CORE_CALL_CANCELLED             /* core shut down */
+};
+
+/* Called exactly once per accepted core_call(). text/detail borrowed. */
+typedef void (*core_call_cb)(void *user, enum core_call_outcome outcome,
+                             const char *text, const char *detail);
+
+struct core_io {
+    void *ctx;
+    /* Wall clock, ms since epoch (a seam: tests use a fake clock). */
+    int64_t (*now_ms)(void *ctx);
+    /* CALLRESULT for an inbound call. conf borrowed. */
+    void (*send_conf)(void *ctx, uint64_t conn_id, const char *msg_id, const struct ocpp_conf *conf);
+    /* CALLERROR for an inbound call. */
+    void (*send_error)(void *ctx, uint64_t conn_id, const char *msg_id, enum ocpp_err err,
+                       const char *description);
+    /* A CALL to the charger; payload_json is validated JSON text, borrowed. */
+    void (*send_call)(void *ctx, uint64_t conn_id, const char *msg_id, enum ocpp_action action,
+                      const char *payload_json);
+    /* Close the websocket with that close code (1000, 1001, 1008, ...). */
+    void (*close_conn)(void *ctx, uint64_t conn_id, int ws_code, const char *reason);
+    /* Queue a store job; takes ownership. The job comes back via core_on_db_result. */
+    void (*db_submit)(void *ctx, struct store_job *job);
+    /* Publish a typed event (logs, metrics, later webhooks). May be NULL. */
+    void (*emit)(void *ctx, const struct core_event *ev);
+    /* Random bytes for transaction ids (RAND_bytes in production). */
+    void (*random)(void *ctx, void *buf, size_t n);
+};
+
+struct core_config {
+    bool auto_register;             /* unknown ids connect and get a charger row */
+    int heartbeat_interval_s;       /* BootNotification interval (300) */
+    bool authorize_concurrent_tx;   /* Authorize/Start answer ConcurrentTx for busy tags */
+    int call_timeout_ms;            /* outgoing CALL deadline (30000) */
+    int call_queue_max;             /* queued outgoing calls per charger (16) */
+    int last_seen_flush_ms;         /* write-behind of last-seen times (5000) */
+    int max_inflight_per_conn;      /* inbound calls awaiting the database (8) */
+    int auth_fail_max;              /* failures per IP before throttling (10) */
+    int auth_fail_window_ms;        /* ... within this window (60000) */
+    int auth_block_ms;              /* throttled for this long (60000) */
+    const char *data_transfer_vendors; /* comma list of vendorIds answered Accepted; NULL none */
+};
+
+/* Fills in the defaults above. */
+void core_config_defaults(struct core_config *cfg);
+
+/* io and cfg are copied (data_transfer_vendors duplicated). */
+struct core *core_new(const struct core_io *io, const struct core_config *cfg);
+/* Fails every queued/in-flight outgoing call with CANCELLED, frees everything. */
+void core_free(struct core *c);
+
+/* ---- registry ---- */
+
+/* A charger row loaded or changed (row->deleted: forget it). */
+void core_charger_upsert(struct core *c, const struct store_charger *row);
+size_t core_charger_count(const struct core *c);
+size_t core_connected_count(const struct core *c);
+bool core_charger_connected(const struct core *c, const char *charger_id);
+
+/* ---- connections ---- */
+
+enum core_admit {
+    CORE_ADMIT_OK,
+    CORE_ADMIT_BAD_ID,              /* HTTP 400 */
+    CORE_ADMIT_UNKNOWN,             /* HTTP 404 */
+    CORE_ADMIT_UNAUTHORIZED,        /* HTTP 401 */
+    CORE_ADMIT_THROTTLED            /* HTTP 429: too many failures from this address */
+};
+
+/*
+ * Decides an upgrade request before anything is touched: the id's syntax,
+ * whether the charger is known (or auto-registration is on), its password
+ * (password NULL = no Basic credentials; user must equal the id), and the
+ * per-IP failure throttle. Never disturbs a live connection. Failures are
+ * logged, counted, and stored as security events.
+ */
+enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
+                           const char *user, const char *password);
+
+/* True if the id is 1..48 printable ASCII characters without '/', ',' or space. */
+bool core_charger_id_valid(const char *id);
+
+/*
+ * The websocket for an admitted charger is open. Returns the new connection
+ * id (never 0, never reused). If the charger had a live connection, that one
+ * is closed (1008 "replaced"), its waiting calls fail, and a security event
+ * is stored.
+ */
+uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remote_addr);
+
+/* The websocket is gone (any reason). Unknown or replaced ids are fine. */
+void core_conn_closed(struct core *c, uint64_t conn_id, const char *reason);
+
+/*
+ * A valid, schema-checked CALL from the charger. Takes ownership of what req
+ * owns (the struct itself is borrowed). Answers through io->send_conf /
+ * send_error now or when its store job completes.
+ */
+void core_on_request(struct core *c, uint64_t conn_id, const char *msg_id, enum ocpp_action a,
+                     union ocpp_req *req);
+
+/*
+ * Whether an inbound call with this id is still being handled on the
+ * connection (OCPP-J: a repeated id is a protocol error).
+ */
+bool core_request_pending(const struct core *c, uint64_t conn_id, const char *msg_id);
+
+/* A CALLRESULT / CALLERROR from the charger. Unknown ids are logged and dropped. */
+void core_on_call_result(struct core *c, uint64_t conn_id, const char *msg_id,
+                         const char *payload_json);
+void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, const char *code,
+                        const char *description);
+
+/* ---- outgoing calls ---- */
+
+enum core_call_err {
+    CORE_CALL_OK = 0,
+    CORE_CALL_ERR_OFFLINE,          /* REST 409 CHARGING_CHARGEPOINT_OFFLINE */
+    CORE_CALL_ERR_QUEUE_FULL,       /* REST 503 */
+    CORE_CALL_ERR_UNKNOWN_CHARGER   /* REST 404 */
+};
+
+/*
+ * Queues a CALL to a connected charger (payload_json validated by the
+ * caller, copied). cb is called exactly once if this returns CORE_CALL_OK.
+ * out_msg_id (optional, >= OCPP_ID_MAX + 1 bytes) receives the unique id.
+ */
+enum core_call_err core_call(struct core *c, const char *charger_id, enum ocpp_action a,
+                             const char *payload_json, core_call_cb cb, void *user,
+                             char *out_msg_id);
+
+/* ---- database and time ---- */
+
+/* A store job came back; takes ownership. */
+void core_on_db_result(struct core *c, struct store_job *job);
+
+/*
+ * Runs what is due at io->now_ms(): call timeouts, last-seen flush, throttle
+ * expiry. Returns ms until the next deadline (<= 1000, so a 1 s tick is enough).
+ */
+int core_expire(struct core *c);
+
+/* Stored jobs the core submitted and not yet got back (for /metrics and tests). */
+size_t core_jobs_outstanding(const struct core *c);
+
+#endif

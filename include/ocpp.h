@@ -1,0 +1,104 @@
+/*
+ * The OCPP-J wire layer, without sockets: frame parsing, schema validation,
+ * JSON <-> typed message translation, and the dispatcher that turns a text
+ * frame into a core call or a CALLERROR. src/ocpp/ws_lws.c feeds it complete
+ * text messages and sends what it produces.
+ */
+#ifndef OCPPGW_OCPP_H
+#define OCPPGW_OCPP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocpp_msg.h"
+
+struct cJSON;
+
+/* ---- schema validation (src/ocpp/schema.c) ---- */
+
+/*
+ * Compiles the embedded official 1.6 schemas. Call once at start (and in
+ * tests); false if the embedded data is broken.
+ */
+bool ocpp_schema_init(void);
+void ocpp_schema_free(void);
+
+enum ocpp_schema_dir { OCPP_SCHEMA_REQ, OCPP_SCHEMA_CONF };
+
+struct ocpp_violation {
+    enum ocpp_err err;              /* FORMATION, TYPE_CONSTRAINT, PROPERTY_CONSTRAINT, OCCURENCE_CONSTRAINT */
+    char path[128];                 /* e.g. "meterValue[0].sampledValue[2].unit" ("" = the payload) */
+    char message[160];              /* e.g. "must be one of Wh, kWh, ..."; no user data echoed beyond 40 chars */
+};
+
+/*
+ * Validates payload against urn:<Action>.req or .conf. OCPP_OK, or the first
+ * violation (in document order) in *v. Mapping: missing required property ->
+ * OCCURENCE; wrong JSON type, enum mismatch, bad date-time -> TYPE; string
+ * over maxLength, multipleOf, minItems -> PROPERTY; unknown property
+ * (additionalProperties false) or a payload that is not an object ->
+ * FORMATION.
+ */
+enum ocpp_err ocpp_schema_validate(enum ocpp_action a, enum ocpp_schema_dir dir,
+                                   const struct cJSON *payload, struct ocpp_violation *v);
+
+/* ---- frames (src/ocpp/rpc.c) ---- */
+
+enum ocpp_msg_type { OCPP_CALL = 2, OCPP_CALLRESULT = 3, OCPP_CALLERROR = 4 };
+
+struct ocpp_frame {
+    int type;                       /* 2, 3, 4, or another number to ignore */
+    char id[OCPP_ID_MAX + 1];       /* "" if unreadable */
+    char action[64];                /* CALL only */
+    const struct cJSON *payload;    /* CALL/CALLRESULT payload; borrowed from root */
+    const char *error_code;         /* CALLERROR, borrowed */
+    const char *error_description;  /* CALLERROR, borrowed */
+    struct cJSON *root;             /* owned: free with ocpp_frame_free */
+};
+
+enum ocpp_parse_result {
+    OCPP_PARSE_OK,
+    OCPP_PARSE_IGNORE,              /* message type not 2/3/4: ignore (OCPP-J 4.1.3) */
+    OCPP_PARSE_ERROR                /* answer CALLERROR err with frame->id or "-1" */
+};
+
+/*
+ * Parses one text message. On OCPP_PARSE_ERROR, *err is FORMATION or
+ * PROTOCOL and *why a static description; frame->id holds the id if one
+ * could be read (else ""). Unique ids longer than 36 characters are an error.
+ * Always call ocpp_frame_free afterwards.
+ */
+enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *frame,
+                                        enum ocpp_err *err, const char **why);
+void ocpp_frame_free(struct ocpp_frame *frame);
+
+/* Serialisers: return malloc'd text, caller frees. payload_json borrowed. */
+char *ocpp_build_callresult(const char *id, const struct cJSON *payload);
+char *ocpp_build_callerror(const char *id, enum ocpp_err err, const char *description);
+char *ocpp_build_call(const char *id, enum ocpp_action a, const char *payload_json);
+
+/* ---- typed translation (src/ocpp/handle_*.c) ---- */
+
+/* True for the ten charger-initiated actions the core handles. */
+bool ocpp_action_is_charger_initiated(enum ocpp_action a);
+
+/*
+ * JSON payload (already schema-valid) -> typed request. Fills defaults of
+ * the spec (sampledValue measurand/unit/context/format/location, stop
+ * reason). OCPP_OK or a PROPERTY/TYPE violation for what a schema cannot say
+ * (e.g. a date-time that does not parse); req owns heap parts on OCPP_OK only.
+ */
+enum ocpp_err ocpp_parse_request(enum ocpp_action a, const struct cJSON *payload,
+                                 union ocpp_req *req, struct ocpp_violation *v);
+
+/* Typed answer -> JSON payload (caller frees with cJSON_Delete). */
+struct cJSON *ocpp_conf_to_json(const struct ocpp_conf *conf);
+
+/*
+ * 64-bit digest of a MeterValues / transactionData payload for dedup of
+ * retried messages: FNV-1a over the canonical (unformatted) JSON.
+ */
+uint64_t ocpp_payload_digest(const struct cJSON *payload);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * The store: everything ocppgw writes to or reads from PostgreSQL, behind a
+ * job interface the core can be driven with (tests use a fake that records
+ * jobs). Nothing here includes libpq; src/store/pg.c implements it.
+ *
+ * Threading (redis bio.c): store_submit() puts a job on a bounded queue under
+ * a mutex and wakes the store thread. The thread owns its own PGconn, takes
+ * up to `batch_max` jobs, sends them in libpq pipeline mode inside one
+ * transaction (BEGIN, the jobs' statements, COMMIT, one sync), and once the
+ * COMMIT is known puts every job on a completion queue and calls the wake
+ * callback (lws_cancel_service). The loop thread drains completions with
+ * store_take_completed() and hands each job to core_on_db_result().
+ *
+ * A job is answered only after its batch committed (durability rule). If a
+ * statement fails for data reasons, the batch is re-run one job per
+ * transaction so one bad job fails alone. If the connection is lost, every
+ * job of the batch completes with STORE_ERR_UNAVAILABLE (the charger retries;
+ * every write is idempotent), the thread reconnects with backoff, and while
+ * it is down new jobs fail at once (write-behind jobs are kept, up to the
+ * queue bound, and written after reconnect).
+ *
+ * The store thread also LISTENs on channel "ocppgw_charger" (a trigger on
+ * chargers NOTIFYs the id on every change, from any process): it loads the
+ * row and completes a STORE_OP_CHARGER_CHANGED job nobody submitted, so the
+ * in-memory registry follows the table.
+ */
+#ifndef OCPPGW_STORE_H
+#define OCPPGW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocpp_msg.h"
+
+enum store_op {
+    STORE_OP_CHARGER_CONNECTED,     /* write-behind; creates the row if auto_register */
+    STORE_OP_CHARGER_DISCONNECTED,  /* write-behind */
+    STORE_OP_LAST_SEEN,             /* write-behind; many chargers in one job */
+    STORE_OP_BOOT,                  /* write-behind */
+    STORE_OP_STATUS,                /* write-behind; connector upsert + history */
+    STORE_OP_AUTHORIZE,             /* read: token lookup */
+    STORE_OP_START_TX,              /* durable: session row, idempotent */
+    STORE_OP_STOP_TX,               /* durable: close session or store orphan */
+    STORE_OP_METER_VALUES,          /* durable: samples, deduplicated per message */
+    STORE_OP_DATA_TRANSFER,         /* write-behind */
+    STORE_OP_FIRMWARE_STATUS,       /* write-behind */
+    STORE_OP_DIAGNOSTICS_STATUS,    /* write-behind */
+    STORE_OP_SECURITY_EVENT,        /* write-behind: replacement, auth failures */
+    STORE_OP_CHARGER_CHANGED,       /* produced by the store thread from NOTIFY */
+    STORE_OP_SQL,                   /* generic parameterised statement (REST) */
+    STORE_OP_COUNT
+};
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_ERR_UNAVAILABLE,          /* database down or commit unknown: retryable */
+    STORE_ERR_FAILED                /* the statement failed for this job's data */
+};
+
+/* A charger as the registry needs it (one row of table chargers). */
+struct store_charger {
+    char id[OCPP_CHARGER_ID_MAX + 1];
+    char auth_hash[160];            /* "" = no password (security profile 0) */
+    int security_profile;           /* 0, 1, 2, 3 */
+    char registration[12];          /* BootNotification answer: Accepted|Pending|Rejected */
+    bool deleted;                   /* row gone: forget the charger */
+};
+
+struct store_last_seen {
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    int64_t at_ms;
+};
+
+/* Outcome of a StopTransaction. */
+enum store_stop_outcome {
+    STORE_STOP_CLOSED,              /* session closed now */
+    STORE_STOP_REPEATED,            /* already closed before: nothing changed */
+    STORE_STOP_ORPHAN               /* unknown or foreign transaction: stored as orphan */
+};
+
+struct store_job {
+    struct store_job *next;         /* queue link, owned by whoever holds the job */
+    enum store_op op;
+    enum store_status status;
+    uint64_t conn_id;               /* 0 = no connection waits for it */
+    char msg_id[OCPP_ID_MAX + 1];   /* OCPP unique id to answer, "" = none */
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    int64_t received_ms;            /* when the gateway received it (wall clock) */
+    int64_t submitted_us;           /* monotonic, set by store_submit */
+    void *user;                     /* opaque to the store (REST request, ...) */
+
+    union {
+        struct { char remote_addr[48]; bool auto_register; } connected;
+        struct { char reason[64]; } disconnected;
+        struct { size_t n; struct store_last_seen *items; } last_seen;     /* owned */
+        struct ocpp_boot_req boot;
+        struct ocpp_status_notification_req status;
+        struct { char id_tag[OCPP_IDTAG_MAX + 1]; bool check_concurrent; } authorize;
+        struct { struct ocpp_start_tx_req req; int32_t candidate_tx_id; bool check_concurrent; } start_tx;
+        struct ocpp_stop_tx_req stop_tx;                /* owns its values */
+        struct ocpp_meter_values_req meter_values;       /* owns values */
+        struct ocpp_data_transfer_req data_transfer;    /* owns data */
+        struct ocpp_status_req fw_diag_status;
+        struct { char kind[48]; char detail[256]; } security_event;
+        struct {
+            const char *sql;        /* static text, borrowed */
+            int nparams;
+            char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
+        } sql;
+    } in;
+
+    union {
+        struct ocpp_id_tag_info authorize;
+        struct {
+            int32_t transaction_id;
+            int64_t session_id;
+            bool existing;          /* a retry of a start already stored */
+            struct ocpp_id_tag_info info;
+        } start_tx;
+        struct {
+            enum store_stop_outcome outcome;
+            int64_t session_id;     /* 0 for orphans */
+            bool has_info;
+            struct ocpp_id_tag_info info;
+        } stop_tx;
+        struct { int64_t session_id; bool duplicate; } meter_values;
+        struct store_charger charger;                   /* CHARGER_CHANGED */
+        struct {
+            int ntuples, nfields;
+            char **values;          /* owned, ntuples*nfields, row-major; NULL = SQL NULL */
+            char sqlstate[6];       /* on STORE_ERR_FAILED */
+        } sql;
+    } out;
+};
+
+/* New zeroed job of that op. Caller owns it until it is submitted. */
+struct store_job *store_job_new(enum store_op op);
+/* Frees the job and everything it owns. NULL is fine. */
+void store_job_free(struct store_job *job);
+/* Durable ops are answered only after commit; the rest are write-behind. */
+bool store_op_is_durable(enum store_op op);
+const char *store_op_name(enum store_op op);
+
+struct store;
+
+struct store_config {
+    const char *conninfo;           /* libpq conninfo or URL; borrowed for the call */
+    int batch_max;                  /* jobs per transaction (default 512) */
+    int queue_max;                  /* queued jobs before submit fails them (default 100000) */
+    void (*wake)(void *ctx);        /* called from the store thread when completions wait */
+    void *wake_ctx;
+};
+
+/*
+ * Starts the store thread. Fails (NULL, message logged) only on bad config;
+ * an unreachable database is not an error here: the thread keeps trying.
+ */
+struct store *store_start(const struct store_config *cfg);
+
+/*
+ * Queues a job; takes ownership. Never blocks on the database. If the queue
+ * is full, or the database is down and the job is not write-behind, the job
+ * is completed at once with STORE_ERR_UNAVAILABLE (it still comes back
+ * through store_take_completed()).
+ */
+void store_submit(struct store *s, struct store_job *job);
+
+/* Loop thread: the completed jobs as a list (oldest first) or NULL. Caller owns them. */
+struct store_job *store_take_completed(struct store *s);
+
+/* True while the store thread has a working connection. Any thread. */
+bool store_ready(const struct store *s);
+/* Jobs queued and not yet taken by the store thread. Any thread. */
+size_t store_queue_depth(const struct store *s);
+
+/*
+ * Stops accepting, lets the thread finish what is queued (when the database
+ * is up; otherwise queued jobs fail), joins it and frees the store. Jobs
+ * still on the completion queue are freed. Call from the loop thread after
+ * the loop has stopped.
+ */
+void store_stop(struct store *s);
+
+/* ---- synchronous administration (CLI and start-up only, never the loop) ---- */
+
+struct store_admin;
+
+/* Connects; on failure NULL with a one-line reason in errbuf. */
+struct store_admin *store_admin_connect(const char *conninfo, char *errbuf, size_t errcap);
+void store_admin_close(struct store_admin *a);
+
+/* Applies the embedded migrations not yet in schema_migrations, in order. Returns count or -1. */
+int store_admin_migrate(struct store_admin *a, char *errbuf, size_t errcap);
+
+/*
+ * Loads every charger; calls fn for each. Returns the count or -1.
+ */
+int store_admin_load_chargers(struct store_admin *a,
+                              void (*fn)(void *ctx, const struct store_charger *c), void *ctx,
+                              char *errbuf, size_t errcap);
+
+/* Inserts a charger (auth_hash "" = none). 0 ok, 1 exists, -1 error. */
+int store_admin_add_charger(struct store_admin *a, const char *id, const char *name,
+                            const char *auth_hash, int security_profile,
+                            char *errbuf, size_t errcap);
+
+/* API keys (secret never stored: key_hash is hex SHA-256 of the whole key). */
+int store_admin_apikey_create(struct store_admin *a, const char *name, const char *scopes_csv,
+                              const char *key_prefix, const char *key_hash, int64_t *out_id,
+                              char *errbuf, size_t errcap);
+/* Writes one line per key (id, name, prefix, scopes, created, state) to out. Returns count or -1. */
+int store_admin_apikey_list(struct store_admin *a, void *out_file, char *errbuf, size_t errcap);
+/* 0 revoked, 1 no such (unrevoked) key, -1 error. */
+int store_admin_apikey_revoke(struct store_admin *a, int64_t id, char *errbuf, size_t errcap);
+/* Number of live keys holding scope "admin", or -1. */
+int store_admin_apikey_count_admin(struct store_admin *a, char *errbuf, size_t errcap);
+
+#endif
