@@ -49,7 +49,7 @@ enum ocpp_msg_type { OCPP_CALL = 2, OCPP_CALLRESULT = 3, OCPP_CALLERROR = 4 };
 
 struct ocpp_frame {
     int type;                       /* 2, 3, 4, or another number to ignore */
-    char id[OCPP_ID_MAX + 1];       /* "" if unreadable */
+    char id[256];                   /* as sent (up to 255 chars), "" if unreadable */
     char action[64];                /* CALL only */
     const struct cJSON *payload;    /* CALL/CALLRESULT payload; borrowed from root */
     const char *error_code;         /* CALLERROR, borrowed */
@@ -66,7 +66,8 @@ enum ocpp_parse_result {
 /*
  * Parses one text message. On OCPP_PARSE_ERROR, *err is FORMATION or
  * PROTOCOL and *why a static description; frame->id holds the id if one
- * could be read (else ""). Unique ids longer than 36 characters are an error.
+ * could be read (else ""). Unique ids longer than 36 characters are a
+ * PROTOCOL error answered with the id as sent (if it fits in frame->id).
  * Always call ocpp_frame_free afterwards.
  */
 enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *frame,
