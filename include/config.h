@@ -1,0 +1,52 @@
+/*
+ * Configuration: defaults, then the INI file (libinih), then environment
+ * variables, then command-line flags (main.c applies those). Every key is in
+ * docs/configuration.md.
+ */
+#ifndef OCPPGW_CONFIG_H
+#define OCPPGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config {
+    char listen[128];
+    char api_listen[128];           /* "" = REST on the OCPP listener */
+    int max_connections;            /* 0 = from RLIMIT_NOFILE */
+    char *db_url;                   /* owned */
+    int db_batch_max;
+    int db_queue_max;
+    bool auto_register;
+    bool require_subprotocol;
+    int heartbeat_interval;
+    int ping_interval;
+    int ping_timeout;
+    int call_timeout;
+    int max_frame;
+    bool authorize_concurrent_tx;
+    char *data_transfer_vendors;    /* owned, may be NULL */
+    int auth_fail_max;
+    int auth_fail_window;
+    int auth_block;
+    int conn_rate_per_ip;
+    int password_iterations;
+    char log_level[8];
+    char log_format[8];
+};
+
+void config_defaults(struct config *c);
+/* Loads FILE over the current values; false with a one-line reason in err. */
+bool config_load_file(struct config *c, const char *path, char *err, size_t errcap);
+/* Applies DATABASE_URL, OCPPGW_LISTEN, OCPPGW_API_LISTEN, OCPPGW_LOG_LEVEL. */
+void config_apply_env(struct config *c);
+/* Sets one "section.key" to a value; false with reason if unknown or bad. */
+bool config_set(struct config *c, const char *section, const char *key, const char *value,
+                char *err, size_t errcap);
+/* Checks the whole configuration; false with reason. */
+bool config_validate(const struct config *c, char *err, size_t errcap);
+void config_free(struct config *c);
+
+/* Splits "ADDR:PORT" / "[v6]:PORT"; false if malformed. */
+bool config_split_listen(const char *s, char *addr, size_t acap, int *port);
+
+#endif

@@ -1,0 +1,251 @@
+/*
+ * Configuration loading. One table describes every key (section, name, type,
+ * where it lives in struct config, bounds), so the INI reader, the
+ * environment and the validator share it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "util.h"
+
+enum key_type { K_STR, K_STRP, K_INT, K_BOOL };
+
+struct key {
+    const char *section, *name;
+    enum key_type type;
+    size_t offset;
+    size_t size;        /* K_STR buffer size */
+    long min, max;      /* K_INT bounds */
+};
+
+#define STR(sec, nm, field) { sec, nm, K_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0 }
+#define STRP(sec, nm, field) { sec, nm, K_STRP, offsetof(struct config, field), 0, 0, 0 }
+#define INT(sec, nm, field, lo, hi) { sec, nm, K_INT, offsetof(struct config, field), 0, lo, hi }
+#define BOOL(sec, nm, field) { sec, nm, K_BOOL, offsetof(struct config, field), 0, 0, 0 }
+
+static const struct key keys[] = {
+    STR("server", "listen", listen),
+    STR("server", "api_listen", api_listen),
+    INT("server", "max_connections", max_connections, 0, 10000000),
+    STRP("database", "url", db_url),
+    INT("database", "batch_max", db_batch_max, 1, 100000),
+    INT("database", "queue_max", db_queue_max, 16, 100000000),
+    BOOL("ocpp", "auto_register", auto_register),
+    BOOL("ocpp", "require_subprotocol", require_subprotocol),
+    INT("ocpp", "heartbeat_interval", heartbeat_interval, 1, 86400),
+    INT("ocpp", "ping_interval", ping_interval, 1, 86400),
+    INT("ocpp", "ping_timeout", ping_timeout, 1, 86400),
+    INT("ocpp", "call_timeout", call_timeout, 1, 3600),
+    INT("ocpp", "max_frame", max_frame, 512, 16 * 1024 * 1024),
+    BOOL("ocpp", "authorize_concurrent_tx", authorize_concurrent_tx),
+    STRP("ocpp", "data_transfer_vendors", data_transfer_vendors),
+    INT("ocpp", "auth_fail_max", auth_fail_max, 1, 1000000),
+    INT("ocpp", "auth_fail_window", auth_fail_window, 1, 86400),
+    INT("ocpp", "auth_block", auth_block, 1, 86400),
+    INT("ocpp", "conn_rate_per_ip", conn_rate_per_ip, 1, 1000000),
+    INT("ocpp", "password_iterations", password_iterations, 1000, 10000000),
+    STR("log", "level", log_level),
+    STR("log", "format", log_format),
+};
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->listen, "0.0.0.0:8080");
+    c->db_batch_max = 512;
+    c->db_queue_max = 100000;
+    c->require_subprotocol = true;
+    c->heartbeat_interval = 300;
+    c->ping_interval = 60;
+    c->ping_timeout = 30;
+    c->call_timeout = 30;
+    c->max_frame = 65536;
+    c->auth_fail_max = 10;
+    c->auth_fail_window = 60;
+    c->auth_block = 60;
+    c->conn_rate_per_ip = 50;
+    c->password_iterations = 10000;
+    strcpy(c->log_level, "info");
+    strcpy(c->log_format, "text");
+}
+
+void config_free(struct config *c)
+{
+    free(c->db_url);
+    free(c->data_transfer_vendors);
+    c->db_url = NULL;
+    c->data_transfer_vendors = NULL;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+        *out = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
+bool config_set(struct config *c, const char *section, const char *name, const char *value,
+                char *err, size_t errcap)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const struct key *k = &keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+            continue;
+        void *field = (char *)c + k->offset;
+        switch (k->type) {
+        case K_STR:
+            if (!str_copy(field, k->size, value)) {
+                snprintf(err, errcap, "%s.%s: value too long", section, name);
+                return false;
+            }
+            return true;
+        case K_STRP:
+            free(*(char **)field);
+            *(char **)field = value[0] ? xstrdup(value) : NULL;
+            return true;
+        case K_INT: {
+            char *end;
+            errno = 0;
+            long v = strtol(value, &end, 10);
+            if (errno || end == value || *end || v < k->min || v > k->max) {
+                snprintf(err, errcap, "%s.%s: expected an integer from %ld to %ld, got '%s'",
+                         section, name, k->min, k->max, value);
+                return false;
+            }
+            *(int *)field = (int)v;
+            return true;
+        }
+        case K_BOOL:
+            if (!parse_bool(value, field)) {
+                snprintf(err, errcap, "%s.%s: expected true or false, got '%s'", section, name,
+                         value);
+                return false;
+            }
+            return true;
+        }
+    }
+    snprintf(err, errcap, "unknown key %s.%s", section, name);
+    return false;
+}
+
+struct ini_ctx {
+    struct config *c;
+    const char *path;
+    char *err;
+    size_t errcap;
+    int line;
+    bool failed;
+};
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    char why[256];
+    if (!config_set(ctx->c, section, name, value, why, sizeof why)) {
+        snprintf(ctx->err, ctx->errcap, "%s: %s", ctx->path, why);
+        ctx->failed = true;
+        return 0;
+    }
+    return 1;
+}
+
+bool config_load_file(struct config *c, const char *path, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errcap, "cannot read config file %s: %s", path, strerror(errno));
+        return false;
+    }
+    struct ini_ctx ctx = { c, path, err, errcap, 0, false };
+    int r = ini_parse_file(f, on_ini_entry, &ctx);
+    fclose(f);
+    if (r != 0) {
+        if (!ctx.failed)
+            snprintf(err, errcap, "%s: syntax error at line %d", path, r);
+        else {
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "%s (line %d)", err, r);
+            str_copy(err, errcap, tmp);
+        }
+        return false;
+    }
+    return true;
+}
+
+void config_apply_env(struct config *c)
+{
+    const char *v;
+    char err[256];
+    if ((v = getenv("DATABASE_URL")) && *v)
+        config_set(c, "database", "url", v, err, sizeof err);
+    if ((v = getenv("OCPPGW_LISTEN")) && *v)
+        config_set(c, "server", "listen", v, err, sizeof err);
+    if ((v = getenv("OCPPGW_API_LISTEN")) && *v)
+        config_set(c, "server", "api_listen", v, err, sizeof err);
+    if ((v = getenv("OCPPGW_LOG_LEVEL")) && *v)
+        config_set(c, "log", "level", v, err, sizeof err);
+}
+
+bool config_split_listen(const char *s, char *addr, size_t acap, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return false;
+    size_t alen = (size_t)(colon - s);
+    const char *a = s;
+    if (a[0] == '[') {
+        if (alen < 3 || a[alen - 1] != ']')
+            return false;
+        a++;
+        alen -= 2;
+    }
+    if (alen + 1 > acap)
+        return false;
+    memcpy(addr, a, alen);
+    addr[alen] = '\0';
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535)
+        return false;
+    *port = (int)p;
+    return true;
+}
+
+bool config_validate(const struct config *c, char *err, size_t errcap)
+{
+    char addr[128];
+    int port;
+    enum log_level lvl;
+    enum log_format fmt;
+    if (!config_split_listen(c->listen, addr, sizeof addr, &port)) {
+        snprintf(err, errcap, "server.listen: expected ADDR:PORT, got '%s'", c->listen);
+        return false;
+    }
+    if (c->api_listen[0] && !config_split_listen(c->api_listen, addr, sizeof addr, &port)) {
+        snprintf(err, errcap, "server.api_listen: expected ADDR:PORT, got '%s'", c->api_listen);
+        return false;
+    }
+    if (!c->db_url) {
+        snprintf(err, errcap, "no database: set database.url, DATABASE_URL or --db");
+        return false;
+    }
+    if (!log_level_parse(c->log_level, &lvl)) {
+        snprintf(err, errcap, "log.level: expected debug, info, warn or error, got '%s'",
+                 c->log_level);
+        return false;
+    }
+    if (!log_format_parse(c->log_format, &fmt)) {
+        snprintf(err, errcap, "log.format: expected text or json, got '%s'", c->log_format);
+        return false;
+    }
+    return true;
+}

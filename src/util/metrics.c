@@ -1,0 +1,188 @@
+/*
+ * Prometheus metrics. Counters are relaxed atomics (the store thread counts
+ * batches, the loop counts frames); metrics_render() reads them on the loop
+ * thread and formats the text exposition format (version 0.0.4).
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "util.h"
+
+#define ACTION_SLOTS (OCPP_ACTION_COUNT + 1) /* slot 0: unparsable */
+#define ERR_SLOTS (OCPP_ERR_GENERIC + 1)
+
+static const double batch_bounds[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024 };
+#define BATCH_BUCKETS (sizeof batch_bounds / sizeof batch_bounds[0])
+static const double commit_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,   0.25,   0.5,   1,    2.5 };
+#define COMMIT_BUCKETS (sizeof commit_bounds / sizeof commit_bounds[0])
+
+static atomic_ullong frames[METRICS_DIR_COUNT][ACTION_SLOTS][METRICS_RESULT_COUNT];
+static atomic_ullong callerrors[ERR_SLOTS];
+static atomic_ullong auth_failures;
+static atomic_ullong conn_replaced;
+static atomic_ullong batch_hist[BATCH_BUCKETS + 1];
+static atomic_ullong batch_sum, batch_count;
+static atomic_ullong commit_hist[COMMIT_BUCKETS + 1];
+static atomic_ullong commit_sum_us;
+static atomic_ullong batches_failed;
+static atomic_ullong store_rejected;
+
+void metrics_frame(enum metrics_dir dir, enum ocpp_action a, enum metrics_frame_result r)
+{
+    int slot = (a >= 0 && a < OCPP_ACTION_COUNT) ? (int)a + 1 : 0;
+    atomic_fetch_add_explicit(&frames[dir][slot][r], 1, memory_order_relaxed);
+}
+
+void metrics_callerror(enum ocpp_err e)
+{
+    if ((int)e >= 0 && (int)e < ERR_SLOTS)
+        atomic_fetch_add_explicit(&callerrors[e], 1, memory_order_relaxed);
+}
+
+void metrics_auth_failure(void)
+{
+    atomic_fetch_add_explicit(&auth_failures, 1, memory_order_relaxed);
+}
+
+void metrics_conn_replaced(void)
+{
+    atomic_fetch_add_explicit(&conn_replaced, 1, memory_order_relaxed);
+}
+
+static size_t bucket(const double *bounds, size_t n, double v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v <= bounds[i])
+            return i;
+    return n;
+}
+
+void metrics_batch(size_t n, int64_t commit_us)
+{
+    atomic_fetch_add_explicit(&batch_hist[bucket(batch_bounds, BATCH_BUCKETS, (double)n)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&batch_sum, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&batch_count, 1, memory_order_relaxed);
+    double s = (double)commit_us / 1e6;
+    atomic_fetch_add_explicit(&commit_hist[bucket(commit_bounds, COMMIT_BUCKETS, s)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&commit_sum_us, (unsigned long long)(commit_us > 0 ? commit_us : 0),
+                              memory_order_relaxed);
+}
+
+void metrics_batch_failed(void)
+{
+    atomic_fetch_add_explicit(&batches_failed, 1, memory_order_relaxed);
+}
+
+void metrics_store_rejected(void)
+{
+    atomic_fetch_add_explicit(&store_rejected, 1, memory_order_relaxed);
+}
+
+/* ---- rendering ---- */
+
+struct out {
+    char *buf;
+    size_t len, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        o->cap *= 2;
+        o->buf = xrealloc(o->buf, o->cap);
+    }
+}
+
+static unsigned long long load(atomic_ullong *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void histogram(struct out *o, const char *name, const char *help, const double *bounds,
+                      size_t n, atomic_ullong *hist, double sum, unsigned long long count)
+{
+    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    unsigned long long cum = 0;
+    for (size_t i = 0; i < n; i++) {
+        cum += load(&hist[i]);
+        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], cum);
+    }
+    cum += load(&hist[n]);
+    put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, cum, name, sum, name,
+        count);
+}
+
+char *metrics_render(const struct metrics_gauges *g)
+{
+    struct out o = { xmalloc(16384), 0, 16384 };
+    static const char *const dirs[] = { "in", "out" };
+    static const char *const results[] = { "ok", "callerror" };
+
+    put(&o, "# HELP ocppgw_connected_chargers Chargers with an open websocket.\n"
+            "# TYPE ocppgw_connected_chargers gauge\nocppgw_connected_chargers %zu\n",
+        g->connected_chargers);
+    put(&o, "# HELP ocppgw_known_chargers Chargers in the registry.\n"
+            "# TYPE ocppgw_known_chargers gauge\nocppgw_known_chargers %zu\n",
+        g->known_chargers);
+    put(&o, "# HELP ocppgw_db_up Whether the store has a working database connection.\n"
+            "# TYPE ocppgw_db_up gauge\nocppgw_db_up %d\n",
+        g->db_up);
+    put(&o, "# HELP ocppgw_db_queue_depth Store jobs waiting for the database thread.\n"
+            "# TYPE ocppgw_db_queue_depth gauge\nocppgw_db_queue_depth %zu\n",
+        g->db_queue_depth);
+
+    put(&o, "# HELP ocppgw_frames_total OCPP frames by direction, action and result.\n"
+            "# TYPE ocppgw_frames_total counter\n");
+    for (int d = 0; d < METRICS_DIR_COUNT; d++)
+        for (int a = 0; a < ACTION_SLOTS; a++)
+            for (int r = 0; r < METRICS_RESULT_COUNT; r++) {
+                unsigned long long v = load(&frames[d][a][r]);
+                if (!v)
+                    continue;
+                put(&o, "ocppgw_frames_total{dir=\"%s\",action=\"%s\",result=\"%s\"} %llu\n",
+                    dirs[d], a == 0 ? "unknown" : ocpp_action_name((enum ocpp_action)(a - 1)),
+                    results[r], v);
+            }
+
+    put(&o, "# HELP ocppgw_callerrors_total CALLERRORs sent, by code.\n"
+            "# TYPE ocppgw_callerrors_total counter\n");
+    for (int e = 1; e < ERR_SLOTS; e++)
+        put(&o, "ocppgw_callerrors_total{code=\"%s\"} %llu\n", ocpp_error_code((enum ocpp_err)e),
+            load(&callerrors[e]));
+
+    put(&o, "# HELP ocppgw_auth_failures_total Upgrades refused for credentials or throttled.\n"
+            "# TYPE ocppgw_auth_failures_total counter\nocppgw_auth_failures_total %llu\n",
+        load(&auth_failures));
+    put(&o, "# HELP ocppgw_connections_replaced_total Connections replaced by an authenticated duplicate.\n"
+            "# TYPE ocppgw_connections_replaced_total counter\nocppgw_connections_replaced_total %llu\n",
+        load(&conn_replaced));
+    put(&o, "# HELP ocppgw_db_batches_failed_total Store batches that failed (connection lost or statement error).\n"
+            "# TYPE ocppgw_db_batches_failed_total counter\nocppgw_db_batches_failed_total %llu\n",
+        load(&batches_failed));
+    put(&o, "# HELP ocppgw_db_rejected_total Store jobs failed fast (database down or queue full).\n"
+            "# TYPE ocppgw_db_rejected_total counter\nocppgw_db_rejected_total %llu\n",
+        load(&store_rejected));
+
+    histogram(&o, "ocppgw_db_batch_size", "Jobs per committed database transaction.", batch_bounds,
+              BATCH_BUCKETS, batch_hist, (double)load(&batch_sum), load(&batch_count));
+    histogram(&o, "ocppgw_db_commit_seconds", "Time from sending a batch to its COMMIT.",
+              commit_bounds, COMMIT_BUCKETS, commit_hist, (double)load(&commit_sum_us) / 1e6,
+              load(&batch_count));
+    return o.buf;
+}
