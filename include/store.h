@@ -92,7 +92,7 @@ struct store_job {
 
     union {
         struct { char remote_addr[48]; bool auto_register; } connected;
-        struct { char reason[64]; } disconnected;
+        struct { char reason[64]; int64_t connected_ms; } disconnected; /* connected_ms: when the closing connection opened */
         struct { size_t n; struct store_last_seen *items; } last_seen;     /* owned */
         struct ocpp_boot_req boot;
         struct ocpp_status_notification_req status;
