@@ -1,0 +1,505 @@
+/*
+ * The core's registry, admission and connection lifecycle, and its clock.
+ *
+ * Admission (core_admit) runs in the upgrade callback, before any websocket
+ * exists, and only reads: it can never disturb the live connection of the
+ * same id. core_conn_open then makes the new connection current, replacing
+ * (and closing) any previous one. Connections are known by 64-bit ids that
+ * are never reused; results for an id that is gone are dropped.
+ *
+ * Password checks use the stored PBKDF2 hash; a successful check leaves a
+ * SHA-256 of (per-process random key, password) on the charger so that the
+ * reconnect storm after a restart of the network costs one hash per charger,
+ * not one PBKDF2 each time.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+#include "metrics.h"
+#include "secret.h"
+#include "util.h"
+
+static const char *const event_names[CORE_EV_COUNT] = {
+    [CORE_EV_CHARGER_CONNECTED] = "charger.connected",
+    [CORE_EV_CHARGER_DISCONNECTED] = "charger.disconnected",
+    [CORE_EV_CHARGER_BOOTED] = "charger.booted",
+    [CORE_EV_STATUS_CHANGED] = "connector.status_changed",
+    [CORE_EV_SESSION_STARTED] = "session.started",
+    [CORE_EV_SESSION_STOPPED] = "session.stopped",
+    [CORE_EV_METER_VALUES] = "session.meter_values",
+    [CORE_EV_DATA_TRANSFER] = "charger.data_transfer",
+    [CORE_EV_FIRMWARE_STATUS] = "charger.firmware_status",
+    [CORE_EV_DIAGNOSTICS_STATUS] = "charger.diagnostics_status",
+    [CORE_EV_SECURITY] = "charger.security_event",
+};
+
+const char *core_event_name(enum core_event_kind k)
+{
+    return (k >= 0 && k < CORE_EV_COUNT) ? event_names[k] : "unknown";
+}
+
+void core_config_defaults(struct core_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->heartbeat_interval_s = 300;
+    cfg->call_timeout_ms = 30000;
+    cfg->call_queue_max = 16;
+    cfg->last_seen_flush_ms = 5000;
+    cfg->max_inflight_per_conn = 8;
+    cfg->auth_fail_max = 10;
+    cfg->auth_fail_window_ms = 60000;
+    cfg->auth_block_ms = 60000;
+}
+
+struct core *core_new(const struct core_io *io, const struct core_config *cfg)
+{
+    struct core *c = xcalloc(1, sizeof *c);
+    c->io = *io;
+    c->cfg = *cfg;
+    if (cfg->data_transfer_vendors)
+        c->dt_vendors = xstrdup(cfg->data_transfer_vendors);
+    c->cfg.data_transfer_vendors = c->dt_vendors;
+    c->chargers = hmap_new();
+    c->conns = hmap_new();
+    c->throttle = hmap_new();
+    c->next_conn_id = 1;
+    c->io.random(c->io.ctx, c->process_key, sizeof c->process_key);
+    c->next_flush_ms = core_now(c) + c->cfg.last_seen_flush_ms;
+    return c;
+}
+
+static void pending_free_all(struct core_conn *conn)
+{
+    while (conn->pending) {
+        struct core_pending *p = conn->pending;
+        conn->pending = p->next;
+        free(p);
+    }
+    conn->n_pending = 0;
+}
+
+static int free_conn_entry(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)ctx, (void)key, (void)klen;
+    struct core_conn *conn = val;
+    pending_free_all(conn);
+    free(conn);
+    return 1;
+}
+
+static int free_charger_entry(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    core_calls_fail_charger(ctx, val, CORE_CALL_CANCELLED);
+    free(val);
+    return 1;
+}
+
+static int free_plain_entry(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)ctx, (void)key, (void)klen;
+    free(val);
+    return 1;
+}
+
+void core_free(struct core *c)
+{
+    if (!c)
+        return;
+    hmap_foreach(c->conns, free_conn_entry, c);
+    hmap_foreach(c->chargers, free_charger_entry, c);
+    hmap_foreach(c->throttle, free_plain_entry, c);
+    hmap_free(c->conns);
+    hmap_free(c->chargers);
+    hmap_free(c->throttle);
+    free(c->dt_vendors);
+    free(c);
+}
+
+int64_t core_now(struct core *c)
+{
+    return c->io.now_ms(c->io.ctx);
+}
+
+void core_submit(struct core *c, struct store_job *job)
+{
+    c->jobs_out++;
+    c->io.db_submit(c->io.ctx, job);
+}
+
+struct store_job *core_job(struct core *c, enum store_op op, const struct core_charger *ch,
+                           uint64_t conn_id, const char *msg_id)
+{
+    struct store_job *job = store_job_new(op);
+    job->conn_id = conn_id;
+    if (msg_id)
+        str_copy(job->msg_id, sizeof job->msg_id, msg_id);
+    if (ch)
+        str_copy(job->charger_id, sizeof job->charger_id, ch->id);
+    job->received_ms = core_now(c);
+    return job;
+}
+
+void core_emit(struct core *c, enum core_event_kind kind, const char *charger_id,
+               int connector_id, int64_t session_id, int32_t transaction_id, const char *status,
+               const char *detail)
+{
+    if (!c->io.emit)
+        return;
+    struct core_event ev = {
+        .kind = kind,
+        .charger_id = charger_id,
+        .connector_id = connector_id,
+        .session_id = session_id,
+        .transaction_id = transaction_id,
+        .status = status,
+        .detail = detail,
+        .at_ms = core_now(c),
+    };
+    c->io.emit(c->io.ctx, &ev);
+}
+
+void core_security_event(struct core *c, const char *charger_id, const char *kind,
+                         const char *detail)
+{
+    log_warn(charger_id, "security event %s: %s", kind, detail);
+    struct store_job *job = store_job_new(STORE_OP_SECURITY_EVENT);
+    str_copy(job->charger_id, sizeof job->charger_id, charger_id);
+    str_copy(job->in.security_event.kind, sizeof job->in.security_event.kind, kind);
+    str_copy(job->in.security_event.detail, sizeof job->in.security_event.detail, detail);
+    job->received_ms = core_now(c);
+    core_submit(c, job);
+    core_emit(c, CORE_EV_SECURITY, charger_id, -1, 0, 0, kind, detail);
+}
+
+struct core_conn *core_conn_get(const struct core *c, uint64_t conn_id)
+{
+    return hmap_get_u64(c->conns, conn_id);
+}
+
+/* ---- registry ---- */
+
+static enum ocpp_registration registration_parse(const char *s)
+{
+    if (strcmp(s, "Rejected") == 0)
+        return OCPP_REG_REJECTED;
+    if (strcmp(s, "Pending") == 0)
+        return OCPP_REG_PENDING;
+    return OCPP_REG_ACCEPTED;
+}
+
+static void conn_close(struct core *c, struct core_conn *conn, int code, const char *reason);
+
+void core_charger_upsert(struct core *c, const struct store_charger *row)
+{
+    struct core_charger *ch = hmap_get_str(c->chargers, row->id);
+    if (row->deleted) {
+        if (!ch)
+            return;
+        if (ch->conn) {
+            log_info(ch->id, "charger removed from the database: closing its connection");
+            conn_close(c, ch->conn, 1008, "charger removed");
+        }
+        core_calls_fail_charger(c, ch, CORE_CALL_DISCONNECTED);
+        hmap_del_str(c->chargers, row->id);
+        free(ch);
+        return;
+    }
+    if (!ch) {
+        ch = xcalloc(1, sizeof *ch);
+        str_copy(ch->id, sizeof ch->id, row->id);
+        hmap_put_str(c->chargers, ch->id, ch);
+    }
+    if (strcmp(ch->auth_hash, row->auth_hash) != 0) {
+        ch->has_verified = false;
+        str_copy(ch->auth_hash, sizeof ch->auth_hash, row->auth_hash);
+    }
+    ch->security_profile = row->security_profile;
+    ch->registration = registration_parse(row->registration);
+    ch->auto_registered = false;
+}
+
+size_t core_charger_count(const struct core *c)
+{
+    return hmap_count(c->chargers);
+}
+
+size_t core_connected_count(const struct core *c)
+{
+    return c->connected;
+}
+
+bool core_charger_connected(const struct core *c, const char *charger_id)
+{
+    struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
+    return ch && ch->conn;
+}
+
+/* ---- admission ---- */
+
+bool core_charger_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > OCPP_CHARGER_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '/' || ch == ',' || ch == '%')
+            return false;
+    }
+    return true;
+}
+
+static struct core_throttle *throttle_get(struct core *c, const char *addr, bool create)
+{
+    struct core_throttle *t = hmap_get_str(c->throttle, addr);
+    if (!t && create) {
+        t = xcalloc(1, sizeof *t);
+        hmap_put_str(c->throttle, addr, t);
+    }
+    return t;
+}
+
+static void throttle_fail(struct core *c, const char *addr, const char *charger_id)
+{
+    int64_t now = core_now(c);
+    struct core_throttle *t = throttle_get(c, addr, true);
+    if (now - t->window_start_ms > c->cfg.auth_fail_window_ms) {
+        t->window_start_ms = now;
+        t->fails = 0;
+    }
+    if (++t->fails >= c->cfg.auth_fail_max && t->blocked_until_ms <= now) {
+        t->blocked_until_ms = now + c->cfg.auth_block_ms;
+        char detail[128];
+        snprintf(detail, sizeof detail, "address %s throttled after %d failures", addr, t->fails);
+        core_security_event(c, charger_id, "auth_throttled", detail);
+    }
+}
+
+static bool password_ok(struct core *c, struct core_charger *ch, const char *password)
+{
+    unsigned char fast[32];
+    secret_sha256_2(c->process_key, sizeof c->process_key, password, strlen(password), fast);
+    if (ch->has_verified && secret_equal(fast, ch->verified, sizeof fast))
+        return true;
+    if (!secret_verify_password(ch->auth_hash, password))
+        return false;
+    memcpy(ch->verified, fast, sizeof fast);
+    ch->has_verified = true;
+    return true;
+}
+
+enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
+                           const char *user, const char *password)
+{
+    if (!core_charger_id_valid(charger_id))
+        return CORE_ADMIT_BAD_ID;
+    int64_t now = core_now(c);
+    struct core_throttle *t = throttle_get(c, remote_addr, false);
+    if (t && t->blocked_until_ms > now) {
+        metrics_auth_failure();
+        log_warn(charger_id, "upgrade from %s refused: address throttled", remote_addr);
+        return CORE_ADMIT_THROTTLED;
+    }
+    struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
+    if (!ch) {
+        if (c->cfg.auto_register)
+            return CORE_ADMIT_OK;
+        log_warn(charger_id, "upgrade from %s refused: unknown charger", remote_addr);
+        throttle_fail(c, remote_addr, charger_id);
+        return CORE_ADMIT_UNKNOWN;
+    }
+    if (ch->auth_hash[0] == '\0' && ch->security_profile == 0)
+        return CORE_ADMIT_OK;
+    const char *why = NULL;
+    if (!password)
+        why = "no credentials";
+    else if (!user || strcmp(user, charger_id) != 0)
+        why = "user name is not the charge point id";
+    else if (ch->auth_hash[0] == '\0')
+        why = "no AuthorizationKey configured for this charger";
+    else if (!password_ok(c, ch, password))
+        why = "wrong password";
+    if (why) {
+        metrics_auth_failure();
+        char detail[160];
+        snprintf(detail, sizeof detail, "upgrade from %s refused: %s", remote_addr, why);
+        core_security_event(c, charger_id, "auth_failed", detail);
+        throttle_fail(c, remote_addr, charger_id);
+        return CORE_ADMIT_UNAUTHORIZED;
+    }
+    return CORE_ADMIT_OK;
+}
+
+/* ---- connections ---- */
+
+static void conn_set_state(struct core_conn *conn, enum core_conn_state to)
+{
+    switch (conn->state) {
+    case CORE_CONN_OPEN:
+        if (to != CORE_CONN_CLOSED && to != CORE_CONN_REPLACED)
+            abort();
+        break;
+    case CORE_CONN_REPLACED:
+    case CORE_CONN_CLOSED:
+    default:
+        abort(); /* a connection leaves OPEN once */
+    }
+    conn->state = to;
+}
+
+/* Detaches conn from its charger and forgets it; the glue closes the socket. */
+static void conn_forget(struct core *c, struct core_conn *conn)
+{
+    struct core_charger *ch = conn->charger;
+    if (ch && ch->conn == conn) {
+        ch->conn = NULL;
+        c->connected--;
+        core_calls_fail_charger(c, ch, CORE_CALL_DISCONNECTED);
+    }
+    hmap_del_u64(c->conns, conn->id);
+    pending_free_all(conn);
+    free(conn);
+}
+
+static void store_disconnected(struct core *c, struct core_conn *conn, const char *reason)
+{
+    struct store_job *job = core_job(c, STORE_OP_CHARGER_DISCONNECTED, conn->charger, 0, NULL);
+    str_copy(job->in.disconnected.reason, sizeof job->in.disconnected.reason, reason);
+    job->in.disconnected.connected_ms = conn->opened_ms;
+    core_submit(c, job);
+    core_emit(c, CORE_EV_CHARGER_DISCONNECTED, conn->charger->id, -1, 0, 0, NULL, reason);
+}
+
+/* Closes a live connection from our side (removal of its charger). */
+static void conn_close(struct core *c, struct core_conn *conn, int code, const char *reason)
+{
+    conn_set_state(conn, CORE_CONN_CLOSED);
+    c->io.close_conn(c->io.ctx, conn->id, code, reason);
+    store_disconnected(c, conn, reason);
+    conn_forget(c, conn);
+}
+
+uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remote_addr)
+{
+    struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
+    bool created = false;
+    if (!ch) {
+        /* admitted by auto-registration: the row is created by the store job below */
+        ch = xcalloc(1, sizeof *ch);
+        str_copy(ch->id, sizeof ch->id, charger_id);
+        ch->registration = OCPP_REG_ACCEPTED;
+        ch->auto_registered = true;
+        hmap_put_str(c->chargers, ch->id, ch);
+        created = true;
+        log_info(ch->id, "auto-registered on first connection from %s", remote_addr);
+    }
+    if (ch->conn) {
+        struct core_conn *old = ch->conn;
+        char detail[160];
+        snprintf(detail, sizeof detail, "connection from %s replaced by an authenticated one from %s",
+                 old->remote_addr, remote_addr);
+        metrics_conn_replaced();
+        conn_set_state(old, CORE_CONN_REPLACED);
+        c->io.close_conn(c->io.ctx, old->id, 1008, "replaced by a new connection");
+        conn_forget(c, old);
+        core_security_event(c, ch->id, "connection_replaced", detail);
+    }
+    struct core_conn *conn = xcalloc(1, sizeof *conn);
+    conn->id = c->next_conn_id++;
+    conn->state = CORE_CONN_OPEN;
+    conn->charger = ch;
+    conn->opened_ms = core_now(c);
+    str_copy(conn->remote_addr, sizeof conn->remote_addr, remote_addr);
+    hmap_put_u64(c->conns, conn->id, conn);
+    ch->conn = conn;
+    ch->last_seen_ms = conn->opened_ms;
+    c->connected++;
+
+    struct store_job *job = core_job(c, STORE_OP_CHARGER_CONNECTED, ch, 0, NULL);
+    str_copy(job->in.connected.remote_addr, sizeof job->in.connected.remote_addr, remote_addr);
+    job->in.connected.auto_register = created;
+    core_submit(c, job);
+    log_info(ch->id, "connected from %s", remote_addr);
+    core_emit(c, CORE_EV_CHARGER_CONNECTED, ch->id, -1, 0, 0, NULL, remote_addr);
+    return conn->id;
+}
+
+void core_conn_closed(struct core *c, uint64_t conn_id, const char *reason)
+{
+    struct core_conn *conn = core_conn_get(c, conn_id);
+    if (!conn)
+        return; /* replaced or closed by us already */
+    conn_set_state(conn, CORE_CONN_CLOSED);
+    log_info(conn->charger->id, "disconnected: %s", reason ? reason : "closed");
+    store_disconnected(c, conn, reason ? reason : "closed");
+    conn_forget(c, conn);
+}
+
+/* ---- time ---- */
+
+static int flush_last_seen(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct store_job *job = ctx;
+    struct core_charger *ch = val;
+    if (!ch->last_seen_dirty)
+        return 0;
+    ch->last_seen_dirty = false;
+    struct store_last_seen *it = &job->in.last_seen.items[job->in.last_seen.n++];
+    str_copy(it->charger_id, sizeof it->charger_id, ch->id);
+    it->at_ms = ch->last_seen_ms;
+    return 0;
+}
+
+struct prune_ctx {
+    struct core *c;
+    int64_t now;
+};
+
+static int prune_throttle(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct prune_ctx *p = ctx;
+    struct core_throttle *t = val;
+    if (t->blocked_until_ms <= p->now && p->now - t->window_start_ms > p->c->cfg.auth_fail_window_ms) {
+        free(t);
+        return 1;
+    }
+    return 0;
+}
+
+int core_expire(struct core *c)
+{
+    int64_t now = core_now(c);
+    core_calls_expire(c, now);
+    if (now >= c->next_flush_ms) {
+        c->next_flush_ms = now + c->cfg.last_seen_flush_ms;
+        struct store_job *job = store_job_new(STORE_OP_LAST_SEEN);
+        job->in.last_seen.items = xcalloc(hmap_count(c->chargers) + 1, sizeof(struct store_last_seen));
+        hmap_foreach(c->chargers, flush_last_seen, job);
+        if (job->in.last_seen.n)
+            core_submit(c, job);
+        else
+            store_job_free(job);
+        struct prune_ctx p = { c, now };
+        hmap_foreach(c->throttle, prune_throttle, &p);
+    }
+    int64_t next = c->next_flush_ms - now;
+    if (c->inflight) {
+        for (struct core_outcall *oc = c->inflight; oc; oc = oc->inflight_next)
+            if (oc->deadline_ms - now < next)
+                next = oc->deadline_ms - now;
+    }
+    if (next > 1000)
+        next = 1000;
+    return next < 0 ? 0 : (int)next;
+}
+
+size_t core_jobs_outstanding(const struct core *c)
+{
+    return c->jobs_out;
+}
