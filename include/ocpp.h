@@ -102,4 +102,38 @@ struct cJSON *ocpp_conf_to_json(const struct ocpp_conf *conf);
  */
 uint64_t ocpp_payload_digest(const struct cJSON *payload);
 
+/* ---- dispatch (src/ocpp/dispatch.c) ---- */
+
+struct core;
+
+/*
+ * What the dispatcher needs from the socket layer (src/ocpp/ws_lws.c):
+ * queue a text frame on a connection, or close it.
+ */
+struct ocpp_transport {
+    void *ctx;
+    void (*send_text)(void *ctx, uint64_t conn_id, char *text, size_t len); /* takes ownership */
+    void (*close)(void *ctx, uint64_t conn_id, int ws_code, const char *reason);
+};
+
+enum ocpp_dispatch_result { OCPP_DISPATCH_OK, OCPP_DISPATCH_MALFORMED };
+
+/*
+ * Handles one complete text message from a charger: parses, validates
+ * against the 1.6 schema, answers CALLERRORs itself, and hands valid CALLs
+ * to core_on_request and answers to core_on_call_result/error. Returns
+ * MALFORMED for a frame that was not valid OCPP-J (the caller counts them
+ * and closes a socket that sends nothing else).
+ */
+enum ocpp_dispatch_result ocpp_dispatch(struct core *c, const struct ocpp_transport *t,
+                                        uint64_t conn_id, const char *text, size_t len);
+
+/* The core's send_conf / send_error / send_call, on top of a transport. */
+void ocpp_send_conf(const struct ocpp_transport *t, uint64_t conn_id, const char *msg_id,
+                    const struct ocpp_conf *conf);
+void ocpp_send_error(const struct ocpp_transport *t, uint64_t conn_id, const char *msg_id,
+                     enum ocpp_err err, const char *description);
+void ocpp_send_call(const struct ocpp_transport *t, uint64_t conn_id, const char *msg_id,
+                    enum ocpp_action a, const char *payload_json);
+
 #endif
