@@ -1,0 +1,56 @@
+/*
+ * Ownership of the typed messages of ocpp_msg.h: what a parsed request holds
+ * on the heap, and the digest that lets the core recognise a retried
+ * MeterValues or StopTransaction.
+ */
+#include <stdlib.h>
+
+#include <cJSON.h>
+
+#include "ocpp.h"
+
+void ocpp_meter_values_free(struct ocpp_meter_value *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < v[i].n_sampled; j++)
+            free(v[i].sampled[j].value);
+        free(v[i].sampled);
+    }
+    free(v);
+}
+
+void ocpp_req_free(enum ocpp_action a, union ocpp_req *req)
+{
+    switch (a) {
+    case OCPP_ACTION_DATA_TRANSFER:
+        free(req->data_transfer.data);
+        req->data_transfer.data = NULL;
+        break;
+    case OCPP_ACTION_METER_VALUES:
+        ocpp_meter_values_free(req->meter_values.values, req->meter_values.n_values);
+        req->meter_values.values = NULL;
+        req->meter_values.n_values = 0;
+        break;
+    case OCPP_ACTION_STOP_TRANSACTION:
+        ocpp_meter_values_free(req->stop_tx.values, req->stop_tx.n_values);
+        req->stop_tx.values = NULL;
+        req->stop_tx.n_values = 0;
+        break;
+    default:
+        break; /* the other requests own nothing */
+    }
+}
+
+uint64_t ocpp_payload_digest(const struct cJSON *payload)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    char *text = payload ? cJSON_PrintUnformatted(payload) : NULL;
+    for (const unsigned char *p = (const unsigned char *)(text ? text : "null"); *p; p++) {
+        h ^= *p;
+        h *= UINT64_C(1099511628211);
+    }
+    cJSON_free(text);
+    return h;
+}
