@@ -114,9 +114,11 @@ int sim_send_call(struct sim_charger *c, const char *action, const char *payload
 /* Whether a CALL sent with sim_send_call is still unanswered. */
 bool sim_call_outstanding(const struct sim_charger *c);
 /*
- * Services the loop for at most timeout_ms. For each answer to a
- * sim_send_call, calls on_reply (may be NULL) with the latency in
- * microseconds and whether it was a CALLRESULT.
+ * Services the loop for at most timeout_ms, returning early once answers are
+ * there. For each answer to a sim_send_call, calls on_reply (may be NULL)
+ * with the latency in microseconds (monotonic clock, from sim_send_call to
+ * the arrival of the answer) and whether it was a CALLRESULT. on_reply may
+ * call sim_send_call, sim_last_reply and sim_disconnect.
  */
 void sim_poll(struct sim *s, int timeout_ms,
               void (*on_reply)(void *user, struct sim_charger *c, int64_t latency_us, bool ok),
@@ -124,5 +126,53 @@ void sim_poll(struct sim *s, int timeout_ms,
 
 /* Services the loop for timeout_ms (answers server CALLs, handles pings). */
 void sim_service(struct sim *s, int timeout_ms);
+
+/* ---- additions (tests/sim/sim.c) ---- */
+
+/* Connections this sim can hold: the lws fd table (RLIMIT_NOFILE raised to
+ * the hard limit, minus a reserve) minus the fds already open. */
+int sim_connection_ceiling(const struct sim *s);
+
+/* The HTTP status of the upgrade: 101 once open, the refusal's status
+ * (400, 401, 404, 429, ...), 0 for no HTTP answer (TCP refused or dropped). */
+int sim_http_status(const struct sim_charger *c);
+/* Subprotocol the server selected ("" if none or not open yet). Borrowed. */
+const char *sim_selected_protocol(const struct sim_charger *c);
+/* Why a connection failed or ended, as lws or the sim worded it ("" if
+ * none), e.g. "HS: ws upgrade response not 101". Borrowed. */
+const char *sim_error(const struct sim_charger *c);
+/* True if the server sent a close frame (sim_close_code then holds its code,
+ * 1005 for an empty one); false for a plain TCP drop. */
+bool sim_close_frame_received(const struct sim_charger *c);
+/* Reason text of the server's close frame ("" if none). Borrowed. */
+const char *sim_close_reason(const struct sim_charger *c);
+
+/* Sends a close frame with `code` (0 = 1000) and `reason` (may be NULL) once
+ * the outbox is flushed, waits up to 2 s for the close to finish. The
+ * charger stays allocated (state SIM_CLOSED); free it with sim_disconnect. */
+void sim_close(struct sim_charger *c, int code, const char *reason);
+/* Closes TCP with no close frame (a charger losing power); the charger stays
+ * allocated. Waits up to 2 s until lws has closed the socket. */
+void sim_drop(struct sim_charger *c);
+
+/* Responder for chargers connected from now on (a gateway CALL may arrive
+ * before sim_connect returns, too early for sim_set_responder). */
+void sim_set_default_responder(struct sim *s, sim_responder fn, void *user);
+
+/* Action and payload of the last CALL received from the gateway (NULL if
+ * none). Borrowed, valid until the next CALL arrives. */
+const char *sim_last_call_action(const struct sim_charger *c);
+const char *sim_last_call_payload(const struct sim_charger *c);
+/* Also put gateway CALLs (already answered by the responder) into the queue
+ * that sim_recv reads. Off by default. */
+void sim_set_queue_calls(struct sim_charger *c, bool on);
+
+/* Forgets the outstanding sim_send_call (a late answer then goes to the
+ * sim_recv queue); lets the load generator count a timeout and go on. */
+void sim_cancel_call(struct sim_charger *c);
+/* Whole text of the last answer to a sim_send_call (NULL if none). Borrowed,
+ * valid until the next answer or sim_disconnect. Lets on_reply read e.g. a
+ * transactionId. */
+const char *sim_last_reply(const struct sim_charger *c);
 
 #endif

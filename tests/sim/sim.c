@@ -1,0 +1,1105 @@
+/*
+ * Charger simulator: libwebsockets' client side, one lws context per struct
+ * sim, serviced on the caller's thread only. Every blocking call
+ * (sim_connect, sim_call, sim_recv, ...) is a loop of lws_service() until its
+ * condition holds or its deadline passes; a sorted-usec timer armed at the
+ * deadline wakes the poll, because lws 4.1 ignores lws_service's timeout.
+ *
+ * A charger owns its wsi through lws's opaque user data. Text from the server
+ * is reassembled across fragments, then sorted: gateway CALLs go to the
+ * responder, answers to our CALLs are matched by unique id (a per-charger
+ * counter), anything else waits in the inbox for sim_recv. Sends go into a
+ * per-charger outbox drained one lws_write per CLIENT_WRITEABLE. A charger is
+ * freed only by sim_disconnect or sim_free; before freeing, its wsi is
+ * detached (opaque data NULL) and killed, so a late callback never sees it.
+ *
+ * Facts about lws 4.1.6 this relies on (probed against a local lws server):
+ * - `iface` in the connect info binds the client socket to a local IP.
+ * - A refused upgrade ends in CLIENT_CONNECTION_ERROR with the message
+ *   "HS: ws upgrade response not 101" ("HS: ws upgrade unauthorized" for
+ *   401), and lws_http_client_http_response() still returns the status
+ *   there (seen: 400, 401, 404, 429, 503). A server that closes TCP instead
+ *   gives "read failed" and status 0; nothing listening, "Unable to connect".
+ * - The response headers are dropped before CLIENT_ESTABLISHED, so the
+ *   selected subprotocol is read in CLIENT_FILTER_PRE_ESTABLISH.
+ * - A callback returning -1 without lws_close_reason() closes TCP with no
+ *   close frame; with it, lws sends the close frame and waits for the ack.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <cJSON.h>
+#include <libwebsockets.h>
+
+#include "sim.h"
+#include "util.h"
+
+#define SIM_PROTOCOL        "sim-ocpp"     /* local handler name, never sent */
+#define SIM_RX_DEFAULT      (1024 * 1024)
+#define SIM_INBOX_MAX       4096           /* unread messages kept per charger */
+#define SIM_CLOSE_WAIT_MS   2000
+#define SIM_NOFILE_CAP      1048576        /* lws falls back to 2560 fds above 10M */
+
+struct sim_buf {
+    struct sim_buf *next;
+    int flags;                              /* enum lws_write_protocol bits */
+    size_t len;
+    unsigned char data[];                   /* LWS_PRE headroom, then len bytes */
+};
+
+struct sim_msg {
+    struct sim_msg *next;
+    size_t len;
+    char text[];
+};
+
+struct sim_delayed {
+    lws_sorted_usec_list_t sul;
+    struct sim_delayed *next;
+    struct sim_charger *c;
+    bool drop;                              /* SIM_REPLY_DISCONNECT */
+    size_t len;
+    char text[];
+};
+
+struct sim_charger {
+    struct sim *s;
+    struct sim_charger *prev, *next;        /* s->chargers */
+    struct sim_charger *ready_next;         /* s->ready: an async answer to report */
+    bool in_ready;
+    struct lws *wsi;                        /* NULL once lws has let go of it */
+
+    char *id, *path, *subprotocols, *source_addr, *auth;
+    size_t rx_max;
+
+    enum sim_state state;
+    int http_status;
+    char selected[64];
+    char error[128];
+    int close_code;
+    bool close_frame;
+    char close_reason[128];
+
+    int want_close;                         /* close frame to send once the outbox is empty */
+    char want_close_reason[64];
+
+    char *rx;
+    size_t rx_len, rx_cap;
+
+    struct sim_msg *in_head, *in_tail;
+    int in_count;
+    struct sim_buf *out_head, *out_tail;
+    struct sim_delayed *delayed;
+    uint64_t next_id;
+
+    char *wait_id;                          /* sim_call waiting for this id */
+    char *wait_reply;
+
+    char async_id[24];                      /* sim_send_call */
+    bool async_out;
+    int64_t async_sent_us;
+    int64_t async_latency_us;
+    bool async_ok;
+    char *last_reply;
+
+    sim_responder responder;
+    void *responder_user;
+    bool queue_calls;
+    int calls_received;
+    char *last_action, *last_payload;
+};
+
+struct sim {
+    struct lws_context *ctx;
+    struct lws_protocols protocols[2];
+    lws_retry_bo_t retry;
+    lws_sorted_usec_list_t wake;
+    char *host;
+    int port;
+    bool quiet;
+    int fd_table;
+    int ceiling;
+    struct sim_charger *chargers;
+    struct sim_charger *ready_head, *ready_tail;
+    sim_responder responder;                /* given to new chargers */
+    void *responder_user;
+};
+
+/* ------------------------------------------------------------ small helpers */
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* Appends s as a JSON string literal. */
+static void sb_json_string(struct sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            sb_put(b, esc, 2);
+        } else if (*p < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            sb_put(b, esc, 6);
+        } else {
+            sb_put(b, (const char *)p, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static char *call_frame(const char *id, const char *action, const char *payload, size_t *len)
+{
+    struct sbuf b = { 0 };
+    sb_puts(&b, "[2,");
+    sb_json_string(&b, id);
+    sb_puts(&b, ",");
+    sb_json_string(&b, action);
+    sb_puts(&b, ",");
+    sb_puts(&b, payload && *payload ? payload : "{}");
+    sb_puts(&b, "]");
+    *len = b.len;
+    return b.p;
+}
+
+static char *reply_frame(const char *id, const struct sim_reply *r, size_t *len)
+{
+    struct sbuf b = { 0 };
+    if (r->kind == SIM_REPLY_ERROR) {
+        sb_puts(&b, "[4,");
+        sb_json_string(&b, id);
+        sb_puts(&b, ",");
+        sb_json_string(&b, r->payload[0] ? r->payload : "GenericError");
+        sb_puts(&b, ",\"\",{}]");
+    } else {
+        sb_puts(&b, "[3,");
+        sb_json_string(&b, id);
+        sb_puts(&b, ",");
+        sb_puts(&b, r->payload[0] ? r->payload : "{}");
+        sb_puts(&b, "]");
+    }
+    *len = b.len;
+    return b.p;
+}
+
+static void set_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src ? xstrdup(src) : NULL;
+}
+
+/* -------------------------------------------------------------- queues */
+
+static int enqueue(struct sim_charger *c, const char *data, size_t len, int flags)
+{
+    if (c->state != SIM_OPEN || !c->wsi)
+        return -1;
+    struct sim_buf *b = xmalloc(sizeof *b + LWS_PRE + len);
+    b->next = NULL;
+    b->flags = flags;
+    b->len = len;
+    memcpy(b->data + LWS_PRE, data, len);
+    if (c->out_tail)
+        c->out_tail->next = b;
+    else
+        c->out_head = b;
+    c->out_tail = b;
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static void inbox_push(struct sim_charger *c, char *text, size_t len)
+{
+    struct sim_msg *m = xmalloc(sizeof *m + len + 1);
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->text, text, len);
+    m->text[len] = '\0';
+    if (c->in_tail)
+        c->in_tail->next = m;
+    else
+        c->in_head = m;
+    c->in_tail = m;
+    if (++c->in_count > SIM_INBOX_MAX) {        /* nobody reads: keep the newest */
+        struct sim_msg *old = c->in_head;
+        c->in_head = old->next;
+        free(old);
+        c->in_count--;
+    }
+}
+
+static char *inbox_pop(struct sim_charger *c)
+{
+    struct sim_msg *m = c->in_head;
+    if (!m)
+        return NULL;
+    c->in_head = m->next;
+    if (!c->in_head)
+        c->in_tail = NULL;
+    c->in_count--;
+    char *text = xmalloc(m->len + 1);
+    memcpy(text, m->text, m->len + 1);
+    free(m);
+    return text;
+}
+
+static void ready_push(struct sim *s, struct sim_charger *c)
+{
+    if (c->in_ready)
+        return;
+    c->in_ready = true;
+    c->ready_next = NULL;
+    if (s->ready_tail)
+        s->ready_tail->ready_next = c;
+    else
+        s->ready_head = c;
+    s->ready_tail = c;
+}
+
+static void ready_remove(struct sim *s, struct sim_charger *c)
+{
+    if (!c->in_ready)
+        return;
+    struct sim_charger *prev = NULL;
+    for (struct sim_charger *it = s->ready_head; it; prev = it, it = it->ready_next) {
+        if (it != c)
+            continue;
+        if (prev)
+            prev->ready_next = it->ready_next;
+        else
+            s->ready_head = it->ready_next;
+        if (s->ready_tail == it)
+            s->ready_tail = prev;
+        break;
+    }
+    c->in_ready = false;
+}
+
+/* ------------------------------------------------------------ responder */
+
+static void delayed_fire(lws_sorted_usec_list_t *sul)
+{
+    struct sim_delayed *d = lws_container_of(sul, struct sim_delayed, sul);
+    struct sim_charger *c = d->c;
+    for (struct sim_delayed **pp = &c->delayed; *pp; pp = &(*pp)->next) {
+        if (*pp == d) {
+            *pp = d->next;
+            break;
+        }
+    }
+    if (d->drop) {
+        if (c->wsi)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    } else {
+        enqueue(c, d->text, d->len, LWS_WRITE_TEXT);
+    }
+    free(d);
+}
+
+static void schedule_reply(struct sim_charger *c, const char *text, size_t len, bool drop, int delay_ms)
+{
+    struct sim_delayed *d = xcalloc(1, sizeof *d + len + 1);
+    d->c = c;
+    d->drop = drop;
+    d->len = len;
+    if (text)
+        memcpy(d->text, text, len);
+    d->next = c->delayed;
+    c->delayed = d;
+    lws_sul_schedule(c->s->ctx, 0, &d->sul, delayed_fire, (lws_usec_t)delay_ms * LWS_US_PER_MS);
+}
+
+/* Answers one CALL from the gateway; -1 asks the caller to drop the socket. */
+static int on_server_call(struct sim_charger *c, const char *id, const char *action, cJSON *payload)
+{
+    char *payload_text = payload ? cJSON_PrintUnformatted(payload) : NULL;
+    c->calls_received++;
+    set_str(&c->last_action, action);
+    set_str(&c->last_payload, payload_text ? payload_text : "{}");
+    if (payload_text)
+        cJSON_free(payload_text);
+
+    struct sim_reply *r = xcalloc(1, sizeof *r);
+    r->kind = SIM_REPLY_RESULT;
+    strcpy(r->payload, "{}");
+    if (c->responder)
+        c->responder(c->responder_user, c, action, c->last_payload, r);
+
+    int rc = 0;
+    switch (r->kind) {
+    case SIM_REPLY_SILENCE:
+        break;
+    case SIM_REPLY_DISCONNECT:
+        if (r->delay_ms > 0)
+            schedule_reply(c, NULL, 0, true, r->delay_ms);
+        else
+            rc = -1;
+        break;
+    case SIM_REPLY_RESULT:
+    case SIM_REPLY_ERROR: {
+        r->payload[sizeof r->payload - 1] = '\0';
+        size_t len;
+        char *text = reply_frame(id, r, &len);
+        if (r->delay_ms > 0)
+            schedule_reply(c, text, len, false, r->delay_ms);
+        else
+            enqueue(c, text, len, LWS_WRITE_TEXT);
+        free(text);
+        break;
+    }
+    }
+    free(r);
+    return rc;
+}
+
+/*
+ * Sorts one complete message: gateway CALL, answer to one of our CALLs, or
+ * something for the inbox. -1 asks the caller to drop the socket.
+ */
+static int on_message(struct sim_charger *c, char *text, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    int type = -1;
+    const char *id = NULL;
+    if (cJSON_IsArray(j)) {
+        cJSON *t = cJSON_GetArrayItem(j, 0), *i = cJSON_GetArrayItem(j, 1);
+        if (cJSON_IsNumber(t))
+            type = t->valueint;
+        if (cJSON_IsString(i))
+            id = i->valuestring;
+    }
+
+    int rc = 0;
+    if (type == 2 && id) {
+        cJSON *action = cJSON_GetArrayItem(j, 2);
+        rc = on_server_call(c, id, cJSON_IsString(action) ? action->valuestring : "",
+                            cJSON_GetArrayItem(j, 3));
+        if (c->queue_calls)
+            inbox_push(c, text, len);
+    } else if ((type == 3 || type == 4) && id && c->wait_id && !c->wait_reply &&
+               !strcmp(id, c->wait_id)) {
+        c->wait_reply = xstrndup(text, len);
+    } else if ((type == 3 || type == 4) && id && c->async_out && !strcmp(id, c->async_id)) {
+        c->async_out = false;
+        c->async_ok = type == 3;
+        c->async_latency_us = time_mono_us() - c->async_sent_us;
+        set_str(&c->last_reply, NULL);
+        c->last_reply = xstrndup(text, len);
+        ready_push(c->s, c);
+    } else {
+        inbox_push(c, text, len);
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ------------------------------------------------------------ lws callback */
+
+static void copy_trunc(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int sim_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len)
+{
+    struct sim_charger *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    (void)user;
+
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        if (!c || !c->auth)
+            break;
+        unsigned char **p = in, *end = *p + len;
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                         (const unsigned char *)c->auth, (int)strlen(c->auth), p, end))
+            return -1;
+        break;
+    }
+
+    case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+        /* the last moment the response headers are still there */
+        if (c) {
+            c->selected[0] = '\0';
+            if (lws_hdr_copy(wsi, c->selected, sizeof c->selected, WSI_TOKEN_PROTOCOL) < 0)
+                c->selected[0] = '\0';
+        }
+        break;
+
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        if (!c)
+            return -1;
+        c->state = SIM_OPEN;
+        c->http_status = 101;
+        if (c->out_head)
+            lws_callback_on_writable(wsi);
+        break;
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (!c)
+            break;
+        c->http_status = (int)lws_http_client_http_response(wsi);
+        if (in)
+            copy_trunc(c->error, sizeof c->error, in, strlen(in));
+        else
+            strcpy(c->error, "connection failed");
+        if (!c->http_status && in && strstr(in, "unauthorized"))
+            c->http_status = 401;
+        c->state = SIM_REFUSED;
+        c->wsi = NULL;
+        lws_set_opaque_user_data(wsi, NULL);
+        break;
+
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (!c)
+            return -1;
+        if (c->rx_len + len > c->rx_max) {
+            snprintf(c->error, sizeof c->error, "message over %zu bytes", c->rx_max);
+            c->rx_len = 0;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too big", 7);
+            return -1;
+        }
+        if (c->rx_len + len + 1 > c->rx_cap) {
+            c->rx_cap = (c->rx_len + len + 1) * 2;
+            c->rx = xrealloc(c->rx, c->rx_cap);
+        }
+        memcpy(c->rx + c->rx_len, in, len);
+        c->rx_len += len;
+        if (lws_is_final_fragment(wsi)) {
+            size_t n = c->rx_len;
+            c->rx_len = 0;
+            c->rx[n] = '\0';
+            if (on_message(c, c->rx, n) < 0)
+                return -1;                      /* no close reason: TCP drop */
+        }
+        break;
+
+    case LWS_CALLBACK_CLIENT_WRITEABLE: {
+        if (!c)
+            return -1;
+        struct sim_buf *b = c->out_head;
+        if (!b) {
+            if (c->want_close) {
+                lws_close_reason(wsi, (enum lws_close_status)c->want_close,
+                                 (unsigned char *)c->want_close_reason, strlen(c->want_close_reason));
+                return -1;
+            }
+            break;
+        }
+        c->out_head = b->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        int n = lws_write(wsi, b->data + LWS_PRE, b->len, (enum lws_write_protocol)b->flags);
+        free(b);
+        if (n < 0)
+            return -1;
+        if (c->out_head || c->want_close)
+            lws_callback_on_writable(wsi);
+        break;
+    }
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (!c)
+            break;
+        c->close_frame = true;
+        if (len >= 2) {
+            const unsigned char *p = in;
+            c->close_code = (p[0] << 8) | p[1];
+            copy_trunc(c->close_reason, sizeof c->close_reason, (const char *)in + 2, len - 2);
+        } else {
+            c->close_code = 1005;               /* RFC 6455: no status received */
+        }
+        break;
+
+    case LWS_CALLBACK_CLIENT_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (!c || c->wsi != wsi)
+            break;
+        c->state = c->state == SIM_CONNECTING ? SIM_REFUSED : SIM_CLOSED;
+        if (c->state == SIM_REFUSED && !c->error[0])
+            strcpy(c->error, "closed before the upgrade");
+        c->wsi = NULL;
+        c->rx_len = 0;
+        lws_set_opaque_user_data(wsi, NULL);
+        break;
+
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void wake_cb(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;                                  /* only ends the poll wait */
+}
+
+typedef bool (*sim_cond)(const void *arg);
+
+/*
+ * Services the loop until done(arg) or timeout_ms; done may be NULL (run for
+ * the whole time). The wake timer is re-armed each round so that a nested
+ * wait (from a callback of ours) cannot leave us asleep past our deadline.
+ */
+static void run_until(struct sim *s, int timeout_ms, sim_cond done, const void *arg)
+{
+    int64_t deadline = time_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    for (;;) {
+        if (done && done(arg))
+            break;
+        int64_t left = deadline - time_mono_us();
+        if (left <= 0)
+            break;
+        lws_sul_schedule(s->ctx, 0, &s->wake, wake_cb, left);
+        if (lws_service(s->ctx, 0) < 0)
+            break;
+    }
+    lws_sul_cancel(&s->wake);
+}
+
+/* ------------------------------------------------------------ sim */
+
+static int count_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 16;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Raises the soft RLIMIT_NOFILE to the hard one; returns the soft limit. */
+static long raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return 1024;
+    rlim_t want = rl.rlim_max;
+    if (want == RLIM_INFINITY || want > SIM_NOFILE_CAP)
+        want = SIM_NOFILE_CAP;
+    if (rl.rlim_cur < want) {
+        struct rlimit nrl = { want, rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &nrl) == 0)
+            rl.rlim_cur = want;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? SIM_NOFILE_CAP : (long)rl.rlim_cur;
+}
+
+struct sim *sim_new(const struct sim_options *o)
+{
+    if (!o || !o->host || o->port <= 0 || o->port > 65535) {
+        fprintf(stderr, "sim_new: host and port are required\n");
+        return NULL;
+    }
+    struct sim *s = xcalloc(1, sizeof *s);
+    s->host = xstrdup(o->host);
+    s->port = o->port;
+    s->quiet = o->quiet;
+
+    long nofile = raise_nofile();
+    long reserve = nofile > 4096 ? 64 : nofile / 16 + 8;
+    s->fd_table = (int)(nofile - reserve);
+    /* lws indexes its fd table by fd number: fds already open are lost slots,
+     * plus lws's own cancel pipe and random device */
+    s->ceiling = s->fd_table - count_open_fds() - 4;
+
+    s->protocols[0].name = SIM_PROTOCOL;
+    s->protocols[0].callback = sim_callback;
+    s->protocols[0].rx_buffer_size = 4096;
+    /* retry = {0}: secs_since_valid_hangup 0 turns lws's own pings off */
+
+    lws_set_log_level(o->quiet ? 0 : LLL_ERR, NULL);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = s->protocols;
+    info.gid = -1;
+    info.uid = -1;
+    info.fd_limit_per_thread = (unsigned int)s->fd_table;
+    info.retry_and_idle_policy = &s->retry;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        fprintf(stderr, "sim_new: lws_create_context failed\n");
+        free(s->host);
+        free(s);
+        return NULL;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "sim: RLIMIT_NOFILE %ld, lws fd table %d, connection ceiling %d\n", nofile,
+                s->fd_table, s->ceiling);
+    if (o->max_chargers > s->ceiling)
+        fprintf(stderr, "sim: %d chargers asked, only about %d connections fit (raise ulimit -n)\n",
+                o->max_chargers, s->ceiling);
+    return s;
+}
+
+int sim_connection_ceiling(const struct sim *s)
+{
+    return s->ceiling;
+}
+
+static void charger_release(struct sim_charger *c)
+{
+    struct sim *s = c->s;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->chargers = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ready_remove(s, c);
+
+    while (c->delayed) {
+        struct sim_delayed *d = c->delayed;
+        c->delayed = d->next;
+        lws_sul_cancel(&d->sul);
+        free(d);
+    }
+    if (c->wsi) {
+        lws_set_opaque_user_data(c->wsi, NULL);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        c->wsi = NULL;
+    }
+    while (c->out_head) {
+        struct sim_buf *b = c->out_head;
+        c->out_head = b->next;
+        free(b);
+    }
+    while (c->in_head) {
+        struct sim_msg *m = c->in_head;
+        c->in_head = m->next;
+        free(m);
+    }
+    free(c->id);
+    free(c->path);
+    free(c->subprotocols);
+    free(c->source_addr);
+    free(c->auth);
+    free(c->rx);
+    free(c->wait_id);
+    free(c->wait_reply);
+    free(c->last_reply);
+    free(c->last_action);
+    free(c->last_payload);
+    free(c);
+}
+
+static bool none_open(const void *arg)
+{
+    const struct sim *s = arg;
+    for (const struct sim_charger *c = s->chargers; c; c = c->next)
+        if (c->wsi)
+            return false;
+    return true;
+}
+
+void sim_free(struct sim *s)
+{
+    if (!s)
+        return;
+    int open = 0;
+    for (struct sim_charger *c = s->chargers; c; c = c->next) {
+        if (c->wsi && c->state == SIM_OPEN) {
+            c->want_close = LWS_CLOSE_STATUS_NORMAL;
+            lws_callback_on_writable(c->wsi);
+            open++;
+        }
+    }
+    if (open)
+        run_until(s, SIM_CLOSE_WAIT_MS + open / 10, none_open, s);
+    for (struct sim_charger *c = s->chargers; c; c = c->next) {
+        while (c->delayed) {
+            struct sim_delayed *d = c->delayed;
+            c->delayed = d->next;
+            lws_sul_cancel(&d->sul);
+            free(d);
+        }
+    }
+    /* callbacks during destroy still find their chargers; free them after */
+    lws_context_destroy(s->ctx);
+    while (s->chargers) {
+        s->chargers->wsi = NULL;
+        charger_release(s->chargers);
+    }
+    free(s->host);
+    free(s);
+}
+
+/* ------------------------------------------------------------ chargers */
+
+struct sim_charger *sim_connect_async(struct sim *s, const struct sim_charger_opts *o)
+{
+    if (!s || !o || (!o->id && !o->path))
+        return NULL;
+    struct sim_charger *c = xcalloc(1, sizeof *c);
+    c->s = s;
+    c->id = xstrdup(o->id ? o->id : "");
+    if (o->path) {
+        c->path = xstrdup(o->path);
+    } else {
+        c->path = xmalloc(strlen(c->id) + 7);
+        sprintf(c->path, "/ocpp/%s", c->id);
+    }
+    const char *offer = o->subprotocols ? o->subprotocols : "ocpp1.6";
+    c->subprotocols = *offer ? xstrdup(offer) : NULL;   /* "" must send no header at all */
+    c->source_addr = o->source_addr ? xstrdup(o->source_addr) : NULL;
+    c->rx_max = o->rx_max ? o->rx_max : SIM_RX_DEFAULT;
+    if (o->password) {
+        const char *user = o->basic_user ? o->basic_user : c->id;
+        size_t n = strlen(user) + 1 + strlen(o->password);
+        char *plain = xmalloc(n + 1);
+        snprintf(plain, n + 1, "%s:%s", user, o->password);
+        size_t cap = 6 + (n + 2) / 3 * 4 + 8;
+        c->auth = xmalloc(cap);
+        strcpy(c->auth, "Basic ");
+        if (lws_b64_encode_string(plain, (int)n, c->auth + 6, (int)(cap - 6)) < 0)
+            c->auth[6] = '\0';
+        free(plain);
+    }
+    c->responder = s->responder;
+    c->responder_user = s->responder_user;
+    c->state = SIM_CONNECTING;
+    c->next = s->chargers;
+    if (s->chargers)
+        s->chargers->prev = c;
+    s->chargers = c;
+
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = s->ctx;
+    ci.address = s->host;
+    ci.port = s->port;
+    ci.path = c->path;
+    ci.host = s->host;
+    ci.origin = s->host;
+    ci.protocol = c->subprotocols;
+    ci.local_protocol_name = SIM_PROTOCOL;
+    ci.iface = c->source_addr;
+    ci.opaque_user_data = c;
+    ci.retry_and_idle_policy = &s->retry;
+    ci.pwsi = &c->wsi;
+    if (!lws_client_connect_via_info(&ci)) {
+        /* the CONNECTION_ERROR callback may or may not have run */
+        c->wsi = NULL;
+        c->state = SIM_REFUSED;
+        if (!c->error[0])
+            strcpy(c->error, "lws_client_connect_via_info failed");
+    }
+    return c;
+}
+
+static bool not_connecting(const void *arg)
+{
+    return ((const struct sim_charger *)arg)->state != SIM_CONNECTING;
+}
+
+struct sim_charger *sim_connect(struct sim *s, const struct sim_charger_opts *o, int timeout_ms,
+                                int *http_status, char *selected_protocol)
+{
+    if (http_status)
+        *http_status = 0;
+    if (selected_protocol)
+        selected_protocol[0] = '\0';
+    struct sim_charger *c = sim_connect_async(s, o);
+    if (!c)
+        return NULL;
+    run_until(s, timeout_ms, not_connecting, c);
+    if (http_status)
+        *http_status = c->http_status;
+    if (c->state != SIM_OPEN) {
+        if (c->state == SIM_CONNECTING && !s->quiet)
+            fprintf(stderr, "sim: %s: no answer to the upgrade within %d ms\n", c->id, timeout_ms);
+        charger_release(c);
+        return NULL;
+    }
+    if (selected_protocol)
+        copy_trunc(selected_protocol, 32, c->selected, strlen(c->selected));
+    return c;
+}
+
+enum sim_state sim_state(const struct sim_charger *c)
+{
+    return c->state;
+}
+
+int sim_close_code(const struct sim_charger *c)
+{
+    return c->close_code;
+}
+
+const char *sim_charger_id(const struct sim_charger *c)
+{
+    return c->id;
+}
+
+int sim_http_status(const struct sim_charger *c)
+{
+    return c->http_status;
+}
+
+const char *sim_selected_protocol(const struct sim_charger *c)
+{
+    return c->selected;
+}
+
+const char *sim_error(const struct sim_charger *c)
+{
+    return c->error;
+}
+
+bool sim_close_frame_received(const struct sim_charger *c)
+{
+    return c->close_frame;
+}
+
+const char *sim_close_reason(const struct sim_charger *c)
+{
+    return c->close_reason;
+}
+
+int sim_send_text(struct sim_charger *c, const char *text, size_t len)
+{
+    return enqueue(c, text, len, LWS_WRITE_TEXT);
+}
+
+int sim_send_fragmented(struct sim_charger *c, const char *text, size_t len, int fragments)
+{
+    if (c->state != SIM_OPEN || !c->wsi)
+        return -1;
+    if (fragments < 1)
+        fragments = 1;
+    if (len && (size_t)fragments > len)
+        fragments = (int)len;
+    size_t piece = fragments > 1 ? (len + (size_t)fragments - 1) / (size_t)fragments : len, off = 0;
+    for (int i = 0; i < fragments; i++) {
+        size_t n = i == fragments - 1 ? len - off : piece;
+        if (n > len - off)
+            n = len - off;
+        int flags = i == 0 ? LWS_WRITE_TEXT : LWS_WRITE_CONTINUATION;
+        if (i < fragments - 1)
+            flags |= LWS_WRITE_NO_FIN;
+        enqueue(c, text + off, n, flags);
+        off += n;
+    }
+    return 0;
+}
+
+static bool reply_or_gone(const void *arg)
+{
+    const struct sim_charger *c = arg;
+    return c->wait_reply || c->state != SIM_OPEN;
+}
+
+char *sim_call_id(struct sim_charger *c, const char *id, const char *action,
+                  const char *payload_json, int timeout_ms)
+{
+    if (c->state != SIM_OPEN)
+        return NULL;
+    size_t len;
+    char *text = call_frame(id, action, payload_json, &len);
+    int rc = enqueue(c, text, len, LWS_WRITE_TEXT);
+    free(text);
+    if (rc < 0)
+        return NULL;
+    set_str(&c->wait_id, id);
+    set_str(&c->wait_reply, NULL);
+    run_until(c->s, timeout_ms, reply_or_gone, c);
+    char *reply = c->wait_reply;
+    c->wait_reply = NULL;
+    set_str(&c->wait_id, NULL);
+    return reply;
+}
+
+char *sim_call(struct sim_charger *c, const char *action, const char *payload_json, int timeout_ms)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)++c->next_id);
+    return sim_call_id(c, id, action, payload_json, timeout_ms);
+}
+
+static bool inbox_or_gone(const void *arg)
+{
+    const struct sim_charger *c = arg;
+    return c->in_head || c->state != SIM_OPEN;
+}
+
+char *sim_recv(struct sim_charger *c, int timeout_ms)
+{
+    if (!c->in_head && c->state == SIM_OPEN)
+        run_until(c->s, timeout_ms, inbox_or_gone, c);
+    return inbox_pop(c);
+}
+
+static bool closed(const void *arg)
+{
+    const struct sim_charger *c = arg;
+    return c->state == SIM_CLOSED || c->state == SIM_REFUSED;
+}
+
+bool sim_wait_closed(struct sim_charger *c, int timeout_ms)
+{
+    run_until(c->s, timeout_ms, closed, c);
+    return closed(c);
+}
+
+static bool wsi_gone(const void *arg)
+{
+    return !((const struct sim_charger *)arg)->wsi;
+}
+
+void sim_close(struct sim_charger *c, int code, const char *reason)
+{
+    if (!c->wsi)
+        return;
+    if (c->state == SIM_OPEN) {
+        c->want_close = code ? code : LWS_CLOSE_STATUS_NORMAL;
+        snprintf(c->want_close_reason, sizeof c->want_close_reason, "%s", reason ? reason : "");
+        lws_callback_on_writable(c->wsi);
+    } else {
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    run_until(c->s, SIM_CLOSE_WAIT_MS, wsi_gone, c);
+}
+
+void sim_disconnect(struct sim_charger *c)
+{
+    if (!c)
+        return;
+    if (c->wsi && c->state == SIM_OPEN)
+        sim_close(c, LWS_CLOSE_STATUS_NORMAL, NULL);
+    charger_release(c);
+}
+
+void sim_drop(struct sim_charger *c)
+{
+    if (!c->wsi)
+        return;
+    /* a timeout kill closes with no status: lws sends no close frame */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    run_until(c->s, SIM_CLOSE_WAIT_MS, wsi_gone, c);
+}
+
+void sim_set_responder(struct sim_charger *c, sim_responder fn, void *user)
+{
+    c->responder = fn;
+    c->responder_user = user;
+}
+
+void sim_set_default_responder(struct sim *s, sim_responder fn, void *user)
+{
+    s->responder = fn;
+    s->responder_user = user;
+}
+
+int sim_calls_received(const struct sim_charger *c)
+{
+    return c->calls_received;
+}
+
+const char *sim_last_call_action(const struct sim_charger *c)
+{
+    return c->last_action;
+}
+
+const char *sim_last_call_payload(const struct sim_charger *c)
+{
+    return c->last_payload;
+}
+
+void sim_set_queue_calls(struct sim_charger *c, bool on)
+{
+    c->queue_calls = on;
+}
+
+/* ------------------------------------------------------------ load generator */
+
+int sim_send_call(struct sim_charger *c, const char *action, const char *payload_json)
+{
+    if (c->async_out || c->state != SIM_OPEN)
+        return -1;
+    snprintf(c->async_id, sizeof c->async_id, "%llu", (unsigned long long)++c->next_id);
+    size_t len;
+    char *text = call_frame(c->async_id, action, payload_json, &len);
+    c->async_sent_us = time_mono_us();
+    int rc = enqueue(c, text, len, LWS_WRITE_TEXT);
+    free(text);
+    if (rc == 0)
+        c->async_out = true;
+    return rc;
+}
+
+bool sim_call_outstanding(const struct sim_charger *c)
+{
+    return c->async_out;
+}
+
+void sim_cancel_call(struct sim_charger *c)
+{
+    c->async_out = false;
+}
+
+const char *sim_last_reply(const struct sim_charger *c)
+{
+    return c->last_reply;
+}
+
+static bool have_ready(const void *arg)
+{
+    return ((const struct sim *)arg)->ready_head != NULL;
+}
+
+void sim_poll(struct sim *s, int timeout_ms,
+              void (*on_reply)(void *user, struct sim_charger *c, int64_t latency_us, bool ok),
+              void *user)
+{
+    run_until(s, timeout_ms, have_ready, s);
+    /* pop one at a time: on_reply may send, or free another charger */
+    struct sim_charger *c;
+    while ((c = s->ready_head)) {
+        s->ready_head = c->ready_next;
+        if (!s->ready_head)
+            s->ready_tail = NULL;
+        c->in_ready = false;
+        c->ready_next = NULL;
+        if (on_reply)
+            on_reply(user, c, c->async_latency_us, c->async_ok);
+    }
+}
+
+void sim_service(struct sim *s, int timeout_ms)
+{
+    run_until(s, timeout_ms, NULL, NULL);
+}
