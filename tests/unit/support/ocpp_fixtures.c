@@ -1,0 +1,53 @@
+/*
+ * Reads the OCPP fixture files (see ocpp_fixtures.h). No cmocka here: the
+ * callers assert on what comes back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cJSON.h>
+
+#include "ocpp_fixtures.h"
+#include "util.h"
+
+char *ocpp_fixture_read(const char *name, size_t *len)
+{
+    const char *root = getenv("OCPPGW_FIXTURES");
+    char path[512];
+    snprintf(path, sizeof path, "%s/ocpp/%s", root && *root ? root : "tests/fixtures", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "fixture %s: cannot open (run from the repository root or set OCPPGW_FIXTURES)\n", path);
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = xmalloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0)
+            buf = xrealloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+struct cJSON *ocpp_fixture_json(const char *name)
+{
+    char *text = ocpp_fixture_read(name, NULL);
+    cJSON *js = text ? cJSON_Parse(text) : NULL;
+    if (text && !js)
+        fprintf(stderr, "fixture %s: not valid JSON\n", name);
+    free(text);
+    return js;
+}
+
+struct cJSON *ocpp_fixture_payload(enum ocpp_action a, enum ocpp_schema_dir dir)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s.%s.json", ocpp_action_name(a), dir == OCPP_SCHEMA_REQ ? "req" : "conf");
+    return ocpp_fixture_json(name);
+}
