@@ -1,0 +1,83 @@
+/*
+ * The running gateway process as the libwebsockets glue sees it: one
+ * context, one service thread, the core, the store, and the map from
+ * connection ids to websockets. Only src/main.c, src/ocpp/ws_lws.c and
+ * src/rest/http_lws.c include this (they are the only files that see lws).
+ */
+#ifndef OCPPGW_GATEWAY_H
+#define OCPPGW_GATEWAY_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ocpp.h"
+
+struct lws;
+struct lws_context;
+struct lws_vhost;
+struct core;
+struct store;
+struct hmap;
+
+/* A queued outgoing websocket message (LWS_PRE headroom before data). */
+struct ws_frame {
+    struct ws_frame *next;
+    size_t len;
+    unsigned char buf[];            /* LWS_PRE bytes, then len bytes of text */
+};
+
+/*
+ * Per-connection data for every wsi of our protocols (lws allocates it,
+ * zeroed). A websocket uses the ws fields; an HTTP request the http pointer.
+ * Kept small: it is paid once per connected charger.
+ */
+struct gw_pss {
+    uint64_t conn_id;               /* 0 until ESTABLISHED */
+    struct ws_frame *out_head, *out_tail;
+    char *rx;                       /* reassembly buffer, only while fragmented */
+    size_t rx_len, rx_cap;
+    uint16_t close_code;            /* nonzero: close at next WRITEABLE */
+    uint8_t malformed_run;          /* consecutive malformed frames */
+    uint8_t is_ws;
+    struct rest_request *http;      /* HTTP request state (src/rest) */
+};
+
+struct gateway {
+    struct config cfg;
+    struct lws_context *ctx;
+    struct lws_vhost *ocpp_vhost;
+    struct lws_vhost *api_vhost;    /* NULL when REST shares the OCPP listener */
+    struct core *core;
+    struct store *store;
+    struct hmap *ws_by_conn;        /* conn id -> struct lws * */
+    struct ocpp_transport transport;
+    volatile sig_atomic_t stop;
+    bool shutting_down;
+    int64_t started_ms;
+    int max_connections;
+};
+
+/* The single gateway of this process (set by main). */
+extern struct gateway *gw;
+
+/* src/ocpp/ws_lws.c */
+void ws_init(struct gateway *g);
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: 0 allow, 1 refused (answer written), -1 drop. */
+int ws_confirm_upgrade(struct gateway *g, struct lws *wsi);
+/* Writes a refusal of an upgrade (status, one optional header "Name:" value); returns 1. */
+int ws_refuse(struct lws *wsi, int status, const char *hdr_name, const char *hdr_value);
+/* Websocket callback reasons. */
+int ws_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_t len);
+/* Asks every websocket to close with code (1001 at shutdown). */
+void ws_close_all(struct gateway *g, int code);
+size_t ws_open_count(const struct gateway *g);
+
+/* src/rest/http_lws.c */
+int http_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_t len);
+/* Writes a complete response with status, JSON/text body and the standard headers. */
+int http_reply(struct lws *wsi, int status, const char *content_type, const char *body,
+               size_t len, const char *extra_headers[][2]);
+
+#endif

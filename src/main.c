@@ -1,0 +1,660 @@
+/*
+ * ocppgw: the process. Parses the command line (interfaces.md), and for
+ * `serve` builds the one libwebsockets context (an OCPP vhost, plus a REST
+ * vhost when --api-listen is given), the core, and the store thread, then
+ * runs the single service loop until SIGTERM/SIGINT.
+ *
+ * The loop never blocks on the database: the only synchronous libpq use is
+ * at start-up (migrations, loading the charger registry) and in the admin
+ * subcommands, before any loop exists. Store results come back through
+ * lws_cancel_service() -> LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ *
+ * Shutdown: stop admitting, let in-flight database writes finish and their
+ * answers go out, close every websocket with 1001, stop the store (which
+ * writes what is still queued), free everything, exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <libwebsockets.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "core.h"
+#include "gateway.h"
+#include "hmap.h"
+#include "ocpp.h"
+#include "secret.h"
+#include "store.h"
+#include "util.h"
+
+#ifndef OCPPGW_VERSION
+#define OCPPGW_VERSION "0.1.0"
+#endif
+
+struct gateway *gw;
+
+static const char usage[] =
+    "usage:\n"
+    "  ocppgw [serve]  [--config FILE] [--listen ADDR:PORT] [--api-listen ADDR:PORT]\n"
+    "                  [--db CONNINFO] [--log-level debug|info|warn|error] [--log-format text|json]\n"
+    "                  [--auto-register]\n"
+    "  ocppgw migrate  [--config FILE] [--db CONNINFO]\n"
+    "  ocppgw apikey create --name NAME --scopes SCOPE[,SCOPE...] [--db CONNINFO]\n"
+    "  ocppgw apikey list [--db CONNINFO]\n"
+    "  ocppgw apikey revoke ID [--db CONNINFO]\n"
+    "  ocppgw charger add ID [--auth-key KEY] [--name NAME] [--db CONNINFO]\n"
+    "  ocppgw --version | --help\n"
+    "\n"
+    "Environment: DATABASE_URL, OCPPGW_LISTEN, OCPPGW_API_LISTEN, OCPPGW_LOG_LEVEL\n"
+    "(the config file < environment < flags). See docs/configuration.md.\n";
+
+static const char *const known_scopes[] = {
+    "chargers:read", "chargers:write", "sessions:read", "commands:write", "tokens:read",
+    "tokens:write",  "tariffs:read",   "tariffs:write", "reports:read",   "webhooks:write",
+    "admin",
+};
+
+/* ---- command line ---- */
+
+struct cli {
+    const char *cmd, *sub, *arg;
+    const char *config_file;
+    const char *listen, *api_listen, *db, *log_level, *log_format;
+    bool auto_register;
+    const char *name, *scopes, *auth_key;
+};
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ocppgw: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+/* 0 ok, 2 usage error (printed), -1 --help/--version handled. */
+static int parse_cli(int argc, char **argv, struct cli *cli)
+{
+    enum { O_CONFIG = 1, O_LISTEN, O_API, O_DB, O_LEVEL, O_FORMAT, O_AUTO, O_NAME, O_SCOPES,
+           O_KEY, O_VERSION, O_HELP };
+    static const struct option opts[] = {
+        { "config", required_argument, 0, O_CONFIG },   { "listen", required_argument, 0, O_LISTEN },
+        { "api-listen", required_argument, 0, O_API }, { "db", required_argument, 0, O_DB },
+        { "log-level", required_argument, 0, O_LEVEL }, { "log-format", required_argument, 0, O_FORMAT },
+        { "auto-register", no_argument, 0, O_AUTO },    { "name", required_argument, 0, O_NAME },
+        { "scopes", required_argument, 0, O_SCOPES },  { "auth-key", required_argument, 0, O_KEY },
+        { "version", no_argument, 0, O_VERSION },       { "help", no_argument, 0, O_HELP },
+        { 0, 0, 0, 0 },
+    };
+    memset(cli, 0, sizeof *cli);
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1 || optind < argc) {
+        if (c == -1) {
+            /* a positional word: subcommand words, then keep parsing flags after it */
+            const char *w = argv[optind++];
+            if (!cli->cmd)
+                cli->cmd = w;
+            else if (!cli->sub)
+                cli->sub = w;
+            else if (!cli->arg)
+                cli->arg = w;
+            else
+                return fail("unexpected argument '%s' (see ocppgw --help)", w) ? 2 : 2;
+            continue;
+        }
+        switch (c) {
+        case O_CONFIG: cli->config_file = optarg; break;
+        case O_LISTEN: cli->listen = optarg; break;
+        case O_API: cli->api_listen = optarg; break;
+        case O_DB: cli->db = optarg; break;
+        case O_LEVEL: cli->log_level = optarg; break;
+        case O_FORMAT: cli->log_format = optarg; break;
+        case O_AUTO: cli->auto_register = true; break;
+        case O_NAME: cli->name = optarg; break;
+        case O_SCOPES: cli->scopes = optarg; break;
+        case O_KEY: cli->auth_key = optarg; break;
+        case O_VERSION: printf("ocppgw %s\n", OCPPGW_VERSION); return -1;
+        case O_HELP: fputs(usage, stdout); return -1;
+        case '?':
+        default:
+            if (optopt)
+                fail("unknown or incomplete option '-%c' (see ocppgw --help)", optopt);
+            else
+                fail("unknown or incomplete option '%s' (see ocppgw --help)", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (!cli->cmd)
+        cli->cmd = "serve";
+    return 0;
+}
+
+/* Defaults < config file < environment < flags. */
+static bool build_config(const struct cli *cli, struct config *cfg, bool need_listen)
+{
+    char err[512];
+    config_defaults(cfg);
+    if (cli->config_file && !config_load_file(cfg, cli->config_file, err, sizeof err))
+        return !fail("%s", err);
+    config_apply_env(cfg);
+    struct { const char *sec, *key, *val; } flags[] = {
+        { "server", "listen", cli->listen },     { "server", "api_listen", cli->api_listen },
+        { "database", "url", cli->db },          { "log", "level", cli->log_level },
+        { "log", "format", cli->log_format },    { "ocpp", "auto_register", cli->auto_register ? "true" : NULL },
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (flags[i].val && !config_set(cfg, flags[i].sec, flags[i].key, flags[i].val, err, sizeof err))
+            return !fail("%s", err);
+    if (!config_validate(cfg, err, sizeof err))
+        return !fail("%s", err);
+    (void)need_listen;
+    enum log_level lvl;
+    enum log_format fmt;
+    log_level_parse(cfg->log_level, &lvl);
+    log_format_parse(cfg->log_format, &fmt);
+    log_setup(lvl, fmt);
+    return true;
+}
+
+static struct store_admin *admin_connect(const struct config *cfg)
+{
+    char err[512];
+    struct store_admin *a = store_admin_connect(cfg->db_url, err, sizeof err);
+    if (!a)
+        fail("cannot connect to the database: %s", err);
+    return a;
+}
+
+/* ---- admin subcommands ---- */
+
+static int cmd_migrate(const struct config *cfg)
+{
+    struct store_admin *a = admin_connect(cfg);
+    if (!a)
+        return 1;
+    char err[512];
+    int n = store_admin_migrate(a, err, sizeof err);
+    store_admin_close(a);
+    if (n < 0)
+        return fail("migration failed: %s", err);
+    fprintf(stderr, "ocppgw: %d migration%s applied\n", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+static bool scopes_valid(const char *csv)
+{
+    char *copy = xstrdup(csv), *save = NULL;
+    bool ok = *csv != '\0';
+    for (char *s = strtok_r(copy, ",", &save); s && ok; s = strtok_r(NULL, ",", &save)) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof known_scopes / sizeof known_scopes[0]; i++)
+            known |= strcmp(s, known_scopes[i]) == 0;
+        if (!known) {
+            fail("unknown scope '%s'", s);
+            ok = false;
+        }
+    }
+    free(copy);
+    return ok;
+}
+
+static int cmd_apikey(const struct cli *cli, const struct config *cfg)
+{
+    char err[512];
+    if (!cli->sub)
+        return fail("apikey needs create, list or revoke (see ocppgw --help)") ? 2 : 2;
+    bool create = strcmp(cli->sub, "create") == 0, list = strcmp(cli->sub, "list") == 0,
+         revoke = strcmp(cli->sub, "revoke") == 0;
+    if (!create && !list && !revoke)
+        return fail("unknown apikey subcommand '%s'", cli->sub) ? 2 : 2;
+    if (create && (!cli->name || !cli->scopes))
+        return fail("apikey create needs --name and --scopes") ? 2 : 2;
+    if (create && !scopes_valid(cli->scopes))
+        return 2;
+    char *end = NULL;
+    long long id = revoke && cli->arg ? strtoll(cli->arg, &end, 10) : 0;
+    if (revoke && (!cli->arg || *end || id <= 0))
+        return fail("apikey revoke needs a numeric key ID") ? 2 : 2;
+
+    struct store_admin *a = admin_connect(cfg);
+    if (!a)
+        return 1;
+    int rc = 0;
+    if (create) {
+        char prefix[13], hash[65];
+        char *key = secret_new_api_key(prefix);
+        secret_sha256_hex(key, strlen(key), hash);
+        int64_t new_id;
+        if (store_admin_apikey_create(a, cli->name, cli->scopes, prefix, hash, &new_id, err, sizeof err) < 0)
+            rc = fail("cannot create the key: %s", err);
+        else
+            printf("%s\n", key);
+        memset(key, 0, strlen(key));
+        free(key);
+    } else if (list) {
+        if (store_admin_apikey_list(a, stdout, err, sizeof err) < 0)
+            rc = fail("cannot list keys: %s", err);
+    } else {
+        int r = store_admin_apikey_revoke(a, id, err, sizeof err);
+        if (r < 0)
+            rc = fail("cannot revoke: %s", err);
+        else if (r == 1)
+            rc = fail("no active API key with id %lld", id);
+        else
+            fprintf(stderr, "ocppgw: API key %lld revoked\n", id);
+    }
+    store_admin_close(a);
+    return rc;
+}
+
+static int cmd_charger(const struct cli *cli, const struct config *cfg)
+{
+    char err[512];
+    if (!cli->sub || strcmp(cli->sub, "add") != 0 || !cli->arg)
+        return fail("usage: ocppgw charger add ID [--auth-key KEY] [--name NAME]") ? 2 : 2;
+    if (!core_charger_id_valid(cli->arg))
+        return fail("invalid charge point id '%s': 1 to 48 printable characters, no '/', ',' or space",
+                    cli->arg) ? 2 : 2;
+    char *hash = NULL;
+    if (cli->auth_key) {
+        size_t n = strlen(cli->auth_key);
+        bool printable = true;
+        for (size_t i = 0; i < n; i++)
+            printable &= cli->auth_key[i] > 0x20 && cli->auth_key[i] < 0x7f;
+        if (n < 16 || n > 40 || !printable)
+            return fail("--auth-key must be 16 to 40 printable characters (40 hex digits for a 20-byte key)") ? 2 : 2;
+        hash = secret_hash_password(cli->auth_key, cfg->password_iterations);
+    }
+    struct store_admin *a = admin_connect(cfg);
+    if (!a) {
+        free(hash);
+        return 1;
+    }
+    int r = store_admin_add_charger(a, cli->arg, cli->name, hash ? hash : "", hash ? 1 : 0, err, sizeof err);
+    store_admin_close(a);
+    free(hash);
+    if (r < 0)
+        return fail("cannot add charger: %s", err);
+    if (r == 1)
+        return fail("charger '%s' already exists", cli->arg);
+    fprintf(stderr, "ocppgw: charger %s added (security profile %d)\n", cli->arg, cli->auth_key ? 1 : 0);
+    return 0;
+}
+
+/* ---- serve: the core's I/O ---- */
+
+static int64_t io_now(void *ctx)
+{
+    (void)ctx;
+    return time_now_ms();
+}
+
+static void io_send_conf(void *ctx, uint64_t conn_id, const char *msg_id, const struct ocpp_conf *conf)
+{
+    struct gateway *g = ctx;
+    ocpp_send_conf(&g->transport, conn_id, msg_id, conf);
+}
+
+static void io_send_error(void *ctx, uint64_t conn_id, const char *msg_id, enum ocpp_err err,
+                          const char *description)
+{
+    struct gateway *g = ctx;
+    ocpp_send_error(&g->transport, conn_id, msg_id, err, description);
+}
+
+static void io_send_call(void *ctx, uint64_t conn_id, const char *msg_id, enum ocpp_action a,
+                         const char *payload)
+{
+    struct gateway *g = ctx;
+    ocpp_send_call(&g->transport, conn_id, msg_id, a, payload);
+}
+
+static void io_close(void *ctx, uint64_t conn_id, int code, const char *reason)
+{
+    struct gateway *g = ctx;
+    g->transport.close(g, conn_id, code, reason);
+}
+
+static void io_db_submit(void *ctx, struct store_job *job)
+{
+    struct gateway *g = ctx;
+    if (!g->store) {
+        /* only during the last moments of shutdown, after the store stopped */
+        log_warn(job->charger_id[0] ? job->charger_id : NULL, "%s not stored: shutting down",
+                 store_op_name(job->op));
+        store_job_free(job);
+        return;
+    }
+    store_submit(g->store, job);
+}
+
+static void io_emit(void *ctx, const struct core_event *ev)
+{
+    (void)ctx;
+    log_debug(ev->charger_id, "event %s%s%s", core_event_name(ev->kind), ev->status ? " " : "",
+              ev->status ? ev->status : "");
+}
+
+static void io_random(void *ctx, void *buf, size_t n)
+{
+    (void)ctx;
+    secret_random(buf, n);
+}
+
+/* ---- serve: lws ---- */
+
+static void drain_store(struct gateway *g)
+{
+    struct store_job *job = store_take_completed(g->store);
+    while (job) {
+        struct store_job *next = job->next;
+        job->next = NULL;
+        core_on_db_result(g->core, job);
+        job = next;
+    }
+}
+
+static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    struct gateway *g = gw;
+    struct gw_pss *pss = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (g->api_vhost && lws_get_vhost(wsi) == g->api_vhost)
+            return ws_refuse(wsi, 404, NULL, NULL);
+        if (g->shutting_down)
+            return ws_refuse(wsi, 503, NULL, NULL);
+        return ws_confirm_upgrade(g, wsi);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        const struct lws_protocols *p = lws_get_protocol(wsi);
+        return p && strcmp(p->name, "ocpp1.6") == 0 ? 0 : 1;
+    }
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (g->store)
+            drain_store(g);
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    case LWS_CALLBACK_CLOSED:
+        return ws_callback(wsi, (int)reason, pss, in, len);
+    default:
+        return http_callback(wsi, (int)reason, pss, in, len);
+    }
+}
+
+static struct lws_protocols ocpp_protocols[] = {
+    { "ocpp1.6", gw_callback, sizeof(struct gw_pss), 4096, 0, NULL, 0 },
+    { "http", gw_callback, sizeof(struct gw_pss), 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static struct lws_protocols api_protocols[] = {
+    { "http", gw_callback, sizeof(struct gw_pss), 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void lws_log(int level, const char *line)
+{
+    char buf[512];
+    str_copy(buf, sizeof buf, line);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    log_msg(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, NULL, "lws: %s", buf);
+}
+
+static struct lws_sorted_usec_list tick_sul;
+static bool watchdog;
+
+static void tick(struct lws_sorted_usec_list *sul)
+{
+    struct gateway *g = gw;
+    int ms = core_expire(g->core);
+    if (watchdog)
+        sd_notify(0, "WATCHDOG=1");
+    if (ms < 10)
+        ms = 10;
+    lws_sul_schedule(g->ctx, 0, sul, tick, (lws_usec_t)ms * 1000);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (gw) {
+        gw->stop = 1;
+        if (gw->ctx)
+            lws_cancel_service(gw->ctx);
+    }
+}
+
+static void store_wake(void *ctx)
+{
+    struct gateway *g = ctx;
+    if (g->ctx)
+        lws_cancel_service(g->ctx);
+}
+
+static void registry_add(void *ctx, const struct store_charger *row)
+{
+    core_charger_upsert(ctx, row);
+}
+
+static int raise_fd_limit(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    long limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000 ? 1000000 : (long)rl.rlim_cur;
+    long max = limit - 64; /* stdio, database, log, listeners, cancel pipe */
+    if (cfg->max_connections > 0 && cfg->max_connections < max)
+        max = cfg->max_connections;
+    if (max < 16)
+        max = 16;
+    return (int)max;
+}
+
+static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const char *name,
+                                    struct lws_protocols *protocols, const lws_retry_bo_t *retry)
+{
+    char addr[128];
+    int port;
+    config_split_listen(listen, addr, sizeof addr, &port);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = port;
+    info.iface = strcmp(addr, "0.0.0.0") == 0 || addr[0] == '\0' ? NULL : addr;
+    info.protocols = protocols;
+    info.vhost_name = name;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.retry_and_idle_policy = retry;
+    info.keepalive_timeout = 30;
+    info.timeout_secs = 10;
+    struct lws_vhost *vh = lws_create_vhost(g->ctx, &info);
+    if (!vh)
+        fail("cannot listen on %s", listen);
+    return vh;
+}
+
+static int cmd_serve(struct config *cfg)
+{
+    struct gateway g;
+    memset(&g, 0, sizeof g);
+    g.cfg = *cfg;
+    gw = &g;
+    g.started_ms = time_now_ms();
+    g.max_connections = raise_fd_limit(cfg);
+
+    if (!ocpp_schema_init())
+        return fail("embedded OCPP schemas are broken");
+
+    /* the database must be reachable at start; apply what migrations are pending */
+    struct store_admin *admin = admin_connect(cfg);
+    if (!admin)
+        return 1;
+    char err[512];
+    int applied = store_admin_migrate(admin, err, sizeof err);
+    if (applied < 0) {
+        store_admin_close(admin);
+        return fail("migration failed: %s", err);
+    }
+    if (applied)
+        log_info(NULL, "applied %d migration%s", applied, applied == 1 ? "" : "s");
+
+    lws_set_log_level(log_enabled(LOG_DEBUG) ? LLL_ERR | LLL_WARN : LLL_ERR, lws_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.fd_limit_per_thread = (unsigned int)g.max_connections + 32;
+    info.pt_serv_buf_size = 16384;
+    g.ctx = lws_create_context(&info);
+    if (!g.ctx) {
+        store_admin_close(admin);
+        return fail("cannot create the libwebsockets context");
+    }
+    ws_init(&g);
+
+    lws_retry_bo_t retry = {
+        .secs_since_valid_ping = (uint16_t)cfg->ping_interval,
+        .secs_since_valid_hangup = (uint16_t)(cfg->ping_interval + cfg->ping_timeout),
+    };
+    int rc = 1;
+    g.ocpp_vhost = make_vhost(&g, cfg->listen, "ocpp", ocpp_protocols, &retry);
+    if (!g.ocpp_vhost)
+        goto out_ctx;
+    if (cfg->api_listen[0]) {
+        g.api_vhost = make_vhost(&g, cfg->api_listen, "api", api_protocols, NULL);
+        if (!g.api_vhost)
+            goto out_ctx;
+    }
+
+    struct core_config cc;
+    core_config_defaults(&cc);
+    cc.auto_register = cfg->auto_register;
+    cc.heartbeat_interval_s = cfg->heartbeat_interval;
+    cc.authorize_concurrent_tx = cfg->authorize_concurrent_tx;
+    cc.call_timeout_ms = cfg->call_timeout * 1000;
+    cc.auth_fail_max = cfg->auth_fail_max;
+    cc.auth_fail_window_ms = cfg->auth_fail_window * 1000;
+    cc.auth_block_ms = cfg->auth_block * 1000;
+    cc.data_transfer_vendors = cfg->data_transfer_vendors;
+    struct core_io io = {
+        .ctx = &g, .now_ms = io_now, .send_conf = io_send_conf, .send_error = io_send_error,
+        .send_call = io_send_call, .close_conn = io_close, .db_submit = io_db_submit,
+        .emit = io_emit, .random = io_random,
+    };
+    g.core = core_new(&io, &cc);
+
+    /* the store first (it LISTENs), then the registry: a change in between is not lost */
+    struct store_config sc = {
+        .conninfo = cfg->db_url, .batch_max = cfg->db_batch_max, .queue_max = cfg->db_queue_max,
+        .wake = store_wake, .wake_ctx = &g,
+    };
+    g.store = store_start(&sc);
+    if (!g.store)
+        goto out_core;
+    int n = store_admin_load_chargers(admin, registry_add, g.core, err, sizeof err);
+    store_admin_close(admin);
+    admin = NULL;
+    if (n < 0) {
+        fail("cannot load chargers: %s", err);
+        goto out_store;
+    }
+
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t wd_usec = 0;
+    watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+    lws_sul_schedule(g.ctx, 0, &tick_sul, tick, 100 * 1000);
+    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s; %d chargers known; up to %d connections",
+             OCPPGW_VERSION, cfg->listen, cfg->api_listen[0] ? ", REST on " : "",
+             cfg->api_listen, n, g.max_connections);
+    sd_notify(0, "READY=1");
+
+    while (!g.stop)
+        if (lws_service(g.ctx, 0) < 0)
+            break;
+
+    /* shutdown: answer what is in flight, then close with 1001 */
+    sd_notify(0, "STOPPING=1");
+    log_info(NULL, "shutting down: %zu chargers connected, %zu database jobs in flight",
+             core_connected_count(g.core), core_jobs_outstanding(g.core));
+    g.shutting_down = true;
+    int64_t deadline = time_mono_us() + 10 * 1000000;
+    while (core_jobs_outstanding(g.core) > 0 && time_mono_us() < deadline)
+        lws_service(g.ctx, 0);
+    ws_close_all(&g, 1001);
+    deadline = time_mono_us() + 3 * 1000000;
+    while (ws_open_count(&g) > 0 && time_mono_us() < deadline)
+        lws_service(g.ctx, 0);
+    rc = 0;
+
+out_store:
+    lws_sul_cancel(&tick_sul);
+    store_stop(g.store); /* writes what is queued (disconnects), joins */
+    g.store = NULL;
+out_core:
+    if (admin)
+        store_admin_close(admin);
+    lws_context_destroy(g.ctx); /* closes what is left; CLOSED callbacks reach the core */
+    g.ctx = NULL;
+    core_free(g.core);
+    hmap_free(g.ws_by_conn);
+    ocpp_schema_free();
+    gw = NULL;
+    log_info(NULL, "stopped");
+    return rc;
+out_ctx:
+    lws_context_destroy(g.ctx);
+    hmap_free(g.ws_by_conn);
+    store_admin_close(admin);
+    ocpp_schema_free();
+    gw = NULL;
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    util_install_cjson_hooks();
+    struct cli cli;
+    int r = parse_cli(argc, argv, &cli);
+    if (r == -1)
+        return 0;
+    if (r)
+        return r;
+    struct config cfg;
+    bool serve = strcmp(cli.cmd, "serve") == 0;
+    if (!serve && strcmp(cli.cmd, "migrate") && strcmp(cli.cmd, "apikey") && strcmp(cli.cmd, "charger"))
+        return fail("unknown command '%s' (see ocppgw --help)", cli.cmd) ? 2 : 2;
+    if (!build_config(&cli, &cfg, serve)) {
+        config_free(&cfg);
+        return 2;
+    }
+    if (serve)
+        r = cmd_serve(&cfg);
+    else if (strcmp(cli.cmd, "migrate") == 0)
+        r = cmd_migrate(&cfg);
+    else if (strcmp(cli.cmd, "apikey") == 0)
+        r = cmd_apikey(&cli, &cfg);
+    else
+        r = cmd_charger(&cli, &cfg);
+    config_free(&cfg);
+    return r;
+}

@@ -1,0 +1,336 @@
+/*
+ * libwebsockets glue for the OCPP side. Thin on purpose: it admits or
+ * refuses the upgrade (path, subprotocol, credentials: the decision is the
+ * core's), reassembles messages up to the frame limit, hands each complete
+ * text message to ocpp_dispatch(), and drains a per-connection outbox, one
+ * lws_write per WRITEABLE callback. Connections are found by their core id
+ * through ws_by_conn, never by a pointer kept across events.
+ *
+ * See ../shared/notes on lws 4.1.6: the URI arrives already percent-decoded
+ * and normalised, an unmatched subprotocol is dropped by lws without a
+ * status (so we check the offer in CONFIRM_UPGRADE and answer 400 ourselves),
+ * and rx_buffer_size does not limit message size (we count, and close 1009).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "core.h"
+#include "gateway.h"
+#include "hmap.h"
+#include "secret.h"
+#include "util.h"
+
+#define MALFORMED_CLOSE_AFTER 10
+
+/* ---- transport: how the dispatcher and the core reach a socket ---- */
+
+static struct lws *wsi_of(struct gateway *g, uint64_t conn_id)
+{
+    return hmap_get_u64(g->ws_by_conn, conn_id);
+}
+
+static void transport_send(void *ctx, uint64_t conn_id, char *text, size_t len)
+{
+    struct gateway *g = ctx;
+    struct lws *wsi = wsi_of(g, conn_id);
+    if (!wsi) {
+        free(text);
+        return; /* connection already gone */
+    }
+    struct gw_pss *pss = lws_wsi_user(wsi);
+    struct ws_frame *f = xmalloc(sizeof *f + LWS_PRE + len);
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->buf + LWS_PRE, text, len);
+    free(text);
+    if (pss->out_tail)
+        pss->out_tail->next = f;
+    else
+        pss->out_head = f;
+    pss->out_tail = f;
+    lws_callback_on_writable(wsi);
+}
+
+static void transport_close(void *ctx, uint64_t conn_id, int code, const char *reason)
+{
+    struct gateway *g = ctx;
+    struct lws *wsi = wsi_of(g, conn_id);
+    if (!wsi)
+        return;
+    struct gw_pss *pss = lws_wsi_user(wsi);
+    pss->close_code = (uint16_t)code;
+    log_debug(NULL, "closing connection %llu: %s", (unsigned long long)conn_id, reason);
+    /* the core forgets the connection now; so do we, so nothing more is sent */
+    hmap_del_u64(g->ws_by_conn, conn_id);
+    pss->conn_id = 0;
+    lws_callback_on_writable(wsi);
+}
+
+void ws_init(struct gateway *g)
+{
+    g->ws_by_conn = hmap_new();
+    g->transport.ctx = g;
+    g->transport.send_text = transport_send;
+    g->transport.close = transport_close;
+}
+
+/* ---- upgrade ---- */
+
+int ws_refuse(struct lws *wsi, int status, const char *hdr_name, const char *hdr_value)
+{
+    unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+    if (lws_add_http_header_status(wsi, (unsigned int)status, &p, end))
+        return -1;
+    if (hdr_name && lws_add_http_header_by_name(wsi, (const unsigned char *)hdr_name,
+                                                (const unsigned char *)hdr_value,
+                                                (int)strlen(hdr_value), &p, end))
+        return -1;
+    if (lws_add_http_header_content_length(wsi, 0, &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return 1;
+}
+
+/* True if the comma/space separated offer contains "ocpp1.6". */
+static bool offers_ocpp16(const char *offer)
+{
+    const char *p = offer;
+    while (*p) {
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, ", \t");
+        if (n == 7 && strncmp(p, "ocpp1.6", 7) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* The charge point id from the (already decoded) path, or NULL if not /ocpp/<id>. */
+static const char *charger_id_from_path(const char *path)
+{
+    static const char prefix[] = "/ocpp/";
+    if (strncmp(path, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    return path + sizeof prefix - 1;
+}
+
+int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
+{
+    char path[256], offer[256] = "", auth[512] = "", addr[64] = "";
+    if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0)
+        return ws_refuse(wsi, 400, NULL, NULL);
+    const char *id = charger_id_from_path(path);
+    if (!id)
+        return ws_refuse(wsi, 404, NULL, NULL);
+    lws_get_peer_simple(wsi, addr, sizeof addr);
+    if (!core_charger_id_valid(id)) {
+        log_warn(NULL, "upgrade from %s refused: bad charge point id in path", addr);
+        return ws_refuse(wsi, 400, NULL, NULL);
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
+        if (lws_hdr_copy(wsi, offer, sizeof offer, WSI_TOKEN_PROTOCOL) < 0 || !offers_ocpp16(offer)) {
+            log_warn(id, "upgrade from %s refused: subprotocol ocpp1.6 not offered", addr);
+            return ws_refuse(wsi, 400, NULL, NULL);
+        }
+    } else if (g->cfg.require_subprotocol) {
+        log_warn(id, "upgrade from %s refused: no subprotocol offered", addr);
+        return ws_refuse(wsi, 400, NULL, NULL);
+    }
+    char user[128], pass[256];
+    bool has_creds = false;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+        has_creds = secret_parse_basic(auth, user, sizeof user, pass, sizeof pass);
+    enum core_admit verdict = core_admit(g->core, id, addr, has_creds ? user : NULL,
+                                         has_creds ? pass : NULL);
+    memset(pass, 0, sizeof pass);
+    memset(auth, 0, sizeof auth);
+    switch (verdict) {
+    case CORE_ADMIT_OK:
+        return 0;
+    case CORE_ADMIT_BAD_ID:
+        return ws_refuse(wsi, 400, NULL, NULL);
+    case CORE_ADMIT_UNKNOWN:
+        return ws_refuse(wsi, 404, NULL, NULL);
+    case CORE_ADMIT_UNAUTHORIZED:
+        return ws_refuse(wsi, 401, "WWW-Authenticate:", "Basic realm=\"ocpp\"");
+    case CORE_ADMIT_THROTTLED: {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", g->cfg.auth_block);
+        return ws_refuse(wsi, 429, "Retry-After:", secs);
+    }
+    }
+    return -1;
+}
+
+/* ---- websocket events ---- */
+
+static void pss_free(struct gw_pss *pss)
+{
+    while (pss->out_head) {
+        struct ws_frame *f = pss->out_head;
+        pss->out_head = f->next;
+        free(f);
+    }
+    pss->out_tail = NULL;
+    free(pss->rx);
+    pss->rx = NULL;
+    pss->rx_len = pss->rx_cap = 0;
+}
+
+static int too_big(struct lws *wsi)
+{
+    static const char why[] = "message too big";
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof why - 1);
+    return -1;
+}
+
+static int on_message(struct gateway *g, struct lws *wsi, struct gw_pss *pss, const char *text, size_t len)
+{
+    if (ocpp_dispatch(g->core, &g->transport, pss->conn_id, text, len) == OCPP_DISPATCH_MALFORMED) {
+        if (++pss->malformed_run >= MALFORMED_CLOSE_AFTER) {
+            static const char why[] = "too many malformed messages";
+            log_warn(NULL, "connection %llu closed: %s", (unsigned long long)pss->conn_id, why);
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof why - 1);
+            return -1;
+        }
+    } else {
+        pss->malformed_run = 0;
+    }
+    return 0;
+}
+
+static int on_receive(struct gateway *g, struct lws *wsi, struct gw_pss *pss, const char *in, size_t len)
+{
+    size_t max = (size_t)g->cfg.max_frame;
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    bool final = lws_is_final_fragment(wsi) && remaining == 0;
+    if (pss->rx_len + len + remaining > max)
+        return too_big(wsi);
+    if (!pss->conn_id)
+        return 0; /* replaced: being closed, ignore what is still arriving */
+    if (final && pss->rx_len == 0)
+        return on_message(g, wsi, pss, in, len); /* the common case: no copy */
+    if (pss->rx_len + len > pss->rx_cap) {
+        pss->rx_cap = pss->rx_len + len + remaining;
+        if (pss->rx_cap < 4096)
+            pss->rx_cap = 4096;
+        if (pss->rx_cap > max)
+            pss->rx_cap = max;
+        pss->rx = xrealloc(pss->rx, pss->rx_cap);
+    }
+    memcpy(pss->rx + pss->rx_len, in, len);
+    pss->rx_len += len;
+    if (!final)
+        return 0;
+    int r = on_message(g, wsi, pss, pss->rx, pss->rx_len);
+    free(pss->rx);
+    pss->rx = NULL;
+    pss->rx_len = pss->rx_cap = 0;
+    return r;
+}
+
+static int on_writeable(struct lws *wsi, struct gw_pss *pss)
+{
+    struct ws_frame *f = pss->out_head;
+    if (f) {
+        pss->out_head = f->next;
+        if (!pss->out_head)
+            pss->out_tail = NULL;
+        int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        free(f);
+        if (n < 0)
+            return -1;
+        if (pss->out_head || pss->close_code)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (pss->close_code) {
+        const char *why = pss->close_code == 1001 ? "going away" : "closed by the central system";
+        lws_close_reason(wsi, pss->close_code, (unsigned char *)why, strlen(why));
+        return -1;
+    }
+    return 0;
+}
+
+int ws_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_t len)
+{
+    struct gateway *g = gw;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED: {
+        char path[256], addr[64] = "";
+        pss->is_ws = 1;
+        if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0)
+            return -1;
+        const char *id = charger_id_from_path(path);
+        if (!id || !core_charger_id_valid(id))
+            return -1;
+        if (g->shutting_down) {
+            pss->close_code = 1001;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        lws_get_peer_simple(wsi, addr, sizeof addr);
+        pss->conn_id = core_conn_open(g->core, id, addr);
+        hmap_put_u64(g->ws_by_conn, pss->conn_id, wsi);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        if (lws_frame_is_binary(wsi)) {
+            static const char why[] = "binary frames are not OCPP-J";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)why, sizeof why - 1);
+            return -1;
+        }
+        return on_receive(g, wsi, pss, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writeable(wsi, pss);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (len >= 2 && pss->conn_id) {
+            const unsigned char *b = in;
+            log_debug(NULL, "connection %llu: peer closed with %d", (unsigned long long)pss->conn_id,
+                      (b[0] << 8) | b[1]);
+        }
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (pss->conn_id) {
+            hmap_del_u64(g->ws_by_conn, pss->conn_id);
+            core_conn_closed(g->core, pss->conn_id, "websocket closed");
+            pss->conn_id = 0;
+        }
+        pss_free(pss);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+struct close_ctx {
+    int code;
+};
+
+static int close_one(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct close_ctx *cc = ctx;
+    struct lws *wsi = val;
+    struct gw_pss *pss = lws_wsi_user(wsi);
+    pss->close_code = (uint16_t)cc->code;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+void ws_close_all(struct gateway *g, int code)
+{
+    struct close_ctx cc = { code };
+    hmap_foreach(g->ws_by_conn, close_one, &cc);
+}
+
+size_t ws_open_count(const struct gateway *g)
+{
+    return hmap_count(g->ws_by_conn);
+}
