@@ -105,6 +105,7 @@ struct core_config {
     int auth_fail_max;              /* failures per IP before throttling (10) */
     int auth_fail_window_ms;        /* ... within this window (60000) */
     int auth_block_ms;              /* throttled for this long (60000) */
+    int conn_rate_per_ip;           /* upgrades per second per IP, burst 2x; 0 = unlimited */
     const char *data_transfer_vendors; /* comma list of vendorIds answered Accepted; NULL none */
 };
 

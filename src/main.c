@@ -553,6 +553,7 @@ static int cmd_serve(struct config *cfg)
     cc.auth_fail_max = cfg->auth_fail_max;
     cc.auth_fail_window_ms = cfg->auth_fail_window * 1000;
     cc.auth_block_ms = cfg->auth_block * 1000;
+    cc.conn_rate_per_ip = cfg->conn_rate_per_ip;
     cc.data_transfer_vendors = cfg->data_transfer_vendors;
     struct core_io io = {
         .ctx = &g, .now_ms = io_now, .send_conf = io_send_conf, .send_error = io_send_error,

@@ -263,6 +263,23 @@ static struct core_throttle *throttle_get(struct core *c, const char *addr, bool
     return t;
 }
 
+/* Token bucket of connection attempts per IP: rate per second, burst twice that. */
+static bool rate_take(struct core *c, struct core_throttle *t, int64_t now)
+{
+    double burst = 2.0 * c->cfg.conn_rate_per_ip;
+    if (t->refilled_ms == 0)
+        t->tokens = burst;
+    else
+        t->tokens += (double)(now - t->refilled_ms) * c->cfg.conn_rate_per_ip / 1000.0;
+    if (t->tokens > burst)
+        t->tokens = burst;
+    t->refilled_ms = now;
+    if (t->tokens < 1.0)
+        return false;
+    t->tokens -= 1.0;
+    return true;
+}
+
 static void throttle_fail(struct core *c, const char *addr, const char *charger_id)
 {
     int64_t now = core_now(c);
@@ -298,10 +315,15 @@ enum core_admit core_admit(struct core *c, const char *charger_id, const char *r
     if (!core_charger_id_valid(charger_id))
         return CORE_ADMIT_BAD_ID;
     int64_t now = core_now(c);
-    struct core_throttle *t = throttle_get(c, remote_addr, false);
+    struct core_throttle *t = throttle_get(c, remote_addr, c->cfg.conn_rate_per_ip > 0);
     if (t && t->blocked_until_ms > now) {
         metrics_auth_failure();
         log_warn(charger_id, "upgrade from %s refused: address throttled", remote_addr);
+        return CORE_ADMIT_THROTTLED;
+    }
+    if (c->cfg.conn_rate_per_ip > 0 && !rate_take(c, t, now)) {
+        log_warn(charger_id, "upgrade from %s refused: over %d connections per second", remote_addr,
+                 c->cfg.conn_rate_per_ip);
         return CORE_ADMIT_THROTTLED;
     }
     struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
@@ -465,7 +487,8 @@ static int prune_throttle(void *ctx, const void *key, size_t klen, void *val)
     (void)key, (void)klen;
     struct prune_ctx *p = ctx;
     struct core_throttle *t = val;
-    if (t->blocked_until_ms <= p->now && p->now - t->window_start_ms > p->c->cfg.auth_fail_window_ms) {
+    if (t->blocked_until_ms <= p->now && p->now - t->window_start_ms > p->c->cfg.auth_fail_window_ms &&
+        p->now - t->refilled_ms > 10000) {
         free(t);
         return 1;
     }

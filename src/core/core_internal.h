@@ -67,6 +67,8 @@ struct core_throttle {
     int fails;
     int64_t window_start_ms;
     int64_t blocked_until_ms;
+    double tokens;                          /* connection-rate bucket */
+    int64_t refilled_ms;
 };
 
 struct core {
