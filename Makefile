@@ -36,6 +36,10 @@ ifeq ($(SAN),asan)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
+ifeq ($(SAN),fuzz)
+CFLAGS   += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
+endif
 ifeq ($(SAN),tsan)
 CFLAGS   += -O1 -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=thread
@@ -110,6 +114,9 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_SUPPORT_OBJ) $(BUILD)
 $(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(IT_SUPPORT_OBJ) $(BUILD)/libsim.a $(BUILD)/libocppgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_PKG_LIBS)
 
+$(BUILD)/fuzz_dispatch: $(BUILD)/tests/fuzz/fuzz_dispatch.o $(BUILD)/libocppgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # ---------------------------------------------------------------- workflows
 deps:
 	@scripts/deps.sh
@@ -142,6 +149,14 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/bench.sh
+
+# libFuzzer on frame parsing + dispatch + core (clang). FUZZ_SECONDS to change the budget.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz SAN=fuzz CC=clang build-fuzz/fuzz_dispatch
+	@mkdir -p build-fuzz/corpus
+	@cp tests/fixtures/ocpp/*.json build-fuzz/corpus/ 2>/dev/null || true
+	./build-fuzz/fuzz_dispatch -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
 
 stop-db:
 	@scripts/pg.sh stop var/pg
