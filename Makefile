@@ -155,7 +155,8 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz SAN=fuzz CC=clang build-fuzz/fuzz_dispatch
 	@mkdir -p build-fuzz/corpus
-	@cp tests/fixtures/ocpp/*.json build-fuzz/corpus/ 2>/dev/null || true
+	@for f in tests/fixtures/ocpp/*.req.json; do a=$$(basename $$f .req.json); \
+	  printf '[2,"%s","%s",%s]' "$$a" "$$a" "$$(cat $$f)" > build-fuzz/corpus/$$a.frame; done
 	./build-fuzz/fuzz_dispatch -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
 
 stop-db:
