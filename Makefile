@@ -72,6 +72,8 @@ SIM_BIN  := $(BUILD)/ocppsim
 
 .PHONY: all deps run test unit integration asan tsan bench install stop-db clean fuzz
 .DEFAULT_GOAL := all
+# keep intermediate objects (test objects are built through a chain rule)
+.SECONDARY:
 
 all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN)
 

@@ -1,0 +1,243 @@
+/*
+ * Unit tests for src/util: configuration layering and errors, password
+ * hashes and Basic credentials, API key format, the hash map, metrics text.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "hmap.h"
+#include "metrics.h"
+#include "secret.h"
+#include "util.h"
+
+static char *write_tmp(const char *text)
+{
+    char *path = xstrdup("/tmp/ocppgw-test-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_config_defaults_valid_with_db(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    assert_string_equal(c.listen, "0.0.0.0:8080");
+    assert_int_equal(c.heartbeat_interval, 300);
+    assert_true(c.require_subprotocol);
+    assert_false(c.auto_register);
+    assert_false(config_validate(&c, err, sizeof err)); /* no database */
+    assert_non_null(strstr(err, "database"));
+    assert_true(config_set(&c, "database", "url", "host=/tmp dbname=x", err, sizeof err));
+    assert_true(config_validate(&c, err, sizeof err));
+    config_free(&c);
+}
+
+static void test_config_file_and_errors(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512];
+    char *good = write_tmp("; comment\n[server]\nlisten = 127.0.0.1:9000\n[ocpp]\nauto_register = true\n"
+                           "heartbeat_interval = 60\n[database]\nurl = dbname=a\n");
+    config_defaults(&c);
+    assert_true(config_load_file(&c, good, err, sizeof err));
+    assert_string_equal(c.listen, "127.0.0.1:9000");
+    assert_true(c.auto_register);
+    assert_int_equal(c.heartbeat_interval, 60);
+    assert_string_equal(c.db_url, "dbname=a");
+    config_free(&c);
+
+    char *unknown = write_tmp("[ocpp]\nbogus = 1\n");
+    config_defaults(&c);
+    assert_false(config_load_file(&c, unknown, err, sizeof err));
+    assert_non_null(strstr(err, "ocpp.bogus"));
+    assert_non_null(strstr(err, "line 2"));
+    config_free(&c);
+
+    char *badint = write_tmp("[ocpp]\nheartbeat_interval = soon\n");
+    config_defaults(&c);
+    assert_false(config_load_file(&c, badint, err, sizeof err));
+    assert_non_null(strstr(err, "heartbeat_interval"));
+    config_free(&c);
+
+    config_defaults(&c);
+    assert_false(config_load_file(&c, "/nonexistent/ocppgw.conf", err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/ocppgw.conf"));
+    config_free(&c);
+
+    unlink(good), unlink(unknown), unlink(badint);
+    free(good), free(unknown), free(badint);
+}
+
+static void test_config_env_overrides_file(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    assert_true(config_set(&c, "server", "listen", "1.2.3.4:1", err, sizeof err));
+    setenv("OCPPGW_LISTEN", "127.0.0.1:7000", 1);
+    setenv("DATABASE_URL", "dbname=env", 1);
+    config_apply_env(&c);
+    assert_string_equal(c.listen, "127.0.0.1:7000");
+    assert_string_equal(c.db_url, "dbname=env");
+    unsetenv("OCPPGW_LISTEN");
+    unsetenv("DATABASE_URL");
+    config_free(&c);
+}
+
+static void test_config_bool_and_listen(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256], addr[64];
+    int port;
+    config_defaults(&c);
+    assert_false(config_set(&c, "ocpp", "auto_register", "maybe", err, sizeof err));
+    assert_true(config_set(&c, "ocpp", "auto_register", "yes", err, sizeof err));
+    assert_true(c.auto_register);
+    assert_false(config_set(&c, "ocpp", "max_frame", "10", err, sizeof err)); /* below minimum */
+    assert_true(config_split_listen("[::1]:8080", addr, sizeof addr, &port));
+    assert_string_equal(addr, "::1");
+    assert_int_equal(port, 8080);
+    assert_false(config_split_listen("8080", addr, sizeof addr, &port));
+    assert_false(config_split_listen("host:99999", addr, sizeof addr, &port));
+    assert_true(config_set(&c, "server", "listen", "nonsense", err, sizeof err));
+    assert_true(config_set(&c, "database", "url", "x", err, sizeof err));
+    assert_false(config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "server.listen"));
+    config_free(&c);
+}
+
+static void test_password_hash_roundtrip(void **state)
+{
+    (void)state;
+    char *h = secret_hash_password("0123456789abcdef0123", 1000);
+    assert_true(strncmp(h, "pbkdf2-sha256$1000$", 19) == 0);
+    assert_true(secret_verify_password(h, "0123456789abcdef0123"));
+    assert_false(secret_verify_password(h, "0123456789abcdef0124"));
+    assert_false(secret_verify_password(h, ""));
+    char *h2 = secret_hash_password("0123456789abcdef0123", 1000);
+    assert_string_not_equal(h, h2); /* salted */
+    assert_false(secret_verify_password("plain-text", "plain-text"));
+    assert_false(secret_verify_password("pbkdf2-sha256$0$AAAA$AAAA", "x"));
+    free(h);
+    free(h2);
+}
+
+static void test_basic_auth_parse(void **state)
+{
+    (void)state;
+    char user[64], pass[64];
+    /* "CP-1:secret-password-16" */
+    assert_true(secret_parse_basic("Basic Q1AtMTpzZWNyZXQtcGFzc3dvcmQtMTY=", user, sizeof user, pass, sizeof pass));
+    assert_string_equal(user, "CP-1");
+    assert_string_equal(pass, "secret-password-16");
+    /* password containing ':' */
+    assert_true(secret_parse_basic("basic YTpiOmM=", user, sizeof user, pass, sizeof pass));
+    assert_string_equal(user, "a");
+    assert_string_equal(pass, "b:c");
+    assert_false(secret_parse_basic("Bearer abc", user, sizeof user, pass, sizeof pass));
+    assert_false(secret_parse_basic("Basic !!!!", user, sizeof user, pass, sizeof pass));
+    assert_false(secret_parse_basic("Basic YWJj", user, sizeof user, pass, sizeof pass)); /* no colon */
+    assert_false(secret_parse_basic("Basic ", user, sizeof user, pass, sizeof pass));
+}
+
+static void test_api_key_format(void **state)
+{
+    (void)state;
+    char prefix[13];
+    char *a = secret_new_api_key(prefix);
+    char *b = secret_new_api_key(prefix);
+    assert_int_equal(strlen(a), 4 + 43);
+    assert_true(strncmp(a, "ogw_", 4) == 0);
+    assert_string_not_equal(a, b);
+    assert_true(strncmp(b, prefix, 12) == 0);
+    for (const char *p = a + 4; *p; p++)
+        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
+    char hex[65];
+    secret_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    free(a);
+    free(b);
+}
+
+static int count_and_drop_even(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    (*(int *)ctx)++;
+    return ((intptr_t)val % 2) == 0;
+}
+
+static void test_hmap(void **state)
+{
+    (void)state;
+    struct hmap *m = hmap_new();
+    char key[32];
+    for (intptr_t i = 1; i <= 5000; i++) {
+        snprintf(key, sizeof key, "CP-%ld", (long)i);
+        assert_null(hmap_put_str(m, key, (void *)i));
+    }
+    assert_int_equal(hmap_count(m), 5000);
+    assert_ptr_equal(hmap_get_str(m, "CP-4242"), (void *)4242);
+    assert_null(hmap_get_str(m, "CP-0"));
+    assert_ptr_equal(hmap_put_str(m, "CP-1", (void *)7), (void *)1);
+    assert_ptr_equal(hmap_del_str(m, "CP-2"), (void *)2);
+    assert_null(hmap_get_str(m, "CP-2"));
+    int seen = 0;
+    hmap_foreach(m, count_and_drop_even, &seen);
+    assert_int_equal(seen, 4999);
+    assert_null(hmap_get_str(m, "CP-4242"));
+    assert_ptr_equal(hmap_get_str(m, "CP-4243"), (void *)4243);
+    assert_ptr_equal(hmap_put_u64(m, 42, (void *)3), NULL);
+    assert_ptr_equal(hmap_get_u64(m, 42), (void *)3);
+    hmap_free(m);
+}
+
+static void test_metrics_text(void **state)
+{
+    (void)state;
+    metrics_frame(METRICS_IN, OCPP_ACTION_HEARTBEAT, METRICS_OK);
+    metrics_callerror(OCPP_ERR_FORMATION);
+    metrics_batch(7, 1500);
+    struct metrics_gauges g = { .connected_chargers = 3, .known_chargers = 5, .db_queue_depth = 2, .db_up = 1 };
+    char *t = metrics_render(&g);
+    assert_non_null(strstr(t, "ocppgw_connected_chargers 3\n"));
+    assert_non_null(strstr(t, "ocppgw_frames_total{dir=\"in\",action=\"Heartbeat\",result=\"ok\"} 1\n"));
+    assert_non_null(strstr(t, "ocppgw_callerrors_total{code=\"FormationViolation\"} 1\n"));
+    assert_non_null(strstr(t, "ocppgw_db_batch_size_bucket{le=\"8\"} 1\n"));
+    assert_non_null(strstr(t, "ocppgw_db_commit_seconds_count 1\n"));
+    assert_non_null(strstr(t, "ocppgw_db_up 1\n"));
+    free(t);
+}
+
+int main(void)
+{
+    log_setup(LOG_ERROR, LOG_TEXT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults_valid_with_db),
+        cmocka_unit_test(test_config_file_and_errors),
+        cmocka_unit_test(test_config_env_overrides_file),
+        cmocka_unit_test(test_config_bool_and_listen),
+        cmocka_unit_test(test_password_hash_roundtrip),
+        cmocka_unit_test(test_basic_auth_parse),
+        cmocka_unit_test(test_api_key_format),
+        cmocka_unit_test(test_hmap),
+        cmocka_unit_test(test_metrics_text),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
