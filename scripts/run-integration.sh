@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs the integration test binaries given (build/tests/it_*) against a
+# private PostgreSQL and the real gateway:
+#
+#   BUILD=build scripts/run-integration.sh build/tests/it_*
+#
+# Makes a temp dir, starts a fresh cluster in it (scripts/pg.sh), exports
+#   OCPPGW_TEST_DB     libpq conninfo of the (empty, unmigrated) database
+#   OCPPGW_TEST_PGDIR  the cluster's directory (the durability test stops and
+#                      starts it with scripts/pg.sh)
+#   OCPPGW_BIN         $BUILD/ocppgw
+#   OCPPGW_SIM         $BUILD/ocppsim
+#   OCPPGW_TEST_TMP    the temp dir (gateway configs and logs go there)
+# runs every binary (cmocka output shown as it comes), prints
+#   integration: N passed, M failed
+# counting cmocka tests (a binary that crashes or whose group set-up fails
+# counts all its tests as failed), destroys the cluster whatever happens and
+# exits non-zero on any failure. Set OCPPGW_TEST_KEEP=1 to keep the temp dir.
+set -u
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+PER_BINARY_TIMEOUT=${OCPPGW_TEST_TIMEOUT:-240}
+
+[ $# -gt 0 ] || { echo "usage: BUILD=build $0 build/tests/it_*" >&2; exit 2; }
+for f in "$BUILD/ocppgw" "$@"; do
+    [ -x "$f" ] || { echo "run-integration: $f is missing (make all)" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d /tmp/ocppgw-it.XXXXXX) || exit 1
+cleanup() {
+    scripts/pg.sh destroy "$tmp/pg" >/dev/null 2>&1 || true
+    if [ "${OCPPGW_TEST_KEEP:-}" = 1 ]; then
+        echo "run-integration: kept $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start=$(date +%s)
+if ! conninfo=$(scripts/pg.sh start "$tmp/pg"); then
+    echo "run-integration: could not start PostgreSQL" >&2
+    echo "integration: 0 passed, $# failed"
+    exit 1
+fi
+
+export OCPPGW_TEST_DB="$conninfo"
+export OCPPGW_TEST_PGDIR="$tmp/pg"
+export OCPPGW_BIN="$PWD/$BUILD/ocppgw"
+export OCPPGW_SIM="$PWD/$BUILD/ocppsim"
+export OCPPGW_TEST_TMP="$tmp"
+chmod 755 "$tmp"
+
+passed=0; failed=0; skipped=0; bad_bins=()
+for t in "$@"; do
+    name=$(basename "$t")
+    out="$tmp/$name.out"
+    echo "== $name"
+    timeout --kill-after=10 "$PER_BINARY_TIMEOUT" "$t" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    total=$(sed -n 's/^\[==========\] Running \([0-9]*\) test(s)\./\1/p' "$out" | head -1)
+    ok=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$out" | head -1)
+    sk=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s), listed below:/\1/p' "$out" | head -1)
+    total=${total:-0}; ok=${ok:-0}; sk=${sk:-0}
+    bad=$(( total - ok - sk ))
+    if [ "$rc" -ne 0 ] && [ "$bad" -le 0 ]; then bad=$(( total > 0 ? total - ok - sk : 1 )); [ "$bad" -le 0 ] && bad=1; fi
+    [ "$rc" -eq 124 ] && echo "run-integration: $name timed out after ${PER_BINARY_TIMEOUT}s" >&2
+    passed=$(( passed + ok )); failed=$(( failed + bad )); skipped=$(( skipped + sk ))
+    if [ "$rc" -ne 0 ] || [ "$bad" -gt 0 ]; then
+        bad_bins+=("$name")
+    fi
+done
+
+elapsed=$(( $(date +%s) - start ))
+if [ ${#bad_bins[@]} -gt 0 ]; then
+    # the gateway logs outlive the temp dir: they say more than a test name
+    logs="$BUILD/it-logs"
+    rm -rf "$logs"; mkdir -p "$logs"
+    cp "$tmp"/*.log "$tmp"/*.out "$tmp"/*.conf "$logs"/ 2>/dev/null || true
+    echo "failed binaries: ${bad_bins[*]} (gateway logs copied to $logs/)"
+fi
+[ "$skipped" -gt 0 ] && echo "skipped tests: $skipped"
+echo "elapsed: ${elapsed}s"
+echo "integration: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#bad_bins[@]} -eq 0 ]

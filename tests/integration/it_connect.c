@@ -1,0 +1,425 @@
+/*
+ * Integration: the websocket upgrade and the connection's life, against the
+ * real gateway and database. Path and charger id rules, subprotocol
+ * negotiation, unknown chargers (404, or a new row with --auto-register),
+ * security profile 1 (HTTP Basic: 401, counted in /metrics, throttled per
+ * IP with 429 while the charger's live connection keeps working), a second
+ * connection replacing the first only once authenticated, connect and
+ * disconnect times in table chargers, and the frame limit (1009).
+ *
+ * Charger ids start with "ic-". Failed-auth attempts come from their own
+ * loopback addresses (127.0.0.x) so the per-IP throttle of one test does
+ * not touch another.
+ */
+#include "it.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calls.h"
+#include "db.h"
+#include "fixture.h"
+#include "gw.h"
+#include "http.h"
+
+#define PW_GOOD   "00112233445566778899aabbccddeeff00112233"
+#define PW_OTHER  "ffeeddccbbaa99887766554433221100ffeeddcc"
+#define AUTH_FAIL_MAX 3
+
+static const char ID48[] = "ic-0123456789012345678901234567890123456789abcde";     /* 48 chars */
+static const char ID49[] = "ic-0123456789012345678901234567890123456789abcdef";    /* 49 chars */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    db_add_charger("ic-plain", NULL, 0);
+    db_add_charger("ic-pct", NULL, 0);
+    db_add_charger("ic-sub", NULL, 0);
+    db_add_charger("ic-times", NULL, 0);
+    db_add_charger("ic-frame", NULL, 0);
+    db_add_charger(ID48, NULL, 0);
+    db_add_charger("ic-pw", PW_GOOD, 1);
+    db_add_charger("ic-thr", PW_GOOD, 1);
+    db_add_charger("ic-dup", PW_GOOD, 1);
+    db_add_charger("ic-dup2", PW_GOOD, 1);
+    db_exec("DELETE FROM chargers WHERE id LIKE 'ic-auto%'");
+    struct gw_opts o = {
+        .name = "it_connect",
+        .ini = "[ocpp]\n"
+               "max_frame = 4096\n"
+               "auth_fail_max = 3\n"
+               "auth_fail_window = 60\n"
+               "auth_block = 60\n",
+    };
+    W.gw = gw_start(&o);
+    return 0;
+}
+
+/* Tries to connect with the options; returns the HTTP status (101 on success) and closes. */
+static int upgrade_status(struct sim *s, const struct sim_charger_opts *o)
+{
+    int status;
+    struct sim_charger *c = it_try_connect(s, o, &status, NULL);
+    if (c) {
+        sim_disconnect(c);
+        return 101;
+    }
+    return status;
+}
+
+/*
+ * OCPP-J 1.6 section 3: refused means no websocket with a subprotocol: an
+ * HTTP error, or a completed handshake without Sec-WebSocket-Protocol that
+ * the server closes at once.
+ */
+static void assert_refused_subprotocol(struct sim *s, const struct sim_charger_opts *o)
+{
+    int status;
+    char proto[64] = "";
+    struct sim_charger *c = it_try_connect(s, o, &status, proto);
+    if (!c)
+        return;
+    if (proto[0] != '\0')
+        fail_msg("offered \"%s\": server selected \"%s\" instead of refusing", o->subprotocols, proto);
+    if (!sim_wait_closed(c, IT_WAIT_MS))
+        fail_msg("offered \"%s\": handshake completed without subprotocol but the socket stayed open",
+                 o->subprotocols);
+    sim_disconnect(c);
+}
+
+static double auth_failures_metric(void)
+{
+    char *body = NULL;
+    int st = http_get(gw_port(W.gw), "/metrics", &body);
+    assert_int_equal(st, 200);
+    double v = metric_value(body, "ocppgw_auth_failures_total", NULL);
+    free(body);
+    return v;
+}
+
+/* ---------------------------------------------------------------- id rules */
+
+static void test_good_id_connects_and_works(void **state)
+{
+    (void)state;
+    struct sim_charger *c = it_connect(W.sim, "ic-plain", NULL);
+    it_boot(c);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+}
+
+static void test_id_of_48_chars_accepted_49_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(strlen(ID48), 48);
+    assert_int_equal(strlen(ID49), 49);
+    struct sim_charger *c = it_connect(W.sim, ID48, NULL);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+    struct sim_charger_opts o = { .id = ID49 };
+    assert_int_equal(upgrade_status(W.sim, &o), 400);
+}
+
+static void test_bad_ids_refused_with_400(void **state)
+{
+    (void)state;
+    const char *paths[] = {
+        "/ocpp/",               /* empty id */
+        "/ocpp/ic%20sp",        /* decodes to "ic sp" */
+        "/ocpp/ic%01x",         /* control character */
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        struct sim_charger_opts o = { .id = "ic-bad", .path = paths[i] };
+        int st = upgrade_status(W.sim, &o);
+        if (st != 400)
+            fail_msg("path %s: expected HTTP 400, got %d", paths[i], st);
+    }
+}
+
+static void test_id_is_percent_decoded(void **state)
+{
+    (void)state;
+    struct sim_charger_opts o = { .id = "ic-pct", .path = "/ocpp/ic%2Dpct" };
+    int status;
+    struct sim_charger *c = it_try_connect(W.sim, &o, &status, NULL);
+    if (!c)
+        fail_msg("/ocpp/ic%%2Dpct (charger ic-pct): refused with %d", status);
+    assert_true(it_heartbeat_ok(c));
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT connected::int FROM chargers WHERE id = 'ic-pct'"), 1);
+    sim_disconnect(c);
+}
+
+/* ---------------------------------------------------------------- subprotocol */
+
+static void test_subprotocol_ocpp16_selected_from_list(void **state)
+{
+    (void)state;
+    struct sim_charger_opts o = { .id = "ic-sub", .subprotocols = "ocpp2.0.1,ocpp1.6" };
+    int status;
+    char proto[64];
+    struct sim_charger *c = it_try_connect(W.sim, &o, &status, proto);
+    if (!c)
+        fail_msg("offered ocpp2.0.1,ocpp1.6: refused with %d", status);
+    assert_string_equal(proto, "ocpp1.6");
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+}
+
+static void test_subprotocol_only_other_refused(void **state)
+{
+    (void)state;
+    struct sim_charger_opts o = { .id = "ic-sub", .subprotocols = "ocpp2.0.1" };
+    assert_refused_subprotocol(W.sim, &o);
+}
+
+static void test_subprotocol_none_refused_by_default(void **state)
+{
+    (void)state;
+    struct sim_charger_opts o = { .id = "ic-sub", .subprotocols = "" };
+    assert_refused_subprotocol(W.sim, &o);
+}
+
+static void test_subprotocol_none_accepted_when_not_required(void **state)
+{
+    (void)state;
+    struct gw_opts go = { .name = "it_connect-nosub", .ini = "[ocpp]\nrequire_subprotocol = false\n" };
+    W.gw2 = gw_start(&go);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    struct sim_charger_opts o = { .id = "ic-sub", .subprotocols = "" };
+    int status;
+    struct sim_charger *c = it_try_connect(W.sim2, &o, &status, NULL);
+    if (!c)
+        fail_msg("require_subprotocol = false, none offered: refused with %d", status);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+    /* ocpp1.6 is still selected when offered */
+    struct sim_charger *c2 = it_connect(W.sim2, "ic-sub", NULL);
+    sim_disconnect(c2);
+}
+
+/* ---------------------------------------------------------------- unknown chargers */
+
+static void test_unknown_charger_404(void **state)
+{
+    (void)state;
+    struct sim_charger_opts o = { .id = "ic-nobody" };
+    assert_int_equal(upgrade_status(W.sim, &o), 404);
+    assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id = 'ic-nobody'"), 0);
+}
+
+static void test_auto_register_creates_row(void **state)
+{
+    (void)state;
+    const char *args[] = { "--auto-register", NULL };
+    struct gw_opts go = { .name = "it_connect-auto", .args = args };
+    W.gw2 = gw_start(&go);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    struct sim_charger *c = it_connect(W.sim2, "ic-auto-new", NULL);
+    it_boot(c);
+    assert_true(it_heartbeat_ok(c));
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1,
+                                 "SELECT count(*) FROM chargers WHERE id = 'ic-auto-new' AND auto_registered"),
+                     1);
+    sim_disconnect(c);
+}
+
+/* ---------------------------------------------------------------- security profile 1 */
+
+static void test_password_right_accepted(void **state)
+{
+    (void)state;
+    struct sim_charger *c = it_connect(W.sim, "ic-pw", PW_GOOD);
+    it_boot(c);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+}
+
+static void test_password_wrong_or_missing_401(void **state)
+{
+    (void)state;
+    struct sim_charger_opts wrong = { .id = "ic-pw", .password = PW_OTHER, .source_addr = "127.0.0.2" };
+    assert_int_equal(upgrade_status(W.sim, &wrong), 401);
+    struct sim_charger_opts missing = { .id = "ic-pw", .source_addr = "127.0.0.3" };
+    assert_int_equal(upgrade_status(W.sim, &missing), 401);
+    /* the right password under another user name is not this charger's credential */
+    struct sim_charger_opts user = { .id = "ic-pw", .password = PW_GOOD, .basic_user = "ic-plain",
+                                     .source_addr = "127.0.0.6" };
+    assert_int_equal(upgrade_status(W.sim, &user), 401);
+}
+
+static void test_auth_failures_counted_in_metrics(void **state)
+{
+    (void)state;
+    double before = auth_failures_metric();
+    if (before < 0)
+        fail_msg("/metrics has no sample ocppgw_auth_failures_total");
+    struct sim_charger_opts wrong = { .id = "ic-pw", .password = PW_OTHER, .source_addr = "127.0.0.7" };
+    assert_int_equal(upgrade_status(W.sim, &wrong), 401);
+    double after = auth_failures_metric();
+    if (!(after >= before + 1))
+        fail_msg("ocppgw_auth_failures_total: %g before a 401, %g after", before, after);
+}
+
+static void test_auth_failures_throttled_live_connection_unharmed(void **state)
+{
+    (void)state;
+    struct sim_charger *live = it_connect(W.sim, "ic-thr", PW_GOOD);
+    it_boot(live);
+
+    struct sim_charger_opts wrong = { .id = "ic-thr", .password = PW_OTHER, .source_addr = "127.0.0.4" };
+    int st = 0, attempts = 0;
+    while (attempts < AUTH_FAIL_MAX + 3) {
+        st = upgrade_status(W.sim, &wrong);
+        attempts++;
+        if (st == 429)
+            break;
+        if (st != 401)
+            fail_msg("wrong password attempt %d: expected 401 or 429, got %d", attempts, st);
+    }
+    if (st != 429)
+        fail_msg("auth_fail_max = %d: still no 429 after %d failed attempts", AUTH_FAIL_MAX, attempts);
+    assert_true(attempts > 1);
+
+    /* throttled: even the right password from that address */
+    struct sim_charger_opts right = { .id = "ic-thr", .password = PW_GOOD, .source_addr = "127.0.0.4" };
+    assert_int_equal(upgrade_status(W.sim, &right), 429);
+
+    /* the live connection was neither closed nor replaced */
+    assert_int_equal(sim_state(live), SIM_OPEN);
+    assert_true(it_heartbeat_ok(live));
+    sim_disconnect(live);
+}
+
+/* ---------------------------------------------------------------- duplicates */
+
+static void test_authenticated_duplicate_replaces_first(void **state)
+{
+    (void)state;
+    int64_t events_before = db_int("SELECT count(*) FROM charger_events"
+                                   " WHERE charger_id = 'ic-dup' AND kind ILIKE '%replace%'");
+    struct sim_charger *first = it_connect(W.sim, "ic-dup", PW_GOOD);
+    it_boot(first);
+    assert_true(it_heartbeat_ok(first));
+
+    struct sim_charger *second = it_connect(W.sim, "ic-dup", PW_GOOD);
+    if (!sim_wait_closed(first, IT_WAIT_MS))
+        fail_msg("the first connection was not closed after an authenticated second one");
+    assert_true(it_heartbeat_ok(second));
+    assert_int_equal(sim_state(second), SIM_OPEN);
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT connected::int FROM chargers WHERE id = 'ic-dup'"), 1);
+    /* a security event about the replacement is stored */
+    char before[24];
+    snprintf(before, sizeof before, "%lld", (long long)(events_before < 0 ? 0 : events_before));
+    int64_t n = db_wait_int(IT_WAIT_MS, 1,
+                            "SELECT (count(*) > $1::bigint)::int FROM charger_events"
+                            " WHERE charger_id = 'ic-dup' AND kind ILIKE '%replace%'",
+                            before);
+    if (n != 1) {
+        char *kinds = db_str("SELECT string_agg(kind, ',') FROM charger_events WHERE charger_id = 'ic-dup'");
+        fail_msg("no charger_events row of kind like 'replace%%' for ic-dup (kinds stored: %s)",
+                 kinds ? kinds : "none");
+    }
+    sim_disconnect(first);
+    sim_disconnect(second);
+}
+
+static void test_unauthenticated_duplicate_does_not_disturb(void **state)
+{
+    (void)state;
+    struct sim_charger *live = it_connect(W.sim, "ic-dup2", PW_GOOD);
+    it_boot(live);
+    struct sim_charger_opts wrong = { .id = "ic-dup2", .password = PW_OTHER, .source_addr = "127.0.0.5" };
+    assert_int_equal(upgrade_status(W.sim, &wrong), 401);
+    struct sim_charger_opts none = { .id = "ic-dup2", .source_addr = "127.0.0.5" };
+    assert_int_equal(upgrade_status(W.sim, &none), 401);
+    assert_int_equal(sim_state(live), SIM_OPEN);
+    assert_true(it_heartbeat_ok(live));
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT connected::int FROM chargers WHERE id = 'ic-dup2'"), 1);
+    sim_disconnect(live);
+}
+
+/* ---------------------------------------------------------------- connection times */
+
+static void test_connect_and_disconnect_times_stored(void **state)
+{
+    (void)state;
+    struct sim_charger *c = it_connect(W.sim, "ic-times", NULL);
+    it_boot(c);
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1,
+                                 "SELECT (connected AND connected_at IS NOT NULL"
+                                 " AND connected_at > now() - interval '5 minutes')::int"
+                                 " FROM chargers WHERE id = 'ic-times'"),
+                     1);
+    sim_disconnect(c);
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1,
+                                 "SELECT (NOT connected AND disconnected_at IS NOT NULL"
+                                 " AND disconnected_at >= connected_at)::int"
+                                 " FROM chargers WHERE id = 'ic-times'"),
+                     1);
+}
+
+/* ---------------------------------------------------------------- frame limit */
+
+static char *data_transfer_of_size(size_t total)
+{
+    const char *head = "{\"vendorId\":\"ic.test\",\"data\":\"";
+    const char *tail = "\"}";
+    size_t fill = total - strlen(head) - strlen(tail);
+    char *p = malloc(total + 1);
+    assert_non_null(p);
+    strcpy(p, head);
+    memset(p + strlen(head), 'x', fill);
+    strcpy(p + strlen(head) + fill, tail);
+    return p;
+}
+
+static void test_frame_over_limit_closed_1009(void **state)
+{
+    (void)state;
+    struct sim_charger *c = it_connect(W.sim, "ic-frame", NULL);
+    it_boot(c);
+    /* under max_frame = 4096: answered */
+    char *small = data_transfer_of_size(3000);
+    cJSON *ok = it_ok(c, "DataTransfer", small);
+    cJSON_Delete(ok);
+    free(small);
+    /* over it: the socket is closed with 1009 */
+    char *big = data_transfer_of_size(6000);
+    char *frame = it_strf("[2,\"big-1\",\"DataTransfer\",%s]", big);
+    assert_int_equal(sim_send_text(c, frame, strlen(frame)), 0);
+    free(big);
+    free(frame);
+    if (!sim_wait_closed(c, IT_WAIT_MS))
+        fail_msg("a 6 kB frame with max_frame = 4096 did not close the socket");
+    assert_int_equal(sim_close_code(c), 1009);
+    sim_disconnect(c);
+    assert_int_equal(http_get(gw_port(W.gw), "/healthz", NULL), 200);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_good_id_connects_and_works),
+        T(test_id_of_48_chars_accepted_49_refused),
+        T(test_bad_ids_refused_with_400),
+        T(test_id_is_percent_decoded),
+        T(test_subprotocol_ocpp16_selected_from_list),
+        T(test_subprotocol_only_other_refused),
+        T(test_subprotocol_none_refused_by_default),
+        T(test_subprotocol_none_accepted_when_not_required),
+        T(test_unknown_charger_404),
+        T(test_auto_register_creates_row),
+        T(test_password_right_accepted),
+        T(test_password_wrong_or_missing_401),
+        T(test_auth_failures_counted_in_metrics),
+        T(test_auth_failures_throttled_live_connection_unharmed),
+        T(test_authenticated_duplicate_replaces_first),
+        T(test_unauthenticated_duplicate_does_not_disturb),
+        T(test_connect_and_disconnect_times_stored),
+        T(test_frame_over_limit_closed_1009),
+    };
+#undef T
+    return cmocka_run_group_tests_name("it_connect", tests, group_setup, it_group_teardown);
+}

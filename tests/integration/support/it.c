@@ -1,0 +1,72 @@
+/*
+ * Helpers shared by every integration test: environment, strings, clocks,
+ * polling with a deadline. See it.h.
+ */
+#include "it.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim.h"
+
+const char *it_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        fail_msg("environment variable %s is not set (run through scripts/run-integration.sh)", name);
+    return v;
+}
+
+char *it_strf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        abort();
+    return s;
+}
+
+char *it_iso_time(char *buf, int64_t offset_s)
+{
+    time_t t = time(NULL) + (time_t)offset_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+int64_t it_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void it_pause(struct sim *s, int ms)
+{
+    if (s) {
+        int64_t end = it_now_ms() + ms;
+        for (int64_t left = ms; left > 0; left = end - it_now_ms())
+            sim_service(s, left > 50 ? 50 : (int)left);
+        return;
+    }
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+bool wait_until(struct sim *s, bool (*fn)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t end = it_now_ms() + timeout_ms;
+    for (;;) {
+        if (fn(arg))
+            return true;
+        if (it_now_ms() >= end)
+            return false;
+        it_pause(s, 100);
+    }
+}
