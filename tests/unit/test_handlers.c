@@ -20,19 +20,6 @@
 
 #define T_2024_05_01_10_00Z INT64_C(1714557600000)
 
-static int setup(void **state)
-{
-    (void)state;
-    return ocpp_schema_init() ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ocpp_schema_free();
-    return 0;
-}
-
 /* Parses json as action a; checks the result class and, on error, the path. */
 static enum ocpp_err parse_text(enum ocpp_action a, const char *json, union ocpp_req *req,
                                 enum ocpp_err want, const char *want_path)
@@ -504,5 +491,5 @@ int main(void)
         cmocka_unit_test(test_conf_boot_heartbeat_data_transfer),
         cmocka_unit_test(test_conf_empty_and_unknown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ocpp_fixture_schema_setup, ocpp_fixture_schema_teardown);
 }

@@ -156,37 +156,36 @@ static void test_length_is_respected(void **state)
     ocpp_frame_free(&f);
 }
 
+/* An id of n 'x': parse result, error if any, and whether frame->id keeps it. */
+static void check_id_length(size_t n, enum ocpp_parse_result want, enum ocpp_err want_err, bool kept)
+{
+    char id[400], text[512];
+    memset(id, 'x', n);
+    id[n] = '\0';
+    snprintf(text, sizeof text, "[2,\"%s\",\"Heartbeat\",{}]", id);
+    struct ocpp_frame f;
+    enum ocpp_err err = OCPP_OK;
+    assert_int_equal(parse(text, &f, &err), want);
+    if (want == OCPP_PARSE_ERROR)
+        assert_int_equal(err, want_err);
+    assert_string_equal(f.id, kept ? id : "");
+    ocpp_frame_free(&f);
+}
+
 static void test_unique_id_limits(void **state)
 {
     (void)state;
+    check_id_length(1, OCPP_PARSE_OK, OCPP_OK, true);
+    check_id_length(36, OCPP_PARSE_OK, OCPP_OK, true);
+    /* over 36: ProtocolError, answered with the id as sent while it fits frame->id (255 bytes) */
+    check_id_length(37, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, true);
+    check_id_length(255, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, true);
+    check_id_length(256, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, false);
+    check_id_length(0, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, false);
+
     struct ocpp_frame f;
     enum ocpp_err err;
-    char id[400], text[512];
-
-    /* 37 characters: ProtocolError, answered with the id as sent */
-    memset(id, 'x', 37);
-    id[37] = '\0';
-    snprintf(text, sizeof text, "[2,\"%s\",\"Heartbeat\",{}]", id);
-    assert_int_equal(parse(text, &f, &err), OCPP_PARSE_ERROR);
-    assert_int_equal(err, OCPP_ERR_PROTOCOL);
-    assert_string_equal(f.id, id);
-    ocpp_frame_free(&f);
-
-    /* 255 bytes still fit frame->id, 256 do not */
-    memset(id, 'y', 255);
-    id[255] = '\0';
-    snprintf(text, sizeof text, "[2,\"%s\",\"Heartbeat\",{}]", id);
-    assert_int_equal(parse(text, &f, &err), OCPP_PARSE_ERROR);
-    assert_string_equal(f.id, id);
-    ocpp_frame_free(&f);
-    memset(id, 'z', 256);
-    id[256] = '\0';
-    snprintf(text, sizeof text, "[2,\"%s\",\"Heartbeat\",{}]", id);
-    assert_int_equal(parse(text, &f, &err), OCPP_PARSE_ERROR);
-    assert_int_equal(err, OCPP_ERR_PROTOCOL);
-    assert_string_equal(f.id, "");
-    ocpp_frame_free(&f);
-
+    char text[512];
     /* characters, not bytes: 36 x U+00E9 is fine */
     char *p = text + sprintf(text, "[2,\"");
     for (int i = 0; i < 36; i++)

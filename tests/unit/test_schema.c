@@ -18,19 +18,6 @@
 #include "ocpp.h"
 #include "ocpp_fixtures.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    return ocpp_schema_init() ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ocpp_schema_free();
-    return 0;
-}
-
 /* Validates json (text) and checks the error class and path of the violation. */
 static void expect(enum ocpp_action a, enum ocpp_schema_dir dir, const char *json,
                    enum ocpp_err err, const char *path)
@@ -388,5 +375,5 @@ int main(void)
         cmocka_unit_test(test_not_loaded_is_internal),
         cmocka_unit_test(test_throughput),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ocpp_fixture_schema_setup, ocpp_fixture_schema_teardown);
 }

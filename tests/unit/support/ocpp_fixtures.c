@@ -51,3 +51,16 @@ struct cJSON *ocpp_fixture_payload(enum ocpp_action a, enum ocpp_schema_dir dir)
     snprintf(name, sizeof name, "%s.%s.json", ocpp_action_name(a), dir == OCPP_SCHEMA_REQ ? "req" : "conf");
     return ocpp_fixture_json(name);
 }
+
+int ocpp_fixture_schema_setup(void **state)
+{
+    (void)state;
+    return ocpp_schema_init() ? 0 : -1;
+}
+
+int ocpp_fixture_schema_teardown(void **state)
+{
+    (void)state;
+    ocpp_schema_free();
+    return 0;
+}

@@ -19,4 +19,8 @@ struct cJSON *ocpp_fixture_json(const char *name);
 /* The example payload <Action>.req.json / <Action>.conf.json (as ocpp_fixture_json). */
 struct cJSON *ocpp_fixture_payload(enum ocpp_action a, enum ocpp_schema_dir dir);
 
+/* cmocka group setup/teardown: ocpp_schema_init() / ocpp_schema_free(). */
+int ocpp_fixture_schema_setup(void **state);
+int ocpp_fixture_schema_teardown(void **state);
+
 #endif
