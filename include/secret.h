@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SECRET_DEFAULT_ITERATIONS 10000
+#define SECRET_DEFAULT_ITERATIONS 2000
 
 /* Hash of a password for storage; caller frees. */
 char *secret_hash_password(const char *password, int iterations);

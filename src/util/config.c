@@ -69,7 +69,7 @@ void config_defaults(struct config *c)
     c->auth_fail_window = 60;
     c->auth_block = 60;
     c->conn_rate_per_ip = 50;
-    c->password_iterations = 10000;
+    c->password_iterations = 2000;
     strcpy(c->log_level, "info");
     strcpy(c->log_format, "text");
 }
