@@ -55,9 +55,7 @@ static int group_setup(void **state)
 
 static struct sim_charger *connect_booted(const char *id)
 {
-    struct sim_charger *c = it_connect(W.sim, id, NULL);
-    it_boot(c);
-    return c;
+    return it_connect_booted(W.sim, id, NULL);
 }
 
 /* Epoch ms of an ISO 8601 time as PostgreSQL reads it; fails unless it parses. */

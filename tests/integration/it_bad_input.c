@@ -38,9 +38,7 @@ static int group_setup(void **state)
 
 static struct sim_charger *connect_booted(const char *id)
 {
-    struct sim_charger *c = it_connect(W.sim, id, NULL);
-    it_boot(c);
-    return c;
+    return it_connect_booted(W.sim, id, NULL);
 }
 
 /* The socket still works: open, and a Heartbeat is answered. */

@@ -90,12 +90,7 @@ static void assert_refused_subprotocol(struct sim *s, const struct sim_charger_o
 
 static double auth_failures_metric(void)
 {
-    char *body = NULL;
-    int st = http_get(gw_port(W.gw), "/metrics", &body);
-    assert_int_equal(st, 200);
-    double v = metric_value(body, "ocppgw_auth_failures_total", NULL);
-    free(body);
-    return v;
+    return metrics_get(gw_port(W.gw), "ocppgw_auth_failures_total", NULL);
 }
 
 /* ---------------------------------------------------------------- id rules */

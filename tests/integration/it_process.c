@@ -103,10 +103,7 @@ struct metrics_probe {
 static bool metric_reaches(void *arg)
 {
     struct metrics_probe *p = arg;
-    char *body = NULL;
-    bool ok = http_get(gw_port(W.gw), "/metrics", &body) == 200 && metric_value(body, p->name, p->labels) >= p->at_least;
-    free(body);
-    return ok;
+    return metrics_get(gw_port(W.gw), p->name, p->labels) >= p->at_least;
 }
 
 static void test_metrics_families(void **state)

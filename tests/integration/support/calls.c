@@ -117,18 +117,21 @@ const cJSON *frame_payload(const cJSON *f)
     return frame_type(f) == 3 ? cJSON_GetArrayItem(f, 2) : NULL;
 }
 
+/* Fails the test naming the exchange and what came back (f is freed first). */
+static void fail_reply(cJSON *f, const char *action, const char *payload, const char *expected)
+{
+    char shown[600];
+    snprintf(shown, sizeof shown, "%s", frame_text(f));
+    cJSON_Delete(f);
+    fail_msg("%s %s: expected %s, got %s", action, payload, expected, shown);
+}
+
 cJSON *it_ok(struct sim_charger *c, const char *action, const char *payload)
 {
     cJSON *f = it_call(c, action, payload);
     const cJSON *p = frame_payload(f);
-    if (!cJSON_IsObject(p)) {
-        char *txt = cJSON_PrintUnformatted(f);
-        char shown[600];
-        snprintf(shown, sizeof shown, "%s", txt);
-        free(txt);
-        cJSON_Delete(f);
-        fail_msg("%s %s: expected a CALLRESULT with an object payload, got %s", action, payload, shown);
-    }
+    if (!cJSON_IsObject(p))
+        fail_reply(f, action, payload, "a CALLRESULT with an object payload");
     cJSON *out = cJSON_Duplicate(p, 1);
     cJSON_Delete(f);
     return out;
@@ -137,16 +140,9 @@ cJSON *it_ok(struct sim_charger *c, const char *action, const char *payload)
 char *it_err(struct sim_charger *c, const char *action, const char *payload)
 {
     cJSON *f = it_call(c, action, payload);
-    const char *code = frame_error_code(f);
-    if (!frame_is_callerror(f)) {
-        char *txt = cJSON_PrintUnformatted(f);
-        char shown[600];
-        snprintf(shown, sizeof shown, "%s", txt);
-        free(txt);
-        cJSON_Delete(f);
-        fail_msg("%s %s: expected a CALLERROR [4,id,code,description,{}], got %s", action, payload, shown);
-    }
-    char *out = strdup(code);
+    if (!frame_is_callerror(f))
+        fail_reply(f, action, payload, "a CALLERROR [4,id,code,description,{}]");
+    char *out = strdup(frame_error_code(f));
     cJSON_Delete(f);
     return out;
 }
@@ -201,6 +197,13 @@ void it_boot(struct sim_charger *c)
     cJSON_Delete(p);
     if (strcmp(got, "Accepted") != 0)
         fail_msg("charger %s: BootNotification answered %s, expected Accepted", sim_charger_id(c), got);
+}
+
+struct sim_charger *it_connect_booted(struct sim *s, const char *id, const char *password)
+{
+    struct sim_charger *c = it_connect(s, id, password);
+    it_boot(c);
+    return c;
 }
 
 bool it_heartbeat_ok(struct sim_charger *c)

@@ -72,6 +72,9 @@ const cJSON *jpath(const cJSON *o, const char *path);
 /* BootNotification with vendor/model; fails unless answered Accepted. */
 void it_boot(struct sim_charger *c);
 
+/* it_connect, then it_boot. */
+struct sim_charger *it_connect_booted(struct sim *s, const char *id, const char *password);
+
 /* Heartbeat answered with a CALLRESULT carrying currentTime: the socket works. */
 bool it_heartbeat_ok(struct sim_charger *c);
 

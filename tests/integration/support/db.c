@@ -173,15 +173,9 @@ void db_add_charger(const char *id, const char *password, int security_profile)
     argv[n++] = "--db";
     argv[n++] = it_env("OCPPGW_TEST_DB");
     argv[n] = NULL;
-    struct proc_result r;
-    proc_run(argv, NULL, 30000, &r);
-    if (r.status != 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "exit %d, stderr: %s", r.status, r.err);
-        proc_result_free(&r);
-        fail_msg("ocppgw charger add %s failed: %s", id, msg);
-    }
-    proc_result_free(&r);
+    char what[96];
+    snprintf(what, sizeof what, "ocppgw charger add %s", id);
+    proc_run_ok(argv, what);
     char prof[8];
     snprintf(prof, sizeof prof, "%d", security_profile);
     if (db_exec("UPDATE chargers SET security_profile = $2 WHERE id = $1", id, prof) != 1)

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,15 +43,7 @@ void gw_migrate_once(void)
     if (done)
         return;
     const char *argv[] = { it_env("OCPPGW_BIN"), "migrate", "--db", it_env("OCPPGW_TEST_DB"), NULL };
-    struct proc_result r;
-    proc_run(argv, NULL, 60000, &r);
-    if (r.status != 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "exit %d, stderr: %s", r.status, r.err);
-        proc_result_free(&r);
-        fail_msg("ocppgw migrate failed: %s", msg);
-    }
-    proc_result_free(&r);
+    proc_run_ok(argv, "ocppgw migrate");
     done = true;
 }
 
@@ -107,31 +98,9 @@ static void spawn(struct gw *g)
     int logfd = open(g->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0)
         fail_msg("cannot open %s: %s", g->log_path, strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        abort();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-        }
-        dup2(logfd, 2);
-        close_range(3, ~0U, 0);     /* no copy of the test's sockets in the gateway */
-        unsetenv("DATABASE_URL");
-        unsetenv("OCPPGW_LISTEN");
-        unsetenv("OCPPGW_API_LISTEN");
-        unsetenv("OCPPGW_LOG_LEVEL");
-        execv(argv[0], (char *const *)argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    /* the environment must not override what the test configured */
+    const char *unset[] = { "DATABASE_URL", "OCPPGW_LISTEN", "OCPPGW_API_LISTEN", "OCPPGW_LOG_LEVEL", NULL };
+    pid_t pid = proc_spawn(argv, unset, -1, logfd);
     close(logfd);
     g->pid = pid;
 }

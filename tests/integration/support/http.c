@@ -143,3 +143,13 @@ int metric_has_family(const char *text, const char *name, const char *kind)
     }
     return 0;
 }
+
+double metrics_get(int port, const char *name, const char *labels)
+{
+    char *body = NULL;
+    double v = -1;
+    if (http_get(port, "/metrics", &body) == 200)
+        v = metric_value(body, name, labels);
+    free(body);
+    return v;
+}

@@ -22,6 +22,9 @@ int http_get(int port, const char *path, char **body);
  */
 double metric_value(const char *text, const char *name, const char *labels);
 
+/* GET /metrics and metric_value() on it; -1 also when /metrics does not answer 200. */
+double metrics_get(int port, const char *name, const char *labels);
+
 /* Whether `text` declares the family (a "# TYPE name kind" line; kind may be NULL = any). */
 int metric_has_family(const char *text, const char *name, const char *kind);
 

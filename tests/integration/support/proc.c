@@ -6,6 +6,8 @@
  */
 #include "proc.h"
 
+#include "it.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -41,6 +43,36 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+pid_t proc_spawn(const char *const *argv, const char *const *env_extra, int out_fd, int err_fd)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid > 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0)
+        dup2(devnull, 0);
+    dup2(out_fd >= 0 ? out_fd : devnull, 1);
+    dup2(err_fd >= 0 ? err_fd : devnull, 2);
+    close_range(3, ~0U, 0);     /* no copy of the test's sockets in the child */
+    for (const char *const *e = env_extra; e && *e; e++) {
+        if (strchr(*e, '='))
+            putenv((char *)*e);
+        else
+            unsetenv(*e);
+    }
+    execv(argv[0], (char *const *)argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
 void proc_run(const char *const *argv, const char *const *env_extra, int timeout_ms,
               struct proc_result *r)
 {
@@ -49,32 +81,7 @@ void proc_run(const char *const *argv, const char *const *env_extra, int timeout
     FILE *out = tmpfile(), *err = tmpfile();
     if (!out || !err)
         abort();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        abort();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(fileno(out), 1);
-        dup2(fileno(err), 2);
-        close_range(3, ~0U, 0);     /* no copy of the test's sockets in the child */
-        for (const char *const *e = env_extra; e && *e; e++) {
-            if (strchr(*e, '='))
-                putenv((char *)*e);
-            else
-                unsetenv(*e);
-        }
-        execv(argv[0], (char *const *)argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    pid_t pid = proc_spawn(argv, env_extra, fileno(out), fileno(err));
     int64_t end = mono_ms() + timeout_ms;
     int st = 0;
     for (;;) {
@@ -108,6 +115,19 @@ void proc_result_free(struct proc_result *r)
     free(r->out);
     free(r->err);
     r->out = r->err = NULL;
+}
+
+void proc_run_ok(const char *const *argv, const char *what)
+{
+    struct proc_result r;
+    proc_run(argv, NULL, 60000, &r);
+    if (r.status != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "exit %d, stderr: %s", r.status, r.err);
+        proc_result_free(&r);
+        fail_msg("%s failed: %s", what, msg);
+    }
+    proc_result_free(&r);
 }
 
 int proc_count_lines(const char *s)

@@ -5,6 +5,8 @@
 #ifndef OCPPGW_IT_PROC_H
 #define OCPPGW_IT_PROC_H
 
+#include <sys/types.h>
+
 struct proc_result {
     int status;         /* exit status; 128 + signal if killed; -1 on timeout or spawn failure */
     char *out;          /* stdout, NUL-terminated, caller frees (proc_result_free) */
@@ -19,6 +21,20 @@ struct proc_result {
 void proc_run(const char *const *argv, const char *const *env_extra, int timeout_ms,
               struct proc_result *r);
 void proc_result_free(struct proc_result *r);
+
+/*
+ * Runs argv like proc_run (60 s) and fails the running test, with the exit
+ * status and stderr, unless it exits 0. `what` names it in the message.
+ */
+void proc_run_ok(const char *const *argv, const char *what);
+
+/*
+ * Forks and execs argv[0] with stdin from /dev/null and stdout/stderr on
+ * out_fd/err_fd (-1: /dev/null); no other descriptor of ours is inherited,
+ * and the child gets SIGKILL when the test process dies. env_extra as in
+ * proc_run. Returns the pid.
+ */
+pid_t proc_spawn(const char *const *argv, const char *const *env_extra, int out_fd, int err_fd);
 
 /* Number of non-empty lines in s. */
 int proc_count_lines(const char *s);
