@@ -90,6 +90,15 @@ static int free_conn_entry(void *ctx, const void *key, size_t klen, void *val)
     return 1;
 }
 
+/* Shutdown: a charger is offline from here on, so a callback cannot queue a new call on it. */
+static int detach_charger_entry(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)ctx, (void)key, (void)klen;
+    struct core_charger *ch = val;
+    ch->conn = NULL;
+    return 0;
+}
+
 static int free_charger_entry(void *ctx, const void *key, size_t klen, void *val)
 {
     (void)key, (void)klen;
@@ -109,6 +118,13 @@ void core_free(struct core *c)
 {
     if (!c)
         return;
+    /*
+     * Detach first: the CANCELLED callbacks below may call back into the core
+     * (core_call), which must then see every charger offline rather than a
+     * connection already freed.
+     */
+    hmap_foreach(c->chargers, detach_charger_entry, c);
+    c->connected = 0;
     hmap_foreach(c->conns, free_conn_entry, c);
     hmap_foreach(c->chargers, free_charger_entry, c);
     hmap_foreach(c->throttle, free_plain_entry, c);
