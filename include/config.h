@@ -12,6 +12,9 @@
 struct config {
     char listen[128];
     char api_listen[128];           /* "" = REST on the OCPP listener */
+    char tls_listen[128];           /* "" = no TLS listener (security profiles 2 and 3) */
+    char *tls_cert, *tls_key;       /* PEM files, owned */
+    char *tls_ca;                   /* CA for client certificates (profile 3), owned, may be NULL */
     int max_connections;            /* 0 = from RLIMIT_NOFILE */
     char *db_url;                   /* owned */
     int db_batch_max;

@@ -145,6 +145,21 @@ enum core_admit {
 enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
                            const char *user, const char *password);
 
+/* What the transport knows about the peer beyond its address. */
+struct core_peer {
+    bool tls;                       /* arrived on the TLS listener */
+    const char *cert_cn;            /* CN of a verified client certificate, or NULL */
+};
+
+/*
+ * core_admit with transport facts, for security profiles 2 (TLS + Basic) and
+ * 3 (TLS + client certificate whose CN is the charge point id). core_admit
+ * is this with a plain-TCP peer.
+ */
+enum core_admit core_admit_peer(struct core *c, const char *charger_id, const char *remote_addr,
+                                const char *user, const char *password,
+                                const struct core_peer *peer);
+
 /* True if the id is 1..48 printable ASCII characters without '/', ',' or space. */
 bool core_charger_id_valid(const char *id);
 

@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -381,6 +382,9 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         const struct lws_protocols *p = lws_get_protocol(wsi);
         return p && strcmp(p->name, "ocpp1.6") == 0 ? 0 : 1;
     }
+    case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+        /* len is OpenSSL's preverify_ok: refuse certificates that do not verify */
+        return len ? 0 : 1;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (g->store)
             drain_store(g);
@@ -471,7 +475,8 @@ static int raise_fd_limit(const struct config *cfg)
 }
 
 static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const char *name,
-                                    struct lws_protocols *protocols, const lws_retry_bo_t *retry)
+                                    struct lws_protocols *protocols, const lws_retry_bo_t *retry,
+                                    bool tls)
 {
     char addr[128];
     int port;
@@ -486,6 +491,18 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
     info.retry_and_idle_policy = retry;
     info.keepalive_timeout = 30;
     info.timeout_secs = 10;
+    if (tls) {
+        /* security profiles 2 and 3: TLS 1.2 or newer; client certificates
+         * are asked for (not required) and checked against tls_ca */
+        info.ssl_cert_filepath = g->cfg.tls_cert;
+        info.ssl_private_key_filepath = g->cfg.tls_key;
+        info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+        if (g->cfg.tls_ca) {
+            info.ssl_ca_filepath = g->cfg.tls_ca;
+            info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+                            LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
+        }
+    }
     struct lws_vhost *vh = lws_create_vhost(g->ctx, &info);
     if (!vh)
         fail("cannot listen on %s", listen);
@@ -521,6 +538,8 @@ static int cmd_serve(struct config *cfg)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->tls_listen[0])
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.fd_limit_per_thread = (unsigned int)g.max_connections + 32;
     info.pt_serv_buf_size = 16384;
     g.ctx = lws_create_context(&info);
@@ -535,11 +554,13 @@ static int cmd_serve(struct config *cfg)
         .secs_since_valid_hangup = (uint16_t)(cfg->ping_interval + cfg->ping_timeout),
     };
     int rc = 1;
-    g.ocpp_vhost = make_vhost(&g, cfg->listen, "ocpp", ocpp_protocols, &retry);
+    g.ocpp_vhost = make_vhost(&g, cfg->listen, "ocpp", ocpp_protocols, &retry, false);
     if (!g.ocpp_vhost)
         goto out_ctx;
+    if (cfg->tls_listen[0] && !make_vhost(&g, cfg->tls_listen, "ocpp-tls", ocpp_protocols, &retry, true))
+        goto out_ctx;
     if (cfg->api_listen[0]) {
-        g.api_vhost = make_vhost(&g, cfg->api_listen, "api", api_protocols, NULL);
+        g.api_vhost = make_vhost(&g, cfg->api_listen, "api", api_protocols, NULL, false);
         if (!g.api_vhost)
             goto out_ctx;
     }

@@ -328,6 +328,40 @@ static bool password_ok(struct core *c, struct core_charger *ch, const char *pas
 enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
                            const char *user, const char *password)
 {
+    static const struct core_peer plain = { false, NULL };
+    return core_admit_peer(c, charger_id, remote_addr, user, password, &plain);
+}
+
+/* Why the credentials do not satisfy the charger's security profile, or NULL. */
+static const char *credentials_problem(struct core *c, struct core_charger *ch, const char *user,
+                                       const char *password, const struct core_peer *peer)
+{
+    if (ch->security_profile >= 2 && !peer->tls)
+        return "security profile 2/3 requires the TLS listener";
+    if (ch->security_profile == 3) {
+        if (!peer->cert_cn)
+            return "security profile 3 requires a verified client certificate";
+        if (strcmp(peer->cert_cn, ch->id) != 0)
+            return "client certificate CN is not the charge point id";
+        return NULL;
+    }
+    if (ch->auth_hash[0] == '\0' && ch->security_profile == 0)
+        return NULL;
+    if (!password)
+        return "no credentials";
+    if (!user || strcmp(user, ch->id) != 0)
+        return "user name is not the charge point id";
+    if (ch->auth_hash[0] == '\0')
+        return "no AuthorizationKey configured for this charger";
+    if (!password_ok(c, ch, password))
+        return "wrong password";
+    return NULL;
+}
+
+enum core_admit core_admit_peer(struct core *c, const char *charger_id, const char *remote_addr,
+                                const char *user, const char *password,
+                                const struct core_peer *peer)
+{
     if (!core_charger_id_valid(charger_id))
         return CORE_ADMIT_BAD_ID;
     int64_t now = core_now(c);
@@ -350,17 +384,7 @@ enum core_admit core_admit(struct core *c, const char *charger_id, const char *r
         throttle_fail(c, remote_addr, charger_id);
         return CORE_ADMIT_UNKNOWN;
     }
-    if (ch->auth_hash[0] == '\0' && ch->security_profile == 0)
-        return CORE_ADMIT_OK;
-    const char *why = NULL;
-    if (!password)
-        why = "no credentials";
-    else if (!user || strcmp(user, charger_id) != 0)
-        why = "user name is not the charge point id";
-    else if (ch->auth_hash[0] == '\0')
-        why = "no AuthorizationKey configured for this charger";
-    else if (!password_ok(c, ch, password))
-        why = "wrong password";
+    const char *why = credentials_problem(c, ch, user, password, peer);
     if (why) {
         metrics_auth_failure();
         char detail[160];

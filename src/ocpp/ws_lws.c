@@ -146,8 +146,17 @@ int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
         lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
         has_creds = secret_parse_basic(auth, user, sizeof user, pass, sizeof pass);
-    enum core_admit verdict = core_admit(g->core, id, addr, has_creds ? user : NULL,
-                                         has_creds ? pass : NULL);
+    struct core_peer peer = { .tls = lws_is_ssl(wsi) != 0, .cert_cn = NULL };
+    char cn_buf[sizeof(union lws_tls_cert_info_results) + 128];
+    union lws_tls_cert_info_results *cert = (union lws_tls_cert_info_results *)cn_buf;
+    if (peer.tls && lws_tls_peer_cert_info(wsi, LWS_TLS_CERT_INFO_VERIFIED, cert, 0) == 0 &&
+        cert->verified &&
+        lws_tls_peer_cert_info(wsi, LWS_TLS_CERT_INFO_COMMON_NAME, cert, 128) == 0) {
+        cert->ns.name[cert->ns.len < 127 ? cert->ns.len : 127] = '\0';
+        peer.cert_cn = cert->ns.name;
+    }
+    enum core_admit verdict = core_admit_peer(g->core, id, addr, has_creds ? user : NULL,
+                                              has_creds ? pass : NULL, &peer);
     memset(pass, 0, sizeof pass);
     memset(auth, 0, sizeof auth);
     switch (verdict) {

@@ -32,6 +32,10 @@ static const struct key keys[] = {
     STR("server", "listen", listen),
     STR("server", "api_listen", api_listen),
     INT("server", "max_connections", max_connections, 0, 10000000),
+    STR("server", "tls_listen", tls_listen),
+    STRP("server", "tls_cert", tls_cert),
+    STRP("server", "tls_key", tls_key),
+    STRP("server", "tls_ca", tls_ca),
     STRP("database", "url", db_url),
     INT("database", "batch_max", db_batch_max, 1, 100000),
     INT("database", "queue_max", db_queue_max, 16, 100000000),
@@ -78,6 +82,10 @@ void config_free(struct config *c)
 {
     free(c->db_url);
     free(c->data_transfer_vendors);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_ca);
+    c->tls_cert = c->tls_key = c->tls_ca = NULL;
     c->db_url = NULL;
     c->data_transfer_vendors = NULL;
 }
@@ -232,6 +240,14 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     }
     if (c->api_listen[0] && !config_split_listen(c->api_listen, addr, sizeof addr, &port)) {
         snprintf(err, errcap, "server.api_listen: expected ADDR:PORT, got '%s'", c->api_listen);
+        return false;
+    }
+    if (c->tls_listen[0] && !config_split_listen(c->tls_listen, addr, sizeof addr, &port)) {
+        snprintf(err, errcap, "server.tls_listen: expected ADDR:PORT, got '%s'", c->tls_listen);
+        return false;
+    }
+    if (c->tls_listen[0] && (!c->tls_cert || !c->tls_key)) {
+        snprintf(err, errcap, "server.tls_listen needs server.tls_cert and server.tls_key");
         return false;
     }
     if (!c->db_url) {
