@@ -74,7 +74,11 @@ enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocp
                                         enum ocpp_err *err, const char **why);
 void ocpp_frame_free(struct ocpp_frame *frame);
 
-/* Serialisers: return malloc'd text, caller frees. payload_json borrowed. */
+/*
+ * Serialisers: return malloc'd text, caller frees. payload_json borrowed.
+ * ocpp_build_call returns NULL if a is not an action or payload_json is not
+ * one JSON object (NULL payload_json sends {}); callers must check.
+ */
 char *ocpp_build_callresult(const char *id, const struct cJSON *payload);
 char *ocpp_build_callerror(const char *id, enum ocpp_err err, const char *description);
 char *ocpp_build_call(const char *id, enum ocpp_action a, const char *payload_json);
