@@ -464,9 +464,8 @@ static enum ocpp_err check_child(struct walk *w, const char *key, int index,
                                  const struct node *n, const cJSON *js)
 {
     w->seg[w->depth++] = (struct segment){ key, index };
-    enum ocpp_err err = n ? check_node(w, n, js) : OCPP_OK;
-    if (err == OCPP_OK)
-        w->depth--;
+    enum ocpp_err err = n ? check_node(w, n, js) : OCPP_OK; /* a violation has its path already */
+    w->depth--;
     return err;
 }
 
