@@ -49,6 +49,11 @@ void ocpp_send_call(const struct ocpp_transport *t, uint64_t conn_id, const char
                     enum ocpp_action a, const char *payload_json)
 {
     char *text = ocpp_build_call(msg_id, a, payload_json);
+    if (!text) {
+        /* callers validate payloads first; this is a bug, and the call will time out */
+        log_error(NULL, "refusing to send %s: payload is not one JSON object", ocpp_action_name(a));
+        return;
+    }
     metrics_frame(METRICS_OUT, a, METRICS_OK);
     t->send_text(t->ctx, conn_id, text, strlen(text));
 }
