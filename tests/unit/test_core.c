@@ -321,6 +321,35 @@ static void test_admit_profile1_without_key(void **state)
     assert_int_equal(security_jobs(fx, "auth_failed"), 3);
 }
 
+static void test_admit_security_profiles(void **state)
+{
+    struct fx *fx = *state;
+    add_charger(fx, "P1", PW, 1, "Accepted");
+    add_charger(fx, "P2", PW, 2, "Accepted");
+    add_charger(fx, "P3", NULL, 3, "Accepted");
+    const struct core_peer plain = { false, NULL };
+    const struct core_peer tls = { true, NULL };
+    const struct core_peer cert_p3 = { true, "P3" };
+    const struct core_peer cert_other = { true, "P2" };
+
+    /* profile 1: Basic auth on either listener */
+    assert_int_equal(core_admit_peer(fx->c, "P1", ADDR, "P1", PW, &plain), CORE_ADMIT_OK);
+    assert_int_equal(core_admit_peer(fx->c, "P1", ADDR, "P1", PW, &tls), CORE_ADMIT_OK);
+    /* profile 2: Basic auth, TLS only */
+    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, "P2", PW, &plain), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P2", ADDR, "P2", PW), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, "P2", PW, &tls), CORE_ADMIT_OK);
+    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, "P2", PW2, &tls), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, NULL, NULL, &cert_other), CORE_ADMIT_UNAUTHORIZED);
+    /* profile 3: a verified client certificate naming the charger */
+    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &cert_p3), CORE_ADMIT_OK);
+    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &cert_other), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &tls), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, "P3", PW, &tls), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &plain), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(security_jobs(fx, "auth_failed"), 8);
+}
+
 static void test_throttle(void **state)
 {
     struct fx *fx = *state;
@@ -1702,6 +1731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admit_auto_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_profile1_without_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admit_security_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_unknown_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_window, setup, teardown),
