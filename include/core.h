@@ -160,12 +160,17 @@ enum core_admit core_admit_peer(struct core *c, const char *charger_id, const ch
                                 const char *user, const char *password,
                                 const struct core_peer *peer);
 
-/* True if the id is 1..48 printable ASCII characters without '/', ',' or space. */
+/*
+ * True if the id is 1..48 printable ASCII characters without '/', ',',
+ * space or '%' (the path is already percent-decoded, so a '%' left in it
+ * came from "%25": refused rather than guessed at).
+ */
 bool core_charger_id_valid(const char *id);
 
 /*
  * The websocket for an admitted charger is open. Returns the new connection
- * id (never 0, never reused). If the charger had a live connection, that one
+ * id (never reused), or 0 if the charger was removed since core_admit and
+ * auto-registration is off: the caller closes the socket (1008). If the charger had a live connection, that one
  * is closed (1008 "replaced"), its waiting calls fail, and a security event
  * is stored.
  */

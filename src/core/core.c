@@ -449,6 +449,10 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
 {
     struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
     bool created = false;
+    if (!ch && !c->cfg.auto_register) {
+        log_warn(charger_id, "connection from %s refused: charger removed during the upgrade", remote_addr);
+        return 0;
+    }
     if (!ch) {
         /* admitted by auto-registration: the row is created by the store job below */
         ch = xcalloc(1, sizeof *ch);

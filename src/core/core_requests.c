@@ -66,9 +66,19 @@ static void send_empty(struct core *c, struct core_conn *conn, const char *msg_i
     send_conf(c, conn->id, msg_id, &conf);
 }
 
-/* Parks the call and submits its job; the answer comes from core_on_db_result. */
+/*
+ * Parks the call and submits its job; the answer comes from core_on_db_result.
+ * A connection may have max_inflight_per_conn calls waiting for the database;
+ * past that the call is refused (OCPP wants one at a time anyway).
+ */
 static void park(struct core *c, struct core_conn *conn, const char *msg_id, struct store_job *job)
 {
+    if (conn->n_pending >= c->cfg.max_inflight_per_conn) {
+        c->io.send_error(c->io.ctx, conn->id, msg_id, OCPP_ERR_GENERIC,
+                         "too many calls outstanding on this connection");
+        store_job_free(job);
+        return;
+    }
     pending_add(conn, msg_id);
     core_submit(c, job);
 }
@@ -244,11 +254,6 @@ void core_on_request(struct core *c, uint64_t conn_id, const char *msg_id, enum 
     if (ch->registration == OCPP_REG_REJECTED && a != OCPP_ACTION_BOOT_NOTIFICATION) {
         c->io.send_error(c->io.ctx, conn_id, msg_id, OCPP_ERR_SECURITY,
                          "registration rejected: send BootNotification");
-        goto out;
-    }
-    if (conn->n_pending >= c->cfg.max_inflight_per_conn) {
-        c->io.send_error(c->io.ctx, conn_id, msg_id, OCPP_ERR_GENERIC,
-                         "too many calls outstanding on this connection");
         goto out;
     }
     fn(c, conn, msg_id, req);

@@ -286,6 +286,11 @@ int ws_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_
         }
         lws_get_peer_simple(wsi, addr, sizeof addr);
         pss->conn_id = core_conn_open(g->core, id, addr);
+        if (!pss->conn_id) {
+            static const char why[] = "charger removed";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof why - 1);
+            return -1;
+        }
         hmap_put_u64(g->ws_by_conn, pss->conn_id, wsi);
         return 0;
     }
