@@ -71,6 +71,7 @@ struct sim_charger {
     struct sim_charger *ready_next;         /* s->ready: an async answer to report */
     bool in_ready;
     struct lws *wsi;                        /* NULL once lws has let go of it */
+    bool counted;                           /* wsi counted in s->live */
 
     char *id, *path, *subprotocols, *source_addr, *auth;
     size_t rx_max;
@@ -116,13 +117,14 @@ struct sim {
     struct lws_context *ctx;
     struct lws_protocols protocols[2];
     lws_retry_bo_t retry;
-    lws_sorted_usec_list_t wake;
+    lws_sorted_usec_list_t wake, backstop;
     char *host;
     int port;
     bool quiet;
     int fd_table;
     int ceiling;
     struct sim_charger *chargers;
+    int live;                               /* chargers that still have a wsi */
     struct sim_charger *ready_head, *ready_tail;
     sim_responder responder;                /* given to new chargers */
     void *responder_user;
@@ -209,6 +211,18 @@ static void set_str(char **dst, const char *src)
 {
     free(*dst);
     *dst = src ? xstrdup(src) : NULL;
+}
+
+/* Forgets the wsi; lws calls us no more for it. */
+static void detach_wsi(struct sim_charger *c)
+{
+    if (c->wsi)
+        lws_set_opaque_user_data(c->wsi, NULL);
+    c->wsi = NULL;
+    if (c->counted) {
+        c->counted = false;
+        c->s->live--;
+    }
 }
 
 /* -------------------------------------------------------------- queues */
@@ -472,8 +486,7 @@ static int sim_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         if (!c->http_status && in && strstr(in, "unauthorized"))
             c->http_status = 401;
         c->state = SIM_REFUSED;
-        c->wsi = NULL;
-        lws_set_opaque_user_data(wsi, NULL);
+        detach_wsi(c);
         break;
 
     case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -544,9 +557,8 @@ static int sim_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         c->state = c->state == SIM_CONNECTING ? SIM_REFUSED : SIM_CLOSED;
         if (c->state == SIM_REFUSED && !c->error[0])
             strcpy(c->error, "closed before the upgrade");
-        c->wsi = NULL;
         c->rx_len = 0;
-        lws_set_opaque_user_data(wsi, NULL);
+        detach_wsi(c);
         break;
 
     default:
@@ -566,23 +578,37 @@ typedef bool (*sim_cond)(const void *arg);
 
 /*
  * Services the loop until done(arg) or timeout_ms; done may be NULL (run for
- * the whole time). The wake timer is re-armed each round so that a nested
- * wait (from a callback of ours) cannot leave us asleep past our deadline.
+ * the whole time). lws 4.1 polls until its next timer (its timeout argument
+ * only means "don't wait" when negative), so a wake timer is armed at our
+ * deadline each round; re-arming also means a nested wait (from a callback
+ * of ours) cannot leave us asleep past our deadline. A timer that is already
+ * due when lws_service computes its wait fires before the poll and no longer
+ * bounds it, so the last 2 ms are spent in non-blocking rounds instead,
+ * and a second timer 10 ms later bounds the wait if we were preempted.
  */
 static void run_until(struct sim *s, int timeout_ms, sim_cond done, const void *arg)
 {
     int64_t deadline = time_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    bool once = timeout_ms <= 0;                /* still service once */
     for (;;) {
         if (done && done(arg))
             break;
         int64_t left = deadline - time_mono_us();
-        if (left <= 0)
-            break;
+        if (left < 2000) {
+            if (left <= 0 && !once)
+                break;
+            once = false;
+            if (lws_service(s->ctx, -1) < 0)
+                break;
+            continue;
+        }
         lws_sul_schedule(s->ctx, 0, &s->wake, wake_cb, left);
+        lws_sul_schedule(s->ctx, 0, &s->backstop, wake_cb, left + 10000);
         if (lws_service(s->ctx, 0) < 0)
             break;
     }
     lws_sul_cancel(&s->wake);
+    lws_sul_cancel(&s->backstop);
 }
 
 /* ------------------------------------------------------------ sim */
@@ -628,12 +654,17 @@ struct sim *sim_new(const struct sim_options *o)
     s->port = o->port;
     s->quiet = o->quiet;
 
+    /*
+     * The fd table is the whole soft limit: lws 4.1.6 indexes it by fd
+     * number, and an fd_limit_per_thread below sysconf(_SC_OPEN_MAX) sets
+     * max_fds_unrelated_to_ulimit, which turns every wsi_from_fd() into a
+     * linear scan of the table (a quarter of our CPU at 10k connections).
+     * The reserve is kept in the ceiling instead: fds already open, lws's
+     * cancel pipe and random device, and a few for the caller.
+     */
     long nofile = raise_nofile();
-    long reserve = nofile > 4096 ? 64 : nofile / 16 + 8;
-    s->fd_table = (int)(nofile - reserve);
-    /* lws indexes its fd table by fd number: fds already open are lost slots,
-     * plus lws's own cancel pipe and random device */
-    s->ceiling = s->fd_table - count_open_fds() - 4;
+    s->fd_table = (int)nofile;
+    s->ceiling = s->fd_table - count_open_fds() - (nofile > 4096 ? 64 : 8);
 
     s->protocols[0].name = SIM_PROTOCOL;
     s->protocols[0].callback = sim_callback;
@@ -688,11 +719,9 @@ static void charger_release(struct sim_charger *c)
         lws_sul_cancel(&d->sul);
         free(d);
     }
-    if (c->wsi) {
-        lws_set_opaque_user_data(c->wsi, NULL);
+    if (c->wsi)
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        c->wsi = NULL;
-    }
+    detach_wsi(c);
     while (c->out_head) {
         struct sim_buf *b = c->out_head;
         c->out_head = b->next;
@@ -719,11 +748,7 @@ static void charger_release(struct sim_charger *c)
 
 static bool none_open(const void *arg)
 {
-    const struct sim *s = arg;
-    for (const struct sim_charger *c = s->chargers; c; c = c->next)
-        if (c->wsi)
-            return false;
-    return true;
+    return ((const struct sim *)arg)->live == 0;
 }
 
 void sim_free(struct sim *s)
@@ -751,7 +776,7 @@ void sim_free(struct sim *s)
     /* callbacks during destroy still find their chargers; free them after */
     lws_context_destroy(s->ctx);
     while (s->chargers) {
-        s->chargers->wsi = NULL;
+        s->chargers->wsi = NULL;            /* gone with the context */
         charger_release(s->chargers);
     }
     free(s->host);
@@ -812,11 +837,15 @@ struct sim_charger *sim_connect_async(struct sim *s, const struct sim_charger_op
     ci.retry_and_idle_policy = &s->retry;
     ci.pwsi = &c->wsi;
     if (!lws_client_connect_via_info(&ci)) {
-        /* the CONNECTION_ERROR callback may or may not have run */
+        /* the CONNECTION_ERROR callback may or may not have run; the wsi
+         * lws stored through pwsi may be freed already, and was not counted */
         c->wsi = NULL;
         c->state = SIM_REFUSED;
         if (!c->error[0])
             strcpy(c->error, "lws_client_connect_via_info failed");
+    } else if (c->wsi) {
+        c->counted = true;
+        s->live++;
     }
     return c;
 }

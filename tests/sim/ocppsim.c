@@ -1,0 +1,727 @@
+/*
+ * ocppsim: the load generator behind `make bench`, also handy by hand.
+ *
+ *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect
+ *           --duration S [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
+ *           [--ramp R] [--boot] [--timeout MS] [--quiet]
+ *
+ * Phases, one after the other, all on one sim (tests/sim/sim.c):
+ *  1. connect N chargers (ids PREFIX000001 ...), at most R new ones per
+ *     second, round-robin over the source addresses so that many
+ *     connections do not exhaust one address's ephemeral ports, and under
+ *     the gateway's per-IP upgrade rate; 429s and dropped upgrades are
+ *     retried a few times; prints "CONNECTED ..." on stdout when done, which
+ *     scripts/bench.sh waits for before it measures memory;
+ *  2. --boot: one BootNotification each;
+ *  3. metervalues: one StartTransaction each, whose transactionId the
+ *     MeterValues then carry;
+ *  4. for --duration seconds, exactly one CALL outstanding per charger
+ *     (Heartbeat, or MeterValues with a fresh timestamp and energy reading
+ *     so that no two are alike), or, for mode connect, idle connections.
+ * Latencies go into a log-linear histogram (0.2 % resolution). The last line
+ * of stdout is machine-readable: "RESULT key=value ...".
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+#include "sim.h"
+#include "util.h"
+
+#define MAX_CONNECTING   512       /* upgrades in flight at once */
+#define CONNECT_RETRIES  5
+#define PROGRESS_US      1000000
+
+enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT };
+static const char *const mode_names[] = { "heartbeat", "metervalues", "connect" };
+
+struct options {
+    const char *host;
+    int port;
+    int chargers;
+    enum mode mode;
+    double duration;
+    const char *prefix;
+    const char *password;
+    const char *sources;
+    double ramp;                   /* new connections per second, 0 = default */
+    bool boot;
+    int timeout_ms;                /* per CALL */
+    bool quiet;
+};
+
+enum phase { PH_WAIT, PH_CONNECTING, PH_OPEN, PH_DEAD };
+
+struct bench_charger {
+    struct sim_charger *c;
+    enum phase phase;
+    char id[64];
+    int tries;
+    int64_t retry_at_us;
+    int64_t sent_us;               /* when the outstanding CALL went out */
+    bool outstanding;
+    int64_t tx_id;                 /* 0 = none */
+    double energy_wh;
+};
+
+/* ---- latency histogram: exact below 1024 us, then 512 buckets per octave ---- */
+#define HIST_BUCKETS (1024 + 40 * 512)
+
+struct hist {
+    uint64_t n[HIST_BUCKETS];
+    uint64_t count;
+    int64_t max_us;
+    double sum_us;
+};
+
+static int hist_index(int64_t v)
+{
+    if (v < 0)
+        v = 0;
+    if (v < 1024)
+        return (int)v;
+    int msb = 63 - __builtin_clzll((unsigned long long)v);
+    int shift = msb - 9;
+    int i = 1024 + (shift - 1) * 512 + (int)((v >> shift) - 512);
+    return i < HIST_BUCKETS ? i : HIST_BUCKETS - 1;
+}
+
+static int64_t hist_value(int i)
+{
+    if (i < 1024)
+        return i;
+    int shift = (i - 1024) / 512 + 1;
+    int64_t m = (i - 1024) % 512 + 512;
+    return (m << shift) + ((int64_t)1 << (shift - 1));    /* bucket middle */
+}
+
+static void hist_add(struct hist *h, int64_t us)
+{
+    h->n[hist_index(us)]++;
+    h->count++;
+    h->sum_us += (double)us;
+    if (us > h->max_us)
+        h->max_us = us;
+}
+
+static double hist_pct_ms(const struct hist *h, double pct)
+{
+    if (!h->count)
+        return 0;
+    uint64_t rank = (uint64_t)(pct / 100.0 * (double)h->count + 0.5), seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (int i = 0; i < HIST_BUCKETS; i++) {
+        seen += h->n[i];
+        if (seen >= rank) {
+            int64_t v = hist_value(i);
+            return (double)(v < h->max_us ? v : h->max_us) / 1000.0;
+        }
+    }
+    return (double)h->max_us / 1000.0;
+}
+
+/* ---- state ---- */
+
+struct bench {
+    struct options o;
+    struct sim *s;
+    struct bench_charger *bc;
+    char **sources;
+    int nsources;
+
+    int connected, refused, closed_during_run;
+    int refused_by_status[6];      /* 0, 4xx: 401, 404, 429, other 4xx, 5xx */
+    uint64_t callerrors, timeouts, sent;
+    uint64_t phase_ok, phase_err;  /* boot / start rounds */
+    bool measuring;                /* run window: count answers */
+    bool sending;                  /* send a new CALL after each answer */
+    struct hist h;
+    uint64_t msgs;
+    const char *action;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect\n"
+            "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
+            "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--ramp PER_SECOND] [--boot]\n"
+            "               [--timeout MS] [--quiet]\n"
+            "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
+            "duration (mode connect: holds them idle). Last stdout line: RESULT key=value ...\n");
+}
+
+static bool parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "host", required_argument, NULL, 'h' },
+        { "port", required_argument, NULL, 'p' },
+        { "chargers", required_argument, NULL, 'n' },
+        { "mode", required_argument, NULL, 'm' },
+        { "duration", required_argument, NULL, 'd' },
+        { "prefix", required_argument, NULL, 'x' },
+        { "password", required_argument, NULL, 'w' },
+        { "sources", required_argument, NULL, 's' },
+        { "ramp", required_argument, NULL, 'r' },
+        { "boot", no_argument, NULL, 'b' },
+        { "timeout", required_argument, NULL, 't' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'H' },
+        { NULL, 0, NULL, 0 },
+    };
+    *o = (struct options){ .host = "127.0.0.1", .chargers = 1, .mode = MODE_HEARTBEAT,
+                           .duration = 10, .prefix = "BENCH-", .timeout_ms = 30000 };
+    long v;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'h': o->host = optarg; break;
+        case 'p':
+            if (!parse_int(optarg, 1, 65535, &v))
+                goto bad;
+            o->port = (int)v;
+            break;
+        case 'n':
+            if (!parse_int(optarg, 1, 1000000, &v))
+                goto bad;
+            o->chargers = (int)v;
+            break;
+        case 'm': {
+            int i;
+            for (i = 0; i < 3 && strcmp(optarg, mode_names[i]); i++)
+                ;
+            if (i == 3)
+                goto bad;
+            o->mode = (enum mode)i;
+            break;
+        }
+        case 'd':
+            o->duration = strtod(optarg, NULL);
+            if (!(o->duration > 0 && o->duration < 86400))
+                goto bad;
+            break;
+        case 'x': o->prefix = optarg; break;
+        case 'w': o->password = optarg; break;
+        case 's': o->sources = optarg; break;
+        case 'r':
+            o->ramp = strtod(optarg, NULL);     /* "500" or "500/s" */
+            if (!(o->ramp > 0))
+                goto bad;
+            break;
+        case 'b': o->boot = true; break;
+        case 't':
+            if (!parse_int(optarg, 1, 3600000, &v))
+                goto bad;
+            o->timeout_ms = (int)v;
+            break;
+        case 'q': o->quiet = true; break;
+        case 'H': usage(stdout); exit(0);
+        default: goto bad;
+        }
+        continue;
+bad:
+        if (ch != '?')
+            fprintf(stderr, "ocppsim: bad value: %s\n", optarg ? optarg : "");
+        usage(stderr);
+        return false;
+    }
+    if (optind < argc || !o->port) {
+        fprintf(stderr, "ocppsim: %s\n", optind < argc ? "unexpected argument" : "--port is required");
+        usage(stderr);
+        return false;
+    }
+    return true;
+}
+
+/* "A-B" IPv4 ranges and single addresses, comma separated. */
+static bool parse_sources(struct bench *b, const char *spec)
+{
+    char *copy = xstrdup(spec), *save = NULL;
+    bool ok = true;
+    for (char *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
+        char *dash = strchr(tok, '-');
+        struct in_addr lo, hi;
+        if (dash)
+            *dash = '\0';
+        if (inet_pton(AF_INET, tok, &lo) != 1 || (dash && inet_pton(AF_INET, dash + 1, &hi) != 1)) {
+            fprintf(stderr, "ocppsim: --sources: not an IPv4 address or range: %s\n", spec);
+            ok = false;
+            break;
+        }
+        uint32_t a = ntohl(lo.s_addr), z = dash ? ntohl(hi.s_addr) : a;
+        if (z < a || z - a > 65535) {
+            fprintf(stderr, "ocppsim: --sources: bad range %s\n", spec);
+            ok = false;
+            break;
+        }
+        for (uint64_t x = a; x <= z; x++) {
+            struct in_addr ia = { htonl((uint32_t)x) };
+            char buf[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &ia, buf, sizeof buf);
+            b->sources = xrealloc(b->sources, sizeof *b->sources * (size_t)(b->nsources + 1));
+            b->sources[b->nsources++] = xstrdup(buf);
+        }
+    }
+    free(copy);
+    return ok;
+}
+
+static void iso_now(char *buf, size_t cap)
+{
+    int64_t ms = time_now_ms();
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static void log_progress(const struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_progress(const struct bench *b, const char *fmt, ...)
+{
+    if (b->o.quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ocppsim: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- phase 1: connect ---- */
+
+static void start_connect(struct bench *b, int i)
+{
+    struct bench_charger *x = &b->bc[i];
+    struct sim_charger_opts co = {
+        .id = x->id,
+        .password = b->o.password,
+        .source_addr = b->nsources ? b->sources[i % b->nsources] : NULL,
+    };
+    x->c = sim_connect_async(b->s, &co);
+    x->phase = PH_CONNECTING;
+    x->tries++;
+}
+
+static int status_slot(int st)
+{
+    switch (st) {
+    case 0: return 0;
+    case 401: return 1;
+    case 404: return 2;
+    case 429: return 3;
+    default: return st >= 500 ? 5 : 4;
+    }
+}
+
+static void connect_all(struct bench *b)
+{
+    int n = b->o.chargers, next = 0, connecting = 0, done = 0;
+    int *pending = xmalloc(sizeof *pending * MAX_CONNECTING);
+    int npending = 0;
+    double ramp = b->o.ramp;
+    if (ramp <= 0) {                /* stay under the gateway's default 50 upgrades/s per IP */
+        ramp = 40.0 * (b->nsources ? b->nsources : 1);
+        if (ramp > 2000)
+            ramp = 2000;
+    }
+    int64_t t0 = time_mono_us(), last_progress = t0;
+    int64_t deadline = t0 + (int64_t)((n / ramp + 60.0) * 1e6);
+    int started = 0;                /* first attempts + retries, paced by the ramp */
+    int *retry = xmalloc(sizeof *retry * (size_t)n);
+    int nretry = 0;
+
+    while (done < n && !interrupted) {
+        int64_t now = time_mono_us();
+        if (now > deadline)
+            break;
+        /* start new attempts within the ramp and the in-flight cap */
+        int64_t allowed = (int64_t)((double)(now - t0) / 1e6 * ramp) + 1;
+        while (connecting < MAX_CONNECTING && started < allowed) {
+            int i = -1;
+            if (nretry && b->bc[retry[0]].retry_at_us <= now) {
+                i = retry[0];
+                memmove(retry, retry + 1, sizeof *retry * (size_t)--nretry);
+            } else if (next < n) {
+                i = next++;
+            } else {
+                break;
+            }
+            start_connect(b, i);
+            pending[npending++] = i;
+            connecting++;
+            started++;
+        }
+        sim_service(b->s, 5);
+        for (int k = 0; k < npending;) {
+            struct bench_charger *x = &b->bc[pending[k]];
+            enum sim_state st = sim_state(x->c);
+            if (st == SIM_CONNECTING) {
+                k++;
+                continue;
+            }
+            pending[k] = pending[--npending];
+            connecting--;
+            if (st == SIM_OPEN) {
+                x->phase = PH_OPEN;
+                b->connected++;
+                done++;
+                continue;
+            }
+            int code = sim_http_status(x->c);
+            if ((code == 429 || code == 0 || code >= 500) && x->tries <= CONNECT_RETRIES) {
+                sim_disconnect(x->c);
+                x->c = NULL;
+                x->phase = PH_WAIT;
+                x->retry_at_us = now + 1000000 * x->tries;
+                retry[nretry++] = (int)(x - b->bc);
+                continue;
+            }
+            if (b->refused < 5)
+                log_progress(b, "%s refused: HTTP %d (%s)", x->id, code, sim_error(x->c));
+            b->refused++;
+            b->refused_by_status[status_slot(code)]++;
+            x->phase = PH_DEAD;
+            done++;
+        }
+        if (now - last_progress >= PROGRESS_US) {
+            last_progress = now;
+            log_progress(b, "connecting: %d open, %d refused, %d in flight, %d to retry, %d not started",
+                         b->connected, b->refused, connecting, nretry, n - next);
+        }
+    }
+    /* whatever is still in flight or waiting for a retry has failed */
+    for (int k = 0; k < npending; k++) {
+        b->bc[pending[k]].phase = PH_DEAD;
+        b->refused++;
+        b->refused_by_status[0]++;
+    }
+    for (int k = 0; k < nretry; k++) {
+        b->bc[retry[k]].phase = PH_DEAD;
+        b->refused++;
+        b->refused_by_status[status_slot(sim_http_status(b->bc[retry[k]].c))]++;
+    }
+    double secs = (double)(time_mono_us() - t0) / 1e6;
+    printf("CONNECTED connected=%d refused=%d seconds=%.1f\n", b->connected, b->refused, secs);
+    fflush(stdout);
+    log_progress(b, "connected %d of %d in %.1f s (%.0f/s)", b->connected, n, secs,
+                 secs > 0 ? b->connected / secs : 0);
+    free(pending);
+    free(retry);
+}
+
+/* ---- CALLs ---- */
+
+static void payload_for(struct bench *b, struct bench_charger *x, const char *action, char *buf, size_t cap)
+{
+    char ts[40];
+    iso_now(ts, sizeof ts);
+    if (!strcmp(action, "BootNotification")) {
+        snprintf(buf, cap, "{\"chargePointVendor\":\"ocppgw-bench\",\"chargePointModel\":\"ocppsim\","
+                           "\"chargePointSerialNumber\":\"%s\",\"firmwareVersion\":\"1.0\"}", x->id);
+    } else if (!strcmp(action, "StartTransaction")) {
+        snprintf(buf, cap, "{\"connectorId\":1,\"idTag\":\"%.20s\",\"meterStart\":0,\"timestamp\":\"%s\"}",
+                 x->id, ts);
+    } else if (!strcmp(action, "MeterValues")) {
+        x->energy_wh += 1.0 + (double)(rand() % 100) / 10.0;
+        char tx[32] = "";
+        if (x->tx_id)
+            snprintf(tx, sizeof tx, ",\"transactionId\":%" PRId64, x->tx_id);
+        snprintf(buf, cap,
+                 "{\"connectorId\":1%s,\"meterValue\":[{\"timestamp\":\"%s\",\"sampledValue\":["
+                 "{\"value\":\"%.1f\",\"measurand\":\"Energy.Active.Import.Register\",\"unit\":\"Wh\"},"
+                 "{\"value\":\"%d\",\"measurand\":\"Power.Active.Import\",\"unit\":\"W\"}]}]}",
+                 tx, ts, x->energy_wh, 7000 + rand() % 4000);
+    } else {
+        snprintf(buf, cap, "{}");
+    }
+    (void)b;
+}
+
+static void send_one(struct bench *b, struct bench_charger *x)
+{
+    char payload[1024];
+    payload_for(b, x, b->action, payload, sizeof payload);
+    if (sim_send_call(x->c, b->action, payload) == 0) {
+        x->outstanding = true;
+        x->sent_us = time_mono_us();
+        b->sent++;
+    }
+}
+
+static int64_t reply_tx_id(const char *reply)
+{
+    int64_t id = 0;
+    cJSON *j = reply ? cJSON_Parse(reply) : NULL;
+    cJSON *p = cJSON_GetArrayItem(j, 2);
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "transactionId");
+    if (cJSON_IsNumber(t) && t->valuedouble > 0)
+        id = (int64_t)t->valuedouble;
+    cJSON_Delete(j);
+    return id;
+}
+
+static struct bench_charger *find_bc(struct bench *b, struct sim_charger *c);
+
+static void on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool ok)
+{
+    struct bench *b = user;
+    struct bench_charger *x = find_bc(b, c);
+    if (!x)
+        return;
+    x->outstanding = false;
+    if (!strcmp(b->action, "StartTransaction") && ok)
+        x->tx_id = reply_tx_id(sim_last_reply(c));
+    if (ok)
+        b->phase_ok++;
+    else
+        b->phase_err++;
+    if (b->measuring) {
+        hist_add(&b->h, latency_us);
+        b->msgs++;
+        if (!ok)
+            b->callerrors++;
+    }
+    if (b->sending)
+        send_one(b, x);
+}
+
+/* The charger's index travels in its id: PREFIX + 6+ digits. */
+static struct bench_charger *find_bc(struct bench *b, struct sim_charger *c)
+{
+    const char *id = sim_charger_id(c);
+    size_t pl = strlen(b->o.prefix);
+    if (strncmp(id, b->o.prefix, pl))
+        return NULL;
+    long i = strtol(id + pl, NULL, 10) - 1;
+    if (i < 0 || i >= b->o.chargers || b->bc[i].c != c)
+        return NULL;
+    return &b->bc[i];
+}
+
+/* Counts chargers the server closed; they stay out of every later round. */
+static void reap_closed(struct bench *b)
+{
+    for (int i = 0; i < b->o.chargers; i++) {
+        struct bench_charger *x = &b->bc[i];
+        if (x->phase == PH_OPEN && sim_state(x->c) != SIM_OPEN) {
+            x->phase = PH_DEAD;
+            x->outstanding = false;
+            b->closed_during_run++;
+            if (b->closed_during_run <= 5)
+                log_progress(b, "%s closed by the gateway (close code %d%s)", x->id, sim_close_code(x->c),
+                             sim_close_frame_received(x->c) ? "" : ", TCP drop");
+        }
+    }
+}
+
+/* Expires CALLs unanswered past --timeout; returns how many are still out. */
+static int expire_calls(struct bench *b, bool resend)
+{
+    int64_t now = time_mono_us(), limit = (int64_t)b->o.timeout_ms * 1000;
+    int out = 0;
+    for (int i = 0; i < b->o.chargers; i++) {
+        struct bench_charger *x = &b->bc[i];
+        if (!x->outstanding)
+            continue;
+        if (now - x->sent_us > limit) {
+            sim_cancel_call(x->c);
+            x->outstanding = false;
+            b->timeouts++;
+            b->phase_err++;
+            if (resend)
+                send_one(b, x);
+        }
+        out += x->outstanding;
+    }
+    return out;
+}
+
+/* One CALL per open charger, all at once; waits for every answer. */
+static void round_all(struct bench *b, const char *action)
+{
+    b->action = action;
+    b->phase_ok = b->phase_err = 0;
+    b->sending = false;
+    b->measuring = false;
+    int64_t t0 = time_mono_us();
+    for (int i = 0; i < b->o.chargers; i++)
+        if (b->bc[i].phase == PH_OPEN)
+            send_one(b, &b->bc[i]);
+    int64_t last = t0;
+    for (;;) {
+        sim_poll(b->s, 50, on_reply, b);
+        int64_t now = time_mono_us();
+        if (now - last >= 200000 || interrupted) {
+            last = now;
+            reap_closed(b);
+            if (!expire_calls(b, false) || interrupted)
+                break;
+        }
+    }
+    log_progress(b, "%s: %" PRIu64 " answered, %" PRIu64 " failed, %.1f s", action, b->phase_ok,
+                 b->phase_err, (double)(time_mono_us() - t0) / 1e6);
+}
+
+static void run_load(struct bench *b, const char *action)
+{
+    b->action = action;
+    b->sending = true;
+    b->measuring = true;
+    int64_t t0 = time_mono_us(), end = t0 + (int64_t)(b->o.duration * 1e6);
+    int64_t last_check = t0, last_progress = t0;
+    uint64_t last_msgs = 0;
+    for (int i = 0; i < b->o.chargers; i++)
+        if (b->bc[i].phase == PH_OPEN)
+            send_one(b, &b->bc[i]);
+    while (!interrupted) {
+        int64_t now = time_mono_us();
+        if (now >= end)
+            break;
+        int left_ms = (int)((end - now) / 1000);
+        sim_poll(b->s, left_ms < 50 ? (left_ms > 0 ? left_ms : 1) : 50, on_reply, b);
+        now = time_mono_us();
+        if (now - last_check >= 200000) {
+            last_check = now;
+            reap_closed(b);
+            expire_calls(b, true);
+        }
+        if (now - last_progress >= PROGRESS_US) {
+            log_progress(b, "t=%.0fs msgs=%" PRIu64 " rate=%.0f/s p50=%.2fms p99=%.2fms errors=%" PRIu64
+                            " timeouts=%" PRIu64,
+                         (double)(now - t0) / 1e6, b->msgs,
+                         (double)(b->msgs - last_msgs) * 1e6 / (double)(now - last_progress),
+                         hist_pct_ms(&b->h, 50), hist_pct_ms(&b->h, 99), b->callerrors, b->timeouts);
+            last_progress = now;
+            last_msgs = b->msgs;
+        }
+    }
+    b->measuring = false;
+    b->sending = false;
+    double secs = (double)(time_mono_us() - t0) / 1e6;
+    b->o.duration = secs;           /* the actual window, for the rate */
+    /* let the last answers arrive so that closing does not look like a drop */
+    int64_t drain_end = time_mono_us() + 2000000;
+    while (time_mono_us() < drain_end && expire_calls(b, false))
+        sim_poll(b->s, 50, on_reply, b);
+}
+
+static void hold(struct bench *b)
+{
+    int64_t t0 = time_mono_us(), end = t0 + (int64_t)(b->o.duration * 1e6), last = t0;
+    while (!interrupted && time_mono_us() < end) {
+        sim_service(b->s, 200);
+        int64_t now = time_mono_us();
+        if (now - last >= 5 * PROGRESS_US) {
+            last = now;
+            reap_closed(b);
+            log_progress(b, "holding: %d open, %d closed by the gateway", b->connected - b->closed_during_run,
+                         b->closed_during_run);
+        }
+    }
+    reap_closed(b);
+}
+
+int main(int argc, char **argv)
+{
+    struct bench *b = xcalloc(1, sizeof *b);
+    int rc = 1;
+    if (!parse_options(argc, argv, &b->o))
+        goto out;
+    if (b->o.sources && !parse_sources(b, b->o.sources))
+        goto out;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned)time(NULL));
+
+    struct sim_options so = { .host = b->o.host, .port = b->o.port, .max_chargers = b->o.chargers,
+                              .quiet = b->o.quiet };
+    b->s = sim_new(&so);
+    if (!b->s)
+        goto out;
+    b->bc = xcalloc((size_t)b->o.chargers, sizeof *b->bc);
+    for (int i = 0; i < b->o.chargers; i++)
+        snprintf(b->bc[i].id, sizeof b->bc[i].id, "%s%06d", b->o.prefix, i + 1);
+
+    connect_all(b);
+    if (b->o.boot && !interrupted)
+        round_all(b, "BootNotification");
+    int start_failed = 0;
+    if (b->o.mode == MODE_METERVALUES && !interrupted) {
+        round_all(b, "StartTransaction");
+        for (int i = 0; i < b->o.chargers; i++)
+            start_failed += b->bc[i].phase == PH_OPEN && !b->bc[i].tx_id;
+    }
+    if (!interrupted) {
+        if (b->o.mode == MODE_CONNECT)
+            hold(b);
+        else
+            run_load(b, b->o.mode == MODE_HEARTBEAT ? "Heartbeat" : "MeterValues");
+    }
+    int open_end = 0;
+    for (int i = 0; i < b->o.chargers; i++)
+        open_end += b->bc[i].phase == PH_OPEN;
+
+    double rate = b->o.mode == MODE_CONNECT ? 0 : (double)b->msgs / b->o.duration;
+    printf("mode        %s\n", mode_names[b->o.mode]);
+    printf("chargers    %d asked, %d connected, %d refused (no answer %d, 401 %d, 404 %d, 429 %d, "
+           "other 4xx %d, 5xx %d), %d open at the end\n",
+           b->o.chargers, b->connected, b->refused, b->refused_by_status[0], b->refused_by_status[1],
+           b->refused_by_status[2], b->refused_by_status[3], b->refused_by_status[4],
+           b->refused_by_status[5], open_end);
+    if (b->o.mode != MODE_CONNECT) {
+        printf("messages    %" PRIu64 " in %.1f s = %.0f/s\n", b->msgs, b->o.duration, rate);
+        printf("latency     p50 %.2f ms, p99 %.2f ms, max %.2f ms, mean %.2f ms\n", hist_pct_ms(&b->h, 50),
+               hist_pct_ms(&b->h, 99), (double)b->h.max_us / 1000.0,
+               b->h.count ? b->h.sum_us / (double)b->h.count / 1000.0 : 0);
+        printf("errors      %" PRIu64 " CALLERROR, %" PRIu64 " timeouts (> %d ms)%s\n", b->callerrors,
+               b->timeouts, b->o.timeout_ms,
+               start_failed ? ", some StartTransactions gave no transactionId" : "");
+    }
+    printf("RESULT mode=%s chargers=%d connected=%d refused=%d open_end=%d closed=%d msgs=%" PRIu64
+           " duration_s=%.1f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f callerrors=%" PRIu64
+           " timeouts=%" PRIu64 " start_failed=%d\n",
+           mode_names[b->o.mode], b->o.chargers, b->connected, b->refused, open_end, b->closed_during_run,
+           b->msgs, b->o.duration, rate, hist_pct_ms(&b->h, 50), hist_pct_ms(&b->h, 99),
+           (double)b->h.max_us / 1000.0, b->callerrors, b->timeouts, start_failed);
+    fflush(stdout);
+    rc = b->connected == 0 || (b->o.mode != MODE_CONNECT && b->msgs == 0) ? 1 : 0;
+out:
+    if (b->s)
+        sim_free(b->s);
+    for (int i = 0; i < b->nsources; i++)
+        free(b->sources[i]);
+    free(b->sources);
+    free(b->bc);
+    free(b);
+    return rc;
+}
