@@ -80,44 +80,53 @@ all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN)
 # ---------------------------------------------------------------- build rules
 $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 
 # Schemas and migrations are compiled into the binary: nothing to find at run time.
 $(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(SCHEMAS) $(SQL)
 	@mkdir -p $(dir $@)
-	$(BUILD)/tools/embed $@ $(SCHEMAS) $(SQL)
+	$(Q)$(BUILD)/tools/embed $@ $(SCHEMAS) $(SQL)
 
 $(BUILD)/gen/embedded.o: $(BUILD)/gen/embedded.c
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+# V=1 shows the full commands
+Q := $(if $(V),,@)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%.o: CFLAGS += $(TEST_PKG_CFLAGS) -Itests/sim -Itests/unit/support -Itests/integration/support
 
 $(BUILD)/libocppgw.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libsim.a: $(SIM_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(BUILD)/src/main.o $(BUILD)/libocppgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(SIM_BIN): $(BUILD)/tests/sim/ocppsim.o $(BUILD)/libsim.a $(BUILD)/libocppgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_SUPPORT_OBJ) $(BUILD)/libocppgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_PKG_LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_PKG_LIBS)
 
 $(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(IT_SUPPORT_OBJ) $(BUILD)/libsim.a $(BUILD)/libocppgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_PKG_LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_PKG_LIBS)
 
 $(BUILD)/fuzz_dispatch: $(BUILD)/tests/fuzz/fuzz_dispatch.o $(BUILD)/libocppgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---------------------------------------------------------------- workflows
 deps:
