@@ -1,0 +1,167 @@
+/*
+ * The REST API framework (src/rest/): what a resource handler sees.
+ *
+ * A request arrives in src/rest/http_lws.c, which collects method, path,
+ * query, the headers we use and the body (JSON, up to rest.max_body, else
+ * 413), then rest_dispatch() runs the checks once, in order, for every
+ * request (like the OCPP dispatcher):
+ *   route (404 / 405 + Allow) -> Api-Version (400) -> credentials (401) ->
+ *   rate limit (429) -> scope (403) -> charger restriction on {id} (403) ->
+ *   body JSON (400) -> Idempotency-Key replay (POST) -> handler.
+ * A handler answers at once with rest_reply_*() or parks the request on a
+ * database query (rest_sql) and answers from the completion callback. A
+ * request whose client went away meanwhile is dropped safely: handlers never
+ * see a dangling request (the framework keeps requests by id).
+ *
+ * Errors: handlers use enum rest_err; only src/rest/errors.c maps it to the
+ * HTTP status, errorCode and readableMessage of rest-api.md.
+ */
+#ifndef OCPPGW_REST_H
+#define OCPPGW_REST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+struct store_job;
+struct rest_request;
+
+enum rest_method {
+    REST_GET, REST_POST, REST_PUT, REST_PATCH, REST_DELETE, REST_HEAD, REST_OPTIONS,
+    REST_METHOD_COUNT
+};
+const char *rest_method_name(enum rest_method m);
+
+enum rest_err {
+    REST_ERR_BAD_REQUEST,               /* 400 BAD_REQUEST */
+    REST_ERR_UNAUTHORIZED,              /* 401 UNAUTHORIZED: no credentials */
+    REST_ERR_INVALID_ACCESS_TOKEN,      /* 401 INVALID_ACCESS_TOKEN: unknown, revoked, expired */
+    REST_ERR_FORBIDDEN,                 /* 403 ACCESS_FORBIDDEN */
+    REST_ERR_NOT_FOUND,                 /* 404 RESOURCE_NOT_FOUND */
+    REST_ERR_METHOD_NOT_ALLOWED,        /* 405 METHOD_NOT_ALLOWED */
+    REST_ERR_CHARGER_OFFLINE,           /* 409 CHARGING_CHARGEPOINT_OFFLINE */
+    REST_ERR_CHARGER_NOT_AVAILABLE,     /* 409 CHARGING_CHARGEPOINT_NOT_AVAILABLE */
+    REST_ERR_IDEMPOTENCY_KEY_REUSED,    /* 409 IDEMPOTENCY_KEY_REUSED */
+    REST_ERR_CONFLICT,                  /* 409 CONFLICT (e.g. id already exists) */
+    REST_ERR_LENGTH_REQUIRED,           /* 411 LENGTH_REQUIRED (chunked bodies) */
+    REST_ERR_PAYLOAD_TOO_LARGE,         /* 413 PAYLOAD_TOO_LARGE */
+    REST_ERR_UNSUPPORTED_MEDIA_TYPE,    /* 415 UNSUPPORTED_MEDIA_TYPE */
+    REST_ERR_UNPROCESSABLE,             /* 422 UNPROCESSABLE_ENTITY */
+    REST_ERR_FAILED_TO_START,           /* 422 CHARGING_FAILED_TO_START */
+    REST_ERR_FAILED_TO_STOP,            /* 422 CHARGING_FAILED_TO_STOP */
+    REST_ERR_RATE_LIMITED,              /* 429 RATE_LIMITED */
+    REST_ERR_INTERNAL,                  /* 500 INTERNAL_SERVER_ERROR */
+    REST_ERR_BAD_GATEWAY,               /* 502 BAD_GATEWAY */
+    REST_ERR_UNAVAILABLE,               /* 503 SERVICE_UNAVAILABLE */
+    REST_ERR_CHARGER_TIMEOUT,           /* 504 CHARGER_TIMEOUT */
+    REST_ERR_COUNT
+};
+int rest_err_status(enum rest_err e);
+const char *rest_err_code(enum rest_err e);
+
+/* ---- routes ---- */
+
+typedef void (*rest_handler)(struct rest_request *r);
+
+enum rest_route_flags {
+    REST_NO_AUTH = 1 << 0,              /* public (openapi.json) */
+    REST_CHARGER_ID = 1 << 1,           /* path {id} is a charger id: key restriction applies */
+    REST_JSON_BODY = 1 << 2,            /* expects a JSON object body */
+};
+
+struct rest_route {
+    enum rest_method method;
+    const char *pattern;                /* "/v1/chargers/{id}/sessions"; {name} matches one segment */
+    rest_handler handler;
+    const char *scope;                  /* required scope ("admin" passes every scope) */
+    unsigned flags;
+};
+
+/* Every route, for the router and for the OpenAPI check. */
+extern const struct rest_route rest_routes[];
+extern const size_t rest_routes_count;
+
+/* ---- the authenticated key ---- */
+
+struct rest_key {
+    int64_t id;
+    char name[128];
+    char **scopes;                      /* NULL-terminated */
+    char **charger_ids;                 /* NULL = all chargers */
+    char **site_ids;                    /* NULL = all sites */
+    int64_t expires_ms;                 /* 0 = never */
+};
+/* True if the key has that scope (or admin). */
+bool rest_key_has_scope(const struct rest_key *k, const char *scope);
+/* True if the key may see that charger (no restriction, or listed). */
+bool rest_key_allows_charger(const struct rest_key *k, const char *charger_id);
+
+/* ---- reading the request (all borrowed, valid until the reply) ---- */
+
+enum rest_method rest_method(const struct rest_request *r);
+const char *rest_path(const struct rest_request *r);
+/* Path parameter by name ({id}), percent-decoded; NULL if none. */
+const char *rest_param(const struct rest_request *r, const char *name);
+/* First value of a query parameter (decoded), NULL if absent. */
+const char *rest_query(const struct rest_request *r, const char *name);
+/*
+ * Every value of a repeated or comma-separated list parameter: both
+ * "chargerIds[]=a&chargerIds[]=b" and "chargerIds=a,b" give {a, b}. Returns
+ * the count (at most max).
+ */
+size_t rest_query_list(const struct rest_request *r, const char *name, const char **out, size_t max);
+/* Query parameter names that no handler read (for 400 on unknown parameters). */
+const char *rest_query_unread(const struct rest_request *r);
+/* Request header (case-insensitive name without ':'), NULL if absent. */
+const char *rest_header(const struct rest_request *r, const char *name);
+/* The parsed JSON body, or NULL (no body). */
+const struct cJSON *rest_body(const struct rest_request *r);
+const struct rest_key *rest_key(const struct rest_request *r);
+const char *rest_request_id(const struct rest_request *r);
+/* The Api-Version revision in force (the request's or the newest). */
+const char *rest_api_version(const struct rest_request *r);
+
+/* ---- answering: exactly one reply per request ---- */
+
+/* 2xx/any status with a JSON body (takes ownership of body; NULL = no body). */
+void rest_reply_json(struct rest_request *r, int status, struct cJSON *body);
+/*
+ * The error body of rest-api.md: {status, message, readableMessage,
+ * errorCode, context}. context is taken (NULL = {}); message is for
+ * developers and may name the offending input.
+ */
+void rest_reply_error(struct rest_request *r, enum rest_err e, const char *message,
+                      struct cJSON *context);
+/* Adds a response header ("Location", "/v1/chargers/CP-1") before the reply. */
+void rest_add_header(struct rest_request *r, const char *name, const char *value);
+
+/* ---- database ---- */
+
+typedef void (*rest_sql_done)(struct rest_request *r, struct store_job *job);
+
+/*
+ * Parks the request on one parameterised statement run by the REST store
+ * (its own connection, not the OCPP writer). params are copied. done runs on
+ * the loop thread with the completed job (borrowed: freed after done
+ * returns) — but only if the client is still there. A job that failed with
+ * STORE_ERR_UNAVAILABLE may be answered with rest_reply_store_error().
+ */
+void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
+              rest_sql_done done);
+/* 503 for an unavailable database, 500 otherwise (logged with the request id). */
+void rest_reply_store_error(struct rest_request *r, const struct store_job *job);
+
+/* Field of row `row`, column `col` of a completed SQL job (NULL = SQL NULL). */
+const char *rest_value(const struct store_job *job, int row, int col);
+
+/* ---- framework entry points (src/rest/http_lws.c and main) ---- */
+
+struct rest_config {
+    size_t max_body;                    /* 1 MiB */
+    double rate_per_s;                  /* per key, default 20 */
+    double rate_burst;                  /* default 100 */
+    const char *cors_origins;           /* comma list or "*"; NULL = no CORS */
+};
+
+#endif
