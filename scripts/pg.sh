@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A private PostgreSQL 15 cluster in a directory of ours.
 #
-#   scripts/pg.sh start DIR   initdb if needed, start on a free local port,
-#                             print the libpq conninfo on stdout
+#   scripts/pg.sh start DIR   initdb if needed, start on a free local port
+#                             (the one of the previous start when it is
+#                             free), print the libpq conninfo on stdout
 #   scripts/pg.sh stop DIR    stop it (fast shutdown); no-op if not running
 #   scripts/pg.sh url DIR     print the conninfo of a running cluster
 #   scripts/pg.sh destroy DIR stop and remove
@@ -73,8 +74,15 @@ CONF
     mkdir -p "$run"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$run" "$dir"
     if running; then conninfo; exit 0; fi
+    # the port of the last run first, so that a restarted cluster keeps its
+    # conninfo (clients reconnect to the same address); a random one if taken
+    prev_port=$(cat "$dir/port" 2>/dev/null || true)
     for attempt in $(seq 1 20); do
-        port=$(( 20000 + (RANDOM % 20000) ))
+        if [ "$attempt" = 1 ] && [[ "$prev_port" =~ ^[0-9]+$ ]]; then
+            port=$prev_port
+        else
+            port=$(( 20000 + (RANDOM % 20000) ))
+        fi
         if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then continue; fi
         echo "$port" >"$dir/port"
         if as_owner "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 60 -o "-p $port" start >/dev/null 2>&1; then

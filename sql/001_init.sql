@@ -146,9 +146,12 @@ CREATE TABLE orphan_stops (
 
 -- One row per MeterValues (or StopTransaction transactionData) message; the
 -- digest of its payload makes a retried message a no-op.
+-- charger_id here and in meter_values compares bytewise (COLLATE "C"): it is
+-- an identifier, and these are the indexes every MeterValues message
+-- updates (the linguistic default collation costs ~30% of the insert rate).
 CREATE TABLE meter_messages (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    charger_id   text NOT NULL,
+    charger_id   text COLLATE "C" NOT NULL,
     digest       bigint NOT NULL,
     received_at  timestamptz NOT NULL DEFAULT now(),
     UNIQUE (charger_id, digest)
@@ -157,7 +160,7 @@ CREATE TABLE meter_messages (
 CREATE TABLE meter_values (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_id      bigint NOT NULL,
-    charger_id      text NOT NULL,
+    charger_id      text COLLATE "C" NOT NULL,
     connector_id    integer NOT NULL,
     transaction_id  integer,
     session_id      bigint,

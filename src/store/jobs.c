@@ -1,0 +1,84 @@
+/*
+ * Store jobs: allocation, ownership and the per-op facts (name, whether the
+ * charger waits for the commit). A job owns the heap parts of its input
+ * (meter value arrays, DataTransfer data, SQL parameters) and of its output
+ * (SQL result values); store_job_free releases all of them.
+ */
+#include <stdlib.h>
+
+#include "store.h"
+#include "util.h"
+
+static const struct {
+    const char *name;
+    bool durable;           /* answered only after commit; refused while the database is down */
+} op_info[STORE_OP_COUNT] = {
+    [STORE_OP_CHARGER_CONNECTED]    = { "charger_connected", false },
+    [STORE_OP_CHARGER_DISCONNECTED] = { "charger_disconnected", false },
+    [STORE_OP_LAST_SEEN]            = { "last_seen", false },
+    [STORE_OP_BOOT]                 = { "boot", false },
+    [STORE_OP_STATUS]               = { "status", false },
+    [STORE_OP_AUTHORIZE]            = { "authorize", true },
+    [STORE_OP_START_TX]             = { "start_tx", true },
+    [STORE_OP_STOP_TX]              = { "stop_tx", true },
+    [STORE_OP_METER_VALUES]         = { "meter_values", true },
+    [STORE_OP_DATA_TRANSFER]        = { "data_transfer", false },
+    [STORE_OP_FIRMWARE_STATUS]      = { "firmware_status", false },
+    [STORE_OP_DIAGNOSTICS_STATUS]   = { "diagnostics_status", false },
+    [STORE_OP_SECURITY_EVENT]       = { "security_event", false },
+    [STORE_OP_CHARGER_CHANGED]      = { "charger_changed", false },
+    [STORE_OP_SQL]                  = { "sql", true },
+};
+
+struct store_job *store_job_new(enum store_op op)
+{
+    struct store_job *job = xcalloc(1, sizeof *job);
+    job->op = op;
+    return job;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void store_job_free(struct store_job *job)
+{
+    if (!job)
+        return;
+    switch (job->op) {
+    case STORE_OP_LAST_SEEN:
+        free(job->in.last_seen.items);
+        break;
+    case STORE_OP_STOP_TX:
+        ocpp_meter_values_free(job->in.stop_tx.values, job->in.stop_tx.n_values);
+        break;
+    case STORE_OP_METER_VALUES:
+        ocpp_meter_values_free(job->in.meter_values.values, job->in.meter_values.n_values);
+        break;
+    case STORE_OP_DATA_TRANSFER:
+        free(job->in.data_transfer.data);
+        break;
+    case STORE_OP_SQL:
+        free_strings(job->in.sql.params, job->in.sql.params ? (size_t)job->in.sql.nparams : 0);
+        free_strings(job->out.sql.values, (size_t)job->out.sql.ntuples * (size_t)job->out.sql.nfields);
+        break;
+    default:
+        break;
+    }
+    free(job);
+}
+
+bool store_op_is_durable(enum store_op op)
+{
+    return (unsigned)op < STORE_OP_COUNT && op_info[op].durable;
+}
+
+const char *store_op_name(enum store_op op)
+{
+    return (unsigned)op < STORE_OP_COUNT ? op_info[op].name : "unknown";
+}

@@ -1,0 +1,44 @@
+/*
+ * Private to src/store/: what the store thread (pg.c) and the synchronous
+ * administration (admin.c) share about talking to PostgreSQL, plus the
+ * fault-injection seam the integration test drives.
+ */
+#ifndef OCPPGW_STORE_PG_INTERNAL_H
+#define OCPPGW_STORE_PG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+/* The columns of a chargers row as struct store_charger wants them, in order. */
+#define STORE_CHARGER_COLUMNS \
+    "id, coalesce(auth_hash, ''), security_profile, registration_status"
+
+/* Fills *out from row `row` of a result selecting STORE_CHARGER_COLUMNS. */
+void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger *out);
+
+/*
+ * Starts a connection (PQconnectStartParams when async, else a blocking
+ * PQconnectdbParams) with our defaults (application_name, TCP keepalives),
+ * any of which the conninfo may override. Caller finishes it with PQfinish.
+ * Never NULL. A conninfo may hold a password: it is never logged.
+ */
+PGconn *store_pg_connect(const char *conninfo, const char *application_name, bool async);
+
+/* Routes server notices (NOTICE, WARNING) to the debug log instead of stderr. */
+void store_pg_quiet_notices(PGconn *conn);
+
+/* The first line of a libpq message into buf (no trailing newline). */
+void store_pg_error_line(const char *message, char *buf, size_t cap);
+
+/*
+ * Test seam (it_store's fault injection): after `nth` more socket operations
+ * of the store thread on its connection, the socket is shut down as if the
+ * network had failed at that point. 0 disables. Any thread.
+ */
+void store_test_fail_io_after(struct store *s, long nth);
+
+#endif
