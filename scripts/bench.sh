@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# The benchmark behind `make bench` (docs/benchmarks.md): build/ocppsim
+# against a fresh gateway on a private PostgreSQL, loopback only.
+#
+#   BUILD=build scripts/bench.sh           full run (about 4 minutes)
+#   BENCH_QUICK=1 BUILD=build scripts/bench.sh   smoke run, under a minute
+#
+# Scenarios, one after the other on the same gateway:
+#   idle N      N chargers connect (auto-registered) and stay idle; gateway
+#               VmRSS before, while held, after; RSS per connection
+#   heartbeat   chargers boot, then each keeps one Heartbeat outstanding
+#   metervalues chargers boot and start a transaction, then each keeps one
+#               MeterValues outstanding (durable: answered after COMMIT);
+#               afterwards the stored messages are counted
+# For each: messages/s, latency p50/p99/max, errors, and the CPU seconds of
+# the gateway and of PostgreSQL (utime+stime from /proc) during the run.
+#
+# Knobs (environment): BENCH_IDLE="1000 max" (counts; "max" = what the fd
+# limits allow), BENCH_HB_CHARGERS, BENCH_MV_CHARGERS, BENCH_DURATION (s),
+# BENCH_KEEP=1 keeps the temp dir (gateway log, ocppsim outputs).
+# Prints a table; writes nothing into the repository.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+GW=$BUILD/ocppgw
+SIM=$BUILD/ocppsim
+SOURCES=127.0.0.2-127.0.0.254   # loopback only; spreads ephemeral ports and per-IP limits
+
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+    IDLE=${BENCH_IDLE:-1000}
+    HB=${BENCH_HB_CHARGERS:-200}
+    MV=${BENCH_MV_CHARGERS:-200}
+    DUR=${BENCH_DURATION:-5}
+    HOLD=3
+else
+    IDLE=${BENCH_IDLE:-1000 max}
+    HB=${BENCH_HB_CHARGERS:-2000}
+    MV=${BENCH_MV_CHARGERS:-2000}
+    DUR=${BENCH_DURATION:-30}
+    HOLD=10
+fi
+
+for f in "$GW" "$SIM"; do
+    [ -x "$f" ] || { echo "bench: $f is missing (make all)" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d /tmp/ocppgw-bench.XXXXXX)
+gwpid=
+cleanup() {
+    if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
+        kill -TERM "$gwpid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$gwpid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$gwpid" 2>/dev/null || true
+    fi
+    scripts/pg.sh destroy "$tmp/pg" >/dev/null 2>&1 || true
+    if [ "${BENCH_KEEP:-}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- helpers
+clk_tck=$(getconf CLK_TCK)
+
+# CPU seconds (utime+stime) of one process, ticks
+cpu_ticks() {
+    # fields after the ")" of comm: state=1 ... utime=12 stime=13
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    stat=${stat##*) }
+    set -- $stat
+    echo $(( ${12} + ${13} ))
+}
+
+# the postmaster and its children (the gateway's backends live as long as it does)
+pg_ticks() {
+    local pm sum=0 p
+    pm=$(head -1 "$tmp/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    for p in "$pm" $(pgrep -P "$pm" 2>/dev/null); do
+        sum=$(( sum + $(cpu_ticks "$p") ))
+    done
+    echo "$sum"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$gwpid/status" 2>/dev/null || echo 0; }
+secs() { awk -v t="$1" -v h="$clk_tck" 'BEGIN { printf "%.1f", t / h }'; }
+field() { sed -n 's/.* '"$1"'=\([^ ]*\).*/\1/p' <<<" $2"; }
+num() { local v; v=$(field "$1" "$2"); echo "${v:-0}"; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$(( 20000 + RANDOM % 20000 ))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+    return 1
+}
+
+gateway_alive() {
+    kill -0 "$gwpid" 2>/dev/null && return 0
+    echo "bench: the gateway died; last lines of its log:" >&2
+    tail -20 "$tmp/gw.log" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- set-up
+echo "machine: $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM," \
+     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+     "kernel $(uname -r), ulimit -n $(ulimit -n)/$(ulimit -Hn)"
+echo "gateway: $("$GW" --version 2>&1 | head -1)"
+
+conn=$(scripts/pg.sh start "$tmp/pg") || { echo "bench: could not start PostgreSQL" >&2; exit 1; }
+"$GW" migrate --db "$conn" >"$tmp/migrate.log" 2>&1 \
+    || { echo "bench: migrate failed:" >&2; cat "$tmp/migrate.log" >&2; exit 1; }
+
+port=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
+"$GW" serve --db "$conn" --listen "127.0.0.1:$port" --auto-register --log-level warn \
+    >"$tmp/gw.log" 2>&1 &
+gwpid=$!
+for i in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
+    gateway_alive
+    [ "$i" = 100 ] && { echo "bench: no /healthz within 10 s" >&2; exit 1; }
+    sleep 0.1
+done
+
+gw_nofile=$(awk '/^Max open files/ {print $4}' "/proc/$gwpid/limits")
+sim_nofile=$(ulimit -Hn)
+max_idle=$(( (gw_nofile < sim_nofile ? gw_nofile : sim_nofile) - 1000 ))
+[ "$max_idle" -gt 60000 ] && max_idle=60000
+echo "gateway pid $gwpid on 127.0.0.1:$port, its fd limit $gw_nofile; most idle connections tried: $max_idle"
+echo
+
+rows=()
+row() { rows+=("$(printf "%-22s %8s %9s %9s %8s %7s %7s %8s %7s %6s %6s %8s %8s" "$@")"); }
+row scenario chargers connected msgs rate/s p50ms p99ms max_ms errors gwCPUs pgCPUs gwRSS_MB KB/conn
+
+# run_sim NAME TIMEOUT ARGS... : runs ocppsim, leaves its last RESULT line in $result
+run_sim() {
+    local name=$1 limit=$2
+    shift 2
+    timeout --signal=INT --kill-after=10 "$limit" \
+        "$SIM" --host 127.0.0.1 --port "$port" --sources "$SOURCES" --quiet "$@" \
+        >"$tmp/$name.out" 2>"$tmp/$name.err" || true
+    result=$(grep '^RESULT' "$tmp/$name.out" | tail -1 || true)
+    [ -n "$result" ] || { echo "bench: $name: ocppsim gave no RESULT:" >&2; tail -5 "$tmp/$name.err" >&2; }
+}
+
+# ---------------------------------------------------------------- idle
+for n in $IDLE; do
+    [ "$n" = max ] && n=$max_idle
+    [ "$n" -gt "$max_idle" ] && n=$max_idle
+    gateway_alive
+    name="idle-$n"
+    rss0=$(rss_kb); gw0=$(cpu_ticks "$gwpid"); pg0=$(pg_ticks)
+    connect_limit=$(( n / 500 + 120 ))
+    "$SIM" --host 127.0.0.1 --port "$port" --sources "$SOURCES" --quiet --chargers "$n" \
+        --mode connect --duration $(( HOLD + 5 )) --prefix "IDLE$n-" --ramp 2000 \
+        >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    simpid=$!
+    for _ in $(seq 1 $(( connect_limit * 10 ))); do
+        grep -q '^CONNECTED' "$tmp/$name.out" 2>/dev/null && break
+        kill -0 "$simpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 2                         # let the gateway finish its connect-time writes
+    rss1=$(rss_kb)
+    wait "$simpid" || true
+    result=$(grep '^RESULT' "$tmp/$name.out" | tail -1 || true)
+    sleep 2
+    rss2=$(rss_kb)
+    connected=$(num connected "$result")
+    per=$(awk -v a="$rss0" -v b="$rss1" -v n="$connected" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "-" }')
+    row "idle $n" "$n" "$connected" - - - - - "$(field refused "$result")" \
+        "$(secs $(( $(cpu_ticks "$gwpid") - gw0 )))" "$(secs $(( $(pg_ticks) - pg0 )))" \
+        "$(awk -v k="$rss1" 'BEGIN { printf "%.0f", k / 1024 }')" "$per"
+    echo "idle $n: gateway VmRSS ${rss0} kB before, ${rss1} kB with $connected connected, ${rss2} kB after they closed"
+done
+
+# ---------------------------------------------------------------- load
+load() {
+    local mode=$1 n=$2 name="$1-$2" prefix=$3
+    gateway_alive
+    local gw0 pg0
+    gw0=$(cpu_ticks "$gwpid"); pg0=$(pg_ticks)
+    run_sim "$name" $(( DUR + n / 200 + 180 )) --chargers "$n" --mode "$mode" --duration "$DUR" \
+        --boot --prefix "$prefix" --ramp 2000 --timeout 10000
+    local gwc pgc
+    gwc=$(secs $(( $(cpu_ticks "$gwpid") - gw0 ))); pgc=$(secs $(( $(pg_ticks) - pg0 )))
+    local errs=$(( $(num callerrors "$result") + $(num timeouts "$result") ))
+    row "$mode ${n}x${DUR}s" "$n" "$(field connected "$result")" "$(field msgs "$result")" \
+        "$(field rate "$result")" "$(field p50_ms "$result")" "$(field p99_ms "$result")" \
+        "$(field max_ms "$result")" "$errs" "$gwc" "$pgc" \
+        "$(awk -v k="$(rss_kb)" 'BEGIN { printf "%.0f", k / 1024 }')" -
+    echo "$mode: $result"
+}
+
+load heartbeat "$HB" HB-
+load metervalues "$MV" MV-
+
+# every acknowledged MeterValues must be stored (durability rule)
+if command -v psql >/dev/null; then
+    stored=$(psql "$conn" -Atc "SELECT count(*) FROM meter_messages WHERE charger_id LIKE 'MV-%'" 2>/dev/null || echo "?")
+    acked=$(( $(num msgs "$result") - $(num callerrors "$result") ))
+    echo "metervalues: $acked acknowledged in the window, $stored stored (must be >= acknowledged)"
+    if [ "$stored" != "?" ] && [ "$stored" -lt "$acked" ]; then
+        echo "bench: FEWER STORED THAN ACKNOWLEDGED" >&2
+    fi
+fi
+
+gateway_alive
+warns=$(grep -ci 'error' "$tmp/gw.log" || true)
+echo "gateway log: $(wc -l <"$tmp/gw.log") lines, $warns mentioning 'error'"
+echo
+printf '%s\n' "${rows[@]}"
