@@ -41,6 +41,7 @@ static int group_setup(void **state)
     db_add_token("ia-blk", "Blocked", NULL, NULL);
     db_add_token("ia-exp", "Accepted", "2020-01-01T00:00:00Z", NULL);
     db_add_token("ia-expst", "Expired", NULL, NULL);
+    db_add_token("ia-conc", "Accepted", NULL, NULL);
     db_exec("DELETE FROM tokens WHERE id_tag = 'ia-unknown'");
 
     struct gw_opts o = {
@@ -265,6 +266,28 @@ static void test_authorize_statuses(void **state)
     assert_auth_status(c, "ia-expst", "Expired");
     assert_auth_status(c, "ia-unknown", "Invalid");
     sim_disconnect(c);
+}
+
+static void test_authorize_concurrent_tx_when_configured(void **state)
+{
+    (void)state;
+    char ts[32];
+    it_iso_time(ts, -120);
+    /* default (authorize_concurrent_tx = false): a tag in an active session is still Accepted */
+    struct sim_charger *c = connect_booted("ia-auth");
+    char *start = it_start_payload(1, "ia-conc", 0, ts);
+    cJSON_Delete(it_ok(c, "StartTransaction", start));
+    assert_auth_status(c, "ia-conc", "Accepted");
+    sim_disconnect(c);
+
+    struct gw_opts go = { .name = "it_actions-conc", .ini = "[ocpp]\nauthorize_concurrent_tx = true\n" };
+    W.gw2 = gw_start(&go);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    c = it_connect_booted(W.sim2, "ia-auth", NULL);
+    assert_auth_status(c, "ia-conc", "ConcurrentTx");
+    assert_auth_status(c, "ia-acc", "Accepted");        /* not in a session */
+    sim_disconnect(c);
+    free(start);
 }
 
 /* ---------------------------------------------------------------- StartTransaction */
@@ -622,6 +645,7 @@ int main(void)
         T(test_heartbeat_answers_time_and_updates_last_seen),
         T(test_status_notification_connectors_and_history),
         T(test_authorize_statuses),
+        T(test_authorize_concurrent_tx_when_configured),
         T(test_start_transaction_stored_with_charger_timestamp),
         T(test_start_transaction_unknown_or_blocked_tag_answered),
         T(test_transaction_ids_not_consecutive),

@@ -286,6 +286,53 @@ static void test_auth_failures_throttled_live_connection_unharmed(void **state)
     sim_disconnect(live);
 }
 
+static void test_no_secret_in_the_log(void **state)
+{
+    (void)state;
+    /* a right and a wrong password, then look for them (and their Basic encodings) in the log */
+    struct sim_charger *c = it_connect(W.sim, "ic-pw", PW_GOOD);
+    sim_disconnect(c);
+    struct sim_charger_opts wrong = { .id = "ic-pw", .password = PW_OTHER, .source_addr = "127.0.0.9" };
+    assert_int_equal(upgrade_status(W.sim, &wrong), 401);
+    const char *secrets[] = {
+        PW_GOOD, PW_OTHER,
+        "aWMtcHc6MDAxMTIyMzM0NDU1NjY3Nzg4OTlhYWJiY2NkZGVlZmYwMDExMjIzMw",     /* base64 "ic-pw:" PW_GOOD */
+        "aWMtcHc6ZmZlZWRkY2NiYmFhOTk4ODc3NjY1NTQ0MzMyMjExMDBmZmVlZGRjYw",     /* base64 "ic-pw:" PW_OTHER */
+    };
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        if (gw_log_contains(W.gw, secrets[i]))
+            fail_msg("the gateway log %s contains a charger password (%.12s...)", gw_log_path(W.gw), secrets[i]);
+    /* the refusal itself is logged, naming the charger */
+    if (!gw_log_contains(W.gw, "ic-pw"))
+        fail_msg("no line of the gateway log names charger ic-pw after a 401");
+}
+
+static void test_connection_rate_limited_per_ip(void **state)
+{
+    (void)state;
+    struct gw_opts go = { .name = "it_connect-rate", .ini = "[ocpp]\nconn_rate_per_ip = 2\n" };
+    W.gw2 = gw_start(&go);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    /* 2 per second, burst 4: a tight loop of upgrades from one address meets 429 long before 200 */
+    struct sim_charger_opts o = { .id = "ic-plain", .source_addr = "127.0.0.10" };
+    int st = 0, attempts = 0;
+    while (attempts < 200) {
+        st = upgrade_status(W.sim2, &o);
+        attempts++;
+        if (st == 429)
+            break;
+        if (st != 101)
+            fail_msg("upgrade %d from one address: expected 101 or 429, got %d", attempts, st);
+    }
+    if (st != 429)
+        fail_msg("conn_rate_per_ip = 2: %d upgrades from one address and no 429", attempts);
+    assert_true(attempts > 1);
+    /* another address is not limited */
+    struct sim_charger *c = it_connect(W.sim2, "ic-plain", NULL);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+}
+
 /* ---------------------------------------------------------------- duplicates */
 
 static void test_authenticated_duplicate_replaces_first(void **state)
@@ -410,6 +457,8 @@ int main(void)
         T(test_password_wrong_or_missing_401),
         T(test_auth_failures_counted_in_metrics),
         T(test_auth_failures_throttled_live_connection_unharmed),
+        T(test_no_secret_in_the_log),
+        T(test_connection_rate_limited_per_ip),
         T(test_authenticated_duplicate_replaces_first),
         T(test_unauthenticated_duplicate_does_not_disturb),
         T(test_connect_and_disconnect_times_stored),

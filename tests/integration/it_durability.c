@@ -43,7 +43,7 @@
 #define FINISH_MS 120000
 
 struct charger_run {
-    char id[16];
+    char id[24];
     int index;
     struct sim_charger *c;
     int step;                           /* next step to get acknowledged; NSTEPS = done */
@@ -318,7 +318,7 @@ static int group_setup(void **state)
 {
     (void)state;
     for (int i = 0; i < NCHARGERS; i++) {
-        char id[16];
+        char id[24];
         snprintf(id, sizeof id, "id-a-%d", i);
         db_add_charger(id, NULL, 0);
         snprintf(id, sizeof id, "id-b-%d", i);

@@ -12,10 +12,12 @@
 
 #include <ctype.h>
 #include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 
 #include "calls.h"
 #include "db.h"
@@ -29,6 +31,8 @@ static int group_setup(void **state)
     (void)state;
     db_add_charger("ip-metrics", NULL, 0);
     db_add_charger("ip-term", NULL, 0);
+    db_add_charger("ip-json", NULL, 0);
+    db_exec("DELETE FROM chargers WHERE id = 'ip-nobody'");
     db_add_token("ip-tag", "Accepted", NULL, NULL);
     struct gw_opts o = { .name = "it_process" };
     W.gw = gw_start(&o);
@@ -194,6 +198,149 @@ static void test_sigterm_exits_0_and_closes_1001(void **state)
     sim_disconnect(c);
 }
 
+static void test_sigint_exits_0(void **state)
+{
+    (void)state;
+    struct gw_opts o = { .name = "it_process-int" };
+    W.gw2 = gw_start(&o);
+    gw_signal(W.gw2, SIGINT);
+    assert_int_equal(gw_wait(W.gw2, 20000), 0);
+}
+
+/* ---------------------------------------------------------------- logs */
+
+static void test_json_logs_name_the_charger(void **state)
+{
+    (void)state;
+    const char *args[] = { "--log-format", "json", NULL };
+    struct gw_opts o = { .name = "it_process-json", .args = args };
+    W.gw2 = gw_start(&o);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    struct sim_charger *c = it_connect_booted(W.sim2, "ip-json", NULL);
+    sim_disconnect(c);
+    struct sim_charger_opts unknown = { .id = "ip-nobody" };
+    int st;
+    assert_null(it_try_connect(W.sim2, &unknown, &st, NULL));
+    assert_int_equal(st, 404);
+    assert_int_equal(gw_stop(W.gw2), 0);
+
+    FILE *f = fopen(gw_log_path(W.gw2), "r");
+    assert_non_null(f);
+    char line[8192];
+    int lines = 0, naming = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '\n')
+            continue;
+        lines++;
+        cJSON *j = cJSON_Parse(line);
+        if (!cJSON_IsObject(j)) {
+            fclose(f);
+            fail_msg("--log-format json: a log line is not a JSON object: %s", line);
+        }
+        const char *ch = js(j, "charger");
+        naming += ch && (strcmp(ch, "ip-json") == 0 || strcmp(ch, "ip-nobody") == 0);
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    assert_true(lines > 0);
+    if (naming < 2)
+        fail_msg("--log-format json: %d lines with \"charger\" naming ip-json or ip-nobody (a connect and a refusal)",
+                 naming);
+}
+
+/* ---------------------------------------------------------------- configuration layers */
+
+struct spawned {
+    pid_t pid;
+    int port;
+};
+
+/* Waits for GET /healthz on port; false if the process exited or 20 s passed. */
+static bool serves_on(pid_t pid, int port)
+{
+    int64_t end = it_now_ms() + 20000;
+    while (it_now_ms() < end) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return false;
+        if (http_get(port, "/healthz", NULL) == 200)
+            return true;
+        it_pause(NULL, 100);
+    }
+    return false;
+}
+
+static int stop_spawned(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int st = 0;
+    int64_t end = it_now_ms() + 20000;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (it_now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        it_pause(NULL, 20);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_environment_overrides_config_flags_override_both(void **state)
+{
+    (void)state;
+    int port_conf = gw_free_port(), port_env = gw_free_port(), port_flag = gw_free_port();
+    char *bad_db = it_strf("host=127.0.0.1 port=%d dbname=ocppgw user=ocppgw connect_timeout=3", gw_free_port());
+    char *text = it_strf("[server]\nlisten = 127.0.0.1:%d\n[database]\nurl = %s\n", port_conf, bad_db);
+    char *conf = write_config("layers", text);
+    char *log = it_strf("%s/it_process-layers.log", it_env("OCPPGW_TEST_TMP"));
+    FILE *lf = fopen(log, "a");
+    assert_non_null(lf);
+
+    /* environment over the file: listener and database */
+    char *env_listen = it_strf("OCPPGW_LISTEN=127.0.0.1:%d", port_env);
+    char *env_db = it_strf("DATABASE_URL=%s", it_env("OCPPGW_TEST_DB"));
+    const char *env1[] = { env_listen, env_db, "OCPPGW_API_LISTEN", "OCPPGW_LOG_LEVEL", NULL };
+    const char *argv1[] = { it_env("OCPPGW_BIN"), "serve", "--config", conf, NULL };
+    pid_t pid = proc_spawn(argv1, env1, -1, fileno(lf));
+    bool up = serves_on(pid, port_env);
+    int ready = up ? http_get(port_env, "/readyz", NULL) : -1;
+    int on_conf = http_get(port_conf, "/healthz", NULL);
+    int st1 = stop_spawned(pid);
+    if (!up)
+        fail_msg("OCPPGW_LISTEN / DATABASE_URL over the config file: nothing serves on the environment's port (log %s)",
+                 log);
+    assert_int_equal(ready, 200);
+    assert_int_equal(on_conf, -1);
+    assert_int_equal(st1, 0);
+
+    /* flags over the environment */
+    char *flag_listen = it_strf("127.0.0.1:%d", port_flag);
+    char *env_bad_db = it_strf("DATABASE_URL=%s", bad_db);
+    const char *env2[] = { env_listen, env_bad_db, "OCPPGW_API_LISTEN", "OCPPGW_LOG_LEVEL", NULL };
+    const char *argv2[] = { it_env("OCPPGW_BIN"), "serve", "--config", conf, "--listen", flag_listen,
+                            "--db", it_env("OCPPGW_TEST_DB"), NULL };
+    pid = proc_spawn(argv2, env2, -1, fileno(lf));
+    up = serves_on(pid, port_flag);
+    ready = up ? http_get(port_flag, "/readyz", NULL) : -1;
+    int on_env = http_get(port_env, "/healthz", NULL);
+    int st = stop_spawned(pid);
+    if (!up)
+        fail_msg("--listen / --db over the environment: nothing serves on the flag's port (log %s)", log);
+    assert_int_equal(ready, 200);
+    assert_int_equal(on_env, -1);
+    assert_int_equal(st, 0);
+    fclose(lf);
+    free(bad_db);
+    free(text);
+    free(conf);
+    free(log);
+    free(env_listen);
+    free(env_db);
+    free(flag_listen);
+    free(env_bad_db);
+}
+
 /* ---------------------------------------------------------------- command line */
 
 static void test_bad_flag_one_line_nonzero(void **state)
@@ -325,6 +472,9 @@ int main(void)
         T(test_healthz_and_readyz),
         T(test_metrics_families),
         T(test_sigterm_exits_0_and_closes_1001),
+        T(test_sigint_exits_0),
+        T(test_json_logs_name_the_charger),
+        T(test_environment_overrides_config_flags_override_both),
         T(test_bad_flag_one_line_nonzero),
         T(test_version_and_help),
         T(test_migrate_twice_applies_nothing_new),

@@ -387,6 +387,15 @@ static void test_admin_connect_error_hides_password(void **state)
     assert_null(strstr(err, "hunter2secret"));
     assert_null(strchr(err, '\n'));
     assert_true(strlen(err) > 0);
+
+    /* libpq quotes a malformed string in its message: we do not pass it on */
+    a = store_admin_connect("host=/tmp password hunter2secret", err, sizeof err);
+    assert_null(a);
+    assert_null(strstr(err, "hunter2secret"));
+    struct store_config cfg = { .conninfo = "host=/tmp password hunter2secret" };
+    assert_null(store_start(&cfg));
+    cfg.conninfo = "";
+    assert_null(store_start(&cfg));
 }
 
 static void count_st_admin(void *ctx, const struct store_charger *c)

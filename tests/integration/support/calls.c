@@ -23,12 +23,12 @@ struct sim_charger *it_try_connect(struct sim *s, const struct sim_charger_opts 
                                    char *proto)
 {
     int st = -1;
-    char p[64] = "";
+    char p[32] = "";                /* sim.h: >= 32 bytes, NUL-terminated */
     struct sim_charger *c = sim_connect(s, o, IT_CALL_MS, &st, p);
     if (status)
         *status = st;
     if (proto)
-        snprintf(proto, 32, "%s", p);
+        memcpy(proto, p, sizeof p);
     return c;
 }
 

@@ -177,10 +177,15 @@ struct gw *gw_start(const struct gw_opts *o)
     return g;
 }
 
-void gw_term(struct gw *g)
+void gw_signal(struct gw *g, int sig)
 {
     if (g->pid)
-        kill(g->pid, SIGTERM);
+        kill(g->pid, sig);
+}
+
+void gw_term(struct gw *g)
+{
+    gw_signal(g, SIGTERM);
 }
 
 int gw_wait(struct gw *g, int timeout_ms)

@@ -31,6 +31,8 @@ struct gw *gw_start(const struct gw_opts *o);
 
 /* Sends SIGTERM and does not wait. */
 void gw_term(struct gw *g);
+/* Sends that signal and does not wait. */
+void gw_signal(struct gw *g, int sig);
 /*
  * Waits for the process to exit (at most timeout_ms; then SIGKILL).
  * Returns the exit status, 128 + signal if killed by a signal, -1 on timeout.
