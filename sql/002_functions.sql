@@ -276,7 +276,12 @@ BEGIN
                coalesce(m.connector_id, s.connector_id, 0) AS connector_id, s.id AS session_id
           FROM unnest(p_charger, p_digest, p_connector, p_transaction_id)
                WITH ORDINALITY AS m(charger_id, digest, connector_id, transaction_id, ord)
-          LEFT JOIN sessions s ON s.transaction_id = m.transaction_id AND s.charger_id = m.charger_id
+          -- one index probe per message (LIMIT keeps the planner from joining
+          -- the whole sessions table; transaction_id is unique anyway)
+          LEFT JOIN LATERAL (
+              SELECT s.id, s.connector_id FROM sessions s
+               WHERE s.transaction_id = m.transaction_id AND s.charger_id = m.charger_id
+               LIMIT 1) s ON true
     ), ins AS (
         INSERT INTO meter_messages (charger_id, digest)
         SELECT msg.charger_id, msg.digest FROM msg ORDER BY msg.ord

@@ -67,6 +67,21 @@ static PGresult *run(struct store_admin *a, ExecStatusType want, const char *wha
     return NULL;
 }
 
+/*
+ * Runs a statement whose one value is the number of rows it changed:
+ * 0 when that is 1, 1 when it is 0 (nothing to do), -1 on error.
+ */
+static int run_change(struct store_admin *a, const char *what, char *errbuf, size_t errcap,
+                      const char *sql, int n, const char *const *params)
+{
+    PGresult *r = run(a, PGRES_TUPLES_OK, what, errbuf, errcap, sql, n, params);
+    if (!r)
+        return -1;
+    int rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
+    PQclear(r);
+    return rc;
+}
+
 /* Runs a statement with no parameters and no rows; false with errbuf set. */
 static bool run_cmd(struct store_admin *a, const char *what, char *errbuf, size_t errcap,
                     const char *sql)
@@ -84,6 +99,10 @@ struct store_admin *store_admin_connect(const char *conninfo, char *errbuf, size
 {
     if (!conninfo || !*conninfo) {
         set_err(errbuf, errcap, "database: no connection string");
+        return NULL;
+    }
+    if (!store_pg_conninfo_valid(conninfo)) {
+        set_err(errbuf, errcap, "database: the connection string is malformed");
         return NULL;
     }
     PGconn *c = store_pg_connect(conninfo, "ocppgw-admin", false);
@@ -208,7 +227,7 @@ int store_admin_add_charger(struct store_admin *a, const char *id, const char *n
     snprintf(profile, sizeof profile, "%d", security_profile);
     const char *params[] = { id, name && *name ? name : NULL,
                              auth_hash && *auth_hash ? auth_hash : NULL, profile };
-    PGresult *r = run(a, PGRES_TUPLES_OK, "adding charger", errbuf, errcap,
+    return run_change(a, "adding charger", errbuf, errcap,
                       "WITH c AS ("
                       "  INSERT INTO chargers (id, name, auth_hash, security_profile)"
                       "  VALUES ($1, $2, $3, $4::smallint) ON CONFLICT (id) DO NOTHING RETURNING id),"
@@ -217,11 +236,6 @@ int store_admin_add_charger(struct store_admin *a, const char *id, const char *n
                       "  SELECT 'cli', 'charger.create', id, 'ok' FROM c)"
                       " SELECT count(*) FROM c",
                       4, params);
-    if (!r)
-        return -1;
-    int rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
-    PQclear(r);
-    return rc;
 }
 
 int store_admin_apikey_create(struct store_admin *a, const char *name, const char *scopes_csv,
@@ -275,7 +289,7 @@ int store_admin_apikey_revoke(struct store_admin *a, int64_t id, char *errbuf, s
     char idbuf[24];
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
     const char *params[] = { idbuf };
-    PGresult *r = run(a, PGRES_TUPLES_OK, "revoking API key", errbuf, errcap,
+    return run_change(a, "revoking API key", errbuf, errcap,
                       "WITH k AS ("
                       "  UPDATE api_keys SET revoked_at = now()"
                       "  WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id),"
@@ -284,11 +298,6 @@ int store_admin_apikey_revoke(struct store_admin *a, int64_t id, char *errbuf, s
                       "  SELECT 'cli', 'apikey.revoke', id::text, 'ok' FROM k)"
                       " SELECT count(*) FROM k",
                       1, params);
-    if (!r)
-        return -1;
-    int rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
-    PQclear(r);
-    return rc;
 }
 
 int store_admin_apikey_count_admin(struct store_admin *a, char *errbuf, size_t errcap)

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "pg_internal.h"
 #include "store.h"
 #include "util.h"
 
@@ -46,6 +47,13 @@ static void free_strings(char **v, size_t n)
     free(v);
 }
 
+void store_job_clear_sql_out(struct store_job *job)
+{
+    free_strings(job->out.sql.values, (size_t)job->out.sql.ntuples * (size_t)job->out.sql.nfields);
+    job->out.sql.values = NULL;
+    job->out.sql.ntuples = job->out.sql.nfields = 0;
+}
+
 void store_job_free(struct store_job *job)
 {
     if (!job)
@@ -65,7 +73,7 @@ void store_job_free(struct store_job *job)
         break;
     case STORE_OP_SQL:
         free_strings(job->in.sql.params, job->in.sql.params ? (size_t)job->in.sql.nparams : 0);
-        free_strings(job->out.sql.values, (size_t)job->out.sql.ntuples * (size_t)job->out.sql.nfields);
+        store_job_clear_sql_out(job);
         break;
     default:
         break;

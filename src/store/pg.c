@@ -46,6 +46,7 @@
 #include <libpq-fe.h>
 #include <openssl/rand.h>
 
+#include "hmap.h"
 #include "metrics.h"
 #include "pg_internal.h"
 #include "store.h"
@@ -56,7 +57,7 @@
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 5000
 #define STORE_CONNECT_TIMEOUT_MS 10000
-#define STORE_IO_TIMEOUT_MS 30000       /* no byte from the server for this long: connection lost */
+#define STORE_IO_TIMEOUT_MS 60000       /* no byte from the server for this long: connection lost */
 #define STORE_CHANNEL "ocppgw_charger"
 #define STORE_MAX_PARAMS 16
 
@@ -289,6 +290,55 @@ struct sql_stmt {
     enum sql_state state;
 };
 
+/*
+ * Charger ids announced on the channel and not yet loaded, oldest first,
+ * each once: the SELECT runs later and reads the newest row anyway. Kept as
+ * ids, not jobs, so that a bulk UPDATE of every charger costs little memory.
+ */
+struct notified {
+    char (*ids)[OCPP_CHARGER_ID_MAX + 1];
+    size_t head, n, cap;
+    struct hmap *pending;           /* id -> non-NULL while queued */
+};
+
+static void notified_push(struct notified *q, const char *id)
+{
+    if (strlen(id) > OCPP_CHARGER_ID_MAX || hmap_get_str(q->pending, id))
+        return;
+    if (q->head + q->n == q->cap) {
+        if (q->head > q->cap / 2) {
+            memmove(q->ids, q->ids + q->head, q->n * sizeof *q->ids);
+            q->head = 0;
+        } else {
+            q->cap = q->cap ? q->cap * 2 : 64;
+            q->ids = xrealloc(q->ids, q->cap * sizeof *q->ids);
+        }
+    }
+    str_copy(q->ids[q->head + q->n], sizeof q->ids[0], id);
+    hmap_put_str(q->pending, id, q);
+    q->n++;
+}
+
+/* A CHARGER_CHANGED job for the oldest id, or NULL. */
+static struct store_job *notified_pop(struct notified *q)
+{
+    if (!q->n)
+        return NULL;
+    struct store_job *job = store_job_new(STORE_OP_CHARGER_CHANGED);
+    str_copy(job->charger_id, sizeof job->charger_id, q->ids[q->head]);
+    hmap_del_str(q->pending, job->charger_id);
+    q->head++;
+    if (--q->n == 0)
+        q->head = 0;
+    return job;
+}
+
+static void notified_clear(struct notified *q)
+{
+    while (q->n)
+        store_job_free(notified_pop(q));
+}
+
 struct store {
     /* fixed at start */
     char *conninfo;
@@ -318,7 +368,7 @@ struct store {
     int backoff_ms;
     int64_t down_since_us;
     char io_error[128];             /* why the last I/O wait failed, when libpq does not say */
-    struct job_list notified;       /* CHARGER_CHANGED jobs for the next batch */
+    struct notified notified;       /* charger ids to load in the next batches */
     struct sql_stmt *sqls;
     size_t nsqls, capsqls;
     struct batch batch;
@@ -510,11 +560,7 @@ static void read_charger(struct store_job *j, const PGresult *r)
 
 static void read_sql(struct store_job *j, const PGresult *r)
 {
-    size_t old = (size_t)j->out.sql.ntuples * (size_t)j->out.sql.nfields;
-    for (size_t i = 0; j->out.sql.values && i < old; i++)
-        free(j->out.sql.values[i]);
-    free(j->out.sql.values);
-    j->out.sql.values = NULL;
+    store_job_clear_sql_out(j);         /* a re-run after a failed batch */
     j->out.sql.ntuples = PQntuples(r);
     j->out.sql.nfields = PQnfields(r);
     size_t n = (size_t)j->out.sql.ntuples * (size_t)j->out.sql.nfields;
@@ -666,6 +712,15 @@ void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger 
     str_copy(out->auth_hash, sizeof out->auth_hash, PQgetvalue(r, row, 1));
     out->security_profile = atoi(PQgetvalue(r, row, 2));
     str_copy(out->registration, sizeof out->registration, PQgetvalue(r, row, 3));
+}
+
+bool store_pg_conninfo_valid(const char *conninfo)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    PQconninfoFree(opts);
+    PQfreemem(err);                 /* may quote the string: never shown */
+    return opts != NULL;
 }
 
 PGconn *store_pg_connect(const char *conninfo, const char *application_name, bool async)
@@ -1000,6 +1055,11 @@ static void on_result(struct store *s, const struct step *st, const PGresult *r)
     case STEP_SYNC:
         break;
     case STEP_COMMIT:
+        /* COMMIT of a failed transaction answers ROLLBACK, also with COMMAND_OK */
+        if (strcmp(PQcmdStatus((PGresult *)r), "COMMIT") != 0) {
+            seg->failed = true;
+            break;
+        }
         seg->committed = true;
         b->commit_us = time_mono_us();
         break;
@@ -1094,9 +1154,7 @@ static void conn_close(struct store *s)
     s->conn = NULL;
     for (size_t i = 0; i < s->nsqls; i++)
         s->sqls[i].state = SQL_UNPREPARED;
-    struct store_job *job;
-    while ((job = list_pop(&s->notified)))
-        store_job_free(job);
+    notified_clear(&s->notified);       /* the loop reloads every charger after a reconnect */
 }
 
 static void conn_lost(struct store *s)
@@ -1121,16 +1179,8 @@ static void collect_notifies(struct store *s)
 {
     PGnotify *n;
     while ((n = PQnotifies(s->conn))) {
-        bool known = false;
-        for (struct store_job *j = s->notified.head; j && !known; j = j->next)
-            known = strcmp(j->charger_id, n->extra) == 0;
-        if (!known && strcmp(n->relname, STORE_CHANNEL) == 0) {
-            struct store_job *job = store_job_new(STORE_OP_CHARGER_CHANGED);
-            if (str_copy(job->charger_id, sizeof job->charger_id, n->extra))
-                list_push(&s->notified, job);
-            else
-                store_job_free(job);
-        }
+        if (strcmp(n->relname, STORE_CHANNEL) == 0)
+            notified_push(&s->notified, n->extra);
         PQfreemem(n);
     }
 }
@@ -1280,7 +1330,7 @@ static bool take_batch(struct store *s)
     struct batch *b = &s->batch;
     b->n = 0;
     struct store_job *job;
-    while (b->n < s->batch_max && (job = list_pop(&s->notified)))
+    while (b->n < s->batch_max && (job = notified_pop(&s->notified)))
         b->jobs[b->n++] = job;
     pthread_mutex_lock(&s->lock);
     while (b->n < s->batch_max && (job = list_pop(&s->queue)))
@@ -1403,7 +1453,7 @@ static bool queue_empty(struct store *s)
     pthread_mutex_lock(&s->lock);
     bool empty = s->queue.n == 0;
     pthread_mutex_unlock(&s->lock);
-    return empty && !s->notified.head;
+    return empty && !s->notified.n;
 }
 
 static void *store_main(void *arg)
@@ -1443,6 +1493,10 @@ struct store *store_start(const struct store_config *cfg)
         log_error(NULL, "store: no database connection string");
         return NULL;
     }
+    if (!store_pg_conninfo_valid(cfg->conninfo)) {
+        log_error(NULL, "store: the database connection string is malformed");
+        return NULL;
+    }
     if (cfg->batch_max < 0 || cfg->queue_max < 0) {
         log_error(NULL, "store: batch_max and queue_max must not be negative");
         return NULL;
@@ -1454,6 +1508,7 @@ struct store *store_start(const struct store_config *cfg)
     s->wake = cfg->wake;
     s->wake_ctx = cfg->wake_ctx;
     s->batch.jobs = xcalloc(s->batch_max, sizeof *s->batch.jobs);
+    s->notified.pending = hmap_new();
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->efd < 0) {
         log_error(NULL, "store: eventfd: %s", strerror(errno));
@@ -1477,6 +1532,7 @@ struct store *store_start(const struct store_config *cfg)
     }
     return s;
 fail:
+    hmap_free(s->notified.pending);
     free(s->batch.jobs);
     free(s->conninfo);
     free(s);
@@ -1554,6 +1610,8 @@ void store_stop(struct store *s)
     free(b->segs);
     free(b->meter_jobs);
     free(s->sqls);
+    free(s->notified.ids);
+    hmap_free(s->notified.pending);
     close(s->efd);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->done_lock);

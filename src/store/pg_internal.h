@@ -20,6 +20,9 @@
 /* Fills *out from row `row` of a result selecting STORE_CHARGER_COLUMNS. */
 void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger *out);
 
+/* Whether libpq can parse the conninfo (key=value or URL). Says nothing else: it may hold a password. */
+bool store_pg_conninfo_valid(const char *conninfo);
+
 /*
  * Starts a connection (PQconnectStartParams when async, else a blocking
  * PQconnectdbParams) with our defaults (application_name, TCP keepalives),
@@ -33,6 +36,9 @@ void store_pg_quiet_notices(PGconn *conn);
 
 /* The first line of a libpq message into buf (no trailing newline). */
 void store_pg_error_line(const char *message, char *buf, size_t cap);
+
+/* Frees a STORE_OP_SQL job's result values and zeroes the counts. */
+void store_job_clear_sql_out(struct store_job *job);
 
 /*
  * Test seam (it_store's fault injection): after `nth` more socket operations

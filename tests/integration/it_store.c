@@ -953,6 +953,23 @@ static void test_notify_charger_changed(void **state)
     assert_true(j->out.charger.deleted);
     assert_string_equal(j->out.charger.id, id);
     store_job_free(j);
+
+    /* a bulk change: every charger once */
+    enum { BULK = 700 };
+    char bulk_count[16];
+    snprintf(bulk_count, sizeof bulk_count, "%d", BULK);
+    db_exec("INSERT INTO chargers (id) SELECT 'st-bulk-' || g FROM generate_series(1, $1::int) g",
+            bulk_count);
+    db_exec("UPDATE chargers SET security_profile = 3 WHERE id LIKE 'st-bulk-%'");
+    for (int i = 1; i <= BULK; i++) {
+        char bid[32];
+        snprintf(bid, sizeof bid, "st-bulk-%d", i);
+        j = harness_claim(&H, NULL, STORE_OP_CHARGER_CHANGED, bid, IT_WAIT_MS);
+        assert_non_null(j);
+        assert_int_equal(j->status, STORE_OK);
+        store_job_free(j);
+    }
+    db_exec("DELETE FROM chargers WHERE id LIKE 'st-bulk-%'");
 }
 
 /* Waits for the CHARGER_CHANGED of id showing that profile (earlier ones are skipped). */
