@@ -585,6 +585,7 @@ typedef bool (*sim_cond)(const void *arg);
  * due when lws_service computes its wait fires before the poll and no longer
  * bounds it, so the last 2 ms are spent in non-blocking rounds instead,
  * and a second timer 10 ms later bounds the wait if we were preempted.
+ * Not to be called from inside an lws callback (the responder, for one).
  */
 static void run_until(struct sim *s, int timeout_ms, sim_cond done, const void *arg)
 {
@@ -602,8 +603,11 @@ static void run_until(struct sim *s, int timeout_ms, sim_cond done, const void *
                 break;
             continue;
         }
-        lws_sul_schedule(s->ctx, 0, &s->wake, wake_cb, left);
-        lws_sul_schedule(s->ctx, 0, &s->backstop, wake_cb, left + 10000);
+        /* slices of at most 20 ms: what lws does in its own timers before
+         * the poll (kills, timeouts) changes state without waking it */
+        int64_t slice = left < 20000 ? left : 20000;
+        lws_sul_schedule(s->ctx, 0, &s->wake, wake_cb, slice);
+        lws_sul_schedule(s->ctx, 0, &s->backstop, wake_cb, slice + 10000);
         if (lws_service(s->ctx, 0) < 0)
             break;
     }
@@ -1018,7 +1022,7 @@ void sim_close(struct sim_charger *c, int code, const char *reason)
         snprintf(c->want_close_reason, sizeof c->want_close_reason, "%s", reason ? reason : "");
         lws_callback_on_writable(c->wsi);
     } else {
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     }
     run_until(c->s, SIM_CLOSE_WAIT_MS, wsi_gone, c);
 }
@@ -1036,8 +1040,9 @@ void sim_drop(struct sim_charger *c)
 {
     if (!c->wsi)
         return;
-    /* a timeout kill closes with no status: lws sends no close frame */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    /* a timeout kill closes with no status: lws sends no close frame; sync,
+     * so CLIENT_CLOSED has run when this returns (we are outside callbacks) */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     run_until(c->s, SIM_CLOSE_WAIT_MS, wsi_gone, c);
 }
 
