@@ -1544,6 +1544,15 @@ void store_submit(struct store *s, struct store_job *job)
     job->next = NULL;
     job->status = STORE_OK;
     job->submitted_us = time_mono_us();
+    if ((unsigned)job->op >= STORE_OP_COUNT || (job->op == STORE_OP_SQL && !job->in.sql.sql)) {
+        log_error(job->charger_id[0] ? job->charger_id : NULL, "store: malformed %s job refused",
+                  store_op_name(job->op));
+        job->status = STORE_ERR_FAILED;
+        struct job_list one = { 0 };
+        list_push(&one, job);
+        complete(s, &one);
+        return;
+    }
     bool accepted = false, was_empty = false;
     pthread_mutex_lock(&s->lock);
     if (!atomic_load(&s->stopping) && s->queue.n < s->queue_max &&
