@@ -66,7 +66,11 @@ for t in "$@"; do
     total=${total:-0}; ok=${ok:-0}; sk=${sk:-0}
     bad=$(( total - ok - sk ))
     if [ "$rc" -ne 0 ] && [ "$bad" -le 0 ]; then bad=$(( total > 0 ? total - ok - sk : 1 )); [ "$bad" -le 0 ] && bad=1; fi
-    [ "$rc" -eq 124 ] && echo "run-integration: $name timed out after ${PER_BINARY_TIMEOUT}s" >&2
+    if [ "$rc" -eq 124 ]; then
+        echo "run-integration: $name timed out after ${PER_BINARY_TIMEOUT}s" >&2
+    elif [ "$rc" -gt 128 ]; then
+        echo "run-integration: $name killed by signal $(( rc - 128 ))" >&2
+    fi
     passed=$(( passed + ok )); failed=$(( failed + bad )); skipped=$(( skipped + sk ))
     if [ "$rc" -ne 0 ] || [ "$bad" -gt 0 ]; then
         bad_bins+=("$name")
