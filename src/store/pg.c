@@ -339,6 +339,13 @@ static void notified_clear(struct notified *q)
         store_job_free(notified_pop(q));
 }
 
+/* The connection as the rest of the process sees it (store_ready, the log). */
+enum store_state {
+    STORE_STATE_STARTING,           /* no connection yet */
+    STORE_STATE_UP,
+    STORE_STATE_DOWN                /* lost, or never made: reconnecting with backoff */
+};
+
 struct store {
     /* fixed at start */
     char *conninfo;
@@ -362,8 +369,8 @@ struct store {
 
     /* store thread only */
     PGconn *conn;
+    enum store_state state;
     bool ever_connected;
-    bool down_logged;
     unsigned attempts;              /* failed connects since the last success */
     int backoff_ms;
     int64_t down_since_us;
@@ -1157,6 +1164,51 @@ static void conn_close(struct store *s)
     notified_clear(&s->notified);       /* the loop reloads every charger after a reconnect */
 }
 
+/*
+ * The one place the connection state changes: readiness, backoff and the
+ * log line (one per change; failed retries while down only at debug).
+ */
+static void set_state(struct store *s, enum store_state to, const char *why)
+{
+    enum store_state from = s->state;
+    switch (to) {
+    case STORE_STATE_UP:
+        atomic_store(&s->ready, true);
+        if (from == STORE_STATE_STARTING)
+            log_info(NULL, "store: connected to the database (server %d)", PQserverVersion(s->conn));
+        else
+            log_info(NULL, "store: %s to the database after %.1f s (attempt %u)",
+                     s->ever_connected ? "reconnected" : "connected",
+                     (double)(time_mono_us() - s->down_since_us) / 1e6, s->attempts + 1);
+        s->ever_connected = true;
+        s->attempts = 0;
+        s->backoff_ms = 0;
+        break;
+    case STORE_STATE_DOWN:
+        atomic_store(&s->ready, false);
+        if (from == STORE_STATE_UP) {
+            log_warn(NULL, "store: database connection lost (%s); reconnecting", why);
+            s->backoff_ms = STORE_BACKOFF_MIN_MS;
+            s->attempts = 0;
+        } else {
+            if (from == STORE_STATE_STARTING)
+                log_warn(NULL, "store: database unavailable (%s); retrying", why);
+            else
+                log_debug(NULL, "store: connect attempt %u failed: %s", s->attempts + 1, why);
+            s->attempts++;
+            s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : STORE_BACKOFF_MIN_MS;
+            if (s->backoff_ms > STORE_BACKOFF_MAX_MS)
+                s->backoff_ms = STORE_BACKOFF_MAX_MS;
+        }
+        if (from != STORE_STATE_DOWN)
+            s->down_since_us = time_mono_us();
+        break;
+    default:
+        abort();
+    }
+    s->state = to;
+}
+
 static void conn_lost(struct store *s)
 {
     char why[200];
@@ -1165,14 +1217,9 @@ static void conn_lost(struct store *s)
     else
         store_pg_error_line(PQerrorMessage(s->conn), why, sizeof why);
     s->io_error[0] = '\0';
-    atomic_store(&s->ready, false);
-    log_warn(NULL, "store: database connection lost (%s); reconnecting", why);
+    set_state(s, STORE_STATE_DOWN, why);
     conn_close(s);
     fail_queued(s, true);
-    s->backoff_ms = STORE_BACKOFF_MIN_MS;
-    s->attempts = 0;
-    s->down_since_us = time_mono_us();
-    s->down_logged = true;
 }
 
 static void collect_notifies(struct store *s)
@@ -1277,31 +1324,11 @@ static bool conn_open(struct store *s)
         conn_close(s);
         goto fail;
     }
-    atomic_store(&s->ready, true);
-    if (!s->ever_connected)
-        log_info(NULL, "store: connected to the database (server %d)", PQserverVersion(c));
-    else
-        log_info(NULL, "store: reconnected to the database after %.1f s",
-                 (double)(time_mono_us() - s->down_since_us) / 1e6);
-    s->ever_connected = true;
-    s->down_logged = false;
-    s->attempts = 0;
-    s->backoff_ms = 0;
+    set_state(s, STORE_STATE_UP, NULL);
     return true;
 fail:
-    if (strcmp(err, "stopping") != 0) {
-        if (!s->down_logged)
-            log_warn(NULL, "store: database unavailable (%s); retrying", err);
-        else
-            log_debug(NULL, "store: connect attempt %u failed: %s", s->attempts + 1, err);
-    }
-    if (!s->down_logged)
-        s->down_since_us = time_mono_us();
-    s->down_logged = true;
-    s->attempts++;
-    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : STORE_BACKOFF_MIN_MS;
-    if (s->backoff_ms > STORE_BACKOFF_MAX_MS)
-        s->backoff_ms = STORE_BACKOFF_MAX_MS;
+    if (!atomic_load(&s->stopping))
+        set_state(s, STORE_STATE_DOWN, err);
     return false;
 }
 
