@@ -12,11 +12,14 @@
 #   metervalues chargers boot and start a transaction, then each keeps one
 #               MeterValues outstanding (durable: answered after COMMIT);
 #               afterwards the stored messages are counted
+#   fleet       many chargers, each sending one MeterValues per interval:
+#               the latency of a fleet at a realistic rate
 # For each: messages/s, latency p50/p99/max, errors, and the CPU seconds of
 # the gateway and of PostgreSQL (utime+stime from /proc) during the run.
 #
 # Knobs (environment): BENCH_IDLE="1000 max" (counts; "max" = what the fd
-# limits allow), BENCH_HB_CHARGERS, BENCH_MV_CHARGERS, BENCH_DURATION (s),
+# limits allow), BENCH_HB_CHARGERS, BENCH_MV_CHARGERS, BENCH_FLEET_CHARGERS,
+# BENCH_FLEET_INTERVAL (s per charger), BENCH_DURATION (s),
 # BENCH_KEEP=1 keeps the temp dir (gateway log, ocppsim outputs).
 # Prints a table; writes nothing into the repository.
 set -euo pipefail
@@ -32,12 +35,16 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
     HB=${BENCH_HB_CHARGERS:-200}
     MV=${BENCH_MV_CHARGERS:-200}
     DUR=${BENCH_DURATION:-5}
+    FLEET=${BENCH_FLEET_CHARGERS:-500}
+    FLEET_IV=${BENCH_FLEET_INTERVAL:-2}
     HOLD=3
 else
     IDLE=${BENCH_IDLE:-1000 max}
     HB=${BENCH_HB_CHARGERS:-2000}
     MV=${BENCH_MV_CHARGERS:-2000}
     DUR=${BENCH_DURATION:-30}
+    FLEET=${BENCH_FLEET_CHARGERS:-10000}
+    FLEET_IV=${BENCH_FLEET_INTERVAL:-10}
     HOLD=10
 fi
 
@@ -132,8 +139,8 @@ echo "gateway pid $gwpid on 127.0.0.1:$port, its fd limit $gw_nofile; most idle 
 echo
 
 rows=()
-row() { rows+=("$(printf "%-22s %8s %9s %9s %8s %7s %7s %8s %7s %6s %6s %8s %8s" "$@")"); }
-row scenario chargers connected msgs rate/s p50ms p99ms max_ms errors gwCPUs pgCPUs gwRSS_MB KB/conn
+row() { rows+=("$(printf "%-22s %8s %9s %9s %8s %7s %7s %8s %7s %6s %6s %7s %8s %8s" "$@")"); }
+row scenario chargers connected msgs rate/s p50ms p99ms max_ms errors gwCPUs pgCPUs simCPUs gwRSS_MB KB/conn
 
 # run_sim NAME TIMEOUT ARGS... : runs ocppsim, leaves its last RESULT line in $result
 run_sim() {
@@ -173,30 +180,36 @@ for n in $IDLE; do
     per=$(awk -v a="$rss0" -v b="$rss1" -v n="$connected" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "-" }')
     row "idle $n" "$n" "$connected" - - - - - "$(field refused "$result")" \
         "$(secs $(( $(cpu_ticks "$gwpid") - gw0 )))" "$(secs $(( $(pg_ticks) - pg0 )))" \
-        "$(awk -v k="$rss1" 'BEGIN { printf "%.0f", k / 1024 }')" "$per"
+        "$(field sim_cpu_s "$result")" "$(awk -v k="$rss1" 'BEGIN { printf "%.0f", k / 1024 }')" "$per"
     echo "idle $n: gateway VmRSS ${rss0} kB before, ${rss1} kB with $connected connected, ${rss2} kB after they closed"
 done
 
 # ---------------------------------------------------------------- load
+# load LABEL MODE N PREFIX [ocppsim args...]
 load() {
-    local mode=$1 n=$2 name="$1-$2" prefix=$3
+    local label=$1 mode=$2 n=$3 prefix=$4 name="$2-$3"
+    shift 4
     gateway_alive
     local gw0 pg0
     gw0=$(cpu_ticks "$gwpid"); pg0=$(pg_ticks)
     run_sim "$name" $(( DUR + n / 200 + 180 )) --chargers "$n" --mode "$mode" --duration "$DUR" \
-        --boot --prefix "$prefix" --ramp 2000 --timeout 10000
+        --boot --prefix "$prefix" --ramp 2000 --timeout 10000 "$@"
     local gwc pgc
     gwc=$(secs $(( $(cpu_ticks "$gwpid") - gw0 ))); pgc=$(secs $(( $(pg_ticks) - pg0 )))
     local errs=$(( $(num callerrors "$result") + $(num timeouts "$result") ))
-    row "$mode ${n}x${DUR}s" "$n" "$(field connected "$result")" "$(field msgs "$result")" \
+    row "$label" "$n" "$(field connected "$result")" "$(field msgs "$result")" \
         "$(field rate "$result")" "$(field p50_ms "$result")" "$(field p99_ms "$result")" \
-        "$(field max_ms "$result")" "$errs" "$gwc" "$pgc" \
+        "$(field max_ms "$result")" "$errs" "$gwc" "$pgc" "$(field sim_cpu_s "$result")" \
         "$(awk -v k="$(rss_kb)" 'BEGIN { printf "%.0f", k / 1024 }')" -
-    echo "$mode: $result"
+    echo "$label: $result"
 }
 
-load heartbeat "$HB" HB-
-load metervalues "$MV" MV-
+load "heartbeat ${DUR}s" heartbeat "$HB" HB-
+load "metervalues ${DUR}s" metervalues "$MV" MV-
+mv_result=$result
+# a fleet at a realistic rate: latency without self-inflicted queueing
+load "fleet MV/${FLEET_IV}s ${DUR}s" metervalues "$FLEET" FL- --interval $(( FLEET_IV * 1000 ))
+result=$mv_result
 
 # every acknowledged MeterValues must be stored (durability rule)
 if command -v psql >/dev/null; then

@@ -3,7 +3,7 @@
  *
  *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect
  *           --duration S [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
- *           [--ramp R] [--boot] [--timeout MS] [--quiet]
+ *           [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
  *
  * Phases, one after the other, all on one sim (tests/sim/sim.c):
  *  1. connect N chargers (ids PREFIX000001 ...), at most R new ones per
@@ -17,7 +17,9 @@
  *     MeterValues then carry;
  *  4. for --duration seconds, exactly one CALL outstanding per charger
  *     (Heartbeat, or MeterValues with a fresh timestamp and energy reading
- *     so that no two are alike), or, for mode connect, idle connections.
+ *     so that no two are alike), or with --interval one CALL per charger
+ *     per interval (a fleet at a fixed rate, for latency without queueing),
+ *     or, for mode connect, idle connections.
  * Latencies go into a log-linear histogram (0.2 % resolution). The last line
  * of stdout is machine-readable: "RESULT key=value ...".
  */
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cJSON.h>
@@ -55,6 +58,7 @@ struct options {
     double ramp;                   /* new connections per second, 0 = default */
     bool boot;
     int timeout_ms;                /* per CALL */
+    int interval_ms;               /* 0: next CALL at once; else one per interval per charger */
     bool quiet;
 };
 
@@ -67,6 +71,7 @@ struct bench_charger {
     int tries;
     int64_t retry_at_us;
     int64_t sent_us;               /* when the outstanding CALL went out */
+    int64_t next_us;               /* --interval: when the next CALL is due */
     bool outstanding;
     int64_t tx_id;                 /* 0 = none */
     double energy_wh;
@@ -163,9 +168,11 @@ static void usage(FILE *f)
             "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect\n"
             "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
             "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--ramp PER_SECOND] [--boot]\n"
-            "               [--timeout MS] [--quiet]\n"
+            "               [--timeout MS] [--interval MS] [--quiet]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
-            "duration (mode connect: holds them idle). Last stdout line: RESULT key=value ...\n");
+            "duration (mode connect: holds them idle); with --interval, each charger sends\n"
+            "one CALL per interval instead (a fleet at a given rate, for latency).\n"
+            "Last stdout line: RESULT key=value ...\n");
 }
 
 static bool parse_int(const char *s, long lo, long hi, long *out)
@@ -192,6 +199,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "ramp", required_argument, NULL, 'r' },
         { "boot", no_argument, NULL, 'b' },
         { "timeout", required_argument, NULL, 't' },
+        { "interval", required_argument, NULL, 'i' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
@@ -240,6 +248,11 @@ static bool parse_options(int argc, char **argv, struct options *o)
             if (!parse_int(optarg, 1, 3600000, &v))
                 goto bad;
             o->timeout_ms = (int)v;
+            break;
+        case 'i':
+            if (!parse_int(optarg, 1, 3600000, &v))
+                goto bad;
+            o->interval_ms = (int)v;
             break;
         case 'q': o->quiet = true; break;
         case 'H': usage(stdout); exit(0);
@@ -510,8 +523,28 @@ static void on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool
         if (!ok)
             b->callerrors++;
     }
-    if (b->sending)
-        send_one(b, x);
+    if (b->sending) {
+        if (b->o.interval_ms)
+            x->next_us = x->sent_us + (int64_t)b->o.interval_ms * 1000;
+        else
+            send_one(b, x);
+    }
+}
+
+/* --interval: sends the CALLs that are due; scans every charger, so at most
+ * every 5 ms. */
+static void send_due(struct bench *b)
+{
+    static int64_t last;
+    int64_t now = time_mono_us();
+    if (!b->o.interval_ms || now - last < 5000)
+        return;
+    last = now;
+    for (int i = 0; i < b->o.chargers; i++) {
+        struct bench_charger *x = &b->bc[i];
+        if (x->phase == PH_OPEN && !x->outstanding && x->next_us && x->next_us <= now)
+            send_one(b, x);
+    }
 }
 
 /* The charger's index travels in its id: PREFIX + 6+ digits. */
@@ -557,7 +590,9 @@ static int expire_calls(struct bench *b, bool resend)
             x->outstanding = false;
             b->timeouts++;
             b->phase_err++;
-            if (resend)
+            if (resend && b->o.interval_ms)
+                x->next_us = now;
+            else if (resend)
                 send_one(b, x);
         }
         out += x->outstanding;
@@ -599,15 +634,22 @@ static void run_load(struct bench *b, const char *action)
     int64_t t0 = time_mono_us(), end = t0 + (int64_t)(b->o.duration * 1e6);
     int64_t last_check = t0, last_progress = t0;
     uint64_t last_msgs = 0;
-    for (int i = 0; i < b->o.chargers; i++)
-        if (b->bc[i].phase == PH_OPEN)
+    for (int i = 0; i < b->o.chargers; i++) {
+        if (b->bc[i].phase != PH_OPEN)
+            continue;
+        if (b->o.interval_ms)           /* spread the first CALLs over one interval */
+            b->bc[i].next_us = t0 + 1 + (int64_t)b->o.interval_ms * 1000 * i / b->o.chargers;
+        else
             send_one(b, &b->bc[i]);
+    }
     while (!interrupted) {
         int64_t now = time_mono_us();
         if (now >= end)
             break;
         int left_ms = (int)((end - now) / 1000);
-        sim_poll(b->s, left_ms < 50 ? (left_ms > 0 ? left_ms : 1) : 50, on_reply, b);
+        int slice = b->o.interval_ms ? 5 : 50;
+        sim_poll(b->s, left_ms < slice ? (left_ms > 0 ? left_ms : 1) : slice, on_reply, b);
+        send_due(b);
         now = time_mono_us();
         if (now - last_check >= 200000) {
             last_check = now;
@@ -707,12 +749,16 @@ int main(int argc, char **argv)
                b->timeouts, b->o.timeout_ms,
                start_failed ? ", some StartTransactions gave no transactionId" : "");
     }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     printf("RESULT mode=%s chargers=%d connected=%d refused=%d open_end=%d closed=%d msgs=%" PRIu64
            " duration_s=%.1f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f callerrors=%" PRIu64
-           " timeouts=%" PRIu64 " start_failed=%d\n",
+           " timeouts=%" PRIu64 " start_failed=%d sim_cpu_s=%.1f\n",
            mode_names[b->o.mode], b->o.chargers, b->connected, b->refused, open_end, b->closed_during_run,
            b->msgs, b->o.duration, rate, hist_pct_ms(&b->h, 50), hist_pct_ms(&b->h, 99),
-           (double)b->h.max_us / 1000.0, b->callerrors, b->timeouts, start_failed);
+           (double)b->h.max_us / 1000.0, b->callerrors, b->timeouts, start_failed, cpu);
     fflush(stdout);
     rc = b->connected == 0 || (b->o.mode != MODE_CONNECT && b->msgs == 0) ? 1 : 0;
 out:
