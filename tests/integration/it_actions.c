@@ -436,6 +436,28 @@ static char *session_state(int32_t tx)
     return s;
 }
 
+/* StopTransaction without transactionData, answered with a CALLRESULT. reason may be NULL. */
+static void stop_ok(struct sim_charger *c, int32_t tx, int64_t meter_stop, const char *ts, const char *reason)
+{
+    char *stop = reason ? it_strf("{\"transactionId\":%d,\"meterStop\":%lld,\"timestamp\":\"%s\",\"reason\":\"%s\"}",
+                                  tx, (long long)meter_stop, ts, reason)
+                        : it_strf("{\"transactionId\":%d,\"meterStop\":%lld,\"timestamp\":\"%s\"}", tx,
+                                  (long long)meter_stop, ts);
+    cJSON_Delete(it_ok(c, "StopTransaction", stop));
+    free(stop);
+}
+
+/* Whether the session of transaction tx matches the SQL condition (on table sessions). */
+static bool session_is(int32_t tx, const char *cond)
+{
+    char txs[16];
+    snprintf(txs, sizeof txs, "%d", tx);
+    char *sql = it_strf("SELECT count(*) FROM sessions WHERE transaction_id = $1::int AND %s", cond);
+    int64_t n = db_int(sql, txs);
+    free(sql);
+    return n == 1;
+}
+
 static void test_stop_transaction_completes_session(void **state)
 {
     (void)state;
@@ -472,16 +494,12 @@ static void test_stop_transaction_completes_session(void **state)
     char *before = session_state(tx);
     p = it_ok(c, "StopTransaction", stop);
     cJSON_Delete(p);
-    char *other = it_strf("{\"transactionId\":%d,\"meterStop\":9999,\"timestamp\":\"%s\",\"reason\":\"Remote\"}",
-                          tx, t_stop);
-    p = it_ok(c, "StopTransaction", other);
-    cJSON_Delete(p);
+    stop_ok(c, tx, 9999, t_stop, "Remote");
     char *after = session_state(tx);
     assert_string_equal(after, before);
     assert_int_equal(db_int("SELECT count(*) FROM meter_values WHERE charger_id = 'ia-tx' AND value = '2750'"), 1);
     free(before);
     free(after);
-    free(other);
     free(stop);
     sim_disconnect(c);
 }
@@ -494,16 +512,8 @@ static void test_stop_reason_stored(void **state)
     it_iso_time(t0, -100);
     it_iso_time(t1, -1);
     int32_t tx = start_tx(c, 3, "ia-plain", 0, t0, NULL);
-    char *stop = it_strf("{\"transactionId\":%d,\"meterStop\":10,\"timestamp\":\"%s\",\"reason\":\"EVDisconnected\"}",
-                         tx, t1);
-    cJSON_Delete(it_ok(c, "StopTransaction", stop));
-    free(stop);
-    char txs[16];
-    snprintf(txs, sizeof txs, "%d", tx);
-    assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE transaction_id = $1::int"
-                            " AND status = 'completed' AND stop_reason = 'EVDisconnected' AND energy_wh = 10",
-                            txs),
-                     1);
+    stop_ok(c, tx, 10, t1, "EVDisconnected");
+    assert_true(session_is(tx, "status = 'completed' AND stop_reason = 'EVDisconnected' AND energy_wh = 10"));
     sim_disconnect(c);
 }
 
@@ -518,9 +528,7 @@ static void test_stop_unknown_transaction_is_orphan(void **state)
     int64_t sessions_before = db_int("SELECT count(*) FROM sessions WHERE charger_id = 'ia-tx'");
     char ts[32];
     it_iso_time(ts, -2);
-    char *stop = it_strf("{\"transactionId\":%d,\"meterStop\":1234,\"timestamp\":\"%s\"}", tx, ts);
-    cJSON_Delete(it_ok(c, "StopTransaction", stop));   /* answered, so the charger can drop it */
-    free(stop);
+    stop_ok(c, tx, 1234, ts, NULL);     /* answered, so the charger can drop it */
     assert_int_equal(db_int("SELECT count(*) FROM orphan_stops WHERE charger_id = 'ia-tx'"
                             " AND transaction_id = $1::int AND meter_stop = 1234",
                             txs),
@@ -540,8 +548,7 @@ static void test_stop_of_another_chargers_transaction_changes_nothing(void **sta
     it_iso_time(t1, -1);
     int32_t tx = start_tx(owner, 1, "ia-plain", 100, t0, NULL);
     char *before = session_state(tx);
-    char *stop = it_strf("{\"transactionId\":%d,\"meterStop\":500,\"timestamp\":\"%s\"}", tx, t1);
-    cJSON_Delete(it_ok(thief, "StopTransaction", stop));
+    stop_ok(thief, tx, 500, t1, NULL);
     char *after = session_state(tx);
     assert_string_equal(after, before);
     char txs[16];
@@ -554,12 +561,8 @@ static void test_stop_of_another_chargers_transaction_changes_nothing(void **sta
                             txs),
                      1);
     /* the owner can still stop it */
-    cJSON_Delete(it_ok(owner, "StopTransaction", stop));
-    assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE transaction_id = $1::int"
-                            " AND status = 'completed' AND meter_stop = 500 AND energy_wh = 400",
-                            txs),
-                     1);
-    free(stop);
+    stop_ok(owner, tx, 500, t1, NULL);
+    assert_true(session_is(tx, "status = 'completed' AND meter_stop = 500 AND energy_wh = 400"));
     free(before);
     free(after);
     sim_disconnect(owner);
@@ -574,15 +577,8 @@ static void test_stop_below_start_flagged(void **state)
     it_iso_time(t0, -200);
     it_iso_time(t1, -1);
     int32_t tx = start_tx(c, 4, "ia-plain", 5000, t0, NULL);
-    char *stop = it_strf("{\"transactionId\":%d,\"meterStop\":4000,\"timestamp\":\"%s\"}", tx, t1);
-    cJSON_Delete(it_ok(c, "StopTransaction", stop));
-    free(stop);
-    char txs[16];
-    snprintf(txs, sizeof txs, "%d", tx);
-    assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE transaction_id = $1::int"
-                            " AND status = 'completed' AND meter_stop = 4000 AND meter_anomaly",
-                            txs),
-                     1);
+    stop_ok(c, tx, 4000, t1, NULL);
+    assert_true(session_is(tx, "status = 'completed' AND meter_stop = 4000 AND meter_anomaly"));
     sim_disconnect(c);
 }
 
