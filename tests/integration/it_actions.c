@@ -100,6 +100,17 @@ static int32_t start_tx(struct sim_charger *c, int connector, const char *tag, i
     return (int32_t)id;
 }
 
+/* Whether the session of transaction tx matches the SQL condition (on table sessions). */
+static bool session_is(int32_t tx, const char *cond)
+{
+    char txs[16];
+    snprintf(txs, sizeof txs, "%d", tx);
+    char *sql = it_strf("SELECT count(*) FROM sessions WHERE transaction_id = $1::int AND %s", cond);
+    int64_t n = db_int(sql, txs);
+    free(sql);
+    return n == 1;
+}
+
 static void assert_empty_object(const cJSON *p, const char *what)
 {
     if (!cJSON_IsObject(p) || cJSON_GetArraySize(p) != 0)
@@ -339,6 +350,24 @@ static void test_start_transaction_unknown_or_blocked_tag_answered(void **state)
     sim_disconnect(c);
 }
 
+static void test_start_transaction_with_reservation(void **state)
+{
+    (void)state;
+    struct sim_charger *c = connect_booted("ia-tx");
+    char ts[32];
+    it_iso_time(ts, -45);
+    char *payload = it_strf("{\"connectorId\":8,\"idTag\":\"ia-plain\",\"meterStart\":5,\"timestamp\":\"%s\","
+                            "\"reservationId\":4242}",
+                            ts);
+    cJSON *p = it_ok(c, "StartTransaction", payload);
+    int64_t tx = ji(p, "transactionId");
+    cJSON_Delete(p);
+    free(payload);
+    assert_true(tx > 0);
+    assert_true(session_is((int32_t)tx, "reservation_id = 4242 AND connector_id = 8"));
+    sim_disconnect(c);
+}
+
 static void test_transaction_ids_not_consecutive(void **state)
 {
     (void)state;
@@ -447,17 +476,6 @@ static void stop_ok(struct sim_charger *c, int32_t tx, int64_t meter_stop, const
     free(stop);
 }
 
-/* Whether the session of transaction tx matches the SQL condition (on table sessions). */
-static bool session_is(int32_t tx, const char *cond)
-{
-    char txs[16];
-    snprintf(txs, sizeof txs, "%d", tx);
-    char *sql = it_strf("SELECT count(*) FROM sessions WHERE transaction_id = $1::int AND %s", cond);
-    int64_t n = db_int(sql, txs);
-    free(sql);
-    return n == 1;
-}
-
 static void test_stop_transaction_completes_session(void **state)
 {
     (void)state;
@@ -481,7 +499,8 @@ static void test_stop_transaction_completes_session(void **state)
     /* durable: the session is closed when the answer comes */
     assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE transaction_id = $1::int"
                             " AND status = 'completed' AND meter_stop = 2750 AND energy_wh = 750"
-                            " AND stop_reason = 'Local' AND NOT meter_anomaly AND end_time = $2::timestamptz",
+                            " AND stop_reason = 'Local' AND NOT meter_anomaly AND end_time = $2::timestamptz"
+                            " AND stop_id_tag = 'ia-plain'",
                             txs, t_stop),
                      1);
     assert_int_equal(db_int("SELECT count(*) FROM meter_values m JOIN sessions s ON s.id = m.session_id"
@@ -644,6 +663,7 @@ int main(void)
         T(test_authorize_concurrent_tx_when_configured),
         T(test_start_transaction_stored_with_charger_timestamp),
         T(test_start_transaction_unknown_or_blocked_tag_answered),
+        T(test_start_transaction_with_reservation),
         T(test_transaction_ids_not_consecutive),
         T(test_meter_values_stored_with_defaults_and_linked),
         T(test_stop_transaction_completes_session),
