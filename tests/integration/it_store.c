@@ -1101,18 +1101,58 @@ static int pg_ctl(const char *verb)
     return rc;
 }
 
+static void *pg_stop_thread(void *arg)
+{
+    (void)arg;
+    usleep(100000);
+    return pg_ctl("stop") == 0 ? NULL : (void *)1;
+}
+
 static void test_database_stop_start(void **state)
 {
     (void)state;
     if (access("scripts/pg.sh", X_OK) != 0)
         skip();
+    (void)it_env("OCPPGW_TEST_PGDIR");         /* fails here, not in the stopper thread */
     const char *id = "st-restart";
     add_charger(id);
     assert_true(harness_wait_ready(&H, true, 10000));
 
-    assert_int_equal(pg_ctl("stop"), 0);
+    /* stopped mid-run: jobs keep coming while the server shuts down; each is
+     * answered, and the ones answered OK are stored */
+    enum { BURST = 4000 };
+    struct store_job **burst = xcalloc(BURST, sizeof *burst);
+    uint64_t *burst_digest = xcalloc(BURST, sizeof *burst_digest);
+    pthread_t stopper;
+    assert_int_equal(pthread_create(&stopper, NULL, pg_stop_thread, NULL), 0);
+    int submitted = 0;
+    while (submitted < BURST) {
+        for (int k = 0; k < 20 && submitted < BURST; k++, submitted++) {
+            burst_digest[submitted] = random_digest();
+            burst[submitted] = meter_job(id, burst_digest[submitted], 1, 0, "3");
+            store_submit(H.store, burst[submitted]);
+        }
+        usleep(2000);
+    }
+    void *stop_rc;
+    pthread_join(stopper, &stop_rc);
+    assert_null(stop_rc);
     db_disconnect();
     assert_true(harness_wait_ready(&H, false, 10000));
+    struct acked *acked_burst = xcalloc(BURST, sizeof *acked_burst);
+    size_t nburst = 0, refused = 0;
+    for (int i = 0; i < submitted; i++) {
+        struct store_job *b = harness_claim(&H, burst[i], 0, NULL, IT_CALL_MS);
+        assert_non_null(b);
+        assert_true(b->status == STORE_OK || b->status == STORE_ERR_UNAVAILABLE);
+        if (b->status == STORE_OK)
+            acked_burst[nburst++] = (struct acked){ .digest = burst_digest[i] };
+        else
+            refused++;
+        store_job_free(b);
+    }
+    print_message("database stopped under %d jobs: %zu committed, %zu UNAVAILABLE\n",
+                  submitted, nburst, refused);
 
     /* durable: refused at once */
     int64_t t0 = it_now_ms();
@@ -1134,6 +1174,10 @@ static void test_database_stop_start(void **state)
 
     assert_int_equal(pg_ctl("start"), 0);
     assert_true(harness_wait_ready(&H, true, 15000));
+    check_acked_stored(acked_burst, nburst, id);
+    free(acked_burst);
+    free(burst_digest);
+    free(burst);
     j = harness_claim(&H, wb, 0, NULL, IT_CALL_MS);
     assert_non_null(j);
     assert_int_equal(j->status, STORE_OK);
