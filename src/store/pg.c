@@ -1146,6 +1146,8 @@ static bool sqlstate_transient(const char *state)
     static const char *const classes[] = { "08", "40", "53", "57", "58", "XX" };
     if (!state[0])
         return true;
+    if (strcmp(state, "08P01") == 0)     /* protocol violation: a bad job (wrong parameter count) */
+        return false;
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
         if (strncmp(state, classes[i], 2) == 0)
             return true;

@@ -867,6 +867,10 @@ static void test_sql_op(void **state)
     assert_int_equal(j->status, STORE_ERR_FAILED);
     assert_string_equal(j->out.sql.sqlstate, "42601");
     store_job_free(j);
+    j = run(&H, sql_job(q, 1, params));             /* one parameter short */
+    assert_int_equal(j->status, STORE_ERR_FAILED);
+    assert_string_equal(j->out.sql.sqlstate, "08P01");
+    store_job_free(j);
     j = run_ok(&H, sql_job("UPDATE chargers SET name = name WHERE id = 'st-none'", 0, NULL));
     assert_int_equal(j->out.sql.ntuples, 0);
     store_job_free(j);
