@@ -78,6 +78,18 @@ for t in "$@"; do
     fi
 done
 
+# a third-party client in strict schema mode (npm ocpp-rpc), when node is here
+echo "== strict_client (node ocpp-rpc)"
+tests/node/run.sh
+rc=$?
+if [ "$rc" -eq 0 ]; then
+    passed=$(( passed + 1 ))
+elif [ "$rc" -eq 77 ]; then
+    skipped=$(( skipped + 1 ))
+else
+    failed=$(( failed + 1 )); bad_bins+=("strict_client")
+fi
+
 elapsed=$(( $(date +%s) - start ))
 if [ ${#bad_bins[@]} -gt 0 ]; then
     # the gateway logs outlive the temp dir: they say more than a test name

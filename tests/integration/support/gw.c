@@ -236,15 +236,18 @@ void gw_restart(struct gw *g)
     wait_up(g);
 }
 
-void gw_free(struct gw *g)
+int gw_free(struct gw *g)
 {
     if (!g)
-        return;
-    if (g->pid && gw_stop(g) != 0)
-        fprintf(stderr, "gateway %s did not stop cleanly (log %s)\n", g->name, g->log_path);
+        return 0;
+    int st = 0;
+    if (g->pid && (st = gw_stop(g)) != 0)
+        fprintf(stderr, "gateway %s did not stop cleanly: exit status %d (log %s)\n", g->name, st,
+                g->log_path);
     for (int i = 0; i < g->nargs; i++)
         free(g->args[i]);
     free(g);
+    return st;
 }
 
 int gw_port(const struct gw *g)

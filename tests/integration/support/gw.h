@@ -46,8 +46,13 @@ void gw_kill9(struct gw *g);
 void gw_restart(struct gw *g);
 /* Whether the process is still running (reaps it if it exited). */
 bool gw_running(struct gw *g);
-/* Stops the gateway if running (SIGTERM, then SIGKILL) and frees. NULL is fine. */
-void gw_free(struct gw *g);
+/*
+ * Stops the gateway if running (SIGTERM, then SIGKILL) and frees. NULL is
+ * fine. Returns its exit status (0 when clean or already stopped): a
+ * sanitizer report or a leak at exit makes it non-zero, and the callers in
+ * fixture.c turn that into a failed teardown.
+ */
+int gw_free(struct gw *g);
 
 int gw_port(const struct gw *g);
 /* Borrowed path of the gateway's stderr log. */

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# A third-party OCPP 1.6J client in strict schema mode (npm ocpp-rpc with
+# strictMode: true) runs a whole session against the real gateway.
+# Needs OCPPGW_BIN, OCPPGW_TEST_DB and OCPPGW_TEST_TMP (scripts/run-integration.sh).
+# Exit 0 pass, 1 fail, 77 skipped (no node, or the npm registry is unreachable).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+command -v node >/dev/null && command -v npm >/dev/null || { echo "strict client: node/npm not installed"; exit 77; }
+if [ ! -d "$here/node_modules/ocpp-rpc" ]; then
+    (cd "$here" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1) \
+        || { echo "strict client: npm ci failed (registry unreachable?)"; exit 77; }
+fi
+port=$(( 30000 + RANDOM % 20000 ))
+log="$OCPPGW_TEST_TMP/strict-client-gateway.log"
+"$OCPPGW_BIN" serve --db "$OCPPGW_TEST_DB" --listen "127.0.0.1:$port" --auto-register >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+psql "$OCPPGW_TEST_DB" -qc "INSERT INTO tokens (id_tag, status) VALUES ('NODE-TAG-1', 'Accepted') ON CONFLICT DO NOTHING" >/dev/null
+node "$here/strict_client.js" "$port" NODE-STRICT-1 NODE-TAG-1
+rc=$?
+kill -TERM "$pid"; wait "$pid"; gw_rc=$?
+[ "$gw_rc" -eq 0 ] || { echo "strict client: gateway exited with $gw_rc (log $log)"; rc=1; }
+exit $rc
