@@ -121,6 +121,12 @@ void core_free(struct core *c);
 
 /* A charger row loaded or changed (row->deleted: forget it). */
 void core_charger_upsert(struct core *c, const struct store_charger *row);
+/*
+ * The whole chargers table, read again (after the database came back:
+ * notifications sent while it was unreachable are lost). Upserts every row
+ * and forgets chargers that are no longer there (closing their connection).
+ */
+void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n);
 size_t core_charger_count(const struct core *c);
 size_t core_connected_count(const struct core *c);
 bool core_charger_connected(const struct core *c, const char *charger_id);

@@ -238,6 +238,40 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
     ch->auto_registered = false;
 }
 
+struct sync_ctx {
+    struct core *c;
+    struct hmap *seen;
+    struct core_charger **gone;
+    size_t n_gone;
+};
+
+static int collect_gone(void *ctx, const void *key, size_t klen, void *val)
+{
+    struct sync_ctx *s = ctx;
+    if (!hmap_get(s->seen, key, klen))
+        s->gone[s->n_gone++] = val;
+    return 0;
+}
+
+void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n)
+{
+    struct sync_ctx s = { c, hmap_new(), NULL, 0 };
+    for (size_t i = 0; i < n; i++) {
+        core_charger_upsert(c, &rows[i]);
+        hmap_put_str(s.seen, rows[i].id, (void *)&rows[i]);
+    }
+    s.gone = xcalloc(hmap_count(c->chargers) + 1, sizeof *s.gone);
+    hmap_foreach(c->chargers, collect_gone, &s);
+    for (size_t i = 0; i < s.n_gone; i++) {
+        struct store_charger del = { .deleted = true };
+        str_copy(del.id, sizeof del.id, s.gone[i]->id);
+        core_charger_upsert(c, &del);
+    }
+    log_info(NULL, "charger registry reloaded: %zu chargers, %zu removed", n, s.n_gone);
+    free(s.gone);
+    hmap_free(s.seen);
+}
+
 size_t core_charger_count(const struct core *c)
 {
     return hmap_count(c->chargers);
@@ -486,6 +520,7 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
     c->connected++;
 
     struct store_job *job = core_job(c, STORE_OP_CHARGER_CONNECTED, ch, 0, NULL);
+    job->received_ms = conn->opened_ms; /* the disconnect matches on exactly this time */
     str_copy(job->in.connected.remote_addr, sizeof job->in.connected.remote_addr, remote_addr);
     job->in.connected.auto_register = created;
     core_submit(c, job);
