@@ -175,13 +175,13 @@ static void usage(FILE *f)
             "Last stdout line: RESULT key=value ...\n");
 }
 
-static bool parse_int(const char *s, long lo, long hi, long *out)
+static bool parse_int(const char *s, long lo, long hi, int *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
     if (!*s || *end || v < lo || v > hi)
         return false;
-    *out = v;
+    *out = (int)v;
     return true;
 }
 
@@ -206,20 +206,17 @@ static bool parse_options(int argc, char **argv, struct options *o)
     };
     *o = (struct options){ .host = "127.0.0.1", .chargers = 1, .mode = MODE_HEARTBEAT,
                            .duration = 10, .prefix = "BENCH-", .timeout_ms = 30000 };
-    long v;
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'h': o->host = optarg; break;
         case 'p':
-            if (!parse_int(optarg, 1, 65535, &v))
+            if (!parse_int(optarg, 1, 65535, &o->port))
                 goto bad;
-            o->port = (int)v;
             break;
         case 'n':
-            if (!parse_int(optarg, 1, 1000000, &v))
+            if (!parse_int(optarg, 1, 1000000, &o->chargers))
                 goto bad;
-            o->chargers = (int)v;
             break;
         case 'm': {
             int i;
@@ -245,14 +242,12 @@ static bool parse_options(int argc, char **argv, struct options *o)
             break;
         case 'b': o->boot = true; break;
         case 't':
-            if (!parse_int(optarg, 1, 3600000, &v))
+            if (!parse_int(optarg, 1, 3600000, &o->timeout_ms))
                 goto bad;
-            o->timeout_ms = (int)v;
             break;
         case 'i':
-            if (!parse_int(optarg, 1, 3600000, &v))
+            if (!parse_int(optarg, 1, 3600000, &o->interval_ms))
                 goto bad;
-            o->interval_ms = (int)v;
             break;
         case 'q': o->quiet = true; break;
         case 'H': usage(stdout); exit(0);
