@@ -685,6 +685,36 @@ static void test_charger_deleted_while_connected(void **state)
     core_charger_upsert(fx->c, &row); /* deleting what is unknown is fine */
 }
 
+static void test_registry_sync(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t conn = open_charger(fx, "CP-1");
+    (void)open_charger(fx, "CP-2");
+    assert_int_equal(core_charger_count(fx->c), 2);
+
+    /* after a reconnect the table says: CP-2 gone, CP-3 new, CP-1 now has a key */
+    struct store_charger rows[2] = { { .security_profile = 1 }, { .security_profile = 0 } };
+    str_copy(rows[0].id, sizeof rows[0].id, "CP-1");
+    char *hash = secret_hash_password("0123456789abcdef", 1000);
+    str_copy(rows[0].auth_hash, sizeof rows[0].auth_hash, hash);
+    str_copy(rows[0].registration, sizeof rows[0].registration, "Accepted");
+    str_copy(rows[1].id, sizeof rows[1].id, "CP-3");
+    str_copy(rows[1].registration, sizeof rows[1].registration, "Pending");
+    size_t closes = fx->f.n_closes;
+    core_registry_sync(fx->c, rows, 2);
+    free(hash);
+
+    assert_int_equal(core_charger_count(fx->c), 2);
+    assert_true(core_charger_connected(fx->c, "CP-1")); /* still connected */
+    assert_false(core_charger_connected(fx->c, "CP-2"));
+    assert_int_equal(fx->f.n_closes, closes + 1);        /* CP-2's socket closed */
+    assert_int_not_equal(fx->f.closes[closes].conn_id, conn);
+    assert_int_equal(core_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
+    assert_int_equal(core_admit(fx->c, "CP-3", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-wrong-wrong"), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", "0123456789abcdef"), CORE_ADMIT_OK);
+}
+
 /* ================================================================ requests */
 
 static void test_boot(void **state)
@@ -1741,6 +1771,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hash_change_invalidates_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_charger_deleted_while_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_registration_status, setup, teardown),
