@@ -21,7 +21,8 @@ struct sim_charger;
 struct sim_options {
     const char *host;               /* "127.0.0.1" */
     int port;
-    int max_chargers;               /* sizes the lws fd table (default 1024) */
+    int max_chargers;               /* expected chargers: warns if the fd limit cannot hold them
+                                       (the lws fd table is the whole RLIMIT_NOFILE) */
     bool quiet;                     /* no lws logging */
 };
 
