@@ -53,6 +53,8 @@ LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o
 SQL      := $(sort $(wildcard sql/*.sql))
 SCHEMAS  := src/ocpp/ocpp1_6.schemas.json
+# served at GET /v1/openapi.json
+APIDOCS  := docs/openapi.json
 
 SIM_SRC  := $(filter-out tests/sim/ocppsim.c,$(wildcard tests/sim/*.c))
 SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
@@ -82,10 +84,10 @@ $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 
-# Schemas and migrations are compiled into the binary: nothing to find at run time.
-$(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(SCHEMAS) $(SQL)
+# Schemas, migrations and the OpenAPI document are compiled into the binary: nothing to find at run time.
+$(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(SCHEMAS) $(SQL) $(APIDOCS)
 	@mkdir -p $(dir $@)
-	$(Q)$(BUILD)/tools/embed $@ $(SCHEMAS) $(SQL)
+	$(Q)$(BUILD)/tools/embed $@ $(SCHEMAS) $(SQL) $(APIDOCS)
 
 $(BUILD)/gen/embedded.o: $(BUILD)/gen/embedded.c
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
