@@ -504,21 +504,44 @@ static void registry_add(void *ctx, const struct store_charger *row)
     core_charger_upsert(ctx, row);
 }
 
-static int raise_fd_limit(const struct config *cfg)
+/*
+ * Connection ceiling and the fd limits around lws_create_context.
+ *
+ * lws 4.1.6 sizes its fd table from sysconf(_SC_OPEN_MAX), i.e. the soft
+ * RLIMIT_NOFILE at context creation. Setting info.fd_limit_per_thread below
+ * that makes it look every fd up with a linear scan (measured: a quarter of
+ * the gateway's CPU at 2,000 connections). Leaving the table at the limit
+ * lets the process hit EMFILE before the table is full, and lws then spins on
+ * accept (notes §8). So: lower the soft limit to the connection ceiling while
+ * the context is created (lws sizes its table, O(1) lookups, and stops
+ * accepting when it is full), then raise it back to the hard limit so the
+ * database connections, the log and the listeners have fds of their own.
+ */
+#define FD_RESERVE 64
+
+static rlim_t fd_hard;
+
+static int fd_limit_for_context(const struct config *cfg)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    getrlimit(RLIMIT_NOFILE, &rl);
-    long limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000 ? 1000000 : (long)rl.rlim_cur;
-    long max = limit - 64; /* stdio, database, log, listeners, cancel pipe */
-    if (cfg->max_connections > 0 && cfg->max_connections < max)
-        max = cfg->max_connections;
-    if (max < 16)
-        max = 16;
-    return (int)max;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    fd_hard = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1000000 ? 1000000 : rl.rlim_max;
+    long table = (long)fd_hard - FD_RESERVE;
+    if (cfg->max_connections > 0 && cfg->max_connections < table)
+        table = cfg->max_connections;
+    if (table < 64)
+        table = 64;
+    rl.rlim_cur = (rlim_t)table;
+    rl.rlim_max = fd_hard;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    return (int)table;
+}
+
+static void fd_limit_after_context(void)
+{
+    struct rlimit rl = { fd_hard, fd_hard };
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const char *name,
@@ -563,7 +586,6 @@ static int cmd_serve(struct config *cfg)
     g.cfg = *cfg;
     gw = &g;
     g.started_ms = time_now_ms();
-    g.max_connections = raise_fd_limit(cfg);
 
     if (!ocpp_schema_init())
         return fail("embedded OCPP schemas are broken");
@@ -587,9 +609,10 @@ static int cmd_serve(struct config *cfg)
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
     if (cfg->tls_listen[0])
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.fd_limit_per_thread = (unsigned int)g.max_connections + 32;
     info.pt_serv_buf_size = 16384;
+    g.max_connections = fd_limit_for_context(cfg);
     g.ctx = lws_create_context(&info);
+    fd_limit_after_context();
     if (!g.ctx) {
         store_admin_close(admin);
         return fail("cannot create the libwebsockets context");
