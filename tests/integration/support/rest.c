@@ -1,0 +1,429 @@
+/*
+ * REST calls for the integration tests: libcurl for ordinary requests, a
+ * plain socket for the malformed ones, the CLI for API keys. See rest.h.
+ */
+#include "rest.h"
+
+#include "it.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "calls.h"
+#include "db.h"
+#include "gw.h"
+#include "proc.h"
+
+#define API_TIMEOUT_MS 10000
+
+struct buf {
+    char *p;
+    size_t n;
+};
+
+static void buf_add(struct buf *b, const char *data, size_t len)
+{
+    char *p = realloc(b->p, b->n + len + 1);
+    if (!p)
+        abort();
+    memcpy(p + b->n, data, len);
+    b->n += len;
+    p[b->n] = '\0';
+    b->p = p;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
+{
+    buf_add(user, data, size * nmemb);
+    return size * nmemb;
+}
+
+/* Keeps the header lines of the last answer only (a 100 Continue starts a new block). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
+{
+    struct buf *b = user;
+    size_t len = size * nmemb;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+        b->n = 0;
+    buf_add(b, data, len);
+    return len;
+}
+
+struct api_resp *api_send(int port, const struct api_req *q)
+{
+    static bool inited;
+    if (!inited) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        inited = true;
+    }
+    struct api_resp *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    snprintf(r->what, sizeof r->what, "%s %s", q->method, q->path);
+    struct buf body = { calloc(1, 1), 0 }, hdrs = { calloc(1, 1), 0 };
+    if (!body.p || !hdrs.p)
+        abort();
+
+    char url[4096];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, q->path);
+    struct curl_slist *list = NULL;
+    char auth[1024];
+    if (q->key) {
+        if (q->x_api_key)
+            snprintf(auth, sizeof auth, "x-api-key: %s", q->key);
+        else
+            snprintf(auth, sizeof auth, "Authorization: Bearer %s", q->key);
+        list = curl_slist_append(list, auth);
+    }
+    bool has_ct = false;
+    for (const char *const *h = q->headers; h && *h; h++) {
+        has_ct |= strncasecmp(*h, "Content-Type:", 13) == 0;
+        list = curl_slist_append(list, *h);
+    }
+    if (q->body && !has_ct)
+        list = curl_slist_append(list, "Content-Type: application/json");
+    list = curl_slist_append(list, "Expect:");  /* the gateway has no 100 Continue */
+
+    CURL *h = curl_easy_init();
+    if (!h)
+        abort();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)API_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
+    if (q->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(q->body_len ? q->body_len : strlen(q->body)));
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body);
+    }
+    if (strcmp(q->method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    else if (strcmp(q->method, "GET") != 0 || q->body)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
+
+    r->status = -1;
+    if (curl_easy_perform(h) == CURLE_OK) {
+        long code = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        r->status = (int)code;
+    }
+    curl_easy_cleanup(h);
+    curl_slist_free_all(list);
+    r->body = body.p;
+    r->body_len = body.n;
+    r->headers = hdrs.p;
+    r->json = body.n ? cJSON_ParseWithLength(body.p, body.n) : NULL;
+    return r;
+}
+
+void api_free(struct api_resp *r)
+{
+    if (!r)
+        return;
+    cJSON_Delete(r->json);
+    free(r->body);
+    free(r->headers);
+    free(r);
+}
+
+struct api_resp *api_get(int port, const char *key, const char *path)
+{
+    struct api_req q = { .method = "GET", .path = path, .key = key };
+    return api_send(port, &q);
+}
+
+struct api_resp *api_post(int port, const char *key, const char *path, const char *body)
+{
+    struct api_req q = { .method = "POST", .path = path, .key = key, .body = body };
+    return api_send(port, &q);
+}
+
+struct api_resp *api_patch(int port, const char *key, const char *path, const char *body)
+{
+    struct api_req q = { .method = "PATCH", .path = path, .key = key, .body = body };
+    return api_send(port, &q);
+}
+
+struct api_resp *api_delete(int port, const char *key, const char *path)
+{
+    struct api_req q = { .method = "DELETE", .path = path, .key = key };
+    return api_send(port, &q);
+}
+
+const char *api_raw_header(const char *answer, const char *name, char *buf, size_t cap)
+{
+    size_t nlen = strlen(name);
+    for (const char *line = answer; line && *line;) {
+        const char *eol = strstr(line, "\r\n");
+        if (!eol)
+            eol = line + strlen(line);
+        if (eol == line)
+            break;                  /* end of the header block */
+        if ((size_t)(eol - line) > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *e = eol;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            snprintf(buf, cap, "%.*s", (int)(e - v), v);
+            return buf;
+        }
+        line = *eol ? eol + 2 : eol;
+    }
+    return NULL;
+}
+
+const char *api_header(const struct api_resp *r, const char *name)
+{
+    static char value[1024];
+    const char *start = r->headers;
+    /* skip the status line */
+    const char *eol = start ? strstr(start, "\r\n") : NULL;
+    return eol ? api_raw_header(eol + 2, name, value, sizeof value) : NULL;
+}
+
+static const char *shown(const struct api_resp *r)
+{
+    static char s[700];
+    snprintf(s, sizeof s, "%s", r->body ? r->body : "");
+    return s;
+}
+
+const cJSON *api_expect(const struct api_resp *r, int status)
+{
+    if (r->status != status)
+        fail_msg("%s: HTTP %d, expected %d; body: %s", r->what, r->status, status, shown(r));
+    if (r->body_len && !r->json)
+        fail_msg("%s: HTTP %d with a body that is not JSON: %s", r->what, r->status, shown(r));
+    return r->json;
+}
+
+const cJSON *api_expect_error(const struct api_resp *r, int status, const char *error_code)
+{
+    if (r->status != status || !r->json || !js(r->json, "errorCode") ||
+        strcmp(js(r->json, "errorCode"), error_code) != 0)
+        fail_msg("%s: expected %d %s, got HTTP %d; body: %s", r->what, status, error_code, r->status, shown(r));
+    const cJSON *b = r->json;
+    if (ji(b, "status") != status)
+        fail_msg("%s: error body \"status\" is not %d: %s", r->what, status, shown(r));
+    const char *m = js(b, "message"), *rm = js(b, "readableMessage");
+    if (!m || !*m || !rm || !*rm)
+        fail_msg("%s: error body lacks message / readableMessage: %s", r->what, shown(r));
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(b, "context")))
+        fail_msg("%s: error body \"context\" is not an object: %s", r->what, shown(r));
+    return b;
+}
+
+void api_expect_error_naming(const struct api_resp *r, int status, const char *error_code, const char *word)
+{
+    const cJSON *b = api_expect_error(r, status, error_code);
+    char *ctx = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(b, "context"));
+    bool named = ctx && strstr(ctx, word);
+    free(ctx);
+    if (!named)
+        fail_msg("%s: the error's context does not name \"%s\": %s", r->what, word, shown(r));
+}
+
+char *api_key_create(const char *name, const char *scopes)
+{
+    gw_migrate_once();
+    const char *argv[] = { it_env("OCPPGW_BIN"), "apikey", "create", "--name", name, "--scopes", scopes,
+                           "--db", it_env("OCPPGW_TEST_DB"), NULL };
+    struct proc_result pr;
+    proc_run(argv, NULL, 60000, &pr);
+    if (pr.status != 0) {
+        char err[400];
+        int st = pr.status;
+        snprintf(err, sizeof err, "%s", pr.err ? pr.err : "");
+        proc_result_free(&pr);
+        fail_msg("ocppgw apikey create --name %s --scopes %s: exit %d: %s", name, scopes, st, err);
+    }
+    char *key = pr.out;
+    pr.out = NULL;
+    proc_result_free(&pr);
+    size_t n = strlen(key);
+    while (n && isspace((unsigned char)key[n - 1]))
+        key[--n] = '\0';
+    if (n < 20 || strchr(key, '\n') || strchr(key, ' '))
+        fail_msg("ocppgw apikey create printed \"%s\", not one key alone", key);
+    return key;
+}
+
+int64_t api_key_id(const char *secret)
+{
+    return db_int("SELECT id FROM api_keys WHERE key_hash = encode(sha256(convert_to($1, 'UTF8')), 'hex')",
+                  secret);
+}
+
+char *api_key_create_limited(const char *name, const char *scopes, const char *charger_ids_csv)
+{
+    char *key = api_key_create(name, scopes);
+    int64_t id = api_key_id(key);
+    if (id == DB_NONE)
+        fail_msg("key %s: no api_keys row with the SHA-256 of the printed secret", name);
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    db_exec("UPDATE api_keys SET charger_ids = string_to_array($2, ',') WHERE id = $1::bigint", ids,
+            charger_ids_csv);
+    return key;
+}
+
+void api_key_revoke_cli(int64_t id)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *argv[] = { it_env("OCPPGW_BIN"), "apikey", "revoke", ids, "--db", it_env("OCPPGW_TEST_DB"), NULL };
+    proc_run_ok(argv, "ocppgw apikey revoke");
+}
+
+char *api_escape(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n * 3 + 1);
+    if (!out)
+        abort();
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            out[o++] = (char)c;
+        else
+            o += (size_t)sprintf(out + o, "%%%02X", c);
+    }
+    out[o] = '\0';
+    return out;
+}
+
+cJSON *api_walk(int port, const char *key, const char *path, int max_pages, int *pages)
+{
+    cJSON *all = cJSON_CreateArray();
+    char *after = NULL;
+    int n = 0;
+    for (;;) {
+        if (n >= max_pages)
+            fail_msg("GET %s: still a next page after %d pages (the walk does not end)", path, max_pages);
+        char *url;
+        if (after) {
+            char *esc = api_escape(after);
+            url = it_strf("%s%safter=%s", path, strchr(path, '?') ? "&" : "?", esc);
+            free(esc);
+        } else {
+            url = it_strf("%s", path);
+        }
+        struct api_resp *r = api_get(port, key, url);
+        free(url);
+        const cJSON *b = api_expect(r, 200);
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(b, "data");
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(b, "meta");
+        if (!cJSON_IsArray(data) || !cJSON_IsObject(meta))
+            fail_msg("%s: not {data: [...], meta: {...}}: %s", r->what, shown(r));
+        const cJSON *item;
+        cJSON_ArrayForEach(item, data)
+            cJSON_AddItemToArray(all, cJSON_Duplicate(item, true));
+        if (ji(meta, "itemCount") != cJSON_GetArraySize(data))
+            fail_msg("%s: meta.itemCount %lld but %d items", r->what, (long long)ji(meta, "itemCount"),
+                     cJSON_GetArraySize(data));
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(meta, "after");
+        free(after);
+        after = NULL;
+        n++;
+        if (cJSON_IsString(next) && *next->valuestring) {
+            after = strdup(next->valuestring);
+        } else if (!cJSON_IsNull(next) && next) {
+            fail_msg("%s: meta.after is neither a cursor string nor null: %s", r->what, shown(r));
+        } else if (!next) {
+            fail_msg("%s: meta has no \"after\": %s", r->what, shown(r));
+        }
+        api_free(r);
+        if (!after)
+            break;
+    }
+    if (pages)
+        *pages = n;
+    return all;
+}
+
+/* Status of a raw answer's status line, -1 if none. */
+static int raw_status(const char *a)
+{
+    int st;
+    if (strncmp(a, "HTTP/1.", 7) == 0 && sscanf(a + 8, " %d", &st) == 1)
+        return st;
+    return -1;
+}
+
+/* Whether a raw answer holds its whole body (by Content-Length; none = wait for close). */
+static bool raw_complete(const char *a, size_t n)
+{
+    const char *end = strstr(a, "\r\n\r\n");
+    if (!end)
+        return false;
+    char v[32];
+    if (!api_raw_header(strstr(a, "\r\n") + 2, "Content-Length", v, sizeof v))
+        return false;
+    size_t want = (size_t)(end + 4 - a) + strtoul(v, NULL, 10);
+    return n >= want;
+}
+
+int api_raw(int port, const char *request, size_t len, char **answer)
+{
+    struct buf b = { calloc(1, 1), 0 };
+    if (!b.p)
+        abort();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        abort();
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int status = -1;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        size_t off = 0;
+        while (off < len) {
+            ssize_t w = send(fd, request + off, len - off, MSG_NOSIGNAL);
+            if (w <= 0)
+                break;              /* the server may answer and close early (413) */
+            off += (size_t)w;
+        }
+        int64_t end = it_now_ms() + API_TIMEOUT_MS;
+        for (;;) {
+            int left = (int)(end - it_now_ms());
+            if (left <= 0)
+                break;
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            if (poll(&p, 1, left) <= 0)
+                break;
+            char chunk[4096];
+            ssize_t got = recv(fd, chunk, sizeof chunk, 0);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                break;
+            buf_add(&b, chunk, (size_t)got);
+            if (raw_complete(b.p, b.n))
+                break;
+        }
+        status = raw_status(b.p);
+    }
+    close(fd);
+    if (answer)
+        *answer = b.p;
+    else
+        free(b.p);
+    return status;
+}

@@ -1,0 +1,114 @@
+/*
+ * The REST API as an integrator calls it (libcurl), for the it_rest_*
+ * tests: API keys made the way an operator makes them (`ocppgw apikey
+ * create`, which prints the secret), authenticated requests with any
+ * headers, the answer's status, headers and parsed JSON body, assertions on
+ * the error shape of rest-api.md, a cursor walk, and raw HTTP for what
+ * libcurl would not send (chunked bodies, broken percent-encoding).
+ *
+ * Include it as "support/rest.h": include/rest.h (the gateway's REST
+ * framework) has the same base name. Functions are prefixed api_ because the
+ * test binaries link libocppgw.a, whose REST functions are rest_*.
+ *
+ *     struct api_resp *r = api_get(port, key, "/v1/chargers/ir-a");
+ *     const cJSON *c = api_expect(r, 200);
+ *     assert_string_equal(js(c, "id"), "ir-a");
+ *     api_free(r);
+ */
+#ifndef OCPPGW_IT_REST_H
+#define OCPPGW_IT_REST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct api_resp {
+    int status;                 /* HTTP status; -1 when nothing answered */
+    char *body;                 /* NUL-terminated ("" when none); owned */
+    size_t body_len;
+    cJSON *json;                /* the body parsed, NULL if empty or not JSON; owned */
+    char *headers;              /* header lines of the final answer ("Name: value\r\n"...); owned */
+    char what[300];             /* "GET /v1/..." for messages */
+};
+
+struct api_req {
+    const char *method;         /* "GET", "POST", ... */
+    const char *path;           /* "/v1/chargers?perPage=2", sent as is */
+    const char *key;            /* the API key, or NULL for none */
+    bool x_api_key;             /* send the key as "x-api-key: K" instead of "Authorization: Bearer K" */
+    const char *body;           /* request body (Content-Type: application/json unless given), NULL = none */
+    size_t body_len;            /* 0 = strlen(body) */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated; may be NULL */
+};
+
+/* Sends the request (10 s timeout) and returns the answer; never fails the test. Caller api_free()s. */
+struct api_resp *api_send(int port, const struct api_req *q);
+void api_free(struct api_resp *r);
+
+/* Shorthands with "Authorization: Bearer key" (key may be NULL). */
+struct api_resp *api_get(int port, const char *key, const char *path);
+struct api_resp *api_post(int port, const char *key, const char *path, const char *body);
+struct api_resp *api_patch(int port, const char *key, const char *path, const char *body);
+struct api_resp *api_delete(int port, const char *key, const char *path);
+
+/* Value of a response header (case-insensitive name, no colon), or NULL. Borrowed until the next call. */
+const char *api_header(const struct api_resp *r, const char *name);
+
+/*
+ * Fails the test, showing the request and the body, unless the status is
+ * `status`. Returns the parsed body (borrowed; NULL when there is none);
+ * fails if the status has a body that is not JSON (204 has none).
+ */
+const cJSON *api_expect(const struct api_resp *r, int status);
+
+/*
+ * Fails unless the answer is the error body of rest-api.md with that status
+ * and errorCode: {"status": N, "message": "...", "readableMessage": "...",
+ * "errorCode": "...", "context": {...}} (both messages non-empty). Returns
+ * the body (borrowed).
+ */
+const cJSON *api_expect_error(const struct api_resp *r, int status, const char *error_code);
+
+/* api_expect_error, then fails unless context (or, failing that, message) mentions `word`. */
+void api_expect_error_naming(const struct api_resp *r, int status, const char *error_code, const char *word);
+
+/*
+ * A new key made with `ocppgw apikey create --name NAME --scopes S --db
+ * $OCPPGW_TEST_DB`; the secret it prints (caller frees). Fails the test if
+ * the CLI fails or prints no key.
+ */
+char *api_key_create(const char *name, const char *scopes);
+/* The same key, then limited to the chargers of the comma-separated list (set in table api_keys). */
+char *api_key_create_limited(const char *name, const char *scopes, const char *charger_ids_csv);
+/* The api_keys id of a secret (by its SHA-256), or DB_NONE. */
+int64_t api_key_id(const char *secret);
+/* `ocppgw apikey revoke ID` from another process; fails the test unless it exits 0. */
+void api_key_revoke_cli(int64_t id);
+
+/*
+ * Follows a cursor collection: GETs path, then path with after=<meta.after>
+ * appended, until meta.after is null. Returns every item of every page in
+ * order as a new array (caller deletes). Fails the test on a non-200 page,
+ * a page that is not {data: [], meta: {}}, or more than max_pages pages.
+ * *pages (optional) receives the number of pages read.
+ */
+cJSON *api_walk(int port, const char *key, const char *path, int max_pages, int *pages);
+
+/* Percent-encodes s for a query value or a path segment (caller frees). */
+char *api_escape(const char *s);
+
+/*
+ * Sends the bytes of a whole HTTP request as they are over a new TCP
+ * connection and reads until the server closes or one full answer (by
+ * Content-Length) arrived, at most 10 s. Returns the status of the answer
+ * (-1 if none); *answer (optional) receives the whole answer text (caller
+ * frees, "" if none).
+ */
+int api_raw(int port, const char *request, size_t len, char **answer);
+
+/* Header value inside a raw answer (case-insensitive), copied into buf; NULL if absent. */
+const char *api_raw_header(const char *answer, const char *name, char *buf, size_t cap);
+
+#endif
