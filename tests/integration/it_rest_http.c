@@ -1,0 +1,613 @@
+/*
+ * Integration: what the REST framework does for every route, seen from an
+ * integrator's HTTP client against the real gateway: unknown routes (404)
+ * and methods (405 with Allow), Api-Version (echo, the deprecated revision's
+ * headers, 400 for an unknown one), X-Request-Id, malformed JSON (400),
+ * chunked bodies (411), huge bodies (413), broken percent-encoding (400),
+ * Idempotency-Key (replay, reuse with another body, a request still in
+ * progress, scoped per API key), the rate limit (429 with Retry-After and
+ * X-RateLimit-*), and GET /v1/openapi.json.
+ *
+ * Token idTags and API key names start with "irh-".
+ */
+#include "it.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calls.h"
+#include "db.h"
+#include "fixture.h"
+#include "gw.h"
+#include "support/rest.h"
+
+#define CURRENT_VERSION    "V2026_11_21"
+#define DEPRECATED_VERSION "V2026_01_01"
+
+/* A rate limit the other tests never meet (the rate-limit test runs its own gateway). */
+#define UNLIMITED_INI "[rest]\nrate_per_s = 100000\nrate_burst = 100000\n"
+
+static char *admin;     /* admin key */
+static char *admin2;    /* a second admin key: Idempotency-Key is scoped per API key */
+
+#define PORT gw_port(W.gw)
+
+static int group_setup(void **state)
+{
+    (void)state;
+    gw_migrate_once();
+    db_exec("DELETE FROM tokens WHERE id_tag LIKE 'irh-%'");
+    db_exec("DELETE FROM api_keys WHERE name LIKE 'irh-%'");
+    admin = api_key_create("irh-admin", "admin");
+    admin2 = api_key_create("irh-admin2", "admin");
+    struct gw_opts o = { .name = "it_rest_http", .ini = UNLIMITED_INI };
+    W.gw = gw_start(&o);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    free(admin);
+    free(admin2);
+    return it_group_teardown(state);
+}
+
+/* GET with the admin key and extra headers. */
+static struct api_resp *get_with(const char *path, const char *const *headers)
+{
+    struct api_req q = { .method = "GET", .path = path, .key = admin, .headers = headers };
+    return api_send(PORT, &q);
+}
+
+/* Fails unless the header is present with exactly that value. */
+static void expect_header(const struct api_resp *r, const char *name, const char *want)
+{
+    const char *v = api_header(r, name);
+    if (!v || strcmp(v, want) != 0)
+        fail_msg("%s: header %s is \"%s\", expected \"%s\"", r->what, name, v ? v : "(absent)", want);
+}
+
+static void expect_no_header(const struct api_resp *r, const char *name)
+{
+    const char *v = api_header(r, name);
+    if (v)
+        fail_msg("%s: unexpected header %s: %s", r->what, name, v);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static void test_unknown_route_is_404(void **state)
+{
+    (void)state;
+    const char *paths[] = { "/v1/nothing-here", "/v1/chargers/irh-x/nothing", "/v1/sessions/1/meter-values/x",
+                            "/v2/chargers", "/v1" };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        struct api_resp *r = api_get(PORT, admin, paths[i]);
+        api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+        api_free(r);
+    }
+    /* the route is checked before the credentials */
+    struct api_resp *r = api_get(PORT, NULL, "/v1/nothing-here");
+    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+    api_free(r);
+}
+
+/* Whether the comma-separated Allow value lists the method. */
+static bool allow_lists(const char *allow, const char *method)
+{
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", allow);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        if (strcmp(t, method) == 0)
+            return true;
+    return false;
+}
+
+static void expect_405(const char *method, const char *path, const char *const *allowed, const char *const *not_allowed)
+{
+    struct api_req q = { .method = method, .path = path, .key = admin };
+    if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0)
+        q.body = "{}";
+    struct api_resp *r = api_send(PORT, &q);
+    api_expect_error(r, 405, "METHOD_NOT_ALLOWED");
+    const char *allow = api_header(r, "Allow");
+    if (!allow)
+        fail_msg("%s: 405 without an Allow header", r->what);
+    for (const char *const *m = allowed; *m; m++)
+        if (!allow_lists(allow, *m))
+            fail_msg("%s: Allow \"%s\" does not list %s", r->what, allow, *m);
+    for (const char *const *m = not_allowed; *m; m++)
+        if (allow_lists(allow, *m))
+            fail_msg("%s: Allow \"%s\" lists %s, which the route does not take", r->what, allow, *m);
+    api_free(r);
+}
+
+static void test_other_method_is_405_with_allow(void **state)
+{
+    (void)state;
+    expect_405("PUT", "/v1/chargers", (const char *[]){ "GET", "POST", NULL },
+               (const char *[]){ "PUT", "DELETE", "PATCH", NULL });
+    expect_405("DELETE", "/v1/sessions", (const char *[]){ "GET", NULL }, (const char *[]){ "POST", "DELETE", NULL });
+    expect_405("POST", "/v1/chargers/irh-x", (const char *[]){ "GET", "PATCH", "DELETE", NULL },
+               (const char *[]){ "POST", "PUT", NULL });
+    expect_405("PATCH", "/v1/api-keys/1", (const char *[]){ "DELETE", NULL }, (const char *[]){ "PATCH", NULL });
+    expect_405("DELETE", "/v1/audit-log", (const char *[]){ "GET", NULL }, (const char *[]){ "DELETE", NULL });
+}
+
+/* ---------------------------------------------------------------- Api-Version */
+
+static void test_api_version_echoed(void **state)
+{
+    (void)state;
+    /* absent: the newest revision answers and says so */
+    struct api_resp *r = api_get(PORT, admin, "/v1/tokens?perPage=1");
+    api_expect(r, 200);
+    expect_header(r, "Api-Version", CURRENT_VERSION);
+    expect_no_header(r, "X-API-Deprecated");
+    api_free(r);
+
+    r = get_with("/v1/tokens?perPage=1", (const char *[]){ "Api-Version: " CURRENT_VERSION, NULL });
+    api_expect(r, 200);
+    expect_header(r, "Api-Version", CURRENT_VERSION);
+    expect_no_header(r, "X-API-Deprecated");
+    expect_no_header(r, "X-API-Sunset-Date");
+    api_free(r);
+
+    /* also on an error answer, and without credentials */
+    r = api_get(PORT, NULL, "/v1/tokens");
+    api_expect_error(r, 401, "UNAUTHORIZED");
+    expect_header(r, "Api-Version", CURRENT_VERSION);
+    api_free(r);
+    r = api_get(PORT, admin, "/v1/tokens/irh-none");
+    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+    expect_header(r, "Api-Version", CURRENT_VERSION);
+    api_free(r);
+}
+
+static void test_deprecated_api_version_headers(void **state)
+{
+    (void)state;
+    struct api_resp *r = get_with("/v1/tokens?perPage=1", (const char *[]){ "Api-Version: " DEPRECATED_VERSION, NULL });
+    api_expect(r, 200);
+    expect_header(r, "Api-Version", DEPRECATED_VERSION);
+    expect_header(r, "X-API-Deprecated", "true");
+    const char *sunset = api_header(r, "X-API-Sunset-Date");
+    if (!sunset || !*sunset)
+        fail_msg("%s with Api-Version %s: no X-API-Sunset-Date", r->what, DEPRECATED_VERSION);
+    /* a date a client can parse */
+    if (db_int("SELECT count(*) FROM (SELECT $1::date) d", sunset) != 1)
+        fail_msg("X-API-Sunset-Date \"%s\" is not a date", sunset);
+    api_free(r);
+}
+
+static void test_unknown_api_version_is_400(void **state)
+{
+    (void)state;
+    const char *bad[] = { "Api-Version: V1999_01_01", "Api-Version: V2026_11_22", "Api-Version: latest",
+                          "Api-Version: v2026_11_21" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct api_resp *r = get_with("/v1/tokens", (const char *[]){ bad[i], NULL });
+        api_expect_error(r, 400, "BAD_REQUEST");
+        /* the error still says which revision answered */
+        if (!api_header(r, "Api-Version"))
+            fail_msg("%s (%s): 400 without Api-Version", r->what, bad[i]);
+        api_free(r);
+    }
+    /* before the credentials: a bad revision without a key is still 400 */
+    struct api_req q = { .method = "GET", .path = "/v1/tokens",
+                         .headers = (const char *[]){ "Api-Version: V1999_01_01", NULL } };
+    struct api_resp *r = api_send(PORT, &q);
+    api_expect_error(r, 400, "BAD_REQUEST");
+    api_free(r);
+}
+
+/* ---------------------------------------------------------------- X-Request-Id */
+
+static void test_request_id_echoed_or_made(void **state)
+{
+    (void)state;
+    struct api_resp *r = get_with("/v1/tokens?perPage=1", (const char *[]){ "X-Request-Id: irh-trace-42", NULL });
+    api_expect(r, 200);
+    expect_header(r, "X-Request-Id", "irh-trace-42");
+    api_free(r);
+
+    /* echoed on errors too: 401, 404, 400 */
+    struct api_req q = { .method = "GET", .path = "/v1/tokens",
+                         .headers = (const char *[]){ "X-Request-Id: irh-trace-43", NULL } };
+    r = api_send(PORT, &q);
+    api_expect_error(r, 401, "UNAUTHORIZED");
+    expect_header(r, "X-Request-Id", "irh-trace-43");
+    api_free(r);
+    r = get_with("/v1/nothing", (const char *[]){ "X-Request-Id: irh-trace-44", NULL });
+    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+    expect_header(r, "X-Request-Id", "irh-trace-44");
+    api_free(r);
+    r = get_with("/v1/tokens?perPage=zero", (const char *[]){ "X-Request-Id: irh-trace-45", NULL });
+    api_expect_error(r, 400, "BAD_REQUEST");
+    expect_header(r, "X-Request-Id", "irh-trace-45");
+    api_free(r);
+
+    /* none sent: one is made, a different one per request */
+    struct api_resp *a = api_get(PORT, admin, "/v1/tokens?perPage=1");
+    struct api_resp *b = api_get(PORT, admin, "/v1/tokens?perPage=1");
+    const char *ia = api_header(a, "X-Request-Id");
+    char first[256];
+    snprintf(first, sizeof first, "%s", ia ? ia : "");
+    const char *ib = api_header(b, "X-Request-Id");
+    if (!*first || !ib || !*ib)
+        fail_msg("a request without X-Request-Id got none in the answer");
+    if (strcmp(first, ib) == 0)
+        fail_msg("two requests got the same X-Request-Id %s", first);
+    api_free(a);
+    api_free(b);
+}
+
+/* ---------------------------------------------------------------- bodies */
+
+static void test_malformed_json_is_400(void **state)
+{
+    (void)state;
+    const char *bodies[] = { "{\"idTag\": \"irh-bad\",", "not json", "{\"idTag\": 'irh-bad'}", "{\"idTag\" \"irh-bad\"}" };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        struct api_resp *r = api_post(PORT, admin, "/v1/tokens", bodies[i]);
+        api_expect_error(r, 400, "BAD_REQUEST");
+        api_free(r);
+    }
+    struct api_resp *r = api_patch(PORT, admin, "/v1/tokens/irh-bad", "{\"name\":");
+    api_expect_error(r, 400, "BAD_REQUEST");
+    api_free(r);
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-bad'"), 0);
+}
+
+static void test_chunked_body_is_411(void **state)
+{
+    (void)state;
+    char *req = it_strf("POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "16\r\n{\"idTag\": \"irh-chunk\"}\r\n0\r\n\r\n", admin);
+    char *answer = NULL;
+    int st = api_raw(PORT, req, strlen(req), &answer);
+    if (st != 411 || !strstr(answer, "LENGTH_REQUIRED"))
+        fail_msg("chunked POST /v1/tokens: expected 411 LENGTH_REQUIRED, got %d: %.300s", st, answer);
+    free(answer);
+    free(req);
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-chunk'"), 0);
+}
+
+static void test_huge_body_is_413(void **state)
+{
+    (void)state;
+    size_t fill = 1536 * 1024;      /* 1.5 MiB: over the 1 MiB default */
+    char *body = malloc(fill + 64);
+    assert_non_null(body);
+    int n = sprintf(body, "{\"idTag\":\"irh-huge\",\"name\":\"");
+    memset(body + n, 'x', fill);
+    strcpy(body + n + fill, "\"}");
+    size_t blen = strlen(body);
+    char *head = it_strf("POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", admin, blen);
+    size_t hlen = strlen(head);
+    char *req = malloc(hlen + blen);
+    assert_non_null(req);
+    memcpy(req, head, hlen);
+    memcpy(req + hlen, body, blen);
+    char *answer = NULL;
+    int st = api_raw(PORT, req, hlen + blen, &answer);
+    if (st != 413 || !strstr(answer, "PAYLOAD_TOO_LARGE"))
+        fail_msg("POST /v1/tokens with a 1.5 MiB body: expected 413 PAYLOAD_TOO_LARGE, got %d: %.300s", st, answer);
+    free(answer);
+    free(req);
+    free(head);
+    free(body);
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-huge'"), 0);
+    /* the gateway still serves */
+    struct api_resp *r = api_get(PORT, admin, "/v1/tokens?perPage=1");
+    api_expect(r, 200);
+    api_free(r);
+}
+
+/* ---------------------------------------------------------------- percent-encoding */
+
+/* Raw GET of path with the admin key; the status, the answer into *answer. */
+static int raw_get(const char *path, char **answer)
+{
+    char *req = it_strf("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+                        path, admin);
+    int st = api_raw(PORT, req, strlen(req), answer);
+    free(req);
+    return st;
+}
+
+static void test_bad_percent_encoding_is_400(void **state)
+{
+    (void)state;
+    const char *paths[] = {
+        "/v1/tokens/irh-%ZZ", "/v1/tokens/irh-%4", "/v1/chargers/irh-%G1",
+        "/v1/tokens?search=%ZZ", "/v1/tokens?search=100%", "/v1/sessions?chargerId=irh-%x1",
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char *answer = NULL;
+        int st = raw_get(paths[i], &answer);
+        if (st != 400 || !strstr(answer, "BAD_REQUEST")) {
+            print_error("GET %s: expected 400 BAD_REQUEST, got %d: %.200s\n", paths[i], st, answer);
+            bad++;
+        }
+        free(answer);
+    }
+    if (bad)
+        fail_msg("%d request(s) with broken percent-encoding not answered 400 BAD_REQUEST", bad);
+}
+
+static void test_percent_encoded_ids_are_decoded(void **state)
+{
+    (void)state;
+    db_add_token("irh a1", "Accepted", NULL, NULL);
+    db_add_token("irh-é", "Blocked", NULL, NULL);
+    struct api_resp *r = api_get(PORT, admin, "/v1/tokens/irh%20a1");
+    api_check_str(api_expect(r, 200), "idTag", "irh a1");
+    api_free(r);
+    r = api_get(PORT, admin, "/v1/tokens/irh-%C3%A9");
+    const cJSON *t = api_expect(r, 200);
+    api_check_str(t, "idTag", "irh-é");
+    api_check_str(t, "status", "Blocked");
+    api_free(r);
+    r = api_get(PORT, admin, "/v1/tokens?search=irh%20a");
+    const cJSON *data = api_data(api_expect(r, 200));
+    assert_int_equal(api_count_with(data, "idTag", "irh a1"), 1);
+    api_free(r);
+}
+
+/* ---------------------------------------------------------------- Idempotency-Key */
+
+static struct api_resp *post_idem(const char *key, const char *idem, const char *path, const char *body)
+{
+    char hdr[400];
+    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", idem);
+    struct api_req q = { .method = "POST", .path = path, .key = key, .body = body,
+                         .headers = (const char *[]){ hdr, NULL } };
+    return api_send(PORT, &q);
+}
+
+static void test_idempotent_replay_same_answer_no_second_row(void **state)
+{
+    (void)state;
+    const char *body = "{\"name\":\"irh-idem-key\",\"scopes\":[\"tokens:read\"]}";
+    struct api_resp *a = post_idem(admin, "irh-idem-1", "/v1/api-keys", body);
+    const cJSON *first = api_expect(a, 201);
+    if (!js(first, "secret"))
+        fail_msg("POST /v1/api-keys answered no secret: %s", a->body);
+    char *loc = strdup(api_header(a, "Location") ? api_header(a, "Location") : "");
+
+    struct api_resp *b = post_idem(admin, "irh-idem-1", "/v1/api-keys", body);
+    const cJSON *second = api_expect(b, 201);
+    if (!cJSON_Compare(first, second, true))
+        fail_msg("replay answered another body:\nfirst:  %s\nreplay: %s", a->body, b->body);
+    const char *loc2 = api_header(b, "Location");
+    if (!loc2 || strcmp(loc, loc2) != 0)
+        fail_msg("replay Location \"%s\", first \"%s\"", loc2 ? loc2 : "(absent)", loc);
+    assert_int_equal(db_int("SELECT count(*) FROM api_keys WHERE name = 'irh-idem-key'"), 1);
+
+    /* a third time, much the same */
+    struct api_resp *c = post_idem(admin, "irh-idem-1", "/v1/api-keys", body);
+    if (!cJSON_Compare(first, api_expect(c, 201), true))
+        fail_msg("second replay answered another body: %s", c->body);
+    assert_int_equal(db_int("SELECT count(*) FROM api_keys WHERE name = 'irh-idem-key'"), 1);
+
+    /* an error answer is replayed as well: the same key on a conflicting token */
+    db_add_token("irh-idem-dup", "Accepted", NULL, NULL);
+    struct api_resp *d1 = post_idem(admin, "irh-idem-2", "/v1/tokens", "{\"idTag\":\"irh-idem-dup\"}");
+    api_expect_error(d1, 409, "CONFLICT");
+    struct api_resp *d2 = post_idem(admin, "irh-idem-2", "/v1/tokens", "{\"idTag\":\"irh-idem-dup\"}");
+    api_expect_error(d2, 409, "CONFLICT");
+    free(loc);
+    api_free(a);
+    api_free(b);
+    api_free(c);
+    api_free(d1);
+    api_free(d2);
+}
+
+static void test_idempotency_key_reused_with_other_body_is_409(void **state)
+{
+    (void)state;
+    struct api_resp *a = post_idem(admin, "irh-idem-3", "/v1/tokens", "{\"idTag\":\"irh-idem-a\"}");
+    api_expect(a, 201);
+    struct api_resp *b = post_idem(admin, "irh-idem-3", "/v1/tokens", "{\"idTag\":\"irh-idem-b\"}");
+    api_expect_error(b, 409, "IDEMPOTENCY_KEY_REUSED");
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-idem-b'"), 0);
+    /* the same key on another route is another request too */
+    struct api_resp *c = post_idem(admin, "irh-idem-3", "/v1/chargers", "{\"id\":\"irh-idem-c\"}");
+    api_expect_error(c, 409, "IDEMPOTENCY_KEY_REUSED");
+    assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id = 'irh-idem-c'"), 0);
+    api_free(a);
+    api_free(b);
+    api_free(c);
+}
+
+static void test_idempotency_key_scoped_per_api_key(void **state)
+{
+    (void)state;
+    const char *body = "{\"name\":\"irh-idem-scoped\",\"scopes\":[\"tokens:read\"]}";
+    struct api_resp *a = post_idem(admin, "irh-idem-4", "/v1/api-keys", body);
+    api_expect(a, 201);
+    struct api_resp *b = post_idem(admin2, "irh-idem-4", "/v1/api-keys", body);
+    api_expect(b, 201);
+    if (cJSON_Compare(a->json, b->json, true))
+        fail_msg("another API key's request with the same Idempotency-Key got the first one's answer");
+    assert_int_equal(db_int("SELECT count(*) FROM api_keys WHERE name = 'irh-idem-scoped'"), 2);
+    api_free(a);
+    api_free(b);
+}
+
+static void test_idempotency_key_length(void **state)
+{
+    (void)state;
+    char longkey[300];
+    memset(longkey, 'k', 256);
+    longkey[256] = '\0';
+    struct api_resp *r = post_idem(admin, longkey, "/v1/tokens", "{\"idTag\":\"irh-idem-long\"}");
+    api_expect_error(r, 400, "BAD_REQUEST");
+    api_free(r);
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-idem-long'"), 0);
+    longkey[255] = '\0';    /* 255 is allowed */
+    r = post_idem(admin, longkey, "/v1/tokens", "{\"idTag\":\"irh-idem-255\"}");
+    api_expect(r, 201);
+    api_free(r);
+}
+
+static bool insert_waits_on_lock(void *arg)
+{
+    (void)arg;
+    return db_int("SELECT count(*) FROM pg_locks WHERE relation = 'tokens'::regclass AND NOT granted") > 0;
+}
+
+/*
+ * The first request is held inside the database (the test holds a lock on
+ * table tokens); a second request with the same Idempotency-Key arrives
+ * meanwhile and must get 409, not a second action nor a wait.
+ */
+static void test_idempotency_in_progress_is_409(void **state)
+{
+    (void)state;
+    const char *body = "{\"idTag\":\"irh-idem-slow\"}";
+    char *req = it_strf("POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                        "Idempotency-Key: irh-idem-5\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", admin, strlen(body), body);
+    db_exec("BEGIN");
+    db_exec("LOCK TABLE tokens IN EXCLUSIVE MODE");
+    int fd1 = api_raw_start(PORT, req, strlen(req));
+    bool waiting = wait_until(NULL, insert_waits_on_lock, NULL, 10000);
+    char *second = NULL;
+    int st2 = api_raw(PORT, req, strlen(req), &second);
+    db_exec("ROLLBACK");
+    char *first = NULL;
+    int st1 = api_raw_finish(fd1, &first);
+    free(req);
+
+    if (!waiting)
+        print_error("note: the first request never waited on table tokens (answered %d)\n", st1);
+    if (st2 != 409 || !strstr(second, "IDEMPOTENCY_KEY_REUSED"))
+        fail_msg("same Idempotency-Key while the first request is in progress: expected 409 "
+                 "IDEMPOTENCY_KEY_REUSED, got %d: %.300s", st2, second);
+    if (st1 != 201)
+        fail_msg("the first request answered %d, expected 201: %.300s", st1, first);
+    free(first);
+    free(second);
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-idem-slow'"), 1);
+    /* now finished: the same request is a replay */
+    struct api_resp *r = post_idem(admin, "irh-idem-5", "/v1/tokens", body);
+    api_check_str(api_expect(r, 201), "idTag", "irh-idem-slow");
+    api_free(r);
+}
+
+/* ---------------------------------------------------------------- rate limit */
+
+static void test_rate_limit_429(void **state)
+{
+    (void)state;
+    /* burst 5, one more token per 10 s: the sixth request within that time is over */
+    struct gw_opts o = { .name = "it_rest_http-rate", .ini = "[rest]\nrate_per_s = 0.1\nrate_burst = 5\n" };
+    W.gw2 = gw_start(&o);
+    int port = gw_port(W.gw2);
+    char *key = api_key_create("irh-rate", "tokens:read");
+    char *other = api_key_create("irh-rate-other", "tokens:read");
+
+    int i, last_remaining = 1000;
+    struct api_resp *r = NULL;
+    for (i = 0; i < 20; i++) {
+        r = api_get(port, key, "/v1/tokens?perPage=1");
+        if (r->status == 429)
+            break;
+        api_expect(r, 200);
+        const char *limit = api_header(r, "X-RateLimit-Limit");
+        const char *remaining = api_header(r, "X-RateLimit-Remaining");
+        if (!limit || !remaining)
+            fail_msg("%s: 200 without X-RateLimit-Limit / X-RateLimit-Remaining", r->what);
+        assert_int_equal(atoi(limit), 5);
+        int rem = atoi(remaining);
+        if (rem >= last_remaining)
+            fail_msg("X-RateLimit-Remaining did not go down: %d after %d", rem, last_remaining);
+        last_remaining = rem;
+        api_free(r);
+        r = NULL;
+    }
+    if (!r)
+        fail_msg("20 requests at once never got 429 with burst 5");
+    assert_int_equal(i, 5);
+    api_expect_error(r, 429, "RATE_LIMITED");
+    const char *retry = api_header(r, "Retry-After");
+    if (!retry || atoi(retry) < 1)
+        fail_msg("429 without a Retry-After of at least 1 s (got \"%s\")", retry ? retry : "(absent)");
+    const char *limit = api_header(r, "X-RateLimit-Limit");
+    const char *remaining = api_header(r, "X-RateLimit-Remaining");
+    if (!limit || atoi(limit) != 5 || !remaining || atoi(remaining) != 0)
+        fail_msg("429: X-RateLimit-Limit \"%s\" (want 5), X-RateLimit-Remaining \"%s\" (want 0)",
+                 limit ? limit : "(absent)", remaining ? remaining : "(absent)");
+    api_free(r);
+
+    /* the limit is per key: another key still gets through */
+    r = api_get(port, other, "/v1/tokens?perPage=1");
+    api_expect(r, 200);
+    api_free(r);
+    free(key);
+    free(other);
+}
+
+/* ---------------------------------------------------------------- openapi */
+
+static void test_openapi_served_without_key(void **state)
+{
+    (void)state;
+    struct api_resp *r = api_get(PORT, NULL, "/v1/openapi.json");
+    const cJSON *served = api_expect(r, 200);
+    const char *ct = api_header(r, "Content-Type");
+    if (!ct || !strstr(ct, "application/json"))
+        fail_msg("GET /v1/openapi.json: Content-Type \"%s\"", ct ? ct : "(absent)");
+    FILE *f = fopen("docs/openapi.json", "rb");
+    if (!f)
+        fail_msg("cannot open docs/openapi.json (the runner works from the top of the tree)");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    text[n] = '\0';
+    fclose(f);
+    cJSON *doc = cJSON_Parse(text);
+    assert_non_null(doc);
+    if (!cJSON_Compare(doc, served, true))
+        fail_msg("GET /v1/openapi.json differs from docs/openapi.json");
+    cJSON_Delete(doc);
+    free(text);
+    api_free(r);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_unknown_route_is_404),
+        T(test_other_method_is_405_with_allow),
+        T(test_api_version_echoed),
+        T(test_deprecated_api_version_headers),
+        T(test_unknown_api_version_is_400),
+        T(test_request_id_echoed_or_made),
+        T(test_malformed_json_is_400),
+        T(test_chunked_body_is_411),
+        T(test_huge_body_is_413),
+        T(test_bad_percent_encoding_is_400),
+        T(test_percent_encoded_ids_are_decoded),
+        T(test_idempotent_replay_same_answer_no_second_row),
+        T(test_idempotency_key_reused_with_other_body_is_409),
+        T(test_idempotency_key_scoped_per_api_key),
+        T(test_idempotency_key_length),
+        T(test_idempotency_in_progress_is_409),
+        T(test_rate_limit_429),
+        T(test_openapi_served_without_key),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
