@@ -240,6 +240,62 @@ void api_expect_error_naming(const struct api_resp *r, int status, const char *e
         fail_msg("%s: the error's context does not name \"%s\": %s", r->what, word, shown(r));
 }
 
+/* The object as compact text for messages (static buffer, truncated). */
+static const char *obj_text(const cJSON *o)
+{
+    static char s[700];
+    char *t = o ? cJSON_PrintUnformatted(o) : NULL;
+    snprintf(s, sizeof s, "%s", t ? t : "(none)");
+    free(t);
+    return s;
+}
+
+void api_check_str(const cJSON *o, const char *key, const char *want)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strcmp(v->valuestring, want) != 0)
+        fail_msg("\"%s\" should be \"%s\" in %s", key, want, obj_text(o));
+}
+
+void api_check_int(const cJSON *o, const char *key, int64_t want)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)want)
+        fail_msg("\"%s\" should be the number %lld in %s", key, (long long)want, obj_text(o));
+}
+
+void api_check_bool(const cJSON *o, const char *key, bool want)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsBool(v) || cJSON_IsTrue(v) != want)
+        fail_msg("\"%s\" should be %s in %s", key, want ? "true" : "false", obj_text(o));
+}
+
+void api_check_null(const cJSON *o, const char *key)
+{
+    if (!cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, key)))
+        fail_msg("\"%s\" should be null in %s", key, obj_text(o));
+}
+
+const cJSON *api_data(const cJSON *body)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(body, "data");
+    if (!cJSON_IsArray(d) || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(body, "meta")))
+        fail_msg("not a collection {data: [...], meta: {...}}: %s", obj_text(body));
+    return d;
+}
+
+int api_count_with(const cJSON *items, const char *key, const char *value)
+{
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, key);
+        n += cJSON_IsString(v) && strcmp(v->valuestring, value) == 0;
+    }
+    return n;
+}
+
 char *api_key_create(const char *name, const char *scopes)
 {
     gw_migrate_once();
@@ -381,36 +437,54 @@ static bool raw_complete(const char *a, size_t n)
     return n >= want;
 }
 
-int api_raw(int port, const char *request, size_t len, char **answer)
+/* A TCP connection to 127.0.0.1:port, or -1. */
+static int raw_connect(int port)
 {
-    struct buf b = { calloc(1, 1), 0 };
-    if (!b.p)
-        abort();
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         abort();
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int status = -1;
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-        size_t off = 0;
-        while (off < len) {
-            ssize_t w = send(fd, request + off, len - off, MSG_NOSIGNAL);
-            if (w <= 0)
-                break;              /* the server may answer and close early (413) */
-            off += (size_t)w;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * Sends what is left of the request while reading the answer (the server
+ * may answer before the whole body is sent, e.g. 413, and close), until one
+ * whole answer arrived, the server closed, or the deadline. Closes fd.
+ */
+static int raw_exchange(int fd, const char *request, size_t len, char **answer)
+{
+    struct buf b = { calloc(1, 1), 0 };
+    if (!b.p)
+        abort();
+    size_t off = 0;
+    bool sending = request && len > 0;
+    int64_t end = it_now_ms() + API_TIMEOUT_MS;
+    while (fd >= 0) {
+        int left = (int)(end - it_now_ms());
+        if (left <= 0)
+            break;
+        struct pollfd p = { .fd = fd, .events = (short)(POLLIN | (sending ? POLLOUT : 0)) };
+        if (poll(&p, 1, left) <= 0)
+            break;
+        if (sending && (p.revents & POLLOUT)) {
+            ssize_t w = send(fd, request + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w > 0)
+                off += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EINTR)
+                sending = false;    /* the server stopped reading: its answer may be waiting */
+            if (off >= len)
+                sending = false;
         }
-        int64_t end = it_now_ms() + API_TIMEOUT_MS;
-        for (;;) {
-            int left = (int)(end - it_now_ms());
-            if (left <= 0)
-                break;
-            struct pollfd p = { .fd = fd, .events = POLLIN };
-            if (poll(&p, 1, left) <= 0)
-                break;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             char chunk[4096];
-            ssize_t got = recv(fd, chunk, sizeof chunk, 0);
-            if (got < 0 && errno == EINTR)
+            ssize_t got = recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+            if (got < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
             if (got <= 0)
                 break;
@@ -418,12 +492,37 @@ int api_raw(int port, const char *request, size_t len, char **answer)
             if (raw_complete(b.p, b.n))
                 break;
         }
-        status = raw_status(b.p);
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
+    int status = raw_status(b.p);
     if (answer)
         *answer = b.p;
     else
         free(b.p);
     return status;
+}
+
+int api_raw(int port, const char *request, size_t len, char **answer)
+{
+    return raw_exchange(raw_connect(port), request, len, answer);
+}
+
+int api_raw_start(int port, const char *request, size_t len)
+{
+    int fd = raw_connect(port);
+    if (fd < 0)
+        fail_msg("cannot connect to 127.0.0.1:%d", port);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(fd, request + off, len - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            fail_msg("send to 127.0.0.1:%d failed: %s", port, strerror(errno));
+        off += (size_t)w;
+    }
+    return fd;
+}
+
+int api_raw_finish(int fd, char **answer)
+{
+    return raw_exchange(fd, NULL, 0, answer);
 }

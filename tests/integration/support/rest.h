@@ -75,6 +75,21 @@ const cJSON *api_expect_error(const struct api_resp *r, int status, const char *
 void api_expect_error_naming(const struct api_resp *r, int status, const char *error_code, const char *word);
 
 /*
+ * Field checks that fail the test naming the field and showing the object:
+ * a string member equal to want; an integer; a boolean; present and JSON
+ * null.
+ */
+void api_check_str(const cJSON *o, const char *key, const char *want);
+void api_check_int(const cJSON *o, const char *key, int64_t want);
+void api_check_bool(const cJSON *o, const char *key, bool want);
+void api_check_null(const cJSON *o, const char *key);
+
+/* The collection body's "data" array; fails unless body is {data: [...], meta: {...}}. Borrowed. */
+const cJSON *api_data(const cJSON *body);
+/* How many items of an array have member key equal to the string value. */
+int api_count_with(const cJSON *items, const char *key, const char *value);
+
+/*
  * A new key made with `ocppgw apikey create --name NAME --scopes S --db
  * $OCPPGW_TEST_DB`; the secret it prints (caller frees). Fails the test if
  * the CLI fails or prints no key.
@@ -107,6 +122,15 @@ char *api_escape(const char *s);
  * frees, "" if none).
  */
 int api_raw(int port, const char *request, size_t len, char **answer);
+
+/*
+ * The same in two steps, for requests that must overlap: api_raw_start
+ * connects and sends the whole request (fails the test if it cannot) and
+ * returns the socket; api_raw_finish reads the answer as api_raw does and
+ * closes the socket.
+ */
+int api_raw_start(int port, const char *request, size_t len);
+int api_raw_finish(int fd, char **answer);
 
 /* Header value inside a raw answer (case-insensitive), copied into buf; NULL if absent. */
 const char *api_raw_header(const char *answer, const char *name, char *buf, size_t cap);
