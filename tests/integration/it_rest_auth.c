@@ -23,7 +23,7 @@
 #include "gw.h"
 #include "support/rest.h"
 
-#define UNLIMITED_INI "[rest]\nrate_per_s = 100000\nrate_burst = 100000\n"
+#define UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
 #define PORT gw_port(W.gw)
 
 static char *admin;

@@ -26,7 +26,7 @@
 #define DEPRECATED_VERSION "V2026_01_01"
 
 /* A rate limit the other tests never meet (the rate-limit test runs its own gateway). */
-#define UNLIMITED_INI "[rest]\nrate_per_s = 100000\nrate_burst = 100000\n"
+#define UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
 
 static char *admin;     /* admin key */
 static char *admin2;    /* a second admin key: Idempotency-Key is scoped per API key */
@@ -508,16 +508,17 @@ static void test_idempotency_in_progress_is_409(void **state)
 static void test_rate_limit_429(void **state)
 {
     (void)state;
-    /* burst 5, one more token per 10 s: the sixth request within that time is over */
-    struct gw_opts o = { .name = "it_rest_http-rate", .ini = "[rest]\nrate_per_s = 0.1\nrate_burst = 5\n" };
+    /* burst 5, one more request per second */
+    struct gw_opts o = { .name = "it_rest_http-rate", .ini = "[rest]\nrate_per_second = 1\nrate_burst = 5\n" };
     W.gw2 = gw_start(&o);
     int port = gw_port(W.gw2);
     char *key = api_key_create("irh-rate", "tokens:read");
     char *other = api_key_create("irh-rate-other", "tokens:read");
 
-    int i, last_remaining = 1000;
+    int passed = 0, last_remaining = 5;
     struct api_resp *r = NULL;
-    for (i = 0; i < 20; i++) {
+    int64_t start = it_now_ms();
+    for (int i = 0; i < 40; i++) {
         r = api_get(port, key, "/v1/tokens?perPage=1");
         if (r->status == 429)
             break;
@@ -528,15 +529,20 @@ static void test_rate_limit_429(void **state)
             fail_msg("%s: 200 without X-RateLimit-Limit / X-RateLimit-Remaining", r->what);
         assert_int_equal(atoi(limit), 5);
         int rem = atoi(remaining);
-        if (rem >= last_remaining)
-            fail_msg("X-RateLimit-Remaining did not go down: %d after %d", rem, last_remaining);
+        if (rem < 0 || rem >= last_remaining + (passed == 0 ? 0 : 1))
+            fail_msg("X-RateLimit-Remaining %d after %d: the bucket should drain", rem, last_remaining);
         last_remaining = rem;
+        passed++;
         api_free(r);
         r = NULL;
     }
+    int64_t elapsed_s = (it_now_ms() - start) / 1000 + 1;
     if (!r)
-        fail_msg("20 requests at once never got 429 with burst 5");
-    assert_int_equal(i, 5);
+        fail_msg("40 requests in a row never got 429 with burst 5 and 1 request/s");
+    /* the burst, plus at most what refilled meanwhile */
+    if (passed < 5 || passed > 5 + elapsed_s)
+        fail_msg("%d requests passed before the 429 in about %lld s; burst 5 at 1/s allows 5 to %lld", passed,
+                 (long long)elapsed_s, (long long)(5 + elapsed_s));
     api_expect_error(r, 429, "RATE_LIMITED");
     const char *retry = api_header(r, "Retry-After");
     if (!retry || atoi(retry) < 1)
@@ -546,10 +552,17 @@ static void test_rate_limit_429(void **state)
     if (!limit || atoi(limit) != 5 || !remaining || atoi(remaining) != 0)
         fail_msg("429: X-RateLimit-Limit \"%s\" (want 5), X-RateLimit-Remaining \"%s\" (want 0)",
                  limit ? limit : "(absent)", remaining ? remaining : "(absent)");
+    int wait_s = atoi(retry);
     api_free(r);
 
     /* the limit is per key: another key still gets through */
     r = api_get(port, other, "/v1/tokens?perPage=1");
+    api_expect(r, 200);
+    api_free(r);
+
+    /* after Retry-After, the first key is served again */
+    it_pause(NULL, wait_s * 1000 + 200);
+    r = api_get(port, key, "/v1/tokens?perPage=1");
     api_expect(r, 200);
     api_free(r);
     free(key);
