@@ -24,6 +24,11 @@ struct sim_options {
     int max_chargers;               /* expected chargers: warns if the fd limit cannot hold them
                                        (the lws fd table is the whole RLIMIT_NOFILE) */
     bool quiet;                     /* no lws logging */
+    /* wss:// (security profiles 2 and 3): every charger of this sim uses TLS */
+    bool tls;
+    const char *tls_ca;             /* CA that must have signed the server certificate (NULL: any) */
+    const char *tls_cert;           /* client certificate (PEM) presented to the server, or NULL */
+    const char *tls_key;            /* its private key */
 };
 
 /* NULL on failure (message on stderr). Raises RLIMIT_NOFILE soft to hard. */
