@@ -1,0 +1,231 @@
+/*
+ * REST collections as data, and the one builder that turns a request's query
+ * string into a single parameterised SQL statement and the statement's rows
+ * into the `{"data": [...], "meta": {...}}` answer of rest-api.md.
+ *
+ * A collection (struct rest_list_spec) names its columns, table, sort fields,
+ * filters (each a fixed SQL fragment with `$?` where its value goes), the
+ * condition tying it to a path parameter and the conditions of a key's
+ * charger restriction. rest_list_parse() validates page/perPage or
+ * after/before/perPage, sort, order and every filter (a bad value: false with
+ * the parameter named); rest_list_sql() assembles the statement from those
+ * fragments, numbering the placeholders, so user input only ever travels as
+ * parameters. Statements are interned (rest_sqlb_interned): the store
+ * prepares each text once per connection, keyed by pointer.
+ *
+ * Offset pages: ORDER BY the sort column (NULLS LAST), then the id; the
+ * total comes in the same statement. Cursor pages: keyset on (sort column,
+ * id) with one row more than asked to know whether another page follows;
+ * `before` reads backwards and the rows are turned round.
+ *
+ * Nothing here touches a request or the network: the resource handlers
+ * (src/rest/res_*.c) feed it through struct rest_query_source, and unit
+ * tests feed it a fake.
+ */
+#ifndef OCPPGW_REST_QUERY_H
+#define OCPPGW_REST_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rest_cursor.h"
+
+struct cJSON;
+struct store_job;
+
+#define REST_PER_PAGE_DEFAULT 50
+#define REST_PER_PAGE_MAX 500
+#define REST_PAGE_MAX 1000000
+#define REST_FILTERS_MAX 12
+#define REST_LIST_ITEMS_MAX 100     /* values of one list parameter */
+#define REST_SQL_PARAMS_MAX 32
+
+/* ---- statement text and parameters ---- */
+
+struct rest_sqlb {
+    char *text;                     /* owned, NUL-terminated */
+    size_t len, cap;
+    int nparams;
+    char *params[REST_SQL_PARAMS_MAX];  /* owned copies; NULL = SQL NULL */
+};
+
+void rest_sqlb_init(struct rest_sqlb *b);
+void rest_sqlb_free(struct rest_sqlb *b);
+/* Appends fixed SQL text (never user input). */
+void rest_sqlb_add(struct rest_sqlb *b, const char *sql);
+/* Adds a parameter (value copied; NULL = SQL NULL); returns its number ($n). Aborts past the maximum. */
+int rest_sqlb_param(struct rest_sqlb *b, const char *value);
+/* Appends a fixed fragment with every "$?" written as $n. */
+void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n);
+/*
+ * The text as a pointer that stays valid for the process's life; equal texts
+ * give the same pointer. Loop thread only.
+ */
+const char *rest_sqlb_interned(const struct rest_sqlb *b);
+/* Same for a text built elsewhere. */
+const char *rest_sql_intern(const char *text);
+/* Number of interned texts (tests, metrics). */
+size_t rest_sql_interned_count(void);
+
+/*
+ * Appends `lead` and "(vis_chargers OR vis_sites)" with the key's charger
+ * and site lists as text[] parameters (parameters counted in b, text written
+ * to text, which may be b); nothing when both lists are NULL (no
+ * restriction). vis_sites may be NULL when sites do not apply.
+ */
+void rest_sqlb_restrict(struct rest_sqlb *b, struct rest_sqlb *text, const char *lead,
+                        const char *vis_chargers, const char *vis_sites,
+                        char *const *charger_ids, char *const *site_ids);
+
+/* PostgreSQL array literal {"a","b"} of n strings; caller frees. */
+char *rest_pg_array(const char *const *items, size_t n);
+/* ILIKE pattern matching s anywhere (%, _ and \ escaped); caller frees. */
+char *rest_like_pattern(const char *s);
+
+/* ---- result rows to JSON ---- */
+
+enum rest_col_type {
+    REST_COL_STR,                   /* text */
+    REST_COL_INT,                   /* integer (bigint range) */
+    REST_COL_NUM,                   /* numeric / double */
+    REST_COL_BOOL,                  /* boolean */
+    REST_COL_JSON,                  /* json text, embedded as is */
+    REST_COL_LIVE,                  /* boolean from live(value) (e.g. connected, from the core) */
+    REST_COL_HIDDEN                 /* selected for the handler, not shown */
+};
+
+struct rest_col {
+    const char *name;               /* JSON key */
+    const char *sql;                /* select expression */
+    enum rest_col_type type;
+    bool (*live)(const char *value);/* REST_COL_LIVE */
+};
+
+/* "expr, expr, ..." of the columns; caller frees. */
+char *rest_select_list(const struct rest_col *cols, size_t n);
+/* Row `row` of a completed SQL job as an object; columns start at field col0. */
+struct cJSON *rest_row_json(const struct store_job *job, int row, int col0,
+                            const struct rest_col *cols, size_t n);
+/* Field of a completed SQL job (NULL = SQL NULL or out of range). */
+const char *rest_job_value(const struct store_job *job, int row, int col);
+int rest_job_rows(const struct store_job *job);
+
+/* ---- collections ---- */
+
+enum rest_paging { REST_PAGING_OFFSET, REST_PAGING_CURSOR };
+
+/* Cursor kinds: a cursor is only accepted by the collection kind that made it. */
+enum rest_list_kind {
+    REST_LIST_CHARGERS = 1, REST_LIST_SESSIONS, REST_LIST_STATUS_HISTORY,
+    REST_LIST_METER_VALUES, REST_LIST_AUDIT, REST_LIST_TOKENS, REST_LIST_API_KEYS
+};
+
+struct rest_sort {
+    const char *name;               /* value of `sort` */
+    const char *column;             /* SQL column (NOT NULL for cursor collections) */
+    const char *key;                /* cursor: the column as bigint; NULL = the column is one */
+    const char *from_key;           /* cursor: "$?" bigint back to the column's type; NULL = "$?::bigint" */
+};
+
+enum rest_filter_type {
+    REST_F_TEXT,                    /* non-empty, at most max_len */
+    REST_F_ENUM,                    /* one of values */
+    REST_F_LIST,                    /* repeated or comma-separated -> text[] */
+    REST_F_BOOL,                    /* true | false */
+    REST_F_INT,                     /* decimal in [min, max] */
+    REST_F_TIME,                    /* ISO 8601 -> milliseconds since the epoch */
+    REST_F_SEARCH                   /* substring -> ILIKE pattern */
+};
+
+struct rest_filter {
+    const char *param;              /* query parameter */
+    enum rest_filter_type type;
+    const char *cond;               /* SQL with "$?" for the value */
+    size_t max_len;
+    const char *const *values;      /* REST_F_ENUM, NULL-terminated */
+    long long min, max;             /* REST_F_INT */
+    const char *dflt;               /* value used when absent; NULL = no condition */
+};
+
+struct rest_list_spec {
+    const char *name;               /* "sessions": for messages */
+    enum rest_paging paging;
+    enum rest_list_kind kind;
+    const struct rest_col *cols;
+    size_t ncols;
+    const char *from;               /* "sessions s" */
+    const char *id;                 /* "s.id": tie-break, unique, bigint for cursor collections */
+    const struct rest_sort *sorts;  /* [0] is the default */
+    size_t nsorts;
+    bool desc;                      /* default order */
+    const struct rest_filter *filters;
+    size_t nfilters;
+    const char *scope;              /* condition on the path parameter ("$?"), NULL = none */
+    /*
+     * Cursor collections under a parent (meter values of a session): one row
+     * (charger_id, site_id) of the parent identified by the path parameter
+     * ("$?"); no row = the parent does not exist.
+     */
+    const char *parent;
+    const char *vis_chargers;       /* row's charger in "$?" (text[]); NULL = not charger data */
+    const char *vis_sites;          /* row's charger's site in "$?" (text[]) */
+};
+
+enum rest_dir { REST_DIR_FIRST, REST_DIR_AFTER, REST_DIR_BEFORE };
+
+/* A validated list request. */
+struct rest_list_req {
+    const struct rest_list_spec *spec;
+    long page;                      /* offset collections */
+    int per_page;
+    int sort;                       /* index into spec->sorts */
+    bool desc;
+    enum rest_dir dir;
+    struct rest_cursor cursor;      /* REST_DIR_AFTER / BEFORE */
+    char *values[REST_FILTERS_MAX]; /* per filter: parameter text (owned), NULL = absent */
+};
+
+/* A rejected query parameter: 400 with context {param: reason}. */
+struct rest_param_error {
+    char param[64];
+    char reason[192];
+};
+
+/* Where the query parameters come from (the request, or a test fake). */
+struct rest_query_source {
+    /* First value, NULL if absent. */
+    const char *(*get)(void *ctx, const char *name);
+    /* Every value of a repeated or comma-separated parameter (at most max). */
+    size_t (*list)(void *ctx, const char *name, const char **out, size_t max);
+    void *ctx;
+};
+
+/* Validates the query parameters of spec; false with err filled. Free req either way. */
+bool rest_list_parse(const struct rest_list_spec *spec, const struct rest_query_source *src,
+                     struct rest_list_req *req, struct rest_param_error *err);
+void rest_list_req_free(struct rest_list_req *req);
+
+/*
+ * The page statement into b (initialised by the caller). scope_value is the
+ * path parameter when spec->scope or spec->parent is set; charger_ids and
+ * site_ids are the key's restriction (NULL-terminated; both NULL = none).
+ */
+void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
+                   char *const *charger_ids, char *const *site_ids, struct rest_sqlb *b);
+
+/*
+ * For collections with a parent: false if the parent does not exist; else
+ * its charger and site (borrowed from job, may be NULL).
+ */
+bool rest_list_parent(const struct rest_list_req *req, const struct store_job *job,
+                      const char **charger_id, const char **site_id);
+
+/* {"data": [...], "meta": {...}} of the completed page statement (caller owns). */
+struct cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *job);
+
+/* True if a key restricted to charger_ids / site_ids (NULL = unrestricted) may see the charger. */
+bool rest_visible(char *const *charger_ids, char *const *site_ids, const char *charger_id,
+                  const char *site_id);
+
+#endif
