@@ -79,6 +79,8 @@ static int group_setup(void **state)
     add_meter_value("ira-B", session_b, "71000002");
     add_status("ira-A", "Available");
     add_status("ira-B", "Faulted");
+    db_exec("INSERT INTO connectors (charger_id, connector_id, status) VALUES ('ira-A', 1, 'Available'),"
+            " ('ira-B', 1, 'Faulted')");
     db_add_token("ira-tok", "Accepted", NULL, NULL);
     db_add_token("ira-scope-deltok", "Accepted", NULL, NULL);
     admin = api_key_create("ira-admin", "admin");
@@ -171,7 +173,7 @@ static void test_expired_key_is_401(void **state)
 
     /* made through the API with expiresAt a few seconds ahead: works, then stops */
     char when[32];
-    it_iso_time(when, 3);
+    it_iso_time(when, 4);
     char *body = it_strf("{\"name\":\"ira-expiring\",\"scopes\":[\"tokens:read\"],\"expiresAt\":\"%s\"}", when);
     r = api_post(PORT, admin, "/v1/api-keys", body);
     free(body);
@@ -181,7 +183,7 @@ static void test_expired_key_is_401(void **state)
     r = api_get(PORT, k2, "/v1/tokens");
     api_expect(r, 200);
     api_free(r);
-    it_pause(NULL, 4500);
+    it_pause(NULL, 5500);
     r = api_get(PORT, k2, "/v1/tokens");
     api_expect_error(r, 401, "INVALID_ACCESS_TOKEN");
     api_free(r);
