@@ -4,12 +4,17 @@
 -- collection offers has an index that serves it in both directions, also
 -- under the charger filter. Times travel in cursors as microseconds since
 -- the epoch (exact: timestamptz has microsecond resolution) and leave in
--- JSON as ISO 8601 UTC with milliseconds and Z.
+-- JSON as ISO 8601 UTC with Z, with milliseconds only when there are any.
 
--- "2024-05-01T12:00:00.000Z"
+-- "2024-05-01T12:00:00Z", "2024-05-01T12:00:00.250Z"
 CREATE FUNCTION ocppgw_iso(t timestamptz) RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+           || CASE WHEN date_trunc('milliseconds', t) = date_trunc('second', t) THEN ''
+                   ELSE to_char(t AT TIME ZONE 'UTC', '.MS') END
+           || 'Z'
+$$;
 
 -- timestamptz <-> microseconds since the epoch, exactly.
 CREATE FUNCTION ocppgw_us(t timestamptz) RETURNS bigint

@@ -9,33 +9,28 @@
 #include <stddef.h>
 
 #include "rest.h"
-
-/* Placeholder until the resource handlers land. */
-static void not_yet(struct rest_request *r)
-{
-    rest_reply_error(r, REST_ERR_NOT_FOUND, "not implemented yet", NULL);
-}
+#include "rest_res.h"
 
 const struct rest_route rest_routes[] = {
-    { REST_GET,    "/v1/openapi.json",                    not_yet, NULL,             REST_NO_AUTH },
-    { REST_GET,    "/v1/chargers",                        not_yet, "chargers:read",  0 },
-    { REST_POST,   "/v1/chargers",                        not_yet, "chargers:write", REST_JSON_BODY },
-    { REST_GET,    "/v1/chargers/{id}",                   not_yet, "chargers:read",  REST_CHARGER_ID },
-    { REST_PATCH,  "/v1/chargers/{id}",                   not_yet, "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
-    { REST_DELETE, "/v1/chargers/{id}",                   not_yet, "chargers:write", REST_CHARGER_ID },
-    { REST_GET,    "/v1/chargers/{id}/sessions",          not_yet, "sessions:read",  REST_CHARGER_ID },
-    { REST_GET,    "/v1/chargers/{id}/status-history",    not_yet, "chargers:read",  REST_CHARGER_ID },
-    { REST_GET,    "/v1/sessions",                        not_yet, "sessions:read",  0 },
-    { REST_GET,    "/v1/sessions/{id}",                   not_yet, "sessions:read",  0 },
-    { REST_GET,    "/v1/sessions/{id}/meter-values",      not_yet, "sessions:read",  0 },
-    { REST_GET,    "/v1/tokens",                          not_yet, "tokens:read",    0 },
-    { REST_POST,   "/v1/tokens",                          not_yet, "tokens:write",   REST_JSON_BODY },
-    { REST_GET,    "/v1/tokens/{idTag}",                  not_yet, "tokens:read",    0 },
-    { REST_PATCH,  "/v1/tokens/{idTag}",                  not_yet, "tokens:write",   REST_JSON_BODY },
-    { REST_DELETE, "/v1/tokens/{idTag}",                  not_yet, "tokens:write",   0 },
-    { REST_GET,    "/v1/api-keys",                        not_yet, "admin",          0 },
-    { REST_POST,   "/v1/api-keys",                        not_yet, "admin",          REST_JSON_BODY },
-    { REST_DELETE, "/v1/api-keys/{id}",                   not_yet, "admin",          0 },
-    { REST_GET,    "/v1/audit-log",                       not_yet, "admin",          0 },
+    { REST_GET,    "/v1/openapi.json",                  res_openapi_get,             NULL,             REST_NO_AUTH },
+    { REST_GET,    "/v1/chargers",                      res_chargers_list,           "chargers:read",  0 },
+    { REST_POST,   "/v1/chargers",                      res_charger_create,          "chargers:write", REST_JSON_BODY },
+    { REST_GET,    "/v1/chargers/{id}",                 res_charger_get,             "chargers:read",  REST_CHARGER_ID },
+    { REST_PATCH,  "/v1/chargers/{id}",                 res_charger_update,          "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
+    { REST_DELETE, "/v1/chargers/{id}",                 res_charger_delete,          "chargers:write", REST_CHARGER_ID },
+    { REST_GET,    "/v1/chargers/{id}/sessions",        res_charger_sessions,        "sessions:read",  REST_CHARGER_ID },
+    { REST_GET,    "/v1/chargers/{id}/status-history",  res_charger_status_history,  "chargers:read",  REST_CHARGER_ID },
+    { REST_GET,    "/v1/sessions",                      res_sessions_list,           "sessions:read",  0 },
+    { REST_GET,    "/v1/sessions/{id}",                 res_session_get,             "sessions:read",  0 },
+    { REST_GET,    "/v1/sessions/{id}/meter-values",    res_session_meter_values,    "sessions:read",  0 },
+    { REST_GET,    "/v1/tokens",                        res_tokens_list,             "tokens:read",    0 },
+    { REST_POST,   "/v1/tokens",                        res_token_create,            "tokens:write",   REST_JSON_BODY },
+    { REST_GET,    "/v1/tokens/{idTag}",                res_token_get,               "tokens:read",    0 },
+    { REST_PATCH,  "/v1/tokens/{idTag}",                res_token_update,            "tokens:write",   REST_JSON_BODY },
+    { REST_DELETE, "/v1/tokens/{idTag}",                res_token_delete,            "tokens:write",   0 },
+    { REST_GET,    "/v1/api-keys",                      res_api_keys_list,           "admin",          0 },
+    { REST_POST,   "/v1/api-keys",                      res_api_key_create,          "admin",          REST_JSON_BODY },
+    { REST_DELETE, "/v1/api-keys/{id}",                 res_api_key_revoke,          "admin",          0 },
+    { REST_GET,    "/v1/audit-log",                     res_audit_list,              "admin",          0 },
 };
 const size_t rest_routes_count = sizeof rest_routes / sizeof rest_routes[0];

@@ -1,0 +1,118 @@
+/*
+ * The REST resources (src/rest/res_*.c): the handlers of the route table
+ * (src/rest/routes.c) and the glue they share (res_common.c) between the
+ * framework (include/rest.h) and the pure collection/body code
+ * (include/rest_query.h, include/rest_body.h).
+ *
+ * Every handler answers with one SQL statement on the REST store (rest_sql)
+ * and replies from its completion; writes are audited (rest_audit).
+ */
+#ifndef OCPPGW_REST_RES_H
+#define OCPPGW_REST_RES_H
+
+#include <stdbool.h>
+
+#include "rest.h"
+
+struct cJSON;
+struct store_job;
+struct rest_col;
+struct rest_list_spec;
+struct rest_param_error;
+
+/* ---- handlers (route table) ---- */
+void res_openapi_get(struct rest_request *r);
+void res_chargers_list(struct rest_request *r);
+void res_charger_create(struct rest_request *r);
+void res_charger_get(struct rest_request *r);
+void res_charger_update(struct rest_request *r);
+void res_charger_delete(struct rest_request *r);
+void res_charger_sessions(struct rest_request *r);
+void res_charger_status_history(struct rest_request *r);
+void res_sessions_list(struct rest_request *r);
+void res_session_get(struct rest_request *r);
+void res_session_meter_values(struct rest_request *r);
+void res_tokens_list(struct rest_request *r);
+void res_token_create(struct rest_request *r);
+void res_token_get(struct rest_request *r);
+void res_token_update(struct rest_request *r);
+void res_token_delete(struct rest_request *r);
+void res_api_keys_list(struct rest_request *r);
+void res_api_key_create(struct rest_request *r);
+void res_api_key_revoke(struct rest_request *r);
+void res_audit_list(struct rest_request *r);
+
+/* ---- shared glue (res_common.c) ---- */
+
+/* Parent row of a charger's collections (spec->parent): 404 when the charger is gone. */
+#define CHARGER_PARENT "SELECT c.id, c.site_id FROM chargers c WHERE c.id = $?"
+
+/* Replies 400 naming the first query parameter no handler read; true if it did. */
+bool res_unknown_params(struct rest_request *r);
+
+/*
+ * The request's body validated against fields (create: required ones must be
+ * there; update: immutable ones refused). False after replying 400 (no JSON
+ * object) or 422 naming every bad field (and auditing `action` as invalid).
+ */
+struct rest_field;
+struct rest_body;
+bool res_body(struct rest_request *r, const struct rest_field *fields, size_t n, bool create,
+              const char *action, const char *resource, struct rest_body *out);
+
+/*
+ * Collection request: validates the query (400 naming the parameter),
+ * assembles the page statement with the key's restriction and parks the
+ * request on it. scope_value: the path parameter of spec->scope/parent.
+ */
+void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
+                    const char *scope_value, rest_sql_done done);
+/*
+ * Its completion: the {"data", "meta"} answer. For a collection under a
+ * parent, 404 when the parent is missing (message names what) and 403 when
+ * it lies outside the key's chargers.
+ */
+void res_list_finish(struct rest_request *r, struct store_job *job,
+                     const struct rest_list_spec *spec, const char *parent_what);
+
+/*
+ * "SELECT <columns> <tail>" appended to b; tail goes on from the column
+ * list (" FROM chargers c WHERE c.id = $1", ", extra FROM t").
+ */
+struct rest_sqlb;
+void res_select(struct rest_sqlb *b, const struct rest_col *cols, size_t n, const char *tail);
+/* The same for a fixed statement: built and interned once into *slot. */
+const char *res_select_once(const char **slot, const struct rest_col *cols, size_t n,
+                            const char *tail);
+
+/* Index of the column named name (aborts if there is none: a table bug). */
+int res_col(const struct rest_col *cols, size_t n, const char *name);
+/* True if the request's key may see the charger (charger list or site list). */
+bool res_key_sees(struct rest_request *r, const char *charger_id, const char *site_id);
+
+/* 404 {"<what>Id": id} with "<what> '<id>' not found". */
+void res_not_found(struct rest_request *r, const char *what, const char *ctx_key, const char *id);
+/* 403: the resource lies outside the key's charger set. */
+void res_forbidden(struct rest_request *r, const char *what, const char *ctx_key, const char *id);
+/*
+ * A failed write: 409 for a unique violation, 422 for constraint or data
+ * errors the validation could not foresee, else the store error (503/500).
+ */
+void res_write_error(struct rest_request *r, const struct store_job *job);
+
+/*
+ * Audit of a write: detail {"fields": [...]} of the body keys given (never
+ * their values: secrets), result "ok", "invalid", "not_found", "conflict",
+ * "error".
+ */
+void res_audit(struct rest_request *r, const char *action, const char *resource,
+               const char *result);
+/* result word of a failed write job (for res_audit). */
+const char *res_write_result(const struct store_job *job);
+
+/* Percent-encodes a path segment into out (cap bytes). */
+void res_path_escape(const char *s, char *out, size_t cap);
+/* Adds "Location: <prefix><escaped id>". */
+void res_location(struct rest_request *r, const char *prefix, const char *id);
+
+#endif

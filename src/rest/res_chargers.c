@@ -1,0 +1,400 @@
+/*
+ * /v1/chargers: list (offset pages), pre-register, read, change, delete;
+ * a charger's status history (cursor pages). `connected` is the core's live
+ * view (this process holds the charger's websocket), every other field the
+ * chargers row and its connectors. Writes change only the table: the
+ * registry follows through the chargers NOTIFY trigger.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "core.h"
+#include "gateway.h"
+#include "rest.h"
+#include "rest_body.h"
+#include "rest_query.h"
+#include "rest_res.h"
+#include "secret.h"
+#include "store.h"
+
+/* Runs on the loop thread, where the core lives. */
+static bool charger_connected(const char *id)
+{
+    return gw && gw->core && core_charger_connected(gw->core, id);
+}
+
+static const struct rest_col charger_cols[] = {
+    { "id", "c.id", REST_COL_STR, NULL },
+    { "name", "c.name", REST_COL_STR, NULL },
+    { "serialNumber", "c.serial_number", REST_COL_STR, NULL },
+    { "chargeBoxSerialNumber", "c.charge_box_serial", REST_COL_STR, NULL },
+    { "model", "c.model", REST_COL_STR, NULL },
+    { "vendor", "c.vendor", REST_COL_STR, NULL },
+    { "firmwareVersion", "c.firmware_version", REST_COL_STR, NULL },
+    { "iccid", "c.iccid", REST_COL_STR, NULL },
+    { "imsi", "c.imsi", REST_COL_STR, NULL },
+    { "meterType", "c.meter_type", REST_COL_STR, NULL },
+    { "meterSerialNumber", "c.meter_serial", REST_COL_STR, NULL },
+    { "maxAvailableCurrent", "c.max_available_current", REST_COL_NUM, NULL },
+    { "timeZone", "c.time_zone", REST_COL_STR, NULL },
+    { "latitude", "c.latitude", REST_COL_NUM, NULL },
+    { "longitude", "c.longitude", REST_COL_NUM, NULL },
+    { "commissioningDate", "to_char(c.commissioning_date, 'YYYY-MM-DD')", REST_COL_STR, NULL },
+    { "connected", "c.id", REST_COL_LIVE, charger_connected },
+    { "lastSeenAt", "ocppgw_iso(c.last_seen_at)", REST_COL_STR, NULL },
+    { "connectedAt", "ocppgw_iso(c.connected_at)", REST_COL_STR, NULL },
+    { "disconnectedAt", "ocppgw_iso(c.disconnected_at)", REST_COL_STR, NULL },
+    { "lastBootAt", "ocppgw_iso(c.last_boot_at)", REST_COL_STR, NULL },
+    { "registrationStatus", "c.registration_status", REST_COL_STR, NULL },
+    { "securityProfile", "c.security_profile", REST_COL_INT, NULL },
+    { "hasAuthorizationKey", "c.auth_hash IS NOT NULL", REST_COL_BOOL, NULL },
+    { "autoRegistered", "c.auto_registered", REST_COL_BOOL, NULL },
+    { "siteId", "c.site_id", REST_COL_STR, NULL },
+    { "firmwareStatus", "c.firmware_status", REST_COL_STR, NULL },
+    { "diagnosticsStatus", "c.diagnostics_status", REST_COL_STR, NULL },
+    { "createdAt", "ocppgw_iso(c.created_at)", REST_COL_STR, NULL },
+    { "updatedAt", "ocppgw_iso(c.updated_at)", REST_COL_STR, NULL },
+    { "connectors",
+      "(SELECT coalesce(json_agg(json_build_object('connectorId', k.connector_id, 'status', k.status,"
+      " 'errorCode', k.error_code, 'info', k.info, 'vendorId', k.vendor_id,"
+      " 'vendorErrorCode', k.vendor_error_code, 'timestamp', ocppgw_iso(k.status_at),"
+      " 'updatedAt', ocppgw_iso(coalesce(k.status_at, k.updated_at))) ORDER BY k.connector_id), '[]')"
+      " FROM connectors k WHERE k.charger_id = c.id)",
+      REST_COL_JSON, NULL },
+};
+#define NCOLS (sizeof charger_cols / sizeof charger_cols[0])
+
+static const char *const connector_statuses[] = {
+    "Available", "Preparing", "Charging", "SuspendedEVSE", "SuspendedEV", "Finishing",
+    "Reserved", "Unavailable", "Faulted", NULL
+};
+static const char *const registration_statuses[] = { "Accepted", "Pending", "Rejected", NULL };
+
+static const struct rest_sort charger_sorts[] = {
+    { "id", "c.id", NULL, NULL },
+    { "name", "c.name", NULL, NULL },
+    { "lastSeenAt", "c.last_seen_at", NULL, NULL },
+    { "createdAt", "c.created_at", NULL, NULL },
+};
+
+static const struct rest_filter charger_filters[] = {
+    { "status", REST_F_ENUM, "EXISTS (SELECT 1 FROM connectors k WHERE k.charger_id = c.id AND k.status = $?)",
+      0, connector_statuses, 0, 0, NULL },
+    { "connected", REST_F_BOOL, "c.connected = $?::boolean", 0, NULL, 0, 0, NULL },
+    { "siteId", REST_F_TEXT, "c.site_id = $?", 64, NULL, 0, 0, NULL },
+    { "chargerIds", REST_F_LIST, "c.id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
+    { "registrationStatus", REST_F_ENUM, "c.registration_status = $?", 0, registration_statuses, 0, 0, NULL },
+    { "search", REST_F_SEARCH,
+      "(c.id ILIKE $? OR c.name ILIKE $? OR c.vendor ILIKE $? OR c.model ILIKE $?)", 100, NULL, 0, 0, NULL },
+};
+
+static const struct rest_list_spec chargers_spec = {
+    .name = "chargers",
+    .paging = REST_PAGING_OFFSET,
+    .kind = REST_LIST_CHARGERS,
+    .cols = charger_cols,
+    .ncols = NCOLS,
+    .from = "chargers c",
+    .id = "c.id",
+    .sorts = charger_sorts,
+    .nsorts = sizeof charger_sorts / sizeof charger_sorts[0],
+    .desc = false,
+    .filters = charger_filters,
+    .nfilters = sizeof charger_filters / sizeof charger_filters[0],
+    .vis_chargers = "c.id = ANY($?::text[])",
+    .vis_sites = "c.site_id = ANY($?::text[])",
+};
+
+static bool printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+static bool tz_name(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '/' || *s == '_' || *s == '-' || *s == '+'))
+            return false;
+    return true;
+}
+
+static const struct rest_field charger_fields[] = {
+    { "id", REST_FT_STRING, REST_FF_REQUIRED | REST_FF_IMMUTABLE, "id", NULL, 1, OCPP_CHARGER_ID_MAX,
+      0, 0, NULL, core_charger_id_valid, "must be printable ASCII without blanks, '/', ',' or '%'" },
+    { "name", REST_FT_STRING, REST_FF_NULLABLE, "name", NULL, 1, 128, 0, 0, NULL, NULL, NULL },
+    { "authorizationKey", REST_FT_STRING, REST_FF_NULLABLE, "auth_hash", NULL, 16, 40, 0, 0, NULL,
+      printable_ascii, "must be printable ASCII without blanks" },
+    { "securityProfile", REST_FT_INT, 0, "security_profile", "$?::smallint", 0, 3, 0, 0, NULL, NULL, NULL },
+    { "registrationStatus", REST_FT_ENUM, 0, "registration_status", NULL, 0, 0, 0, 0,
+      registration_statuses, NULL, NULL },
+    { "siteId", REST_FT_STRING, REST_FF_NULLABLE, "site_id", "ocppgw_ensure_site($?)", 1, 64, 0, 0,
+      NULL, NULL, NULL },
+    { "maxAvailableCurrent", REST_FT_NUMBER, REST_FF_NULLABLE, "max_available_current", "$?::numeric",
+      0, 0, 0, 100000, NULL, NULL, NULL },
+    { "timeZone", REST_FT_STRING, REST_FF_NULLABLE, "time_zone", NULL, 1, 64, 0, 0, NULL, tz_name,
+      "must be an IANA time zone name such as Europe/Berlin" },
+    { "latitude", REST_FT_NUMBER, REST_FF_NULLABLE, "latitude", "$?::float8", 0, 0, -90, 90, NULL, NULL, NULL },
+    { "longitude", REST_FT_NUMBER, REST_FF_NULLABLE, "longitude", "$?::float8", 0, 0, -180, 180, NULL, NULL,
+      NULL },
+    { "commissioningDate", REST_FT_DATE, REST_FF_NULLABLE, "commissioning_date", "$?::date", 0, 0, 0, 0, NULL,
+      NULL, NULL },
+};
+#define NFIELDS (sizeof charger_fields / sizeof charger_fields[0])
+
+/* ---- GET /v1/chargers ---- */
+
+static void list_done(struct rest_request *r, struct store_job *job)
+{
+    res_list_finish(r, job, &chargers_spec, NULL);
+}
+
+void res_chargers_list(struct rest_request *r)
+{
+    res_list_start(r, &chargers_spec, NULL, list_done);
+}
+
+/* ---- GET /v1/chargers/{id} ---- */
+
+/* The charger row of a read or write, or 404 / 403. */
+static void reply_charger(struct rest_request *r, struct store_job *job, int status)
+{
+    const char *id = rest_param(r, "id");
+    if (rest_job_rows(job) < 1) {
+        res_not_found(r, "charger", "chargerId", id);
+        return;
+    }
+    if (!res_key_sees(r, rest_job_value(job, 0, 0),
+                      rest_job_value(job, 0, res_col(charger_cols, NCOLS, "siteId")))) {
+        res_forbidden(r, "charger", "chargerId", id);
+        return;
+    }
+    if (status == 201)
+        res_location(r, "/v1/chargers/", rest_job_value(job, 0, 0));
+    rest_reply_json(r, status, rest_row_json(job, 0, 0, charger_cols, NCOLS));
+}
+
+static void get_done(struct rest_request *r, struct store_job *job)
+{
+    if (job->status != STORE_OK)
+        rest_reply_store_error(r, job);
+    else
+        reply_charger(r, job, 200);
+}
+
+void res_charger_get(struct rest_request *r)
+{
+    static const char *sql;
+    if (res_unknown_params(r))
+        return;
+    const char *params[] = { rest_param(r, "id") };
+    rest_sql(r, res_select_once(&sql, charger_cols, NCOLS, " FROM chargers c WHERE c.id = $1"), 1,
+             params, get_done);
+}
+
+/* ---- POST /v1/chargers ---- */
+
+/* authorizationKey is stored as its PBKDF2 hash, never as given. */
+static void hash_authorization_key(struct rest_body *body)
+{
+    struct rest_body_value *v = rest_body_find(body, "authorizationKey");
+    if (!v || !v->text)
+        return;
+    int iterations = gw && gw->cfg.password_iterations > 0 ? gw->cfg.password_iterations
+                                                           : SECRET_DEFAULT_ITERATIONS;
+    char *hash = secret_hash_password(v->text, iterations);
+    memset(v->text, 0, strlen(v->text));
+    free(v->text);
+    v->text = hash;
+}
+
+static void create_done(struct rest_request *r, struct store_job *job)
+{
+    const char *given = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rest_body(r), "id"));
+    if (job->status != STORE_OK) {
+        res_audit(r, "charger.create", given, res_write_result(job));
+        res_write_error(r, job);
+        return;
+    }
+    if (rest_job_rows(job) < 1) {
+        res_audit(r, "charger.create", given, "conflict");
+        cJSON *ctx = cJSON_CreateObject();
+        cJSON_AddStringToObject(ctx, "id", given ? given : "");
+        char msg[128];
+        snprintf(msg, sizeof msg, "charger '%.64s' already exists", given ? given : "");
+        rest_reply_error(r, REST_ERR_CONFLICT, msg, ctx);
+        return;
+    }
+    res_audit(r, "charger.create", given, "ok");
+    reply_charger(r, job, 201);
+}
+
+void res_charger_create(struct rest_request *r)
+{
+    struct rest_body body;
+    if (res_unknown_params(r) ||
+        !res_body(r, charger_fields, NFIELDS, true, "charger.create", NULL, &body))
+        return;
+    const char *id = rest_body_find(&body, "id")->text;
+    const struct rest_body_value *site = rest_body_find(&body, "siteId");
+    if (!res_key_sees(r, id, site ? site->text : NULL)) {
+        res_audit(r, "charger.create", id, "forbidden");
+        res_forbidden(r, "charger", "chargerId", id);
+        rest_body_free(&body);
+        return;
+    }
+    hash_authorization_key(&body);
+
+    struct rest_sqlb b;
+    rest_sqlb_init(&b);
+    rest_sqlb_add(&b, "WITH c AS (INSERT INTO chargers ");
+    rest_body_columns(&body, &b);
+    rest_sqlb_add(&b, " VALUES (");
+    rest_body_values(&body, &b);
+    rest_sqlb_add(&b, ") ON CONFLICT (id) DO NOTHING RETURNING *) ");
+    res_select(&b, charger_cols, NCOLS, " FROM c");
+    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, create_done);
+    rest_sqlb_free(&b);
+    rest_body_free(&body);
+}
+
+/* ---- PATCH /v1/chargers/{id} ---- */
+
+static void update_done(struct rest_request *r, struct store_job *job)
+{
+    const char *id = rest_param(r, "id");
+    const char *result = job->status != STORE_OK ? res_write_result(job)
+                         : rest_job_rows(job) < 1 ? "not_found" : "ok";
+    res_audit(r, "charger.update", id, result);
+    if (job->status != STORE_OK)
+        res_write_error(r, job);
+    else
+        reply_charger(r, job, 200);
+}
+
+void res_charger_update(struct rest_request *r)
+{
+    const char *id = rest_param(r, "id");
+    struct rest_body body;
+    if (res_unknown_params(r) ||
+        !res_body(r, charger_fields, NFIELDS, false, "charger.update", id, &body))
+        return;
+    const struct rest_body_value *site = rest_body_find(&body, "siteId");
+    const struct rest_key *k = rest_key(r);
+    if (site && k && k->site_ids && !res_key_sees(r, id, site->text)) {
+        res_audit(r, "charger.update", id, "forbidden");
+        res_forbidden(r, "site", "siteId", site->text ? site->text : "");
+        rest_body_free(&body);
+        return;
+    }
+    hash_authorization_key(&body);
+
+    struct rest_sqlb b;
+    rest_sqlb_init(&b);
+    rest_sqlb_add(&b, "WITH c AS (UPDATE chargers c SET ");
+    if (rest_body_set(&body, &b))
+        rest_sqlb_add(&b, ", ");
+    rest_sqlb_add(&b, "updated_at = now()");
+    rest_sqlb_frag(&b, " WHERE c.id = $?", rest_sqlb_param(&b, id));
+    rest_sqlb_restrict(&b, &b, " AND ", chargers_spec.vis_chargers, chargers_spec.vis_sites,
+                       k ? k->charger_ids : NULL, k ? k->site_ids : NULL);
+    rest_sqlb_add(&b, " RETURNING c.*) ");
+    res_select(&b, charger_cols, NCOLS, " FROM c");
+    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, update_done);
+    rest_sqlb_free(&b);
+    rest_body_free(&body);
+}
+
+/* ---- DELETE /v1/chargers/{id} (its sessions stay: no foreign key) ---- */
+
+static void delete_done(struct rest_request *r, struct store_job *job)
+{
+    const char *id = rest_param(r, "id");
+    if (job->status != STORE_OK) {
+        res_audit(r, "charger.delete", id, res_write_result(job));
+        res_write_error(r, job);
+    } else if (rest_job_rows(job) < 1) {
+        res_audit(r, "charger.delete", id, "not_found");
+        res_not_found(r, "charger", "chargerId", id);
+    } else {
+        res_audit(r, "charger.delete", id, "ok");
+        rest_reply_json(r, 204, NULL);
+    }
+}
+
+void res_charger_delete(struct rest_request *r)
+{
+    if (res_unknown_params(r))
+        return;
+    const struct rest_key *k = rest_key(r);
+    struct rest_sqlb b;
+    rest_sqlb_init(&b);
+    rest_sqlb_frag(&b, "DELETE FROM chargers c WHERE c.id = $?", rest_sqlb_param(&b, rest_param(r, "id")));
+    rest_sqlb_restrict(&b, &b, " AND ", chargers_spec.vis_chargers, chargers_spec.vis_sites,
+                       k ? k->charger_ids : NULL, k ? k->site_ids : NULL);
+    rest_sqlb_add(&b, " RETURNING c.id");
+    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, delete_done);
+    rest_sqlb_free(&b);
+}
+
+/* ---- GET /v1/chargers/{id}/status-history ---- */
+
+static const struct rest_col history_cols[] = {
+    { "id", "h.id", REST_COL_INT, NULL },
+    { "chargerId", "h.charger_id", REST_COL_STR, NULL },
+    { "connectorId", "h.connector_id", REST_COL_INT, NULL },
+    { "status", "h.status", REST_COL_STR, NULL },
+    { "errorCode", "h.error_code", REST_COL_STR, NULL },
+    { "info", "h.info", REST_COL_STR, NULL },
+    { "vendorId", "h.vendor_id", REST_COL_STR, NULL },
+    { "vendorErrorCode", "h.vendor_error_code", REST_COL_STR, NULL },
+    { "timestamp", "ocppgw_iso(h.status_at)", REST_COL_STR, NULL },
+    { "receivedAt", "ocppgw_iso(h.received_at)", REST_COL_STR, NULL },
+};
+
+static const struct rest_sort history_sorts[] = {
+    { "receivedAt", "h.received_at", "ocppgw_us(h.received_at)", "ocppgw_ts_us($?::bigint)" },
+    { "id", "h.id", NULL, NULL },
+};
+
+static const struct rest_filter history_filters[] = {
+    { "connectorId", REST_F_INT, "h.connector_id = $?::integer", 0, NULL, 0, 1000, NULL },
+    { "status", REST_F_ENUM, "h.status = $?", 0, connector_statuses, 0, 0, NULL },
+    { "from", REST_F_TIME, "h.received_at >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+    { "to", REST_F_TIME, "h.received_at < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+};
+
+static const struct rest_list_spec history_spec = {
+    .name = "status-history",
+    .paging = REST_PAGING_CURSOR,
+    .kind = REST_LIST_STATUS_HISTORY,
+    .cols = history_cols,
+    .ncols = sizeof history_cols / sizeof history_cols[0],
+    .from = "status_history h",
+    .id = "h.id",
+    .sorts = history_sorts,
+    .nsorts = sizeof history_sorts / sizeof history_sorts[0],
+    .desc = true,
+    .filters = history_filters,
+    .nfilters = sizeof history_filters / sizeof history_filters[0],
+    .scope = "h.charger_id = $?",
+    .parent = CHARGER_PARENT,
+    .vis_chargers = "h.charger_id = ANY($?::text[])",
+    .vis_sites = "h.charger_id IN (SELECT s.id FROM chargers s WHERE s.site_id = ANY($?::text[]))",
+};
+
+static void history_done(struct rest_request *r, struct store_job *job)
+{
+    res_list_finish(r, job, &history_spec, "charger");
+}
+
+void res_charger_status_history(struct rest_request *r)
+{
+    res_list_start(r, &history_spec, rest_param(r, "id"), history_done);
+}

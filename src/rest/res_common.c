@@ -1,0 +1,272 @@
+/*
+ * Glue shared by the REST resources (include/rest_res.h): collections from
+ * query string to answer, body validation replies, the not-found /
+ * forbidden / write-error answers, audit rows, Location headers. The route
+ * table's GET /v1/openapi.json lives here too (the embedded document).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "embedded.h"
+#include "rest.h"
+#include "rest_body.h"
+#include "rest_query.h"
+#include "rest_res.h"
+#include "store.h"
+#include "util.h"
+
+static const char *src_get(void *ctx, const char *name)
+{
+    return rest_query(ctx, name);
+}
+
+static size_t src_list(void *ctx, const char *name, const char **out, size_t max)
+{
+    return rest_query_list(ctx, name, out, max);
+}
+
+bool res_unknown_params(struct rest_request *r)
+{
+    const char *name = rest_query_unread(r);
+    if (!name)
+        return false;
+    char msg[160];
+    snprintf(msg, sizeof msg, "unknown query parameter '%.64s'", name);
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, name, "unknown parameter");
+    rest_reply_error(r, REST_ERR_BAD_REQUEST, msg, ctx);
+    return true;
+}
+
+static void reply_param_error(struct rest_request *r, const struct rest_param_error *err)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "query parameter '%s' %s", err->param, err->reason);
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, err->param, err->reason);
+    rest_reply_error(r, REST_ERR_BAD_REQUEST, msg, ctx);
+}
+
+/* Parses r's query for spec; replies 400 and returns false on a bad or unknown parameter. */
+static bool list_parse(struct rest_request *r, const struct rest_list_spec *spec,
+                       struct rest_list_req *req)
+{
+    struct rest_query_source src = { src_get, src_list, r };
+    struct rest_param_error err;
+    if (!rest_list_parse(spec, &src, req, &err)) {
+        reply_param_error(r, &err);
+        return false;
+    }
+    return !res_unknown_params(r);
+}
+
+void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
+                    const char *scope_value, rest_sql_done done)
+{
+    struct rest_list_req req;
+    if (list_parse(r, spec, &req)) {
+        const struct rest_key *k = rest_key(r);
+        struct rest_sqlb b;
+        rest_sqlb_init(&b);
+        rest_list_sql(&req, scope_value, k ? k->charger_ids : NULL, k ? k->site_ids : NULL, &b);
+        rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, done);
+        rest_sqlb_free(&b);
+    }
+    rest_list_req_free(&req);
+}
+
+void res_list_finish(struct rest_request *r, struct store_job *job,
+                     const struct rest_list_spec *spec, const char *parent_what)
+{
+    if (job->status != STORE_OK) {
+        rest_reply_store_error(r, job);
+        return;
+    }
+    /* the request was validated when the statement was made: this parse succeeds */
+    struct rest_list_req req;
+    struct rest_query_source src = { src_get, src_list, r };
+    struct rest_param_error err;
+    if (!rest_list_parse(spec, &src, &req, &err)) {
+        rest_list_req_free(&req);
+        rest_reply_error(r, REST_ERR_INTERNAL, "query changed while parked", NULL);
+        return;
+    }
+    const char *charger_id, *site_id;
+    const char *id = rest_param(r, "id");
+    char ctx_key[64];
+    snprintf(ctx_key, sizeof ctx_key, "%sId", parent_what ? parent_what : "");
+    if (spec->parent && !rest_list_parent(&req, job, &charger_id, &site_id)) {
+        res_not_found(r, parent_what, ctx_key, id);
+    } else if (spec->parent && !res_key_sees(r, charger_id, site_id)) {
+        res_forbidden(r, parent_what, ctx_key, id);
+    } else {
+        rest_reply_json(r, 200, rest_list_page(&req, job));
+    }
+    rest_list_req_free(&req);
+}
+
+bool res_body(struct rest_request *r, const struct rest_field *fields, size_t n, bool create,
+              const char *action, const char *resource, struct rest_body *out)
+{
+    const cJSON *body = rest_body(r);
+    if (!body || !cJSON_IsObject(body)) {
+        memset(out, 0, sizeof *out);
+        res_audit(r, action, resource, "invalid");
+        rest_reply_error(r, REST_ERR_BAD_REQUEST, "the body must be a JSON object", NULL);
+        return false;
+    }
+    cJSON *ctx = rest_body_parse(body, fields, n, create, out);
+    if (!ctx)
+        return true;
+    char msg[256];
+    size_t at = (size_t)snprintf(msg, sizeof msg, "invalid fields:");
+    const cJSON *f;
+    cJSON_ArrayForEach(f, ctx) {
+        if (at < sizeof msg)
+            at += (size_t)snprintf(msg + at, sizeof msg - at, " %.48s", f->string);
+    }
+    res_audit(r, action, resource, "invalid");
+    rest_reply_error(r, REST_ERR_UNPROCESSABLE, msg, ctx);
+    return false;
+}
+
+void res_select(struct rest_sqlb *b, const struct rest_col *cols, size_t n, const char *tail)
+{
+    char *list = rest_select_list(cols, n);
+    rest_sqlb_add(b, "SELECT ");
+    rest_sqlb_add(b, list);
+    rest_sqlb_add(b, tail);
+    free(list);
+}
+
+const char *res_select_once(const char **slot, const struct rest_col *cols, size_t n,
+                            const char *tail)
+{
+    if (!*slot) {
+        struct rest_sqlb b;
+        rest_sqlb_init(&b);
+        res_select(&b, cols, n, tail);
+        *slot = rest_sqlb_interned(&b);
+        rest_sqlb_free(&b);
+    }
+    return *slot;
+}
+
+int res_col(const struct rest_col *cols, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cols[i].name, name) == 0)
+            return (int)i;
+    log_error(NULL, "rest: no column %s", name);
+    abort();
+}
+
+bool res_key_sees(struct rest_request *r, const char *charger_id, const char *site_id)
+{
+    const struct rest_key *k = rest_key(r);
+    return !k || rest_visible(k->charger_ids, k->site_ids, charger_id, site_id);
+}
+
+static void reply_about(struct rest_request *r, enum rest_err e, const char *what,
+                        const char *ctx_key, const char *id, const char *fmt)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, what, id ? id : "");
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, ctx_key, id ? id : "");
+    rest_reply_error(r, e, msg, ctx);
+}
+
+void res_not_found(struct rest_request *r, const char *what, const char *ctx_key, const char *id)
+{
+    reply_about(r, REST_ERR_NOT_FOUND, what, ctx_key, id, "%s '%.64s' not found");
+}
+
+void res_forbidden(struct rest_request *r, const char *what, const char *ctx_key, const char *id)
+{
+    reply_about(r, REST_ERR_FORBIDDEN, what, ctx_key, id,
+                "%s '%.64s' is outside this key's chargers");
+}
+
+const char *res_write_result(const struct store_job *job)
+{
+    if (job->status == STORE_OK)
+        return "ok";
+    const char *st = job->out.sql.sqlstate;
+    if (job->status == STORE_ERR_FAILED && strcmp(st, "23505") == 0)
+        return "conflict";
+    if (job->status == STORE_ERR_FAILED && (strncmp(st, "23", 2) == 0 || strncmp(st, "22", 2) == 0))
+        return "invalid";
+    return "error";
+}
+
+void res_write_error(struct rest_request *r, const struct store_job *job)
+{
+    const char *res = res_write_result(job);
+    if (strcmp(res, "conflict") == 0)
+        rest_reply_error(r, REST_ERR_CONFLICT, "the resource already exists", NULL);
+    else if (strcmp(res, "invalid") == 0)
+        rest_reply_error(r, REST_ERR_UNPROCESSABLE, "the database refused the values", NULL);
+    else
+        rest_reply_store_error(r, job);
+}
+
+void res_audit(struct rest_request *r, const char *action, const char *resource,
+               const char *result)
+{
+    const cJSON *body = rest_body(r);
+    char *detail = NULL;
+    if (cJSON_IsObject(body)) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON *fields = cJSON_AddArrayToObject(d, "fields");
+        const cJSON *f;
+        cJSON_ArrayForEach(f, body)
+            cJSON_AddItemToArray(fields, cJSON_CreateString(f->string ? f->string : ""));
+        detail = cJSON_PrintUnformatted(d);
+        cJSON_Delete(d);
+    }
+    rest_audit(r, action, resource, detail, result);
+    free(detail);
+}
+
+void res_path_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *s && o + 4 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+void res_location(struct rest_request *r, const char *prefix, const char *id)
+{
+    char esc[3 * 256 + 1], loc[sizeof esc + 64];
+    res_path_escape(id, esc, sizeof esc);
+    snprintf(loc, sizeof loc, "%s%s", prefix, esc);
+    rest_add_header(r, "Location", loc);
+}
+
+/* GET /v1/openapi.json: the document compiled in from docs/openapi.json. */
+void res_openapi_get(struct rest_request *r)
+{
+    if (res_unknown_params(r))
+        return;
+    const struct embedded_file *f = embedded_find("openapi.json");
+    if (!f) {
+        rest_reply_error(r, REST_ERR_INTERNAL, "openapi.json is not embedded", NULL);
+        return;
+    }
+    rest_reply_text(r, 200, "application/json", (const char *)f->data, f->len);
+}

@@ -1,0 +1,230 @@
+/*
+ * Sessions (charging transactions): /v1/sessions, a charger's
+ * /v1/chargers/{id}/sessions (same shape, EnergSync-compatible: id,
+ * chargerId, energy, startTime, endTime, chargingDuration), one session, and
+ * its meter values. All cursor pages. A key limited to some chargers sees
+ * only their sessions: lists are filtered in SQL, a single session or its
+ * meter values of another charger answer 403.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "ocpp_msg.h"
+#include "rest.h"
+#include "rest_query.h"
+#include "rest_res.h"
+#include "store.h"
+
+static const struct rest_col session_cols[] = {
+    { "id", "s.id", REST_COL_INT, NULL },
+    { "chargerId", "s.charger_id", REST_COL_STR, NULL },
+    { "connectorId", "s.connector_id", REST_COL_INT, NULL },
+    { "transactionId", "s.transaction_id", REST_COL_INT, NULL },
+    { "idTag", "s.id_tag", REST_COL_STR, NULL },
+    { "status", "s.status", REST_COL_STR, NULL },
+    { "energy", "ocppgw_session_energy(s.id, s.status, s.energy_wh, s.meter_start)", REST_COL_INT, NULL },
+    { "startTime", "ocppgw_iso(s.start_time)", REST_COL_STR, NULL },
+    { "endTime", "ocppgw_iso(s.end_time)", REST_COL_STR, NULL },
+    { "chargingDuration",
+      "greatest(0, floor(extract(epoch FROM coalesce(s.end_time, now()) - s.start_time)))::bigint",
+      REST_COL_INT, NULL },
+    { "meterStart", "s.meter_start", REST_COL_INT, NULL },
+    { "meterStop", "s.meter_stop", REST_COL_INT, NULL },
+    { "stopReason", "s.stop_reason", REST_COL_STR, NULL },
+    { "stopIdTag", "s.stop_id_tag", REST_COL_STR, NULL },
+    { "cost", "s.cost", REST_COL_INT, NULL },
+    { "currency", "s.currency", REST_COL_STR, NULL },
+    { "reservationId", "s.reservation_id", REST_COL_INT, NULL },
+    { "authorizationStatus", "s.auth_status", REST_COL_STR, NULL },
+    { "meterAnomaly", "s.meter_anomaly", REST_COL_BOOL, NULL },
+    { "createdAt", "ocppgw_iso(s.created_at)", REST_COL_STR, NULL },
+    { "updatedAt", "ocppgw_iso(s.updated_at)", REST_COL_STR, NULL },
+};
+#define NCOLS (sizeof session_cols / sizeof session_cols[0])
+
+static const struct rest_sort session_sorts[] = {
+    { "startTime", "s.start_time", "ocppgw_us(s.start_time)", "ocppgw_ts_us($?::bigint)" },
+    { "id", "s.id", NULL, NULL },
+};
+
+static const char *const session_statuses[] = { "active", "completed", NULL };
+
+/* The charger's own route uses the first four: keep chargerId(s) last. */
+static const struct rest_filter session_filters[] = {
+    { "status", REST_F_ENUM, "s.status = $?", 0, session_statuses, 0, 0, NULL },
+    { "idTag", REST_F_TEXT, "s.id_tag = $?", OCPP_IDTAG_MAX, NULL, 0, 0, NULL },
+    { "from", REST_F_TIME, "s.start_time >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+    { "to", REST_F_TIME, "s.start_time < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+    { "chargerId", REST_F_TEXT, "s.charger_id = $?", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
+    { "chargerIds", REST_F_LIST, "s.charger_id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
+};
+#define CHARGER_ROUTE_FILTERS 4
+
+#define SESSION_VIS_CHARGERS "s.charger_id = ANY($?::text[])"
+#define SESSION_VIS_SITES \
+    "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = ANY($?::text[]))"
+
+static const struct rest_list_spec sessions_spec = {
+    .name = "sessions",
+    .paging = REST_PAGING_CURSOR,
+    .kind = REST_LIST_SESSIONS,
+    .cols = session_cols,
+    .ncols = NCOLS,
+    .from = "sessions s",
+    .id = "s.id",
+    .sorts = session_sorts,
+    .nsorts = sizeof session_sorts / sizeof session_sorts[0],
+    .desc = true,
+    .filters = session_filters,
+    .nfilters = sizeof session_filters / sizeof session_filters[0],
+    .vis_chargers = SESSION_VIS_CHARGERS,
+    .vis_sites = SESSION_VIS_SITES,
+};
+
+static const struct rest_list_spec charger_sessions_spec = {
+    .name = "charger sessions",
+    .paging = REST_PAGING_CURSOR,
+    .kind = REST_LIST_SESSIONS,
+    .cols = session_cols,
+    .ncols = NCOLS,
+    .from = "sessions s",
+    .id = "s.id",
+    .sorts = session_sorts,
+    .nsorts = sizeof session_sorts / sizeof session_sorts[0],
+    .desc = true,
+    .filters = session_filters,
+    .nfilters = CHARGER_ROUTE_FILTERS,
+    .scope = "s.charger_id = $?",
+    .parent = CHARGER_PARENT,
+    .vis_chargers = SESSION_VIS_CHARGERS,
+    .vis_sites = SESSION_VIS_SITES,
+};
+
+/* Session ids are positive bigints; anything else names no session. */
+static bool session_id_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 18 || s[0] == '0')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* ---- GET /v1/sessions, GET /v1/chargers/{id}/sessions ---- */
+
+static void list_done(struct rest_request *r, struct store_job *job)
+{
+    res_list_finish(r, job, &sessions_spec, NULL);
+}
+
+void res_sessions_list(struct rest_request *r)
+{
+    res_list_start(r, &sessions_spec, NULL, list_done);
+}
+
+static void charger_list_done(struct rest_request *r, struct store_job *job)
+{
+    res_list_finish(r, job, &charger_sessions_spec, "charger");
+}
+
+void res_charger_sessions(struct rest_request *r)
+{
+    res_list_start(r, &charger_sessions_spec, rest_param(r, "id"), charger_list_done);
+}
+
+/* ---- GET /v1/sessions/{id} ---- */
+
+static void get_done(struct rest_request *r, struct store_job *job)
+{
+    const char *id = rest_param(r, "id");
+    if (job->status != STORE_OK)
+        rest_reply_store_error(r, job);
+    else if (rest_job_rows(job) < 1)
+        res_not_found(r, "session", "sessionId", id);
+    else if (!res_key_sees(r, rest_job_value(job, 0, res_col(session_cols, NCOLS, "chargerId")),
+                           rest_job_value(job, 0, (int)NCOLS)))
+        res_forbidden(r, "session", "sessionId", id);
+    else
+        rest_reply_json(r, 200, rest_row_json(job, 0, 0, session_cols, NCOLS));
+}
+
+void res_session_get(struct rest_request *r)
+{
+    static const char *sql;
+    if (res_unknown_params(r))
+        return;
+    const char *id = rest_param(r, "id");
+    if (!session_id_ok(id)) {
+        res_not_found(r, "session", "sessionId", id);
+        return;
+    }
+    /* the columns, then the charger's site for the key check */
+    rest_sql(r, res_select_once(&sql, session_cols, NCOLS,
+                                ", (SELECT c.site_id FROM chargers c WHERE c.id = s.charger_id)"
+                                " FROM sessions s WHERE s.id = $1::bigint"),
+             1, &id, get_done);
+}
+
+/* ---- GET /v1/sessions/{id}/meter-values ---- */
+
+static const struct rest_col meter_cols[] = {
+    { "timestamp", "ocppgw_iso(mv.ts)", REST_COL_STR, NULL },
+    { "value", "mv.value", REST_COL_STR, NULL },
+    { "measurand", "mv.measurand", REST_COL_STR, NULL },
+    { "unit", "mv.unit", REST_COL_STR, NULL },
+    { "context", "mv.context", REST_COL_STR, NULL },
+    { "format", "mv.format", REST_COL_STR, NULL },
+    { "phase", "mv.phase", REST_COL_STR, NULL },
+    { "location", "mv.location", REST_COL_STR, NULL },
+    { "sessionId", "mv.session_id", REST_COL_INT, NULL },
+    { "connectorId", "mv.connector_id", REST_COL_INT, NULL },
+};
+
+static const struct rest_sort meter_sorts[] = {
+    { "timestamp", "mv.ts", "ocppgw_us(mv.ts)", "ocppgw_ts_us($?::bigint)" },
+    { "id", "mv.id", NULL, NULL },
+};
+
+static const struct rest_filter meter_filters[] = {
+    { "measurand", REST_F_TEXT, "mv.measurand = $?", 64, NULL, 0, 0, NULL },
+    { "from", REST_F_TIME, "mv.ts >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+    { "to", REST_F_TIME, "mv.ts < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+};
+
+static const struct rest_list_spec meter_spec = {
+    .name = "meter-values",
+    .paging = REST_PAGING_CURSOR,
+    .kind = REST_LIST_METER_VALUES,
+    .cols = meter_cols,
+    .ncols = sizeof meter_cols / sizeof meter_cols[0],
+    .from = "meter_values mv",
+    .id = "mv.id",
+    .sorts = meter_sorts,
+    .nsorts = sizeof meter_sorts / sizeof meter_sorts[0],
+    .desc = false,
+    .filters = meter_filters,
+    .nfilters = sizeof meter_filters / sizeof meter_filters[0],
+    .scope = "mv.session_id = $?::bigint",
+    .parent = "SELECT s.charger_id, c.site_id FROM sessions s"
+              " LEFT JOIN chargers c ON c.id = s.charger_id WHERE s.id = $?::bigint",
+};
+
+static void meter_done(struct rest_request *r, struct store_job *job)
+{
+    res_list_finish(r, job, &meter_spec, "session");
+}
+
+void res_session_meter_values(struct rest_request *r)
+{
+    const char *id = rest_param(r, "id");
+    if (!session_id_ok(id)) {
+        res_not_found(r, "session", "sessionId", id);
+        return;
+    }
+    res_list_start(r, &meter_spec, id, meter_done);
+}
