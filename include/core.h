@@ -130,6 +130,12 @@ void core_registry_sync(struct core *c, const struct store_charger *rows, size_t
 size_t core_charger_count(const struct core *c);
 size_t core_connected_count(const struct core *c);
 bool core_charger_connected(const struct core *c, const char *charger_id);
+/*
+ * When this process last heard from the charger (ms since the epoch, the
+ * core's clock), 0 if never. Ahead of chargers.last_seen_at, which is
+ * written behind.
+ */
+int64_t core_charger_last_seen(const struct core *c, const char *charger_id);
 
 /* ---- connections ---- */
 

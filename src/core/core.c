@@ -288,6 +288,12 @@ bool core_charger_connected(const struct core *c, const char *charger_id)
     return ch && ch->conn;
 }
 
+int64_t core_charger_last_seen(const struct core *c, const char *charger_id)
+{
+    struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
+    return ch ? ch->last_seen_ms : 0;
+}
+
 /* ---- admission ---- */
 
 bool core_charger_id_valid(const char *id)
