@@ -91,7 +91,7 @@ enum rest_col_type {
     REST_COL_NUM,                   /* numeric / double */
     REST_COL_BOOL,                  /* boolean */
     REST_COL_JSON,                  /* json text, embedded as is */
-    REST_COL_LIVE,                  /* boolean from live(value) (e.g. connected, from the core) */
+    REST_COL_LIVE,                  /* live(value, row id): what the core knows now (connected) */
     REST_COL_HIDDEN                 /* selected for the handler, not shown */
 };
 
@@ -99,8 +99,15 @@ struct rest_col {
     const char *name;               /* JSON key */
     const char *sql;                /* select expression */
     enum rest_col_type type;
-    bool (*live)(const char *value);/* REST_COL_LIVE */
+    /* REST_COL_LIVE: the JSON value (caller owns) from the column's value and the row's first column */
+    struct cJSON *(*live)(const char *value, const char *row_id);
 };
+
+/*
+ * ms since the epoch as the API writes times (like SQL ocppgw_iso):
+ * "2024-05-01T12:00:00Z", milliseconds only when not zero. cap >= 25.
+ */
+void rest_iso_time(int64_t ms, char *buf, size_t cap);
 
 /* "expr, expr, ..." of the columns; caller frees. */
 char *rest_select_list(const struct rest_col *cols, size_t n);

@@ -173,10 +173,20 @@ const char *rest_job_value(const struct store_job *job, int row, int col)
     return job->out.sql.values[(size_t)row * (size_t)job->out.sql.nfields + (size_t)col];
 }
 
-static cJSON *col_json(const struct rest_col *c, const char *v)
+void rest_iso_time(int64_t ms, char *buf, size_t cap)
 {
+    time_format_iso8601(ms, buf, cap);
+    size_t n = strlen(buf);
+    if (n >= 5 && strcmp(buf + n - 5, ".000Z") == 0)
+        memcpy(buf + n - 5, "Z", 2);
+}
+
+static cJSON *col_json(const struct rest_col *c, const char *v, const char *row_id)
+{
+    if (c->type == REST_COL_LIVE)
+        return c->live ? c->live(v, row_id) : cJSON_CreateNull();
     if (!v)
-        return c->type == REST_COL_LIVE ? cJSON_CreateFalse() : cJSON_CreateNull();
+        return cJSON_CreateNull();
     switch (c->type) {
     case REST_COL_STR:
         return cJSON_CreateString(v);
@@ -191,7 +201,6 @@ static cJSON *col_json(const struct rest_col *c, const char *v)
         return j ? j : cJSON_CreateNull();
     }
     case REST_COL_LIVE:
-        return cJSON_CreateBool(c->live && c->live(v));
     case REST_COL_HIDDEN:
         break;
     }
@@ -206,7 +215,8 @@ cJSON *rest_row_json(const struct store_job *job, int row, int col0, const struc
         if (cols[i].type == REST_COL_HIDDEN)
             continue;
         cJSON_AddItemToObject(o, cols[i].name,
-                              col_json(&cols[i], rest_job_value(job, row, col0 + (int)i)));
+                              col_json(&cols[i], rest_job_value(job, row, col0 + (int)i),
+                                       rest_job_value(job, row, col0)));
     }
     return o;
 }

@@ -19,11 +19,31 @@
 #include "rest_res.h"
 #include "secret.h"
 #include "store.h"
+#include "util.h"
 
-/* Runs on the loop thread, where the core lives. */
-static bool charger_connected(const char *id)
+/*
+ * Live columns: what this process knows now, ahead of the table (the
+ * connection state and last-seen times are written behind). Loop thread,
+ * where the core lives.
+ */
+static cJSON *live_connected(const char *value, const char *id)
 {
-    return gw && gw->core && core_charger_connected(gw->core, id);
+    (void)value;
+    return cJSON_CreateBool(gw && gw->core && id && core_charger_connected(gw->core, id));
+}
+
+/* value: the table's last_seen_at in ms (NULL = never) */
+static cJSON *live_last_seen(const char *value, const char *id)
+{
+    int64_t ms = value ? strtoll(value, NULL, 10) : 0;
+    int64_t live = gw && gw->core && id ? core_charger_last_seen(gw->core, id) : 0;
+    if (live > ms)
+        ms = live;
+    if (ms <= 0)
+        return cJSON_CreateNull();
+    char buf[TIME_ISO8601_LEN + 1];
+    rest_iso_time(ms, buf, sizeof buf);
+    return cJSON_CreateString(buf);
 }
 
 static const struct rest_col charger_cols[] = {
@@ -43,8 +63,8 @@ static const struct rest_col charger_cols[] = {
     { "latitude", "c.latitude", REST_COL_NUM, NULL },
     { "longitude", "c.longitude", REST_COL_NUM, NULL },
     { "commissioningDate", "to_char(c.commissioning_date, 'YYYY-MM-DD')", REST_COL_STR, NULL },
-    { "connected", "c.id", REST_COL_LIVE, charger_connected },
-    { "lastSeenAt", "ocppgw_iso(c.last_seen_at)", REST_COL_STR, NULL },
+    { "connected", "NULL", REST_COL_LIVE, live_connected },
+    { "lastSeenAt", "ocppgw_ms(c.last_seen_at)", REST_COL_LIVE, live_last_seen },
     { "connectedAt", "ocppgw_iso(c.connected_at)", REST_COL_STR, NULL },
     { "disconnectedAt", "ocppgw_iso(c.disconnected_at)", REST_COL_STR, NULL },
     { "lastBootAt", "ocppgw_iso(c.last_boot_at)", REST_COL_STR, NULL },

@@ -652,9 +652,11 @@ static void test_offset_and_parent_page(void **state)
     rest_list_req_free(&req);
 }
 
-static bool live_odd(const char *v)
+/* true when the value is odd; the row id must be the first column's */
+static cJSON *live_odd(const char *v, const char *row_id)
 {
-    return strtol(v, NULL, 10) % 2 == 1;
+    assert_string_equal(row_id, "x");
+    return v ? cJSON_CreateBool(strtol(v, NULL, 10) % 2 == 1) : cJSON_CreateString("none");
 }
 
 static void test_row_types(void **state)
@@ -688,6 +690,26 @@ static void test_row_types(void **state)
     assert_null(rest_job_value(job, 0, 8));
     cJSON_Delete(o);
     store_job_free(job);
+
+    const char *nulls[] = { "x", NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+    job = fake_job(1, 8, nulls);
+    o = rest_row_json(job, 0, 0, cols, 8);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "i")));
+    assert_string_equal(cJSON_GetObjectItem(o, "l")->valuestring, "none");
+    cJSON_Delete(o);
+    store_job_free(job);
+}
+
+static void test_iso_time(void **state)
+{
+    (void)state;
+    char buf[32];
+    rest_iso_time(INT64_C(1714521600000), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00Z");
+    rest_iso_time(INT64_C(1714521600250), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00.250Z");
+    rest_iso_time(INT64_C(1714521600001), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00.001Z");
 }
 
 int main(void)
@@ -706,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_cursor_page),
         cmocka_unit_test(test_offset_and_parent_page),
         cmocka_unit_test(test_row_types),
+        cmocka_unit_test(test_iso_time),
     };
     return cmocka_run_group_tests_name("rest_query", tests, NULL, NULL);
 }
