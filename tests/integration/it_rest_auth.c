@@ -161,15 +161,29 @@ static void test_bearer_and_x_api_key_both_work(void **state)
 static void test_expired_key_is_401(void **state)
 {
     (void)state;
-    /* expired before its first use */
-    char *k1 = api_key_create("ira-expired", "tokens:read");
-    char id[32];
-    snprintf(id, sizeof id, "%lld", (long long)api_key_id(k1));
-    db_exec("UPDATE api_keys SET expires_at = now() - interval '1 minute' WHERE id = $1::bigint", id);
-    struct api_resp *r = api_get(PORT, k1, "/v1/tokens");
+    /*
+     * A key whose expiry has passed, stored so from the start, beside a valid
+     * one inserted after it: once the valid one works, the gateway knows both.
+     */
+    const char *k1 = "ogw_IraExpiredKeyMadeBySql0000000000000000000";
+    const char *k0 = "ogw_IraValidKeyMadeBySql000000000000000000000";
+    db_exec("INSERT INTO api_keys (name, key_prefix, key_hash, scopes, expires_at)"
+            " VALUES ('ira-expired', left($1, 12), encode(sha256(convert_to($1, 'UTF8')), 'hex'),"
+            " '{tokens:read}', now() - interval '1 minute'),"
+            " ('ira-valid', left($2, 12), encode(sha256(convert_to($2, 'UTF8')), 'hex'), '{tokens:read}', NULL)",
+            k1, k0);
+    struct api_resp *r = NULL;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; it_now_ms() < end; it_pause(NULL, 100)) {
+        api_free(r);
+        r = api_get(PORT, k0, "/v1/tokens?perPage=1");
+        if (r->status == 200)
+            break;
+    }
+    api_expect(r, 200);
+    api_free(r);
+    r = api_get(PORT, k1, "/v1/tokens");
     api_expect_error(r, 401, "INVALID_ACCESS_TOKEN");
     api_free(r);
-    free(k1);
 
     /* made through the API with expiresAt a few seconds ahead: works, then stops */
     char when[32];
@@ -194,6 +208,7 @@ static void test_revoke_via_rest_effective_at_once(void **state)
 {
     (void)state;
     char *k = api_key_create("ira-revoke-rest", "tokens:read");
+    api_key_wait_known(PORT, k);
     int64_t id = api_key_id(k);
     struct api_resp *r = api_get(PORT, k, "/v1/tokens");
     api_expect(r, 200);
@@ -220,6 +235,7 @@ static void test_revoke_via_cli_effective_at_once(void **state)
 {
     (void)state;
     char *k = api_key_create("ira-revoke-cli", "tokens:read");
+    api_key_wait_known(PORT, k);
     struct api_resp *r = api_get(PORT, k, "/v1/tokens");
     api_expect(r, 200);             /* the gateway has seen (and may remember) the key */
     api_free(r);
@@ -310,6 +326,7 @@ static void test_every_route_refuses_a_key_without_its_scope(void **state)
         char name[64];
         snprintf(name, sizeof name, "ira-without-%zu", i);
         char *key = api_key_create(name, scopes);
+        api_key_wait_known(PORT, key);
         char *path = route_path(c);
         struct api_resp *r = send_with(c->method, path, key, c->body, false);
         if (r->status != 403 || !r->json || !js(r->json, "errorCode") ||
@@ -343,6 +360,7 @@ static void test_every_route_admits_a_key_with_just_its_scope(void **state)
         char name[64];
         snprintf(name, sizeof name, "ira-with-%zu", i);
         char *key = api_key_create(name, c->scope);
+        api_key_wait_known(PORT, key);
         char *path = route_path(c);
         struct api_resp *r = send_with(c->method, path, key, c->body, false);
         if (r->status != c->ok_status) {
@@ -451,6 +469,7 @@ static void test_limited_key_cannot_see_another_charger(void **state)
 {
     (void)state;
     char *key = api_key_create_limited("ira-limited", "chargers:read,chargers:write,sessions:read", "ira-A");
+    api_key_wait_known(PORT, key);
     check_limited_key(key);
 
     /* nor change it */

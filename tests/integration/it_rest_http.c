@@ -466,8 +466,12 @@ static bool insert_waits_on_lock(void *arg)
 
 /*
  * The first request is held inside the database (the test holds a lock on
- * table tokens); a second request with the same Idempotency-Key arrives
- * meanwhile and must get 409, not a second action nor a wait.
+ * table tokens, as a long transaction of another client would); a second
+ * request with the same Idempotency-Key arrives meanwhile. It must get 409,
+ * never a second action nor the first one's answer as if it were finished.
+ * The lock is released only after the second request had time to arrive,
+ * so a gateway that queues it behind the first may answer it late, but
+ * must still answer 409.
  */
 static void test_idempotency_in_progress_is_409(void **state)
 {
@@ -480,11 +484,12 @@ static void test_idempotency_in_progress_is_409(void **state)
     db_exec("LOCK TABLE tokens IN EXCLUSIVE MODE");
     int fd1 = api_raw_start(PORT, req, strlen(req));
     bool waiting = wait_until(NULL, insert_waits_on_lock, NULL, 10000);
-    char *second = NULL;
-    int st2 = api_raw(PORT, req, strlen(req), &second);
+    int fd2 = api_raw_start(PORT, req, strlen(req));
+    it_pause(NULL, 1000);           /* the second request reaches the gateway */
     db_exec("ROLLBACK");
-    char *first = NULL;
+    char *first = NULL, *second = NULL;
     int st1 = api_raw_finish(fd1, &first);
+    int st2 = api_raw_finish(fd2, &second);
     free(req);
 
     if (!waiting)
@@ -509,11 +514,12 @@ static void test_rate_limit_429(void **state)
 {
     (void)state;
     /* burst 5, one more request per second */
+    char *key = api_key_create("irh-rate", "tokens:read");
+    char *other = api_key_create("irh-rate-other", "tokens:read");
+    /* started after the keys were made: it loads them at start */
     struct gw_opts o = { .name = "it_rest_http-rate", .ini = "[rest]\nrate_per_second = 1\nrate_burst = 5\n" };
     W.gw2 = gw_start(&o);
     int port = gw_port(W.gw2);
-    char *key = api_key_create("irh-rate", "tokens:read");
-    char *other = api_key_create("irh-rate-other", "tokens:read");
 
     int passed = 0, last_remaining = 5;
     struct api_resp *r = NULL;

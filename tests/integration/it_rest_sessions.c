@@ -61,7 +61,7 @@ static struct api_resp *get(const char *path)
     return api_get(PORT, admin, path);
 }
 
-/* A session row as the gateway stores it; returns its id (caller frees). start: ISO time. */
+/* A session row as the gateway stores it (meterStart = its transaction id, energy 2000 Wh when completed); returns its id (caller frees). start: ISO time. */
 static char *add_session(const char *charger, int connector, const char *tag, const char *start, bool completed)
 {
     char tx[16], conn[8];
@@ -70,10 +70,10 @@ static char *add_session(const char *charger, int connector, const char *tag, co
     if (completed)
         return db_str("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status, status,"
                       " start_time, end_time, meter_start, meter_stop, energy_wh) VALUES ($1::int, $2, $3::int, $4,"
-                      " 'Accepted', 'completed', $5::timestamptz, $5::timestamptz + interval '1 hour', 100, 2100, 2000)"
-                      " RETURNING id", tx, charger, conn, tag, start);
+                      " 'Accepted', 'completed', $5::timestamptz, $5::timestamptz + interval '1 hour', $1::int,"
+                      " $1::int + 2000, 2000) RETURNING id", tx, charger, conn, tag, start);
     return db_str("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status, start_time,"
-                  " meter_start) VALUES ($1::int, $2, $3::int, $4, 'Accepted', $5::timestamptz, 100) RETURNING id",
+                  " meter_start) VALUES ($1::int, $2, $3::int, $4, 'Accepted', $5::timestamptz, $1::int) RETURNING id",
                   tx, charger, conn, tag, start);
 }
 

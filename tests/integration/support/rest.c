@@ -191,11 +191,14 @@ const char *api_raw_header(const char *answer, const char *name, char *buf, size
 
 const char *api_header(const struct api_resp *r, const char *name)
 {
-    static char value[1024];
+    /* a ring of buffers: a few values of one answer can be held at once */
+    static char ring[8][1024];
+    static unsigned next;
+    char *value = ring[next++ % 8];
     const char *start = r->headers;
     /* skip the status line */
     const char *eol = start ? strstr(start, "\r\n") : NULL;
-    return eol ? api_raw_header(eol + 2, name, value, sizeof value) : NULL;
+    return eol ? api_raw_header(eol + 2, name, value, sizeof ring[0]) : NULL;
 }
 
 static const char *shown(const struct api_resp *r)
@@ -327,17 +330,43 @@ int64_t api_key_id(const char *secret)
                   secret);
 }
 
-char *api_key_create_limited(const char *name, const char *scopes, const char *charger_ids_csv)
+char *api_key_create_limited(const char *name, const char *scopes_csv, const char *charger_ids_csv)
 {
-    char *key = api_key_create(name, scopes);
-    int64_t id = api_key_id(key);
-    if (id == DB_NONE)
-        fail_msg("key %s: no api_keys row with the SHA-256 of the printed secret", name);
-    char ids[32];
-    snprintf(ids, sizeof ids, "%lld", (long long)id);
-    db_exec("UPDATE api_keys SET charger_ids = string_to_array($2, ',') WHERE id = $1::bigint", ids,
-            charger_ids_csv);
+    gw_migrate_once();
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[43];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(raw, 1, sizeof raw, f) != sizeof raw)
+        abort();
+    fclose(f);
+    char *key = malloc(4 + sizeof raw + 1);
+    if (!key)
+        abort();
+    memcpy(key, "ogw_", 4);
+    for (size_t i = 0; i < sizeof raw; i++)
+        key[4 + i] = b64url[raw[i] & 63];
+    key[4 + sizeof raw] = '\0';
+    db_exec("INSERT INTO api_keys (name, key_prefix, key_hash, scopes, charger_ids)"
+            " VALUES ($1, left($2, 12), encode(sha256(convert_to($2, 'UTF8')), 'hex'),"
+            " string_to_array($3, ','), string_to_array($4, ','))", name, key, scopes_csv, charger_ids_csv);
     return key;
+}
+
+void api_key_wait_known(int port, const char *key)
+{
+    int64_t end = it_now_ms() + IT_WAIT_MS;
+    int st = -1;
+    for (;;) {
+        struct api_resp *r = api_get(port, key, "/v1/audit-log?perPage=1");
+        st = r->status;
+        api_free(r);
+        if (st != 401 && st != -1)
+            return;
+        if (it_now_ms() >= end)
+            break;
+        it_pause(NULL, 50);
+    }
+    fail_msg("the gateway on port %d still answers %d to a new key after %d ms", port, st, IT_WAIT_MS);
 }
 
 void api_key_revoke_cli(int64_t id)

@@ -53,7 +53,7 @@ struct api_resp *api_post(int port, const char *key, const char *path, const cha
 struct api_resp *api_patch(int port, const char *key, const char *path, const char *body);
 struct api_resp *api_delete(int port, const char *key, const char *path);
 
-/* Value of a response header (case-insensitive name, no colon), or NULL. Borrowed until the next call. */
+/* Value of a response header (case-insensitive name, no colon), or NULL. Borrowed: valid for the next 7 calls. */
 const char *api_header(const struct api_resp *r, const char *name);
 
 /*
@@ -95,8 +95,20 @@ int api_count_with(const cJSON *items, const char *key, const char *value);
  * the CLI fails or prints no key.
  */
 char *api_key_create(const char *name, const char *scopes);
-/* The same key, then limited to the chargers of the comma-separated list (set in table api_keys). */
-char *api_key_create_limited(const char *name, const char *scopes, const char *charger_ids_csv);
+/*
+ * A key limited to the chargers of the comma-separated list, written to
+ * table api_keys in one INSERT (the CLI cannot limit keys) with a random
+ * secret of the gateway's format; returns the secret (caller frees).
+ */
+char *api_key_create_limited(const char *name, const char *scopes_csv, const char *charger_ids_csv);
+/*
+ * Waits until the gateway on port knows the key (a request with it is not
+ * answered 401), at most IT_WAIT_MS; fails the test if it never does. The
+ * gateway learns of keys made outside it (CLI, SQL) by a database
+ * notification, a moment after they are committed; the tests that are not
+ * about that wait here before using such a key.
+ */
+void api_key_wait_known(int port, const char *key);
 /* The api_keys id of a secret (by its SHA-256), or DB_NONE. */
 int64_t api_key_id(const char *secret);
 /* `ocppgw apikey revoke ID` from another process; fails the test unless it exits 0. */
