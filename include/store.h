@@ -22,7 +22,10 @@
  * The store thread also LISTENs on channel "ocppgw_charger" (a trigger on
  * chargers NOTIFYs the id on every change, from any process): it loads the
  * row and completes a STORE_OP_CHARGER_CHANGED job nobody submitted, so the
- * in-memory registry follows the table.
+ * in-memory registry follows the table. A store started for REST
+ * (STORE_LISTEN_APIKEYS) does the same for api_keys on channel
+ * "ocppgw_apikey" with STORE_OP_APIKEY_CHANGED jobs: a revoked or deleted
+ * key is announced as "<id> gone" and completed at once, without a query.
  */
 #ifndef OCPPGW_STORE_H
 #define OCPPGW_STORE_H
@@ -49,6 +52,8 @@ enum store_op {
     STORE_OP_SECURITY_EVENT,        /* write-behind: replacement, auth failures */
     STORE_OP_CHARGER_CHANGED,       /* produced by the store thread from NOTIFY */
     STORE_OP_SQL,                   /* generic parameterised statement (REST) */
+    STORE_OP_APIKEY_CHANGED,        /* produced by the store thread from NOTIFY (REST store) */
+    STORE_OP_SQL_BEHIND,            /* as STORE_OP_SQL, but write-behind (kept while the database is down) */
     STORE_OP_COUNT
 };
 
@@ -66,6 +71,27 @@ struct store_charger {
     char registration[12];          /* BootNotification answer: Accepted|Pending|Rejected */
     bool deleted;                   /* row gone: forget the charger */
 };
+
+/* An API key as the REST key cache needs it (one row of table api_keys). */
+struct store_apikey {
+    int64_t id;
+    char name[128];
+    char key_hash[65];              /* hex SHA-256 of the secret */
+    char *scopes_json;              /* owned JSON array text ["admin", ...]; NULL = none */
+    char *charger_ids_json;         /* owned JSON array text; NULL = all chargers */
+    char *site_ids_json;            /* owned JSON array text; NULL = all sites */
+    int64_t expires_ms;             /* 0 = never */
+    bool deleted;                   /* revoked or gone: forget the key */
+};
+
+/*
+ * The columns of an api_keys row as struct store_apikey wants them, in
+ * order (the REST key cache reloads with this list too).
+ */
+#define STORE_APIKEY_COLUMNS \
+    "id, name, key_hash, to_json(scopes)::text, to_json(charger_ids)::text," \
+    " to_json(site_ids)::text, (extract(epoch FROM expires_at) * 1000)::bigint," \
+    " revoked_at IS NOT NULL"
 
 struct store_last_seen {
     char charger_id[OCPP_CHARGER_ID_MAX + 1];
@@ -103,7 +129,8 @@ struct store_job {
         struct ocpp_data_transfer_req data_transfer;    /* owns data */
         struct ocpp_status_req fw_diag_status;
         struct { char kind[48]; char detail[256]; } security_event;
-        struct {
+        int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
+        struct {                    /* SQL and SQL_BEHIND */
             const char *sql;        /* static text, borrowed */
             int nparams;
             char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
@@ -126,6 +153,7 @@ struct store_job {
         } stop_tx;
         struct { int64_t session_id; bool duplicate; } meter_values;
         struct store_charger charger;                   /* CHARGER_CHANGED */
+        struct store_apikey apikey;                     /* APIKEY_CHANGED (owns its strings) */
         struct {
             int ntuples, nfields;
             char **values;          /* owned, ntuples*nfields, row-major; NULL = SQL NULL */
@@ -133,6 +161,9 @@ struct store_job {
         } sql;
     } out;
 };
+
+/* Frees the strings a store_apikey owns and zeroes it. */
+void store_apikey_clear(struct store_apikey *k);
 
 /* New zeroed job of that op. Caller owns it until it is submitted. */
 struct store_job *store_job_new(enum store_op op);
@@ -144,12 +175,21 @@ const char *store_op_name(enum store_op op);
 
 struct store;
 
+/* Channels a store LISTENs on (0 = STORE_LISTEN_CHARGERS, the OCPP store). */
+enum store_listen {
+    STORE_LISTEN_CHARGERS = 1 << 0, /* ocppgw_charger -> STORE_OP_CHARGER_CHANGED */
+    STORE_LISTEN_APIKEYS = 1 << 1,  /* ocppgw_apikey -> STORE_OP_APIKEY_CHANGED */
+    STORE_LISTEN_NONE = 1 << 2
+};
+
 struct store_config {
     const char *conninfo;           /* libpq conninfo or URL; borrowed for the call */
     int batch_max;                  /* jobs per transaction (default 512) */
     int queue_max;                  /* queued jobs before submit fails them (default 100000) */
     void (*wake)(void *ctx);        /* called from the store thread when completions wait */
     void *wake_ctx;
+    unsigned listen;                /* enum store_listen bits; 0 = chargers */
+    const char *application_name;   /* static text for pg_stat_activity; NULL = "ocppgw-store" */
 };
 
 /*
@@ -213,6 +253,14 @@ int store_admin_apikey_create(struct store_admin *a, const char *name, const cha
 int store_admin_apikey_list(struct store_admin *a, void *out_file, char *errbuf, size_t errcap);
 /* 0 revoked, 1 no such (unrevoked) key, -1 error. */
 int store_admin_apikey_revoke(struct store_admin *a, int64_t id, char *errbuf, size_t errcap);
+/*
+ * Loads every key that is not revoked (expired ones too: they answer
+ * INVALID_ACCESS_TOKEN); calls fn for each (row borrowed for the call).
+ * Returns the count or -1.
+ */
+int store_admin_apikey_load(struct store_admin *a,
+                            void (*fn)(void *ctx, const struct store_apikey *k), void *ctx,
+                            char *errbuf, size_t errcap);
 /* Number of live keys holding scope "admin", or -1. */
 int store_admin_apikey_count_admin(struct store_admin *a, char *errbuf, size_t errcap);
 

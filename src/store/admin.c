@@ -300,6 +300,27 @@ int store_admin_apikey_revoke(struct store_admin *a, int64_t id, char *errbuf, s
                       1, params);
 }
 
+int store_admin_apikey_load(struct store_admin *a,
+                            void (*fn)(void *ctx, const struct store_apikey *k), void *ctx,
+                            char *errbuf, size_t errcap)
+{
+    PGresult *r = run(a, PGRES_TUPLES_OK, "loading API keys", errbuf, errcap,
+                      "SELECT " STORE_APIKEY_COLUMNS " FROM api_keys WHERE revoked_at IS NULL"
+                      " ORDER BY id",
+                      0, NULL);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    for (int row = 0; row < n; row++) {
+        struct store_apikey k;
+        store_pg_apikey_from_row(r, row, &k);
+        fn(ctx, &k);
+        store_apikey_clear(&k);
+    }
+    PQclear(r);
+    return n;
+}
+
 int store_admin_apikey_count_admin(struct store_admin *a, char *errbuf, size_t errcap)
 {
     PGresult *r = run(a, PGRES_TUPLES_OK, "counting admin API keys", errbuf, errcap,

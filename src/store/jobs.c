@@ -2,9 +2,11 @@
  * Store jobs: allocation, ownership and the per-op facts (name, whether the
  * charger waits for the commit). A job owns the heap parts of its input
  * (meter value arrays, DataTransfer data, SQL parameters) and of its output
- * (SQL result values); store_job_free releases all of them.
+ * (SQL result values, an API key row's arrays); store_job_free releases all
+ * of them.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "pg_internal.h"
 #include "store.h"
@@ -29,6 +31,8 @@ static const struct {
     [STORE_OP_SECURITY_EVENT]       = { "security_event", false },
     [STORE_OP_CHARGER_CHANGED]      = { "charger_changed", false },
     [STORE_OP_SQL]                  = { "sql", true },
+    [STORE_OP_APIKEY_CHANGED]       = { "apikey_changed", false },
+    [STORE_OP_SQL_BEHIND]           = { "sql_behind", false },
 };
 
 struct store_job *store_job_new(enum store_op op)
@@ -72,13 +76,25 @@ void store_job_free(struct store_job *job)
         free(job->in.data_transfer.data);
         break;
     case STORE_OP_SQL:
+    case STORE_OP_SQL_BEHIND:
         free_strings(job->in.sql.params, job->in.sql.params ? (size_t)job->in.sql.nparams : 0);
         store_job_clear_sql_out(job);
+        break;
+    case STORE_OP_APIKEY_CHANGED:
+        store_apikey_clear(&job->out.apikey);
         break;
     default:
         break;
     }
     free(job);
+}
+
+void store_apikey_clear(struct store_apikey *k)
+{
+    free(k->scopes_json);
+    free(k->charger_ids_json);
+    free(k->site_ids_json);
+    memset(k, 0, sizeof *k);
 }
 
 bool store_op_is_durable(enum store_op op)

@@ -29,7 +29,10 @@
  *
  * Notifications on channel ocppgw_charger are turned into
  * STORE_OP_CHARGER_CHANGED jobs that ride in the next batch (a SELECT of the
- * row) and are completed like any other job.
+ * row) and are completed like any other job. A REST store listens on
+ * ocppgw_apikey instead: "<id>" becomes a STORE_OP_APIKEY_CHANGED job that
+ * loads the row; "<id> gone" (revoked or deleted) is completed at once, so a
+ * revocation reaches the key cache without waiting for a round trip.
  */
 #include <errno.h>
 #include <poll.h>
@@ -59,6 +62,7 @@
 #define STORE_CONNECT_TIMEOUT_MS 10000
 #define STORE_IO_TIMEOUT_MS 60000       /* no byte from the server for this long: connection lost */
 #define STORE_CHANNEL "ocppgw_charger"
+#define STORE_CHANNEL_APIKEY "ocppgw_apikey"
 #define STORE_MAX_PARAMS 16
 
 /* ------------------------------------------------------------------ buffers */
@@ -296,6 +300,7 @@ struct sql_stmt {
  * ids, not jobs, so that a bulk UPDATE of every charger costs little memory.
  */
 struct notified {
+    enum store_op op;               /* CHARGER_CHANGED or APIKEY_CHANGED */
     char (*ids)[OCPP_CHARGER_ID_MAX + 1];
     size_t head, n, cap;
     struct hmap *pending;           /* id -> non-NULL while queued */
@@ -319,14 +324,18 @@ static void notified_push(struct notified *q, const char *id)
     q->n++;
 }
 
-/* A CHARGER_CHANGED job for the oldest id, or NULL. */
+/* A CHARGER_CHANGED (APIKEY_CHANGED) job for the oldest id, or NULL. */
 static struct store_job *notified_pop(struct notified *q)
 {
     if (!q->n)
         return NULL;
-    struct store_job *job = store_job_new(STORE_OP_CHARGER_CHANGED);
-    str_copy(job->charger_id, sizeof job->charger_id, q->ids[q->head]);
-    hmap_del_str(q->pending, job->charger_id);
+    struct store_job *job = store_job_new(q->op);
+    const char *id = q->ids[q->head];
+    if (q->op == STORE_OP_APIKEY_CHANGED)
+        job->in.apikey_id = strtoll(id, NULL, 10);
+    else
+        str_copy(job->charger_id, sizeof job->charger_id, id);
+    hmap_del_str(q->pending, id);
     q->head++;
     if (--q->n == 0)
         q->head = 0;
@@ -375,7 +384,10 @@ struct store {
     int backoff_ms;
     int64_t down_since_us;
     char io_error[128];             /* why the last I/O wait failed, when libpq does not say */
+    unsigned listen;                /* enum store_listen */
+    const char *application_name;
     struct notified notified;       /* charger ids to load in the next batches */
+    struct notified notified_keys;  /* api key ids to load in the next batches */
     struct sql_stmt *sqls;
     size_t nsqls, capsqls;
     struct batch batch;
@@ -565,6 +577,22 @@ static void read_charger(struct store_job *j, const PGresult *r)
     store_pg_charger_from_row(r, 0, &j->out.charger);
 }
 
+static void params_apikey_id(const struct store_job *j, struct params *p)
+{
+    p_int(p, j->in.apikey_id);
+}
+
+static void read_apikey(struct store_job *j, const PGresult *r)
+{
+    store_apikey_clear(&j->out.apikey);
+    if (PQntuples(r) == 0) {
+        j->out.apikey.id = j->in.apikey_id;
+        j->out.apikey.deleted = true;
+        return;
+    }
+    store_pg_apikey_from_row(r, 0, &j->out.apikey);
+}
+
 static void read_sql(struct store_job *j, const PGresult *r)
 {
     store_job_clear_sql_out(j);         /* a re-run after a failed batch */
@@ -697,6 +725,10 @@ static const struct op_def {
         .sql = "SELECT " STORE_CHARGER_COLUMNS " FROM chargers WHERE id = $1",
         .params = params_charger_id, .read = read_charger },
     [STORE_OP_SQL] = { .send = send_sql_job, .read = read_sql },
+    [STORE_OP_APIKEY_CHANGED] = {
+        .sql = "SELECT " STORE_APIKEY_COLUMNS " FROM api_keys WHERE id = $1::bigint",
+        .params = params_apikey_id, .read = read_apikey },
+    [STORE_OP_SQL_BEHIND] = { .send = send_sql_job, .read = read_sql },
 };
 
 #define METER_STMT "ocppgw_meter_batch"
@@ -719,6 +751,24 @@ void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger 
     str_copy(out->auth_hash, sizeof out->auth_hash, PQgetvalue(r, row, 1));
     out->security_profile = atoi(PQgetvalue(r, row, 2));
     str_copy(out->registration, sizeof out->registration, PQgetvalue(r, row, 3));
+}
+
+static char *dup_or_null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : xstrdup(PQgetvalue(r, row, col));
+}
+
+void store_pg_apikey_from_row(const PGresult *r, int row, struct store_apikey *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = get_int(r, row, 0);
+    str_copy(out->name, sizeof out->name, PQgetvalue(r, row, 1));
+    str_copy(out->key_hash, sizeof out->key_hash, PQgetvalue(r, row, 2));
+    out->scopes_json = dup_or_null(r, row, 3);
+    out->charger_ids_json = dup_or_null(r, row, 4);
+    out->site_ids_json = dup_or_null(r, row, 5);
+    out->expires_ms = get_int(r, row, 6);
+    out->deleted = PQgetvalue(r, row, 7)[0] == 't';
 }
 
 bool store_pg_conninfo_valid(const char *conninfo)
@@ -1164,6 +1214,7 @@ static void conn_close(struct store *s)
     for (size_t i = 0; i < s->nsqls; i++)
         s->sqls[i].state = SQL_UNPREPARED;
     notified_clear(&s->notified);       /* the loop reloads every charger after a reconnect */
+    notified_clear(&s->notified_keys);  /* ... and every API key (REST store) */
 }
 
 /*
@@ -1224,14 +1275,37 @@ static void conn_lost(struct store *s)
     fail_queued(s, true);
 }
 
+/*
+ * "<id> gone" on the API key channel: revoked or deleted. Completed at once
+ * (no row to load), so the next request with that key is refused.
+ */
+static bool apikey_gone(const char *payload, struct job_list *out)
+{
+    char *end = NULL;
+    long long id = strtoll(payload, &end, 10);
+    if (end == payload || strcmp(end, " gone") != 0)
+        return false;
+    struct store_job *job = store_job_new(STORE_OP_APIKEY_CHANGED);
+    job->in.apikey_id = id;
+    job->out.apikey.id = id;
+    job->out.apikey.deleted = true;
+    job->status = STORE_OK;
+    list_push(out, job);
+    return true;
+}
+
 static void collect_notifies(struct store *s)
 {
     PGnotify *n;
+    struct job_list gone = { 0 };
     while ((n = PQnotifies(s->conn))) {
         if (strcmp(n->relname, STORE_CHANNEL) == 0)
             notified_push(&s->notified, n->extra);
+        else if (strcmp(n->relname, STORE_CHANNEL_APIKEY) == 0 && !apikey_gone(n->extra, &gone))
+            notified_push(&s->notified_keys, n->extra);
         PQfreemem(n);
     }
+    complete(s, &gone);
 }
 
 /* Drives PQconnectPoll; gives up on timeout or when the store is stopping. */
@@ -1276,7 +1350,9 @@ static bool conn_setup(struct store *s, char *err, size_t cap)
     struct batch *b = &s->batch;
     batch_reset(b);
     add_segment(b, 0, 0, false);
-    if (!send_ctl(s, "LISTEN " STORE_CHANNEL, STEP_CTL))
+    if ((s->listen & STORE_LISTEN_CHARGERS) && !send_ctl(s, "LISTEN " STORE_CHANNEL, STEP_CTL))
+        goto io;
+    if ((s->listen & STORE_LISTEN_APIKEYS) && !send_ctl(s, "LISTEN " STORE_CHANNEL_APIKEY, STEP_CTL))
         goto io;
     for (int op = 0; op < STORE_OP_COUNT; op++) {
         if (!ops[op].sql)
@@ -1310,7 +1386,7 @@ io:
 static bool conn_open(struct store *s)
 {
     char err[256] = "";
-    PGconn *c = store_pg_connect(s->conninfo, "ocppgw-store", true);
+    PGconn *c = store_pg_connect(s->conninfo, s->application_name, true);
     if (!connect_poll(s, c, err, sizeof err)) {
         PQfinish(c);
         goto fail;
@@ -1361,6 +1437,8 @@ static bool take_batch(struct store *s)
     struct store_job *job;
     while (b->n < s->batch_max && (job = notified_pop(&s->notified)))
         b->jobs[b->n++] = job;
+    while (b->n < s->batch_max && (job = notified_pop(&s->notified_keys)))
+        b->jobs[b->n++] = job;
     pthread_mutex_lock(&s->lock);
     while (b->n < s->batch_max && (job = list_pop(&s->queue)))
         b->jobs[b->n++] = job;
@@ -1369,14 +1447,15 @@ static bool take_batch(struct store *s)
     return b->n > 0;
 }
 
-/* Hands the batch's jobs to the loop (CHARGER_CHANGED that failed are dropped). */
+/* Hands the batch's jobs to the loop (CHARGER/APIKEY_CHANGED that failed are dropped). */
 static void finish_batch(struct store *s)
 {
     struct batch *b = &s->batch;
     struct job_list out = { 0 };
     for (uint32_t i = 0; i < b->n; i++) {
         struct store_job *j = b->jobs[i];
-        if (j->op == STORE_OP_CHARGER_CHANGED && j->status != STORE_OK)
+        if ((j->op == STORE_OP_CHARGER_CHANGED || j->op == STORE_OP_APIKEY_CHANGED) &&
+            j->status != STORE_OK)
             store_job_free(j);
         else
             list_push(&out, j);
@@ -1420,7 +1499,7 @@ static bool run_isolated(struct store *s, int64_t t0)
             j->status = STORE_ERR_UNAVAILABLE;
         } else {
             j->status = STORE_ERR_FAILED;
-            if (j->op == STORE_OP_SQL)
+            if (j->op == STORE_OP_SQL || j->op == STORE_OP_SQL_BEHIND)
                 str_copy(j->out.sql.sqlstate, sizeof j->out.sql.sqlstate, seg->sqlstate);
             log_failed_job(j, seg);
         }
@@ -1482,7 +1561,7 @@ static bool queue_empty(struct store *s)
     pthread_mutex_lock(&s->lock);
     bool empty = s->queue.n == 0;
     pthread_mutex_unlock(&s->lock);
-    return empty && !s->notified.n;
+    return empty && !s->notified.n && !s->notified_keys.n;
 }
 
 static void *store_main(void *arg)
@@ -1537,7 +1616,12 @@ struct store *store_start(const struct store_config *cfg)
     s->wake = cfg->wake;
     s->wake_ctx = cfg->wake_ctx;
     s->batch.jobs = xcalloc(s->batch_max, sizeof *s->batch.jobs);
+    s->listen = cfg->listen ? cfg->listen : STORE_LISTEN_CHARGERS;
+    s->application_name = cfg->application_name ? cfg->application_name : "ocppgw-store";
+    s->notified.op = STORE_OP_CHARGER_CHANGED;
     s->notified.pending = hmap_new();
+    s->notified_keys.op = STORE_OP_APIKEY_CHANGED;
+    s->notified_keys.pending = hmap_new();
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->efd < 0) {
         log_error(NULL, "store: eventfd: %s", strerror(errno));
@@ -1562,6 +1646,7 @@ struct store *store_start(const struct store_config *cfg)
     return s;
 fail:
     hmap_free(s->notified.pending);
+    hmap_free(s->notified_keys.pending);
     free(s->batch.jobs);
     free(s->conninfo);
     free(s);
@@ -1573,7 +1658,8 @@ void store_submit(struct store *s, struct store_job *job)
     job->next = NULL;
     job->status = STORE_OK;
     job->submitted_us = time_mono_us();
-    if ((unsigned)job->op >= STORE_OP_COUNT || (job->op == STORE_OP_SQL && !job->in.sql.sql)) {
+    if ((unsigned)job->op >= STORE_OP_COUNT ||
+        ((job->op == STORE_OP_SQL || job->op == STORE_OP_SQL_BEHIND) && !job->in.sql.sql)) {
         log_error(job->charger_id[0] ? job->charger_id : NULL, "store: malformed %s job refused",
                   store_op_name(job->op));
         job->status = STORE_ERR_FAILED;
@@ -1650,6 +1736,8 @@ void store_stop(struct store *s)
     free(s->sqls);
     free(s->notified.ids);
     hmap_free(s->notified.pending);
+    free(s->notified_keys.ids);
+    hmap_free(s->notified_keys.pending);
     close(s->efd);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->done_lock);

@@ -20,6 +20,9 @@
 /* Fills *out from row `row` of a result selecting STORE_CHARGER_COLUMNS. */
 void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger *out);
 
+/* Fills *out (strings owned: store_apikey_clear) from a row selecting STORE_APIKEY_COLUMNS. */
+void store_pg_apikey_from_row(const PGresult *r, int row, struct store_apikey *out);
+
 /* Whether libpq can parse the conninfo (key=value or URL). Says nothing else: it may hold a password. */
 bool store_pg_conninfo_valid(const char *conninfo);
 
