@@ -35,6 +35,10 @@ struct config {
     int password_iterations;
     char log_level[8];
     char log_format[8];
+    int rest_max_body;              /* bytes of a REST request body */
+    int rest_rate_per_second;       /* per API key (token bucket rate) */
+    int rest_rate_burst;            /* per API key (bucket size) */
+    char *rest_cors_origins;        /* owned; comma list or "*"; NULL = no CORS */
 };
 
 void config_defaults(struct config *c);

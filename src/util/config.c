@@ -55,6 +55,10 @@ static const struct key keys[] = {
     INT("ocpp", "password_iterations", password_iterations, 1000, 10000000),
     STR("log", "level", log_level),
     STR("log", "format", log_format),
+    INT("rest", "max_body", rest_max_body, 1024, 64 * 1024 * 1024),
+    INT("rest", "rate_per_second", rest_rate_per_second, 1, 1000000),
+    INT("rest", "rate_burst", rest_rate_burst, 1, 10000000),
+    STRP("rest", "cors_origins", rest_cors_origins),
 };
 
 void config_defaults(struct config *c)
@@ -76,6 +80,9 @@ void config_defaults(struct config *c)
     c->password_iterations = 2000;
     strcpy(c->log_level, "info");
     strcpy(c->log_format, "text");
+    c->rest_max_body = 1024 * 1024;
+    c->rest_rate_per_second = 20;
+    c->rest_rate_burst = 100;
 }
 
 void config_free(struct config *c)
@@ -85,7 +92,9 @@ void config_free(struct config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->tls_ca);
+    free(c->rest_cors_origins);
     c->tls_cert = c->tls_key = c->tls_ca = NULL;
+    c->rest_cors_origins = NULL;
     c->db_url = NULL;
     c->data_transfer_vendors = NULL;
 }
@@ -228,6 +237,26 @@ bool config_split_listen(const char *s, char *addr, size_t acap, int *port)
     return true;
 }
 
+/* "*", or origins "http[s]://host[:port]" separated by commas (spaces allowed). */
+static bool cors_origins_valid(const char *list)
+{
+    bool any = false;
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (!n)
+            break;
+        bool star = n == 1 && *p == '*';
+        bool http = (n > 7 && strncmp(p, "http://", 7) == 0) || (n > 8 && strncmp(p, "https://", 8) == 0);
+        if (!star && (!http || memchr(p + 8, '/', n - 8)))
+            return false;
+        any = true;
+        p += n;
+    }
+    return any;
+}
+
 bool config_validate(const struct config *c, char *err, size_t errcap)
 {
     char addr[128];
@@ -257,6 +286,11 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     if (!log_level_parse(c->log_level, &lvl)) {
         snprintf(err, errcap, "log.level: expected debug, info, warn or error, got '%s'",
                  c->log_level);
+        return false;
+    }
+    if (c->rest_cors_origins && !cors_origins_valid(c->rest_cors_origins)) {
+        snprintf(err, errcap, "rest.cors_origins: expected \"*\" or a comma list of origins"
+                 " (http://host[:port] or https://...), got '%s'", c->rest_cors_origins);
         return false;
     }
     if (!log_format_parse(c->log_format, &fmt)) {
