@@ -51,6 +51,7 @@ struct gateway {
     struct lws_vhost *api_vhost;    /* NULL when REST shares the OCPP listener */
     struct core *core;
     struct store *store;
+    struct store *rest_store;       /* REST's own connection (src/rest); NULL once stopped */
     struct hmap *ws_by_conn;        /* conn id -> struct lws * */
     struct ocpp_transport transport;
     volatile sig_atomic_t stop;
@@ -75,6 +76,10 @@ void ws_close_all(struct gateway *g, int code);
 size_t ws_open_count(const struct gateway *g);
 
 /* src/rest/http_lws.c */
+/* Starts the REST framework over g (config, REST store); before the loop. */
+void http_init(struct gateway *g);
+/* Frees every REST request and job context; after the REST store stopped and the context is gone. */
+void http_shutdown(void);
 int http_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_t len);
 /* Writes a complete response with status, JSON/text body and the standard headers. */
 int http_reply(struct lws *wsi, int status, const char *content_type, const char *body,

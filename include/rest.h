@@ -135,6 +135,21 @@ void rest_reply_error(struct rest_request *r, enum rest_err e, const char *messa
                       struct cJSON *context);
 /* Adds a response header ("Location", "/v1/chargers/CP-1") before the reply. */
 void rest_add_header(struct rest_request *r, const char *name, const char *value);
+/*
+ * A reply whose body is not built with cJSON (GET /v1/openapi.json): body
+ * copied, len bytes, with that Content-Type.
+ */
+void rest_reply_text(struct rest_request *r, int status, const char *content_type,
+                     const char *body, size_t len);
+
+/*
+ * Handles for callbacks that outlive the event that made them (core_call,
+ * timers): keep the handle, never the pointer. lookup returns NULL once the
+ * client has gone (drop the result then); a request holding an idempotency
+ * claim stays findable until it has replied, so its outcome is recorded.
+ */
+uint64_t rest_request_handle(const struct rest_request *r);
+struct rest_request *rest_request_lookup(uint64_t handle);
 
 /* ---- database ---- */
 
@@ -155,6 +170,29 @@ void rest_reply_store_error(struct rest_request *r, const struct store_job *job)
 /* Field of row `row`, column `col` of a completed SQL job (NULL = SQL NULL). */
 const char *rest_value(const struct store_job *job, int row, int col);
 
+/*
+ * Audit log (src/rest/audit.c): one row in audit_log with actor
+ * "apikey:<id>" of the request's key and its X-Request-Id, written behind
+ * (the reply does not wait). detail_json is JSON text or NULL; every string
+ * borrowed. action like "charger.create", result "ok" / "rejected" / ...
+ */
+void rest_audit(struct rest_request *r, const char *action, const char *resource,
+                const char *detail_json, const char *result);
+
+/* ---- API key cache (src/rest/auth.c) ---- */
+
+/*
+ * Keys are checked against an in-memory cache that follows table api_keys
+ * (LISTEN/NOTIFY, reloaded after every reconnect). The key handlers tell it
+ * at once, so that the very next request sees the change:
+ * created: after the INSERT committed (arrays of strings; NULL = unrestricted
+ * for chargers/sites), revoked: after the UPDATE/DELETE committed.
+ */
+void rest_auth_key_created(int64_t id, const char *name, const char *key_hash_hex,
+                           const struct cJSON *scopes, const struct cJSON *charger_ids,
+                           const struct cJSON *site_ids, int64_t expires_ms);
+void rest_auth_key_revoked(int64_t id);
+
 /* ---- framework entry points (src/rest/http_lws.c and main) ---- */
 
 struct rest_config {
@@ -162,6 +200,18 @@ struct rest_config {
     double rate_per_s;                  /* per key, default 20 */
     double rate_burst;                  /* default 100 */
     const char *cors_origins;           /* comma list or "*"; NULL = no CORS */
+    int park_timeout_s;                 /* a parked request lives this long (default 60) */
 };
+
+struct store_apikey;
+
+/* Start-up: one row of api_keys into the key cache (store_admin_apikey_load's callback). */
+void rest_keys_add(void *ctx, const struct store_apikey *row);
+/* A job of the REST store came back (loop thread; takes ownership). */
+void rest_on_store_result(struct store_job *job);
+/* Periodic work (loop thread, from the main tick): key reload after a reconnect, write-behind. */
+void rest_tick(void);
+/* Requests not yet answered (shutdown waits for them a little). */
+size_t rest_in_flight(void);
 
 #endif

@@ -30,6 +30,7 @@
 #include "gateway.h"
 #include "hmap.h"
 #include "ocpp.h"
+#include "rest.h"
 #include "secret.h"
 #include "store.h"
 #include "util.h"
@@ -409,6 +410,18 @@ static void drain_store(struct gateway *g)
     }
 }
 
+/* REST's own store: every completion belongs to the REST framework. */
+static void drain_rest_store(struct gateway *g)
+{
+    struct store_job *job = store_take_completed(g->rest_store);
+    while (job) {
+        struct store_job *next = job->next;
+        job->next = NULL;
+        rest_on_store_result(job);
+        job = next;
+    }
+}
+
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -431,6 +444,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (g->store)
             drain_store(g);
+        if (g->rest_store)
+            drain_rest_store(g);
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
@@ -482,6 +497,7 @@ static void tick(struct lws_sorted_usec_list *sul)
     if (ready && !store_was_ready)
         registry_reload_submit(g);
     store_was_ready = ready;
+    rest_tick();
     if (watchdog)
         sd_notify(0, "WATCHDOG=1");
     if (ms < 10)
@@ -669,10 +685,26 @@ static int cmd_serve(struct config *cfg)
     if (!g.store)
         goto out_core;
     int n = store_admin_load_chargers(admin, registry_add, g.core, err, sizeof err);
-    store_admin_close(admin);
-    admin = NULL;
     if (n < 0) {
         fail("cannot load chargers: %s", err);
+        goto out_store;
+    }
+    /* REST: its own connection (queries never wait in the chargers' write
+     * transactions), LISTENing on api_keys; then the key cache, like the registry */
+    http_init(&g);
+    struct store_config rsc = {
+        .conninfo = cfg->db_url, .batch_max = cfg->db_batch_max, .queue_max = cfg->db_queue_max,
+        .wake = store_wake, .wake_ctx = &g, .listen = STORE_LISTEN_APIKEYS,
+        .application_name = "ocppgw-rest",
+    };
+    g.rest_store = store_start(&rsc);
+    if (!g.rest_store)
+        goto out_store;
+    int nkeys = store_admin_apikey_load(admin, rest_keys_add, NULL, err, sizeof err);
+    store_admin_close(admin);
+    admin = NULL;
+    if (nkeys < 0) {
+        fail("cannot load API keys: %s", err);
         goto out_store;
     }
 
@@ -682,9 +714,9 @@ static int cmd_serve(struct config *cfg)
     uint64_t wd_usec = 0;
     watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
     lws_sul_schedule(g.ctx, 0, &tick_sul, tick, 100 * 1000);
-    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s; %d chargers known; up to %d connections",
-             OCPPGW_VERSION, cfg->listen, cfg->api_listen[0] ? ", REST on " : "",
-             cfg->api_listen, n, g.max_connections);
+    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s; %d chargers known, %d API keys; up to %d"
+             " connections", OCPPGW_VERSION, cfg->listen, cfg->api_listen[0] ? ", REST on " : "",
+             cfg->api_listen, n, nkeys, g.max_connections);
     sd_notify(0, "READY=1");
 
     while (!g.stop)
@@ -697,7 +729,7 @@ static int cmd_serve(struct config *cfg)
              core_connected_count(g.core), core_jobs_outstanding(g.core));
     g.shutting_down = true;
     int64_t deadline = time_mono_us() + 10 * 1000000;
-    while (core_jobs_outstanding(g.core) > 0 && time_mono_us() < deadline)
+    while ((core_jobs_outstanding(g.core) > 0 || rest_in_flight() > 0) && time_mono_us() < deadline)
         lws_service(g.ctx, 0);
     ws_close_all(&g, 1001);
     deadline = time_mono_us() + 3 * 1000000;
@@ -709,11 +741,14 @@ out_store:
     lws_sul_cancel(&tick_sul);
     store_stop(g.store); /* writes what is queued (disconnects), joins */
     g.store = NULL;
+    store_stop(g.rest_store); /* audit rows and other write-behind REST jobs */
+    g.rest_store = NULL;
 out_core:
     if (admin)
         store_admin_close(admin);
     lws_context_destroy(g.ctx); /* closes what is left; CLOSED callbacks reach the core */
     g.ctx = NULL;
+    http_shutdown(); /* REST requests the close left without client */
     core_free(g.core);
     hmap_free(g.ws_by_conn);
     ocpp_schema_free();

@@ -1,29 +1,62 @@
 /*
- * libwebsockets glue for plain HTTP on the same context: the operational
- * endpoints (/healthz, /readyz, /metrics) and, in the REST issue, the /v1
- * router. Every response carries Content-Length (keep-alive needs it),
- * X-Request-Id and Api-Version, and completes the transaction (notes §4).
+ * libwebsockets glue for plain HTTP: the operational endpoints (/healthz,
+ * /readyz, /metrics, on every listener) and the transport of the REST
+ * framework (/v1/..., on the REST listener: the OCPP one unless
+ * --api-listen moved it). Only this file and main.c see lws for HTTP.
+ *
+ * Per request (notes on lws 4.1.6 §4, §5):
+ *  - LWS_CALLBACK_HTTP: a struct rest_request hangs off the pss; method and
+ *    path (lws_http_get_uri_and_method, already decoded), the query
+ *    fragments (WSI_TOKEN_HTTP_URI_ARGS), the headers the framework uses.
+ *    Chunked bodies never complete in 4.1.6: 411 and close. A Content-Length
+ *    over rest.max_body: 413 at once (lws discards the declared body and the
+ *    connection stays usable).
+ *  - LWS_CALLBACK_HTTP_BODY appends (413 and close past the limit);
+ *    BODY_COMPLETION dispatches. Requests without a body dispatch at once.
+ *  - A reply made inside the request's own callback is written before the
+ *    callback returns; one made later (a store job's completion, in
+ *    EVENT_WAIT_CANCELLED) asks lws_callback_on_writable and is written in
+ *    LWS_CALLBACK_HTTP_WRITEABLE. Parked requests get
+ *    lws_set_timeout(PENDING_TIMEOUT_HTTP_CONTENT, rest park timeout) or lws
+ *    would drop them after timeout_secs.
+ *  - Every reply: status, Content-Length (keep-alive), the framework's
+ *    headers (X-Request-Id, Api-Version, ...), one lws_write(HTTP_FINAL),
+ *    then lws_http_transaction_completed(). HEAD gets the headers only.
+ *  - LWS_CALLBACK_HTTP_DROP_PROTOCOL / CLOSED_HTTP: the client is gone; the
+ *    framework frees the request (or keeps it without client, see
+ *    src/rest/framework.h). lws re-zeroes the pss between keep-alive
+ *    transactions, so the pointer never outlives its transaction.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <cjson/cJSON.h>
 #include <libwebsockets.h>
 
 #include "core.h"
+#include "framework.h"
 #include "gateway.h"
 #include "metrics.h"
 #include "secret.h"
 #include "store.h"
 #include "util.h"
 
-#define API_VERSION "V2026_11_21"
+#define FRAG_MAX 4096               /* one query fragment, decoded */
 
-static void request_id(struct lws *wsi, char *out, size_t cap)
+static struct gateway *G;
+/* The request whose lws callback is running: its reply is written on return. */
+static struct rest_request *in_callback;
+
+/* ------------------------------------------------------------------ ops endpoints */
+
+static void ops_request_id(struct lws *wsi, char *out, size_t cap)
 {
     char hdr[128];
     int n = lws_hdr_custom_copy(wsi, hdr, sizeof hdr, "x-request-id:", 13);
-    if (n > 0 && n <= 100) {
+    if (n > 0 && n <= 64 && strspn(hdr, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_.:@/+=") == (size_t)n) {
         str_copy(out, cap, hdr);
         return;
     }
@@ -34,6 +67,13 @@ static void request_id(struct lws *wsi, char *out, size_t cap)
         at += (size_t)snprintf(out + at, cap - at, "%02x", raw[i]);
 }
 
+static int head_request(struct lws *wsi)
+{
+    char *uri = NULL;
+    int ulen = 0;
+    return lws_http_get_uri_and_method(wsi, &uri, &ulen) == LWSHUMETH_HEAD;
+}
+
 int http_reply(struct lws *wsi, int status, const char *content_type, const char *body,
                size_t len, const char *extra_headers[][2])
 {
@@ -41,7 +81,8 @@ int http_reply(struct lws *wsi, int status, const char *content_type, const char
     unsigned char *buf = xmalloc(cap);
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + cap;
     char rid[128];
-    request_id(wsi, rid, sizeof rid);
+    ops_request_id(wsi, rid, sizeof rid);
+    const char *version = rest_revision_current()->name;
     int rc = -1;
     if (lws_add_http_header_status(wsi, (unsigned int)status, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
@@ -51,8 +92,7 @@ int http_reply(struct lws *wsi, int status, const char *content_type, const char
         lws_add_http_header_by_name(wsi, (const unsigned char *)"X-Request-Id:",
                                     (const unsigned char *)rid, (int)strlen(rid), &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"Api-Version:",
-                                    (const unsigned char *)API_VERSION, (int)strlen(API_VERSION),
-                                    &p, end))
+                                    (const unsigned char *)version, (int)strlen(version), &p, end))
         goto out;
     for (int i = 0; extra_headers && extra_headers[i][0]; i++)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)extra_headers[i][0],
@@ -61,8 +101,10 @@ int http_reply(struct lws *wsi, int status, const char *content_type, const char
             goto out;
     if (lws_finalize_http_header(wsi, &p, end))
         goto out;
-    memcpy(p, body, len);
-    p += len;
+    if (!head_request(wsi)) {
+        memcpy(p, body, len);
+        p += len;
+    }
     if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
         goto out;
     rc = lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -113,50 +155,385 @@ static int handle_metrics(struct gateway *g, struct lws *wsi)
     return rc;
 }
 
-struct route {
+struct ops_route {
     const char *path;
     int (*fn)(struct gateway *g, struct lws *wsi);
 };
 
-static const struct route ops_routes[] = {
+static const struct ops_route ops_routes[] = {
     { "/healthz", handle_healthz },
     { "/metrics", handle_metrics },
     { "/readyz", handle_readyz },
 };
 
-static int on_http(struct gateway *g, struct lws *wsi)
+/* 0/-1 when the path was an operational endpoint (answered), 1 otherwise. */
+static int ops_endpoint(struct lws *wsi, int method, const char *uri, size_t ulen)
+{
+    for (size_t i = 0; i < sizeof ops_routes / sizeof ops_routes[0]; i++) {
+        if (ulen != strlen(ops_routes[i].path) || memcmp(uri, ops_routes[i].path, ulen) != 0)
+            continue;
+        if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD) {
+            const char *allow[][2] = { { "Allow:", "GET, HEAD" }, { NULL, NULL } };
+            static const char body[] =
+                "{\"status\":405,\"message\":\"method not allowed\",\"readableMessage\":\"Use GET.\","
+                "\"errorCode\":\"METHOD_NOT_ALLOWED\",\"context\":{}}";
+            return http_reply(wsi, 405, "application/json", body, sizeof body - 1, allow);
+        }
+        return ops_routes[i].fn(G, wsi);
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ REST transport */
+
+static bool rest_here(struct lws *wsi)
+{
+    return !G->api_vhost || lws_get_vhost(wsi) == G->api_vhost;
+}
+
+static bool map_method(int m, enum rest_method *out)
+{
+    switch (m) {
+    case LWSHUMETH_GET: *out = REST_GET; return true;
+    case LWSHUMETH_POST: *out = REST_POST; return true;
+    case LWSHUMETH_OPTIONS: *out = REST_OPTIONS; return true;
+    case LWSHUMETH_PUT: *out = REST_PUT; return true;
+    case LWSHUMETH_PATCH: *out = REST_PATCH; return true;
+    case LWSHUMETH_DELETE: *out = REST_DELETE; return true;
+    case LWSHUMETH_HEAD: *out = REST_HEAD; return true;
+    default: return false;
+    }
+}
+
+static void copy_header(struct lws *wsi, struct rest_request *r, enum rest_hdr h)
+{
+    static const int tokens[REST_H_COUNT] = {
+        [REST_H_AUTHORIZATION] = WSI_TOKEN_HTTP_AUTHORIZATION,
+        [REST_H_X_API_KEY] = -1, [REST_H_API_VERSION] = -1, [REST_H_IDEMPOTENCY_KEY] = -1,
+        [REST_H_PREFER] = -1, [REST_H_X_REQUEST_ID] = -1,
+        [REST_H_CONTENT_TYPE] = WSI_TOKEN_HTTP_CONTENT_TYPE,
+        [REST_H_CONTENT_LENGTH] = WSI_TOKEN_HTTP_CONTENT_LENGTH,
+        [REST_H_TRANSFER_ENCODING] = WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+        [REST_H_ORIGIN] = WSI_TOKEN_ORIGIN,
+        [REST_H_AC_REQUEST_METHOD] = -1, [REST_H_AC_REQUEST_HEADERS] = -1,
+    };
+    int tok = tokens[h];
+    int len;
+    char custom[48];
+    int clen = 0;
+    if (tok >= 0) {
+        len = lws_hdr_total_length(wsi, (enum lws_token_indexes)tok);
+    } else {
+        clen = snprintf(custom, sizeof custom, "%s:", rest_hdr_name(h));
+        len = lws_hdr_custom_length(wsi, custom, clen);
+    }
+    if (len < 0 || (len == 0 && tok >= 0))
+        return;
+    char stack[256];
+    char *buf = (size_t)len < sizeof stack ? stack : xmalloc((size_t)len + 1);
+    int n = tok >= 0 ? lws_hdr_copy(wsi, buf, len + 1, (enum lws_token_indexes)tok)
+                     : lws_hdr_custom_copy(wsi, buf, len + 1, custom, clen);
+    if (n >= 0)
+        rest_request_set_header(r, h, buf, (size_t)n);
+    if (buf != stack)
+        free(buf);
+}
+
+/* False with bad set when a fragment is unacceptable (the caller answers 400). */
+static bool copy_args(struct lws *wsi, struct rest_request *r, char *bad, size_t badcap)
+{
+    char *frag = xmalloc(FRAG_MAX);
+    bool ok = true;
+    for (int i = 0; ok; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, FRAG_MAX, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) {
+            /* -1 is both "no more" and "does not fit": a long one is refused by name */
+            int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+            if (flen <= 0)
+                break;
+            char *big = xmalloc((size_t)flen + 1);
+            n = lws_hdr_copy_fragment(wsi, big, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+            ok = n >= 0 && rest_args_add(&r->args, big, (size_t)n, bad, badcap);
+            free(big);
+            continue;
+        }
+        ok = rest_args_add(&r->args, frag, (size_t)n, bad, badcap);
+    }
+    free(frag);
+    return ok;
+}
+
+/* Writes r's reply and frees it; the callback's return value. */
+static int write_reply(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
+{
+    size_t cap = LWS_PRE + 512 + r->resp_len;
+    for (size_t i = 0; i < r->n_resp_hdrs; i++)
+        cap += strlen(r->resp_hdrs[i].name) + strlen(r->resp_hdrs[i].value) + 8;
+    unsigned char *buf = xmalloc(cap);
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + cap;
+    int rc = -1;
+    if (lws_add_http_header_status(wsi, (unsigned int)r->status, &p, end))
+        goto out;
+    if (r->content_type &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)r->content_type,
+                                     (int)strlen(r->content_type), &p, end))
+        goto out;
+    if (lws_add_http_header_content_length(wsi, r->resp_len, &p, end))
+        goto out;
+    if (r->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end))
+        goto out;
+    for (size_t i = 0; i < r->n_resp_hdrs; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "%s:", r->resp_hdrs[i].name);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                        (const unsigned char *)r->resp_hdrs[i].value,
+                                        (int)strlen(r->resp_hdrs[i].value), &p, end))
+            goto out;
+    }
+    if (lws_finalize_http_header(wsi, &p, end))
+        goto out;
+    if (r->method != REST_HEAD && r->resp_len) {
+        memcpy(p, r->resp_body, r->resp_len);
+        p += r->resp_len;
+    }
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(buf);
+    if (log_enabled(LOG_DEBUG))
+        log_debug(NULL, "rest: %s %s -> %d in %.1f ms (request %s%s)", rest_method_name(r->method),
+                  r->path, r->status,
+                  (double)(time_mono_us() - r->started_us) / 1000.0, rest_request_id(r),
+                  rc ? ", write failed" : "");
+    bool close = r->close_after;
+    pss->http = NULL;
+    rest_request_free(r);
+    if (rc || close)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* After the framework had r in hand inside its callback: write, or park. */
+static int settle(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
+{
+    in_callback = NULL;
+    if (r->state == REST_REQ_READY)
+        return write_reply(wsi, pss, r);
+    if (r->state != REST_REQ_READING)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, rest_cfg()->park_timeout_s);
+    return 0;
+}
+
+static void early_error(struct rest_request *r, enum rest_err e, const char *message,
+                        const char *ctx_name, const char *ctx_value, bool close)
+{
+    r->state = REST_REQ_RUNNING;
+    r->close_after = close;
+    struct cJSON *ctx = NULL;
+    if (ctx_name) {
+        ctx = cJSON_CreateObject();
+        cJSON_AddStringToObject(ctx, ctx_name, ctx_value ? ctx_value : "");
+    }
+    rest_reply_error(r, e, message, ctx);
+}
+
+/* Content-Length as a number; false if it is not plain digits. */
+static bool parse_length(const char *s, unsigned long long *out)
+{
+    if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18)
+        return false;
+    *out = strtoull(s, NULL, 10);
+    return true;
+}
+
+static int on_http(struct lws *wsi, struct gw_pss *pss)
 {
     char *uri = NULL;
     int ulen = 0;
     int method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
     if (method < 0 || !uri)
-        return reply_error(wsi, 400, "BAD_REQUEST", "malformed request", "The request could not be read.");
-    for (size_t i = 0; i < sizeof ops_routes / sizeof ops_routes[0]; i++) {
-        if ((size_t)ulen == strlen(ops_routes[i].path) && memcmp(uri, ops_routes[i].path, (size_t)ulen) == 0) {
-            if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD) {
-                const char *allow[][2] = { { "Allow:", "GET, HEAD" }, { NULL, NULL } };
-                static const char body[] =
-                    "{\"status\":405,\"message\":\"method not allowed\",\"readableMessage\":\"Use GET.\","
-                    "\"errorCode\":\"METHOD_NOT_ALLOWED\",\"context\":{}}";
-                return http_reply(wsi, 405, "application/json", body, sizeof body - 1, allow);
-            }
-            return ops_routes[i].fn(g, wsi);
-        }
+        return reply_error(wsi, 400, "BAD_REQUEST", "malformed request", "The request is malformed.");
+    int ops = ops_endpoint(wsi, method, uri, (size_t)ulen);
+    if (ops <= 0)
+        return ops;
+    enum rest_method m;
+    if (!rest_here(wsi))
+        return reply_error(wsi, 404, "RESOURCE_NOT_FOUND", "no such route (REST is on the API listener)",
+                           "The resource was not found.");
+    if (!map_method(method, &m))
+        return reply_error(wsi, 405, "METHOD_NOT_ALLOWED", "method not allowed",
+                           "This method is not allowed on this resource.");
+
+    if (pss->http) {                /* cannot happen: lws re-zeroes the pss per transaction */
+        rest_request_gone(pss->http);
+        pss->http = NULL;
     }
-    return reply_error(wsi, 404, "RESOURCE_NOT_FOUND", "no such route", "The resource was not found.");
+    struct rest_request *r = rest_request_new(wsi, m, uri, (size_t)ulen);
+    pss->http = r;
+    in_callback = r;
+    for (int h = 0; h < REST_H_COUNT; h++)
+        copy_header(wsi, r, (enum rest_hdr)h);
+
+    char bad[REST_ARG_NAME_MAX + 1] = "";
+    if (!copy_args(wsi, r, bad, sizeof bad)) {
+        early_error(r, REST_ERR_BAD_REQUEST, "malformed query parameter (encoding, length or count)",
+                    bad[0] ? bad : "query", "invalid", false);
+        return settle(wsi, pss, r);
+    }
+    const char *te = r->hdr[REST_H_TRANSFER_ENCODING];
+    if (te && strcasestr(te, "chunked")) {
+        early_error(r, REST_ERR_LENGTH_REQUIRED, "chunked request bodies are not supported;"
+                    " send Content-Length", NULL, NULL, true);
+        return settle(wsi, pss, r);
+    }
+    const char *cl = r->hdr[REST_H_CONTENT_LENGTH];
+    unsigned long long length = 0;
+    if (cl && !parse_length(cl, &length)) {
+        early_error(r, REST_ERR_BAD_REQUEST, "malformed Content-Length", "Content-Length", cl, true);
+        return settle(wsi, pss, r);
+    }
+    if (length > rest_cfg()->max_body) {
+        char limit[32];
+        snprintf(limit, sizeof limit, "%zu", rest_cfg()->max_body);
+        early_error(r, REST_ERR_PAYLOAD_TOO_LARGE, "the request body is over the limit", "maxBytes",
+                    limit, false);
+        return settle(wsi, pss, r);
+    }
+    /* a body follows (BODY ... BODY_COMPLETION) only when announced, and GET/HEAD/OPTIONS ignore it */
+    bool body = cl && (m == REST_POST || m == REST_PUT || m == REST_PATCH ||
+                       (m == REST_DELETE && length > 0));
+    if (!body)
+        rest_dispatch(r);
+    return settle(wsi, pss, r);
+}
+
+static int on_body(struct lws *wsi, struct gw_pss *pss, const void *in, size_t len)
+{
+    struct rest_request *r = pss->http;
+    if (!r || r->state != REST_REQ_READING)
+        return 0;
+    if (rest_request_body_append(r, in, len))
+        return 0;
+    in_callback = r;
+    char limit[32];
+    snprintf(limit, sizeof limit, "%zu", rest_cfg()->max_body);
+    early_error(r, REST_ERR_PAYLOAD_TOO_LARGE, "the request body is over the limit", "maxBytes",
+                limit, true);
+    return settle(wsi, pss, r);
+}
+
+static int on_body_done(struct lws *wsi, struct gw_pss *pss)
+{
+    struct rest_request *r = pss->http;
+    if (!r || r->state != REST_REQ_READING)
+        return 0;
+    in_callback = r;
+    rest_dispatch(r);
+    return settle(wsi, pss, r);
+}
+
+static int on_writeable(struct lws *wsi, struct gw_pss *pss)
+{
+    struct rest_request *r = pss->http;
+    if (!r || r->state != REST_REQ_READY)
+        return 0;
+    return write_reply(wsi, pss, r);
+}
+
+static void on_gone(struct gw_pss *pss)
+{
+    if (!pss || !pss->http)
+        return;
+    struct rest_request *r = pss->http;
+    pss->http = NULL;
+    rest_request_gone(r);
 }
 
 int http_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_t len)
 {
-    (void)pss, (void)in, (void)len;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return on_http(gw, wsi);
+        return on_http(wsi, pss);
     case LWS_CALLBACK_HTTP_BODY:
-        return 0;
+        return on_body(wsi, pss, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return reply_error(wsi, 404, "RESOURCE_NOT_FOUND", "no such route", "The resource was not found.");
+        return on_body_done(wsi, pss);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(wsi, pss);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        on_gone(pss);
+        break;
     default:
-        return lws_callback_http_dummy(wsi, (enum lws_callback_reasons)reason, pss, in, len);
+        break;
     }
+    return lws_callback_http_dummy(wsi, (enum lws_callback_reasons)reason, pss, in, len);
+}
+
+/* ------------------------------------------------------------------ rest_io */
+
+static void io_send(void *ctx, struct rest_request *r)
+{
+    (void)ctx;
+    if (r == in_callback || !r->conn)
+        return;                     /* written when its callback returns */
+    lws_callback_on_writable(r->conn);
+}
+
+static void io_submit(void *ctx, struct store_job *job)
+{
+    struct gateway *g = ctx;
+    if (!g->rest_store) {           /* shutting down: nothing will run it */
+        store_job_free(job);
+        return;
+    }
+    store_submit(g->rest_store, job);
+}
+
+static bool io_store_ready(void *ctx)
+{
+    struct gateway *g = ctx;
+    return g->rest_store && store_ready(g->rest_store);
+}
+
+static int64_t io_now_ms(void *ctx)
+{
+    (void)ctx;
+    return time_now_ms();
+}
+
+static int64_t io_mono_us(void *ctx)
+{
+    (void)ctx;
+    return time_mono_us();
+}
+
+void http_init(struct gateway *g)
+{
+    G = g;
+    struct rest_config rc = {
+        .max_body = (size_t)g->cfg.rest_max_body,
+        .rate_per_s = g->cfg.rest_rate_per_second,
+        .rate_burst = g->cfg.rest_rate_burst,
+        .cors_origins = g->cfg.rest_cors_origins,
+        /* a command waits up to ocpp.call_timeout for the charger: park a little longer */
+        .park_timeout_s = g->cfg.call_timeout + 30 > 60 ? g->cfg.call_timeout + 30 : 60,
+    };
+    struct rest_io io = {
+        .ctx = g, .send = io_send, .submit = io_submit, .store_ready = io_store_ready,
+        .now_ms = io_now_ms, .mono_us = io_mono_us,
+    };
+    rest_init(&rc, &io);
+    rest_dispatch_set_routes(rest_routes, rest_routes_count);
+}
+
+void http_shutdown(void)
+{
+    rest_shutdown();
+    in_callback = NULL;
+    G = NULL;
 }

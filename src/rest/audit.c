@@ -1,0 +1,41 @@
+/*
+ * The audit log of REST writes and commands: who (actor "apikey:<id>"),
+ * what (action, resource, detail), when, with which result and request id,
+ * in table audit_log, readable at GET /v1/audit-log. Written behind on the
+ * REST store: the reply never waits for it, and while the database is down
+ * the rows wait in the store's queue.
+ */
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "framework.h"
+#include "util.h"
+
+static const char audit_sql[] =
+    "INSERT INTO audit_log (actor, action, resource, detail, result, request_id)"
+    " VALUES ($1, $2, $3, $4::jsonb, $5, $6)";
+
+void rest_audit(struct rest_request *r, const char *action, const char *resource,
+                const char *detail_json, const char *result)
+{
+    char actor[40];
+    const struct rest_key *k = r ? rest_key(r) : NULL;
+    if (k)
+        snprintf(actor, sizeof actor, "apikey:%lld", (long long)k->id);
+    else
+        snprintf(actor, sizeof actor, "anonymous");
+    /* a detail that is not JSON is kept as a JSON string rather than failing the row */
+    char *detail = NULL;
+    if (detail_json) {
+        cJSON *d = cJSON_Parse(detail_json);
+        if (!d)
+            d = cJSON_CreateString(detail_json);
+        detail = cJSON_PrintUnformatted(d);
+        cJSON_Delete(d);
+    }
+    const char *params[] = { actor, action ? action : "", resource, detail, result ? result : "",
+                             r ? rest_request_id(r) : NULL };
+    rest_fw_sql(NULL, audit_sql, 6, params, true, NULL);
+    cJSON_free(detail);
+}
