@@ -6,7 +6,7 @@
  * chunked bodies (411), huge bodies (413), broken percent-encoding (400),
  * Idempotency-Key (replay, reuse with another body, a request still in
  * progress, scoped per API key), the rate limit (429 with Retry-After and
- * X-RateLimit-*), and GET /v1/openapi.json.
+ * X-RateLimit-*), GET /v1/openapi.json, and 503 while PostgreSQL is down.
  *
  * Token idTags and API key names start with "irh-".
  */
@@ -20,6 +20,7 @@
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
+#include "proc.h"
 #include "support/rest.h"
 
 #define CURRENT_VERSION    "V2026_11_21"
@@ -605,6 +606,59 @@ static void test_openapi_served_without_key(void **state)
     api_free(r);
 }
 
+/* ---------------------------------------------------------------- database down */
+
+static void pg_ctl(const char *cmd)
+{
+    const char *argv[] = { "scripts/pg.sh", cmd, it_env("OCPPGW_TEST_PGDIR"), NULL };
+    proc_run_ok(argv, cmd);
+}
+
+static bool tokens_answer_200(void *arg)
+{
+    (void)arg;
+    struct api_resp *r = api_get(PORT, admin, "/v1/tokens?perPage=1");
+    bool ok = r->status == 200;
+    api_free(r);
+    return ok;
+}
+
+/* While PostgreSQL is down, reads and writes answer 503 at once; afterwards the API serves again. */
+static void test_database_down_is_503(void **state)
+{
+    (void)state;
+    struct api_resp *r = api_get(PORT, admin, "/v1/tokens?perPage=1");
+    api_expect(r, 200);             /* the key is known before the database goes */
+    api_free(r);
+    db_disconnect();
+    pg_ctl("stop");
+    for (int i = 0; i < 3; i++) {
+        r = api_get(PORT, admin, "/v1/tokens?perPage=1");
+        api_expect_error(r, 503, "SERVICE_UNAVAILABLE");
+        api_free(r);
+    }
+    r = api_post(PORT, admin, "/v1/tokens", "{\"idTag\":\"irh-down\"}");
+    api_expect_error(r, 503, "SERVICE_UNAVAILABLE");
+    api_free(r);
+    pg_ctl("start");
+    if (!wait_until(NULL, tokens_answer_200, NULL, IT_WAIT_MS))
+        fail_msg("GET /v1/tokens does not answer 200 again after PostgreSQL came back");
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-down'"), 0);
+}
+
+/* A failed test must not leave the database stopped. */
+static int db_teardown(void **state)
+{
+    const char *dir = getenv("OCPPGW_TEST_PGDIR");
+    if (dir) {
+        const char *argv[] = { "scripts/pg.sh", "start", dir, NULL };
+        struct proc_result res;
+        proc_run(argv, NULL, 90000, &res);
+        proc_result_free(&res);
+    }
+    return it_test_teardown(state);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -627,6 +681,7 @@ int main(void)
         T(test_idempotency_in_progress_is_409),
         T(test_rate_limit_429),
         T(test_openapi_served_without_key),
+        cmocka_unit_test_setup_teardown(test_database_down_is_503, it_test_setup, db_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
