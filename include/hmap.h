@@ -29,6 +29,9 @@ size_t hmap_count(const struct hmap *m);
 void hmap_foreach(struct hmap *m, int (*fn)(void *ctx, const void *key, size_t klen, void *val),
                   void *ctx);
 
+/* Removes every entry, passing each value to free() (maps that own malloc'd values). */
+void hmap_clear_free(struct hmap *m);
+
 /* Convenience for NUL-terminated string keys and 64-bit ids. */
 #define hmap_get_str(m, s) hmap_get((m), (s), strlen(s))
 #define hmap_put_str(m, s, v) hmap_put((m), (s), strlen(s), (v))

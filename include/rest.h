@@ -159,7 +159,9 @@ typedef void (*rest_sql_done)(struct rest_request *r, struct store_job *job);
  * Parks the request on one parameterised statement run by the REST store
  * (its own connection, not the OCPP writer). params are copied. done runs on
  * the loop thread with the completed job (borrowed: freed after done
- * returns) — but only if the client is still there. A job that failed with
+ * returns) — but only if the client is still there (or the request holds an
+ * Idempotency-Key claim: then it runs on, so that what was done is recorded
+ * for the retry; its reply goes nowhere). A job that failed with
  * STORE_ERR_UNAVAILABLE may be answered with rest_reply_store_error().
  */
 void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,

@@ -53,19 +53,12 @@ void rest_auth_init(void)
     A.reloading = false;
 }
 
-static int free_val_cb(void *ctx, const void *key, size_t klen, void *val)
-{
-    (void)ctx, (void)key, (void)klen;
-    free(val);
-    return 1;
-}
-
 void rest_auth_missed(const char *hash, int64_t now_ms)
 {
     if (!A.missed)
         return;
     if (hmap_count(A.missed) >= MISS_MAX)
-        hmap_foreach(A.missed, free_val_cb, NULL);
+        hmap_clear_free(A.missed);
     int64_t *until = hmap_get_str(A.missed, hash);
     if (!until) {
         until = xmalloc(sizeof *until);
@@ -113,7 +106,7 @@ void rest_auth_free(void)
     hmap_free(A.by_hash);
     hmap_foreach(A.by_id, drop_cb, NULL);
     hmap_free(A.by_id);
-    hmap_foreach(A.missed, free_val_cb, NULL);
+    hmap_clear_free(A.missed);
     hmap_free(A.missed);
     memset(&A, 0, sizeof A);
 }

@@ -332,7 +332,7 @@ static void early_error(struct rest_request *r, enum rest_err e, const char *mes
                         const char *ctx_name, const char *ctx_value, bool close)
 {
     r->state = REST_REQ_RUNNING;
-    r->close_after = close;
+    r->close_after |= close;
     struct cJSON *ctx = NULL;
     if (ctx_name) {
         ctx = cJSON_CreateObject();
@@ -378,6 +378,14 @@ static int on_http(struct lws *wsi, struct gw_pss *pss)
     for (int h = 0; h < REST_H_COUNT; h++)
         copy_header(wsi, r, (enum rest_hdr)h);
 
+    /*
+     * POST/PUT/PATCH without Content-Length (curl -X POST): no body, but lws
+     * 4.1.6 would take what follows on the connection for one, so the
+     * connection ends with this answer.
+     */
+    bool with_body = m == REST_POST || m == REST_PUT || m == REST_PATCH;
+    r->close_after = with_body && !r->hdr[REST_H_CONTENT_LENGTH] && !r->hdr[REST_H_TRANSFER_ENCODING];
+
     char bad[REST_ARG_NAME_MAX + 1] = "";
     if (!copy_args(wsi, r, bad, sizeof bad)) {
         early_error(r, REST_ERR_BAD_REQUEST, "malformed query parameter (encoding, length or count)",
@@ -404,8 +412,7 @@ static int on_http(struct lws *wsi, struct gw_pss *pss)
         return settle(wsi, pss, r);
     }
     /* a body follows (BODY ... BODY_COMPLETION) only when announced, and GET/HEAD/OPTIONS ignore it */
-    bool body = cl && (m == REST_POST || m == REST_PUT || m == REST_PATCH ||
-                       (m == REST_DELETE && length > 0));
+    bool body = cl && (with_body || (m == REST_DELETE && length > 0));
     if (!body)
         rest_dispatch(r);
     return settle(wsi, pss, r);

@@ -30,18 +30,11 @@ struct rest_ratelimit *rest_rl_new(double rate_per_s, double burst)
     return rl;
 }
 
-static int free_bucket(void *ctx, const void *key, size_t klen, void *val)
-{
-    (void)ctx, (void)key, (void)klen;
-    free(val);
-    return 1;
-}
-
 void rest_rl_free(struct rest_ratelimit *rl)
 {
     if (!rl)
         return;
-    hmap_foreach(rl->buckets, free_bucket, NULL);
+    hmap_clear_free(rl->buckets);
     hmap_free(rl->buckets);
     free(rl);
 }

@@ -148,3 +148,15 @@ void hmap_foreach(struct hmap *m, int (*fn)(void *ctx, const void *key, size_t k
         }
     }
 }
+
+static int free_value(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)ctx, (void)key, (void)klen;
+    free(val);
+    return 1;
+}
+
+void hmap_clear_free(struct hmap *m)
+{
+    hmap_foreach(m, free_value, NULL);
+}
