@@ -336,12 +336,12 @@ void rest_reply_json(struct rest_request *r, int status, struct cJSON *body)
         return;
     }
     r->status = status;
-    if (body) {
+    if (body && status != 204 && status != 304) {     /* these never carry a body */
         r->resp_body = cJSON_PrintUnformatted(body);
         r->resp_len = strlen(r->resp_body);
         r->content_type = "application/json";
-        cJSON_Delete(body);
     }
+    cJSON_Delete(body);
     rest_reply_complete(r);
 }
 
@@ -351,7 +351,7 @@ void rest_reply_text(struct rest_request *r, int status, const char *content_typ
     if (!reply_start(r))
         return;
     r->status = status;
-    if (body) {
+    if (body && status != 204 && status != 304) {
         r->resp_body = xmalloc(len + 1);
         memcpy(r->resp_body, body, len);
         r->resp_body[len] = '\0';
