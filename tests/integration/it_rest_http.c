@@ -262,6 +262,23 @@ static void test_malformed_json_is_400(void **state)
     assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-bad'"), 0);
 }
 
+static void test_body_not_json_media_type_is_415(void **state)
+{
+    (void)state;
+    struct api_req q = { .method = "POST", .path = "/v1/tokens", .key = admin, .body = "idTag=irh-form",
+                         .headers = (const char *[]){ "Content-Type: application/x-www-form-urlencoded", NULL } };
+    struct api_resp *r = api_send(PORT, &q);
+    api_expect_error(r, 415, "UNSUPPORTED_MEDIA_TYPE");
+    api_free(r);
+    /* a charset parameter is fine */
+    struct api_req q2 = { .method = "POST", .path = "/v1/tokens", .key = admin, .body = "{\"idTag\":\"irh-utf8\"}",
+                          .headers = (const char *[]){ "Content-Type: application/json; charset=utf-8", NULL } };
+    r = api_send(PORT, &q2);
+    api_expect(r, 201);
+    api_free(r);
+    assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-form'"), 0);
+}
+
 static void test_chunked_body_is_411(void **state)
 {
     (void)state;
@@ -670,6 +687,7 @@ int main(void)
         T(test_unknown_api_version_is_400),
         T(test_request_id_echoed_or_made),
         T(test_malformed_json_is_400),
+        T(test_body_not_json_media_type_is_415),
         T(test_chunked_body_is_411),
         T(test_huge_body_is_413),
         T(test_bad_percent_encoding_is_400),
