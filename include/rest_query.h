@@ -90,6 +90,7 @@ enum rest_col_type {
     REST_COL_INT,                   /* integer (bigint range) */
     REST_COL_NUM,                   /* numeric / double */
     REST_COL_BOOL,                  /* boolean */
+    REST_COL_TIME,                  /* timestamptz: selected as microseconds (ocppgw_us), shown as ISO 8601 */
     REST_COL_JSON,                  /* json text, embedded as is */
     REST_COL_LIVE,                  /* live(value, row id): what the core knows now (connected) */
     REST_COL_HIDDEN                 /* selected for the handler, not shown */
@@ -104,10 +105,20 @@ struct rest_col {
 };
 
 /*
- * ms since the epoch as the API writes times (like SQL ocppgw_iso):
- * "2024-05-01T12:00:00Z", milliseconds only when not zero. cap >= 25.
+ * Microseconds since the epoch as the API writes times:
+ * "2024-05-01T12:00:00Z", milliseconds only when not zero (sub-millisecond
+ * digits dropped). cap >= 25. Times are formatted here, not in SQL, where
+ * to_char costs more than the rest of a row.
  */
-void rest_iso_time(int64_t ms, char *buf, size_t cap);
+void rest_iso_time(int64_t us, char *buf, size_t cap);
+/*
+ * Child rows aggregated by PostgreSQL as json_agg(json_build_array(...)),
+ * the cheapest shape to make there: [[v0, v1, ...], ...] to
+ * [{keys[0]: v0, ...}, ...]. Members whose bit is set in time_mask are
+ * PostgreSQL JSON timestamps ("2025-01-02T03:04:05.123456+00:00") and
+ * become API times. NULL or malformed text gives []. Caller owns.
+ */
+struct cJSON *rest_json_rows(const char *json, const char *const *keys, unsigned time_mask);
 
 /* "expr, expr, ..." of the columns; caller frees. */
 char *rest_select_list(const struct rest_col *cols, size_t n);

@@ -153,7 +153,13 @@ char *rest_select_list(const struct rest_col *cols, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (i)
             rest_sqlb_add(&b, ", ");
-        rest_sqlb_add(&b, cols[i].sql);
+        if (cols[i].type == REST_COL_TIME) {
+            rest_sqlb_add(&b, "ocppgw_us(");
+            rest_sqlb_add(&b, cols[i].sql);
+            rest_sqlb_add(&b, ")");
+        } else {
+            rest_sqlb_add(&b, cols[i].sql);
+        }
     }
     char *s = b.text;
     b.text = NULL;
@@ -173,12 +179,123 @@ const char *rest_job_value(const struct store_job *job, int row, int col)
     return job->out.sql.values[(size_t)row * (size_t)job->out.sql.nfields + (size_t)col];
 }
 
-void rest_iso_time(int64_t ms, char *buf, size_t cap)
+static char *put_digits(char *p, int64_t v, int width)
 {
-    time_format_iso8601(ms, buf, cap);
-    size_t n = strlen(buf);
-    if (n >= 5 && strcmp(buf + n - 5, ".000Z") == 0)
-        memcpy(buf + n - 5, "Z", 2);
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + width;
+}
+
+/* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm): no gmtime, no printf. */
+void rest_iso_time(int64_t us, char *buf, size_t cap)
+{
+    if (cap < TIME_ISO8601_LEN) {
+        if (cap)
+            buf[0] = '\0';
+        return;
+    }
+    int64_t ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int64_t frac = ms - secs * 1000;
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t sod = secs - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    if (y < 0 || y > 9999) {
+        time_format_iso8601(ms, buf, cap);
+        return;
+    }
+    char *p = put_digits(buf, y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, sod / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, sod % 60, 2);
+    if (frac) {
+        *p++ = '.';
+        p = put_digits(p, frac, 3);
+    }
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+/* True if s is a JSON number: -?digits[.digits][e[+-]digits], no leading zeros. */
+static bool json_number_text(const char *s)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == '\0' && p - s < 64;
+}
+
+static cJSON *time_json(const char *v)
+{
+    char buf[TIME_ISO8601_LEN + 1];
+    rest_iso_time(strtoll(v, NULL, 10), buf, sizeof buf);
+    return cJSON_CreateString(buf);
+}
+
+cJSON *rest_json_rows(const char *json, const char *const *keys, unsigned time_mask)
+{
+    cJSON *out = cJSON_CreateArray();
+    cJSON *in = json ? cJSON_Parse(json) : NULL;
+    const cJSON *rows = cJSON_IsArray(in) ? in : NULL;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        cJSON *o = cJSON_CreateObject();
+        const cJSON *v = cJSON_IsArray(row) ? row->child : NULL;
+        for (unsigned k = 0; keys[k]; k++, v = v ? v->next : NULL) {
+            int64_t ms;
+            if (!v) {
+                cJSON_AddNullToObject(o, keys[k]);
+            } else if ((time_mask & (1u << k)) && cJSON_IsString(v) &&
+                       time_parse_iso8601(v->valuestring, &ms)) {
+                char buf[TIME_ISO8601_LEN + 1];
+                rest_iso_time(ms * 1000, buf, sizeof buf);
+                cJSON_AddStringToObject(o, keys[k], buf);
+            } else {
+                cJSON_AddItemToObject(o, keys[k], cJSON_Duplicate(v, true));
+            }
+        }
+        cJSON_AddItemToArray(out, o);
+    }
+    cJSON_Delete(in);
+    return out;
 }
 
 static cJSON *col_json(const struct rest_col *c, const char *v, const char *row_id)
@@ -191,11 +308,13 @@ static cJSON *col_json(const struct rest_col *c, const char *v, const char *row_
     case REST_COL_STR:
         return cJSON_CreateString(v);
     case REST_COL_INT:
-        return cJSON_CreateNumber((double)strtoll(v, NULL, 10));
     case REST_COL_NUM:
-        return cJSON_CreateNumber(strtod(v, NULL));
+        /* PostgreSQL's text of an integer or finite number is JSON already: no double round trip */
+        return json_number_text(v) ? cJSON_CreateRaw(v) : cJSON_CreateNumber(strtod(v, NULL));
     case REST_COL_BOOL:
         return cJSON_CreateBool(v[0] == 't');
+    case REST_COL_TIME:
+        return time_json(v);
     case REST_COL_JSON: {
         cJSON *j = cJSON_Parse(v);
         return j ? j : cJSON_CreateNull();

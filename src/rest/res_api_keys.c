@@ -28,10 +28,10 @@ static const struct rest_col key_cols[] = {
     { "scopes", "array_to_json(k.scopes)", REST_COL_JSON, NULL },
     { "chargerIds", "array_to_json(k.charger_ids)", REST_COL_JSON, NULL },
     { "siteIds", "array_to_json(k.site_ids)", REST_COL_JSON, NULL },
-    { "expiresAt", "ocppgw_iso(k.expires_at)", REST_COL_STR, NULL },
-    { "createdAt", "ocppgw_iso(k.created_at)", REST_COL_STR, NULL },
-    { "lastUsedAt", "ocppgw_iso(k.last_used_at)", REST_COL_STR, NULL },
-    { "revokedAt", "ocppgw_iso(k.revoked_at)", REST_COL_STR, NULL },
+    { "expiresAt", "k.expires_at", REST_COL_TIME, NULL },
+    { "createdAt", "k.created_at", REST_COL_TIME, NULL },
+    { "lastUsedAt", "k.last_used_at", REST_COL_TIME, NULL },
+    { "revokedAt", "k.revoked_at", REST_COL_TIME, NULL },
 };
 #define NCOLS (sizeof key_cols / sizeof key_cols[0])
 

@@ -10,7 +10,7 @@
 
 static const struct rest_col audit_cols[] = {
     { "id", "a.id", REST_COL_INT, NULL },
-    { "at", "ocppgw_iso(a.at)", REST_COL_STR, NULL },
+    { "at", "a.at", REST_COL_TIME, NULL },
     { "actor", "a.actor", REST_COL_STR, NULL },
     { "action", "a.action", REST_COL_STR, NULL },
     { "resource", "a.resource", REST_COL_STR, NULL },

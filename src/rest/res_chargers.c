@@ -32,18 +32,27 @@ static cJSON *live_connected(const char *value, const char *id)
     return cJSON_CreateBool(gw && gw->core && id && core_charger_connected(gw->core, id));
 }
 
-/* value: the table's last_seen_at in ms (NULL = never) */
+/* value: the table's last_seen_at in microseconds (NULL = never) */
 static cJSON *live_last_seen(const char *value, const char *id)
 {
-    int64_t ms = value ? strtoll(value, NULL, 10) : 0;
-    int64_t live = gw && gw->core && id ? core_charger_last_seen(gw->core, id) : 0;
-    if (live > ms)
-        ms = live;
-    if (ms <= 0)
+    int64_t us = value ? strtoll(value, NULL, 10) : 0;
+    int64_t live = gw && gw->core && id ? core_charger_last_seen(gw->core, id) * 1000 : 0;
+    if (live > us)
+        us = live;
+    if (us <= 0)
         return cJSON_CreateNull();
     char buf[TIME_ISO8601_LEN + 1];
-    rest_iso_time(ms, buf, sizeof buf);
+    rest_iso_time(us, buf, sizeof buf);
     return cJSON_CreateString(buf);
+}
+
+/* value: the connectors as json arrays of CONNECTOR_COLUMNS (NULL = none) */
+static cJSON *live_connectors(const char *value, const char *id)
+{
+    static const char *const keys[] = { "connectorId", "status", "errorCode", "info", "vendorId",
+                                        "vendorErrorCode", "timestamp", "updatedAt", NULL };
+    (void)id;
+    return rest_json_rows(value, keys, 1u << 6 | 1u << 7);
 }
 
 static const struct rest_col charger_cols[] = {
@@ -64,10 +73,10 @@ static const struct rest_col charger_cols[] = {
     { "longitude", "c.longitude", REST_COL_NUM, NULL },
     { "commissioningDate", "to_char(c.commissioning_date, 'YYYY-MM-DD')", REST_COL_STR, NULL },
     { "connected", "NULL", REST_COL_LIVE, live_connected },
-    { "lastSeenAt", "ocppgw_ms(c.last_seen_at)", REST_COL_LIVE, live_last_seen },
-    { "connectedAt", "ocppgw_iso(c.connected_at)", REST_COL_STR, NULL },
-    { "disconnectedAt", "ocppgw_iso(c.disconnected_at)", REST_COL_STR, NULL },
-    { "lastBootAt", "ocppgw_iso(c.last_boot_at)", REST_COL_STR, NULL },
+    { "lastSeenAt", "ocppgw_us(c.last_seen_at)", REST_COL_LIVE, live_last_seen },
+    { "connectedAt", "c.connected_at", REST_COL_TIME, NULL },
+    { "disconnectedAt", "c.disconnected_at", REST_COL_TIME, NULL },
+    { "lastBootAt", "c.last_boot_at", REST_COL_TIME, NULL },
     { "registrationStatus", "c.registration_status", REST_COL_STR, NULL },
     { "securityProfile", "c.security_profile", REST_COL_INT, NULL },
     { "hasAuthorizationKey", "c.auth_hash IS NOT NULL", REST_COL_BOOL, NULL },
@@ -75,15 +84,14 @@ static const struct rest_col charger_cols[] = {
     { "siteId", "c.site_id", REST_COL_STR, NULL },
     { "firmwareStatus", "c.firmware_status", REST_COL_STR, NULL },
     { "diagnosticsStatus", "c.diagnostics_status", REST_COL_STR, NULL },
-    { "createdAt", "ocppgw_iso(c.created_at)", REST_COL_STR, NULL },
-    { "updatedAt", "ocppgw_iso(c.updated_at)", REST_COL_STR, NULL },
+    { "createdAt", "c.created_at", REST_COL_TIME, NULL },
+    { "updatedAt", "c.updated_at", REST_COL_TIME, NULL },
+    /* updatedAt: the charger's time of the status when it sent one, else when it arrived */
     { "connectors",
-      "(SELECT coalesce(json_agg(json_build_object('connectorId', k.connector_id, 'status', k.status,"
-      " 'errorCode', k.error_code, 'info', k.info, 'vendorId', k.vendor_id,"
-      " 'vendorErrorCode', k.vendor_error_code, 'timestamp', ocppgw_iso(k.status_at),"
-      " 'updatedAt', ocppgw_iso(coalesce(k.status_at, k.updated_at))) ORDER BY k.connector_id), '[]')"
+      "(SELECT json_agg(json_build_array(k.connector_id, k.status, k.error_code, k.info, k.vendor_id,"
+      " k.vendor_error_code, k.status_at, coalesce(k.status_at, k.updated_at)) ORDER BY k.connector_id)"
       " FROM connectors k WHERE k.charger_id = c.id)",
-      REST_COL_JSON, NULL },
+      REST_COL_LIVE, live_connectors },
 };
 #define NCOLS (sizeof charger_cols / sizeof charger_cols[0])
 
@@ -374,8 +382,8 @@ static const struct rest_col history_cols[] = {
     { "info", "h.info", REST_COL_STR, NULL },
     { "vendorId", "h.vendor_id", REST_COL_STR, NULL },
     { "vendorErrorCode", "h.vendor_error_code", REST_COL_STR, NULL },
-    { "timestamp", "ocppgw_iso(h.status_at)", REST_COL_STR, NULL },
-    { "receivedAt", "ocppgw_iso(h.received_at)", REST_COL_STR, NULL },
+    { "timestamp", "h.status_at", REST_COL_TIME, NULL },
+    { "receivedAt", "h.received_at", REST_COL_TIME, NULL },
 };
 
 static const struct rest_sort history_sorts[] = {

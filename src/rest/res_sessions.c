@@ -18,6 +18,21 @@
 #include "rest_res.h"
 #include "store.h"
 
+/*
+ * Energy: meterStop - meterStart once completed; while active, the newest
+ * Energy.Active.Import.Register reading (all phases, Wh or kWh) minus
+ * meterStart, null before the first one. Inline, not an SQL function: the
+ * planner cannot inline a subquery, and a function call per row costs more
+ * than the page.
+ */
+#define SESSION_ENERGY \
+    "CASE WHEN s.status = 'completed' THEN s.energy_wh ELSE (" \
+    "SELECT round(CASE WHEN mv.unit = 'kWh' THEN mv.value::numeric * 1000" \
+    " ELSE mv.value::numeric END)::bigint - s.meter_start FROM meter_values mv" \
+    " WHERE mv.session_id = s.id AND mv.measurand = 'Energy.Active.Import.Register'" \
+    " AND mv.phase IS NULL AND mv.unit IN ('Wh', 'kWh')" \
+    " AND mv.value ~ '^[0-9]{1,15}(\\.[0-9]{1,9})?$' ORDER BY mv.id DESC LIMIT 1) END"
+
 static const struct rest_col session_cols[] = {
     { "id", "s.id", REST_COL_INT, NULL },
     { "chargerId", "s.charger_id", REST_COL_STR, NULL },
@@ -25,11 +40,11 @@ static const struct rest_col session_cols[] = {
     { "transactionId", "s.transaction_id", REST_COL_INT, NULL },
     { "idTag", "s.id_tag", REST_COL_STR, NULL },
     { "status", "s.status", REST_COL_STR, NULL },
-    { "energy", "ocppgw_session_energy(s.id, s.status, s.energy_wh, s.meter_start)", REST_COL_INT, NULL },
-    { "startTime", "ocppgw_iso(s.start_time)", REST_COL_STR, NULL },
-    { "endTime", "ocppgw_iso(s.end_time)", REST_COL_STR, NULL },
+    { "energy", SESSION_ENERGY, REST_COL_INT, NULL },
+    { "startTime", "s.start_time", REST_COL_TIME, NULL },
+    { "endTime", "s.end_time", REST_COL_TIME, NULL },
     { "chargingDuration",
-      "greatest(0, floor(extract(epoch FROM coalesce(s.end_time, now()) - s.start_time)))::bigint",
+      "greatest(0, floor(date_part('epoch', coalesce(s.end_time, now()) - s.start_time)))::bigint",
       REST_COL_INT, NULL },
     { "meterStart", "s.meter_start", REST_COL_INT, NULL },
     { "meterStop", "s.meter_stop", REST_COL_INT, NULL },
@@ -40,8 +55,8 @@ static const struct rest_col session_cols[] = {
     { "reservationId", "s.reservation_id", REST_COL_INT, NULL },
     { "authorizationStatus", "s.auth_status", REST_COL_STR, NULL },
     { "meterAnomaly", "s.meter_anomaly", REST_COL_BOOL, NULL },
-    { "createdAt", "ocppgw_iso(s.created_at)", REST_COL_STR, NULL },
-    { "updatedAt", "ocppgw_iso(s.updated_at)", REST_COL_STR, NULL },
+    { "createdAt", "s.created_at", REST_COL_TIME, NULL },
+    { "updatedAt", "s.updated_at", REST_COL_TIME, NULL },
 };
 #define NCOLS (sizeof session_cols / sizeof session_cols[0])
 
@@ -173,7 +188,7 @@ void res_session_get(struct rest_request *r)
 /* ---- GET /v1/sessions/{id}/meter-values ---- */
 
 static const struct rest_col meter_cols[] = {
-    { "timestamp", "ocppgw_iso(mv.ts)", REST_COL_STR, NULL },
+    { "timestamp", "mv.ts", REST_COL_TIME, NULL },
     { "value", "mv.value", REST_COL_STR, NULL },
     { "measurand", "mv.measurand", REST_COL_STR, NULL },
     { "unit", "mv.unit", REST_COL_STR, NULL },

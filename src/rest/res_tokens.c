@@ -21,11 +21,11 @@
 static const struct rest_col token_cols[] = {
     { "idTag", "t.id_tag", REST_COL_STR, NULL },
     { "status", "t.status", REST_COL_STR, NULL },
-    { "expiryDate", "ocppgw_iso(t.expiry_date)", REST_COL_STR, NULL },
+    { "expiryDate", "t.expiry_date", REST_COL_TIME, NULL },
     { "parentIdTag", "t.parent_id_tag", REST_COL_STR, NULL },
     { "name", "t.name", REST_COL_STR, NULL },
-    { "createdAt", "ocppgw_iso(t.created_at)", REST_COL_STR, NULL },
-    { "updatedAt", "ocppgw_iso(t.updated_at)", REST_COL_STR, NULL },
+    { "createdAt", "t.created_at", REST_COL_TIME, NULL },
+    { "updatedAt", "t.updated_at", REST_COL_TIME, NULL },
 };
 #define NCOLS (sizeof token_cols / sizeof token_cols[0])
 

@@ -525,10 +525,19 @@ static cJSON *page(const struct rest_list_spec *spec, const char *query, struct 
     return p;
 }
 
+/* A number of a row: integers and numerics travel as raw JSON text, exactly as the database wrote them. */
+static double num(const cJSON *j)
+{
+    assert_non_null(j);
+    if (cJSON_IsRaw(j))
+        return strtod(j->valuestring, NULL);
+    assert_true(cJSON_IsNumber(j));
+    return j->valuedouble;
+}
+
 static int64_t item_id(const cJSON *page_json, int i)
 {
-    return (int64_t)cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(page_json, "data"), i), "id")
-        ->valuedouble;
+    return (int64_t)num(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(page_json, "data"), i), "id"));
 }
 
 static bool cursor_of(const cJSON *page_json, const char *name, struct rest_cursor *c)
@@ -550,9 +559,9 @@ static void test_cursor_page(void **state)
     cJSON *data = cJSON_GetObjectItem(p, "data");
     assert_int_equal(cJSON_GetArraySize(data), 2);
     cJSON *first = cJSON_GetArrayItem(data, 0);
-    assert_int_equal(cJSON_GetObjectItem(first, "id")->valueint, 3);
+    assert_true(num(cJSON_GetObjectItem(first, "id")) == 3);
     assert_string_equal(cJSON_GetObjectItem(first, "chargerId")->valuestring, "CP-1");
-    assert_int_equal(cJSON_GetObjectItem(first, "energy")->valueint, 1200);
+    assert_true(num(cJSON_GetObjectItem(first, "energy")) == 1200);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(first, "detail"), "a")->valueint, 1);
     assert_null(cJSON_GetObjectItem(first, "secret"));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(data, 1), "energy")));
@@ -671,29 +680,46 @@ static void test_row_types(void **state)
         { "l", "f", REST_COL_LIVE, live_odd },
         { "h", "g", REST_COL_HIDDEN, NULL },
         { "bad", "h", REST_COL_JSON, NULL },
+        { "t", "x.t", REST_COL_TIME, NULL },
     };
-    char *sel = rest_select_list(cols, 8);
-    assert_string_equal(sel, "a, b, c, d, e, f, g, h");
+    char *sel = rest_select_list(cols, 9);
+    assert_string_equal(sel, "a, b, c, d, e, f, g, h, ocppgw_us(x.t)");
     free(sel);
-    const char *v[] = { "x", "1714521600000", "12.5", "t", "[1,2]", "3", "h", "{bad" };
-    struct store_job *job = fake_job(1, 8, v);
-    cJSON *o = rest_row_json(job, 0, 0, cols, 8);
+    const char *v[] = { "x", "1714521600000", "12.5", "t", "[1,2]", "3", "h", "{bad", "1714521600123456" };
+    struct store_job *job = fake_job(1, 9, v);
+    cJSON *o = rest_row_json(job, 0, 0, cols, 9);
+    assert_string_equal(cJSON_GetObjectItem(o, "t")->valuestring, "2024-05-01T00:00:00.123Z");
     assert_string_equal(cJSON_GetObjectItem(o, "s")->valuestring, "x");
-    assert_true(cJSON_GetObjectItem(o, "i")->valuedouble == 1714521600000.0);
-    assert_true(cJSON_GetObjectItem(o, "n")->valuedouble == 12.5);
+    assert_true(num(cJSON_GetObjectItem(o, "i")) == 1714521600000.0);
+    assert_true(num(cJSON_GetObjectItem(o, "n")) == 12.5);
+    char *printed = cJSON_PrintUnformatted(o);
+    assert_non_null(strstr(printed, "\"i\":1714521600000,\"n\":12.5,"));
+    free(printed);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "b")));
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "j")), 2);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "l")));
     assert_null(cJSON_GetObjectItem(o, "h"));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "bad")));
     assert_null(rest_job_value(job, 1, 0));
-    assert_null(rest_job_value(job, 0, 8));
+    assert_null(rest_job_value(job, 0, 9));
     cJSON_Delete(o);
     store_job_free(job);
 
-    const char *nulls[] = { "x", NULL, NULL, NULL, NULL, NULL, NULL, NULL };
-    job = fake_job(1, 8, nulls);
-    o = rest_row_json(job, 0, 0, cols, 8);
+    /* what is not JSON number text (NaN, Infinity) is converted, not copied */
+    const char *odd[] = { "x", "007", "NaN", "f", "null", "2", NULL, NULL, "0" };
+    job = fake_job(1, 9, odd);
+    o = rest_row_json(job, 0, 0, cols, 9);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "i")) && cJSON_GetObjectItem(o, "i")->valueint == 7);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "n")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "b")));
+    assert_string_equal(cJSON_GetObjectItem(o, "t")->valuestring, "1970-01-01T00:00:00Z");
+    cJSON_Delete(o);
+    store_job_free(job);
+
+    const char *nulls[] = { "x", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+    job = fake_job(1, 9, nulls);
+    o = rest_row_json(job, 0, 0, cols, 9);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "t")));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "i")));
     assert_string_equal(cJSON_GetObjectItem(o, "l")->valuestring, "none");
     cJSON_Delete(o);
@@ -704,12 +730,50 @@ static void test_iso_time(void **state)
 {
     (void)state;
     char buf[32];
-    rest_iso_time(INT64_C(1714521600000), buf, sizeof buf);
+    rest_iso_time(INT64_C(1714521600000000), buf, sizeof buf);
     assert_string_equal(buf, "2024-05-01T00:00:00Z");
-    rest_iso_time(INT64_C(1714521600250), buf, sizeof buf);
+    rest_iso_time(INT64_C(1714521600250000), buf, sizeof buf);
     assert_string_equal(buf, "2024-05-01T00:00:00.250Z");
-    rest_iso_time(INT64_C(1714521600001), buf, sizeof buf);
+    rest_iso_time(INT64_C(1714521600001999), buf, sizeof buf);
     assert_string_equal(buf, "2024-05-01T00:00:00.001Z");
+    rest_iso_time(INT64_C(1714521600000999), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00Z");
+    rest_iso_time(-1, buf, sizeof buf);
+    assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+    /* against the libc-based formatter, over leap years and centuries */
+    for (int64_t ms = -INT64_C(2208988800000); ms < INT64_C(7258118400000); ms += INT64_C(86399999) * 7 + 13) {
+        char want[32];
+        time_format_iso8601(ms, want, sizeof want);
+        size_t n = strlen(want);
+        if (strcmp(want + n - 5, ".000Z") == 0)
+            memcpy(want + n - 5, "Z", 2);
+        rest_iso_time(ms * 1000, buf, sizeof buf);
+        if (strcmp(buf, want) != 0)
+            fail_msg("%lld ms: %s, want %s", (long long)ms, buf, want);
+    }
+
+}
+
+static void test_json_rows(void **state)
+{
+    (void)state;
+    static const char *const keys[] = { "id", "at", "name", "updatedAt", NULL };
+    cJSON *a = rest_json_rows("[[1, \"2024-05-01T02:00:00.250123+02:00\", \"x\", null],"
+                              " [2, \"2024-05-01T00:00:00+00:00\", null, \"not a time\"], [3], 7]",
+                              keys, 1u << 1 | 1u << 3);
+    char *s = cJSON_PrintUnformatted(a);
+    assert_string_equal(s, "[{\"id\":1,\"at\":\"2024-05-01T00:00:00.250Z\",\"name\":\"x\",\"updatedAt\":null},"
+                           "{\"id\":2,\"at\":\"2024-05-01T00:00:00Z\",\"name\":null,\"updatedAt\":\"not a time\"},"
+                           "{\"id\":3,\"at\":null,\"name\":null,\"updatedAt\":null},"
+                           "{\"id\":null,\"at\":null,\"name\":null,\"updatedAt\":null}]");
+    free(s);
+    cJSON_Delete(a);
+    a = rest_json_rows(NULL, keys, 0);
+    assert_int_equal(cJSON_GetArraySize(a), 0);
+    cJSON_Delete(a);
+    a = rest_json_rows("{bad", keys, 0);
+    assert_int_equal(cJSON_GetArraySize(a), 0);
+    cJSON_Delete(a);
 }
 
 int main(void)
@@ -729,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_offset_and_parent_page),
         cmocka_unit_test(test_row_types),
         cmocka_unit_test(test_iso_time),
+        cmocka_unit_test(test_json_rows),
     };
     return cmocka_run_group_tests_name("rest_query", tests, NULL, NULL);
 }
