@@ -505,6 +505,7 @@ static void test_api_key_created_once_stored_hashed_never_listed(void **state)
                                   "{\"name\":\"ira-made\",\"scopes\":[\"tokens:read\",\"sessions:read\"],"
                                   "\"expiresAt\":\"2099-01-01T00:00:00Z\"}");
     const cJSON *k = api_expect(r, 201);
+    api_check_schema(k, "ApiKeyCreated");
     const char *secret = js(k, "secret");
     if (!secret || strlen(secret) < 40)
         fail_msg("POST /v1/api-keys: no secret of at least 40 characters (32 bytes of entropy): %s", r->body);
@@ -544,6 +545,7 @@ static void test_api_key_created_once_stored_hashed_never_listed(void **state)
     bool used = false;
     for (int64_t end = it_now_ms() + IT_WAIT_MS; !used && it_now_ms() < end;) {
         r = api_get(PORT, admin, "/v1/api-keys?perPage=500");
+        api_check_schema(api_expect(r, 200), "ApiKeyList");
         const cJSON *data = api_data(api_expect(r, 200));
         if (strstr(r->body, sec) || (hash && strstr(r->body, hash)))
             fail_msg("GET /v1/api-keys shows a secret or a key hash");
@@ -623,6 +625,7 @@ static void test_audit_log_records_writes(void **state)
         r = api_get(PORT, admin, path);
         free(path);
         const cJSON *b = api_expect(r, 200);
+        api_check_schema(b, "AuditList");
         const cJSON *item;
         cJSON_ArrayForEach(item, api_data(b)) {
             if (!js(item, "requestId") || strcmp(js(item, "requestId"), "ira-audit-1") != 0)

@@ -126,6 +126,7 @@ static void test_session_from_ocpp_has_every_field(void **state)
     char *path = it_strf("/v1/sessions/%s", sid);
     struct api_resp *r = get(path);
     const cJSON *s = api_expect(r, 200);
+    api_check_schema(s, "Session");
     api_check_int(s, "id", strtoll(sid, NULL, 10));
     api_check_str(s, "chargerId", "irs-a");
     api_check_int(s, "connectorId", 1);
@@ -150,6 +151,7 @@ static void test_session_from_ocpp_has_every_field(void **state)
     path = it_strf("/v1/sessions/%s", sid2);
     r = get(path);
     s = api_expect(r, 200);
+    api_check_schema(s, "Session");
     api_check_str(s, "status", "active");
     api_check_int(s, "connectorId", 2);
     api_check_null(s, "endTime");
@@ -198,6 +200,9 @@ static void test_meter_values_with_defaults(void **state)
     const cJSON *p = with_value(all, "7200");
     if (!e || !p || !with_value(all, "1600"))
         fail_msg("meter values: a sample is missing");
+    const cJSON *mvi;
+    cJSON_ArrayForEach(mvi, all)
+        api_check_schema(mvi, "MeterValue");
     api_check_str(e, "timestamp", t1);
     api_check_str(e, "measurand", "Energy.Active.Import.Register");
     api_check_str(e, "unit", "Wh");
@@ -277,6 +282,7 @@ static void test_session_filters(void **state)
     expect_count("/v1/chargers/irs-f1/sessions?status=active", 1);
     expect_count("/v1/chargers/irs-f2/sessions", 1);
     struct api_resp *r = get("/v1/chargers/irs-f2/sessions");
+    api_check_schema(api_expect(r, 200), "SessionList");
     const cJSON *s = cJSON_GetArrayItem(api_data(api_expect(r, 200)), 0);
     api_check_int(s, "id", strtoll(f_ids[3], NULL, 10));
     api_check_str(s, "chargerId", "irs-f2");
@@ -286,6 +292,7 @@ static void test_session_filters(void **state)
 
     /* sort and order */
     r = get("/v1/sessions?chargerId=irs-f1&sort=startTime&order=asc");
+    api_check_schema(api_expect(r, 200), "SessionList");
     const cJSON *data = api_data(api_expect(r, 200));
     api_check_int(cJSON_GetArrayItem(data, 0), "id", strtoll(f_ids[0], NULL, 10));
     api_check_int(cJSON_GetArrayItem(data, 2), "id", strtoll(f_ids[2], NULL, 10));

@@ -57,6 +57,7 @@ static void test_create_token(void **state)
                                   "{\"idTag\":\"irt-1\",\"status\":\"Accepted\",\"expiryDate\":\"2099-01-01T00:00:00Z\","
                                   "\"parentIdTag\":\"irt-parent\",\"name\":\"Fleet card 1\"}");
     const cJSON *t = api_expect(r, 201);
+    api_check_schema(t, "Token");
     const char *loc = api_header(r, "Location");
     if (!loc || strcmp(loc, "/v1/tokens/irt-1") != 0)
         fail_msg("Location \"%s\", expected /v1/tokens/irt-1", loc ? loc : "(absent)");
@@ -72,6 +73,7 @@ static void test_create_token(void **state)
 
     r = get("/v1/tokens/irt-1");
     t = api_expect(r, 200);
+    api_check_schema(t, "Token");
     api_check_str(t, "idTag", "irt-1");
     api_check_str(t, "expiryDate", "2099-01-01T00:00:00Z");
     api_check_str(t, "name", "Fleet card 1");
@@ -199,6 +201,7 @@ static void test_token_changes_seen_by_authorize_at_once(void **state)
 
     r = api_patch(PORT, admin, "/v1/tokens/irt-live", "{\"status\":\"Accepted\",\"expiryDate\":\"2020-01-01T00:00:00Z\"}");
     const cJSON *t = api_expect(r, 200);
+    api_check_schema(t, "Token");
     api_check_str(t, "status", "Accepted");
     api_check_str(t, "expiryDate", "2020-01-01T00:00:00Z");
     api_check_str(t, "name", "Live");       /* untouched */
@@ -253,6 +256,7 @@ static void test_token_list_pages_filters_sort(void **state)
         struct api_resp *r = get(path);
         free(path);
         const cJSON *b = api_expect(r, 200);
+        api_check_schema(b, "TokenList");
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(b, "meta");
         api_check_int(meta, "total", 5);
         api_check_int(meta, "page", page);

@@ -230,6 +230,7 @@ const cJSON *api_expect_error(const struct api_resp *r, int status, const char *
         fail_msg("%s: error body lacks message / readableMessage: %s", r->what, shown(r));
     if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(b, "context")))
         fail_msg("%s: error body \"context\" is not an object: %s", r->what, shown(r));
+    api_check_schema(b, "Error");
     return b;
 }
 
@@ -278,6 +279,232 @@ void api_check_null(const cJSON *o, const char *key)
 {
     if (!cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, key)))
         fail_msg("\"%s\" should be null in %s", key, obj_text(o));
+}
+
+/* ---- a small JSON Schema checker for the answers, against docs/openapi.json ---- */
+
+static cJSON *openapi_doc;
+
+static const cJSON *openapi(void)
+{
+    if (openapi_doc)
+        return openapi_doc;
+    FILE *f = fopen("docs/openapi.json", "rb");
+    if (!f)
+        fail_msg("cannot open docs/openapi.json (the tests run from the top of the tree)");
+    struct buf b = { calloc(1, 1), 0 };
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_add(&b, chunk, n);
+    fclose(f);
+    openapi_doc = cJSON_Parse(b.p);
+    free(b.p);
+    if (!openapi_doc)
+        fail_msg("docs/openapi.json is not JSON");
+    return openapi_doc;
+}
+
+static const cJSON *schema_by_ref(const char *ref)
+{
+    const char *pre = "#/components/schemas/";
+    if (strncmp(ref, pre, strlen(pre)) != 0)
+        fail_msg("docs/openapi.json: unsupported $ref %s", ref);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(openapi(), "components"), "schemas"),
+        ref + strlen(pre));
+    if (!s)
+        fail_msg("docs/openapi.json: $ref %s points nowhere", ref);
+    return s;
+}
+
+static bool type_is(const cJSON *v, const char *t)
+{
+    if (strcmp(t, "null") == 0)
+        return cJSON_IsNull(v);
+    if (strcmp(t, "boolean") == 0)
+        return cJSON_IsBool(v);
+    if (strcmp(t, "string") == 0)
+        return cJSON_IsString(v);
+    if (strcmp(t, "array") == 0)
+        return cJSON_IsArray(v);
+    if (strcmp(t, "object") == 0)
+        return cJSON_IsObject(v);
+    if (strcmp(t, "number") == 0)
+        return cJSON_IsNumber(v);
+    if (strcmp(t, "integer") == 0)
+        return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble;
+    return false;
+}
+
+static bool digits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* "YYYY-MM-DD" */
+static bool is_date(const char *s)
+{
+    return strlen(s) >= 10 && digits(s, 4) && s[4] == '-' && digits(s + 5, 2) && s[7] == '-' && digits(s + 8, 2);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff]Z": ISO 8601 in UTC with Z, as rest-api.md wants every time */
+static bool is_utc_time(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 20 || !is_date(s) || s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
+        s[16] != ':' || !digits(s + 17, 2) || s[n - 1] != 'Z')
+        return false;
+    if (n == 20)
+        return true;
+    return s[19] == '.' && n > 21 && digits(s + 20, (int)(n - 21));
+}
+
+/* Collects the documented member names of a schema (through $ref and allOf) into names. */
+static void documented_members(const cJSON *schema, cJSON *names)
+{
+    const char *ref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(schema, "$ref"));
+    if (ref) {
+        documented_members(schema_by_ref(ref), names);
+        return;
+    }
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(schema, "properties"))
+        if (!cJSON_GetObjectItemCaseSensitive(names, p->string))
+            cJSON_AddTrueToObject(names, p->string);
+    const cJSON *part;
+    cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(schema, "allOf"))
+        documented_members(part, names);
+}
+
+static void check_value(const cJSON *v, const cJSON *schema, const char *path, int depth, bool closed);
+
+static void check_object(const cJSON *v, const cJSON *schema, const char *path, int depth)
+{
+    const cJSON *req;
+    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(schema, "required"))
+        if (cJSON_IsString(req) && !cJSON_GetObjectItemCaseSensitive(v, req->valuestring))
+            fail_msg("%s: required member \"%s\" is missing", path, req->valuestring);
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, v) {
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, m->string);
+        char sub[512];
+        snprintf(sub, sizeof sub, "%s.%s", path, m->string);
+        if (ps)
+            check_value(m, ps, sub, depth + 1, true);
+    }
+}
+
+/* closed: also refuse members the schema (with its allOf parts) does not describe */
+static void check_value(const cJSON *v, const cJSON *schema, const char *path, int depth, bool closed)
+{
+    if (depth > 32)
+        fail_msg("%s: schema nests too deep", path);
+    const char *ref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(schema, "$ref"));
+    if (ref) {
+        check_value(v, schema_by_ref(ref), path, depth + 1, closed);
+        return;
+    }
+    const cJSON *part;
+    cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(schema, "allOf"))
+        check_value(v, part, path, depth + 1, false);
+
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
+    if (type) {
+        bool ok = false;
+        if (cJSON_IsString(type)) {
+            ok = type_is(v, type->valuestring);
+        } else {
+            const cJSON *t;
+            cJSON_ArrayForEach(t, type) ok |= cJSON_IsString(t) && type_is(v, t->valuestring);
+        }
+        if (!ok) {
+            char *vt = cJSON_PrintUnformatted(v), *tt = cJSON_PrintUnformatted(type);
+            char msg[300];
+            snprintf(msg, sizeof msg, "%s: %.80s is not of type %.80s", path, vt ? vt : "?", tt ? tt : "?");
+            free(vt);
+            free(tt);
+            fail_msg("%s", msg);
+        }
+    }
+    if (cJSON_IsNull(v))
+        return;
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
+    if (en) {
+        bool found = false;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, en) found |= cJSON_Compare(e, v, true);
+        if (!found) {
+            char *vt = cJSON_PrintUnformatted(v);
+            char msg[300];
+            snprintf(msg, sizeof msg, "%s: %.80s is not one of the documented values", path, vt ? vt : "?");
+            free(vt);
+            fail_msg("%s", msg);
+        }
+    }
+    if (cJSON_IsString(v)) {
+        size_t len = strlen(v->valuestring);
+        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minLength");
+        const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
+        if ((mn && (double)len < mn->valuedouble) || (mx && (double)len > mx->valuedouble))
+            fail_msg("%s: \"%.60s\" has a length outside the documented bounds", path, v->valuestring);
+        const char *fmt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(schema, "format"));
+        if (fmt && strcmp(fmt, "date-time") == 0 && !is_utc_time(v->valuestring))
+            fail_msg("%s: \"%.60s\" is not an ISO 8601 UTC time with Z", path, v->valuestring);
+        if (fmt && strcmp(fmt, "date") == 0 && (strlen(v->valuestring) != 10 || !is_date(v->valuestring)))
+            fail_msg("%s: \"%.60s\" is not a date YYYY-MM-DD", path, v->valuestring);
+    }
+    if (cJSON_IsNumber(v)) {
+        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minimum");
+        const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maximum");
+        if ((mn && v->valuedouble < mn->valuedouble) || (mx && v->valuedouble > mx->valuedouble))
+            fail_msg("%s: %g is outside the documented bounds", path, v->valuedouble);
+    }
+    if (cJSON_IsArray(v)) {
+        const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
+        int i = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) {
+            char sub[512];
+            snprintf(sub, sizeof sub, "%s[%d]", path, i++);
+            if (items)
+                check_value(e, items, sub, depth + 1, true);
+        }
+    }
+    if (cJSON_IsObject(v)) {
+        check_object(v, schema, path, depth);
+    }
+    if (cJSON_IsObject(v) && closed) {
+        /* nothing undocumented */
+        cJSON *names = cJSON_CreateObject();
+        documented_members(schema, names);
+        if (cJSON_GetArraySize(names) > 0) {
+            const cJSON *m;
+            cJSON_ArrayForEach(m, v) {
+                if (!cJSON_GetObjectItemCaseSensitive(names, m->string)) {
+                    char msg[300];
+                    snprintf(msg, sizeof msg, "%s: member \"%.60s\" is not in docs/openapi.json", path, m->string);
+                    cJSON_Delete(names);
+                    fail_msg("%s", msg);
+                }
+            }
+        }
+        cJSON_Delete(names);
+    }
+}
+
+void api_check_schema(const cJSON *value, const char *name)
+{
+    char ref[128], path[140];
+    snprintf(ref, sizeof ref, "#/components/schemas/%s", name);
+    snprintf(path, sizeof path, "(%s)", name);
+    if (!value)
+        fail_msg("%s: no body to check", path);
+    check_value(value, schema_by_ref(ref), path, 0, true);
 }
 
 const cJSON *api_data(const cJSON *body)

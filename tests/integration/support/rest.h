@@ -84,6 +84,16 @@ void api_check_int(const cJSON *o, const char *key, int64_t want);
 void api_check_bool(const cJSON *o, const char *key, bool want);
 void api_check_null(const cJSON *o, const char *key);
 
+/*
+ * Fails unless value conforms to the schema #/components/schemas/<name> of
+ * docs/openapi.json (read from the working directory, the top of the tree):
+ * types (with null where the document allows it), required members, enums,
+ * string lengths, number bounds, date-time and date formats (UTC with Z),
+ * array items, $ref and allOf, and no member the document does not
+ * describe. The message names the JSON path that fails.
+ */
+void api_check_schema(const cJSON *value, const char *name);
+
 /* The collection body's "data" array; fails unless body is {data: [...], meta: {...}}. Borrowed. */
 const cJSON *api_data(const cJSON *body);
 /* How many items of an array have member key equal to the string value. */
