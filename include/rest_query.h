@@ -78,6 +78,11 @@ void rest_sqlb_restrict(struct rest_sqlb *b, struct rest_sqlb *text, const char 
                         const char *vis_chargers, const char *vis_sites,
                         char *const *charger_ids, char *const *site_ids);
 
+/* True if s is one of the NULL-terminated v (NULL v or s: false). */
+bool rest_strv_has(const char *const *v, const char *s);
+/* "a, b, c" of the NULL-terminated v into buf (cut at cap). */
+void rest_strv_join(const char *const *v, char *buf, size_t cap);
+
 /* PostgreSQL array literal {"a","b"} of n strings; caller frees. */
 char *rest_pg_array(const char *const *items, size_t n);
 /* ILIKE pattern matching s anywhere (%, _ and \ escaped); caller frees. */

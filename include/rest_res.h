@@ -85,6 +85,28 @@ void res_select(struct rest_sqlb *b, const struct rest_col *cols, size_t n, cons
 const char *res_select_once(const char **slot, const struct rest_col *cols, size_t n,
                             const char *tail);
 
+/* Parks r on the statement in b (interned, parameters copied) and frees b. */
+void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done);
+
+/* How one resource row is answered (GET, and the row a write returns). */
+struct res_row {
+    const struct rest_col *cols;
+    size_t ncols;
+    const char *what;               /* "charger": for 404 / 403 messages */
+    const char *ctx_key;            /* "chargerId": their context key */
+    const char *location;           /* "/v1/chargers/": a 201 adds Location + the first column */
+    /* the row's charger and site for the key check (charger_field NULL: none); site_field NULL:
+       the statement selects the site right after the columns */
+    const char *charger_field, *site_field;
+};
+/*
+ * The first row of job with that status: the store error (503/500), 404
+ * when there is no row, 403 when the row's charger lies outside the key's.
+ * id names the resource in errors.
+ */
+void res_reply_row(struct rest_request *r, const struct store_job *job, const struct res_row *how,
+                   const char *id, int status);
+
 /* Index of the column named name (aborts if there is none: a table bug). */
 int res_col(const struct rest_col *cols, size_t n, const char *name);
 /* True if the request's key may see the charger (charger list or site list). */
@@ -95,10 +117,17 @@ void res_not_found(struct rest_request *r, const char *what, const char *ctx_key
 /* 403: the resource lies outside the key's charger set. */
 void res_forbidden(struct rest_request *r, const char *what, const char *ctx_key, const char *id);
 /*
- * A failed write: 409 for a unique violation, 422 for constraint or data
- * errors the validation could not foresee, else the store error (503/500).
+ * The common start of a write's completion. A failed statement (409 for a
+ * unique violation, 422 for what validation could not foresee, else 503 /
+ * 500) or no row back (`empty`: REST_ERR_NOT_FOUND "<what> '<id>' not
+ * found", REST_ERR_CONFLICT "... already exists", context {ctx_key: id}) is
+ * audited and answered here: false. Otherwise the write is audited "ok" and
+ * the caller answers: true.
  */
-void res_write_error(struct rest_request *r, const struct store_job *job);
+bool res_write_done(struct rest_request *r, const struct store_job *job, const char *action,
+                    const char *what, const char *ctx_key, const char *id, enum rest_err empty);
+/* True if s is a positive bigint id in decimal (session and API key ids); else it names nothing. */
+bool res_id_ok(const char *s);
 
 /*
  * Audit of a write: detail {"fields": [...]} of the body keys given (never
@@ -107,8 +136,6 @@ void res_write_error(struct rest_request *r, const struct store_job *job);
  */
 void res_audit(struct rest_request *r, const char *action, const char *resource,
                const char *result);
-/* result word of a failed write job (for res_audit). */
-const char *res_write_result(const struct store_job *job);
 
 /* Percent-encodes a path segment into out (cap bytes). */
 void res_path_escape(const char *s, char *out, size_t cap);

@@ -23,22 +23,6 @@ static long long utf8_len(const char *s)
     return n;
 }
 
-static bool in_values(const char *const *values, const char *s)
-{
-    for (size_t i = 0; values && values[i]; i++)
-        if (strcmp(values[i], s) == 0)
-            return true;
-    return false;
-}
-
-static void join_values(const char *const *values, char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    size_t at = 0;
-    for (size_t i = 0; values && values[i] && at < cap; i++)
-        at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? ", " : "", values[i]);
-}
-
 static bool leap(int y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -67,9 +51,9 @@ static bool check_string(const struct rest_field *f, const char *s, char *why, s
         snprintf(why, cap, "must be %lld to %lld characters", f->min, f->max);
         return false;
     }
-    if (f->values && !in_values(f->values, s)) {
+    if (f->values && !rest_strv_has(f->values, s)) {
         char all[384];
-        join_values(f->values, all, sizeof all);
+        rest_strv_join(f->values, all, sizeof all);
         snprintf(why, cap, "'%.40s' is not one of: %s", s, all);
         return false;
     }
@@ -103,9 +87,9 @@ static char *field_text(const struct rest_field *f, const cJSON *j, char *why, s
     case REST_FT_ENUM:
         if (!cJSON_IsString(j))
             break;
-        if (f->type == REST_FT_ENUM && !in_values(f->values, j->valuestring)) {
+        if (f->type == REST_FT_ENUM && !rest_strv_has(f->values, j->valuestring)) {
             char all[384];
-            join_values(f->values, all, sizeof all);
+            rest_strv_join(f->values, all, sizeof all);
             snprintf(why, cap, "must be one of: %s", all);
             return NULL;
         }

@@ -378,20 +378,20 @@ static bool parse_int(const char *s, long long min, long long max, long long *ou
     return true;
 }
 
-static bool in_values(const char *const *values, const char *s)
+bool rest_strv_has(const char *const *v, const char *s)
 {
-    for (size_t i = 0; values && values[i]; i++)
-        if (strcmp(values[i], s) == 0)
+    for (size_t i = 0; s && v && v[i]; i++)
+        if (strcmp(v[i], s) == 0)
             return true;
     return false;
 }
 
-static void join_values(const char *const *values, char *buf, size_t cap)
+void rest_strv_join(const char *const *v, char *buf, size_t cap)
 {
     buf[0] = '\0';
     size_t at = 0;
-    for (size_t i = 0; values && values[i] && at < cap; i++)
-        at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? ", " : "", values[i]);
+    for (size_t i = 0; v && v[i] && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? ", " : "", v[i]);
 }
 
 static void sort_names(const struct rest_list_spec *spec, char *buf, size_t cap)
@@ -399,7 +399,7 @@ static void sort_names(const struct rest_list_spec *spec, char *buf, size_t cap)
     const char *names[16] = { 0 };
     for (size_t i = 0; i < spec->nsorts && i < 15; i++)
         names[i] = spec->sorts[i].name;
-    join_values(names, buf, cap);
+    rest_strv_join(names, buf, cap);
 }
 
 /* One filter's parameter text (owned) into *out; NULL if absent. */
@@ -436,9 +436,9 @@ static bool parse_filter(const struct rest_filter *f, const struct rest_query_so
         *out = f->type == REST_F_SEARCH ? rest_like_pattern(v) : xstrdup(v);
         return true;
     case REST_F_ENUM:
-        if (!in_values(f->values, v)) {
+        if (!rest_strv_has(f->values, v)) {
             char all[256];
-            join_values(f->values, all, sizeof all);
+            rest_strv_join(f->values, all, sizeof all);
             return fail(err, f->param, "must be one of: %s", all);
         }
         *out = xstrdup(v);
@@ -635,6 +635,23 @@ static void order_by(struct rest_sqlb *b, const struct rest_list_req *req, bool 
     }
 }
 
+/* "SELECT [key AS key_, ]id AS id_, <cols> FROM <from><where>": the page's rows. */
+static void select_page(struct rest_sqlb *b, const char *key, const struct rest_list_spec *spec,
+                        const char *cols, const char *where)
+{
+    rest_sqlb_add(b, "SELECT ");
+    if (key) {
+        rest_sqlb_add(b, key);
+        rest_sqlb_add(b, " AS key_, ");
+    }
+    rest_sqlb_add(b, spec->id);
+    rest_sqlb_add(b, " AS id_, ");
+    rest_sqlb_add(b, cols);
+    rest_sqlb_add(b, " FROM ");
+    rest_sqlb_add(b, spec->from);
+    rest_sqlb_add(b, where);
+}
+
 static void add_int_param_frag(struct rest_sqlb *b, const char *frag, long long v)
 {
     char buf[24];
@@ -666,13 +683,8 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
         rest_sqlb_add(b, "SELECT t.total, x.* FROM (SELECT count(*) FROM ");
         rest_sqlb_add(b, spec->from);
         rest_sqlb_add(b, c.text.text);
-        rest_sqlb_add(b, ") t(total) LEFT JOIN LATERAL (SELECT ");
-        rest_sqlb_add(b, spec->id);
-        rest_sqlb_add(b, " AS id_, ");
-        rest_sqlb_add(b, cols);
-        rest_sqlb_add(b, " FROM ");
-        rest_sqlb_add(b, spec->from);
-        rest_sqlb_add(b, c.text.text);
+        rest_sqlb_add(b, ") t(total) LEFT JOIN LATERAL (");
+        select_page(b, NULL, spec, cols, c.text.text);
         order_by(b, req, false);
         add_int_param_frag(b, " LIMIT $?", req->per_page);
         add_int_param_frag(b, " OFFSET $?", (long long)req->page * req->per_page);
@@ -704,15 +716,7 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
             rest_sqlb_frag(b, spec->parent, scope_n);
             rest_sqlb_add(b, ") p LEFT JOIN LATERAL (");
         }
-        rest_sqlb_add(b, "SELECT ");
-        rest_sqlb_add(b, sort->key ? sort->key : sort->column);
-        rest_sqlb_add(b, " AS key_, ");
-        rest_sqlb_add(b, spec->id);
-        rest_sqlb_add(b, " AS id_, ");
-        rest_sqlb_add(b, cols);
-        rest_sqlb_add(b, " FROM ");
-        rest_sqlb_add(b, spec->from);
-        rest_sqlb_add(b, c.text.text);
+        select_page(b, sort->key ? sort->key : sort->column, spec, cols, c.text.text);
         order_by(b, req, req->dir == REST_DIR_BEFORE);
         add_int_param_frag(b, " LIMIT $?", req->per_page + 1);
         if (spec->parent)
@@ -806,18 +810,11 @@ cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *j
     return root;
 }
 
-static bool in_strv(char *const *v, const char *s)
-{
-    for (size_t i = 0; s && v && v[i]; i++)
-        if (strcmp(v[i], s) == 0)
-            return true;
-    return false;
-}
-
 bool rest_visible(char *const *charger_ids, char *const *site_ids, const char *charger_id,
                   const char *site_id)
 {
     if (!charger_ids && !site_ids)
         return true;
-    return in_strv(charger_ids, charger_id) || in_strv(site_ids, site_id);
+    return rest_strv_has((const char *const *)charger_ids, charger_id) ||
+           rest_strv_has((const char *const *)site_ids, site_id);
 }

@@ -153,18 +153,17 @@ void res_api_keys_list(struct rest_request *r)
 static void create_done(struct rest_request *r, struct store_job *job)
 {
     struct pending_secret *secret = pending_take(rest_request_handle(r));
-    if (job->status != STORE_OK || rest_job_rows(job) < 1 || !secret) {
-        res_audit(r, "apikey.create", NULL, res_write_result(job));
-        if (job->status == STORE_OK)
-            rest_reply_error(r, REST_ERR_INTERNAL, "the key was not stored", NULL);
-        else
-            res_write_error(r, job);
+    const char *id = rest_job_value(job, 0, 0);
+    if (!res_write_done(r, job, "apikey.create", "API key", "id", id, REST_ERR_INTERNAL)) {
         if (secret)
             pending_free(secret);
         return;
     }
-    const char *id = rest_job_value(job, 0, 0);
-    res_audit(r, "apikey.create", id, "ok");
+    if (!secret) {
+        /* cannot happen: the loop thread put it there before the statement left */
+        rest_reply_error(r, REST_ERR_INTERNAL, "the new key's secret was lost", NULL);
+        return;
+    }
     cJSON *key = rest_row_json(job, 0, 0, key_cols, NCOLS);
     int64_t expires_ms = 0;
     const char *expires = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(key, "expiresAt"));
@@ -213,8 +212,7 @@ void res_api_key_create(struct rest_request *r)
     rest_body_values(&body, &b);
     rest_sqlb_add(&b, ") RETURNING *) ");
     res_select(&b, key_cols, NCOLS, ", k.key_hash FROM k");
-    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, create_done);
-    rest_sqlb_free(&b);
+    res_sql_run(r, &b, create_done);
     rest_body_free(&body);
 }
 
@@ -223,14 +221,7 @@ void res_api_key_create(struct rest_request *r)
 static void revoke_done(struct rest_request *r, struct store_job *job)
 {
     const char *id = rest_param(r, "id");
-    if (job->status != STORE_OK) {
-        res_audit(r, "apikey.revoke", id, res_write_result(job));
-        res_write_error(r, job);
-    } else if (rest_job_rows(job) < 1) {
-        res_audit(r, "apikey.revoke", id, "not_found");
-        res_not_found(r, "API key", "id", id);
-    } else {
-        res_audit(r, "apikey.revoke", id, "ok");
+    if (res_write_done(r, job, "apikey.revoke", "API key", "id", id, REST_ERR_NOT_FOUND)) {
         rest_auth_key_revoked(strtoll(id, NULL, 10));
         rest_reply_json(r, 204, NULL);
     }
@@ -242,11 +233,7 @@ void res_api_key_revoke(struct rest_request *r)
     if (res_unknown_params(r))
         return;
     const char *id = rest_param(r, "id");
-    size_t n = strlen(id);
-    bool numeric = n >= 1 && n <= 18;
-    for (size_t i = 0; i < n && numeric; i++)
-        numeric = id[i] >= '0' && id[i] <= '9';
-    if (!numeric) {
+    if (!res_id_ok(id)) {
         res_audit(r, "apikey.revoke", id, "not_found");
         res_not_found(r, "API key", "id", id);
         return;

@@ -190,30 +190,13 @@ void res_chargers_list(struct rest_request *r)
 
 /* ---- GET /v1/chargers/{id} ---- */
 
-/* The charger row of a read or write, or 404 / 403. */
-static void reply_charger(struct rest_request *r, struct store_job *job, int status)
-{
-    const char *id = rest_param(r, "id");
-    if (rest_job_rows(job) < 1) {
-        res_not_found(r, "charger", "chargerId", id);
-        return;
-    }
-    if (!res_key_sees(r, rest_job_value(job, 0, 0),
-                      rest_job_value(job, 0, res_col(charger_cols, NCOLS, "siteId")))) {
-        res_forbidden(r, "charger", "chargerId", id);
-        return;
-    }
-    if (status == 201)
-        res_location(r, "/v1/chargers/", rest_job_value(job, 0, 0));
-    rest_reply_json(r, status, rest_row_json(job, 0, 0, charger_cols, NCOLS));
-}
+static const struct res_row charger_row = {
+    charger_cols, NCOLS, "charger", "chargerId", "/v1/chargers/", "id", "siteId",
+};
 
 static void get_done(struct rest_request *r, struct store_job *job)
 {
-    if (job->status != STORE_OK)
-        rest_reply_store_error(r, job);
-    else
-        reply_charger(r, job, 200);
+    res_reply_row(r, job, &charger_row, rest_param(r, "id"), 200);
 }
 
 void res_charger_get(struct rest_request *r)
@@ -244,23 +227,9 @@ static void hash_authorization_key(struct rest_body *body)
 
 static void create_done(struct rest_request *r, struct store_job *job)
 {
-    const char *given = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rest_body(r), "id"));
-    if (job->status != STORE_OK) {
-        res_audit(r, "charger.create", given, res_write_result(job));
-        res_write_error(r, job);
-        return;
-    }
-    if (rest_job_rows(job) < 1) {
-        res_audit(r, "charger.create", given, "conflict");
-        cJSON *ctx = cJSON_CreateObject();
-        cJSON_AddStringToObject(ctx, "id", given ? given : "");
-        char msg[128];
-        snprintf(msg, sizeof msg, "charger '%.64s' already exists", given ? given : "");
-        rest_reply_error(r, REST_ERR_CONFLICT, msg, ctx);
-        return;
-    }
-    res_audit(r, "charger.create", given, "ok");
-    reply_charger(r, job, 201);
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rest_body(r), "id"));
+    if (res_write_done(r, job, "charger.create", "charger", "id", id, REST_ERR_CONFLICT))
+        res_reply_row(r, job, &charger_row, id, 201);
 }
 
 void res_charger_create(struct rest_request *r)
@@ -287,8 +256,7 @@ void res_charger_create(struct rest_request *r)
     rest_body_values(&body, &b);
     rest_sqlb_add(&b, ") ON CONFLICT (id) DO NOTHING RETURNING *) ");
     res_select(&b, charger_cols, NCOLS, " FROM c");
-    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, create_done);
-    rest_sqlb_free(&b);
+    res_sql_run(r, &b, create_done);
     rest_body_free(&body);
 }
 
@@ -296,14 +264,9 @@ void res_charger_create(struct rest_request *r)
 
 static void update_done(struct rest_request *r, struct store_job *job)
 {
-    const char *id = rest_param(r, "id");
-    const char *result = job->status != STORE_OK ? res_write_result(job)
-                         : rest_job_rows(job) < 1 ? "not_found" : "ok";
-    res_audit(r, "charger.update", id, result);
-    if (job->status != STORE_OK)
-        res_write_error(r, job);
-    else
-        reply_charger(r, job, 200);
+    if (res_write_done(r, job, "charger.update", "charger", "chargerId", rest_param(r, "id"),
+                       REST_ERR_NOT_FOUND))
+        res_reply_row(r, job, &charger_row, rest_param(r, "id"), 200);
 }
 
 void res_charger_update(struct rest_request *r)
@@ -334,8 +297,7 @@ void res_charger_update(struct rest_request *r)
                        k ? k->charger_ids : NULL, k ? k->site_ids : NULL);
     rest_sqlb_add(&b, " RETURNING c.*) ");
     res_select(&b, charger_cols, NCOLS, " FROM c");
-    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, update_done);
-    rest_sqlb_free(&b);
+    res_sql_run(r, &b, update_done);
     rest_body_free(&body);
 }
 
@@ -343,17 +305,9 @@ void res_charger_update(struct rest_request *r)
 
 static void delete_done(struct rest_request *r, struct store_job *job)
 {
-    const char *id = rest_param(r, "id");
-    if (job->status != STORE_OK) {
-        res_audit(r, "charger.delete", id, res_write_result(job));
-        res_write_error(r, job);
-    } else if (rest_job_rows(job) < 1) {
-        res_audit(r, "charger.delete", id, "not_found");
-        res_not_found(r, "charger", "chargerId", id);
-    } else {
-        res_audit(r, "charger.delete", id, "ok");
+    if (res_write_done(r, job, "charger.delete", "charger", "chargerId", rest_param(r, "id"),
+                       REST_ERR_NOT_FOUND))
         rest_reply_json(r, 204, NULL);
-    }
 }
 
 void res_charger_delete(struct rest_request *r)
@@ -367,8 +321,7 @@ void res_charger_delete(struct rest_request *r)
     rest_sqlb_restrict(&b, &b, " AND ", chargers_spec.vis_chargers, chargers_spec.vis_sites,
                        k ? k->charger_ids : NULL, k ? k->site_ids : NULL);
     rest_sqlb_add(&b, " RETURNING c.id");
-    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, delete_done);
-    rest_sqlb_free(&b);
+    res_sql_run(r, &b, delete_done);
 }
 
 /* ---- GET /v1/chargers/{id}/status-history ---- */

@@ -72,8 +72,7 @@ void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
         struct rest_sqlb b;
         rest_sqlb_init(&b);
         rest_list_sql(&req, scope_value, k ? k->charger_ids : NULL, k ? k->site_ids : NULL, &b);
-        rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, done);
-        rest_sqlb_free(&b);
+        res_sql_run(r, &b, done);
     }
     rest_list_req_free(&req);
 }
@@ -155,6 +154,32 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
     return *slot;
 }
 
+void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done)
+{
+    rest_sql(r, rest_sqlb_interned(b), b->nparams, (const char *const *)b->params, done);
+    rest_sqlb_free(b);
+}
+
+void res_reply_row(struct rest_request *r, const struct store_job *job, const struct res_row *how,
+                   const char *id, int status)
+{
+    if (job->status != STORE_OK) {
+        rest_reply_store_error(r, job);
+    } else if (rest_job_rows(job) < 1) {
+        res_not_found(r, how->what, how->ctx_key, id);
+    } else if (how->charger_field &&
+               !res_key_sees(r, rest_job_value(job, 0, res_col(how->cols, how->ncols, how->charger_field)),
+                             rest_job_value(job, 0, how->site_field
+                                                        ? res_col(how->cols, how->ncols, how->site_field)
+                                                        : (int)how->ncols))) {
+        res_forbidden(r, how->what, how->ctx_key, id);
+    } else {
+        if (status == 201 && how->location)
+            res_location(r, how->location, rest_job_value(job, 0, 0));
+        rest_reply_json(r, status, rest_row_json(job, 0, 0, how->cols, how->ncols));
+    }
+}
+
 int res_col(const struct rest_col *cols, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
@@ -191,7 +216,8 @@ void res_forbidden(struct rest_request *r, const char *what, const char *ctx_key
                 "%s '%.64s' is outside this key's chargers");
 }
 
-const char *res_write_result(const struct store_job *job)
+/* result word of a write job for res_audit */
+static const char *write_result(const struct store_job *job)
 {
     if (job->status == STORE_OK)
         return "ok";
@@ -203,15 +229,41 @@ const char *res_write_result(const struct store_job *job)
     return "error";
 }
 
-void res_write_error(struct rest_request *r, const struct store_job *job)
+bool res_write_done(struct rest_request *r, const struct store_job *job, const char *action,
+                    const char *what, const char *ctx_key, const char *id, enum rest_err empty)
 {
-    const char *res = res_write_result(job);
-    if (strcmp(res, "conflict") == 0)
-        rest_reply_error(r, REST_ERR_CONFLICT, "the resource already exists", NULL);
-    else if (strcmp(res, "invalid") == 0)
-        rest_reply_error(r, REST_ERR_UNPROCESSABLE, "the database refused the values", NULL);
-    else
-        rest_reply_store_error(r, job);
+    const char *result = write_result(job);
+    if (job->status == STORE_OK && rest_job_rows(job) < 1)
+        result = empty == REST_ERR_CONFLICT ? "conflict" : empty == REST_ERR_NOT_FOUND ? "not_found" : "error";
+    res_audit(r, action, id, result);
+    if (job->status != STORE_OK) {
+        if (strcmp(result, "conflict") == 0)
+            rest_reply_error(r, REST_ERR_CONFLICT, "the resource already exists", NULL);
+        else if (strcmp(result, "invalid") == 0)
+            rest_reply_error(r, REST_ERR_UNPROCESSABLE, "the database refused the values", NULL);
+        else
+            rest_reply_store_error(r, job);
+        return false;
+    }
+    if (rest_job_rows(job) < 1) {
+        reply_about(r, empty, what, ctx_key, id,
+                    empty == REST_ERR_CONFLICT    ? "%s '%.64s' already exists"
+                    : empty == REST_ERR_NOT_FOUND ? "%s '%.64s' not found"
+                                                  : "%s '%.64s' was not stored");
+        return false;
+    }
+    return true;
+}
+
+bool res_id_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 18 || s[0] == '0')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
 }
 
 void res_audit(struct rest_request *r, const char *action, const char *resource,

@@ -78,57 +78,34 @@ static const struct rest_filter session_filters[] = {
 };
 #define CHARGER_ROUTE_FILTERS 4
 
-#define SESSION_VIS_CHARGERS "s.charger_id = ANY($?::text[])"
-#define SESSION_VIS_SITES \
-    "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = ANY($?::text[]))"
+/* Both session collections: newest start first, keyset on (start_time, id). */
+#define SESSIONS_SPEC                                                   \
+    .paging = REST_PAGING_CURSOR,                                       \
+    .kind = REST_LIST_SESSIONS,                                         \
+    .cols = session_cols,                                               \
+    .ncols = NCOLS,                                                     \
+    .from = "sessions s",                                               \
+    .id = "s.id",                                                       \
+    .sorts = session_sorts,                                             \
+    .nsorts = sizeof session_sorts / sizeof session_sorts[0],           \
+    .desc = true,                                                       \
+    .filters = session_filters,                                         \
+    .vis_chargers = "s.charger_id = ANY($?::text[])",                   \
+    .vis_sites = "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = ANY($?::text[]))"
 
 static const struct rest_list_spec sessions_spec = {
+    SESSIONS_SPEC,
     .name = "sessions",
-    .paging = REST_PAGING_CURSOR,
-    .kind = REST_LIST_SESSIONS,
-    .cols = session_cols,
-    .ncols = NCOLS,
-    .from = "sessions s",
-    .id = "s.id",
-    .sorts = session_sorts,
-    .nsorts = sizeof session_sorts / sizeof session_sorts[0],
-    .desc = true,
-    .filters = session_filters,
     .nfilters = sizeof session_filters / sizeof session_filters[0],
-    .vis_chargers = SESSION_VIS_CHARGERS,
-    .vis_sites = SESSION_VIS_SITES,
 };
 
 static const struct rest_list_spec charger_sessions_spec = {
+    SESSIONS_SPEC,
     .name = "charger sessions",
-    .paging = REST_PAGING_CURSOR,
-    .kind = REST_LIST_SESSIONS,
-    .cols = session_cols,
-    .ncols = NCOLS,
-    .from = "sessions s",
-    .id = "s.id",
-    .sorts = session_sorts,
-    .nsorts = sizeof session_sorts / sizeof session_sorts[0],
-    .desc = true,
-    .filters = session_filters,
     .nfilters = CHARGER_ROUTE_FILTERS,
     .scope = "s.charger_id = $?",
     .parent = CHARGER_PARENT,
-    .vis_chargers = SESSION_VIS_CHARGERS,
-    .vis_sites = SESSION_VIS_SITES,
 };
-
-/* Session ids are positive bigints; anything else names no session. */
-static bool session_id_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > 18 || s[0] == '0')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
 
 /* ---- GET /v1/sessions, GET /v1/chargers/{id}/sessions ---- */
 
@@ -154,18 +131,14 @@ void res_charger_sessions(struct rest_request *r)
 
 /* ---- GET /v1/sessions/{id} ---- */
 
+/* the statement adds the charger's site after the columns */
+static const struct res_row session_row = {
+    session_cols, NCOLS, "session", "sessionId", NULL, "chargerId", NULL,
+};
+
 static void get_done(struct rest_request *r, struct store_job *job)
 {
-    const char *id = rest_param(r, "id");
-    if (job->status != STORE_OK)
-        rest_reply_store_error(r, job);
-    else if (rest_job_rows(job) < 1)
-        res_not_found(r, "session", "sessionId", id);
-    else if (!res_key_sees(r, rest_job_value(job, 0, res_col(session_cols, NCOLS, "chargerId")),
-                           rest_job_value(job, 0, (int)NCOLS)))
-        res_forbidden(r, "session", "sessionId", id);
-    else
-        rest_reply_json(r, 200, rest_row_json(job, 0, 0, session_cols, NCOLS));
+    res_reply_row(r, job, &session_row, rest_param(r, "id"), 200);
 }
 
 void res_session_get(struct rest_request *r)
@@ -174,7 +147,7 @@ void res_session_get(struct rest_request *r)
     if (res_unknown_params(r))
         return;
     const char *id = rest_param(r, "id");
-    if (!session_id_ok(id)) {
+    if (!res_id_ok(id)) {
         res_not_found(r, "session", "sessionId", id);
         return;
     }
@@ -237,7 +210,7 @@ static void meter_done(struct rest_request *r, struct store_job *job)
 void res_session_meter_values(struct rest_request *r)
 {
     const char *id = rest_param(r, "id");
-    if (!session_id_ok(id)) {
+    if (!res_id_ok(id)) {
         res_not_found(r, "session", "sessionId", id);
         return;
     }

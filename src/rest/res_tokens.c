@@ -98,23 +98,13 @@ void res_tokens_list(struct rest_request *r)
 
 /* ---- GET /v1/tokens/{idTag} ---- */
 
-static void reply_token(struct rest_request *r, struct store_job *job, int status)
-{
-    if (rest_job_rows(job) < 1) {
-        res_not_found(r, "token", "idTag", rest_param(r, "idTag"));
-        return;
-    }
-    if (status == 201)
-        res_location(r, "/v1/tokens/", rest_job_value(job, 0, 0));
-    rest_reply_json(r, status, rest_row_json(job, 0, 0, token_cols, NCOLS));
-}
+static const struct res_row token_row = {
+    token_cols, NCOLS, "token", "idTag", "/v1/tokens/", NULL, NULL,
+};
 
 static void get_done(struct rest_request *r, struct store_job *job)
 {
-    if (job->status != STORE_OK)
-        rest_reply_store_error(r, job);
-    else
-        reply_token(r, job, 200);
+    res_reply_row(r, job, &token_row, rest_param(r, "idTag"), 200);
 }
 
 void res_token_get(struct rest_request *r)
@@ -134,20 +124,8 @@ void res_token_get(struct rest_request *r)
 static void create_done(struct rest_request *r, struct store_job *job)
 {
     const char *tag = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rest_body(r), "idTag"));
-    if (job->status != STORE_OK) {
-        res_audit(r, "token.create", tag, res_write_result(job));
-        res_write_error(r, job);
-    } else if (rest_job_rows(job) < 1) {
-        res_audit(r, "token.create", tag, "conflict");
-        cJSON *ctx = cJSON_CreateObject();
-        cJSON_AddStringToObject(ctx, "idTag", tag ? tag : "");
-        char msg[96];
-        snprintf(msg, sizeof msg, "token '%.24s' already exists", tag ? tag : "");
-        rest_reply_error(r, REST_ERR_CONFLICT, msg, ctx);
-    } else {
-        res_audit(r, "token.create", tag, "ok");
-        reply_token(r, job, 201);
-    }
+    if (res_write_done(r, job, "token.create", "token", "idTag", tag, REST_ERR_CONFLICT))
+        res_reply_row(r, job, &token_row, tag, 201);
 }
 
 void res_token_create(struct rest_request *r)
@@ -165,8 +143,7 @@ void res_token_create(struct rest_request *r)
                    rest_sqlb_param(&b, rest_body_find(&body, "idTag")->text));
     rest_sqlb_add(&b, " ON CONFLICT DO NOTHING RETURNING *) ");
     res_select(&b, token_cols, NCOLS, " FROM t");
-    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, create_done);
-    rest_sqlb_free(&b);
+    res_sql_run(r, &b, create_done);
     rest_body_free(&body);
 }
 
@@ -174,14 +151,9 @@ void res_token_create(struct rest_request *r)
 
 static void update_done(struct rest_request *r, struct store_job *job)
 {
-    /* the stored tag when found (the path may differ in case) */
-    const char *tag = rest_job_rows(job) > 0 ? rest_job_value(job, 0, 0) : rest_param(r, "idTag");
-    res_audit(r, "token.update", tag, job->status != STORE_OK ? res_write_result(job)
-                                      : rest_job_rows(job) < 1 ? "not_found" : "ok");
-    if (job->status != STORE_OK)
-        res_write_error(r, job);
-    else
-        reply_token(r, job, 200);
+    if (res_write_done(r, job, "token.update", "token", "idTag", rest_param(r, "idTag"),
+                       REST_ERR_NOT_FOUND))
+        res_reply_row(r, job, &token_row, rest_param(r, "idTag"), 200);
 }
 
 void res_token_update(struct rest_request *r)
@@ -199,8 +171,7 @@ void res_token_update(struct rest_request *r)
     rest_sqlb_frag(&b, TOKEN_BY_PARAM, rest_sqlb_param(&b, tag));
     rest_sqlb_add(&b, " RETURNING *) ");
     res_select(&b, token_cols, NCOLS, " FROM t");
-    rest_sql(r, rest_sqlb_interned(&b), b.nparams, (const char *const *)b.params, update_done);
-    rest_sqlb_free(&b);
+    res_sql_run(r, &b, update_done);
     rest_body_free(&body);
 }
 
@@ -208,17 +179,9 @@ void res_token_update(struct rest_request *r)
 
 static void delete_done(struct rest_request *r, struct store_job *job)
 {
-    const char *tag = rest_param(r, "idTag");
-    if (job->status != STORE_OK) {
-        res_audit(r, "token.delete", tag, res_write_result(job));
-        res_write_error(r, job);
-    } else if (rest_job_rows(job) < 1) {
-        res_audit(r, "token.delete", tag, "not_found");
-        res_not_found(r, "token", "idTag", tag);
-    } else {
-        res_audit(r, "token.delete", rest_job_value(job, 0, 0), "ok");
+    if (res_write_done(r, job, "token.delete", "token", "idTag", rest_param(r, "idTag"),
+                       REST_ERR_NOT_FOUND))
         rest_reply_json(r, 204, NULL);
-    }
 }
 
 void res_token_delete(struct rest_request *r)
