@@ -23,7 +23,6 @@
 #include "gw.h"
 #include "support/rest.h"
 
-#define UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
 #define PORT gw_port(W.gw)
 
 static char *admin;
@@ -83,16 +82,8 @@ static int group_setup(void **state)
             " ('ira-B', 1, 'Faulted')");
     db_add_token("ira-tok", "Accepted", NULL, NULL);
     db_add_token("ira-scope-deltok", "Accepted", NULL, NULL);
-    admin = api_key_create("ira-admin", "admin");
-    struct gw_opts o = { .name = "it_rest_auth", .ini = UNLIMITED_INI };
-    W.gw = gw_start(&o);
+    admin = api_group_start("it_rest_auth", "ira-admin");
     return 0;
-}
-
-static int group_teardown(void **state)
-{
-    free(admin);
-    return it_group_teardown(state);
 }
 
 static struct api_resp *send_with(const char *method, const char *path, const char *key, const char *body,
@@ -578,9 +569,7 @@ static void test_api_key_validation_422(void **state)
     memset(longname, 'n', 200);
     longname[200] = '\0';
     char *toolong = it_strf("{\"name\":\"ira-%s\",\"scopes\":[\"admin\"]}", longname);
-    struct {
-        const char *body, *field;
-    } cases[] = {
+    const struct api_bad cases[] = {
         { "{\"name\":\"ira-bad\",\"scopes\":[\"bogus:scope\"]}", "scopes" },
         { "{\"name\":\"ira-bad\",\"scopes\":\"admin\"}", "scopes" },
         { "{\"name\":\"ira-bad\",\"scopes\":[]}", "scopes" },
@@ -592,11 +581,7 @@ static void test_api_key_validation_422(void **state)
         { "{\"name\":\"ira-bad\",\"scopes\":[\"admin\"],\"chargerIds\":\"ira-A\"}", "chargerIds" },
         { "{\"name\":\"ira-bad\",\"scopes\":[\"admin\"],\"colour\":\"red\"}", "colour" },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct api_resp *r = api_post(PORT, admin, "/v1/api-keys", cases[i].body);
-        api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", cases[i].field);
-        api_free(r);
-    }
+    api_expect_bad_bodies(PORT, admin, "POST", "/v1/api-keys", cases, API_COUNT(cases));
     free(toolong);
     assert_int_equal(db_int("SELECT count(*) FROM api_keys WHERE name LIKE 'ira-bad%' OR name LIKE 'ira-nnn%'"), 0);
     struct api_resp *r = api_delete(PORT, admin, "/v1/api-keys/999999999");
@@ -668,5 +653,5 @@ int main(void)
         T(test_api_key_validation_422),
         T(test_audit_log_records_writes),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }

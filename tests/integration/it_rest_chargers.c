@@ -21,7 +21,6 @@
 #include "gw.h"
 #include "support/rest.h"
 
-#define UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
 #define PORT gw_port(W.gw)
 
 #define PW_GOOD "00112233445566778899aabbccddeeff00112233"
@@ -38,16 +37,8 @@ static int group_setup(void **state)
     db_exec("DELETE FROM chargers WHERE id LIKE 'irc-%'");
     db_exec("DELETE FROM sites WHERE id LIKE 'irc-%'");
     db_exec("DELETE FROM api_keys WHERE name LIKE 'irc-%'");
-    admin = api_key_create("irc-admin", "admin");
-    struct gw_opts o = { .name = "it_rest_chargers", .ini = UNLIMITED_INI };
-    W.gw = gw_start(&o);
+    admin = api_group_start("it_rest_chargers", "irc-admin");
     return 0;
-}
-
-static int group_teardown(void **state)
-{
-    free(admin);
-    return it_group_teardown(state);
 }
 
 static struct api_resp *get(const char *path)
@@ -138,9 +129,7 @@ static void test_create_existing_id_is_409(void **state)
 static void test_create_invalid_is_422_naming_the_field(void **state)
 {
     (void)state;
-    struct {
-        const char *body, *field;
-    } cases[] = {
+    static const struct api_bad cases[] = {
         { "{\"id\":\"irc-v1\",\"colour\":\"red\"}", "colour" },
         { "{\"id\":\"irc-v2\",\"maxAvailableCurrent\":\"lots\"}", "maxAvailableCurrent" },
         { "{\"id\":\"irc-0123456789012345678901234567890123456789abcdef\"}", "id" },     /* 49 characters */
@@ -155,11 +144,7 @@ static void test_create_invalid_is_422_naming_the_field(void **state)
         { "{\"id\":\"irc-v9\",\"timeZone\":5}", "timeZone" },
         { "{\"id\":\"irc-v10\",\"name\":[\"a\"]}", "name" },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct api_resp *r = api_post(PORT, admin, "/v1/chargers", cases[i].body);
-        api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", cases[i].field);
-        api_free(r);
-    }
+    api_expect_bad_bodies(PORT, admin, "POST", "/v1/chargers", cases, API_COUNT(cases));
     /* every unknown field is named */
     struct api_resp *r = api_post(PORT, admin, "/v1/chargers", "{\"id\":\"irc-v11\",\"foo\":1,\"bar\":2}");
     api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", "foo");
@@ -386,20 +371,14 @@ static void test_patch_charger(void **state)
                             " AND max_available_current = 16 AND time_zone IS NULL AND latitude = 1.5"
                             " AND commissioning_date = '2024-12-31'"), 1);
 
-    struct {
-        const char *body, *field;
-    } cases[] = {
+    static const struct api_bad cases[] = {
         { "{\"colour\":\"red\"}", "colour" },
         { "{\"maxAvailableCurrent\":\"x\"}", "maxAvailableCurrent" },
         { "{\"commissioningDate\":\"yesterday\"}", "commissioningDate" },
         { "{\"latitude\":-91}", "latitude" },
         { "{\"id\":\"irc-other\"}", "id" },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        r = api_patch(PORT, admin, "/v1/chargers/irc-patch", cases[i].body);
-        api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", cases[i].field);
-        api_free(r);
-    }
+    api_expect_bad_bodies(PORT, admin, "PATCH", "/v1/chargers/irc-patch", cases, API_COUNT(cases));
     assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id = 'irc-patch' AND name = 'Depot 2'"
                             " AND max_available_current = 16 AND latitude = 1.5"), 1);
 }
@@ -495,21 +474,13 @@ static void test_list_offset_pages(void **state)
 static void test_list_bad_parameters_are_400(void **state)
 {
     (void)state;
-    struct {
-        const char *query, *name;
-    } cases[] = {
+    static const struct api_bad cases[] = {
         { "sort=colour", "sort" },       { "order=sideways", "order" }, { "perPage=0", "perPage" },
         { "perPage=501", "perPage" },    { "perPage=ten", "perPage" },  { "page=-1", "page" },
         { "page=first", "page" },        { "connected=maybe", "connected" },
         { "status=Sleeping", "status" }, { "colour=red", "colour" },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *path = it_strf("/v1/chargers?%s", cases[i].query);
-        struct api_resp *r = get(path);
-        api_expect_error_naming(r, 400, "BAD_REQUEST", cases[i].name);
-        api_free(r);
-        free(path);
-    }
+    api_expect_bad_queries(PORT, admin, "/v1/chargers", cases, API_COUNT(cases));
 }
 
 /* The ids of the chargers a GET lists, sorted, comma-separated (caller frees). */
@@ -630,5 +601,5 @@ int main(void)
         T(test_list_filters),
         T(test_status_history_cursor_pages),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }

@@ -26,9 +26,6 @@
 #define CURRENT_VERSION    "V2026_11_21"
 #define DEPRECATED_VERSION "V2026_01_01"
 
-/* A rate limit the other tests never meet (the rate-limit test runs its own gateway). */
-#define UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
-
 static char *admin;     /* admin key */
 static char *admin2;    /* a second admin key: Idempotency-Key is scoped per API key */
 
@@ -40,18 +37,15 @@ static int group_setup(void **state)
     gw_migrate_once();
     db_exec("DELETE FROM tokens WHERE id_tag LIKE 'irh-%'");
     db_exec("DELETE FROM api_keys WHERE name LIKE 'irh-%'");
-    admin = api_key_create("irh-admin", "admin");
     admin2 = api_key_create("irh-admin2", "admin");
-    struct gw_opts o = { .name = "it_rest_http", .ini = UNLIMITED_INI };
-    W.gw = gw_start(&o);
+    admin = api_group_start("it_rest_http", "irh-admin");   /* a rate limit no test here meets but its own */
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    free(admin);
     free(admin2);
-    return it_group_teardown(state);
+    return api_group_teardown(state);
 }
 
 /* GET with the admin key and extra headers. */

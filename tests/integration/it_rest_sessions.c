@@ -23,7 +23,6 @@
 #include "gw.h"
 #include "support/rest.h"
 
-#define UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
 #define PORT gw_port(W.gw)
 
 static char *admin;
@@ -44,16 +43,8 @@ static int group_setup(void **state)
     db_add_token("irs-tag2", "Accepted", NULL, NULL);
     db_add_token("irs-tag3", "Accepted", NULL, NULL);
     db_add_token("irs-walker", "Accepted", NULL, NULL);
-    admin = api_key_create("irs-admin", "admin");
-    struct gw_opts o = { .name = "it_rest_sessions", .ini = UNLIMITED_INI };
-    W.gw = gw_start(&o);
+    admin = api_group_start("it_rest_sessions", "irs-admin");
     return 0;
-}
-
-static int group_teardown(void **state)
-{
-    free(admin);
-    return it_group_teardown(state);
 }
 
 static struct api_resp *get(const char *path)
@@ -308,9 +299,7 @@ static void test_session_filters(void **state)
 static void test_session_bad_parameters_are_400(void **state)
 {
     (void)state;
-    struct {
-        const char *query, *name;
-    } cases[] = {
+    static const struct api_bad cases[] = {
         { "status=paused", "status" },       { "from=yesterday", "from" },
         { "to=2025-13-01T00:00:00Z", "to" }, { "from=2025-02-30T00:00:00Z", "from" },
         { "after=garbage", "after" },        { "before=%21%21", "before" },
@@ -318,13 +307,7 @@ static void test_session_bad_parameters_are_400(void **state)
         { "sort=colour", "sort" },           { "order=up", "order" },
         { "colour=red", "colour" },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *path = it_strf("/v1/sessions?%s", cases[i].query);
-        struct api_resp *r = get(path);
-        api_expect_error_naming(r, 400, "BAD_REQUEST", cases[i].name);
-        api_free(r);
-        free(path);
-    }
+    api_expect_bad_queries(PORT, admin, "/v1/sessions", cases, API_COUNT(cases));
 }
 
 /* ---------------------------------------------------------------- cursor pages */
@@ -487,5 +470,5 @@ int main(void)
         T(test_cursor_walk_while_sessions_arrive),
         T(test_before_leads_back),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }

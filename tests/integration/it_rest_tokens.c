@@ -19,7 +19,6 @@
 #include "gw.h"
 #include "support/rest.h"
 
-#define UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
 #define PORT gw_port(W.gw)
 
 static char *admin;
@@ -31,16 +30,8 @@ static int group_setup(void **state)
     db_exec("DELETE FROM tokens WHERE id_tag LIKE 'irt-%'");
     db_exec("DELETE FROM api_keys WHERE name LIKE 'irt-%'");
     db_add_charger("irt-cp", NULL, 0);
-    admin = api_key_create("irt-admin", "admin");
-    struct gw_opts o = { .name = "it_rest_tokens", .ini = UNLIMITED_INI };
-    W.gw = gw_start(&o);
+    admin = api_group_start("it_rest_tokens", "irt-admin");
     return 0;
-}
-
-static int group_teardown(void **state)
-{
-    free(admin);
-    return it_group_teardown(state);
 }
 
 static struct api_resp *get(const char *path)
@@ -107,9 +98,7 @@ static void test_create_existing_is_409(void **state)
 static void test_invalid_token_is_422_naming_the_field(void **state)
 {
     (void)state;
-    struct {
-        const char *body, *field;
-    } cases[] = {
+    static const struct api_bad cases[] = {
         { "{\"idTag\":\"irt-123456789012345678\"}", "idTag" },                  /* 21 characters */
         { "{\"idTag\":\"\"}", "idTag" },
         { "{\"status\":\"Accepted\"}", "idTag" },
@@ -121,11 +110,7 @@ static void test_invalid_token_is_422_naming_the_field(void **state)
         { "{\"idTag\":\"irt-v5\",\"name\":5}", "name" },
         { "{\"idTag\":\"irt-v6\",\"colour\":\"red\"}", "colour" },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct api_resp *r = api_post(PORT, admin, "/v1/tokens", cases[i].body);
-        api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", cases[i].field);
-        api_free(r);
-    }
+    api_expect_bad_bodies(PORT, admin, "POST", "/v1/tokens", cases, API_COUNT(cases));
     /* several bad fields: each named */
     struct api_resp *r = api_post(PORT, admin, "/v1/tokens",
                                   "{\"idTag\":\"irt-v7\",\"status\":\"Bogus\",\"expiryDate\":\"never\"}");
@@ -136,17 +121,13 @@ static void test_invalid_token_is_422_naming_the_field(void **state)
 
     /* PATCH: the same rules, and idTag cannot change */
     db_add_token("irt-fixed", "Accepted", NULL, NULL);
-    const char *patches[][2] = {
+    static const struct api_bad patches[] = {
         { "{\"idTag\":\"irt-other\"}", "idTag" },
         { "{\"status\":\"Maybe\"}", "status" },
         { "{\"expiryDate\":\"2025-13-01T00:00:00Z\"}", "expiryDate" },
         { "{\"colour\":\"red\"}", "colour" },
     };
-    for (size_t i = 0; i < sizeof patches / sizeof patches[0]; i++) {
-        r = api_patch(PORT, admin, "/v1/tokens/irt-fixed", patches[i][0]);
-        api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", patches[i][1]);
-        api_free(r);
-    }
+    api_expect_bad_bodies(PORT, admin, "PATCH", "/v1/tokens/irt-fixed", patches, API_COUNT(patches));
     assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irt-fixed' AND status = 'Accepted'"
                             " AND expiry_date IS NULL"), 1);
 }
@@ -293,15 +274,10 @@ static void test_token_list_pages_filters_sort(void **state)
     api_check_str(cJSON_GetArrayItem(data, 4), "idTag", "irt-l1");
     api_free(r);
 
-    const char *bad[][2] = { { "status=Lost", "status" }, { "sort=colour", "sort" }, { "page=x", "page" },
-                             { "perPage=-5", "perPage" }, { "colour=red", "colour" } };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *path = it_strf("/v1/tokens?%s", bad[i][0]);
-        r = get(path);
-        api_expect_error_naming(r, 400, "BAD_REQUEST", bad[i][1]);
-        api_free(r);
-        free(path);
-    }
+    static const struct api_bad bad[] = { { "status=Lost", "status" }, { "sort=colour", "sort" },
+                                          { "page=x", "page" }, { "perPage=-5", "perPage" },
+                                          { "colour=red", "colour" } };
+    api_expect_bad_queries(PORT, admin, "/v1/tokens", bad, API_COUNT(bad));
 }
 
 int main(void)
@@ -315,5 +291,5 @@ int main(void)
         T(test_token_changes_seen_by_authorize_at_once),
         T(test_token_list_pages_filters_sort),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }

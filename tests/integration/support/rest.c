@@ -21,6 +21,7 @@
 
 #include "calls.h"
 #include "db.h"
+#include "fixture.h"
 #include "gw.h"
 #include "proc.h"
 
@@ -524,6 +525,48 @@ int api_count_with(const cJSON *items, const char *key, const char *value)
         n += cJSON_IsString(v) && strcmp(v->valuestring, value) == 0;
     }
     return n;
+}
+
+void api_expect_bad_bodies(int port, const char *key, const char *method, const char *path,
+                           const struct api_bad *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct api_req q = { .method = method, .path = path, .key = key, .body = cases[i].input };
+        struct api_resp *r = api_send(port, &q);
+        api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", cases[i].name);
+        api_free(r);
+    }
+}
+
+void api_expect_bad_queries(int port, const char *key, const char *path, const struct api_bad *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *url = it_strf("%s?%s", path, cases[i].input);
+        struct api_resp *r = api_get(port, key, url);
+        api_expect_error_naming(r, 400, "BAD_REQUEST", cases[i].name);
+        api_free(r);
+        free(url);
+    }
+}
+
+static char *group_admin;
+
+char *api_group_start(const char *gw_name, const char *admin_name)
+{
+    gw_migrate_once();
+    group_admin = api_key_create(admin_name, "admin");
+    struct gw_opts o = { .name = gw_name, .ini = API_UNLIMITED_INI };
+    W.gw = gw_start(&o);
+    return group_admin;
+}
+
+int api_group_teardown(void **state)
+{
+    free(group_admin);
+    group_admin = NULL;
+    cJSON_Delete(openapi_doc);
+    openapi_doc = NULL;
+    return it_group_teardown(state);
 }
 
 char *api_key_create(const char *name, const char *scopes)

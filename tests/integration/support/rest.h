@@ -99,6 +99,28 @@ const cJSON *api_data(const cJSON *body);
 /* How many items of an array have member key equal to the string value. */
 int api_count_with(const cJSON *items, const char *key, const char *value);
 
+/* An input the API must refuse, and the parameter or field its error must name. */
+struct api_bad {
+    const char *input;          /* a JSON body, or a query string without '?' */
+    const char *name;
+};
+/* Sends each body with method to path: each must be 422 UNPROCESSABLE_ENTITY naming its field. */
+void api_expect_bad_bodies(int port, const char *key, const char *method, const char *path,
+                           const struct api_bad *cases, size_t n);
+/* GETs path?input for each: each must be 400 BAD_REQUEST naming its parameter. */
+void api_expect_bad_queries(int port, const char *key, const char *path, const struct api_bad *cases, size_t n);
+#define API_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The usual world of an it_rest_* file: an admin key (CLI) made first, then
+ * the file's gateway W.gw with a rate limit its tests never meet (it loads
+ * the key at start). Returns the key; api_group_teardown frees it and stops
+ * the gateway (cmocka group teardown).
+ */
+char *api_group_start(const char *gw_name, const char *admin_name);
+int api_group_teardown(void **state);
+#define API_UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
+
 /*
  * A new key made with `ocppgw apikey create --name NAME --scopes S --db
  * $OCPPGW_TEST_DB`; the secret it prints (caller frees). Fails the test if
