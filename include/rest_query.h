@@ -59,13 +59,18 @@ int rest_sqlb_param(struct rest_sqlb *b, const char *value);
 /* Appends a fixed fragment with every "$?" written as $n. */
 void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n);
 /*
- * The text as a pointer that stays valid for the process's life; equal texts
- * give the same pointer. Loop thread only.
+ * The text of a statement shaped by a request (which filters, sort, order,
+ * direction, body fields) as a pointer that stays valid for the process's
+ * life; equal texts give the same pointer. Each shape becomes a prepared
+ * statement on the REST connection, so their number is bounded: past
+ * REST_SQL_SHAPES_MAX new shapes, NULL (answer 503; the shapes in use keep
+ * working). Loop thread only.
  */
+#define REST_SQL_SHAPES_MAX 2048
 const char *rest_sqlb_interned(const struct rest_sqlb *b);
-/* Same for a text built elsewhere. */
+/* Same for a fixed statement (built once): never refused, not counted. */
 const char *rest_sql_intern(const char *text);
-/* Number of interned texts (tests, metrics). */
+/* Number of request-shaped texts interned (tests, metrics). */
 size_t rest_sql_interned_count(void);
 
 /*

@@ -190,6 +190,13 @@ static void add_reason(cJSON **ctx, const char *name, const char *why)
         cJSON_AddStringToObject(*ctx, name, why);
 }
 
+static int by_field(const void *a, const void *b)
+{
+    const struct rest_field *fa = ((const struct rest_body_value *)a)->field;
+    const struct rest_field *fb = ((const struct rest_body_value *)b)->field;
+    return fa < fb ? -1 : fa > fb;
+}
+
 cJSON *rest_body_parse(const cJSON *body, const struct rest_field *fields, size_t nfields,
                        bool create, struct rest_body *out)
 {
@@ -238,9 +245,13 @@ cJSON *rest_body_parse(const cJSON *body, const struct rest_field *fields, size_
     for (size_t i = 0; create && i < nfields; i++)
         if ((fields[i].flags & REST_FF_REQUIRED) && !cJSON_GetObjectItemCaseSensitive(body, fields[i].name))
             add_reason(&ctx, fields[i].name, "required");
-    if (ctx)
+    if (ctx) {
         rest_body_free(out);
-    return ctx;
+        return ctx;
+    }
+    /* table order, not the body's: the statement's shape must not depend on how the client ordered keys */
+    qsort(out->v, out->n, sizeof out->v[0], by_field);
+    return NULL;
 }
 
 void rest_body_free(struct rest_body *b)

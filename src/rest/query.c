@@ -78,33 +78,45 @@ void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n)
 }
 
 /*
- * Interned statement texts. Bounded in practice by the product of each
- * collection's optional filters, sorts, orders and directions (a few
- * thousand texts at most); they are never freed because the store keeps
- * prepared statements keyed by the pointer.
+ * Interned statement texts, never freed: the store keeps prepared
+ * statements keyed by the pointer. The shapes requests can make are a
+ * finite product (optional filters x sorts x orders x directions x key
+ * restriction; body fields in table order), in practice a few dozen; the
+ * bound only stops a client that enumerates them.
  */
 static struct hmap *interned;
+static size_t shapes;
 
-const char *rest_sql_intern(const char *text)
+static const char *intern(const char *text, bool shaped)
 {
     if (!interned)
         interned = hmap_new();
     char *s = hmap_get_str(interned, text);
     if (!s) {
+        if (shaped && shapes >= REST_SQL_SHAPES_MAX) {
+            log_error(NULL, "rest: %d statement shapes in use, refusing new ones", REST_SQL_SHAPES_MAX);
+            return NULL;
+        }
+        shapes += shaped;
         s = xstrdup(text);
         hmap_put_str(interned, s, s);
     }
     return s;
 }
 
+const char *rest_sql_intern(const char *text)
+{
+    return intern(text, false);
+}
+
 const char *rest_sqlb_interned(const struct rest_sqlb *b)
 {
-    return rest_sql_intern(b->text);
+    return intern(b->text, true);
 }
 
 size_t rest_sql_interned_count(void)
 {
-    return interned ? hmap_count(interned) : 0;
+    return shapes;
 }
 
 char *rest_pg_array(const char *const *items, size_t n)

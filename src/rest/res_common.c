@@ -148,7 +148,7 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
         struct rest_sqlb b;
         rest_sqlb_init(&b);
         res_select(&b, cols, n, tail);
-        *slot = rest_sqlb_interned(&b);
+        *slot = rest_sql_intern(b.text);
         rest_sqlb_free(&b);
     }
     return *slot;
@@ -156,7 +156,11 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
 
 void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done)
 {
-    rest_sql(r, rest_sqlb_interned(b), b->nparams, (const char *const *)b->params, done);
+    const char *sql = rest_sqlb_interned(b);
+    if (sql)
+        rest_sql(r, sql, b->nparams, (const char *const *)b->params, done);
+    else
+        rest_reply_error(r, REST_ERR_UNAVAILABLE, "too many distinct statement shapes in use", NULL);
     rest_sqlb_free(b);
 }
 

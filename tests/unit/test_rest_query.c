@@ -383,7 +383,27 @@ static void test_sqlb(void **state)
     assert_string_equal(p1, b.text);
     assert_int_equal(rest_sql_interned_count(), before + 1);
     assert_ptr_not_equal(rest_sql_intern("SELECT 2"), p1);
+    assert_int_equal(rest_sql_interned_count(), before + 1); /* fixed texts are not counted */
     rest_sqlb_free(&b);
+
+    /* past the bound, new shapes are refused; known ones still work */
+    char text[64];
+    for (size_t i = rest_sql_interned_count() - 1; i < REST_SQL_SHAPES_MAX - 1; i++) {
+        rest_sqlb_init(&b);
+        snprintf(text, sizeof text, "SELECT %zu", i + 1000);
+        rest_sqlb_add(&b, text);
+        assert_non_null(rest_sqlb_interned(&b));
+        rest_sqlb_free(&b);
+    }
+    rest_sqlb_init(&b);
+    rest_sqlb_add(&b, "SELECT 'one too many'");
+    assert_null(rest_sqlb_interned(&b));
+    rest_sqlb_free(&b);
+    rest_sqlb_init(&b);
+    rest_sqlb_add(&b, "SELECT 1000");
+    assert_non_null(rest_sqlb_interned(&b));
+    rest_sqlb_free(&b);
+    assert_non_null(rest_sql_intern("SELECT 'fixed, after the bound'"));
 }
 
 static char *build(const struct rest_list_spec *spec, const char *query, const char *scope,
