@@ -56,11 +56,12 @@ runner=$tmp/examples.sh
 set -u
 EXPECT=
 curl() {
-    local body code expect=${EXPECT:-2xx}
+    local body code expect=${EXPECT:-2xx} shown="$*"
     EXPECT=
+    [ -n "${KEY:-}" ] && shown=${shown//"$KEY"/'$KEY'}
     body=$(mktemp -p "$DOCS_TMP")
     if ! code=$(command curl -sS -o "$body" -w '%{http_code}' "$@"); then
-        echo "FAILED: example at $DOC:$LINE: curl itself failed: curl $*" >&2
+        echo "FAILED: example at $DOC:$LINE: curl itself failed: curl $shown" >&2
         echo x >>"$DOCS_TMP/failed"
         return 1
     fi
@@ -73,7 +74,7 @@ curl() {
         echo x >>"$DOCS_TMP/passed"
         echo "  [HTTP $code]" >&2
     else
-        echo "FAILED: example at $DOC:$LINE: HTTP $code, expected $expect: curl $*" >&2
+        echo "FAILED: example at $DOC:$LINE: HTTP $code, expected $expect: curl $shown" >&2
         echo x >>"$DOCS_TMP/failed"
     fi
 }

@@ -1,0 +1,69 @@
+/*
+ * Integration: every curl example of docs/api.md runs as written against a
+ * fresh gateway and answers the status the page says (2xx unless a
+ * "# answers NNN" comment names another). tests/docs_examples.sh does the
+ * work with its own PostgreSQL cluster and gateway, the way `make run` sets
+ * one up; this test runs it with the build under test, so the integrators'
+ * page cannot drift from the API unnoticed.
+ */
+#include "it.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc.h"
+
+/* The lines of out that report a failed example, for the message (static buffer). */
+static const char *failed_lines(const char *out)
+{
+    static char buf[2000];
+    buf[0] = '\0';
+    for (const char *line = out; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        if ((n > 7 && strncmp(line, "FAILED:", 7) == 0) || (n > 13 && strncmp(line, "docs_examples", 13) == 0) ||
+            (n > 13 && strncmp(line, "docs examples", 13) == 0))
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%.*s\n", (int)n, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    return buf;
+}
+
+static void test_every_docs_example_runs(void **state)
+{
+    (void)state;
+    if (system("command -v jq >/dev/null 2>&1") != 0)
+        skip();                     /* the page's examples use jq to pick ids */
+    /* the build directory of the binary under test (build, build-asan, ...) */
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s", it_env("OCPPGW_BIN"));
+    char *dir = dirname(bin);
+    char build[1100];
+    snprintf(build, sizeof build, "BUILD=%s", dir);
+    const char *argv[] = { "tests/docs_examples.sh", NULL };
+    const char *env[] = { build, NULL };
+    struct proc_result r;
+    proc_run(argv, env, 180000, &r);
+    /* stderr holds the failures and the summary; stdout the answers */
+    if (r.status != 0) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "%s", failed_lines(r.err));
+        snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s", failed_lines(r.out));
+        int st = r.status;
+        proc_result_free(&r);
+        fail_msg("tests/docs_examples.sh exited %d:\n%s", st, msg);
+    }
+    if (!strstr(r.out, "docs examples:") || !strstr(r.out, " 0 failed"))
+        fail_msg("tests/docs_examples.sh printed no clean summary");
+    proc_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_docs_example_runs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
