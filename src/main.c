@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -766,6 +767,12 @@ out_ctx:
 
 int main(int argc, char **argv)
 {
+    /*
+     * glibc sets up its time zone state on first use; make that happen here,
+     * before the store threads exist, so their first gmtime_r() (log lines)
+     * never races libwebsockets' localtime() on the loop thread.
+     */
+    tzset();
     util_install_cjson_hooks();
     struct cli cli;
     int r = parse_cli(argc, argv, &cli);

@@ -242,7 +242,9 @@ static void copy_header(struct lws *wsi, struct rest_request *r, enum rest_hdr h
 /* False with bad set when a fragment is unacceptable (the caller answers 400). */
 static bool copy_args(struct lws *wsi, struct rest_request *r, char *bad, size_t badcap)
 {
-    char *frag = xmalloc(FRAG_MAX);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) <= 0)
+        return true;
+    char frag[FRAG_MAX];
     bool ok = true;
     for (int i = 0; ok; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, FRAG_MAX, WSI_TOKEN_HTTP_URI_ARGS, i);
@@ -259,7 +261,6 @@ static bool copy_args(struct lws *wsi, struct rest_request *r, char *bad, size_t
         }
         ok = rest_args_add(&r->args, frag, (size_t)n, bad, badcap);
     }
-    free(frag);
     return ok;
 }
 
