@@ -286,7 +286,7 @@ void api_check_null(const cJSON *o, const char *key)
 
 static cJSON *openapi_doc;
 
-static const cJSON *openapi(void)
+const cJSON *api_openapi(void)
 {
     if (openapi_doc)
         return openapi_doc;
@@ -312,7 +312,7 @@ static const cJSON *schema_by_ref(const char *ref)
     if (strncmp(ref, pre, strlen(pre)) != 0)
         fail_msg("docs/openapi.json: unsupported $ref %s", ref);
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(openapi(), "components"), "schemas"),
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(api_openapi(), "components"), "schemas"),
         ref + strlen(pre));
     if (!s)
         fail_msg("docs/openapi.json: $ref %s points nowhere", ref);

@@ -93,6 +93,8 @@ void api_check_null(const cJSON *o, const char *key);
  * describe. The message names the JSON path that fails.
  */
 void api_check_schema(const cJSON *value, const char *name);
+/* docs/openapi.json parsed (borrowed; freed by api_group_teardown). */
+const cJSON *api_openapi(void);
 
 /* The collection body's "data" array; fails unless body is {data: [...], meta: {...}}. Borrowed. */
 const cJSON *api_data(const cJSON *body);
