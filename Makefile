@@ -19,7 +19,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 
 CC       ?= cc
-PKGS     := libwebsockets libcjson libpq libcrypto inih libsystemd
+PKGS     := libwebsockets libcjson libpq libcrypto inih libsystemd libuv
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_PKG_CFLAGS := $(shell pkg-config --cflags cmocka libcurl 2>/dev/null)

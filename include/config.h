@@ -16,6 +16,7 @@ struct config {
     char *tls_cert, *tls_key;       /* PEM files, owned */
     char *tls_ca;                   /* CA for client certificates (profile 3), owned, may be NULL */
     int max_connections;            /* 0 = from RLIMIT_NOFILE */
+    char event_loop[8];             /* "uv" (epoll via libuv) or "poll" (lws's own) */
     char *db_url;                   /* owned */
     int db_batch_max;
     int db_queue_max;

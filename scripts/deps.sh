@@ -14,6 +14,7 @@ need=(
     "libssl-dev:pc:libcrypto"
     "libinih-dev:pc:inih"
     "libsystemd-dev:pc:libsystemd"
+    "libuv1-dev:pc:libuv"
     "libcmocka-dev:pc:cmocka"
     "libcurl4-openssl-dev:pc:libcurl"
     "postgresql:file:/usr/lib/postgresql/15/bin/initdb"

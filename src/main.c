@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <uv.h>
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
@@ -541,6 +542,50 @@ static void registry_add(void *ctx, const struct store_charger *row)
  * accepting when it is full), then raise it back to the hard limit so the
  * database connections, the log and the listeners have fds of their own.
  */
+/*
+ * The event loop. lws 4.1.6's own loop is poll(2), which walks every fd on
+ * every wake-up: with thousands of idle chargers that dominates the CPU.
+ * With server.event_loop = uv (the default) lws runs on a libuv loop we own
+ * (a "foreign" loop: Debian ships lws's libuv support as a plugin that
+ * exports no API of its own), epoll underneath. One iteration of either is
+ * service_once(); if the plugin cannot be loaded we fall back to poll.
+ */
+static uv_loop_t uv_loop;
+static bool use_uv;
+
+static void service_once(struct gateway *g)
+{
+    if (use_uv)
+        uv_run(&uv_loop, UV_RUN_ONCE);
+    else
+        lws_service(g->ctx, 0);
+}
+
+/*
+ * Destroys the context. On a foreign libuv loop lws_context_destroy() only
+ * starts: lws's handles close as the loop runs, and lws clears the pointer
+ * given as info.pcontext when it is done. Then the loop itself is closed.
+ */
+static void context_destroy(struct lws_context **ctx)
+{
+    if (*ctx)
+        lws_context_destroy(*ctx);
+    if (!use_uv) {
+        *ctx = NULL;
+        return;
+    }
+    for (int i = 0; i < 3 && *ctx; i++) {
+        uv_run(&uv_loop, UV_RUN_DEFAULT);
+        if (*ctx)
+            lws_context_destroy(*ctx);
+    }
+    uv_run(&uv_loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&uv_loop) != 0)
+        log_warn(NULL, "event loop closed with handles still open");
+    *ctx = NULL;
+    use_uv = false;
+}
+
 #define FD_RESERVE 64
 
 static rlim_t fd_hard;
@@ -635,7 +680,21 @@ static int cmd_serve(struct config *cfg)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.pt_serv_buf_size = 16384;
     g.max_connections = fd_limit_for_context(cfg);
-    g.ctx = lws_create_context(&info);
+    void *foreign_loops[1] = { &uv_loop };
+    if (strcmp(cfg->event_loop, "uv") == 0 && uv_loop_init(&uv_loop) == 0) {
+        struct lws_context_creation_info uv_info = info;
+        uv_info.options |= LWS_SERVER_OPTION_LIBUV;
+        uv_info.foreign_loops = foreign_loops;
+        uv_info.pcontext = &g.ctx;
+        g.ctx = lws_create_context(&uv_info);
+        use_uv = g.ctx != NULL;
+        if (!use_uv) {
+            uv_loop_close(&uv_loop);
+            log_warn(NULL, "libuv event loop not available (libwebsockets-evlib-uv?): using poll");
+        }
+    }
+    if (!g.ctx)
+        g.ctx = lws_create_context(&info);
     fd_limit_after_context();
     if (!g.ctx) {
         store_admin_close(admin);
@@ -721,8 +780,7 @@ static int cmd_serve(struct config *cfg)
     sd_notify(0, "READY=1");
 
     while (!g.stop)
-        if (lws_service(g.ctx, 0) < 0)
-            break;
+        service_once(&g);
 
     /* shutdown: answer what is in flight, then close with 1001 */
     sd_notify(0, "STOPPING=1");
@@ -731,11 +789,11 @@ static int cmd_serve(struct config *cfg)
     g.shutting_down = true;
     int64_t deadline = time_mono_us() + 10 * 1000000;
     while ((core_jobs_outstanding(g.core) > 0 || rest_in_flight() > 0) && time_mono_us() < deadline)
-        lws_service(g.ctx, 0);
+        service_once(&g);
     ws_close_all(&g, 1001);
     deadline = time_mono_us() + 3 * 1000000;
     while (ws_open_count(&g) > 0 && time_mono_us() < deadline)
-        lws_service(g.ctx, 0);
+        service_once(&g);
     rc = 0;
 
 out_store:
@@ -747,8 +805,7 @@ out_store:
 out_core:
     if (admin)
         store_admin_close(admin);
-    lws_context_destroy(g.ctx); /* closes what is left; CLOSED callbacks reach the core */
-    g.ctx = NULL;
+    context_destroy(&g.ctx); /* closes what is left; CLOSED callbacks reach the core */
     http_shutdown(); /* REST requests the close left without client */
     core_free(g.core);
     hmap_free(g.ws_by_conn);
@@ -757,7 +814,7 @@ out_core:
     log_info(NULL, "stopped");
     return rc;
 out_ctx:
-    lws_context_destroy(g.ctx);
+    context_destroy(&g.ctx);
     hmap_free(g.ws_by_conn);
     store_admin_close(admin);
     ocpp_schema_free();

@@ -25,6 +25,13 @@
 
 #define MALFORMED_CLOSE_AFTER 10
 
+/*
+ * lws 4.1.6's write type for a close frame (its internal LWS_WRITE_CLOSE,
+ * between LWS_WRITE_HTTP = 3 and LWS_WRITE_PING = 5; the public header
+ * leaves it out). See on_writeable() for why we send the frame ourselves.
+ */
+#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
 /* ---- transport: how the dispatcher and the core reach a socket ---- */
 
 static struct lws *wsi_of(struct gateway *g, uint64_t conn_id)
@@ -260,9 +267,25 @@ static int on_writeable(struct lws *wsi, struct gw_pss *pss)
         return 0;
     }
     if (pss->close_code) {
+        /*
+         * Not lws_close_reason() + `return -1` here: Debian's lws 4.1.6 is a
+         * _DEBUG build whose libuv path closes a wsi a second time right
+         * after a callback returned -1 ("uv repeat test"), which tears the
+         * socket down before the queued close frame is sent (the charger sees
+         * 1006). So the close frame is written like any other frame; the
+         * charger's answering close ends the connection (lws answers it), and
+         * a timeout ends it if the charger stays mute.
+         */
         const char *why = pss->close_code == 1001 ? "going away" : "closed by the central system";
-        lws_close_reason(wsi, pss->close_code, (unsigned char *)why, strlen(why));
-        return -1;
+        unsigned char buf[LWS_PRE + 2 + 64];
+        size_t n = strlen(why);
+        buf[LWS_PRE] = (unsigned char)(pss->close_code >> 8);
+        buf[LWS_PRE + 1] = (unsigned char)(pss->close_code & 0xff);
+        memcpy(buf + LWS_PRE + 2, why, n);
+        pss->close_code = 0;
+        if (lws_write(wsi, buf + LWS_PRE, 2 + n, WS_WRITE_CLOSE) < 0)
+            return -1;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
     }
     return 0;
 }

@@ -33,6 +33,7 @@ static const struct key keys[] = {
     STR("server", "api_listen", api_listen),
     INT("server", "max_connections", max_connections, 0, 10000000),
     STR("server", "tls_listen", tls_listen),
+    STR("server", "event_loop", event_loop),
     STRP("server", "tls_cert", tls_cert),
     STRP("server", "tls_key", tls_key),
     STRP("server", "tls_ca", tls_ca),
@@ -65,6 +66,7 @@ void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
     strcpy(c->listen, "0.0.0.0:8080");
+    strcpy(c->event_loop, "uv");
     c->db_batch_max = 512;
     c->db_queue_max = 100000;
     c->require_subprotocol = true;
@@ -277,6 +279,10 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     }
     if (c->tls_listen[0] && (!c->tls_cert || !c->tls_key)) {
         snprintf(err, errcap, "server.tls_listen needs server.tls_cert and server.tls_key");
+        return false;
+    }
+    if (strcmp(c->event_loop, "uv") != 0 && strcmp(c->event_loop, "poll") != 0) {
+        snprintf(err, errcap, "server.event_loop: expected uv or poll, got '%s'", c->event_loop);
         return false;
     }
     if (!c->db_url) {
