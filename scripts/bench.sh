@@ -121,8 +121,14 @@ conn=$(scripts/pg.sh start "$tmp/pg") || { echo "bench: could not start PostgreS
     || { echo "bench: migrate failed:" >&2; cat "$tmp/migrate.log" >&2; exit 1; }
 
 port=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
-"$GW" serve --db "$conn" --listen "127.0.0.1:$port" --auto-register --log-level warn \
-    >"$tmp/gw.log" 2>&1 &
+# the benchmark's own limits: one API key hammering, many chargers per source address
+cat >"$tmp/gw.conf" <<CONF
+[rest]
+rate_per_second = 1000000
+rate_burst = 1000000
+CONF
+"$GW" serve --config "$tmp/gw.conf" --db "$conn" --listen "127.0.0.1:$port" --auto-register \
+    --log-level warn >"$tmp/gw.log" 2>&1 &
 gwpid=$!
 for i in $(seq 1 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
@@ -209,6 +215,39 @@ load "metervalues ${DUR}s" metervalues "$MV" MV-
 mv_result=$result
 # a fleet at a realistic rate: latency without self-inflicted queueing
 load "fleet MV/${FLEET_IV}s ${DUR}s" metervalues "$FLEET" FL- --interval $(( FLEET_IV * 1000 ))
+
+# ---------------------------------------------------------------- REST reads
+# wrk on GET /v1/chargers/{id} and a 50-session page with an admin key, alone
+# and then while the fleet scenario runs again (OCPP latency with REST load).
+rest_rows=()
+wrk_run() { # LABEL PATH SECONDS -> prints a row: req/s and latency percentiles
+    local label=$1 path=$2 secs=$3 out
+    out=$(wrk -t2 -c64 -d"${secs}s" --latency -H "Authorization: Bearer $key" \
+        "http://127.0.0.1:$port$path" 2>&1 || true)
+    local rps p50 p99 non2xx
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+    printf "%-34s %10s %10s %10s %10s\n" "$label" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}"
+}
+if command -v wrk >/dev/null; then
+    key=$("$GW" apikey create --name bench --scopes admin --db "$conn" 2>/dev/null)
+    charger=$(psql "$conn" -Atc "SELECT id FROM chargers WHERE id LIKE 'MV-%' ORDER BY id LIMIT 1")
+    rest_rows+=("$(printf "%-34s %10s %10s %10s %10s" "REST read" "req/s" "p50" "p99" "non-2xx")")
+    rest_rows+=("$(wrk_run "GET /v1/chargers/{id}" "/v1/chargers/$charger" "$DUR")")
+    rest_rows+=("$(wrk_run "GET /v1/sessions?perPage=50" "/v1/sessions?perPage=50" "$DUR")")
+    # OCPP unaffected? the fleet again, with the charger read hammered meanwhile
+    wrk_run "GET /v1/chargers/{id} during fleet" "/v1/chargers/$charger" $(( DUR + 20 )) \
+        >"$tmp/wrk-fleet.row" &
+    wrkpid=$!
+    sleep 2
+    load "fleet + REST reads ${DUR}s" metervalues "$FLEET" FR- --interval $(( FLEET_IV * 1000 ))
+    wait "$wrkpid" || true
+    rest_rows+=("$(cat "$tmp/wrk-fleet.row")")
+else
+    echo "bench: wrk not installed: REST read benchmark skipped"
+fi
 result=$mv_result
 
 # every acknowledged MeterValues must be stored (durability rule)
@@ -226,3 +265,7 @@ warns=$(grep -ci 'error' "$tmp/gw.log" || true)
 echo "gateway log: $(wc -l <"$tmp/gw.log") lines, $warns mentioning 'error'"
 echo
 printf '%s\n' "${rows[@]}"
+if [ ${#rest_rows[@]} -gt 0 ]; then
+    echo
+    printf '%s\n' "${rest_rows[@]}"
+fi
