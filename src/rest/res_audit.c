@@ -31,6 +31,8 @@ static const struct rest_filter audit_filters[] = {
     { "result", REST_F_TEXT, "a.result = $?", 64, NULL, 0, 0, NULL },
     { "from", REST_F_TIME, "a.at >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "to", REST_F_TIME, "a.at < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+    { "search", REST_F_SEARCH, "(a.action ILIKE $? OR a.actor ILIKE $? OR a.resource ILIKE $?)", 100,
+      NULL, 0, 0, NULL },
 };
 
 static const struct rest_list_spec audit_spec = {

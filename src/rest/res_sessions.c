@@ -67,16 +67,18 @@ static const struct rest_sort session_sorts[] = {
 
 static const char *const session_statuses[] = { "active", "completed", NULL };
 
-/* The charger's own route uses the first four: keep chargerId(s) last. */
+/* The charger's own route uses the first five: keep chargerId(s) last. */
 static const struct rest_filter session_filters[] = {
     { "status", REST_F_ENUM, "s.status = $?", 0, session_statuses, 0, 0, NULL },
     { "idTag", REST_F_TEXT, "s.id_tag = $?", OCPP_IDTAG_MAX, NULL, 0, 0, NULL },
     { "from", REST_F_TIME, "s.start_time >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "to", REST_F_TIME, "s.start_time < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+    { "search", REST_F_SEARCH, "(s.id_tag ILIKE $? OR s.charger_id ILIKE $? OR s.stop_reason ILIKE $?)",
+      100, NULL, 0, 0, NULL },
     { "chargerId", REST_F_TEXT, "s.charger_id = $?", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
     { "chargerIds", REST_F_LIST, "s.charger_id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
 };
-#define CHARGER_ROUTE_FILTERS 4
+#define CHARGER_ROUTE_FILTERS 5
 
 /* Both session collections: newest start first, keyset on (start_time, id). */
 #define SESSIONS_SPEC                                                   \

@@ -267,6 +267,11 @@ static void test_session_filters(void **state)
     expect_count("/v1/sessions?chargerIds=irs-f1,irs-f2&from=2025-05-04T00:00:00Z", 1);
     expect_count("/v1/sessions?chargerIds=irs-f1,irs-f2&to=2025-05-01T12:00:00Z", 1);
     expect_count("/v1/sessions?chargerId=irs-none", 0);
+    /* search: case-insensitive substring of idTag or charger id */
+    expect_count("/v1/sessions?search=IRS-T1&chargerIds=irs-f1,irs-f2&perPage=500", 2);
+    expect_count("/v1/sessions?search=irs-f2&perPage=500", 1);
+    expect_count("/v1/chargers/irs-f1/sessions?search=irs-t2", 1);
+    expect_count("/v1/sessions?search=no-such-thing-irs", 0);
 
     /* the charger's own collection */
     expect_count("/v1/chargers/irs-f1/sessions?perPage=500", 3);
