@@ -107,7 +107,7 @@ enum rest_col_type {
 };
 
 struct rest_col {
-    const char *name;               /* JSON key */
+    const char *name;               /* JSON key (static: answers point at it) */
     const char *sql;                /* select expression */
     enum rest_col_type type;
     /* REST_COL_LIVE: the JSON value (caller owns) from the column's value and the row's first column */

@@ -345,7 +345,9 @@ cJSON *rest_row_json(const struct store_job *job, int row, int col0, const struc
     for (size_t i = 0; i < n; i++) {
         if (cols[i].type == REST_COL_HIDDEN)
             continue;
-        cJSON_AddItemToObject(o, cols[i].name,
+        /* keys by reference, not copied: column names are static (one malloc
+         * and free less per field of every row) */
+        cJSON_AddItemToObjectCS(o, cols[i].name,
                               col_json(&cols[i], rest_job_value(job, row, col0 + (int)i),
                                        rest_job_value(job, row, col0)));
     }
