@@ -10,15 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct buf {
-    char *p;
-    size_t n;
-};
-
-static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
+void it_buf_add(struct it_buf *b, const char *data, size_t len)
 {
-    struct buf *b = user;
-    size_t len = size * nmemb;
     char *p = realloc(b->p, b->n + len + 1);
     if (!p)
         abort();
@@ -26,7 +19,12 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
     b->n += len;
     p[b->n] = '\0';
     b->p = p;
-    return len;
+}
+
+size_t it_buf_curl_write(char *data, size_t size, size_t nmemb, void *user)
+{
+    it_buf_add(user, data, size * nmemb);
+    return size * nmemb;
 }
 
 int http_get(int port, const char *path, char **body)
@@ -38,7 +36,7 @@ int http_get(int port, const char *path, char **body)
     }
     char url[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    struct buf b = { calloc(1, 1), 0 };
+    struct it_buf b = { calloc(1, 1), 0 };
     if (!b.p)
         abort();
     CURL *h = curl_easy_init();
@@ -47,7 +45,7 @@ int http_get(int port, const char *path, char **body)
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_buf_curl_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     int status = -1;
     if (curl_easy_perform(h) == CURLE_OK) {

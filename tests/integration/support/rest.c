@@ -23,40 +23,20 @@
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
+#include "http.h"
 #include "proc.h"
 
 #define API_TIMEOUT_MS 10000
 
-struct buf {
-    char *p;
-    size_t n;
-};
-
-static void buf_add(struct buf *b, const char *data, size_t len)
-{
-    char *p = realloc(b->p, b->n + len + 1);
-    if (!p)
-        abort();
-    memcpy(p + b->n, data, len);
-    b->n += len;
-    p[b->n] = '\0';
-    b->p = p;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
-{
-    buf_add(user, data, size * nmemb);
-    return size * nmemb;
-}
 
 /* Keeps the header lines of the last answer only (a 100 Continue starts a new block). */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 {
-    struct buf *b = user;
+    struct it_buf *b = user;
     size_t len = size * nmemb;
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
         b->n = 0;
-    buf_add(b, data, len);
+    it_buf_add(b, data, len);
     return len;
 }
 
@@ -71,7 +51,7 @@ struct api_resp *api_send(int port, const struct api_req *q)
     if (!r)
         abort();
     snprintf(r->what, sizeof r->what, "%s %s", q->method, q->path);
-    struct buf body = { calloc(1, 1), 0 }, hdrs = { calloc(1, 1), 0 };
+    struct it_buf body = { calloc(1, 1), 0 }, hdrs = { calloc(1, 1), 0 };
     if (!body.p || !hdrs.p)
         abort();
 
@@ -103,7 +83,7 @@ struct api_resp *api_send(int port, const struct api_req *q)
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)API_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_buf_curl_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
@@ -293,11 +273,11 @@ const cJSON *api_openapi(void)
     FILE *f = fopen("docs/openapi.json", "rb");
     if (!f)
         fail_msg("cannot open docs/openapi.json (the tests run from the top of the tree)");
-    struct buf b = { calloc(1, 1), 0 };
+    struct it_buf b = { calloc(1, 1), 0 };
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_add(&b, chunk, n);
+        it_buf_add(&b, chunk, n);
     fclose(f);
     openapi_doc = cJSON_Parse(b.p);
     free(b.p);
@@ -758,7 +738,7 @@ static int raw_connect(int port)
  */
 static int raw_exchange(int fd, const char *request, size_t len, char **answer)
 {
-    struct buf b = { calloc(1, 1), 0 };
+    struct it_buf b = { calloc(1, 1), 0 };
     if (!b.p)
         abort();
     size_t off = 0;
@@ -787,7 +767,7 @@ static int raw_exchange(int fd, const char *request, size_t len, char **answer)
                 continue;
             if (got <= 0)
                 break;
-            buf_add(&b, chunk, (size_t)got);
+            it_buf_add(&b, chunk, (size_t)got);
             if (raw_complete(b.p, b.n))
                 break;
         }
