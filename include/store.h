@@ -54,6 +54,7 @@ enum store_op {
     STORE_OP_SQL,                   /* generic parameterised statement (REST) */
     STORE_OP_APIKEY_CHANGED,        /* produced by the store thread from NOTIFY (REST store) */
     STORE_OP_SQL_BEHIND,            /* as STORE_OP_SQL, but write-behind (kept while the database is down) */
+    STORE_OP_CHARGERS_ALL,          /* read: every charger row (registry reload after a reconnect) */
     STORE_OP_COUNT
 };
 
@@ -153,6 +154,7 @@ struct store_job {
         } stop_tx;
         struct { int64_t session_id; bool duplicate; } meter_values;
         struct store_charger charger;                   /* CHARGER_CHANGED */
+        struct { size_t n; struct store_charger *items; } chargers; /* CHARGERS_ALL, owned */
         struct store_apikey apikey;                     /* APIKEY_CHANGED (owns its strings) */
         struct {
             int ntuples, nfields;

@@ -361,39 +361,23 @@ static void io_random(void *ctx, void *buf, size_t n)
 /*
  * Registry reload after the store (re)connects: notifications sent while the
  * database was unreachable are lost, so the table is read again, without
- * blocking the loop (a SQL job on the store; its user pointer marks it).
+ * blocking the loop (a STORE_OP_CHARGERS_ALL job on the OCPP store).
  */
-static const char registry_sql[] =
-    "SELECT id, coalesce(auth_hash, ''), security_profile, registration_status FROM chargers";
-static int registry_marker;
 static bool store_was_ready;
 
 static void registry_reload_submit(struct gateway *g)
 {
-    struct store_job *job = store_job_new(STORE_OP_SQL);
-    job->in.sql.sql = registry_sql;
-    job->user = &registry_marker;
-    store_submit(g->store, job);
+    store_submit(g->store, store_job_new(STORE_OP_CHARGERS_ALL));
 }
 
-static void registry_reload_done(struct gateway *g, struct store_job *job)
+static void registry_reload_done(struct gateway *g, const struct store_job *job)
 {
-    if (job->status != STORE_OK || job->out.sql.nfields != 4) {
+    if (job->status != STORE_OK) {
         log_warn(NULL, "charger registry reload failed; retrying on the next reconnect");
         store_was_ready = false;
         return;
     }
-    size_t n = (size_t)job->out.sql.ntuples;
-    struct store_charger *rows = xcalloc(n + 1, sizeof *rows);
-    for (size_t i = 0; i < n; i++) {
-        char **v = job->out.sql.values + i * 4;
-        str_copy(rows[i].id, sizeof rows[i].id, v[0] ? v[0] : "");
-        str_copy(rows[i].auth_hash, sizeof rows[i].auth_hash, v[1] ? v[1] : "");
-        rows[i].security_profile = v[2] ? atoi(v[2]) : 0;
-        str_copy(rows[i].registration, sizeof rows[i].registration, v[3] ? v[3] : "Accepted");
-    }
-    core_registry_sync(g->core, rows, n);
-    free(rows);
+    core_registry_sync(g->core, job->out.chargers.items, job->out.chargers.n);
 }
 
 static void drain_store(struct gateway *g)
@@ -402,7 +386,7 @@ static void drain_store(struct gateway *g)
     while (job) {
         struct store_job *next = job->next;
         job->next = NULL;
-        if (job->op == STORE_OP_SQL && job->user == &registry_marker) {
+        if (job->op == STORE_OP_CHARGERS_ALL) {
             registry_reload_done(g, job);
             store_job_free(job);
         } else {

@@ -33,6 +33,7 @@ static const struct {
     [STORE_OP_SQL]                  = { "sql", true },
     [STORE_OP_APIKEY_CHANGED]       = { "apikey_changed", false },
     [STORE_OP_SQL_BEHIND]           = { "sql_behind", false },
+    [STORE_OP_CHARGERS_ALL]         = { "chargers_all", true },
 };
 
 struct store_job *store_job_new(enum store_op op)
@@ -82,6 +83,9 @@ void store_job_free(struct store_job *job)
         break;
     case STORE_OP_APIKEY_CHANGED:
         store_apikey_clear(&job->out.apikey);
+        break;
+    case STORE_OP_CHARGERS_ALL:
+        free(job->out.chargers.items);
         break;
     default:
         break;

@@ -577,6 +577,21 @@ static void read_charger(struct store_job *j, const PGresult *r)
     store_pg_charger_from_row(r, 0, &j->out.charger);
 }
 
+static void params_none(const struct store_job *j, struct params *p)
+{
+    (void)j, (void)p;
+}
+
+static void read_chargers(struct store_job *j, const PGresult *r)
+{
+    size_t n = (size_t)PQntuples(r);
+    free(j->out.chargers.items);
+    j->out.chargers.items = xcalloc(n + 1, sizeof *j->out.chargers.items);
+    j->out.chargers.n = n;
+    for (size_t i = 0; i < n; i++)
+        store_pg_charger_from_row(r, (int)i, &j->out.chargers.items[i]);
+}
+
 static void params_apikey_id(const struct store_job *j, struct params *p)
 {
     p_int(p, j->in.apikey_id);
@@ -729,6 +744,9 @@ static const struct op_def {
         .sql = "SELECT " STORE_APIKEY_COLUMNS " FROM api_keys WHERE id = $1::bigint",
         .params = params_apikey_id, .read = read_apikey },
     [STORE_OP_SQL_BEHIND] = { .send = send_sql_job, .read = read_sql },
+    [STORE_OP_CHARGERS_ALL] = {
+        .sql = "SELECT " STORE_CHARGER_COLUMNS " FROM chargers ORDER BY id",
+        .params = params_none, .read = read_chargers },
 };
 
 #define METER_STMT "ocppgw_meter_batch"

@@ -927,6 +927,34 @@ static void test_poisoned_job_fails_alone(void **state)
     assert_int_equal(db_int("SELECT count(*) FROM meter_values WHERE charger_id = 'st-poison'"), 3 * (N - 1));
 }
 
+/* The registry reload after a reconnect reads every row, as the table has it. */
+static void test_chargers_all(void **state)
+{
+    (void)state;
+    db_exec("DELETE FROM chargers WHERE id LIKE 'st-all-%'");
+    db_exec("INSERT INTO chargers (id, auth_hash, security_profile, registration_status) VALUES"
+            " ('st-all-1', 'pbkdf2-sha256$1$s$h', 1, 'Pending'), ('st-all-2', NULL, 0, 'Accepted')");
+    struct store_job *j = run_ok(&H, store_job_new(STORE_OP_CHARGERS_ALL));
+    assert_int_equal((int64_t)j->out.chargers.n, db_int("SELECT count(*) FROM chargers"));
+    int seen = 0;
+    for (size_t i = 0; i < j->out.chargers.n; i++) {
+        const struct store_charger *c = &j->out.chargers.items[i];
+        if (strcmp(c->id, "st-all-1") == 0) {
+            assert_string_equal(c->auth_hash, "pbkdf2-sha256$1$s$h");
+            assert_int_equal(c->security_profile, 1);
+            assert_string_equal(c->registration, "Pending");
+            seen++;
+        } else if (strcmp(c->id, "st-all-2") == 0) {
+            assert_string_equal(c->auth_hash, "");
+            assert_int_equal(c->security_profile, 0);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 2);
+    store_job_free(j);
+    db_exec("DELETE FROM chargers WHERE id LIKE 'st-all-%'");
+}
+
 static void test_notify_charger_changed(void **state)
 {
     (void)state;
@@ -1298,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_meter_values_dedup_and_escaping),
         cmocka_unit_test(test_sql_op),
         cmocka_unit_test(test_poisoned_job_fails_alone),
+        cmocka_unit_test(test_chargers_all),
         cmocka_unit_test(test_notify_charger_changed),
         cmocka_unit_test(test_fault_injection_nothing_acked_is_lost),
         cmocka_unit_test(test_database_stop_start),
