@@ -72,6 +72,8 @@ enum core_call_outcome {
 typedef void (*core_call_cb)(void *user, enum core_call_outcome outcome,
                              const char *text, const char *detail);
 
+struct core_command_view;
+
 struct core_io {
     void *ctx;
     /* Wall clock, ms since epoch (a seam: tests use a fake clock). */
@@ -92,6 +94,8 @@ struct core_io {
     void (*emit)(void *ctx, const struct core_event *ev);
     /* Random bytes for transaction ids (RAND_bytes in production). */
     void (*random)(void *ctx, void *buf, size_t n);
+    /* A command ended (metrics). May be NULL. */
+    void (*command_done)(void *ctx, const struct core_command_view *v);
 };
 
 struct core_config {
@@ -107,6 +111,7 @@ struct core_config {
     int auth_block_ms;              /* throttled for this long (60000) */
     int conn_rate_per_ip;           /* upgrades per second per IP, burst 2x; 0 = unlimited */
     const char *data_transfer_vendors; /* comma list of vendorIds answered Accepted; NULL none */
+    int remote_start_wait_ms;       /* default session wait of a remote start (10000) */
 };
 
 /* Fills in the defaults above. */
@@ -228,6 +233,125 @@ enum core_call_err {
 enum core_call_err core_call(struct core *c, const char *charger_id, enum ocpp_action a,
                              const char *payload_json, core_call_cb cb, void *user,
                              char *out_msg_id);
+
+/* ---- commands (gateway-initiated actions asked for through REST) ---- */
+
+/*
+ * A command is one gateway-initiated CALL with a life of its own: it has an
+ * id (a UUIDv7, time-ordered), is stored (STORE_OP_COMMAND, written behind
+ * when created and again when it ends), and is kept in memory from
+ * submission until its final row has been written, so that
+ * core_command_find() or the database always knows it.
+ *
+ *   QUEUED -> SENT -> COMPLETED                (CALLRESULT valid for the action)
+ *                  -> AWAITING_SESSION -> COMPLETED   (Accepted RemoteStartTransaction
+ *                                                      with a session wait)
+ *   QUEUED/SENT -> FAILED                      (CALLERROR, timeout, disconnect,
+ *                                               invalid answer, shutdown)
+ *
+ * A remote start that the charger accepted waits (session_wait_ms) for the
+ * StartTransaction of that charger with the same idTag (and connector, when
+ * one was given); the session found is recorded on the command, and a wait
+ * that ends without one completes with session_id 0. A StartTransaction
+ * that is committed before the charger's Accepted arrives still counts.
+ *
+ * A remote stop of a transaction (stop_transaction_id) joins a remote stop
+ * of the same transaction that is queued, in flight, or was Accepted and
+ * whose session has not ended yet: one RemoteStopTransaction, every caller
+ * gets that command's outcome.
+ */
+#define CORE_CMD_ID_LEN 36
+
+enum core_cmd_state {
+    CORE_CMD_QUEUED,
+    CORE_CMD_SENT,
+    CORE_CMD_AWAITING_SESSION,
+    CORE_CMD_COMPLETED,
+    CORE_CMD_FAILED
+};
+const char *core_cmd_state_name(enum core_cmd_state s);   /* "queued", "sent", "awaitingSession", ... */
+
+enum core_cmd_outcome {
+    CORE_CMD_PENDING,               /* not ended yet */
+    CORE_CMD_ANSWERED,              /* CALLRESULT (response_json; status its "status" field) */
+    CORE_CMD_CALL_ERROR,            /* CALLERROR (error_code, error_description) */
+    CORE_CMD_TIMEOUT,               /* no answer within call_timeout */
+    CORE_CMD_DISCONNECTED,          /* charger went away while queued (sent false) or in flight */
+    CORE_CMD_INVALID_ANSWER,        /* CALLRESULT that fails the action's .conf schema (error_description) */
+    CORE_CMD_CANCELLED              /* gateway shut down */
+};
+const char *core_cmd_outcome_name(enum core_cmd_outcome o); /* NULL, "answered", "callError", ... */
+
+/* A snapshot of a command; every pointer borrowed, valid for the call it is given to. */
+struct core_command_view {
+    const char *id;
+    const char *charger_id;
+    enum ocpp_action action;
+    const char *payload_json;
+    enum core_cmd_state state;
+    enum core_cmd_outcome outcome;
+    bool sent;                      /* the CALL went out (false: failed while queued) */
+    const char *response_json;      /* CALLRESULT payload or NULL */
+    const char *status;             /* its "status" field or NULL */
+    const char *error_code;         /* CALLERROR code or NULL */
+    const char *error_description;  /* CALLERROR description / why the answer is invalid, or NULL */
+    int64_t session_id;             /* remote start: the session found (0: none); remote stop: the session */
+    int32_t transaction_id;         /* remote start: its transaction; remote stop: the one stopped */
+    int64_t api_key_id;             /* who asked (0: nobody known) */
+    const char *request_id;         /* X-Request-Id of the asking request, or NULL */
+    int64_t created_ms, sent_ms, answered_ms, completed_ms; /* 0 = not yet */
+};
+
+/* Called when the command ends (COMPLETED or FAILED), once per waiter. */
+typedef void (*core_command_cb)(void *user, const struct core_command_view *v);
+
+struct core_command_req {
+    const char *charger_id;
+    enum ocpp_action action;        /* one of the 19 gateway-initiated actions */
+    const char *payload_json;       /* schema-valid JSON text (validated by the caller), copied */
+    int64_t api_key_id;
+    const char *request_id;         /* copied; may be NULL */
+    /* RemoteStartTransaction: what to match the StartTransaction against */
+    const char *start_id_tag;       /* idTag of the payload */
+    int start_connector_id;         /* 0 = any connector */
+    int session_wait_ms;            /* after Accepted; 0 = do not wait, < 0 = remote_start_wait_ms */
+    /* RemoteStopTransaction: the transaction and its session (dedup of stops) */
+    int32_t stop_transaction_id;
+    int64_t stop_session_id;
+};
+
+/*
+ * Queues a command (as core_call: CORE_CALL_ERR_* when refused, and then
+ * nothing is stored). On CORE_CALL_OK, out_id (CORE_CMD_ID_LEN + 1 bytes)
+ * receives its id and cb (may be NULL: nobody waits) runs exactly once when
+ * it ends, possibly from inside this call for a stop that joins one already
+ * ended. *joined (optional) is set when a remote stop joined another
+ * command (out_id is then that command's id).
+ */
+enum core_call_err core_command_submit(struct core *c, const struct core_command_req *req,
+                                       core_command_cb cb, void *user, char *out_id,
+                                       bool *joined);
+
+/* A command still in memory (not yet ended, or its final row not yet written): fn(user, view). */
+bool core_command_find(struct core *c, const char *id,
+                       void (*fn)(void *user, const struct core_command_view *v), void *user);
+
+/* Commands in memory (for /metrics and tests). */
+size_t core_commands_live(const struct core *c);
+
+/*
+ * What the wire layer read from a CALLRESULT. core_on_call_result() is this
+ * with status NULL and a valid payload.
+ */
+struct core_answer {
+    const char *payload_json;       /* the payload as JSON text */
+    const char *status;             /* its top-level "status" string, or NULL */
+    const char *invalid;            /* NULL, or why the payload fails the action's .conf schema */
+};
+void core_on_call_answer(struct core *c, uint64_t conn_id, const char *msg_id,
+                         const struct core_answer *a);
+/* Action of the CALL in flight on conn_id with msg_id; OCPP_ACTION_NONE if none. */
+enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const char *msg_id);
 
 /* ---- database and time ---- */
 

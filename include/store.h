@@ -55,6 +55,7 @@ enum store_op {
     STORE_OP_APIKEY_CHANGED,        /* produced by the store thread from NOTIFY (REST store) */
     STORE_OP_SQL_BEHIND,            /* as STORE_OP_SQL, but write-behind (kept while the database is down) */
     STORE_OP_CHARGERS_ALL,          /* read: every charger row (registry reload after a reconnect) */
+    STORE_OP_COMMAND,               /* write-behind: upsert of one row of table commands */
     STORE_OP_COUNT
 };
 
@@ -94,6 +95,28 @@ struct store_apikey {
     " to_json(site_ids)::text, (extract(epoch FROM expires_at) * 1000)::bigint," \
     " revoked_at IS NOT NULL"
 
+/*
+ * One row of table commands (sql/005_commands.sql), written when the command
+ * is created and again when it ends (upsert by id). Strings owned (NULL =
+ * SQL NULL); times in ms since the epoch, 0 = NULL.
+ */
+struct store_command {
+    char id[40];                    /* UUID text */
+    char action[48];
+    char state[24];                 /* queued, sent, awaitingSession, completed, failed */
+    char *outcome;                  /* NULL while pending; answered, callError, timeout, ... */
+    char *payload;                  /* JSON text */
+    char *response;                 /* JSON text */
+    char *status;                   /* response's "status" */
+    char *error_code;
+    char *error_description;
+    char *request_id;
+    int64_t api_key_id;             /* 0 = NULL */
+    int64_t session_id;             /* 0 = NULL */
+    int32_t transaction_id;         /* 0 = NULL */
+    int64_t created_ms, sent_ms, answered_ms, completed_ms;
+};
+
 struct store_last_seen {
     char charger_id[OCPP_CHARGER_ID_MAX + 1];
     int64_t at_ms;
@@ -130,6 +153,7 @@ struct store_job {
         struct ocpp_data_transfer_req data_transfer;    /* owns data */
         struct ocpp_status_req fw_diag_status;
         struct { char kind[48]; char detail[256]; } security_event;
+        struct store_command command;                    /* owns its strings */
         int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
         struct {                    /* SQL and SQL_BEHIND */
             const char *sql;        /* static text, borrowed */
