@@ -26,6 +26,8 @@ struct config {
     int ping_interval;
     int ping_timeout;
     int call_timeout;
+    int call_queue;                 /* queued commands per charger behind the one in flight */
+    int remote_start_wait;          /* seconds a remote start waits for its StartTransaction */
     int max_frame;
     bool authorize_concurrent_tx;
     char *data_transfer_vendors;    /* owned, may be NULL */

@@ -336,6 +336,18 @@ enum core_call_err core_command_submit(struct core *c, const struct core_command
 bool core_command_find(struct core *c, const char *id,
                        void (*fn)(void *user, const struct core_command_view *v), void *user);
 
+/*
+ * Whether a remote start on that connector (0 = any) can be tried, from the
+ * StatusNotifications seen since the charger connected: false for a charger
+ * (connector 0) or connector that is Unavailable or Faulted, or a connector
+ * that is busy (Charging, SuspendedEV, SuspendedEVSE, Finishing); with
+ * connector 0, false only when every connector known is so. Unknown
+ * connectors are assumed available (the charger decides). *status receives
+ * the status that refused (at least 16 bytes).
+ */
+bool core_connector_startable(const struct core *c, const char *charger_id, int connector_id,
+                              char *status);
+
 /* Commands in memory (for /metrics and tests). */
 size_t core_commands_live(const struct core *c);
 

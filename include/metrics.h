@@ -29,12 +29,33 @@ void metrics_batch_failed(void);
 /* Store: jobs failed fast because the database was down or the queue full. */
 void metrics_store_rejected(void);
 
+/* How a command (gateway-initiated CALL asked for through REST) ended. */
+enum metrics_cmd_outcome {
+    METRICS_CMD_ACCEPTED,           /* answered, status Accepted (or Unlocked) */
+    METRICS_CMD_REJECTED,           /* answered, another status */
+    METRICS_CMD_ANSWERED,           /* answered, no status field */
+    METRICS_CMD_CALL_ERROR,
+    METRICS_CMD_TIMEOUT,
+    METRICS_CMD_DISCONNECTED,
+    METRICS_CMD_INVALID_ANSWER,
+    METRICS_CMD_CANCELLED,
+    METRICS_CMD_OFFLINE,            /* refused: charger not connected */
+    METRICS_CMD_QUEUE_FULL,         /* refused: its queue is full */
+    METRICS_CMD_OUTCOME_COUNT
+};
+/*
+ * A command of action a ended with o; answer_us is the charger's own time
+ * (CALL sent to answer received), < 0 when there was no answer.
+ */
+void metrics_command(enum ocpp_action a, enum metrics_cmd_outcome o, int64_t answer_us);
+
 /* Gauges the renderer asks for at render time. */
 struct metrics_gauges {
     size_t connected_chargers;
     size_t known_chargers;
     size_t db_queue_depth;
     int db_up;
+    size_t commands_live;           /* commands in memory (pending or being recorded) */
 };
 
 /* Renders everything; returns malloc'd text, caller frees. */

@@ -87,6 +87,8 @@ char *ocpp_build_call(const char *id, enum ocpp_action a, const char *payload_js
 
 /* True for the ten charger-initiated actions the core handles. */
 bool ocpp_action_is_charger_initiated(enum ocpp_action a);
+/* True for the 19 actions the Central System sends (DataTransfer is both). */
+bool ocpp_action_is_gateway_initiated(enum ocpp_action a);
 
 /*
  * JSON payload (already schema-valid) -> typed request. Fills defaults of

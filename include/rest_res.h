@@ -41,6 +41,21 @@ void res_api_keys_list(struct rest_request *r);
 void res_api_key_create(struct rest_request *r);
 void res_api_key_revoke(struct rest_request *r);
 void res_audit_list(struct rest_request *r);
+/* commands (res_commands.c; the stored ones in res_command_list.c) */
+void res_command_post(struct rest_request *r);
+void res_remote_start(struct rest_request *r);
+void res_session_stop(struct rest_request *r);
+void res_configuration_get(struct rest_request *r);
+void res_configuration_patch(struct rest_request *r);
+void res_command_get(struct rest_request *r);
+
+/*
+ * One session as GET /v1/sessions/{id} answers it: the statement ($1 = the
+ * session id; its columns, then the charger's site) and how its row is
+ * answered.
+ */
+const char *res_session_select(void);
+extern const struct res_row *const res_session_row;
 
 /* ---- shared glue (res_common.c) ---- */
 

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "core.h"
 #include "gateway.h"
+#include "metrics.h"
 #include "hmap.h"
 #include "ocpp.h"
 #include "rest.h"
@@ -348,6 +349,32 @@ static void io_emit(void *ctx, const struct core_event *ev)
     (void)ctx;
     log_debug(ev->charger_id, "event %s%s%s", core_event_name(ev->kind), ev->status ? " " : "",
               ev->status ? ev->status : "");
+}
+
+/* A command ended: counted by action and outcome, with the charger's answer time. */
+static void io_command_done(void *ctx, const struct core_command_view *v)
+{
+    (void)ctx;
+    enum metrics_cmd_outcome o;
+    switch (v->outcome) {
+    case CORE_CMD_ANSWERED:
+        if (!v->status)
+            o = METRICS_CMD_ANSWERED;
+        else if (strcmp(v->status, "Accepted") == 0 || strcmp(v->status, "Unlocked") == 0)
+            o = METRICS_CMD_ACCEPTED;
+        else
+            o = METRICS_CMD_REJECTED;
+        break;
+    case CORE_CMD_CALL_ERROR: o = METRICS_CMD_CALL_ERROR; break;
+    case CORE_CMD_TIMEOUT: o = METRICS_CMD_TIMEOUT; break;
+    case CORE_CMD_DISCONNECTED: o = METRICS_CMD_DISCONNECTED; break;
+    case CORE_CMD_INVALID_ANSWER: o = METRICS_CMD_INVALID_ANSWER; break;
+    case CORE_CMD_CANCELLED:
+    case CORE_CMD_PENDING:
+    default: o = METRICS_CMD_CANCELLED; break;
+    }
+    int64_t answer_us = v->answered_ms && v->sent_ms ? (v->answered_ms - v->sent_ms) * 1000 : -1;
+    metrics_command(v->action, o, answer_us);
 }
 
 static void io_random(void *ctx, void *buf, size_t n)
@@ -708,6 +735,8 @@ static int cmd_serve(struct config *cfg)
     cc.heartbeat_interval_s = cfg->heartbeat_interval;
     cc.authorize_concurrent_tx = cfg->authorize_concurrent_tx;
     cc.call_timeout_ms = cfg->call_timeout * 1000;
+    cc.call_queue_max = cfg->call_queue;
+    cc.remote_start_wait_ms = cfg->remote_start_wait * 1000;
     cc.auth_fail_max = cfg->auth_fail_max;
     cc.auth_fail_window_ms = cfg->auth_fail_window * 1000;
     cc.auth_block_ms = cfg->auth_block * 1000;
@@ -716,7 +745,7 @@ static int cmd_serve(struct config *cfg)
     struct core_io io = {
         .ctx = &g, .now_ms = io_now, .send_conf = io_send_conf, .send_error = io_send_error,
         .send_call = io_send_call, .close_conn = io_close, .db_submit = io_db_submit,
-        .emit = io_emit, .random = io_random,
+        .emit = io_emit, .random = io_random, .command_done = io_command_done,
     };
     g.core = core_new(&io, &cc);
 

@@ -52,6 +52,7 @@ void core_config_defaults(struct core_config *cfg)
     cfg->auth_fail_max = 10;
     cfg->auth_fail_window_ms = 60000;
     cfg->auth_block_ms = 60000;
+    cfg->remote_start_wait_ms = 10000;
 }
 
 struct core *core_new(const struct core_io *io, const struct core_config *cfg)
@@ -65,6 +66,7 @@ struct core *core_new(const struct core_io *io, const struct core_config *cfg)
     c->chargers = hmap_new();
     c->conns = hmap_new();
     c->throttle = hmap_new();
+    c->commands = hmap_new();
     c->next_conn_id = 1;
     c->io.random(c->io.ctx, c->process_key, sizeof c->process_key);
     c->next_flush_ms = core_now(c) + c->cfg.last_seen_flush_ms;
@@ -103,6 +105,7 @@ static int free_charger_entry(void *ctx, const void *key, size_t klen, void *val
 {
     (void)key, (void)klen;
     core_calls_fail_charger(ctx, val, CORE_CALL_CANCELLED);
+    free(((struct core_charger *)val)->connectors);
     free(val);
     return 1;
 }
@@ -123,11 +126,13 @@ void core_free(struct core *c)
      * (core_call), which must then see every charger offline rather than a
      * connection already freed.
      */
+    c->freeing = true;
     hmap_foreach(c->chargers, detach_charger_entry, c);
     c->connected = 0;
     hmap_foreach(c->conns, free_conn_entry, c);
     hmap_foreach(c->chargers, free_charger_entry, c);
     hmap_foreach(c->throttle, free_plain_entry, c);
+    core_cmds_free(c);
     hmap_free(c->conns);
     hmap_free(c->chargers);
     hmap_free(c->throttle);
@@ -221,6 +226,7 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
         }
         core_calls_fail_charger(c, ch, CORE_CALL_DISCONNECTED);
         hmap_del_str(c->chargers, row->id);
+        free(ch->connectors);
         free(ch);
         return;
     }
@@ -523,6 +529,7 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
     hmap_put_u64(c->conns, conn->id, conn);
     ch->conn = conn;
     ch->last_seen_ms = conn->opened_ms;
+    ch->n_connectors = 0;           /* statuses of an earlier connection are not trusted */
     c->connected++;
 
     struct store_job *job = core_job(c, STORE_OP_CHARGER_CONNECTED, ch, 0, NULL);
@@ -584,6 +591,7 @@ int core_expire(struct core *c)
 {
     int64_t now = core_now(c);
     core_calls_expire(c, now);
+    core_cmds_expire(c, now);
     if (now >= c->next_flush_ms) {
         c->next_flush_ms = now + c->cfg.last_seen_flush_ms;
         struct store_job *job = store_job_new(STORE_OP_LAST_SEEN);

@@ -34,10 +34,14 @@ static void inflight_unlink(struct core *c, struct core_outcall *oc)
     oc->inflight_prev = oc->inflight_next = NULL;
 }
 
-static void finish(struct core_outcall *oc, enum core_call_outcome outcome, const char *text,
-                   const char *detail)
+/* Ends a call that did not get a valid CALLRESULT (or a plain call's result). */
+static void finish(struct core *c, struct core_outcall *oc, enum core_call_outcome outcome,
+                   const char *text, const char *detail)
 {
-    oc->cb(oc->user, outcome, text, detail);
+    if (oc->cmd)
+        core_cmd_failed(c, oc->cmd, outcome, text, detail);
+    else
+        oc->cb(oc->user, outcome, text, detail);
     free(oc->payload);
     free(oc);
 }
@@ -56,12 +60,21 @@ static void pump(struct core *c, struct core_charger *ch)
     oc->deadline_ms = core_now(c) + c->cfg.call_timeout_ms;
     ch->call_inflight = oc;
     inflight_link(c, oc);
+    if (oc->cmd)
+        core_cmd_sent(c, oc->cmd);
     c->io.send_call(c->io.ctx, ch->conn->id, oc->msg_id, oc->action, oc->payload);
 }
 
 enum core_call_err core_call(struct core *c, const char *charger_id, enum ocpp_action a,
                              const char *payload_json, core_call_cb cb, void *user,
                              char *out_msg_id)
+{
+    return core_call_queue(c, charger_id, a, payload_json, cb, user, NULL, out_msg_id);
+}
+
+enum core_call_err core_call_queue(struct core *c, const char *charger_id, enum ocpp_action a,
+                                   const char *payload_json, core_call_cb cb, void *user,
+                                   struct core_command *oc_cmd, char *out_msg_id)
 {
     struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
     if (!ch)
@@ -76,6 +89,7 @@ enum core_call_err core_call(struct core *c, const char *charger_id, enum ocpp_a
     oc->payload = xstrdup(payload_json);
     oc->cb = cb;
     oc->user = user;
+    oc->cmd = oc_cmd;
     uint32_t salt;
     c->io.random(c->io.ctx, &salt, sizeof salt);
     snprintf(oc->msg_id, sizeof oc->msg_id, "%08" PRIx32 "-%" PRIu64, salt, ++c->next_call_seq);
@@ -108,15 +122,37 @@ static struct core_outcall *take_inflight(struct core *c, uint64_t conn_id, cons
     return oc;
 }
 
-void core_on_call_result(struct core *c, uint64_t conn_id, const char *msg_id,
-                         const char *payload_json)
+enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const char *msg_id)
+{
+    struct core_conn *conn = core_conn_get(c, conn_id);
+    if (!conn || !conn->charger->call_inflight ||
+        strcmp(conn->charger->call_inflight->msg_id, msg_id) != 0)
+        return OCPP_ACTION_NONE;
+    return conn->charger->call_inflight->action;
+}
+
+void core_on_call_answer(struct core *c, uint64_t conn_id, const char *msg_id,
+                         const struct core_answer *a)
 {
     struct core_outcall *oc = take_inflight(c, conn_id, msg_id);
     if (!oc)
         return;
     struct core_charger *ch = oc->charger;
-    finish(oc, CORE_CALL_RESULT, payload_json, NULL);
+    if (oc->cmd) {
+        core_cmd_answered(c, oc->cmd, a);
+        free(oc->payload);
+        free(oc);
+    } else {
+        finish(c, oc, CORE_CALL_RESULT, a->payload_json, NULL);
+    }
     pump(c, ch);
+}
+
+void core_on_call_result(struct core *c, uint64_t conn_id, const char *msg_id,
+                         const char *payload_json)
+{
+    struct core_answer a = { .payload_json = payload_json };
+    core_on_call_answer(c, conn_id, msg_id, &a);
 }
 
 void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, const char *code,
@@ -126,7 +162,7 @@ void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, co
     if (!oc)
         return;
     struct core_charger *ch = oc->charger;
-    finish(oc, CORE_CALL_ERROR, code, description);
+    finish(c, oc, CORE_CALL_ERROR, code, description);
     pump(c, ch);
 }
 
@@ -137,12 +173,12 @@ void core_calls_fail_charger(struct core *c, struct core_charger *ch,
         struct core_outcall *oc = ch->call_inflight;
         ch->call_inflight = NULL;
         inflight_unlink(c, oc);
-        finish(oc, outcome, NULL, NULL);
+        finish(c, oc, outcome, NULL, NULL);
     }
     while (ch->queue_head) {
         struct core_outcall *oc = ch->queue_head;
         ch->queue_head = oc->next;
-        finish(oc, outcome, NULL, NULL);
+        finish(c, oc, outcome, NULL, NULL);
     }
     ch->queue_tail = NULL;
     ch->queue_len = 0;
@@ -158,7 +194,7 @@ void core_calls_expire(struct core *c, int64_t now)
             ch->call_inflight = NULL;
             inflight_unlink(c, oc);
             log_warn(ch->id, "%s call %s timed out", ocpp_action_name(oc->action), oc->msg_id);
-            finish(oc, CORE_CALL_TIMEOUT, NULL, NULL);
+            finish(c, oc, CORE_CALL_TIMEOUT, NULL, NULL);
             pump(c, ch);
         }
         oc = next;

@@ -42,9 +42,48 @@ struct core_outcall {
     char msg_id[OCPP_ID_MAX + 1];
     enum ocpp_action action;
     char *payload;                          /* owned JSON text */
-    core_call_cb cb;
+    core_call_cb cb;                        /* plain call (core_call) ... */
     void *user;
+    struct core_command *cmd;               /* ... or a command's CALL (core_commands.c) */
     int64_t deadline_ms;
+};
+
+struct core_cmd_waiter {
+    struct core_cmd_waiter *next;
+    core_command_cb cb;
+    void *user;
+};
+
+/* A command (core_commands.c); in c->commands by id until freed. */
+struct core_command {
+    char id[CORE_CMD_ID_LEN + 1];
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    enum ocpp_action action;
+    char *payload;
+    enum core_cmd_state state;
+    enum core_cmd_outcome outcome;
+    bool sent;
+    char *response, *status, *error_code, *error_description;
+    int64_t session_id;
+    int32_t transaction_id;
+    int64_t api_key_id;
+    char *request_id;
+    int64_t created_ms, sent_ms, answered_ms, completed_ms;
+    struct core_cmd_waiter *waiters;
+    int writes_out;                         /* STORE_OP_COMMAND jobs not yet back */
+    /* remote start: matching its StartTransaction */
+    char start_id_tag[OCPP_IDTAG_MAX + 1];
+    int start_connector_id;
+    int session_wait_ms;
+    int64_t wait_deadline_ms;
+    bool matched;
+    /* remote stop: joinable until the session ends (held) */
+    int32_t stop_tx;
+    bool held;
+    int64_t hold_until_ms;
+    /* c->tracked: remote starts that may still match, remote stops that may be joined */
+    struct core_command *tr_prev, *tr_next;
+    bool tracked;
 };
 
 struct core_charger {
@@ -61,6 +100,14 @@ struct core_charger {
     struct core_outcall *call_inflight;
     struct core_outcall *queue_head, *queue_tail;
     int queue_len;
+    /* the last StatusNotification of each connector this run (for remote start checks) */
+    struct core_connector_status *connectors;
+    int n_connectors;
+};
+
+struct core_connector_status {
+    int connector_id;
+    char status[16];
 };
 
 struct core_throttle {
@@ -79,6 +126,9 @@ struct core {
     struct hmap *conns;                     /* conn id -> struct core_conn */
     struct hmap *throttle;                  /* remote addr -> struct core_throttle */
     struct core_outcall *inflight;          /* calls awaiting an answer, any charger */
+    struct hmap *commands;                  /* command id -> struct core_command */
+    struct core_command *tracked;           /* remote starts/stops still to match or join */
+    bool freeing;                           /* core_free running: no more store jobs */
     uint64_t next_conn_id;
     uint64_t next_call_seq;
     size_t connected;
@@ -102,5 +152,22 @@ struct core_conn *core_conn_get(const struct core *c, uint64_t conn_id);
 void core_calls_fail_charger(struct core *c, struct core_charger *ch,
                              enum core_call_outcome outcome);
 void core_calls_expire(struct core *c, int64_t now);
+/* Queues a call for charger id; oc_cmd non-NULL: a command's CALL (cb unused). */
+enum core_call_err core_call_queue(struct core *c, const char *charger_id, enum ocpp_action a,
+                                   const char *payload_json, core_call_cb cb, void *user,
+                                   struct core_command *oc_cmd, char *out_msg_id);
+
+/* core_commands.c */
+void core_cmd_sent(struct core *c, struct core_command *cmd);
+void core_cmd_answered(struct core *c, struct core_command *cmd, const struct core_answer *a);
+void core_cmd_failed(struct core *c, struct core_command *cmd, enum core_call_outcome outcome,
+                     const char *code, const char *description);
+void core_cmds_session_started(struct core *c, const char *charger_id, int connector_id,
+                               const char *id_tag, int64_t session_id, int32_t tx_id);
+void core_cmds_session_stopped(struct core *c, const char *charger_id, int32_t tx_id);
+void core_cmds_db_result(struct core *c, const struct store_job *job);
+void core_cmds_expire(struct core *c, int64_t now);
+void core_cmds_free(struct core *c);
+void core_cmds_connector_status(struct core_charger *ch, int connector_id, const char *status);
 
 #endif

@@ -117,6 +117,7 @@ static void on_heartbeat(struct core *c, struct core_conn *conn, const char *msg
 static void on_status(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req)
 {
     send_empty(c, conn, msg_id, OCPP_ACTION_STATUS_NOTIFICATION);
+    core_cmds_connector_status(conn->charger, req->status.connector_id, req->status.status);
     struct store_job *job = core_job(c, STORE_OP_STATUS, conn->charger, 0, NULL);
     job->in.status = req->status;
     core_submit(c, job);
@@ -283,6 +284,9 @@ static void emit_committed(struct core *c, const struct store_job *job)
             core_emit(c, CORE_EV_SESSION_STARTED, job->charger_id, job->in.start_tx.req.connector_id,
                       job->out.start_tx.session_id, job->out.start_tx.transaction_id,
                       ocpp_auth_status_name(job->out.start_tx.info.status), job->in.start_tx.req.id_tag);
+            core_cmds_session_started(c, job->charger_id, job->in.start_tx.req.connector_id,
+                                      job->in.start_tx.req.id_tag, job->out.start_tx.session_id,
+                                      job->out.start_tx.transaction_id);
         }
         break;
     case STORE_OP_STOP_TX:
@@ -292,6 +296,7 @@ static void emit_committed(struct core *c, const struct store_job *job)
                      job->in.stop_tx.reason);
             core_emit(c, CORE_EV_SESSION_STOPPED, job->charger_id, -1, job->out.stop_tx.session_id,
                       job->in.stop_tx.transaction_id, job->in.stop_tx.reason, NULL);
+            core_cmds_session_stopped(c, job->charger_id, job->in.stop_tx.transaction_id);
         } else if (job->out.stop_tx.outcome == STORE_STOP_ORPHAN) {
             log_warn(job->charger_id, "StopTransaction for unknown or foreign transaction %d stored as orphan",
                      job->in.stop_tx.transaction_id);
@@ -363,6 +368,9 @@ void core_on_db_result(struct core *c, struct store_job *job)
             answer_failed(c, job);
         break;
     }
+    case STORE_OP_COMMAND:
+        core_cmds_db_result(c, job);
+        break;
     case STORE_OP_CHARGER_CONNECTED:
         if (job->status != STORE_OK)
             log_warn(job->charger_id, "connect not recorded: database unavailable");

@@ -11,6 +11,7 @@
 #include "ocpp.h"
 
 #define CHARGER_INITIATED 1u
+#define GATEWAY_INITIATED 2u   /* the 19 Central System -> Charge Point actions of 1.6 */
 
 struct action_entry {
     const char *name;
@@ -20,43 +21,43 @@ struct action_entry {
 static const struct action_entry actions[OCPP_ACTION_COUNT] = {
     [OCPP_ACTION_AUTHORIZE] = { "Authorize", CHARGER_INITIATED },
     [OCPP_ACTION_BOOT_NOTIFICATION] = { "BootNotification", CHARGER_INITIATED },
-    [OCPP_ACTION_CANCEL_RESERVATION] = { "CancelReservation", 0 },
+    [OCPP_ACTION_CANCEL_RESERVATION] = { "CancelReservation", GATEWAY_INITIATED },
     [OCPP_ACTION_CERTIFICATE_SIGNED] = { "CertificateSigned", 0 },
-    [OCPP_ACTION_CHANGE_AVAILABILITY] = { "ChangeAvailability", 0 },
-    [OCPP_ACTION_CHANGE_CONFIGURATION] = { "ChangeConfiguration", 0 },
-    [OCPP_ACTION_CLEAR_CACHE] = { "ClearCache", 0 },
-    [OCPP_ACTION_CLEAR_CHARGING_PROFILE] = { "ClearChargingProfile", 0 },
-    [OCPP_ACTION_DATA_TRANSFER] = { "DataTransfer", CHARGER_INITIATED },
+    [OCPP_ACTION_CHANGE_AVAILABILITY] = { "ChangeAvailability", GATEWAY_INITIATED },
+    [OCPP_ACTION_CHANGE_CONFIGURATION] = { "ChangeConfiguration", GATEWAY_INITIATED },
+    [OCPP_ACTION_CLEAR_CACHE] = { "ClearCache", GATEWAY_INITIATED },
+    [OCPP_ACTION_CLEAR_CHARGING_PROFILE] = { "ClearChargingProfile", GATEWAY_INITIATED },
+    [OCPP_ACTION_DATA_TRANSFER] = { "DataTransfer", CHARGER_INITIATED | GATEWAY_INITIATED },
     [OCPP_ACTION_DELETE_CERTIFICATE] = { "DeleteCertificate", 0 },
     [OCPP_ACTION_DIAGNOSTICS_STATUS_NOTIFICATION] = { "DiagnosticsStatusNotification", CHARGER_INITIATED },
     [OCPP_ACTION_EXTENDED_TRIGGER_MESSAGE] = { "ExtendedTriggerMessage", 0 },
     [OCPP_ACTION_FIRMWARE_STATUS_NOTIFICATION] = { "FirmwareStatusNotification", CHARGER_INITIATED },
-    [OCPP_ACTION_GET_COMPOSITE_SCHEDULE] = { "GetCompositeSchedule", 0 },
-    [OCPP_ACTION_GET_CONFIGURATION] = { "GetConfiguration", 0 },
-    [OCPP_ACTION_GET_DIAGNOSTICS] = { "GetDiagnostics", 0 },
+    [OCPP_ACTION_GET_COMPOSITE_SCHEDULE] = { "GetCompositeSchedule", GATEWAY_INITIATED },
+    [OCPP_ACTION_GET_CONFIGURATION] = { "GetConfiguration", GATEWAY_INITIATED },
+    [OCPP_ACTION_GET_DIAGNOSTICS] = { "GetDiagnostics", GATEWAY_INITIATED },
     [OCPP_ACTION_GET_INSTALLED_CERTIFICATE_IDS] = { "GetInstalledCertificateIds", 0 },
-    [OCPP_ACTION_GET_LOCAL_LIST_VERSION] = { "GetLocalListVersion", 0 },
+    [OCPP_ACTION_GET_LOCAL_LIST_VERSION] = { "GetLocalListVersion", GATEWAY_INITIATED },
     [OCPP_ACTION_GET_LOG] = { "GetLog", 0 },
     [OCPP_ACTION_HEARTBEAT] = { "Heartbeat", CHARGER_INITIATED },
     [OCPP_ACTION_INSTALL_CERTIFICATE] = { "InstallCertificate", 0 },
     [OCPP_ACTION_LOG_STATUS_NOTIFICATION] = { "LogStatusNotification", 0 },
     [OCPP_ACTION_METER_VALUES] = { "MeterValues", CHARGER_INITIATED },
-    [OCPP_ACTION_REMOTE_START_TRANSACTION] = { "RemoteStartTransaction", 0 },
-    [OCPP_ACTION_REMOTE_STOP_TRANSACTION] = { "RemoteStopTransaction", 0 },
-    [OCPP_ACTION_RESERVE_NOW] = { "ReserveNow", 0 },
-    [OCPP_ACTION_RESET] = { "Reset", 0 },
+    [OCPP_ACTION_REMOTE_START_TRANSACTION] = { "RemoteStartTransaction", GATEWAY_INITIATED },
+    [OCPP_ACTION_REMOTE_STOP_TRANSACTION] = { "RemoteStopTransaction", GATEWAY_INITIATED },
+    [OCPP_ACTION_RESERVE_NOW] = { "ReserveNow", GATEWAY_INITIATED },
+    [OCPP_ACTION_RESET] = { "Reset", GATEWAY_INITIATED },
     [OCPP_ACTION_SECURITY_EVENT_NOTIFICATION] = { "SecurityEventNotification", 0 },
-    [OCPP_ACTION_SEND_LOCAL_LIST] = { "SendLocalList", 0 },
-    [OCPP_ACTION_SET_CHARGING_PROFILE] = { "SetChargingProfile", 0 },
+    [OCPP_ACTION_SEND_LOCAL_LIST] = { "SendLocalList", GATEWAY_INITIATED },
+    [OCPP_ACTION_SET_CHARGING_PROFILE] = { "SetChargingProfile", GATEWAY_INITIATED },
     [OCPP_ACTION_SIGN_CERTIFICATE] = { "SignCertificate", 0 },
     [OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION] = { "SignedFirmwareStatusNotification", 0 },
     [OCPP_ACTION_SIGNED_UPDATE_FIRMWARE] = { "SignedUpdateFirmware", 0 },
     [OCPP_ACTION_START_TRANSACTION] = { "StartTransaction", CHARGER_INITIATED },
     [OCPP_ACTION_STATUS_NOTIFICATION] = { "StatusNotification", CHARGER_INITIATED },
     [OCPP_ACTION_STOP_TRANSACTION] = { "StopTransaction", CHARGER_INITIATED },
-    [OCPP_ACTION_TRIGGER_MESSAGE] = { "TriggerMessage", 0 },
-    [OCPP_ACTION_UNLOCK_CONNECTOR] = { "UnlockConnector", 0 },
-    [OCPP_ACTION_UPDATE_FIRMWARE] = { "UpdateFirmware", 0 },
+    [OCPP_ACTION_TRIGGER_MESSAGE] = { "TriggerMessage", GATEWAY_INITIATED },
+    [OCPP_ACTION_UNLOCK_CONNECTOR] = { "UnlockConnector", GATEWAY_INITIATED },
+    [OCPP_ACTION_UPDATE_FIRMWARE] = { "UpdateFirmware", GATEWAY_INITIATED },
 };
 
 static bool action_valid(enum ocpp_action a)
@@ -84,6 +85,11 @@ enum ocpp_action ocpp_action_lookup(const char *name)
 bool ocpp_action_is_charger_initiated(enum ocpp_action a)
 {
     return action_valid(a) && (actions[a].flags & CHARGER_INITIATED);
+}
+
+bool ocpp_action_is_gateway_initiated(enum ocpp_action a)
+{
+    return action_valid(a) && (actions[a].flags & GATEWAY_INITIATED);
 }
 
 const char *ocpp_error_code(enum ocpp_err e)

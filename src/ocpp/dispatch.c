@@ -104,6 +104,35 @@ static void dispatch_call(struct core *c, const struct ocpp_transport *t, uint64
     core_on_request(c, conn_id, f->id, a, &req); /* takes what req owns */
 }
 
+/*
+ * A CALLRESULT: checked against the .conf schema of the action it answers
+ * (an answer the charger got wrong fails the command rather than reaching
+ * the REST client as if it were valid), then handed to the core with its
+ * "status".
+ */
+static void dispatch_result(struct core *c, uint64_t conn_id, const struct ocpp_frame *f)
+{
+    char why[320];
+    struct core_answer ans = { 0 };
+    enum ocpp_action a = core_call_action(c, conn_id, f->id);
+    if (a != OCPP_ACTION_NONE) {
+        struct ocpp_violation v;
+        if (ocpp_schema_validate(a, OCPP_SCHEMA_CONF, f->payload, &v) != OCPP_OK) {
+            if (v.path[0])
+                snprintf(why, sizeof why, "%s: %s", v.path, v.message);
+            else
+                snprintf(why, sizeof why, "%s", v.message);
+            ans.invalid = why;
+        }
+    }
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(f->payload, "status");
+    ans.status = cJSON_IsString(status) ? status->valuestring : NULL;
+    char *payload = cJSON_PrintUnformatted(f->payload);
+    ans.payload_json = payload;
+    core_on_call_answer(c, conn_id, f->id, &ans);
+    free(payload);
+}
+
 enum ocpp_dispatch_result ocpp_dispatch(struct core *c, const struct ocpp_transport *t,
                                         uint64_t conn_id, const char *text, size_t len)
 {
@@ -124,9 +153,7 @@ enum ocpp_dispatch_result ocpp_dispatch(struct core *c, const struct ocpp_transp
         if (f.type == OCPP_CALL) {
             dispatch_call(c, t, conn_id, &f);
         } else if (f.type == OCPP_CALLRESULT) {
-            char *payload = cJSON_PrintUnformatted(f.payload);
-            core_on_call_result(c, conn_id, f.id, payload);
-            free(payload);
+            dispatch_result(c, conn_id, &f);
         } else {
             core_on_call_error(c, conn_id, f.id, f.error_code ? f.error_code : "GenericError",
                                f.error_description ? f.error_description : "");

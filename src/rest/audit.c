@@ -19,10 +19,17 @@ static const char audit_sql[] =
 void rest_audit(struct rest_request *r, const char *action, const char *resource,
                 const char *detail_json, const char *result)
 {
-    char actor[40];
     const struct rest_key *k = r ? rest_key(r) : NULL;
-    if (k)
-        snprintf(actor, sizeof actor, "apikey:%lld", (long long)k->id);
+    rest_audit_as(k ? k->id : 0, r ? rest_request_id(r) : NULL, action, resource, detail_json,
+                  result);
+}
+
+void rest_audit_as(int64_t key_id, const char *request_id, const char *action,
+                   const char *resource, const char *detail_json, const char *result)
+{
+    char actor[40];
+    if (key_id)
+        snprintf(actor, sizeof actor, "apikey:%lld", (long long)key_id);
     else
         snprintf(actor, sizeof actor, "anonymous");
     /* a detail that is not JSON is kept as a JSON string rather than failing the row */
@@ -35,7 +42,7 @@ void rest_audit(struct rest_request *r, const char *action, const char *resource
         cJSON_Delete(d);
     }
     const char *params[] = { actor, action ? action : "", resource, detail, result ? result : "",
-                             r ? rest_request_id(r) : NULL };
+                             request_id };
     rest_fw_sql(NULL, audit_sql, 6, params, true, NULL);
     cJSON_free(detail);
 }

@@ -148,6 +148,15 @@ void res_charger_sessions(struct rest_request *r)
 static const struct res_row session_row = {
     session_cols, NCOLS, "session", "sessionId", NULL, "chargerId", NULL,
 };
+const struct res_row *const res_session_row = &session_row;
+
+const char *res_session_select(void)
+{
+    static const char *sql;
+    return res_select_once(&sql, session_cols, NCOLS,
+                           ", (SELECT c.site_id FROM chargers c WHERE c.id = s.charger_id)"
+                           " FROM sessions s WHERE s.id = $1::bigint");
+}
 
 static void get_done(struct rest_request *r, struct store_job *job)
 {
@@ -156,7 +165,6 @@ static void get_done(struct rest_request *r, struct store_job *job)
 
 void res_session_get(struct rest_request *r)
 {
-    static const char *sql;
     if (res_unknown_params(r))
         return;
     const char *id = rest_param(r, "id");
@@ -164,11 +172,7 @@ void res_session_get(struct rest_request *r)
         res_not_found(r, "session", "sessionId", id);
         return;
     }
-    /* the columns, then the charger's site for the key check */
-    rest_sql(r, res_select_once(&sql, session_cols, NCOLS,
-                                ", (SELECT c.site_id FROM chargers c WHERE c.id = s.charger_id)"
-                                " FROM sessions s WHERE s.id = $1::bigint"),
-             1, &id, get_done);
+    rest_sql(r, res_session_select(), 1, &id, get_done);
 }
 
 /* ---- GET /v1/sessions/{id}/meter-values ---- */

@@ -2,14 +2,13 @@
  * The REST route table: {method, pattern, handler, scope, flags}, one row
  * per route of rest-api.md. The dispatcher (src/rest/dispatch.c) matches
  * method and pattern, checks the scope and, for REST_CHARGER_ID routes, the
- * key's charger restriction on {id}, before calling the handler. The
- * command routes (remote-start, stop, commands, configuration) come with
- * their own issue.
+ * key's charger restriction on {id}, before calling the handler.
  */
 #include <stddef.h>
 
 #include "rest.h"
 #include "rest_res.h"
+#include "res_commands.h"
 
 const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/openapi.json",                  res_openapi_get,             NULL,             REST_NO_AUTH },
@@ -20,9 +19,16 @@ const struct rest_route rest_routes[] = {
     { REST_DELETE, "/v1/chargers/{id}",                 res_charger_delete,          "chargers:write", REST_CHARGER_ID },
     { REST_GET,    "/v1/chargers/{id}/sessions",        res_charger_sessions,        "sessions:read",  REST_CHARGER_ID },
     { REST_GET,    "/v1/chargers/{id}/status-history",  res_charger_status_history,  "chargers:read",  REST_CHARGER_ID },
+    { REST_POST,   "/v1/chargers/{id}/remote-start",    res_remote_start,            "commands:write", REST_CHARGER_ID | REST_JSON_BODY },
+    { REST_POST,   "/v1/chargers/{id}/commands/{action}", res_command_post,          "commands:write", REST_CHARGER_ID },
+    { REST_GET,    "/v1/chargers/{id}/commands",        res_charger_commands,        "commands:write", REST_CHARGER_ID },
+    { REST_GET,    "/v1/commands/{commandId}",          res_command_get,             "commands:write", 0 },
+    { REST_GET,    "/v1/chargers/{id}/configuration",   res_configuration_get,       "chargers:read",  REST_CHARGER_ID },
+    { REST_PATCH,  "/v1/chargers/{id}/configuration",   res_configuration_patch,     "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
     { REST_GET,    "/v1/sessions",                      res_sessions_list,           "sessions:read",  0 },
     { REST_GET,    "/v1/sessions/{id}",                 res_session_get,             "sessions:read",  0 },
     { REST_GET,    "/v1/sessions/{id}/meter-values",    res_session_meter_values,    "sessions:read",  0 },
+    { REST_POST,   "/v1/sessions/{id}/stop",            res_session_stop,            "commands:write", 0 },
     { REST_GET,    "/v1/tokens",                        res_tokens_list,             "tokens:read",    0 },
     { REST_POST,   "/v1/tokens",                        res_token_create,            "tokens:write",   REST_JSON_BODY },
     { REST_GET,    "/v1/tokens/{idTag}",                res_token_get,               "tokens:read",    0 },

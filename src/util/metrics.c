@@ -29,6 +29,16 @@ static atomic_ullong batch_hist[BATCH_BUCKETS + 1];
 static atomic_ullong batch_sum, batch_count;
 static atomic_ullong commit_hist[COMMIT_BUCKETS + 1];
 static atomic_ullong commit_sum_us;
+static const double answer_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,  0.5,    1,     2.5,  5,     10,  30 };
+#define ANSWER_BUCKETS (sizeof answer_bounds / sizeof answer_bounds[0])
+static const char *const cmd_outcomes[METRICS_CMD_OUTCOME_COUNT] = {
+    "accepted", "rejected", "answered", "call_error", "timeout", "disconnected",
+    "invalid_answer", "cancelled", "offline", "queue_full",
+};
+static atomic_ullong commands[OCPP_ACTION_COUNT][METRICS_CMD_OUTCOME_COUNT];
+static atomic_ullong answer_hist[OCPP_ACTION_COUNT][ANSWER_BUCKETS + 1];
+static atomic_ullong answer_sum_us[OCPP_ACTION_COUNT], answer_count[OCPP_ACTION_COUNT];
 static atomic_ullong batches_failed;
 static atomic_ullong store_rejected;
 
@@ -73,6 +83,20 @@ void metrics_batch(size_t n, int64_t commit_us)
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&commit_sum_us, (unsigned long long)(commit_us > 0 ? commit_us : 0),
                               memory_order_relaxed);
+}
+
+void metrics_command(enum ocpp_action a, enum metrics_cmd_outcome o, int64_t answer_us)
+{
+    if (a < 0 || a >= OCPP_ACTION_COUNT || o < 0 || o >= METRICS_CMD_OUTCOME_COUNT)
+        return;
+    atomic_fetch_add_explicit(&commands[a][o], 1, memory_order_relaxed);
+    if (answer_us < 0)
+        return;
+    atomic_fetch_add_explicit(&answer_hist[a][bucket(answer_bounds, ANSWER_BUCKETS,
+                                                     (double)answer_us / 1e6)],
+                              1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&answer_sum_us[a], (unsigned long long)answer_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&answer_count[a], 1, memory_order_relaxed);
 }
 
 void metrics_batch_failed(void)
@@ -178,6 +202,38 @@ char *metrics_render(const struct metrics_gauges *g)
     put(&o, "# HELP ocppgw_db_rejected_total Store jobs failed fast (database down or queue full).\n"
             "# TYPE ocppgw_db_rejected_total counter\nocppgw_db_rejected_total %llu\n",
         load(&store_rejected));
+
+    put(&o, "# HELP ocppgw_commands_in_memory Commands pending or being recorded.\n"
+            "# TYPE ocppgw_commands_in_memory gauge\nocppgw_commands_in_memory %zu\n",
+        g->commands_live);
+    put(&o, "# HELP ocppgw_commands_total Commands (REST to charger) by action and outcome.\n"
+            "# TYPE ocppgw_commands_total counter\n");
+    for (int a = 0; a < OCPP_ACTION_COUNT; a++)
+        for (int k = 0; k < METRICS_CMD_OUTCOME_COUNT; k++) {
+            unsigned long long v = load(&commands[a][k]);
+            if (v)
+                put(&o, "ocppgw_commands_total{action=\"%s\",outcome=\"%s\"} %llu\n",
+                    ocpp_action_name((enum ocpp_action)a), cmd_outcomes[k], v);
+        }
+    static const char answer_name[] = "ocppgw_command_answer_seconds";
+    put(&o, "# HELP %s Charger answer time of commands (CALL sent to answer), by action.\n"
+            "# TYPE %s histogram\n", answer_name, answer_name);
+    for (int a = 0; a < OCPP_ACTION_COUNT; a++) {
+        unsigned long long count = load(&answer_count[a]);
+        if (!count)
+            continue;
+        const char *an = ocpp_action_name((enum ocpp_action)a);
+        unsigned long long cum = 0;
+        for (size_t i = 0; i < ANSWER_BUCKETS; i++) {
+            cum += load(&answer_hist[a][i]);
+            put(&o, "%s_bucket{action=\"%s\",le=\"%g\"} %llu\n", answer_name, an, answer_bounds[i], cum);
+        }
+        cum += load(&answer_hist[a][ANSWER_BUCKETS]);
+        put(&o, "%s_bucket{action=\"%s\",le=\"+Inf\"} %llu\n%s_sum{action=\"%s\"} %.6f\n"
+                "%s_count{action=\"%s\"} %llu\n",
+            answer_name, an, cum, answer_name, an, (double)load(&answer_sum_us[a]) / 1e6, answer_name,
+            an, count);
+    }
 
     histogram(&o, "ocppgw_db_batch_size", "Jobs per committed database transaction.", batch_bounds,
               BATCH_BUCKETS, batch_hist, (double)load(&batch_sum), load(&batch_count));
