@@ -348,6 +348,14 @@ bool core_command_find(struct core *c, const char *id,
 bool core_connector_startable(const struct core *c, const char *charger_id, int connector_id,
                               char *status);
 
+/*
+ * Shutdown, before the store stops: remote starts still waiting for their
+ * session complete without one and held remote stops are let go, so that
+ * their final rows are written. (Queued and in-flight commands end when
+ * their charger's connection closes.)
+ */
+void core_commands_finish(struct core *c);
+
 /* Commands in memory (for /metrics and tests). */
 size_t core_commands_live(const struct core *c);
 

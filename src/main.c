@@ -807,6 +807,7 @@ static int cmd_serve(struct config *cfg)
     deadline = time_mono_us() + 3 * 1000000;
     while (ws_open_count(&g) > 0 && time_mono_us() < deadline)
         service_once(&g);
+    core_commands_finish(g.core); /* their last rows go out with the store's queue */
     rc = 0;
 
 out_store:

@@ -549,7 +549,7 @@ static int free_command_entry(void *ctx, const void *key, size_t klen, void *val
     return 1;
 }
 
-void core_cmds_free(struct core *c)
+void core_commands_finish(struct core *c)
 {
     /* remote starts still waiting for their session end now, without one */
     while (c->tracked) {
@@ -558,7 +558,14 @@ void core_cmds_free(struct core *c)
         t->held = false;
         if (t->state == CORE_CMD_AWAITING_SESSION)
             end(c, t, CORE_CMD_COMPLETED, CORE_CMD_ANSWERED);
+        else
+            maybe_release(c, t);
     }
+}
+
+void core_cmds_free(struct core *c)
+{
+    core_commands_finish(c);
     hmap_foreach(c->commands, free_command_entry, c);
     hmap_free(c->commands);
     c->commands = NULL;

@@ -521,6 +521,12 @@ static int64_t io_mono_us(void *ctx)
     return time_mono_us();
 }
 
+static int park_timeout_s(const struct config *c)
+{
+    long s = (long)c->call_timeout * (c->call_queue + 1) + c->remote_start_wait + 30;
+    return s < 60 ? 60 : s > 86400 ? 86400 : (int)s;
+}
+
 void http_init(struct gateway *g)
 {
     G = g;
@@ -529,8 +535,12 @@ void http_init(struct gateway *g)
         .rate_per_s = g->cfg.rest_rate_per_second,
         .rate_burst = g->cfg.rest_rate_burst,
         .cors_origins = g->cfg.rest_cors_origins,
-        /* a command waits up to ocpp.call_timeout for the charger: park a little longer */
-        .park_timeout_s = g->cfg.call_timeout + 30 > 60 ? g->cfg.call_timeout + 30 : 60,
+        /*
+         * A command is bounded by the core: its queue (ocpp.call_queue calls ahead of
+         * it, each at most ocpp.call_timeout), its own call, and a remote start's wait.
+         * The transport's timeout only has to be longer than that.
+         */
+        .park_timeout_s = park_timeout_s(&g->cfg),
     };
     struct rest_io io = {
         .ctx = g, .send = io_send, .submit = io_submit, .store_ready = io_store_ready,

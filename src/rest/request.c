@@ -243,7 +243,7 @@ uint64_t rest_request_handle(const struct rest_request *r)
 
 struct rest_request *rest_request_lookup(uint64_t handle)
 {
-    struct rest_request *r = handle ? hmap_get_u64(R.requests, handle) : NULL;
+    struct rest_request *r = handle && R.inited ? hmap_get_u64(R.requests, handle) : NULL;
     return r && r->state == REST_REQ_RUNNING && !r->replied ? r : NULL;
 }
 
@@ -515,6 +515,8 @@ void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *
 void rest_fw_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
                  bool write_behind, rest_fw_done done)
 {
+    if (!R.inited)
+        return; /* after shutdown (a command cancelled at exit): nothing can run it */
     struct store_job *job = sql_job(write_behind, sql, nparams, params);
     struct jobctx *c = jobctx_new(r ? r->id : 0);
     c->fw_done = done;
