@@ -610,6 +610,9 @@ int core_expire(struct core *c)
             if (oc->deadline_ms - now < next)
                 next = oc->deadline_ms - now;
     }
+    int64_t cmd_next = core_cmds_next_deadline(c, now);
+    if (cmd_next < next)
+        next = cmd_next;
     if (next > 1000)
         next = 1000;
     return next < 0 ? 0 : (int)next;

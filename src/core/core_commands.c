@@ -209,7 +209,8 @@ static void end(struct core *c, struct core_command *cmd, enum core_cmd_state st
     if (cmd->action == OCPP_ACTION_REMOTE_START_TRANSACTION) {
         untrack(c, cmd);
     } else if (cmd->action == OCPP_ACTION_REMOTE_STOP_TRANSACTION) {
-        if (state == CORE_CMD_COMPLETED && cmd->status && strcmp(cmd->status, "Accepted") == 0) {
+        if (state == CORE_CMD_COMPLETED && cmd->status && strcmp(cmd->status, "Accepted") == 0 &&
+            !cmd->stop_session_ended) {
             cmd->held = true;
             cmd->hold_until_ms = cmd->completed_ms + STOP_HOLD_MS;
         } else {
@@ -447,10 +448,14 @@ void core_cmds_session_stopped(struct core *c, const char *charger_id, int32_t t
     while (t) {
         struct core_command *next = t->tr_next;
         if (t->action == OCPP_ACTION_REMOTE_STOP_TRANSACTION && t->stop_tx == tx_id &&
-            strcmp(t->charger_id, charger_id) == 0 && t->held) {
-            t->held = false;
-            untrack(c, t);
-            maybe_release(c, t);
+            strcmp(t->charger_id, charger_id) == 0) {
+            if (!ended(t)) {
+                t->stop_session_ended = true; /* not joinable once it is answered */
+            } else if (t->held) {
+                t->held = false;
+                untrack(c, t);
+                maybe_release(c, t);
+            }
         }
         t = next;
     }
@@ -540,6 +545,18 @@ bool core_connector_startable(const struct core *c, const char *charger_id, int 
         return false;
     }
     return true;
+}
+
+int64_t core_cmds_next_deadline(const struct core *c, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    for (const struct core_command *t = c->tracked; t; t = t->tr_next) {
+        if (t->state == CORE_CMD_AWAITING_SESSION && t->wait_deadline_ms - now < next)
+            next = t->wait_deadline_ms - now;
+        if (t->held && t->hold_until_ms - now < next)
+            next = t->hold_until_ms - now;
+    }
+    return next;
 }
 
 static int free_command_entry(void *ctx, const void *key, size_t klen, void *val)

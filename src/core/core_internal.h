@@ -79,6 +79,7 @@ struct core_command {
     bool matched;
     /* remote stop: joinable until the session ends (held) */
     int32_t stop_tx;
+    bool stop_session_ended;                /* its StopTransaction came before the answer */
     bool held;
     int64_t hold_until_ms;
     /* c->tracked: remote starts that may still match, remote stops that may be joined */
@@ -167,6 +168,8 @@ void core_cmds_session_started(struct core *c, const char *charger_id, int conne
 void core_cmds_session_stopped(struct core *c, const char *charger_id, int32_t tx_id);
 void core_cmds_db_result(struct core *c, const struct store_job *job);
 void core_cmds_expire(struct core *c, int64_t now);
+/* ms from now until the next session wait or hold ends (INT64_MAX if none). */
+int64_t core_cmds_next_deadline(const struct core *c, int64_t now);
 void core_cmds_free(struct core *c);
 void core_cmds_connector_status(struct core_charger *ch, int connector_id, const char *status);
 
