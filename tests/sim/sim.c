@@ -13,6 +13,13 @@
  * freed only by sim_disconnect or sim_free; before freeing, its wsi is
  * detached (opaque data NULL) and killed, so a late callback never sees it.
  *
+ * For responders that act on their own (tests/sim/answers.c): a delayed
+ * answer, a reply's then hook and sim_after are all one per-charger list of
+ * lws sul timers (struct sim_delayed); CALLs the charger sends on its own
+ * (sim_send_call_cb) carry "sim-<n>" ids and their answers are taken off
+ * before the sim_call / sim_send_call / inbox sorting above. The sim also
+ * counts gateway CALLs per action and how many were unanswered at once.
+ *
  * Facts about lws 4.1.6 this relies on (probed against a local lws server):
  * - `iface` in the connect info binds the client socket to a local IP.
  * - A refused upgrade ends in CLIENT_CONNECTION_ERROR with the message
@@ -56,13 +63,36 @@ struct sim_msg {
     char text[];
 };
 
+enum sim_delayed_kind {
+    SIM_DELAYED_REPLY,                      /* put text into the outbox, then run fn */
+    SIM_DELAYED_DROP,                       /* SIM_REPLY_DISCONNECT */
+    SIM_DELAYED_TIMER                       /* sim_after: run fn */
+};
+
+/* Something due later on one charger's timer; freed with delayed_free. */
 struct sim_delayed {
     lws_sorted_usec_list_t sul;
     struct sim_delayed *next;
     struct sim_charger *c;
-    bool drop;                              /* SIM_REPLY_DISCONNECT */
+    enum sim_delayed_kind kind;
+    sim_then_fn fn;                         /* REPLY: the reply's then hook (may be NULL) */
+    void *arg;                              /* owned: free() */
+    int then_delay_ms;
     size_t len;
     char text[];
+};
+
+/* A CALL of ours sent with sim_send_call_cb, waiting for its answer. */
+struct sim_pending {
+    struct sim_pending *next;
+    char id[32];
+    sim_answer_fn fn;
+    void *arg;                              /* owned: free() */
+};
+
+struct sim_action_count {
+    char *action;
+    int n;
 };
 
 struct sim_charger {
@@ -111,6 +141,16 @@ struct sim_charger {
     bool queue_calls;
     int calls_received;
     char *last_action, *last_payload;
+    struct sim_action_count *action_counts; /* gateway CALLs per action */
+    int n_action_counts;
+    int calls_outstanding;                  /* gateway CALLs arrived and not yet answered */
+    int calls_outstanding_max;
+
+    struct sim_pending *pending;            /* sim_send_call_cb */
+    uint64_t next_internal_id;
+
+    void *data;                             /* sim_set_charger_data */
+    void (*data_free)(void *data);
 };
 
 struct sim {
@@ -315,36 +355,115 @@ static void ready_remove(struct sim *s, struct sim_charger *c)
 
 /* ------------------------------------------------------------ responder */
 
-static void delayed_fire(lws_sorted_usec_list_t *sul)
+static void delayed_free(struct sim_delayed *d)
 {
-    struct sim_delayed *d = lws_container_of(sul, struct sim_delayed, sul);
-    struct sim_charger *c = d->c;
+    lws_sul_cancel(&d->sul);
+    free(d->arg);
+    free(d);
+}
+
+static void delayed_unlink(struct sim_charger *c, struct sim_delayed *d)
+{
     for (struct sim_delayed **pp = &c->delayed; *pp; pp = &(*pp)->next) {
         if (*pp == d) {
             *pp = d->next;
             break;
         }
     }
-    if (d->drop) {
-        if (c->wsi)
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    } else {
-        enqueue(c, d->text, d->len, LWS_WRITE_TEXT);
-    }
-    free(d);
 }
 
-static void schedule_reply(struct sim_charger *c, const char *text, size_t len, bool drop, int delay_ms)
+static void delayed_fire(lws_sorted_usec_list_t *sul);
+
+static struct sim_delayed *delayed_new(struct sim_charger *c, enum sim_delayed_kind kind, const char *text,
+                                       size_t len, int delay_ms)
 {
     struct sim_delayed *d = xcalloc(1, sizeof *d + len + 1);
     d->c = c;
-    d->drop = drop;
+    d->kind = kind;
     d->len = len;
     if (text)
         memcpy(d->text, text, len);
     d->next = c->delayed;
     c->delayed = d;
-    lws_sul_schedule(c->s->ctx, 0, &d->sul, delayed_fire, (lws_usec_t)delay_ms * LWS_US_PER_MS);
+    lws_sul_schedule(c->s->ctx, 0, &d->sul, delayed_fire,
+                     (lws_usec_t)(delay_ms > 0 ? delay_ms : 0) * LWS_US_PER_MS);
+    return d;
+}
+
+void sim_after(struct sim_charger *c, int delay_ms, sim_then_fn fn, void *arg)
+{
+    struct sim_delayed *d = delayed_new(c, SIM_DELAYED_TIMER, NULL, 0, delay_ms);
+    d->fn = fn;
+    d->arg = arg;
+}
+
+/* Runs a reply's then hook now or after its delay; takes ownership of arg. */
+static void run_then(struct sim_charger *c, sim_then_fn fn, void *arg, int delay_ms)
+{
+    if (!fn) {
+        free(arg);
+    } else if (delay_ms > 0) {
+        sim_after(c, delay_ms, fn, arg);
+    } else {
+        fn(c, arg);
+        free(arg);
+    }
+}
+
+/* A gateway CALL has been answered (or will never be). */
+static void call_answered(struct sim_charger *c)
+{
+    if (c->calls_outstanding > 0)
+        c->calls_outstanding--;
+}
+
+/* Puts the answer to a gateway CALL into the outbox and runs its hook. */
+static void send_answer(struct sim_charger *c, const char *text, size_t len, sim_then_fn then, void *arg,
+                        int then_delay_ms)
+{
+    call_answered(c);
+    if (enqueue(c, text, len, LWS_WRITE_TEXT) == 0)
+        run_then(c, then, arg, then_delay_ms);
+    else
+        free(arg);
+}
+
+static void delayed_fire(lws_sorted_usec_list_t *sul)
+{
+    struct sim_delayed *d = lws_container_of(sul, struct sim_delayed, sul);
+    struct sim_charger *c = d->c;
+    delayed_unlink(c, d);
+    void *arg = d->arg;
+    d->arg = NULL;
+    switch (d->kind) {
+    case SIM_DELAYED_DROP:
+        if (c->wsi)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        break;
+    case SIM_DELAYED_REPLY:
+        send_answer(c, d->text, d->len, d->fn, arg, d->then_delay_ms);
+        arg = NULL;
+        break;
+    case SIM_DELAYED_TIMER:
+        d->fn(c, arg);
+        break;
+    }
+    free(arg);
+    free(d);
+}
+
+static void count_action(struct sim_charger *c, const char *action)
+{
+    for (int i = 0; i < c->n_action_counts; i++) {
+        if (!strcmp(c->action_counts[i].action, action)) {
+            c->action_counts[i].n++;
+            return;
+        }
+    }
+    c->action_counts = xrealloc(c->action_counts, sizeof *c->action_counts * (size_t)(c->n_action_counts + 1));
+    c->action_counts[c->n_action_counts].action = xstrdup(action);
+    c->action_counts[c->n_action_counts].n = 1;
+    c->n_action_counts++;
 }
 
 /* Answers one CALL from the gateway; -1 asks the caller to drop the socket. */
@@ -352,6 +471,9 @@ static int on_server_call(struct sim_charger *c, const char *id, const char *act
 {
     char *payload_text = payload ? cJSON_PrintUnformatted(payload) : NULL;
     c->calls_received++;
+    count_action(c, action);
+    if (++c->calls_outstanding > c->calls_outstanding_max)
+        c->calls_outstanding_max = c->calls_outstanding;
     set_str(&c->last_action, action);
     set_str(&c->last_payload, payload_text ? payload_text : "{}");
     if (payload_text)
@@ -366,10 +488,11 @@ static int on_server_call(struct sim_charger *c, const char *id, const char *act
     int rc = 0;
     switch (r->kind) {
     case SIM_REPLY_SILENCE:
+        call_answered(c);                       /* never will be: not counted as outstanding */
         break;
     case SIM_REPLY_DISCONNECT:
         if (r->delay_ms > 0)
-            schedule_reply(c, NULL, 0, true, r->delay_ms);
+            delayed_new(c, SIM_DELAYED_DROP, NULL, 0, r->delay_ms);
         else
             rc = -1;
         break;
@@ -378,16 +501,89 @@ static int on_server_call(struct sim_charger *c, const char *id, const char *act
         r->payload[sizeof r->payload - 1] = '\0';
         size_t len;
         char *text = reply_frame(id, r, &len);
-        if (r->delay_ms > 0)
-            schedule_reply(c, text, len, false, r->delay_ms);
-        else
-            enqueue(c, text, len, LWS_WRITE_TEXT);
+        if (r->delay_ms > 0) {
+            struct sim_delayed *d = delayed_new(c, SIM_DELAYED_REPLY, text, len, r->delay_ms);
+            d->fn = r->then;
+            d->arg = r->then_arg;
+            d->then_delay_ms = r->then_delay_ms;
+        } else {
+            send_answer(c, text, len, r->then, r->then_arg, r->then_delay_ms);
+        }
+        r->then_arg = NULL;
         free(text);
         break;
     }
     }
+    free(r->then_arg);                          /* the hook did not run: silence or disconnect */
     free(r);
     return rc;
+}
+
+/* ------------------------------------------------------------ our own CALLs, answered internally */
+
+static void pending_clear(struct sim_charger *c)
+{
+    while (c->pending) {
+        struct sim_pending *p = c->pending;
+        c->pending = p->next;
+        free(p->arg);
+        free(p);
+    }
+}
+
+int sim_send_call_cb(struct sim_charger *c, const char *action, const char *payload_json, sim_answer_fn fn,
+                     void *arg)
+{
+    if (c->state != SIM_OPEN || !c->wsi) {
+        free(arg);
+        return -1;
+    }
+    struct sim_pending *p = xcalloc(1, sizeof *p);
+    snprintf(p->id, sizeof p->id, "sim-%llu", (unsigned long long)++c->next_internal_id);
+    p->fn = fn;
+    p->arg = arg;
+    size_t len;
+    char *text = call_frame(p->id, action, payload_json, &len);
+    int rc = enqueue(c, text, len, LWS_WRITE_TEXT);
+    free(text);
+    if (rc < 0) {
+        free(p->arg);
+        free(p);
+        return -1;
+    }
+    p->next = c->pending;
+    c->pending = p;
+    return 0;
+}
+
+/* If the answer `j` (type 3 or 4) is for a sim_send_call_cb CALL, hands it
+ * over and returns true. */
+static bool pending_answer(struct sim_charger *c, const char *id, int type, cJSON *j)
+{
+    struct sim_pending **pp = &c->pending;
+    while (*pp && strcmp((*pp)->id, id))
+        pp = &(*pp)->next;
+    struct sim_pending *p = *pp;
+    if (!p)
+        return false;
+    *pp = p->next;
+    char *text = NULL;
+    if (type == 3) {
+        cJSON *payload = cJSON_GetArrayItem(j, 2);
+        text = payload ? cJSON_PrintUnformatted(payload) : NULL;
+    } else {
+        cJSON *code = cJSON_GetArrayItem(j, 2);
+        text = cJSON_IsString(code) ? xstrdup(code->valuestring) : NULL;
+    }
+    if (p->fn)
+        p->fn(c, p->arg, type == 3, text ? text : (type == 3 ? "{}" : ""));
+    if (type == 3 && text)
+        cJSON_free(text);
+    else
+        free(text);
+    free(p->arg);
+    free(p);
+    return true;
 }
 
 /*
@@ -414,6 +610,8 @@ static int on_message(struct sim_charger *c, char *text, size_t len)
                             cJSON_GetArrayItem(j, 3));
         if (c->queue_calls)
             inbox_push(c, text, len);
+    } else if ((type == 3 || type == 4) && id && c->pending && pending_answer(c, id, type, j)) {
+        /* a follow-up of ours (sim_send_call_cb): consumed here */
     } else if ((type == 3 || type == 4) && id && c->wait_id && !c->wait_reply &&
                !strcmp(id, c->wait_id)) {
         c->wait_reply = xstrndup(text, len);
@@ -559,6 +757,8 @@ static int sim_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         if (c->state == SIM_REFUSED && !c->error[0])
             strcpy(c->error, "closed before the upgrade");
         c->rx_len = 0;
+        c->calls_outstanding = 0;               /* nothing can be answered any more */
+        pending_clear(c);
         detach_wsi(c);
         break;
 
@@ -729,9 +929,14 @@ static void charger_release(struct sim_charger *c)
     while (c->delayed) {
         struct sim_delayed *d = c->delayed;
         c->delayed = d->next;
-        lws_sul_cancel(&d->sul);
-        free(d);
+        delayed_free(d);
     }
+    pending_clear(c);
+    if (c->data_free)
+        c->data_free(c->data);
+    for (int i = 0; i < c->n_action_counts; i++)
+        free(c->action_counts[i].action);
+    free(c->action_counts);
     if (c->wsi)
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     detach_wsi(c);
@@ -782,8 +987,7 @@ void sim_free(struct sim *s)
         while (c->delayed) {
             struct sim_delayed *d = c->delayed;
             c->delayed = d->next;
-            lws_sul_cancel(&d->sul);
-            free(d);
+            delayed_free(d);
         }
     }
     /* callbacks during destroy still find their chargers; free them after */
@@ -1073,6 +1277,37 @@ void sim_set_default_responder(struct sim *s, sim_responder fn, void *user)
 int sim_calls_received(const struct sim_charger *c)
 {
     return c->calls_received;
+}
+
+int sim_calls_received_action(const struct sim_charger *c, const char *action)
+{
+    for (int i = 0; i < c->n_action_counts; i++)
+        if (!strcmp(c->action_counts[i].action, action))
+            return c->action_counts[i].n;
+    return 0;
+}
+
+int sim_calls_outstanding(const struct sim_charger *c)
+{
+    return c->calls_outstanding;
+}
+
+int sim_calls_outstanding_max(const struct sim_charger *c)
+{
+    return c->calls_outstanding_max;
+}
+
+void sim_set_charger_data(struct sim_charger *c, void *data, void (*free_fn)(void *data))
+{
+    if (c->data_free && c->data != data)
+        c->data_free(c->data);
+    c->data = data;
+    c->data_free = free_fn;
+}
+
+void *sim_charger_data(const struct sim_charger *c)
+{
+    return c->data;
 }
 
 const char *sim_last_call_action(const struct sim_charger *c)

@@ -5,8 +5,14 @@
  * by servicing the loop) and also has a non-blocking form for the load
  * generator (sim_send_call + sim_poll).
  *
+ * Gateway CALLs go to a responder; sim_answers_responder (tests/sim/answers.c,
+ * "ready-made answers" below) answers the 19 gateway-initiated OCPP 1.6
+ * actions like a consistent charger, with StartTransaction/StopTransaction
+ * follow-ups whose answers the sim consumes itself.
+ *
  * Used by the integration tests (tests/integration/) and by the benchmark
- * load generator (tests/sim/ocppsim.c, `make bench`).
+ * load generator (tests/sim/ocppsim.c, `make bench`; `--mode serve` answers
+ * the gateway's commands).
  */
 #ifndef OCPPGW_SIM_H
 #define OCPPGW_SIM_H
@@ -95,6 +101,8 @@ void sim_disconnect(struct sim_charger *c);
 /*
  * Answers CALLs from the gateway. The responder gets the action and payload
  * and returns what to do; by default every CALL is answered with "{}".
+ * A ready-made responder for the 19 gateway-initiated OCPP 1.6 actions is
+ * sim_answers_responder (below).
  */
 enum sim_reply_kind {
     SIM_REPLY_RESULT,               /* CALLRESULT with payload */
@@ -102,16 +110,41 @@ enum sim_reply_kind {
     SIM_REPLY_SILENCE,              /* never answer */
     SIM_REPLY_DISCONNECT            /* drop the connection */
 };
+/* Something to do on a charger later; arg is the caller's, freed with
+ * free() by the sim after fn returns. fn may send (sim_send_call_cb,
+ * sim_after) but must not free the charger. */
+typedef void (*sim_then_fn)(struct sim_charger *c, void *arg);
 struct sim_reply {
     enum sim_reply_kind kind;
-    char payload[4096];             /* JSON payload, or the error code */
+    char payload[16384];            /* JSON payload, or the error code */
     int delay_ms;                   /* answer after this delay */
+    /* Optional, RESULT and ERROR only: run then(c, then_arg) once the answer
+     * is in the outbox (after delay_ms), or then_delay_ms after that. The
+     * sim takes ownership of then_arg (malloc'd; free()d after the hook, or
+     * without running it when the answer is never sent: silence, disconnect,
+     * connection gone, charger freed). */
+    sim_then_fn then;
+    void *then_arg;
+    int then_delay_ms;
 };
 typedef void (*sim_responder)(void *user, struct sim_charger *c, const char *action,
                               const char *payload_json, struct sim_reply *out);
 void sim_set_responder(struct sim_charger *c, sim_responder fn, void *user);
 /* Count of CALLs received from the gateway so far, and the last one's action. */
 int sim_calls_received(const struct sim_charger *c);
+/* Count of gateway CALLs received so far with this action (exact name). */
+int sim_calls_received_action(const struct sim_charger *c, const char *action);
+/*
+ * Gateway CALLs outstanding now, and the most ever outstanding at once on
+ * this connection. A CALL is outstanding from its arrival until the sim puts
+ * its answer (CALLRESULT or CALLERROR, after any delay_ms) into the outbox.
+ * A CALL answered with silence is not counted (it never will be answered);
+ * a delayed disconnect counts until the drop; a closed connection has 0.
+ * With delay_ms > 0, a second CALL arriving before the first is answered
+ * makes the max 2: proof that the gateway broke one-CALL-at-a-time.
+ */
+int sim_calls_outstanding(const struct sim_charger *c);
+int sim_calls_outstanding_max(const struct sim_charger *c);
 
 /* ---- non-blocking form for the load generator ---- */
 
@@ -180,5 +213,163 @@ void sim_cancel_call(struct sim_charger *c);
  * valid until the next answer or sim_disconnect. Lets on_reply read e.g. a
  * transactionId. */
 const char *sim_last_reply(const struct sim_charger *c);
+
+/* ---- helpers for responders that act on their own (tests/sim/answers.c) ---- */
+
+/* Calls fn(c, arg) from the loop delay_ms from now (0: the next time the
+ * loop runs); only while the loop is serviced (sim_service, sim_call, ...).
+ * Takes ownership of arg (free()d after fn, or unrun if the charger is freed
+ * first). */
+void sim_after(struct sim_charger *c, int delay_ms, sim_then_fn fn, void *arg);
+
+/*
+ * Answer to a sim_send_call_cb CALL: ok and the CALLRESULT payload (JSON
+ * text), or !ok and the CALLERROR's error code. Borrowed for the call. arg
+ * is the one given to sim_send_call_cb; the sim frees it afterwards.
+ */
+typedef void (*sim_answer_fn)(struct sim_charger *c, void *arg, bool ok, const char *payload_json);
+/*
+ * Sends a CALL of the charger's own (a follow-up such as StartTransaction)
+ * whose answer is consumed internally: it goes to fn (may be NULL), never to
+ * sim_call, sim_poll or sim_recv, so a test waiting there is not disturbed.
+ * Ids are "sim-<n>", apart from sim_call's. Any number may be outstanding.
+ * Takes ownership of arg (malloc'd, free()d after fn, or when the connection
+ * closes with the CALL unanswered, or at once on failure). 0, or -1 if not
+ * open. Callable from a responder's then hook and from sim_after.
+ */
+int sim_send_call_cb(struct sim_charger *c, const char *action, const char *payload_json, sim_answer_fn fn,
+                     void *arg);
+
+/* One pointer of per-charger state for a helper module (answers.c keeps its
+ * state here). Takes ownership: free_fn(data) runs when the charger is freed
+ * or the data replaced. */
+void sim_set_charger_data(struct sim_charger *c, void *data, void (*free_fn)(void *data));
+void *sim_charger_data(const struct sim_charger *c);
+
+/* ---- ready-made answers to the gateway's CALLs (tests/sim/answers.c) ----
+ *
+ * sim_answers_responder answers each of the 19 gateway-initiated OCPP 1.6
+ * actions like a small, consistent charger, with payloads valid against the
+ * official .conf schemas:
+ *
+ *   struct sim_answers a;
+ *   sim_answers_init(&a);                      // everything ACCEPT, no delay
+ *   sim_answers_set(&a, "Reset", SIM_ANSWER_REJECT);
+ *   sim_set_default_responder(s, sim_answers_responder, &a);   // or per charger:
+ *   sim_set_responder(c, sim_answers_responder, &a);
+ *
+ * `a` is borrowed and read at every CALL (change it between CALLs at will);
+ * it must outlive the chargers that use it. The charger's own state (its
+ * configuration keys, local list version, meter, known transactions,
+ * counters) lives with the charger and starts fresh on each connection.
+ *
+ * SIM_ANSWER_ACCEPT, the positive answer:
+ *   status "Accepted" for RemoteStartTransaction, RemoteStopTransaction,
+ *   Reset, ChangeAvailability, ClearCache, TriggerMessage, ReserveNow,
+ *   CancelReservation, SendLocalList, SetChargingProfile,
+ *   ClearChargingProfile;
+ *   UnlockConnector {"status":"Unlocked"};
+ *   DataTransfer {"status":"Accepted"} plus "data" echoing the request's;
+ *   SendLocalList also makes its listVersion the charger's;
+ *   GetLocalListVersion {"listVersion":N}: the last accepted SendLocalList's
+ *   (0 before any);
+ *   GetConfiguration: configurationKey entries {key, readonly, value} from
+ *   the charger's table (all keys when the request names none), names it
+ *   does not know in unknownKey (at most 100 reported);
+ *   ChangeConfiguration: a known writable key with a valid value (integer
+ *   keys: digits; boolean keys: "true"/"false") is changed, so a later
+ *   GetConfiguration shows it, "Accepted"; a read-only key or an invalid
+ *   value "Rejected"; an unknown key "NotSupported";
+ *   GetCompositeSchedule {"status":"Accepted", connectorId (the request's),
+ *   scheduleStart (now), chargingSchedule {duration (the request's),
+ *   chargingRateUnit (the request's, default "A"), one period: 0 s, 16 A or
+ *   11000 W, 3 phases}};
+ *   UpdateFirmware {}; GetDiagnostics {"fileName":"diag-<charger id>.log"}.
+ * SIM_ANSWER_REJECT, the negative answer: "Rejected"; UnlockConnector
+ *   "UnlockFailed"; SendLocalList "Failed"; ClearChargingProfile "Unknown".
+ *   The four whose .conf has no status (UpdateFirmware, GetConfiguration,
+ *   GetLocalListVersion, GetDiagnostics) answer as for ACCEPT.
+ * SIM_ANSWER_CALLERROR: CALLERROR with callerror_code (default
+ *   "NotSupported").
+ * SIM_ANSWER_SILENCE: no answer; SIM_ANSWER_DISCONNECT: drop TCP (after
+ *   delay_ms if set).
+ * SIM_ANSWER_INVALID: a CALLRESULT the action's .conf schema refuses:
+ *   {"status":"Maybe"} where there is a status; GetConfiguration
+ *   {"configurationKey":"HeartbeatInterval"} (not an array);
+ *   GetLocalListVersion {} (listVersion missing); UpdateFirmware
+ *   {"status":"Accepted"} (no property allowed); GetDiagnostics
+ *   {"fileName":42}.
+ * Any other action (not one of the 19): CALLERROR "NotImplemented", or
+ *   callerror_code with CALLERROR, or silence / disconnect when those are
+ *   the behaviour.
+ *
+ * Follow-ups (a.followups, default on), sent with sim_send_call_cb after the
+ * answer went out plus a.followup_delay_ms (default 0: right after it):
+ *   - after "Accepted" to RemoteStartTransaction: StartTransaction
+ *     {connectorId: the request's or 1, idTag: the request's, meterStart:
+ *     the charger's meter register (Wh), timestamp: now}; the transactionId
+ *     of the gateway's answer is remembered with the connector;
+ *   - after "Accepted" to RemoteStopTransaction of a transaction it
+ *     remembers (and is not already stopping): StopTransaction
+ *     {transactionId, idTag, meterStop > meterStart, timestamp: now,
+ *     reason: "Remote"}; the transaction is forgotten.
+ * Their answers are consumed internally (see sim_send_call_cb).
+ */
+enum sim_answer {
+    SIM_ANSWER_DEFAULT,             /* in per_action: use `behaviour` */
+    SIM_ANSWER_ACCEPT,
+    SIM_ANSWER_REJECT,
+    SIM_ANSWER_CALLERROR,
+    SIM_ANSWER_SILENCE,
+    SIM_ANSWER_DISCONNECT,
+    SIM_ANSWER_INVALID
+};
+#define SIM_ANSWERS_ACTIONS 19
+
+struct sim_answers {
+    enum sim_answer behaviour;              /* for every action: SIM_ANSWER_ACCEPT */
+    /* per action, indexed as sim_answers_action_name() lists them (set with
+     * sim_answers_set); SIM_ANSWER_DEFAULT = use behaviour */
+    enum sim_answer per_action[SIM_ANSWERS_ACTIONS];
+    int delay_ms;                           /* every answer (and disconnect) this late: 0 */
+    char callerror_code[32];                /* for SIM_ANSWER_CALLERROR: "NotSupported" */
+    bool followups;                         /* StartTransaction / StopTransaction: true */
+    int followup_delay_ms;                  /* after the answer went out: 0 */
+};
+
+/* Defaults as noted above. */
+void sim_answers_init(struct sim_answers *a);
+/* Behaviour for one action (exact OCPP name); SIM_ANSWER_DEFAULT restores
+ * the default. -1 if the action is not one of the 19. */
+int sim_answers_set(struct sim_answers *a, const char *action, enum sim_answer b);
+/* The 19 action names in index order (sorted), NULL past the end. Static. */
+const char *sim_answers_action_name(int i);
+/* "accept" "reject" "callerror" "silence" "disconnect" "invalid" (and
+ * "default") <-> enum; parse returns false for anything else. */
+bool sim_answer_parse(const char *name, enum sim_answer *out);
+const char *sim_answer_name(enum sim_answer b);
+
+/* The responder; user is a struct sim_answers * (borrowed). */
+void sim_answers_responder(void *user, struct sim_charger *c, const char *action, const char *payload_json,
+                           struct sim_reply *out);
+
+/* What the answers did on one connection (all 0 if sim_answers_responder
+ * never ran on it). "answered" counts CALLRESULTs from the gateway; a
+ * CALLERROR counts in followup_errors. */
+struct sim_answers_stats {
+    int starts_sent, starts_answered;       /* StartTransaction follow-ups */
+    int stops_sent, stops_answered;         /* StopTransaction follow-ups */
+    int followup_errors;
+    int last_transaction_id;                /* from the last answered StartTransaction follow-up, 0 = none */
+    int transactions_open;                  /* started by a remote start, not stopped yet */
+    int list_version;
+};
+void sim_answers_get_stats(const struct sim_charger *c, struct sim_answers_stats *out);
+/* Shorthand for stats.last_transaction_id. */
+int sim_answers_last_transaction_id(const struct sim_charger *c);
+/* Current value of a configuration key in the charger's table (NULL if the
+ * key is unknown or the answers never ran). Borrowed, valid until the next
+ * CALL. */
+const char *sim_answers_config_value(const struct sim_charger *c, const char *key);
 
 #endif
