@@ -1,9 +1,12 @@
 /*
  * ocppsim: the load generator behind `make bench`, also handy by hand.
  *
- *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect
+ *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect|serve
  *           --duration S [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
  *           [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
+ *           serve: [--answer accept|reject|callerror|silence|disconnect|invalid]
+ *           [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]
+ *           [--no-followups] [--verbose]
  *
  * Phases, one after the other, all on one sim (tests/sim/sim.c):
  *  1. connect N chargers (ids PREFIX000001 ...), at most R new ones per
@@ -22,6 +25,18 @@
  *     or, for mode connect, idle connections.
  * Latencies go into a log-linear histogram (0.2 % resolution). The last line
  * of stdout is machine-readable: "RESULT key=value ...".
+ *
+ * Mode serve is the other direction, a fleet for trying the gateway's
+ * commands by hand or benchmarking them: after the connect phase (and
+ * --boot), each charger sends StatusNotification Available for connector 1,
+ * then answers the gateway's CALLs with the ready-made answers of
+ * tests/sim/answers.c (--answer, --answer-delay; StartTransaction and
+ * StopTransaction follow a remote start / stop unless --no-followups) until
+ * SIGINT/SIGTERM or --duration (default 0 = forever). A charger the gateway
+ * closes (or that --answer disconnect drops) reconnects after a second, boots
+ * again with --boot, and sends its StatusNotification again. The last line is
+ * "RESULT calls=N starts=N stops=N ..." (gateway CALLs received, StartTransaction
+ * and StopTransaction follow-ups sent).
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -43,8 +58,9 @@
 #define CONNECT_RETRIES  5
 #define PROGRESS_US      1000000
 
-enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT };
-static const char *const mode_names[] = { "heartbeat", "metervalues", "connect" };
+enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT, MODE_SERVE };
+static const char *const mode_names[] = { "heartbeat", "metervalues", "connect", "serve" };
+#define MODES ((int)(sizeof mode_names / sizeof mode_names[0]))
 
 struct options {
     const char *host;
@@ -60,6 +76,13 @@ struct options {
     int timeout_ms;                /* per CALL */
     int interval_ms;               /* 0: next CALL at once; else one per interval per charger */
     bool quiet;
+    /* serve */
+    enum sim_answer answer;
+    int answer_delay_ms;
+    const char *answer_error;      /* CALLERROR code for --answer callerror */
+    int followup_delay_ms;
+    bool no_followups;
+    bool verbose;                  /* one line per gateway CALL on stderr */
 };
 
 enum phase { PH_WAIT, PH_CONNECTING, PH_OPEN, PH_DEAD };
@@ -75,6 +98,8 @@ struct bench_charger {
     bool outstanding;
     int64_t tx_id;                 /* 0 = none */
     double energy_wh;
+    int serve_step;                /* serve: 1 BootNotification out, 2 StatusNotification out */
+    bool rejoin;                   /* serve: closed during the run, to reconnect at retry_at_us */
 };
 
 /* ---- latency histogram: exact below 1024 us, then 512 buckets per octave ---- */
@@ -152,6 +177,13 @@ struct bench {
     struct hist h;
     uint64_t msgs;
     const char *action;
+
+    /* serve: the answers, and what chargers that are gone had counted */
+    struct sim_answers answers;
+    uint64_t calls, calls_by_action[SIM_ANSWERS_ACTIONS];
+    struct sim_answers_stats fu;   /* summed; last_transaction_id etc. unused */
+    int max_outstanding;
+    int reconnects;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -165,14 +197,23 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect\n"
+            "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect|serve\n"
             "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
             "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--ramp PER_SECOND] [--boot]\n"
             "               [--timeout MS] [--interval MS] [--quiet]\n"
+            "       serve:  [--answer accept|reject|callerror|silence|disconnect|invalid]\n"
+            "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
+            "               [--no-followups] [--verbose]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
             "duration (mode connect: holds them idle); with --interval, each charger sends\n"
             "one CALL per interval instead (a fleet at a given rate, for latency).\n"
-            "Last stdout line: RESULT key=value ...\n");
+            "Mode serve: each charger sends StatusNotification Available (after --boot), then\n"
+            "answers the gateway's CALLs as --answer says (default accept: the positive\n"
+            "answer; reject: the negative one; invalid: one the .conf schema refuses) after\n"
+            "--answer-delay, sends StartTransaction / StopTransaction after an accepted\n"
+            "remote start / stop (after --followup-delay; not with --no-followups), and\n"
+            "reconnects when closed, until SIGINT/SIGTERM or --duration (default 0 = forever).\n"
+            "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...)\n");
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out)
@@ -201,11 +242,18 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "timeout", required_argument, NULL, 't' },
         { "interval", required_argument, NULL, 'i' },
         { "quiet", no_argument, NULL, 'q' },
+        { "answer", required_argument, NULL, 'a' },
+        { "answer-delay", required_argument, NULL, 'D' },
+        { "answer-error", required_argument, NULL, 'E' },
+        { "followup-delay", required_argument, NULL, 'F' },
+        { "no-followups", no_argument, NULL, 'N' },
+        { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
     *o = (struct options){ .host = "127.0.0.1", .chargers = 1, .mode = MODE_HEARTBEAT,
-                           .duration = 10, .prefix = "BENCH-", .timeout_ms = 30000 };
+                           .duration = -1, .prefix = "BENCH-", .timeout_ms = 30000,
+                           .answer = SIM_ANSWER_ACCEPT };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -220,16 +268,16 @@ static bool parse_options(int argc, char **argv, struct options *o)
             break;
         case 'm': {
             int i;
-            for (i = 0; i < 3 && strcmp(optarg, mode_names[i]); i++)
+            for (i = 0; i < MODES && strcmp(optarg, mode_names[i]); i++)
                 ;
-            if (i == 3)
+            if (i == MODES)
                 goto bad;
             o->mode = (enum mode)i;
             break;
         }
         case 'd':
-            o->duration = strtod(optarg, NULL);
-            if (!(o->duration > 0 && o->duration < 86400))
+            o->duration = strtod(optarg, NULL);     /* 0 only for serve: checked below */
+            if (!(o->duration >= 0 && o->duration < 86400 * 366))
                 goto bad;
             break;
         case 'x': o->prefix = optarg; break;
@@ -250,6 +298,25 @@ static bool parse_options(int argc, char **argv, struct options *o)
                 goto bad;
             break;
         case 'q': o->quiet = true; break;
+        case 'a':
+            if (!sim_answer_parse(optarg, &o->answer) || o->answer == SIM_ANSWER_DEFAULT)
+                goto bad;
+            break;
+        case 'D':
+            if (!parse_int(optarg, 0, 3600000, &o->answer_delay_ms))
+                goto bad;
+            break;
+        case 'E':
+            if (!*optarg || strlen(optarg) >= sizeof ((struct sim_answers *)0)->callerror_code)
+                goto bad;
+            o->answer_error = optarg;
+            break;
+        case 'F':
+            if (!parse_int(optarg, 0, 3600000, &o->followup_delay_ms))
+                goto bad;
+            break;
+        case 'N': o->no_followups = true; break;
+        case 'v': o->verbose = true; break;
         case 'H': usage(stdout); exit(0);
         default: goto bad;
         }
@@ -262,6 +329,14 @@ bad:
     }
     if (optind < argc || !o->port) {
         fprintf(stderr, "ocppsim: %s\n", optind < argc ? "unexpected argument" : "--port is required");
+        usage(stderr);
+        return false;
+    }
+    if (o->duration < 0) {
+        o->duration = o->mode == MODE_SERVE ? 0 : 10;
+    } else if (o->mode != MODE_SERVE && !(o->duration > 0 && o->duration < 86400)) {
+        fprintf(stderr, "ocppsim: bad value: --duration %g (0 < S < 86400, 0 = forever only for serve)\n",
+                o->duration);
         usage(stderr);
         return false;
     }
@@ -458,6 +533,9 @@ static void payload_for(struct bench *b, struct bench_charger *x, const char *ac
     } else if (!strcmp(action, "StartTransaction")) {
         snprintf(buf, cap, "{\"connectorId\":1,\"idTag\":\"%.20s\",\"meterStart\":0,\"timestamp\":\"%s\"}",
                  x->id, ts);
+    } else if (!strcmp(action, "StatusNotification")) {
+        snprintf(buf, cap, "{\"connectorId\":1,\"errorCode\":\"NoError\",\"status\":\"Available\","
+                           "\"timestamp\":\"%s\"}", ts);
     } else if (!strcmp(action, "MeterValues")) {
         x->energy_wh += 1.0 + (double)(rand() % 100) / 10.0;
         char tx[32] = "";
@@ -474,15 +552,21 @@ static void payload_for(struct bench *b, struct bench_charger *x, const char *ac
     (void)b;
 }
 
-static void send_one(struct bench *b, struct bench_charger *x)
+static bool send_action(struct bench *b, struct bench_charger *x, const char *action)
 {
     char payload[1024];
-    payload_for(b, x, b->action, payload, sizeof payload);
-    if (sim_send_call(x->c, b->action, payload) == 0) {
-        x->outstanding = true;
-        x->sent_us = time_mono_us();
-        b->sent++;
-    }
+    payload_for(b, x, action, payload, sizeof payload);
+    if (sim_send_call(x->c, action, payload) != 0)
+        return false;
+    x->outstanding = true;
+    x->sent_us = time_mono_us();
+    b->sent++;
+    return true;
+}
+
+static void send_one(struct bench *b, struct bench_charger *x)
+{
+    send_action(b, x, b->action);
 }
 
 static int64_t reply_tx_id(const char *reply)
@@ -687,6 +771,177 @@ static void hold(struct bench *b)
     reap_closed(b);
 }
 
+/* ---- mode serve ---- */
+
+static void serve_responder(void *user, struct sim_charger *c, const char *action, const char *payload_json,
+                            struct sim_reply *out)
+{
+    struct bench *b = user;
+    sim_answers_responder(&b->answers, c, action, payload_json, out);
+    if (!b->o.verbose)
+        return;
+    const char *what = out->kind == SIM_REPLY_SILENCE      ? "(silence)"
+                       : out->kind == SIM_REPLY_DISCONNECT ? "(disconnect)"
+                       : out->kind == SIM_REPLY_ERROR      ? "CALLERROR "
+                                                           : "";
+    fprintf(stderr, "ocppsim: %s <- %s %s -> %s%s%s\n", sim_charger_id(c), action, payload_json, what,
+            out->kind == SIM_REPLY_RESULT || out->kind == SIM_REPLY_ERROR ? out->payload : "",
+            out->then ? " (then a follow-up)" : "");
+}
+
+/* Adds what one connection counted to the totals (before it is freed, and
+ * at the end). */
+static void tally(struct bench *b, struct bench_charger *x)
+{
+    if (!x->c)
+        return;
+    b->calls += (uint64_t)sim_calls_received(x->c);
+    for (int i = 0; i < SIM_ANSWERS_ACTIONS; i++)
+        b->calls_by_action[i] += (uint64_t)sim_calls_received_action(x->c, sim_answers_action_name(i));
+    struct sim_answers_stats st;
+    sim_answers_get_stats(x->c, &st);
+    b->fu.starts_sent += st.starts_sent;
+    b->fu.starts_answered += st.starts_answered;
+    b->fu.stops_sent += st.stops_sent;
+    b->fu.stops_answered += st.stops_answered;
+    b->fu.followup_errors += st.followup_errors;
+    if (sim_calls_outstanding_max(x->c) > b->max_outstanding)
+        b->max_outstanding = sim_calls_outstanding_max(x->c);
+}
+
+/* A charger just open: boots (with --boot), then says it is Available. */
+static void serve_greet(struct bench *b, struct bench_charger *x)
+{
+    if (b->o.boot) {
+        if (send_action(b, x, "BootNotification"))
+            x->serve_step = 1;
+    } else if (send_action(b, x, "StatusNotification")) {
+        x->serve_step = 2;
+    }
+}
+
+static void serve_on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool ok)
+{
+    struct bench *b = user;
+    struct bench_charger *x = find_bc(b, c);
+    (void)latency_us;
+    if (!x)
+        return;
+    x->outstanding = false;
+    if (ok)
+        b->phase_ok++;
+    else
+        b->phase_err++;
+    if (x->serve_step == 1 && send_action(b, x, "StatusNotification"))
+        x->serve_step = 2;
+    else
+        x->serve_step = 0;
+}
+
+/* Chargers the gateway closed are counted, freed and reconnected a second
+ * later; reconnections that open are greeted, refused ones retried. */
+static void serve_rejoin(struct bench *b)
+{
+    int64_t now = time_mono_us();
+    for (int i = 0; i < b->o.chargers; i++) {
+        struct bench_charger *x = &b->bc[i];
+        if (x->phase == PH_OPEN && sim_state(x->c) != SIM_OPEN) {
+            b->closed_during_run++;
+            if (b->closed_during_run <= 5 || b->o.verbose)
+                log_progress(b, "%s closed (close code %d%s), reconnecting", x->id, sim_close_code(x->c),
+                             sim_close_frame_received(x->c) ? "" : ", TCP drop");
+            tally(b, x);
+            sim_disconnect(x->c);
+            *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .retry_at_us = now + 1000000 };
+            snprintf(x->id, sizeof x->id, "%s%06d", b->o.prefix, i + 1);
+        } else if (x->phase == PH_WAIT && x->rejoin && x->retry_at_us <= now) {
+            start_connect(b, i);
+        } else if (x->phase == PH_CONNECTING && x->rejoin) {
+            enum sim_state st = sim_state(x->c);
+            if (st == SIM_OPEN) {
+                x->phase = PH_OPEN;
+                b->reconnects++;
+                serve_greet(b, x);
+            } else if (st != SIM_CONNECTING) {
+                sim_disconnect(x->c);
+                x->c = NULL;
+                x->phase = PH_WAIT;
+                x->retry_at_us = now + 1000000LL * (x->tries < 10 ? x->tries : 10);
+            }
+        }
+    }
+}
+
+static void serve(struct bench *b)
+{
+    b->phase_ok = b->phase_err = 0;
+    for (int i = 0; i < b->o.chargers; i++)
+        if (b->bc[i].phase == PH_OPEN && send_action(b, &b->bc[i], "StatusNotification"))
+            b->bc[i].serve_step = 2;
+    int64_t t0 = time_mono_us(), end = b->o.duration > 0 ? t0 + (int64_t)(b->o.duration * 1e6) : INT64_MAX;
+    int64_t last_check = t0, last_progress = t0;
+    while (!interrupted && time_mono_us() < end) {
+        sim_poll(b->s, 50, serve_on_reply, b);
+        int64_t now = time_mono_us();
+        if (now - last_check >= 200000) {
+            last_check = now;
+            serve_rejoin(b);
+            expire_calls(b, false);
+        }
+        if (now - last_progress >= 5 * PROGRESS_US) {
+            last_progress = now;
+            uint64_t calls = b->calls;
+            int open = 0;
+            for (int i = 0; i < b->o.chargers; i++) {
+                if (b->bc[i].phase == PH_OPEN) {
+                    open++;
+                    calls += (uint64_t)sim_calls_received(b->bc[i].c);
+                }
+            }
+            log_progress(b, "serving: %d open, %" PRIu64 " gateway CALLs so far, %d reconnects", open, calls,
+                         b->reconnects);
+        }
+    }
+    b->o.duration = (double)(time_mono_us() - t0) / 1e6;
+    for (int i = 0; i < b->o.chargers; i++) {
+        struct bench_charger *x = &b->bc[i];
+        tally(b, x);
+        if (x->phase == PH_OPEN && sim_state(x->c) != SIM_OPEN) {
+            x->phase = PH_DEAD;
+            b->closed_during_run++;
+        }
+    }
+}
+
+static void serve_report(struct bench *b, int open_end, double cpu)
+{
+    printf("mode        serve, answer %s, delay %d ms, follow-ups %s\n", sim_answer_name(b->o.answer),
+           b->o.answer_delay_ms, b->o.no_followups ? "off" : "on");
+    printf("chargers    %d asked, %d connected, %d refused, %d open at the end, %d closed and %d "
+           "reconnected during the run\n",
+           b->o.chargers, b->connected, b->refused, open_end, b->closed_during_run, b->reconnects);
+    printf("calls       %" PRIu64 " from the gateway in %.1f s", b->calls, b->o.duration);
+    const char *sep = ":";
+    for (int i = 0; i < SIM_ANSWERS_ACTIONS; i++) {
+        if (b->calls_by_action[i]) {
+            printf("%s %s %" PRIu64, sep, sim_answers_action_name(i), b->calls_by_action[i]);
+            sep = ",";
+        }
+    }
+    printf("\noutstanding at most %d gateway CALLs at once on one charger\n", b->max_outstanding);
+    printf("follow-ups  StartTransaction %d sent, %d answered; StopTransaction %d sent, %d answered; "
+           "%d CALLERROR\n",
+           b->fu.starts_sent, b->fu.starts_answered, b->fu.stops_sent, b->fu.stops_answered,
+           b->fu.followup_errors);
+    printf("RESULT calls=%" PRIu64 " starts=%d stops=%d mode=serve chargers=%d connected=%d refused=%d "
+           "open_end=%d closed=%d reconnects=%d starts_answered=%d stops_answered=%d followup_errors=%d "
+           "max_outstanding=%d greetings_ok=%" PRIu64 " greetings_failed=%" PRIu64 " duration_s=%.1f sim_cpu_s=%.1f\n",
+           b->calls, b->fu.starts_sent, b->fu.stops_sent, b->o.chargers, b->connected, b->refused, open_end,
+           b->closed_during_run, b->reconnects, b->fu.starts_answered, b->fu.stops_answered,
+           b->fu.followup_errors, b->max_outstanding, b->phase_ok, b->phase_err, b->o.duration, cpu);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     struct bench *b = xcalloc(1, sizeof *b);
@@ -708,6 +963,16 @@ int main(int argc, char **argv)
     b->bc = xcalloc((size_t)b->o.chargers, sizeof *b->bc);
     for (int i = 0; i < b->o.chargers; i++)
         snprintf(b->bc[i].id, sizeof b->bc[i].id, "%s%06d", b->o.prefix, i + 1);
+    if (b->o.mode == MODE_SERVE) {      /* before connecting: a CALL may come at once */
+        sim_answers_init(&b->answers);
+        b->answers.behaviour = b->o.answer;
+        b->answers.delay_ms = b->o.answer_delay_ms;
+        if (b->o.answer_error)
+            snprintf(b->answers.callerror_code, sizeof b->answers.callerror_code, "%s", b->o.answer_error);
+        b->answers.followups = !b->o.no_followups;
+        b->answers.followup_delay_ms = b->o.followup_delay_ms;
+        sim_set_default_responder(b->s, serve_responder, b);
+    }
 
     connect_all(b);
     if (b->o.boot && !interrupted)
@@ -719,7 +984,9 @@ int main(int argc, char **argv)
             start_failed += b->bc[i].phase == PH_OPEN && !b->bc[i].tx_id;
     }
     if (!interrupted) {
-        if (b->o.mode == MODE_CONNECT)
+        if (b->o.mode == MODE_SERVE)
+            serve(b);
+        else if (b->o.mode == MODE_CONNECT)
             hold(b);
         else
             run_load(b, b->o.mode == MODE_HEARTBEAT ? "Heartbeat" : "MeterValues");
@@ -727,6 +994,15 @@ int main(int argc, char **argv)
     int open_end = 0;
     for (int i = 0; i < b->o.chargers; i++)
         open_end += b->bc[i].phase == PH_OPEN;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (b->o.mode == MODE_SERVE) {
+        serve_report(b, open_end, cpu);
+        rc = b->connected == 0;
+        goto out;
+    }
 
     double rate = b->o.mode == MODE_CONNECT ? 0 : (double)b->msgs / b->o.duration;
     printf("mode        %s\n", mode_names[b->o.mode]);
@@ -744,10 +1020,6 @@ int main(int argc, char **argv)
                b->timeouts, b->o.timeout_ms,
                start_failed ? ", some StartTransactions gave no transactionId" : "");
     }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     printf("RESULT mode=%s chargers=%d connected=%d refused=%d open_end=%d closed=%d msgs=%" PRIu64
            " duration_s=%.1f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f callerrors=%" PRIu64
            " timeouts=%" PRIu64 " start_failed=%d sim_cpu_s=%.1f\n",
