@@ -295,15 +295,31 @@ void core_cmd_failed(struct core *c, struct core_command *cmd, enum core_call_ou
 
 /* ---- submission ---- */
 
-/* UUIDv7 (RFC 9562): 48-bit ms timestamp, version 7, variant 10, 74 random bits. */
+/*
+ * UUIDv7 (RFC 9562): 48-bit ms timestamp, version 7, a 12-bit counter in
+ * rand_a (method 1: ids made in the same ms keep their order, so the table's
+ * (created_at, id) order is the order of creation), variant 10, 62 random
+ * bits. The counter starts at a random value below 2048 in each new ms; if
+ * it runs out, the timestamp moves on by one ms.
+ */
 static void make_id(struct core *c, char out[CORE_CMD_ID_LEN + 1])
 {
     unsigned char b[16];
-    uint64_t ms = (uint64_t)core_now(c);
+    int64_t now = core_now(c);
+    if (now <= c->cmd_id_ms && c->cmd_id_seq < 0xfff) {
+        c->cmd_id_seq++;
+    } else {
+        uint16_t r;
+        c->io.random(c->io.ctx, &r, sizeof r);
+        c->cmd_id_ms = now > c->cmd_id_ms ? now : c->cmd_id_ms + 1;
+        c->cmd_id_seq = r & 0x7ffu;
+    }
+    uint64_t ms = (uint64_t)c->cmd_id_ms;
     for (int i = 0; i < 6; i++)
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
-    c->io.random(c->io.ctx, b + 6, 10);
-    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+    b[6] = (unsigned char)(0x70 | (c->cmd_id_seq >> 8));
+    b[7] = (unsigned char)(c->cmd_id_seq & 0xff);
+    c->io.random(c->io.ctx, b + 8, 8);
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -517,18 +533,21 @@ bool core_connector_startable(const struct core *c, const char *charger_id, int 
     status[0] = '\0';
     if (!ch)
         return true;
+    /* connector 0 is the charger itself: out of service means every connector */
+    for (int i = 0; i < ch->n_connectors; i++) {
+        const struct core_connector_status *k = &ch->connectors[i];
+        if (k->connector_id == 0 && status_out_of_service(k->status)) {
+            str_copy(status, 16, k->status);
+            return false;
+        }
+    }
     int known = 0, refused = 0;
     const char *last_refusal = NULL;
     for (int i = 0; i < ch->n_connectors; i++) {
         const struct core_connector_status *k = &ch->connectors[i];
-        bool no = status_out_of_service(k->status) || (k->connector_id > 0 && status_busy(k->status));
-        if (k->connector_id == 0) {
-            if (status_out_of_service(k->status)) {
-                str_copy(status, 16, k->status);
-                return false;
-            }
+        if (k->connector_id == 0)
             continue;
-        }
+        bool no = status_out_of_service(k->status) || status_busy(k->status);
         if (connector_id > 0 && k->connector_id == connector_id) {
             if (no)
                 str_copy(status, 16, k->status);

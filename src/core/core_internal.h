@@ -130,6 +130,8 @@ struct core {
     struct hmap *commands;                  /* command id -> struct core_command */
     struct core_command *tracked;           /* remote starts/stops still to match or join */
     bool freeing;                           /* core_free running: no more store jobs */
+    int64_t cmd_id_ms;                      /* timestamp and counter of the last command id */
+    unsigned cmd_id_seq;
     uint64_t next_conn_id;
     uint64_t next_call_seq;
     size_t connected;

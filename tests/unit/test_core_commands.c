@@ -469,6 +469,67 @@ static void test_id_is_uuidv7(void **state)
     check_uuidv7(id, fx->f.now_ms);
 }
 
+/* Ids made within one millisecond still sort in the order they were made. */
+static void test_ids_ordered_within_a_ms(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t conn = open_charger(fx, "CP-1");
+    char prev[CORE_CMD_ID_LEN + 1] = "";
+    for (int i = 0; i < 12; i++) {
+        char id[CORE_CMD_ID_LEN + 1];
+        struct cmd_rec *r = recs(fx, 1);
+        assert_int_equal(reset(fx, "CP-1", r, id), CORE_CALL_OK);
+        check_uuidv7(id, fx->f.now_ms);
+        assert_true(strcmp(prev, id) < 0);
+        memcpy(prev, id, sizeof id);
+        if (i % 4 == 3) { /* keep the queue from filling: answer what is in flight */
+            for (int k = 0; k < 4; k++)
+                answer(fx, conn, ACCEPTED, "Accepted");
+        }
+    }
+}
+
+/* A StatusNotification from conn. */
+static void status(struct fx *fx, uint64_t conn, int connector, const char *st)
+{
+    union ocpp_req r;
+    memset(&r, 0, sizeof r);
+    r.status.connector_id = connector;
+    str_copy(r.status.status, sizeof r.status.status, st);
+    str_copy(r.status.error_code, sizeof r.status.error_code, "NoError");
+    core_on_request(fx->c, conn, "sn", OCPP_ACTION_STATUS_NOTIFICATION, &r);
+}
+
+/* Whether a remote start may be tried, from the statuses the charger sent. */
+static void test_connector_startable(void **state)
+{
+    struct fx *fx = *state;
+    char st[16];
+    uint64_t conn = open_charger(fx, "CP-1");
+    assert_true(core_connector_startable(fx->c, "CP-1", 1, st));  /* nothing known yet */
+    assert_true(core_connector_startable(fx->c, "CP-9", 1, st));  /* unknown charger: the core says */
+    status(fx, conn, 1, "Available");
+    status(fx, conn, 2, "Charging");
+    assert_true(core_connector_startable(fx->c, "CP-1", 1, st));
+    assert_false(core_connector_startable(fx->c, "CP-1", 2, st));
+    assert_string_equal(st, "Charging");
+    assert_true(core_connector_startable(fx->c, "CP-1", 0, st));  /* connector 1 is free */
+    assert_true(core_connector_startable(fx->c, "CP-1", 3, st));  /* never reported */
+    status(fx, conn, 1, "Faulted");
+    assert_false(core_connector_startable(fx->c, "CP-1", 1, st));
+    assert_string_equal(st, "Faulted");
+    assert_false(core_connector_startable(fx->c, "CP-1", 0, st)); /* every known one is out */
+    status(fx, conn, 1, "Preparing");
+    assert_true(core_connector_startable(fx->c, "CP-1", 1, st));
+    status(fx, conn, 0, "Unavailable");                            /* the whole charger */
+    assert_false(core_connector_startable(fx->c, "CP-1", 1, st));
+    assert_string_equal(st, "Unavailable");
+    /* a new connection forgets what the old one said */
+    core_conn_closed(fx->c, conn, "test");
+    open_charger(fx, "CP-1");
+    assert_true(core_connector_startable(fx->c, "CP-1", 1, st));
+}
+
 /* ================================================================ rows and memory */
 
 static void test_rows_at_creation_and_end(void **state)
@@ -1605,6 +1666,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_submit_refused_unknown_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_id_is_uuidv7, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_ordered_within_a_ms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connector_startable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_at_creation_and_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_error, setup, teardown),
