@@ -14,6 +14,12 @@
 #               afterwards the stored messages are counted
 #   fleet       many chargers, each sending one MeterValues per interval:
 #               the latency of a fleet at a realistic rate
+#   commands    BENCH_CMD_CHARGERS chargers connected and answering (ocppsim
+#               --mode serve); wrk sends RemoteStartTransaction through REST
+#               to random chargers: REST call -> CALL -> charger's answer ->
+#               REST answer, with the charger answering at once and after a
+#               fixed 20 ms (the difference to 20 ms is what the gateway adds),
+#               and the whole remote start that waits for the session
 # For each: messages/s, latency p50/p99/max, errors, and the CPU seconds of
 # the gateway and of PostgreSQL (utime+stime from /proc) during the run.
 #
@@ -37,6 +43,7 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
     DUR=${BENCH_DURATION:-5}
     FLEET=${BENCH_FLEET_CHARGERS:-500}
     FLEET_IV=${BENCH_FLEET_INTERVAL:-2}
+    CMD=${BENCH_CMD_CHARGERS:-500}
     HOLD=3
 else
     IDLE=${BENCH_IDLE:-1000 max}
@@ -45,6 +52,7 @@ else
     DUR=${BENCH_DURATION:-30}
     FLEET=${BENCH_FLEET_CHARGERS:-10000}
     FLEET_IV=${BENCH_FLEET_INTERVAL:-10}
+    CMD=${BENCH_CMD_CHARGERS:-10000}
     HOLD=10
 fi
 
@@ -248,6 +256,68 @@ if command -v wrk >/dev/null; then
 else
     echo "bench: wrk not installed: REST read benchmark skipped"
 fi
+
+# ---------------------------------------------------------------- commands
+# wrk POSTs to a random one of the $CMD serving chargers; the Lua script takes
+# the path pattern and body from the environment.
+cat >"$tmp/cmd.lua" <<'LUA'
+local n = tonumber(os.getenv("CMD_N"))
+local fmt = os.getenv("CMD_PATH")
+math.randomseed(os.time())
+wrk.method = "POST"
+wrk.body = os.getenv("CMD_BODY")
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+    return wrk.format(nil, string.format(fmt, math.random(1, n)))
+end
+LUA
+cmd_run() { # LABEL CONNECTIONS PATH-FORMAT BODY SECONDS -> a row
+    local label=$1 c=$2 fmt=$3 body=$4 secs=$5 out
+    local threads=$(( c < 2 ? 1 : 2 ))
+    out=$(CMD_N=$CMD CMD_PATH=$fmt CMD_BODY=$body wrk -t"$threads" -c"$c" -d"${secs}s" --latency \
+        -s "$tmp/cmd.lua" -H "Authorization: Bearer $key" "http://127.0.0.1:$port" 2>&1 || true)
+    local rps p50 p90 p99 non2xx
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p90=$(awk '$1 == "90%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+    printf "%-44s %8s %9s %9s %9s %8s\n" "$label" "${rps:-?}" "${p50:-?}" "${p90:-?}" "${p99:-?}" "${non2xx:-0}"
+}
+cmd_rows=()
+serve() { # PREFIX DELAY_MS: ocppsim serving $CMD chargers in the background
+    "$SIM" --host 127.0.0.1 --port "$port" --sources "$SOURCES" --quiet --chargers "$CMD" \
+        --mode serve --boot --prefix "$1" --ramp 2000 --answer accept --answer-delay "$2" \
+        >"$tmp/serve-$1.out" 2>"$tmp/serve-$1.err" &
+    servepid=$!
+    for _ in $(seq 1 $(( CMD / 50 + 1200 ))); do
+        grep -q '^CONNECTED' "$tmp/serve-$1.out" 2>/dev/null && break
+        kill -0 "$servepid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 2
+}
+if command -v wrk >/dev/null; then
+    gateway_alive
+    cmd_rows+=("$(printf "%-44s %8s %9s %9s %9s %8s" "commands ($CMD chargers connected)" "req/s" "p50" "p90" "p99" "non-2xx")")
+    start='{"connectorId":1,"idTag":"BENCH"}'
+    for delay in 0 20; do
+        serve "CMD$delay-" "$delay"
+        echo "commands: $(grep '^CONNECTED' "$tmp/serve-CMD$delay-.out" || echo 'no CONNECTED line')"
+        rs="/v1/chargers/CMD$delay-%06d/commands/RemoteStartTransaction"
+        cmd_rows+=("$(cmd_run "RemoteStart, answer ${delay}ms, 1 client" 1 "$rs" "$start" "$DUR")")
+        cmd_rows+=("$(cmd_run "RemoteStart, answer ${delay}ms, 16 clients" 16 "$rs" "$start" "$DUR")")
+        if [ "$delay" = 0 ]; then
+            cmd_rows+=("$(cmd_run "remote-start + session, 1 client" 1 \
+                "/v1/chargers/CMD0-%06d/remote-start" "$start" "$DUR")")
+            cmd_rows+=("$(cmd_run "remote-start + session, 16 clients" 16 \
+                "/v1/chargers/CMD0-%06d/remote-start" "$start" "$DUR")")
+        fi
+        kill -INT "$servepid" 2>/dev/null || true
+        wait "$servepid" 2>/dev/null || true
+        sleep 2
+    done
+fi
 result=$mv_result
 
 # every acknowledged MeterValues must be stored (durability rule)
@@ -268,4 +338,8 @@ printf '%s\n' "${rows[@]}"
 if [ ${#rest_rows[@]} -gt 0 ]; then
     echo
     printf '%s\n' "${rest_rows[@]}"
+fi
+if [ ${#cmd_rows[@]} -gt 0 ]; then
+    echo
+    printf '%s\n' "${cmd_rows[@]}"
 fi
