@@ -146,7 +146,8 @@ enum rest_paging { REST_PAGING_OFFSET, REST_PAGING_CURSOR };
 /* Cursor kinds: a cursor is only accepted by the collection kind that made it. */
 enum rest_list_kind {
     REST_LIST_CHARGERS = 1, REST_LIST_SESSIONS, REST_LIST_STATUS_HISTORY,
-    REST_LIST_METER_VALUES, REST_LIST_AUDIT, REST_LIST_TOKENS, REST_LIST_API_KEYS
+    REST_LIST_METER_VALUES, REST_LIST_AUDIT, REST_LIST_TOKENS, REST_LIST_API_KEYS,
+    REST_LIST_COMMANDS
 };
 
 struct rest_sort {

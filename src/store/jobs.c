@@ -1,9 +1,9 @@
 /*
  * Store jobs: allocation, ownership and the per-op facts (name, whether the
  * charger waits for the commit). A job owns the heap parts of its input
- * (meter value arrays, DataTransfer data, SQL parameters) and of its output
- * (SQL result values, an API key row's arrays); store_job_free releases all
- * of them.
+ * (meter value arrays, DataTransfer data, SQL parameters, a command row's
+ * strings) and of its output (SQL result values, an API key row's arrays);
+ * store_job_free releases all of them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +34,7 @@ static const struct {
     [STORE_OP_APIKEY_CHANGED]       = { "apikey_changed", false },
     [STORE_OP_SQL_BEHIND]           = { "sql_behind", false },
     [STORE_OP_CHARGERS_ALL]         = { "chargers_all", true },
+    [STORE_OP_COMMAND]              = { "command", false },
 };
 
 struct store_job *store_job_new(enum store_op op)
@@ -86,6 +87,15 @@ void store_job_free(struct store_job *job)
         break;
     case STORE_OP_CHARGERS_ALL:
         free(job->out.chargers.items);
+        break;
+    case STORE_OP_COMMAND:
+        free(job->in.command.outcome);
+        free(job->in.command.payload);
+        free(job->in.command.response);
+        free(job->in.command.status);
+        free(job->in.command.error_code);
+        free(job->in.command.error_description);
+        free(job->in.command.request_id);
         break;
     default:
         break;

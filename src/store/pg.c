@@ -63,7 +63,7 @@
 #define STORE_IO_TIMEOUT_MS 60000       /* no byte from the server for this long: connection lost */
 #define STORE_CHANNEL "ocppgw_charger"
 #define STORE_CHANNEL_APIKEY "ocppgw_apikey"
-#define STORE_MAX_PARAMS 16
+#define STORE_MAX_PARAMS 24          /* of one op's statement (STORE_OP_COMMAND: 18) */
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -561,6 +561,38 @@ static void params_security_event(const struct store_job *j, struct params *p)
     p_int(p, job_ms(j));
 }
 
+/* A bigint parameter, SQL NULL for 0 (ids and times that are not known yet). */
+static void p_int_or_null(struct params *p, int64_t v)
+{
+    if (v)
+        p_int(p, v);
+    else
+        p_text(p, NULL);
+}
+
+static void params_command(const struct store_job *j, struct params *p)
+{
+    const struct store_command *c = &j->in.command;
+    p_text(p, c->id);
+    p_text(p, j->charger_id);
+    p_text(p, c->action);
+    p_text(p, c->payload);
+    p_text(p, c->state);
+    p_text(p, c->outcome);
+    p_text(p, c->response);
+    p_text(p, c->status);
+    p_text(p, c->error_code);
+    p_text(p, c->error_description);
+    p_int_or_null(p, c->session_id);
+    p_int_or_null(p, c->transaction_id);
+    p_int_or_null(p, c->api_key_id);
+    p_text(p, c->request_id);
+    p_int_or_null(p, c->created_ms);
+    p_int_or_null(p, c->sent_ms);
+    p_int_or_null(p, c->answered_ms);
+    p_int_or_null(p, c->completed_ms);
+}
+
 static void params_charger_id(const struct store_job *j, struct params *p)
 {
     p_text(p, j->charger_id);
@@ -747,6 +779,22 @@ static const struct op_def {
     [STORE_OP_CHARGERS_ALL] = {
         .sql = "SELECT " STORE_CHARGER_COLUMNS " FROM chargers ORDER BY id",
         .params = params_none, .read = read_chargers },
+    /* created, then ended: the second write updates what can change; an ended row stays ended */
+    [STORE_OP_COMMAND] = {
+        .sql = "INSERT INTO commands AS k (id, charger_id, action, payload, state, outcome, response,"
+        " response_status, error_code, error_description, session_id, transaction_id, api_key_id,"
+        " request_id, created_at, sent_at, answered_at, completed_at)"
+        " VALUES ($1::uuid, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10, $11::bigint,"
+        " $12::integer, $13::bigint, $14, coalesce(ocppgw_ts($15::bigint), now()),"
+        " ocppgw_ts($16::bigint), ocppgw_ts($17::bigint), ocppgw_ts($18::bigint))"
+        " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, outcome = EXCLUDED.outcome,"
+        " response = EXCLUDED.response, response_status = EXCLUDED.response_status,"
+        " error_code = EXCLUDED.error_code, error_description = EXCLUDED.error_description,"
+        " session_id = EXCLUDED.session_id, transaction_id = EXCLUDED.transaction_id,"
+        " sent_at = EXCLUDED.sent_at, answered_at = EXCLUDED.answered_at,"
+        " completed_at = EXCLUDED.completed_at"
+        " WHERE k.state NOT IN ('completed', 'failed') OR EXCLUDED.state IN ('completed', 'failed')",
+        .params = params_command },
 };
 
 #define METER_STMT "ocppgw_meter_batch"
