@@ -130,57 +130,55 @@ static cJSON *ctx_of(const struct core_command_view *v)
  */
 static bool reply_failure(struct rest_request *r, const struct core_command_view *v)
 {
-    char msg[256];
-    cJSON *ctx;
+    enum rest_err e;
+    const char *fmt;                /* about the charger (%s) and the action (%s) */
+    const char *reason = NULL;      /* context.reason */
     switch (v->outcome) {
     case CORE_CMD_ANSWERED:
     case CORE_CMD_PENDING:
         return false;
     case CORE_CMD_CALL_ERROR:
-        ctx = ctx_of(v);
+        e = REST_ERR_BAD_GATEWAY;
+        fmt = "charger '%.48s' answered %s with a CALLERROR";
+        break;
+    case CORE_CMD_INVALID_ANSWER:
+        e = REST_ERR_BAD_GATEWAY;
+        fmt = "charger '%.48s' answered %s with a payload that is not valid OCPP 1.6";
+        reason = v->error_description ? v->error_description : "";
+        break;
+    case CORE_CMD_TIMEOUT:
+        e = REST_ERR_CHARGER_TIMEOUT;
+        fmt = "charger '%.48s' did not answer %s in time";
+        break;
+    case CORE_CMD_DISCONNECTED:
+        /* never sent: nothing was done (and an Idempotency-Key claim is let go) */
+        e = v->sent ? REST_ERR_BAD_GATEWAY : REST_ERR_CHARGER_OFFLINE;
+        fmt = v->sent ? "charger '%.48s' disconnected before answering %s"
+                      : "charger '%.48s' disconnected before %s was sent";
+        reason = v->sent ? "disconnected" : NULL;
+        break;
+    case CORE_CMD_CANCELLED:
+    default:
+        e = REST_ERR_UNAVAILABLE;
+        fmt = "the gateway shut down before charger '%.48s' answered %s";
+        break;
+    }
+    cJSON *ctx = ctx_of(v);
+    if (v->outcome == CORE_CMD_CALL_ERROR) {
         cJSON_AddStringToObject(ctx, "errorCode", v->error_code ? v->error_code : "");
         cJSON_AddStringToObject(ctx, "errorDescription",
                                 v->error_description ? v->error_description : "");
-        snprintf(msg, sizeof msg, "charger '%.48s' answered %s with CALLERROR %.40s",
-                 v->charger_id, ocpp_action_name(v->action), v->error_code ? v->error_code : "");
-        command_headers(r, v->id);
-        rest_reply_error(r, REST_ERR_BAD_GATEWAY, msg, ctx);
-        return true;
-    case CORE_CMD_INVALID_ANSWER:
-        ctx = ctx_of(v);
-        cJSON_AddStringToObject(ctx, "reason", v->error_description ? v->error_description : "");
-        snprintf(msg, sizeof msg, "charger '%.48s' answered %s with a payload that is not valid OCPP 1.6",
-                 v->charger_id, ocpp_action_name(v->action));
-        command_headers(r, v->id);
-        rest_reply_error(r, REST_ERR_BAD_GATEWAY, msg, ctx);
-        return true;
-    case CORE_CMD_TIMEOUT:
-        ctx = ctx_of(v);
+    } else if (v->outcome == CORE_CMD_TIMEOUT) {
         cJSON_AddNumberToObject(ctx, "timeoutSeconds", gw ? gw->cfg.call_timeout : 0);
-        snprintf(msg, sizeof msg, "charger '%.48s' did not answer %s in time", v->charger_id,
-                 ocpp_action_name(v->action));
-        command_headers(r, v->id);
-        rest_reply_error(r, REST_ERR_CHARGER_TIMEOUT, msg, ctx);
-        return true;
-    case CORE_CMD_DISCONNECTED:
-        ctx = ctx_of(v);
-        if (!v->sent) {
-            snprintf(msg, sizeof msg, "charger '%.48s' disconnected before %s was sent",
-                     v->charger_id, ocpp_action_name(v->action));
-            rest_reply_error(r, REST_ERR_CHARGER_OFFLINE, msg, ctx);
-        } else {
-            cJSON_AddStringToObject(ctx, "reason", "disconnected");
-            snprintf(msg, sizeof msg, "charger '%.48s' disconnected before answering %s",
-                     v->charger_id, ocpp_action_name(v->action));
-            command_headers(r, v->id);
-            rest_reply_error(r, REST_ERR_BAD_GATEWAY, msg, ctx);
-        }
-        return true;
-    case CORE_CMD_CANCELLED:
-        rest_reply_error(r, REST_ERR_UNAVAILABLE, "the gateway is shutting down", ctx_of(v));
-        return true;
     }
-    return false;
+    if (reason)
+        cJSON_AddStringToObject(ctx, "reason", reason);
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, v->charger_id, ocpp_action_name(v->action));
+    if (v->sent)
+        command_headers(r, v->id);
+    rest_reply_error(r, e, msg, ctx);
+    return true;
 }
 
 static bool accepted(const struct core_command_view *v)
@@ -650,16 +648,25 @@ void res_session_stop(struct rest_request *r)
 
 #define CONFIG_GET_KEYS_MAX 100
 
-static void configuration_get_go(struct rest_request *r)
+/* GetConfiguration's payload from ?key= (repeated or comma-separated); NULL past the limit. */
+static cJSON *config_get_payload(struct rest_request *r)
 {
-    const char *keys[CONFIG_GET_KEYS_MAX];
-    size_t n = rest_query_list(r, "key", keys, CONFIG_GET_KEYS_MAX);
+    const char *keys[CONFIG_GET_KEYS_MAX + 1];
+    size_t n = rest_query_list(r, "key", keys, CONFIG_GET_KEYS_MAX + 1);
+    if (n > CONFIG_GET_KEYS_MAX)
+        return NULL;
     cJSON *p = cJSON_CreateObject();
     if (n) {
         cJSON *arr = cJSON_AddArrayToObject(p, "key");
         for (size_t i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, cJSON_CreateString(keys[i]));
     }
+    return p;
+}
+
+static void configuration_get_go(struct rest_request *r)
+{
+    cJSON *p = config_get_payload(r);
     char *payload = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
     struct submit s = { .charger_id = rest_param(r, "id"), .action = OCPP_ACTION_GET_CONFIGURATION,
@@ -670,31 +677,20 @@ static void configuration_get_go(struct rest_request *r)
 
 void res_configuration_get(struct rest_request *r)
 {
-    const char *keys[CONFIG_GET_KEYS_MAX + 1];
-    size_t n = rest_query_list(r, "key", keys, CONFIG_GET_KEYS_MAX + 1);
-    if (res_unknown_params(r))
+    cJSON *p = config_get_payload(r);
+    if (res_unknown_params(r)) {
+        cJSON_Delete(p);
         return;
-    if (n > CONFIG_GET_KEYS_MAX) {
-        cJSON *ctx = cJSON_CreateObject();
-        cJSON_AddStringToObject(ctx, "key", "at most 100 keys");
-        rest_reply_error(r, REST_ERR_BAD_REQUEST, "bad parameter key", ctx);
-        return;
-    }
-    cJSON *p = cJSON_CreateObject();
-    if (n) {
-        cJSON *arr = cJSON_AddArrayToObject(p, "key");
-        for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, cJSON_CreateString(keys[i]));
     }
     struct ocpp_violation v;
-    bool ok = ocpp_schema_validate(OCPP_ACTION_GET_CONFIGURATION, OCPP_SCHEMA_REQ, p, &v) == OCPP_OK;
-    cJSON_Delete(p);
-    if (!ok) {
+    if (!p || ocpp_schema_validate(OCPP_ACTION_GET_CONFIGURATION, OCPP_SCHEMA_REQ, p, &v) != OCPP_OK) {
         cJSON *ctx = cJSON_CreateObject();
-        cJSON_AddStringToObject(ctx, "key", v.message);
+        cJSON_AddStringToObject(ctx, "key", p ? v.message : "at most 100 keys");
         rest_reply_error(r, REST_ERR_BAD_REQUEST, "bad parameter key", ctx);
+        cJSON_Delete(p);
         return;
     }
+    cJSON_Delete(p);
     with_charger_visible(r, configuration_get_go);
 }
 
