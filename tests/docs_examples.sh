@@ -2,12 +2,20 @@
 # Runs every ```sh example of docs/api.md, in order and as written, against a
 # fresh gateway the way `make run` starts one (private PostgreSQL, an admin key
 # in a key file, --auto-register), and checks the HTTP status of every curl:
-# 2xx, or the status a preceding "# answers NNN ..." comment names.
+# 2xx, or the status a preceding "# answers NNN ..." comment names. A
+# preceding "# expect: FILTER" comment also checks the body: `jq -e FILTER`
+# must hold (e.g. "# expect: .sessionId != null").
 #
 #   make all && tests/docs_examples.sh          (needs curl, jq, PostgreSQL)
 #
-# The only rewriting: the gateway listens on a free port instead of 8080, and
-# var/dev-api-key is this run's key file. Prints each example's output, then
+# The only rewriting: the gateway listens on a free port instead of 8080,
+# var/dev-api-key is this run's key file, and build/ocppsim is $BUILD/ocppsim.
+# A one-line `build/ocppsim ... --mode serve ...` example (which a reader runs
+# in a terminal of its own: it serves until stopped) is started in the
+# background, and the examples go on once each of its chargers (--prefix,
+# --chargers) is connected with a connector Available; it is stopped at the
+# next "## " section heading (or at the end). Prints each example's output,
+# then
 #   docs examples: N passed, M failed
 # and exits non-zero on any failure. OCPPGW_DOCS_KEEP=1 keeps the temp dir.
 set -u
@@ -24,6 +32,8 @@ done
 tmp=$(mktemp -d /tmp/ocppgw-docs.XXXXXX) || exit 1
 gw_pid=
 cleanup() {
+    # a simulator the examples left running (see docs_sim_start below)
+    [ -s "$tmp/ocppsim.pid" ] && kill -TERM "$(cat "$tmp/ocppsim.pid")" 2>/dev/null
     [ -n "$gw_pid" ] && kill -TERM "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
     scripts/pg.sh destroy "$tmp/pg" >/dev/null 2>&1 || true
     if [ "${OCPPGW_DOCS_KEEP:-}" = 1 ]; then echo "docs_examples: kept $tmp" >&2; else rm -rf "$tmp"; fi
@@ -55,9 +65,11 @@ runner=$tmp/examples.sh
     cat <<'HEAD'
 set -u
 EXPECT=
+EXPECT_JQ=
 curl() {
-    local body code expect=${EXPECT:-2xx} shown="$*"
+    local body code expect=${EXPECT:-2xx} jqx=${EXPECT_JQ:-} shown="$*"
     EXPECT=
+    EXPECT_JQ=
     [ -n "${KEY:-}" ] && shown=${shown//"$KEY"/'$KEY'}
     body=$(mktemp -p "$DOCS_TMP")
     if ! code=$(command curl -sS -o "$body" -w '%{http_code}' "$@"); then
@@ -70,18 +82,65 @@ curl() {
         2xx) [[ $code == 2?? ]] ;;
         *) [[ $code == "$expect" ]] ;;
     esac
-    if [ $? -eq 0 ]; then
-        echo x >>"$DOCS_TMP/passed"
-        echo "  [HTTP $code]" >&2
-    else
+    if [ $? -ne 0 ]; then
         echo "FAILED: example at $DOC:$LINE: HTTP $code, expected $expect: curl $shown" >&2
         echo x >>"$DOCS_TMP/failed"
+    elif [ -n "$jqx" ] && ! jq -e "$jqx" "$body" >/dev/null 2>&1; then
+        echo "FAILED: example at $DOC:$LINE: HTTP $code, but the answer does not satisfy $jqx: curl $shown" >&2
+        echo x >>"$DOCS_TMP/failed"
+    else
+        echo x >>"$DOCS_TMP/passed"
+        echo "  [HTTP $code]" >&2
     fi
 }
+# A simulator that serves until stopped (the reader's second terminal): in
+# the background, and on once its chargers are connected and Available.
+docs_sim_start() {
+    local prefix=BENCH- n=1 a prev= i id ready pid
+    for a in "$@"; do
+        case $prev in
+            --prefix) prefix=$a ;;
+            --chargers) n=$a ;;
+        esac
+        prev=$a
+    done
+    "$@" >"$DOCS_TMP/ocppsim.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$DOCS_TMP/ocppsim.pid"
+    for i in $(seq 1 "$n"); do
+        id=$(printf '%s%06d' "$prefix" "$i")
+        ready=
+        for _ in $(seq 1 150); do
+            if command curl -sf -H "Authorization: Bearer $(cat "$DOCS_KEYFILE")" "$DOCS_BASE/v1/chargers/$id" \
+                | jq -e '.connected and any(.connectors[]; .status == "Available")' >/dev/null 2>&1; then
+                ready=1
+                break
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if [ -z "$ready" ]; then
+            echo "FAILED: example at $DOC:$LINE: simulated charger $id not connected and Available:" >&2
+            tail -5 "$DOCS_TMP/ocppsim.log" >&2
+            echo x >>"$DOCS_TMP/failed"
+            return 1
+        fi
+    done
+    echo "  [simulator serving: $n charger(s) from ${prefix}000001]" >&2
+}
+docs_sim_stop() {
+    local pid
+    [ -s "$DOCS_TMP/ocppsim.pid" ] || return 0
+    pid=$(cat "$DOCS_TMP/ocppsim.pid")
+    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -f "$DOCS_TMP/ocppsim.pid"
+    echo "  [simulator stopped]" >&2
+}
 HEAD
-    awk -v port="$port" -v keyfile="$tmp/dev-api-key" '
+    awk -v port="$port" -v keyfile="$tmp/dev-api-key" -v build="$BUILD" '
         /^```sh[[:space:]]*$/ { inb = 1; printf "echo; echo \"--- example at line %d\" >&2\n", NR + 1; next }
         /^```/ { inb = 0; next }
+        !inb && serving && /^## / { print "docs_sim_stop"; serving = 0 }
         !inb { next }
         {
             line = $0
@@ -92,17 +151,33 @@ HEAD
                 printf "LINE=%d; EXPECT=%s\n", NR, substr(line, 11, 3)
                 next
             }
+            if (match(line, /^# expect: /)) {
+                f = substr(line, RLENGTH + 1)
+                gsub(/'"'"'/, "'"'"'\\'"'"''"'"'", f)
+                printf "LINE=%d; EXPECT_JQ='"'"'%s'"'"'\n", NR, f
+                next
+            }
+            if (!cont && line ~ /^build\/ocppsim /) {
+                rest = substr(line, 14)
+                if (rest ~ /--mode serve/ && rest !~ /\\$/) {
+                    printf "LINE=%d\ndocs_sim_start \"%s/ocppsim\"%s\n", NR, build, rest
+                    serving = 1
+                    next
+                }
+                line = "\"" build "/ocppsim\"" rest
+            }
             if (!cont) printf "LINE=%d\n", NR
             print line
             q = (q + gsub(/'"'"'/, "&", line)) % 2
             cont = (line ~ /\\$/) || q
         }
     ' "$DOC"
+    echo "docs_sim_stop"
     echo "exit 0"
 } >"$runner"
 
 touch "$tmp/passed" "$tmp/failed"
-DOCS_TMP=$tmp DOC=$DOC bash "$runner"
+DOCS_TMP=$tmp DOC=$DOC DOCS_BASE="http://127.0.0.1:$port" DOCS_KEYFILE="$tmp/dev-api-key" bash "$runner"
 rc=$?
 passed=$(wc -l <"$tmp/passed")
 failed=$(wc -l <"$tmp/failed")
