@@ -247,7 +247,9 @@ static bool check_body(struct rest_request *r, const struct rest_route *route)
                  "contentType", ct);
             return false;
         }
-        r->json = cJSON_ParseWithLength(r->body, r->body_len);
+        /* the whole body is one JSON value: bytes after it are malformed, not ignored */
+        const char *end = NULL;
+        r->json = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, true);
         if (!r->json) {
             const char *at = cJSON_GetErrorPtr();
             char pos[64];

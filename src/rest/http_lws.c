@@ -523,7 +523,8 @@ static int64_t io_mono_us(void *ctx)
 
 static int park_timeout_s(const struct config *c)
 {
-    long s = (long)c->call_timeout * (c->call_queue + 1) + c->remote_start_wait + 30;
+    int wait = c->remote_start_wait > 60 ? c->remote_start_wait : 60; /* ?wait= goes up to 60 */
+    long s = (long)c->call_timeout * (c->call_queue + 1) + wait + 30;
     return s < 60 ? 60 : s > 86400 ? 86400 : (int)s;
 }
 

@@ -159,8 +159,10 @@ static bool reply_failure(struct rest_request *r, const struct core_command_view
         break;
     case CORE_CMD_CANCELLED:
     default:
-        e = REST_ERR_UNAVAILABLE;
+        /* once sent, the charger may have acted: not a 503 that lets an Idempotency-Key go */
+        e = v->sent ? REST_ERR_BAD_GATEWAY : REST_ERR_UNAVAILABLE;
         fmt = "the gateway shut down before charger '%.48s' answered %s";
+        reason = v->sent ? "cancelled" : NULL;
         break;
     }
     cJSON *ctx = ctx_of(v);
