@@ -249,7 +249,20 @@ static bool check_body(struct rest_request *r, const struct rest_route *route)
         }
         /* the whole body is one JSON value: bytes after it are malformed, not ignored */
         const char *end = NULL;
-        r->json = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, true);
+        r->json = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, false);
+        if (r->json) {
+            while (end < r->body + r->body_len && strchr(" \t\r\n", *end) && *end)
+                end++;
+            if (end != r->body + r->body_len) {
+                cJSON_Delete(r->json);
+                r->json = NULL;
+                char pos[64];
+                snprintf(pos, sizeof pos, "bytes after the JSON value at byte %zu",
+                         (size_t)(end - r->body));
+                fail(r, REST_ERR_BAD_REQUEST, "the body is not valid JSON", "body", pos);
+                return false;
+            }
+        }
         if (!r->json) {
             const char *at = cJSON_GetErrorPtr();
             char pos[64];
