@@ -222,7 +222,8 @@ enum core_call_err {
     CORE_CALL_OK = 0,
     CORE_CALL_ERR_OFFLINE,          /* REST 409 CHARGING_CHARGEPOINT_OFFLINE */
     CORE_CALL_ERR_QUEUE_FULL,       /* REST 503 */
-    CORE_CALL_ERR_UNKNOWN_CHARGER   /* REST 404 */
+    CORE_CALL_ERR_UNKNOWN_CHARGER,  /* REST 404 */
+    CORE_CALL_ERR_SHUTDOWN          /* REST 503: the gateway is stopping */
 };
 
 /*
@@ -349,12 +350,14 @@ bool core_connector_startable(const struct core *c, const char *charger_id, int 
                               char *status);
 
 /*
- * Shutdown, before the store stops: remote starts still waiting for their
- * session complete without one and held remote stops are let go, so that
- * their final rows are written. (Queued and in-flight commands end when
- * their charger's connection closes.)
+ * Shutdown begins: from now on commands are refused (CORE_CALL_ERR_SHUTDOWN);
+ * every queued or in-flight call ends CANCELLED at once (so that the REST
+ * requests waiting for them are answered while the gateway still serves),
+ * remote starts still waiting for their session complete without one, and
+ * held remote stops are let go. Their final rows are queued for the store,
+ * which writes them before it stops.
  */
-void core_commands_finish(struct core *c);
+void core_commands_shutdown(struct core *c);
 
 /* Commands in memory (for /metrics and tests). */
 size_t core_commands_live(const struct core *c);

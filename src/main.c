@@ -800,6 +800,7 @@ static int cmd_serve(struct config *cfg)
     log_info(NULL, "shutting down: %zu chargers connected, %zu database jobs in flight",
              core_connected_count(g.core), core_jobs_outstanding(g.core));
     g.shutting_down = true;
+    core_commands_shutdown(g.core); /* their REST requests are answered in the drain below */
     int64_t deadline = time_mono_us() + 10 * 1000000;
     while ((core_jobs_outstanding(g.core) > 0 || rest_in_flight() > 0) && time_mono_us() < deadline)
         service_once(&g);
@@ -807,7 +808,6 @@ static int cmd_serve(struct config *cfg)
     deadline = time_mono_us() + 3 * 1000000;
     while (ws_open_count(&g) > 0 && time_mono_us() < deadline)
         service_once(&g);
-    core_commands_finish(g.core); /* their last rows go out with the store's queue */
     rc = 0;
 
 out_store:

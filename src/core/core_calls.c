@@ -76,6 +76,8 @@ enum core_call_err core_call_queue(struct core *c, const char *charger_id, enum 
                                    const char *payload_json, core_call_cb cb, void *user,
                                    struct core_command *oc_cmd, char *out_msg_id)
 {
+    if (c->stopping)
+        return CORE_CALL_ERR_SHUTDOWN;
     struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
     if (!ch)
         return CORE_CALL_ERR_UNKNOWN_CHARGER;

@@ -585,7 +585,23 @@ static int free_command_entry(void *ctx, const void *key, size_t klen, void *val
     return 1;
 }
 
-void core_commands_finish(struct core *c)
+static void finish_tracked(struct core *c);
+
+static int cancel_charger_calls(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    core_calls_fail_charger(ctx, val, CORE_CALL_CANCELLED);
+    return 0;
+}
+
+void core_commands_shutdown(struct core *c)
+{
+    c->stopping = true;
+    hmap_foreach(c->chargers, cancel_charger_calls, c);
+    finish_tracked(c);
+}
+
+static void finish_tracked(struct core *c)
 {
     /* remote starts still waiting for their session end now, without one */
     while (c->tracked) {
@@ -601,7 +617,7 @@ void core_commands_finish(struct core *c)
 
 void core_cmds_free(struct core *c)
 {
-    core_commands_finish(c);
+    finish_tracked(c);
     hmap_foreach(c->commands, free_command_entry, c);
     hmap_free(c->commands);
     c->commands = NULL;

@@ -130,6 +130,7 @@ struct core {
     struct hmap *commands;                  /* command id -> struct core_command */
     struct core_command *tracked;           /* remote starts/stops still to match or join */
     bool freeing;                           /* core_free running: no more store jobs */
+    bool stopping;                          /* core_commands_shutdown: no more calls */
     int64_t cmd_id_ms;                      /* timestamp and counter of the last command id */
     unsigned cmd_id_seq;
     uint64_t next_conn_id;

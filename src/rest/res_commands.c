@@ -317,6 +317,10 @@ static void submit(struct rest_request *r, const struct submit *s, struct waiter
         snprintf(msg, sizeof msg, "the command queue of charger '%.48s' is full", s->charger_id);
         rest_reply_error(r, REST_ERR_UNAVAILABLE, msg, ctx);
         break;
+    case CORE_CALL_ERR_SHUTDOWN:
+        audit(w->key_id, w->request_id, s->action, s->charger_id, NULL, "shutdown", NULL);
+        rest_reply_error(r, REST_ERR_UNAVAILABLE, "the gateway is shutting down", ctx);
+        break;
     case CORE_CALL_ERR_OFFLINE:
     default:
         metrics_command(s->action, METRICS_CMD_OFFLINE, -1);

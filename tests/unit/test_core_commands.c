@@ -873,29 +873,32 @@ static void test_free_cancels(void **state)
 }
 
 /*
- * Shutdown before the store stops (core_commands_finish): a remote start
- * still waiting completes without a session and its final row is submitted;
- * an Accepted stop held for joining is let go; queued and in-flight commands
- * are left to end when their connection closes.
+ * Shutdown begins (core_commands_shutdown): a remote start still waiting
+ * completes without a session; an Accepted stop held for joining is let go;
+ * queued and in-flight commands end CANCELLED at once (their REST clients
+ * are answered while the gateway still serves), with sent telling which had
+ * gone out; every final row is submitted; new commands are refused.
  */
-static void test_commands_finish(void **state)
+static void test_commands_shutdown(void **state)
 {
     struct fx *fx = *state;
     uint64_t c1 = open_charger(fx, "CP-1");
     uint64_t c2 = open_charger(fx, "CP-2");
-    struct cmd_rec *r = recs(fx, 3);
-    char start[CORE_CMD_ID_LEN + 1], stop[CORE_CMD_ID_LEN + 1], rst[CORE_CMD_ID_LEN + 1];
+    struct cmd_rec *r = recs(fx, 4);
+    char start[CORE_CMD_ID_LEN + 1], stop[CORE_CMD_ID_LEN + 1], rst[CORE_CMD_ID_LEN + 1],
+        queued[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 60000, &r[0], start), CORE_CALL_OK);
     answer(fx, c1, ACCEPTED, "Accepted");
     assert_int_equal(remote_stop(fx, "CP-2", 9, 90, &r[1], stop, NULL), CORE_CALL_OK);
     answer(fx, c2, ACCEPTED, "Accepted");
     assert_int_equal(reset(fx, "CP-1", &r[2], rst), CORE_CALL_OK);
+    assert_int_equal(reset(fx, "CP-1", &r[3], queued), CORE_CALL_OK);
     write_all_rows(fx);
-    assert_int_equal(core_commands_live(fx->c), 3);
+    assert_int_equal(core_commands_live(fx->c), 4);
     assert_int_equal(r[0].n, 0);
 
     core_fake_advance(&fx->f, 5);
-    core_commands_finish(fx->c);
+    core_commands_shutdown(fx->c);
     assert_int_equal(r[0].n, 1);
     assert_int_equal(r[0].state, CORE_CMD_COMPLETED);
     assert_int_equal(r[0].outcome, CORE_CMD_ANSWERED);
@@ -904,20 +907,23 @@ static void test_commands_finish(void **state)
     assert_int_equal(rows_for(fx, start), 1);
     assert_string_equal(row_for(fx, start, 0)->in.command.state, "completed");
     assert_int_equal(r[1].n, 1);                 /* not told again */
-    assert_int_equal(r[2].n, 0);                 /* still in flight */
+    assert_int_equal(r[2].n, 1);                 /* in flight: cancelled, and it had gone out */
+    assert_int_equal(r[2].outcome, CORE_CMD_CANCELLED);
+    assert_true(r[2].sent);
+    assert_int_equal(r[3].n, 1);                 /* queued: cancelled, never sent */
+    assert_int_equal(r[3].outcome, CORE_CMD_CANCELLED);
+    assert_false(r[3].sent);
+    assert_int_equal(rows_for(fx, rst), 1);
+    assert_string_equal(row_for(fx, rst, 0)->in.command.outcome, "cancelled");
     write_all_rows(fx);
     struct cmd_rec v;
     assert_false(find(fx, start, &v));
     assert_false(find(fx, stop, &v));
-    assert_true(find(fx, rst, &v));
-    assert_int_equal(core_commands_live(fx->c), 1);
-
-    core_conn_closed(fx->c, c1, "shutdown");
-    assert_int_equal(r[2].n, 1);
-    assert_int_equal(r[2].outcome, CORE_CMD_DISCONNECTED);
-    assert_int_equal(rows_for(fx, rst), 1);
-    write_all_rows(fx);
+    assert_false(find(fx, rst, &v));
     assert_int_equal(core_commands_live(fx->c), 0);
+    /* nothing new is taken */
+    assert_int_equal(reset(fx, "CP-2", NULL, NULL), CORE_CALL_ERR_SHUTDOWN);
+    assert_int_equal(calls_to(fx, c2), 1);
 }
 
 /* ================================================================ one at a time, queue bound */
@@ -1676,7 +1682,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_cancels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_refuses_submits_from_callbacks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_commands_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commands_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_call_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_start_waits_for_its_session, setup, teardown),
