@@ -96,6 +96,8 @@ struct core_io {
     void (*random)(void *ctx, void *buf, size_t n);
     /* A command ended (metrics). May be NULL. */
     void (*command_done)(void *ctx, const struct core_command_view *v);
+    /* Monotonic clock in µs for the charger's answer time of commands; NULL: now_ms * 1000. */
+    int64_t (*mono_us)(void *ctx);
 };
 
 struct core_config {
@@ -301,6 +303,9 @@ struct core_command_view {
     int64_t api_key_id;             /* who asked (0: nobody known) */
     const char *request_id;         /* X-Request-Id of the asking request, or NULL */
     int64_t created_ms, sent_ms, answered_ms, completed_ms; /* 0 = not yet */
+    int64_t answer_us;              /* CALL sent to answer received (io->mono_us), -1 if none */
+    int64_t queued_us;              /* submitted to CALL sent: waiting for the charger's earlier
+                                       answers (one CALL at a time), -1 if not sent */
 };
 
 /* Called when the command ends (COMPLETED or FAILED), once per waiter. */

@@ -49,6 +49,14 @@ enum metrics_cmd_outcome {
  */
 void metrics_command(enum ocpp_action a, enum metrics_cmd_outcome o, int64_t answer_us);
 
+/*
+ * What the gateway added to a synchronous command's REST round trip: from the
+ * request's first byte to its reply being ready, minus the charger's answer
+ * time and the wait in the charger's queue (remote starts with a session wait
+ * and configuration PATCHes are not counted).
+ */
+void metrics_command_overhead(int64_t us);
+
 /* Gauges the renderer asks for at render time. */
 struct metrics_gauges {
     size_t connected_chargers;

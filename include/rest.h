@@ -149,6 +149,8 @@ void rest_reply_text(struct rest_request *r, int status, const char *content_typ
  * claim stays findable until it has replied, so its outcome is recorded.
  */
 uint64_t rest_request_handle(const struct rest_request *r);
+/* Monotonic µs since the request's first byte arrived. */
+int64_t rest_request_age_us(const struct rest_request *r);
 struct rest_request *rest_request_lookup(uint64_t handle);
 
 /* ---- database ---- */

@@ -373,8 +373,13 @@ static void io_command_done(void *ctx, const struct core_command_view *v)
     case CORE_CMD_PENDING:
     default: o = METRICS_CMD_CANCELLED; break;
     }
-    int64_t answer_us = v->answered_ms && v->sent_ms ? (v->answered_ms - v->sent_ms) * 1000 : -1;
-    metrics_command(v->action, o, answer_us);
+    metrics_command(v->action, o, v->answer_us);
+}
+
+static int64_t io_mono_us(void *ctx)
+{
+    (void)ctx;
+    return time_mono_us();
 }
 
 static void io_random(void *ctx, void *buf, size_t n)
@@ -746,6 +751,7 @@ static int cmd_serve(struct config *cfg)
         .ctx = &g, .now_ms = io_now, .send_conf = io_send_conf, .send_error = io_send_error,
         .send_call = io_send_call, .close_conn = io_close, .db_submit = io_db_submit,
         .emit = io_emit, .random = io_random, .command_done = io_command_done,
+        .mono_us = io_mono_us,
     };
     g.core = core_new(&io, &cc);
 

@@ -135,7 +135,14 @@ static void view_of(const struct core_command *cmd, struct core_command_view *v)
         .sent_ms = cmd->sent_ms,
         .answered_ms = cmd->answered_ms,
         .completed_ms = cmd->completed_ms,
+        .answer_us = cmd->answered_us && cmd->sent ? cmd->answered_us - cmd->sent_us : -1,
+        .queued_us = cmd->sent ? cmd->sent_us - cmd->created_us : -1,
     };
+}
+
+static int64_t mono_us(struct core *c)
+{
+    return c->io.mono_us ? c->io.mono_us(c->io.ctx) : core_now(c) * 1000;
 }
 
 static char *dup_or_null(const char *s)
@@ -233,12 +240,14 @@ void core_cmd_sent(struct core *c, struct core_command *cmd)
 {
     cmd->sent = true;
     cmd->sent_ms = core_now(c);
+    cmd->sent_us = mono_us(c);
     cmd->state = CORE_CMD_SENT;
 }
 
 void core_cmd_answered(struct core *c, struct core_command *cmd, const struct core_answer *a)
 {
     cmd->answered_ms = core_now(c);
+    cmd->answered_us = mono_us(c);
     free(cmd->response);
     cmd->response = dup_or_null(a->payload_json);
     free(cmd->status);
@@ -274,6 +283,7 @@ void core_cmd_failed(struct core *c, struct core_command *cmd, enum core_call_ou
     case CORE_CALL_ERROR:
         o = CORE_CMD_CALL_ERROR;
         cmd->answered_ms = core_now(c);
+        cmd->answered_us = mono_us(c);
         cmd->error_code = dup_or_null(code);
         cmd->error_description = dup_or_null(description);
         break;
@@ -387,6 +397,7 @@ enum core_call_err core_command_submit(struct core *c, const struct core_command
     cmd->api_key_id = req->api_key_id;
     cmd->request_id = dup_or_null(req->request_id);
     cmd->created_ms = core_now(c);
+    cmd->created_us = mono_us(c);
     if (req->action == OCPP_ACTION_REMOTE_START_TRANSACTION) {
         str_copy(cmd->start_id_tag, sizeof cmd->start_id_tag, req->start_id_tag ? req->start_id_tag : "");
         cmd->start_connector_id = req->start_connector_id;

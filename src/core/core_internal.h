@@ -69,6 +69,7 @@ struct core_command {
     int64_t api_key_id;
     char *request_id;
     int64_t created_ms, sent_ms, answered_ms, completed_ms;
+    int64_t created_us, sent_us, answered_us; /* io->mono_us */
     struct core_cmd_waiter *waiters;
     int writes_out;                         /* STORE_OP_COMMAND jobs not yet back */
     /* remote start: matching its StartTransaction */

@@ -241,6 +241,11 @@ uint64_t rest_request_handle(const struct rest_request *r)
     return r->id;
 }
 
+int64_t rest_request_age_us(const struct rest_request *r)
+{
+    return R.io.mono_us(R.io.ctx) - r->started_us;
+}
+
 struct rest_request *rest_request_lookup(uint64_t handle)
 {
     struct rest_request *r = handle && R.inited ? hmap_get_u64(R.requests, handle) : NULL;

@@ -253,6 +253,12 @@ static void on_end(void *user, const struct core_command_view *v)
         config_next(r, w); /* takes w */
         return;
     }
+    /*
+     * What the gateway added: not the charger's answer time, nor the wait for its
+     * earlier answers (one CALL at a time), nor a remote start's wait for its session.
+     */
+    if (v->answer_us >= 0 && w->kind != K_REMOTE_START && w->kind != K_CONFIG_PATCH)
+        metrics_command_overhead(rest_request_age_us(r) - v->answer_us - v->queued_us);
     reply_outcome(r, w->kind, v);
     waiter_free(w);
 }

@@ -39,6 +39,11 @@ static const char *const cmd_outcomes[METRICS_CMD_OUTCOME_COUNT] = {
 static atomic_ullong commands[OCPP_ACTION_COUNT][METRICS_CMD_OUTCOME_COUNT];
 static atomic_ullong answer_hist[OCPP_ACTION_COUNT][ANSWER_BUCKETS + 1];
 static atomic_ullong answer_sum_us[OCPP_ACTION_COUNT], answer_count[OCPP_ACTION_COUNT];
+static const double overhead_bounds[] = { 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001,
+                                          0.0025,  0.005,  0.01,    0.025,  0.05,    0.1 };
+#define OVERHEAD_BUCKETS (sizeof overhead_bounds / sizeof overhead_bounds[0])
+static atomic_ullong overhead_hist[OVERHEAD_BUCKETS + 1];
+static atomic_ullong overhead_sum_us, overhead_count;
 static atomic_ullong batches_failed;
 static atomic_ullong store_rejected;
 
@@ -97,6 +102,16 @@ void metrics_command(enum ocpp_action a, enum metrics_cmd_outcome o, int64_t ans
                               1, memory_order_relaxed);
     atomic_fetch_add_explicit(&answer_sum_us[a], (unsigned long long)answer_us, memory_order_relaxed);
     atomic_fetch_add_explicit(&answer_count[a], 1, memory_order_relaxed);
+}
+
+void metrics_command_overhead(int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    atomic_fetch_add_explicit(&overhead_hist[bucket(overhead_bounds, OVERHEAD_BUCKETS, (double)us / 1e6)],
+                              1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&overhead_sum_us, (unsigned long long)us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&overhead_count, 1, memory_order_relaxed);
 }
 
 void metrics_batch_failed(void)
@@ -235,6 +250,10 @@ char *metrics_render(const struct metrics_gauges *g)
             an, count);
     }
 
+    histogram(&o, "ocppgw_command_overhead_seconds",
+              "Time the gateway added to synchronous commands (REST round trip minus the charger's answer time).",
+              overhead_bounds, OVERHEAD_BUCKETS, overhead_hist, (double)load(&overhead_sum_us) / 1e6,
+              load(&overhead_count));
     histogram(&o, "ocppgw_db_batch_size", "Jobs per committed database transaction.", batch_bounds,
               BATCH_BUCKETS, batch_hist, (double)load(&batch_sum), load(&batch_count));
     histogram(&o, "ocppgw_db_commit_seconds", "Time from sending a batch to its COMMIT.",
