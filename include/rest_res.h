@@ -55,6 +55,8 @@ void res_command_get(struct rest_request *r);
  * answered.
  */
 const char *res_session_select(void);
+/* The {id} of a session route: NULL after replying 400 (unknown parameter) or 404 (not an id). */
+const char *res_session_param(struct rest_request *r);
 extern const struct res_row *const res_session_row;
 
 /* ---- shared glue (res_common.c) ---- */

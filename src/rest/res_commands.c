@@ -639,13 +639,9 @@ static void stop_lookup_done(struct rest_request *r, struct store_job *job)
 
 void res_session_stop(struct rest_request *r)
 {
-    if (res_unknown_params(r))
+    const char *id = res_session_param(r);
+    if (!id)
         return;
-    const char *id = rest_param(r, "id");
-    if (!res_id_ok(id)) {
-        res_not_found(r, "session", "sessionId", id);
-        return;
-    }
     const cJSON *b = rest_body(r);
     if (b && !(cJSON_IsObject(b) && !b->child)) {
         cJSON *ctx = cJSON_CreateObject();

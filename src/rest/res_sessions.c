@@ -163,15 +163,23 @@ static void get_done(struct rest_request *r, struct store_job *job)
     res_reply_row(r, job, &session_row, rest_param(r, "id"), 200);
 }
 
-void res_session_get(struct rest_request *r)
+const char *res_session_param(struct rest_request *r)
 {
     if (res_unknown_params(r))
-        return;
+        return NULL;
     const char *id = rest_param(r, "id");
     if (!res_id_ok(id)) {
         res_not_found(r, "session", "sessionId", id);
-        return;
+        return NULL;
     }
+    return id;
+}
+
+void res_session_get(struct rest_request *r)
+{
+    const char *id = res_session_param(r);
+    if (!id)
+        return;
     rest_sql(r, res_session_select(), 1, &id, get_done);
 }
 
