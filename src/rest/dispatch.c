@@ -9,7 +9,9 @@
  *                cache, a key it does not have from the database (bounded)
  *   rate limit   429 RATE_LIMITED + Retry-After (token bucket per key)
  *   scope        403 ACCESS_FORBIDDEN
- *   charger      403 when a REST_CHARGER_ID route's {id} is outside the key's set
+ *   charger      403 when a REST_CHARGER_ID route's {id} is outside the key's
+ *                chargers and sites (a key limited to sites: one lookup of the
+ *                charger's site, 404 when there is no such charger)
  *   body         415 non-JSON Content-Type, 400 malformed JSON or a missing
  *                body where REST_JSON_BODY wants one, 422 not an object
  *   idempotency  POST with Idempotency-Key: claimed in the database first
@@ -27,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "framework.h"
+#include "rest_query.h"
 #include "store.h"
 #include "util.h"
 
@@ -210,14 +213,36 @@ static enum step check_key(struct rest_request *r, const struct rest_route *rout
         fail(r, REST_ERR_FORBIDDEN, msg, "scope", route->scope);
         return STEP_ANSWERED;
     }
-    if (route->flags & REST_CHARGER_ID) {
-        const char *id = rest_param(r, "id");
-        if (!rest_key_allows_charger(&r->key->key, id)) {
-            fail(r, REST_ERR_FORBIDDEN, "this API key may not access this charger", "chargerId", id);
-            return STEP_ANSWERED;
-        }
-    }
     return STEP_PASS;
+}
+
+/*
+ * A REST_CHARGER_ID route's {id} against the key's restriction (charger ids
+ * or site ids: either admits). A listed charger passes at once; a key limited
+ * to sites needs the charger's site: one lookup, then the checks go on in
+ * after_site (404 when there is no such charger).
+ */
+static const char site_sql[] = "SELECT c.site_id FROM chargers c WHERE c.id = $1";
+static void after_site(struct rest_request *r, struct store_job *job);
+
+static void forbid_charger(struct rest_request *r, const char *id)
+{
+    fail(r, REST_ERR_FORBIDDEN, "this API key may not access this charger", "chargerId", id);
+}
+
+static enum step check_charger(struct rest_request *r)
+{
+    const struct rest_key *k = &r->key->key;
+    const char *id = rest_param(r, "id");
+    if ((!k->charger_ids && !k->site_ids) ||
+        (k->charger_ids && rest_key_allows_charger(k, id)))
+        return STEP_PASS;
+    if (!k->site_ids) {
+        forbid_charger(r, id);
+        return STEP_ANSWERED;
+    }
+    rest_fw_sql(r, site_sql, 1, &id, false, after_site);
+    return STEP_PARKED;
 }
 
 /* The database's word on a key the cache did not have; then the checks go on. */
@@ -305,15 +330,44 @@ static bool check_idempotency(struct rest_request *r)
     return false;
 }
 
+/* Everything after the credentials and the charger restriction. */
+static void from_body(struct rest_request *r)
+{
+    if (!check_body(r, r->match.route) || !check_idempotency(r))
+        return;
+    rest_run_handler(r);
+}
+
+static void after_site(struct rest_request *r, struct store_job *job)
+{
+    if (!r)
+        return;
+    const char *id = rest_param(r, "id");
+    if (job->status != STORE_OK) {
+        rest_reply_store_error(r, job);
+    } else if (job->out.sql.ntuples == 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "charger '%.48s' not found", id);
+        fail(r, REST_ERR_NOT_FOUND, msg, "chargerId", id);
+    } else if (!rest_visible(r->key->key.charger_ids, r->key->key.site_ids, id,
+                             rest_value(job, 0, 0))) {
+        forbid_charger(r, id);
+    } else {
+        from_body(r);
+    }
+}
+
 /* Everything after the route and Api-Version checks. */
 static void from_credentials(struct rest_request *r, bool may_look_up)
 {
     const struct rest_route *route = r->match.route;
-    if (!(route->flags & REST_NO_AUTH) && check_key(r, route, may_look_up) != STEP_PASS)
-        return;
-    if (!check_body(r, route) || !check_idempotency(r))
-        return;
-    rest_run_handler(r);
+    if (!(route->flags & REST_NO_AUTH)) {
+        if (check_key(r, route, may_look_up) != STEP_PASS)
+            return;
+        if ((route->flags & REST_CHARGER_ID) && check_charger(r) != STEP_PASS)
+            return;
+    }
+    from_body(r);
 }
 
 void rest_dispatch(struct rest_request *r)

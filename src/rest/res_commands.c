@@ -16,9 +16,9 @@
  * once and only the audit row waits for the end. Every command, refused or
  * sent, gets an audit row when its outcome is known.
  *
- * Nothing here touches the database on the way to the charger, except for a
- * key limited to sites (the charger's site is looked up) and the stop of a
- * session (the session is looked up).
+ * Nothing here touches the database on the way to the charger, except for
+ * the stop of a session (the session is looked up). The key's charger and
+ * site restriction on {id} is the dispatcher's (REST_CHARGER_ID).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,11 +99,8 @@ static void audit(int64_t key_id, const char *request_id, enum ocpp_action a,
         cJSON_AddStringToObject(d, "commandId", command_id);
     if (status)
         cJSON_AddStringToObject(d, "status", status);
-    char *detail = cJSON_PrintUnformatted(d);
+    rest_audit_as(key_id, request_id, action, command_id ? command_id : charger_id, d, outcome);
     cJSON_Delete(d);
-    rest_audit_as(key_id, request_id, action, command_id ? command_id : charger_id, detail,
-                  outcome);
-    cJSON_free(detail);
 }
 
 /* ---- replies ---- */
@@ -372,57 +369,6 @@ static bool wants_async(struct rest_request *r)
     return false;
 }
 
-/*
- * A key limited to sites needs the charger's site before anything is sent:
- * the request parks on one lookup and goes on in its route's continuation,
- * which works from the request alone (no state kept aside: a client that
- * leaves meanwhile leaves nothing behind).
- */
-static const char site_sql[] = "SELECT c.site_id FROM chargers c WHERE c.id = $1";
-
-static void command_post_go(struct rest_request *r);
-static void remote_start_go(struct rest_request *r);
-static void configuration_get_go(struct rest_request *r);
-static void configuration_patch_go(struct rest_request *r);
-
-static void site_done(struct rest_request *r, struct store_job *job)
-{
-    if (job->status != STORE_OK) {
-        rest_reply_store_error(r, job);
-        return;
-    }
-    const char *id = rest_param(r, "id");
-    if (job->out.sql.ntuples == 0) {
-        res_not_found(r, "charger", "chargerId", id);
-        return;
-    }
-    const struct rest_key *k = rest_key(r);
-    if (!rest_visible(k->charger_ids, k->site_ids, id, rest_value(job, 0, 0))) {
-        res_forbidden(r, "charger", "chargerId", id);
-        return;
-    }
-    if (rest_param(r, "action"))
-        command_post_go(r);
-    else if (rest_method(r) == REST_PATCH)
-        configuration_patch_go(r);
-    else if (rest_method(r) == REST_GET)
-        configuration_get_go(r);
-    else
-        remote_start_go(r);
-}
-
-/* cont now, or after the site lookup for a key limited to sites. */
-static void with_charger_visible(struct rest_request *r, void (*cont)(struct rest_request *r))
-{
-    const struct rest_key *k = rest_key(r);
-    if (!k || !k->site_ids) {
-        cont(r);   /* charger lists were checked by the dispatcher (REST_CHARGER_ID) */
-        return;
-    }
-    const char *id = rest_param(r, "id");
-    rest_sql(r, site_sql, 1, &id, site_done);
-}
-
 /* ---- validation ---- */
 
 /* 422 naming the first field of payload that fails the action's 1.6 request schema. */
@@ -522,7 +468,7 @@ void res_command_post(struct rest_request *r)
         audit_invalid(r, a);
         return;
     }
-    with_charger_visible(r, command_post_go);
+    command_post_go(r);
 }
 
 /* ---- POST /v1/chargers/{id}/remote-start ---- */
@@ -595,7 +541,7 @@ void res_remote_start(struct rest_request *r)
         audit_invalid(r, OCPP_ACTION_REMOTE_START_TRANSACTION);
         return;
     }
-    with_charger_visible(r, remote_start_go);
+    remote_start_go(r);
 }
 
 /* ---- POST /v1/sessions/{id}/stop ---- */
@@ -699,7 +645,7 @@ void res_configuration_get(struct rest_request *r)
         return;
     }
     cJSON_Delete(p);
-    with_charger_visible(r, configuration_get_go);
+    configuration_get_go(r);
 }
 
 /* ---- PATCH /v1/chargers/{id}/configuration ---- */
@@ -793,27 +739,13 @@ static struct waiter *patch_build(struct rest_request *r)
     return w;
 }
 
-static void configuration_patch_go(struct rest_request *r)
-{
-    struct waiter *w = patch_build(r);
-    if (w)
-        config_next(r, w);
-}
-
 void res_configuration_patch(struct rest_request *r)
 {
     if (res_unknown_params(r))
         return;
     struct waiter *w = patch_build(r);
-    if (!w)
-        return;
-    const struct rest_key *k = rest_key(r);
-    if (!k || !k->site_ids) {
+    if (w)
         config_next(r, w);
-        return;
-    }
-    waiter_free(w); /* validated; built again after the site lookup */
-    with_charger_visible(r, configuration_patch_go);
 }
 
 /* ---- GET /v1/commands/{commandId} ---- */

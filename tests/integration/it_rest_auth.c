@@ -504,6 +504,38 @@ static void test_limited_key_made_through_the_api(void **state)
     free(key);
 }
 
+/*
+ * A key limited to a site sees its chargers, by id too (the dispatcher looks
+ * the charger's site up); a key limited to chargers and sites sees both
+ * (either list admits a charger).
+ */
+static void test_site_limited_key(void **state)
+{
+    (void)state;
+    db_exec("INSERT INTO sites (id) VALUES ('ira-site-a') ON CONFLICT DO NOTHING");
+    db_exec("UPDATE chargers SET site_id = 'ira-site-a' WHERE id = 'ira-A'");
+    struct api_resp *r = api_post(PORT, admin, "/v1/api-keys",
+                                  "{\"name\":\"ira-site\",\"scopes\":[\"chargers:read\",\"sessions:read\"],"
+                                  "\"siteIds\":[\"ira-site-a\"]}");
+    char *key = strdup(js(api_expect(r, 201), "secret") ?: "");
+    api_free(r);
+    check_limited_key(key);
+    r = api_get(PORT, key, "/v1/chargers/ira-nowhere");
+    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+    api_free(r);
+    free(key);
+
+    r = api_post(PORT, admin, "/v1/api-keys",
+                 "{\"name\":\"ira-both\",\"scopes\":[\"chargers:read\",\"sessions:read\"],"
+                 "\"chargerIds\":[\"ira-Z\"],\"siteIds\":[\"ira-site-a\"]}");
+    key = strdup(js(api_expect(r, 201), "secret") ?: "");
+    api_free(r);
+    check_limited_key(key);
+    free(key);
+    db_exec("UPDATE chargers SET site_id = NULL WHERE id = 'ira-A'");
+    db_exec("DELETE FROM sites WHERE id = 'ira-site-a'");
+}
+
 /* ---------------------------------------------------------------- api-keys */
 
 static void test_api_key_created_once_stored_hashed_never_listed(void **state)
@@ -666,6 +698,7 @@ int main(void)
         T(test_every_route_admits_a_key_with_just_its_scope),
         T(test_limited_key_cannot_see_another_charger),
         T(test_limited_key_made_through_the_api),
+        T(test_site_limited_key),
         T(test_api_key_created_once_stored_hashed_never_listed),
         T(test_api_key_validation_422),
         T(test_audit_log_records_writes),
