@@ -182,9 +182,12 @@ const char *rest_value(const struct store_job *job, int row, int col);
  */
 void rest_audit(struct rest_request *r, const char *action, const char *resource,
                 const char *detail_json, const char *result);
-/* The same for an action that outlives its request (a command ending): key id 0 = anonymous. */
+/*
+ * The same for an action that outlives its request (a command ending): key id
+ * 0 = anonymous; detail borrowed, may be NULL.
+ */
 void rest_audit_as(int64_t key_id, const char *request_id, const char *action,
-                   const char *resource, const char *detail_json, const char *result);
+                   const char *resource, const struct cJSON *detail, const char *result);
 
 /* ---- API key cache (src/rest/auth.c) ---- */
 
