@@ -11,7 +11,8 @@
 #   make install    binary, sql/ and the systemd unit (PREFIX, DESTDIR)
 #   make stop-db    stop the private PostgreSQL that `make run` started
 #
-# Sources are found by wildcard: a new file under src/ is part of the build.
+# Sources are found by wildcard: a new file under src/X/ is part of layer X
+# (see "layers" below for what it may use).
 
 BUILD    ?= build
 SAN      ?=
@@ -19,9 +20,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 
 CC       ?= cc
-PKGS     := libwebsockets libcjson libpq libcrypto inih libsystemd libuv
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKGS     := libwebsockets libcjson libpq libcrypto libssl inih libsystemd libuv
 TEST_PKG_CFLAGS := $(shell pkg-config --cflags cmocka libcurl 2>/dev/null)
 TEST_PKG_LIBS   := $(shell pkg-config --libs cmocka libcurl 2>/dev/null)
 
@@ -29,8 +28,8 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -Iinclude -I$(BUILD)/gen -MMD -MP \
-            -D_GNU_SOURCE -fno-strict-aliasing $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lpthread -lm
+            -D_GNU_SOURCE -fno-strict-aliasing
+LDLIBS   += -lpthread -lm
 
 ifeq ($(SAN),asan)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -48,9 +47,66 @@ endif
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS   += -DOCPPGW_VERSION='"0.1.0-$(VERSION)"'
 
+# ---------------------------------------------------------------- layers
+# One static archive per folder of src/, and the graph of who may use whom.
+# This table is the whole truth: the build compiles each folder with only
+# its own libraries' headers on the include path, links the core's unit
+# tests against libcore.a and its dependencies alone (no lws, libpq, cJSON),
+# and `make check-layers` (part of `make test`) fails on any call, include
+# or library use outside it. docs/architecture.md shows the same table
+# (checked too). Dependencies are listed transitively closed.
+LAYERS          := util model metrics embedded config core ocpp store rest glue app
+DEPS_util       :=
+DEPS_model      := util
+DEPS_metrics    := model util
+DEPS_embedded   :=
+DEPS_config     := util
+DEPS_core       := metrics model util
+DEPS_ocpp       := core metrics model util embedded
+DEPS_store      := metrics model util embedded
+DEPS_rest       := ocpp core metrics model util embedded
+DEPS_glue       := rest store ocpp core config metrics model util embedded
+DEPS_app        := glue rest store ocpp core config metrics model util embedded
+# external libraries (pkg-config names) each layer may call itself
+EXT_util        := libcrypto
+EXT_config      := inih
+EXT_ocpp        := libcjson
+EXT_store       := libpq libcrypto
+EXT_rest        := libcjson libcrypto
+EXT_glue        := libwebsockets libuv libssl
+EXT_app         := libsystemd libwebsockets
+# the headers of include/ each layer owns (a folder's private headers are its own)
+HDRS_util       := util.h hmap.h secret.h strbuf.h
+HDRS_model      := ocpp_msg.h store_job.h
+HDRS_metrics    := metrics.h
+HDRS_embedded   := embedded.h
+HDRS_config     := config.h
+HDRS_core       := core.h
+HDRS_ocpp       := ocpp.h
+HDRS_store      := store.h
+HDRS_rest       := rest.h rest_body.h rest_cursor.h rest_query.h rest_res.h
+HDRS_glue       := gateway.h
+# link order: every archive before the ones it uses
+LINK_ORDER      := app glue rest store ocpp core config metrics model embedded util
+
+pc_cflags = $(if $(strip $(1)),$(shell pkg-config --cflags $(1) 2>/dev/null))
+pc_libs   = $(if $(strip $(1)),$(shell pkg-config --libs $(1) 2>/dev/null))
+# archives of a set of layers, in link order
+archives  = $(foreach l,$(LINK_ORDER),$(if $(filter $(l),$(1)),$(BUILD)/lib/lib$(l).a))
+# a layer, its dependencies, and the libraries all of them call
+closure   = $(1) $(foreach l,$(1),$(DEPS_$(l)))
+ext_libs  = $(call pc_libs,$(sort $(foreach l,$(call closure,$(1)),$(EXT_$(l)))))
+
 # ---------------------------------------------------------------- sources
-LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o
+layer_src = $(wildcard src/$(1)/*.c)
+# (libapp.a holds main.o too, so that the check sees it; the binary links main.o first)
+$(foreach l,$(filter-out embedded,$(LAYERS)),$(eval OBJ_$(l) := $(patsubst %.c,$(BUILD)/%.o,$(call layer_src,$(l)))))
+OBJ_embedded := $(BUILD)/gen/embedded.o
+# each folder compiles with the headers of its own libraries only
+$(foreach l,$(filter-out embedded,$(LAYERS)),$(eval $(BUILD)/src/$(l)/%.o: CFLAGS += $(call pc_cflags,$(EXT_$(l)))))
+LIBS_ALL := $(call archives,$(LAYERS))
+LDLIBS_ALL := $(call ext_libs,app)
+
 SQL      := $(sort $(wildcard sql/*.sql))
 SCHEMAS  := src/ocpp/ocpp1_6.schemas.json
 # served at GET /v1/openapi.json
@@ -63,6 +119,24 @@ UNIT_SUPPORT_SRC := $(wildcard tests/unit/support/*.c)
 UNIT_SUPPORT_OBJ := $(UNIT_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# the layer a unit test exercises: it links that layer's closure and nothing
+# else (the core's tests build without lws, libpq and cJSON); default: all
+UNIT_LAYER_test_core          := core
+UNIT_LAYER_test_core_commands := core
+UNIT_LAYER_test_time          := util
+UNIT_LAYER_test_util          := config metrics
+UNIT_LAYER_test_handlers      := ocpp
+UNIT_LAYER_test_rpc           := ocpp
+UNIT_LAYER_test_schema        := ocpp
+UNIT_LAYER_test_rest_body     := rest
+UNIT_LAYER_test_rest_cursor   := rest
+UNIT_LAYER_test_rest_query    := rest
+UNIT_LAYER_test_rest_router   := rest
+UNIT_LAYER_test_rest_ratelimit := rest
+UNIT_LAYER_test_rest_dispatch := rest
+UNIT_LAYER_test_rest_commands := rest
+UNIT_LAYER_test_openapi       := rest
+unit_layer = $(or $(UNIT_LAYER_$(1)),app)
 
 IT_SUPPORT_SRC := $(wildcard tests/integration/support/*.c)
 IT_SUPPORT_OBJ := $(IT_SUPPORT_SRC:%.c=$(BUILD)/%.o)
@@ -72,7 +146,7 @@ IT_BIN   := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 BIN      := $(BUILD)/ocppgw
 SIM_BIN  := $(BUILD)/ocppsim
 
-.PHONY: all deps run test unit integration asan tsan bench install stop-db clean fuzz
+.PHONY: all deps run test unit integration check-layers asan tsan bench install stop-db clean fuzz
 .DEFAULT_GOAL := all
 # keep intermediate objects (test objects are built through a chain rule)
 .SECONDARY:
@@ -100,35 +174,54 @@ $(BUILD)/%.o: %.c
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: CFLAGS += $(TEST_PKG_CFLAGS) -Itests/sim -Itests/unit/support -Itests/integration/support
+# tests and the simulator see every library's headers
+$(BUILD)/tests/%.o: CFLAGS += $(call pc_cflags,$(PKGS)) $(TEST_PKG_CFLAGS) -Itests/sim -Itests/unit/support -Itests/integration/support
 
-$(BUILD)/libocppgw.a: $(LIB_OBJ)
+define layer_archive
+$(BUILD)/lib/lib$(1).a: $$(OBJ_$(1))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	$$(Q)ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_archive,$(l))))
+
+$(BUILD)/lib/libsim.a: $(SIM_OBJ)
+	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/libsim.a: $(SIM_OBJ)
+$(BUILD)/lib/libunitsupport.a: $(UNIT_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BIN): $(BUILD)/src/main.o $(BUILD)/libocppgw.a
+$(BIN): $(BUILD)/src/app/main.o $(LIBS_ALL)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(LDLIBS)
 
-$(SIM_BIN): $(BUILD)/tests/sim/ocppsim.o $(BUILD)/libsim.a $(BUILD)/libocppgw.a
+$(SIM_BIN): $(BUILD)/tests/sim/ocppsim.o $(BUILD)/lib/libsim.a $(LIBS_ALL)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(LDLIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_SUPPORT_OBJ) $(BUILD)/libocppgw.a
+# a unit test links the closure of its layer only
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/lib/libunitsupport.a $$(call archives,$$(call closure,$$(call unit_layer,test_$$*)))
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call ext_libs,$(call unit_layer,test_$*)) $(LDLIBS) $(TEST_PKG_LIBS)
 
-$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(IT_SUPPORT_OBJ) $(BUILD)/libsim.a $(BUILD)/libocppgw.a
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(IT_SUPPORT_OBJ) $(BUILD)/lib/libsim.a $(LIBS_ALL)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(LDLIBS) $(TEST_PKG_LIBS)
 
-$(BUILD)/fuzz_dispatch: $(BUILD)/tests/fuzz/fuzz_dispatch.o $(BUILD)/libocppgw.a
+$(BUILD)/fuzz_dispatch: $(BUILD)/tests/fuzz/fuzz_dispatch.o $(LIBS_ALL)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(LDLIBS)
+
+# The layer check (scripts/check-layers.sh): every archive's symbols, includes
+# and libraries against the table above, and docs/architecture.md's copy of it.
+export LAYERS LINK_ORDER $(foreach l,$(LAYERS),DEPS_$(l) EXT_$(l) HDRS_$(l))
+check-layers: $(LIBS_ALL)
+	@BUILD=$(BUILD) CC="$(CC)" LDFLAGS="$(LDFLAGS)" scripts/check-layers.sh
 
 # ---------------------------------------------------------------- workflows
 deps:
@@ -142,6 +235,7 @@ integration: $(BIN) $(SIM_BIN) $(IT_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "ocpp_msg.h"
-#include "store.h"
+#include "store_job.h"
 
 struct core;
 

@@ -15,6 +15,12 @@
 
 struct cJSON;
 
+/*
+ * cJSON allocates with xmalloc (out of memory aborts). Call once at start,
+ * before any JSON is parsed or built (src/ocpp/json.c).
+ */
+void ocpp_json_init(void);
+
 /* ---- schema validation (src/ocpp/schema.c) ---- */
 
 /*
@@ -83,12 +89,7 @@ char *ocpp_build_callresult(const char *id, const struct cJSON *payload);
 char *ocpp_build_callerror(const char *id, enum ocpp_err err, const char *description);
 char *ocpp_build_call(const char *id, enum ocpp_action a, const char *payload_json);
 
-/* ---- typed translation (src/ocpp/handle_*.c) ---- */
-
-/* True for the ten charger-initiated actions the core handles. */
-bool ocpp_action_is_charger_initiated(enum ocpp_action a);
-/* True for the 19 actions the Central System sends (DataTransfer is both). */
-bool ocpp_action_is_gateway_initiated(enum ocpp_action a);
+/* ---- typed translation (src/ocpp/codec*.c) ---- */
 
 /*
  * JSON payload (already schema-valid) -> typed request. Fills defaults of

@@ -1,8 +1,9 @@
 /*
- * OCPP 1.6 messages as plain C: the action list and the typed payloads of the
- * charger-initiated actions the core handles. src/ocpp/ turns JSON into these
- * (after schema validation) and these into JSON; the core and the store see
- * only these structs. Gateway-initiated actions travel as opaque, validated
+ * The model (src/model/): OCPP 1.6 messages as plain C, the vocabulary
+ * beneath the core, the wire and the store. The action list and the typed
+ * payloads of the charger-initiated actions the core handles. src/ocpp/
+ * turns JSON into these (after schema validation) and these into JSON; the
+ * core and the store see only these structs. Gateway-initiated actions travel as opaque, validated
  * JSON text (the core only routes them), so they have no struct here.
  *
  * String fields are fixed arrays sized by the 1.6 schema's maxLength + 1, so
@@ -65,6 +66,10 @@ enum ocpp_action {
 const char *ocpp_action_name(enum ocpp_action a);
 /* Exact, case-sensitive lookup; OCPP_ACTION_NONE if unknown. */
 enum ocpp_action ocpp_action_lookup(const char *name);
+/* True for the ten charger-initiated actions the core handles. */
+bool ocpp_action_is_charger_initiated(enum ocpp_action a);
+/* True for the 19 actions the Central System sends (DataTransfer is both). */
+bool ocpp_action_is_gateway_initiated(enum ocpp_action a);
 
 /*
  * The internal error every layer returns. Only src/ocpp/ maps it to a

@@ -18,8 +18,6 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
-/* Installs xmalloc/free into cJSON (cJSON_InitHooks). Call once at start. */
-void util_install_cjson_hooks(void);
 
 /* Copies src into dst[cap] (always NUL-terminated); returns false if cut. */
 bool str_copy(char *dst, size_t cap, const char *src);

@@ -29,7 +29,7 @@
 #include <cJSON.h>
 
 #include "embedded.h"
-#include "handlers.h"
+#include "codec.h"
 #include "ocpp.h"
 #include "util.h"
 

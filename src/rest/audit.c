@@ -7,7 +7,7 @@
  */
 #include <stdio.h>
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #include "framework.h"
 #include "util.h"

@@ -21,12 +21,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #include "framework.h"
 #include "hmap.h"
 #include "secret.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 #define KEY_MAX 512                 /* a longer presented secret is not ours */

@@ -26,11 +26,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #include "framework.h"
 #include "rest_query.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 /*

@@ -7,10 +7,10 @@
  */
 #include <stdio.h>
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #include "framework.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 static const struct {

@@ -323,6 +323,13 @@ void rest_request_free(struct rest_request *r);
 /* Number of live requests (with and without a client). */
 size_t rest_request_count(void);
 
+/*
+ * The transport refuses a request before dispatch (body too large, chunked,
+ * bad query): an error reply with context {ctx_name: ctx_value} (none when
+ * ctx_name is NULL); close: close the connection after it.
+ */
+void rest_reply_transport_error(struct rest_request *r, enum rest_err e, const char *message,
+                                const char *ctx_name, const char *ctx_value, bool close);
 /* Whether the request's Origin is one of rest.cors_origins. */
 bool rest_cors_allowed(const struct rest_request *r);
 /* The handler's (or the framework's) reply is complete: record if idempotent, then send. */

@@ -26,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <openssl/evp.h>
 
 #include "framework.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 void rest_idem_fingerprint(const char *method, const char *path, const char *query,

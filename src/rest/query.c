@@ -13,7 +13,7 @@
 
 #include "hmap.h"
 #include "rest_query.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- SQL text */

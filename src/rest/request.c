@@ -16,12 +16,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #include "framework.h"
 #include "hmap.h"
 #include "secret.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 #define ORPHAN_MAX_MS (10 * 60 * 1000)  /* a claimed request without client, handler never replied */
@@ -403,6 +403,19 @@ void rest_add_header(struct rest_request *r, const char *name, const char *value
     }
     add_pair(r, name, value);
     r->n_handler_hdrs = r->n_resp_hdrs;
+}
+
+void rest_reply_transport_error(struct rest_request *r, enum rest_err e, const char *message,
+                                const char *ctx_name, const char *ctx_value, bool close)
+{
+    r->state = REST_REQ_RUNNING;
+    r->close_after |= close;
+    cJSON *ctx = NULL;
+    if (ctx_name) {
+        ctx = cJSON_CreateObject();
+        cJSON_AddStringToObject(ctx, ctx_name, ctx_value ? ctx_value : "");
+    }
+    rest_reply_error(r, e, message, ctx);
 }
 
 void rest_reply_complete(struct rest_request *r)

@@ -18,7 +18,7 @@
 #include "rest_query.h"
 #include "rest_res.h"
 #include "secret.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 static const struct rest_col key_cols[] = {

@@ -24,7 +24,7 @@
 #include "rest_query.h"
 #include "rest_res.h"
 #include "res_commands.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 /* Columns of the command resource, in answer order. */

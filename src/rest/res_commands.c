@@ -34,7 +34,7 @@
 #include "rest_query.h"
 #include "rest_res.h"
 #include "res_commands.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 #define CONFIG_KEYS_MAX 50          /* keys of one PATCH /configuration */

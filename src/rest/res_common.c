@@ -15,7 +15,7 @@
 #include "rest_body.h"
 #include "rest_query.h"
 #include "rest_res.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 static const char *src_get(void *ctx, const char *name)

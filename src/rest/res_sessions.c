@@ -16,7 +16,7 @@
 #include "rest.h"
 #include "rest_query.h"
 #include "rest_res.h"
-#include "store.h"
+#include "store_job.h"
 
 /*
  * Energy: meterStop - meterStart once completed; while active, the newest

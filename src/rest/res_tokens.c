@@ -16,7 +16,7 @@
 #include "rest_body.h"
 #include "rest_query.h"
 #include "rest_res.h"
-#include "store.h"
+#include "store_job.h"
 
 static const struct rest_col token_cols[] = {
     { "idTag", "t.id_tag", REST_COL_STR, NULL },

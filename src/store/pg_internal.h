@@ -40,9 +40,6 @@ void store_pg_quiet_notices(PGconn *conn);
 /* The first line of a libpq message into buf (no trailing newline). */
 void store_pg_error_line(const char *message, char *buf, size_t cap);
 
-/* Frees a STORE_OP_SQL job's result values and zeroes the counts. */
-void store_job_clear_sql_out(struct store_job *job);
-
 /*
  * Test seam (it_store's fault injection): after `nth` more socket operations
  * of the store thread on its connection, the socket is shut down as if the

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
-
 #include "util.h"
 
 static void oom(size_t n)
@@ -51,17 +49,6 @@ char *xstrndup(const char *s, size_t n)
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
-}
-
-static void *cjson_malloc(size_t n)
-{
-    return xmalloc(n);
-}
-
-void util_install_cjson_hooks(void)
-{
-    cJSON_Hooks hooks = { .malloc_fn = cjson_malloc, .free_fn = free };
-    cJSON_InitHooks(&hooks);
 }
 
 bool str_copy(char *dst, size_t cap, const char *src)

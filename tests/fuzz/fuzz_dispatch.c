@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!core) {
         log_setup(LOG_ERROR, LOG_TEXT);
-        util_install_cjson_hooks();
+        ocpp_json_init();
         ocpp_schema_init();
         struct core_config cfg;
         core_config_defaults(&cfg);

@@ -18,6 +18,7 @@
 
 #include "rest_body.h"
 #include "rest_query.h"
+#include "ocpp.h"
 #include "util.h"
 
 static const char *const colors[] = { "red", "green", NULL };
@@ -218,7 +219,7 @@ static void test_all_problems_at_once(void **state)
 
 int main(void)
 {
-    util_install_cjson_hooks();
+    ocpp_json_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts_every_type),
         cmocka_unit_test(test_nulls_and_update),

@@ -17,11 +17,12 @@
 #include <strings.h>
 
 #include <cmocka.h>
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 #include "../../src/rest/framework.h"
 #include "secret.h"
-#include "store.h"
+#include "store_job.h"
+#include "ocpp.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------ fakes */
@@ -915,7 +916,7 @@ static void test_idem_key_valid(void **state)
 
 int main(void)
 {
-    util_install_cjson_hooks();
+    ocpp_json_init();
     const struct CMUnitTest tests[] = {
         T(test_route_errors),
         T(test_api_version),

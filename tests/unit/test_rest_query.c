@@ -18,7 +18,8 @@
 #include <cJSON.h>
 
 #include "rest_query.h"
-#include "store.h"
+#include "store_job.h"
+#include "ocpp.h"
 #include "util.h"
 
 /* ---- a fake query string: "a=1&b[]=x&b=y,z" ---- */
@@ -798,7 +799,7 @@ static void test_json_rows(void **state)
 
 int main(void)
 {
-    util_install_cjson_hooks();
+    ocpp_json_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_bad_parameters),

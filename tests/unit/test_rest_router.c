@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../../src/rest/framework.h"
+#include "ocpp.h"
 #include "util.h"
 
 static void h(struct rest_request *r)
@@ -287,7 +288,7 @@ static void test_text_ok(void **state)
 
 int main(void)
 {
-    util_install_cjson_hooks();
+    ocpp_json_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_literal_and_params),
         cmocka_unit_test(test_specific_pattern_wins),

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 
 struct api_resp {
     int status;                 /* HTTP status; -1 when nothing answered */

@@ -1,6 +1,6 @@
 /*
- * Private to src/ocpp/: the per-action translation functions (one
- * handle_<action>.c per charger-initiated action), the table in handlers.c
+ * Private to src/ocpp/: the per-action codecs (one codec_<action>.c per
+ * charger-initiated action: parse its request, build its answer), the table in codec.c
  * that ocpp_parse_request() / ocpp_conf_to_json() dispatch through, and the
  * small field readers and writers they share.
  *
@@ -11,8 +11,8 @@
  * (ocpp_parse_request) frees them with ocpp_req_free(), so arrays are
  * attached to req as soon as they are allocated, zeroed.
  */
-#ifndef OCPPGW_OCPP_HANDLERS_H
-#define OCPPGW_OCPP_HANDLERS_H
+#ifndef OCPPGW_OCPP_CODEC_H
+#define OCPPGW_OCPP_CODEC_H
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,7 +28,7 @@ enum ocpp_err ocpp_violation_set(struct ocpp_violation *v, enum ocpp_err err, co
 void ocpp_violation_vset(struct ocpp_violation *v, enum ocpp_err err, const char *path,
                          const char *fmt, va_list ap);
 
-/* ---- field readers (handlers.c) ----
+/* ---- field readers (codec.c) ----
  * `prefix` is the JSON path of obj ("" for the payload, "meterValue[0]"),
  * used only for the violation. All borrow obj and write into caller memory.
  */
@@ -57,13 +57,13 @@ enum ocpp_err ocpp_get_time(const struct cJSON *obj, const char *prefix, const c
 #define OCPP_CONNECTOR_MAX INT32_MAX
 #define OCPP_INT53_MAX INT64_C(9007199254740992)  /* what a JSON integer can carry */
 
-/* ---- writers (handlers.c) ---- */
+/* ---- writers (codec.c) ---- */
 /* Adds name: "YYYY-MM-DDTHH:MM:SS.mmmZ" to obj. */
 void ocpp_add_time(struct cJSON *obj, const char *name, int64_t ms);
 /* idTagInfo object (caller owns): status, expiryDate if set, parentIdTag if non-empty. */
 struct cJSON *ocpp_id_tag_info_to_json(const struct ocpp_id_tag_info *info);
 
-/* ---- shared by MeterValues and StopTransaction (handle_meter_values.c) ---- */
+/* ---- shared by MeterValues and StopTransaction (codec_meter_values.c) ---- */
 /*
  * Reads a meterValue array (path names it in violations) into a new array
  * attached to *out / *n at once (caller frees with ocpp_meter_values_free,
@@ -73,7 +73,7 @@ enum ocpp_err ocpp_parse_meter_value_array(const struct cJSON *arr, const char *
                                            struct ocpp_meter_value **out, size_t *n,
                                            struct ocpp_violation *v);
 
-/* ---- one pair per action (handle_<action>.c) ---- */
+/* ---- one pair per action (codec_<action>.c) ---- */
 enum ocpp_err ocpp_parse_authorize(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
 enum ocpp_err ocpp_parse_boot_notification(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
 enum ocpp_err ocpp_parse_data_transfer(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);

@@ -4,7 +4,7 @@
  */
 #include <cJSON.h>
 
-#include "handlers.h"
+#include "codec.h"
 
 enum ocpp_err ocpp_parse_diagnostics_status(const cJSON *p, union ocpp_req *req, struct ocpp_violation *v)
 {

@@ -6,7 +6,7 @@
  */
 #include <cJSON.h>
 
-#include "handlers.h"
+#include "codec.h"
 #include "util.h"
 
 enum ocpp_err ocpp_parse_data_transfer(const cJSON *p, union ocpp_req *req, struct ocpp_violation *v)

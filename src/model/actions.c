@@ -1,6 +1,6 @@
 /*
- * Names of things OCPP 1.6 puts on the wire: actions, CALLERROR codes and
- * authorisation statuses. The action table is indexed by enum ocpp_action,
+ * The OCPP 1.6 vocabulary every layer shares (model): action names and
+ * directions, CALLERROR code names and authorisation statuses. The action table is indexed by enum ocpp_action,
  * whose order is the byte order of the names, so the same table serves
  * name -> action (bsearch) and action -> name (index). test_rpc checks that
  * the table is sorted.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ocpp.h"
+#include "ocpp_msg.h"
 
 #define CHARGER_INITIATED 1u
 #define GATEWAY_INITIATED 2u   /* the 19 Central System -> Charge Point actions of 1.6 */

@@ -7,7 +7,7 @@
 
 #include <cJSON.h>
 
-#include "handlers.h"
+#include "codec.h"
 
 #define FIELD(name, member) { name, offsetof(struct ocpp_boot_req, member), \
                               sizeof ((struct ocpp_boot_req *)0)->member }

@@ -11,7 +11,7 @@
 
 #include <cJSON.h>
 
-#include "handlers.h"
+#include "codec.h"
 #include "util.h"
 
 static enum ocpp_err parse_sampled_value(const cJSON *js, const char *path,

@@ -1,9 +1,10 @@
 /*
- * JSON <-> typed messages for the ten charger-initiated actions. A table
- * indexed by action holds each action's parse function (payload -> union
- * ocpp_req) and conf builder (struct ocpp_conf -> payload); the functions
- * themselves live one file per action (handle_<action>.c), and the field
- * readers and writers they share live here. The payload reaching a parse
+ * The codec of the ten charger-initiated actions: JSON <-> the typed
+ * messages of ocpp_msg.h. A table indexed by action holds each action's
+ * parse function (payload -> union ocpp_req) and conf builder (struct
+ * ocpp_conf -> payload); the functions themselves live one file per action
+ * (codec_<action>.c), and the field readers and writers they share, and the
+ * digest that recognises a retried message, live here. The payload reaching a parse
  * function has passed ocpp_schema_validate(); what the schema cannot say
  * (integer ranges, the fixed sizes of ocpp_msg.h, dates) is checked here.
  */
@@ -12,7 +13,7 @@
 
 #include <cJSON.h>
 
-#include "handlers.h"
+#include "codec.h"
 #include "util.h"
 
 struct handler {
@@ -167,4 +168,16 @@ struct cJSON *ocpp_id_tag_info_to_json(const struct ocpp_id_tag_info *info)
     if (info->parent_id_tag[0])
         cJSON_AddStringToObject(o, "parentIdTag", info->parent_id_tag);
     return o;
+}
+
+uint64_t ocpp_payload_digest(const struct cJSON *payload)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    char *text = payload ? cJSON_PrintUnformatted(payload) : NULL;
+    for (const unsigned char *p = (const unsigned char *)(text ? text : "null"); *p; p++) {
+        h ^= *p;
+        h *= UINT64_C(1099511628211);
+    }
+    cJSON_free(text);
+    return h;
 }

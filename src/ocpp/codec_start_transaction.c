@@ -6,7 +6,7 @@
  */
 #include <cJSON.h>
 
-#include "handlers.h"
+#include "codec.h"
 
 enum ocpp_err ocpp_parse_start_transaction(const cJSON *p, union ocpp_req *req, struct ocpp_violation *v)
 {

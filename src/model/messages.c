@@ -1,13 +1,12 @@
 /*
- * Ownership of the typed messages of ocpp_msg.h: what a parsed request holds
- * on the heap, and the digest that lets the core recognise a retried
- * MeterValues or StopTransaction.
+ * Ownership of the typed messages of ocpp_msg.h (model): what a parsed
+ * request holds on the heap and how it is released. The wire layer fills
+ * these, the core hands them on to store jobs, the store writes them; each
+ * frees them with the same two functions.
  */
 #include <stdlib.h>
 
-#include <cJSON.h>
-
-#include "ocpp.h"
+#include "ocpp_msg.h"
 
 void ocpp_meter_values_free(struct ocpp_meter_value *v, size_t n)
 {
@@ -41,16 +40,4 @@ void ocpp_req_free(enum ocpp_action a, union ocpp_req *req)
     default:
         break; /* the other requests own nothing */
     }
-}
-
-uint64_t ocpp_payload_digest(const struct cJSON *payload)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-    char *text = payload ? cJSON_PrintUnformatted(payload) : NULL;
-    for (const unsigned char *p = (const unsigned char *)(text ? text : "null"); *p; p++) {
-        h ^= *p;
-        h *= UINT64_C(1099511628211);
-    }
-    cJSON_free(text);
-    return h;
 }

@@ -4,7 +4,7 @@
  */
 #include <cJSON.h>
 
-#include "handlers.h"
+#include "codec.h"
 
 cJSON *ocpp_build_heartbeat_conf(const struct ocpp_conf *conf)
 {

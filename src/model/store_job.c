@@ -1,15 +1,15 @@
 /*
- * Store jobs: allocation, ownership and the per-op facts (name, whether the
- * charger waits for the commit). A job owns the heap parts of its input
- * (meter value arrays, DataTransfer data, SQL parameters, a command row's
- * strings) and of its output (SQL result values, an API key row's arrays);
- * store_job_free releases all of them.
+ * Store jobs (model): allocation, ownership and the per-op facts (name,
+ * whether the charger waits for the commit). A job owns the heap parts of
+ * its input (meter value arrays, DataTransfer data, SQL parameters, a
+ * command row's strings) and of its output (SQL result values, an API key
+ * row's arrays); store_job_free releases all of them. No libpq here: the
+ * core and REST build jobs without linking the store.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg_internal.h"
-#include "store.h"
+#include "store_job.h"
 #include "util.h"
 
 static const struct {

@@ -850,7 +850,7 @@ int main(int argc, char **argv)
      * never races libwebsockets' localtime() on the loop thread.
      */
     tzset();
-    util_install_cjson_hooks();
+    ocpp_json_init();
     struct cli cli;
     int r = parse_cli(argc, argv, &cli);
     if (r == -1)

@@ -32,11 +32,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
 #include <libwebsockets.h>
 
 #include "core.h"
-#include "framework.h"
+#include "../rest/framework.h"
 #include "gateway.h"
 #include "metrics.h"
 #include "secret.h"
@@ -333,14 +332,7 @@ static int settle(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
 static void early_error(struct rest_request *r, enum rest_err e, const char *message,
                         const char *ctx_name, const char *ctx_value, bool close)
 {
-    r->state = REST_REQ_RUNNING;
-    r->close_after |= close;
-    struct cJSON *ctx = NULL;
-    if (ctx_name) {
-        ctx = cJSON_CreateObject();
-        cJSON_AddStringToObject(ctx, ctx_name, ctx_value ? ctx_value : "");
-    }
-    rest_reply_error(r, e, message, ctx);
+    rest_reply_transport_error(r, e, message, ctx_name, ctx_value, close);
 }
 
 /* Content-Length as a number; false if it is not plain digits. */

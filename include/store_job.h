@@ -1,0 +1,189 @@
+/*
+ * Store jobs (model, src/model/store_job.c): the unit of work between the
+ * core or REST and the store. A job names an operation, carries its input
+ * and, once the store has run it, its output and status. This header is
+ * all the core knows of the store: it builds jobs and hands them to
+ * core_io.db_submit, and gets them back in core_on_db_result. How jobs are
+ * run (a thread, PostgreSQL, pipeline mode) is include/store.h's business.
+ *
+ * Ownership: a job owns the heap parts of its input (meter value arrays,
+ * DataTransfer data, SQL parameters, a command row's strings) and of its
+ * output (SQL result values, an API key row's arrays); store_job_free()
+ * releases all of them.
+ */
+#ifndef OCPPGW_STORE_JOB_H
+#define OCPPGW_STORE_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocpp_msg.h"
+
+enum store_op {
+    STORE_OP_CHARGER_CONNECTED,     /* write-behind; creates the row if auto_register */
+    STORE_OP_CHARGER_DISCONNECTED,  /* write-behind */
+    STORE_OP_LAST_SEEN,             /* write-behind; many chargers in one job */
+    STORE_OP_BOOT,                  /* write-behind */
+    STORE_OP_STATUS,                /* write-behind; connector upsert + history */
+    STORE_OP_AUTHORIZE,             /* read: token lookup */
+    STORE_OP_START_TX,              /* durable: session row, idempotent */
+    STORE_OP_STOP_TX,               /* durable: close session or store orphan */
+    STORE_OP_METER_VALUES,          /* durable: samples, deduplicated per message */
+    STORE_OP_DATA_TRANSFER,         /* write-behind */
+    STORE_OP_FIRMWARE_STATUS,       /* write-behind */
+    STORE_OP_DIAGNOSTICS_STATUS,    /* write-behind */
+    STORE_OP_SECURITY_EVENT,        /* write-behind: replacement, auth failures */
+    STORE_OP_CHARGER_CHANGED,       /* produced by the store thread from NOTIFY */
+    STORE_OP_SQL,                   /* generic parameterised statement (REST) */
+    STORE_OP_APIKEY_CHANGED,        /* produced by the store thread from NOTIFY (REST store) */
+    STORE_OP_SQL_BEHIND,            /* as STORE_OP_SQL, but write-behind (kept while the database is down) */
+    STORE_OP_CHARGERS_ALL,          /* read: every charger row (registry reload after a reconnect) */
+    STORE_OP_COMMAND,               /* write-behind: upsert of one row of table commands */
+    STORE_OP_COUNT
+};
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_ERR_UNAVAILABLE,          /* database down or commit unknown: retryable */
+    STORE_ERR_FAILED                /* the statement failed for this job's data */
+};
+
+/* A charger as the registry needs it (one row of table chargers). */
+struct store_charger {
+    char id[OCPP_CHARGER_ID_MAX + 1];
+    char auth_hash[160];            /* "" = no password (security profile 0) */
+    int security_profile;           /* 0, 1, 2, 3 */
+    char registration[12];          /* BootNotification answer: Accepted|Pending|Rejected */
+    bool deleted;                   /* row gone: forget the charger */
+};
+
+/* An API key as the REST key cache needs it (one row of table api_keys). */
+struct store_apikey {
+    int64_t id;
+    char name[128];
+    char key_hash[65];              /* hex SHA-256 of the secret */
+    char *scopes_json;              /* owned JSON array text ["admin", ...]; NULL = none */
+    char *charger_ids_json;         /* owned JSON array text; NULL = all chargers */
+    char *site_ids_json;            /* owned JSON array text; NULL = all sites */
+    int64_t expires_ms;             /* 0 = never */
+    bool deleted;                   /* revoked or gone: forget the key */
+};
+
+/*
+ * The columns of an api_keys row as struct store_apikey wants them, in
+ * order (the REST key cache reloads with this list too).
+ */
+#define STORE_APIKEY_COLUMNS \
+    "id, name, key_hash, to_json(scopes)::text, to_json(charger_ids)::text," \
+    " to_json(site_ids)::text, (extract(epoch FROM expires_at) * 1000)::bigint," \
+    " revoked_at IS NOT NULL"
+
+/*
+ * One row of table commands (sql/005_commands.sql), written when the command
+ * is created and again when it ends (upsert by id). Strings owned (NULL =
+ * SQL NULL); times in ms since the epoch, 0 = NULL.
+ */
+struct store_command {
+    char id[40];                    /* UUID text */
+    char action[48];
+    char state[24];                 /* queued, sent, awaitingSession, completed, failed */
+    char *outcome;                  /* NULL while pending; answered, callError, timeout, ... */
+    char *payload;                  /* JSON text */
+    char *response;                 /* JSON text */
+    char *status;                   /* response's "status" */
+    char *error_code;
+    char *error_description;
+    char *request_id;
+    int64_t api_key_id;             /* 0 = NULL */
+    int64_t session_id;             /* 0 = NULL */
+    int32_t transaction_id;         /* 0 = NULL */
+    int64_t created_ms, sent_ms, answered_ms, completed_ms;
+};
+
+struct store_last_seen {
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    int64_t at_ms;
+};
+
+/* Outcome of a StopTransaction. */
+enum store_stop_outcome {
+    STORE_STOP_CLOSED,              /* session closed now */
+    STORE_STOP_REPEATED,            /* already closed before: nothing changed */
+    STORE_STOP_ORPHAN               /* unknown or foreign transaction: stored as orphan */
+};
+
+struct store_job {
+    struct store_job *next;         /* queue link, owned by whoever holds the job */
+    enum store_op op;
+    enum store_status status;
+    uint64_t conn_id;               /* 0 = no connection waits for it */
+    char msg_id[OCPP_ID_MAX + 1];   /* OCPP unique id to answer, "" = none */
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    int64_t received_ms;            /* when the gateway received it (wall clock) */
+    int64_t submitted_us;           /* monotonic, set by store_submit */
+    void *user;                     /* opaque to the store (REST request, ...) */
+
+    union {
+        struct { char remote_addr[48]; bool auto_register; } connected;
+        struct { char reason[64]; int64_t connected_ms; } disconnected; /* connected_ms: when the closing connection opened */
+        struct { size_t n; struct store_last_seen *items; } last_seen;     /* owned */
+        struct ocpp_boot_req boot;
+        struct ocpp_status_notification_req status;
+        struct { char id_tag[OCPP_IDTAG_MAX + 1]; bool check_concurrent; } authorize;
+        struct { struct ocpp_start_tx_req req; int32_t candidate_tx_id; bool check_concurrent; } start_tx;
+        struct ocpp_stop_tx_req stop_tx;                /* owns its values */
+        struct ocpp_meter_values_req meter_values;       /* owns values */
+        struct ocpp_data_transfer_req data_transfer;    /* owns data */
+        struct ocpp_status_req fw_diag_status;
+        struct { char kind[48]; char detail[256]; } security_event;
+        struct store_command command;                    /* owns its strings */
+        int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
+        struct {                    /* SQL and SQL_BEHIND */
+            const char *sql;        /* static text, borrowed */
+            int nparams;
+            char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
+        } sql;
+    } in;
+
+    union {
+        struct ocpp_id_tag_info authorize;
+        struct {
+            int32_t transaction_id;
+            int64_t session_id;
+            bool existing;          /* a retry of a start already stored */
+            struct ocpp_id_tag_info info;
+        } start_tx;
+        struct {
+            enum store_stop_outcome outcome;
+            int64_t session_id;     /* 0 for orphans */
+            bool has_info;
+            struct ocpp_id_tag_info info;
+        } stop_tx;
+        struct { int64_t session_id; bool duplicate; } meter_values;
+        struct store_charger charger;                   /* CHARGER_CHANGED */
+        struct { size_t n; struct store_charger *items; } chargers; /* CHARGERS_ALL, owned */
+        struct store_apikey apikey;                     /* APIKEY_CHANGED (owns its strings) */
+        struct {
+            int ntuples, nfields;
+            char **values;          /* owned, ntuples*nfields, row-major; NULL = SQL NULL */
+            char sqlstate[6];       /* on STORE_ERR_FAILED */
+        } sql;
+    } out;
+};
+
+/* Frees the strings a store_apikey owns and zeroes it. */
+void store_apikey_clear(struct store_apikey *k);
+
+/* New zeroed job of that op. Caller owns it until it is submitted. */
+struct store_job *store_job_new(enum store_op op);
+/* Frees the job and everything it owns. NULL is fine. */
+void store_job_free(struct store_job *job);
+/* Durable ops are answered only after commit; the rest are write-behind. */
+bool store_op_is_durable(enum store_op op);
+const char *store_op_name(enum store_op op);
+
+/* Frees a STORE_OP_SQL job's result values and zeroes the counts. */
+void store_job_clear_sql_out(struct store_job *job);
+
+#endif
