@@ -73,8 +73,8 @@ EXT_config      := inih
 EXT_ocpp        := libcjson
 EXT_store       := libpq libcrypto
 EXT_rest        := libcjson libcrypto
-EXT_glue        := libwebsockets libuv libssl
-EXT_app         := libsystemd libwebsockets
+EXT_glue        := libwebsockets libuv libssl libsystemd
+EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
 HDRS_util       := util.h hmap.h secret.h strbuf.h
 HDRS_model      := ocpp_msg.h store_job.h

@@ -1,13 +1,14 @@
 /*
- * The running gateway process as the libwebsockets glue sees it: one
- * context, one service thread, the core, the store, and the map from
- * connection ids to websockets. Only src/main.c, src/ocpp/ws_lws.c and
- * src/rest/http_lws.c include this (they are the only files that see lws).
+ * The glue (src/glue/): the running gateway process as the libwebsockets
+ * code sees it. One context, one service thread, the core, the stores, and
+ * the map from connection ids to websockets. src/glue/ is the only code
+ * that calls lws; the composition root (src/app/serve.c) fills struct
+ * gateway and hands it to gw_server_listen() / gw_server_run(). Callbacks
+ * find it as the context's user pointer: there is no global.
  */
 #ifndef OCPPGW_GATEWAY_H
 #define OCPPGW_GATEWAY_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct lws_vhost;
 struct core;
 struct store;
 struct hmap;
+struct gw_server;
 
 /* A queued outgoing websocket message (LWS_PRE headroom before data). */
 struct ws_frame {
@@ -54,7 +56,7 @@ struct gateway {
     struct store *rest_store;       /* REST's own connection (src/rest); NULL once stopped */
     struct hmap *ws_by_conn;        /* conn id -> struct lws * */
     struct ocpp_transport transport;
-    volatile sig_atomic_t stop;
+    struct gw_server *server;       /* the glue's own state (server_lws.c) */
     bool shutting_down;
     int64_t started_ms;
     int max_connections;
@@ -63,19 +65,44 @@ struct gateway {
 /* The single gateway of this process (set by main). */
 extern struct gateway *gw;
 
-/* src/ocpp/ws_lws.c */
+/* ---- src/glue/server_lws.c: the context, its loop, start and shutdown ---- */
+
+/*
+ * Creates the libwebsockets context (on a libuv loop unless
+ * server.event_loop = poll) with the gateway as its user pointer, and its
+ * vhosts: OCPP, TLS (profiles 2 and 3) when server.tls_listen is set, REST
+ * when server.api_listen is set. Call before the core exists, so a port in
+ * use stops the start at once. false with a one-line reason in err (then
+ * gw_server_destroy() still frees what was made).
+ */
+bool gw_server_listen(struct gateway *g, char *err, size_t cap);
+/*
+ * Serves until SIGTERM/SIGINT (systemd READY, STOPPING, WATCHDOG), then
+ * shuts down in order: commands cancelled (their REST clients answered),
+ * in-flight database answers sent (up to 10 s), websockets closed with 1001
+ * (up to 3 s). g->core, g->store and g->rest_store must be running;
+ * chargers and keys are for the start-up line.
+ */
+void gw_server_run(struct gateway *g, size_t chargers, size_t keys);
+/* After the stores stopped: destroys the context (CLOSED callbacks reach the core) and the glue's state. */
+void gw_server_destroy(struct gateway *g);
+/* store_config.wake: a store has completions for the loop (any thread). */
+void gw_store_wake(void *ctx);
+
+/* ---- src/glue/ws_lws.c: OCPP websockets ---- */
 void ws_init(struct gateway *g);
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: 0 allow, 1 refused (answer written), -1 drop. */
 int ws_confirm_upgrade(struct gateway *g, struct lws *wsi);
 /* Writes a refusal of an upgrade (status, one optional header "Name:" value); returns 1. */
 int ws_refuse(struct lws *wsi, int status, const char *hdr_name, const char *hdr_value);
 /* Websocket callback reasons. */
-int ws_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_t len);
+int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *pss, void *in,
+                size_t len);
 /* Asks every websocket to close with code (1001 at shutdown). */
 void ws_close_all(struct gateway *g, int code);
 size_t ws_open_count(const struct gateway *g);
 
-/* src/rest/http_lws.c */
+/* ---- src/glue/http_lws.c: REST over HTTP ---- */
 /* Starts the REST framework over g (config, REST store); before the loop. */
 void http_init(struct gateway *g);
 /* Frees every REST request and job context; after the REST store stopped and the context is gone. */

@@ -124,8 +124,10 @@ for l in $LAYERS; do
     exts=
     for o in $l $(deps_of "$l"); do exts="$exts $(ext_of "$o")"; done
     libs=$( [ -n "${exts// /}" ] && pkg-config --libs $exts || true)
+    entry="$tmp/main.o"
+    grep -qxF main "$tmp/def.$l" && entry=     # the program's own main (app)
     # shellcheck disable=SC2086
-    if ! "$CC" $LDFLAGS -o "$tmp/link.$l" "$tmp/main.o" -Wl,--whole-archive "$(archive "$l")" \
+    if ! "$CC" $LDFLAGS -o "$tmp/link.$l" $entry -Wl,--whole-archive "$(archive "$l")" \
             -Wl,--no-whole-archive $archives $libs -lpthread -lm 2> "$tmp/link.$l.err"; then
         err "lib$l.a, whole, does not link with only what it may use:"
         grep -E 'undefined reference|multiple definition' "$tmp/link.$l.err" | sed 's/^/    /' | head -20 >&2

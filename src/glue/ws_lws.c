@@ -290,9 +290,9 @@ static int on_writeable(struct lws *wsi, struct gw_pss *pss)
     return 0;
 }
 
-int ws_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, size_t len)
+int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *pss, void *in,
+                size_t len)
 {
-    struct gateway *g = gw;
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED: {
         char path[256], addr[64] = "";

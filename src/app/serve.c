@@ -1,0 +1,241 @@
+/*
+ * `ocppgw serve`: the composition root. It builds every part from the
+ * configuration and wires them together, and is the only place that knows
+ * them all:
+ *
+ *   core  <- core_io (this file): CALLRESULTs and CALLs go out through the
+ *            glue's transport (src/ocpp/ send helpers), store jobs to the
+ *            OCPP store, events to the log, ended commands to the metrics
+ *   store <- two instances: the OCPP writer and REST's own connection
+ *   REST  <- http_init() (src/glue/http_lws.c): the core, the REST store
+ *   glue  <- gw_server_listen() / gw_server_run(): the context and the loop
+ *
+ * Order of the start: listeners first (a port in use fails before anything
+ * else starts), the core, the OCPP store (it LISTENs) and then the charger
+ * registry, so a change in between is not lost; the same for REST's store
+ * and the API key cache. The only synchronous libpq use is here, before the
+ * loop (migrations, the two loads).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "core.h"
+#include "gateway.h"
+#include "hmap.h"
+#include "metrics.h"
+#include "ocpp.h"
+#include "rest.h"
+#include "secret.h"
+#include "store.h"
+#include "util.h"
+
+/* ---- the core's I/O ---- */
+
+static int64_t io_now(void *ctx)
+{
+    (void)ctx;
+    return time_now_ms();
+}
+
+static void io_send_conf(void *ctx, uint64_t conn_id, const char *msg_id, const struct ocpp_conf *conf)
+{
+    struct gateway *g = ctx;
+    ocpp_send_conf(&g->transport, conn_id, msg_id, conf);
+}
+
+static void io_send_error(void *ctx, uint64_t conn_id, const char *msg_id, enum ocpp_err err,
+                          const char *description)
+{
+    struct gateway *g = ctx;
+    ocpp_send_error(&g->transport, conn_id, msg_id, err, description);
+}
+
+static void io_send_call(void *ctx, uint64_t conn_id, const char *msg_id, enum ocpp_action a,
+                         const char *payload)
+{
+    struct gateway *g = ctx;
+    ocpp_send_call(&g->transport, conn_id, msg_id, a, payload);
+}
+
+static void io_close(void *ctx, uint64_t conn_id, int code, const char *reason)
+{
+    struct gateway *g = ctx;
+    g->transport.close(g, conn_id, code, reason);
+}
+
+static void io_db_submit(void *ctx, struct store_job *job)
+{
+    struct gateway *g = ctx;
+    if (!g->store) {
+        /* only during the last moments of shutdown, after the store stopped */
+        log_warn(job->charger_id[0] ? job->charger_id : NULL, "%s not stored: shutting down",
+                 store_op_name(job->op));
+        store_job_free(job);
+        return;
+    }
+    store_submit(g->store, job);
+}
+
+static void io_emit(void *ctx, const struct core_event *ev)
+{
+    (void)ctx;
+    log_debug(ev->charger_id, "event %s%s%s", core_event_name(ev->kind), ev->status ? " " : "",
+              ev->status ? ev->status : "");
+}
+
+/* A command ended: counted by action and outcome, with the charger's answer time. */
+static void io_command_done(void *ctx, const struct core_command_view *v)
+{
+    (void)ctx;
+    enum metrics_cmd_outcome o;
+    switch (v->outcome) {
+    case CORE_CMD_ANSWERED:
+        if (!v->status)
+            o = METRICS_CMD_ANSWERED;
+        else if (strcmp(v->status, "Accepted") == 0 || strcmp(v->status, "Unlocked") == 0)
+            o = METRICS_CMD_ACCEPTED;
+        else
+            o = METRICS_CMD_REJECTED;
+        break;
+    case CORE_CMD_CALL_ERROR: o = METRICS_CMD_CALL_ERROR; break;
+    case CORE_CMD_TIMEOUT: o = METRICS_CMD_TIMEOUT; break;
+    case CORE_CMD_DISCONNECTED: o = METRICS_CMD_DISCONNECTED; break;
+    case CORE_CMD_INVALID_ANSWER: o = METRICS_CMD_INVALID_ANSWER; break;
+    case CORE_CMD_CANCELLED:
+    case CORE_CMD_PENDING:
+    default: o = METRICS_CMD_CANCELLED; break;
+    }
+    metrics_command(v->action, o, v->answer_us);
+}
+
+static int64_t io_mono_us(void *ctx)
+{
+    (void)ctx;
+    return time_mono_us();
+}
+
+static void io_random(void *ctx, void *buf, size_t n)
+{
+    (void)ctx;
+    secret_random(buf, n);
+}
+
+/* ---- composition ---- */
+
+static void core_config_from(const struct config *cfg, struct core_config *cc)
+{
+    core_config_defaults(cc);
+    cc->auto_register = cfg->auto_register;
+    cc->heartbeat_interval_s = cfg->heartbeat_interval;
+    cc->authorize_concurrent_tx = cfg->authorize_concurrent_tx;
+    cc->call_timeout_ms = cfg->call_timeout * 1000;
+    cc->call_queue_max = cfg->call_queue;
+    cc->remote_start_wait_ms = cfg->remote_start_wait * 1000;
+    cc->auth_fail_max = cfg->auth_fail_max;
+    cc->auth_fail_window_ms = cfg->auth_fail_window * 1000;
+    cc->auth_block_ms = cfg->auth_block * 1000;
+    cc->conn_rate_per_ip = cfg->conn_rate_per_ip;
+    cc->data_transfer_vendors = cfg->data_transfer_vendors;
+}
+
+static void registry_add(void *ctx, const struct store_charger *row)
+{
+    core_charger_upsert(ctx, row);
+}
+
+int app_serve(const struct config *cfg)
+{
+    struct gateway g;
+    memset(&g, 0, sizeof g);
+    g.cfg = *cfg;
+    g.started_ms = time_now_ms();
+    gw = &g;
+
+    if (!ocpp_schema_init())
+        return app_fail("embedded OCPP schemas are broken");
+
+    /* the database must be reachable at start; apply what migrations are pending */
+    struct store_admin *admin = app_admin_connect(cfg);
+    if (!admin) {
+        ocpp_schema_free();
+        return 1;
+    }
+    char err[512];
+    int applied = store_admin_migrate(admin, err, sizeof err);
+    if (applied < 0) {
+        store_admin_close(admin);
+        ocpp_schema_free();
+        return app_fail("migration failed: %s", err);
+    }
+    if (applied)
+        log_info(NULL, "applied %d migration%s", applied, applied == 1 ? "" : "s");
+
+    int rc = 1;
+    if (!gw_server_listen(&g, err, sizeof err)) {
+        app_fail("%s", err);
+        goto out;
+    }
+
+    struct core_config cc;
+    core_config_from(cfg, &cc);
+    struct core_io io = {
+        .ctx = &g, .now_ms = io_now, .send_conf = io_send_conf, .send_error = io_send_error,
+        .send_call = io_send_call, .close_conn = io_close, .db_submit = io_db_submit,
+        .emit = io_emit, .random = io_random, .command_done = io_command_done,
+        .mono_us = io_mono_us,
+    };
+    g.core = core_new(&io, &cc);
+
+    /* the store first (it LISTENs), then the registry: a change in between is not lost */
+    struct store_config sc = {
+        .conninfo = cfg->db_url, .batch_max = cfg->db_batch_max, .queue_max = cfg->db_queue_max,
+        .wake = gw_store_wake, .wake_ctx = &g,
+    };
+    g.store = store_start(&sc);
+    if (!g.store)
+        goto out;
+    int n = store_admin_load_chargers(admin, registry_add, g.core, err, sizeof err);
+    if (n < 0) {
+        app_fail("cannot load chargers: %s", err);
+        goto out;
+    }
+    /* REST: its own connection (queries never wait in the chargers' write
+     * transactions), LISTENing on api_keys; then the key cache, like the registry */
+    http_init(&g);
+    struct store_config rsc = {
+        .conninfo = cfg->db_url, .batch_max = cfg->db_batch_max, .queue_max = cfg->db_queue_max,
+        .wake = gw_store_wake, .wake_ctx = &g, .listen = STORE_LISTEN_APIKEYS,
+        .application_name = "ocppgw-rest",
+    };
+    g.rest_store = store_start(&rsc);
+    if (!g.rest_store)
+        goto out;
+    int nkeys = store_admin_apikey_load(admin, rest_keys_add, NULL, err, sizeof err);
+    store_admin_close(admin);
+    admin = NULL;
+    if (nkeys < 0) {
+        app_fail("cannot load API keys: %s", err);
+        goto out;
+    }
+
+    gw_server_run(&g, (size_t)n, (size_t)nkeys);
+    rc = 0;
+
+out:
+    store_stop(g.store);                /* writes what is queued (disconnects), joins */
+    g.store = NULL;
+    store_stop(g.rest_store);           /* audit rows and other write-behind REST jobs */
+    g.rest_store = NULL;
+    if (admin)
+        store_admin_close(admin);
+    gw_server_destroy(&g);              /* closes what is left; CLOSED callbacks reach the core */
+    http_shutdown();                    /* REST requests the close left without client */
+    core_free(g.core);
+    ocpp_schema_free();
+    gw = NULL;
+    if (rc == 0)
+        log_info(NULL, "stopped");
+    return rc;
+}

@@ -1,0 +1,441 @@
+/*
+ * The libwebsockets server: one context, its vhosts and protocol table, the
+ * event loop it runs on, the periodic tick, and the order of a shutdown.
+ * The composition root (src/app/serve.c) builds the core, the stores and the
+ * REST framework; this file gives them a loop. Per-connection work is in
+ * ws_lws.c (OCPP websockets) and http_lws.c (REST over HTTP); both reach the
+ * gateway through the context's user pointer, never a global.
+ *
+ * The loop never blocks on the database: store results come back through
+ * lws_cancel_service() -> LWS_CALLBACK_EVENT_WAIT_CANCELLED, drained here.
+ *
+ * Shutdown (gw_server_run, after SIGTERM/SIGINT): stop admitting, cancel
+ * commands so their REST clients are answered, let in-flight database
+ * writes finish and their answers go out, close every websocket with 1001.
+ * The caller then stops the stores (which write what is still queued) and
+ * calls gw_server_destroy().
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#include "core.h"
+#include "gateway.h"
+#include "hmap.h"
+#include "ocpp.h"
+#include "rest.h"
+#include "store.h"
+#include "util.h"
+
+#ifndef OCPPGW_VERSION
+#define OCPPGW_VERSION "0.1.0"
+#endif
+
+#define FD_RESERVE 64                   /* fds kept back for the database, the log, the listeners */
+#define DRAIN_ANSWERS_US (10 * 1000000) /* shutdown: in-flight database answers and REST replies */
+#define DRAIN_CLOSE_US (3 * 1000000)    /* shutdown: close handshakes */
+
+/* What the glue keeps beside struct gateway (lws and libuv types stay in here). */
+struct gw_server {
+    uv_loop_t uv_loop;
+    bool use_uv;                        /* the context runs on uv_loop (else lws's poll loop) */
+    struct lws_sorted_usec_list tick_sul;
+    lws_retry_bo_t retry;               /* websocket ping policy; lws keeps the pointer */
+    struct gateway *g;                  /* back pointer for the tick */
+    bool ticking;
+    bool watchdog;                      /* systemd WatchdogSec= is set */
+    bool store_was_ready;               /* the OCPP store's state at the last tick */
+    rlim_t fd_hard;
+};
+
+/*
+ * The context a signal handler may wake: the one thing in this file a
+ * handler without arguments has to reach. Set while gw_server_run serves.
+ */
+static struct lws_context *volatile signal_ctx;
+static volatile sig_atomic_t signal_stop;
+
+static struct gateway *gateway_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+/* ---- store completions ---- */
+
+/*
+ * Registry reload after the store (re)connects: notifications sent while the
+ * database was unreachable are lost, so the table is read again, without
+ * blocking the loop (a STORE_OP_CHARGERS_ALL job on the OCPP store).
+ */
+static void registry_reload_done(struct gateway *g, const struct store_job *job)
+{
+    if (job->status != STORE_OK) {
+        log_warn(NULL, "charger registry reload failed; retrying on the next reconnect");
+        g->server->store_was_ready = false;
+        return;
+    }
+    core_registry_sync(g->core, job->out.chargers.items, job->out.chargers.n);
+}
+
+static void drain_store(struct gateway *g)
+{
+    struct store_job *job = store_take_completed(g->store);
+    while (job) {
+        struct store_job *next = job->next;
+        job->next = NULL;
+        if (job->op == STORE_OP_CHARGERS_ALL) {
+            registry_reload_done(g, job);
+            store_job_free(job);
+        } else {
+            core_on_db_result(g->core, job);
+        }
+        job = next;
+    }
+}
+
+/* REST's own store: every completion belongs to the REST framework. */
+static void drain_rest_store(struct gateway *g)
+{
+    struct store_job *job = store_take_completed(g->rest_store);
+    while (job) {
+        struct store_job *next = job->next;
+        job->next = NULL;
+        rest_on_store_result(job);
+        job = next;
+    }
+}
+
+void gw_store_wake(void *ctx)
+{
+    struct gateway *g = ctx;
+    if (g->ctx)
+        lws_cancel_service(g->ctx);
+}
+
+/* ---- the protocol table ---- */
+
+static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    struct gateway *g = gateway_of(wsi);
+    struct gw_pss *pss = user;
+    if (!g)
+        return 0;                       /* context being created or destroyed */
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (g->api_vhost && lws_get_vhost(wsi) == g->api_vhost)
+            return ws_refuse(wsi, 404, NULL, NULL);
+        if (g->shutting_down)
+            return ws_refuse(wsi, 503, NULL, NULL);
+        return ws_confirm_upgrade(g, wsi);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        const struct lws_protocols *p = lws_get_protocol(wsi);
+        return p && strcmp(p->name, "ocpp1.6") == 0 ? 0 : 1;
+    }
+    case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+        /* len is OpenSSL's preverify_ok: refuse certificates that do not verify */
+        return len ? 0 : 1;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (g->store)
+            drain_store(g);
+        if (g->rest_store)
+            drain_rest_store(g);
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    case LWS_CALLBACK_CLOSED:
+        return ws_callback(g, wsi, (int)reason, pss, in, len);
+    default:
+        return http_callback(wsi, (int)reason, pss, in, len);
+    }
+}
+
+/*
+ * rx_buffer_size 1024: lws mallocs it per websocket and the heap pages it
+ * sits on end up resident, so it is most of the idle cost of a connection
+ * (measured: 5.8 KB per idle charger at 4096, 2.8 KB at 1024). Messages
+ * larger than a chunk are reassembled in ws_lws.c; the frame limit is
+ * ocpp.max_frame, not this.
+ */
+static const struct lws_protocols ocpp_protocols[] = {
+    { "ocpp1.6", gw_callback, sizeof(struct gw_pss), 1024, 0, NULL, 0 },
+    { "http", gw_callback, sizeof(struct gw_pss), 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static const struct lws_protocols api_protocols[] = {
+    { "http", gw_callback, sizeof(struct gw_pss), 0, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void lws_log(int level, const char *line)
+{
+    char buf[512];
+    str_copy(buf, sizeof buf, line);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    log_msg(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, NULL, "lws: %s", buf);
+}
+
+/* ---- the loop ---- */
+
+/*
+ * The event loop. lws 4.1.6's own loop is poll(2), which walks every fd on
+ * every wake-up: with thousands of idle chargers that dominates the CPU.
+ * With server.event_loop = uv (the default) lws runs on a libuv loop we own
+ * (a "foreign" loop: Debian ships lws's libuv support as a plugin that
+ * exports no API of its own), epoll underneath. One iteration of either is
+ * service_once(); if the plugin cannot be loaded we fall back to poll.
+ */
+static void service_once(struct gateway *g)
+{
+    if (g->server->use_uv)
+        uv_run(&g->server->uv_loop, UV_RUN_ONCE);
+    else
+        lws_service(g->ctx, 0);
+}
+
+/*
+ * Destroys the context. On a foreign libuv loop lws_context_destroy() only
+ * starts: lws's handles close as the loop runs, and lws clears the pointer
+ * given as info.pcontext when it is done. Then the loop itself is closed.
+ */
+static void context_destroy(struct gateway *g)
+{
+    struct gw_server *s = g->server;
+    if (g->ctx)
+        lws_context_destroy(g->ctx);
+    if (!s->use_uv) {
+        g->ctx = NULL;
+        return;
+    }
+    for (int i = 0; i < 3 && g->ctx; i++) {
+        uv_run(&s->uv_loop, UV_RUN_DEFAULT);
+        if (g->ctx)
+            lws_context_destroy(g->ctx);
+    }
+    uv_run(&s->uv_loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&s->uv_loop) != 0)
+        log_warn(NULL, "event loop closed with handles still open");
+    g->ctx = NULL;
+    s->use_uv = false;
+}
+
+static void tick(struct lws_sorted_usec_list *sul)
+{
+    struct gw_server *s = lws_container_of(sul, struct gw_server, tick_sul);
+    struct gateway *g = s->g;
+    int ms = core_expire(g->core);
+    bool ready = store_ready(g->store);
+    if (ready && !s->store_was_ready)
+        store_submit(g->store, store_job_new(STORE_OP_CHARGERS_ALL));
+    s->store_was_ready = ready;
+    rest_tick();
+    if (s->watchdog)
+        sd_notify(0, "WATCHDOG=1");
+    if (ms < 10)
+        ms = 10;
+    lws_sul_schedule(g->ctx, 0, sul, tick, (lws_usec_t)ms * 1000);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    signal_stop = 1;
+    struct lws_context *ctx = signal_ctx;
+    if (ctx)
+        lws_cancel_service(ctx);
+}
+
+/* ---- start ---- */
+
+/*
+ * Connection ceiling and the fd limits around lws_create_context.
+ *
+ * lws 4.1.6 sizes its fd table from sysconf(_SC_OPEN_MAX), i.e. the soft
+ * RLIMIT_NOFILE at context creation. Setting info.fd_limit_per_thread below
+ * that makes it look every fd up with a linear scan (measured: a quarter of
+ * the gateway's CPU at 2,000 connections). Leaving the table at the limit
+ * lets the process hit EMFILE before the table is full, and lws then spins on
+ * accept (notes §8). So: lower the soft limit to the connection ceiling while
+ * the context is created (lws sizes its table, O(1) lookups, and stops
+ * accepting when it is full), then raise it back to the hard limit so the
+ * database connections, the log and the listeners have fds of their own.
+ */
+static int fd_limit_for_context(struct gw_server *s, const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    s->fd_hard = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1000000 ? 1000000 : rl.rlim_max;
+    long table = (long)s->fd_hard - FD_RESERVE;
+    if (cfg->max_connections > 0 && cfg->max_connections < table)
+        table = cfg->max_connections;
+    if (table < 64)
+        table = 64;
+    rl.rlim_cur = (rlim_t)table;
+    rl.rlim_max = s->fd_hard;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    return (int)table;
+}
+
+static void fd_limit_after_context(const struct gw_server *s)
+{
+    struct rlimit rl = { s->fd_hard, s->fd_hard };
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const char *name,
+                                    const struct lws_protocols *protocols,
+                                    const lws_retry_bo_t *retry, bool tls)
+{
+    char addr[128];
+    int port;
+    config_split_listen(listen, addr, sizeof addr, &port);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = port;
+    info.iface = strcmp(addr, "0.0.0.0") == 0 || addr[0] == '\0' ? NULL : addr;
+    info.protocols = protocols;
+    info.vhost_name = name;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.retry_and_idle_policy = retry;
+    info.keepalive_timeout = 30;
+    info.timeout_secs = 10;
+    if (tls) {
+        /* security profiles 2 and 3: TLS 1.2 or newer; client certificates
+         * are asked for (not required) and checked against tls_ca */
+        info.ssl_cert_filepath = g->cfg.tls_cert;
+        info.ssl_private_key_filepath = g->cfg.tls_key;
+        info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+        if (g->cfg.tls_ca) {
+            info.ssl_ca_filepath = g->cfg.tls_ca;
+            info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+                            LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
+        }
+    }
+    return lws_create_vhost(g->ctx, &info);
+}
+
+bool gw_server_listen(struct gateway *g, char *err, size_t cap)
+{
+    const struct config *cfg = &g->cfg;
+    struct gw_server *s = xcalloc(1, sizeof *s);
+    s->g = g;
+    g->server = s;
+    lws_set_log_level(log_enabled(LOG_DEBUG) ? LLL_ERR | LLL_WARN : LLL_ERR, lws_log);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->tls_listen[0])
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.pt_serv_buf_size = 16384;
+    info.user = g;                      /* every callback finds the gateway here */
+    g->max_connections = fd_limit_for_context(s, cfg);
+    void *foreign_loops[1] = { &s->uv_loop };
+    if (strcmp(cfg->event_loop, "uv") == 0 && uv_loop_init(&s->uv_loop) == 0) {
+        struct lws_context_creation_info uv_info = info;
+        uv_info.options |= LWS_SERVER_OPTION_LIBUV;
+        uv_info.foreign_loops = foreign_loops;
+        uv_info.pcontext = &g->ctx;
+        g->ctx = lws_create_context(&uv_info);
+        s->use_uv = g->ctx != NULL;
+        if (!s->use_uv) {
+            uv_loop_close(&s->uv_loop);
+            log_warn(NULL, "libuv event loop not available (libwebsockets-evlib-uv?): using poll");
+        }
+    }
+    if (!g->ctx)
+        g->ctx = lws_create_context(&info);
+    fd_limit_after_context(s);
+    if (!g->ctx) {
+        snprintf(err, cap, "cannot create the libwebsockets context");
+        return false;
+    }
+    ws_init(g);
+
+    s->retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
+    s->retry.secs_since_valid_hangup = (uint16_t)(cfg->ping_interval + cfg->ping_timeout);
+    const char *failed = NULL;
+    g->ocpp_vhost = make_vhost(g, cfg->listen, "ocpp", ocpp_protocols, &s->retry, false);
+    if (!g->ocpp_vhost)
+        failed = cfg->listen;
+    else if (cfg->tls_listen[0] &&
+             !make_vhost(g, cfg->tls_listen, "ocpp-tls", ocpp_protocols, &s->retry, true))
+        failed = cfg->tls_listen;
+    else if (cfg->api_listen[0] &&
+             !(g->api_vhost = make_vhost(g, cfg->api_listen, "api", api_protocols, NULL, false)))
+        failed = cfg->api_listen;
+    if (failed) {
+        snprintf(err, cap, "cannot listen on %s", failed);
+        return false;
+    }
+    return true;
+}
+
+/* ---- serve ---- */
+
+void gw_server_run(struct gateway *g, size_t chargers, size_t keys)
+{
+    struct gw_server *s = g->server;
+    signal_stop = 0;
+    signal_ctx = g->ctx;
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t wd_usec = 0;
+    s->watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+    s->store_was_ready = false;
+    lws_sul_schedule(g->ctx, 0, &s->tick_sul, tick, 100 * 1000);
+    s->ticking = true;
+    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s; %zu chargers known, %zu API keys; up to %d"
+             " connections", OCPPGW_VERSION, g->cfg.listen, g->cfg.api_listen[0] ? ", REST on " : "",
+             g->cfg.api_listen, chargers, keys, g->max_connections);
+    sd_notify(0, "READY=1");
+
+    while (!signal_stop)
+        service_once(g);
+
+    /* shutdown: answer what is in flight, then close with 1001 */
+    sd_notify(0, "STOPPING=1");
+    log_info(NULL, "shutting down: %zu chargers connected, %zu database jobs in flight",
+             core_connected_count(g->core), core_jobs_outstanding(g->core));
+    g->shutting_down = true;
+    core_commands_shutdown(g->core); /* their REST requests are answered in the drain below */
+    int64_t deadline = time_mono_us() + DRAIN_ANSWERS_US;
+    while ((core_jobs_outstanding(g->core) > 0 || rest_in_flight() > 0) && time_mono_us() < deadline)
+        service_once(g);
+    ws_close_all(g, 1001);
+    deadline = time_mono_us() + DRAIN_CLOSE_US;
+    while (ws_open_count(g) > 0 && time_mono_us() < deadline)
+        service_once(g);
+    lws_sul_cancel(&s->tick_sul);       /* the tick uses the stores, which stop next */
+    s->ticking = false;
+    signal_ctx = NULL;
+}
+
+void gw_server_destroy(struct gateway *g)
+{
+    struct gw_server *s = g->server;
+    if (!s)
+        return;
+    if (s->ticking)
+        lws_sul_cancel(&s->tick_sul);
+    signal_ctx = NULL;
+    context_destroy(g);                 /* closes what is left; CLOSED callbacks reach the core */
+    hmap_free(g->ws_by_conn);
+    g->ws_by_conn = NULL;
+    free(s);
+    g->server = NULL;
+}
