@@ -3,13 +3,13 @@
  * batches, the loop counts frames); metrics_render() reads them on the loop
  * thread and formats the text exposition format (version 0.0.4).
  */
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
+#include "strbuf.h"
 #include "util.h"
 
 #define ACTION_SLOTS (OCPP_ACTION_COUNT + 1) /* slot 0: unparsable */
@@ -126,67 +126,46 @@ void metrics_store_rejected(void)
 
 /* ---- rendering ---- */
 
-struct out {
-    char *buf;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        o->cap *= 2;
-        o->buf = xrealloc(o->buf, o->cap);
-    }
-}
-
 static unsigned long long load(atomic_ullong *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static void histogram(struct out *o, const char *name, const char *help, const double *bounds,
+static void histogram(struct strbuf *o, const char *name, const char *help, const double *bounds,
                       size_t n, atomic_ullong *hist, double sum, unsigned long long count)
 {
-    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    strbuf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     unsigned long long cum = 0;
     for (size_t i = 0; i < n; i++) {
         cum += load(&hist[i]);
-        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], cum);
+        strbuf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], cum);
     }
     cum += load(&hist[n]);
-    put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, cum, name, sum, name,
+    strbuf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, cum, name, sum, name,
         count);
 }
 
 char *metrics_render(const struct metrics_gauges *g)
 {
-    struct out o = { xmalloc(16384), 0, 16384 };
+    struct strbuf o = STRBUF_INIT;
+    strbuf_reserve(&o, 16384);
     static const char *const dirs[] = { "in", "out" };
     static const char *const results[] = { "ok", "callerror" };
 
-    put(&o, "# HELP ocppgw_connected_chargers Chargers with an open websocket.\n"
+    strbuf_printf(&o, "# HELP ocppgw_connected_chargers Chargers with an open websocket.\n"
             "# TYPE ocppgw_connected_chargers gauge\nocppgw_connected_chargers %zu\n",
         g->connected_chargers);
-    put(&o, "# HELP ocppgw_known_chargers Chargers in the registry.\n"
+    strbuf_printf(&o, "# HELP ocppgw_known_chargers Chargers in the registry.\n"
             "# TYPE ocppgw_known_chargers gauge\nocppgw_known_chargers %zu\n",
         g->known_chargers);
-    put(&o, "# HELP ocppgw_db_up Whether the store has a working database connection.\n"
+    strbuf_printf(&o, "# HELP ocppgw_db_up Whether the store has a working database connection.\n"
             "# TYPE ocppgw_db_up gauge\nocppgw_db_up %d\n",
         g->db_up);
-    put(&o, "# HELP ocppgw_db_queue_depth Store jobs waiting for the database thread.\n"
+    strbuf_printf(&o, "# HELP ocppgw_db_queue_depth Store jobs waiting for the database thread.\n"
             "# TYPE ocppgw_db_queue_depth gauge\nocppgw_db_queue_depth %zu\n",
         g->db_queue_depth);
 
-    put(&o, "# HELP ocppgw_frames_total OCPP frames by direction, action and result.\n"
+    strbuf_printf(&o, "# HELP ocppgw_frames_total OCPP frames by direction, action and result.\n"
             "# TYPE ocppgw_frames_total counter\n");
     for (int d = 0; d < METRICS_DIR_COUNT; d++)
         for (int a = 0; a < ACTION_SLOTS; a++)
@@ -194,44 +173,44 @@ char *metrics_render(const struct metrics_gauges *g)
                 unsigned long long v = load(&frames[d][a][r]);
                 if (!v)
                     continue;
-                put(&o, "ocppgw_frames_total{dir=\"%s\",action=\"%s\",result=\"%s\"} %llu\n",
+                strbuf_printf(&o, "ocppgw_frames_total{dir=\"%s\",action=\"%s\",result=\"%s\"} %llu\n",
                     dirs[d], a == 0 ? "unknown" : ocpp_action_name((enum ocpp_action)(a - 1)),
                     results[r], v);
             }
 
-    put(&o, "# HELP ocppgw_callerrors_total CALLERRORs sent, by code.\n"
+    strbuf_printf(&o, "# HELP ocppgw_callerrors_total CALLERRORs sent, by code.\n"
             "# TYPE ocppgw_callerrors_total counter\n");
     for (int e = 1; e < ERR_SLOTS; e++)
-        put(&o, "ocppgw_callerrors_total{code=\"%s\"} %llu\n", ocpp_error_code((enum ocpp_err)e),
+        strbuf_printf(&o, "ocppgw_callerrors_total{code=\"%s\"} %llu\n", ocpp_error_code((enum ocpp_err)e),
             load(&callerrors[e]));
 
-    put(&o, "# HELP ocppgw_auth_failures_total Upgrades refused for credentials or throttled.\n"
+    strbuf_printf(&o, "# HELP ocppgw_auth_failures_total Upgrades refused for credentials or throttled.\n"
             "# TYPE ocppgw_auth_failures_total counter\nocppgw_auth_failures_total %llu\n",
         load(&auth_failures));
-    put(&o, "# HELP ocppgw_connections_replaced_total Connections replaced by an authenticated duplicate.\n"
+    strbuf_printf(&o, "# HELP ocppgw_connections_replaced_total Connections replaced by an authenticated duplicate.\n"
             "# TYPE ocppgw_connections_replaced_total counter\nocppgw_connections_replaced_total %llu\n",
         load(&conn_replaced));
-    put(&o, "# HELP ocppgw_db_batches_failed_total Store batches that failed (connection lost or statement error).\n"
+    strbuf_printf(&o, "# HELP ocppgw_db_batches_failed_total Store batches that failed (connection lost or statement error).\n"
             "# TYPE ocppgw_db_batches_failed_total counter\nocppgw_db_batches_failed_total %llu\n",
         load(&batches_failed));
-    put(&o, "# HELP ocppgw_db_rejected_total Store jobs failed fast (database down or queue full).\n"
+    strbuf_printf(&o, "# HELP ocppgw_db_rejected_total Store jobs failed fast (database down or queue full).\n"
             "# TYPE ocppgw_db_rejected_total counter\nocppgw_db_rejected_total %llu\n",
         load(&store_rejected));
 
-    put(&o, "# HELP ocppgw_commands_in_memory Commands pending or being recorded.\n"
+    strbuf_printf(&o, "# HELP ocppgw_commands_in_memory Commands pending or being recorded.\n"
             "# TYPE ocppgw_commands_in_memory gauge\nocppgw_commands_in_memory %zu\n",
         g->commands_live);
-    put(&o, "# HELP ocppgw_commands_total Commands (REST to charger) by action and outcome.\n"
+    strbuf_printf(&o, "# HELP ocppgw_commands_total Commands (REST to charger) by action and outcome.\n"
             "# TYPE ocppgw_commands_total counter\n");
     for (int a = 0; a < OCPP_ACTION_COUNT; a++)
         for (int k = 0; k < METRICS_CMD_OUTCOME_COUNT; k++) {
             unsigned long long v = load(&commands[a][k]);
             if (v)
-                put(&o, "ocppgw_commands_total{action=\"%s\",outcome=\"%s\"} %llu\n",
+                strbuf_printf(&o, "ocppgw_commands_total{action=\"%s\",outcome=\"%s\"} %llu\n",
                     ocpp_action_name((enum ocpp_action)a), cmd_outcomes[k], v);
         }
     static const char answer_name[] = "ocppgw_command_answer_seconds";
-    put(&o, "# HELP %s Charger answer time of commands (CALL sent to answer), by action.\n"
+    strbuf_printf(&o, "# HELP %s Charger answer time of commands (CALL sent to answer), by action.\n"
             "# TYPE %s histogram\n", answer_name, answer_name);
     for (int a = 0; a < OCPP_ACTION_COUNT; a++) {
         unsigned long long count = load(&answer_count[a]);
@@ -241,10 +220,10 @@ char *metrics_render(const struct metrics_gauges *g)
         unsigned long long cum = 0;
         for (size_t i = 0; i < ANSWER_BUCKETS; i++) {
             cum += load(&answer_hist[a][i]);
-            put(&o, "%s_bucket{action=\"%s\",le=\"%g\"} %llu\n", answer_name, an, answer_bounds[i], cum);
+            strbuf_printf(&o, "%s_bucket{action=\"%s\",le=\"%g\"} %llu\n", answer_name, an, answer_bounds[i], cum);
         }
         cum += load(&answer_hist[a][ANSWER_BUCKETS]);
-        put(&o, "%s_bucket{action=\"%s\",le=\"+Inf\"} %llu\n%s_sum{action=\"%s\"} %.6f\n"
+        strbuf_printf(&o, "%s_bucket{action=\"%s\",le=\"+Inf\"} %llu\n%s_sum{action=\"%s\"} %.6f\n"
                 "%s_count{action=\"%s\"} %llu\n",
             answer_name, an, cum, answer_name, an, (double)load(&answer_sum_us[a]) / 1e6, answer_name,
             an, count);
@@ -259,5 +238,5 @@ char *metrics_render(const struct metrics_gauges *g)
     histogram(&o, "ocppgw_db_commit_seconds", "Time from sending a batch to its COMMIT.",
               commit_bounds, COMMIT_BUCKETS, commit_hist, (double)load(&commit_sum_us) / 1e6,
               load(&batch_count));
-    return o.buf;
+    return strbuf_take(&o);
 }

@@ -42,6 +42,7 @@
 #include <libwebsockets.h>
 
 #include "sim.h"
+#include "strbuf.h"
 #include "util.h"
 
 #define SIM_PROTOCOL        "sim-ocpp"     /* local handler name, never sent */
@@ -173,79 +174,58 @@ struct sim {
 
 /* ------------------------------------------------------------ small helpers */
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 /* Appends s as a JSON string literal. */
-static void sb_json_string(struct sbuf *b, const char *s)
+static void json_string_put(struct strbuf *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    strbuf_put(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
             esc[1] = (char)*p;
-            sb_put(b, esc, 2);
+            strbuf_put(b, esc, 2);
         } else if (*p < 0x20) {
             snprintf(esc, sizeof esc, "\\u%04x", *p);
-            sb_put(b, esc, 6);
+            strbuf_put(b, esc, 6);
         } else {
-            sb_put(b, (const char *)p, 1);
+            strbuf_put(b, (const char *)p, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    strbuf_put(b, "\"", 1);
 }
 
 static char *call_frame(const char *id, const char *action, const char *payload, size_t *len)
 {
-    struct sbuf b = { 0 };
-    sb_puts(&b, "[2,");
-    sb_json_string(&b, id);
-    sb_puts(&b, ",");
-    sb_json_string(&b, action);
-    sb_puts(&b, ",");
-    sb_puts(&b, payload && *payload ? payload : "{}");
-    sb_puts(&b, "]");
+    struct strbuf b = STRBUF_INIT;
+    strbuf_puts(&b, "[2,");
+    json_string_put(&b, id);
+    strbuf_puts(&b, ",");
+    json_string_put(&b, action);
+    strbuf_puts(&b, ",");
+    strbuf_puts(&b, payload && *payload ? payload : "{}");
+    strbuf_puts(&b, "]");
     *len = b.len;
-    return b.p;
+    return strbuf_take(&b);
 }
 
 static char *reply_frame(const char *id, const struct sim_reply *r, size_t *len)
 {
-    struct sbuf b = { 0 };
+    struct strbuf b = STRBUF_INIT;
     if (r->kind == SIM_REPLY_ERROR) {
-        sb_puts(&b, "[4,");
-        sb_json_string(&b, id);
-        sb_puts(&b, ",");
-        sb_json_string(&b, r->payload[0] ? r->payload : "GenericError");
-        sb_puts(&b, ",\"\",{}]");
+        strbuf_puts(&b, "[4,");
+        json_string_put(&b, id);
+        strbuf_puts(&b, ",");
+        json_string_put(&b, r->payload[0] ? r->payload : "GenericError");
+        strbuf_puts(&b, ",\"\",{}]");
     } else {
-        sb_puts(&b, "[3,");
-        sb_json_string(&b, id);
-        sb_puts(&b, ",");
-        sb_puts(&b, r->payload[0] ? r->payload : "{}");
-        sb_puts(&b, "]");
+        strbuf_puts(&b, "[3,");
+        json_string_put(&b, id);
+        strbuf_puts(&b, ",");
+        strbuf_puts(&b, r->payload[0] ? r->payload : "{}");
+        strbuf_puts(&b, "]");
     }
     *len = b.len;
-    return b.p;
+    return strbuf_take(&b);
 }
 
 static void set_str(char **dst, const char *src)
