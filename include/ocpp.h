@@ -1,7 +1,7 @@
 /*
  * The OCPP-J wire layer, without sockets: frame parsing, schema validation,
  * JSON <-> typed message translation, and the dispatcher that turns a text
- * frame into a core call or a CALLERROR. src/ocpp/ws_lws.c feeds it complete
+ * frame into a core call or a CALLERROR. src/glue/ws_lws.c feeds it complete
  * text messages and sends what it produces.
  */
 #ifndef OCPPGW_OCPP_H
@@ -114,7 +114,7 @@ uint64_t ocpp_payload_digest(const struct cJSON *payload);
 struct core;
 
 /*
- * What the dispatcher needs from the socket layer (src/ocpp/ws_lws.c):
+ * What the dispatcher needs from the socket layer (src/glue/ws_lws.c):
  * queue a text frame on a connection, or close it.
  */
 struct ocpp_transport {

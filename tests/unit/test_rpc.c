@@ -1,5 +1,5 @@
 /*
- * OCPP-J framing (src/ocpp/rpc.c) and the name tables (src/ocpp/actions.c):
+ * OCPP-J framing (src/ocpp/rpc.c) and the name tables (src/model/actions.c):
  * every line of tests/fixtures/ocpp/frames.txt parses to what it says,
  * builders escape whatever they are given and produce valid JSON, and
  * build -> parse round trips keep ids and payloads.

@@ -1,6 +1,6 @@
 /*
- * Typed translation of the ten charger-initiated actions (src/ocpp/handlers.c
- * and handle_*.c): defaults of the spec filled, dates converted, ranges the
+ * The codec of the ten charger-initiated actions (src/ocpp/codec.c and
+ * codec_*.c): defaults of the spec filled, dates converted, ranges the
  * schema cannot express enforced, digests stable and sensitive, and every
  * conf builder's output valid against the official .conf schema.
  */
