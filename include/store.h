@@ -1,31 +1,24 @@
 /*
  * The store: everything ocppgw writes to or reads from PostgreSQL, behind a
  * job interface the core can be driven with (tests use a fake that records
- * jobs). Nothing here includes libpq; src/store/pg.c implements it.
+ * jobs). Nothing here includes libpq. The design (a thread per store, after
+ * redis bio.c; batches in pipeline mode; reconnects; LISTEN) is written once,
+ * in src/store/thread.c.
  *
- * Threading (redis bio.c): store_submit() puts a job on a bounded queue under
- * a mutex and wakes the store thread. The thread owns its own PGconn, takes
- * up to `batch_max` jobs, sends them in libpq pipeline mode inside one
- * transaction (BEGIN, the jobs' statements, COMMIT, one sync), and once the
- * COMMIT is known puts every job on a completion queue and calls the wake
- * callback (lws_cancel_service). The loop thread drains completions with
- * store_take_completed() and hands each job to core_on_db_result().
- *
- * A job is answered only after its batch committed (durability rule). If a
- * statement fails for data reasons, the batch is re-run one job per
- * transaction so one bad job fails alone. If the connection is lost, every
- * job of the batch completes with STORE_ERR_UNAVAILABLE (the charger retries;
- * every write is idempotent), the thread reconnects with backoff, and while
- * it is down new jobs fail at once (write-behind jobs are kept, up to the
- * queue bound, and written after reconnect).
- *
- * The store thread also LISTENs on channel "ocppgw_charger" (a trigger on
- * chargers NOTIFYs the id on every change, from any process): it loads the
- * row and completes a STORE_OP_CHARGER_CHANGED job nobody submitted, so the
- * in-memory registry follows the table. A store started for REST
- * (STORE_LISTEN_APIKEYS) does the same for api_keys on channel
- * "ocppgw_apikey" with STORE_OP_APIKEY_CHANGED jobs: a revoked or deleted
- * key is announced as "<id> gone" and completed at once, without a query.
+ * For a caller:
+ * - Threads: the store runs its own thread, which alone touches its
+ *   connection; the calls below are safe from any thread except where they
+ *   say "loop thread". wake is called from the store thread: it should only
+ *   wake the loop. A job is handed over at submit and always comes back
+ *   through store_take_completed().
+ * - Durability: a job completes STORE_OK only after the transaction holding
+ *   it committed; answer a charger only then. STORE_ERR_UNAVAILABLE: not
+ *   stored, or not known to be (database down, queue full, commit outcome
+ *   unknown); a retry is safe, every write is idempotent. STORE_ERR_FAILED:
+ *   this job's own data was refused (it failed alone).
+ * - The store also completes jobs nobody submitted: STORE_OP_CHARGER_CHANGED
+ *   (and, for STORE_LISTEN_APIKEYS, STORE_OP_APIKEY_CHANGED) when a row
+ *   changes in the database, from any process.
  */
 #ifndef OCPPGW_STORE_H
 #define OCPPGW_STORE_H

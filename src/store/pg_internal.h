@@ -1,7 +1,9 @@
 /*
- * Private to src/store/: what the store thread (pg.c) and the synchronous
+ * Private to src/store/: what the store thread's files and the synchronous
  * administration (admin.c) share about talking to PostgreSQL, plus the
- * fault-injection seam the integration test drives.
+ * fault-injection seam the integration test drives. The row readers are in
+ * ops.c, the connection helpers in conn.c, the seam in thread.c. What only
+ * the store thread's files share is in store_internal.h.
  */
 #ifndef OCPPGW_STORE_PG_INTERNAL_H
 #define OCPPGW_STORE_PG_INTERNAL_H
