@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct core_io io = { NULL, f_now, f_send_conf, f_send_error, f_send_call, f_close,
                               f_submit, NULL, f_random };
         core = core_new(&io, &cfg);
-        core_admit(core, "FUZZ-1", "127.0.0.1", NULL, NULL);
+        core_admit(core, "FUZZ-1", "127.0.0.1", NULL, NULL, &(struct core_peer){ false, NULL });
         conn = core_conn_open(core, "FUZZ-1", "127.0.0.1");
     }
     ocpp_dispatch(core, &transport, conn, (const char *)data, size);
