@@ -14,8 +14,8 @@
  *    been replaced is dropped);
  *  - inbound calls waiting for the database (durable ones are answered only
  *    from core_on_db_result);
- *  - outgoing-call slots: one CALL in flight per charger, with a deadline,
- *    and a bounded per-charger queue behind it;
+ *  - commands, the gateway's CALLs to chargers: one in flight per charger,
+ *    with a deadline, and a bounded per-charger queue behind it;
  *  - per-IP throttling of failed authentication;
  *  - typed events (connected, status changed, session started, ...).
  */
@@ -58,19 +58,6 @@ struct core_event {
     const char *detail;             /* free text; may be NULL */
     int64_t at_ms;
 };
-
-/* Outcome of a gateway-initiated CALL. */
-enum core_call_outcome {
-    CORE_CALL_RESULT,               /* CALLRESULT: text = payload JSON */
-    CORE_CALL_ERROR,                /* CALLERROR: text = error code, detail = description */
-    CORE_CALL_TIMEOUT,              /* no answer within call_timeout */
-    CORE_CALL_DISCONNECTED,         /* connection closed or replaced while queued or in flight */
-    CORE_CALL_CANCELLED             /* core shut down */
-};
-
-/* Called exactly once per accepted core_call(). text/detail borrowed. */
-typedef void (*core_call_cb)(void *user, enum core_call_outcome outcome,
-                             const char *text, const char *detail);
 
 struct core_command_view;
 
@@ -121,7 +108,7 @@ void core_config_defaults(struct core_config *cfg);
 
 /* io and cfg are copied (data_transfer_vendors duplicated). */
 struct core *core_new(const struct core_io *io, const struct core_config *cfg);
-/* Fails every queued/in-flight outgoing call with CANCELLED, frees everything. */
+/* Fails every queued or in-flight command with CANCELLED, frees everything. */
 void core_free(struct core *c);
 
 /* ---- registry ---- */
@@ -154,16 +141,6 @@ enum core_admit {
     CORE_ADMIT_THROTTLED            /* HTTP 429: too many failures from this address */
 };
 
-/*
- * Decides an upgrade request before anything is touched: the id's syntax,
- * whether the charger is known (or auto-registration is on), its password
- * (password NULL = no Basic credentials; user must equal the id), and the
- * per-IP failure throttle. Never disturbs a live connection. Failures are
- * logged, counted, and stored as security events.
- */
-enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
-                           const char *user, const char *password);
-
 /* What the transport knows about the peer beyond its address. */
 struct core_peer {
     bool tls;                       /* arrived on the TLS listener */
@@ -171,13 +148,18 @@ struct core_peer {
 };
 
 /*
- * core_admit with transport facts, for security profiles 2 (TLS + Basic) and
- * 3 (TLS + client certificate whose CN is the charge point id). core_admit
- * is this with a plain-TCP peer.
+ * Decides an upgrade request before anything is touched: the id's syntax,
+ * whether the charger is known (or auto-registration is on), its
+ * credentials against its security profile, and the per-IP failure
+ * throttle. password NULL = no Basic credentials; user must equal the id.
+ * peer (borrowed, required) says whether the request came on the TLS
+ * listener and with which verified client certificate: profile 2 wants TLS
+ * and Basic, profile 3 TLS and a certificate whose CN is the charge point
+ * id. Never disturbs a live connection. Failures are logged, counted, and
+ * stored as security events.
  */
-enum core_admit core_admit_peer(struct core *c, const char *charger_id, const char *remote_addr,
-                                const char *user, const char *password,
-                                const struct core_peer *peer);
+enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
+                           const char *user, const char *password, const struct core_peer *peer);
 
 /*
  * True if the id is 1..48 printable ASCII characters without '/', ',',
@@ -211,31 +193,6 @@ void core_on_request(struct core *c, uint64_t conn_id, const char *msg_id, enum 
  * connection (OCPP-J: a repeated id is a protocol error).
  */
 bool core_request_pending(const struct core *c, uint64_t conn_id, const char *msg_id);
-
-/* A CALLRESULT / CALLERROR from the charger. Unknown ids are logged and dropped. */
-void core_on_call_result(struct core *c, uint64_t conn_id, const char *msg_id,
-                         const char *payload_json);
-void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, const char *code,
-                        const char *description);
-
-/* ---- outgoing calls ---- */
-
-enum core_call_err {
-    CORE_CALL_OK = 0,
-    CORE_CALL_ERR_OFFLINE,          /* REST 409 CHARGING_CHARGEPOINT_OFFLINE */
-    CORE_CALL_ERR_QUEUE_FULL,       /* REST 503 */
-    CORE_CALL_ERR_UNKNOWN_CHARGER,  /* REST 404 */
-    CORE_CALL_ERR_SHUTDOWN          /* REST 503: the gateway is stopping */
-};
-
-/*
- * Queues a CALL to a connected charger (payload_json validated by the
- * caller, copied). cb is called exactly once if this returns CORE_CALL_OK.
- * out_msg_id (optional, >= OCPP_ID_MAX + 1 bytes) receives the unique id.
- */
-enum core_call_err core_call(struct core *c, const char *charger_id, enum ocpp_action a,
-                             const char *payload_json, core_call_cb cb, void *user,
-                             char *out_msg_id);
 
 /* ---- commands (gateway-initiated actions asked for through REST) ---- */
 
@@ -311,6 +268,15 @@ struct core_command_view {
 /* Called when the command ends (COMPLETED or FAILED), once per waiter. */
 typedef void (*core_command_cb)(void *user, const struct core_command_view *v);
 
+/* Why a command was refused (nothing is queued or stored then). */
+enum core_call_err {
+    CORE_CALL_OK = 0,
+    CORE_CALL_ERR_OFFLINE,          /* REST 409 CHARGING_CHARGEPOINT_OFFLINE */
+    CORE_CALL_ERR_QUEUE_FULL,       /* REST 503 */
+    CORE_CALL_ERR_UNKNOWN_CHARGER,  /* REST 404 */
+    CORE_CALL_ERR_SHUTDOWN          /* REST 503: the gateway is stopping */
+};
+
 struct core_command_req {
     const char *charger_id;
     enum ocpp_action action;        /* one of the 19 gateway-initiated actions */
@@ -327,8 +293,11 @@ struct core_command_req {
 };
 
 /*
- * Queues a command (as core_call: CORE_CALL_ERR_* when refused, and then
- * nothing is stored). On CORE_CALL_OK, out_id (CORE_CMD_ID_LEN + 1 bytes)
+ * Queues a command: its CALL goes out at once if nothing is in flight on
+ * that charger, else behind the charger's queue (at most call_queue_max
+ * waiting). Refused with CORE_CALL_ERR_* (the charger unknown or offline,
+ * its queue full, the gateway stopping), and then nothing is stored and cb
+ * never runs. On CORE_CALL_OK, out_id (CORE_CMD_ID_LEN + 1 bytes)
  * receives its id and cb (may be NULL: nobody waits) runs exactly once when
  * it ends, possibly from inside this call for a stop that joins one already
  * ended. *joined (optional) is set when a remote stop joined another
@@ -367,17 +336,26 @@ void core_commands_shutdown(struct core *c);
 /* Commands in memory (for /metrics and tests). */
 size_t core_commands_live(const struct core *c);
 
-/*
- * What the wire layer read from a CALLRESULT. core_on_call_result() is this
- * with status NULL and a valid payload.
- */
+/* ---- the charger's answers to commands ---- */
+
+/* What the wire layer read from a CALLRESULT; every pointer borrowed. */
 struct core_answer {
     const char *payload_json;       /* the payload as JSON text */
     const char *status;             /* its top-level "status" string, or NULL */
     const char *invalid;            /* NULL, or why the payload fails the action's .conf schema */
 };
-void core_on_call_answer(struct core *c, uint64_t conn_id, const char *msg_id,
+
+/*
+ * A CALLRESULT / CALLERROR from the charger for the CALL in flight on
+ * conn_id with msg_id: its command ends (or, for an Accepted remote start,
+ * waits for its session) and the charger's next queued CALL goes out.
+ * Answers with an unknown id, on another connection, or after a timeout are
+ * logged and dropped.
+ */
+void core_on_call_result(struct core *c, uint64_t conn_id, const char *msg_id,
                          const struct core_answer *a);
+void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, const char *code,
+                        const char *description);
 /* Action of the CALL in flight on conn_id with msg_id; OCPP_ACTION_NONE if none. */
 enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const char *msg_id);
 

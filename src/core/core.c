@@ -104,7 +104,7 @@ static int detach_charger_entry(void *ctx, const void *key, size_t klen, void *v
 static int free_charger_entry(void *ctx, const void *key, size_t klen, void *val)
 {
     (void)key, (void)klen;
-    core_calls_fail_charger(ctx, val, CORE_CALL_CANCELLED);
+    core_calls_fail_charger(ctx, val, CORE_CMD_CANCELLED);
     free(((struct core_charger *)val)->connectors);
     free(val);
     return 1;
@@ -123,8 +123,8 @@ void core_free(struct core *c)
         return;
     /*
      * Detach first: the CANCELLED callbacks below may call back into the core
-     * (core_call), which must then see every charger offline rather than a
-     * connection already freed.
+     * (core_command_submit), which must then see every charger offline rather
+     * than a connection already freed.
      */
     c->freeing = true;
     hmap_foreach(c->chargers, detach_charger_entry, c);
@@ -224,7 +224,7 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
             log_info(ch->id, "charger removed from the database: closing its connection");
             conn_close(c, ch->conn, 1008, "charger removed");
         }
-        core_calls_fail_charger(c, ch, CORE_CALL_DISCONNECTED);
+        core_calls_fail_charger(c, ch, CORE_CMD_DISCONNECTED);
         hmap_del_str(c->chargers, row->id);
         free(ch->connectors);
         free(ch);
@@ -371,13 +371,6 @@ static bool password_ok(struct core *c, struct core_charger *ch, const char *pas
     return true;
 }
 
-enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
-                           const char *user, const char *password)
-{
-    static const struct core_peer plain = { false, NULL };
-    return core_admit_peer(c, charger_id, remote_addr, user, password, &plain);
-}
-
 /* Why the credentials do not satisfy the charger's security profile, or NULL. */
 static const char *credentials_problem(struct core *c, struct core_charger *ch, const char *user,
                                        const char *password, const struct core_peer *peer)
@@ -404,9 +397,8 @@ static const char *credentials_problem(struct core *c, struct core_charger *ch, 
     return NULL;
 }
 
-enum core_admit core_admit_peer(struct core *c, const char *charger_id, const char *remote_addr,
-                                const char *user, const char *password,
-                                const struct core_peer *peer)
+enum core_admit core_admit(struct core *c, const char *charger_id, const char *remote_addr,
+                           const char *user, const char *password, const struct core_peer *peer)
 {
     if (!core_charger_id_valid(charger_id))
         return CORE_ADMIT_BAD_ID;
@@ -466,7 +458,7 @@ static void conn_forget(struct core *c, struct core_conn *conn)
     if (ch && ch->conn == conn) {
         ch->conn = NULL;
         c->connected--;
-        core_calls_fail_charger(c, ch, CORE_CALL_DISCONNECTED);
+        core_calls_fail_charger(c, ch, CORE_CMD_DISCONNECTED);
     }
     hmap_del_u64(c->conns, conn->id);
     pending_free_all(conn);

@@ -1,10 +1,13 @@
 /*
- * Outgoing calls (gateway -> charger). Each charger has at most one CALL in
- * flight (OCPP-J) and a bounded FIFO behind it. A call in flight has a
- * deadline; core_expire() fails it with CORE_CALL_TIMEOUT and sends the next.
- * A charger that disconnects or is replaced fails its queue and its call in
- * flight at once with CORE_CALL_DISCONNECTED. Every accepted call's callback
- * runs exactly once.
+ * The slots commands' CALLs ride on (gateway -> charger). Each charger has
+ * at most one CALL in flight (OCPP-J) and a bounded FIFO behind it. A CALL
+ * in flight has a deadline; core_expire() fails its command with
+ * CORE_CMD_TIMEOUT and sends the next. A charger that disconnects or is
+ * replaced fails its queue and its CALL in flight at once with
+ * CORE_CMD_DISCONNECTED (core_free and shutdown: CORE_CMD_CANCELLED). The
+ * charger's answer goes to the command (core_commands.c), which decides
+ * what it means. Every queued command is told exactly once how its CALL
+ * ended.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,19 +37,16 @@ static void inflight_unlink(struct core *c, struct core_outcall *oc)
     oc->inflight_prev = oc->inflight_next = NULL;
 }
 
-/* Ends a call that did not get a valid CALLRESULT (or a plain call's result). */
-static void finish(struct core *c, struct core_outcall *oc, enum core_call_outcome outcome,
-                   const char *text, const char *detail)
+/* Frees a slot that got no valid CALLRESULT, then tells its command. */
+static void fail(struct core *c, struct core_outcall *oc, enum core_cmd_outcome outcome,
+                 const char *code, const char *description)
 {
-    if (oc->cmd)
-        core_cmd_failed(c, oc->cmd, outcome, text, detail);
-    else
-        oc->cb(oc->user, outcome, text, detail);
-    free(oc->payload);
+    struct core_command *cmd = oc->cmd;
     free(oc);
+    core_cmd_failed(c, cmd, outcome, code, description);
 }
 
-/* Sends the next queued call if nothing is in flight. */
+/* Sends the next queued CALL if nothing is in flight. */
 static void pump(struct core *c, struct core_charger *ch)
 {
     if (ch->call_inflight || !ch->queue_head || !ch->conn)
@@ -60,25 +60,15 @@ static void pump(struct core *c, struct core_charger *ch)
     oc->deadline_ms = core_now(c) + c->cfg.call_timeout_ms;
     ch->call_inflight = oc;
     inflight_link(c, oc);
-    if (oc->cmd)
-        core_cmd_sent(c, oc->cmd);
-    c->io.send_call(c->io.ctx, ch->conn->id, oc->msg_id, oc->action, oc->payload);
+    core_cmd_sent(c, oc->cmd);
+    c->io.send_call(c->io.ctx, ch->conn->id, oc->msg_id, oc->cmd->action, oc->cmd->payload);
 }
 
-enum core_call_err core_call(struct core *c, const char *charger_id, enum ocpp_action a,
-                             const char *payload_json, core_call_cb cb, void *user,
-                             char *out_msg_id)
-{
-    return core_call_queue(c, charger_id, a, payload_json, cb, user, NULL, out_msg_id);
-}
-
-enum core_call_err core_call_queue(struct core *c, const char *charger_id, enum ocpp_action a,
-                                   const char *payload_json, core_call_cb cb, void *user,
-                                   struct core_command *oc_cmd, char *out_msg_id)
+enum core_call_err core_calls_queue(struct core *c, struct core_command *cmd)
 {
     if (c->stopping)
         return CORE_CALL_ERR_SHUTDOWN;
-    struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
+    struct core_charger *ch = hmap_get_str(c->chargers, cmd->charger_id);
     if (!ch)
         return CORE_CALL_ERR_UNKNOWN_CHARGER;
     if (!ch->conn)
@@ -87,16 +77,10 @@ enum core_call_err core_call_queue(struct core *c, const char *charger_id, enum 
         return CORE_CALL_ERR_QUEUE_FULL;
     struct core_outcall *oc = xcalloc(1, sizeof *oc);
     oc->charger = ch;
-    oc->action = a;
-    oc->payload = xstrdup(payload_json);
-    oc->cb = cb;
-    oc->user = user;
-    oc->cmd = oc_cmd;
+    oc->cmd = cmd;
     uint32_t salt;
     c->io.random(c->io.ctx, &salt, sizeof salt);
     snprintf(oc->msg_id, sizeof oc->msg_id, "%08" PRIx32 "-%" PRIu64, salt, ++c->next_call_seq);
-    if (out_msg_id)
-        memcpy(out_msg_id, oc->msg_id, sizeof oc->msg_id);
     if (ch->queue_tail)
         ch->queue_tail->next = oc;
     else
@@ -107,7 +91,7 @@ enum core_call_err core_call_queue(struct core *c, const char *charger_id, enum 
     return CORE_CALL_OK;
 }
 
-/* The call in flight on conn_id with msg_id, detached from the charger; NULL if none. */
+/* The CALL in flight on conn_id with msg_id, detached from the charger; NULL if none. */
 static struct core_outcall *take_inflight(struct core *c, uint64_t conn_id, const char *msg_id)
 {
     struct core_conn *conn = core_conn_get(c, conn_id);
@@ -130,31 +114,20 @@ enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const 
     if (!conn || !conn->charger->call_inflight ||
         strcmp(conn->charger->call_inflight->msg_id, msg_id) != 0)
         return OCPP_ACTION_NONE;
-    return conn->charger->call_inflight->action;
+    return conn->charger->call_inflight->cmd->action;
 }
 
-void core_on_call_answer(struct core *c, uint64_t conn_id, const char *msg_id,
+void core_on_call_result(struct core *c, uint64_t conn_id, const char *msg_id,
                          const struct core_answer *a)
 {
     struct core_outcall *oc = take_inflight(c, conn_id, msg_id);
     if (!oc)
         return;
     struct core_charger *ch = oc->charger;
-    if (oc->cmd) {
-        core_cmd_answered(c, oc->cmd, a);
-        free(oc->payload);
-        free(oc);
-    } else {
-        finish(c, oc, CORE_CALL_RESULT, a->payload_json, NULL);
-    }
+    struct core_command *cmd = oc->cmd;
+    free(oc);
+    core_cmd_answered(c, cmd, a);
     pump(c, ch);
-}
-
-void core_on_call_result(struct core *c, uint64_t conn_id, const char *msg_id,
-                         const char *payload_json)
-{
-    struct core_answer a = { .payload_json = payload_json };
-    core_on_call_answer(c, conn_id, msg_id, &a);
 }
 
 void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, const char *code,
@@ -164,23 +137,23 @@ void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, co
     if (!oc)
         return;
     struct core_charger *ch = oc->charger;
-    finish(c, oc, CORE_CALL_ERROR, code, description);
+    fail(c, oc, CORE_CMD_CALL_ERROR, code, description);
     pump(c, ch);
 }
 
 void core_calls_fail_charger(struct core *c, struct core_charger *ch,
-                             enum core_call_outcome outcome)
+                             enum core_cmd_outcome outcome)
 {
     if (ch->call_inflight) {
         struct core_outcall *oc = ch->call_inflight;
         ch->call_inflight = NULL;
         inflight_unlink(c, oc);
-        finish(c, oc, outcome, NULL, NULL);
+        fail(c, oc, outcome, NULL, NULL);
     }
     while (ch->queue_head) {
         struct core_outcall *oc = ch->queue_head;
         ch->queue_head = oc->next;
-        finish(c, oc, outcome, NULL, NULL);
+        fail(c, oc, outcome, NULL, NULL);
     }
     ch->queue_tail = NULL;
     ch->queue_len = 0;
@@ -195,8 +168,8 @@ void core_calls_expire(struct core *c, int64_t now)
             struct core_charger *ch = oc->charger;
             ch->call_inflight = NULL;
             inflight_unlink(c, oc);
-            log_warn(ch->id, "%s call %s timed out", ocpp_action_name(oc->action), oc->msg_id);
-            finish(c, oc, CORE_CALL_TIMEOUT, NULL, NULL);
+            log_warn(ch->id, "%s call %s timed out", ocpp_action_name(oc->cmd->action), oc->msg_id);
+            fail(c, oc, CORE_CMD_TIMEOUT, NULL, NULL);
             pump(c, ch);
         }
         oc = next;

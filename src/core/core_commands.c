@@ -1,8 +1,9 @@
 /*
- * Commands: gateway-initiated CALLs asked for through REST, with an id, a
- * life cycle and a stored row (include/core.h, "commands"). A command rides
- * on the outgoing-call slots of core_calls.c (queue, one in flight,
- * deadline, fail on disconnect) and adds:
+ * Commands: the gateway's CALLs to chargers, asked for through REST, each
+ * with an id, a life cycle and a stored row (include/core.h, "commands").
+ * Every outgoing CALL is a command's. Its CALL rides on a slot of
+ * core_calls.c (queue, one in flight, deadline, fail on disconnect); this
+ * file adds:
  *  - its record: STORE_OP_COMMAND upserts, when created and when it ends,
  *    written behind; the command stays in memory until the final one is back;
  *  - the remote-start session wait: an Accepted RemoteStartTransaction is
@@ -275,32 +276,27 @@ void core_cmd_answered(struct core *c, struct core_command *cmd, const struct co
     end(c, cmd, CORE_CMD_COMPLETED, CORE_CMD_ANSWERED);
 }
 
-void core_cmd_failed(struct core *c, struct core_command *cmd, enum core_call_outcome outcome,
+void core_cmd_failed(struct core *c, struct core_command *cmd, enum core_cmd_outcome outcome,
                      const char *code, const char *description)
 {
-    enum core_cmd_outcome o;
     switch (outcome) {
-    case CORE_CALL_ERROR:
-        o = CORE_CMD_CALL_ERROR;
+    case CORE_CMD_CALL_ERROR:
         cmd->answered_ms = core_now(c);
         cmd->answered_us = mono_us(c);
         cmd->error_code = dup_or_null(code);
         cmd->error_description = dup_or_null(description);
         break;
-    case CORE_CALL_TIMEOUT:
-        o = CORE_CMD_TIMEOUT;
+    case CORE_CMD_TIMEOUT:
+    case CORE_CMD_DISCONNECTED:
+    case CORE_CMD_CANCELLED:
         break;
-    case CORE_CALL_DISCONNECTED:
-        o = CORE_CMD_DISCONNECTED;
-        break;
-    case CORE_CALL_CANCELLED:
-        o = CORE_CMD_CANCELLED;
-        break;
-    case CORE_CALL_RESULT:
+    case CORE_CMD_PENDING:
+    case CORE_CMD_ANSWERED:
+    case CORE_CMD_INVALID_ANSWER:
     default:
-        abort(); /* results go through core_cmd_answered */
+        abort(); /* answers go through core_cmd_answered */
     }
-    end(c, cmd, CORE_CMD_FAILED, o);
+    end(c, cmd, CORE_CMD_FAILED, outcome);
 }
 
 /* ---- submission ---- */
@@ -411,8 +407,7 @@ enum core_call_err core_command_submit(struct core *c, const struct core_command
     if (cb)
         add_waiter(cmd, cb, user);
     hmap_put_str(c->commands, cmd->id, cmd);
-    enum core_call_err e = core_call_queue(c, req->charger_id, req->action, cmd->payload, NULL,
-                                           NULL, cmd, NULL);
+    enum core_call_err e = core_calls_queue(c, cmd);
     if (e != CORE_CALL_OK) {
         hmap_del_str(c->commands, cmd->id);
         cmd_free(cmd);
@@ -601,7 +596,7 @@ static void finish_tracked(struct core *c);
 static int cancel_charger_calls(void *ctx, const void *key, size_t klen, void *val)
 {
     (void)key, (void)klen;
-    core_calls_fail_charger(ctx, val, CORE_CALL_CANCELLED);
+    core_calls_fail_charger(ctx, val, CORE_CMD_CANCELLED);
     return 0;
 }
 

@@ -2,7 +2,9 @@
  * Private structures of the core, shared by its files:
  *   core.c          registry, admission, connection lifecycle, timers
  *   core_requests.c inbound OCPP requests and their database results
- *   core_calls.c    outgoing calls: per-charger queue, one in flight, deadlines
+ *   core_calls.c    the CALL slot under each command: per-charger queue, one
+ *                   in flight, deadlines, the charger's answers
+ *   core_commands.c commands: ids, stored rows, session waits, stop dedup
  */
 #ifndef OCPPGW_CORE_INTERNAL_H
 #define OCPPGW_CORE_INTERNAL_H
@@ -35,16 +37,17 @@ struct core_conn {
     int n_pending;
 };
 
+/*
+ * The slot of a command's CALL (core_calls.c) from submission until its
+ * answer, timeout or failure; freed before the command is told. The action
+ * and payload are the command's.
+ */
 struct core_outcall {
     struct core_outcall *next;              /* queue link */
     struct core_outcall *inflight_prev, *inflight_next; /* core->inflight list */
     struct core_charger *charger;
+    struct core_command *cmd;               /* borrowed: outlives the slot */
     char msg_id[OCPP_ID_MAX + 1];
-    enum ocpp_action action;
-    char *payload;                          /* owned JSON text */
-    core_call_cb cb;                        /* plain call (core_call) ... */
-    void *user;
-    struct core_command *cmd;               /* ... or a command's CALL (core_commands.c) */
     int64_t deadline_ms;
 };
 
@@ -154,18 +157,18 @@ void core_security_event(struct core *c, const char *charger_id, const char *kin
 struct core_conn *core_conn_get(const struct core *c, uint64_t conn_id);
 
 /* core_calls.c */
+/* Queues cmd's CALL to its charger (sent at once if nothing is in flight). */
+enum core_call_err core_calls_queue(struct core *c, struct core_command *cmd);
+/* Fails the charger's CALL in flight and its queue (DISCONNECTED or CANCELLED). */
 void core_calls_fail_charger(struct core *c, struct core_charger *ch,
-                             enum core_call_outcome outcome);
+                             enum core_cmd_outcome outcome);
 void core_calls_expire(struct core *c, int64_t now);
-/* Queues a call for charger id; oc_cmd non-NULL: a command's CALL (cb unused). */
-enum core_call_err core_call_queue(struct core *c, const char *charger_id, enum ocpp_action a,
-                                   const char *payload_json, core_call_cb cb, void *user,
-                                   struct core_command *oc_cmd, char *out_msg_id);
 
-/* core_commands.c */
+/* core_commands.c: what core_calls.c tells a command */
 void core_cmd_sent(struct core *c, struct core_command *cmd);
 void core_cmd_answered(struct core *c, struct core_command *cmd, const struct core_answer *a);
-void core_cmd_failed(struct core *c, struct core_command *cmd, enum core_call_outcome outcome,
+/* outcome: CALL_ERROR (code, description), TIMEOUT, DISCONNECTED or CANCELLED. */
+void core_cmd_failed(struct core *c, struct core_command *cmd, enum core_cmd_outcome outcome,
                      const char *code, const char *description);
 void core_cmds_session_started(struct core *c, const char *charger_id, int connector_id,
                                const char *id_tag, int64_t session_id, int32_t tx_id);

@@ -162,8 +162,8 @@ int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
         cert->ns.name[cert->ns.len < 127 ? cert->ns.len : 127] = '\0';
         peer.cert_cn = cert->ns.name;
     }
-    enum core_admit verdict = core_admit_peer(g->core, id, addr, has_creds ? user : NULL,
-                                              has_creds ? pass : NULL, &peer);
+    enum core_admit verdict = core_admit(g->core, id, addr, has_creds ? user : NULL,
+                                         has_creds ? pass : NULL, &peer);
     memset(pass, 0, sizeof pass);
     memset(auth, 0, sizeof auth);
     switch (verdict) {

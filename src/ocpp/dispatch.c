@@ -129,7 +129,7 @@ static void dispatch_result(struct core *c, uint64_t conn_id, const struct ocpp_
     ans.status = cJSON_IsString(status) ? status->valuestring : NULL;
     char *payload = cJSON_PrintUnformatted(f->payload);
     ans.payload_json = payload;
-    core_on_call_answer(c, conn_id, f->id, &ans);
+    core_on_call_result(c, conn_id, f->id, &ans);
     free(payload);
 }
 

@@ -66,10 +66,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct core_config cfg;
         core_config_defaults(&cfg);
         cfg.auto_register = true;
-        struct core_io io = { NULL, f_now, f_send_conf, f_send_error, f_send_call, f_close,
-                              f_submit, NULL, f_random };
+        struct core_io io = {
+            .now_ms = f_now,
+            .send_conf = f_send_conf,
+            .send_error = f_send_error,
+            .send_call = f_send_call,
+            .close_conn = f_close,
+            .db_submit = f_submit,
+            .random = f_random,
+        };
         core = core_new(&io, &cfg);
-        core_admit(core, "FUZZ-1", "127.0.0.1", NULL, NULL);
+        static const struct core_peer plain = { .tls = false, .cert_cn = NULL };
+        core_admit(core, "FUZZ-1", "127.0.0.1", NULL, NULL, &plain);
         conn = core_conn_open(core, "FUZZ-1", "127.0.0.1");
     }
     ocpp_dispatch(core, &transport, conn, (const char *)data, size);

@@ -6,7 +6,9 @@
  *
  * Groups: admission and throttling; connection lifecycle and replacement;
  * charger-initiated requests and the durability rule; last-seen write-behind;
- * outgoing calls (one in flight, queue, timeout, disconnect, shutdown).
+ * the CALL slot under every command (one in flight, queue, timeout,
+ * disconnect, shutdown), driven through core_command_submit and the
+ * charger's answers as the wire dispatcher hands them over.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +30,7 @@
 #define ADDR2 "192.0.2.20"
 #define PW "correct-horse-battery-staple"
 #define PW2 "another-key-0123456789"
+#define ACCEPTED "{\"status\":\"Accepted\"}"
 
 struct fx {
     struct core_fake f;
@@ -49,9 +52,10 @@ static void *scratch(struct fx *fx, size_t n)
     return fx->scratch[fx->n_scratch++] = xcalloc(1, n);
 }
 
-static struct core_fake_outcome *outcomes(struct fx *fx, size_t n)
+/* n zeroed command records (core_fake_command's rec). */
+static struct core_fake_cmd *recs(struct fx *fx, size_t n)
 {
-    return scratch(fx, n * sizeof(struct core_fake_outcome));
+    return scratch(fx, n * sizeof(struct core_fake_cmd));
 }
 
 static int setup(void **state)
@@ -104,7 +108,7 @@ static void add_charger(struct fx *fx, const char *id, const char *password, int
 
 static uint64_t connect_from(struct fx *fx, const char *id, const char *addr, const char *password)
 {
-    assert_int_equal(core_admit(fx->c, id, addr, password ? id : NULL, password), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, id, addr, password ? id : NULL, password), CORE_ADMIT_OK);
     uint64_t conn = core_conn_open(fx->c, id, addr);
     assert_true(conn != 0);
     return conn;
@@ -229,10 +233,10 @@ static void test_id_syntax(void **state)
     /* Every one of them is refused at the upgrade, even with auto-registration. */
     fx->cfg.auto_register = true;
     restart(fx);
-    assert_int_equal(core_admit(fx->c, id49, ADDR, NULL, NULL), CORE_ADMIT_BAD_ID);
+    assert_int_equal(core_fake_admit(fx->c, id49, ADDR, NULL, NULL), CORE_ADMIT_BAD_ID);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(core_admit(fx->c, bad[i], ADDR, NULL, NULL), CORE_ADMIT_BAD_ID);
-    assert_int_equal(core_admit(fx->c, id48, ADDR, NULL, NULL), CORE_ADMIT_OK);
+        assert_int_equal(core_fake_admit(fx->c, bad[i], ADDR, NULL, NULL), CORE_ADMIT_BAD_ID);
+    assert_int_equal(core_fake_admit(fx->c, id48, ADDR, NULL, NULL), CORE_ADMIT_OK);
     assert_int_equal(core_charger_count(fx->c), 0);
     assert_int_equal(fx->f.n_jobs, 0);
 }
@@ -241,10 +245,10 @@ static void test_admit_unknown(void **state)
 {
     struct fx *fx = *state;
     add_charger(fx, "CP-1", NULL, 0, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
-    assert_int_equal(core_admit(fx->c, "cp-1", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
+    assert_int_equal(core_fake_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
+    assert_int_equal(core_fake_admit(fx->c, "cp-1", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
     assert_int_equal(core_charger_count(fx->c), 1);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
 }
 
 static void test_admit_auto_register(void **state)
@@ -253,7 +257,7 @@ static void test_admit_auto_register(void **state)
     fx->cfg.auto_register = true;
     restart(fx);
 
-    assert_int_equal(core_admit(fx->c, "NEW-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "NEW-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
     /* admission only decides; the charger appears when the websocket opens */
     assert_int_equal(core_charger_count(fx->c), 0);
     assert_int_equal(fx->f.n_jobs, 0);
@@ -286,16 +290,16 @@ static void test_admit_password(void **state)
     struct fx *fx = *state;
     add_charger(fx, "CP-1", PW, 1, "Accepted");
 
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
     assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_SECURITY_EVENT), 0);
 
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", "correct-horse-battery-stapl"),
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "correct-horse-battery-stapl"),
                      CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", ""), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-2", PW), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, PW), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", ""), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-2", PW), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, PW), CORE_ADMIT_UNAUTHORIZED);
 
     /* one stored security event per refusal, naming the charger */
     assert_int_equal(security_jobs(fx, "auth_failed"), 6);
@@ -306,7 +310,7 @@ static void test_admit_password(void **state)
     assert_int_equal(core_fake_event_count(&fx->f, CORE_EV_SECURITY), 6);
 
     /* a failure does not spoil the right password */
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
     assert_int_equal(core_charger_count(fx->c), 1);
     assert_false(core_charger_connected(fx->c, "CP-1"));
 }
@@ -315,9 +319,9 @@ static void test_admit_profile1_without_key(void **state)
 {
     struct fx *fx = *state;
     add_charger(fx, "CP-1", NULL, 1, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", ""), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", ""), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_UNAUTHORIZED);
     assert_int_equal(security_jobs(fx, "auth_failed"), 3);
 }
 
@@ -333,20 +337,20 @@ static void test_admit_security_profiles(void **state)
     const struct core_peer cert_other = { true, "P2" };
 
     /* profile 1: Basic auth on either listener */
-    assert_int_equal(core_admit_peer(fx->c, "P1", ADDR, "P1", PW, &plain), CORE_ADMIT_OK);
-    assert_int_equal(core_admit_peer(fx->c, "P1", ADDR, "P1", PW, &tls), CORE_ADMIT_OK);
+    assert_int_equal(core_admit(fx->c, "P1", ADDR, "P1", PW, &plain), CORE_ADMIT_OK);
+    assert_int_equal(core_admit(fx->c, "P1", ADDR, "P1", PW, &tls), CORE_ADMIT_OK);
     /* profile 2: Basic auth, TLS only */
-    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, "P2", PW, &plain), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "P2", ADDR, "P2", PW), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, "P2", PW, &tls), CORE_ADMIT_OK);
-    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, "P2", PW2, &tls), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit_peer(fx->c, "P2", ADDR, NULL, NULL, &cert_other), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P2", ADDR, "P2", PW, &plain), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "P2", ADDR, "P2", PW), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P2", ADDR, "P2", PW, &tls), CORE_ADMIT_OK);
+    assert_int_equal(core_admit(fx->c, "P2", ADDR, "P2", PW2, &tls), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P2", ADDR, NULL, NULL, &cert_other), CORE_ADMIT_UNAUTHORIZED);
     /* profile 3: a verified client certificate naming the charger */
-    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &cert_p3), CORE_ADMIT_OK);
-    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &cert_other), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &tls), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, "P3", PW, &tls), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit_peer(fx->c, "P3", ADDR, NULL, NULL, &plain), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P3", ADDR, NULL, NULL, &cert_p3), CORE_ADMIT_OK);
+    assert_int_equal(core_admit(fx->c, "P3", ADDR, NULL, NULL, &cert_other), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P3", ADDR, NULL, NULL, &tls), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P3", ADDR, "P3", PW, &tls), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_admit(fx->c, "P3", ADDR, NULL, NULL, &plain), CORE_ADMIT_UNAUTHORIZED);
     assert_int_equal(security_jobs(fx, "auth_failed"), 8);
 }
 
@@ -360,23 +364,23 @@ static void test_throttle(void **state)
     add_charger(fx, "CP-1", PW, 1, "Accepted");
 
     for (int i = 0; i < 3; i++)
-        assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-password-123"),
+        assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-password-123"),
                          CORE_ADMIT_UNAUTHORIZED);
     assert_int_equal(security_jobs(fx, "auth_throttled"), 1);
 
     /* blocked: even the right password, even another known charger */
     add_charger(fx, "CP-2", NULL, 0, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
-    assert_int_equal(core_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
     /* other addresses are not affected */
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR2, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR2, "CP-1", PW), CORE_ADMIT_OK);
 
     core_fake_advance(&fx->f, 9999);
     core_expire(fx->c);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
     core_fake_advance(&fx->f, 1);
     core_expire(fx->c);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
     assert_int_equal(security_jobs(fx, "auth_throttled"), 1);
 }
 
@@ -392,11 +396,11 @@ static void test_throttle_unknown_ids(void **state)
     char id[32];
     for (int i = 0; i < 4; i++) {
         snprintf(id, sizeof id, "GUESS-%d", i);
-        assert_int_equal(core_admit(fx->c, id, ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
+        assert_int_equal(core_fake_admit(fx->c, id, ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
     }
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
     core_fake_advance(&fx->f, 5000);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
 }
 
 static void test_throttle_window(void **state)
@@ -413,22 +417,22 @@ static void test_throttle_window(void **state)
      */
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < 6; i++) {
-            assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", "nope-nope-nope-nope"),
+            assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "nope-nope-nope-nope"),
                              CORE_ADMIT_UNAUTHORIZED);
             core_fake_advance(&fx->f, 6000);
             if (pass == 1)
                 core_expire(fx->c);
         }
-        assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+        assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
     }
     assert_int_equal(security_jobs(fx, "auth_throttled"), 0);
 
     /* the same number of failures inside the window does */
     for (int i = 0; i < 3; i++) {
-        core_admit(fx->c, "CP-1", ADDR, "CP-1", "nope-nope-nope-nope");
+        core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "nope-nope-nope-nope");
         core_fake_advance(&fx->f, 4000);
     }
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
 }
 
 static void test_connection_rate_limit(void **state)
@@ -440,28 +444,28 @@ static void test_connection_rate_limit(void **state)
     uint64_t live = connect_from(fx, "CP-1", ADDR2, NULL);
 
     for (int i = 0; i < 4; i++)
-        assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
-    assert_int_equal(core_admit(fx->c, "CP-1", "198.51.100.7", NULL, NULL), CORE_ADMIT_OK);
+        assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", "198.51.100.7", NULL, NULL), CORE_ADMIT_OK);
     /* a storm from one address neither closes nor disturbs the live connection */
     assert_int_equal(fx->f.n_closes, 0);
     assert_true(core_charger_connected(fx->c, "CP-1"));
 
     /* refills at the rate: one attempt per 500 ms */
     core_fake_advance(&fx->f, 499);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
     core_fake_advance(&fx->f, 500);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
 
     /* a quiet spell gives the burst back, never more */
     core_fake_advance(&fx->f, 5000);
     core_expire(fx->c);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
+        assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_THROTTLED);
     /* bad ids are refused for what they are */
-    assert_int_equal(core_admit(fx->c, "a/b", ADDR, NULL, NULL), CORE_ADMIT_BAD_ID);
+    assert_int_equal(core_fake_admit(fx->c, "a/b", ADDR, NULL, NULL), CORE_ADMIT_BAD_ID);
 
     heartbeat(fx, live, "h");
     assert_non_null(core_fake_conf_for(&fx->f, live, "h"));
@@ -472,7 +476,7 @@ static void test_no_rate_limit_by_default(void **state)
     struct fx *fx = *state;
     add_charger(fx, "CP-1", NULL, 0, "Accepted");
     for (int i = 0; i < 200; i++)
-        assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+        assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
 }
 
 static void test_refused_attempts_leave_live_connection(void **state)
@@ -485,10 +489,10 @@ static void test_refused_attempts_leave_live_connection(void **state)
     size_t jobs_before = fx->f.n_jobs;
 
     /* an attacker presents the same id without, or with a wrong, password */
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR2, NULL, NULL), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR2, "CP-1", PW2), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR2, "CP-1", "x"), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR2, "CP-1", PW), CORE_ADMIT_THROTTLED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR2, NULL, NULL), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR2, "CP-1", PW2), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR2, "CP-1", "x"), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR2, "CP-1", PW), CORE_ADMIT_THROTTLED);
 
     assert_int_equal(fx->f.n_closes, 0);
     assert_true(core_charger_connected(fx->c, "CP-1"));
@@ -500,21 +504,22 @@ static void test_refused_attempts_leave_live_connection(void **state)
     /* the live connection still works, and outgoing calls still reach it */
     heartbeat(fx, conn, "hb-1");
     assert_non_null(core_fake_conf_for(&fx->f, conn, "hb-1"));
-    struct core_fake_outcome *o = outcomes(fx, 1);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, o, NULL),
+    struct core_fake_cmd *r = recs(fx, 1);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", r, NULL),
                      CORE_CALL_OK);
     assert_int_equal(fx->f.n_calls, 1);
     assert_int_equal(fx->f.calls[0].conn_id, conn);
-    core_on_call_result(fx->c, conn, fx->f.calls[0].msg_id, "{\"status\":\"Accepted\"}");
-    assert_int_equal(o->n, 1);
+    core_fake_result(fx->c, conn, fx->f.calls[0].msg_id, ACCEPTED, "Accepted");
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->outcome, CORE_CMD_ANSWERED);
 }
 
 static void test_hash_change_invalidates_cache(void **state)
 {
     struct fx *fx = *state;
     add_charger(fx, "CP-1", PW, 1, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
 
     connect_from(fx, "CP-1", ADDR, PW);
     size_t outstanding = core_jobs_outstanding(fx->c);
@@ -530,23 +535,23 @@ static void test_hash_change_invalidates_cache(void **state)
     core_fake_complete(fx->c, changed, STORE_OK);
     assert_int_equal(core_jobs_outstanding(fx->c), outstanding); /* nobody submitted it */
     assert_true(core_charger_connected(fx->c, "CP-1"));         /* a live session stays */
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_OK);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_OK);
 
     /* and back through core_charger_upsert */
     add_charger(fx, "CP-1", PW, 1, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
 
     /* the key is removed and the profile lowered: no credentials needed */
     add_charger(fx, "CP-1", NULL, 0, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
     /* the key is removed but profile 1 stays: nothing is accepted, not even the cached one */
     add_charger(fx, "CP-1", PW, 1, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
     add_charger(fx, "CP-1", NULL, 1, "Accepted");
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
 }
 
 /* ================================================================ connections */
@@ -659,9 +664,9 @@ static void test_charger_deleted_while_connected(void **state)
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
     authorize(fx, conn, "a-1", "TAG1");
-    struct core_fake_outcome *o = outcomes(fx, 1);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_RESET, "{\"type\":\"Soft\"}",
-                               core_fake_call_cb, o, NULL), CORE_CALL_OK);
+    struct core_fake_cmd *r = recs(fx, 1);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_RESET, "{\"type\":\"Soft\"}", r,
+                                       NULL), CORE_CALL_OK);
 
     struct store_charger row = { .deleted = true };
     str_copy(row.id, sizeof row.id, "CP-1");
@@ -672,16 +677,19 @@ static void test_charger_deleted_while_connected(void **state)
     assert_int_equal(fx->f.closes[0].conn_id, conn);
     assert_int_equal(fx->f.closes[0].code, 1008);
     assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 1);
-    assert_int_equal(o->n, 1);
-    assert_int_equal(o->outcome, CORE_CALL_DISCONNECTED);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->state, CORE_CMD_FAILED);
+    assert_int_equal(r->outcome, CORE_CMD_DISCONNECTED);
+    assert_true(r->sent);
 
     struct store_job *job = core_fake_take(&fx->f, STORE_OP_AUTHORIZE);
     core_fake_complete(fx->c, job, STORE_OK);
     core_conn_closed(fx->c, conn, "closed");
     assert_int_equal(core_fake_sends_to(&fx->f, conn), 1); /* only the CALL sent before */
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_RESET, "{}", core_fake_call_cb, o, NULL),
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_RESET, "{}", r, NULL),
                      CORE_CALL_ERR_UNKNOWN_CHARGER);
+    assert_int_equal(r->n, 1);
     core_charger_upsert(fx->c, &row); /* deleting what is unknown is fine */
 }
 
@@ -709,10 +717,11 @@ static void test_registry_sync(void **state)
     assert_false(core_charger_connected(fx->c, "CP-2"));
     assert_int_equal(fx->f.n_closes, closes + 1);        /* CP-2's socket closed */
     assert_int_not_equal(fx->f.closes[closes].conn_id, conn);
-    assert_int_equal(core_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
-    assert_int_equal(core_admit(fx->c, "CP-3", ADDR, NULL, NULL), CORE_ADMIT_OK);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-wrong-wrong"), CORE_ADMIT_UNAUTHORIZED);
-    assert_int_equal(core_admit(fx->c, "CP-1", ADDR, "CP-1", "0123456789abcdef"), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
+    assert_int_equal(core_fake_admit(fx->c, "CP-3", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-wrong-wrong"),
+                     CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "0123456789abcdef"), CORE_ADMIT_OK);
 }
 
 /* ================================================================ requests */
@@ -1302,56 +1311,85 @@ static void test_expire_deadline(void **state)
     open_charger(fx, "CP-1");
     int wait = core_expire(fx->c);
     assert_true(wait > 0 && wait <= 1000);
-    struct core_fake_outcome *o = outcomes(fx, 1);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, o, NULL),
+    struct core_fake_cmd *r = recs(fx, 1);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", r, NULL),
                      CORE_CALL_OK);
     core_fake_advance(&fx->f, 100);
     wait = core_expire(fx->c);
     assert_true(wait <= 200);
     core_fake_advance(&fx->f, wait);
     core_expire(fx->c);
-    assert_int_equal(o->n, 1);
-    assert_int_equal(o->outcome, CORE_CALL_TIMEOUT);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->state, CORE_CMD_FAILED);
+    assert_int_equal(r->outcome, CORE_CMD_TIMEOUT);
 }
 
-/* ================================================================ outgoing calls */
+/* ================================================================ commands' CALLs */
+
+/*
+ * Commands here are plain ones (ClearCache, Reset, ...): what they check is
+ * the CALL slot every command rides on. What is special to commands (rows,
+ * remote-start waits, stop dedup) is in test_core_commands.c.
+ */
+
+/* A command of action a, whose waiter is cb(user). */
+static enum core_call_err command_cb(struct core *c, const char *charger_id, enum ocpp_action a,
+                                     const char *payload, core_command_cb cb, void *user)
+{
+    struct core_command_req req = { .charger_id = charger_id, .action = a, .payload_json = payload };
+    return core_command_submit(c, &req, cb, user, NULL, NULL);
+}
 
 static void test_call_one_in_flight(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct core_fake_outcome *o1 = outcomes(fx, 1);
-    struct core_fake_outcome *o2 = outcomes(fx, 1);
-    char id1[OCPP_ID_MAX + 1], id2[OCPP_ID_MAX + 1];
+    struct core_fake_cmd *r1 = recs(fx, 1);
+    struct core_fake_cmd *r2 = recs(fx, 1);
+    char id1[CORE_CMD_ID_LEN + 1], id2[CORE_CMD_ID_LEN + 1];
+    struct core_fake_cmd v;
 
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_RESET, "{\"type\":\"Hard\"}",
-                               core_fake_call_cb, o1, id1), CORE_CALL_OK);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_UNLOCK_CONNECTOR, "{\"connectorId\":1}",
-                               core_fake_call_cb, o2, id2), CORE_CALL_OK);
-    assert_true(strlen(id1) > 0 && strlen(id1) <= OCPP_ID_MAX);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_RESET, "{\"type\":\"Hard\"}", r1,
+                                       id1), CORE_CALL_OK);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_UNLOCK_CONNECTOR,
+                                       "{\"connectorId\":1}", r2, id2), CORE_CALL_OK);
     assert_string_not_equal(id1, id2);
+    /* the first went out, the second waits behind it */
+    assert_true(core_fake_find(fx->c, id1, &v));
+    assert_int_equal(v.state, CORE_CMD_SENT);
+    assert_true(v.sent);
+    assert_true(core_fake_find(fx->c, id2, &v));
+    assert_int_equal(v.state, CORE_CMD_QUEUED);
+    assert_false(v.sent);
     assert_int_equal(fx->f.n_calls, 1);
+    char m1[OCPP_ID_MAX + 1];
+    str_copy(m1, sizeof m1, fx->f.calls[0].msg_id);
+    assert_true(strlen(m1) > 0 && strlen(m1) <= OCPP_ID_MAX);
     assert_int_equal(fx->f.calls[0].conn_id, conn);
-    assert_string_equal(fx->f.calls[0].msg_id, id1);
     assert_int_equal(fx->f.calls[0].action, OCPP_ACTION_RESET);
     assert_string_equal(fx->f.calls[0].payload, "{\"type\":\"Hard\"}");
 
-    core_on_call_result(fx->c, conn, id1, "{\"status\":\"Accepted\"}");
-    assert_int_equal(o1->n, 1);
-    assert_int_equal(o1->outcome, CORE_CALL_RESULT);
-    assert_string_equal(o1->text, "{\"status\":\"Accepted\"}");
-    assert_int_equal(o2->n, 0);
+    core_fake_result(fx->c, conn, m1, ACCEPTED, "Accepted");
+    assert_int_equal(r1->n, 1);
+    assert_int_equal(r1->state, CORE_CMD_COMPLETED);
+    assert_int_equal(r1->outcome, CORE_CMD_ANSWERED);
+    assert_string_equal(r1->response, ACCEPTED);
+    assert_int_equal(r2->n, 0);
     assert_int_equal(fx->f.n_calls, 2);
-    assert_string_equal(fx->f.calls[1].msg_id, id2);
+    assert_string_not_equal(fx->f.calls[1].msg_id, m1);
     assert_int_equal(fx->f.calls[1].action, OCPP_ACTION_UNLOCK_CONNECTOR);
+    assert_true(core_fake_find(fx->c, id2, &v));
+    assert_int_equal(v.state, CORE_CMD_SENT);
 
-    core_on_call_result(fx->c, conn, id2, "{\"status\":\"Unlocked\"}");
-    assert_int_equal(o2->n, 1);
-    assert_string_equal(o2->text, "{\"status\":\"Unlocked\"}");
+    core_fake_result(fx->c, conn, fx->f.calls[1].msg_id, "{\"status\":\"Unlocked\"}", "Unlocked");
+    assert_int_equal(r2->n, 1);
+    assert_int_equal(r2->outcome, CORE_CMD_ANSWERED);
+    assert_string_equal(r2->response, "{\"status\":\"Unlocked\"}");
     /* a late duplicate answer is dropped */
-    core_on_call_result(fx->c, conn, id2, "{\"status\":\"Unlocked\"}");
-    assert_int_equal(o2->n, 1);
-    assert_int_equal(o1->n, 1);
+    core_fake_result(fx->c, conn, fx->f.calls[1].msg_id, "{\"status\":\"Unlocked\"}", "Unlocked");
+    assert_int_equal(r2->n, 1);
+    assert_int_equal(r1->n, 1);
+    assert_int_equal(fx->f.n_calls, 2);
 }
 
 static void test_calls_are_per_charger(void **state)
@@ -1359,19 +1397,24 @@ static void test_calls_are_per_charger(void **state)
     struct fx *fx = *state;
     uint64_t a = open_charger(fx, "CP-A");
     uint64_t b = open_charger(fx, "CP-B");
-    struct core_fake_outcome *oa = outcomes(fx, 1);
-    struct core_fake_outcome *ob = outcomes(fx, 1);
-    char ida[OCPP_ID_MAX + 1], idb[OCPP_ID_MAX + 1];
-    core_call(fx->c, "CP-A", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, oa, ida);
-    core_call(fx->c, "CP-B", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, ob, idb);
+    struct core_fake_cmd *ra = recs(fx, 1);
+    struct core_fake_cmd *rb = recs(fx, 1);
+    core_fake_command(fx->c, "CP-A", OCPP_ACTION_CLEAR_CACHE, "{}", ra, NULL);
+    core_fake_command(fx->c, "CP-B", OCPP_ACTION_CLEAR_CACHE, "{}", rb, NULL);
     assert_int_equal(fx->f.n_calls, 2); /* one in flight each */
+    assert_int_equal(fx->f.calls[0].conn_id, a);
+    assert_int_equal(fx->f.calls[1].conn_id, b);
+    const char *ida = fx->f.calls[0].msg_id, *idb = fx->f.calls[1].msg_id;
     /* an answer on the wrong connection does not complete the other's call */
-    core_on_call_result(fx->c, b, ida, "{}");
-    assert_int_equal(oa->n, 0);
-    core_on_call_result(fx->c, a, ida, "{}");
-    core_on_call_result(fx->c, b, idb, "{}");
-    assert_int_equal(oa->n, 1);
-    assert_int_equal(ob->n, 1);
+    core_fake_result(fx->c, b, ida, "{}", NULL);
+    assert_int_equal(ra->n, 0);
+    assert_int_equal(rb->n, 0);
+    core_fake_result(fx->c, a, ida, "{}", NULL);
+    core_fake_result(fx->c, b, idb, "{}", NULL);
+    assert_int_equal(ra->n, 1);
+    assert_int_equal(rb->n, 1);
+    assert_int_equal(ra->outcome, CORE_CMD_ANSWERED);
+    assert_int_equal(rb->outcome, CORE_CMD_ANSWERED);
 }
 
 static void test_call_timeout(void **state)
@@ -1380,38 +1423,45 @@ static void test_call_timeout(void **state)
     fx->cfg.call_timeout_ms = 30000;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct core_fake_outcome *o1 = outcomes(fx, 1);
-    struct core_fake_outcome *o2 = outcomes(fx, 1);
-    char id1[OCPP_ID_MAX + 1], id2[OCPP_ID_MAX + 1];
-    core_call(fx->c, "CP-1", OCPP_ACTION_GET_CONFIGURATION, "{}", core_fake_call_cb, o1, id1);
+    struct core_fake_cmd *r1 = recs(fx, 1);
+    struct core_fake_cmd *r2 = recs(fx, 1);
+    char id2[CORE_CMD_ID_LEN + 1];
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_GET_CONFIGURATION, "{}", r1, NULL);
     core_fake_advance(&fx->f, 10000);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, o2, id2);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", r2, id2);
+    char m1[OCPP_ID_MAX + 1];
+    str_copy(m1, sizeof m1, fx->f.calls[0].msg_id);
 
     core_fake_advance(&fx->f, 19999);
     core_expire(fx->c);
-    assert_int_equal(o1->n, 0);
+    assert_int_equal(r1->n, 0);
     assert_int_equal(fx->f.n_calls, 1);
 
     core_fake_advance(&fx->f, 1);
     core_expire(fx->c);
-    assert_int_equal(o1->n, 1);
-    assert_int_equal(o1->outcome, CORE_CALL_TIMEOUT);
+    assert_int_equal(r1->n, 1);
+    assert_int_equal(r1->state, CORE_CMD_FAILED);
+    assert_int_equal(r1->outcome, CORE_CMD_TIMEOUT);
+    assert_true(r1->sent);
     assert_int_equal(fx->f.n_calls, 2);
-    assert_string_equal(fx->f.calls[1].msg_id, id2);
+    assert_int_equal(fx->f.calls[1].action, OCPP_ACTION_CLEAR_CACHE);
 
     /* the answer to the timed-out call comes too late: dropped */
-    core_on_call_result(fx->c, conn, id1, "{}");
-    assert_int_equal(o1->n, 1);
-    assert_int_equal(o2->n, 0);
+    core_fake_result(fx->c, conn, m1, "{}", NULL);
+    assert_int_equal(r1->n, 1);
+    assert_int_equal(r2->n, 0);
+    struct core_fake_cmd v;
+    assert_true(core_fake_find(fx->c, id2, &v));
+    assert_int_equal(v.state, CORE_CMD_SENT);
 
     /* the second call's deadline runs from when it was sent */
     core_fake_advance(&fx->f, 29999);
     core_expire(fx->c);
-    assert_int_equal(o2->n, 0);
+    assert_int_equal(r2->n, 0);
     core_fake_advance(&fx->f, 1);
     core_expire(fx->c);
-    assert_int_equal(o2->n, 1);
-    assert_int_equal(o2->outcome, CORE_CALL_TIMEOUT);
+    assert_int_equal(r2->n, 1);
+    assert_int_equal(r2->outcome, CORE_CMD_TIMEOUT);
     assert_true(core_charger_connected(fx->c, "CP-1")); /* a timeout does not drop the charger */
 }
 
@@ -1422,19 +1472,19 @@ static void test_timeouts_on_several_chargers(void **state)
     restart(fx);
     uint64_t a = open_charger(fx, "CP-A");
     uint64_t b = open_charger(fx, "CP-B");
-    struct core_fake_outcome *o = outcomes(fx, 4);
-    core_call(fx->c, "CP-A", OCPP_ACTION_CLEAR_CACHE, "{\"a\":1}", core_fake_call_cb, &o[0], NULL);
-    core_call(fx->c, "CP-B", OCPP_ACTION_CLEAR_CACHE, "{\"b\":1}", core_fake_call_cb, &o[1], NULL);
-    core_call(fx->c, "CP-A", OCPP_ACTION_CLEAR_CACHE, "{\"a\":2}", core_fake_call_cb, &o[2], NULL);
-    core_call(fx->c, "CP-B", OCPP_ACTION_CLEAR_CACHE, "{\"b\":2}", core_fake_call_cb, &o[3], NULL);
+    struct core_fake_cmd *r = recs(fx, 4);
+    core_fake_command(fx->c, "CP-A", OCPP_ACTION_CLEAR_CACHE, "{\"a\":1}", &r[0], NULL);
+    core_fake_command(fx->c, "CP-B", OCPP_ACTION_CLEAR_CACHE, "{\"b\":1}", &r[1], NULL);
+    core_fake_command(fx->c, "CP-A", OCPP_ACTION_CLEAR_CACHE, "{\"a\":2}", &r[2], NULL);
+    core_fake_command(fx->c, "CP-B", OCPP_ACTION_CLEAR_CACHE, "{\"b\":2}", &r[3], NULL);
     assert_int_equal(fx->f.n_calls, 2);
 
     core_fake_advance(&fx->f, 1000);
     core_expire(fx->c);
-    assert_int_equal(o[0].outcome, CORE_CALL_TIMEOUT);
-    assert_int_equal(o[1].outcome, CORE_CALL_TIMEOUT);
-    assert_int_equal(o[0].n + o[1].n, 2);
-    assert_int_equal(o[2].n + o[3].n, 0);
+    assert_int_equal(r[0].outcome, CORE_CMD_TIMEOUT);
+    assert_int_equal(r[1].outcome, CORE_CMD_TIMEOUT);
+    assert_int_equal(r[0].n + r[1].n, 2);
+    assert_int_equal(r[2].n + r[3].n, 0);
     /* both chargers got their next call, each on its own connection */
     assert_int_equal(fx->f.n_calls, 4);
     for (size_t i = 2; i < 4; i++) {
@@ -1445,89 +1495,101 @@ static void test_timeouts_on_several_chargers(void **state)
     assert_true(fx->f.calls[2].conn_id != fx->f.calls[3].conn_id);
     core_fake_advance(&fx->f, 999);
     core_expire(fx->c);
-    assert_int_equal(o[2].n + o[3].n, 0);
+    assert_int_equal(r[2].n + r[3].n, 0);
     core_fake_advance(&fx->f, 1);
     core_expire(fx->c);
-    assert_int_equal(o[2].n, 1);
-    assert_int_equal(o[3].n, 1);
+    assert_int_equal(r[2].n, 1);
+    assert_int_equal(r[3].n, 1);
+    assert_int_equal(r[2].outcome, CORE_CMD_TIMEOUT);
+    assert_int_equal(r[3].outcome, CORE_CMD_TIMEOUT);
 }
 
 static void test_call_error(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct core_fake_outcome *o1 = outcomes(fx, 1);
-    struct core_fake_outcome *o2 = outcomes(fx, 1);
-    char id1[OCPP_ID_MAX + 1];
-    core_call(fx->c, "CP-1", OCPP_ACTION_RESERVE_NOW, "{}", core_fake_call_cb, o1, id1);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, o2, NULL);
+    struct core_fake_cmd *r1 = recs(fx, 1);
+    struct core_fake_cmd *r2 = recs(fx, 1);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_RESERVE_NOW, "{}", r1, NULL);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", r2, NULL);
+    char m1[OCPP_ID_MAX + 1];
+    str_copy(m1, sizeof m1, fx->f.calls[0].msg_id);
     core_on_call_error(fx->c, conn, "no-such-id", "InternalError", "x");
-    assert_int_equal(o1->n, 0);
-    core_on_call_error(fx->c, conn, id1, "NotSupported", "reservations are off");
-    assert_int_equal(o1->n, 1);
-    assert_int_equal(o1->outcome, CORE_CALL_ERROR);
-    assert_string_equal(o1->text, "NotSupported");
-    assert_string_equal(o1->detail, "reservations are off");
+    assert_int_equal(r1->n, 0);
+    core_on_call_error(fx->c, conn, m1, "NotSupported", "reservations are off");
+    assert_int_equal(r1->n, 1);
+    assert_int_equal(r1->state, CORE_CMD_FAILED);
+    assert_int_equal(r1->outcome, CORE_CMD_CALL_ERROR);
+    assert_string_equal(r1->error_code, "NotSupported");
+    assert_string_equal(r1->error_description, "reservations are off");
+    assert_false(r1->has_response);
     assert_int_equal(fx->f.n_calls, 2); /* the next one went out */
-    core_on_call_result(fx->c, conn, fx->f.calls[1].msg_id, "{\"status\":\"Accepted\"}");
-    assert_int_equal(o2->n, 1);
-    assert_int_equal(o2->outcome, CORE_CALL_RESULT);
+    core_fake_result(fx->c, conn, fx->f.calls[1].msg_id, ACCEPTED, "Accepted");
+    assert_int_equal(r2->n, 1);
+    assert_int_equal(r2->outcome, CORE_CMD_ANSWERED);
+    assert_string_equal(r2->status, "Accepted");
 }
 
 static void test_call_unknown_id_dropped(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct core_fake_outcome *o = outcomes(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", r, NULL);
     char id[OCPP_ID_MAX + 1];
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, o, id);
-    core_on_call_result(fx->c, conn, "not-ours", "{}");
-    core_on_call_result(fx->c, conn + 1000, id, "{}"); /* a connection that does not exist */
+    str_copy(id, sizeof id, fx->f.calls[0].msg_id);
+    core_fake_result(fx->c, conn, "not-ours", "{}", NULL);
+    core_fake_result(fx->c, conn + 1000, id, "{}", NULL); /* a connection that does not exist */
     core_on_call_error(fx->c, conn + 1000, id, "GenericError", "");
-    assert_int_equal(o->n, 0);
-    core_on_call_result(fx->c, conn, id, "{}");
-    assert_int_equal(o->n, 1);
+    assert_int_equal(r->n, 0);
+    core_fake_result(fx->c, conn, id, "{}", NULL);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->outcome, CORE_CMD_ANSWERED);
     /* results with no call in flight at all */
-    core_on_call_result(fx->c, conn, "whatever", "{}");
+    core_fake_result(fx->c, conn, "whatever", "{}", NULL);
     core_on_call_error(fx->c, conn, "whatever", "GenericError", NULL);
-    assert_int_equal(o->n, 1);
+    assert_int_equal(r->n, 1);
 }
 
 static void test_call_disconnect_fails_all(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct core_fake_outcome *o = outcomes(fx, 4);
+    struct core_fake_cmd *r = recs(fx, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[i], NULL),
+                         CORE_CALL_OK);
     char id0[OCPP_ID_MAX + 1];
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, &o[0], id0);
-    for (int i = 1; i < 4; i++)
-        assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb,
-                                   &o[i], NULL), CORE_CALL_OK);
+    str_copy(id0, sizeof id0, fx->f.calls[0].msg_id);
     core_conn_closed(fx->c, conn, "network");
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(o[i].n, 1);
-        assert_int_equal(o[i].outcome, CORE_CALL_DISCONNECTED);
-        assert_false(o[i].has_text); /* no payload for a call never answered */
+        assert_int_equal(r[i].n, 1);
+        assert_int_equal(r[i].state, CORE_CMD_FAILED);
+        assert_int_equal(r[i].outcome, CORE_CMD_DISCONNECTED);
+        assert_int_equal(r[i].sent, i == 0); /* the queued ones never went out */
+        assert_false(r[i].has_response);     /* no payload for a call never answered */
+        assert_false(r[i].has_error_code);
     }
-    assert_int_equal(fx->f.n_calls, 1); /* the queued ones never went out */
+    assert_int_equal(fx->f.n_calls, 1);
 
     /* nothing fires again: late answer, timeout, reconnect, shutdown */
-    core_on_call_result(fx->c, conn, id0, "{}");
+    core_fake_result(fx->c, conn, id0, "{}", NULL);
     core_fake_advance(&fx->f, 60000);
     core_expire(fx->c);
     uint64_t conn2 = connect_from(fx, "CP-1", ADDR, NULL);
-    core_on_call_result(fx->c, conn2, id0, "{}");
+    core_fake_result(fx->c, conn2, id0, "{}", NULL);
     assert_int_equal(fx->f.n_calls, 1);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(o[i].n, 1);
+        assert_int_equal(r[i].n, 1);
     /* the new connection takes calls again */
-    struct core_fake_outcome *again = outcomes(fx, 1);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb,
-                               again, NULL), CORE_CALL_OK);
+    struct core_fake_cmd *again = recs(fx, 1);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", again, NULL),
+                     CORE_CALL_OK);
     assert_int_equal(fx->f.n_calls, 2);
     assert_int_equal(fx->f.calls[1].conn_id, conn2);
-    core_on_call_result(fx->c, conn2, fx->f.calls[1].msg_id, "{}");
+    core_fake_result(fx->c, conn2, fx->f.calls[1].msg_id, "{}", NULL);
     assert_int_equal(again->n, 1);
+    assert_int_equal(again->outcome, CORE_CMD_ANSWERED);
 }
 
 static void test_call_replacement_fails_all(void **state)
@@ -1535,22 +1597,25 @@ static void test_call_replacement_fails_all(void **state)
     struct fx *fx = *state;
     add_charger(fx, "CP-1", PW, 1, "Accepted");
     uint64_t old = connect_from(fx, "CP-1", ADDR, PW);
-    struct core_fake_outcome *o1 = outcomes(fx, 1);
-    struct core_fake_outcome *o2 = outcomes(fx, 1);
+    struct core_fake_cmd *r1 = recs(fx, 1);
+    struct core_fake_cmd *r2 = recs(fx, 1);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", r1, NULL);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", r2, NULL);
     char id1[OCPP_ID_MAX + 1];
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, o1, id1);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, o2, NULL);
+    str_copy(id1, sizeof id1, fx->f.calls[0].msg_id);
     uint64_t neu = connect_from(fx, "CP-1", ADDR2, PW);
-    assert_int_equal(o1->n, 1);
-    assert_int_equal(o1->outcome, CORE_CALL_DISCONNECTED);
-    assert_int_equal(o2->n, 1);
-    assert_int_equal(o2->outcome, CORE_CALL_DISCONNECTED);
+    assert_int_equal(r1->n, 1);
+    assert_int_equal(r1->outcome, CORE_CMD_DISCONNECTED);
+    assert_true(r1->sent);
+    assert_int_equal(r2->n, 1);
+    assert_int_equal(r2->outcome, CORE_CMD_DISCONNECTED);
+    assert_false(r2->sent);
     /* the old socket's answer to the old call completes nothing */
-    core_on_call_result(fx->c, old, id1, "{}");
-    core_on_call_result(fx->c, neu, id1, "{}");
+    core_fake_result(fx->c, old, id1, "{}", NULL);
+    core_fake_result(fx->c, neu, id1, "{}", NULL);
     core_conn_closed(fx->c, old, "replaced");
-    assert_int_equal(o1->n, 1);
-    assert_int_equal(o2->n, 1);
+    assert_int_equal(r1->n, 1);
+    assert_int_equal(r2->n, 1);
     assert_int_equal(fx->f.n_calls, 1);
 }
 
@@ -1560,45 +1625,49 @@ static void test_call_queue_full(void **state)
     fx->cfg.call_queue_max = 2;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct core_fake_outcome *o = outcomes(fx, 5);
+    struct core_fake_cmd *r = recs(fx, 5);
     /* one in flight, call_queue_max waiting */
     for (int i = 0; i < 3; i++)
-        assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb,
-                                   &o[i], NULL), CORE_CALL_OK);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb,
-                               &o[3], NULL), CORE_CALL_ERR_QUEUE_FULL);
-    assert_int_equal(o[3].n, 0); /* a refused call has no callback */
+        assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[i], NULL),
+                         CORE_CALL_OK);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[3], NULL),
+                     CORE_CALL_ERR_QUEUE_FULL);
+    assert_int_equal(r[3].n, 0); /* a refused call has no callback */
+    assert_int_equal(core_commands_live(fx->c), 3);
 
     /* one answered: there is room for one more */
-    core_on_call_result(fx->c, conn, fx->f.calls[0].msg_id, "{}");
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb,
-                               &o[4], NULL), CORE_CALL_OK);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb,
-                               &o[3], NULL), CORE_CALL_ERR_QUEUE_FULL);
+    core_fake_result(fx->c, conn, fx->f.calls[0].msg_id, "{}", NULL);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[4], NULL),
+                     CORE_CALL_OK);
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[3], NULL),
+                     CORE_CALL_ERR_QUEUE_FULL);
     /* answered in order */
     for (int i = 1; i < 3; i++)
-        core_on_call_result(fx->c, conn, fx->f.calls[i].msg_id, "{}");
-    core_on_call_result(fx->c, conn, fx->f.calls[3].msg_id, "{}");
+        core_fake_result(fx->c, conn, fx->f.calls[i].msg_id, "{}", NULL);
+    core_fake_result(fx->c, conn, fx->f.calls[3].msg_id, "{}", NULL);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(o[i].n, i == 3 ? 0 : 1);
+        assert_int_equal(r[i].n, i == 3 ? 0 : 1);
+    assert_int_equal(fx->f.n_calls, 4);
 }
 
 static void test_call_offline_unknown(void **state)
 {
     struct fx *fx = *state;
     add_charger(fx, "CP-1", NULL, 0, "Accepted");
-    struct core_fake_outcome *o = outcomes(fx, 1);
-    char id[OCPP_ID_MAX + 1] = "untouched";
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_RESET, "{}", core_fake_call_cb, o, id),
+    struct core_fake_cmd *r = recs(fx, 1);
+    char id[CORE_CMD_ID_LEN + 1] = "untouched";
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_RESET, "{}", r, id),
                      CORE_CALL_ERR_OFFLINE);
-    assert_int_equal(core_call(fx->c, "NOPE", OCPP_ACTION_RESET, "{}", core_fake_call_cb, o, id),
+    assert_int_equal(core_fake_command(fx->c, "NOPE", OCPP_ACTION_RESET, "{}", r, id),
                      CORE_CALL_ERR_UNKNOWN_CHARGER);
     uint64_t conn = connect_from(fx, "CP-1", ADDR, NULL);
     core_conn_closed(fx->c, conn, "bye");
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_RESET, "{}", core_fake_call_cb, o, id),
+    assert_int_equal(core_fake_command(fx->c, "CP-1", OCPP_ACTION_RESET, "{}", r, id),
                      CORE_CALL_ERR_OFFLINE);
-    assert_int_equal(o->n, 0);
+    assert_int_equal(r->n, 0);
     assert_int_equal(fx->f.n_calls, 0);
+    assert_string_equal(id, "untouched");
+    assert_int_equal(core_commands_live(fx->c), 0);
 }
 
 static void test_free_cancels_calls(void **state)
@@ -1609,40 +1678,42 @@ static void test_free_cancels_calls(void **state)
     uint64_t conn3 = open_charger(fx, "CP-3");
     authorize(fx, conn3, "a", "TAG");        /* an inbound call parked at shutdown */
     meter_values(fx, conn3, "m", 1, 0);
-    struct core_fake_outcome *o = outcomes(fx, 5);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, &o[0], NULL);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, &o[1], NULL);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, &o[2], NULL);
-    core_call(fx->c, "CP-2", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, &o[3], NULL);
-    core_call(fx->c, "CP-3", OCPP_ACTION_CLEAR_CACHE, "{}", core_fake_call_cb, &o[4], NULL);
-    core_on_call_result(fx->c, conn3, fx->f.calls[2].msg_id, "{}");
-    assert_int_equal(o[4].n, 1);
+    struct core_fake_cmd *r = recs(fx, 5);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[0], NULL);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[1], NULL);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", &r[2], NULL);
+    core_fake_command(fx->c, "CP-2", OCPP_ACTION_CLEAR_CACHE, "{}", &r[3], NULL);
+    core_fake_command(fx->c, "CP-3", OCPP_ACTION_CLEAR_CACHE, "{}", &r[4], NULL);
+    assert_int_equal(fx->f.calls[2].conn_id, conn3);
+    core_fake_result(fx->c, conn3, fx->f.calls[2].msg_id, "{}", NULL);
+    assert_int_equal(r[4].n, 1);
 
     core_free(fx->c);
     fx->c = NULL;
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(o[i].n, 1);
-        assert_int_equal(o[i].outcome, CORE_CALL_CANCELLED);
+        assert_int_equal(r[i].n, 1);
+        assert_int_equal(r[i].state, CORE_CMD_FAILED);
+        assert_int_equal(r[i].outcome, CORE_CMD_CANCELLED);
     }
-    assert_int_equal(o[4].n, 1);
-    assert_int_equal(o[4].outcome, CORE_CALL_RESULT);
+    assert_int_equal(r[4].n, 1);
+    assert_int_equal(r[4].outcome, CORE_CMD_ANSWERED);
     /* the jobs still at the "store" are freed by the fake in teardown (leak checkers watch) */
 }
 
-/* A callback that queues a follow-up call, as a REST "retry" would. */
+/* A waiter that submits a follow-up command, as a REST "retry" would. */
 struct chain {
     struct core *c;
-    struct core_fake_outcome first;
-    struct core_fake_outcome second;
+    struct core_fake_cmd first;
+    struct core_fake_cmd second;
     enum core_call_err second_err;
 };
 
-static void chain_cb(void *user, enum core_call_outcome outcome, const char *text, const char *detail)
+static void chain_cb(void *user, const struct core_command_view *v)
 {
     struct chain *ch = user;
-    core_fake_call_cb(&ch->first, outcome, text, detail);
-    ch->second_err = core_call(ch->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{\"n\":2}", core_fake_call_cb,
-                               &ch->second, NULL);
+    core_fake_record(&ch->first, v);
+    ch->second_err = core_fake_command(ch->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{\"n\":2}",
+                                       &ch->second, NULL);
 }
 
 static void test_call_from_callback(void **state)
@@ -1651,45 +1722,46 @@ static void test_call_from_callback(void **state)
     uint64_t conn = open_charger(fx, "CP-1");
     struct chain *ch = scratch(fx, sizeof *ch);
     ch->c = fx->c;
-    struct core_fake_outcome *queued = outcomes(fx, 1);
-    char id[OCPP_ID_MAX + 1];
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{\"n\":1}", chain_cb, ch, id);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{\"n\":1.5}", core_fake_call_cb, queued, NULL);
-    core_on_call_result(fx->c, conn, id, "{}");
+    struct core_fake_cmd *queued = recs(fx, 1);
+    command_cb(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{\"n\":1}", chain_cb, ch);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{\"n\":1.5}", queued, NULL);
+    core_fake_result(fx->c, conn, fx->f.calls[0].msg_id, "{}", NULL);
     assert_int_equal(ch->first.n, 1);
     assert_int_equal(ch->second_err, CORE_CALL_OK);
     /* still one at a time, in the order they were asked for */
     assert_int_equal(fx->f.n_calls, 2);
     assert_string_equal(fx->f.calls[1].payload, "{\"n\":1.5}");
-    core_on_call_result(fx->c, conn, fx->f.calls[1].msg_id, "{}");
+    core_fake_result(fx->c, conn, fx->f.calls[1].msg_id, "{}", NULL);
+    assert_int_equal(queued->n, 1);
     assert_int_equal(fx->f.n_calls, 3);
     assert_string_equal(fx->f.calls[2].payload, "{\"n\":2}");
 
     /* a callback run by a disconnect cannot queue onto the dead connection */
     struct chain *ch2 = scratch(fx, sizeof *ch2);
     ch2->c = fx->c;
-    core_on_call_result(fx->c, conn, fx->f.calls[2].msg_id, "{}");
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", chain_cb, ch2, NULL);
+    core_fake_result(fx->c, conn, fx->f.calls[2].msg_id, "{}", NULL);
+    assert_int_equal(ch->second.n, 1);
+    command_cb(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", chain_cb, ch2);
     core_conn_closed(fx->c, conn, "gone");
     assert_int_equal(ch2->first.n, 1);
-    assert_int_equal(ch2->first.outcome, CORE_CALL_DISCONNECTED);
+    assert_int_equal(ch2->first.outcome, CORE_CMD_DISCONNECTED);
     assert_int_equal(ch2->second_err, CORE_CALL_ERR_OFFLINE);
     assert_int_equal(ch2->second.n, 0);
 }
 
-/* A callback that asks for another call whatever happened, as a naive retry would. */
+/* A waiter that asks for another command whatever happened, as a naive retry would. */
 struct retry {
     struct core *c;
     const char *charger_id;
-    struct core_fake_outcome got;
+    struct core_fake_cmd got;
     enum core_call_err retry_err;
 };
 
-static void retry_cb(void *user, enum core_call_outcome outcome, const char *text, const char *detail)
+static void retry_cb(void *user, const struct core_command_view *v)
 {
     struct retry *r = user;
-    core_fake_call_cb(&r->got, outcome, text, detail);
-    r->retry_err = core_call(r->c, r->charger_id, OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, r, NULL);
+    core_fake_record(&r->got, v);
+    r->retry_err = command_cb(r->c, r->charger_id, OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, r);
 }
 
 static void test_retry_from_timeout_callback(void **state)
@@ -1701,26 +1773,26 @@ static void test_retry_from_timeout_callback(void **state)
     struct retry *r = scratch(fx, sizeof *r);
     r->c = fx->c;
     r->charger_id = "CP-1";
-    struct core_fake_outcome *behind = outcomes(fx, 1);
-    core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, r, NULL);
-    core_call(fx->c, "CP-1", OCPP_ACTION_RESET, "{\"type\":\"Soft\"}", core_fake_call_cb, behind, NULL);
+    struct core_fake_cmd *behind = recs(fx, 1);
+    command_cb(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, r);
+    core_fake_command(fx->c, "CP-1", OCPP_ACTION_RESET, "{\"type\":\"Soft\"}", behind, NULL);
     core_fake_advance(&fx->f, 1000);
     core_expire(fx->c);
     assert_int_equal(r->got.n, 1);
-    assert_int_equal(r->got.outcome, CORE_CALL_TIMEOUT);
+    assert_int_equal(r->got.outcome, CORE_CMD_TIMEOUT);
     assert_int_equal(r->retry_err, CORE_CALL_OK);
     /* the retry waits behind what was already queued; one call in flight */
     assert_int_equal(fx->f.n_calls, 2);
     assert_int_equal(fx->f.calls[1].action, OCPP_ACTION_RESET);
-    core_on_call_result(fx->c, conn, fx->f.calls[1].msg_id, "{}");
+    core_fake_result(fx->c, conn, fx->f.calls[1].msg_id, "{}", NULL);
     assert_int_equal(behind->n, 1);
     assert_int_equal(fx->f.n_calls, 3);
     assert_int_equal(fx->f.calls[2].action, OCPP_ACTION_CLEAR_CACHE);
-    /* the retried call's callback runs once more; stop retrying by closing */
+    /* the retried command's waiter runs once more; stop retrying by asking for an unknown charger */
     r->charger_id = "NOPE";
-    core_on_call_result(fx->c, conn, fx->f.calls[2].msg_id, "{}");
+    core_fake_result(fx->c, conn, fx->f.calls[2].msg_id, "{}", NULL);
     assert_int_equal(r->got.n, 2);
-    assert_int_equal(r->got.outcome, CORE_CALL_RESULT);
+    assert_int_equal(r->got.outcome, CORE_CMD_ANSWERED);
     assert_int_equal(r->retry_err, CORE_CALL_ERR_UNKNOWN_CHARGER);
 }
 
@@ -1735,18 +1807,18 @@ static void test_free_refuses_calls_from_callbacks(void **state)
         r[i].c = fx->c;
         r[i].charger_id = retry_to[i];
     }
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, &r[0], NULL), CORE_CALL_OK);
-    assert_int_equal(core_call(fx->c, "CP-1", OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, &r[1], NULL), CORE_CALL_OK);
-    assert_int_equal(core_call(fx->c, "CP-2", OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, &r[2], NULL), CORE_CALL_OK);
-    assert_int_equal(core_call(fx->c, "CP-2", OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, &r[3], NULL), CORE_CALL_OK);
+    static const char *const to[4] = { "CP-1", "CP-1", "CP-2", "CP-2" };
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(command_cb(fx->c, to[i], OCPP_ACTION_CLEAR_CACHE, "{}", retry_cb, &r[i]),
+                         CORE_CALL_OK);
     size_t sent = fx->f.n_calls;
 
-    /* shutting down: a call asked for from a CANCELLED callback is refused, not lost */
+    /* shutting down: a command asked for from a CANCELLED waiter is refused, not lost */
     core_free(fx->c);
     fx->c = NULL;
     for (int i = 0; i < 4; i++) {
         assert_int_equal(r[i].got.n, 1);
-        assert_int_equal(r[i].got.outcome, CORE_CALL_CANCELLED);
+        assert_int_equal(r[i].got.outcome, CORE_CMD_CANCELLED);
         assert_true(r[i].retry_err != CORE_CALL_OK);
     }
     assert_int_equal(fx->f.n_calls, sent); /* nothing sent on a socket being torn down */

@@ -32,83 +32,17 @@
 #define REJECTED "{\"status\":\"Rejected\"}"
 #define RESET_SOFT "{\"type\":\"Soft\"}"
 
-/* A copy of a struct core_command_view, and how many times it was given. */
-struct cmd_rec {
-    int n;
-    char id[CORE_CMD_ID_LEN + 1];
-    char charger_id[OCPP_CHARGER_ID_MAX + 1];
-    enum ocpp_action action;
-    char payload[256];
-    enum core_cmd_state state;
-    enum core_cmd_outcome outcome;
-    bool sent;
-    bool has_response;
-    char response[256];
-    bool has_status;
-    char status[64];
-    bool has_error_code;
-    char error_code[64];
-    bool has_error_description;
-    char error_description[160];
-    int64_t session_id;
-    int32_t transaction_id;
-    int64_t api_key_id;
-    bool has_request_id;
-    char request_id[64];
-    int64_t created_ms, sent_ms, answered_ms, completed_ms;
-};
-
 #define MAX_DONE 64
 
 struct fx {
     struct core_fake f;             /* io ctx: command_done finds the fixture from it */
     struct core_config cfg;
     struct core *c;
-    struct cmd_rec done[MAX_DONE];  /* every io->command_done call, in order */
+    struct core_fake_cmd done[MAX_DONE]; /* every io->command_done call, in order */
     size_t n_done;
     void *scratch[64];
     size_t n_scratch;
 };
-
-static bool copy_opt(char *dst, size_t cap, const char *src)
-{
-    dst[0] = '\0';
-    if (!src)
-        return false;
-    str_copy(dst, cap, src);
-    return true;
-}
-
-static void rec_view(struct cmd_rec *r, const struct core_command_view *v)
-{
-    r->n++;
-    copy_opt(r->id, sizeof r->id, v->id);
-    copy_opt(r->charger_id, sizeof r->charger_id, v->charger_id);
-    r->action = v->action;
-    copy_opt(r->payload, sizeof r->payload, v->payload_json);
-    r->state = v->state;
-    r->outcome = v->outcome;
-    r->sent = v->sent;
-    r->has_response = copy_opt(r->response, sizeof r->response, v->response_json);
-    r->has_status = copy_opt(r->status, sizeof r->status, v->status);
-    r->has_error_code = copy_opt(r->error_code, sizeof r->error_code, v->error_code);
-    r->has_error_description = copy_opt(r->error_description, sizeof r->error_description,
-                                        v->error_description);
-    r->session_id = v->session_id;
-    r->transaction_id = v->transaction_id;
-    r->api_key_id = v->api_key_id;
-    r->has_request_id = copy_opt(r->request_id, sizeof r->request_id, v->request_id);
-    r->created_ms = v->created_ms;
-    r->sent_ms = v->sent_ms;
-    r->answered_ms = v->answered_ms;
-    r->completed_ms = v->completed_ms;
-}
-
-/* core_command_cb: user is a struct cmd_rec. */
-static void rec_cb(void *user, const struct core_command_view *v)
-{
-    rec_view(user, v);
-}
 
 static void fake_command_done(void *ctx, const struct core_command_view *v)
 {
@@ -117,7 +51,7 @@ static void fake_command_done(void *ctx, const struct core_command_view *v)
         fprintf(stderr, "test_core_commands: too many command_done calls\n");
         abort();
     }
-    rec_view(&fx->done[fx->n_done++], v);
+    core_fake_record(&fx->done[fx->n_done++], v);
 }
 
 /*
@@ -131,9 +65,9 @@ static void *scratch(struct fx *fx, size_t n)
     return fx->scratch[fx->n_scratch++] = xcalloc(1, n);
 }
 
-static struct cmd_rec *recs(struct fx *fx, size_t n)
+static struct core_fake_cmd *recs(struct fx *fx, size_t n)
 {
-    return scratch(fx, n * sizeof(struct cmd_rec));
+    return scratch(fx, n * sizeof(struct core_fake_cmd));
 }
 
 static void new_core(struct fx *fx)
@@ -184,7 +118,7 @@ static void add_charger(struct fx *fx, const char *id)
 
 static uint64_t connect_charger(struct fx *fx, const char *id)
 {
-    assert_int_equal(core_admit(fx->c, id, ADDR, NULL, NULL), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, id, ADDR, NULL, NULL), CORE_ADMIT_OK);
     uint64_t conn = core_conn_open(fx->c, id, ADDR);
     assert_true(conn != 0);
     return conn;
@@ -209,12 +143,12 @@ static struct core_command_req reset_req(const char *charger_id)
 }
 
 static enum core_call_err submit(struct fx *fx, const struct core_command_req *req,
-                                 struct cmd_rec *rec, char *id, bool *joined)
+                                 struct core_fake_cmd *rec, char *id, bool *joined)
 {
-    return core_command_submit(fx->c, req, rec ? rec_cb : NULL, rec, id, joined);
+    return core_command_submit(fx->c, req, rec ? core_fake_command_cb : NULL, rec, id, joined);
 }
 
-static enum core_call_err reset(struct fx *fx, const char *charger_id, struct cmd_rec *rec,
+static enum core_call_err reset(struct fx *fx, const char *charger_id, struct core_fake_cmd *rec,
                                 char *id)
 {
     struct core_command_req req = reset_req(charger_id);
@@ -222,7 +156,7 @@ static enum core_call_err reset(struct fx *fx, const char *charger_id, struct cm
 }
 
 static enum core_call_err remote_start(struct fx *fx, const char *charger_id, const char *tag,
-                                       int connector, int wait_ms, struct cmd_rec *rec, char *id)
+                                       int connector, int wait_ms, struct core_fake_cmd *rec, char *id)
 {
     char payload[96];
     if (connector > 0)
@@ -241,7 +175,7 @@ static enum core_call_err remote_start(struct fx *fx, const char *charger_id, co
 }
 
 static enum core_call_err remote_stop(struct fx *fx, const char *charger_id, int32_t tx,
-                                      int64_t session, struct cmd_rec *rec, char *id, bool *joined)
+                                      int64_t session, struct core_fake_cmd *rec, char *id, bool *joined)
 {
     char payload[64];
     snprintf(payload, sizeof payload, "{\"transactionId\":%d}", (int)tx);
@@ -278,8 +212,7 @@ static size_t calls_to(struct fx *fx, uint64_t conn)
 /* The charger answers the CALL in flight on conn with a valid CALLRESULT. */
 static void answer(struct fx *fx, uint64_t conn, const char *payload, const char *status)
 {
-    struct core_answer a = { .payload_json = payload, .status = status };
-    core_on_call_answer(fx->c, conn, last_call(fx, conn)->msg_id, &a);
+    core_fake_result(fx->c, conn, last_call(fx, conn)->msg_id, payload, status);
 }
 
 /* A StartTransaction from conn, committed by the store as a new session (or a retry: existing). */
@@ -368,16 +301,10 @@ static void write_all_rows(struct fx *fx)
         core_fake_complete(fx->c, job, STORE_OK);
 }
 
-static void find_cb(void *user, const struct core_command_view *v)
-{
-    rec_view(user, v);
-}
-
 /* core_command_find into *out (zeroed first). */
-static bool find(struct fx *fx, const char *id, struct cmd_rec *out)
+static bool find(struct fx *fx, const char *id, struct core_fake_cmd *out)
 {
-    memset(out, 0, sizeof *out);
-    return core_command_find(fx->c, id, find_cb, out);
+    return core_fake_find(fx->c, id, out);
 }
 
 static bool is_hex(char ch)
@@ -390,7 +317,7 @@ static bool is_hex(char ch)
 static void test_submit_refused_unknown_offline(void **state)
 {
     struct fx *fx = *state;
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     bool joined = true;
     struct core_command_req req = reset_req("NOPE");
@@ -477,7 +404,7 @@ static void test_ids_ordered_within_a_ms(void **state)
     char prev[CORE_CMD_ID_LEN + 1] = "";
     for (int i = 0; i < 12; i++) {
         char id[CORE_CMD_ID_LEN + 1];
-        struct cmd_rec *r = recs(fx, 1);
+        struct core_fake_cmd *r = recs(fx, 1);
         assert_int_equal(reset(fx, "CP-1", r, id), CORE_CALL_OK);
         check_uuidv7(id, fx->f.now_ms);
         assert_true(strcmp(prev, id) < 0);
@@ -571,7 +498,7 @@ static void test_rows_at_creation_and_end(void **state)
     assert_int_equal(row->created_ms, T0 + 5);
     assert_int_equal(row->sent_ms, 0);
 
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_true(find(fx, a, &v));
     assert_int_equal(v.state, CORE_CMD_SENT);
     assert_int_equal(v.outcome, CORE_CMD_PENDING);
@@ -637,7 +564,7 @@ static void test_answered(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     struct core_command_req req = reset_req("CP-1");
     req.api_key_id = 7;
     req.request_id = "rq-42";
@@ -688,7 +615,7 @@ static void test_call_error(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(reset(fx, "CP-1", r, id), CORE_CALL_OK);
     write_all_rows(fx);
@@ -719,13 +646,13 @@ static void test_invalid_answer(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 2);
+    struct core_fake_cmd *r = recs(fx, 2);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(reset(fx, "CP-1", &r[0], id), CORE_CALL_OK);
     core_fake_advance(&fx->f, 15);
     struct core_answer bad = { .payload_json = "{\"status\":\"Maybe\"}", .status = "Maybe",
                                .invalid = "status: not one of Accepted, Rejected" };
-    core_on_call_answer(fx->c, conn, last_call(fx, conn)->msg_id, &bad);
+    core_on_call_result(fx->c, conn, last_call(fx, conn)->msg_id, &bad);
     assert_int_equal(r[0].n, 1);
     assert_int_equal(r[0].state, CORE_CMD_FAILED);
     assert_int_equal(r[0].outcome, CORE_CMD_INVALID_ANSWER);
@@ -742,7 +669,7 @@ static void test_invalid_answer(void **state)
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 10000, &r[1], id), CORE_CALL_OK);
     struct core_answer bad_start = { .payload_json = "{\"status\":\"Accepted\",\"x\":1}",
                                      .status = "Accepted", .invalid = "x: not allowed" };
-    core_on_call_answer(fx->c, conn, last_call(fx, conn)->msg_id, &bad_start);
+    core_on_call_result(fx->c, conn, last_call(fx, conn)->msg_id, &bad_start);
     assert_int_equal(r[1].n, 1);
     assert_int_equal(r[1].state, CORE_CMD_FAILED);
     assert_int_equal(r[1].outcome, CORE_CMD_INVALID_ANSWER);
@@ -757,7 +684,7 @@ static void test_timeout(void **state)
     fx->cfg.call_timeout_ms = 1000;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 2);
+    struct core_fake_cmd *r = recs(fx, 2);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     assert_int_equal(reset(fx, "CP-1", &r[0], a), CORE_CALL_OK);
     assert_int_equal(reset(fx, "CP-1", &r[1], b), CORE_CALL_OK);
@@ -778,13 +705,13 @@ static void test_timeout(void **state)
     /* the next command goes out, with its own deadline */
     assert_int_equal(calls_to(fx, conn), 2);
     assert_int_equal(r[1].n, 0);
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_true(find(fx, b, &v));
     assert_int_equal(v.state, CORE_CMD_SENT);
     assert_int_equal(v.sent_ms, T0 + 1000);
     /* the first one's answer, too late, is dropped */
     struct core_answer late = { .payload_json = ACCEPTED, .status = "Accepted" };
-    core_on_call_answer(fx->c, conn, fx->f.calls[0].msg_id, &late);
+    core_on_call_result(fx->c, conn, fx->f.calls[0].msg_id, &late);
     assert_int_equal(r[0].n, 1);
     assert_int_equal(r[0].outcome, CORE_CMD_TIMEOUT);
     assert_int_equal(r[1].n, 0);
@@ -794,7 +721,7 @@ static void test_disconnect(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 4);
+    struct core_fake_cmd *r = recs(fx, 4);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     assert_int_equal(reset(fx, "CP-1", &r[0], a), CORE_CALL_OK);
     assert_int_equal(reset(fx, "CP-1", &r[1], b), CORE_CALL_OK);
@@ -841,7 +768,7 @@ static void test_free_cancels(void **state)
     uint64_t c3 = open_charger(fx, "CP-3");
     open_charger(fx, "CP-1");
     open_charger(fx, "CP-2");
-    struct cmd_rec *r = recs(fx, 5);
+    struct core_fake_cmd *r = recs(fx, 5);
     char id[CORE_CMD_ID_LEN + 1];
     bool joined = false;
     assert_int_equal(reset(fx, "CP-1", &r[0], id), CORE_CALL_OK);                   /* in flight */
@@ -884,7 +811,7 @@ static void test_commands_shutdown(void **state)
     struct fx *fx = *state;
     uint64_t c1 = open_charger(fx, "CP-1");
     uint64_t c2 = open_charger(fx, "CP-2");
-    struct cmd_rec *r = recs(fx, 4);
+    struct core_fake_cmd *r = recs(fx, 4);
     char start[CORE_CMD_ID_LEN + 1], stop[CORE_CMD_ID_LEN + 1], rst[CORE_CMD_ID_LEN + 1],
         queued[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 60000, &r[0], start), CORE_CALL_OK);
@@ -916,7 +843,7 @@ static void test_commands_shutdown(void **state)
     assert_int_equal(rows_for(fx, rst), 1);
     assert_string_equal(row_for(fx, rst, 0)->in.command.outcome, "cancelled");
     write_all_rows(fx);
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_false(find(fx, start, &v));
     assert_false(find(fx, stop, &v));
     assert_false(find(fx, rst, &v));
@@ -933,7 +860,7 @@ static void test_one_call_at_a_time(void **state)
     struct fx *fx = *state;
     uint64_t c1 = open_charger(fx, "CP-1");
     uint64_t c2 = open_charger(fx, "CP-2");
-    struct cmd_rec *r = recs(fx, 3);
+    struct core_fake_cmd *r = recs(fx, 3);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1], c[CORE_CMD_ID_LEN + 1];
     assert_int_equal(reset(fx, "CP-1", &r[0], a), CORE_CALL_OK);
     struct core_command_req req = {
@@ -975,7 +902,7 @@ static void test_queue_full(void **state)
     fx->cfg.call_queue_max = 2;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 5);
+    struct core_fake_cmd *r = recs(fx, 5);
     char id[CORE_CMD_ID_LEN + 1];
     /* one in flight, call_queue_max waiting */
     for (int i = 0; i < 3; i++)
@@ -1005,7 +932,7 @@ static void test_remote_start_waits_for_its_session(void **state)
     struct fx *fx = *state;
     uint64_t c1 = open_charger(fx, "CP-1");
     uint64_t c2 = open_charger(fx, "CP-2");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG-A", 2, 10000, r, id), CORE_CALL_OK);
     assert_int_equal(last_call(fx, c1)->action, OCPP_ACTION_REMOTE_START_TRANSACTION);
@@ -1015,7 +942,7 @@ static void test_remote_start_waits_for_its_session(void **state)
     /* accepted: not done yet, waiting for the StartTransaction */
     assert_int_equal(r->n, 0);
     assert_int_equal(fx->n_done, 0);
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_true(find(fx, id, &v));
     assert_int_equal(v.state, CORE_CMD_AWAITING_SESSION);
     assert_int_equal(v.outcome, CORE_CMD_PENDING);
@@ -1066,7 +993,7 @@ static void test_remote_start_any_connector(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 0, 10000, r, id), CORE_CALL_OK);
     assert_string_equal(last_call(fx, conn)->payload, "{\"idTag\":\"TAG\"}");
@@ -1081,7 +1008,7 @@ static void test_remote_start_wait_elapses(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 5000, r, id), CORE_CALL_OK);
     core_fake_advance(&fx->f, 100);
@@ -1104,7 +1031,7 @@ static void test_remote_start_wait_elapses(void **state)
     /* the session that comes too late is not recorded on the command */
     session_started(fx, conn, "s-1", 1, "TAG", 9, 900, false);
     assert_int_equal(r->n, 1);
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_true(find(fx, id, &v));
     assert_int_equal(v.session_id, 0);
     assert_int_equal(fx->n_done, 1);
@@ -1119,7 +1046,7 @@ static void test_remote_start_wait_is_a_deadline(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 200, r, id), CORE_CALL_OK);
     answer(fx, conn, ACCEPTED, "Accepted");
@@ -1133,14 +1060,14 @@ static void test_remote_start_session_before_answer(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 10000, r, id), CORE_CALL_OK);
     /* the charger starts (and the store commits) before its CALLRESULT arrives */
     core_fake_advance(&fx->f, 10);
     session_started(fx, conn, "s-1", 1, "TAG", 21, 2100, false);
     assert_int_equal(r->n, 0);
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_true(find(fx, id, &v));
     assert_int_equal(v.state, CORE_CMD_SENT);
     core_fake_advance(&fx->f, 10);
@@ -1157,7 +1084,7 @@ static void test_remote_start_rejected(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 10000, r, id), CORE_CALL_OK);
     core_fake_advance(&fx->f, 10);
@@ -1176,7 +1103,7 @@ static void test_remote_start_rejected(void **state)
     assert_int_equal(core_commands_live(fx->c), 0);
 
     /* a session of that tag committed before the charger says Rejected is not this command's */
-    struct cmd_rec *r2 = recs(fx, 1);
+    struct core_fake_cmd *r2 = recs(fx, 1);
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 10000, r2, id), CORE_CALL_OK);
     session_started(fx, conn, "s-2", 1, "TAG", 4, 400, false);
     answer(fx, conn, REJECTED, "Rejected");
@@ -1191,7 +1118,7 @@ static void test_remote_start_oldest_first(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 2);
+    struct core_fake_cmd *r = recs(fx, 2);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 0, 10000, &r[0], a), CORE_CALL_OK);
     core_fake_advance(&fx->f, 1);
@@ -1216,7 +1143,7 @@ static void test_remote_start_no_wait(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, 0, r, id), CORE_CALL_OK);
     answer(fx, conn, ACCEPTED, "Accepted");
@@ -1232,7 +1159,7 @@ static void test_remote_start_default_wait(void **state)
     fx->cfg.remote_start_wait_ms = 3000;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 1);
+    struct core_fake_cmd *r = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1];
     assert_int_equal(remote_start(fx, "CP-1", "TAG", 1, -1, r, id), CORE_CALL_OK);
     answer(fx, conn, ACCEPTED, "Accepted");
@@ -1254,7 +1181,7 @@ static void test_remote_stop_joins_pending(void **state)
     struct fx *fx = *state;
     uint64_t c1 = open_charger(fx, "CP-1");
     uint64_t c2 = open_charger(fx, "CP-2");
-    struct cmd_rec *r = recs(fx, 4);
+    struct core_fake_cmd *r = recs(fx, 4);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1], other[CORE_CMD_ID_LEN + 1];
     bool joined = true;
     assert_int_equal(remote_stop(fx, "CP-1", 77, 7, &r[0], a, &joined), CORE_CALL_OK);
@@ -1301,7 +1228,7 @@ static void test_remote_stop_joined_failure(void **state)
     fx->cfg.call_timeout_ms = 1000;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 3);
+    struct core_fake_cmd *r = recs(fx, 3);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     bool joined = false;
     assert_int_equal(remote_stop(fx, "CP-1", 5, 50, &r[0], a, NULL), CORE_CALL_OK);
@@ -1324,7 +1251,7 @@ static void test_remote_stop_accepted_joined_until_session_ends(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 3);
+    struct core_fake_cmd *r = recs(fx, 3);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     bool joined = true;
     assert_int_equal(remote_stop(fx, "CP-1", 77, 7, &r[0], a, &joined), CORE_CALL_OK);
@@ -1351,7 +1278,7 @@ static void test_remote_stop_accepted_joined_until_session_ends(void **state)
     assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_COMMAND), rows);
     assert_int_equal(fx->n_done, 1);
     assert_int_equal(r[0].n, 1);
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_true(find(fx, a, &v));
 
     /* the session ends: the command is let go, and a new stop is a new CALL */
@@ -1371,7 +1298,7 @@ static void test_remote_stop_hold_is_bounded(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 2);
+    struct core_fake_cmd *r = recs(fx, 2);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     bool joined = true;
     assert_int_equal(remote_stop(fx, "CP-1", 77, 7, &r[0], a, &joined), CORE_CALL_OK);
@@ -1393,7 +1320,7 @@ static void test_remote_stop_rejected_not_joined(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 2);
+    struct core_fake_cmd *r = recs(fx, 2);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     bool joined = true;
     assert_int_equal(remote_stop(fx, "CP-1", 77, 7, &r[0], a, &joined), CORE_CALL_OK);
@@ -1422,7 +1349,7 @@ static void test_remote_stop_session_ended_before_answer(void **state)
 {
     struct fx *fx = *state;
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 2);
+    struct core_fake_cmd *r = recs(fx, 2);
     char a[CORE_CMD_ID_LEN + 1], b[CORE_CMD_ID_LEN + 1];
     bool joined = true;
     assert_int_equal(remote_stop(fx, "CP-1", 77, 7, &r[0], a, &joined), CORE_CALL_OK);
@@ -1435,7 +1362,7 @@ static void test_remote_stop_session_ended_before_answer(void **state)
     assert_string_not_equal(b, a);
     assert_int_equal(calls_to(fx, conn), 2);
     /* and the first one is not kept: only the second is in memory */
-    struct cmd_rec v;
+    struct core_fake_cmd v;
     assert_false(find(fx, a, &v));
     assert_int_equal(core_commands_live(fx->c), 1);
 }
@@ -1448,7 +1375,7 @@ static void test_command_done_hook(void **state)
     fx->cfg.call_timeout_ms = 1000;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *r = recs(fx, 3);
+    struct core_fake_cmd *r = recs(fx, 3);
     char ids[4][CORE_CMD_ID_LEN + 1];
     bool joined;
     assert_int_equal(reset(fx, "CP-1", &r[0], ids[0]), CORE_CALL_OK);
@@ -1494,18 +1421,18 @@ static void test_command_done_hook(void **state)
 struct chain {
     struct fx *fx;
     struct core_command_req next;
-    struct cmd_rec got;             /* the callback's own command */
+    struct core_fake_cmd got;             /* the callback's own command */
     bool found_self;                /* core_command_find of its own id, from inside */
-    struct cmd_rec self;
+    struct core_fake_cmd self;
     enum core_call_err next_err;
     char next_id[CORE_CMD_ID_LEN + 1];
-    struct cmd_rec next_rec;        /* the chained command's outcome */
+    struct core_fake_cmd next_rec;        /* the chained command's outcome */
 };
 
 static void chain_cb(void *user, const struct core_command_view *v)
 {
     struct chain *ch = user;
-    rec_view(&ch->got, v);
+    core_fake_record(&ch->got, v);
     if (ch->fx->c == NULL)
         return;
     ch->found_self = find(ch->fx, v->id, &ch->self);
@@ -1527,7 +1454,7 @@ static void test_submit_from_callback(void **state)
     fx->cfg.call_timeout_ms = 1000;
     restart(fx);
     uint64_t conn = open_charger(fx, "CP-1");
-    struct cmd_rec *queued = recs(fx, 1);
+    struct core_fake_cmd *queued = recs(fx, 1);
     char id[CORE_CMD_ID_LEN + 1], q[CORE_CMD_ID_LEN + 1];
 
     /* from an answer, with another command already queued behind */

@@ -252,12 +252,64 @@ const struct core_fake_error *core_fake_error_for(const struct core_fake *f, uin
     return NULL;
 }
 
-void core_fake_call_cb(void *user, enum core_call_outcome outcome, const char *text,
-                       const char *detail)
+enum core_admit core_fake_admit(struct core *c, const char *charger_id, const char *remote_addr,
+                                const char *user, const char *password)
 {
-    struct core_fake_outcome *o = user;
-    o->n++;
-    o->outcome = outcome;
-    o->has_text = copy_opt(o->text, sizeof o->text, text);
-    o->has_detail = copy_opt(o->detail, sizeof o->detail, detail);
+    static const struct core_peer plain = { .tls = false, .cert_cn = NULL };
+    return core_admit(c, charger_id, remote_addr, user, password, &plain);
+}
+
+void core_fake_result(struct core *c, uint64_t conn_id, const char *msg_id,
+                      const char *payload_json, const char *status)
+{
+    struct core_answer a = { .payload_json = payload_json, .status = status };
+    core_on_call_result(c, conn_id, msg_id, &a);
+}
+
+void core_fake_record(struct core_fake_cmd *r, const struct core_command_view *v)
+{
+    r->n++;
+    copy_opt(r->id, sizeof r->id, v->id);
+    copy_opt(r->charger_id, sizeof r->charger_id, v->charger_id);
+    r->action = v->action;
+    copy_opt(r->payload, sizeof r->payload, v->payload_json);
+    r->state = v->state;
+    r->outcome = v->outcome;
+    r->sent = v->sent;
+    r->has_response = copy_opt(r->response, sizeof r->response, v->response_json);
+    r->has_status = copy_opt(r->status, sizeof r->status, v->status);
+    r->has_error_code = copy_opt(r->error_code, sizeof r->error_code, v->error_code);
+    r->has_error_description = copy_opt(r->error_description, sizeof r->error_description,
+                                        v->error_description);
+    r->session_id = v->session_id;
+    r->transaction_id = v->transaction_id;
+    r->api_key_id = v->api_key_id;
+    r->has_request_id = copy_opt(r->request_id, sizeof r->request_id, v->request_id);
+    r->created_ms = v->created_ms;
+    r->sent_ms = v->sent_ms;
+    r->answered_ms = v->answered_ms;
+    r->completed_ms = v->completed_ms;
+}
+
+void core_fake_command_cb(void *user, const struct core_command_view *v)
+{
+    core_fake_record(user, v);
+}
+
+enum core_call_err core_fake_command(struct core *c, const char *charger_id, enum ocpp_action a,
+                                     const char *payload_json, struct core_fake_cmd *rec,
+                                     char *out_id)
+{
+    struct core_command_req req = {
+        .charger_id = charger_id,
+        .action = a,
+        .payload_json = payload_json,
+    };
+    return core_command_submit(c, &req, rec ? core_fake_command_cb : NULL, rec, out_id, NULL);
+}
+
+bool core_fake_find(struct core *c, const char *id, struct core_fake_cmd *out)
+{
+    memset(out, 0, sizeof *out);
+    return core_command_find(c, id, core_fake_command_cb, out);
 }

@@ -3,7 +3,10 @@
  * whose clock only moves when the test advances it, whose outputs (CALLRESULTs,
  * CALLERRORs, CALLs, closes, events) are recorded in arrays the test reads,
  * whose "store" keeps every submitted job until the test completes it
- * (core_fake_complete), and whose random bytes are deterministic.
+ * (core_fake_complete), and whose random bytes are deterministic. Plus
+ * short ways to call the core's entry points as production does (admission
+ * from a plain peer, a charger's CALLRESULT, a command) and a recorder for
+ * command views.
  *
  * Recorded strings are copies: they stay valid after the core's call
  * returns. Fixed capacities; exceeding one aborts the test binary.
@@ -114,18 +117,63 @@ const struct core_fake_conf *core_fake_conf_for(const struct core_fake *f, uint6
 const struct core_fake_error *core_fake_error_for(const struct core_fake *f, uint64_t conn_id,
                                                   const char *msg_id);
 
-/* ---- outgoing-call callbacks ---- */
+/* ---- driving the core as the glue does ---- */
 
-/* Pass one of these as `user` with core_fake_call_cb; it records every call. */
-struct core_fake_outcome {
-    int n;                          /* times the callback ran: must end at exactly 1 */
-    enum core_call_outcome outcome;
-    bool has_text;
-    char text[128];
-    bool has_detail;
-    char detail[128];
+/* core_admit from a peer on the plain-TCP listener without a client certificate. */
+enum core_admit core_fake_admit(struct core *c, const char *charger_id, const char *remote_addr,
+                                const char *user, const char *password);
+
+/*
+ * The charger answers the CALL msg_id on conn_id with a CALLRESULT that
+ * passed its .conf schema, as the wire dispatcher hands it over: status is
+ * the payload's top-level "status" string, or NULL if it has none.
+ */
+void core_fake_result(struct core *c, uint64_t conn_id, const char *msg_id,
+                      const char *payload_json, const char *status);
+
+/* ---- commands ---- */
+
+/* A copy of a struct core_command_view, and how many times one was given. */
+struct core_fake_cmd {
+    int n;                          /* callbacks: a waiter's must end at exactly 1 */
+    char id[CORE_CMD_ID_LEN + 1];
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    enum ocpp_action action;
+    char payload[256];
+    enum core_cmd_state state;
+    enum core_cmd_outcome outcome;
+    bool sent;
+    bool has_response;
+    char response[256];
+    bool has_status;
+    char status[64];
+    bool has_error_code;
+    char error_code[64];
+    bool has_error_description;
+    char error_description[160];
+    int64_t session_id;
+    int32_t transaction_id;
+    int64_t api_key_id;
+    bool has_request_id;
+    char request_id[64];
+    int64_t created_ms, sent_ms, answered_ms, completed_ms;
 };
-void core_fake_call_cb(void *user, enum core_call_outcome outcome, const char *text,
-                       const char *detail);
+
+/* Copies v into r (strings truncated to r's buffers) and counts it. */
+void core_fake_record(struct core_fake_cmd *r, const struct core_command_view *v);
+/* A core_command_cb: user is a struct core_fake_cmd, filled by core_fake_record. */
+void core_fake_command_cb(void *user, const struct core_command_view *v);
+
+/*
+ * Submits a command of action a with payload_json and nothing else (no
+ * remote-start match, no stop dedup): core_command_submit with
+ * core_fake_command_cb and rec (NULL: nobody waits). out_id optional.
+ */
+enum core_call_err core_fake_command(struct core *c, const char *charger_id, enum ocpp_action a,
+                                     const char *payload_json, struct core_fake_cmd *rec,
+                                     char *out_id);
+
+/* core_command_find into *out (zeroed first; out->n is 1 if found). */
+bool core_fake_find(struct core *c, const char *id, struct core_fake_cmd *out);
 
 #endif
