@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "rest_cursor.h"
+#include "strbuf.h"
 
 struct cJSON;
 struct store_job;
@@ -44,8 +45,7 @@ struct store_job;
 /* ---- statement text and parameters ---- */
 
 struct rest_sqlb {
-    char *text;                     /* owned, NUL-terminated */
-    size_t len, cap;
+    struct strbuf sql;              /* the statement text (owned) */
     int nparams;
     char *params[REST_SQL_PARAMS_MAX];  /* owned copies; NULL = SQL NULL */
 };

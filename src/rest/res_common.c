@@ -148,7 +148,7 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
         struct rest_sqlb b;
         rest_sqlb_init(&b);
         res_select(&b, cols, n, tail);
-        *slot = rest_sql_intern(b.text);
+        *slot = rest_sql_intern(strbuf_str(&b.sql));
         rest_sqlb_free(&b);
     }
     return *slot;
