@@ -695,6 +695,7 @@ static int cmd_serve(struct config *cfg)
     if (cfg->tls_listen[0])
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.pt_serv_buf_size = 16384;
+    info.user = &g;
     g.max_connections = fd_limit_for_context(cfg);
     void *foreign_loops[1] = { &uv_loop };
     if (strcmp(cfg->event_loop, "uv") == 0 && uv_loop_init(&uv_loop) == 0) {
