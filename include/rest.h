@@ -16,6 +16,11 @@
  *
  * Errors: handlers use enum rest_err; only src/rest/errors.c maps it to the
  * HTTP status, errorCode and readableMessage of rest-api.md.
+ *
+ * What a handler needs of the process comes through the request, never a
+ * global: the settings below (rest_settings) and the core
+ * (include/rest_live.h), both given to rest_init by whoever starts the
+ * framework.
  */
 #ifndef OCPPGW_REST_H
 #define OCPPGW_REST_H
@@ -203,6 +208,16 @@ void rest_auth_key_created(int64_t id, const char *name, const char *key_hash_he
                            const struct cJSON *scopes, const struct cJSON *charger_ids,
                            const struct cJSON *site_ids, int64_t expires_ms);
 void rest_auth_key_revoked(int64_t id);
+
+/* ---- the process's settings handlers read (given to rest_init) ---- */
+
+struct rest_settings {
+    int password_iterations;            /* PBKDF2 of a charger's authorizationKey; 0 = the default */
+    int call_timeout_s;                 /* ocpp.call_timeout (a CHARGER_TIMEOUT's context) */
+    int call_queue;                     /* ocpp.call_queue (a full queue's context) */
+};
+/* Borrowed, for the framework's life; password_iterations is never 0 here. */
+const struct rest_settings *rest_settings(const struct rest_request *r);
 
 /* ---- the loop's entry points (main; the transport's are in rest_transport.h) ---- */
 

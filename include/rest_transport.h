@@ -36,6 +36,7 @@
 
 #include "rest.h"
 
+struct core;
 struct store_job;
 
 /* ---- starting and stopping ---- */
@@ -48,11 +49,17 @@ struct rest_config {
     int park_timeout_s;                 /* a parked request lives this long; <= 0 = 60 */
     const struct rest_route *routes;    /* the route table (borrowed, static): rest_routes */
     size_t nroutes;
+    struct rest_settings settings;      /* what handlers read (rest_settings()) */
 };
 
-/* How the framework reaches the transport, the REST store and the clocks. */
+/* How the framework reaches the transport, the REST store, the clocks and the core. */
 struct rest_io {
     void *ctx;
+    /*
+     * The core handlers reach through include/rest_live.h (borrowed; NULL =
+     * none, as in unit tests: see there for the answers then).
+     */
+    struct core *core;
     /* The reply of r is READY: write it now if inside r's callback, else when writable. */
     void (*send)(void *ctx, struct rest_request *r);
     /* A job for the REST store (takes ownership); it comes back through rest_on_store_result. */

@@ -534,7 +534,7 @@ static int park_timeout_s(const struct config *c)
     return s < 60 ? 60 : s > 86400 ? 86400 : (int)s;
 }
 
-/* The REST framework over g: its settings and its store. */
+/* The REST framework over g: its settings, its core (made before this) and its store. */
 void http_init(struct gateway *g)
 {
     struct rest_config rc = {
@@ -550,9 +550,14 @@ void http_init(struct gateway *g)
         .park_timeout_s = park_timeout_s(&g->cfg),
         .routes = rest_routes,
         .nroutes = rest_routes_count,
+        .settings = {
+            .password_iterations = g->cfg.password_iterations,
+            .call_timeout_s = g->cfg.call_timeout,
+            .call_queue = g->cfg.call_queue,
+        },
     };
     struct rest_io io = {
-        .ctx = g, .send = io_send, .submit = io_submit,
+        .ctx = g, .core = g->core, .send = io_send, .submit = io_submit,
         .store_ready = io_store_ready, .now_ms = io_now_ms, .mono_us = io_mono_us,
     };
     rest_init(&rc, &io);

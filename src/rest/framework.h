@@ -13,9 +13,9 @@
  *                 a reconnect, write-behind, orphan sweep), rest_on_store_result
  *   dispatch.c    the checks in order (-> router, version, ratelimit, auth,
  *                 idempotency), then the route's handler
- *   routes.c -> res_*.c handlers (-> audit, query, body, cursor)
+ *   routes.c -> res_*.c handlers (-> audit, live, query, body, cursor)
  *   idempotency.c claim, replay, record
- *   audit.c
+ *   audit.c, live.c (the core, through the request)
  *   reply.c       assembly, headers, CORS, hand-over to the transport -> errors
  *   jobs.c        store routing: rest_sql / rest_fw_sql, job contexts, completions
  *   request.c     the request object, its registry and accessors, the config

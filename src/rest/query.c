@@ -296,10 +296,11 @@ cJSON *rest_json_rows(const char *json, const char *const *keys, unsigned time_m
     return out;
 }
 
-static cJSON *col_json(const struct rest_col *c, const char *v, const char *row_id)
+static cJSON *col_json(const struct rest_request *r, const struct rest_col *c, const char *v,
+                       const char *row_id)
 {
     if (c->type == REST_COL_LIVE)
-        return c->live ? c->live(v, row_id) : cJSON_CreateNull();
+        return c->live ? c->live(r, v, row_id) : cJSON_CreateNull();
     if (!v)
         return cJSON_CreateNull();
     switch (c->type) {
@@ -324,8 +325,8 @@ static cJSON *col_json(const struct rest_col *c, const char *v, const char *row_
     return NULL;
 }
 
-cJSON *rest_row_json(const struct store_job *job, int row, int col0, const struct rest_col *cols,
-                     size_t n)
+cJSON *rest_row_json(const struct rest_request *r, const struct store_job *job, int row, int col0,
+                     const struct rest_col *cols, size_t n)
 {
     cJSON *o = cJSON_CreateObject();
     for (size_t i = 0; i < n; i++) {
@@ -334,7 +335,7 @@ cJSON *rest_row_json(const struct store_job *job, int row, int col0, const struc
         /* keys by reference, not copied: column names are static (one malloc
          * and free less per field of every row) */
         cJSON_AddItemToObjectCS(o, cols[i].name,
-                              col_json(&cols[i], rest_job_value(job, row, col0 + (int)i),
+                              col_json(r, &cols[i], rest_job_value(job, row, col0 + (int)i),
                                        rest_job_value(job, row, col0)));
     }
     return o;
@@ -765,7 +766,8 @@ static void add_cursor(cJSON *meta, const char *name, const struct rest_list_req
     cJSON_AddStringToObject(meta, name, buf);
 }
 
-cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *job)
+cJSON *rest_list_page(const struct rest_request *r, const struct rest_list_req *req,
+                      const struct store_job *job)
 {
     const struct rest_list_spec *spec = req->spec;
     int h = head_cols(req);
@@ -779,7 +781,7 @@ cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *j
 
     if (spec->paging == REST_PAGING_OFFSET) {
         for (int i = 0; i < rows; i++)
-            cJSON_AddItemToArray(data, rest_row_json(job, i, 2, spec->cols, spec->ncols));
+            cJSON_AddItemToArray(data, rest_row_json(r, job, i, 2, spec->cols, spec->ncols));
         const char *total = rest_job_value(job, 0, 0);
         cJSON_AddNumberToObject(meta, "perPage", req->per_page);
         cJSON_AddNumberToObject(meta, "itemCount", rows);
@@ -794,7 +796,7 @@ cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *j
     /* row index of the i-th item in reading order */
     for (int i = 0; i < items; i++) {
         int row = reverse ? items - 1 - i : i;
-        cJSON_AddItemToArray(data, rest_row_json(job, row, h + 2, spec->cols, spec->ncols));
+        cJSON_AddItemToArray(data, rest_row_json(r, job, row, h + 2, spec->cols, spec->ncols));
     }
     int first = items ? (reverse ? items - 1 : 0) : -1;
     int last = items ? (reverse ? 0 : items - 1) : -1;

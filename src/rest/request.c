@@ -2,7 +2,7 @@
  * The REST request object: its registry, what the transport fills in
  * (rest_transport.h), and what handlers read (the rest.h accessors). Also
  * the configuration and io the framework runs with, since everything a
- * request reaches (the clocks, the transport) comes through here.
+ * request reaches (settings, clocks, the core) comes through here.
  *
  * Requests live in a map by a 64-bit id that is never reused; store jobs
  * and other callbacks carry that id, never the pointer, so a completion for
@@ -74,6 +74,8 @@ void rest_requests_init(const struct rest_config *cfg, const struct rest_io *io)
         Q.cfg.rate_burst = 100;
     if (Q.cfg.park_timeout_s <= 0)
         Q.cfg.park_timeout_s = 60;
+    if (Q.cfg.settings.password_iterations <= 0)
+        Q.cfg.settings.password_iterations = SECRET_DEFAULT_ITERATIONS;
     Q.cors = cfg->cors_origins && *cfg->cors_origins ? xstrdup(cfg->cors_origins) : NULL;
     Q.cfg.cors_origins = Q.cors;
     Q.io = *io;
@@ -350,4 +352,10 @@ const char *rest_request_id(const struct rest_request *r)
 const char *rest_api_version(const struct rest_request *r)
 {
     return (r->rev ? r->rev : rest_revision_current())->name;
+}
+
+const struct rest_settings *rest_settings(const struct rest_request *r)
+{
+    (void)r;                        /* one framework per process: the same for every request */
+    return &Q.cfg.settings;
 }

@@ -540,7 +540,7 @@ static cJSON *page(const struct rest_list_spec *spec, const char *query, struct 
     struct rest_list_req req;
     struct rest_param_error err;
     assert_true(parse(spec, query, &req, &err));
-    cJSON *p = rest_list_page(&req, job);
+    cJSON *p = rest_list_page(NULL, &req, job);
     rest_list_req_free(&req);
     store_job_free(job);
     return p;
@@ -672,7 +672,7 @@ static void test_offset_and_parent_page(void **state)
     assert_true(rest_list_parent(&req, job, &charger, &site));
     assert_string_equal(charger, "CP-1");
     assert_string_equal(site, "S1");
-    p = rest_list_page(&req, job);
+    p = rest_list_page(NULL, &req, job);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "data")), 0);
     cJSON_Delete(p);
     store_job_free(job);
@@ -682,9 +682,14 @@ static void test_offset_and_parent_page(void **state)
     rest_list_req_free(&req);
 }
 
+/* stands for the request the rows answer: live columns get it */
+static int row_request;
+#define ROW_REQUEST ((const struct rest_request *)&row_request)
+
 /* true when the value is odd; the row id must be the first column's */
-static cJSON *live_odd(const char *v, const char *row_id)
+static cJSON *live_odd(const struct rest_request *r, const char *v, const char *row_id)
 {
+    assert_ptr_equal(r, ROW_REQUEST);
     assert_string_equal(row_id, "x");
     return v ? cJSON_CreateBool(strtol(v, NULL, 10) % 2 == 1) : cJSON_CreateString("none");
 }
@@ -708,7 +713,7 @@ static void test_row_types(void **state)
     free(sel);
     const char *v[] = { "x", "1714521600000", "12.5", "t", "[1,2]", "3", "h", "{bad", "1714521600123456" };
     struct store_job *job = fake_job(1, 9, v);
-    cJSON *o = rest_row_json(job, 0, 0, cols, 9);
+    cJSON *o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 9);
     assert_string_equal(cJSON_GetObjectItem(o, "t")->valuestring, "2024-05-01T00:00:00.123Z");
     assert_string_equal(cJSON_GetObjectItem(o, "s")->valuestring, "x");
     assert_true(num(cJSON_GetObjectItem(o, "i")) == 1714521600000.0);
@@ -729,7 +734,7 @@ static void test_row_types(void **state)
     /* what is not JSON number text (NaN, Infinity) is converted, not copied */
     const char *odd[] = { "x", "007", "NaN", "f", "null", "2", NULL, NULL, "0" };
     job = fake_job(1, 9, odd);
-    o = rest_row_json(job, 0, 0, cols, 9);
+    o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 9);
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "i")) && cJSON_GetObjectItem(o, "i")->valueint == 7);
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "n")));
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "b")));
@@ -739,7 +744,7 @@ static void test_row_types(void **state)
 
     const char *nulls[] = { "x", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
     job = fake_job(1, 9, nulls);
-    o = rest_row_json(job, 0, 0, cols, 9);
+    o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 9);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "t")));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "i")));
     assert_string_equal(cJSON_GetObjectItem(o, "l")->valuestring, "none");
