@@ -84,7 +84,7 @@ HDRS_config     := config.h
 HDRS_core       := core.h
 HDRS_ocpp       := ocpp.h
 HDRS_store      := store.h
-HDRS_rest       := rest.h rest_body.h rest_cursor.h rest_query.h rest_res.h
+HDRS_rest       := rest.h rest_body.h rest_cursor.h rest_live.h rest_query.h rest_res.h rest_transport.h
 HDRS_glue       := gateway.h
 # link order: every archive before the ones it uses
 LINK_ORDER      := app glue rest store ocpp core config metrics model embedded util

@@ -62,9 +62,6 @@ struct gateway {
     int max_connections;
 };
 
-/* The single gateway of this process (set by main). */
-extern struct gateway *gw;
-
 /* ---- src/glue/server_lws.c: the context, its loop, start and shutdown ---- */
 
 /*

@@ -1,10 +1,11 @@
 /*
  * The REST API framework (src/rest/): what a resource handler sees.
  *
- * A request arrives in src/rest/http_lws.c, which collects method, path,
- * query, the headers we use and the body (JSON, up to rest.max_body, else
- * 413), then rest_dispatch() runs the checks once, in order, for every
- * request (like the OCPP dispatcher):
+ * A request arrives in the transport (src/glue/http_lws.c, through
+ * include/rest_transport.h), which collects method, path, query, the headers
+ * we use and the body (JSON, up to rest.max_body, else 413), then
+ * rest_dispatch() runs the checks once, in order, for every request (like
+ * the OCPP dispatcher):
  *   route (404 / 405 + Allow) -> Api-Version (400) -> credentials (401) ->
  *   rate limit (429) -> scope (403) -> charger restriction on {id} (403) ->
  *   body JSON (400) -> Idempotency-Key replay (POST) -> handler.
@@ -15,6 +16,11 @@
  *
  * Errors: handlers use enum rest_err; only src/rest/errors.c maps it to the
  * HTTP status, errorCode and readableMessage of rest-api.md.
+ *
+ * What a handler needs of the process comes through the request, never a
+ * global: the settings below (rest_settings) and the core
+ * (include/rest_live.h), both given to rest_init by whoever starts the
+ * framework.
  */
 #ifndef OCPPGW_REST_H
 #define OCPPGW_REST_H
@@ -203,15 +209,17 @@ void rest_auth_key_created(int64_t id, const char *name, const char *key_hash_he
                            const struct cJSON *site_ids, int64_t expires_ms);
 void rest_auth_key_revoked(int64_t id);
 
-/* ---- framework entry points (src/rest/http_lws.c and main) ---- */
+/* ---- the process's settings handlers read (given to rest_init) ---- */
 
-struct rest_config {
-    size_t max_body;                    /* 1 MiB */
-    double rate_per_s;                  /* per key, default 20 */
-    double rate_burst;                  /* default 100 */
-    const char *cors_origins;           /* comma list or "*"; NULL = no CORS */
-    int park_timeout_s;                 /* a parked request lives this long (default 60) */
+struct rest_settings {
+    int password_iterations;            /* PBKDF2 of a charger's authorizationKey; 0 = the default */
+    int call_timeout_s;                 /* ocpp.call_timeout (a CHARGER_TIMEOUT's context) */
+    int call_queue;                     /* ocpp.call_queue (a full queue's context) */
 };
+/* Borrowed, for the framework's life; password_iterations is never 0 here. */
+const struct rest_settings *rest_settings(const struct rest_request *r);
+
+/* ---- the loop's entry points (main; the transport's are in rest_transport.h) ---- */
 
 struct store_apikey;
 

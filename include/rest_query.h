@@ -30,9 +30,11 @@
 #include <stdint.h>
 
 #include "rest_cursor.h"
+#include "strbuf.h"
 
 struct cJSON;
 struct store_job;
+struct rest_request;
 
 #define REST_PER_PAGE_DEFAULT 50
 #define REST_PER_PAGE_MAX 500
@@ -44,8 +46,7 @@ struct store_job;
 /* ---- statement text and parameters ---- */
 
 struct rest_sqlb {
-    char *text;                     /* owned, NUL-terminated */
-    size_t len, cap;
+    struct strbuf sql;              /* the statement text (owned) */
     int nparams;
     char *params[REST_SQL_PARAMS_MAX];  /* owned copies; NULL = SQL NULL */
 };
@@ -102,7 +103,7 @@ enum rest_col_type {
     REST_COL_BOOL,                  /* boolean */
     REST_COL_TIME,                  /* timestamptz: selected as microseconds (ocppgw_us), shown as ISO 8601 */
     REST_COL_JSON,                  /* json text, embedded as is */
-    REST_COL_LIVE,                  /* live(value, row id): what the core knows now (connected) */
+    REST_COL_LIVE,                  /* live(r, value, row id): what the core knows now (connected) */
     REST_COL_HIDDEN                 /* selected for the handler, not shown */
 };
 
@@ -110,8 +111,11 @@ struct rest_col {
     const char *name;               /* JSON key (static: answers point at it) */
     const char *sql;                /* select expression */
     enum rest_col_type type;
-    /* REST_COL_LIVE: the JSON value (caller owns) from the column's value and the row's first column */
-    struct cJSON *(*live)(const char *value, const char *row_id);
+    /*
+     * REST_COL_LIVE: the JSON value (caller owns) from the column's value and
+     * the row's first column; r is the request the row answers (rest_live.h)
+     */
+    struct cJSON *(*live)(const struct rest_request *r, const char *value, const char *row_id);
 };
 
 /*
@@ -132,9 +136,12 @@ struct cJSON *rest_json_rows(const char *json, const char *const *keys, unsigned
 
 /* "expr, expr, ..." of the columns; caller frees. */
 char *rest_select_list(const struct rest_col *cols, size_t n);
-/* Row `row` of a completed SQL job as an object; columns start at field col0. */
-struct cJSON *rest_row_json(const struct store_job *job, int row, int col0,
-                            const struct rest_col *cols, size_t n);
+/*
+ * Row `row` of a completed SQL job as an object; columns start at field
+ * col0. r: the request it answers, handed to live columns.
+ */
+struct cJSON *rest_row_json(const struct rest_request *r, const struct store_job *job, int row,
+                            int col0, const struct rest_col *cols, size_t n);
 /* Field of a completed SQL job (NULL = SQL NULL or out of range). */
 const char *rest_job_value(const struct store_job *job, int row, int col);
 int rest_job_rows(const struct store_job *job);
@@ -250,8 +257,9 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
 bool rest_list_parent(const struct rest_list_req *req, const struct store_job *job,
                       const char **charger_id, const char **site_id);
 
-/* {"data": [...], "meta": {...}} of the completed page statement (caller owns). */
-struct cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *job);
+/* {"data": [...], "meta": {...}} of the completed page statement for r (caller owns). */
+struct cJSON *rest_list_page(const struct rest_request *r, const struct rest_list_req *req,
+                             const struct store_job *job);
 
 /* True if a key restricted to charger_ids / site_ids (NULL = unrestricted) may see the charger. */
 bool rest_visible(char *const *charger_ids, char *const *site_ids, const char *charger_id,

@@ -10,8 +10,6 @@
 #include "config.h"
 #include "ocpp.h"
 
-struct gateway *gw;
-
 int main(int argc, char **argv)
 {
     /*

@@ -151,7 +151,6 @@ int app_serve(const struct config *cfg)
     memset(&g, 0, sizeof g);
     g.cfg = *cfg;
     g.started_ms = time_now_ms();
-    gw = &g;
 
     if (!ocpp_schema_init())
         return app_fail("embedded OCPP schemas are broken");
@@ -234,7 +233,6 @@ out:
     http_shutdown();                    /* REST requests the close left without client */
     core_free(g.core);
     ocpp_schema_free();
-    gw = NULL;
     if (rc == 0)
         log_info(NULL, "stopped");
     return rc;

@@ -24,8 +24,13 @@
  *    then lws_http_transaction_completed(). HEAD gets the headers only.
  *  - LWS_CALLBACK_HTTP_DROP_PROTOCOL / CLOSED_HTTP: the client is gone; the
  *    framework frees the request (or keeps it without client, see
- *    src/rest/framework.h). lws re-zeroes the pss between keep-alive
+ *    include/rest_transport.h). lws re-zeroes the pss between keep-alive
  *    transactions, so the pointer never outlives its transaction.
+ *
+ * The gateway is the lws context's user pointer (set where the context is
+ * made); the REST framework is reached through include/rest_transport.h
+ * only. The one piece of state kept here is which request's callback is
+ * running (loop thread only).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,18 +40,22 @@
 #include <libwebsockets.h>
 
 #include "core.h"
-#include "../rest/framework.h"
 #include "gateway.h"
 #include "metrics.h"
+#include "rest_transport.h"
 #include "secret.h"
 #include "store.h"
 #include "util.h"
 
 #define FRAG_MAX 4096               /* one query fragment, decoded */
 
-static struct gateway *G;
 /* The request whose lws callback is running: its reply is written on return. */
 static struct rest_request *in_callback;
+
+static struct gateway *gateway_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
 
 /* ------------------------------------------------------------------ ops endpoints */
 
@@ -81,7 +90,7 @@ int http_reply(struct lws *wsi, int status, const char *content_type, const char
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + cap;
     char rid[128];
     ops_request_id(wsi, rid, sizeof rid);
-    const char *version = rest_revision_current()->name;
+    const char *version = rest_current_api_version();
     int rc = -1;
     if (lws_add_http_header_status(wsi, (unsigned int)status, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
@@ -179,7 +188,7 @@ static int ops_endpoint(struct lws *wsi, int method, const char *uri, size_t ule
                 "\"errorCode\":\"METHOD_NOT_ALLOWED\",\"context\":{}}";
             return http_reply(wsi, 405, "application/json", body, sizeof body - 1, allow);
         }
-        return ops_routes[i].fn(G, wsi);
+        return ops_routes[i].fn(gateway_of(wsi), wsi);
     }
     return 1;
 }
@@ -188,7 +197,8 @@ static int ops_endpoint(struct lws *wsi, int method, const char *uri, size_t ule
 
 static bool rest_here(struct lws *wsi)
 {
-    return !G->api_vhost || lws_get_vhost(wsi) == G->api_vhost;
+    const struct gateway *g = gateway_of(wsi);
+    return !g->api_vhost || lws_get_vhost(wsi) == g->api_vhost;
 }
 
 static bool map_method(int m, enum rest_method *out)
@@ -255,11 +265,11 @@ static bool copy_args(struct lws *wsi, struct rest_request *r, char *bad, size_t
                 break;
             char *big = xmalloc((size_t)flen + 1);
             n = lws_hdr_copy_fragment(wsi, big, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-            ok = n >= 0 && rest_args_add(&r->args, big, (size_t)n, bad, badcap);
+            ok = n >= 0 && rest_request_add_arg(r, big, (size_t)n, bad, badcap);
             free(big);
             continue;
         }
-        ok = rest_args_add(&r->args, frag, (size_t)n, bad, badcap);
+        ok = rest_request_add_arg(r, frag, (size_t)n, bad, badcap);
     }
     return ok;
 }
@@ -267,38 +277,39 @@ static bool copy_args(struct lws *wsi, struct rest_request *r, char *bad, size_t
 /* Writes r's reply and frees it; the callback's return value. */
 static int write_reply(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
 {
-    size_t cap = LWS_PRE + 512 + r->resp_len;
-    for (size_t i = 0; i < r->n_resp_hdrs; i++)
-        cap += strlen(r->resp_hdrs[i].name) + strlen(r->resp_hdrs[i].value) + 8;
+    const struct rest_reply *rp = rest_request_reply(r);
+    size_t cap = LWS_PRE + 512 + rp->len;
+    for (size_t i = 0; i < rp->nheaders; i++)
+        cap += strlen(rp->headers[i].name) + strlen(rp->headers[i].value) + 8;
     unsigned char *buf = xmalloc(cap);
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + cap;
     int rc = -1;
-    if (lws_add_http_header_status(wsi, (unsigned int)r->status, &p, end))
+    if (lws_add_http_header_status(wsi, (unsigned int)rp->status, &p, end))
         goto out;
-    if (r->content_type &&
+    if (rp->content_type &&
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                     (const unsigned char *)r->content_type,
-                                     (int)strlen(r->content_type), &p, end))
+                                     (const unsigned char *)rp->content_type,
+                                     (int)strlen(rp->content_type), &p, end))
         goto out;
-    if (lws_add_http_header_content_length(wsi, r->resp_len, &p, end))
+    if (lws_add_http_header_content_length(wsi, rp->len, &p, end))
         goto out;
-    if (r->close_after &&
+    if (rp->close &&
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
                                      &p, end))
         goto out;
-    for (size_t i = 0; i < r->n_resp_hdrs; i++) {
+    for (size_t i = 0; i < rp->nheaders; i++) {
         char name[80];
-        snprintf(name, sizeof name, "%s:", r->resp_hdrs[i].name);
+        snprintf(name, sizeof name, "%s:", rp->headers[i].name);
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-                                        (const unsigned char *)r->resp_hdrs[i].value,
-                                        (int)strlen(r->resp_hdrs[i].value), &p, end))
+                                        (const unsigned char *)rp->headers[i].value,
+                                        (int)strlen(rp->headers[i].value), &p, end))
             goto out;
     }
     if (lws_finalize_http_header(wsi, &p, end))
         goto out;
-    if (r->method != REST_HEAD && r->resp_len) {
-        memcpy(p, r->resp_body, r->resp_len);
-        p += r->resp_len;
+    if (rest_method(r) != REST_HEAD && rp->len) {
+        memcpy(p, rp->body, rp->len);
+        p += rp->len;
     }
     if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
         goto out;
@@ -306,11 +317,11 @@ static int write_reply(struct lws *wsi, struct gw_pss *pss, struct rest_request 
 out:
     free(buf);
     if (log_enabled(LOG_DEBUG))
-        log_debug(NULL, "rest: %s %s -> %d in %.1f ms (request %s%s)", rest_method_name(r->method),
-                  r->path, r->status,
-                  (double)(time_mono_us() - r->started_us) / 1000.0, rest_request_id(r),
+        log_debug(NULL, "rest: %s %s -> %d in %.1f ms (request %s%s)",
+                  rest_method_name(rest_method(r)), rest_path(r), rp->status,
+                  (double)rest_request_age_us(r) / 1000.0, rest_request_id(r),
                   rc ? ", write failed" : "");
-    bool close = r->close_after;
+    bool close = rp->close;
     pss->http = NULL;
     rest_request_free(r);
     if (rc || close)
@@ -322,9 +333,10 @@ out:
 static int settle(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
 {
     in_callback = NULL;
-    if (r->state == REST_REQ_READY)
+    enum rest_req_state st = rest_request_state(r);
+    if (st == REST_REQ_READY)
         return write_reply(wsi, pss, r);
-    if (r->state != REST_REQ_READING)
+    if (st != REST_REQ_READING)
         lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, rest_cfg()->park_timeout_s);
     return 0;
 }
@@ -378,7 +390,10 @@ static int on_http(struct lws *wsi, struct gw_pss *pss)
      * connection ends with this answer.
      */
     bool with_body = m == REST_POST || m == REST_PUT || m == REST_PATCH;
-    r->close_after = with_body && !r->hdr[REST_H_CONTENT_LENGTH] && !r->hdr[REST_H_TRANSFER_ENCODING];
+    const char *cl = rest_request_hdr(r, REST_H_CONTENT_LENGTH);
+    const char *te = rest_request_hdr(r, REST_H_TRANSFER_ENCODING);
+    if (with_body && !cl && !te)
+        rest_request_close_after(r);
 
     char bad[REST_ARG_NAME_MAX + 1] = "";
     if (!copy_args(wsi, r, bad, sizeof bad)) {
@@ -386,13 +401,11 @@ static int on_http(struct lws *wsi, struct gw_pss *pss)
                     bad[0] ? bad : "query", "invalid", false);
         return settle(wsi, pss, r);
     }
-    const char *te = r->hdr[REST_H_TRANSFER_ENCODING];
     if (te && strcasestr(te, "chunked")) {
         early_error(r, REST_ERR_LENGTH_REQUIRED, "chunked request bodies are not supported;"
                     " send Content-Length", NULL, NULL, true);
         return settle(wsi, pss, r);
     }
-    const char *cl = r->hdr[REST_H_CONTENT_LENGTH];
     unsigned long long length = 0;
     if (cl && !parse_length(cl, &length)) {
         early_error(r, REST_ERR_BAD_REQUEST, "malformed Content-Length", "Content-Length", cl, true);
@@ -415,7 +428,7 @@ static int on_http(struct lws *wsi, struct gw_pss *pss)
 static int on_body(struct lws *wsi, struct gw_pss *pss, const void *in, size_t len)
 {
     struct rest_request *r = pss->http;
-    if (!r || r->state != REST_REQ_READING)
+    if (!r || rest_request_state(r) != REST_REQ_READING)
         return 0;
     if (rest_request_body_append(r, in, len))
         return 0;
@@ -430,7 +443,7 @@ static int on_body(struct lws *wsi, struct gw_pss *pss, const void *in, size_t l
 static int on_body_done(struct lws *wsi, struct gw_pss *pss)
 {
     struct rest_request *r = pss->http;
-    if (!r || r->state != REST_REQ_READING)
+    if (!r || rest_request_state(r) != REST_REQ_READING)
         return 0;
     in_callback = r;
     rest_dispatch(r);
@@ -440,7 +453,7 @@ static int on_body_done(struct lws *wsi, struct gw_pss *pss)
 static int on_writeable(struct lws *wsi, struct gw_pss *pss)
 {
     struct rest_request *r = pss->http;
-    if (!r || r->state != REST_REQ_READY)
+    if (!r || rest_request_state(r) != REST_REQ_READY)
         return 0;
     return write_reply(wsi, pss, r);
 }
@@ -477,12 +490,13 @@ int http_callback(struct lws *wsi, int reason, struct gw_pss *pss, void *in, siz
 
 /* ------------------------------------------------------------------ rest_io */
 
+/* The framework hands over READY requests with a client only (conn: the wsi given to rest_request_new). */
 static void io_send(void *ctx, struct rest_request *r)
 {
     (void)ctx;
-    if (r == in_callback || !r->conn)
+    if (r == in_callback)
         return;                     /* written when its callback returns */
-    lws_callback_on_writable(r->conn);
+    lws_callback_on_writable(rest_request_conn(r));
 }
 
 static void io_submit(void *ctx, struct store_job *job)
@@ -520,9 +534,9 @@ static int park_timeout_s(const struct config *c)
     return s < 60 ? 60 : s > 86400 ? 86400 : (int)s;
 }
 
+/* The REST framework over g: its settings, its core (made before this) and its store. */
 void http_init(struct gateway *g)
 {
-    G = g;
     struct rest_config rc = {
         .max_body = (size_t)g->cfg.rest_max_body,
         .rate_per_s = g->cfg.rest_rate_per_second,
@@ -534,18 +548,23 @@ void http_init(struct gateway *g)
          * The transport's timeout only has to be longer than that.
          */
         .park_timeout_s = park_timeout_s(&g->cfg),
+        .routes = rest_routes,
+        .nroutes = rest_routes_count,
+        .settings = {
+            .password_iterations = g->cfg.password_iterations,
+            .call_timeout_s = g->cfg.call_timeout,
+            .call_queue = g->cfg.call_queue,
+        },
     };
     struct rest_io io = {
-        .ctx = g, .send = io_send, .submit = io_submit, .store_ready = io_store_ready,
-        .now_ms = io_now_ms, .mono_us = io_mono_us,
+        .ctx = g, .core = g->core, .send = io_send, .submit = io_submit,
+        .store_ready = io_store_ready, .now_ms = io_now_ms, .mono_us = io_mono_us,
     };
     rest_init(&rc, &io);
-    rest_dispatch_set_routes(rest_routes, rest_routes_count);
 }
 
 void http_shutdown(void)
 {
     rest_shutdown();
     in_callback = NULL;
-    G = NULL;
 }

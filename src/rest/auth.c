@@ -15,6 +15,11 @@
  * with, so a revocation while a request is parked never frees what the
  * handler reads. last_used_at is written behind, one statement a second for
  * every key used meanwhile. Secrets are never logged; only ids are.
+ *
+ * A leaf: no request, no store. The framework runs the statements (the
+ * lookup in dispatch.c, the reload and the last_used_at flush in
+ * framework.c) and hands the rows here; a key leaving the cache is told to
+ * whoever rest_auth_init was given (the dispatcher's rate limiter).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +44,17 @@ static struct {
     struct hmap *missed;            /* hex SHA-256 -> int64_t (owned) until when it is refused */
     uint64_t gen;
     bool reloading;
+    void (*key_gone)(int64_t key_id);
 } A;
 
 const char rest_auth_lookup_sql[] =
     "SELECT " STORE_APIKEY_COLUMNS " FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL";
+const char rest_auth_reload_sql[] =
+    "SELECT " STORE_APIKEY_COLUMNS " FROM api_keys WHERE revoked_at IS NULL";
 
-void rest_auth_init(void)
+void rest_auth_init(void (*key_gone)(int64_t key_id))
 {
+    A.key_gone = key_gone;
     A.by_hash = hmap_new();
     A.by_id = hmap_new();
     A.missed = hmap_new();
@@ -134,6 +143,12 @@ static char **strv_from_json(const char *json, bool null_is_empty)
     return v;
 }
 
+static void gone(int64_t key_id)
+{
+    if (A.key_gone)
+        A.key_gone(key_id);
+}
+
 /* Takes the cache's entry for id out of both maps (unreferenced by the caller). */
 static struct rest_key_entry *take(int64_t id)
 {
@@ -154,7 +169,7 @@ void rest_auth_apply(const struct store_apikey *row)
         if (old)
             log_info(NULL, "rest: API key %lld revoked", (long long)row->id);
         rest_key_unref(old);
-        rest_dispatch_key_gone(row->id);
+        gone(row->id);
         return;
     }
     struct rest_key_entry *e = xcalloc(1, sizeof *e);
@@ -199,7 +214,7 @@ static int stale_cb(void *ctx, const void *key, size_t klen, void *val)
     if (hmap_get_str(A.by_hash, e->hash) == e)
         hmap_del_str(A.by_hash, e->hash);
     log_info(NULL, "rest: API key %lld no longer valid", (long long)e->key.id);
-    rest_dispatch_key_gone(e->key.id);
+    gone(e->key.id);
     e->live = false;
     rest_key_unref(e);
     return 1;
@@ -279,19 +294,19 @@ bool rest_key_allows_charger(const struct rest_key *k, const char *charger_id)
     return false;
 }
 
-void rest_auth_apply_sql_row(const struct store_job *job, int row)
+void rest_auth_apply_row(const char *const *cells)
 {
     struct store_apikey k;
     memset(&k, 0, sizeof k);
     const char *v;
-    k.id = (v = rest_value(job, row, 0)) ? strtoll(v, NULL, 10) : 0;
-    str_copy(k.name, sizeof k.name, (v = rest_value(job, row, 1)) ? v : "");
-    str_copy(k.key_hash, sizeof k.key_hash, (v = rest_value(job, row, 2)) ? v : "");
-    k.scopes_json = (char *)rest_value(job, row, 3);      /* borrowed: apply copies */
-    k.charger_ids_json = (char *)rest_value(job, row, 4);
-    k.site_ids_json = (char *)rest_value(job, row, 5);
-    k.expires_ms = (v = rest_value(job, row, 6)) ? strtoll(v, NULL, 10) : 0;
-    k.deleted = (v = rest_value(job, row, 7)) && v[0] == 't';
+    k.id = (v = cells[0]) ? strtoll(v, NULL, 10) : 0;
+    str_copy(k.name, sizeof k.name, (v = cells[1]) ? v : "");
+    str_copy(k.key_hash, sizeof k.key_hash, (v = cells[2]) ? v : "");
+    k.scopes_json = (char *)cells[3];      /* borrowed: apply copies */
+    k.charger_ids_json = (char *)cells[4];
+    k.site_ids_json = (char *)cells[5];
+    k.expires_ms = (v = cells[6]) ? strtoll(v, NULL, 10) : 0;
+    k.deleted = (v = cells[7]) && v[0] == 't';
     rest_auth_apply(&k);
 }
 
@@ -331,21 +346,9 @@ void rest_auth_key_revoked(int64_t id)
 /* ---- last_used_at, written behind ---- */
 
 struct used_batch {
-    char *ids, *ms;
-    size_t len_ids, len_ms, cap_ids, cap_ms;
+    struct strbuf *ids, *ms;
     size_t n;
 };
-
-static void append(char **buf, size_t *len, size_t *cap, const char *s)
-{
-    size_t n = strlen(s);
-    if (*len + n + 2 > *cap) {
-        *cap = (*len + n + 2) * 2;
-        *buf = xrealloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, s, n + 1);
-    *len += n;
-}
 
 static int used_cb(void *ctx, const void *key, size_t klen, void *val)
 {
@@ -354,34 +357,29 @@ static int used_cb(void *ctx, const void *key, size_t klen, void *val)
     struct rest_key_entry *e = val;
     if (e->used_ms <= e->flushed_ms)
         return 0;
-    char num[32];
-    snprintf(num, sizeof num, "%s%lld", b->n ? "," : "{", (long long)e->key.id);
-    append(&b->ids, &b->len_ids, &b->cap_ids, num);
-    snprintf(num, sizeof num, "%s%lld", b->n ? "," : "{", (long long)e->used_ms);
-    append(&b->ms, &b->len_ms, &b->cap_ms, num);
+    strbuf_putc(b->ids, b->n ? ',' : '{');
+    strbuf_put_int(b->ids, e->key.id);
+    strbuf_putc(b->ms, b->n ? ',' : '{');
+    strbuf_put_int(b->ms, e->used_ms);
     e->flushed_ms = e->used_ms;
     b->n++;
     return 0;
 }
 
-static const char used_sql[] =
+const char rest_auth_used_sql[] =
     "UPDATE api_keys k SET last_used_at = to_timestamp(u.ms / 1000.0)"
     " FROM unnest($1::bigint[], $2::bigint[]) AS u(id, ms)"
     " WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < to_timestamp(u.ms / 1000.0))";
 
-void rest_auth_flush_used(int64_t now_ms)
+size_t rest_auth_take_used(struct strbuf *ids, struct strbuf *ms)
 {
-    (void)now_ms;
     if (!A.by_id)
-        return;
-    struct used_batch b = { 0 };
+        return 0;
+    struct used_batch b = { ids, ms, 0 };
     hmap_foreach(A.by_id, used_cb, &b);
     if (b.n) {
-        append(&b.ids, &b.len_ids, &b.cap_ids, "}");
-        append(&b.ms, &b.len_ms, &b.cap_ms, "}");
-        const char *params[] = { b.ids, b.ms };
-        rest_fw_sql(NULL, used_sql, 2, params, true, NULL);
+        strbuf_putc(ids, '}');
+        strbuf_putc(ms, '}');
     }
-    free(b.ids);
-    free(b.ms);
+    return b.n;
 }

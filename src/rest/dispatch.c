@@ -20,6 +20,11 @@
  *
  * OPTIONS is answered here for every known path (204 + Allow), with the CORS
  * preflight headers when the Origin is allowed (rest.cors_origins).
+ *
+ * Calls downward only (framework.h has the graph): the checks' modules, the
+ * replies, store routing and the request. A check that waits for the
+ * database continues in its job's completion; the idempotency claim is
+ * handed run_handler to call once the key is ours.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,15 +55,11 @@ static struct {
     struct rest_ratelimit *lookups;     /* one bucket (id 0) for the process */
 } D;
 
-void rest_dispatch_set_routes(const struct rest_route *routes, size_t n)
-{
-    D.routes = routes;
-    D.nroutes = routes ? n : 0;
-}
-
 void rest_dispatch_init(void)
 {
     const struct rest_config *cfg = rest_cfg();
+    D.routes = cfg->routes;
+    D.nroutes = cfg->routes ? cfg->nroutes : 0;
     D.rl = rest_rl_new(cfg->rate_per_s, cfg->rate_burst);
     D.lookups = rest_rl_new(LOOKUPS_PER_S, LOOKUPS_BURST);
 }
@@ -67,7 +68,7 @@ void rest_dispatch_free(void)
 {
     rest_rl_free(D.rl);
     rest_rl_free(D.lookups);
-    D.rl = D.lookups = NULL;
+    memset(&D, 0, sizeof D);
 }
 
 void rest_dispatch_key_gone(int64_t key_id)
@@ -254,8 +255,9 @@ static void after_lookup(struct rest_request *r, struct store_job *job)
         rest_reply_store_error(r, job);
         return;
     }
-    if (job->out.sql.ntuples > 0 && job->out.sql.nfields == 8) {
-        rest_auth_apply_sql_row(job, 0);
+    if (job->out.sql.ntuples > 0 && job->out.sql.nfields == REST_AUTH_ROW_COLUMNS &&
+        job->out.sql.values) {
+        rest_auth_apply_row((const char *const *)job->out.sql.values);
     } else {
         const struct rest_io *io = rest_io();
         rest_auth_missed(job->in.sql.params[0], io->now_ms(io->ctx));
@@ -265,7 +267,9 @@ static void after_lookup(struct rest_request *r, struct store_job *job)
 
 static bool check_body(struct rest_request *r, const struct rest_route *route)
 {
-    if (r->body_len > 0) {
+    const char *body = r->body.buf;
+    size_t body_len = r->body.len;
+    if (body_len > 0) {
         const char *ct = r->hdr[REST_H_CONTENT_TYPE];
         if (ct && !is_json_type(ct)) {
             fail(r, REST_ERR_UNSUPPORTED_MEDIA_TYPE, "the body must be application/json",
@@ -274,16 +278,16 @@ static bool check_body(struct rest_request *r, const struct rest_route *route)
         }
         /* the whole body is one JSON value: bytes after it are malformed, not ignored */
         const char *end = NULL;
-        r->json = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, false);
+        r->json = cJSON_ParseWithLengthOpts(body, body_len, &end, false);
         if (r->json) {
-            while (end < r->body + r->body_len && strchr(" \t\r\n", *end) && *end)
+            while (end < body + body_len && strchr(" \t\r\n", *end) && *end)
                 end++;
-            if (end != r->body + r->body_len) {
+            if (end != body + body_len) {
                 cJSON_Delete(r->json);
                 r->json = NULL;
                 char pos[64];
                 snprintf(pos, sizeof pos, "bytes after the JSON value at byte %zu",
-                         (size_t)(end - r->body));
+                         (size_t)(end - body));
                 fail(r, REST_ERR_BAD_REQUEST, "the body is not valid JSON", "body", pos);
                 return false;
             }
@@ -291,8 +295,8 @@ static bool check_body(struct rest_request *r, const struct rest_route *route)
         if (!r->json) {
             const char *at = cJSON_GetErrorPtr();
             char pos[64];
-            if (at && at >= r->body && at <= r->body + r->body_len)
-                snprintf(pos, sizeof pos, "malformed JSON near byte %zu", (size_t)(at - r->body));
+            if (at && at >= body && at <= body + body_len)
+                snprintf(pos, sizeof pos, "malformed JSON near byte %zu", (size_t)(at - body));
             else
                 snprintf(pos, sizeof pos, "malformed JSON");
             fail(r, REST_ERR_BAD_REQUEST, "the body is not valid JSON", "body", pos);
@@ -312,6 +316,17 @@ static bool check_body(struct rest_request *r, const struct rest_route *route)
     return true;
 }
 
+/* The route's handler (after the checks, and after a successful idempotency claim). */
+static void run_handler(struct rest_request *r)
+{
+    const struct rest_route *route = r->match.route;
+    if (!route || !route->handler) {
+        rest_reply_error(r, REST_ERR_NOT_FOUND, "no handler for this route", NULL);
+        return;
+    }
+    route->handler(r);
+}
+
 static bool check_idempotency(struct rest_request *r)
 {
     const char *key = r->hdr[REST_H_IDEMPOTENCY_KEY];
@@ -323,10 +338,10 @@ static bool check_idempotency(struct rest_request *r)
         return false;
     }
     char *query = rest_args_joined(&r->args);
-    rest_idem_fingerprint(rest_method_name(r->method), r->path, query, r->body, r->body_len,
+    rest_idem_fingerprint(rest_method_name(r->method), r->path, query, r->body.buf, r->body.len,
                           r->fingerprint);
     free(query);
-    rest_idem_claim(r);             /* continues in its completion */
+    rest_idem_claim(r, run_handler);    /* continues in its completion */
     return false;
 }
 
@@ -335,7 +350,7 @@ static void from_body(struct rest_request *r)
 {
     if (!check_body(r, r->match.route) || !check_idempotency(r))
         return;
-    rest_run_handler(r);
+    run_handler(r);
 }
 
 static void after_site(struct rest_request *r, struct store_job *job)
@@ -376,14 +391,4 @@ void rest_dispatch(struct rest_request *r)
     if (!check_route(r) || !check_version(r))
         return;
     from_credentials(r, true);
-}
-
-void rest_run_handler(struct rest_request *r)
-{
-    const struct rest_route *route = r->match.route;
-    if (!route || !route->handler) {
-        rest_reply_error(r, REST_ERR_NOT_FOUND, "no handler for this route", NULL);
-        return;
-    }
-    route->handler(r);
 }

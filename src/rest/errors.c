@@ -4,14 +4,12 @@
  * {status, message, readableMessage, errorCode, context}. `message` is for
  * developers and may name the offending input; `readableMessage` is fixed
  * per error and safe to show to end users.
+ *
+ * A leaf: the replies (reply.c) call this, never the other way round.
  */
-#include <stdio.h>
-
 #include <cJSON.h>
 
 #include "framework.h"
-#include "store_job.h"
-#include "util.h"
 
 static const struct {
     int status;
@@ -53,29 +51,29 @@ static const struct {
     [REST_ERR_CHARGER_TIMEOUT]        = { 504, "CHARGER_TIMEOUT", "The charger did not answer in time." },
 };
 
-static enum rest_err known(enum rest_err e)
+enum rest_err rest_err_known(enum rest_err e)
 {
     return (unsigned)e < REST_ERR_COUNT ? e : REST_ERR_INTERNAL;
 }
 
 int rest_err_status(enum rest_err e)
 {
-    return errs[known(e)].status;
+    return errs[rest_err_known(e)].status;
 }
 
 const char *rest_err_code(enum rest_err e)
 {
-    return errs[known(e)].code;
+    return errs[rest_err_known(e)].code;
 }
 
 const char *rest_err_readable(enum rest_err e)
 {
-    return errs[known(e)].readable;
+    return errs[rest_err_known(e)].readable;
 }
 
 struct cJSON *rest_error_body(enum rest_err e, const char *message, struct cJSON *context)
 {
-    e = known(e);
+    e = rest_err_known(e);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddNumberToObject(body, "status", errs[e].status);
     cJSON_AddStringToObject(body, "message", message && *message ? message : errs[e].readable);
@@ -87,27 +85,4 @@ struct cJSON *rest_error_body(enum rest_err e, const char *message, struct cJSON
     }
     cJSON_AddItemToObject(body, "context", context);
     return body;
-}
-
-void rest_reply_error(struct rest_request *r, enum rest_err e, const char *message,
-                      struct cJSON *context)
-{
-    if (known(e) == REST_ERR_INTERNAL)
-        log_error(NULL, "rest: %s %s: internal error (request %s): %s", rest_method_name(r->method),
-                  r->path, r->request_id, message ? message : "");
-    if (!r->replied)
-        r->err = (int)known(e);
-    rest_reply_json(r, rest_err_status(e), rest_error_body(e, message, context));
-}
-
-void rest_reply_store_error(struct rest_request *r, const struct store_job *job)
-{
-    if (job && job->status == STORE_ERR_UNAVAILABLE) {
-        rest_reply_error(r, REST_ERR_UNAVAILABLE, "the database is unavailable", NULL);
-        return;
-    }
-    char msg[96];
-    snprintf(msg, sizeof msg, "database statement failed (SQLSTATE %s)",
-             job && job->out.sql.sqlstate[0] ? job->out.sql.sqlstate : "unknown");
-    rest_reply_error(r, REST_ERR_INTERNAL, msg, NULL);
 }

@@ -1,27 +1,34 @@
 /*
- * Private to the REST framework (src/rest/ without the res_*.c resources):
- * what the libwebsockets glue (http_lws.c), the request object
- * (request.c), the dispatcher and its checks (dispatch.c, router.c,
- * version.c, auth.c, ratelimit.c, idempotency.c) share. Resource handlers
- * use include/rest.h only.
+ * Private to the REST framework (src/rest/): what its files share. Resource
+ * handlers (res_*.c) use include/rest.h and its companions only; the
+ * transport (src/glue/http_lws.c) uses include/rest_transport.h.
  *
- * Life of a request (one per HTTP transaction, known to jobs by its 64-bit
- * id, never by pointer):
+ * Who calls whom: each file calls only files on a line below its own (a
+ * file reaches upward only through a function pointer it was handed: the
+ * route's handler, a job's continuation, the idempotency hooks on the
+ * request, the key cache's "key gone"):
  *
- *   READING    http_lws.c collected method, path, query, headers; the body
- *              arrives (limit rest.max_body)
- *   RUNNING    rest_dispatch() ran the checks; the framework (idempotency
- *              claim) or the handler is working, maybe parked on a job
- *   RECORDING  the handler replied to an idempotent POST: the reply is being
- *              stored before it is sent
- *   READY      the reply is complete: the transport writes it (at once when
- *              inside this request's callback, else on the next WRITEABLE)
+ *   transport (src/glue/http_lws.c), loop (src/app/main.c)
+ *   framework.c   lifecycle: rest_init/shutdown, rest_tick (key reload after
+ *                 a reconnect, write-behind, orphan sweep), rest_on_store_result
+ *   dispatch.c    the checks in order (-> router, version, ratelimit, auth,
+ *                 idempotency), then the route's handler
+ *   routes.c -> res_*.c handlers (-> audit, live, query, body, cursor)
+ *   idempotency.c claim, replay, record
+ *   audit.c, live.c (the core, through the request)
+ *   reply.c       assembly, headers, CORS, hand-over to the transport -> errors
+ *   jobs.c        store routing: rest_sql / rest_fw_sql, job contexts, completions
+ *   request.c     the request object, its registry and accessors, the config
+ *                 and io in force (-> args, auth for key references)
+ *   errors.c, version.c, router.c, ratelimit.c, args.c, auth.c (the key
+ *   cache), body.c, query.c, cursor.c: tables and pure functions, calling
+ *   only one another (router -> args, body -> query -> cursor)
  *
- * The client may go away at any point (the transport calls
- * rest_request_gone()): a request is then freed at once and its pending
- * completions dropped, unless an idempotency claim is held for it: then it
- * lives on without a client until the handler has replied and the reply has
- * been recorded, so a retry with the same key replays what was done.
+ * A request lives as rest_transport.h describes. One exception to "the
+ * client went away, the request is freed": a request holding an idempotency
+ * claim lives on without a client until the handler has replied and the
+ * reply has been recorded, so a retry with the same key replays what was
+ * done (idempotency.c).
  */
 #ifndef OCPPGW_REST_FRAMEWORK_H
 #define OCPPGW_REST_FRAMEWORK_H
@@ -31,30 +38,12 @@
 #include <stdint.h>
 
 #include "rest.h"
+#include "rest_transport.h"
+#include "strbuf.h"
 
 struct cJSON;
 struct store_job;
 struct store_apikey;
-
-/* ---- request headers the framework and handlers read ---- */
-
-enum rest_hdr {
-    REST_H_AUTHORIZATION,
-    REST_H_X_API_KEY,
-    REST_H_API_VERSION,
-    REST_H_IDEMPOTENCY_KEY,
-    REST_H_PREFER,
-    REST_H_X_REQUEST_ID,
-    REST_H_CONTENT_TYPE,
-    REST_H_CONTENT_LENGTH,
-    REST_H_TRANSFER_ENCODING,
-    REST_H_ORIGIN,
-    REST_H_AC_REQUEST_METHOD,       /* CORS preflight */
-    REST_H_AC_REQUEST_HEADERS,
-    REST_H_COUNT
-};
-/* Lower-case name without ':' ("x-api-key"). */
-const char *rest_hdr_name(enum rest_hdr h);
 
 /* ---- query string (args.c): lws has already split and percent-decoded it ---- */
 
@@ -73,8 +62,7 @@ struct rest_args {
 };
 
 #define REST_ARGS_MAX 64            /* fragments per request */
-#define REST_ARG_NAME_MAX 64
-#define REST_ARG_VALUE_MAX 2048
+#define REST_ARG_VALUE_MAX 2048     /* (REST_ARG_NAME_MAX: rest_transport.h) */
 
 /*
  * Adds one decoded fragment "name=value" (len bytes, may hold no NUL). False
@@ -145,10 +133,12 @@ struct rest_revision {
 const struct rest_revision *rest_revision_find(const char *value);
 const struct rest_revision *rest_revision_current(void);
 
-/* ---- errors (errors.c) ---- */
+/* ---- errors (errors.c): the map, and nothing else ---- */
 
 /* The readable message of rest-api.md's table for e. */
 const char *rest_err_readable(enum rest_err e);
+/* e itself when it is a known error, else REST_ERR_INTERNAL. */
+enum rest_err rest_err_known(enum rest_err e);
 /* The error body {status, message, readableMessage, errorCode, context}; takes context. */
 struct cJSON *rest_error_body(enum rest_err e, const char *message, struct cJSON *context);
 
@@ -169,7 +159,7 @@ struct rest_rl_result rest_rl_take(struct rest_ratelimit *rl, int64_t key_id, in
 void rest_rl_forget(struct rest_ratelimit *rl, int64_t key_id);
 size_t rest_rl_count(const struct rest_ratelimit *rl);
 
-/* ---- API keys (auth.c) ---- */
+/* ---- API keys (auth.c): the in-memory cache; no store, no request ---- */
 
 /* A cached key, reference-counted: a request holds one while it lives. */
 struct rest_key_entry {
@@ -189,6 +179,9 @@ enum rest_auth_result {
     REST_AUTH_UNKNOWN               /* not in the cache and not known to be missing: ask the database */
 };
 
+/* key_gone(id): a key left the cache (revoked, or gone at a reload). */
+void rest_auth_init(void (*key_gone)(int64_t key_id));
+void rest_auth_free(void);
 /*
  * The key of the request's credentials ("Authorization: Bearer K" or
  * "x-api-key: K"); on OK *out holds a reference (rest_key_unref). hash
@@ -198,10 +191,14 @@ enum rest_auth_result rest_auth_check(const char *authorization, const char *x_a
                                       int64_t now_ms, struct rest_key_entry **out, char hash[65]);
 /* The database has no live key with this hash: refuse it from memory for a while. */
 void rest_auth_missed(const char *hash, int64_t now_ms);
-/* Row `row` of a job selecting STORE_APIKEY_COLUMNS into the cache. */
-void rest_auth_apply_sql_row(const struct store_job *job, int row);
 /* SELECT STORE_APIKEY_COLUMNS of the live key with hash $1. */
 extern const char rest_auth_lookup_sql[];
+/* SELECT STORE_APIKEY_COLUMNS of every live key (the reload). */
+extern const char rest_auth_reload_sql[];
+/* Columns of a row of those statements. */
+#define REST_AUTH_ROW_COLUMNS 8
+/* One row of those statements (REST_AUTH_ROW_COLUMNS cells, NULL = SQL NULL) into the cache. */
+void rest_auth_apply_row(const char *const *cells);
 void rest_key_unref(struct rest_key_entry *e);
 /* Puts a row into the cache (replacing the key of that id); deleted rows are dropped. */
 void rest_auth_apply(const struct store_apikey *row);
@@ -209,10 +206,14 @@ void rest_auth_apply(const struct store_apikey *row);
 void rest_auth_reload_begin(void);
 void rest_auth_reload_end(void);
 size_t rest_auth_count(void);
-void rest_auth_init(void);
-void rest_auth_free(void);
-/* Write-behind of last_used_at: submits one job for the keys used since the last flush. */
-void rest_auth_flush_used(int64_t now_ms);
+/*
+ * Write-behind of last_used_at: the keys used since the last call, as two
+ * PostgreSQL array literals of ids and times (ms) appended to ids and ms,
+ * and marked written. Returns how many (0: nothing to write).
+ */
+size_t rest_auth_take_used(struct strbuf *ids, struct strbuf *ms);
+/* UPDATE of last_used_at with $1 ids and $2 times of rest_auth_take_used. */
+extern const char rest_auth_used_sql[];
 
 /* ---- idempotency (idempotency.c) ---- */
 
@@ -230,26 +231,16 @@ void rest_idem_fingerprint(const char *method, const char *path, const char *que
                            const void *body, size_t body_len, char out[65]);
 /* Whether an Idempotency-Key value is acceptable (1..255 printable ASCII). */
 bool rest_idem_key_valid(const char *key);
-/* Starts the claim of r's key; the request continues in the job's completion. */
-void rest_idem_claim(struct rest_request *r);
 /*
- * r's handler replied: records (or, for a reply that says nothing was done,
- * releases) the claim; then the reply is sent.
+ * Starts the claim of r's key (r->fingerprint set); the request continues in
+ * the job's completion: a replay, a 409, or then(r) once the claim is ours.
+ * While the claim is held, r's reply is recorded before it is sent.
  */
-void rest_idem_finish(struct rest_request *r);
-/* r went away before its handler ran (claim held): releases the claim. */
-void rest_idem_abandon(struct rest_request *r);
+void rest_idem_claim(struct rest_request *r, rest_handler then);
 /* Deletes records older than the retention; write-behind. */
 void rest_idem_cleanup(void);
 
-/* ---- the request ---- */
-
-enum rest_req_state { REST_REQ_READING, REST_REQ_RUNNING, REST_REQ_RECORDING, REST_REQ_READY };
-
-struct rest_pair {
-    char *name;                     /* without ':' */
-    char *value;
-};
+/* ---- the request (request.c) ---- */
 
 struct rest_request {
     uint64_t id;
@@ -262,8 +253,7 @@ struct rest_request {
     char *path;
     struct rest_args args;
     char *hdr[REST_H_COUNT];        /* owned values, NULL = absent */
-    char *body;                     /* owned, NUL-terminated, body_len bytes */
-    size_t body_len, body_cap;
+    struct strbuf body;             /* owned; body.len bytes, NUL-terminated once any arrived */
     struct cJSON *json;
 
     struct rest_match match;
@@ -275,80 +265,47 @@ struct rest_request {
 
     enum rest_idem_state idem;
     char fingerprint[65];
-    unsigned pending;               /* store jobs out for it */
+    /* idempotency's hooks: then runs the handler once the claim is ours; a
+     * complete reply passes through finish (the record) before it is sent */
+    rest_handler then;
+    void (*finish)(struct rest_request *r);
 
     /* the reply */
     bool replied;
-    int status;
+    struct rest_reply reply;        /* what the transport writes */
     int err;                        /* enum rest_err of an error reply; -1 = none */
-    bool close_after;               /* close the connection after this reply (411, broken body) */
-    const char *content_type;       /* static text; NULL = no body */
-    char *resp_body;
-    size_t resp_len;
-    struct rest_pair *resp_hdrs;
-    size_t n_resp_hdrs, cap_resp_hdrs;
-    size_t n_handler_hdrs;          /* the first n were added by the handler (recorded) */
-    bool replayed;                  /* an idempotent replay */
+    size_t cap_headers;
+    size_t n_handler_hdrs;          /* the first n headers were added by the handler (recorded) */
 };
 
-/* How the framework reaches the transport, the REST store and the clocks. */
-struct rest_io {
-    void *ctx;
-    /* The reply of r is READY: write it now if inside r's callback, else when writable. */
-    void (*send)(void *ctx, struct rest_request *r);
-    /* A job for the REST store (takes ownership); it comes back through rest_on_store_result. */
-    void (*submit)(void *ctx, struct store_job *job);
-    bool (*store_ready)(void *ctx);
-    int64_t (*now_ms)(void *ctx);   /* wall clock */
-    int64_t (*mono_us)(void *ctx);  /* monotonic */
-};
-
-/* Sets up the framework (before any request). cfg and io are copied. */
-void rest_init(const struct rest_config *cfg, const struct rest_io *io);
-/* Frees every request, cached key and pending job context (after the REST store stopped). */
-void rest_shutdown(void);
-const struct rest_config *rest_cfg(void);
-const struct rest_io *rest_io(void);
-
-/* A new request in state READING, registered under a fresh id. path copied. */
-struct rest_request *rest_request_new(void *conn, enum rest_method m, const char *path, size_t plen);
-/* Sets a collected header (value copied, len bytes). */
-void rest_request_set_header(struct rest_request *r, enum rest_hdr h, const char *value, size_t len);
-/* Appends body bytes; false once the total would pass rest.max_body. */
-bool rest_request_body_append(struct rest_request *r, const void *data, size_t len);
-/* The transport lost the client (closed, timed out). */
-void rest_request_gone(struct rest_request *r);
-/* Frees a request (unregisters it). The transport calls it after writing the reply. */
-void rest_request_free(struct rest_request *r);
+/* Sets up the registry and the config and io in force (rest_init). cfg and io copied. */
+void rest_requests_init(const struct rest_config *cfg, const struct rest_io *io);
+/* Frees every request and forgets the config (rest_shutdown). */
+void rest_requests_free(void);
+/* Whether rest_init ran and rest_shutdown did not yet. */
+bool rest_running(void);
+/* Frees the requests without client whose claim's handler never replied for too long. */
+void rest_requests_sweep(int64_t now_ms);
+/* The registered request of that id in any state, or NULL. */
+struct rest_request *rest_request_by_id(uint64_t id);
 /* Number of live requests (with and without a client). */
 size_t rest_request_count(void);
+const struct rest_io *rest_io(void);
 
-/*
- * The transport refuses a request before dispatch (body too large, chunked,
- * bad query): an error reply with context {ctx_name: ctx_value} (none when
- * ctx_name is NULL); close: close the connection after it.
- */
-void rest_reply_transport_error(struct rest_request *r, enum rest_err e, const char *message,
-                                const char *ctx_name, const char *ctx_value, bool close);
+/* ---- replies (reply.c) ---- */
+
 /* Whether the request's Origin is one of rest.cors_origins. */
 bool rest_cors_allowed(const struct rest_request *r);
-/* The handler's (or the framework's) reply is complete: record if idempotent, then send. */
-void rest_reply_complete(struct rest_request *r);
 /* Records done, or no recording needed: add the standard headers and hand to the transport. */
 void rest_reply_send(struct rest_request *r);
 
-/* The checks of rest.h in order, then the handler (request READING -> RUNNING). */
-void rest_dispatch(struct rest_request *r);
-/* The route table in use: http_init installs rest_routes, unit tests their own. */
-void rest_dispatch_set_routes(const struct rest_route *routes, size_t n);
-/* The dispatcher's own state (rate limiter), made and freed by rest_init/rest_shutdown. */
-void rest_dispatch_init(void);
-void rest_dispatch_free(void);
-/* A key was revoked: its rate-limit bucket goes too. */
-void rest_dispatch_key_gone(int64_t key_id);
-/* Runs r's handler (after the checks, and after a successful idempotency claim). */
-void rest_run_handler(struct rest_request *r);
+/* ---- store routing (jobs.c) ---- */
 
+void rest_jobs_init(void);
+/* Frees the contexts of jobs that never came back (after the REST store stopped). */
+void rest_jobs_free(void);
+/* A completed job of rest_sql / rest_fw_sql: to its continuation (takes the job). */
+void rest_jobs_complete(struct store_job *job);
 /*
  * A framework statement on the REST store. done runs on the loop thread with
  * the request (NULL when it has gone or none was given) and the job
@@ -357,5 +314,13 @@ void rest_run_handler(struct rest_request *r);
 typedef void (*rest_fw_done)(struct rest_request *r, struct store_job *job);
 void rest_fw_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
                  bool write_behind, rest_fw_done done);
+
+/* ---- dispatch (dispatch.c) ---- */
+
+/* The dispatcher's own state (routes, rate limiters), made and freed by rest_init/rest_shutdown. */
+void rest_dispatch_init(void);
+void rest_dispatch_free(void);
+/* A key left the cache: its rate-limit bucket goes too. */
+void rest_dispatch_key_gone(int64_t key_id);
 
 #endif

@@ -21,6 +21,11 @@
  * reply is recorded (framework.h).
  *
  * The fingerprint is SHA-256 over method, path, query and body bytes.
+ *
+ * Below the dispatcher and above the replies: the dispatcher hands the claim
+ * what to run once it is ours (then), and the claim hangs the recording on
+ * the request (r->finish), where the reply code finds it; neither calls
+ * back up by name.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +123,9 @@ static void replay(struct rest_request *r, struct store_job *job)
                     body ? strlen(body) : 0);
 }
 
+static void finish(struct rest_request *r);
+static void abandon(struct rest_request *r);
+
 static void claimed(struct rest_request *r, struct store_job *job)
 {
     if (!r)
@@ -133,10 +141,12 @@ static void claimed(struct rest_request *r, struct store_job *job)
     const char *outcome = rest_value(job, 0, 0);
     if (outcome && strcmp(outcome, "claimed") == 0) {
         r->idem = REST_IDEM_CLAIMED;
-        if (!r->conn)
-            rest_idem_abandon(r);
-        else
-            rest_run_handler(r);
+        if (!r->conn) {
+            abandon(r);
+            return;
+        }
+        r->finish = finish;         /* the handler's reply is recorded before it is sent */
+        r->then(r);
         return;
     }
     if (!r->conn) {
@@ -156,13 +166,14 @@ static void claimed(struct rest_request *r, struct store_job *job)
                      ctx);
 }
 
-void rest_idem_claim(struct rest_request *r)
+void rest_idem_claim(struct rest_request *r, rest_handler then)
 {
     char id[24];
     key_id_text(r, id);
     const char *params[] = { id, r->hdr[REST_H_IDEMPOTENCY_KEY], r->fingerprint,
                              rest_request_id(r) };
     r->idem = REST_IDEM_CLAIMING;
+    r->then = then;
     rest_fw_sql(r, claim_sql, 4, params, false, claimed);
 }
 
@@ -175,7 +186,8 @@ static void release(struct rest_request *r)
     r->idem = REST_IDEM_NONE;
 }
 
-void rest_idem_abandon(struct rest_request *r)
+/* r went away before its handler ran (claim held): releases the claim. */
+static void abandon(struct rest_request *r)
 {
     release(r);
     rest_request_free(r);
@@ -202,7 +214,7 @@ static bool nothing_done(const struct rest_request *r)
     case REST_ERR_UNAVAILABLE:
         return true;
     default:
-        return r->err < 0 && r->status == 503;
+        return r->err < 0 && r->reply.status == 503;
     }
 }
 
@@ -219,7 +231,11 @@ static void recorded(struct rest_request *r, struct store_job *job)
     rest_reply_send(r);
 }
 
-void rest_idem_finish(struct rest_request *r)
+/*
+ * r's handler replied (r->finish): records (or, for a reply that says
+ * nothing was done, releases) the claim; then the reply is sent.
+ */
+static void finish(struct rest_request *r)
 {
     if (nothing_done(r)) {
         release(r);
@@ -228,13 +244,13 @@ void rest_idem_finish(struct rest_request *r)
     }
     cJSON *h = cJSON_CreateObject();
     for (size_t i = 0; i < r->n_handler_hdrs; i++)
-        cJSON_AddStringToObject(h, r->resp_hdrs[i].name, r->resp_hdrs[i].value);
+        cJSON_AddStringToObject(h, r->reply.headers[i].name, r->reply.headers[i].value);
     char *headers = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     char id[24], status[16];
     key_id_text(r, id);
-    snprintf(status, sizeof status, "%d", r->status);
-    const char *params[] = { id, r->hdr[REST_H_IDEMPOTENCY_KEY], status, r->resp_body, headers };
+    snprintf(status, sizeof status, "%d", r->reply.status);
+    const char *params[] = { id, r->hdr[REST_H_IDEMPOTENCY_KEY], status, r->reply.body, headers };
     r->idem = REST_IDEM_RECORDING;
     r->state = REST_REQ_RECORDING;
     rest_fw_sql(r, record_sql, 5, params, false, recorded);

@@ -21,34 +21,21 @@
 void rest_sqlb_init(struct rest_sqlb *b)
 {
     memset(b, 0, sizeof *b);
-    b->cap = 1024;
-    b->text = xmalloc(b->cap);
-    b->text[0] = '\0';
+    strbuf_reserve(&b->sql, 1023);  /* a statement's usual size: one allocation */
+    strbuf_put(&b->sql, "", 0);
 }
 
 void rest_sqlb_free(struct rest_sqlb *b)
 {
-    free(b->text);
+    strbuf_free(&b->sql);
     for (int i = 0; i < b->nparams; i++)
         free(b->params[i]);
     memset(b, 0, sizeof *b);
 }
 
-static void sqlb_put(struct rest_sqlb *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        while (b->len + n + 1 > b->cap)
-            b->cap *= 2;
-        b->text = xrealloc(b->text, b->cap);
-    }
-    memcpy(b->text + b->len, s, n);
-    b->len += n;
-    b->text[b->len] = '\0';
-}
-
 void rest_sqlb_add(struct rest_sqlb *b, const char *sql)
 {
-    sqlb_put(b, sql, strlen(sql));
+    strbuf_puts(&b->sql, sql);
 }
 
 int rest_sqlb_param(struct rest_sqlb *b, const char *value)
@@ -71,8 +58,8 @@ void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n)
             rest_sqlb_add(b, p);
             break;
         }
-        sqlb_put(b, p, (size_t)(q - p));
-        sqlb_put(b, num, (size_t)nl);
+        strbuf_put(&b->sql, p, (size_t)(q - p));
+        strbuf_put(&b->sql, num, (size_t)nl);
         p = q + 2;
     }
 }
@@ -111,7 +98,7 @@ const char *rest_sql_intern(const char *text)
 
 const char *rest_sqlb_interned(const struct rest_sqlb *b)
 {
-    return intern(b->text, true);
+    return intern(strbuf_str(&b->sql), true);
 }
 
 size_t rest_sql_interned_count(void)
@@ -173,8 +160,7 @@ char *rest_select_list(const struct rest_col *cols, size_t n)
             rest_sqlb_add(&b, cols[i].sql);
         }
     }
-    char *s = b.text;
-    b.text = NULL;
+    char *s = strbuf_take(&b.sql);
     rest_sqlb_free(&b);
     return s;
 }
@@ -310,10 +296,11 @@ cJSON *rest_json_rows(const char *json, const char *const *keys, unsigned time_m
     return out;
 }
 
-static cJSON *col_json(const struct rest_col *c, const char *v, const char *row_id)
+static cJSON *col_json(const struct rest_request *r, const struct rest_col *c, const char *v,
+                       const char *row_id)
 {
     if (c->type == REST_COL_LIVE)
-        return c->live ? c->live(v, row_id) : cJSON_CreateNull();
+        return c->live ? c->live(r, v, row_id) : cJSON_CreateNull();
     if (!v)
         return cJSON_CreateNull();
     switch (c->type) {
@@ -338,8 +325,8 @@ static cJSON *col_json(const struct rest_col *c, const char *v, const char *row_
     return NULL;
 }
 
-cJSON *rest_row_json(const struct store_job *job, int row, int col0, const struct rest_col *cols,
-                     size_t n)
+cJSON *rest_row_json(const struct rest_request *r, const struct store_job *job, int row, int col0,
+                     const struct rest_col *cols, size_t n)
 {
     cJSON *o = cJSON_CreateObject();
     for (size_t i = 0; i < n; i++) {
@@ -348,7 +335,7 @@ cJSON *rest_row_json(const struct store_job *job, int row, int col0, const struc
         /* keys by reference, not copied: column names are static (one malloc
          * and free less per field of every row) */
         cJSON_AddItemToObjectCS(o, cols[i].name,
-                              col_json(&cols[i], rest_job_value(job, row, col0 + (int)i),
+                              col_json(r, &cols[i], rest_job_value(job, row, col0 + (int)i),
                                        rest_job_value(job, row, col0)));
     }
     return o;
@@ -591,7 +578,7 @@ struct conds {
 
 static void cond_frag(struct conds *c, const char *frag, int n)
 {
-    rest_sqlb_add(&c->text, c->text.len ? " AND " : " WHERE ");
+    rest_sqlb_add(&c->text, c->text.sql.len ? " AND " : " WHERE ");
     rest_sqlb_frag(&c->text, frag, n);
 }
 
@@ -689,16 +676,16 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
     for (size_t i = 0; i < spec->nfilters; i++)
         if (req->values[i])
             cond_value(&c, spec->filters[i].cond, req->values[i]);
-    rest_sqlb_restrict(b, &c.text, c.text.len ? " AND " : " WHERE ", spec->vis_chargers,
+    rest_sqlb_restrict(b, &c.text, c.text.sql.len ? " AND " : " WHERE ", spec->vis_chargers,
                        spec->vis_sites, charger_ids, site_ids);
     char *cols = rest_select_list(spec->cols, spec->ncols);
 
     if (spec->paging == REST_PAGING_OFFSET) {
         rest_sqlb_add(b, "SELECT t.total, x.* FROM (SELECT count(*) FROM ");
         rest_sqlb_add(b, spec->from);
-        rest_sqlb_add(b, c.text.text);
+        rest_sqlb_add(b, strbuf_str(&c.text.sql));
         rest_sqlb_add(b, ") t(total) LEFT JOIN LATERAL (");
-        select_page(b, NULL, spec, cols, c.text.text);
+        select_page(b, NULL, spec, cols, strbuf_str(&c.text.sql));
         order_by(b, req, false);
         add_int_param_frag(b, " LIMIT $?", req->per_page);
         add_int_param_frag(b, " OFFSET $?", (long long)req->page * req->per_page);
@@ -709,7 +696,7 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
             bool reverse = req->dir == REST_DIR_BEFORE;
             bool greater = req->desc == reverse;
             char buf[24];
-            rest_sqlb_add(&c.text, c.text.len ? " AND (" : " WHERE (");
+            rest_sqlb_add(&c.text, c.text.sql.len ? " AND (" : " WHERE (");
             rest_sqlb_add(&c.text, sort->column);
             if (strcmp(sort->column, spec->id) != 0) {
                 rest_sqlb_add(&c.text, ", ");
@@ -730,7 +717,7 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
             rest_sqlb_frag(b, spec->parent, scope_n);
             rest_sqlb_add(b, ") p LEFT JOIN LATERAL (");
         }
-        select_page(b, sort->key ? sort->key : sort->column, spec, cols, c.text.text);
+        select_page(b, sort->key ? sort->key : sort->column, spec, cols, strbuf_str(&c.text.sql));
         order_by(b, req, req->dir == REST_DIR_BEFORE);
         add_int_param_frag(b, " LIMIT $?", req->per_page + 1);
         if (spec->parent)
@@ -779,7 +766,8 @@ static void add_cursor(cJSON *meta, const char *name, const struct rest_list_req
     cJSON_AddStringToObject(meta, name, buf);
 }
 
-cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *job)
+cJSON *rest_list_page(const struct rest_request *r, const struct rest_list_req *req,
+                      const struct store_job *job)
 {
     const struct rest_list_spec *spec = req->spec;
     int h = head_cols(req);
@@ -793,7 +781,7 @@ cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *j
 
     if (spec->paging == REST_PAGING_OFFSET) {
         for (int i = 0; i < rows; i++)
-            cJSON_AddItemToArray(data, rest_row_json(job, i, 2, spec->cols, spec->ncols));
+            cJSON_AddItemToArray(data, rest_row_json(r, job, i, 2, spec->cols, spec->ncols));
         const char *total = rest_job_value(job, 0, 0);
         cJSON_AddNumberToObject(meta, "perPage", req->per_page);
         cJSON_AddNumberToObject(meta, "itemCount", rows);
@@ -808,7 +796,7 @@ cJSON *rest_list_page(const struct rest_list_req *req, const struct store_job *j
     /* row index of the i-th item in reading order */
     for (int i = 0; i < items; i++) {
         int row = reverse ? items - 1 - i : i;
-        cJSON_AddItemToArray(data, rest_row_json(job, row, h + 2, spec->cols, spec->ncols));
+        cJSON_AddItemToArray(data, rest_row_json(r, job, row, h + 2, spec->cols, spec->ncols));
     }
     int first = items ? (reverse ? items - 1 : 0) : -1;
     int last = items ? (reverse ? 0 : items - 1) : -1;

@@ -164,7 +164,7 @@ static void create_done(struct rest_request *r, struct store_job *job)
         rest_reply_error(r, REST_ERR_INTERNAL, "the new key's secret was lost", NULL);
         return;
     }
-    cJSON *key = rest_row_json(job, 0, 0, key_cols, NCOLS);
+    cJSON *key = rest_row_json(r, job, 0, 0, key_cols, NCOLS);
     int64_t expires_ms = 0;
     const char *expires = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(key, "expiresAt"));
     if (expires)

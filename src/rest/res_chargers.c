@@ -12,9 +12,9 @@
 #include <cJSON.h>
 
 #include "core.h"
-#include "gateway.h"
 #include "rest.h"
 #include "rest_body.h"
+#include "rest_live.h"
 #include "rest_query.h"
 #include "rest_res.h"
 #include "secret.h"
@@ -26,17 +26,17 @@
  * connection state and last-seen times are written behind). Loop thread,
  * where the core lives.
  */
-static cJSON *live_connected(const char *value, const char *id)
+static cJSON *live_connected(const struct rest_request *r, const char *value, const char *id)
 {
     (void)value;
-    return cJSON_CreateBool(gw && gw->core && id && core_charger_connected(gw->core, id));
+    return cJSON_CreateBool(rest_charger_connected(r, id));
 }
 
 /* value: the table's last_seen_at in microseconds (NULL = never) */
-static cJSON *live_last_seen(const char *value, const char *id)
+static cJSON *live_last_seen(const struct rest_request *r, const char *value, const char *id)
 {
     int64_t us = value ? strtoll(value, NULL, 10) : 0;
-    int64_t live = gw && gw->core && id ? core_charger_last_seen(gw->core, id) * 1000 : 0;
+    int64_t live = rest_charger_last_seen(r, id) * 1000;
     if (live > us)
         us = live;
     if (us <= 0)
@@ -47,11 +47,11 @@ static cJSON *live_last_seen(const char *value, const char *id)
 }
 
 /* value: the connectors as json arrays of CONNECTOR_COLUMNS (NULL = none) */
-static cJSON *live_connectors(const char *value, const char *id)
+static cJSON *live_connectors(const struct rest_request *r, const char *value, const char *id)
 {
     static const char *const keys[] = { "connectorId", "status", "errorCode", "info", "vendorId",
                                         "vendorErrorCode", "timestamp", "updatedAt", NULL };
-    (void)id;
+    (void)r, (void)id;
     return rest_json_rows(value, keys, 1u << 6 | 1u << 7);
 }
 
@@ -212,14 +212,12 @@ void res_charger_get(struct rest_request *r)
 /* ---- POST /v1/chargers ---- */
 
 /* authorizationKey is stored as its PBKDF2 hash, never as given. */
-static void hash_authorization_key(struct rest_body *body)
+static void hash_authorization_key(struct rest_request *r, struct rest_body *body)
 {
     struct rest_body_value *v = rest_body_find(body, "authorizationKey");
     if (!v || !v->text)
         return;
-    int iterations = gw && gw->cfg.password_iterations > 0 ? gw->cfg.password_iterations
-                                                           : SECRET_DEFAULT_ITERATIONS;
-    char *hash = secret_hash_password(v->text, iterations);
+    char *hash = secret_hash_password(v->text, rest_settings(r)->password_iterations);
     memset(v->text, 0, strlen(v->text));
     free(v->text);
     v->text = hash;
@@ -246,7 +244,7 @@ void res_charger_create(struct rest_request *r)
         rest_body_free(&body);
         return;
     }
-    hash_authorization_key(&body);
+    hash_authorization_key(r, &body);
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
@@ -284,7 +282,7 @@ void res_charger_update(struct rest_request *r)
         rest_body_free(&body);
         return;
     }
-    hash_authorization_key(&body);
+    hash_authorization_key(r, &body);
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);

@@ -221,7 +221,7 @@ cJSON *res_command_json(const struct core_command_view *v)
     job->out.sql.ntuples = 1;
     job->out.sql.nfields = NCOLS;
     job->out.sql.values = row;
-    cJSON *o = rest_row_json(job, 0, 0, command_cols, NCOLS);
+    cJSON *o = rest_row_json(NULL, job, 0, 0, command_cols, NCOLS); /* no live columns */
     store_job_free(job);
     return o;
 }

@@ -27,10 +27,10 @@
 #include <cJSON.h>
 
 #include "core.h"
-#include "gateway.h"
 #include "metrics.h"
 #include "ocpp.h"
 #include "rest.h"
+#include "rest_live.h"
 #include "rest_query.h"
 #include "rest_res.h"
 #include "res_commands.h"
@@ -168,7 +168,7 @@ static bool reply_failure(struct rest_request *r, const struct core_command_view
         cJSON_AddStringToObject(ctx, "errorDescription",
                                 v->error_description ? v->error_description : "");
     } else if (v->outcome == CORE_CMD_TIMEOUT) {
-        cJSON_AddNumberToObject(ctx, "timeoutSeconds", gw ? gw->cfg.call_timeout : 0);
+        cJSON_AddNumberToObject(ctx, "timeoutSeconds", rest_settings(r)->call_timeout_s);
     }
     if (reason)
         cJSON_AddStringToObject(ctx, "reason", reason);
@@ -297,8 +297,7 @@ static void submit(struct rest_request *r, const struct submit *s, struct waiter
     if (!w)
         w = waiter_new(r, s->kind, !s->async);
     char id[CORE_CMD_ID_LEN + 1] = "";
-    enum core_call_err e = gw && gw->core ? core_command_submit(gw->core, &req, on_end, w, id, NULL)
-                                          : CORE_CALL_ERR_OFFLINE;
+    enum core_call_err e = rest_command_submit(r, &req, on_end, w, id);
     if (e == CORE_CALL_OK) {
         if (s->async)
             reply_async(r, id);
@@ -316,7 +315,7 @@ static void submit(struct rest_request *r, const struct submit *s, struct waiter
     case CORE_CALL_ERR_QUEUE_FULL:
         metrics_command(s->action, METRICS_CMD_QUEUE_FULL, -1);
         audit(w->key_id, w->request_id, s->action, s->charger_id, NULL, "queue_full", NULL);
-        cJSON_AddNumberToObject(ctx, "queueMax", gw ? gw->cfg.call_queue : 0);
+        cJSON_AddNumberToObject(ctx, "queueMax", rest_settings(r)->call_queue);
         snprintf(msg, sizeof msg, "the command queue of charger '%.48s' is full", s->charger_id);
         rest_reply_error(r, REST_ERR_UNAVAILABLE, msg, ctx);
         break;
@@ -343,7 +342,7 @@ static void view_to_json(void *user, const struct core_command_view *v)
 static void reply_async(struct rest_request *r, const char *command_id)
 {
     cJSON *body = NULL;
-    if (!core_command_find(gw->core, command_id, view_to_json, &body))
+    if (!rest_command_find(r, command_id, view_to_json, &body))
         body = cJSON_CreateObject(); /* cannot happen: just submitted */
     char loc[64];
     snprintf(loc, sizeof loc, "/v1/commands/%s", command_id);
@@ -499,7 +498,7 @@ static void remote_start_go(struct rest_request *r)
     const cJSON *conn = cJSON_GetObjectItemCaseSensitive(body, "connectorId");
     int connector = cJSON_IsNumber(conn) ? conn->valueint : 0;
     char status[16];
-    if (gw && gw->core && !core_connector_startable(gw->core, charger_id, connector, status)) {
+    if (!rest_connector_startable(r, charger_id, connector, status)) {
         cJSON *ctx = cJSON_CreateObject();
         cJSON_AddStringToObject(ctx, "chargerId", charger_id);
         if (connector)
@@ -770,7 +769,7 @@ void res_command_get(struct rest_request *r)
     struct found f = { 0 };
     const struct rest_key *k = rest_key(r);
     /* in memory: pending, or not yet in the table; a key limited to sites asks the table */
-    if (gw && gw->core && (!k || !k->site_ids) && core_command_find(gw->core, id, found_view, &f)) {
+    if ((!k || !k->site_ids) && rest_command_find(r, id, found_view, &f)) {
         if (!rest_key_allows_charger(k, f.charger_id)) {
             cJSON_Delete(f.json);
             res_forbidden(r, "command", "commandId", id);

@@ -102,7 +102,7 @@ void res_list_finish(struct rest_request *r, struct store_job *job,
     } else if (spec->parent && !res_key_sees(r, charger_id, site_id)) {
         res_forbidden(r, parent_what, ctx_key, id);
     } else {
-        rest_reply_json(r, 200, rest_list_page(&req, job));
+        rest_reply_json(r, 200, rest_list_page(r, &req, job));
     }
     rest_list_req_free(&req);
 }
@@ -148,7 +148,7 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
         struct rest_sqlb b;
         rest_sqlb_init(&b);
         res_select(&b, cols, n, tail);
-        *slot = rest_sql_intern(b.text);
+        *slot = rest_sql_intern(strbuf_str(&b.sql));
         rest_sqlb_free(&b);
     }
     return *slot;
@@ -180,7 +180,7 @@ void res_reply_row(struct rest_request *r, const struct store_job *job, const st
     } else {
         if (status == 201 && how->location)
             res_location(r, how->location, rest_job_value(job, 0, 0));
-        rest_reply_json(r, status, rest_row_json(job, 0, 0, how->cols, how->ncols));
+        rest_reply_json(r, status, rest_row_json(r, job, 0, 0, how->cols, how->ncols));
     }
 }
 

@@ -22,11 +22,7 @@
 #include <cJSON.h>
 
 #include "embedded.h"
-#include "gateway.h"
 #include "rest.h"
-
-/* The gateway main.c runs; the route table's handlers refer to it, none runs here. */
-struct gateway *gw;
 
 static char *doc_text;
 static size_t doc_len;

@@ -94,7 +94,7 @@ static void test_accepts_every_type(void **state)
     rest_sqlb_add(&b, " VALUES (");
     rest_body_values(&out, &b);
     rest_sqlb_add(&b, ")");
-    assert_string_equal(b.text,
+    assert_string_equal(strbuf_str(&b.sql),
         "INSERT INTO t (id, name, color, count, ratio, on_, at, day, tags, any_) VALUES ($1, $2, $3,"
         " $4::integer, $5::float8, $6, ocppgw_ts($7::bigint), $8::date, $9::text[], $10::text[])");
     assert_int_equal(b.nparams, 10); /* "extra" has no column: the handler's */
@@ -114,7 +114,7 @@ static void test_nulls_and_update(void **state)
     rest_sqlb_init(&b);
     assert_true(rest_body_set(&out, &b));
     /* table order: name, count, at */
-    assert_string_equal(b.text, "name = $1, count = $2::integer, at = ocppgw_ts($3::bigint)");
+    assert_string_equal(strbuf_str(&b.sql), "name = $1, count = $2::integer, at = ocppgw_ts($3::bigint)");
     assert_null(b.params[0]);
     assert_string_equal(b.params[1], "0");
     rest_sqlb_free(&b);
@@ -124,7 +124,7 @@ static void test_nulls_and_update(void **state)
     rest_body_add(&out, &hash, "h1");
     rest_sqlb_init(&b);
     rest_body_columns(&out, &b);
-    assert_string_equal(b.text, "(name, count, at, hash)");
+    assert_string_equal(strbuf_str(&b.sql), "(name, count, at, hash)");
     rest_sqlb_free(&b);
     rest_body_free(&out);
 
@@ -186,8 +186,8 @@ static void test_table_order(void **state)
     rest_body_values(&a, &sa);
     rest_body_columns(&b, &sb);
     rest_body_values(&b, &sb);
-    assert_string_equal(sa.text, "(id, name, count)$1, $2, $3::integer");
-    assert_string_equal(sa.text, sb.text);
+    assert_string_equal(strbuf_str(&sa.sql), "(id, name, count)$1, $2, $3::integer");
+    assert_string_equal(strbuf_str(&sa.sql), strbuf_str(&sb.sql));
     assert_string_equal(sa.params[0], "y");
     assert_string_equal(sb.params[2], "1");
     rest_sqlb_free(&sa);

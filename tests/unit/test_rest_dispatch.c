@@ -5,7 +5,9 @@
  * with a fake transport (records the replies), a fake REST store (a queue
  * of submitted jobs the test completes by hand) and a fake clock. Also the
  * pure parts: Api-Version revisions, enum rest_err -> HTTP, the error body,
- * idempotency fingerprints and keys.
+ * idempotency fingerprints and keys; and what handlers reach through the
+ * request (settings, the core: a real one driven by the core fakes, and
+ * none).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,8 @@
 #include <cJSON.h>
 
 #include "../../src/rest/framework.h"
+#include "core_fakes.h"
+#include "rest_live.h"
 #include "secret.h"
 #include "store_job.h"
 #include "ocpp.h"
@@ -45,17 +49,21 @@ static struct {
     uint64_t parked;                /* handle of a request the handler parked on "core" */
 } F;
 
+/* The transport's side: what it writes out (rest_transport.h), then the free. */
 static void fake_send(void *ctx, struct rest_request *r)
 {
     (void)ctx;
+    assert_int_equal(rest_request_state(r), REST_REQ_READY);
+    assert_ptr_equal(rest_request_conn(r), (void *)1);
+    const struct rest_reply *rp = rest_request_reply(r);
     F.sent++;
-    F.status = r->status;
-    snprintf(F.body, sizeof F.body, "%s", r->resp_body ? r->resp_body : "");
+    F.status = rp->status;
+    snprintf(F.body, sizeof F.body, "%s", rp->body ? rp->body : "");
     F.headers[0] = '\0';
-    for (size_t i = 0; i < r->n_resp_hdrs; i++) {
+    for (size_t i = 0; i < rp->nheaders; i++) {
         size_t at = strlen(F.headers);
-        snprintf(F.headers + at, sizeof F.headers - at, "%s: %s\n", r->resp_hdrs[i].name,
-                 r->resp_hdrs[i].value);
+        snprintf(F.headers + at, sizeof F.headers - at, "%s: %s\n", rp->headers[i].name,
+                 rp->headers[i].value);
     }
     rest_request_free(r);           /* as the transport does once written */
 }
@@ -93,6 +101,21 @@ static struct store_job *take_job(void)
     memmove(F.jobs, F.jobs + 1, (size_t)(F.njobs - 1) * sizeof F.jobs[0]);
     F.njobs--;
     return j;
+}
+
+/* The oldest submitted job running statement sql (the test completes or frees it). */
+static struct store_job *take_job_of(const char *sql)
+{
+    for (int i = 0; i < F.njobs; i++) {
+        struct store_job *j = F.jobs[i];
+        if (j->in.sql.sql != sql)
+            continue;
+        memmove(F.jobs + i, F.jobs + i + 1, (size_t)(F.njobs - i - 1) * sizeof F.jobs[0]);
+        F.njobs--;
+        return j;
+    }
+    fail_msg("no job runs that statement");
+    return NULL;
 }
 
 /* Completes job with one row of values (NULL = SQL NULL) and hands it back. */
@@ -199,7 +222,40 @@ static void h_sql(struct rest_request *r)
     rest_sql(r, thing_sql, 1, p, sql_done);
 }
 
+/*
+ * Everything a handler can ask of the process through its request, for
+ * charger {id}: {connected, lastSeen, startable, submit (enum core_call_err),
+ * found (the submitted command in memory), iterations, timeout, queue}.
+ */
+static void find_cb(void *user, const struct core_command_view *v)
+{
+    *(bool *)user = v->action == OCPP_ACTION_CLEAR_CACHE;
+}
+
+static void h_live(struct rest_request *r)
+{
+    F.handler_calls++;
+    const char *id = rest_param(r, "id");
+    char status[16] = "x";
+    char cmd[CORE_CMD_ID_LEN + 1] = "";
+    struct core_command_req creq = { .charger_id = id, .action = OCPP_ACTION_CLEAR_CACHE,
+                                     .payload_json = "{}" };
+    bool found = false;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddBoolToObject(b, "connected", rest_charger_connected(r, id));
+    cJSON_AddNumberToObject(b, "lastSeen", (double)rest_charger_last_seen(r, id));
+    cJSON_AddBoolToObject(b, "startable", rest_connector_startable(r, id, 1, status));
+    cJSON_AddStringToObject(b, "status", status);
+    cJSON_AddNumberToObject(b, "submit", rest_command_submit(r, &creq, NULL, NULL, cmd));
+    cJSON_AddBoolToObject(b, "found", rest_command_find(r, cmd, find_cb, &found) && found);
+    cJSON_AddNumberToObject(b, "iterations", rest_settings(r)->password_iterations);
+    cJSON_AddNumberToObject(b, "timeout", rest_settings(r)->call_timeout_s);
+    cJSON_AddNumberToObject(b, "queue", rest_settings(r)->call_queue);
+    rest_reply_json(r, 200, b);
+}
+
 static const struct rest_route routes[] = {
+    { REST_GET, "/v1/live/{id}", h_live, NULL, 0 },
     { REST_GET, "/v1/things", h_ok, "things:read", 0 },
     { REST_POST, "/v1/things", h_create, "things:write", REST_JSON_BODY },
     { REST_GET, "/v1/chargers/{id}", h_ok, "chargers:read", REST_CHARGER_ID },
@@ -229,6 +285,21 @@ static void add_key(int64_t id, const char *secret, const char *scopes, const ch
     rest_keys_add(NULL, &k);
 }
 
+/* The framework over the fakes, with that core (NULL: none) and those settings, and its keys. */
+static void start(struct core *core, struct rest_settings settings)
+{
+    struct rest_config cfg = { .max_body = 1024, .rate_per_s = 1, .rate_burst = 3,
+                               .cors_origins = "https://app.example",
+                               .routes = routes, .nroutes = sizeof routes / sizeof routes[0],
+                               .settings = settings };
+    struct rest_io io = { .core = core, .send = fake_send, .submit = fake_submit,
+                          .store_ready = fake_ready, .now_ms = fake_now, .mono_us = fake_mono };
+    rest_init(&cfg, &io);
+    add_key(1, SECRET_ADMIN, "[\"admin\"]", NULL, 0);
+    add_key(2, SECRET_READ, "[\"things:read\", \"chargers:read\"]", NULL, 0);
+    add_key(3, SECRET_CP, "[\"chargers:read\"]", "[\"CP-1\", \"CP 2\"]", 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -236,15 +307,7 @@ static int setup(void **state)
     sql_done_calls = 0;
     F.now_ms = 1700000000000LL;
     F.mono_us = 1000000;
-    struct rest_config cfg = { .max_body = 1024, .rate_per_s = 1, .rate_burst = 3,
-                               .cors_origins = "https://app.example" };
-    struct rest_io io = { .send = fake_send, .submit = fake_submit, .store_ready = fake_ready,
-                          .now_ms = fake_now, .mono_us = fake_mono };
-    rest_init(&cfg, &io);
-    rest_dispatch_set_routes(routes, sizeof routes / sizeof routes[0]);
-    add_key(1, SECRET_ADMIN, "[\"admin\"]", NULL, 0);
-    add_key(2, SECRET_READ, "[\"things:read\", \"chargers:read\"]", NULL, 0);
-    add_key(3, SECRET_CP, "[\"chargers:read\"]", "[\"CP-1\", \"CP 2\"]", 0);
+    start(NULL, (struct rest_settings){ 0 });
     return 0;
 }
 
@@ -785,13 +848,17 @@ static void test_write_behind_last_used(void **state)
 {
     (void)state;
     req(REST_GET, "/v1/things", NULL, H("x-api-key: " SECRET_READ));
-    rest_auth_flush_used(F.now_ms);
-    assert_int_equal(F.njobs, 1);
-    struct store_job *j = take_job();
+    rest_tick();
+    assert_int_equal(F.njobs, 3);   /* the first tick also reloads the keys and cleans up */
+    struct store_job *j = take_job_of(rest_auth_used_sql);
     assert_int_equal(j->op, STORE_OP_SQL_BEHIND);
     assert_string_equal(j->in.sql.params[0], "{2}");
+    assert_string_equal(j->in.sql.params[1], "{1700000000000}");
     store_job_free(j);
-    rest_auth_flush_used(F.now_ms);             /* nothing new */
+    while (F.njobs)
+        store_job_free(take_job());
+    F.now_ms += 1000;
+    rest_tick();                                /* nothing new */
     assert_int_equal(F.njobs, 0);
 }
 
@@ -912,6 +979,96 @@ static void test_idem_key_valid(void **state)
     assert_false(rest_idem_key_valid(k));
 }
 
+/* The body of the last reply, parsed (caller frees). */
+static cJSON *reply_body(void)
+{
+    cJSON *b = cJSON_Parse(F.body);
+    assert_non_null(b);
+    return b;
+}
+
+static double field_num(const cJSON *b, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, name);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+static bool field_bool(const cJSON *b, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, name);
+    assert_true(cJSON_IsBool(v));
+    return cJSON_IsTrue(v);
+}
+
+/* Without a core (setup's framework), handlers get rest_live.h's documented answers. */
+static void test_live_without_core(void **state)
+{
+    (void)state;
+    req(REST_GET, "/v1/live/CP-1", NULL, H("x-api-key: " SECRET_ADMIN));
+    assert_int_equal(F.status, 200);
+    cJSON *b = reply_body();
+    assert_false(field_bool(b, "connected"));
+    assert_true(field_num(b, "lastSeen") == 0);
+    assert_true(field_bool(b, "startable"));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(b, "status")->valuestring, "");
+    assert_true(field_num(b, "submit") == CORE_CALL_ERR_OFFLINE);
+    assert_false(field_bool(b, "found"));
+    /* settings: the defaults rest_init applies */
+    assert_true(field_num(b, "iterations") == SECRET_DEFAULT_ITERATIONS);
+    assert_true(field_num(b, "timeout") == 0);
+    assert_true(field_num(b, "queue") == 0);
+    cJSON_Delete(b);
+}
+
+/* With a core, handlers reach it (and the settings) through the request. */
+static void test_live_with_core(void **state)
+{
+    (void)state;
+    struct core_fake fake;
+    core_fake_init(&fake, 1700000123000LL);
+    struct core_io cio = core_fake_io(&fake);
+    struct core_config ccfg;
+    core_config_defaults(&ccfg);
+    struct core *core = core_new(&cio, &ccfg);
+    struct store_charger row = { 0 };
+    str_copy(row.id, sizeof row.id, "CP-1");
+    str_copy(row.registration, sizeof row.registration, "Accepted");
+    core_charger_upsert(core, &row);
+    const struct core_peer tcp = { false, NULL };
+    assert_int_equal(core_admit(core, "CP-1", "10.0.0.1", NULL, NULL, &tcp), CORE_ADMIT_OK);
+    assert_true(core_conn_open(core, "CP-1", "10.0.0.1") != 0);
+
+    rest_shutdown();
+    start(core, (struct rest_settings){ .password_iterations = 1234, .call_timeout_s = 30,
+                                        .call_queue = 5 });
+    req(REST_GET, "/v1/live/CP-1", NULL, H("x-api-key: " SECRET_ADMIN));
+    assert_int_equal(F.status, 200);
+    cJSON *b = reply_body();
+    assert_true(field_bool(b, "connected"));
+    assert_true(field_num(b, "lastSeen") == 1700000123000.0);
+    assert_true(field_bool(b, "startable"));
+    assert_true(field_num(b, "submit") == CORE_CALL_OK);
+    assert_true(field_bool(b, "found"));
+    assert_true(field_num(b, "iterations") == 1234);
+    assert_true(field_num(b, "timeout") == 30);
+    assert_true(field_num(b, "queue") == 5);
+    cJSON_Delete(b);
+    assert_int_equal(fake.n_calls, 1);              /* the command went to the charger */
+    assert_int_equal(fake.calls[0].action, OCPP_ACTION_CLEAR_CACHE);
+
+    /* a charger the core does not know: its answer, not the absent core's */
+    req(REST_GET, "/v1/live/CP-9", NULL, H("x-api-key: " SECRET_ADMIN));
+    b = reply_body();
+    assert_false(field_bool(b, "connected"));
+    assert_true(field_num(b, "submit") == CORE_CALL_ERR_UNKNOWN_CHARGER);
+    cJSON_Delete(b);
+
+    rest_shutdown();
+    core_free(core);
+    core_fake_fini(&fake);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -939,6 +1096,8 @@ int main(void)
         T(test_request_id),
         T(test_write_behind_last_used),
         T(test_audit),
+        T(test_live_without_core),
+        T(test_live_with_core),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_idem_key_valid),

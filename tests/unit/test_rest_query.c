@@ -366,22 +366,22 @@ static void test_sqlb(void **state)
     int n = rest_sqlb_param(&b, "x'); DROP TABLE t; --");
     rest_sqlb_frag(&b, "(a = $? OR b = $?)", n);
     rest_sqlb_frag(&b, " AND c = $?", rest_sqlb_param(&b, NULL));
-    assert_string_equal(b.text, "SELECT 1 WHERE (a = $1 OR b = $1) AND c = $2");
+    assert_string_equal(strbuf_str(&b.sql), "SELECT 1 WHERE (a = $1 OR b = $1) AND c = $2");
     assert_int_equal(b.nparams, 2);
     assert_string_equal(b.params[0], "x'); DROP TABLE t; --");
     assert_null(b.params[1]);
     /* a long text grows the buffer */
     for (int i = 0; i < 500; i++)
         rest_sqlb_add(&b, " AND true");
-    assert_int_equal(strlen(b.text), b.len);
+    assert_int_equal(strlen(strbuf_str(&b.sql)), b.sql.len);
 
     size_t before = rest_sql_interned_count();
     const char *p1 = rest_sqlb_interned(&b);
-    char *copy = xstrdup(b.text);
+    char *copy = xstrdup(strbuf_str(&b.sql));
     const char *p2 = rest_sql_intern(copy);
     free(copy);
     assert_ptr_equal(p1, p2);
-    assert_string_equal(p1, b.text);
+    assert_string_equal(p1, strbuf_str(&b.sql));
     assert_int_equal(rest_sql_interned_count(), before + 1);
     assert_ptr_not_equal(rest_sql_intern("SELECT 2"), p1);
     assert_int_equal(rest_sql_interned_count(), before + 1); /* fixed texts are not counted */
@@ -407,7 +407,7 @@ static void test_sqlb(void **state)
     assert_non_null(rest_sql_intern("SELECT 'fixed, after the bound'"));
 }
 
-static char *build(const struct rest_list_spec *spec, const char *query, const char *scope,
+static const char *build(const struct rest_list_spec *spec, const char *query, const char *scope,
                    char **chargers, char **sites, struct rest_sqlb *b)
 {
     struct rest_list_req req;
@@ -417,7 +417,7 @@ static char *build(const struct rest_list_spec *spec, const char *query, const c
     rest_sqlb_init(b);
     rest_list_sql(&req, scope, chargers, sites, b);
     rest_list_req_free(&req);
-    return b->text;
+    return strbuf_str(&b->sql);
 }
 
 static void test_cursor_sql(void **state)
@@ -425,7 +425,7 @@ static void test_cursor_sql(void **state)
     (void)state;
     struct rest_sqlb b;
     build(&cursor_spec, "", NULL, NULL, NULL, &b);
-    assert_string_equal(b.text,
+    assert_string_equal(strbuf_str(&b.sql),
         "SELECT ocppgw_us(s.start_time) AS key_, s.id AS id_, s.id, s.charger_id, s.energy_wh, s.detail,"
         " s.hidden FROM sessions s ORDER BY s.start_time DESC, s.id DESC LIMIT $1");
     assert_int_equal(b.nparams, 1);
@@ -434,9 +434,9 @@ static void test_cursor_sql(void **state)
 
     build(&cursor_spec, "status=completed&chargerIds=A,B&perPage=10&sort=id&order=asc", NULL, NULL, NULL,
           &b);
-    assert_non_null(strstr(b.text, " WHERE s.status = $1 AND s.charger_id = ANY($2::text[])"
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE s.status = $1 AND s.charger_id = ANY($2::text[])"
                                    " ORDER BY s.id ASC LIMIT $3"));
-    assert_null(strstr(b.text, "s.id ASC, s.id")); /* no duplicate tie-break */
+    assert_null(strstr(strbuf_str(&b.sql), "s.id ASC, s.id")); /* no duplicate tie-break */
     assert_string_equal(b.params[0], "completed");
     assert_string_equal(b.params[1], "{\"A\",\"B\"}");
     assert_string_equal(b.params[2], "11");
@@ -447,7 +447,7 @@ static void test_cursor_sql(void **state)
     encode(REST_LIST_SESSIONS, 0, true, INT64_C(1714521600000000), 77, cur);
     snprintf(q, sizeof q, "after=%s&idTag=T", cur);
     build(&cursor_spec, q, NULL, NULL, NULL, &b);
-    assert_non_null(strstr(b.text, " WHERE s.id_tag = $1 AND (s.start_time, s.id) <"
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE s.id_tag = $1 AND (s.start_time, s.id) <"
                                    " (ocppgw_ts_us($2::bigint), $3::bigint)"
                                    " ORDER BY s.start_time DESC, s.id DESC LIMIT $4"));
     assert_string_equal(b.params[1], "1714521600000000");
@@ -457,7 +457,7 @@ static void test_cursor_sql(void **state)
     /* before, descending: read upwards, ascending */
     snprintf(q, sizeof q, "before=%s", cur);
     build(&cursor_spec, q, NULL, NULL, NULL, &b);
-    assert_non_null(strstr(b.text, " WHERE (s.start_time, s.id) > (ocppgw_ts_us($1::bigint), $2::bigint)"
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE (s.start_time, s.id) > (ocppgw_ts_us($1::bigint), $2::bigint)"
                                    " ORDER BY s.start_time ASC, s.id ASC LIMIT $3"));
     rest_sqlb_free(&b);
 
@@ -465,7 +465,7 @@ static void test_cursor_sql(void **state)
     encode(REST_LIST_SESSIONS, 1, false, 5, 5, cur);
     snprintf(q, sizeof q, "before=%s", cur);
     build(&cursor_spec, q, NULL, NULL, NULL, &b);
-    assert_non_null(strstr(b.text, " WHERE (s.id) < ($1::bigint) ORDER BY s.id DESC LIMIT $2"));
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE (s.id) < ($1::bigint) ORDER BY s.id DESC LIMIT $2"));
     assert_int_equal(b.nparams, 2);
     rest_sqlb_free(&b);
 }
@@ -477,24 +477,24 @@ static void test_restriction_sql(void **state)
     char *chargers[] = { "A", "B\"", NULL };
     char *sites[] = { "S", NULL };
     build(&cursor_spec, "status=active", NULL, chargers, NULL, &b);
-    assert_non_null(strstr(b.text, " WHERE s.status = $1 AND (s.charger_id = ANY($2::text[])) ORDER BY"));
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE s.status = $1 AND (s.charger_id = ANY($2::text[])) ORDER BY"));
     assert_string_equal(b.params[1], "{\"A\",\"B\\\"\"}");
     rest_sqlb_free(&b);
 
     build(&cursor_spec, "", NULL, chargers, sites, &b);
-    assert_non_null(strstr(b.text, " WHERE (s.charger_id = ANY($1::text[]) OR s.site IN ($2)) ORDER BY"));
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE (s.charger_id = ANY($1::text[]) OR s.site IN ($2)) ORDER BY"));
     rest_sqlb_free(&b);
 
     /* limited to sites only: no charger by id */
     build(&cursor_spec, "", NULL, NULL, sites, &b);
-    assert_non_null(strstr(b.text, " WHERE (s.charger_id = ANY($1::text[]) OR s.site IN ($2))"));
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE (s.charger_id = ANY($1::text[]) OR s.site IN ($2))"));
     assert_string_equal(b.params[0], "{}");
     assert_string_equal(b.params[1], "{\"S\"}");
     rest_sqlb_free(&b);
 
     /* collections that are not charger data ignore the restriction */
     build(&offset_spec, "", NULL, chargers, sites, &b);
-    assert_null(strstr(b.text, "ANY"));
+    assert_null(strstr(strbuf_str(&b.sql), "ANY"));
     rest_sqlb_free(&b);
 }
 
@@ -503,7 +503,7 @@ static void test_offset_and_parent_sql(void **state)
     (void)state;
     struct rest_sqlb b;
     build(&offset_spec, "page=2&perPage=20&sort=name&order=desc&revoked=true", NULL, NULL, NULL, &b);
-    assert_string_equal(b.text,
+    assert_string_equal(strbuf_str(&b.sql),
         "SELECT t.total, x.* FROM (SELECT count(*) FROM chargers c WHERE c.revoked = $1::boolean) t(total)"
         " LEFT JOIN LATERAL (SELECT c.id AS id_, c.id, c.name FROM chargers c WHERE c.revoked = $1::boolean"
         " ORDER BY c.name DESC NULLS LAST, c.id DESC LIMIT $2 OFFSET $3) x ON true");
@@ -513,7 +513,7 @@ static void test_offset_and_parent_sql(void **state)
     rest_sqlb_free(&b);
 
     build(&parent_spec, "", "12", NULL, NULL, &b);
-    assert_string_equal(b.text,
+    assert_string_equal(strbuf_str(&b.sql),
         "SELECT p.*, x.* FROM (SELECT x.charger_id, x.site_id FROM sessions x WHERE x.id = $1::bigint) p"
         " LEFT JOIN LATERAL (SELECT s.id AS key_, s.id AS id_, s.id, s.charger_id FROM meter_values s"
         " WHERE s.session_id = $1::bigint ORDER BY s.id ASC LIMIT $2) x ON true");
@@ -540,7 +540,7 @@ static cJSON *page(const struct rest_list_spec *spec, const char *query, struct 
     struct rest_list_req req;
     struct rest_param_error err;
     assert_true(parse(spec, query, &req, &err));
-    cJSON *p = rest_list_page(&req, job);
+    cJSON *p = rest_list_page(NULL, &req, job);
     rest_list_req_free(&req);
     store_job_free(job);
     return p;
@@ -672,7 +672,7 @@ static void test_offset_and_parent_page(void **state)
     assert_true(rest_list_parent(&req, job, &charger, &site));
     assert_string_equal(charger, "CP-1");
     assert_string_equal(site, "S1");
-    p = rest_list_page(&req, job);
+    p = rest_list_page(NULL, &req, job);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "data")), 0);
     cJSON_Delete(p);
     store_job_free(job);
@@ -682,9 +682,14 @@ static void test_offset_and_parent_page(void **state)
     rest_list_req_free(&req);
 }
 
+/* stands for the request the rows answer: live columns get it */
+static int row_request;
+#define ROW_REQUEST ((const struct rest_request *)&row_request)
+
 /* true when the value is odd; the row id must be the first column's */
-static cJSON *live_odd(const char *v, const char *row_id)
+static cJSON *live_odd(const struct rest_request *r, const char *v, const char *row_id)
 {
+    assert_ptr_equal(r, ROW_REQUEST);
     assert_string_equal(row_id, "x");
     return v ? cJSON_CreateBool(strtol(v, NULL, 10) % 2 == 1) : cJSON_CreateString("none");
 }
@@ -708,7 +713,7 @@ static void test_row_types(void **state)
     free(sel);
     const char *v[] = { "x", "1714521600000", "12.5", "t", "[1,2]", "3", "h", "{bad", "1714521600123456" };
     struct store_job *job = fake_job(1, 9, v);
-    cJSON *o = rest_row_json(job, 0, 0, cols, 9);
+    cJSON *o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 9);
     assert_string_equal(cJSON_GetObjectItem(o, "t")->valuestring, "2024-05-01T00:00:00.123Z");
     assert_string_equal(cJSON_GetObjectItem(o, "s")->valuestring, "x");
     assert_true(num(cJSON_GetObjectItem(o, "i")) == 1714521600000.0);
@@ -729,7 +734,7 @@ static void test_row_types(void **state)
     /* what is not JSON number text (NaN, Infinity) is converted, not copied */
     const char *odd[] = { "x", "007", "NaN", "f", "null", "2", NULL, NULL, "0" };
     job = fake_job(1, 9, odd);
-    o = rest_row_json(job, 0, 0, cols, 9);
+    o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 9);
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "i")) && cJSON_GetObjectItem(o, "i")->valueint == 7);
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "n")));
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "b")));
@@ -739,7 +744,7 @@ static void test_row_types(void **state)
 
     const char *nulls[] = { "x", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
     job = fake_job(1, 9, nulls);
-    o = rest_row_json(job, 0, 0, cols, 9);
+    o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 9);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "t")));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "i")));
     assert_string_equal(cJSON_GetObjectItem(o, "l")->valuestring, "none");

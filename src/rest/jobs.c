@@ -1,0 +1,139 @@
+/*
+ * Store routing: the framework's statements on the REST store and the way
+ * back. A handler parks its request on rest_sql(); the framework's own
+ * statements (key lookup, idempotency, audit, write-behind) go through
+ * rest_fw_sql(). Either way the job carries a context naming the request
+ * by id and the continuation; when the job comes back (rest_jobs_complete,
+ * from rest_on_store_result) the request is looked up again, so a
+ * completion for a request whose client went away finds nothing and runs
+ * only what is meant to run without it.
+ *
+ * Outstanding contexts are kept on a list, so that shutdown frees those of
+ * jobs that never came back. Calls only request.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "framework.h"
+#include "store_job.h"
+#include "util.h"
+
+/* What a store job of the framework is waiting for (job->user). */
+struct jobctx {
+    struct jobctx *prev, *next;
+    uint64_t req_id;                /* 0: not for a request */
+    rest_sql_done done;             /* a handler's continuation, or */
+    rest_fw_done fw_done;           /* the framework's (may be NULL: write-behind) */
+};
+
+static struct {
+    bool running;
+    struct jobctx head;             /* list head of outstanding job contexts */
+} J;
+
+void rest_jobs_init(void)
+{
+    J.running = true;
+    J.head.next = J.head.prev = &J.head;
+}
+
+static void jobctx_free(struct jobctx *c)
+{
+    c->next->prev = c->prev;
+    c->prev->next = c->next;
+    free(c);
+}
+
+void rest_jobs_free(void)
+{
+    if (!J.running)
+        return;
+    while (J.head.next != &J.head)
+        jobctx_free(J.head.next);
+    memset(&J, 0, sizeof J);
+}
+
+static struct jobctx *jobctx_new(uint64_t req_id)
+{
+    struct jobctx *c = xcalloc(1, sizeof *c);
+    c->req_id = req_id;
+    c->next = J.head.next;
+    c->prev = &J.head;
+    J.head.next->prev = c;
+    J.head.next = c;
+    return c;
+}
+
+static struct store_job *sql_job(bool write_behind, const char *sql, int nparams,
+                                 const char *const *params)
+{
+    const struct rest_io *io = rest_io();
+    struct store_job *job = store_job_new(write_behind ? STORE_OP_SQL_BEHIND : STORE_OP_SQL);
+    job->received_ms = io->now_ms(io->ctx);
+    job->in.sql.sql = sql;
+    if (nparams > 0) {
+        job->in.sql.nparams = nparams;
+        job->in.sql.params = xcalloc((size_t)nparams, sizeof(char *));
+        for (int i = 0; i < nparams; i++)
+            job->in.sql.params[i] = params[i] ? xstrdup(params[i]) : NULL;
+    }
+    return job;
+}
+
+static void submit(struct store_job *job)
+{
+    const struct rest_io *io = rest_io();
+    io->submit(io->ctx, job);
+}
+
+void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
+              rest_sql_done done)
+{
+    struct store_job *job = sql_job(false, sql, nparams, params);
+    struct jobctx *c = jobctx_new(r->id);
+    c->done = done;
+    job->user = c;
+    submit(job);
+}
+
+void rest_fw_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
+                 bool write_behind, rest_fw_done done)
+{
+    if (!J.running)
+        return; /* after shutdown (a command cancelled at exit): nothing can run it */
+    struct store_job *job = sql_job(write_behind, sql, nparams, params);
+    struct jobctx *c = jobctx_new(r ? r->id : 0);
+    c->fw_done = done;
+    job->user = c;
+    submit(job);
+}
+
+const char *rest_value(const struct store_job *job, int row, int col)
+{
+    if (!job || row < 0 || col < 0 || row >= job->out.sql.ntuples || col >= job->out.sql.nfields ||
+        !job->out.sql.values)
+        return NULL;
+    return job->out.sql.values[(size_t)row * (size_t)job->out.sql.nfields + (size_t)col];
+}
+
+void rest_jobs_complete(struct store_job *job)
+{
+    struct jobctx *c = job->user;
+    if (!J.running || !c) {
+        store_job_free(job);
+        return;
+    }
+    struct rest_request *r = rest_request_by_id(c->req_id);
+    if (c->done) {
+        /* a handler's continuation: only while its request waits for an answer */
+        if (r && r->state == REST_REQ_RUNNING && !r->replied)
+            c->done(r, job);
+    } else if (c->fw_done) {
+        c->fw_done(r, job);
+    } else if (job->status != STORE_OK) {
+        log_warn(NULL, "rest: write-behind statement failed (%s)",
+                 job->status == STORE_ERR_UNAVAILABLE ? "database unavailable" : job->out.sql.sqlstate);
+    }
+    jobctx_free(c);
+    store_job_free(job);
+}
