@@ -54,15 +54,15 @@ void res_command_get(struct rest_request *r);
  * res_*.c that serves it), for the tests that check their filters against
  * the contract and docs/openapi.json.
  */
-extern const struct rest_list_spec *const res_list_chargers;          /* GET /v1/chargers */
-extern const struct rest_list_spec *const res_list_status_history;    /* GET /v1/chargers/{id}/status-history */
-extern const struct rest_list_spec *const res_list_charger_sessions;  /* GET /v1/chargers/{id}/sessions */
-extern const struct rest_list_spec *const res_list_charger_commands;  /* GET /v1/chargers/{id}/commands */
-extern const struct rest_list_spec *const res_list_sessions;          /* GET /v1/sessions */
-extern const struct rest_list_spec *const res_list_meter_values;      /* GET /v1/sessions/{id}/meter-values */
-extern const struct rest_list_spec *const res_list_tokens;            /* GET /v1/tokens */
-extern const struct rest_list_spec *const res_list_api_keys;          /* GET /v1/api-keys */
-extern const struct rest_list_spec *const res_list_audit;             /* GET /v1/audit-log */
+extern const struct rest_list_spec *const res_chargers_spec;         /* GET /v1/chargers */
+extern const struct rest_list_spec *const res_status_history_spec;   /* GET /v1/chargers/{id}/status-history */
+extern const struct rest_list_spec *const res_charger_sessions_spec; /* GET /v1/chargers/{id}/sessions */
+extern const struct rest_list_spec *const res_charger_commands_spec; /* GET /v1/chargers/{id}/commands */
+extern const struct rest_list_spec *const res_sessions_spec;         /* GET /v1/sessions */
+extern const struct rest_list_spec *const res_meter_values_spec;     /* GET /v1/sessions/{id}/meter-values */
+extern const struct rest_list_spec *const res_tokens_spec;           /* GET /v1/tokens */
+extern const struct rest_list_spec *const res_api_keys_spec;         /* GET /v1/api-keys */
+extern const struct rest_list_spec *const res_audit_spec;            /* GET /v1/audit-log */
 
 /*
  * One session as GET /v1/sessions/{id} answers it: the statement ($1 = the

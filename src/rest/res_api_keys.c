@@ -71,7 +71,7 @@ static const struct rest_list_spec keys_spec = {
     .filters = key_filters,
     .nfilters = sizeof key_filters / sizeof key_filters[0],
 };
-const struct rest_list_spec *const res_list_api_keys = &keys_spec;
+const struct rest_list_spec *const res_api_keys_spec = &keys_spec;
 
 static const struct rest_field key_fields[] = {
     { "name", REST_FT_STRING, REST_FF_REQUIRED, "name", NULL, 1, 127, 0, 0, NULL, NULL, NULL },

@@ -50,7 +50,7 @@ static const struct rest_list_spec audit_spec = {
     .filters = audit_filters,
     .nfilters = sizeof audit_filters / sizeof audit_filters[0],
 };
-const struct rest_list_spec *const res_list_audit = &audit_spec;
+const struct rest_list_spec *const res_audit_spec = &audit_spec;
 
 static void list_done(struct rest_request *r, struct store_job *job)
 {

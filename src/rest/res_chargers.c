@@ -151,7 +151,7 @@ static const struct rest_list_spec chargers_spec = {
     .vis_chargers = "c.id = ANY($?::text[])",
     .vis_sites = "c.site_id = ANY($?::text[])",
 };
-const struct rest_list_spec *const res_list_chargers = &chargers_spec;
+const struct rest_list_spec *const res_chargers_spec = &chargers_spec;
 
 static bool printable_ascii(const char *s)
 {
@@ -396,7 +396,7 @@ static const struct rest_list_spec history_spec = {
     .vis_chargers = "h.charger_id = ANY($?::text[])",
     .vis_sites = "h.charger_id IN (SELECT s.id FROM chargers s WHERE s.site_id = ANY($?::text[]))",
 };
-const struct rest_list_spec *const res_list_status_history = &history_spec;
+const struct rest_list_spec *const res_status_history_spec = &history_spec;
 
 static void history_done(struct rest_request *r, struct store_job *job)
 {

@@ -116,7 +116,7 @@ static const struct rest_list_spec charger_commands_spec = {
     .vis_chargers = "cmd.charger_id = ANY($?::text[])",
     .vis_sites = "cmd.charger_id IN (SELECT s.id FROM chargers s WHERE s.site_id = ANY($?::text[]))",
 };
-const struct rest_list_spec *const res_list_charger_commands = &charger_commands_spec;
+const struct rest_list_spec *const res_charger_commands_spec = &charger_commands_spec;
 
 static void charger_commands_done(struct rest_request *r, struct store_job *job)
 {

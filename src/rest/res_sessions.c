@@ -131,7 +131,7 @@ static const struct rest_list_spec sessions_spec = {
     .name = "sessions",
     .nfilters = SESSION_FILTERS,
 };
-const struct rest_list_spec *const res_list_sessions = &sessions_spec;
+const struct rest_list_spec *const res_sessions_spec = &sessions_spec;
 
 static const struct rest_list_spec charger_sessions_spec = {
     SESSIONS_SPEC,
@@ -140,7 +140,7 @@ static const struct rest_list_spec charger_sessions_spec = {
     .scope = "s.charger_id = $?",
     .parent = CHARGER_PARENT,
 };
-const struct rest_list_spec *const res_list_charger_sessions = &charger_sessions_spec;
+const struct rest_list_spec *const res_charger_sessions_spec = &charger_sessions_spec;
 
 /* ---- GET /v1/sessions, GET /v1/chargers/{id}/sessions ---- */
 
@@ -279,7 +279,7 @@ static const struct rest_list_spec meter_spec = {
     .parent = "SELECT s.charger_id, c.site_id FROM sessions s"
               " LEFT JOIN chargers c ON c.id = s.charger_id WHERE s.id = $?::bigint",
 };
-const struct rest_list_spec *const res_list_meter_values = &meter_spec;
+const struct rest_list_spec *const res_meter_values_spec = &meter_spec;
 
 static void meter_done(struct rest_request *r, struct store_job *job)
 {

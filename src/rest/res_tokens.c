@@ -62,7 +62,7 @@ static const struct rest_list_spec tokens_spec = {
     .filters = token_filters,
     .nfilters = sizeof token_filters / sizeof token_filters[0],
 };
-const struct rest_list_spec *const res_list_tokens = &tokens_spec;
+const struct rest_list_spec *const res_tokens_spec = &tokens_spec;
 
 static bool printable(const char *s)
 {

@@ -45,15 +45,15 @@ static const struct {
     const char *path;
     const struct rest_list_spec *const *spec;
 } lists[] = {
-    { "/v1/chargers", &res_list_chargers },
-    { "/v1/chargers/{id}/status-history", &res_list_status_history },
-    { "/v1/chargers/{id}/sessions", &res_list_charger_sessions },
-    { "/v1/chargers/{id}/commands", &res_list_charger_commands },
-    { "/v1/sessions", &res_list_sessions },
-    { "/v1/sessions/{id}/meter-values", &res_list_meter_values },
-    { "/v1/tokens", &res_list_tokens },
-    { "/v1/api-keys", &res_list_api_keys },
-    { "/v1/audit-log", &res_list_audit },
+    { "/v1/chargers", &res_chargers_spec },
+    { "/v1/chargers/{id}/status-history", &res_status_history_spec },
+    { "/v1/chargers/{id}/sessions", &res_charger_sessions_spec },
+    { "/v1/chargers/{id}/commands", &res_charger_commands_spec },
+    { "/v1/sessions", &res_sessions_spec },
+    { "/v1/sessions/{id}/meter-values", &res_meter_values_spec },
+    { "/v1/tokens", &res_tokens_spec },
+    { "/v1/api-keys", &res_api_keys_spec },
+    { "/v1/audit-log", &res_audit_spec },
 };
 #define NLISTS (sizeof lists / sizeof lists[0])
 
@@ -360,7 +360,7 @@ static void expect_sql(const struct rest_list_spec *spec, const char *query, con
 static void test_tokens_filter_by_id_tag(void **state)
 {
     (void)state;
-    const struct rest_list_spec *t = res_list_tokens;
+    const struct rest_list_spec *t = res_tokens_spec;
     expect_taken(t, "idTag=TAG-1", "idTag", "TAG-1");
     /* any case, as GET /v1/tokens/{idTag} (CiString20) */
     expect_sql(t, "idTag=TAG-1", " WHERE lower(t.id_tag) = lower($1)");
@@ -377,7 +377,7 @@ static void test_tokens_filter_by_id_tag(void **state)
 static void test_sessions_filters_of_the_spec(void **state)
 {
     (void)state;
-    const struct rest_list_spec *s = res_list_sessions;
+    const struct rest_list_spec *s = res_sessions_spec;
     expect_taken(s, "chargerId=CP-1", "chargerId", "CP-1");
     expect_taken(s, "chargerIds[]=A&chargerIds[]=B", "chargerIds", "{\"A\",\"B\"}");
     expect_taken(s, "chargerIds=A,B", "chargerIds", "{\"A\",\"B\"}");
@@ -394,7 +394,7 @@ static void test_sessions_filters_of_the_spec(void **state)
     expect_400(s, "from=2024-05-02T00:00:00Z&to=2024-05-01T00:00:00Z", "to");
 
     /* the charger's own sessions: every filter but the charger ones */
-    const struct rest_list_spec *c = res_list_charger_sessions;
+    const struct rest_list_spec *c = res_charger_sessions_spec;
     assert_null(find_filter(c, "chargerId"));
     assert_null(find_filter(c, "chargerIds"));
     assert_null(find_filter(c, "siteId"));
@@ -406,35 +406,35 @@ static void test_sessions_filters_of_the_spec(void **state)
 static void test_other_collections(void **state)
 {
     (void)state;
-    const struct rest_list_spec *m = res_list_meter_values;
+    const struct rest_list_spec *m = res_meter_values_spec;
     expect_taken(m, "measurand=Voltage&phase=L1-N&connectorId=0", "phase", "L1-N");
     expect_400(m, "measurand=Volts", "measurand");
     expect_400(m, "phase=L4", "phase");
     expect_400(m, "connectorId=-1", "connectorId");
     expect_400(m, "unit=kwh", "unit");
 
-    const struct rest_list_spec *h = res_list_status_history;
+    const struct rest_list_spec *h = res_status_history_spec;
     expect_taken(h, "connectorId=1&status=Faulted&errorCode=GroundFailure", "errorCode", "GroundFailure");
     expect_400(h, "connectorId=x", "connectorId");
     expect_400(h, "status=Occupied", "status");
 
-    const struct rest_list_spec *cmd = res_list_charger_commands;
+    const struct rest_list_spec *cmd = res_charger_commands_spec;
     expect_taken(cmd, "action=Reset&status=completed&outcome=timeout", "action", "Reset");
     expect_400(cmd, "action=Heartbeat", "action");     /* the charger sends that one */
     expect_400(cmd, "sessionId=0", "sessionId");
     expect_taken(cmd, "sessionId=999999999999999999", "sessionId", "999999999999999999");
     expect_400(cmd, "sessionId=1000000000000000000", "sessionId");
 
-    const struct rest_list_spec *a = res_list_audit;
+    const struct rest_list_spec *a = res_audit_spec;
     expect_taken(a, "action=token.create&result=ok&requestId=r-1", "requestId", "r-1");
     expect_400(a, "from=now", "from");
 
-    const struct rest_list_spec *k = res_list_api_keys;
+    const struct rest_list_spec *k = res_api_keys_spec;
     expect_taken(k, "scope=admin", "scope", "admin");
     expect_taken(k, "", "revoked", "false");    /* the default */
     expect_400(k, "scope=everything", "scope");
 
-    const struct rest_list_spec *ch = res_list_chargers;
+    const struct rest_list_spec *ch = res_chargers_spec;
     expect_taken(ch, "securityProfile=3&hasAuthorizationKey=false", "securityProfile", "3");
     expect_400(ch, "securityProfile=4", "securityProfile");
     expect_400(ch, "firmwareStatus=Broken", "firmwareStatus");
