@@ -9,7 +9,7 @@
  * whatever the filters.
  *
  * Charger, site, tag, key and actor names start with "irf-". Session
- * transaction ids are 7400000x.
+ * transaction ids are 7600000x.
  */
 #include "it.h"
 
@@ -27,7 +27,7 @@
 
 static char *admin;
 static char *limited;           /* chargers:read, sessions:read, commands:write on irf-c1 only */
-static char *s1_id, *s3_id;     /* session ids (transactions 74000001, 74000003) */
+static char *s1_id, *s3_id;     /* session ids (transactions 76000001, 76000003) */
 
 /* ---------------------------------------------------------------- data */
 
@@ -134,14 +134,14 @@ static int group_setup(void **state)
             " model = 'M-A', firmware_version = '1.0', diagnostics_status = 'Uploaded' WHERE id = 'irf-c3'");
 
     /* sessions, named by transaction id */
-    add_session(74000001, "irf-c1", 1, "irf-A", "completed", "Accepted", "Local", false, "2025-06-01T10:00:00Z");
-    add_session(74000002, "irf-c1", 2, "irf-B", "active", "Accepted", "", false, "2025-06-02T10:00:00Z");
-    add_session(74000003, "irf-c2", 1, "irf-A", "completed", "Invalid", "Remote", true, "2025-06-03T10:00:00Z");
-    add_session(74000004, "irf-c3", 1, "irf-A", "completed", "Accepted", "EVDisconnected", false,
+    add_session(76000001, "irf-c1", 1, "irf-A", "completed", "Accepted", "Local", false, "2025-06-01T10:00:00Z");
+    add_session(76000002, "irf-c1", 2, "irf-B", "active", "Accepted", "", false, "2025-06-02T10:00:00Z");
+    add_session(76000003, "irf-c2", 1, "irf-A", "completed", "Invalid", "Remote", true, "2025-06-03T10:00:00Z");
+    add_session(76000004, "irf-c3", 1, "irf-A", "completed", "Accepted", "EVDisconnected", false,
                 "2025-06-04T10:00:00Z");
-    add_session(74000005, "irf-c3", 2, "irf-C", "completed", "Blocked", "Remote", false, "2025-06-05T10:00:00Z");
-    s1_id = db_str("SELECT id FROM sessions WHERE transaction_id = 74000001");
-    s3_id = db_str("SELECT id FROM sessions WHERE transaction_id = 74000003");
+    add_session(76000005, "irf-c3", 2, "irf-C", "completed", "Blocked", "Remote", false, "2025-06-05T10:00:00Z");
+    s1_id = db_str("SELECT id FROM sessions WHERE transaction_id = 76000001");
+    s3_id = db_str("SELECT id FROM sessions WHERE transaction_id = 76000003");
 
     /* meter values of session 1, named by value */
     add_meter_value(s1_id, "101", "2025-06-01T10:01:00Z", "Energy.Active.Import.Register", "Wh", "Sample.Periodic",
@@ -167,8 +167,8 @@ static int group_setup(void **state)
     add_command("irf-c1", "irf-r1", "Reset", "completed", "answered", "Accepted", "", "", "11",
                 "2025-06-01T10:00:00Z");
     add_command("irf-c1", "irf-r2", "RemoteStartTransaction", "completed", "answered", "Accepted", s1_id,
-                "74000001", "12", "2025-06-01T10:01:00Z");
-    add_command("irf-c1", "irf-r3", "RemoteStopTransaction", "failed", "timeout", "", s1_id, "74000001", "11",
+                "76000001", "12", "2025-06-01T10:01:00Z");
+    add_command("irf-c1", "irf-r3", "RemoteStopTransaction", "failed", "timeout", "", s1_id, "76000001", "11",
                 "2025-06-01T10:02:00Z");
     add_command("irf-c1", "irf-r4", "Reset", "completed", "answered", "Rejected", "", "", "12",
                 "2025-06-01T10:03:00Z");
@@ -352,46 +352,46 @@ static void test_tokens(void **state)
 static void test_sessions(void **state)
 {
     (void)state;
-    char *by_tx = it_strf("transactionId=74000003");
+    char *by_tx = it_strf("transactionId=76000003");
     const struct filter_case cases[] = {
-        { "siteId=irf-s1", "74000001,74000002,74000003" },
-        { "siteId=irf-s2", "74000004,74000005" },
+        { "siteId=irf-s1", "76000001,76000002,76000003" },
+        { "siteId=irf-s2", "76000004,76000005" },
         { "siteId=irf-none", "" },
-        { "idTag=irf-A", "74000001,74000003,74000004" },
+        { "idTag=irf-A", "76000001,76000003,76000004" },
         { "idTag=irf-a", "" },                          /* the stored tag, exact */
-        { "chargerIds=irf-c1,irf-c2,irf-c3&connectorId=2", "74000002,74000005" },
-        { by_tx, "74000003" },
-        { "siteId=irf-s1&authorizationStatus=Invalid", "74000003" },
-        { "idTag=irf-A&authorizationStatus=Accepted", "74000001,74000004" },
-        { "chargerIds[]=irf-c1&chargerIds[]=irf-c2&chargerIds[]=irf-c3&stopReason=Remote", "74000003,74000005" },
-        { "chargerIds=irf-c1,irf-c2,irf-c3&meterAnomaly=true", "74000003" },
-        { "siteId=irf-s1&meterAnomaly=false", "74000001,74000002" },
-        { "siteId=irf-s1&status=completed&from=2025-06-02T00:00:00Z", "74000003" },
-        { "siteId=irf-s2&to=2025-06-05T00:00:00Z", "74000004" },
-        { "chargerId=irf-c3&idTag=irf-C", "74000005" },
+        { "chargerIds=irf-c1,irf-c2,irf-c3&connectorId=2", "76000002,76000005" },
+        { by_tx, "76000003" },
+        { "siteId=irf-s1&authorizationStatus=Invalid", "76000003" },
+        { "idTag=irf-A&authorizationStatus=Accepted", "76000001,76000004" },
+        { "chargerIds[]=irf-c1&chargerIds[]=irf-c2&chargerIds[]=irf-c3&stopReason=Remote", "76000003,76000005" },
+        { "chargerIds=irf-c1,irf-c2,irf-c3&meterAnomaly=true", "76000003" },
+        { "siteId=irf-s1&meterAnomaly=false", "76000001,76000002" },
+        { "siteId=irf-s1&status=completed&from=2025-06-02T00:00:00Z", "76000003" },
+        { "siteId=irf-s2&to=2025-06-05T00:00:00Z", "76000004" },
+        { "chargerId=irf-c3&idTag=irf-C", "76000005" },
         { "chargerId=irf-c1&siteId=irf-s2", "" },
-        { "siteId=irf-s1&sort=id&order=asc", "74000001,74000002,74000003" },
+        { "siteId=irf-s1&sort=id&order=asc", "76000001,76000002,76000003" },
     };
     CASES(admin, "/v1/sessions", "transactionId", false, cases);
     free(by_tx);
 
     static const struct filter_case own[] = {
-        { "connectorId=1", "74000001" },
-        { "idTag=irf-B&status=active", "74000002" },
-        { "authorizationStatus=Accepted", "74000001,74000002" },
+        { "connectorId=1", "76000001" },
+        { "idTag=irf-B&status=active", "76000002" },
+        { "authorizationStatus=Accepted", "76000001,76000002" },
     };
     CASES(admin, "/v1/chargers/irf-c1/sessions", "transactionId", false, own);
     static const struct filter_case own3[] = {
-        { "stopReason=Remote", "74000005" },
-        { "transactionId=74000004", "74000004" },
-        { "transactionId=74000001", "" },
+        { "stopReason=Remote", "76000005" },
+        { "transactionId=76000004", "76000004" },
+        { "transactionId=76000001", "" },
     };
     CASES(admin, "/v1/chargers/irf-c3/sessions", "transactionId", false, own3);
 
     /* a key limited to irf-c1: its sessions only, whatever the filters */
     static const struct filter_case lim[] = {
-        { "siteId=irf-s1", "74000001,74000002" },
-        { "idTag=irf-A", "74000001" },
+        { "siteId=irf-s1", "76000001,76000002" },
+        { "idTag=irf-A", "76000001" },
         { "chargerId=irf-c3", "" },
         { "siteId=irf-s2&stopReason=Remote", "" },
         { "meterAnomaly=true", "" },
@@ -492,7 +492,7 @@ static void test_commands(void **state)
         { "responseStatus=Accepted", "irf-r1,irf-r2" },
         { by_session, "irf-r2,irf-r3" },
         { by_session_and_state, "irf-r3" },
-        { "transactionId=74000001", "irf-r2,irf-r3" },
+        { "transactionId=76000001", "irf-r2,irf-r3" },
         { "apiKeyId=11", "irf-r1,irf-r3" },
         { "requestId=irf-r2", "irf-r2" },
         { "outcome=timeout", "irf-r3" },
