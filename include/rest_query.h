@@ -39,7 +39,7 @@ struct rest_request;
 #define REST_PER_PAGE_DEFAULT 50
 #define REST_PER_PAGE_MAX 500
 #define REST_PAGE_MAX 1000000
-#define REST_FILTERS_MAX 12
+#define REST_FILTERS_MAX 24
 #define REST_LIST_ITEMS_MAX 100     /* values of one list parameter */
 #define REST_SQL_PARAMS_MAX 32
 
@@ -173,6 +173,14 @@ enum rest_filter_type {
     REST_F_TIME,                    /* ISO 8601 -> milliseconds since the epoch */
     REST_F_SEARCH                   /* substring -> ILIKE pattern */
 };
+
+/*
+ * A filter: a query parameter named after a field of the collection's items
+ * (rest-api.md: "filters named after fields"), or `search`, `from`, `to`.
+ * Ids and counts take REST_F_INT with their range: an integer column
+ * [0 or 1, INT32_MAX], a bigint id [1, REST_ID_MAX].
+ */
+#define REST_ID_MAX 999999999999999999LL    /* the largest id a filter takes (18 digits) */
 
 struct rest_filter {
     const char *param;              /* query parameter */

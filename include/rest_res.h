@@ -50,6 +50,21 @@ void res_configuration_patch(struct rest_request *r);
 void res_command_get(struct rest_request *r);
 
 /*
+ * The collections as data (one struct rest_list_spec per list route, in the
+ * res_*.c that serves it), for the tests that check their filters against
+ * the contract and docs/openapi.json.
+ */
+extern const struct rest_list_spec *const res_chargers_spec;         /* GET /v1/chargers */
+extern const struct rest_list_spec *const res_status_history_spec;   /* GET /v1/chargers/{id}/status-history */
+extern const struct rest_list_spec *const res_charger_sessions_spec; /* GET /v1/chargers/{id}/sessions */
+extern const struct rest_list_spec *const res_charger_commands_spec; /* GET /v1/chargers/{id}/commands */
+extern const struct rest_list_spec *const res_sessions_spec;         /* GET /v1/sessions */
+extern const struct rest_list_spec *const res_meter_values_spec;     /* GET /v1/sessions/{id}/meter-values */
+extern const struct rest_list_spec *const res_tokens_spec;           /* GET /v1/tokens */
+extern const struct rest_list_spec *const res_api_keys_spec;         /* GET /v1/api-keys */
+extern const struct rest_list_spec *const res_audit_spec;            /* GET /v1/audit-log */
+
+/*
  * One session as GET /v1/sessions/{id} answers it: the statement ($1 = the
  * session id; its columns, then the charger's site) and how its row is
  * answered.

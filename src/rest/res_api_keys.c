@@ -42,9 +42,19 @@ static const struct rest_sort key_sorts[] = {
     { "lastUsedAt", "k.last_used_at", NULL, NULL },
 };
 
+static const char *const scopes[] = {
+    "chargers:read", "chargers:write", "sessions:read", "commands:write", "tokens:read",
+    "tokens:write", "tariffs:read", "tariffs:write", "reports:read", "webhooks:write", "admin", NULL
+};
+
+/* scope: keys that list it (an admin key holds every scope without listing them) */
 static const struct rest_filter key_filters[] = {
     /* revoked keys are gone for the API: listed only when asked for */
     { "revoked", REST_F_BOOL, "(k.revoked_at IS NOT NULL) = $?::boolean", 0, NULL, 0, 0, "false" },
+    { "name", REST_F_TEXT, "k.name = $?", 127, NULL, 0, 0, NULL },
+    { "prefix", REST_F_TEXT, "k.key_prefix = $?", 12, NULL, 0, 0, NULL },
+    { "scope", REST_F_ENUM, "$? = ANY(k.scopes)", 0, scopes, 0, 0, NULL },
+    { "search", REST_F_SEARCH, "(k.name ILIKE $? OR k.key_prefix ILIKE $?)", 100, NULL, 0, 0, NULL },
 };
 
 static const struct rest_list_spec keys_spec = {
@@ -61,11 +71,7 @@ static const struct rest_list_spec keys_spec = {
     .filters = key_filters,
     .nfilters = sizeof key_filters / sizeof key_filters[0],
 };
-
-static const char *const scopes[] = {
-    "chargers:read", "chargers:write", "sessions:read", "commands:write", "tokens:read",
-    "tokens:write", "tariffs:read", "tariffs:write", "reports:read", "webhooks:write", "admin", NULL
-};
+const struct rest_list_spec *const res_api_keys_spec = &keys_spec;
 
 static const struct rest_field key_fields[] = {
     { "name", REST_FT_STRING, REST_FF_REQUIRED, "name", NULL, 1, 127, 0, 0, NULL, NULL, NULL },

@@ -29,6 +29,7 @@ static const struct rest_filter audit_filters[] = {
     { "actor", REST_F_TEXT, "a.actor = $?", 64, NULL, 0, 0, NULL },
     { "resource", REST_F_TEXT, "a.resource = $?", 255, NULL, 0, 0, NULL },
     { "result", REST_F_TEXT, "a.result = $?", 64, NULL, 0, 0, NULL },
+    { "requestId", REST_F_TEXT, "a.request_id = $?", 64, NULL, 0, 0, NULL },
     { "from", REST_F_TIME, "a.at >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "to", REST_F_TIME, "a.at < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "search", REST_F_SEARCH, "(a.action ILIKE $? OR a.actor ILIKE $? OR a.resource ILIKE $?)", 100,
@@ -49,6 +50,7 @@ static const struct rest_list_spec audit_spec = {
     .filters = audit_filters,
     .nfilters = sizeof audit_filters / sizeof audit_filters[0],
 };
+const struct rest_list_spec *const res_audit_spec = &audit_spec;
 
 static void list_done(struct rest_request *r, struct store_job *job)
 {

@@ -5,6 +5,7 @@
  * chargers row and its connectors. Writes change only the table: the
  * registry follows through the chargers NOTIFY trigger.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,11 @@ static const char *const connector_statuses[] = {
     "Reserved", "Unavailable", "Faulted", NULL
 };
 static const char *const registration_statuses[] = { "Accepted", "Pending", "Rejected", NULL };
+/* the last FirmwareStatusNotification / DiagnosticsStatusNotification (OCPP 1.6) */
+static const char *const firmware_statuses[] = {
+    "Downloaded", "DownloadFailed", "Downloading", "Idle", "InstallationFailed", "Installing", "Installed", NULL
+};
+static const char *const diagnostics_statuses[] = { "Idle", "Uploaded", "UploadFailed", "Uploading", NULL };
 
 static const struct rest_sort charger_sorts[] = {
     { "id", "c.id", NULL, NULL },
@@ -108,6 +114,7 @@ static const struct rest_sort charger_sorts[] = {
     { "createdAt", "c.created_at", NULL, NULL },
 };
 
+/* the whole value, as stored (BootNotification's CiStrings as the charger sent them) */
 static const struct rest_filter charger_filters[] = {
     { "status", REST_F_ENUM, "EXISTS (SELECT 1 FROM connectors k WHERE k.charger_id = c.id AND k.status = $?)",
       0, connector_statuses, 0, 0, NULL },
@@ -115,6 +122,15 @@ static const struct rest_filter charger_filters[] = {
     { "siteId", REST_F_TEXT, "c.site_id = $?", 64, NULL, 0, 0, NULL },
     { "chargerIds", REST_F_LIST, "c.id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
     { "registrationStatus", REST_F_ENUM, "c.registration_status = $?", 0, registration_statuses, 0, 0, NULL },
+    { "name", REST_F_TEXT, "c.name = $?", 128, NULL, 0, 0, NULL },
+    { "vendor", REST_F_TEXT, "c.vendor = $?", 20, NULL, 0, 0, NULL },
+    { "model", REST_F_TEXT, "c.model = $?", 20, NULL, 0, 0, NULL },
+    { "firmwareVersion", REST_F_TEXT, "c.firmware_version = $?", 50, NULL, 0, 0, NULL },
+    { "securityProfile", REST_F_INT, "c.security_profile = $?::smallint", 0, NULL, 0, 3, NULL },
+    { "hasAuthorizationKey", REST_F_BOOL, "(c.auth_hash IS NOT NULL) = $?::boolean", 0, NULL, 0, 0, NULL },
+    { "autoRegistered", REST_F_BOOL, "c.auto_registered = $?::boolean", 0, NULL, 0, 0, NULL },
+    { "firmwareStatus", REST_F_ENUM, "c.firmware_status = $?", 0, firmware_statuses, 0, 0, NULL },
+    { "diagnosticsStatus", REST_F_ENUM, "c.diagnostics_status = $?", 0, diagnostics_statuses, 0, 0, NULL },
     { "search", REST_F_SEARCH,
       "(c.id ILIKE $? OR c.name ILIKE $? OR c.vendor ILIKE $? OR c.model ILIKE $?)", 100, NULL, 0, 0, NULL },
 };
@@ -135,6 +151,7 @@ static const struct rest_list_spec chargers_spec = {
     .vis_chargers = "c.id = ANY($?::text[])",
     .vis_sites = "c.site_id = ANY($?::text[])",
 };
+const struct rest_list_spec *const res_chargers_spec = &chargers_spec;
 
 static bool printable_ascii(const char *s)
 {
@@ -342,9 +359,19 @@ static const struct rest_sort history_sorts[] = {
     { "id", "h.id", NULL, NULL },
 };
 
+/* StatusNotification.req errorCode (OCPP 1.6 ChargePointErrorCode) */
+static const char *const error_codes[] = {
+    "ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature", "InternalError",
+    "LocalListConflict", "NoError", "OtherError", "OverCurrentFailure", "PowerMeterFailure",
+    "PowerSwitchFailure", "ReaderFailure", "ResetFailure", "UnderVoltage", "OverVoltage", "WeakSignal", NULL
+};
+
 static const struct rest_filter history_filters[] = {
-    { "connectorId", REST_F_INT, "h.connector_id = $?::integer", 0, NULL, 0, 1000, NULL },
+    { "connectorId", REST_F_INT, "h.connector_id = $?::integer", 0, NULL, 0, INT32_MAX, NULL },
     { "status", REST_F_ENUM, "h.status = $?", 0, connector_statuses, 0, 0, NULL },
+    { "errorCode", REST_F_ENUM, "h.error_code = $?", 0, error_codes, 0, 0, NULL },
+    { "vendorId", REST_F_TEXT, "h.vendor_id = $?", 255, NULL, 0, 0, NULL },
+    { "vendorErrorCode", REST_F_TEXT, "h.vendor_error_code = $?", 50, NULL, 0, 0, NULL },
     { "from", REST_F_TIME, "h.received_at >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "to", REST_F_TIME, "h.received_at < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
 };
@@ -367,6 +394,7 @@ static const struct rest_list_spec history_spec = {
     .vis_chargers = "h.charger_id = ANY($?::text[])",
     .vis_sites = "h.charger_id IN (SELECT s.id FROM chargers s WHERE s.site_id = ANY($?::text[]))",
 };
+const struct rest_list_spec *const res_status_history_spec = &history_spec;
 
 static void history_done(struct rest_request *r, struct store_job *job)
 {

@@ -12,6 +12,7 @@
  * them random in a UUIDv7), which orders and resumes exactly as long as no
  * two commands of one charger share both the creation time and those bits.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,11 +76,24 @@ static const char *const command_outcomes[] = {
     "answered", "callError", "timeout", "disconnected", "invalidAnswer", "cancelled", NULL
 };
 
+/* the 19 gateway-initiated actions of 1.6: the only ones a command can hold */
+static const char *const command_actions[] = {
+    "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
+    "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
+    "RemoteStartTransaction", "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
+    "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware", NULL
+};
+
+/* rows of one charger (commands_charger_created_idx): the filters narrow that scan */
 static const struct rest_filter command_filters[] = {
-    { "action", REST_F_TEXT, "cmd.action = $?", sizeof ((struct store_command *)0)->action - 1, NULL,
-      0, 0, NULL },
+    { "action", REST_F_ENUM, "cmd.action = $?", 0, command_actions, 0, 0, NULL },
     { "status", REST_F_ENUM, "cmd.state = $?", 0, command_states, 0, 0, NULL },
     { "outcome", REST_F_ENUM, "cmd.outcome = $?", 0, command_outcomes, 0, 0, NULL },
+    { "responseStatus", REST_F_TEXT, "cmd.response_status = $?", 64, NULL, 0, 0, NULL },
+    { "sessionId", REST_F_INT, "cmd.session_id = $?::bigint", 0, NULL, 1, REST_ID_MAX, NULL },
+    { "transactionId", REST_F_INT, "cmd.transaction_id = $?::integer", 0, NULL, 1, INT32_MAX, NULL },
+    { "apiKeyId", REST_F_INT, "cmd.api_key_id = $?::bigint", 0, NULL, 1, REST_ID_MAX, NULL },
+    { "requestId", REST_F_TEXT, "cmd.request_id = $?", 64, NULL, 0, 0, NULL },
     { "from", REST_F_TIME, "cmd.created_at >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "to", REST_F_TIME, "cmd.created_at < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
 };
@@ -102,6 +116,7 @@ static const struct rest_list_spec charger_commands_spec = {
     .vis_chargers = "cmd.charger_id = ANY($?::text[])",
     .vis_sites = "cmd.charger_id IN (SELECT s.id FROM chargers s WHERE s.site_id = ANY($?::text[]))",
 };
+const struct rest_list_spec *const res_charger_commands_spec = &charger_commands_spec;
 
 static void charger_commands_done(struct rest_request *r, struct store_job *job)
 {

@@ -16,7 +16,8 @@ struct rest_request;
 /*
  * GET /v1/chargers/{id}/commands: cursor pages of the charger's stored
  * commands, newest first (createdAt, then the id); perPage, after/before,
- * order, and the filters action, status, outcome, from, to (createdAt).
+ * order, and the filters action, status, outcome, responseStatus,
+ * sessionId, transactionId, apiKeyId, requestId, from, to (createdAt).
  * 404 when the charger does not exist, 403 when it is outside the key's
  * chargers or sites, 400 naming a bad parameter.
  */

@@ -6,6 +6,7 @@
  * only their sessions: lists are filtered in SQL, a single session or its
  * meter values of another charger answer 403.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +78,19 @@ static const struct rest_sort session_sorts[] = {
 };
 
 static const char *const session_statuses[] = { "active", "completed", NULL };
+/* idTagInfo.status answered at the start (OCPP 1.6 AuthorizationStatus) */
+static const char *const auth_statuses[] = { "Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx", NULL };
+/* StopTransaction.req reason (OCPP 1.6 Reason) */
+static const char *const stop_reasons[] = {
+    "DeAuthorized", "EmergencyStop", "EVDisconnected", "HardReset", "Local", "Other",
+    "PowerLoss", "Reboot", "Remote", "SoftReset", "UnlockCommand", NULL
+};
 
-/* The charger's own route uses the first five: keep chargerId(s) last. */
+/*
+ * The charger's own route takes all but the last three (its charger is the
+ * path's): keep chargerId, chargerIds and siteId last. idTag is the stored
+ * tag, exact (sessions_id_tag_start_idx); siteId is the charger's site now.
+ */
 static const struct rest_filter session_filters[] = {
     { "status", REST_F_ENUM, "s.status = $?", 0, session_statuses, 0, 0, NULL },
     { "idTag", REST_F_TEXT, "s.id_tag = $?", OCPP_IDTAG_MAX, NULL, 0, 0, NULL },
@@ -86,10 +98,18 @@ static const struct rest_filter session_filters[] = {
     { "to", REST_F_TIME, "s.start_time < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "search", REST_F_SEARCH, "(s.id_tag ILIKE $? OR s.charger_id ILIKE $? OR s.stop_reason ILIKE $?)",
       100, NULL, 0, 0, NULL },
+    { "connectorId", REST_F_INT, "s.connector_id = $?::integer", 0, NULL, 0, INT32_MAX, NULL },
+    { "transactionId", REST_F_INT, "s.transaction_id = $?::integer", 0, NULL, 1, INT32_MAX, NULL },
+    { "authorizationStatus", REST_F_ENUM, "s.auth_status = $?", 0, auth_statuses, 0, 0, NULL },
+    { "stopReason", REST_F_ENUM, "s.stop_reason = $?", 0, stop_reasons, 0, 0, NULL },
+    { "meterAnomaly", REST_F_BOOL, "s.meter_anomaly = $?::boolean", 0, NULL, 0, 0, NULL },
     { "chargerId", REST_F_TEXT, "s.charger_id = $?", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
     { "chargerIds", REST_F_LIST, "s.charger_id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
+    { "siteId", REST_F_TEXT, "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = $?)", 64, NULL,
+      0, 0, NULL },
 };
-#define CHARGER_ROUTE_FILTERS 5
+#define SESSION_FILTERS (sizeof session_filters / sizeof session_filters[0])
+#define CHARGER_ROUTE_FILTERS (SESSION_FILTERS - 3)
 
 /* Both session collections: newest start first, keyset on (start_time, id). */
 #define SESSIONS_SPEC                                                   \
@@ -109,8 +129,9 @@ static const struct rest_filter session_filters[] = {
 static const struct rest_list_spec sessions_spec = {
     SESSIONS_SPEC,
     .name = "sessions",
-    .nfilters = sizeof session_filters / sizeof session_filters[0],
+    .nfilters = SESSION_FILTERS,
 };
+const struct rest_list_spec *const res_sessions_spec = &sessions_spec;
 
 static const struct rest_list_spec charger_sessions_spec = {
     SESSIONS_SPEC,
@@ -119,6 +140,7 @@ static const struct rest_list_spec charger_sessions_spec = {
     .scope = "s.charger_id = $?",
     .parent = CHARGER_PARENT,
 };
+const struct rest_list_spec *const res_charger_sessions_spec = &charger_sessions_spec;
 
 /* ---- GET /v1/sessions, GET /v1/chargers/{id}/sessions ---- */
 
@@ -203,8 +225,39 @@ static const struct rest_sort meter_sorts[] = {
     { "id", "mv.id", NULL, NULL },
 };
 
+/* OCPP 1.6 SampledValue enums: the stored values, defaults filled in (codec_meter_values.c) */
+static const char *const measurands[] = {
+    "Energy.Active.Export.Register", "Energy.Active.Import.Register", "Energy.Reactive.Export.Register",
+    "Energy.Reactive.Import.Register", "Energy.Active.Export.Interval", "Energy.Active.Import.Interval",
+    "Energy.Reactive.Export.Interval", "Energy.Reactive.Import.Interval", "Power.Active.Export",
+    "Power.Active.Import", "Power.Offered", "Power.Reactive.Export", "Power.Reactive.Import",
+    "Power.Factor", "Current.Import", "Current.Export", "Current.Offered", "Voltage", "Frequency",
+    "Temperature", "SoC", "RPM", NULL
+};
+static const char *const phases[] = {
+    "L1", "L2", "L3", "N", "L1-N", "L2-N", "L3-N", "L1-L2", "L2-L3", "L3-L1", NULL
+};
+/* "Celcius" is the 1.6 schema's own spelling, beside "Celsius" */
+static const char *const units[] = {
+    "Wh", "kWh", "varh", "kvarh", "W", "kW", "VA", "kVA", "var", "kvar", "A", "V", "K",
+    "Celcius", "Celsius", "Fahrenheit", "Percent", NULL
+};
+static const char *const contexts[] = {
+    "Interruption.Begin", "Interruption.End", "Sample.Clock", "Sample.Periodic",
+    "Transaction.Begin", "Transaction.End", "Trigger", "Other", NULL
+};
+static const char *const formats[] = { "Raw", "SignedData", NULL };
+static const char *const locations[] = { "Cable", "EV", "Inlet", "Outlet", "Body", NULL };
+
+/* rows of one session (meter_values_session_idx): the filters narrow a scan of that session only */
 static const struct rest_filter meter_filters[] = {
-    { "measurand", REST_F_TEXT, "mv.measurand = $?", 64, NULL, 0, 0, NULL },
+    { "measurand", REST_F_ENUM, "mv.measurand = $?", 0, measurands, 0, 0, NULL },
+    { "phase", REST_F_ENUM, "mv.phase = $?", 0, phases, 0, 0, NULL },
+    { "unit", REST_F_ENUM, "mv.unit = $?", 0, units, 0, 0, NULL },
+    { "context", REST_F_ENUM, "mv.context = $?", 0, contexts, 0, 0, NULL },
+    { "format", REST_F_ENUM, "mv.format = $?", 0, formats, 0, 0, NULL },
+    { "location", REST_F_ENUM, "mv.location = $?", 0, locations, 0, 0, NULL },
+    { "connectorId", REST_F_INT, "mv.connector_id = $?::integer", 0, NULL, 0, INT32_MAX, NULL },
     { "from", REST_F_TIME, "mv.ts >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "to", REST_F_TIME, "mv.ts < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
 };
@@ -226,6 +279,7 @@ static const struct rest_list_spec meter_spec = {
     .parent = "SELECT s.charger_id, c.site_id FROM sessions s"
               " LEFT JOIN chargers c ON c.id = s.charger_id WHERE s.id = $?::bigint",
 };
+const struct rest_list_spec *const res_meter_values_spec = &meter_spec;
 
 static void meter_done(struct rest_request *r, struct store_job *job)
 {

@@ -39,9 +39,12 @@ static const struct rest_sort token_sorts[] = {
     { "createdAt", "t.created_at", NULL, NULL },
 };
 
+/* idTags compare as the resource's path does: whole value, any case (tokens_id_tag_lower_idx) */
 static const struct rest_filter token_filters[] = {
+    { "idTag", REST_F_TEXT, "lower(t.id_tag) = lower($?)", OCPP_IDTAG_MAX, NULL, 0, 0, NULL },
     { "status", REST_F_ENUM, "t.status = $?", 0, listed_statuses, 0, 0, NULL },
     { "parentIdTag", REST_F_TEXT, "lower(t.parent_id_tag) = lower($?)", OCPP_IDTAG_MAX, NULL, 0, 0, NULL },
+    { "name", REST_F_TEXT, "t.name = $?", 128, NULL, 0, 0, NULL },
     { "search", REST_F_SEARCH, "(t.id_tag ILIKE $? OR t.name ILIKE $?)", 100, NULL, 0, 0, NULL },
 };
 
@@ -59,6 +62,7 @@ static const struct rest_list_spec tokens_spec = {
     .filters = token_filters,
     .nfilters = sizeof token_filters / sizeof token_filters[0],
 };
+const struct rest_list_spec *const res_tokens_spec = &tokens_spec;
 
 static bool printable(const char *s)
 {

@@ -17,71 +17,11 @@
 #include <cmocka.h>
 #include <cJSON.h>
 
+#include "rest_fakes.h"
 #include "rest_query.h"
 #include "store_job.h"
 #include "ocpp.h"
 #include "util.h"
-
-/* ---- a fake query string: "a=1&b[]=x&b=y,z" ---- */
-
-struct fake_q {
-    const char *names[16];
-    const char *values[16];
-    char *pieces[64];
-    size_t n, npieces;
-    bool read[16];
-};
-
-static void q_set(struct fake_q *q, const char *query)
-{
-    memset(q, 0, sizeof *q);
-    char *copy = xstrdup(query), *save = NULL;
-    q->pieces[q->npieces++] = copy;
-    for (char *tok = strtok_r(copy, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
-        char *eq = strchr(tok, '=');
-        if (eq)
-            *eq = '\0';
-        size_t len = strlen(tok);
-        if (len > 2 && strcmp(tok + len - 2, "[]") == 0)
-            tok[len - 2] = '\0';
-        q->names[q->n] = tok;
-        q->values[q->n] = eq ? eq + 1 : "";
-        q->n++;
-    }
-}
-
-static void q_free(struct fake_q *q)
-{
-    for (size_t i = 0; i < q->npieces; i++)
-        free(q->pieces[i]);
-}
-
-static const char *q_get(void *ctx, const char *name)
-{
-    struct fake_q *q = ctx;
-    for (size_t i = 0; i < q->n; i++)
-        if (strcmp(q->names[i], name) == 0) {
-            q->read[i] = true;
-            return q->values[i];
-        }
-    return NULL;
-}
-
-static size_t q_list(void *ctx, const char *name, const char **out, size_t max)
-{
-    struct fake_q *q = ctx;
-    size_t k = 0;
-    for (size_t i = 0; i < q->n; i++) {
-        if (strcmp(q->names[i], name) != 0)
-            continue;
-        q->read[i] = true;
-        char *copy = xstrdup(q->values[i]), *save = NULL;
-        q->pieces[q->npieces++] = copy;
-        for (char *tok = strtok_r(copy, ",", &save); tok && k < max; tok = strtok_r(NULL, ",", &save))
-            out[k++] = tok;
-    }
-    return k;
-}
 
 /* ---- two collections shaped like the real ones ---- */
 
@@ -175,12 +115,7 @@ static const struct rest_list_spec parent_spec = {
 static bool parse(const struct rest_list_spec *spec, const char *query, struct rest_list_req *req,
                   struct rest_param_error *err)
 {
-    struct fake_q q;
-    q_set(&q, query);
-    struct rest_query_source src = { q_get, q_list, &q };
-    bool ok = rest_list_parse(spec, &src, req, err);
-    q_free(&q);
-    return ok;
+    return rest_fake_parse(spec, query, req, err);
 }
 
 static void expect_400(const struct rest_list_spec *spec, const char *query, const char *param)
@@ -329,6 +264,49 @@ static void test_filter_values(void **state)
     assert_string_equal(req.values[6], "true");
     assert_string_equal(req.values[7], "%5\\%\\_\\\\%");
     rest_list_req_free(&req);
+}
+
+/* A collection with as many filters as a request may carry, ids up to REST_ID_MAX among them. */
+static void test_filter_capacity_and_id_range(void **state)
+{
+    (void)state;
+    static char names[REST_FILTERS_MAX][8], conds[REST_FILTERS_MAX][32];
+    struct rest_filter filters[REST_FILTERS_MAX];
+    memset(filters, 0, sizeof filters);
+    char q[1024] = "";
+    size_t at = 0;
+    for (int i = 0; i < REST_FILTERS_MAX; i++) {
+        snprintf(names[i], sizeof names[i], "f%d", i);
+        snprintf(conds[i], sizeof conds[i], "x.f%d = $?::bigint", i);
+        filters[i] = (struct rest_filter){ names[i], REST_F_INT, conds[i], 0, NULL, 1, REST_ID_MAX, NULL };
+        at += (size_t)snprintf(q + at, sizeof q - at, "%sf%d=%d", i ? "&" : "", i, i + 1);
+    }
+    struct rest_list_spec spec = offset_spec;
+    spec.filters = filters;
+    spec.nfilters = REST_FILTERS_MAX;
+
+    struct rest_list_req req;
+    struct rest_param_error err;
+    assert_true(parse(&spec, q, &req, &err));
+    struct rest_sqlb b;
+    rest_sqlb_init(&b);
+    rest_list_sql(&req, NULL, NULL, NULL, &b);
+    rest_list_req_free(&req);
+    char want[64];
+    snprintf(want, sizeof want, "x.f%d = $%d::bigint", REST_FILTERS_MAX - 1, REST_FILTERS_MAX);
+    assert_non_null(strstr(b.text, want));
+    assert_int_equal(b.nparams, REST_FILTERS_MAX + 2);   /* and LIMIT, OFFSET */
+    assert_string_equal(b.params[REST_FILTERS_MAX - 1], "24");
+    rest_sqlb_free(&b);
+
+    /* bigint ids: 18 digits at most, positive */
+    assert_true(parse(&spec, "f3=999999999999999999", &req, &err));
+    assert_string_equal(req.values[3], "999999999999999999");
+    rest_list_req_free(&req);
+    expect_400(&spec, "f3=1000000000000000000", "f3");
+    expect_400(&spec, "f3=0", "f3");
+    expect_400(&spec, "f3=-5", "f3");
+    expect_400(&spec, "f3=0x10", "f3");
 }
 
 static void test_helpers(void **state)
@@ -810,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_cursor_parameters),
         cmocka_unit_test(test_filter_values),
+        cmocka_unit_test(test_filter_capacity_and_id_range),
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_sqlb),
         cmocka_unit_test(test_cursor_sql),

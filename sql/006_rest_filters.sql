@@ -1,0 +1,18 @@
+-- ocppgw schema, version 6: an index for the REST collections' filters
+-- (src/rest/res_*.c, "filters named after fields" of rest-api.md).
+--
+-- GET /v1/sessions?idTag=X pages one tag's sessions in start order (the
+-- default sort, a keyset on (start_time, id)). sessions_id_tag_idx
+-- (id_tag, id) finds the tag's rows but not in that order: every page read
+-- and sorted all of them, which for a fleet card with years of sessions is
+-- the whole history per page. This one serves the page directly, in both
+-- directions. sessions takes one row per transaction: the write cost is
+-- small.
+--
+-- The other filters need none: each narrows a scan that an index already
+-- bounds (one charger's sessions, status history or commands, one
+-- session's meter values), reads a small table (chargers, tokens,
+-- api_keys), or has its own (transactionId: the unique constraint;
+-- siteId: chargers_site_idx, then the charger's sessions). meter_values,
+-- the table every MeterValues message writes, gets no new index.
+CREATE INDEX IF NOT EXISTS sessions_id_tag_start_idx ON sessions (id_tag, start_time, id);
