@@ -22,7 +22,6 @@ void rest_sqlb_init(struct rest_sqlb *b)
 {
     memset(b, 0, sizeof *b);
     strbuf_reserve(&b->sql, 1023);  /* a statement's usual size: one allocation */
-    strbuf_put(&b->sql, "", 0);
 }
 
 void rest_sqlb_free(struct rest_sqlb *b)

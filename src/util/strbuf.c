@@ -1,6 +1,6 @@
 /*
  * The growable string buffer of include/strbuf.h. The invariant every
- * function keeps: once anything was put, buf[len] == '\0' and len < cap.
+ * function keeps: once buf is allocated, buf[len] == '\0' and len < cap.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@ void strbuf_reserve(struct strbuf *b, size_t more)
     while (cap < b->len + more + 1)
         cap *= 2;
     b->buf = xrealloc(b->buf, cap);
+    b->buf[b->len] = '\0';          /* the invariant holds from the first allocation on */
     b->cap = cap;
 }
 

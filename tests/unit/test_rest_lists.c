@@ -36,10 +36,6 @@
 #include "rest_res.h"
 #include "strbuf.h"
 
-/* The gateway main.c runs (include/gateway.h); res_chargers.c's live columns refer to it, none runs here. */
-struct gateway;
-struct gateway *gw;
-
 /* Every list route and its collection. */
 static const struct {
     const char *path;
@@ -253,19 +249,19 @@ static void test_every_filter_takes_good_values_and_refuses_bad_ones(void **stat
 static void check_placeholders(const char *what, const struct rest_sqlb *b)
 {
     bool used[REST_SQL_PARAMS_MAX + 1] = { false };
-    for (const char *p = b->text; (p = strchr(p, '$')) != NULL; p++) {
+    for (const char *p = strbuf_str(&b->sql); (p = strchr(p, '$')) != NULL; p++) {
         if (p[1] == '?')
-            fail_msg("%s: a $? was left in: %s", what, b->text);
+            fail_msg("%s: a $? was left in: %s", what, strbuf_str(&b->sql));
         if (p[1] < '0' || p[1] > '9')
             continue;
         long n = strtol(p + 1, NULL, 10);
         if (n < 1 || n > b->nparams)
-            fail_msg("%s: $%ld of %d parameters: %s", what, n, b->nparams, b->text);
+            fail_msg("%s: $%ld of %d parameters: %s", what, n, b->nparams, strbuf_str(&b->sql));
         used[n] = true;
     }
     for (int n = 1; n <= b->nparams; n++)
         if (!used[n])
-            fail_msg("%s: parameter $%d unused: %s", what, n, b->text);
+            fail_msg("%s: parameter $%d unused: %s", what, n, strbuf_str(&b->sql));
 }
 
 static void test_all_filters_at_once_make_one_statement(void **state)
@@ -303,7 +299,7 @@ static void test_all_filters_at_once_make_one_statement(void **state)
                 found |= b.params[n] && strcmp(b.params[n], req.values[i]) == 0;
             if (!found)
                 fail_msg("%s: the value of %s is no parameter of: %s", lists[l].path, spec->filters[i].param,
-                         b.text);
+                         strbuf_str(&b.sql));
         }
         /* charger data stays restricted to the key's chargers, whatever the filters */
         if (spec->vis_chargers) {
@@ -311,8 +307,8 @@ static void test_all_filters_at_once_make_one_statement(void **state)
             char frag[256];
             snprintf(frag, sizeof frag, "(%.*s", (int)(strstr(spec->vis_chargers, "$?") - spec->vis_chargers),
                      spec->vis_chargers);
-            if (!strstr(b.text, frag))
-                fail_msg("%s: the key's restriction is missing: %s", lists[l].path, b.text);
+            if (!strstr(strbuf_str(&b.sql), frag))
+                fail_msg("%s: the key's restriction is missing: %s", lists[l].path, strbuf_str(&b.sql));
             bool chargers_given = false, sites_given = false;
             for (int n = 0; n < b.nparams; n++) {
                 chargers_given |= b.params[n] && strcmp(b.params[n], "{\"A\"}") == 0;
@@ -351,8 +347,8 @@ static void expect_sql(const struct rest_list_spec *spec, const char *query, con
     struct rest_sqlb b;
     rest_sqlb_init(&b);
     rest_list_sql(&req, "P", NULL, NULL, &b);
-    if (!strstr(b.text, frag))
-        fail_msg("%s?%s: no '%s' in: %s", spec->name, query, frag, b.text);
+    if (!strstr(strbuf_str(&b.sql), frag))
+        fail_msg("%s?%s: no '%s' in: %s", spec->name, query, frag, strbuf_str(&b.sql));
     rest_sqlb_free(&b);
     rest_list_req_free(&req);
 }

@@ -17,6 +17,7 @@
 #include "hmap.h"
 #include "metrics.h"
 #include "secret.h"
+#include "strbuf.h"
 #include "util.h"
 
 static char *write_tmp(const char *text)
@@ -208,6 +209,53 @@ static void test_hmap(void **state)
     hmap_free(m);
 }
 
+/* The one string buffer: always NUL-terminated, grows past its first block, hands over its text. */
+static void test_strbuf(void **state)
+{
+    (void)state;
+    struct strbuf b = STRBUF_INIT;
+    assert_string_equal(strbuf_str(&b), "");
+    strbuf_reserve(&b, 10);                 /* allocated, still empty and terminated */
+    assert_string_equal(strbuf_str(&b), "");
+    assert_int_equal(b.len, 0);
+    strbuf_puts(&b, "a=");
+    strbuf_put_int(&b, INT64_MIN);
+    strbuf_putc(&b, ',');
+    strbuf_put_int(&b, 0);
+    strbuf_printf(&b, ",%s=%d", "x", 42);
+    assert_string_equal(strbuf_str(&b), "a=-9223372036854775808,0,x=42");
+    assert_int_equal(b.len, strlen(strbuf_str(&b)));
+    /* a printf larger than what is left, then many small puts: past the first 256 bytes */
+    char big[600];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    strbuf_printf(&b, "[%s]", big);
+    for (int i = 0; i < 1000; i++)
+        strbuf_putc(&b, 'z');
+    assert_int_equal(b.len, 29 + 601 + 1000);
+    assert_true(b.cap > b.len);
+    assert_int_equal(strbuf_str(&b)[b.len], '\0');
+    strbuf_truncate(&b, 3);
+    assert_string_equal(strbuf_str(&b), "a=-");
+    strbuf_put(&b, "\0q", 2);              /* bytes, NUL included: the length counts */
+    assert_int_equal(b.len, 5);
+    char *s = strbuf_take(&b);
+    assert_memory_equal(s, "a=-\0q", 6);
+    assert_null(b.buf);
+    assert_int_equal(b.len + b.cap, 0);
+    free(s);
+    s = strbuf_take(&b);                    /* an empty buffer still hands over a string */
+    assert_string_equal(s, "");
+    free(s);
+    strbuf_puts(&b, "reused");
+    strbuf_reset(&b);
+    assert_string_equal(strbuf_str(&b), "");
+    strbuf_free(&b);
+    char num[24];
+    assert_int_equal(fmt_int64(num, -42), 3);
+    assert_string_equal(num, "-42");
+}
+
 static void test_metrics_text(void **state)
 {
     (void)state;
@@ -237,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_basic_auth_parse),
         cmocka_unit_test(test_api_key_format),
         cmocka_unit_test(test_hmap),
+        cmocka_unit_test(test_strbuf),
         cmocka_unit_test(test_metrics_text),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
