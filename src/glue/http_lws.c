@@ -2,7 +2,7 @@
  * libwebsockets glue for plain HTTP: the operational endpoints (/healthz,
  * /readyz, /metrics, on every listener) and the transport of the REST
  * framework (/v1/..., on the REST listener: the OCPP one unless
- * --api-listen moved it). Only this file and main.c see lws for HTTP.
+ * --api-listen moved it). Only the glue (src/glue/) sees lws.
  *
  * Per request (notes on lws 4.1.6 §4, §5):
  *  - LWS_CALLBACK_HTTP: a struct rest_request hangs off the pss; method and
@@ -141,7 +141,8 @@ static int handle_healthz(struct gateway *g, struct lws *wsi)
 
 static int handle_readyz(struct gateway *g, struct lws *wsi)
 {
-    bool db = store_ready(g->store);
+    /* both connections: REST's requests go through its own store */
+    bool db = store_ready(g->store) && (!g->rest_store || store_ready(g->rest_store));
     bool ready = db && !g->shutting_down;
     char body[128];
     int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"database\":\"%s\"}",

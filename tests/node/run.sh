@@ -10,13 +10,19 @@ if [ ! -d "$here/node_modules/ocpp-rpc" ]; then
     (cd "$here" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1) \
         || { echo "strict client: npm ci failed (registry unreachable?)"; exit 77; }
 fi
-port=$(( 30000 + RANDOM % 20000 ))
 log="$OCPPGW_TEST_TMP/strict-client-gateway.log"
-"$OCPPGW_BIN" serve --db "$OCPPGW_TEST_DB" --listen "127.0.0.1:$port" --auto-register >"$log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
+# a random port can be taken by another test run on the machine: try another
+for _ in 1 2 3 4 5; do
+    port=$(( 30000 + RANDOM % 20000 ))
+    "$OCPPGW_BIN" serve --db "$OCPPGW_TEST_DB" --listen "127.0.0.1:$port" --auto-register >"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && break
+    wait "$pid" 2>/dev/null
 done
 psql "$OCPPGW_TEST_DB" -qc "INSERT INTO tokens (id_tag, status) VALUES ('NODE-TAG-1', 'Accepted') ON CONFLICT DO NOTHING" >/dev/null
 node "$here/strict_client.js" "$port" NODE-STRICT-1 NODE-TAG-1
