@@ -149,7 +149,7 @@ void rest_reply_text(struct rest_request *r, int status, const char *content_typ
                      const char *body, size_t len);
 
 /*
- * Handles for callbacks that outlive the event that made them (core_call,
+ * Handles for callbacks that outlive the event that made them (core_command_submit,
  * timers): keep the handle, never the pointer. lookup returns NULL once the
  * client has gone (drop the result then); a request holding an idempotency
  * claim stays findable until it has replied, so its outcome is recorded.
