@@ -14,6 +14,7 @@
 #define OCPPGW_STRBUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,8 @@ void strbuf_putc(struct strbuf *b, char c);
 void strbuf_put_int(struct strbuf *b, int64_t v);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vprintf(struct strbuf *b, const char *fmt, va_list ap);
+/* Appends the whole file at path; false (b unchanged past what was read) if it cannot be opened or read. */
+bool strbuf_read_file(struct strbuf *b, const char *path);
 /* The text so far (borrowed, NUL-terminated; "" when nothing was put). */
 const char *strbuf_str(const struct strbuf *b);
 /* Empties the text and keeps the memory (for reuse). */

@@ -94,6 +94,23 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+bool strbuf_read_file(struct strbuf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t got;
+    do {
+        strbuf_reserve(b, 65536);
+        got = fread(b->buf + b->len, 1, b->cap - b->len - 1, f);
+        b->len += got;
+        b->buf[b->len] = '\0';
+    } while (got > 0);
+    bool ok = !ferror(f);
+    fclose(f);
+    return ok;
+}
+
 const char *strbuf_str(const struct strbuf *b)
 {
     return b->buf ? b->buf : "";

@@ -141,31 +141,16 @@ static struct sim_charger *plug(const char *id)
 struct xfer {
     CURL *h;
     struct curl_slist *list;
-    struct it_buf body, hdrs;
+    struct strbuf body, hdrs;
     CURLcode rc;
     bool done;
     char url[4096];
     char auth[1024];
 };
 
-/* Keeps the header lines of the last answer only (as support/rest.c does). */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
-{
-    struct it_buf *b = user;
-    size_t len = size * nmemb;
-    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
-        b->n = 0;
-    it_buf_add(b, data, len);
-    return len;
-}
-
 static void xfer_init(struct xfer *x, int port, const struct api_req *q)
 {
     memset(x, 0, sizeof *x);
-    x->body = (struct it_buf){ calloc(1, 1), 0 };
-    x->hdrs = (struct it_buf){ calloc(1, 1), 0 };
-    if (!x->body.p || !x->hdrs.p)
-        abort();
     snprintf(x->url, sizeof x->url, "http://127.0.0.1:%d%s", port, q->path);
     if (q->key) {
         snprintf(x->auth, sizeof x->auth, "Authorization: Bearer %s", q->key);
@@ -184,9 +169,9 @@ static void xfer_init(struct xfer *x, int port, const struct api_req *q)
     curl_easy_setopt(x->h, CURLOPT_TIMEOUT_MS, (long)REQUEST_TIMEOUT_MS);
     curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->list);
-    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, it_buf_curl_write);
+    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, it_curl_write);
     curl_easy_setopt(x->h, CURLOPT_WRITEDATA, &x->body);
-    curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, it_curl_header);
     curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->hdrs);
     if (q->body) {
         curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(q->body));
@@ -211,20 +196,18 @@ static struct api_resp *xfer_finish(struct xfer *x, const struct api_req *q)
     }
     curl_easy_cleanup(x->h);
     curl_slist_free_all(x->list);
-    if (r->status == -1 && x->body.n == 0) {
+    if (r->status == -1 && x->body.len == 0) {
         /* say why in the messages that show the body */
         const char *why = x->done ? curl_easy_strerror(x->rc) : "never finished";
-        it_buf_add(&x->body, "(no HTTP answer: ", 17);
-        it_buf_add(&x->body, why, strlen(why));
-        it_buf_add(&x->body, ")", 1);
-        r->body = x->body.p;
+        strbuf_printf(&x->body, "(no HTTP answer: %s)", why);
+        r->body = strbuf_take(&x->body);
         r->body_len = 0;
-        r->headers = x->hdrs.p;
+        r->headers = strbuf_take(&x->hdrs);
         return r;
     }
-    r->body = x->body.p;
-    r->body_len = x->body.n;
-    r->headers = x->hdrs.p;
+    r->body_len = x->body.len;
+    r->body = strbuf_take(&x->body);
+    r->headers = strbuf_take(&x->hdrs);
     r->json = r->body_len ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
     return r;
 }

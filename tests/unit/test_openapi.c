@@ -23,6 +23,7 @@
 
 #include "embedded.h"
 #include "rest.h"
+#include "strbuf.h"
 
 static char *doc_text;
 static size_t doc_len;
@@ -30,24 +31,13 @@ static cJSON *doc;
 
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct strbuf b = STRBUF_INIT;
+    if (!strbuf_read_file(&b, path)) {
+        strbuf_free(&b);
         return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (!buf)
-            abort();
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        cap *= 2;
-        buf = realloc(buf, cap + 1);
     }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    *len = b.len;
+    return strbuf_take(&b);
 }
 
 static int group_setup(void **state)

@@ -446,16 +446,9 @@ static int group_setup(void **state)
     const char *env = getenv("OCPPGW_OPENAPI");
     const char *candidates[] = { env, "docs/openapi.json", "../docs/openapi.json", "../../docs/openapi.json" };
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0] && !doc; i++) {
-        FILE *f = candidates[i] ? fopen(candidates[i], "rb") : NULL;
-        if (!f)
-            continue;
         struct strbuf text = STRBUF_INIT;
-        char chunk[65536];
-        size_t got;
-        while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-            strbuf_put(&text, chunk, got);
-        fclose(f);
-        doc = cJSON_Parse(strbuf_str(&text));
+        if (candidates[i] && strbuf_read_file(&text, candidates[i]))
+            doc = cJSON_Parse(strbuf_str(&text));
         strbuf_free(&text);
     }
     if (!doc) {

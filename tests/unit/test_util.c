@@ -251,6 +251,22 @@ static void test_strbuf(void **state)
     strbuf_reset(&b);
     assert_string_equal(strbuf_str(&b), "");
     strbuf_free(&b);
+    /* a whole file, larger than one read */
+    char path[] = "/tmp/ocppgw-strbuf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    for (int i = 0; i < 20000; i++)
+        fprintf(f, "%04d\n", i % 10000);
+    fclose(f);
+    strbuf_puts(&b, ">");
+    assert_true(strbuf_read_file(&b, path));
+    assert_int_equal(b.len, 1 + 20000 * 5);
+    assert_memory_equal(strbuf_str(&b), ">0000\n0001\n", 11);
+    assert_string_equal(strbuf_str(&b) + b.len - 5, "9999\n");
+    unlink(path);
+    assert_false(strbuf_read_file(&b, path));
+    strbuf_free(&b);
     char num[24];
     assert_int_equal(fmt_int64(num, -42), 3);
     assert_string_equal(num, "-42");

@@ -10,21 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-void it_buf_add(struct it_buf *b, const char *data, size_t len)
+size_t it_curl_write(char *data, size_t size, size_t nmemb, void *user)
 {
-    char *p = realloc(b->p, b->n + len + 1);
-    if (!p)
-        abort();
-    memcpy(p + b->n, data, len);
-    b->n += len;
-    p[b->n] = '\0';
-    b->p = p;
+    strbuf_put(user, data, size * nmemb);
+    return size * nmemb;
 }
 
-size_t it_buf_curl_write(char *data, size_t size, size_t nmemb, void *user)
+size_t it_curl_header(char *data, size_t size, size_t nmemb, void *user)
 {
-    it_buf_add(user, data, size * nmemb);
-    return size * nmemb;
+    struct strbuf *b = user;
+    size_t len = size * nmemb;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+        strbuf_reset(b);
+    strbuf_put(b, data, len);
+    return len;
 }
 
 int http_get(int port, const char *path, char **body)
@@ -36,16 +35,14 @@ int http_get(int port, const char *path, char **body)
     }
     char url[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    struct it_buf b = { calloc(1, 1), 0 };
-    if (!b.p)
-        abort();
+    struct strbuf b = STRBUF_INIT;
     CURL *h = curl_easy_init();
     if (!h)
         abort();
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_buf_curl_write);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_curl_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     int status = -1;
     if (curl_easy_perform(h) == CURLE_OK) {
@@ -55,9 +52,9 @@ int http_get(int port, const char *path, char **body)
     }
     curl_easy_cleanup(h);
     if (body)
-        *body = b.p;
+        *body = strbuf_take(&b);
     else
-        free(b.p);
+        strbuf_free(&b);
     return status;
 }
 

@@ -8,15 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A growing NUL-terminated byte buffer (p starts as calloc(1, 1)). */
-struct it_buf {
-    char *p;
-    size_t n;
-};
-/* Appends len bytes; aborts when out of memory. */
-void it_buf_add(struct it_buf *b, const char *data, size_t len);
-/* libcurl CURLOPT_WRITEFUNCTION appending to the struct it_buf in WRITEDATA. */
-size_t it_buf_curl_write(char *data, size_t size, size_t nmemb, void *user);
+#include "strbuf.h"
+
+/* libcurl CURLOPT_WRITEFUNCTION appending to the struct strbuf in WRITEDATA. */
+size_t it_curl_write(char *data, size_t size, size_t nmemb, void *user);
+/*
+ * libcurl CURLOPT_HEADERFUNCTION keeping, in the struct strbuf in
+ * HEADERDATA, the header lines of the last answer only (a 100 Continue
+ * starts a new block).
+ */
+size_t it_curl_header(char *data, size_t size, size_t nmemb, void *user);
 
 /*
  * GET http://127.0.0.1:port<path> with a 5 s timeout. Returns the HTTP

@@ -29,17 +29,6 @@
 #define API_TIMEOUT_MS 10000
 
 
-/* Keeps the header lines of the last answer only (a 100 Continue starts a new block). */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
-{
-    struct it_buf *b = user;
-    size_t len = size * nmemb;
-    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
-        b->n = 0;
-    it_buf_add(b, data, len);
-    return len;
-}
-
 struct api_resp *api_send(int port, const struct api_req *q)
 {
     static bool inited;
@@ -51,9 +40,7 @@ struct api_resp *api_send(int port, const struct api_req *q)
     if (!r)
         abort();
     snprintf(r->what, sizeof r->what, "%s %s", q->method, q->path);
-    struct it_buf body = { calloc(1, 1), 0 }, hdrs = { calloc(1, 1), 0 };
-    if (!body.p || !hdrs.p)
-        abort();
+    struct strbuf body = STRBUF_INIT, hdrs = STRBUF_INIT;
 
     char url[4096];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, q->path);
@@ -83,9 +70,9 @@ struct api_resp *api_send(int port, const struct api_req *q)
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)API_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_buf_curl_write);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_curl_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, it_curl_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
     if (q->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -105,10 +92,10 @@ struct api_resp *api_send(int port, const struct api_req *q)
     }
     curl_easy_cleanup(h);
     curl_slist_free_all(list);
-    r->body = body.p;
-    r->body_len = body.n;
-    r->headers = hdrs.p;
-    r->json = body.n ? cJSON_ParseWithLength(body.p, body.n) : NULL;
+    r->json = body.len ? cJSON_ParseWithLength(body.buf, body.len) : NULL;
+    r->body_len = body.len;
+    r->body = strbuf_take(&body);
+    r->headers = strbuf_take(&hdrs);
     return r;
 }
 
@@ -270,17 +257,11 @@ const cJSON *api_openapi(void)
 {
     if (openapi_doc)
         return openapi_doc;
-    FILE *f = fopen("docs/openapi.json", "rb");
-    if (!f)
-        fail_msg("cannot open docs/openapi.json (the tests run from the top of the tree)");
-    struct it_buf b = { calloc(1, 1), 0 };
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        it_buf_add(&b, chunk, n);
-    fclose(f);
-    openapi_doc = cJSON_Parse(b.p);
-    free(b.p);
+    struct strbuf b = STRBUF_INIT;
+    if (!strbuf_read_file(&b, "docs/openapi.json"))
+        fail_msg("cannot read docs/openapi.json (the tests run from the top of the tree)");
+    openapi_doc = cJSON_Parse(strbuf_str(&b));
+    strbuf_free(&b);
     if (!openapi_doc)
         fail_msg("docs/openapi.json is not JSON");
     return openapi_doc;
@@ -738,9 +719,7 @@ static int raw_connect(int port)
  */
 static int raw_exchange(int fd, const char *request, size_t len, char **answer)
 {
-    struct it_buf b = { calloc(1, 1), 0 };
-    if (!b.p)
-        abort();
+    struct strbuf b = STRBUF_INIT;
     size_t off = 0;
     bool sending = request && len > 0;
     int64_t end = it_now_ms() + API_TIMEOUT_MS;
@@ -767,18 +746,18 @@ static int raw_exchange(int fd, const char *request, size_t len, char **answer)
                 continue;
             if (got <= 0)
                 break;
-            it_buf_add(&b, chunk, (size_t)got);
-            if (raw_complete(b.p, b.n))
+            strbuf_put(&b, chunk, (size_t)got);
+            if (raw_complete(b.buf, b.len))
                 break;
         }
     }
     if (fd >= 0)
         close(fd);
-    int status = raw_status(b.p);
+    int status = raw_status(strbuf_str(&b));
     if (answer)
-        *answer = b.p;
+        *answer = strbuf_take(&b);
     else
-        free(b.p);
+        strbuf_free(&b);
     return status;
 }
 

@@ -8,6 +8,7 @@
 #include <cJSON.h>
 
 #include "ocpp_fixtures.h"
+#include "strbuf.h"
 #include "util.h"
 
 char *ocpp_fixture_read(const char *name, size_t *len)
@@ -15,24 +16,15 @@ char *ocpp_fixture_read(const char *name, size_t *len)
     const char *root = getenv("OCPPGW_FIXTURES");
     char path[512];
     snprintf(path, sizeof path, "%s/ocpp/%s", root && *root ? root : "tests/fixtures", name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "fixture %s: cannot open (run from the repository root or set OCPPGW_FIXTURES)\n", path);
+    struct strbuf b = STRBUF_INIT;
+    if (!strbuf_read_file(&b, path)) {
+        fprintf(stderr, "fixture %s: cannot read (run from the repository root or set OCPPGW_FIXTURES)\n", path);
+        strbuf_free(&b);
         return NULL;
     }
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0)
-            buf = xrealloc(buf, cap *= 2);
-    }
-    fclose(f);
-    buf[n] = '\0';
     if (len)
-        *len = n;
-    return buf;
+        *len = b.len;
+    return strbuf_take(&b);
 }
 
 struct cJSON *ocpp_fixture_json(const char *name)
