@@ -107,7 +107,7 @@ for l in $LAYERS; do
         if [ -z "$owner" ]; then
             for f in "$tmp"/ext.*; do [ -f "$f" ] && grep -qxF "$sym" "$f" && { owner="library ${f##*/ext.}"; break; }; done
         fi
-        err "src/$l: $obj uses $sym (${owner:-defined nowhere allowed}); $l may use: $(deps_of "$l") $(ext_of "$l")"
+        err "src/$l: $obj uses $sym (${owner:-defined nowhere allowed}); $l may use: $(echo $(deps_of "$l") $(ext_of "$l"))"
     done < "$tmp/bad.$l"
 done
 
