@@ -8,7 +8,7 @@
  * route's handler, a job's continuation, the idempotency hooks on the
  * request, the key cache's "key gone"):
  *
- *   transport (src/glue/http_lws.c), loop (src/app/main.c)
+ *   transport (src/glue/http_lws.c), loop (src/glue/server_lws.c)
  *   framework.c   lifecycle: rest_init/shutdown, rest_tick (key reload after
  *                 a reconnect, write-behind, orphan sweep), rest_on_store_result
  *   dispatch.c    the checks in order (-> router, version, ratelimit, auth,
