@@ -281,18 +281,6 @@ static void key_free(char *key)
     }
 }
 
-/* A new AuthorizationKey: 20 random bytes as 40 hex digits (the 1.6 security white paper's form). */
-static char *generate_authorization_key(void)
-{
-    unsigned char raw[20];
-    secret_random(raw, sizeof raw);
-    char *key = xmalloc(2 * sizeof raw + 1);
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(key + 2 * i, 3, "%02x", raw[i]);
-    memset(raw, 0, sizeof raw);
-    return key;
-}
-
 static const struct rest_field *charger_field(const char *name)
 {
     for (size_t i = 0; i < NFIELDS; i++)
@@ -358,7 +346,7 @@ void res_charger_create(struct rest_request *r)
     if (!key && profile != 0 && profile != 3) {
         if (!kv)
             rest_body_add(&body, charger_field("authorizationKey"), NULL);
-        key = generate_authorization_key();
+        key = secret_new_charger_key();
     }
 
     struct rest_sqlb b;
