@@ -301,9 +301,15 @@ static void create_done(struct rest_request *r, struct store_job *job)
     cJSON *c = rest_row_json(r, job, 0, 0, charger_cols, NCOLS);
     /* a key the gateway made is shown once, here; GET never shows it */
     const char *key = rest_job_password(job);
-    if (key && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "authorizationKey")))
-        /* SECRET-FIELD: authorizationKey (an Idempotency-Key replay must answer it as null) */
+    if (key && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "authorizationKey"))) {
         cJSON_AddStringToObject(c, "authorizationKey", key);
+        /*
+         * SECRET-FIELD: authorizationKey. An Idempotency-Key replay must answer
+         * it as null and its record must never hold it: call the secret-field
+         * hook here, rest_reply_secret_field(r, "authorizationKey") (branch
+         * i9-restdb), before rest_reply_json.
+         */
+    }
     res_location(r, "/v1/chargers/", rest_job_value(job, 0, 0));
     rest_reply_json(r, 201, c);
 }
