@@ -113,7 +113,15 @@ void core_free(struct core *c);
 
 /* ---- registry ---- */
 
-/* A charger row loaded or changed (row->deleted: forget it). */
+/*
+ * A charger row loaded or changed (row->deleted: forget it), from start-up,
+ * a notification, or the write this process just committed (REST applies
+ * its own writes here before it answers, so that admission knows them at
+ * once). A live connection the row no longer admits is closed (1008): the
+ * charger removed, its AuthorizationKey or security profile changed, or its
+ * registration changed to Rejected (disabled). Applying the same row twice
+ * changes nothing.
+ */
 void core_charger_upsert(struct core *c, const struct store_charger *row);
 /*
  * The whole chargers table, read again (after the database came back:
@@ -123,6 +131,8 @@ void core_charger_upsert(struct core *c, const struct store_charger *row);
 void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n);
 size_t core_charger_count(const struct core *c);
 size_t core_connected_count(const struct core *c);
+/* Chargers admitted without credentials: security profile 0 and no AuthorizationKey. */
+size_t core_unauthenticated_count(const struct core *c);
 bool core_charger_connected(const struct core *c, const char *charger_id);
 /*
  * When this process last heard from the charger (ms since the epoch, the

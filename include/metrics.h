@@ -64,6 +64,7 @@ struct metrics_gauges {
     size_t db_queue_depth;
     int db_up;
     size_t commands_live;           /* commands in memory (pending or being recorded) */
+    size_t unauthenticated_chargers; /* known chargers admitted without credentials (profile 0) */
 };
 
 /* Renders everything; returns malloc'd text, caller frees. */

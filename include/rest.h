@@ -174,6 +174,19 @@ typedef void (*rest_sql_done)(struct rest_request *r, struct store_job *job);
  */
 void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
               rest_sql_done done);
+/*
+ * rest_sql for a statement that stores a password (a charger's
+ * AuthorizationKey): params[password_param] (0-based) is NULL and the REST
+ * store thread fills it with the PBKDF2 hash of password (copied; the
+ * settings' password_iterations) before the statement leaves, so the plain
+ * text never reaches PostgreSQL and the hashing never runs on the loop.
+ * done finds the plain text again in rest_job_password(job).
+ */
+void rest_sql_password(struct rest_request *r, const char *sql, int nparams,
+                       const char *const *params, int password_param, const char *password,
+                       rest_sql_done done);
+/* The password of a rest_sql_password job (borrowed), or NULL. */
+const char *rest_job_password(const struct store_job *job);
 /* 503 for an unavailable database, 500 otherwise (logged with the request id). */
 void rest_reply_store_error(struct rest_request *r, const struct store_job *job);
 

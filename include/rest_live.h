@@ -27,6 +27,13 @@
 bool rest_charger_connected(const struct rest_request *r, const char *charger_id);
 /* When this process last heard from the charger (ms since the epoch), 0 if never. */
 int64_t rest_charger_last_seen(const struct rest_request *r, const char *charger_id);
+/*
+ * A charger row this process has just committed (create, change, delete:
+ * row->deleted): the core's registry takes it now, before the reply, so a
+ * charger connecting right after the answer meets the new credentials
+ * (core_charger_upsert; the row's NOTIFY follows for every gateway).
+ */
+void rest_charger_committed(const struct rest_request *r, const struct store_charger *row);
 /* core_connector_startable(): status (>= 16 bytes) receives the refusing status. */
 bool rest_connector_startable(const struct rest_request *r, const char *charger_id,
                               int connector_id, char *status);

@@ -120,6 +120,10 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
 /* Parks r on the statement in b (interned, parameters copied; 503 past the shape bound) and frees b. */
 void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done);
 
+/* The same for a statement that stores a password (rest_sql_password). */
+void res_sql_run_password(struct rest_request *r, struct rest_sqlb *b, int password_param,
+                          const char *password, rest_sql_done done);
+
 /* How one resource row is answered (GET, and the row a write returns). */
 struct res_row {
     const struct rest_col *cols;

@@ -35,6 +35,12 @@ bool secret_equal(const void *a, const void *b, size_t n);
 char *secret_new_api_key(char prefix[13]);
 
 /*
+ * New charger AuthorizationKey: 20 random bytes as 40 lower-case hex digits
+ * (the form the OCPP 1.6 security white paper gives); caller frees.
+ */
+char *secret_new_charger_key(void);
+
+/*
  * Decodes standard base64 (with padding) into out (cap bytes, NUL-terminated).
  * Returns the decoded length or -1 if malformed or too long.
  */

@@ -143,6 +143,16 @@ struct store_job {
             const char *sql;        /* static text, borrowed */
             int nparams;
             char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
+            /*
+             * A password to store (owned, or NULL): the store thread puts
+             * its PBKDF2 hash (password_iterations) into the empty
+             * params[password_param] before the statement leaves, so the
+             * plain text never reaches PostgreSQL and the hashing never runs
+             * on the loop. It stays here for whoever gets the job back.
+             */
+            char *password;
+            int password_param;
+            int password_iterations;
         } sql;
     } in;
 

@@ -20,6 +20,7 @@ struct cli {
     const char *listen, *api_listen, *db, *log_level, *log_format;
     bool auto_register;
     const char *name, *scopes, *auth_key;
+    const char *security_profile;       /* charger add --security-profile N, or NULL */
 };
 
 /* "ocppgw: <message>" on stderr; app_fail returns 1 (a failure), app_usage 2 (a usage error). */

@@ -29,7 +29,8 @@ static const char usage[] =
     "  ocppgw apikey create --name NAME --scopes SCOPE[,SCOPE...] [--db CONNINFO]\n"
     "  ocppgw apikey list [--db CONNINFO]\n"
     "  ocppgw apikey revoke ID [--db CONNINFO]\n"
-    "  ocppgw charger add ID [--auth-key KEY] [--name NAME] [--db CONNINFO]\n"
+    "  ocppgw charger add ID [--auth-key KEY | --security-profile 0] [--security-profile N]\n"
+    "                  [--name NAME] [--db CONNINFO]\n"
     "  ocppgw --version | --help\n"
     "\n"
     "Environment: DATABASE_URL, OCPPGW_LISTEN, OCPPGW_API_LISTEN, OCPPGW_LOG_LEVEL\n"
@@ -70,7 +71,7 @@ int app_usage(const char *fmt, ...)
 int cli_parse(int argc, char **argv, struct cli *cli)
 {
     enum { O_CONFIG = 1, O_LISTEN, O_API, O_DB, O_LEVEL, O_FORMAT, O_AUTO, O_NAME, O_SCOPES,
-           O_KEY, O_VERSION, O_HELP };
+           O_KEY, O_VERSION, O_HELP, O_PROFILE };
     static const struct option opts[] = {
         { "config", required_argument, 0, O_CONFIG },   { "listen", required_argument, 0, O_LISTEN },
         { "api-listen", required_argument, 0, O_API }, { "db", required_argument, 0, O_DB },
@@ -78,6 +79,7 @@ int cli_parse(int argc, char **argv, struct cli *cli)
         { "auto-register", no_argument, 0, O_AUTO },    { "name", required_argument, 0, O_NAME },
         { "scopes", required_argument, 0, O_SCOPES },  { "auth-key", required_argument, 0, O_KEY },
         { "version", no_argument, 0, O_VERSION },       { "help", no_argument, 0, O_HELP },
+        { "security-profile", required_argument, 0, O_PROFILE },
         { 0, 0, 0, 0 },
     };
     memset(cli, 0, sizeof *cli);
@@ -108,6 +110,7 @@ int cli_parse(int argc, char **argv, struct cli *cli)
         case O_NAME: cli->name = optarg; break;
         case O_SCOPES: cli->scopes = optarg; break;
         case O_KEY: cli->auth_key = optarg; break;
+        case O_PROFILE: cli->security_profile = optarg; break;
         case O_VERSION: printf("ocppgw %s\n", OCPPGW_VERSION); return -1;
         case O_HELP: fputs(usage, stdout); return -1;
         case '?':
@@ -239,15 +242,29 @@ static int cmd_apikey(const struct cli *cli, const struct config *cfg)
     return rc;
 }
 
+/*
+ * `charger add`: no unauthenticated charger by accident. Without --auth-key
+ * the charger gets security profile 1 and a key made here, printed once on
+ * stdout (stored only as its hash); profile 0 must be asked for
+ * (--security-profile 0) and takes no key; profile 3 (client certificate)
+ * gets none.
+ */
 static int cmd_charger(const struct cli *cli, const struct config *cfg)
 {
     char err[512];
     if (!cli->sub || strcmp(cli->sub, "add") != 0 || !cli->arg)
-        return app_usage("usage: ocppgw charger add ID [--auth-key KEY] [--name NAME]");
+        return app_usage("usage: ocppgw charger add ID [--auth-key KEY | --security-profile 0]"
+                         " [--security-profile N] [--name NAME]");
     if (!core_charger_id_valid(cli->arg))
         return app_usage("invalid charge point id '%s': 1 to 48 printable characters, no '/', ',' or space",
                     cli->arg);
-    char *hash = NULL;
+    int profile = 1;
+    if (cli->security_profile) {
+        const char *p = cli->security_profile;
+        if (p[0] < '0' || p[0] > '3' || p[1])
+            return app_usage("--security-profile must be 0, 1, 2 or 3");
+        profile = p[0] - '0';
+    }
     if (cli->auth_key) {
         size_t n = strlen(cli->auth_key);
         bool printable = true;
@@ -255,22 +272,37 @@ static int cmd_charger(const struct cli *cli, const struct config *cfg)
             printable &= cli->auth_key[i] > 0x20 && cli->auth_key[i] < 0x7f;
         if (n < 16 || n > 40 || !printable)
             return app_usage("--auth-key must be 16 to 40 printable characters (40 hex digits for a 20-byte key)");
-        hash = secret_hash_password(cli->auth_key, cfg->password_iterations);
+        if (profile == 0)
+            return app_usage("security profile 0 takes no --auth-key");
     }
+    char *made = !cli->auth_key && (profile == 1 || profile == 2) ? secret_new_charger_key() : NULL;
+    const char *key = cli->auth_key ? cli->auth_key : made;
+    char *hash = key ? secret_hash_password(key, cfg->password_iterations) : NULL;
     struct store_admin *a = app_admin_connect(cfg);
-    if (!a) {
-        free(hash);
-        return 1;
-    }
-    int r = store_admin_add_charger(a, cli->arg, cli->name, hash ? hash : "", hash ? 1 : 0, err, sizeof err);
-    store_admin_close(a);
+    int r = a ? store_admin_add_charger(a, cli->arg, cli->name, hash ? hash : "", profile, err, sizeof err) : -2;
+    if (a)
+        store_admin_close(a);
     free(hash);
-    if (r < 0)
-        return app_fail("cannot add charger: %s", err);
-    if (r == 1)
-        return app_fail("charger '%s' already exists", cli->arg);
-    fprintf(stderr, "ocppgw: charger %s added (security profile %d)\n", cli->arg, cli->auth_key ? 1 : 0);
-    return 0;
+    int rc = 0;
+    if (r == -2)
+        rc = 1;
+    else if (r < 0)
+        rc = app_fail("cannot add charger: %s", err);
+    else if (r == 1)
+        rc = app_fail("charger '%s' already exists", cli->arg);
+    else {
+        if (made)
+            printf("%s\n", made);  /* shown once: only its hash is stored */
+        fprintf(stderr, "ocppgw: charger %s added (security profile %d%s)\n", cli->arg, profile,
+                made ? "; its AuthorizationKey is printed above, once" : "");
+        if (profile == 0)
+            fprintf(stderr, "ocppgw: warning: %s accepts connections without credentials\n", cli->arg);
+    }
+    if (made) {
+        memset(made, 0, strlen(made));
+        free(made);
+    }
+    return rc;
 }
 
 int cli_run_admin(const struct cli *cli, const struct config *cfg)

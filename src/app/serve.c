@@ -200,6 +200,13 @@ int app_serve(const struct config *cfg)
         app_fail("cannot load chargers: %s", err);
         goto out;
     }
+    size_t open_doors = core_unauthenticated_count(g.core);
+    if (open_doors)
+        log_warn(NULL, "%zu charger%s accept%s connections without credentials (security profile 0)",
+                 open_doors, open_doors == 1 ? "" : "s", open_doors == 1 ? "s" : "");
+    if (cfg->auto_register)
+        log_warn(NULL, "ocpp.auto_register is on: any unknown charger id connects without credentials"
+                 " and is registered (security profile 0); for development only");
     /* REST: its own connection (queries never wait in the chargers' write
      * transactions), LISTENing on api_keys; then the key cache, like the registry */
     http_init(&g);

@@ -214,34 +214,75 @@ static enum ocpp_registration registration_parse(const char *s)
 
 static void conn_close(struct core *c, struct core_conn *conn, int code, const char *reason);
 
+/* Whether the charger is admitted without any credentials (security profile 0, no key). */
+static bool open_door(const struct core_charger *ch)
+{
+    return ch->security_profile == 0 && ch->auth_hash[0] == '\0';
+}
+
+/*
+ * Why a row no longer admits the live connection of its charger, or NULL:
+ * the connection was admitted under the old credentials (AuthorizationKey,
+ * security profile) or registration, so a change to them ends it (1008) and
+ * the next connection is checked against the row.
+ */
+static const char *change_ends_session(const struct core_charger *ch, const struct store_charger *row,
+                                       enum ocpp_registration reg)
+{
+    if (strcmp(ch->auth_hash, row->auth_hash) != 0)
+        return "authorization key changed";
+    if (ch->security_profile != row->security_profile)
+        return "security profile changed";
+    if (reg == OCPP_REG_REJECTED && ch->registration != OCPP_REG_REJECTED)
+        return "charger disabled";
+    return NULL;
+}
+
+static void charger_forget(struct core *c, struct core_charger *ch)
+{
+    if (ch->conn) {
+        log_info(ch->id, "charger removed from the database: closing its connection");
+        conn_close(c, ch->conn, 1008, "charger removed");
+    }
+    core_calls_fail_charger(c, ch, CORE_CMD_DISCONNECTED);
+    if (open_door(ch))
+        c->unauthenticated--;
+    hmap_del_str(c->chargers, ch->id);
+    free(ch->connectors);
+    free(ch);
+}
+
 void core_charger_upsert(struct core *c, const struct store_charger *row)
 {
     struct core_charger *ch = hmap_get_str(c->chargers, row->id);
     if (row->deleted) {
-        if (!ch)
-            return;
-        if (ch->conn) {
-            log_info(ch->id, "charger removed from the database: closing its connection");
-            conn_close(c, ch->conn, 1008, "charger removed");
-        }
-        core_calls_fail_charger(c, ch, CORE_CMD_DISCONNECTED);
-        hmap_del_str(c->chargers, row->id);
-        free(ch->connectors);
-        free(ch);
+        if (ch)
+            charger_forget(c, ch);
         return;
     }
+    enum ocpp_registration reg = registration_parse(row->registration);
     if (!ch) {
         ch = xcalloc(1, sizeof *ch);
         str_copy(ch->id, sizeof ch->id, row->id);
         hmap_put_str(c->chargers, ch->id, ch);
+    } else {
+        const char *why = ch->conn ? change_ends_session(ch, row, reg) : NULL;
+        if (why) {
+            log_info(ch->id, "%s: closing its connection", why);
+            conn_close(c, ch->conn, 1008, why);
+        }
+        if (open_door(ch))
+            c->unauthenticated--;
     }
     if (strcmp(ch->auth_hash, row->auth_hash) != 0) {
         ch->has_verified = false;
         str_copy(ch->auth_hash, sizeof ch->auth_hash, row->auth_hash);
     }
     ch->security_profile = row->security_profile;
-    ch->registration = registration_parse(row->registration);
+    ch->registration = reg;
     ch->auto_registered = false;
+    if (open_door(ch))
+        c->unauthenticated++;
 }
 
 struct sync_ctx {
@@ -286,6 +327,11 @@ size_t core_charger_count(const struct core *c)
 size_t core_connected_count(const struct core *c)
 {
     return c->connected;
+}
+
+size_t core_unauthenticated_count(const struct core *c)
+{
+    return c->unauthenticated;
 }
 
 bool core_charger_connected(const struct core *c, const char *charger_id)
@@ -498,6 +544,7 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
         ch->registration = OCPP_REG_ACCEPTED;
         ch->auto_registered = true;
         hmap_put_str(c->chargers, ch->id, ch);
+        c->unauthenticated++;       /* profile 0 without a key, like its row */
         created = true;
         log_info(ch->id, "auto-registered on first connection from %s", remote_addr);
     }

@@ -140,6 +140,7 @@ struct core {
     uint64_t next_conn_id;
     uint64_t next_call_seq;
     size_t connected;
+    size_t unauthenticated;                 /* chargers admitted without credentials (profile 0, no key) */
     size_t jobs_out;
     int64_t next_flush_ms;
     unsigned char process_key[32];

@@ -158,6 +158,7 @@ static int handle_metrics(struct gateway *g, struct lws *wsi)
         .db_queue_depth = store_queue_depth(g->store),
         .db_up = store_ready(g->store),
         .commands_live = core_commands_live(g->core),
+        .unauthenticated_chargers = core_unauthenticated_count(g->core),
     };
     char *text = metrics_render(&gauges);
     int rc = http_reply(wsi, 200, "text/plain; version=0.0.4", text, strlen(text), NULL);

@@ -158,6 +158,10 @@ char *metrics_render(const struct metrics_gauges *g)
     strbuf_printf(&o, "# HELP ocppgw_known_chargers Chargers in the registry.\n"
             "# TYPE ocppgw_known_chargers gauge\nocppgw_known_chargers %zu\n",
         g->known_chargers);
+    strbuf_printf(&o, "# HELP ocppgw_chargers_unauthenticated Chargers admitted without credentials"
+            " (security profile 0, no AuthorizationKey).\n"
+            "# TYPE ocppgw_chargers_unauthenticated gauge\nocppgw_chargers_unauthenticated %zu\n",
+        g->unauthenticated_chargers);
     strbuf_printf(&o, "# HELP ocppgw_db_up Whether the store has a working database connection.\n"
             "# TYPE ocppgw_db_up gauge\nocppgw_db_up %d\n",
         g->db_up);

@@ -80,6 +80,10 @@ void store_job_free(struct store_job *job)
     case STORE_OP_SQL:
     case STORE_OP_SQL_BEHIND:
         free_strings(job->in.sql.params, job->in.sql.params ? (size_t)job->in.sql.nparams : 0);
+        if (job->in.sql.password) {
+            memset(job->in.sql.password, 0, strlen(job->in.sql.password));
+            free(job->in.sql.password);
+        }
         store_job_clear_sql_out(job);
         break;
     case STORE_OP_APIKEY_CHANGED:

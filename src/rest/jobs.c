@@ -96,6 +96,25 @@ void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *
     submit(job);
 }
 
+void rest_sql_password(struct rest_request *r, const char *sql, int nparams,
+                       const char *const *params, int password_param, const char *password,
+                       rest_sql_done done)
+{
+    struct store_job *job = sql_job(false, sql, nparams, params);
+    job->in.sql.password = xstrdup(password);
+    job->in.sql.password_param = password_param;
+    job->in.sql.password_iterations = rest_settings(r)->password_iterations;
+    struct jobctx *c = jobctx_new(r->id);
+    c->done = done;
+    job->user = c;
+    submit(job);
+}
+
+const char *rest_job_password(const struct store_job *job)
+{
+    return job->in.sql.password;
+}
+
 void rest_fw_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
                  bool write_behind, rest_fw_done done)
 {

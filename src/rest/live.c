@@ -26,6 +26,13 @@ int64_t rest_charger_last_seen(const struct rest_request *r, const char *charger
     return c && charger_id ? core_charger_last_seen(c, charger_id) : 0;
 }
 
+void rest_charger_committed(const struct rest_request *r, const struct store_charger *row)
+{
+    struct core *c = core_of(r);
+    if (c)
+        core_charger_upsert(c, row);
+}
+
 bool rest_connector_startable(const struct rest_request *r, const char *charger_id,
                               int connector_id, char *status)
 {

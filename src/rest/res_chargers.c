@@ -2,8 +2,9 @@
  * /v1/chargers: list (offset pages), pre-register, read, change, delete;
  * a charger's status history (cursor pages). `connected` is the core's live
  * view (this process holds the charger's websocket), every other field the
- * chargers row and its connectors. Writes change only the table: the
- * registry follows through the chargers NOTIFY trigger.
+ * chargers row and its connectors. A write changes the table, and this
+ * process's registry from the committed row before the answer (other
+ * gateways follow through the chargers NOTIFY trigger).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -226,27 +227,99 @@ void res_charger_get(struct rest_request *r)
              params, get_done);
 }
 
-/* ---- POST /v1/chargers ---- */
+/* ---- writes: POST, PATCH, DELETE ---- */
 
-/* authorizationKey is stored as its PBKDF2 hash, never as given. */
-static void hash_authorization_key(struct rest_request *r, struct rest_body *body)
+/*
+ * What a write returns after the shown columns: the row as the registry
+ * needs it (include/store_job.h, struct store_charger), so that this
+ * process's core applies the committed change before the answer
+ * (rest_charger_committed) instead of waiting for its own NOTIFY: a charger
+ * connecting right after a 201 meets its credentials, and a session the
+ * change no longer admits is closed (1008) before a 200 or 204.
+ */
+#define REGISTRY_COLUMNS ", coalesce(c.auth_hash, ''), c.security_profile, c.registration_status FROM c"
+
+static void apply_committed(struct rest_request *r, const struct store_job *job)
+{
+    const char *id = rest_job_value(job, 0, 0), *hash = rest_job_value(job, 0, (int)NCOLS),
+               *profile = rest_job_value(job, 0, (int)NCOLS + 1),
+               *registration = rest_job_value(job, 0, (int)NCOLS + 2);
+    if (!id || !profile || !registration)
+        return;
+    struct store_charger row = { .security_profile = atoi(profile) };
+    str_copy(row.id, sizeof row.id, id);
+    str_copy(row.auth_hash, sizeof row.auth_hash, hash ? hash : "");
+    str_copy(row.registration, sizeof row.registration, registration);
+    rest_charger_committed(r, &row);
+}
+
+/*
+ * authorizationKey is stored as its PBKDF2 hash, made by the REST store
+ * thread (rest_sql_password): never on the loop, never sent as given. Its
+ * entry moves to the end of the body, so that its parameter is the last one
+ * the body's column list adds, and leaves it empty for the store to fill.
+ * Returns the key (caller frees) or NULL (absent or null).
+ */
+static char *take_authorization_key(struct rest_body *body)
 {
     struct rest_body_value *v = rest_body_find(body, "authorizationKey");
-    if (!v || !v->text)
-        return;
-    char *hash = secret_hash_password(v->text, rest_settings(r)->password_iterations);
-    memset(v->text, 0, strlen(v->text));
-    free(v->text);
-    v->text = hash;
+    if (!v)
+        return NULL;
+    struct rest_body_value last = body->v[body->n - 1];
+    body->v[body->n - 1] = *v;
+    *v = last;
+    char *key = body->v[body->n - 1].text;
+    body->v[body->n - 1].text = NULL;
+    return key;
 }
+
+static void key_free(char *key)
+{
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+}
+
+static const struct rest_field *charger_field(const char *name)
+{
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strcmp(charger_fields[i].name, name) == 0)
+            return &charger_fields[i];
+    abort();
+}
+
+/* ---- POST /v1/chargers ---- */
 
 static void create_done(struct rest_request *r, struct store_job *job)
 {
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rest_body(r), "id"));
-    if (res_write_done(r, job, "charger.create", "charger", "id", id, REST_ERR_CONFLICT))
-        res_reply_row(r, job, &charger_row, id, 201);
+    const cJSON *body = rest_body(r);
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "id"));
+    if (!res_write_done(r, job, "charger.create", "charger", "id", id, REST_ERR_CONFLICT))
+        return;
+    apply_committed(r, job);
+    cJSON *c = rest_row_json(r, job, 0, 0, charger_cols, NCOLS);
+    /* a key the gateway made is shown once, here; GET never shows it */
+    const char *key = rest_job_password(job);
+    if (key && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "authorizationKey"))) {
+        cJSON_AddStringToObject(c, "authorizationKey", key);
+        /*
+         * SECRET-FIELD: authorizationKey. An Idempotency-Key replay must answer
+         * it as null and its record must never hold it: call the secret-field
+         * hook here, rest_reply_secret_field(r, "authorizationKey") (branch
+         * i9-restdb), before rest_reply_json.
+         */
+    }
+    res_location(r, "/v1/chargers/", rest_job_value(job, 0, 0));
+    rest_reply_json(r, 201, c);
 }
 
+/*
+ * No unauthenticated charger by accident: without an authorizationKey the
+ * charger gets security profile 1 and a key made here (profiles 1 and 2 ask
+ * for one; 3 needs a client certificate instead); profile 0 must be asked
+ * for, and then takes no key. A key given without a profile means 1.
+ */
 void res_charger_create(struct rest_request *r)
 {
     struct rest_body body;
@@ -261,7 +334,26 @@ void res_charger_create(struct rest_request *r)
         rest_body_free(&body);
         return;
     }
-    hash_authorization_key(r, &body);
+    const struct rest_body_value *pv = rest_body_find(&body, "securityProfile");
+    int profile = pv ? atoi(pv->text) : -1;
+    const struct rest_body_value *kv = rest_body_find(&body, "authorizationKey");
+    bool has_key = kv && kv->text;
+    if (profile == 0 && has_key) {
+        res_audit(r, "charger.create", id, "invalid");
+        cJSON *ctx = cJSON_CreateObject();
+        cJSON_AddStringToObject(ctx, "authorizationKey", "must be absent or null with securityProfile 0");
+        rest_reply_error(r, REST_ERR_UNPROCESSABLE, "invalid fields: authorizationKey", ctx);
+        rest_body_free(&body);
+        return;
+    }
+    if (profile < 0)
+        rest_body_add(&body, charger_field("securityProfile"), "1");
+    char *key = take_authorization_key(&body);
+    if (!key && profile != 0 && profile != 3) {
+        if (!kv)
+            rest_body_add(&body, charger_field("authorizationKey"), NULL);
+        key = secret_new_charger_key();
+    }
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
@@ -269,9 +361,14 @@ void res_charger_create(struct rest_request *r)
     rest_body_columns(&body, &b);
     rest_sqlb_add(&b, " VALUES (");
     rest_body_values(&body, &b);
+    int key_param = b.nparams - 1;  /* the key's entry is the body's last (take_authorization_key) */
     rest_sqlb_add(&b, ") ON CONFLICT (id) DO NOTHING RETURNING *) ");
-    res_select(&b, charger_cols, NCOLS, " FROM c");
-    res_sql_run(r, &b, create_done);
+    res_select(&b, charger_cols, NCOLS, REGISTRY_COLUMNS);
+    if (key)
+        res_sql_run_password(r, &b, key_param, key, create_done);
+    else
+        res_sql_run(r, &b, create_done);
+    key_free(key);
     rest_body_free(&body);
 }
 
@@ -279,9 +376,11 @@ void res_charger_create(struct rest_request *r)
 
 static void update_done(struct rest_request *r, struct store_job *job)
 {
-    if (res_write_done(r, job, "charger.update", "charger", "chargerId", rest_param(r, "id"),
-                       REST_ERR_NOT_FOUND))
-        res_reply_row(r, job, &charger_row, rest_param(r, "id"), 200);
+    if (!res_write_done(r, job, "charger.update", "charger", "chargerId", rest_param(r, "id"),
+                        REST_ERR_NOT_FOUND))
+        return;
+    apply_committed(r, job);
+    res_reply_row(r, job, &charger_row, rest_param(r, "id"), 200);
 }
 
 void res_charger_update(struct rest_request *r)
@@ -299,20 +398,25 @@ void res_charger_update(struct rest_request *r)
         rest_body_free(&body);
         return;
     }
-    hash_authorization_key(r, &body);
+    char *key = take_authorization_key(&body);
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
     rest_sqlb_add(&b, "WITH c AS (UPDATE chargers c SET ");
     if (rest_body_set(&body, &b))
         rest_sqlb_add(&b, ", ");
+    int key_param = b.nparams - 1;  /* the key's entry is the body's last (take_authorization_key) */
     rest_sqlb_add(&b, "updated_at = now()");
     rest_sqlb_frag(&b, " WHERE c.id = $?", rest_sqlb_param(&b, id));
     rest_sqlb_restrict(&b, &b, " AND ", chargers_spec.vis_chargers, chargers_spec.vis_sites,
                        k ? k->charger_ids : NULL, k ? k->site_ids : NULL);
     rest_sqlb_add(&b, " RETURNING c.*) ");
-    res_select(&b, charger_cols, NCOLS, " FROM c");
-    res_sql_run(r, &b, update_done);
+    res_select(&b, charger_cols, NCOLS, REGISTRY_COLUMNS);
+    if (key)
+        res_sql_run_password(r, &b, key_param, key, update_done);
+    else
+        res_sql_run(r, &b, update_done);
+    key_free(key);
     rest_body_free(&body);
 }
 
@@ -320,9 +424,13 @@ void res_charger_update(struct rest_request *r)
 
 static void delete_done(struct rest_request *r, struct store_job *job)
 {
-    if (res_write_done(r, job, "charger.delete", "charger", "chargerId", rest_param(r, "id"),
-                       REST_ERR_NOT_FOUND))
-        rest_reply_json(r, 204, NULL);
+    if (!res_write_done(r, job, "charger.delete", "charger", "chargerId", rest_param(r, "id"),
+                        REST_ERR_NOT_FOUND))
+        return;
+    struct store_charger row = { .deleted = true };
+    str_copy(row.id, sizeof row.id, rest_job_value(job, 0, 0));
+    rest_charger_committed(r, &row);
+    rest_reply_json(r, 204, NULL);
 }
 
 void res_charger_delete(struct rest_request *r)

@@ -164,6 +164,18 @@ void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done
     rest_sqlb_free(b);
 }
 
+void res_sql_run_password(struct rest_request *r, struct rest_sqlb *b, int password_param,
+                          const char *password, rest_sql_done done)
+{
+    const char *sql = rest_sqlb_interned(b);
+    if (sql)
+        rest_sql_password(r, sql, b->nparams, (const char *const *)b->params, password_param,
+                          password, done);
+    else
+        rest_reply_error(r, REST_ERR_UNAVAILABLE, "too many distinct statement shapes in use", NULL);
+    rest_sqlb_free(b);
+}
+
 void res_reply_row(struct rest_request *r, const struct store_job *job, const struct res_row *how,
                    const char *id, int status)
 {

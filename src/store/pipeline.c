@@ -25,6 +25,7 @@
 #include <libpq-fe.h>
 
 #include "metrics.h"
+#include "secret.h"
 #include "store_internal.h"
 #include "util.h"
 
@@ -155,6 +156,9 @@ static bool send_sql_job(struct store *s, uint32_t idx)
     struct store_job *j = s->batch.jobs[idx];
     if (j->in.sql.nparams < 0 || (j->in.sql.nparams > 0 && !j->in.sql.params))
         j->in.sql.nparams = 0;
+    int pw = j->in.sql.password_param;
+    if (j->in.sql.password && pw >= 0 && pw < j->in.sql.nparams && !j->in.sql.params[pw])
+        j->in.sql.params[pw] = secret_hash_password(j->in.sql.password, j->in.sql.password_iterations);
     struct sql_stmt *st = sql_lookup(s, j->in.sql.sql);
     if (st->state == SQL_UNPREPARED) {
         fault_tick(s);

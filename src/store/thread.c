@@ -33,6 +33,12 @@
  * OK are the jobs completed STORE_OK: a job is answered only after its
  * batch committed (the durability rule).
  *
+ * Passwords. A REST statement that stores a charger's AuthorizationKey
+ * carries the plain key beside its parameters (rest_sql_password); the
+ * thread puts its PBKDF2 hash into the statement's empty parameter just
+ * before sending it, so the key never reaches PostgreSQL (nor a statement
+ * log) and the hashing never runs on the loop.
+ *
  * Failures. A statement error with the connection intact (bad data) re-runs
  * the batch one job per transaction (each job its own Sync segment, an
  * implicit transaction) so that only the bad job fails (STORE_ERR_FAILED).

@@ -170,3 +170,14 @@ bool secret_parse_basic(const char *header, char *user, size_t ucap, char *pass,
     OPENSSL_cleanse(buf, sizeof buf);
     return true;
 }
+
+char *secret_new_charger_key(void)
+{
+    unsigned char raw[20];
+    secret_random(raw, sizeof raw);
+    char *key = xmalloc(2 * sizeof raw + 1);
+    for (size_t i = 0; i < sizeof raw; i++)
+        sprintf(key + 2 * i, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof raw);
+    return key;
+}

@@ -533,8 +533,9 @@ static void test_hash_change_invalidates_cache(void **state)
 
     /* the key is rotated in the database (NOTIFY): the old password must stop working at once */
     core_fake_complete(fx->c, changed, STORE_OK);
-    assert_int_equal(core_jobs_outstanding(fx->c), outstanding); /* nobody submitted it */
-    assert_true(core_charger_connected(fx->c, "CP-1"));         /* a live session stays */
+    /* nobody submitted it; the live session admitted with the old key ends (its disconnect is written) */
+    assert_int_equal(core_jobs_outstanding(fx->c), outstanding + 1);
+    assert_false(core_charger_connected(fx->c, "CP-1"));
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_OK);
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW2), CORE_ADMIT_OK);
@@ -713,15 +714,90 @@ static void test_registry_sync(void **state)
     free(hash);
 
     assert_int_equal(core_charger_count(fx->c), 2);
-    assert_true(core_charger_connected(fx->c, "CP-1")); /* still connected */
+    assert_false(core_charger_connected(fx->c, "CP-1")); /* admitted without the key it has now */
     assert_false(core_charger_connected(fx->c, "CP-2"));
-    assert_int_equal(fx->f.n_closes, closes + 1);        /* CP-2's socket closed */
-    assert_int_not_equal(fx->f.closes[closes].conn_id, conn);
+    assert_int_equal(fx->f.n_closes, closes + 2);        /* both sockets closed */
+    assert_true(fx->f.closes[closes].conn_id == conn || fx->f.closes[closes + 1].conn_id == conn);
+    assert_int_equal(core_unauthenticated_count(fx->c), 1); /* CP-3 */
     assert_int_equal(core_fake_admit(fx->c, "CP-2", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
     assert_int_equal(core_fake_admit(fx->c, "CP-3", ADDR, NULL, NULL), CORE_ADMIT_OK);
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-wrong-wrong"),
                      CORE_ADMIT_UNAUTHORIZED);
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "0123456789abcdef"), CORE_ADMIT_OK);
+}
+
+/*
+ * A change to the credentials a live connection was admitted under ends it
+ * (1008) once the row arrives; the next connection is checked against the
+ * new row. Changes that do not touch them (the same row again, Pending)
+ * leave it alone.
+ */
+static void test_credential_change_closes(void **state)
+{
+    struct fx *fx = *state;
+    add_charger(fx, "CP-1", PW, 1, "Accepted");
+    assert_int_equal(core_unauthenticated_count(fx->c), 0);
+    uint64_t conn = connect_from(fx, "CP-1", ADDR, PW);
+
+    /* the same row again (its own notification after REST applied it): nothing */
+    struct store_charger row = { .security_profile = 1 };
+    str_copy(row.id, sizeof row.id, "CP-1");
+    char *h1 = secret_hash_password(PW, 1000);
+    str_copy(row.auth_hash, sizeof row.auth_hash, h1);
+    free(h1);
+    str_copy(row.registration, sizeof row.registration, "Accepted");
+    size_t closes = fx->f.n_closes;
+    add_charger(fx, "CP-1", PW, 1, "Accepted"); /* a new salt: the key was set again */
+    assert_int_equal(fx->f.n_closes, closes + 1);
+    assert_int_equal(fx->f.closes[closes].conn_id, conn);
+    assert_int_equal(fx->f.closes[closes].code, 1008);
+    assert_false(core_charger_connected(fx->c, "CP-1"));
+    conn = connect_from(fx, "CP-1", ADDR, PW);
+    core_charger_upsert(fx->c, &row);           /* the key A again: closes once */
+    assert_int_equal(fx->f.n_closes, closes + 2);
+    conn = connect_from(fx, "CP-1", ADDR, PW);
+    core_charger_upsert(fx->c, &row);           /* the very same row: nothing */
+    str_copy(row.registration, sizeof row.registration, "Pending");
+    core_charger_upsert(fx->c, &row);           /* Pending: Boot says so, the session stays */
+    assert_int_equal(fx->f.n_closes, closes + 2);
+    assert_true(core_charger_connected(fx->c, "CP-1"));
+
+    /* key B: A no longer admits */
+    add_charger(fx, "CP-1", PW2, 1, "Accepted");
+    assert_int_equal(fx->f.n_closes, closes + 3);
+    assert_int_equal(fx->f.closes[closes + 2].conn_id, conn);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_UNAUTHORIZED);
+    conn = connect_from(fx, "CP-1", ADDR, PW2);
+
+    /* profile 0 with no key: closes, and is counted as unauthenticated */
+    add_charger(fx, "CP-1", NULL, 0, "Accepted");
+    assert_int_equal(fx->f.n_closes, closes + 4);
+    assert_int_equal(core_unauthenticated_count(fx->c), 1);
+    conn = connect_from(fx, "CP-1", ADDR, NULL);
+
+    /* disabled (Rejected): closes; it may connect again and Boot answers Rejected */
+    add_charger(fx, "CP-1", NULL, 0, "Rejected");
+    assert_int_equal(fx->f.n_closes, closes + 5);
+    assert_int_equal(fx->f.closes[closes + 4].conn_id, conn);
+    assert_int_equal(core_unauthenticated_count(fx->c), 1);
+
+    /* deleted: no longer counted */
+    struct store_charger del = { .deleted = true };
+    str_copy(del.id, sizeof del.id, "CP-1");
+    core_charger_upsert(fx->c, &del);
+    assert_int_equal(core_unauthenticated_count(fx->c), 0);
+
+    /* auto-registered chargers are profile 0 without a key too */
+    fx->cfg.auto_register = true;
+    restart(fx);
+    assert_true(core_conn_open(fx->c, "CP-AUTO", ADDR) != 0);
+    assert_int_equal(core_unauthenticated_count(fx->c), 1);
+    struct store_charger autorow = { .security_profile = 0 };
+    str_copy(autorow.id, sizeof autorow.id, "CP-AUTO");
+    str_copy(autorow.registration, sizeof autorow.registration, "Accepted");
+    core_charger_upsert(fx->c, &autorow);       /* its row arrives: nothing changes */
+    assert_int_equal(core_unauthenticated_count(fx->c), 1);
+    assert_true(core_charger_connected(fx->c, "CP-AUTO"));
 }
 
 /* ================================================================ requests */
@@ -822,7 +898,13 @@ static void test_rejected_charger_only_boots(void **state)
     add_charger(fx, "CP-R", NULL, 0, "Accepted");
     heartbeat(fx, conn, "h2");
     assert_non_null(core_fake_conf_for(&fx->f, conn, "h2"));
+    /* disabled again: that ends the session (1008); a new one is served only BootNotification */
+    size_t closes = fx->f.n_closes;
     add_charger(fx, "CP-R", NULL, 0, "Rejected");
+    assert_int_equal(fx->f.n_closes, closes + 1);
+    assert_int_equal(fx->f.closes[closes].conn_id, conn);
+    assert_int_equal(fx->f.closes[closes].code, 1008);
+    conn = connect_from(fx, "CP-R", ADDR, NULL);
     heartbeat(fx, conn, "h3");
     assert_int_equal(core_fake_error_for(&fx->f, conn, "h3")->err, OCPP_ERR_SECURITY);
 }
@@ -1844,6 +1926,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credential_change_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_charger_deleted_while_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_registration_status, setup, teardown),

@@ -160,7 +160,7 @@ void db_add_charger(const char *id, const char *password, int security_profile)
 {
     gw_migrate_once();
     db_exec("DELETE FROM chargers WHERE id = $1", id);
-    const char *argv[10];
+    const char *argv[12];
     int n = 0;
     argv[n++] = it_env("OCPPGW_BIN");
     argv[n++] = "charger";
@@ -169,6 +169,10 @@ void db_add_charger(const char *id, const char *password, int security_profile)
     if (password) {
         argv[n++] = "--auth-key";
         argv[n++] = password;
+    } else {
+        /* without a key the CLI would make one (profile 1): ask for none */
+        argv[n++] = "--security-profile";
+        argv[n++] = "0";
     }
     argv[n++] = "--db";
     argv[n++] = it_env("OCPPGW_TEST_DB");

@@ -42,8 +42,9 @@ bool db_try_int_equals(int64_t expect, const char *const *sql_and_params);
 
 /*
  * Registers a charger the way an operator does: `ocppgw charger add ID
- * [--auth-key KEY]` (the CLI hashes the key), then sets its security
- * profile (0 without a password). A row of that id is deleted first. Runs
+ * --auth-key KEY` (the CLI hashes the key) or, without a password,
+ * `ocppgw charger add ID --security-profile 0` (no key), then sets its
+ * security profile. A row of that id is deleted first. Runs
  * the migrations first if this process has not yet.
  */
 void db_add_charger(const char *id, const char *password, int security_profile);
