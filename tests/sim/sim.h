@@ -7,7 +7,7 @@
  *
  * Gateway CALLs go to a responder; sim_answers_responder (tests/sim/answers.c,
  * "ready-made answers" below) answers the 19 gateway-initiated OCPP 1.6
- * actions like a consistent charger, with StartTransaction/StopTransaction
+ * actions and the 7 of the Security Extension like a consistent charger, with StartTransaction/StopTransaction
  * follow-ups whose answers the sim consumes itself.
  *
  * Used by the integration tests (tests/integration/) and by the benchmark
@@ -101,7 +101,7 @@ void sim_disconnect(struct sim_charger *c);
 /*
  * Answers CALLs from the gateway. The responder gets the action and payload
  * and returns what to do; by default every CALL is answered with "{}".
- * A ready-made responder for the 19 gateway-initiated OCPP 1.6 actions is
+ * A ready-made responder for the 26 gateway-initiated OCPP 1.6 actions is
  * sim_answers_responder (below).
  */
 enum sim_reply_kind {
