@@ -426,6 +426,25 @@ static void audit_invalid(struct rest_request *r, enum ocpp_action a)
     audit(k ? k->id : 0, rest_request_id(r), a, id ? id : "", NULL, "invalid", NULL);
 }
 
+/*
+ * The SecurityProfile key changes only through POST .../security-profile,
+ * which checks the upgrade and commits it: sent any other way the charger
+ * would leave the profile the gateways admit it on (a lock-out).
+ */
+static bool security_profile_key(const char *key)
+{
+    return key && strcmp(key, "SecurityProfile") == 0;
+}
+
+static void refuse_security_profile_key(struct rest_request *r, enum ocpp_action a, const char *field)
+{
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, field, "use POST /v1/chargers/{id}/security-profile");
+    audit_invalid(r, a);
+    rest_reply_error(r, REST_ERR_UNPROCESSABLE,
+                     "SecurityProfile changes only through POST /v1/chargers/{id}/security-profile", ctx);
+}
+
 /* ---- POST /v1/chargers/{id}/commands/{action} ---- */
 
 static void command_post_go(struct rest_request *r)
@@ -472,9 +491,15 @@ void res_command_post(struct rest_request *r)
         return;
     }
     bool ok = payload_valid(r, a, body, NULL);
+    bool profile = ok && a == OCPP_ACTION_CHANGE_CONFIGURATION &&
+                   security_profile_key(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "key")));
     cJSON_Delete(owned);
     if (!ok) {
         audit_invalid(r, a);
+        return;
+    }
+    if (profile) {
+        refuse_security_profile_key(r, a, "key");
         return;
     }
     command_post_go(r);
@@ -725,7 +750,9 @@ static struct waiter *patch_build(struct rest_request *r)
         cJSON_AddStringToObject(p, "key", it->string);
         cJSON_AddStringToObject(p, "value", value);
         struct ocpp_violation v;
-        if (ocpp_schema_validate(OCPP_ACTION_CHANGE_CONFIGURATION, OCPP_SCHEMA_REQ, p, &v) != OCPP_OK)
+        if (security_profile_key(it->string))
+            cJSON_AddStringToObject(bad, it->string, "use POST /v1/chargers/{id}/security-profile");
+        else if (ocpp_schema_validate(OCPP_ACTION_CHANGE_CONFIGURATION, OCPP_SCHEMA_REQ, p, &v) != OCPP_OK)
             cJSON_AddStringToObject(bad, it->string,
                                     strcmp(v.path, "key") == 0 ? "key longer than 50 characters"
                                                                : "value longer than 500 characters");

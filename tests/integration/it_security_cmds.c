@@ -645,6 +645,26 @@ static void test_upgrade_refused_before_sending(void **state)
                                " AND resource = 'isc-p3' AND result = 'refused'");
 }
 
+/* SecurityProfile changes only through the upgrade: not as a plain ChangeConfiguration. */
+static void test_security_profile_key_only_through_the_upgrade(void **state)
+{
+    (void)state;
+    struct sim_charger *c = it_connect_booted(W.sim, "isc-up-off", KEY1);
+    struct api_resp *r = command("isc-up-off", "ChangeConfiguration", "{\"key\":\"SecurityProfile\",\"value\":\"0\"}");
+    api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", "security-profile");
+    api_free(r);
+    char *patch_path = it_strf("/v1/chargers/isc-up-off/configuration");
+    struct api_req q = { .method = "PATCH", .path = patch_path, .key = admin,
+                         .body = "{\"HeartbeatInterval\":60,\"SecurityProfile\":2}" };
+    r = api_send(PORT, &q);
+    api_expect_error_naming(r, 422, "UNPROCESSABLE_ENTITY", "SecurityProfile");
+    api_free(r);
+    free(patch_path);
+    it_pause(W.sim, 100);
+    assert_int_equal(sim_calls_received(c), 0);
+    assert_int_equal(profile_of("isc-up-off"), 1);
+}
+
 /* A gateway without a TLS listener refuses profiles 2 and 3. */
 static void test_upgrade_needs_a_tls_listener(void **state)
 {
@@ -678,6 +698,7 @@ int main(void)
         T(test_upgrade_rejected_leaves_profile_1),
         T(test_upgrade_async_commits_without_a_waiting_request),
         T(test_upgrade_refused_before_sending),
+        T(test_security_profile_key_only_through_the_upgrade),
         T(test_upgrade_needs_a_tls_listener),
     };
     enum { N_OTHERS = sizeof others / sizeof others[0] };
