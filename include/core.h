@@ -289,7 +289,7 @@ enum core_call_err {
 
 struct core_command_req {
     const char *charger_id;
-    enum ocpp_action action;        /* one of the 19 gateway-initiated actions */
+    enum ocpp_action action;        /* one of the 26 gateway-initiated actions */
     const char *payload_json;       /* schema-valid JSON text (validated by the caller), copied */
     int64_t api_key_id;
     const char *request_id;         /* copied; may be NULL */

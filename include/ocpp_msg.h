@@ -68,7 +68,8 @@ const char *ocpp_action_name(enum ocpp_action a);
 enum ocpp_action ocpp_action_lookup(const char *name);
 /* True for the ten charger-initiated actions the core handles. */
 bool ocpp_action_is_charger_initiated(enum ocpp_action a);
-/* True for the 19 actions the Central System sends (DataTransfer is both). */
+/* True for the 26 actions the Central System sends: the 19 of 1.6 (DataTransfer is
+ * both) and the 7 of the Security Extension (white paper edition 3). */
 bool ocpp_action_is_gateway_initiated(enum ocpp_action a);
 
 /*

@@ -56,6 +56,9 @@ enum rest_err {
     REST_ERR_UNPROCESSABLE,             /* 422 UNPROCESSABLE_ENTITY */
     REST_ERR_FAILED_TO_START,           /* 422 CHARGING_FAILED_TO_START */
     REST_ERR_FAILED_TO_STOP,            /* 422 CHARGING_FAILED_TO_STOP */
+    REST_ERR_PROFILE_NOT_UPGRADE,       /* 409 SECURITY_PROFILE_NOT_UPGRADE: same or lower profile */
+    REST_ERR_PROFILE_PREREQUISITE,      /* 409 SECURITY_PROFILE_PREREQUISITE: key, TLS or client CA missing */
+    REST_ERR_PROFILE_REJECTED,          /* 422 SECURITY_PROFILE_REJECTED: the charger refused it */
     REST_ERR_RATE_LIMITED,              /* 429 RATE_LIMITED */
     REST_ERR_INTERNAL,                  /* 500 INTERNAL_SERVER_ERROR */
     REST_ERR_BAD_GATEWAY,               /* 502 BAD_GATEWAY */
@@ -187,6 +190,17 @@ void rest_sql_password(struct rest_request *r, const char *sql, int nparams,
                        rest_sql_done done);
 /* The password of a rest_sql_password job (borrowed), or NULL. */
 const char *rest_job_password(const struct store_job *job);
+/*
+ * A statement that must run whether or not anyone waits for it (what a
+ * command's answer commits, e.g. a charger's new security profile): done(job,
+ * user) runs on the loop thread when it comes back, always (job borrowed);
+ * the caller finds its request again by handle if it replies. params are
+ * copied. user is one malloc'd block the caller owns until done, which must
+ * free it; jobs that never come back (shutdown) have it free()d for them.
+ */
+typedef void (*rest_sql_detached_done)(struct store_job *job, void *user);
+void rest_sql_detached(const char *sql, int nparams, const char *const *params,
+                       rest_sql_detached_done done, void *user);
 /* 503 for an unavailable database, 500 otherwise (logged with the request id). */
 void rest_reply_store_error(struct rest_request *r, const struct store_job *job);
 
@@ -228,6 +242,8 @@ struct rest_settings {
     int password_iterations;            /* PBKDF2 of a charger's authorizationKey; 0 = the default */
     int call_timeout_s;                 /* ocpp.call_timeout (a CHARGER_TIMEOUT's context) */
     int call_queue;                     /* ocpp.call_queue (a full queue's context) */
+    bool tls_listener;                  /* server.tls_listen is set (security profiles 2 and 3) */
+    bool tls_client_ca;                 /* server.tls_ca is set too (profile 3: client certificates) */
 };
 /* Borrowed, for the framework's life; password_iterations is never 0 here. */
 const struct rest_settings *rest_settings(const struct rest_request *r);

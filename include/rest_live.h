@@ -31,7 +31,8 @@ int64_t rest_charger_last_seen(const struct rest_request *r, const char *charger
  * A charger row this process has just committed (create, change, delete:
  * row->deleted): the core's registry takes it now, before the reply, so a
  * charger connecting right after the answer meets the new credentials
- * (core_charger_upsert; the row's NOTIFY follows for every gateway).
+ * (core_charger_upsert; the row's NOTIFY follows for every gateway). r may be NULL
+ * (an answer committed with no request waiting).
  */
 void rest_charger_committed(const struct rest_request *r, const struct store_charger *row);
 /* core_connector_startable(): status (>= 16 bytes) receives the refusing status. */

@@ -48,6 +48,8 @@ void res_session_stop(struct rest_request *r);
 void res_configuration_get(struct rest_request *r);
 void res_configuration_patch(struct rest_request *r);
 void res_command_get(struct rest_request *r);
+/* POST /v1/chargers/{id}/security-profile (res_security_profile.c) */
+void res_security_profile_post(struct rest_request *r);
 
 /*
  * The collections as data (one struct rest_list_spec per list route, in the

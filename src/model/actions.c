@@ -11,7 +11,7 @@
 #include "ocpp_msg.h"
 
 #define CHARGER_INITIATED 1u
-#define GATEWAY_INITIATED 2u   /* the 19 Central System -> Charge Point actions of 1.6 */
+#define GATEWAY_INITIATED 2u   /* the 19 Central System -> Charge Point actions of 1.6 and the 7 of the Security Extension */
 
 struct action_entry {
     const char *name;
@@ -22,24 +22,24 @@ static const struct action_entry actions[OCPP_ACTION_COUNT] = {
     [OCPP_ACTION_AUTHORIZE] = { "Authorize", CHARGER_INITIATED },
     [OCPP_ACTION_BOOT_NOTIFICATION] = { "BootNotification", CHARGER_INITIATED },
     [OCPP_ACTION_CANCEL_RESERVATION] = { "CancelReservation", GATEWAY_INITIATED },
-    [OCPP_ACTION_CERTIFICATE_SIGNED] = { "CertificateSigned", 0 },
+    [OCPP_ACTION_CERTIFICATE_SIGNED] = { "CertificateSigned", GATEWAY_INITIATED },
     [OCPP_ACTION_CHANGE_AVAILABILITY] = { "ChangeAvailability", GATEWAY_INITIATED },
     [OCPP_ACTION_CHANGE_CONFIGURATION] = { "ChangeConfiguration", GATEWAY_INITIATED },
     [OCPP_ACTION_CLEAR_CACHE] = { "ClearCache", GATEWAY_INITIATED },
     [OCPP_ACTION_CLEAR_CHARGING_PROFILE] = { "ClearChargingProfile", GATEWAY_INITIATED },
     [OCPP_ACTION_DATA_TRANSFER] = { "DataTransfer", CHARGER_INITIATED | GATEWAY_INITIATED },
-    [OCPP_ACTION_DELETE_CERTIFICATE] = { "DeleteCertificate", 0 },
+    [OCPP_ACTION_DELETE_CERTIFICATE] = { "DeleteCertificate", GATEWAY_INITIATED },
     [OCPP_ACTION_DIAGNOSTICS_STATUS_NOTIFICATION] = { "DiagnosticsStatusNotification", CHARGER_INITIATED },
-    [OCPP_ACTION_EXTENDED_TRIGGER_MESSAGE] = { "ExtendedTriggerMessage", 0 },
+    [OCPP_ACTION_EXTENDED_TRIGGER_MESSAGE] = { "ExtendedTriggerMessage", GATEWAY_INITIATED },
     [OCPP_ACTION_FIRMWARE_STATUS_NOTIFICATION] = { "FirmwareStatusNotification", CHARGER_INITIATED },
     [OCPP_ACTION_GET_COMPOSITE_SCHEDULE] = { "GetCompositeSchedule", GATEWAY_INITIATED },
     [OCPP_ACTION_GET_CONFIGURATION] = { "GetConfiguration", GATEWAY_INITIATED },
     [OCPP_ACTION_GET_DIAGNOSTICS] = { "GetDiagnostics", GATEWAY_INITIATED },
-    [OCPP_ACTION_GET_INSTALLED_CERTIFICATE_IDS] = { "GetInstalledCertificateIds", 0 },
+    [OCPP_ACTION_GET_INSTALLED_CERTIFICATE_IDS] = { "GetInstalledCertificateIds", GATEWAY_INITIATED },
     [OCPP_ACTION_GET_LOCAL_LIST_VERSION] = { "GetLocalListVersion", GATEWAY_INITIATED },
-    [OCPP_ACTION_GET_LOG] = { "GetLog", 0 },
+    [OCPP_ACTION_GET_LOG] = { "GetLog", GATEWAY_INITIATED },
     [OCPP_ACTION_HEARTBEAT] = { "Heartbeat", CHARGER_INITIATED },
-    [OCPP_ACTION_INSTALL_CERTIFICATE] = { "InstallCertificate", 0 },
+    [OCPP_ACTION_INSTALL_CERTIFICATE] = { "InstallCertificate", GATEWAY_INITIATED },
     [OCPP_ACTION_LOG_STATUS_NOTIFICATION] = { "LogStatusNotification", 0 },
     [OCPP_ACTION_METER_VALUES] = { "MeterValues", CHARGER_INITIATED },
     [OCPP_ACTION_REMOTE_START_TRANSACTION] = { "RemoteStartTransaction", GATEWAY_INITIATED },
@@ -51,7 +51,7 @@ static const struct action_entry actions[OCPP_ACTION_COUNT] = {
     [OCPP_ACTION_SET_CHARGING_PROFILE] = { "SetChargingProfile", GATEWAY_INITIATED },
     [OCPP_ACTION_SIGN_CERTIFICATE] = { "SignCertificate", 0 },
     [OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION] = { "SignedFirmwareStatusNotification", 0 },
-    [OCPP_ACTION_SIGNED_UPDATE_FIRMWARE] = { "SignedUpdateFirmware", 0 },
+    [OCPP_ACTION_SIGNED_UPDATE_FIRMWARE] = { "SignedUpdateFirmware", GATEWAY_INITIATED },
     [OCPP_ACTION_START_TRANSACTION] = { "StartTransaction", CHARGER_INITIATED },
     [OCPP_ACTION_STATUS_NOTIFICATION] = { "StatusNotification", CHARGER_INITIATED },
     [OCPP_ACTION_STOP_TRANSACTION] = { "StopTransaction", CHARGER_INITIATED },

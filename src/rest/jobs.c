@@ -24,6 +24,8 @@ struct jobctx {
     uint64_t req_id;                /* 0: not for a request */
     rest_sql_done done;             /* a handler's continuation, or */
     rest_fw_done fw_done;           /* the framework's (may be NULL: write-behind) */
+    rest_sql_detached_done detached; /* rest_sql_detached: runs whoever waits */
+    void *user;                     /* its block (free()d here if it never ran) */
 };
 
 static struct {
@@ -48,8 +50,10 @@ void rest_jobs_free(void)
 {
     if (!J.running)
         return;
-    while (J.head.next != &J.head)
+    while (J.head.next != &J.head) {
+        free(J.head.next->user);
         jobctx_free(J.head.next);
+    }
     memset(&J, 0, sizeof J);
 }
 
@@ -127,6 +131,21 @@ void rest_fw_sql(struct rest_request *r, const char *sql, int nparams, const cha
     submit(job);
 }
 
+void rest_sql_detached(const char *sql, int nparams, const char *const *params,
+                       rest_sql_detached_done done, void *user)
+{
+    if (!J.running) {
+        free(user); /* after shutdown: nothing can run it */
+        return;
+    }
+    struct store_job *job = sql_job(false, sql, nparams, params);
+    struct jobctx *c = jobctx_new(0);
+    c->detached = done;
+    c->user = user;
+    job->user = c;
+    submit(job);
+}
+
 const char *rest_value(const struct store_job *job, int row, int col)
 {
     if (!job || row < 0 || col < 0 || row >= job->out.sql.ntuples || col >= job->out.sql.nfields ||
@@ -143,7 +162,10 @@ void rest_jobs_complete(struct store_job *job)
         return;
     }
     struct rest_request *r = rest_request_by_id(c->req_id);
-    if (c->done) {
+    if (c->detached) {
+        c->detached(job, c->user);
+        c->user = NULL;
+    } else if (c->done) {
         /* a handler's continuation: only while its request waits for an answer */
         if (r && r->state == REST_REQ_RUNNING && !r->replied)
             c->done(r, job);

@@ -76,12 +76,15 @@ static const char *const command_outcomes[] = {
     "answered", "callError", "timeout", "disconnected", "invalidAnswer", "cancelled", NULL
 };
 
-/* the 19 gateway-initiated actions of 1.6: the only ones a command can hold */
+/* the 26 gateway-initiated actions (19 of 1.6, 7 of the Security Extension): the only
+ * ones a command can hold */
 static const char *const command_actions[] = {
     "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
     "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
     "RemoteStartTransaction", "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
-    "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware", NULL
+    "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+    "CertificateSigned", "DeleteCertificate", "ExtendedTriggerMessage", "GetInstalledCertificateIds",
+    "GetLog", "InstallCertificate", "SignedUpdateFirmware", NULL
 };
 
 /* rows of one charger (commands_charger_created_idx): the filters narrow that scan */

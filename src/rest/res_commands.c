@@ -1,7 +1,8 @@
 /*
  * Commands: REST to OCPP and back (docs/commands-design.md, docs/api.md).
  *
- *   POST  /v1/chargers/{id}/commands/{action}   any of the 19 gateway-initiated actions
+ *   POST  /v1/chargers/{id}/commands/{action}   any of the 26 gateway-initiated actions
+ *                                               (19 of 1.6, 7 of the Security Extension)
  *   POST  /v1/chargers/{id}/remote-start        RemoteStartTransaction + its session
  *   POST  /v1/sessions/{id}/stop                RemoteStopTransaction of a session
  *   GET   /v1/chargers/{id}/configuration       GetConfiguration
@@ -44,7 +45,8 @@ enum kind {
     K_GENERIC,                      /* body = the charger's answer */
     K_REMOTE_START,                 /* {commandId, status, sessionId, transactionId} */
     K_REMOTE_STOP,
-    K_CONFIG_PATCH                  /* one key of a PATCH /configuration */
+    K_CONFIG_PATCH,                 /* one key of a PATCH /configuration */
+    K_SECURITY_PROFILE              /* ChangeConfiguration SecurityProfile of POST /security-profile */
 };
 
 /* Who waits for a command's end: a request (handle) and/or the audit row. */
@@ -57,6 +59,8 @@ struct waiter {
     cJSON *pending;                 /* owned object {"Key": "value", ...} in body order */
     cJSON *results;                 /* owned object {"Key": "Accepted", ...} */
     char key[64];                   /* the key of the command in flight */
+    /* POST /security-profile: the charger's profile before, the one asked for */
+    int profile_from, profile_to;
 };
 
 static void waiter_free(struct waiter *w)
@@ -234,12 +238,18 @@ static void reply_outcome(struct rest_request *r, enum kind kind, const struct c
     rest_reply_json(r, 200, parse_or_null(v->response_json));
 }
 
+static void security_profile_end(struct waiter *w, const struct core_command_view *v);
+
 /* The core's word that a command ended. */
 static void on_end(void *user, const struct core_command_view *v)
 {
     struct waiter *w = user;
     audit(w->key_id, w->request_id, v->action, v->charger_id, v->id,
           core_cmd_outcome_name(v->outcome), v->status);
+    if (w->kind == K_SECURITY_PROFILE) {
+        security_profile_end(w, v); /* takes w; commits even when nobody waits */
+        return;
+    }
     struct rest_request *r = w->handle ? rest_request_lookup(w->handle) : NULL;
     if (!r) {
         waiter_free(w);
@@ -416,6 +426,25 @@ static void audit_invalid(struct rest_request *r, enum ocpp_action a)
     audit(k ? k->id : 0, rest_request_id(r), a, id ? id : "", NULL, "invalid", NULL);
 }
 
+/*
+ * The SecurityProfile key changes only through POST .../security-profile,
+ * which checks the upgrade and commits it: sent any other way the charger
+ * would leave the profile the gateways admit it on (a lock-out).
+ */
+static bool security_profile_key(const char *key)
+{
+    return key && strcmp(key, "SecurityProfile") == 0;
+}
+
+static void refuse_security_profile_key(struct rest_request *r, enum ocpp_action a, const char *field)
+{
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, field, "use POST /v1/chargers/{id}/security-profile");
+    audit_invalid(r, a);
+    rest_reply_error(r, REST_ERR_UNPROCESSABLE,
+                     "SecurityProfile changes only through POST /v1/chargers/{id}/security-profile", ctx);
+}
+
 /* ---- POST /v1/chargers/{id}/commands/{action} ---- */
 
 static void command_post_go(struct rest_request *r)
@@ -462,9 +491,15 @@ void res_command_post(struct rest_request *r)
         return;
     }
     bool ok = payload_valid(r, a, body, NULL);
+    bool profile = ok && a == OCPP_ACTION_CHANGE_CONFIGURATION &&
+                   security_profile_key(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "key")));
     cJSON_Delete(owned);
     if (!ok) {
         audit_invalid(r, a);
+        return;
+    }
+    if (profile) {
+        refuse_security_profile_key(r, a, "key");
         return;
     }
     command_post_go(r);
@@ -715,7 +750,9 @@ static struct waiter *patch_build(struct rest_request *r)
         cJSON_AddStringToObject(p, "key", it->string);
         cJSON_AddStringToObject(p, "value", value);
         struct ocpp_violation v;
-        if (ocpp_schema_validate(OCPP_ACTION_CHANGE_CONFIGURATION, OCPP_SCHEMA_REQ, p, &v) != OCPP_OK)
+        if (security_profile_key(it->string))
+            cJSON_AddStringToObject(bad, it->string, "use POST /v1/chargers/{id}/security-profile");
+        else if (ocpp_schema_validate(OCPP_ACTION_CHANGE_CONFIGURATION, OCPP_SCHEMA_REQ, p, &v) != OCPP_OK)
             cJSON_AddStringToObject(bad, it->string,
                                     strcmp(v.path, "key") == 0 ? "key longer than 50 characters"
                                                                : "value longer than 500 characters");
@@ -779,4 +816,138 @@ void res_command_get(struct rest_request *r)
         return;
     }
     res_command_stored(r, id);
+}
+
+/* ---- POST /v1/chargers/{id}/security-profile: the command and its commit ---- */
+
+/*
+ * What the commit of an accepted upgrade needs once the command has ended
+ * (one block: rest_sql_detached frees it if the job never comes back).
+ */
+struct profile_commit {
+    uint64_t handle;                /* the request, if it still waits (0: async) */
+    int64_t key_id;
+    char request_id[72];
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    char command_id[CORE_CMD_ID_LEN + 1];
+    int from, to;
+};
+
+static void profile_audit(int64_t key_id, const char *request_id, const char *charger_id,
+                          const char *command_id, int from, int to, const char *status,
+                          const char *result)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "from", from);
+    cJSON_AddNumberToObject(d, "to", to);
+    if (command_id)
+        cJSON_AddStringToObject(d, "commandId", command_id);
+    if (status)
+        cJSON_AddStringToObject(d, "status", status);
+    rest_audit_as(key_id, request_id, "charger.securityProfile", charger_id, d, result);
+    cJSON_Delete(d);
+}
+
+static void profile_committed(struct store_job *job, void *user)
+{
+    struct profile_commit *pc = user;
+    bool ok = job->status == STORE_OK && job->out.sql.ntuples == 1;
+    bool gone = job->status == STORE_OK && !ok; /* deleted, or changed meanwhile */
+    if (ok) {
+        /* this process refuses the old profile at once, as after a PATCH (the NOTIFY tells the others) */
+        const char *hash = rest_value(job, 0, 1), *registration = rest_value(job, 0, 2);
+        struct store_charger row = { .security_profile = pc->to };
+        str_copy(row.id, sizeof row.id, pc->charger_id);
+        str_copy(row.auth_hash, sizeof row.auth_hash, hash ? hash : "");
+        str_copy(row.registration, sizeof row.registration, registration ? registration : "");
+        rest_charger_committed(NULL, &row);
+    }
+    if (!ok)
+        log_error(NULL, "charger '%s' accepted security profile %d but it was not recorded (%s)",
+                  pc->charger_id, pc->to,
+                  gone ? "the charger was deleted or changed meanwhile"
+                       : job->status == STORE_ERR_UNAVAILABLE ? "database unavailable"
+                                                              : job->out.sql.sqlstate);
+    profile_audit(pc->key_id, pc->request_id, pc->charger_id, pc->command_id, pc->from, pc->to,
+                  "Accepted", ok ? "ok" : gone ? "conflict" : "store_error");
+    struct rest_request *r = pc->handle ? rest_request_lookup(pc->handle) : NULL;
+    if (r) {
+        command_headers(r, pc->command_id);
+        if (ok) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "commandId", pc->command_id);
+            cJSON_AddStringToObject(o, "status", "Accepted");
+            cJSON_AddNumberToObject(o, "securityProfile", pc->to);
+            cJSON_AddNumberToObject(o, "previousSecurityProfile", pc->from);
+            rest_reply_json(r, 200, o);
+        } else if (gone) {
+            cJSON *ctx = cJSON_CreateObject();
+            cJSON_AddStringToObject(ctx, "chargerId", pc->charger_id);
+            cJSON_AddStringToObject(ctx, "commandId", pc->command_id);
+            char msg[192];
+            snprintf(msg, sizeof msg,
+                     "charger '%.48s' accepted profile %d but was deleted or changed meanwhile",
+                     pc->charger_id, pc->to);
+            rest_reply_error(r, REST_ERR_CONFLICT, msg, ctx);
+        } else {
+            rest_reply_store_error(r, job);
+        }
+    }
+    free(pc);
+}
+
+/*
+ * The end of the ChangeConfiguration SecurityProfile: Accepted commits the
+ * new profile (the same UPDATE of table chargers as PATCH /v1/chargers/{id},
+ * so its notification and change handling follow), whether or not the
+ * request still waits; anything else changes nothing and says why.
+ */
+static void security_profile_end(struct waiter *w, const struct core_command_view *v)
+{
+    if (v->outcome == CORE_CMD_ANSWERED && accepted(v)) {
+        struct profile_commit *pc = xcalloc(1, sizeof *pc);
+        pc->handle = w->handle;
+        pc->key_id = w->key_id;
+        str_copy(pc->request_id, sizeof pc->request_id, w->request_id);
+        str_copy(pc->charger_id, sizeof pc->charger_id, v->charger_id);
+        str_copy(pc->command_id, sizeof pc->command_id, v->id);
+        pc->from = w->profile_from;
+        pc->to = w->profile_to;
+        char to[8];
+        snprintf(to, sizeof to, "%d", pc->to);
+        const char *params[] = { pc->charger_id, to };
+        waiter_free(w);
+        rest_sql_detached("UPDATE chargers c SET security_profile = $2::smallint, updated_at = now()"
+                          " WHERE c.id = $1 AND c.security_profile < $2::smallint"
+                          " RETURNING c.security_profile, coalesce(c.auth_hash, ''), c.registration_status",
+                          2, params, profile_committed, pc);
+        return;
+    }
+    const char *result = v->outcome == CORE_CMD_ANSWERED ? "rejected" : core_cmd_outcome_name(v->outcome);
+    profile_audit(w->key_id, w->request_id, v->charger_id, v->sent ? v->id : NULL, w->profile_from,
+                  w->profile_to, v->status, result);
+    struct rest_request *r = w->handle ? rest_request_lookup(w->handle) : NULL;
+    if (r && !reply_failure(r, v)) {
+        cJSON *ctx = ctx_of(v);
+        cJSON_AddStringToObject(ctx, "status", v->status ? v->status : "");
+        cJSON_AddNumberToObject(ctx, "securityProfile", w->profile_from);
+        char msg[192];
+        snprintf(msg, sizeof msg, "charger '%.48s' answered %s to security profile %d; it stays on %d",
+                 v->charger_id, v->status ? v->status : "no status", w->profile_to, w->profile_from);
+        command_headers(r, v->id);
+        rest_reply_error(r, REST_ERR_PROFILE_REJECTED, msg, ctx);
+    }
+    waiter_free(w);
+}
+
+void res_security_profile_send(struct rest_request *r, const char *charger_id, int from, int to)
+{
+    char payload[64];
+    snprintf(payload, sizeof payload, "{\"key\":\"SecurityProfile\",\"value\":\"%d\"}", to);
+    struct submit s = { .charger_id = charger_id, .action = OCPP_ACTION_CHANGE_CONFIGURATION,
+                        .payload = payload, .kind = K_SECURITY_PROFILE, .async = wants_async(r) };
+    struct waiter *w = waiter_new(r, K_SECURITY_PROFILE, !s.async);
+    w->profile_from = from;
+    w->profile_to = to;
+    submit(r, &s, w); /* on refusal it replies and frees w */
 }

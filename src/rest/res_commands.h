@@ -46,4 +46,39 @@ bool res_command_id_ok(const char *s);
  */
 struct cJSON *res_command_json(const struct core_command_view *v);
 
+/* ---- POST /v1/chargers/{id}/security-profile (res_security_profile.c) ---- */
+
+/* What the white paper's profile upgrade needs, as the handler found it. */
+struct res_profile_facts {
+    int current;                    /* the charger's security_profile, 0..3 */
+    int target;                     /* the one asked for: 2 or 3 */
+    bool has_key;                   /* the charger has an AuthorizationKey */
+    bool tls_listener;              /* server.tls_listen is configured */
+    bool tls_client_ca;             /* server.tls_ca is configured */
+};
+
+enum res_profile_check {
+    RES_PROFILE_OK,
+    RES_PROFILE_NOT_UPGRADE,        /* target <= current: a downgrade, or nothing to do */
+    RES_PROFILE_NO_TLS,             /* profiles 2 and 3 need the TLS listener */
+    RES_PROFILE_NO_CLIENT_CA,       /* profile 3 needs server.tls_ca (client certificates) */
+    RES_PROFILE_NO_KEY              /* profile 2 needs the charger's AuthorizationKey */
+};
+
+/* The first prerequisite of the upgrade that fails, in the order above (pure). */
+enum res_profile_check res_profile_upgrade_check(const struct res_profile_facts *f);
+/* Its reason as the 409's context.reason ("noTlsListener", ...). Static. */
+const char *res_profile_check_reason(enum res_profile_check c);
+
+/*
+ * Sends ChangeConfiguration {key: "SecurityProfile", value: "<to>"} to the
+ * charger through its command queue (res_commands.c) and answers r from its
+ * end: Accepted commits security_profile = to in table chargers (whether or
+ * not r still waits) and answers 200 {commandId, status, securityProfile,
+ * previousSecurityProfile}; any other status 422 SECURITY_PROFILE_REJECTED;
+ * failures as every command's. Prefer: respond-async answers 202 at once.
+ * charger_id borrowed.
+ */
+void res_security_profile_send(struct rest_request *r, const char *charger_id, int from, int to);
+
 #endif

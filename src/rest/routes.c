@@ -25,6 +25,7 @@ const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/commands/{commandId}",          res_command_get,             "commands:write", 0 },
     { REST_GET,    "/v1/chargers/{id}/configuration",   res_configuration_get,       "chargers:read",  REST_CHARGER_ID },
     { REST_PATCH,  "/v1/chargers/{id}/configuration",   res_configuration_patch,     "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
+    { REST_POST,   "/v1/chargers/{id}/security-profile", res_security_profile_post,  "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
     { REST_GET,    "/v1/sessions",                      res_sessions_list,           "sessions:read",  0 },
     { REST_GET,    "/v1/sessions/{id}",                 res_session_get,             "sessions:read",  0 },
     { REST_GET,    "/v1/sessions/{id}/meter-values",    res_session_meter_values,    "sessions:read",  0 },

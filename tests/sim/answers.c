@@ -1,6 +1,6 @@
 /*
  * Ready-made answers of a simulated charger to the gateway's CALLs: the 19
- * gateway-initiated OCPP 1.6 actions, answered as a small consistent charger
+ * gateway-initiated OCPP 1.6 actions and the 7 of the Security Extension, answered as a small consistent charger
  * would (API and behaviours in sim.h, "ready-made answers").
  *
  * One sorted table describes every action: its positive and negative
@@ -33,6 +33,7 @@
 #define ANS_TX_MAX          16                  /* transactions remembered per charger */
 #define ANS_UNKNOWN_MAX     100                 /* unknownKey entries reported */
 #define ANS_METER_START_WH  10000
+#define ANS_CERTS_MAX       8                   /* certificates installed per charger */
 
 enum key_type { KEY_STRING, KEY_INT, KEY_BOOL };
 
@@ -54,6 +55,7 @@ static const struct key_default {
     { "MeterValueSampleInterval", "60", false, KEY_INT },
     { "MeterValuesSampledData", "Energy.Active.Import.Register", false, KEY_STRING },
     { "NumberOfConnectors", "1", true, KEY_INT },
+    { "SecurityProfile", "0", false, KEY_INT },  /* Security Extension: only ever raised */
     { "SupportedFeatureProfiles",
       "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger", true,
       KEY_STRING },
@@ -70,6 +72,13 @@ struct ans_tx {
     bool stopping;                              /* a StopTransaction is on its way */
 };
 
+/* An installed certificate (InstallCertificate), by its CertificateHashDataType. */
+struct ans_cert {
+    char type[32];                              /* CentralSystemRootCertificate, ManufacturerRootCertificate */
+    char name_hash[17], key_hash[17];           /* FNV-1a of the PEM text, hex: stable per certificate */
+    char serial[17];
+};
+
 /* Per-charger state (sim_charger_data). */
 struct ans_state {
     uint32_t magic;
@@ -78,6 +87,9 @@ struct ans_state {
     struct ans_tx tx[ANS_TX_MAX];
     int ntx;
     struct sim_answers_stats stats;
+    struct ans_cert certs[ANS_CERTS_MAX];
+    int ncerts;
+    int cert_serial;                            /* the last serial number given out */
 };
 
 /* What a positive answer's filler works with. */
@@ -359,6 +371,9 @@ static void fill_change_configuration(struct ans_ctx *x)
         status = "NotSupported";
     } else if (key_defaults[i].readonly || !value || !valid_value(key_defaults[i].type, value)) {
         status = "Rejected";
+    } else if (!strcmp(key, "SecurityProfile") &&
+               (atoi(value) > 3 || atoi(value) < atoi(x->st->values[i]))) {
+        status = "Rejected";                    /* no such profile, or a downgrade (white paper) */
     } else {
         free(x->st->values[i]);
         x->st->values[i] = xstrdup(key_defaults[i].type == KEY_BOOL
@@ -456,24 +471,118 @@ static void fill_get_diagnostics(struct ans_ctx *x)
     cJSON_AddStringToObject(x->res, "fileName", name);
 }
 
+/* ---- the Security Extension (white paper edition 3) ---- */
+
+static void fnv_hex(const char *text, uint64_t seed, char out[17])
+{
+    uint64_t h = 1469598103934665603ull ^ seed;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static void add_hash_data(cJSON *to, const struct ans_cert *k)
+{
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "hashAlgorithm", "SHA256");
+    cJSON_AddStringToObject(h, "issuerNameHash", k->name_hash);
+    cJSON_AddStringToObject(h, "issuerKeyHash", k->key_hash);
+    cJSON_AddStringToObject(h, "serialNumber", k->serial);
+    cJSON_AddItemToArray(to, h);
+}
+
+/* InstallCertificate: kept (once per PEM text) until DeleteCertificate; "Failed" when full. */
+static void fill_install_certificate(struct ans_ctx *x)
+{
+    const char *type = req_string(x->req, "certificateType"), *pem = req_string(x->req, "certificate");
+    struct ans_cert k = { 0 };
+    str_copy(k.type, sizeof k.type, type ? type : "");
+    fnv_hex(pem ? pem : "", 1, k.name_hash);
+    fnv_hex(pem ? pem : "", 2, k.key_hash);
+    for (int i = 0; i < x->st->ncerts; i++) {
+        if (!strcmp(x->st->certs[i].name_hash, k.name_hash) && !strcmp(x->st->certs[i].type, k.type)) {
+            cJSON_AddStringToObject(x->res, "status", "Accepted");
+            return;
+        }
+    }
+    if (x->st->ncerts == ANS_CERTS_MAX) {
+        cJSON_AddStringToObject(x->res, "status", "Failed");
+        return;
+    }
+    snprintf(k.serial, sizeof k.serial, "%X", ++x->st->cert_serial);
+    x->st->certs[x->st->ncerts++] = k;
+    cJSON_AddStringToObject(x->res, "status", "Accepted");
+}
+
+/* GetInstalledCertificateIds: the installed ones of that type, or NotFound. */
+static void fill_installed_ids(struct ans_ctx *x)
+{
+    const char *type = req_string(x->req, "certificateType");
+    cJSON *list = NULL;
+    for (int i = 0; i < x->st->ncerts; i++) {
+        if (type && !strcmp(x->st->certs[i].type, type)) {
+            if (!list)
+                list = cJSON_AddArrayToObject(x->res, "certificateHashData");
+            add_hash_data(list, &x->st->certs[i]);
+        }
+    }
+    cJSON_AddStringToObject(x->res, "status", list ? "Accepted" : "NotFound");
+}
+
+/* DeleteCertificate: Accepted when all four hash fields name an installed one, else NotFound. */
+static void fill_delete_certificate(struct ans_ctx *x)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(x->req, "certificateHashData");
+    const char *name = req_string(h, "issuerNameHash"), *key = req_string(h, "issuerKeyHash");
+    const char *serial = req_string(h, "serialNumber"), *alg = req_string(h, "hashAlgorithm");
+    for (int i = 0; name && key && serial && alg && !strcmp(alg, "SHA256") && i < x->st->ncerts; i++) {
+        struct ans_cert *k = &x->st->certs[i];
+        if (!strcmp(k->name_hash, name) && !strcmp(k->key_hash, key) && !strcmp(k->serial, serial)) {
+            memmove(k, k + 1, sizeof *k * (size_t)(x->st->ncerts - i - 1));
+            x->st->ncerts--;
+            cJSON_AddStringToObject(x->res, "status", "Accepted");
+            return;
+        }
+    }
+    cJSON_AddStringToObject(x->res, "status", "NotFound");
+}
+
+static void fill_get_log(struct ans_ctx *x)
+{
+    int request_id = 0;
+    req_int(x->req, "requestId", &request_id);
+    const char *type = req_string(x->req, "logType");
+    char name[256];
+    snprintf(name, sizeof name, "%s-%.200s-%d.log", type && !strcmp(type, "SecurityLog") ? "security" : "diag",
+             sim_charger_id(x->c), request_id);
+    cJSON_AddStringToObject(x->res, "filename", name);
+}
+
 /* Sorted by name (strcmp) for bsearch; sim_answers_init checks. */
 static const struct action_spec actions[SIM_ANSWERS_ACTIONS] = {
     { "CancelReservation", "Accepted", "Rejected", NULL, STATUS_MAYBE },
+    { "CertificateSigned", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "ChangeAvailability", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "ChangeConfiguration", NULL, "Rejected", fill_change_configuration, STATUS_MAYBE },
     { "ClearCache", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "ClearChargingProfile", "Accepted", "Unknown", NULL, STATUS_MAYBE },
     { "DataTransfer", "Accepted", "Rejected", fill_data_transfer, STATUS_MAYBE },
+    { "DeleteCertificate", NULL, "Failed", fill_delete_certificate, STATUS_MAYBE },
+    { "ExtendedTriggerMessage", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "GetCompositeSchedule", "Accepted", "Rejected", fill_composite_schedule, STATUS_MAYBE },
     { "GetConfiguration", NULL, NULL, fill_get_configuration, "{\"configurationKey\":\"HeartbeatInterval\"}" },
     { "GetDiagnostics", NULL, NULL, fill_get_diagnostics, "{\"fileName\":42}" },
+    { "GetInstalledCertificateIds", NULL, "NotFound", fill_installed_ids, STATUS_MAYBE },
     { "GetLocalListVersion", NULL, NULL, fill_local_list_version, "{}" },
+    { "GetLog", "Accepted", "Rejected", fill_get_log, STATUS_MAYBE },
+    { "InstallCertificate", NULL, "Rejected", fill_install_certificate, STATUS_MAYBE },
     { "RemoteStartTransaction", "Accepted", "Rejected", fill_remote_start, STATUS_MAYBE },
     { "RemoteStopTransaction", "Accepted", "Rejected", fill_remote_stop, STATUS_MAYBE },
     { "ReserveNow", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "Reset", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "SendLocalList", "Accepted", "Failed", fill_send_local_list, STATUS_MAYBE },
     { "SetChargingProfile", "Accepted", "Rejected", NULL, STATUS_MAYBE },
+    { "SignedUpdateFirmware", "Accepted", "InvalidCertificate", NULL, STATUS_MAYBE },
     { "TriggerMessage", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "UnlockConnector", "Unlocked", "UnlockFailed", NULL, STATUS_MAYBE },
     { "UpdateFirmware", NULL, NULL, NULL, "{\"status\":\"Accepted\"}" },

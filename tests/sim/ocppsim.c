@@ -80,6 +80,8 @@ struct options {
     enum sim_answer answer;
     int answer_delay_ms;
     const char *answer_error;      /* CALLERROR code for --answer callerror */
+    const char *answer_for[16];    /* --answer-for ACTION=BEHAVIOUR, in order */
+    int nanswer_for;
     int followup_delay_ms;
     bool no_followups;
     bool verbose;                  /* one line per gateway CALL on stderr */
@@ -203,7 +205,7 @@ static void usage(FILE *f)
             "               [--timeout MS] [--interval MS] [--quiet]\n"
             "       serve:  [--answer accept|reject|callerror|silence|disconnect|invalid]\n"
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
-            "               [--no-followups] [--verbose]\n"
+            "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
             "duration (mode connect: holds them idle); with --interval, each charger sends\n"
             "one CALL per interval instead (a fleet at a given rate, for latency).\n"
@@ -212,6 +214,8 @@ static void usage(FILE *f)
             "answer; reject: the negative one; invalid: one the .conf schema refuses) after\n"
             "--answer-delay, sends StartTransaction / StopTransaction after an accepted\n"
             "remote start / stop (after --followup-delay; not with --no-followups), and\n"
+            "--answer-for sets one action's behaviour (repeatable, e.g.\n"
+            "ChangeConfiguration=reject for a refused security profile upgrade), and\n"
             "reconnects when closed, until SIGINT/SIGTERM or --duration (default 0 = forever).\n"
             "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...)\n");
 }
@@ -245,6 +249,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "answer", required_argument, NULL, 'a' },
         { "answer-delay", required_argument, NULL, 'D' },
         { "answer-error", required_argument, NULL, 'E' },
+        { "answer-for", required_argument, NULL, 'A' },
         { "followup-delay", required_argument, NULL, 'F' },
         { "no-followups", no_argument, NULL, 'N' },
         { "verbose", no_argument, NULL, 'v' },
@@ -311,6 +316,21 @@ static bool parse_options(int argc, char **argv, struct options *o)
                 goto bad;
             o->answer_error = optarg;
             break;
+        case 'A': {
+            struct sim_answers probe;
+            const char *eq = strchr(optarg, '=');
+            char action[64];
+            enum sim_answer b;
+            sim_answers_init(&probe);
+            if (!eq || (size_t)(eq - optarg) >= sizeof action || o->nanswer_for == 16 ||
+                !sim_answer_parse(eq + 1, &b))
+                goto bad;
+            snprintf(action, sizeof action, "%.*s", (int)(eq - optarg), optarg);
+            if (sim_answers_set(&probe, action, b) != 0)
+                goto bad;
+            o->answer_for[o->nanswer_for++] = optarg;
+            break;
+        }
         case 'F':
             if (!parse_int(optarg, 0, 3600000, &o->followup_delay_ms))
                 goto bad;
@@ -969,6 +989,14 @@ int main(int argc, char **argv)
         b->answers.delay_ms = b->o.answer_delay_ms;
         if (b->o.answer_error)
             snprintf(b->answers.callerror_code, sizeof b->answers.callerror_code, "%s", b->o.answer_error);
+        for (int i = 0; i < b->o.nanswer_for; i++) {
+            const char *eq = strchr(b->o.answer_for[i], '=');
+            char action[64];
+            enum sim_answer how = SIM_ANSWER_DEFAULT;
+            snprintf(action, sizeof action, "%.*s", (int)(eq - b->o.answer_for[i]), b->o.answer_for[i]);
+            sim_answer_parse(eq + 1, &how);
+            sim_answers_set(&b->answers, action, how); /* checked when parsed */
+        }
         b->answers.followups = !b->o.no_followups;
         b->answers.followup_delay_ms = b->o.followup_delay_ms;
         sim_set_default_responder(b->s, serve_responder, b);

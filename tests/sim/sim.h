@@ -7,7 +7,7 @@
  *
  * Gateway CALLs go to a responder; sim_answers_responder (tests/sim/answers.c,
  * "ready-made answers" below) answers the 19 gateway-initiated OCPP 1.6
- * actions like a consistent charger, with StartTransaction/StopTransaction
+ * actions and the 7 of the Security Extension like a consistent charger, with StartTransaction/StopTransaction
  * follow-ups whose answers the sim consumes itself.
  *
  * Used by the integration tests (tests/integration/) and by the benchmark
@@ -101,7 +101,7 @@ void sim_disconnect(struct sim_charger *c);
 /*
  * Answers CALLs from the gateway. The responder gets the action and payload
  * and returns what to do; by default every CALL is answered with "{}".
- * A ready-made responder for the 19 gateway-initiated OCPP 1.6 actions is
+ * A ready-made responder for the 26 gateway-initiated OCPP 1.6 actions is
  * sim_answers_responder (below).
  */
 enum sim_reply_kind {
@@ -249,7 +249,7 @@ void *sim_charger_data(const struct sim_charger *c);
 /* ---- ready-made answers to the gateway's CALLs (tests/sim/answers.c) ----
  *
  * sim_answers_responder answers each of the 19 gateway-initiated OCPP 1.6
- * actions like a small, consistent charger, with payloads valid against the
+ * actions (and the 7 of the Security Extension) like a small, consistent charger, with payloads valid against the
  * official .conf schemas:
  *
  *   struct sim_answers a;
@@ -285,21 +285,36 @@ void *sim_charger_data(const struct sim_charger *c);
  *   chargingRateUnit (the request's, default "A"), one period: 0 s, 16 A or
  *   11000 W, 3 phases}};
  *   UpdateFirmware {}; GetDiagnostics {"fileName":"diag-<charger id>.log"}.
+ *   Security Extension (white paper edition 3): CertificateSigned,
+ *   ExtendedTriggerMessage, SignedUpdateFirmware "Accepted"; GetLog
+ *   "Accepted" with filename "diag-|security-<charger id>-<requestId>.log";
+ *   InstallCertificate keeps the certificate in the charger's list (at most
+ *   8, else "Failed"; the same PEM twice is one entry) with made-up hash data
+ *   (SHA256, FNV hex of the PEM, serial 1, 2, ...); GetInstalledCertificateIds
+ *   lists those of the asked type ("NotFound" and no list when none);
+ *   DeleteCertificate removes the one whose four hash fields match
+ *   ("Accepted"), else "NotFound". ChangeConfiguration SecurityProfile (a
+ *   key starting at "0") takes 0..3 but never a lower value than the
+ *   current one ("Rejected").
  * SIM_ANSWER_REJECT, the negative answer: "Rejected"; UnlockConnector
  *   "UnlockFailed"; SendLocalList "Failed"; ClearChargingProfile "Unknown".
  *   The four whose .conf has no status (UpdateFirmware, GetConfiguration,
  *   GetLocalListVersion, GetDiagnostics) answer as for ACCEPT.
+ *   Security Extension: "Rejected"; DeleteCertificate "Failed";
+ *   GetInstalledCertificateIds "NotFound"; SignedUpdateFirmware
+ *   "InvalidCertificate".
  * SIM_ANSWER_CALLERROR: CALLERROR with callerror_code (default
  *   "NotSupported").
  * SIM_ANSWER_SILENCE: no answer; SIM_ANSWER_DISCONNECT: drop TCP (after
  *   delay_ms if set).
  * SIM_ANSWER_INVALID: a CALLRESULT the action's .conf schema refuses:
- *   {"status":"Maybe"} where there is a status; GetConfiguration
+ *   {"status":"Maybe"} where there is a status (the 7 of the Security
+ *   Extension too); GetConfiguration
  *   {"configurationKey":"HeartbeatInterval"} (not an array);
  *   GetLocalListVersion {} (listVersion missing); UpdateFirmware
  *   {"status":"Accepted"} (no property allowed); GetDiagnostics
  *   {"fileName":42}.
- * Any other action (not one of the 19): CALLERROR "NotImplemented", or
+ * Any other action (not one of the 26): CALLERROR "NotImplemented", or
  *   callerror_code with CALLERROR, or silence / disconnect when those are
  *   the behaviour.
  *
@@ -324,7 +339,7 @@ enum sim_answer {
     SIM_ANSWER_DISCONNECT,
     SIM_ANSWER_INVALID
 };
-#define SIM_ANSWERS_ACTIONS 19
+#define SIM_ANSWERS_ACTIONS 26        /* 19 of 1.6, 7 of the Security Extension */
 
 struct sim_answers {
     enum sim_answer behaviour;              /* for every action: SIM_ANSWER_ACCEPT */
@@ -340,9 +355,9 @@ struct sim_answers {
 /* Defaults as noted above. */
 void sim_answers_init(struct sim_answers *a);
 /* Behaviour for one action (exact OCPP name); SIM_ANSWER_DEFAULT restores
- * the default. -1 if the action is not one of the 19. */
+ * the default. -1 if the action is not one of the 26. */
 int sim_answers_set(struct sim_answers *a, const char *action, enum sim_answer b);
-/* The 19 action names in index order (sorted), NULL past the end. Static. */
+/* The 26 action names in index order (sorted), NULL past the end. Static. */
 const char *sim_answers_action_name(int i);
 /* "accept" "reject" "callerror" "silence" "disconnect" "invalid" (and
  * "default") <-> enum; parse returns false for anything else. */

@@ -243,6 +243,43 @@ static void test_json_of_failed_commands(void **state)
     cJSON_Delete(o);
 }
 
+/* POST /v1/chargers/{id}/security-profile: the upgrade's prerequisites (res_security_profile.c). */
+static enum res_profile_check check(int current, int target, bool key, bool tls, bool ca)
+{
+    struct res_profile_facts f = { .current = current, .target = target, .has_key = key,
+                                   .tls_listener = tls, .tls_client_ca = ca };
+    return res_profile_upgrade_check(&f);
+}
+
+static void test_security_profile_upgrade_prerequisites(void **state)
+{
+    (void)state;
+    /* everything there: any upward move */
+    assert_int_equal(check(0, 2, true, true, true), RES_PROFILE_OK);
+    assert_int_equal(check(1, 2, true, true, false), RES_PROFILE_OK);
+    assert_int_equal(check(1, 3, false, true, true), RES_PROFILE_OK);   /* 3: certificates, no key needed */
+    assert_int_equal(check(2, 3, true, true, true), RES_PROFILE_OK);
+    /* never sideways or down, whatever else holds */
+    assert_int_equal(check(2, 2, true, true, true), RES_PROFILE_NOT_UPGRADE);
+    assert_int_equal(check(3, 2, true, true, true), RES_PROFILE_NOT_UPGRADE);
+    assert_int_equal(check(3, 3, true, true, true), RES_PROFILE_NOT_UPGRADE);
+    assert_int_equal(check(3, 2, false, false, false), RES_PROFILE_NOT_UPGRADE);
+    /* 2 and 3 need the TLS listener */
+    assert_int_equal(check(1, 2, true, false, false), RES_PROFILE_NO_TLS);
+    assert_int_equal(check(1, 3, true, false, true), RES_PROFILE_NO_TLS);
+    /* 3 needs the client CA */
+    assert_int_equal(check(1, 3, true, true, false), RES_PROFILE_NO_CLIENT_CA);
+    assert_int_equal(check(2, 3, true, true, false), RES_PROFILE_NO_CLIENT_CA);
+    /* 2 needs the charger's AuthorizationKey */
+    assert_int_equal(check(1, 2, false, true, true), RES_PROFILE_NO_KEY);
+    assert_int_equal(check(0, 2, false, true, false), RES_PROFILE_NO_KEY);
+    /* reasons for the 409's context */
+    assert_string_equal(res_profile_check_reason(RES_PROFILE_NOT_UPGRADE), "notAnUpgrade");
+    assert_string_equal(res_profile_check_reason(RES_PROFILE_NO_TLS), "noTlsListener");
+    assert_string_equal(res_profile_check_reason(RES_PROFILE_NO_CLIENT_CA), "noClientCa");
+    assert_string_equal(res_profile_check_reason(RES_PROFILE_NO_KEY), "noAuthorizationKey");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_json_of_an_answered_command),
         cmocka_unit_test(test_json_of_a_queued_command),
         cmocka_unit_test(test_json_of_failed_commands),
+        cmocka_unit_test(test_security_profile_upgrade_prerequisites),
     };
     return cmocka_run_group_tests_name("rest_commands", tests, NULL, NULL);
 }

@@ -406,6 +406,28 @@ static void test_charger_initiated(void **state)
     assert_false(ocpp_action_is_charger_initiated(OCPP_ACTION_REMOTE_START_TRANSACTION));
 }
 
+/* The 19 Central System -> Charge Point actions of 1.6 and the 7 of the Security Extension. */
+static void test_gateway_initiated(void **state)
+{
+    (void)state;
+    static const enum ocpp_action security[] = {
+        OCPP_ACTION_CERTIFICATE_SIGNED, OCPP_ACTION_DELETE_CERTIFICATE,
+        OCPP_ACTION_EXTENDED_TRIGGER_MESSAGE, OCPP_ACTION_GET_INSTALLED_CERTIFICATE_IDS,
+        OCPP_ACTION_GET_LOG, OCPP_ACTION_INSTALL_CERTIFICATE, OCPP_ACTION_SIGNED_UPDATE_FIRMWARE,
+    };
+    int n = 0;
+    for (int a = 0; a < OCPP_ACTION_COUNT; a++)
+        n += ocpp_action_is_gateway_initiated(a);
+    assert_int_equal(n, 26);
+    for (size_t i = 0; i < sizeof security / sizeof security[0]; i++)
+        assert_true(ocpp_action_is_gateway_initiated(security[i]));
+    assert_true(ocpp_action_is_gateway_initiated(OCPP_ACTION_RESET));
+    assert_false(ocpp_action_is_gateway_initiated(OCPP_ACTION_SECURITY_EVENT_NOTIFICATION));
+    assert_false(ocpp_action_is_gateway_initiated(OCPP_ACTION_SIGN_CERTIFICATE));
+    assert_false(ocpp_action_is_gateway_initiated(OCPP_ACTION_HEARTBEAT));
+    assert_false(ocpp_action_is_gateway_initiated(OCPP_ACTION_NONE));
+}
+
 static void test_error_codes(void **state)
 {
     (void)state;
@@ -456,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_action_table),
         cmocka_unit_test(test_charger_initiated),
+        cmocka_unit_test(test_gateway_initiated),
         cmocka_unit_test(test_error_codes),
         cmocka_unit_test(test_auth_status),
     };
