@@ -76,7 +76,7 @@ EXT_rest        := libcjson libcrypto
 EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
-HDRS_util       := util.h hmap.h secret.h strbuf.h
+HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h
 HDRS_model      := ocpp_msg.h store_job.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h

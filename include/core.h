@@ -85,6 +85,13 @@ struct core_io {
     void (*command_done)(void *ctx, const struct core_command_view *v);
     /* Monotonic clock in µs for the charger's answer time of commands; NULL: now_ms * 1000. */
     int64_t (*mono_us)(void *ctx);
+    /*
+     * Sign a charger's CSR (SignCertificate) off the loop thread; NULL: no
+     * CA is configured and SignCertificate is answered Rejected. Strings
+     * borrowed (copy them). The outcome comes back through
+     * core_on_csr_signed() on the loop thread.
+     */
+    void (*sign_csr)(void *ctx, const char *charger_id, const char *csr_pem);
 };
 
 struct core_config {
@@ -358,6 +365,19 @@ void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, co
                         const char *description);
 /* Action of the CALL in flight on conn_id with msg_id; OCPP_ACTION_NONE if none. */
 enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const char *msg_id);
+
+/* ---- the Security Extension's certificate signing ---- */
+
+/*
+ * The outcome of an io->sign_csr: payload_json (borrowed) is the
+ * CertificateSigned payload to send to the charger, as a command of the
+ * gateway's own (api_key_id 0); NULL when no certificate was issued, why
+ * saying so (logged and stored as the charger's security event
+ * "csr_rejected"). A charger that has gone offline meanwhile gets nothing:
+ * it asks again (SignCertificate) when it finds no certificate.
+ */
+void core_on_csr_signed(struct core *c, const char *charger_id, const char *payload_json,
+                        const char *why);
 
 /* ---- database and time ---- */
 

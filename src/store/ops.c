@@ -275,6 +275,26 @@ static void params_security_event(const struct store_job *j, struct store_params
     p_int(p, job_ms(j));
 }
 
+static void params_cp_security_event(const struct store_job *j, struct store_params *p)
+{
+    p_text(p, j->charger_id);
+    p_text(p, j->in.cp_security_event.type);
+    p_int(p, j->in.cp_security_event.timestamp_ms);
+    p_text(p, j->in.cp_security_event.tech_info);
+    p_int(p, job_ms(j));
+}
+
+static void params_request_status(const struct store_job *j, struct store_params *p)
+{
+    p_text(p, j->charger_id);
+    p_text(p, j->in.request_status.status);
+    if (j->in.request_status.has_request_id)
+        p_int(p, j->in.request_status.request_id);
+    else
+        p_text(p, NULL);
+    p_int(p, job_ms(j));
+}
+
 static void params_command(const struct store_job *j, struct store_params *p)
 {
     const struct store_command *c = &j->in.command;
@@ -450,6 +470,15 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
         " completed_at = EXCLUDED.completed_at"
         " WHERE k.state NOT IN ('completed', 'failed') OR EXCLUDED.state IN ('completed', 'failed')",
         .params = params_command },
+    [STORE_OP_CP_SECURITY_EVENT] = {
+        .sql = "SELECT ocppgw_security_event($1, $2, $3::bigint, $4, $5::bigint)",
+        .params = params_cp_security_event },
+    [STORE_OP_SIGNED_FW_STATUS] = {
+        .sql = "SELECT ocppgw_request_status($1, 'signed_firmware', $2, $3::integer, $4::bigint)",
+        .params = params_request_status },
+    [STORE_OP_LOG_STATUS] = {
+        .sql = "SELECT ocppgw_request_status($1, 'log', $2, $3::integer, $4::bigint)",
+        .params = params_request_status },
 };
 
 void store_op_stmt_name(enum store_op op, char *buf, size_t cap)
