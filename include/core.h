@@ -266,6 +266,7 @@ struct core_command_view {
     int32_t transaction_id;         /* remote start: its transaction; remote stop: the one stopped */
     int64_t api_key_id;             /* who asked (0: nobody known) */
     const char *request_id;         /* X-Request-Id of the asking request, or NULL */
+    bool by_gateway;                /* the gateway's own command (CertificateSigned), not an API client's */
     int64_t created_ms, sent_ms, answered_ms, completed_ms; /* 0 = not yet */
     int64_t answer_us;              /* CALL sent to answer received (io->mono_us), -1 if none */
     int64_t queued_us;              /* submitted to CALL sent: waiting for the charger's earlier
@@ -290,6 +291,7 @@ struct core_command_req {
     const char *payload_json;       /* schema-valid JSON text (validated by the caller), copied */
     int64_t api_key_id;
     const char *request_id;         /* copied; may be NULL */
+    bool by_gateway;                /* the gateway asks, not an API client (stored origin "gateway") */
     /* RemoteStartTransaction: what to match the StartTransaction against */
     const char *start_id_tag;       /* idTag of the payload */
     int start_connector_id;         /* 0 = any connector */

@@ -98,6 +98,7 @@ struct store_command {
     char *error_code;
     char *error_description;
     char *request_id;
+    char origin[12];                /* "api" or "gateway" (who asked) */
     int64_t api_key_id;             /* 0 = NULL */
     int64_t session_id;             /* 0 = NULL */
     int32_t transaction_id;         /* 0 = NULL */

@@ -26,6 +26,11 @@ ALTER TABLE chargers
     ADD COLUMN log_request_id              integer,
     ADD COLUMN log_status_at               timestamptz;
 
+-- Who asked for a command: an API client ("api"), or the gateway itself
+-- ("gateway": the CertificateSigned that follows a SignCertificate).
+ALTER TABLE commands
+    ADD COLUMN origin text NOT NULL DEFAULT 'api' CHECK (origin IN ('api', 'gateway'));
+
 CREATE FUNCTION ocppgw_security_event(p_charger text, p_type text, p_event_ms bigint,
                                       p_tech_info text, p_received_ms bigint)
 RETURNS void

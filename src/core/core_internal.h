@@ -71,6 +71,7 @@ struct core_command {
     int32_t transaction_id;
     int64_t api_key_id;
     char *request_id;
+    bool by_gateway;
     int64_t created_ms, sent_ms, answered_ms, completed_ms;
     int64_t created_us, sent_us, answered_us; /* io->mono_us */
     struct core_cmd_waiter *waiters;

@@ -316,6 +316,7 @@ static void params_command(const struct store_job *j, struct store_params *p)
     p_int_or_null(p, c->sent_ms);
     p_int_or_null(p, c->answered_ms);
     p_int_or_null(p, c->completed_ms);
+    p_text(p, c->origin[0] ? c->origin : "api");
 }
 
 static void params_charger_id(const struct store_job *j, struct store_params *p)
@@ -458,10 +459,10 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
     [STORE_OP_COMMAND] = {
         .sql = "INSERT INTO commands AS k (id, charger_id, action, payload, state, outcome, response,"
         " response_status, error_code, error_description, session_id, transaction_id, api_key_id,"
-        " request_id, created_at, sent_at, answered_at, completed_at)"
+        " request_id, created_at, sent_at, answered_at, completed_at, origin)"
         " VALUES ($1::uuid, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10, $11::bigint,"
         " $12::integer, $13::bigint, $14, coalesce(ocppgw_ts($15::bigint), now()),"
-        " ocppgw_ts($16::bigint), ocppgw_ts($17::bigint), ocppgw_ts($18::bigint))"
+        " ocppgw_ts($16::bigint), ocppgw_ts($17::bigint), ocppgw_ts($18::bigint), $19)"
         " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, outcome = EXCLUDED.outcome,"
         " response = EXCLUDED.response, response_status = EXCLUDED.response_status,"
         " error_code = EXCLUDED.error_code, error_description = EXCLUDED.error_description,"
