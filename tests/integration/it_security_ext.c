@@ -34,6 +34,7 @@
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
+#include "proc.h"
 #include "sim.h"
 #include "support/rest.h"
 
@@ -100,7 +101,7 @@ static int group_setup(void **state)
     db_exec("DELETE FROM chargers WHERE id LIKE 'isx-%'");
     db_exec("DELETE FROM api_keys WHERE name LIKE 'isx-%'");
     const char *chargers[] = { "isx-ev", "isx-page", "isx-other", "isx-fw", "isx-cert", "isx-cn",
-                               "isx-noca", "isx-bad" };
+                               "isx-noca", "isx-bad", "isx-sim-000001", "isx-sim-000002", "isx-sim-000003" };
     for (size_t i = 0; i < sizeof chargers / sizeof chargers[0]; i++)
         db_add_charger(chargers[i], NULL, 0);
     make_ca();
@@ -340,6 +341,7 @@ static void test_sign_certificate_issues_a_chain_that_verifies(void **state)
     assert_int_equal(api_count_with(data, "action", "CertificateSigned"), 1);
     api_check_str(cJSON_GetArrayItem(data, 0), "responseStatus", "Accepted");
     api_check_null(cJSON_GetArrayItem(data, 0), "apiKeyId");
+    api_check_str(cJSON_GetArrayItem(data, 0), "origin", "gateway");
     api_free(r);
     free(csr);
     free(key_pem);
@@ -390,6 +392,26 @@ static void test_sign_certificate_without_ca_is_rejected(void **state)
     assert_int_equal(sim_calls_received_action(c, "CertificateSigned"), 0);
     free(csr);
     sim_disconnect(c);
+}
+
+/* The load generator's fleet asks for certificates too (ocppsim --sign-certificate). */
+static void test_ocppsim_fleet_gets_certificates(void **state)
+{
+    (void)state;
+    char port[16];
+    snprintf(port, sizeof port, "%d", PORT);
+    const char *argv[] = { it_env("OCPPGW_SIM"), "--host", "127.0.0.1", "--port", port, "--chargers", "3",
+                           "--mode", "serve", "--prefix", "isx-sim-", "--boot", "--quiet",
+                           "--sign-certificate", ORG, "--duration", "8", NULL };
+    struct proc_result pr;
+    proc_run(argv, NULL, 60000, &pr);
+    if (pr.status != 0 || !strstr(pr.out, "certificates=3"))
+        fail_msg("ocppsim exited %d:\n%s\n%s", pr.status, pr.out, pr.err);
+    proc_result_free(&pr);
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 3,
+                                 "SELECT count(*) FROM commands WHERE charger_id LIKE 'isx-sim-%'"
+                                 " AND action = 'CertificateSigned' AND origin = 'gateway'"),
+                     3);
 }
 
 /* ---------------------------------------------------------------- schema violations */
@@ -447,6 +469,7 @@ int main(void)
         T(test_sign_certificate_issues_a_chain_that_verifies),
         T(test_sign_certificate_for_another_subject_gets_nothing),
         T(test_sign_certificate_without_ca_is_rejected),
+        T(test_ocppsim_fleet_gets_certificates),
         T(test_schema_violations),
     };
 #undef T
