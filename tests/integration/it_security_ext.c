@@ -42,19 +42,19 @@
 #define ORG "ISX Charging Ltd"
 
 static char *admin;
-static char ca_cert_path[512], ca_key_path[512];
+static char ca_dir[400], ca_cert_path[512], ca_key_path[512];
 static X509 *ca_cert;
+static EVP_PKEY *ca_key;
 static struct sim_answers answers;
 
 /* ---------------------------------------------------------------- the test CA */
 
 static void make_ca(void)
 {
-    char dir[400];
-    snprintf(dir, sizeof dir, "%s/security_ext", it_env("OCPPGW_TEST_TMP"));
-    mkdir(dir, 0700);
-    snprintf(ca_cert_path, sizeof ca_cert_path, "%s/ca.pem", dir);
-    snprintf(ca_key_path, sizeof ca_key_path, "%s/ca.key", dir);
+    snprintf(ca_dir, sizeof ca_dir, "%s/security_ext", it_env("OCPPGW_TEST_TMP"));
+    mkdir(ca_dir, 0700);
+    snprintf(ca_cert_path, sizeof ca_cert_path, "%s/ca.pem", ca_dir);
+    snprintf(ca_key_path, sizeof ca_key_path, "%s/ca.key", ca_dir);
     EVP_PKEY *k = EVP_EC_gen("P-256");
     X509 *x = X509_new();
     X509_set_version(x, 2);
@@ -87,7 +87,7 @@ static void make_ca(void)
     PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
     fclose(f);
     chmod(ca_key_path, 0600);
-    EVP_PKEY_free(k);
+    ca_key = k;
     ca_cert = x;
 }
 
@@ -100,8 +100,8 @@ static int group_setup(void **state)
     db_exec("DELETE FROM commands WHERE charger_id LIKE 'isx-%'");
     db_exec("DELETE FROM chargers WHERE id LIKE 'isx-%'");
     db_exec("DELETE FROM api_keys WHERE name LIKE 'isx-%'");
-    const char *chargers[] = { "isx-ev", "isx-page", "isx-other", "isx-fw", "isx-cert", "isx-cn",
-                               "isx-noca", "isx-bad", "isx-sim-000001", "isx-sim-000002", "isx-sim-000003" };
+    const char *chargers[] = { "isx-ev", "isx-page", "isx-other", "isx-fw", "isx-cert", "isx-cn", "isx-noca",
+                               "isx-bad", "isx-p3", "isx-sim-000001", "isx-sim-000002", "isx-sim-000003" };
     for (size_t i = 0; i < sizeof chargers / sizeof chargers[0]; i++)
         db_add_charger(chargers[i], NULL, 0);
     make_ca();
@@ -119,6 +119,7 @@ static int group_teardown(void **state)
 {
     free(admin);
     X509_free(ca_cert);
+    EVP_PKEY_free(ca_key);
     return it_group_teardown(state);
 }
 
@@ -401,6 +402,126 @@ static void test_sign_certificate_without_ca_is_rejected(void **state)
     sim_disconnect(c);
 }
 
+/* ---------------------------------------------------------------- the white paper's way to profile 3 */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The gateway's TLS certificate (CN and IP 127.0.0.1), issued by the test CA, into dir/server.{pem,key}. */
+static void make_server_cert(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 43);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1",
+                               -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(ca_cert));
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, ca_cert, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf(NULL, &ctx, "subjectAltName", "IP:127.0.0.1");
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    assert_true(X509_sign(x, ca_key, EVP_sha256()) > 0);
+    char *path = it_strf("%s/server.pem", ca_dir);
+    FILE *f = fopen(path, "w");
+    PEM_write_X509(f, x);
+    fclose(f);
+    free(path);
+    path = it_strf("%s/server.key", ca_dir);
+    f = fopen(path, "w");
+    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+    free(path);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* Upgrade status of one attempt on s (101: it was open, then closed again). */
+static int attempt(struct sim *s, const char *id)
+{
+    struct sim_charger_opts o = { .id = id };
+    int status = -1;
+    struct sim_charger *c = it_try_connect(s, &o, &status, NULL);
+    if (c) {
+        assert_true(it_heartbeat_ok(c));
+        sim_disconnect(c);
+    }
+    return status;
+}
+
+struct plain_refused {
+    struct sim *s;
+};
+
+/* The registry has the charger at profile 3: the plain listener refuses it. */
+static bool plain_refused(void *arg)
+{
+    struct plain_refused *p = arg;
+    return attempt(p->s, "isx-p3") == 401;
+}
+
+/*
+ * The white paper's upgrade to profile 3 in its certificate part: a charger
+ * asks for a certificate, gets it from the gateway's CA, and with it (the
+ * gateway's CA being its server.tls_ca too) connects as a profile-3 charger.
+ */
+static void test_issued_certificate_admits_profile_3(void **state)
+{
+    (void)state;
+    make_server_cert();
+    int tls_port = gw_free_port();
+    char *ini = it_strf(API_UNLIMITED_INI "[server]\ntls_listen = 127.0.0.1:%d\ntls_cert = %s/server.pem\n"
+                        "tls_key = %s/server.key\ntls_ca = %s\n"
+                        "[security]\nca_cert = %s\nca_key = %s\norganization = " ORG "\n",
+                        tls_port, ca_dir, ca_dir, ca_cert_path, ca_cert_path, ca_key_path);
+    struct gw_opts o = { .name = "it_security_ext-p3", .ini = ini };
+    W.gw2 = gw_start(&o);
+    free(ini);
+    W.sim2 = it_sim(gw_port(W.gw2));
+
+    struct sim_charger *c = connect_booted(W.sim2, "isx-p3");
+    char *key_pem = NULL;
+    char *csr = sim_csr_new("isx-p3", ORG, &key_pem);
+    char st[32];
+    assert_string_equal(sign_certificate_status(c, csr, st, sizeof st), "Accepted");
+    if (!wait_until(W.sim2, chain_arrived, c, IT_WAIT_MS))
+        fail_msg("no CertificateSigned arrived");
+    char *cert_path = it_strf("%s/isx-p3.pem", ca_dir), *key_path = it_strf("%s/isx-p3.key", ca_dir);
+    write_file(cert_path, sim_answers_certificate_chain(c));
+    write_file(key_path, key_pem);
+    sim_disconnect(c);
+
+    db_exec("UPDATE chargers SET security_profile = 3 WHERE id = 'isx-p3'");
+    struct plain_refused pr = { W.sim2 };
+    if (!wait_until(NULL, plain_refused, &pr, IT_WAIT_MS))
+        fail_msg("the gateway never saw isx-p3 at profile 3");
+
+    struct sim_options so = { .host = "127.0.0.1", .port = tls_port, .max_chargers = 4, .quiet = true,
+                              .tls = true, .tls_ca = ca_cert_path, .tls_cert = cert_path, .tls_key = key_path };
+    struct sim *with_cert = sim_new(&so);
+    assert_non_null(with_cert);
+    assert_int_equal(attempt(with_cert, "isx-p3"), 101);
+    sim_free(with_cert);
+    so.tls_cert = so.tls_key = NULL;
+    struct sim *without = sim_new(&so);
+    assert_non_null(without);
+    assert_int_equal(attempt(without, "isx-p3"), 401);
+    sim_free(without);
+    free(cert_path);
+    free(key_path);
+    free(csr);
+    free(key_pem);
+}
+
 /* The load generator's fleet asks for certificates too (ocppsim --sign-certificate). */
 static void test_ocppsim_fleet_gets_certificates(void **state)
 {
@@ -476,6 +597,7 @@ int main(void)
         T(test_sign_certificate_issues_a_chain_that_verifies),
         T(test_sign_certificate_for_another_subject_gets_nothing),
         T(test_sign_certificate_without_ca_is_rejected),
+        T(test_issued_certificate_admits_profile_3),
         T(test_ocppsim_fleet_gets_certificates),
         T(test_schema_violations),
     };
