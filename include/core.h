@@ -371,7 +371,8 @@ enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const 
 /* ---- the Security Extension's certificate signing ---- */
 
 /*
- * The outcome of an io->sign_csr: payload_json (borrowed) is the
+ * The outcome of an io->sign_csr (every one must come back: until it does,
+ * the charger's next SignCertificate is Rejected): payload_json (borrowed) is the
  * CertificateSigned payload to send to the charger, as a command of the
  * gateway's own (api_key_id 0); NULL when no certificate was issued, why
  * saying so (logged and stored as the charger's security event

@@ -103,6 +103,7 @@ struct core_charger {
     struct core_conn *conn;                 /* NULL when offline */
     int64_t last_seen_ms;
     bool last_seen_dirty;
+    bool csr_pending;                       /* a SignCertificate is with the signer */
     struct core_outcall *call_inflight;
     struct core_outcall *queue_head, *queue_tail;
     int queue_len;

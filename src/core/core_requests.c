@@ -255,18 +255,28 @@ static void on_log_status(struct core *c, struct core_conn *conn, const char *ms
     on_request_status(c, conn, msg_id, req, OCPP_ACTION_LOG_STATUS_NOTIFICATION, STORE_OP_LOG_STATUS);
 }
 
-/* Accepted when a CA can sign; the certificate follows as a CertificateSigned command. */
+/*
+ * Accepted when a CA can sign; the certificate follows as a CertificateSigned
+ * command. One CSR per charger at a time: another while the first is with
+ * the signer is Rejected, so one charger cannot fill the signing queue.
+ */
 static void on_sign_certificate(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req)
 {
+    struct core_charger *ch = conn->charger;
     struct ocpp_conf conf = { .action = OCPP_ACTION_SIGN_CERTIFICATE };
-    conf.body.sign_certificate_accepted = c->io.sign_csr != NULL;
+    conf.body.sign_certificate_accepted = c->io.sign_csr != NULL && !ch->csr_pending;
     send_conf(c, conn->id, msg_id, &conf);
     if (!c->io.sign_csr) {
-        log_info(conn->charger->id, "SignCertificate rejected: no CA configured (security.ca_cert)");
+        log_info(ch->id, "SignCertificate rejected: no CA configured (security.ca_cert)");
         return;
     }
-    log_info(conn->charger->id, "SignCertificate accepted: signing the CSR");
-    c->io.sign_csr(c->io.ctx, conn->charger->id, req->sign_certificate.csr);
+    if (ch->csr_pending) {
+        log_warn(ch->id, "SignCertificate rejected: its previous CSR is still being signed");
+        return;
+    }
+    log_info(ch->id, "SignCertificate accepted: signing the CSR");
+    ch->csr_pending = true;
+    c->io.sign_csr(c->io.ctx, ch->id, req->sign_certificate.csr);
 }
 
 static const request_fn handlers[OCPP_ACTION_COUNT] = {
@@ -319,6 +329,9 @@ out:
 void core_on_csr_signed(struct core *c, const char *charger_id, const char *payload_json,
                         const char *why)
 {
+    struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
+    if (ch)
+        ch->csr_pending = false;
     if (!payload_json) {
         core_security_event(c, charger_id, "csr_rejected", why ? why : "");
         return;

@@ -1338,6 +1338,10 @@ static void test_sign_certificate_then_certificate_signed(void **state)
     assert_string_equal(signed_req.charger_id, "CP-1");
     assert_string_equal(signed_req.csr, "CSR-TEXT");
     assert_int_equal(fx->f.n_calls, 0);         /* nothing until the signer answers */
+    /* one CSR of a charger at a time: a second one meanwhile is Rejected and not signed */
+    sign_certificate(fx, conn, "sc2", "CSR-TEXT-2");
+    assert_false(core_fake_conf_for(&fx->f, conn, "sc2")->conf.body.sign_certificate_accepted);
+    assert_int_equal(signed_req.n, 1);
 
     /* the signer's answer: a CertificateSigned command of the gateway's own */
     core_on_csr_signed(fx->c, "CP-1", "{\"certificateChain\":\"PEM\"}", NULL);
@@ -1355,6 +1359,11 @@ static void test_sign_certificate_then_certificate_signed(void **state)
     core_on_csr_signed(fx->c, "CP-1", NULL, "subject CN must be the charge point id 'CP-1'");
     assert_int_equal(fx->f.n_calls, 1);
     assert_int_equal(security_jobs(fx, "csr_rejected"), 1);
+    /* answered: the charger may ask again */
+    sign_certificate(fx, conn, "sc3", "CSR-TEXT-3");
+    assert_true(core_fake_conf_for(&fx->f, conn, "sc3")->conf.body.sign_certificate_accepted);
+    assert_int_equal(signed_req.n, 2);
+    core_on_csr_signed(fx->c, "CP-1", NULL, "weak key");
 
     /* an answer for a charger that left meanwhile sends nothing */
     core_conn_closed(fx->c, conn, "gone");
