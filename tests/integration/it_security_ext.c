@@ -363,9 +363,14 @@ static void test_sign_certificate_for_another_subject_gets_nothing(void **state)
     char st[32];
     char *other_cn = sim_csr_new("isx-cert", ORG, NULL);
     char *other_org = sim_csr_new("isx-cn", "Somebody Else", NULL);
+    /* the refusals are stored as the charger's security events: the positive marker that each was
+     * decided (one CSR of a charger is signed at a time: the second waits for the first's outcome) */
     assert_string_equal(sign_certificate_status(c, other_cn, st, sizeof st), "Accepted");
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1,
+                                 "SELECT count(*) FROM charger_events WHERE charger_id = 'isx-cn'"
+                                 " AND kind = 'csr_rejected'"),
+                     1);
     assert_string_equal(sign_certificate_status(c, other_org, st, sizeof st), "Accepted");
-    /* the refusals are stored as the charger's security events: the positive marker that both were decided */
     assert_int_equal(db_wait_int(IT_WAIT_MS, 2,
                                  "SELECT count(*) FROM charger_events WHERE charger_id = 'isx-cn'"
                                  " AND kind = 'csr_rejected'"),
