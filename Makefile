@@ -76,7 +76,7 @@ EXT_rest        := libcjson libcrypto
 EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
-HDRS_util       := util.h hmap.h secret.h strbuf.h
+HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h
 HDRS_model      := ocpp_msg.h store_job.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
@@ -124,6 +124,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_LAYER_test_core          := core
 UNIT_LAYER_test_core_commands := core
 UNIT_LAYER_test_time          := util
+UNIT_LAYER_test_csr           := util
 UNIT_LAYER_test_util          := config metrics
 UNIT_LAYER_test_codec         := ocpp
 UNIT_LAYER_test_rpc           := ocpp

@@ -42,6 +42,9 @@ struct config {
     int rest_rate_per_second;       /* per API key (token bucket rate) */
     int rest_rate_burst;            /* per API key (bucket size) */
     char *rest_cors_origins;        /* owned; comma list or "*"; NULL = no CORS */
+    char *ca_cert, *ca_key;         /* CA that signs chargers' CSRs (SignCertificate), owned, may be NULL */
+    char *organization;             /* the O a charger's CSR must carry, owned, may be NULL */
+    int cert_days;                  /* validity of the certificates the CA issues */
 };
 
 void config_defaults(struct config *c);

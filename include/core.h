@@ -85,6 +85,13 @@ struct core_io {
     void (*command_done)(void *ctx, const struct core_command_view *v);
     /* Monotonic clock in µs for the charger's answer time of commands; NULL: now_ms * 1000. */
     int64_t (*mono_us)(void *ctx);
+    /*
+     * Sign a charger's CSR (SignCertificate) off the loop thread; NULL: no
+     * CA is configured and SignCertificate is answered Rejected. Strings
+     * borrowed (copy them). The outcome comes back through
+     * core_on_csr_signed() on the loop thread.
+     */
+    void (*sign_csr)(void *ctx, const char *charger_id, const char *csr_pem);
 };
 
 struct core_config {
@@ -269,6 +276,7 @@ struct core_command_view {
     int32_t transaction_id;         /* remote start: its transaction; remote stop: the one stopped */
     int64_t api_key_id;             /* who asked (0: nobody known) */
     const char *request_id;         /* X-Request-Id of the asking request, or NULL */
+    bool by_gateway;                /* the gateway's own command (CertificateSigned), not an API client's */
     int64_t created_ms, sent_ms, answered_ms, completed_ms; /* 0 = not yet */
     int64_t answer_us;              /* CALL sent to answer received (io->mono_us), -1 if none */
     int64_t queued_us;              /* submitted to CALL sent: waiting for the charger's earlier
@@ -293,6 +301,7 @@ struct core_command_req {
     const char *payload_json;       /* schema-valid JSON text (validated by the caller), copied */
     int64_t api_key_id;
     const char *request_id;         /* copied; may be NULL */
+    bool by_gateway;                /* the gateway asks, not an API client (stored origin "gateway") */
     /* RemoteStartTransaction: what to match the StartTransaction against */
     const char *start_id_tag;       /* idTag of the payload */
     int start_connector_id;         /* 0 = any connector */
@@ -368,6 +377,20 @@ void core_on_call_error(struct core *c, uint64_t conn_id, const char *msg_id, co
                         const char *description);
 /* Action of the CALL in flight on conn_id with msg_id; OCPP_ACTION_NONE if none. */
 enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const char *msg_id);
+
+/* ---- the Security Extension's certificate signing ---- */
+
+/*
+ * The outcome of an io->sign_csr (every one must come back: until it does,
+ * the charger's next SignCertificate is Rejected): payload_json (borrowed) is the
+ * CertificateSigned payload to send to the charger, as a command of the
+ * gateway's own (api_key_id 0); NULL when no certificate was issued, why
+ * saying so (logged and stored as the charger's security event
+ * "csr_rejected"). A charger that has gone offline meanwhile gets nothing:
+ * it asks again (SignCertificate) when it finds no certificate.
+ */
+void core_on_csr_signed(struct core *c, const char *charger_id, const char *payload_json,
+                        const char *why);
 
 /* ---- database and time ---- */
 

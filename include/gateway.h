@@ -22,6 +22,7 @@ struct core;
 struct store;
 struct hmap;
 struct gw_server;
+struct csr_signer;
 
 /* A queued outgoing websocket message (LWS_PRE headroom before data). */
 struct ws_frame {
@@ -54,6 +55,7 @@ struct gateway {
     struct core *core;
     struct store *store;
     struct store *rest_store;       /* REST's own connection (src/rest); NULL once stopped */
+    struct csr_signer *signer;      /* SignCertificate's CA thread; NULL without security.ca_cert */
     struct hmap *ws_by_conn;        /* conn id -> struct lws * */
     struct ocpp_transport transport;
     struct gw_server *server;       /* the glue's own state (server_lws.c) */

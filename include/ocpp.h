@@ -109,6 +109,13 @@ struct cJSON *ocpp_conf_to_json(const struct ocpp_conf *conf);
  */
 uint64_t ocpp_payload_digest(const struct cJSON *payload);
 
+/*
+ * The payload of the CertificateSigned the gateway sends after signing a
+ * charger's CSR: {"certificateChain": chain_pem} as JSON text (caller
+ * frees), or NULL when the chain is longer than the schema's 10000 bytes.
+ */
+char *ocpp_certificate_signed_payload(const char *chain_pem);
+
 /* ---- dispatch (src/ocpp/dispatch.c) ---- */
 
 struct core;

@@ -66,7 +66,7 @@ enum ocpp_action {
 const char *ocpp_action_name(enum ocpp_action a);
 /* Exact, case-sensitive lookup; OCPP_ACTION_NONE if unknown. */
 enum ocpp_action ocpp_action_lookup(const char *name);
-/* True for the ten charger-initiated actions the core handles. */
+/* True for the 14 charger-initiated actions the core handles (10 of 1.6, 4 of the security white paper). */
 bool ocpp_action_is_charger_initiated(enum ocpp_action a);
 /* True for the 26 actions the Central System sends: the 19 of 1.6 (DataTransfer is
  * both) and the 7 of the Security Extension (white paper edition 3). */
@@ -160,6 +160,25 @@ struct ocpp_status_req {               /* Diagnostics/FirmwareStatusNotification
     char status[24];
 };
 
+/* SecurityEventNotification (security white paper) */
+struct ocpp_security_event_req {
+    char type[51];
+    int64_t timestamp_ms;               /* the charger's */
+    char tech_info[256];                /* "" = absent */
+};
+
+/* SignedFirmwareStatusNotification, LogStatusNotification (security white paper) */
+struct ocpp_request_status_req {
+    char status[32];
+    bool has_request_id;
+    int32_t request_id;
+};
+
+/* SignCertificate (security white paper) */
+struct ocpp_sign_certificate_req {
+    char *csr;                          /* owned: PEM PKCS#10, at most 5500 bytes */
+};
+
 struct ocpp_meter_values_req {
     int connector_id;
     bool has_transaction_id;
@@ -209,6 +228,9 @@ union ocpp_req {
     struct ocpp_start_tx_req start_tx;
     struct ocpp_status_notification_req status;
     struct ocpp_stop_tx_req stop_tx;
+    struct ocpp_security_event_req security_event;
+    struct ocpp_request_status_req request_status;
+    struct ocpp_sign_certificate_req sign_certificate;
 };
 
 /* Frees what a parsed request of that action owns (not req itself). */
@@ -247,6 +269,7 @@ union ocpp_conf_body {
     struct ocpp_start_tx_conf start_tx;
     struct ocpp_stop_tx_conf stop_tx;
     struct ocpp_data_transfer_conf data_transfer;
+    bool sign_certificate_accepted;     /* SignCertificate.conf status */
     /* StatusNotification, MeterValues, *StatusNotification: empty {} */
 };
 

@@ -29,6 +29,7 @@ void res_charger_update(struct rest_request *r);
 void res_charger_delete(struct rest_request *r);
 void res_charger_sessions(struct rest_request *r);
 void res_charger_status_history(struct rest_request *r);
+void res_charger_security_events(struct rest_request *r);
 void res_sessions_list(struct rest_request *r);
 void res_session_get(struct rest_request *r);
 void res_session_meter_values(struct rest_request *r);
@@ -58,6 +59,7 @@ void res_security_profile_post(struct rest_request *r);
  */
 extern const struct rest_list_spec *const res_chargers_spec;         /* GET /v1/chargers */
 extern const struct rest_list_spec *const res_status_history_spec;   /* GET /v1/chargers/{id}/status-history */
+extern const struct rest_list_spec *const res_security_events_spec;  /* GET /v1/chargers/{id}/security-events */
 extern const struct rest_list_spec *const res_charger_sessions_spec; /* GET /v1/chargers/{id}/sessions */
 extern const struct rest_list_spec *const res_charger_commands_spec; /* GET /v1/chargers/{id}/commands */
 extern const struct rest_list_spec *const res_sessions_spec;         /* GET /v1/sessions */

@@ -40,6 +40,9 @@ enum store_op {
     STORE_OP_SQL_BEHIND,            /* as STORE_OP_SQL, but write-behind (kept while the database is down) */
     STORE_OP_CHARGERS_ALL,          /* read: every charger row (registry reload after a reconnect) */
     STORE_OP_COMMAND,               /* write-behind: upsert of one row of table commands */
+    STORE_OP_CP_SECURITY_EVENT,     /* write-behind: a SecurityEventNotification (security_events) */
+    STORE_OP_SIGNED_FW_STATUS,      /* write-behind: SignedFirmwareStatusNotification */
+    STORE_OP_LOG_STATUS,            /* write-behind: LogStatusNotification */
     STORE_OP_COUNT
 };
 
@@ -95,6 +98,7 @@ struct store_command {
     char *error_code;
     char *error_description;
     char *request_id;
+    char origin[12];                /* "api" or "gateway" (who asked) */
     int64_t api_key_id;             /* 0 = NULL */
     int64_t session_id;             /* 0 = NULL */
     int32_t transaction_id;         /* 0 = NULL */
@@ -138,6 +142,8 @@ struct store_job {
         struct ocpp_status_req fw_diag_status;
         struct { char kind[48]; char detail[256]; } security_event;
         struct store_command command;                    /* owns its strings */
+        struct ocpp_security_event_req cp_security_event;
+        struct ocpp_request_status_req request_status;  /* SIGNED_FW_STATUS, LOG_STATUS */
         int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
         struct {                    /* SQL and SQL_BEHIND */
             const char *sql;        /* static text, borrowed */

@@ -22,6 +22,7 @@
 
 #include "app.h"
 #include "core.h"
+#include "csr.h"
 #include "gateway.h"
 #include "hmap.h"
 #include "metrics.h"
@@ -122,6 +123,38 @@ static void io_random(void *ctx, void *buf, size_t n)
     secret_random(buf, n);
 }
 
+/* SignCertificate: the CSR goes to the signing thread; the outcome comes back in the loop. */
+static void io_sign_csr(void *ctx, const char *charger_id, const char *csr_pem)
+{
+    struct gateway *g = ctx;
+    csr_signer_submit(g->signer, charger_id, csr_pem);
+}
+
+/* The CA of security.ca_cert on its own thread; false (a line said why) if it cannot be loaded. */
+static bool start_signer(struct gateway *g, const struct config *cfg)
+{
+    if (!cfg->ca_cert)
+        return true;
+    char err[256];
+    struct csr_ca *ca = csr_ca_load(cfg->ca_cert, cfg->ca_key, err, sizeof err);
+    if (!ca) {
+        app_fail("%s", err);
+        return false;
+    }
+    struct csr_signer_config sc = {
+        .org = cfg->organization, .days = cfg->cert_days, .queue_max = 256,
+        .wake = gw_store_wake, .wake_ctx = g,
+    };
+    g->signer = csr_signer_start(ca, &sc);
+    if (!g->signer) {
+        app_fail("cannot start the certificate signing thread");
+        return false;
+    }
+    log_info(NULL, "SignCertificate: CSRs of organization '%s' are signed by %s", cfg->organization,
+             cfg->ca_cert);
+    return true;
+}
+
 /* ---- composition ---- */
 
 static void core_config_from(const struct config *cfg, struct core_config *cc)
@@ -177,13 +210,15 @@ int app_serve(const struct config *cfg)
         goto out;
     }
 
+    if (!start_signer(&g, cfg))
+        goto out;
     struct core_config cc;
     core_config_from(cfg, &cc);
     struct core_io io = {
         .ctx = &g, .now_ms = io_now, .send_conf = io_send_conf, .send_error = io_send_error,
         .send_call = io_send_call, .close_conn = io_close, .db_submit = io_db_submit,
         .emit = io_emit, .random = io_random, .command_done = io_command_done,
-        .mono_us = io_mono_us,
+        .mono_us = io_mono_us, .sign_csr = g.signer ? io_sign_csr : NULL,
     };
     g.core = core_new(&io, &cc);
 
@@ -230,6 +265,8 @@ int app_serve(const struct config *cfg)
     rc = 0;
 
 out:
+    csr_signer_stop(g.signer);          /* CSRs still waiting are dropped: their chargers ask again */
+    g.signer = NULL;
     store_stop(g.store);                /* writes what is queued (disconnects), joins */
     g.store = NULL;
     store_stop(g.rest_store);           /* audit rows and other write-behind REST jobs */

@@ -62,6 +62,10 @@ static const struct key keys[] = {
     INT("rest", "rate_per_second", rest_rate_per_second, 1, 1000000),
     INT("rest", "rate_burst", rest_rate_burst, 1, 10000000),
     STRP("rest", "cors_origins", rest_cors_origins),
+    STRP("security", "ca_cert", ca_cert),
+    STRP("security", "ca_key", ca_key),
+    STRP("security", "organization", organization),
+    INT("security", "cert_days", cert_days, 1, 3650),
 };
 
 void config_defaults(struct config *c)
@@ -89,6 +93,7 @@ void config_defaults(struct config *c)
     c->rest_max_body = 1024 * 1024;
     c->rest_rate_per_second = 20;
     c->rest_rate_burst = 100;
+    c->cert_days = 365;
 }
 
 void config_free(struct config *c)
@@ -99,6 +104,10 @@ void config_free(struct config *c)
     free(c->tls_key);
     free(c->tls_ca);
     free(c->rest_cors_origins);
+    free(c->ca_cert);
+    free(c->ca_key);
+    free(c->organization);
+    c->ca_cert = c->ca_key = c->organization = NULL;
     c->tls_cert = c->tls_key = c->tls_ca = NULL;
     c->rest_cors_origins = NULL;
     c->db_url = NULL;
@@ -283,6 +292,14 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     }
     if (c->tls_listen[0] && (!c->tls_cert || !c->tls_key)) {
         snprintf(err, errcap, "server.tls_listen needs server.tls_cert and server.tls_key");
+        return false;
+    }
+    if (!c->ca_cert != !c->ca_key) {
+        snprintf(err, errcap, "security.ca_cert and security.ca_key go together: set both or neither");
+        return false;
+    }
+    if (c->ca_cert && (!c->organization || !c->organization[0])) {
+        snprintf(err, errcap, "security.ca_cert needs security.organization (the O of chargers' CSRs)");
         return false;
     }
     if (strcmp(c->event_loop, "uv") != 0 && strcmp(c->event_loop, "poll") != 0) {

@@ -132,6 +132,7 @@ static void view_of(const struct core_command *cmd, struct core_command_view *v)
         .transaction_id = cmd->transaction_id,
         .api_key_id = cmd->api_key_id,
         .request_id = cmd->request_id,
+        .by_gateway = cmd->by_gateway,
         .created_ms = cmd->created_ms,
         .sent_ms = cmd->sent_ms,
         .answered_ms = cmd->answered_ms,
@@ -170,6 +171,7 @@ static void write_row(struct core *c, struct core_command *cmd)
     row->error_description = dup_or_null(cmd->error_description);
     row->request_id = dup_or_null(cmd->request_id);
     row->api_key_id = cmd->api_key_id;
+    str_copy(row->origin, sizeof row->origin, cmd->by_gateway ? "gateway" : "api");
     row->session_id = cmd->session_id;
     row->transaction_id = cmd->transaction_id;
     row->created_ms = cmd->created_ms;
@@ -392,6 +394,7 @@ enum core_call_err core_command_submit(struct core *c, const struct core_command
     cmd->state = CORE_CMD_QUEUED;
     cmd->api_key_id = req->api_key_id;
     cmd->request_id = dup_or_null(req->request_id);
+    cmd->by_gateway = req->by_gateway;
     cmd->created_ms = core_now(c);
     cmd->created_us = mono_us(c);
     if (req->action == OCPP_ACTION_REMOTE_START_TRANSACTION) {

@@ -71,6 +71,7 @@ struct core_command {
     int32_t transaction_id;
     int64_t api_key_id;
     char *request_id;
+    bool by_gateway;
     int64_t created_ms, sent_ms, answered_ms, completed_ms;
     int64_t created_us, sent_us, answered_us; /* io->mono_us */
     struct core_cmd_waiter *waiters;
@@ -102,6 +103,7 @@ struct core_charger {
     struct core_conn *conn;                 /* NULL when offline */
     int64_t last_seen_ms;
     bool last_seen_dirty;
+    bool csr_pending;                       /* a SignCertificate is with the signer */
     struct core_outcall *call_inflight;
     struct core_outcall *queue_head, *queue_tail;
     int queue_len;

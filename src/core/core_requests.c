@@ -3,7 +3,8 @@
  *
  * A table maps each charger-initiated action to its handler. Handlers either
  * answer at once (BootNotification, Heartbeat, StatusNotification, DataTransfer,
- * firmware/diagnostics status: their writes go behind) or park the call on
+ * firmware/diagnostics status, the Security Extension's notifications and
+ * SignCertificate: their writes go behind) or park the call on
  * the connection and submit a store job; the answer is sent from
  * core_on_db_result only once the job committed (durability rule). A job that
  * comes back for a connection that is gone is dropped after its events.
@@ -219,6 +220,65 @@ static void on_diagnostics_status(struct core *c, struct core_conn *conn, const 
                STORE_OP_DIAGNOSTICS_STATUS, CORE_EV_DIAGNOSTICS_STATUS);
 }
 
+/* ---- the Security Extension (white paper edition 3) ---- */
+
+static void on_security_event(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req)
+{
+    send_empty(c, conn, msg_id, OCPP_ACTION_SECURITY_EVENT_NOTIFICATION);
+    struct store_job *job = core_job(c, STORE_OP_CP_SECURITY_EVENT, conn->charger, 0, NULL);
+    job->in.cp_security_event = req->security_event;
+    core_submit(c, job);
+    log_info(conn->charger->id, "security event from the charger: %s%s%s", req->security_event.type,
+             req->security_event.tech_info[0] ? " " : "", req->security_event.tech_info);
+    core_emit(c, CORE_EV_SECURITY, conn->charger->id, -1, 0, 0, req->security_event.type,
+              req->security_event.tech_info[0] ? req->security_event.tech_info : NULL);
+}
+
+static void on_request_status(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req,
+                              enum ocpp_action a, enum store_op op)
+{
+    send_empty(c, conn, msg_id, a);
+    struct store_job *job = core_job(c, op, conn->charger, 0, NULL);
+    job->in.request_status = req->request_status;
+    core_submit(c, job);
+}
+
+static void on_signed_firmware_status(struct core *c, struct core_conn *conn, const char *msg_id,
+                                      union ocpp_req *req)
+{
+    on_request_status(c, conn, msg_id, req, OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION,
+                      STORE_OP_SIGNED_FW_STATUS);
+}
+
+static void on_log_status(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req)
+{
+    on_request_status(c, conn, msg_id, req, OCPP_ACTION_LOG_STATUS_NOTIFICATION, STORE_OP_LOG_STATUS);
+}
+
+/*
+ * Accepted when a CA can sign; the certificate follows as a CertificateSigned
+ * command. One CSR per charger at a time: another while the first is with
+ * the signer is Rejected, so one charger cannot fill the signing queue.
+ */
+static void on_sign_certificate(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req)
+{
+    struct core_charger *ch = conn->charger;
+    struct ocpp_conf conf = { .action = OCPP_ACTION_SIGN_CERTIFICATE };
+    conf.body.sign_certificate_accepted = c->io.sign_csr != NULL && !ch->csr_pending;
+    send_conf(c, conn->id, msg_id, &conf);
+    if (!c->io.sign_csr) {
+        log_info(ch->id, "SignCertificate rejected: no CA configured (security.ca_cert)");
+        return;
+    }
+    if (ch->csr_pending) {
+        log_warn(ch->id, "SignCertificate rejected: its previous CSR is still being signed");
+        return;
+    }
+    log_info(ch->id, "SignCertificate accepted: signing the CSR");
+    ch->csr_pending = true;
+    c->io.sign_csr(c->io.ctx, ch->id, req->sign_certificate.csr);
+}
+
 static const request_fn handlers[OCPP_ACTION_COUNT] = {
     [OCPP_ACTION_AUTHORIZE] = on_authorize,
     [OCPP_ACTION_BOOT_NOTIFICATION] = on_boot,
@@ -226,7 +286,11 @@ static const request_fn handlers[OCPP_ACTION_COUNT] = {
     [OCPP_ACTION_DIAGNOSTICS_STATUS_NOTIFICATION] = on_diagnostics_status,
     [OCPP_ACTION_FIRMWARE_STATUS_NOTIFICATION] = on_firmware_status,
     [OCPP_ACTION_HEARTBEAT] = on_heartbeat,
+    [OCPP_ACTION_LOG_STATUS_NOTIFICATION] = on_log_status,
     [OCPP_ACTION_METER_VALUES] = on_meter_values,
+    [OCPP_ACTION_SECURITY_EVENT_NOTIFICATION] = on_security_event,
+    [OCPP_ACTION_SIGN_CERTIFICATE] = on_sign_certificate,
+    [OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION] = on_signed_firmware_status,
     [OCPP_ACTION_START_TRANSACTION] = on_start,
     [OCPP_ACTION_STATUS_NOTIFICATION] = on_status,
     [OCPP_ACTION_STOP_TRANSACTION] = on_stop,
@@ -260,6 +324,29 @@ void core_on_request(struct core *c, uint64_t conn_id, const char *msg_id, enum 
     fn(c, conn, msg_id, req);
 out:
     ocpp_req_free(a, req);
+}
+
+void core_on_csr_signed(struct core *c, const char *charger_id, const char *payload_json,
+                        const char *why)
+{
+    struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
+    if (ch)
+        ch->csr_pending = false;
+    if (!payload_json) {
+        core_security_event(c, charger_id, "csr_rejected", why ? why : "");
+        return;
+    }
+    struct core_command_req req = {
+        .charger_id = charger_id, .action = OCPP_ACTION_CERTIFICATE_SIGNED, .payload_json = payload_json,
+        .by_gateway = true,
+    };
+    char id[CORE_CMD_ID_LEN + 1];
+    enum core_call_err err = core_command_submit(c, &req, NULL, NULL, id, NULL);
+    if (err != CORE_CALL_OK)
+        log_warn(charger_id, "certificate signed but not sent (%s): the charger will ask again",
+                 err == CORE_CALL_ERR_OFFLINE ? "charger offline" : "cannot queue");
+    else
+        log_info(charger_id, "certificate signed: CertificateSigned is command %s", id);
 }
 
 /* ---- database results ---- */

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "core.h"
+#include "csr.h"
 #include "gateway.h"
 #include "hmap.h"
 #include "ocpp.h"
@@ -112,6 +113,19 @@ static void drain_rest_store(struct gateway *g)
     }
 }
 
+/* Certificates the CA signed (or refused) for SignCertificate: to the core as CertificateSigned. */
+static void drain_signer(struct gateway *g)
+{
+    struct csr_signed *list = csr_signer_take(g->signer);
+    for (struct csr_signed *d = list; d; d = d->next) {
+        char *payload = d->chain_pem ? ocpp_certificate_signed_payload(d->chain_pem) : NULL;
+        core_on_csr_signed(g->core, d->charger_id, payload,
+                           payload ? NULL : d->chain_pem ? "certificate chain too long for CertificateSigned" : d->why);
+        free(payload);
+    }
+    csr_signed_free(list);
+}
+
 void gw_store_wake(void *ctx)
 {
     struct gateway *g = ctx;
@@ -147,6 +161,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             drain_store(g);
         if (g->rest_store)
             drain_rest_store(g);
+        if (g->signer)
+            drain_signer(g);
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:

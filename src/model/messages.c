@@ -37,6 +37,10 @@ void ocpp_req_free(enum ocpp_action a, union ocpp_req *req)
         req->stop_tx.values = NULL;
         req->stop_tx.n_values = 0;
         break;
+    case OCPP_ACTION_SIGN_CERTIFICATE:
+        free(req->sign_certificate.csr);
+        req->sign_certificate.csr = NULL;
+        break;
     default:
         break; /* the other requests own nothing */
     }

@@ -35,6 +35,9 @@ static const struct {
     [STORE_OP_SQL_BEHIND]           = { "sql_behind", false },
     [STORE_OP_CHARGERS_ALL]         = { "chargers_all", true },
     [STORE_OP_COMMAND]              = { "command", false },
+    [STORE_OP_CP_SECURITY_EVENT]    = { "cp_security_event", false },
+    [STORE_OP_SIGNED_FW_STATUS]     = { "signed_fw_status", false },
+    [STORE_OP_LOG_STATUS]           = { "log_status", false },
 };
 
 struct store_job *store_job_new(enum store_op op)

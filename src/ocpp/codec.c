@@ -1,5 +1,5 @@
 /*
- * The codec of the ten charger-initiated actions: JSON <-> the typed
+ * The codec of the charger-initiated actions: JSON <-> the typed
  * messages of ocpp_msg.h. A table indexed by action holds each action's
  * parse function (payload -> union ocpp_req) and conf builder (struct
  * ocpp_conf -> payload); the functions themselves live one file per action
@@ -29,7 +29,11 @@ static const struct handler handlers[OCPP_ACTION_COUNT] = {
     [OCPP_ACTION_DIAGNOSTICS_STATUS_NOTIFICATION] = { ocpp_parse_diagnostics_status, NULL },
     [OCPP_ACTION_FIRMWARE_STATUS_NOTIFICATION] = { ocpp_parse_firmware_status, NULL },
     [OCPP_ACTION_HEARTBEAT] = { NULL, ocpp_build_heartbeat_conf },
+    [OCPP_ACTION_LOG_STATUS_NOTIFICATION] = { ocpp_parse_request_status, NULL },
     [OCPP_ACTION_METER_VALUES] = { ocpp_parse_meter_values, NULL },
+    [OCPP_ACTION_SECURITY_EVENT_NOTIFICATION] = { ocpp_parse_security_event, NULL },
+    [OCPP_ACTION_SIGN_CERTIFICATE] = { ocpp_parse_sign_certificate, ocpp_build_sign_certificate_conf },
+    [OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION] = { ocpp_parse_request_status, NULL },
     [OCPP_ACTION_START_TRANSACTION] = { ocpp_parse_start_transaction, ocpp_build_start_transaction_conf },
     [OCPP_ACTION_STATUS_NOTIFICATION] = { ocpp_parse_status_notification, NULL },
     [OCPP_ACTION_STOP_TRANSACTION] = { ocpp_parse_stop_transaction, ocpp_build_stop_transaction_conf },

@@ -80,6 +80,10 @@ enum ocpp_err ocpp_parse_data_transfer(const struct cJSON *p, union ocpp_req *re
 enum ocpp_err ocpp_parse_diagnostics_status(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
 enum ocpp_err ocpp_parse_firmware_status(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
 enum ocpp_err ocpp_parse_meter_values(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
+enum ocpp_err ocpp_parse_security_event(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
+/* SignedFirmwareStatusNotification and LogStatusNotification share one shape */
+enum ocpp_err ocpp_parse_request_status(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
+enum ocpp_err ocpp_parse_sign_certificate(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
 enum ocpp_err ocpp_parse_start_transaction(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
 enum ocpp_err ocpp_parse_status_notification(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
 enum ocpp_err ocpp_parse_stop_transaction(const struct cJSON *p, union ocpp_req *req, struct ocpp_violation *v);
@@ -89,6 +93,7 @@ struct cJSON *ocpp_build_authorize_conf(const struct ocpp_conf *conf);
 struct cJSON *ocpp_build_boot_notification_conf(const struct ocpp_conf *conf);
 struct cJSON *ocpp_build_data_transfer_conf(const struct ocpp_conf *conf);
 struct cJSON *ocpp_build_heartbeat_conf(const struct ocpp_conf *conf);
+struct cJSON *ocpp_build_sign_certificate_conf(const struct ocpp_conf *conf);
 struct cJSON *ocpp_build_start_transaction_conf(const struct ocpp_conf *conf);
 struct cJSON *ocpp_build_stop_transaction_conf(const struct ocpp_conf *conf);
 

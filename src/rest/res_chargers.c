@@ -1,6 +1,6 @@
 /*
  * /v1/chargers: list (offset pages), pre-register, read, change, delete;
- * a charger's status history (cursor pages). `connected` is the core's live
+ * a charger's status history and security events (cursor pages). `connected` is the core's live
  * view (this process holds the charger's websocket), every other field the
  * chargers row and its connectors. A write changes the table, and this
  * process's registry from the committed row before the answer (other
@@ -86,6 +86,13 @@ static const struct rest_col charger_cols[] = {
     { "siteId", "c.site_id", REST_COL_STR, NULL },
     { "firmwareStatus", "c.firmware_status", REST_COL_STR, NULL },
     { "diagnosticsStatus", "c.diagnostics_status", REST_COL_STR, NULL },
+    /* the last SignedFirmwareStatusNotification / LogStatusNotification (Security Extension) */
+    { "signedFirmwareStatus", "c.signed_firmware_status", REST_COL_STR, NULL },
+    { "signedFirmwareRequestId", "c.signed_firmware_request_id", REST_COL_INT, NULL },
+    { "signedFirmwareStatusAt", "c.signed_firmware_status_at", REST_COL_TIME, NULL },
+    { "logStatus", "c.log_status", REST_COL_STR, NULL },
+    { "logRequestId", "c.log_request_id", REST_COL_INT, NULL },
+    { "logStatusAt", "c.log_status_at", REST_COL_TIME, NULL },
     { "createdAt", "c.created_at", REST_COL_TIME, NULL },
     { "updatedAt", "c.updated_at", REST_COL_TIME, NULL },
     /* updatedAt: the charger's time of the status when it sent one, else when it arrived */
@@ -512,4 +519,55 @@ static void history_done(struct rest_request *r, struct store_job *job)
 void res_charger_status_history(struct rest_request *r)
 {
     res_list_start(r, &history_spec, rest_param(r, "id"), history_done);
+}
+
+/* ---- GET /v1/chargers/{id}/security-events (SecurityEventNotification) ---- */
+
+static const struct rest_col security_event_cols[] = {
+    { "id", "e.id", REST_COL_INT, NULL },
+    { "chargerId", "e.charger_id", REST_COL_STR, NULL },
+    { "type", "e.type", REST_COL_STR, NULL },
+    { "timestamp", "e.event_at", REST_COL_TIME, NULL },
+    { "techInfo", "e.tech_info", REST_COL_STR, NULL },
+    { "receivedAt", "e.received_at", REST_COL_TIME, NULL },
+};
+
+static const struct rest_sort security_event_sorts[] = {
+    { "id", "e.id", NULL, NULL },
+};
+
+static const struct rest_filter security_event_filters[] = {
+    { "type", REST_F_TEXT, "e.type = $?", 50, NULL, 0, 0, NULL },
+    { "from", REST_F_TIME, "e.received_at >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+    { "to", REST_F_TIME, "e.received_at < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
+};
+
+static const struct rest_list_spec security_events_spec = {
+    .name = "security-events",
+    .paging = REST_PAGING_CURSOR,
+    .kind = REST_LIST_SECURITY_EVENTS,
+    .cols = security_event_cols,
+    .ncols = sizeof security_event_cols / sizeof security_event_cols[0],
+    .from = "security_events e",
+    .id = "e.id",
+    .sorts = security_event_sorts,
+    .nsorts = sizeof security_event_sorts / sizeof security_event_sorts[0],
+    .desc = true,
+    .filters = security_event_filters,
+    .nfilters = sizeof security_event_filters / sizeof security_event_filters[0],
+    .scope = "e.charger_id = $?",
+    .parent = CHARGER_PARENT,
+    .vis_chargers = "e.charger_id = ANY($?::text[])",
+    .vis_sites = "e.charger_id IN (SELECT s.id FROM chargers s WHERE s.site_id = ANY($?::text[]))",
+};
+const struct rest_list_spec *const res_security_events_spec = &security_events_spec;
+
+static void security_events_done(struct rest_request *r, struct store_job *job)
+{
+    res_list_finish(r, job, &security_events_spec, "charger");
+}
+
+void res_charger_security_events(struct rest_request *r)
+{
+    res_list_start(r, &security_events_spec, rest_param(r, "id"), security_events_done);
 }

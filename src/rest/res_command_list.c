@@ -32,7 +32,7 @@
 enum {
     COL_ID, COL_CHARGER, COL_ACTION, COL_PAYLOAD, COL_STATUS, COL_OUTCOME, COL_RESPONSE,
     COL_RESPONSE_STATUS, COL_ERROR, COL_SESSION, COL_TRANSACTION, COL_API_KEY, COL_REQUEST,
-    COL_CREATED, COL_SENT, COL_ANSWERED, COL_COMPLETED, COL_LATENCY,
+    COL_CREATED, COL_SENT, COL_ANSWERED, COL_COMPLETED, COL_LATENCY, COL_ORIGIN,
     NCOLS
 };
 
@@ -61,6 +61,8 @@ static const struct rest_col command_cols[NCOLS] = {
     /* null until answered (either time NULL) */
     [COL_LATENCY] = { "latencyMs", "ocppgw_ms(cmd.answered_at) - ocppgw_ms(cmd.sent_at)", REST_COL_INT,
                       NULL },
+    /* "api": an API client asked; "gateway": the gateway's own (CertificateSigned after SignCertificate) */
+    [COL_ORIGIN] = { "origin", "cmd.origin", REST_COL_STR, NULL },
 };
 
 /* ---- GET /v1/chargers/{id}/commands ---- */
@@ -234,6 +236,7 @@ cJSON *res_command_json(const struct core_command_view *v)
     row[COL_ANSWERED] = time_or_null(v->answered_ms);
     row[COL_COMPLETED] = time_or_null(v->completed_ms);
     row[COL_LATENCY] = v->sent_ms && v->answered_ms ? int_text(v->answered_ms - v->sent_ms) : NULL;
+    row[COL_ORIGIN] = dup_or_null(v->by_gateway ? "gateway" : "api");
 
     struct store_job *job = store_job_new(STORE_OP_SQL);
     job->out.sql.ntuples = 1;

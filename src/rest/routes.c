@@ -19,6 +19,7 @@ const struct rest_route rest_routes[] = {
     { REST_DELETE, "/v1/chargers/{id}",                 res_charger_delete,          "chargers:write", REST_CHARGER_ID },
     { REST_GET,    "/v1/chargers/{id}/sessions",        res_charger_sessions,        "sessions:read",  REST_CHARGER_ID },
     { REST_GET,    "/v1/chargers/{id}/status-history",  res_charger_status_history,  "chargers:read",  REST_CHARGER_ID },
+    { REST_GET,    "/v1/chargers/{id}/security-events", res_charger_security_events, "chargers:read",  REST_CHARGER_ID },
     { REST_POST,   "/v1/chargers/{id}/remote-start",    res_remote_start,            "commands:write", REST_CHARGER_ID | REST_JSON_BODY },
     { REST_POST,   "/v1/chargers/{id}/commands/{action}", res_command_post,          "commands:write", REST_CHARGER_ID },
     { REST_GET,    "/v1/chargers/{id}/commands",        res_charger_commands,        "commands:write", REST_CHARGER_ID },

@@ -275,6 +275,26 @@ static void params_security_event(const struct store_job *j, struct store_params
     p_int(p, job_ms(j));
 }
 
+static void params_cp_security_event(const struct store_job *j, struct store_params *p)
+{
+    p_text(p, j->charger_id);
+    p_text(p, j->in.cp_security_event.type);
+    p_int(p, j->in.cp_security_event.timestamp_ms);
+    p_text(p, j->in.cp_security_event.tech_info);
+    p_int(p, job_ms(j));
+}
+
+static void params_request_status(const struct store_job *j, struct store_params *p)
+{
+    p_text(p, j->charger_id);
+    p_text(p, j->in.request_status.status);
+    if (j->in.request_status.has_request_id)
+        p_int(p, j->in.request_status.request_id);
+    else
+        p_text(p, NULL);
+    p_int(p, job_ms(j));
+}
+
 static void params_command(const struct store_job *j, struct store_params *p)
 {
     const struct store_command *c = &j->in.command;
@@ -296,6 +316,7 @@ static void params_command(const struct store_job *j, struct store_params *p)
     p_int_or_null(p, c->sent_ms);
     p_int_or_null(p, c->answered_ms);
     p_int_or_null(p, c->completed_ms);
+    p_text(p, c->origin[0] ? c->origin : "api");
 }
 
 static void params_charger_id(const struct store_job *j, struct store_params *p)
@@ -438,10 +459,10 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
     [STORE_OP_COMMAND] = {
         .sql = "INSERT INTO commands AS k (id, charger_id, action, payload, state, outcome, response,"
         " response_status, error_code, error_description, session_id, transaction_id, api_key_id,"
-        " request_id, created_at, sent_at, answered_at, completed_at)"
+        " request_id, created_at, sent_at, answered_at, completed_at, origin)"
         " VALUES ($1::uuid, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10, $11::bigint,"
         " $12::integer, $13::bigint, $14, coalesce(ocppgw_ts($15::bigint), now()),"
-        " ocppgw_ts($16::bigint), ocppgw_ts($17::bigint), ocppgw_ts($18::bigint))"
+        " ocppgw_ts($16::bigint), ocppgw_ts($17::bigint), ocppgw_ts($18::bigint), $19)"
         " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, outcome = EXCLUDED.outcome,"
         " response = EXCLUDED.response, response_status = EXCLUDED.response_status,"
         " error_code = EXCLUDED.error_code, error_description = EXCLUDED.error_description,"
@@ -450,6 +471,15 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
         " completed_at = EXCLUDED.completed_at"
         " WHERE k.state NOT IN ('completed', 'failed') OR EXCLUDED.state IN ('completed', 'failed')",
         .params = params_command },
+    [STORE_OP_CP_SECURITY_EVENT] = {
+        .sql = "SELECT ocppgw_security_event($1, $2, $3::bigint, $4, $5::bigint)",
+        .params = params_cp_security_event },
+    [STORE_OP_SIGNED_FW_STATUS] = {
+        .sql = "SELECT ocppgw_request_status($1, 'signed_firmware', $2, $3::integer, $4::bigint)",
+        .params = params_request_status },
+    [STORE_OP_LOG_STATUS] = {
+        .sql = "SELECT ocppgw_request_status($1, 'log', $2, $3::integer, $4::bigint)",
+        .params = params_request_status },
 };
 
 void store_op_stmt_name(enum store_op op, char *buf, size_t cap)

@@ -90,6 +90,7 @@ struct ans_state {
     struct ans_cert certs[ANS_CERTS_MAX];
     int ncerts;
     int cert_serial;                            /* the last serial number given out */
+    char *certificate_chain;                    /* the last CertificateSigned's, NULL = none */
 };
 
 /* What a positive answer's filler works with. */
@@ -119,6 +120,7 @@ static void state_free(void *p)
     struct ans_state *st = p;
     for (size_t i = 0; i < ANS_KEYS; i++)
         free(st->values[i]);
+    free(st->certificate_chain);
     free(st);
 }
 
@@ -558,10 +560,18 @@ static void fill_get_log(struct ans_ctx *x)
     cJSON_AddStringToObject(x->res, "filename", name);
 }
 
+/* Security Extension: the chain is kept for the test to check (sim_answers_certificate_chain). */
+static void fill_certificate_signed(struct ans_ctx *x)
+{
+    const char *chain = req_string(x->req, "certificateChain");
+    free(x->st->certificate_chain);
+    x->st->certificate_chain = chain ? xstrdup(chain) : NULL;
+}
+
 /* Sorted by name (strcmp) for bsearch; sim_answers_init checks. */
 static const struct action_spec actions[SIM_ANSWERS_ACTIONS] = {
     { "CancelReservation", "Accepted", "Rejected", NULL, STATUS_MAYBE },
-    { "CertificateSigned", "Accepted", "Rejected", NULL, STATUS_MAYBE },
+    { "CertificateSigned", "Accepted", "Rejected", fill_certificate_signed, STATUS_MAYBE },
     { "ChangeAvailability", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "ChangeConfiguration", NULL, "Rejected", fill_change_configuration, STATUS_MAYBE },
     { "ClearCache", "Accepted", "Rejected", NULL, STATUS_MAYBE },
@@ -731,4 +741,10 @@ const char *sim_answers_config_value(const struct sim_charger *c, const char *ke
     const struct ans_state *st = state_peek(c);
     int i = key_index(key);
     return st && i >= 0 ? st->values[i] : NULL;
+}
+
+const char *sim_answers_certificate_chain(const struct sim_charger *c)
+{
+    const struct ans_state *st = state_peek(c);
+    return st ? st->certificate_chain : NULL;
 }

@@ -6,7 +6,7 @@
  *           [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
  *           serve: [--answer accept|reject|callerror|silence|disconnect|invalid]
  *           [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]
- *           [--no-followups] [--verbose]
+ *           [--no-followups] [--verbose] [--sign-certificate ORG]
  *
  * Phases, one after the other, all on one sim (tests/sim/sim.c):
  *  1. connect N chargers (ids PREFIX000001 ...), at most R new ones per
@@ -36,7 +36,11 @@
  * closes (or that --answer disconnect drops) reconnects after a second, boots
  * again with --boot, and sends its StatusNotification again. The last line is
  * "RESULT calls=N starts=N stops=N ..." (gateway CALLs received, StartTransaction
- * and StopTransaction follow-ups sent).
+ * and StopTransaction follow-ups sent). With --sign-certificate ORG each
+ * charger then asks for its certificate (OCPP 1.6 Security Extension:
+ * SignCertificate with a fresh P-256 key's CSR, CN = its id, O = ORG) and
+ * answers the gateway's CertificateSigned; "certificates=N" counts the
+ * chargers that got one.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -85,6 +89,7 @@ struct options {
     int followup_delay_ms;
     bool no_followups;
     bool verbose;                  /* one line per gateway CALL on stderr */
+    const char *csr_org;           /* --sign-certificate: O of the CSR each charger sends */
 };
 
 enum phase { PH_WAIT, PH_CONNECTING, PH_OPEN, PH_DEAD };
@@ -100,7 +105,8 @@ struct bench_charger {
     bool outstanding;
     int64_t tx_id;                 /* 0 = none */
     double energy_wh;
-    int serve_step;                /* serve: 1 BootNotification out, 2 StatusNotification out */
+    int serve_step;                /* serve: 1 BootNotification out, 2 StatusNotification out,
+                                      3 SignCertificate out */
     bool rejoin;                   /* serve: closed during the run, to reconnect at retry_at_us */
 };
 
@@ -186,6 +192,7 @@ struct bench {
     struct sim_answers_stats fu;   /* summed; last_transaction_id etc. unused */
     int max_outstanding;
     int reconnects;
+    int certificates;              /* chargers that received a CertificateSigned */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -206,6 +213,7 @@ static void usage(FILE *f)
             "       serve:  [--answer accept|reject|callerror|silence|disconnect|invalid]\n"
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
             "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
+            "               [--sign-certificate ORG]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
             "duration (mode connect: holds them idle); with --interval, each charger sends\n"
             "one CALL per interval instead (a fleet at a given rate, for latency).\n"
@@ -217,6 +225,8 @@ static void usage(FILE *f)
             "--answer-for sets one action's behaviour (repeatable, e.g.\n"
             "ChangeConfiguration=reject for a refused security profile upgrade), and\n"
             "reconnects when closed, until SIGINT/SIGTERM or --duration (default 0 = forever).\n"
+            "--sign-certificate ORG: each charger then sends SignCertificate (a CSR with CN = its\n"
+            "id, O = ORG) and keeps the chain of the gateway's CertificateSigned.\n"
             "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...)\n");
 }
 
@@ -253,6 +263,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "followup-delay", required_argument, NULL, 'F' },
         { "no-followups", no_argument, NULL, 'N' },
         { "verbose", no_argument, NULL, 'v' },
+        { "sign-certificate", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
@@ -337,6 +348,11 @@ static bool parse_options(int argc, char **argv, struct options *o)
             break;
         case 'N': o->no_followups = true; break;
         case 'v': o->verbose = true; break;
+        case 'C':
+            if (!*optarg)
+                goto bad;
+            o->csr_org = optarg;
+            break;
         case 'H': usage(stdout); exit(0);
         default: goto bad;
         }
@@ -825,6 +841,7 @@ static void tally(struct bench *b, struct bench_charger *x)
     b->fu.stops_sent += st.stops_sent;
     b->fu.stops_answered += st.stops_answered;
     b->fu.followup_errors += st.followup_errors;
+    b->certificates += sim_answers_certificate_chain(x->c) != NULL;
     if (sim_calls_outstanding_max(x->c) > b->max_outstanding)
         b->max_outstanding = sim_calls_outstanding_max(x->c);
 }
@@ -838,6 +855,27 @@ static void serve_greet(struct bench *b, struct bench_charger *x)
     } else if (send_action(b, x, "StatusNotification")) {
         x->serve_step = 2;
     }
+}
+
+/* --sign-certificate: SignCertificate with a CSR for this charger (CN its id, O the option's). */
+static bool send_sign_certificate(struct bench *b, struct bench_charger *x)
+{
+    char *csr = sim_csr_new(x->id, b->o.csr_org, NULL);
+    if (!csr)
+        return false;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "csr", csr);
+    char *text = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    free(csr);
+    bool ok = text && sim_send_call(x->c, "SignCertificate", text) == 0;
+    cJSON_free(text);
+    if (ok) {
+        x->outstanding = true;
+        x->sent_us = time_mono_us();
+        b->sent++;
+    }
+    return ok;
 }
 
 static void serve_on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool ok)
@@ -854,6 +892,8 @@ static void serve_on_reply(void *user, struct sim_charger *c, int64_t latency_us
         b->phase_err++;
     if (x->serve_step == 1 && send_action(b, x, "StatusNotification"))
         x->serve_step = 2;
+    else if (x->serve_step == 2 && b->o.csr_org && send_sign_certificate(b, x))
+        x->serve_step = 3;
     else
         x->serve_step = 0;
 }
@@ -955,10 +995,12 @@ static void serve_report(struct bench *b, int open_end, double cpu)
            b->fu.followup_errors);
     printf("RESULT calls=%" PRIu64 " starts=%d stops=%d mode=serve chargers=%d connected=%d refused=%d "
            "open_end=%d closed=%d reconnects=%d starts_answered=%d stops_answered=%d followup_errors=%d "
-           "max_outstanding=%d greetings_ok=%" PRIu64 " greetings_failed=%" PRIu64 " duration_s=%.1f sim_cpu_s=%.1f\n",
+           "max_outstanding=%d greetings_ok=%" PRIu64 " greetings_failed=%" PRIu64 " duration_s=%.1f sim_cpu_s=%.1f"
+           " certificates=%d\n",
            b->calls, b->fu.starts_sent, b->fu.stops_sent, b->o.chargers, b->connected, b->refused, open_end,
            b->closed_during_run, b->reconnects, b->fu.starts_answered, b->fu.stops_answered,
-           b->fu.followup_errors, b->max_outstanding, b->phase_ok, b->phase_err, b->o.duration, cpu);
+           b->fu.followup_errors, b->max_outstanding, b->phase_ok, b->phase_err, b->o.duration, cpu,
+           b->certificates);
     fflush(stdout);
 }
 

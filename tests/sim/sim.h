@@ -386,5 +386,29 @@ int sim_answers_last_transaction_id(const struct sim_charger *c);
  * key is unknown or the answers never ran). Borrowed, valid until the next
  * CALL. */
 const char *sim_answers_config_value(const struct sim_charger *c, const char *key);
+/* Security Extension: CertificateSigned is answered "Accepted" (REJECT:
+ * "Rejected") and its certificateChain kept: the last one received (NULL if
+ * none). Borrowed, valid until the next CertificateSigned. */
+const char *sim_answers_certificate_chain(const struct sim_charger *c);
+
+/* ---- the Security Extension, charger-initiated (tests/sim/security.c) ---- */
+
+/*
+ * A PEM PKCS#10 CSR as a charger makes for SignCertificate: a fresh P-256
+ * key, subject O=org and CN=cn (either NULL: left out), signed with that
+ * key. Caller frees; *key_pem (optional) receives the key (caller frees).
+ * NULL if OpenSSL fails.
+ */
+char *sim_csr_new(const char *cn, const char *org, char **key_pem);
+/*
+ * The four CALLs, as sim_call (the reply frame, caller frees, NULL on
+ * timeout). timestamp NULL: now; tech_info NULL and request_id < 0: left
+ * out.
+ */
+char *sim_security_event(struct sim_charger *c, const char *type, const char *timestamp,
+                         const char *tech_info, int timeout_ms);
+char *sim_sign_certificate(struct sim_charger *c, const char *csr_pem, int timeout_ms);
+char *sim_signed_firmware_status(struct sim_charger *c, const char *status, int request_id, int timeout_ms);
+char *sim_log_status(struct sim_charger *c, const char *status, int request_id, int timeout_ms);
 
 #endif

@@ -462,6 +462,8 @@ static void test_conf_empty_and_unknown(void **state)
     static const enum ocpp_action empty[] = {
         OCPP_ACTION_STATUS_NOTIFICATION, OCPP_ACTION_METER_VALUES,
         OCPP_ACTION_FIRMWARE_STATUS_NOTIFICATION, OCPP_ACTION_DIAGNOSTICS_STATUS_NOTIFICATION,
+        OCPP_ACTION_SECURITY_EVENT_NOTIFICATION, OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION,
+        OCPP_ACTION_LOG_STATUS_NOTIFICATION,
     };
     for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
         struct ocpp_conf c = { .action = empty[i] };
@@ -472,6 +474,76 @@ static void test_conf_empty_and_unknown(void **state)
     c.action = OCPP_ACTION_NONE;
     assert_null(ocpp_conf_to_json(&c));
     assert_null(ocpp_conf_to_json(NULL));
+}
+
+/* ---- the Security Extension (white paper edition 3) ---- */
+
+static void test_security_extension_requests(void **state)
+{
+    (void)state;
+    union ocpp_req req;
+    parse_fixture(OCPP_ACTION_SECURITY_EVENT_NOTIFICATION, &req);
+    assert_string_equal(req.security_event.type, "FirmwareUpdated");
+    assert_int_equal(req.security_event.timestamp_ms, T_2024_05_01_10_00Z); /* 12:00+02:00 */
+    assert_string_equal(req.security_event.tech_info, "details");
+    parse_text(OCPP_ACTION_SECURITY_EVENT_NOTIFICATION, "{\"type\":\"X\",\"timestamp\":\"2024-05-01T10:00:00Z\"}",
+               &req, OCPP_OK, "");
+    assert_string_equal(req.security_event.tech_info, "");
+    parse_text(OCPP_ACTION_SECURITY_EVENT_NOTIFICATION, "{\"type\":\"X\",\"timestamp\":\"noon\"}", &req,
+               OCPP_ERR_TYPE_CONSTRAINT, "timestamp");
+    parse_text(OCPP_ACTION_SECURITY_EVENT_NOTIFICATION, "{\"timestamp\":\"2024-05-01T10:00:00Z\"}", &req,
+               OCPP_ERR_OCCURENCE_CONSTRAINT, "type");
+
+    parse_fixture(OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION, &req);
+    assert_string_equal(req.request_status.status, "Downloaded");
+    assert_true(req.request_status.has_request_id);
+    assert_int_equal(req.request_status.request_id, 1);
+    parse_fixture(OCPP_ACTION_LOG_STATUS_NOTIFICATION, &req);
+    assert_string_equal(req.request_status.status, "BadMessage");
+    parse_text(OCPP_ACTION_LOG_STATUS_NOTIFICATION, "{\"status\":\"Idle\"}", &req, OCPP_OK, "");
+    assert_false(req.request_status.has_request_id);
+    parse_text(OCPP_ACTION_LOG_STATUS_NOTIFICATION, "{\"status\":\"Idle\",\"requestId\":4294967296}", &req,
+               OCPP_ERR_PROPERTY_CONSTRAINT, "requestId");
+
+    parse_fixture(OCPP_ACTION_SIGN_CERTIFICATE, &req);
+    assert_non_null(req.sign_certificate.csr);
+    assert_non_null(strstr(req.sign_certificate.csr, "BEGIN CERTIFICATE REQUEST"));
+    ocpp_req_free(OCPP_ACTION_SIGN_CERTIFICATE, &req);
+    assert_null(req.sign_certificate.csr);
+    parse_text(OCPP_ACTION_SIGN_CERTIFICATE, "{\"csr\":\"\"}", &req, OCPP_ERR_PROPERTY_CONSTRAINT, "csr");
+    parse_text(OCPP_ACTION_SIGN_CERTIFICATE, "{}", &req, OCPP_ERR_OCCURENCE_CONSTRAINT, "csr");
+}
+
+static void test_security_extension_conf_and_certificate_signed(void **state)
+{
+    (void)state;
+    struct ocpp_conf c = { .action = OCPP_ACTION_SIGN_CERTIFICATE };
+    c.body.sign_certificate_accepted = true;
+    expect_conf(&c, "{\"status\":\"Accepted\"}");
+    c.body.sign_certificate_accepted = false;
+    expect_conf(&c, "{\"status\":\"Rejected\"}");
+
+    char *p = ocpp_certificate_signed_payload("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n");
+    assert_non_null(p);
+    cJSON *js = cJSON_Parse(p);
+    struct ocpp_violation v;
+    assert_int_equal(ocpp_schema_validate(OCPP_ACTION_CERTIFICATE_SIGNED, OCPP_SCHEMA_REQ, js, &v), OCPP_OK);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(js, "certificateChain")),
+                        "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n");
+    cJSON_Delete(js);
+    free(p);
+    /* the schema's 10000 bytes at most */
+    char *big = malloc(10002);
+    memset(big, 'A', 10001);
+    big[10001] = '\0';
+    assert_null(ocpp_certificate_signed_payload(big));
+    big[10000] = '\0';
+    p = ocpp_certificate_signed_payload(big);
+    assert_non_null(p);
+    free(p);
+    free(big);
+    assert_null(ocpp_certificate_signed_payload(""));
+    assert_null(ocpp_certificate_signed_payload(NULL));
 }
 
 int main(void)
@@ -490,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_conf_id_tag_info),
         cmocka_unit_test(test_conf_boot_heartbeat_data_transfer),
         cmocka_unit_test(test_conf_empty_and_unknown),
+        cmocka_unit_test(test_security_extension_requests),
+        cmocka_unit_test(test_security_extension_conf_and_certificate_signed),
     };
     return cmocka_run_group_tests(tests, ocpp_fixture_schema_setup, ocpp_fixture_schema_teardown);
 }

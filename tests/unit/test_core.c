@@ -1327,6 +1327,132 @@ static void test_firmware_and_diagnostics_status(void **state)
     assert_string_equal(core_fake_event(&fx->f, CORE_EV_DIAGNOSTICS_STATUS, 0)->status, "Uploaded");
 }
 
+/* ================================================================ the Security Extension */
+
+static void test_security_extension_notifications(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t conn = open_charger(fx, "CP-1");
+    union ocpp_req r;
+    memset(&r, 0, sizeof r);
+    str_copy(r.security_event.type, sizeof r.security_event.type, "FirmwareUpdated");
+    r.security_event.timestamp_ms = T0 - 5000;
+    str_copy(r.security_event.tech_info, sizeof r.security_event.tech_info, "to 2.1");
+    request(fx, conn, "se", OCPP_ACTION_SECURITY_EVENT_NOTIFICATION, &r);
+    memset(&r, 0, sizeof r);
+    str_copy(r.request_status.status, sizeof r.request_status.status, "InvalidSignature");
+    r.request_status.has_request_id = true;
+    r.request_status.request_id = 7;
+    request(fx, conn, "sf", OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION, &r);
+    memset(&r, 0, sizeof r);
+    str_copy(r.request_status.status, sizeof r.request_status.status, "Idle");
+    request(fx, conn, "ls", OCPP_ACTION_LOG_STATUS_NOTIFICATION, &r);
+
+    /* answered {} at once, written behind */
+    assert_int_equal(core_fake_conf_for(&fx->f, conn, "se")->conf.action, OCPP_ACTION_SECURITY_EVENT_NOTIFICATION);
+    assert_int_equal(core_fake_conf_for(&fx->f, conn, "sf")->conf.action,
+                     OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION);
+    assert_int_equal(core_fake_conf_for(&fx->f, conn, "ls")->conf.action, OCPP_ACTION_LOG_STATUS_NOTIFICATION);
+    const struct store_job *job = core_fake_job(&fx->f, STORE_OP_CP_SECURITY_EVENT, 0);
+    assert_non_null(job);
+    assert_string_equal(job->charger_id, "CP-1");
+    assert_string_equal(job->in.cp_security_event.type, "FirmwareUpdated");
+    assert_int_equal(job->in.cp_security_event.timestamp_ms, T0 - 5000);
+    assert_string_equal(job->in.cp_security_event.tech_info, "to 2.1");
+    job = core_fake_job(&fx->f, STORE_OP_SIGNED_FW_STATUS, 0);
+    assert_string_equal(job->in.request_status.status, "InvalidSignature");
+    assert_true(job->in.request_status.has_request_id);
+    assert_int_equal(job->in.request_status.request_id, 7);
+    job = core_fake_job(&fx->f, STORE_OP_LOG_STATUS, 0);
+    assert_string_equal(job->in.request_status.status, "Idle");
+    assert_false(job->in.request_status.has_request_id);
+    assert_string_equal(core_fake_event(&fx->f, CORE_EV_SECURITY, 0)->status, "FirmwareUpdated");
+    /* none of them is the gateway's own security observation */
+    assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_SECURITY_EVENT), 0);
+}
+
+static struct {
+    int n;
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    char csr[64];
+} signed_req;
+
+static void fake_sign_csr(void *ctx, const char *charger_id, const char *csr_pem)
+{
+    (void)ctx;
+    signed_req.n++;
+    str_copy(signed_req.charger_id, sizeof signed_req.charger_id, charger_id);
+    str_copy(signed_req.csr, sizeof signed_req.csr, csr_pem);
+}
+
+static void sign_certificate(struct fx *fx, uint64_t conn, const char *msg_id, const char *csr)
+{
+    union ocpp_req r;
+    memset(&r, 0, sizeof r);
+    r.sign_certificate.csr = xstrdup(csr);      /* the core takes it */
+    request(fx, conn, msg_id, OCPP_ACTION_SIGN_CERTIFICATE, &r);
+}
+
+static void test_sign_certificate_without_ca_is_rejected(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t conn = open_charger(fx, "CP-1");
+    sign_certificate(fx, conn, "sc", "-----BEGIN CERTIFICATE REQUEST-----");
+    const struct core_fake_conf *conf = core_fake_conf_for(&fx->f, conn, "sc");
+    assert_int_equal(conf->conf.action, OCPP_ACTION_SIGN_CERTIFICATE);
+    assert_false(conf->conf.body.sign_certificate_accepted);
+    assert_int_equal(fx->f.n_calls, 0);
+}
+
+static void test_sign_certificate_then_certificate_signed(void **state)
+{
+    struct fx *fx = *state;
+    core_free(fx->c);
+    struct core_io io = core_fake_io(&fx->f);
+    io.sign_csr = fake_sign_csr;
+    fx->c = core_new(&io, &fx->cfg);
+    memset(&signed_req, 0, sizeof signed_req);
+    uint64_t conn = open_charger(fx, "CP-1");
+
+    sign_certificate(fx, conn, "sc", "CSR-TEXT");
+    assert_true(core_fake_conf_for(&fx->f, conn, "sc")->conf.body.sign_certificate_accepted);
+    assert_int_equal(signed_req.n, 1);
+    assert_string_equal(signed_req.charger_id, "CP-1");
+    assert_string_equal(signed_req.csr, "CSR-TEXT");
+    assert_int_equal(fx->f.n_calls, 0);         /* nothing until the signer answers */
+    /* one CSR of a charger at a time: a second one meanwhile is Rejected and not signed */
+    sign_certificate(fx, conn, "sc2", "CSR-TEXT-2");
+    assert_false(core_fake_conf_for(&fx->f, conn, "sc2")->conf.body.sign_certificate_accepted);
+    assert_int_equal(signed_req.n, 1);
+
+    /* the signer's answer: a CertificateSigned command of the gateway's own */
+    core_on_csr_signed(fx->c, "CP-1", "{\"certificateChain\":\"PEM\"}", NULL);
+    assert_int_equal(fx->f.n_calls, 1);
+    assert_int_equal(fx->f.calls[0].conn_id, conn);
+    assert_int_equal(fx->f.calls[0].action, OCPP_ACTION_CERTIFICATE_SIGNED);
+    assert_string_equal(fx->f.calls[0].payload, "{\"certificateChain\":\"PEM\"}");
+    const struct store_job *row = core_fake_job(&fx->f, STORE_OP_COMMAND, 0);
+    assert_non_null(row);
+    assert_string_equal(row->in.command.action, "CertificateSigned");
+    assert_string_equal(row->in.command.origin, "gateway");
+    assert_int_equal(row->in.command.api_key_id, 0);
+
+    /* a refused CSR: no certificate, a security event of the gateway's */
+    core_on_csr_signed(fx->c, "CP-1", NULL, "subject CN must be the charge point id 'CP-1'");
+    assert_int_equal(fx->f.n_calls, 1);
+    assert_int_equal(security_jobs(fx, "csr_rejected"), 1);
+    /* answered: the charger may ask again */
+    sign_certificate(fx, conn, "sc3", "CSR-TEXT-3");
+    assert_true(core_fake_conf_for(&fx->f, conn, "sc3")->conf.body.sign_certificate_accepted);
+    assert_int_equal(signed_req.n, 2);
+    core_on_csr_signed(fx->c, "CP-1", NULL, "weak key");
+
+    /* an answer for a charger that left meanwhile sends nothing */
+    core_conn_closed(fx->c, conn, "gone");
+    core_on_csr_signed(fx->c, "CP-1", "{\"certificateChain\":\"PEM\"}", NULL);
+    assert_int_equal(fx->f.n_calls, 1);
+}
+
 /* ================================================================ time */
 
 static const struct store_last_seen *last_seen_item(const struct store_job *job, const char *id)
@@ -1944,6 +2070,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_supported_and_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_firmware_and_diagnostics_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_security_extension_notifications, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_certificate_without_ca_is_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_certificate_then_certificate_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_seen_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_one_in_flight, setup, teardown),

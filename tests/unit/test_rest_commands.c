@@ -51,7 +51,7 @@ static void test_command_id_syntax(void **state)
 static const char *const members[] = {
     "id", "chargerId", "action", "payload", "status", "outcome", "response", "responseStatus",
     "error", "sessionId", "transactionId", "apiKeyId", "requestId", "createdAt", "sentAt",
-    "answeredAt", "completedAt", "latencyMs",
+    "answeredAt", "completedAt", "latencyMs", "origin",
 };
 #define NMEMBERS (sizeof members / sizeof members[0])
 
@@ -154,6 +154,19 @@ static void test_json_of_an_answered_command(void **state)
     assert_string_equal(str(o, "answeredAt"), "2026-11-21T10:00:00.017Z");
     assert_string_equal(str(o, "completedAt"), "2026-11-21T10:00:00.017Z");
     assert_int_equal((int64_t)num(o, "latencyMs"), 12);
+    assert_string_equal(str(o, "origin"), "api");
+    cJSON_Delete(o);
+
+    /* the gateway's own command (CertificateSigned after a SignCertificate) */
+    v.action = OCPP_ACTION_CERTIFICATE_SIGNED;
+    v.api_key_id = 0;
+    v.request_id = NULL;
+    v.by_gateway = true;
+    o = wire(res_command_json(&v));
+    check_members(o);
+    assert_string_equal(str(o, "action"), "CertificateSigned");
+    is_null(o, "apiKeyId");
+    assert_string_equal(str(o, "origin"), "gateway");
     cJSON_Delete(o);
 }
 

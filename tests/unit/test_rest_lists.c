@@ -43,6 +43,7 @@ static const struct {
 } lists[] = {
     { "/v1/chargers", &res_chargers_spec },
     { "/v1/chargers/{id}/status-history", &res_status_history_spec },
+    { "/v1/chargers/{id}/security-events", &res_security_events_spec },
     { "/v1/chargers/{id}/sessions", &res_charger_sessions_spec },
     { "/v1/chargers/{id}/commands", &res_charger_commands_spec },
     { "/v1/sessions", &res_sessions_spec },

@@ -390,16 +390,19 @@ static void test_action_table(void **state)
 static void test_charger_initiated(void **state)
 {
     (void)state;
+    /* the ten of 1.6 and the four of the security white paper */
     static const enum ocpp_action ten[] = {
         OCPP_ACTION_AUTHORIZE, OCPP_ACTION_BOOT_NOTIFICATION, OCPP_ACTION_DATA_TRANSFER,
         OCPP_ACTION_DIAGNOSTICS_STATUS_NOTIFICATION, OCPP_ACTION_FIRMWARE_STATUS_NOTIFICATION,
         OCPP_ACTION_HEARTBEAT, OCPP_ACTION_METER_VALUES, OCPP_ACTION_START_TRANSACTION,
         OCPP_ACTION_STATUS_NOTIFICATION, OCPP_ACTION_STOP_TRANSACTION,
+        OCPP_ACTION_LOG_STATUS_NOTIFICATION, OCPP_ACTION_SECURITY_EVENT_NOTIFICATION,
+        OCPP_ACTION_SIGN_CERTIFICATE, OCPP_ACTION_SIGNED_FIRMWARE_STATUS_NOTIFICATION,
     };
     int n = 0;
     for (int a = 0; a < OCPP_ACTION_COUNT; a++)
         n += ocpp_action_is_charger_initiated(a);
-    assert_int_equal(n, 10);
+    assert_int_equal(n, 14);
     for (size_t i = 0; i < sizeof ten / sizeof ten[0]; i++)
         assert_true(ocpp_action_is_charger_initiated(ten[i]));
     assert_false(ocpp_action_is_charger_initiated(OCPP_ACTION_NONE));

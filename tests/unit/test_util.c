@@ -47,6 +47,38 @@ static void test_config_defaults_valid_with_db(void **state)
     config_free(&c);
 }
 
+/* security.ca_cert / ca_key / organization: both files or neither, and an organization with them */
+static void test_config_security_ca(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(c.cert_days, 365);
+    assert_null(c.ca_cert);
+    assert_true(config_set(&c, "database", "url", "dbname=x", err, sizeof err));
+    assert_true(config_set(&c, "security", "ca_cert", "/etc/ca.pem", err, sizeof err));
+    assert_false(config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "security.ca_key"));
+    assert_true(config_set(&c, "security", "ca_key", "/etc/ca.key", err, sizeof err));
+    assert_false(config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "security.organization"));
+    assert_true(config_set(&c, "security", "organization", "ACME Charging", err, sizeof err));
+    assert_true(config_validate(&c, err, sizeof err));
+    assert_true(config_set(&c, "security", "cert_days", "30", err, sizeof err));
+    assert_int_equal(c.cert_days, 30);
+    assert_false(config_set(&c, "security", "cert_days", "0", err, sizeof err));
+    assert_false(config_set(&c, "security", "cert_days", "3651", err, sizeof err));
+    config_free(&c);
+
+    config_defaults(&c);
+    assert_true(config_set(&c, "database", "url", "dbname=x", err, sizeof err));
+    assert_true(config_set(&c, "security", "ca_key", "/etc/ca.key", err, sizeof err));
+    assert_false(config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "security.ca_cert"));
+    config_free(&c);
+}
+
 static void test_config_file_and_errors(void **state)
 {
     (void)state;
@@ -295,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults_valid_with_db),
         cmocka_unit_test(test_config_file_and_errors),
+        cmocka_unit_test(test_config_security_ca),
         cmocka_unit_test(test_config_env_overrides_file),
         cmocka_unit_test(test_config_bool_and_listen),
         cmocka_unit_test(test_password_hash_roundtrip),
