@@ -142,6 +142,19 @@ void rest_reply_error(struct rest_request *r, enum rest_err e, const char *messa
 /* Adds a response header ("Location", "/v1/chargers/CP-1") before the reply. */
 void rest_add_header(struct rest_request *r, const char *name, const char *value);
 /*
+ * One-time secrets in a reply (a new API key's "secret", a generated
+ * charger "authorizationKey"): marks `field`, a top-level member of the JSON
+ * body this request is about to reply with, as a secret. The client gets
+ * it in this reply only; the Idempotency-Key record stores the member as
+ * null, so a replay answers the same resource with `"field": null` (and
+ * `Idempotent-Replayed: true`). Call it before rest_reply_json, once per
+ * field (at most REST_SECRET_FIELDS_MAX). field is borrowed for the
+ * request's life: pass a string literal. Secrets themselves never go to the
+ * database as SQL parameters: send only their hash.
+ */
+#define REST_SECRET_FIELDS_MAX 4
+void rest_reply_secret_field(struct rest_request *r, const char *field);
+/*
  * A reply whose body is not built with cJSON (GET /v1/openapi.json): body
  * copied, len bytes, with that Content-Type.
  */

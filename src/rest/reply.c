@@ -154,6 +154,15 @@ void rest_add_header(struct rest_request *r, const char *name, const char *value
     r->n_handler_hdrs = r->reply.nheaders;
 }
 
+void rest_reply_secret_field(struct rest_request *r, const char *field)
+{
+    if (r->n_secret_fields == REST_SECRET_FIELDS_MAX) {
+        log_error(NULL, "rest: more than %d secret fields in one reply", REST_SECRET_FIELDS_MAX);
+        abort();
+    }
+    r->secret_fields[r->n_secret_fields++] = field;
+}
+
 /* The Origin, if CORS is configured and it is one of the allowed origins. */
 static const char *cors_origin(const struct rest_request *r)
 {

@@ -420,9 +420,12 @@ static void test_idempotent_replay_same_answer_no_second_row(void **state)
         fail_msg("POST /v1/api-keys answered no secret: %s", a->body);
     char *loc = strdup(api_header(a, "Location") ? api_header(a, "Location") : "");
 
+    /* the same answer, but the one-time secret is not kept for replays */
+    cJSON *want = cJSON_Duplicate(first, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(want, "secret", cJSON_CreateNull());
     struct api_resp *b = post_idem(admin, "irh-idem-1", "/v1/api-keys", body);
     const cJSON *second = api_expect(b, 201);
-    if (!cJSON_Compare(first, second, true))
+    if (!cJSON_Compare(want, second, true))
         fail_msg("replay answered another body:\nfirst:  %s\nreplay: %s", a->body, b->body);
     const char *loc2 = api_header(b, "Location");
     if (!loc2 || strcmp(loc, loc2) != 0)
@@ -431,8 +434,9 @@ static void test_idempotent_replay_same_answer_no_second_row(void **state)
 
     /* a third time, much the same */
     struct api_resp *c = post_idem(admin, "irh-idem-1", "/v1/api-keys", body);
-    if (!cJSON_Compare(first, api_expect(c, 201), true))
+    if (!cJSON_Compare(want, api_expect(c, 201), true))
         fail_msg("second replay answered another body: %s", c->body);
+    cJSON_Delete(want);
     assert_int_equal(db_int("SELECT count(*) FROM api_keys WHERE name = 'irh-idem-key'"), 1);
 
     /* an error answer is replayed as well: the same key on a conflicting token */
