@@ -61,6 +61,7 @@ enum rest_err {
     REST_ERR_BAD_GATEWAY,               /* 502 BAD_GATEWAY */
     REST_ERR_UNAVAILABLE,               /* 503 SERVICE_UNAVAILABLE */
     REST_ERR_CHARGER_TIMEOUT,           /* 504 CHARGER_TIMEOUT */
+    REST_ERR_QUERY_TIMEOUT,             /* 503 QUERY_TIMEOUT: past rest.statement_timeout */
     REST_ERR_COUNT
 };
 int rest_err_status(enum rest_err e);
@@ -187,7 +188,17 @@ typedef void (*rest_sql_done)(struct rest_request *r, struct store_job *job);
  */
 void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
               rest_sql_done done);
-/* 503 for an unavailable database, 500 otherwise (logged with the request id). */
+/*
+ * As rest_sql, for a text built for this request (a query shape): takes
+ * ownership of sql (malloc'd). The REST store keeps the most recently used
+ * texts prepared (rest.statement_cache), so any number of shapes works.
+ */
+void rest_sql_owned(struct rest_request *r, char *sql, int nparams, const char *const *params,
+                    rest_sql_done done);
+/*
+ * 503 for an unavailable database (QUERY_TIMEOUT when the statement ran
+ * past rest.statement_timeout), 500 otherwise (logged with the request id).
+ */
 void rest_reply_store_error(struct rest_request *r, const struct store_job *job);
 
 /* Field of row `row`, column `col` of a completed SQL job (NULL = SQL NULL). */

@@ -10,8 +10,8 @@
  * after/before/perPage, sort, order and every filter (a bad value: false with
  * the parameter named); rest_list_sql() assembles the statement from those
  * fragments, numbering the placeholders, so user input only ever travels as
- * parameters. Statements are interned (rest_sqlb_interned): the store
- * prepares each text once per connection, keyed by pointer.
+ * parameters. The store prepares each text once per connection, keyed by
+ * the text, and keeps a bounded number of them (rest.statement_cache, LRU).
  *
  * Offset pages: ORDER BY the sort column (NULLS LAST), then the id; the
  * total comes in the same statement. Cursor pages: keyset on (sort column,
@@ -61,18 +61,18 @@ int rest_sqlb_param(struct rest_sqlb *b, const char *value);
 void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n);
 /*
  * The text of a statement shaped by a request (which filters, sort, order,
- * direction, body fields) as a pointer that stays valid for the process's
- * life; equal texts give the same pointer. Each shape becomes a prepared
- * statement on the REST connection, so their number is bounded: past
- * REST_SQL_SHAPES_MAX new shapes, NULL (answer 503; the shapes in use keep
- * working). Loop thread only.
+ * direction, fields, body fields), taken from b (caller frees; b's text is
+ * empty afterwards). Any number of shapes is fine: the store keeps the
+ * most recently used ones prepared (rest.statement_cache) and lets the
+ * others go.
  */
-#define REST_SQL_SHAPES_MAX 2048
-const char *rest_sqlb_interned(const struct rest_sqlb *b);
-/* Same for a fixed statement (built once): never refused, not counted. */
+char *rest_sqlb_take_sql(struct rest_sqlb *b);
+/*
+ * A fixed statement's text (built once per process, never by a request) as
+ * a pointer valid for the process's life; equal texts give the same
+ * pointer. Loop thread only.
+ */
 const char *rest_sql_intern(const char *text);
-/* Number of request-shaped texts interned (tests, metrics). */
-size_t rest_sql_interned_count(void);
 
 /*
  * Appends `lead` and "(vis_chargers OR vis_sites)" with the key's charger

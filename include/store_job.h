@@ -140,7 +140,8 @@ struct store_job {
         struct store_command command;                    /* owns its strings */
         int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
         struct {                    /* SQL and SQL_BEHIND */
-            const char *sql;        /* static text, borrowed */
+            const char *sql;        /* static text, borrowed; or the job's own when sql_owned */
+            bool sql_owned;         /* sql was malloc'd for this job (a query shape): freed with it */
             int nparams;
             char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
         } sql;
@@ -167,7 +168,8 @@ struct store_job {
         struct {
             int ntuples, nfields;
             char **values;          /* owned, ntuples*nfields, row-major; NULL = SQL NULL */
-            char sqlstate[6];       /* on STORE_ERR_FAILED */
+            char sqlstate[6];       /* on STORE_ERR_FAILED; on STORE_ERR_UNAVAILABLE when the server
+                                       gave one (57014: statement_timeout), else "" */
         } sql;
     } out;
 };

@@ -62,6 +62,8 @@ static const struct key keys[] = {
     INT("rest", "rate_per_second", rest_rate_per_second, 1, 1000000),
     INT("rest", "rate_burst", rest_rate_burst, 1, 10000000),
     STRP("rest", "cors_origins", rest_cors_origins),
+    INT("rest", "statement_timeout", rest_statement_timeout, 0, 3600),
+    INT("rest", "statement_cache", rest_statement_cache, 16, 100000),
 };
 
 void config_defaults(struct config *c)
@@ -89,6 +91,8 @@ void config_defaults(struct config *c)
     c->rest_max_body = 1024 * 1024;
     c->rest_rate_per_second = 20;
     c->rest_rate_burst = 100;
+    c->rest_statement_timeout = 5;
+    c->rest_statement_cache = 256;
 }
 
 void config_free(struct config *c)

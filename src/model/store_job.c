@@ -80,6 +80,8 @@ void store_job_free(struct store_job *job)
     case STORE_OP_SQL:
     case STORE_OP_SQL_BEHIND:
         free_strings(job->in.sql.params, job->in.sql.params ? (size_t)job->in.sql.nparams : 0);
+        if (job->in.sql.sql_owned)
+            free((char *)job->in.sql.sql);
         store_job_clear_sql_out(job);
         break;
     case STORE_OP_APIKEY_CHANGED:

@@ -89,6 +89,10 @@ void rest_reply_error(struct rest_request *r, enum rest_err e, const char *messa
 
 void rest_reply_store_error(struct rest_request *r, const struct store_job *job)
 {
+    if (job && job->status == STORE_ERR_UNAVAILABLE && strcmp(job->out.sql.sqlstate, "57014") == 0) {
+        rest_reply_error(r, REST_ERR_QUERY_TIMEOUT, "the statement ran past rest.statement_timeout", NULL);
+        return;
+    }
     if (job && job->status == STORE_ERR_UNAVAILABLE) {
         rest_reply_error(r, REST_ERR_UNAVAILABLE, "the database is unavailable", NULL);
         return;

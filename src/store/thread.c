@@ -235,6 +235,8 @@ struct store *store_start(const struct store_config *cfg)
     s->wake_ctx = cfg->wake_ctx;
     s->listen = cfg->listen ? cfg->listen : STORE_LISTEN_CHARGERS;
     s->application_name = cfg->application_name ? cfg->application_name : "ocppgw-store";
+    s->statement_timeout_ms = cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 0;
+    s->sql_cache_max = cfg->sql_cache_max > 0 ? (size_t)cfg->sql_cache_max : STMT_CACHE_DEFAULT;
     store_pipeline_init(s);
     store_notified_init(&s->notified, STORE_OP_CHARGER_CHANGED);
     store_notified_init(&s->notified_keys, STORE_OP_APIKEY_CHANGED);
