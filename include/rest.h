@@ -196,6 +196,14 @@ void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *
 void rest_sql_owned(struct rest_request *r, char *sql, int nparams, const char *const *params,
                     rest_sql_done done);
 /*
+ * As rest_sql_owned, with parameter $password_param (0 = none) a plain
+ * password that the REST store thread replaces with its PBKDF2 hash
+ * (secret_hash_password, `iterations`) before sending: the loop never pays
+ * for PBKDF2 and PostgreSQL never sees the plain value.
+ */
+void rest_sql_owned_password(struct rest_request *r, char *sql, int nparams, const char *const *params,
+                             int password_param, int iterations, rest_sql_done done);
+/*
  * 503 for an unavailable database (QUERY_TIMEOUT when the statement ran
  * past rest.statement_timeout), 500 otherwise (logged with the request id).
  */

@@ -49,6 +49,7 @@ struct rest_sqlb {
     struct strbuf sql;              /* the statement text (owned) */
     int nparams;
     char *params[REST_SQL_PARAMS_MAX];  /* owned copies; NULL = SQL NULL */
+    int password_param;             /* $n holding a plain password to hash off the loop; 0 = none */
 };
 
 void rest_sqlb_init(struct rest_sqlb *b);
@@ -57,6 +58,12 @@ void rest_sqlb_free(struct rest_sqlb *b);
 void rest_sqlb_add(struct rest_sqlb *b, const char *sql);
 /* Adds a parameter (value copied; NULL = SQL NULL); returns its number ($n). Aborts past the maximum. */
 int rest_sqlb_param(struct rest_sqlb *b, const char *value);
+/*
+ * Parameter $n holds a plain password: the store thread replaces it with its
+ * PBKDF2 hash before sending (REST_FF_PASSWORD does this for a body field).
+ * At most one per statement (aborts on a second).
+ */
+void rest_sqlb_password(struct rest_sqlb *b, int n);
 /* Appends a fixed fragment with every "$?" written as $n. */
 void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n);
 /*

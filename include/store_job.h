@@ -142,6 +142,9 @@ struct store_job {
         struct {                    /* SQL and SQL_BEHIND */
             const char *sql;        /* static text, borrowed; or the job's own when sql_owned */
             bool sql_owned;         /* sql was malloc'd for this job (a query shape): freed with it */
+            int password_param;     /* 1-based: params[n-1] is a plain password the store thread
+                                       replaces with its PBKDF2 hash before sending; 0 = none */
+            int password_iterations;
             int nparams;
             char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
         } sql;

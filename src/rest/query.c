@@ -47,6 +47,15 @@ int rest_sqlb_param(struct rest_sqlb *b, const char *value)
     return ++b->nparams;
 }
 
+void rest_sqlb_password(struct rest_sqlb *b, int n)
+{
+    if (b->password_param || n < 1 || n > b->nparams) {
+        log_error(NULL, "rest: statement with a second or unknown password parameter $%d", n);
+        abort();
+    }
+    b->password_param = n;
+}
+
 void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n)
 {
     char num[16];

@@ -156,7 +156,8 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
 
 void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done)
 {
-    rest_sql_owned(r, rest_sqlb_take_sql(b), b->nparams, (const char *const *)b->params, done);
+    rest_sql_owned_password(r, rest_sqlb_take_sql(b), b->nparams, (const char *const *)b->params,
+                            b->password_param, rest_settings(r)->password_iterations, done);
     rest_sqlb_free(b);
 }
 

@@ -25,6 +25,7 @@
 #include <libpq-fe.h>
 
 #include "metrics.h"
+#include "secret.h"
 #include "store_internal.h"
 #include "util.h"
 
@@ -133,12 +134,32 @@ static bool send_prepared(struct store *s, const char *name, const struct store_
     return true;
 }
 
+/*
+ * A plain password parameter becomes its PBKDF2 hash, here on the store
+ * thread (never the loop's), once: a re-sent job keeps the hash.
+ */
+static void hash_password_param(struct store_job *j)
+{
+    int n = j->in.sql.password_param;
+    j->in.sql.password_param = 0;
+    if (n < 1 || n > j->in.sql.nparams || !j->in.sql.params[n - 1])
+        return;
+    char *plain = j->in.sql.params[n - 1];
+    int iterations = j->in.sql.password_iterations > 0 ? j->in.sql.password_iterations
+                                                       : SECRET_DEFAULT_ITERATIONS;
+    j->in.sql.params[n - 1] = secret_hash_password(plain, iterations);
+    secret_wipe(plain, strlen(plain));
+    free(plain);
+}
+
 /* STORE_OP_SQL: prepared lazily on first use on this connection (stmt_cache.h). */
 static bool send_sql_job(struct store *s, uint32_t idx)
 {
     struct store_job *j = s->batch.jobs[idx];
     if (j->in.sql.nparams < 0 || (j->in.sql.nparams > 0 && !j->in.sql.params))
         j->in.sql.nparams = 0;
+    if (j->in.sql.password_param)
+        hash_password_param(j);
     struct stmt_entry *st = stmt_cache_get(&s->sqls, j->in.sql.sql);
     if (st->state == SQL_UNPREPARED) {
         fault_tick(s);
