@@ -18,7 +18,6 @@
 #include "rest_live.h"
 #include "rest_query.h"
 #include "rest_res.h"
-#include "secret.h"
 #include "store_job.h"
 #include "util.h"
 
@@ -174,8 +173,9 @@ static const struct rest_field charger_fields[] = {
     { "id", REST_FT_STRING, REST_FF_REQUIRED | REST_FF_IMMUTABLE, "id", NULL, 1, OCPP_CHARGER_ID_MAX,
       0, 0, NULL, core_charger_id_valid, "must be printable ASCII without blanks, '/', ',' or '%'" },
     { "name", REST_FT_STRING, REST_FF_NULLABLE, "name", NULL, 1, 128, 0, 0, NULL, NULL, NULL },
-    { "authorizationKey", REST_FT_STRING, REST_FF_NULLABLE, "auth_hash", NULL, 16, 40, 0, 0, NULL,
-      printable_ascii, "must be printable ASCII without blanks" },
+    /* stored as its PBKDF2 hash, computed by the REST store thread (REST_FF_PASSWORD) */
+    { "authorizationKey", REST_FT_STRING, REST_FF_NULLABLE | REST_FF_PASSWORD, "auth_hash", NULL, 16, 40,
+      0, 0, NULL, printable_ascii, "must be printable ASCII without blanks" },
     { "securityProfile", REST_FT_INT, 0, "security_profile", "$?::smallint", 0, 3, 0, 0, NULL, NULL, NULL },
     { "registrationStatus", REST_FT_ENUM, 0, "registration_status", NULL, 0, 0, 0, 0,
       registration_statuses, NULL, NULL },
@@ -228,18 +228,6 @@ void res_charger_get(struct rest_request *r)
 
 /* ---- POST /v1/chargers ---- */
 
-/* authorizationKey is stored as its PBKDF2 hash, never as given. */
-static void hash_authorization_key(struct rest_request *r, struct rest_body *body)
-{
-    struct rest_body_value *v = rest_body_find(body, "authorizationKey");
-    if (!v || !v->text)
-        return;
-    char *hash = secret_hash_password(v->text, rest_settings(r)->password_iterations);
-    memset(v->text, 0, strlen(v->text));
-    free(v->text);
-    v->text = hash;
-}
-
 static void create_done(struct rest_request *r, struct store_job *job)
 {
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rest_body(r), "id"));
@@ -261,7 +249,6 @@ void res_charger_create(struct rest_request *r)
         rest_body_free(&body);
         return;
     }
-    hash_authorization_key(r, &body);
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
@@ -299,7 +286,6 @@ void res_charger_update(struct rest_request *r)
         rest_body_free(&body);
         return;
     }
-    hash_authorization_key(r, &body);
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
