@@ -638,9 +638,9 @@ static bool pg_log_contains(const char *s)
  * its parameters meanwhile) nor any text of idempotency_keys or audit_log
  * holds it.
  */
-static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
+/* PostgreSQL logs every statement with its parameters, the gateway's REST connection included. */
+static void pg_log_statements_on(void)
 {
-    (void)state;
     db_exec("ALTER SYSTEM SET log_statement = 'all'");
     db_int("SELECT pg_reload_conf()");
     /* every backend has the new setting once a statement of the gateway's shows in the log */
@@ -659,6 +659,18 @@ static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
     free(mpath);
     if (!logging)
         fail_msg("PostgreSQL did not start logging statements");
+}
+
+static void pg_log_statements_off(void)
+{
+    db_exec("ALTER SYSTEM RESET log_statement");
+    db_int("SELECT pg_reload_conf()");
+}
+
+static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
+{
+    (void)state;
+    pg_log_statements_on();
 
     const char *body = "{\"name\":\"ira-once\",\"scopes\":[\"tokens:read\"]}";
     struct api_req q = { .method = "POST", .path = "/v1/api-keys", .key = admin, .body = body,
@@ -697,8 +709,7 @@ static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
                             " AND state = 'done'"), 1);
     /* looked for before this test's own queries put the secret in the log */
     bool in_log = pg_log_contains(sec);
-    db_exec("ALTER SYSTEM RESET log_statement");
-    db_int("SELECT pg_reload_conf()");
+    pg_log_statements_off();
     if (in_log)
         fail_msg("the secret appears in PostgreSQL's statement log (a SQL parameter)");
     /* every column, as text */
@@ -716,6 +727,55 @@ static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
     api_free(a);
     api_free(b);
     free(sec);
+}
+
+/*
+ * A charger's AuthorizationKey, set by POST and changed by PATCH, is stored
+ * as its PBKDF2 hash, which the gateway computes (off its event loop, in the
+ * REST store thread): no statement it sends holds the plain key. The
+ * charger connects with the new key, not the old.
+ */
+#define CHARGER_KEY_1 "ira-key-one-0123456789abcdef"
+#define CHARGER_KEY_2 "ira-key-two-fedcba9876543210"
+static void test_charger_key_never_sent_plain(void **state)
+{
+    (void)state;
+    db_exec("DELETE FROM chargers WHERE id = 'ira-keyed'");
+    pg_log_statements_on();
+    struct api_resp *r = api_post(PORT, admin, "/v1/chargers",
+                                  "{\"id\":\"ira-keyed\",\"securityProfile\":1,"
+                                  "\"authorizationKey\":\"" CHARGER_KEY_1 "\"}");
+    api_expect(r, 201);
+    api_free(r);
+    r = api_patch(PORT, admin, "/v1/chargers/ira-keyed", "{\"authorizationKey\":\"" CHARGER_KEY_2 "\"}");
+    api_expect(r, 200);
+    api_free(r);
+    bool in_log = pg_log_contains(CHARGER_KEY_1) || pg_log_contains(CHARGER_KEY_2);
+    pg_log_statements_off();
+    if (in_log)
+        fail_msg("a charger's AuthorizationKey appears in PostgreSQL's statement log");
+    char *hash = db_str("SELECT auth_hash FROM chargers WHERE id = 'ira-keyed'");
+    if (!hash || strncmp(hash, "pbkdf2-sha256$", 14) != 0)
+        fail_msg("auth_hash is not a PBKDF2 hash: %s", hash ? hash : "(null)");
+    free(hash);
+
+    /* the gateway learns of the change by notification: wait until the new key is taken */
+    struct sim_charger *ch = NULL;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; !ch && it_now_ms() < end;) {
+        struct sim_charger_opts o = { .id = "ira-keyed", .password = CHARGER_KEY_2 };
+        int status = 0;
+        ch = it_try_connect(W.sim, &o, &status, NULL);
+        if (!ch)
+            it_pause(W.sim, 50);
+    }
+    if (!ch)
+        fail_msg("ira-keyed does not connect with the key set by PATCH");
+    assert_true(it_heartbeat_ok(ch));
+    sim_disconnect(ch);
+    struct sim_charger_opts old = { .id = "ira-keyed", .password = CHARGER_KEY_1 };
+    int status = 0;
+    assert_null(it_try_connect(W.sim, &old, &status, NULL));
+    assert_int_equal(status, 401);
 }
 
 static void test_api_key_validation_422(void **state)
@@ -808,6 +868,7 @@ int main(void)
         T(test_site_limited_key),
         T(test_api_key_created_once_stored_hashed_never_listed),
         T(test_api_key_secret_not_kept_for_idempotent_replay),
+        T(test_charger_key_never_sent_plain),
         T(test_api_key_validation_422),
         T(test_audit_log_records_writes),
     };
