@@ -1,5 +1,5 @@
 /*
- * Private to the store thread's four files: the state of one store (struct
+ * Private to the store thread's files: the state of one store (struct
  * store) and what the files call across. The design is in thread.c.
  *
  *   thread.c    the thread's loop, the job queue and the completion list,
@@ -10,6 +10,8 @@
  *   conn.c      the connection: connect/poll, setup, LISTEN and
  *               notifications, the one state-change function, backoff;
  *               also the libpq helpers pg_internal.h shares with admin.c
+ *   stmt_cache.c the bounded LRU of STORE_OP_SQL texts prepared on the
+ *               connection (stmt_cache.h; plain C, unit-tested)
  *   ops.c       the op table: each op's statement, parameter builder and
  *               row reader; statement parameters and array literals
  *
