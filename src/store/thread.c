@@ -32,8 +32,9 @@
  * bounded LRU (stmt_cache.c); an evicted one is DEALLOCATEd in its own
  * segment at the start of the next batch. The REST store's connection also
  * runs with statement_timeout: a statement cancelled by it (57014) fails
- * alone, without a second run, as STORE_ERR_UNAVAILABLE with that SQLSTATE. The connection is non-blocking;
- * while waiting for results the thread keeps flushing and reading, so no
+ * alone, without a second run, as STORE_ERR_UNAVAILABLE with that SQLSTATE.
+ * The connection is non-blocking; while waiting for results the thread
+ * keeps flushing and reading, so no
  * batch size can deadlock the two socket buffers. Only when COMMIT answers
  * OK are the jobs completed STORE_OK: a job is answered only after its
  * batch committed (the durability rule).
