@@ -34,10 +34,9 @@
  * runs with statement_timeout: a statement cancelled by it (57014) fails
  * alone, without a second run, as STORE_ERR_UNAVAILABLE with that SQLSTATE.
  * The connection is non-blocking; while waiting for results the thread
- * keeps flushing and reading, so no
- * batch size can deadlock the two socket buffers. Only when COMMIT answers
- * OK are the jobs completed STORE_OK: a job is answered only after its
- * batch committed (the durability rule).
+ * keeps flushing and reading, so no batch size can deadlock the two socket
+ * buffers. Only when COMMIT answers OK are the jobs completed STORE_OK: a
+ * job is answered only after its batch committed (the durability rule).
  *
  * Failures. A statement error with the connection intact (bad data) re-runs
  * the batch one job per transaction (each job its own Sync segment, an
