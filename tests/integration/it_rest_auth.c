@@ -691,6 +691,7 @@ static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
     assert_int_equal(ji(again, "id"), id);
     api_check_str(again, "name", "ira-once");
     api_check_null(again, "secret");
+    api_check_schema(again, "ApiKeyCreated");
     const char *replayed = api_header(b, "Idempotent-Replayed");
     if (!replayed || strcmp(replayed, "true") != 0)
         fail_msg("replay without Idempotent-Replayed: true");
