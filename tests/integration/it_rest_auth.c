@@ -708,11 +708,17 @@ static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
                 " AND action = 'apikey.create'");
     assert_int_equal(db_int("SELECT count(*) FROM idempotency_keys WHERE idempotency_key = 'ira-once-1'"
                             " AND state = 'done'"), 1);
+    /* a key made with the CLI (`ocppgw apikey create`) the same way */
+    char *cli_sec = api_key_create("ira-once-cli", "tokens:read");
     /* looked for before this test's own queries put the secret in the log */
     bool in_log = pg_log_contains(sec);
+    bool cli_in_log = pg_log_contains(cli_sec);
     pg_log_statements_off();
     if (in_log)
         fail_msg("the secret appears in PostgreSQL's statement log (a SQL parameter)");
+    if (cli_in_log)
+        fail_msg("the secret of a key made with the CLI appears in PostgreSQL's statement log");
+    free(cli_sec);
     /* every column, as text */
     assert_int_equal(db_int("SELECT count(*) FROM idempotency_keys k WHERE strpos(k::text, $1) > 0", sec), 0);
     assert_int_equal(db_int("SELECT count(*) FROM audit_log l WHERE strpos(l::text, $1) > 0", sec), 0);
