@@ -138,6 +138,7 @@ UNIT_LAYER_test_rest_ratelimit := rest
 UNIT_LAYER_test_rest_dispatch := rest
 UNIT_LAYER_test_rest_commands := rest
 UNIT_LAYER_test_openapi       := rest
+UNIT_LAYER_test_stmt_cache    := store
 unit_layer = $(or $(UNIT_LAYER_$(1)),app)
 
 IT_SUPPORT_SRC := $(wildcard tests/integration/support/*.c)

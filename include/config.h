@@ -42,6 +42,8 @@ struct config {
     int rest_rate_per_second;       /* per API key (token bucket rate) */
     int rest_rate_burst;            /* per API key (bucket size) */
     char *rest_cors_origins;        /* owned; comma list or "*"; NULL = no CORS */
+    int rest_statement_timeout;     /* seconds a REST query may run (503 QUERY_TIMEOUT); 0 = no limit */
+    int rest_statement_cache;       /* REST statement shapes kept prepared per process (LRU) */
     char *ca_cert, *ca_key;         /* CA that signs chargers' CSRs (SignCertificate), owned, may be NULL */
     char *organization;             /* the O a charger's CSR must carry, owned, may be NULL */
     int cert_days;                  /* validity of the certificates the CA issues */

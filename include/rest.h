@@ -64,6 +64,7 @@ enum rest_err {
     REST_ERR_BAD_GATEWAY,               /* 502 BAD_GATEWAY */
     REST_ERR_UNAVAILABLE,               /* 503 SERVICE_UNAVAILABLE */
     REST_ERR_CHARGER_TIMEOUT,           /* 504 CHARGER_TIMEOUT */
+    REST_ERR_QUERY_TIMEOUT,             /* 503 QUERY_TIMEOUT: past rest.statement_timeout */
     REST_ERR_COUNT
 };
 int rest_err_status(enum rest_err e);
@@ -145,6 +146,19 @@ void rest_reply_error(struct rest_request *r, enum rest_err e, const char *messa
 /* Adds a response header ("Location", "/v1/chargers/CP-1") before the reply. */
 void rest_add_header(struct rest_request *r, const char *name, const char *value);
 /*
+ * One-time secrets in a reply (a new API key's "secret", a generated
+ * charger "authorizationKey"): marks `field`, a top-level member of the JSON
+ * body this request is about to reply with, as a secret. The client gets
+ * it in this reply only; the Idempotency-Key record stores the member as
+ * null, so a replay answers the same resource with `"field": null` (and
+ * `Idempotent-Replayed: true`). Call it before rest_reply_json, once per
+ * field (at most REST_SECRET_FIELDS_MAX). field is borrowed for the
+ * request's life: pass a string literal. Secrets themselves never go to the
+ * database as SQL parameters: send only their hash.
+ */
+#define REST_SECRET_FIELDS_MAX 4
+void rest_reply_secret_field(struct rest_request *r, const char *field);
+/*
  * A reply whose body is not built with cJSON (GET /v1/openapi.json): body
  * copied, len bytes, with that Content-Type.
  */
@@ -178,17 +192,23 @@ typedef void (*rest_sql_done)(struct rest_request *r, struct store_job *job);
 void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *const *params,
               rest_sql_done done);
 /*
- * rest_sql for a statement that stores a password (a charger's
- * AuthorizationKey): params[password_param] (0-based) is NULL and the REST
- * store thread fills it with the PBKDF2 hash of password (copied; the
- * settings' password_iterations) before the statement leaves, so the plain
- * text never reaches PostgreSQL and the hashing never runs on the loop.
- * done finds the plain text again in rest_job_password(job).
+ * As rest_sql, for a text built for this request (a query shape): takes
+ * ownership of sql (malloc'd). The REST store keeps the most recently used
+ * texts prepared (rest.statement_cache), so any number of shapes works.
  */
-void rest_sql_password(struct rest_request *r, const char *sql, int nparams,
-                       const char *const *params, int password_param, const char *password,
-                       rest_sql_done done);
-/* The password of a rest_sql_password job (borrowed), or NULL. */
+void rest_sql_owned(struct rest_request *r, char *sql, int nparams, const char *const *params,
+                    rest_sql_done done);
+/*
+ * As rest_sql_owned, with parameter $password_param (0 = none) a plain
+ * password that the REST store thread replaces with its PBKDF2 hash
+ * (secret_hash_password, `iterations`) before sending: the loop never pays
+ * for PBKDF2 and PostgreSQL never sees the plain value.
+ * The plain value stays with the job for its done callback
+ * (rest_job_password), e.g. to show a key the gateway made once.
+ */
+void rest_sql_owned_password(struct rest_request *r, char *sql, int nparams, const char *const *params,
+                             int password_param, int iterations, rest_sql_done done);
+/* The plain password of a job whose password parameter was hashed (borrowed), or NULL. */
 const char *rest_job_password(const struct store_job *job);
 /*
  * A statement that must run whether or not anyone waits for it (what a
@@ -201,7 +221,10 @@ const char *rest_job_password(const struct store_job *job);
 typedef void (*rest_sql_detached_done)(struct store_job *job, void *user);
 void rest_sql_detached(const char *sql, int nparams, const char *const *params,
                        rest_sql_detached_done done, void *user);
-/* 503 for an unavailable database, 500 otherwise (logged with the request id). */
+/*
+ * 503 for an unavailable database (QUERY_TIMEOUT when the statement ran
+ * past rest.statement_timeout), 500 otherwise (logged with the request id).
+ */
 void rest_reply_store_error(struct rest_request *r, const struct store_job *job);
 
 /* Field of row `row`, column `col` of a completed SQL job (NULL = SQL NULL). */

@@ -33,7 +33,16 @@ enum rest_fflag {
     REST_FF_REQUIRED = 1 << 0,      /* on create */
     REST_FF_NULLABLE = 1 << 1,      /* null accepted (stored as SQL NULL) */
     REST_FF_IMMUTABLE = 1 << 2,     /* create only: refused by an update */
-    REST_FF_NONEMPTY = 1 << 3       /* REST_FT_STRINGS: at least one item */
+    REST_FF_NONEMPTY = 1 << 3,      /* REST_FT_STRINGS: at least one item */
+    /*
+     * A plain secret stored as its PBKDF2 hash (a charger's AuthorizationKey):
+     * rest_body_values/rest_body_set mark its parameter (rest_sqlb.password_param)
+     * and the REST store thread replaces it with secret_hash_password() just
+     * before the statement is sent. So PBKDF2 never runs on the loop thread,
+     * and the plain value never reaches PostgreSQL (nor its statement log).
+     * At most one such field per statement.
+     */
+    REST_FF_PASSWORD = 1 << 4
 };
 
 struct rest_field {

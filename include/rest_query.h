@@ -10,8 +10,8 @@
  * after/before/perPage, sort, order and every filter (a bad value: false with
  * the parameter named); rest_list_sql() assembles the statement from those
  * fragments, numbering the placeholders, so user input only ever travels as
- * parameters. Statements are interned (rest_sqlb_interned): the store
- * prepares each text once per connection, keyed by pointer.
+ * parameters. The store prepares each text once per connection, keyed by
+ * the text, and keeps a bounded number of them (rest.statement_cache, LRU).
  *
  * Offset pages: ORDER BY the sort column (NULLS LAST), then the id; the
  * total comes in the same statement. Cursor pages: keyset on (sort column,
@@ -49,6 +49,7 @@ struct rest_sqlb {
     struct strbuf sql;              /* the statement text (owned) */
     int nparams;
     char *params[REST_SQL_PARAMS_MAX];  /* owned copies; NULL = SQL NULL */
+    int password_param;             /* $n holding a plain password to hash off the loop; 0 = none */
 };
 
 void rest_sqlb_init(struct rest_sqlb *b);
@@ -57,22 +58,28 @@ void rest_sqlb_free(struct rest_sqlb *b);
 void rest_sqlb_add(struct rest_sqlb *b, const char *sql);
 /* Adds a parameter (value copied; NULL = SQL NULL); returns its number ($n). Aborts past the maximum. */
 int rest_sqlb_param(struct rest_sqlb *b, const char *value);
+/*
+ * Parameter $n holds a plain password: the store thread replaces it with its
+ * PBKDF2 hash before sending (REST_FF_PASSWORD does this for a body field).
+ * At most one per statement (aborts on a second).
+ */
+void rest_sqlb_password(struct rest_sqlb *b, int n);
 /* Appends a fixed fragment with every "$?" written as $n. */
 void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n);
 /*
  * The text of a statement shaped by a request (which filters, sort, order,
- * direction, body fields) as a pointer that stays valid for the process's
- * life; equal texts give the same pointer. Each shape becomes a prepared
- * statement on the REST connection, so their number is bounded: past
- * REST_SQL_SHAPES_MAX new shapes, NULL (answer 503; the shapes in use keep
- * working). Loop thread only.
+ * direction, fields, body fields), taken from b (caller frees; b's text is
+ * empty afterwards). Any number of shapes is fine: the store keeps the
+ * most recently used ones prepared (rest.statement_cache) and lets the
+ * others go.
  */
-#define REST_SQL_SHAPES_MAX 2048
-const char *rest_sqlb_interned(const struct rest_sqlb *b);
-/* Same for a fixed statement (built once): never refused, not counted. */
+char *rest_sqlb_take_sql(struct rest_sqlb *b);
+/*
+ * A fixed statement's text (built once per process, never by a request) as
+ * a pointer valid for the process's life; equal texts give the same
+ * pointer. Loop thread only.
+ */
 const char *rest_sql_intern(const char *text);
-/* Number of request-shaped texts interned (tests, metrics). */
-size_t rest_sql_interned_count(void);
 
 /*
  * Appends `lead` and "(vis_chargers OR vis_sites)" with the key's charger

@@ -121,12 +121,13 @@ void res_select(struct rest_sqlb *b, const struct rest_col *cols, size_t n, cons
 const char *res_select_once(const char **slot, const struct rest_col *cols, size_t n,
                             const char *tail);
 
-/* Parks r on the statement in b (interned, parameters copied; 503 past the shape bound) and frees b. */
+/*
+ * Parks r on the statement in b (its text handed to the store, parameters
+ * copied, a password parameter hashed off the loop with
+ * ocpp.password_iterations) and frees b.
+ */
 void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done);
 
-/* The same for a statement that stores a password (rest_sql_password). */
-void res_sql_run_password(struct rest_request *r, struct rest_sqlb *b, int password_param,
-                          const char *password, rest_sql_done done);
 
 /* How one resource row is answered (GET, and the row a write returns). */
 struct res_row {

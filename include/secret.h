@@ -25,6 +25,9 @@ void secret_sha256_hex(const void *data, size_t n, char out[65]);
 /* Raw SHA-256 of (key, data) concatenation, into out (32 bytes). */
 void secret_sha256_2(const void *a, size_t na, const void *b, size_t nb, unsigned char out[32]);
 
+/* Overwrites n bytes with zeros in a way the compiler keeps (OPENSSL_cleanse). */
+void secret_wipe(void *p, size_t n);
+
 /* Constant-time equality of two equal-length buffers. */
 bool secret_equal(const void *a, const void *b, size_t n);
 

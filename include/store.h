@@ -46,6 +46,8 @@ struct store_config {
     void *wake_ctx;
     unsigned listen;                /* enum store_listen bits; 0 = chargers */
     const char *application_name;   /* static text for pg_stat_activity; NULL = "ocppgw-store" */
+    int statement_timeout_ms;       /* SET statement_timeout on the connection; 0 = none */
+    int sql_cache_max;              /* STORE_OP_SQL texts kept prepared (LRU); 0 = 256 */
 };
 
 /*

@@ -146,19 +146,15 @@ struct store_job {
         struct ocpp_request_status_req request_status;  /* SIGNED_FW_STATUS, LOG_STATUS */
         int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
         struct {                    /* SQL and SQL_BEHIND */
-            const char *sql;        /* static text, borrowed */
+            const char *sql;        /* static text, borrowed; or the job's own when sql_owned */
+            bool sql_owned;         /* sql was malloc'd for this job (a query shape): freed with it */
+            int password_param;     /* 1-based: params[n-1] is a plain password the store thread
+                                       replaces with its PBKDF2 hash before sending; 0 = none */
+            int password_iterations;
             int nparams;
             char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
-            /*
-             * A password to store (owned, or NULL): the store thread puts
-             * its PBKDF2 hash (password_iterations) into the empty
-             * params[password_param] before the statement leaves, so the
-             * plain text never reaches PostgreSQL and the hashing never runs
-             * on the loop. It stays here for whoever gets the job back.
-             */
-            char *password;
-            int password_param;
-            int password_iterations;
+            char *password;         /* the plain password once hashed (owned, never sent, wiped
+                                       when freed): for the done callback (rest_job_password) */
         } sql;
     } in;
 
@@ -183,7 +179,8 @@ struct store_job {
         struct {
             int ntuples, nfields;
             char **values;          /* owned, ntuples*nfields, row-major; NULL = SQL NULL */
-            char sqlstate[6];       /* on STORE_ERR_FAILED */
+            char sqlstate[6];       /* on STORE_ERR_FAILED; on STORE_ERR_UNAVAILABLE when the server
+                                       gave one (57014: statement_timeout), else "" */
         } sql;
     } out;
 };

@@ -62,6 +62,8 @@ static const struct key keys[] = {
     INT("rest", "rate_per_second", rest_rate_per_second, 1, 1000000),
     INT("rest", "rate_burst", rest_rate_burst, 1, 10000000),
     STRP("rest", "cors_origins", rest_cors_origins),
+    INT("rest", "statement_timeout", rest_statement_timeout, 0, 3600),
+    INT("rest", "statement_cache", rest_statement_cache, 16, 100000),
     STRP("security", "ca_cert", ca_cert),
     STRP("security", "ca_key", ca_key),
     STRP("security", "organization", organization),
@@ -93,6 +95,8 @@ void config_defaults(struct config *c)
     c->rest_max_body = 1024 * 1024;
     c->rest_rate_per_second = 20;
     c->rest_rate_burst = 100;
+    c->rest_statement_timeout = 5;
+    c->rest_statement_cache = 256;
     c->cert_days = 365;
 }
 

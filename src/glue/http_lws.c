@@ -533,6 +533,8 @@ static int park_timeout_s(const struct config *c)
 {
     int wait = c->remote_start_wait > 60 ? c->remote_start_wait : 60; /* ?wait= goes up to 60 */
     long s = (long)c->call_timeout * (c->call_queue + 1) + wait + 30;
+    if (s < 2L * c->rest_statement_timeout + 30)  /* a query waits at most its batch's, then its own */
+        s = 2L * c->rest_statement_timeout + 30;
     return s < 60 ? 60 : s > 86400 ? 86400 : (int)s;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "secret.h"
 #include "store_job.h"
 #include "util.h"
 
@@ -82,11 +83,18 @@ void store_job_free(struct store_job *job)
         break;
     case STORE_OP_SQL:
     case STORE_OP_SQL_BEHIND:
+        if (job->in.sql.password_param > 0 && job->in.sql.password_param <= job->in.sql.nparams &&
+            job->in.sql.params && job->in.sql.params[job->in.sql.password_param - 1]) {
+            char *plain = job->in.sql.params[job->in.sql.password_param - 1];
+            secret_wipe(plain, strlen(plain));      /* never sent: the plain password is still here */
+        }
         free_strings(job->in.sql.params, job->in.sql.params ? (size_t)job->in.sql.nparams : 0);
         if (job->in.sql.password) {
-            memset(job->in.sql.password, 0, strlen(job->in.sql.password));
+            secret_wipe(job->in.sql.password, strlen(job->in.sql.password));
             free(job->in.sql.password);
         }
+        if (job->in.sql.sql_owned)
+            free((char *)job->in.sql.sql);
         store_job_clear_sql_out(job);
         break;
     case STORE_OP_APIKEY_CHANGED:

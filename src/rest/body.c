@@ -272,6 +272,8 @@ struct rest_body_value *rest_body_find(struct rest_body *b, const char *name)
 static void value_expr(const struct rest_body_value *v, struct rest_sqlb *b)
 {
     int n = rest_sqlb_param(b, v->text);
+    if ((v->field->flags & REST_FF_PASSWORD) && v->text)
+        rest_sqlb_password(b, n);
     rest_sqlb_frag(b, v->field->value ? v->field->value : "$?", n);
 }
 

@@ -55,6 +55,8 @@ static const struct {
     [REST_ERR_UNAVAILABLE]            = { 503, "SERVICE_UNAVAILABLE",
                                           "The service is temporarily unavailable; retry later." },
     [REST_ERR_CHARGER_TIMEOUT]        = { 504, "CHARGER_TIMEOUT", "The charger did not answer in time." },
+    [REST_ERR_QUERY_TIMEOUT]          = { 503, "QUERY_TIMEOUT",
+                                          "The query took too long; retry later or narrow it." },
 };
 
 enum rest_err rest_err_known(enum rest_err e)

@@ -276,6 +276,8 @@ struct rest_request {
     int err;                        /* enum rest_err of an error reply; -1 = none */
     size_t cap_headers;
     size_t n_handler_hdrs;          /* the first n headers were added by the handler (recorded) */
+    const char *secret_fields[REST_SECRET_FIELDS_MAX]; /* rest_reply_secret_field: nulled in the record */
+    size_t n_secret_fields;
 };
 
 /* Sets up the registry and the config and io in force (rest_init). cfg and io copied. */

@@ -11,7 +11,9 @@
  *    in progress, or another request's fingerprint -> 409
  *    IDEMPOTENCY_KEY_REUSED.
  * 2. Record, when the handler replies: the reply (status, body, the headers
- *    the handler added) is stored, and only then sent, so a retry that
+ *    the handler added; one-time secrets the handler marked with
+ *    rest_reply_secret_field stored as null, so a replay shows the resource
+ *    with the secret null and never keeps it) is stored, and only then sent, so a retry that
  *    arrives after the answer always finds it. A reply that says nothing was
  *    done (a 4xx about the request, 503) releases the claim instead, so the
  *    client may fix the request or retry later with the same key; answers
@@ -212,6 +214,7 @@ static bool nothing_done(const struct rest_request *r)
     case REST_ERR_UNPROCESSABLE:
     case REST_ERR_RATE_LIMITED:
     case REST_ERR_UNAVAILABLE:
+    case REST_ERR_QUERY_TIMEOUT:        /* the statement was rolled back */
         return true;
     default:
         return r->err < 0 && r->reply.status == 503;
@@ -229,6 +232,31 @@ static void recorded(struct rest_request *r, struct store_job *job)
                  job->status == STORE_ERR_UNAVAILABLE ? "database unavailable" : job->out.sql.sqlstate);
     r->idem = REST_IDEM_NONE;
     rest_reply_send(r);
+}
+
+/*
+ * The body to record: the reply's, with every field the handler marked
+ * secret (rest_reply_secret_field) set to null. Caller frees; NULL when the
+ * reply has no body.
+ */
+static char *recorded_body(const struct rest_request *r)
+{
+    if (!r->reply.body)
+        return NULL;
+    if (!r->n_secret_fields)
+        return xstrdup(r->reply.body);
+    cJSON *o = cJSON_Parse(r->reply.body);
+    if (!cJSON_IsObject(o)) {
+        /* a secret was announced but the body is not the object it belongs to: keep nothing */
+        cJSON_Delete(o);
+        return xstrdup("null");
+    }
+    for (size_t i = 0; i < r->n_secret_fields; i++)
+        if (cJSON_HasObjectItem(o, r->secret_fields[i]))
+            cJSON_ReplaceItemInObjectCaseSensitive(o, r->secret_fields[i], cJSON_CreateNull());
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
 }
 
 /*
@@ -250,10 +278,12 @@ static void finish(struct rest_request *r)
     char id[24], status[16];
     key_id_text(r, id);
     snprintf(status, sizeof status, "%d", r->reply.status);
-    const char *params[] = { id, r->hdr[REST_H_IDEMPOTENCY_KEY], status, r->reply.body, headers };
+    char *body = recorded_body(r);
+    const char *params[] = { id, r->hdr[REST_H_IDEMPOTENCY_KEY], status, body, headers };
     r->idem = REST_IDEM_RECORDING;
     r->state = REST_REQ_RECORDING;
     rest_fw_sql(r, record_sql, 5, params, false, recorded);
+    free(body);
     free(headers);
 }
 

@@ -100,14 +100,21 @@ void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *
     submit(job);
 }
 
-void rest_sql_password(struct rest_request *r, const char *sql, int nparams,
-                       const char *const *params, int password_param, const char *password,
-                       rest_sql_done done)
+void rest_sql_owned(struct rest_request *r, char *sql, int nparams, const char *const *params,
+                    rest_sql_done done)
+{
+    rest_sql_owned_password(r, sql, nparams, params, 0, 0, done);
+}
+
+void rest_sql_owned_password(struct rest_request *r, char *sql, int nparams, const char *const *params,
+                             int password_param, int iterations, rest_sql_done done)
 {
     struct store_job *job = sql_job(false, sql, nparams, params);
-    job->in.sql.password = xstrdup(password);
-    job->in.sql.password_param = password_param;
-    job->in.sql.password_iterations = rest_settings(r)->password_iterations;
+    job->in.sql.sql_owned = true;
+    if (password_param >= 1 && password_param <= nparams) {
+        job->in.sql.password_param = password_param;
+        job->in.sql.password_iterations = iterations;
+    }
     struct jobctx *c = jobctx_new(r->id);
     c->done = done;
     job->user = c;

@@ -47,6 +47,15 @@ int rest_sqlb_param(struct rest_sqlb *b, const char *value)
     return ++b->nparams;
 }
 
+void rest_sqlb_password(struct rest_sqlb *b, int n)
+{
+    if (b->password_param || n < 1 || n > b->nparams) {
+        log_error(NULL, "rest: statement with a second or unknown password parameter $%d", n);
+        abort();
+    }
+    b->password_param = n;
+}
+
 void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n)
 {
     char num[16];
@@ -64,45 +73,27 @@ void rest_sqlb_frag(struct rest_sqlb *b, const char *frag, int n)
 }
 
 /*
- * Interned statement texts, never freed: the store keeps prepared
- * statements keyed by the pointer. The shapes requests can make are a
- * finite product (optional filters x sorts x orders x directions x key
- * restriction; body fields in table order), in practice a few dozen; the
- * bound only stops a client that enumerates them.
+ * Interned fixed statement texts, never freed: built once per process by
+ * the code (res_select_once, the framework's own statements), so they are
+ * few. Texts shaped by requests are not kept here (rest_sqlb_take_sql).
  */
 static struct hmap *interned;
-static size_t shapes;
 
-static const char *intern(const char *text, bool shaped)
+const char *rest_sql_intern(const char *text)
 {
     if (!interned)
         interned = hmap_new();
     char *s = hmap_get_str(interned, text);
     if (!s) {
-        if (shaped && shapes >= REST_SQL_SHAPES_MAX) {
-            log_error(NULL, "rest: %d statement shapes in use, refusing new ones", REST_SQL_SHAPES_MAX);
-            return NULL;
-        }
-        shapes += shaped;
         s = xstrdup(text);
         hmap_put_str(interned, s, s);
     }
     return s;
 }
 
-const char *rest_sql_intern(const char *text)
+char *rest_sqlb_take_sql(struct rest_sqlb *b)
 {
-    return intern(text, false);
-}
-
-const char *rest_sqlb_interned(const struct rest_sqlb *b)
-{
-    return intern(strbuf_str(&b->sql), true);
-}
-
-size_t rest_sql_interned_count(void)
-{
-    return shapes;
+    return strbuf_take(&b->sql);
 }
 
 char *rest_pg_array(const char *const *items, size_t n)

@@ -89,6 +89,10 @@ void rest_reply_error(struct rest_request *r, enum rest_err e, const char *messa
 
 void rest_reply_store_error(struct rest_request *r, const struct store_job *job)
 {
+    if (job && job->status == STORE_ERR_UNAVAILABLE && strcmp(job->out.sql.sqlstate, "57014") == 0) {
+        rest_reply_error(r, REST_ERR_QUERY_TIMEOUT, "the statement ran past rest.statement_timeout", NULL);
+        return;
+    }
     if (job && job->status == STORE_ERR_UNAVAILABLE) {
         rest_reply_error(r, REST_ERR_UNAVAILABLE, "the database is unavailable", NULL);
         return;
@@ -152,6 +156,15 @@ void rest_add_header(struct rest_request *r, const char *name, const char *value
     }
     add_pair(r, name, value);
     r->n_handler_hdrs = r->reply.nheaders;
+}
+
+void rest_reply_secret_field(struct rest_request *r, const char *field)
+{
+    if (r->n_secret_fields == REST_SECRET_FIELDS_MAX) {
+        log_error(NULL, "rest: more than %d secret fields in one reply", REST_SECRET_FIELDS_MAX);
+        abort();
+    }
+    r->secret_fields[r->n_secret_fields++] = field;
 }
 
 /* The Origin, if CORS is configured and it is one of the allowed origins. */

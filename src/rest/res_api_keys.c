@@ -1,7 +1,9 @@
 /*
  * /v1/api-keys (admin): list, create, revoke. The secret is made here
  * (secret_new_api_key), answered once in the 201 and stored only as its
- * SHA-256; listings never show either. The framework's key cache is told
+ * SHA-256 (computed here: fast, and the secret never becomes a SQL
+ * parameter); listings never show either, and an Idempotency-Key replay of
+ * the create answers "secret": null. The framework's key cache is told
  * as soon as the write committed, so the next request sees the change (its
  * NOTIFY follows too, for other gateways).
  */
@@ -185,6 +187,7 @@ static void create_done(struct rest_request *r, struct store_job *job)
                           cJSON_IsArray(sites) ? sites : NULL, expires_ms);
     cJSON_AddStringToObject(key, "secret", secret->secret);
     pending_free(secret);
+    rest_reply_secret_field(r, "secret");       /* shown once: an Idempotency-Key replay gets null */
     res_location(r, "/v1/api-keys/", id);
     rest_reply_json(r, 201, key);
 }

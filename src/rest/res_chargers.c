@@ -182,8 +182,9 @@ static const struct rest_field charger_fields[] = {
     { "id", REST_FT_STRING, REST_FF_REQUIRED | REST_FF_IMMUTABLE, "id", NULL, 1, OCPP_CHARGER_ID_MAX,
       0, 0, NULL, core_charger_id_valid, "must be printable ASCII without blanks, '/', ',' or '%'" },
     { "name", REST_FT_STRING, REST_FF_NULLABLE, "name", NULL, 1, 128, 0, 0, NULL, NULL, NULL },
-    { "authorizationKey", REST_FT_STRING, REST_FF_NULLABLE, "auth_hash", NULL, 16, 40, 0, 0, NULL,
-      printable_ascii, "must be printable ASCII without blanks" },
+    /* stored as its PBKDF2 hash, computed by the REST store thread (REST_FF_PASSWORD) */
+    { "authorizationKey", REST_FT_STRING, REST_FF_NULLABLE | REST_FF_PASSWORD, "auth_hash", NULL, 16, 40,
+      0, 0, NULL, printable_ascii, "must be printable ASCII without blanks" },
     { "securityProfile", REST_FT_INT, 0, "security_profile", "$?::smallint", 0, 3, 0, 0, NULL, NULL, NULL },
     { "registrationStatus", REST_FT_ENUM, 0, "registration_status", NULL, 0, 0, 0, 0,
       registration_statuses, NULL, NULL },
@@ -260,34 +261,6 @@ static void apply_committed(struct rest_request *r, const struct store_job *job)
     rest_charger_committed(r, &row);
 }
 
-/*
- * authorizationKey is stored as its PBKDF2 hash, made by the REST store
- * thread (rest_sql_password): never on the loop, never sent as given. Its
- * entry moves to the end of the body, so that its parameter is the last one
- * the body's column list adds, and leaves it empty for the store to fill.
- * Returns the key (caller frees) or NULL (absent or null).
- */
-static char *take_authorization_key(struct rest_body *body)
-{
-    struct rest_body_value *v = rest_body_find(body, "authorizationKey");
-    if (!v)
-        return NULL;
-    struct rest_body_value last = body->v[body->n - 1];
-    body->v[body->n - 1] = *v;
-    *v = last;
-    char *key = body->v[body->n - 1].text;
-    body->v[body->n - 1].text = NULL;
-    return key;
-}
-
-static void key_free(char *key)
-{
-    if (key) {
-        memset(key, 0, strlen(key));
-        free(key);
-    }
-}
-
 static const struct rest_field *charger_field(const char *name)
 {
     for (size_t i = 0; i < NFIELDS; i++)
@@ -310,12 +283,7 @@ static void create_done(struct rest_request *r, struct store_job *job)
     const char *key = rest_job_password(job);
     if (key && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "authorizationKey"))) {
         cJSON_AddStringToObject(c, "authorizationKey", key);
-        /*
-         * SECRET-FIELD: authorizationKey. An Idempotency-Key replay must answer
-         * it as null and its record must never hold it: call the secret-field
-         * hook here, rest_reply_secret_field(r, "authorizationKey") (branch
-         * i9-restdb), before rest_reply_json.
-         */
+        rest_reply_secret_field(r, "authorizationKey"); /* an Idempotency-Key replay answers null */
     }
     res_location(r, "/v1/chargers/", rest_job_value(job, 0, 0));
     rest_reply_json(r, 201, c);
@@ -343,9 +311,8 @@ void res_charger_create(struct rest_request *r)
     }
     const struct rest_body_value *pv = rest_body_find(&body, "securityProfile");
     int profile = pv ? atoi(pv->text) : -1;
-    const struct rest_body_value *kv = rest_body_find(&body, "authorizationKey");
-    bool has_key = kv && kv->text;
-    if (profile == 0 && has_key) {
+    struct rest_body_value *kv = rest_body_find(&body, "authorizationKey");
+    if (profile == 0 && kv && kv->text) {
         res_audit(r, "charger.create", id, "invalid");
         cJSON *ctx = cJSON_CreateObject();
         cJSON_AddStringToObject(ctx, "authorizationKey", "must be absent or null with securityProfile 0");
@@ -355,11 +322,17 @@ void res_charger_create(struct rest_request *r)
     }
     if (profile < 0)
         rest_body_add(&body, charger_field("securityProfile"), "1");
-    char *key = take_authorization_key(&body);
-    if (!key && profile != 0 && profile != 3) {
-        if (!kv)
-            rest_body_add(&body, charger_field("authorizationKey"), NULL);
-        key = secret_new_charger_key();
+    if (!(kv && kv->text) && profile != 0 && profile != 3) {
+        /* hashed by the store thread like a given one (REST_FF_PASSWORD); create_done shows it once */
+        char *key = secret_new_charger_key();
+        if (kv) {
+            free(kv->text);
+            kv->text = key;
+        } else {
+            rest_body_add(&body, charger_field("authorizationKey"), key);
+            secret_wipe(key, strlen(key));
+            free(key);
+        }
     }
 
     struct rest_sqlb b;
@@ -368,14 +341,9 @@ void res_charger_create(struct rest_request *r)
     rest_body_columns(&body, &b);
     rest_sqlb_add(&b, " VALUES (");
     rest_body_values(&body, &b);
-    int key_param = b.nparams - 1;  /* the key's entry is the body's last (take_authorization_key) */
     rest_sqlb_add(&b, ") ON CONFLICT (id) DO NOTHING RETURNING *) ");
     res_select(&b, charger_cols, NCOLS, REGISTRY_COLUMNS);
-    if (key)
-        res_sql_run_password(r, &b, key_param, key, create_done);
-    else
-        res_sql_run(r, &b, create_done);
-    key_free(key);
+    res_sql_run(r, &b, create_done);
     rest_body_free(&body);
 }
 
@@ -405,25 +373,19 @@ void res_charger_update(struct rest_request *r)
         rest_body_free(&body);
         return;
     }
-    char *key = take_authorization_key(&body);
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
     rest_sqlb_add(&b, "WITH c AS (UPDATE chargers c SET ");
     if (rest_body_set(&body, &b))
         rest_sqlb_add(&b, ", ");
-    int key_param = b.nparams - 1;  /* the key's entry is the body's last (take_authorization_key) */
     rest_sqlb_add(&b, "updated_at = now()");
     rest_sqlb_frag(&b, " WHERE c.id = $?", rest_sqlb_param(&b, id));
     rest_sqlb_restrict(&b, &b, " AND ", chargers_spec.vis_chargers, chargers_spec.vis_sites,
                        k ? k->charger_ids : NULL, k ? k->site_ids : NULL);
     rest_sqlb_add(&b, " RETURNING c.*) ");
     res_select(&b, charger_cols, NCOLS, REGISTRY_COLUMNS);
-    if (key)
-        res_sql_run_password(r, &b, key_param, key, update_done);
-    else
-        res_sql_run(r, &b, update_done);
-    key_free(key);
+    res_sql_run(r, &b, update_done);
     rest_body_free(&body);
 }
 

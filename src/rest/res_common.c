@@ -156,23 +156,8 @@ const char *res_select_once(const char **slot, const struct rest_col *cols, size
 
 void res_sql_run(struct rest_request *r, struct rest_sqlb *b, rest_sql_done done)
 {
-    const char *sql = rest_sqlb_interned(b);
-    if (sql)
-        rest_sql(r, sql, b->nparams, (const char *const *)b->params, done);
-    else
-        rest_reply_error(r, REST_ERR_UNAVAILABLE, "too many distinct statement shapes in use", NULL);
-    rest_sqlb_free(b);
-}
-
-void res_sql_run_password(struct rest_request *r, struct rest_sqlb *b, int password_param,
-                          const char *password, rest_sql_done done)
-{
-    const char *sql = rest_sqlb_interned(b);
-    if (sql)
-        rest_sql_password(r, sql, b->nparams, (const char *const *)b->params, password_param,
-                          password, done);
-    else
-        rest_reply_error(r, REST_ERR_UNAVAILABLE, "too many distinct statement shapes in use", NULL);
+    rest_sql_owned_password(r, rest_sqlb_take_sql(b), b->nparams, (const char *const *)b->params,
+                            b->password_param, rest_settings(r)->password_iterations, done);
     rest_sqlb_free(b);
 }
 

@@ -277,13 +277,19 @@ static bool connect_poll(struct store *s, PGconn *c, char *err, size_t cap)
 /* LISTEN and every op's prepared statement, in one pipeline round trip. */
 static bool conn_setup(struct store *s, char *err, size_t cap)
 {
-    const char *listen[2];
+    const char *ctl[3];
     size_t n = 0;
     if (s->listen & STORE_LISTEN_CHARGERS)
-        listen[n++] = "LISTEN " STORE_CHANNEL;
+        ctl[n++] = "LISTEN " STORE_CHANNEL;
     if (s->listen & STORE_LISTEN_APIKEYS)
-        listen[n++] = "LISTEN " STORE_CHANNEL_APIKEY;
-    return store_pipeline_setup(s, listen, n, err, cap);
+        ctl[n++] = "LISTEN " STORE_CHANNEL_APIKEY;
+    /* for this connection's every statement: a query past it fails with 57014 */
+    char timeout[64];
+    if (s->statement_timeout_ms > 0) {
+        snprintf(timeout, sizeof timeout, "SET statement_timeout = %d", s->statement_timeout_ms);
+        ctl[n++] = timeout;
+    }
+    return store_pipeline_setup(s, ctl, n, err, cap);
 }
 
 bool store_conn_open(struct store *s)

@@ -29,6 +29,7 @@
 #include "store_internal.h"
 #include "util.h"
 
+#define SQLSTATE_QUERY_CANCELED "57014"    /* statement_timeout (or a cancel request) */
 #define STORE_IO_TIMEOUT_MS 60000       /* no byte from the server for this long: connection lost */
 
 /* Takes the arrays of enum MA_* (store_internal.h) in order. */
@@ -133,38 +134,42 @@ static bool send_prepared(struct store *s, const char *name, const struct store_
     return true;
 }
 
-static struct sql_stmt *sql_lookup(struct store *s, const char *sql)
+/*
+ * A plain password parameter becomes its PBKDF2 hash, here on the store
+ * thread (never the loop's), once: a re-sent job keeps the hash.
+ */
+static void hash_password_param(struct store_job *j)
 {
-    for (size_t i = 0; i < s->nsqls; i++)
-        if (s->sqls[i].sql == sql)
-            return &s->sqls[i];
-    if (s->nsqls == s->capsqls) {
-        s->capsqls = s->capsqls ? s->capsqls * 2 : 16;
-        s->sqls = xrealloc(s->sqls, s->capsqls * sizeof *s->sqls);
+    int n = j->in.sql.password_param;
+    j->in.sql.password_param = 0;
+    if (n < 1 || n > j->in.sql.nparams || !j->in.sql.params[n - 1])
+        return;
+    char *plain = j->in.sql.params[n - 1];
+    int iterations = j->in.sql.password_iterations > 0 ? j->in.sql.password_iterations
+                                                       : SECRET_DEFAULT_ITERATIONS;
+    j->in.sql.params[n - 1] = secret_hash_password(plain, iterations);
+    /* kept (never sent) for the done callback, wiped when the job is freed */
+    if (j->in.sql.password) {
+        secret_wipe(j->in.sql.password, strlen(j->in.sql.password));
+        free(j->in.sql.password);
     }
-    struct sql_stmt *st = &s->sqls[s->nsqls];
-    st->sql = sql;
-    snprintf(st->name, sizeof st->name, "ocppgw_sql_%zu", s->nsqls);
-    st->state = SQL_UNPREPARED;
-    s->nsqls++;
-    return st;
+    j->in.sql.password = plain;
 }
 
-/* STORE_OP_SQL: prepared lazily on first use on this connection. */
+/* STORE_OP_SQL: prepared lazily on first use on this connection (stmt_cache.h). */
 static bool send_sql_job(struct store *s, uint32_t idx)
 {
     struct store_job *j = s->batch.jobs[idx];
     if (j->in.sql.nparams < 0 || (j->in.sql.nparams > 0 && !j->in.sql.params))
         j->in.sql.nparams = 0;
-    int pw = j->in.sql.password_param;
-    if (j->in.sql.password && pw >= 0 && pw < j->in.sql.nparams && !j->in.sql.params[pw])
-        j->in.sql.params[pw] = secret_hash_password(j->in.sql.password, j->in.sql.password_iterations);
-    struct sql_stmt *st = sql_lookup(s, j->in.sql.sql);
+    if (j->in.sql.password_param)
+        hash_password_param(j);
+    struct stmt_entry *st = stmt_cache_get(&s->sqls, j->in.sql.sql);
     if (st->state == SQL_UNPREPARED) {
         fault_tick(s);
         if (!PQsendPrepare(s->conn, st->name, st->sql, 0, NULL))
             return false;
-        add_step(&s->batch, STEP_PARSE, (uint32_t)(st - s->sqls));
+        add_step(&s->batch, STEP_PARSE, st->seq);
         st->state = SQL_PREPARING;
     }
     fault_tick(s);
@@ -278,6 +283,27 @@ static bool send_segment(struct store *s, uint32_t from, uint32_t to, bool expli
     return PQflush(s->conn) >= 0;
 }
 
+/*
+ * The statements the cache evicted (during the previous batch), each
+ * DEALLOCATEd in a segment of its own before this batch's: outside any
+ * transaction (after a failed batch's, an aborted one would refuse it until
+ * the ROLLBACK) and failing alone (a name whose PREPARE failed is unknown to
+ * the server; nothing else notices). Their results are read like any other
+ * step and change no job.
+ */
+static bool send_deallocations(struct store *s)
+{
+    char name[STMT_NAME_MAX], sql[STMT_NAME_MAX + 16];
+    while (stmt_cache_take_evicted(&s->sqls, name)) {
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
+        add_segment(&s->batch, 0, 0, false);
+        if (!send_ctl(s, sql, STEP_CTL) || !PQpipelineSync(s->conn))
+            return false;
+        add_step(&s->batch, STEP_SYNC, 0);
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------------ reading */
 
 static void read_meter(struct batch *b, uint32_t first, const PGresult *r)
@@ -313,9 +339,11 @@ static void on_result(struct store *s, const struct step *st, const PGresult *r)
     struct segment *seg = &b->segs[st->seg];
     ExecStatusType rs = PQresultStatus(r);
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
+        if (st->kind == STEP_JOB && !seg->failed && rs == PGRES_FATAL_ERROR)
+            seg->failed_job = st->arg + 1;
         segment_error(seg, r);
-        if (st->kind == STEP_PARSE)
-            s->sqls[st->arg].state = SQL_UNPREPARED;
+        if (st->kind == STEP_PARSE && stmt_cache_by_seq(&s->sqls, st->arg))
+            stmt_cache_by_seq(&s->sqls, st->arg)->state = SQL_UNPREPARED;
         return;
     }
     switch (st->kind) {
@@ -331,9 +359,12 @@ static void on_result(struct store *s, const struct step *st, const PGresult *r)
         seg->committed = true;
         b->commit_us = time_mono_us();
         break;
-    case STEP_PARSE:
-        s->sqls[st->arg].state = SQL_READY;
+    case STEP_PARSE: {
+        struct stmt_entry *e = stmt_cache_by_seq(&s->sqls, st->arg);
+        if (e)                      /* else evicted meanwhile: its DEALLOCATE is queued */
+            e->state = SQL_READY;
         break;
+    }
     case STEP_JOB: {
         struct store_job *j = b->jobs[st->arg];
         if (store_ops[j->op].read)
@@ -482,8 +513,20 @@ static void log_failed_job(const struct store_job *j, const struct segment *seg)
              seg->sqlstate[0] ? " (SQLSTATE " : "", seg->sqlstate, seg->sqlstate[0] ? ")" : "");
 }
 
-/* After a statement error: each job again in its own transaction. False: connection lost. */
-static bool run_isolated(struct store *s, int64_t t0)
+/* A failed SQL job keeps the server's SQLSTATE (REST answers 57014, query_canceled, as QUERY_TIMEOUT). */
+static void keep_sqlstate(struct store_job *j, const char *sqlstate)
+{
+    if (j->op == STORE_OP_SQL || j->op == STORE_OP_SQL_BEHIND)
+        str_copy(j->out.sql.sqlstate, sizeof j->out.sql.sqlstate, sqlstate);
+}
+
+/*
+ * After a statement error: each job again in its own transaction. A job
+ * whose statement ran past statement_timeout (skip: 1 + its index, 0 =
+ * none) is not run again: it would only wait as long once more; it fails
+ * as unavailable with that SQLSTATE. False: connection lost.
+ */
+static bool run_isolated(struct store *s, int64_t t0, uint32_t skip)
 {
     struct batch *b = &s->batch;
     batch_reset(b);
@@ -493,7 +536,7 @@ static bool run_isolated(struct store *s, int64_t t0)
     if (ok)
         add_step(b, STEP_SYNC, 0);
     for (uint32_t i = 0; ok && i < b->n; i++)
-        ok = send_segment(s, i, i + 1, false);
+        ok = send_segment(s, i, i + 1 == skip ? i : i + 1, false);    /* the skipped: a bare Sync */
     if (ok)
         ok = read_steps(s);
 
@@ -501,17 +544,20 @@ static bool run_isolated(struct store *s, int64_t t0)
     for (uint32_t i = 0; i < b->n; i++) {
         struct store_job *j = b->jobs[i];
         const struct segment *seg = i + 1 < b->nsegs ? &b->segs[i + 1] : NULL;
-        if (!seg || !seg->done) {
+        if (i + 1 == skip) {
+            j->status = STORE_ERR_UNAVAILABLE;
+            keep_sqlstate(j, SQLSTATE_QUERY_CANCELED);
+        } else if (!seg || !seg->done) {
             j->status = STORE_ERR_UNAVAILABLE;
         } else if (segment_ok(seg)) {
             j->status = STORE_OK;
             committed++;
         } else if (sqlstate_transient(seg->sqlstate)) {
             j->status = STORE_ERR_UNAVAILABLE;
+            keep_sqlstate(j, seg->sqlstate);
         } else {
             j->status = STORE_ERR_FAILED;
-            if (j->op == STORE_OP_SQL || j->op == STORE_OP_SQL_BEHIND)
-                str_copy(j->out.sql.sqlstate, sizeof j->out.sql.sqlstate, seg->sqlstate);
+            keep_sqlstate(j, seg->sqlstate);
             log_failed_job(j, seg);
         }
     }
@@ -527,18 +573,22 @@ void store_pipeline_run(struct store *s)
     for (uint32_t i = 0; i < b->n; i++)
         b->jobs[i]->status = STORE_OK;
     int64_t t0 = time_mono_us();
-    bool ok = send_segment(s, 0, b->n, true) && read_steps(s);
+    bool ok = send_deallocations(s);
+    size_t main_seg = b->nsegs;
+    ok = ok && send_segment(s, 0, b->n, true) && read_steps(s);
     if (!ok) {
         metrics_batch_failed();
         for (uint32_t i = 0; i < b->n; i++)
             b->jobs[i]->status = STORE_ERR_UNAVAILABLE;
-    } else if (segment_ok(&b->segs[0])) {
+    } else if (segment_ok(&b->segs[main_seg])) {
         metrics_batch(b->n, b->commit_us - t0);
     } else {
         metrics_batch_failed();
         log_debug(NULL, "store: batch of %u failed (%s), retrying one job per transaction",
-                  b->n, b->segs[0].message);
-        ok = run_isolated(s, t0);
+                  b->n, b->segs[main_seg].message);
+        const struct segment *seg = &b->segs[main_seg];
+        bool timed_out = strcmp(seg->sqlstate, SQLSTATE_QUERY_CANCELED) == 0;
+        ok = run_isolated(s, t0, timed_out ? seg->failed_job : 0);
     }
     if (ok)
         store_collect_notifies(s);
@@ -553,12 +603,12 @@ void store_pipeline_run(struct store *s)
 void store_pipeline_init(struct store *s)
 {
     s->batch.jobs = xcalloc(s->batch_max, sizeof *s->batch.jobs);
+    stmt_cache_init(&s->sqls, s->sql_cache_max);
 }
 
 void store_pipeline_forget_prepared(struct store *s)
 {
-    for (size_t i = 0; i < s->nsqls; i++)
-        s->sqls[i].state = SQL_UNPREPARED;
+    stmt_cache_clear(&s->sqls);
 }
 
 void store_pipeline_free(struct store *s)
@@ -572,8 +622,6 @@ void store_pipeline_free(struct store *s)
     free(b->steps);
     free(b->segs);
     free(b->meter_jobs);
-    free(s->sqls);
+    stmt_cache_free(&s->sqls);
     *b = (struct batch){ 0 };
-    s->sqls = NULL;
-    s->nsqls = s->capsqls = 0;
 }

@@ -1,5 +1,5 @@
 /*
- * Private to the store thread's four files: the state of one store (struct
+ * Private to the store thread's files: the state of one store (struct
  * store) and what the files call across. The design is in thread.c.
  *
  *   thread.c    the thread's loop, the job queue and the completion list,
@@ -10,6 +10,8 @@
  *   conn.c      the connection: connect/poll, setup, LISTEN and
  *               notifications, the one state-change function, backoff;
  *               also the libpq helpers pg_internal.h shares with admin.c
+ *   stmt_cache.c the bounded LRU of STORE_OP_SQL texts prepared on the
+ *               connection (stmt_cache.h; plain C, unit-tested)
  *   ops.c       the op table: each op's statement, parameter builder and
  *               row reader; statement parameters and array literals
  *
@@ -29,6 +31,7 @@
 #include <libpq-fe.h>
 
 #include "pg_internal.h"
+#include "stmt_cache.h"
 #include "store.h"
 #include "strbuf.h"
 
@@ -149,7 +152,7 @@ int64_t store_pg_int(const PGresult *r, int row, int col);
 enum step_kind {
     STEP_CTL,               /* BEGIN, ROLLBACK, LISTEN, a prepare at connect */
     STEP_COMMIT,
-    STEP_PARSE,             /* lazy prepare of a STORE_OP_SQL text; arg = sql cache index */
+    STEP_PARSE,             /* lazy prepare of a STORE_OP_SQL text; arg = its cache entry's seq */
     STEP_JOB,               /* a job's own statement; arg = job index */
     STEP_METER,             /* ocppgw_meter_batch(); arg = offset of its messages in meter_jobs */
     STEP_SYNC
@@ -171,6 +174,7 @@ struct segment {
     bool done;              /* its Sync arrived */
     char sqlstate[6];       /* of the first error */
     char message[200];
+    uint32_t failed_job;    /* 1 + the batch index of the job whose statement failed first; 0 = none */
 };
 
 /* Parameters of ocppgw_meter_batch(), in order (pipeline.c's METER_SQL). */
@@ -200,14 +204,6 @@ struct batch {
     int64_t commit_us;              /* monotonic time COMMIT answered */
 };
 
-enum sql_state { SQL_UNPREPARED, SQL_PREPARING, SQL_READY };
-
-/* A STORE_OP_SQL text prepared on the current connection (cache by pointer). */
-struct sql_stmt {
-    const char *sql;                /* borrowed: the callers' static text */
-    char name[24];
-    enum sql_state state;
-};
 
 /* Allocates the batch for s->batch_max jobs (store_start). */
 void store_pipeline_init(struct store *s);
@@ -291,6 +287,8 @@ struct store {
     int efd;                        /* eventfd: a job or stop for the sleeping thread */
     unsigned listen;                /* enum store_listen */
     const char *application_name;
+    int statement_timeout_ms;       /* SET at connect; 0 = the server's */
+    size_t sql_cache_max;           /* capacity of sqls */
     pthread_t thread;
 
     /* thread.c: queues, any thread under their locks */
@@ -316,8 +314,7 @@ struct store {
     /* pipeline.c, store thread */
     char io_error[128];             /* why the last I/O wait failed, when libpq does not say;
                                        read and cleared by conn.c (store_conn_lost) */
-    struct sql_stmt *sqls;
-    size_t nsqls, capsqls;
+    struct stmt_cache sqls;         /* STORE_OP_SQL texts prepared on this connection (bounded LRU) */
     struct batch batch;
 };
 

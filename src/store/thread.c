@@ -27,11 +27,16 @@
  *     every meter value of the batch, COMMIT, Sync
  *
  * using prepared statements made once per connection (ops.c has them;
- * sql/002_functions.sql holds the logic). The connection is non-blocking;
- * while waiting for results the thread keeps flushing and reading, so no
- * batch size can deadlock the two socket buffers. Only when COMMIT answers
- * OK are the jobs completed STORE_OK: a job is answered only after its
- * batch committed (the durability rule).
+ * sql/002_functions.sql holds the logic). REST's statements (STORE_OP_SQL,
+ * one text per query shape) are prepared on first use and kept in a
+ * bounded LRU (stmt_cache.c); an evicted one is DEALLOCATEd in its own
+ * segment at the start of the next batch. The REST store's connection also
+ * runs with statement_timeout: a statement cancelled by it (57014) fails
+ * alone, without a second run, as STORE_ERR_UNAVAILABLE with that SQLSTATE.
+ * The connection is non-blocking; while waiting for results the thread
+ * keeps flushing and reading, so no batch size can deadlock the two socket
+ * buffers. Only when COMMIT answers OK are the jobs completed STORE_OK: a
+ * job is answered only after its batch committed (the durability rule).
  *
  * Passwords. A REST statement that stores a charger's AuthorizationKey
  * carries the plain key beside its parameters (rest_sql_password); the
@@ -241,6 +246,8 @@ struct store *store_start(const struct store_config *cfg)
     s->wake_ctx = cfg->wake_ctx;
     s->listen = cfg->listen ? cfg->listen : STORE_LISTEN_CHARGERS;
     s->application_name = cfg->application_name ? cfg->application_name : "ocppgw-store";
+    s->statement_timeout_ms = cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 0;
+    s->sql_cache_max = cfg->sql_cache_max > 0 ? (size_t)cfg->sql_cache_max : STMT_CACHE_DEFAULT;
     store_pipeline_init(s);
     store_notified_init(&s->notified, STORE_OP_CHARGER_CHANGED);
     store_notified_init(&s->notified_keys, STORE_OP_APIKEY_CHANGED);

@@ -116,6 +116,11 @@ void secret_sha256_2(const void *a, size_t na, const void *b, size_t nb, unsigne
     EVP_MD_CTX_free(ctx);
 }
 
+void secret_wipe(void *p, size_t n)
+{
+    OPENSSL_cleanse(p, n);
+}
+
 bool secret_equal(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;

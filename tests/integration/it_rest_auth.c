@@ -67,6 +67,7 @@ static int group_setup(void **state)
     db_exec("DELETE FROM tokens WHERE id_tag LIKE 'ira-%'");
     db_exec("DELETE FROM api_keys WHERE name LIKE 'ira-%'");
     db_exec("DELETE FROM audit_log WHERE request_id LIKE 'ira-%'");
+    db_exec("DELETE FROM idempotency_keys WHERE idempotency_key LIKE 'ira-%'");
     db_exec("DELETE FROM chargers WHERE id LIKE 'ira-%'");
     db_add_charger("ira-A", NULL, 0);
     db_add_charger("ira-B", NULL, 0);
@@ -611,6 +612,179 @@ static void test_api_key_created_once_stored_hashed_never_listed(void **state)
     free(sec);
 }
 
+/*
+ * Whether the PostgreSQL server log holds s (read by the server: the file is
+ * its user's). s travels reversed, so that this query's own logged
+ * parameters do not hold it.
+ */
+static bool pg_log_contains(const char *s)
+{
+    char *path = it_strf("%s/postgres.log", it_env("OCPPGW_TEST_PGDIR"));
+    size_t n = strlen(s);
+    char *rev = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        rev[i] = s[n - 1 - i];
+    rev[n] = '\0';
+    int64_t at = db_int("SELECT strpos(pg_read_file($1), reverse($2))", path, rev);
+    free(rev);
+    free(path);
+    return at > 0;
+}
+
+/*
+ * A one-time secret is one-time: the Idempotency-Key record of the create
+ * keeps no secret, a replay answers the same key with "secret": null, and
+ * no statement the gateway sent (PostgreSQL logging every statement with
+ * its parameters meanwhile) nor any text of idempotency_keys or audit_log
+ * holds it.
+ */
+/* PostgreSQL logs every statement with its parameters, the gateway's REST connection included. */
+static void pg_log_statements_on(void)
+{
+    db_exec("ALTER SYSTEM SET log_statement = 'all'");
+    db_int("SELECT pg_reload_conf()");
+    /* every backend has the new setting once a statement of the gateway's shows in the log */
+    char marker[64];
+    snprintf(marker, sizeof marker, "ira-logmark-%lld", (long long)it_now_ms());
+    char *mpath = it_strf("/v1/api-keys?name=%s", marker);
+    bool logging = false;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; !logging && it_now_ms() < end;) {
+        struct api_resp *m = api_get(PORT, admin, mpath);
+        api_expect(m, 200);
+        api_free(m);
+        logging = pg_log_contains(marker);
+        if (!logging)
+            it_pause(NULL, 100);
+    }
+    free(mpath);
+    if (!logging)
+        fail_msg("PostgreSQL did not start logging statements");
+}
+
+static void pg_log_statements_off(void)
+{
+    db_exec("ALTER SYSTEM RESET log_statement");
+    db_int("SELECT pg_reload_conf()");
+}
+
+static void test_api_key_secret_not_kept_for_idempotent_replay(void **state)
+{
+    (void)state;
+    pg_log_statements_on();
+
+    const char *body = "{\"name\":\"ira-once\",\"scopes\":[\"tokens:read\"]}";
+    struct api_req q = { .method = "POST", .path = "/v1/api-keys", .key = admin, .body = body,
+                         .headers = (const char *[]){ "Idempotency-Key: ira-once-1", "X-Request-Id: ira-once-req",
+                                                      NULL } };
+    struct api_resp *a = api_send(PORT, &q);
+    const cJSON *first = api_expect(a, 201);
+    const char *secret = js(first, "secret");
+    if (!secret || strlen(secret) < 40)
+        fail_msg("POST /v1/api-keys answered no secret: %s", a->body);
+    char *sec = strdup(secret);
+    int64_t id = ji(first, "id");
+    if (api_header(a, "Idempotent-Replayed"))
+        fail_msg("the first answer says Idempotent-Replayed");
+
+    struct api_resp *b = api_send(PORT, &q);
+    const cJSON *again = api_expect(b, 201);
+    assert_int_equal(ji(again, "id"), id);
+    api_check_str(again, "name", "ira-once");
+    api_check_null(again, "secret");
+    api_check_schema(again, "ApiKeyCreated");
+    const char *replayed = api_header(b, "Idempotent-Replayed");
+    if (!replayed || strcmp(replayed, "true") != 0)
+        fail_msg("replay without Idempotent-Replayed: true");
+    if (strstr(b->body, sec))
+        fail_msg("the replay shows the secret: %s", b->body);
+    assert_int_equal(db_int("SELECT count(*) FROM api_keys WHERE name = 'ira-once'"), 1);
+    /* the key itself works */
+    struct api_resp *c = api_get(PORT, sec, "/v1/tokens");
+    api_expect(c, 200);
+    api_free(c);
+
+    /* wait for the write-behind rows (audit) before looking */
+    db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM audit_log WHERE request_id = 'ira-once-req'"
+                " AND action = 'apikey.create'");
+    assert_int_equal(db_int("SELECT count(*) FROM idempotency_keys WHERE idempotency_key = 'ira-once-1'"
+                            " AND state = 'done'"), 1);
+    /* a key made with the CLI (`ocppgw apikey create`) the same way */
+    char *cli_sec = api_key_create("ira-once-cli", "tokens:read");
+    /* looked for before this test's own queries put the secret in the log */
+    bool in_log = pg_log_contains(sec);
+    bool cli_in_log = pg_log_contains(cli_sec);
+    pg_log_statements_off();
+    if (in_log)
+        fail_msg("the secret appears in PostgreSQL's statement log (a SQL parameter)");
+    if (cli_in_log)
+        fail_msg("the secret of a key made with the CLI appears in PostgreSQL's statement log");
+    free(cli_sec);
+    /* every column, as text */
+    assert_int_equal(db_int("SELECT count(*) FROM idempotency_keys k WHERE strpos(k::text, $1) > 0", sec), 0);
+    assert_int_equal(db_int("SELECT count(*) FROM audit_log l WHERE strpos(l::text, $1) > 0", sec), 0);
+    assert_int_equal(db_int("SELECT count(*) FROM api_keys k WHERE strpos(k::text, $1) > 0", sec), 0);
+    /* the record's body is the resource with the secret null */
+    char *rec = db_str("SELECT response_body FROM idempotency_keys WHERE idempotency_key = 'ira-once-1'");
+    cJSON *stored = rec ? cJSON_Parse(rec) : NULL;
+    if (!stored || !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(stored, "secret")))
+        fail_msg("the recorded body has no \"secret\": null: %s", rec ? rec : "(null)");
+    cJSON_Delete(stored);
+    free(rec);
+
+    api_free(a);
+    api_free(b);
+    free(sec);
+}
+
+/*
+ * A charger's AuthorizationKey, set by POST and changed by PATCH, is stored
+ * as its PBKDF2 hash, which the gateway computes (off its event loop, in the
+ * REST store thread): no statement it sends holds the plain key. The
+ * charger connects with the new key, not the old.
+ */
+#define CHARGER_KEY_1 "ira-key-one-0123456789abcdef"
+#define CHARGER_KEY_2 "ira-key-two-fedcba9876543210"
+static void test_charger_key_never_sent_plain(void **state)
+{
+    (void)state;
+    db_exec("DELETE FROM chargers WHERE id = 'ira-keyed'");
+    pg_log_statements_on();
+    struct api_resp *r = api_post(PORT, admin, "/v1/chargers",
+                                  "{\"id\":\"ira-keyed\",\"securityProfile\":1,"
+                                  "\"authorizationKey\":\"" CHARGER_KEY_1 "\"}");
+    api_expect(r, 201);
+    api_free(r);
+    r = api_patch(PORT, admin, "/v1/chargers/ira-keyed", "{\"authorizationKey\":\"" CHARGER_KEY_2 "\"}");
+    api_expect(r, 200);
+    api_free(r);
+    bool in_log = pg_log_contains(CHARGER_KEY_1) || pg_log_contains(CHARGER_KEY_2);
+    pg_log_statements_off();
+    if (in_log)
+        fail_msg("a charger's AuthorizationKey appears in PostgreSQL's statement log");
+    char *hash = db_str("SELECT auth_hash FROM chargers WHERE id = 'ira-keyed'");
+    if (!hash || strncmp(hash, "pbkdf2-sha256$", 14) != 0)
+        fail_msg("auth_hash is not a PBKDF2 hash: %s", hash ? hash : "(null)");
+    free(hash);
+
+    /* the gateway learns of the change by notification: wait until the new key is taken */
+    struct sim_charger *ch = NULL;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; !ch && it_now_ms() < end;) {
+        struct sim_charger_opts o = { .id = "ira-keyed", .password = CHARGER_KEY_2 };
+        int status = 0;
+        ch = it_try_connect(W.sim, &o, &status, NULL);
+        if (!ch)
+            it_pause(W.sim, 50);
+    }
+    if (!ch)
+        fail_msg("ira-keyed does not connect with the key set by PATCH");
+    assert_true(it_heartbeat_ok(ch));
+    sim_disconnect(ch);
+    struct sim_charger_opts old = { .id = "ira-keyed", .password = CHARGER_KEY_1 };
+    int status = 0;
+    assert_null(it_try_connect(W.sim, &old, &status, NULL));
+    assert_int_equal(status, 401);
+}
+
 static void test_api_key_validation_422(void **state)
 {
     (void)state;
@@ -700,6 +874,8 @@ int main(void)
         T(test_limited_key_made_through_the_api),
         T(test_site_limited_key),
         T(test_api_key_created_once_stored_hashed_never_listed),
+        T(test_api_key_secret_not_kept_for_idempotent_replay),
+        T(test_charger_key_never_sent_plain),
         T(test_api_key_validation_422),
         T(test_audit_log_records_writes),
     };

@@ -6,9 +6,11 @@
  * chunked bodies (411), huge bodies (413), broken percent-encoding (400),
  * Idempotency-Key (replay, reuse with another body, a request still in
  * progress, scoped per API key), the rate limit (429 with Retry-After and
- * X-RateLimit-*), GET /v1/openapi.json, and 503 while PostgreSQL is down.
+ * X-RateLimit-*), GET /v1/openapi.json, 503 while PostgreSQL is down,
+ * 5,000 distinct query shapes (the bounded statement cache) and a query past
+ * rest.statement_timeout (503 QUERY_TIMEOUT while chargers are served).
  *
- * Token idTags and API key names start with "irh-".
+ * Token idTags, charger ids and API key names start with "irh-".
  */
 #include "it.h"
 
@@ -16,11 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "calls.h"
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
 #include "proc.h"
+#include "strbuf.h"
 #include "support/rest.h"
 
 #define CURRENT_VERSION    "V2026_11_21"
@@ -420,9 +425,12 @@ static void test_idempotent_replay_same_answer_no_second_row(void **state)
         fail_msg("POST /v1/api-keys answered no secret: %s", a->body);
     char *loc = strdup(api_header(a, "Location") ? api_header(a, "Location") : "");
 
+    /* the same answer, but the one-time secret is not kept for replays */
+    cJSON *want = cJSON_Duplicate(first, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(want, "secret", cJSON_CreateNull());
     struct api_resp *b = post_idem(admin, "irh-idem-1", "/v1/api-keys", body);
     const cJSON *second = api_expect(b, 201);
-    if (!cJSON_Compare(first, second, true))
+    if (!cJSON_Compare(want, second, true))
         fail_msg("replay answered another body:\nfirst:  %s\nreplay: %s", a->body, b->body);
     const char *loc2 = api_header(b, "Location");
     if (!loc2 || strcmp(loc, loc2) != 0)
@@ -431,8 +439,9 @@ static void test_idempotent_replay_same_answer_no_second_row(void **state)
 
     /* a third time, much the same */
     struct api_resp *c = post_idem(admin, "irh-idem-1", "/v1/api-keys", body);
-    if (!cJSON_Compare(first, api_expect(c, 201), true))
+    if (!cJSON_Compare(want, api_expect(c, 201), true))
         fail_msg("second replay answered another body: %s", c->body);
+    cJSON_Delete(want);
     assert_int_equal(db_int("SELECT count(*) FROM api_keys WHERE name = 'irh-idem-key'"), 1);
 
     /* an error answer is replayed as well: the same key on a conflicting token */
@@ -779,6 +788,128 @@ static void test_database_down_is_503(void **state)
     assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-down'"), 0);
 }
 
+/* ---------------------------------------------------------------- the database's limits */
+
+/* The chargers' list filters with a valid value each (res_chargers.c): any subset is a new shape. */
+static const char *const shape_filters[] = {
+    "status=Available", "connected=true", "siteId=irh-site", "chargerIds=irh-shape",
+    "registrationStatus=Accepted", "name=irh-name", "vendor=irh-v", "model=irh-m",
+    "firmwareVersion=irh-fw", "securityProfile=0", "hasAuthorizationKey=false",
+    "autoRegistered=false", "firmwareStatus=Idle", "diagnosticsStatus=Idle", "search=irh",
+};
+#define NSHAPE_FILTERS (sizeof shape_filters / sizeof shape_filters[0])
+
+/*
+ * One key asks 5,000 distinct query shapes (filter subsets; each a prepared
+ * statement on the REST connection): every one is answered, and afterwards
+ * an ordinary request is too. The statement cache (rest.statement_cache,
+ * 256 here by default) keeps the recent ones and deallocates the rest; it
+ * never turns into a permanent 503.
+ */
+static void test_many_query_shapes_keep_working(void **state)
+{
+    (void)state;
+    db_add_charger("irh-shape", NULL, 0);
+    struct strbuf path = STRBUF_INIT;
+    for (unsigned shape = 1; shape <= 5000; shape++) {
+        strbuf_reset(&path);
+        strbuf_puts(&path, "/v1/chargers?perPage=1");
+        for (unsigned i = 0; i < NSHAPE_FILTERS; i++)
+            if (shape & (1u << i))
+                strbuf_printf(&path, "&%s", shape_filters[i]);
+        struct api_resp *r = api_get(PORT, admin, strbuf_str(&path));
+        if (r->status != 200)
+            fail_msg("shape %u of 5000: %s answered %d: %s", shape, r->what, r->status, r->body);
+        api_free(r);
+    }
+    strbuf_free(&path);
+    struct api_resp *r = api_get(PORT, admin, "/v1/chargers?chargerIds=irh-shape");
+    const cJSON *data = api_data(api_expect(r, 200));
+    assert_int_equal(cJSON_GetArraySize(data), 1);
+    api_check_str(cJSON_GetArrayItem(data, 0), "id", "irh-shape");
+    api_free(r);
+    r = api_get(PORT, admin, "/v1/tokens?perPage=1");
+    api_expect(r, 200);
+    api_free(r);
+}
+
+static PGconn *held_lock;       /* released by lock_teardown even when the test failed */
+
+/* A connection of the test's own holding a lock in an open transaction. */
+static PGconn *lock_table(const char *table)
+{
+    PGconn *c = held_lock = PQconnectdb(it_env("OCPPGW_TEST_DB"));
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connecting: %s", PQerrorMessage(c));
+    char sql[128];
+    snprintf(sql, sizeof sql, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", table);
+    const char *const steps[] = { "BEGIN", sql };
+    for (size_t i = 0; i < 2; i++) {
+        PGresult *res = PQexec(c, steps[i]);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            fail_msg("%s: %s", steps[i], PQerrorMessage(c));
+        PQclear(res);
+    }
+    return c;
+}
+
+static void unlock_table(PGconn *c)
+{
+    PQclear(PQexec(c, "ROLLBACK"));
+    PQfinish(c);
+    held_lock = NULL;
+}
+
+static int lock_teardown(void **state)
+{
+    if (held_lock)
+        unlock_table(held_lock);
+    return it_test_teardown(state);
+}
+
+/*
+ * A REST query that PostgreSQL cannot answer (its table locked by another
+ * session) is cancelled after rest.statement_timeout and answered 503
+ * QUERY_TIMEOUT; meanwhile a charger's MeterValues are stored and
+ * acknowledged (the chargers' connection has no such limit and other
+ * tables). Once the lock goes, the same query answers 200.
+ */
+static void test_slow_query_is_503_query_timeout(void **state)
+{
+    (void)state;
+    db_add_charger("irh-slowq", NULL, 0);
+    struct gw_opts o = { .name = "it_rest_http_timeout",
+                         .ini = API_UNLIMITED_INI "statement_timeout = 1\n" };
+    W.gw2 = gw_start(&o);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    struct sim_charger *c = it_connect_booted(W.sim2, "irh-slowq", NULL);
+
+    PGconn *lock = lock_table("tokens");
+    struct api_resp *r = api_get(gw_port(W.gw2), admin, "/v1/tokens?perPage=5");
+    const cJSON *e = api_expect_error(r, 503, "QUERY_TIMEOUT");
+    if (!js(e, "readableMessage"))
+        fail_msg("QUERY_TIMEOUT without readableMessage: %s", r->body);
+    api_free(r);
+    /* the chargers are served meanwhile */
+    assert_true(it_heartbeat_ok(c));
+    char ts[40], payload[300];
+    snprintf(payload, sizeof payload,
+             "{\"connectorId\":1,\"meterValue\":[{\"timestamp\":\"%s\",\"sampledValue\":"
+             "[{\"value\":\"4242\"}]}]}", it_iso_time(ts, 0));
+    cJSON_Delete(it_ok(c, "MeterValues", payload));
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM meter_values WHERE charger_id = 'irh-slowq'"
+                            " AND value = '4242'"), 1);
+    /* and the other REST queries too */
+    r = api_get(gw_port(W.gw2), admin, "/v1/chargers/irh-slowq");
+    api_expect(r, 200);
+    api_free(r);
+    unlock_table(lock);
+
+    r = api_get(gw_port(W.gw2), admin, "/v1/tokens?perPage=5");
+    api_expect(r, 200);
+    api_free(r);
+}
+
 /* A failed test must not leave the database stopped. */
 static int db_teardown(void **state)
 {
@@ -816,6 +947,8 @@ int main(void)
         T(test_rate_limit_429),
         T(test_openapi_served_without_key),
         T(test_documented_query_parameters_accepted),
+        T(test_many_query_shapes_keep_working),
+        cmocka_unit_test_setup_teardown(test_slow_query_is_503_query_timeout, it_test_setup, lock_teardown),
         cmocka_unit_test_setup_teardown(test_database_down_is_503, it_test_setup, db_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

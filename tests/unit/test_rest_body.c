@@ -137,6 +137,42 @@ static void test_nulls_and_update(void **state)
     rest_body_free(&out);
 }
 
+/* A REST_FF_PASSWORD field marks its parameter for hashing off the loop; a null one does not. */
+static void test_password_parameter_marked(void **state)
+{
+    (void)state;
+    static const struct rest_field pw_fields[] = {
+        { "name", REST_FT_STRING, 0, "name", NULL, 1, 10, 0, 0, NULL, NULL, NULL },
+        { "key", REST_FT_STRING, REST_FF_NULLABLE | REST_FF_PASSWORD, "key_hash", NULL, 1, 40, 0, 0, NULL,
+          NULL, NULL },
+    };
+    struct rest_body out;
+    cJSON *body = cJSON_Parse("{\"name\":\"n\",\"key\":\"plain-secret\"}");
+    assert_null(rest_body_parse(body, pw_fields, 2, true, &out));
+    cJSON_Delete(body);
+    struct rest_sqlb b;
+    rest_sqlb_init(&b);
+    rest_body_values(&out, &b);
+    assert_int_equal(b.password_param, 2);
+    assert_string_equal(b.params[1], "plain-secret");  /* the store thread hashes it */
+    rest_sqlb_free(&b);
+    rest_sqlb_init(&b);
+    rest_sqlb_param(&b, "id");
+    assert_true(rest_body_set(&out, &b));
+    assert_int_equal(b.password_param, 3);
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+
+    body = cJSON_Parse("{\"key\":null}");
+    assert_null(rest_body_parse(body, pw_fields, 2, false, &out));
+    cJSON_Delete(body);
+    rest_sqlb_init(&b);
+    assert_true(rest_body_set(&out, &b));
+    assert_int_equal(b.password_param, 0);
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -223,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts_every_type),
         cmocka_unit_test(test_nulls_and_update),
+        cmocka_unit_test(test_password_parameter_marked),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_table_order),
         cmocka_unit_test(test_all_problems_at_once),
