@@ -384,11 +384,45 @@ static void test_change_through_another_gateway_closes_the_session(void **state)
     expect_closed_1008(ch, "deleted on the other gateway");
 }
 
+/* A made key is a one-time secret: an Idempotency-Key replay answers the same charger with it null. */
+static void test_made_key_not_kept_for_idempotent_replay(void **state)
+{
+    (void)state;
+    struct api_req q = { .method = "POST", .path = "/v1/chargers", .key = admin,
+                         .body = "{\"id\":\"icr-replay\"}",
+                         .headers = (const char *[]){ "Idempotency-Key: icr-replay-1", NULL } };
+    struct api_resp *a = api_send(PORT, &q);
+    const char *made = js(api_expect(a, 201), "authorizationKey");
+    if (!is_hex40(made))
+        fail_msg("no made key in the 201: %s", a->body);
+    char *key = strdup(made);
+    api_free(a);
+
+    struct api_resp *b = api_send(PORT, &q);
+    const cJSON *again = api_expect(b, 201);
+    api_check_str(again, "id", "icr-replay");
+    api_check_null(again, "authorizationKey");
+    const char *replayed = api_header(b, "Idempotent-Replayed");
+    if (!replayed || strcmp(replayed, "true") != 0)
+        fail_msg("replay without Idempotent-Replayed: true");
+    if (strstr(b->body, key))
+        fail_msg("the replay shows the made key: %s", b->body);
+    api_free(b);
+    assert_int_equal(db_int("SELECT count(*) FROM idempotency_keys k WHERE strpos(k::text, $1) > 0", key), 0);
+    assert_int_equal(db_int("SELECT count(*) FROM audit_log l WHERE strpos(l::text, $1) > 0", key), 0);
+    assert_int_equal(db_int("SELECT count(*) FROM chargers c WHERE strpos(c::text, $1) > 0", key), 0);
+    /* and it is the key: the charger connects with it */
+    struct sim_charger *ch = it_connect(W.sim, "icr-replay", key);
+    sim_disconnect(ch);
+    free(key);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
     const struct CMUnitTest tests[] = {
         T(test_create_without_key_gets_profile_1_and_a_key_shown_once),
+        T(test_made_key_not_kept_for_idempotent_replay),
         T(test_profile_0_only_when_asked_and_counted),
         T(test_cli_charger_add),
         T(test_connect_right_after_create_meets_the_key),
