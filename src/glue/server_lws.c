@@ -22,6 +22,8 @@
 #include <sys/resource.h>
 
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
@@ -313,12 +315,25 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
     info.keepalive_timeout = 30;
     info.timeout_secs = 10;
     if (tls) {
-        /* security profiles 2 and 3: TLS 1.2 or newer; client certificates
-         * are asked for (not required) and checked against tls_ca */
+        /*
+         * Security profiles 2 and 3: TLS 1.2 or newer, always. lws 4.1.6
+         * sets a vhost up for TLS only when the vhost's own options carry
+         * LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT (the context's do not count);
+         * without it the certificate is ignored and the port speaks plain
+         * HTTP. The client-certificate option below happens to include that
+         * bit, which is why the listener worked only with tls_ca set.
+         *
+         * ALPN offers http/1.1 alone: lws's default is "h2,http/1.1", and
+         * over h2 an RFC 8441 websocket never reaches the confirm-upgrade
+         * callback, i.e. it would bypass admission.
+         */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.alpn = "http/1.1";
         info.ssl_cert_filepath = g->cfg.tls_cert;
         info.ssl_private_key_filepath = g->cfg.tls_key;
         info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
         if (g->cfg.tls_ca) {
+            /* client certificates are asked for (not required) and checked against tls_ca */
             info.ssl_ca_filepath = g->cfg.tls_ca;
             info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
                             LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
@@ -327,9 +342,72 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
     return lws_create_vhost(g->ctx, &info);
 }
 
+/* The first queued OpenSSL error as text ("" if none); clears the queue. */
+static const char *ssl_error_text(char *buf, size_t cap)
+{
+    unsigned long e = ERR_peek_last_error();
+    buf[0] = '\0';
+    if (e) {
+        const char *reason = ERR_reason_error_string(e);
+        snprintf(buf, cap, ": %s", reason ? reason : "unknown OpenSSL error");
+    }
+    ERR_clear_error();
+    return buf;
+}
+
+/* The PEM private key in path, or NULL (errno or OpenSSL's queue says why). */
+static EVP_PKEY *load_private_key(const char *path)
+{
+    BIO *b = BIO_new_file(path, "r");
+    if (!b)
+        return NULL;
+    EVP_PKEY *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    BIO_free(b);
+    return key;
+}
+
+/*
+ * Loads the TLS listener's certificate, key and CA bundle once with OpenSSL
+ * before anything listens, so that a bad file stops the start with one clear
+ * line (lws would only log its own complaint, and a vhost without them must
+ * never serve). Runs before the loop exists: reading three small files here
+ * blocks nothing.
+ */
+static bool tls_files_ok(const struct config *cfg, char *err, size_t cap)
+{
+    char why[256];
+    bool ok = false;
+    EVP_PKEY *key = NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, cap, "cannot set up TLS%s", ssl_error_text(why, sizeof why));
+        return false;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1)
+        snprintf(err, cap, "server.tls_cert %s: cannot load the certificate (PEM)%s", cfg->tls_cert,
+                 ssl_error_text(why, sizeof why));
+    else if (!(key = load_private_key(cfg->tls_key)))
+        snprintf(err, cap, "server.tls_key %s: cannot load the private key (PEM, unencrypted)%s",
+                 cfg->tls_key, ssl_error_text(why, sizeof why));
+    else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+        snprintf(err, cap, "server.tls_key %s does not match the certificate in server.tls_cert %s",
+                 cfg->tls_key, cfg->tls_cert);
+    else if (cfg->tls_ca && SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1)
+        snprintf(err, cap, "server.tls_ca %s: cannot load the CA certificates (PEM)%s", cfg->tls_ca,
+                 ssl_error_text(why, sizeof why));
+    else
+        ok = true;
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    SSL_CTX_free(ctx);
+    return ok;
+}
+
 bool gw_server_listen(struct gateway *g, char *err, size_t cap)
 {
     const struct config *cfg = &g->cfg;
+    if (cfg->tls_listen[0] && !tls_files_ok(cfg, err, cap))
+        return false;
     struct gw_server *s = xcalloc(1, sizeof *s);
     s->g = g;
     g->server = s;
