@@ -243,6 +243,7 @@ static void tick(struct lws_sorted_usec_list *sul)
         store_submit(g->store, store_job_new(STORE_OP_CHARGERS_ALL));
     s->store_was_ready = ready;
     rest_tick();
+    log_repeat_flush();
     if (s->watchdog)
         sd_notify(0, "WATCHDOG=1");
     if (ms < 10)

@@ -146,16 +146,16 @@ int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
         return ws_refuse(wsi, 404, NULL, NULL);
     lws_get_peer_simple(wsi, addr, sizeof addr);
     if (!core_charger_id_valid(id)) {
-        log_warn(NULL, "upgrade from %s refused: bad charge point id in path", addr);
+        log_warn_from(addr, NULL, "upgrade from %s refused: bad charge point id in path", addr);
         return ws_refuse(wsi, 400, NULL, NULL);
     }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
         if (lws_hdr_copy(wsi, offer, sizeof offer, WSI_TOKEN_PROTOCOL) < 0 || !offers_ocpp16(offer)) {
-            log_warn(id, "upgrade from %s refused: subprotocol ocpp1.6 not offered", addr);
+            log_warn_from(addr, id, "upgrade from %s refused: subprotocol ocpp1.6 not offered", addr);
             return ws_refuse(wsi, 400, NULL, NULL);
         }
     } else if (g->cfg.require_subprotocol) {
-        log_warn(id, "upgrade from %s refused: no subprotocol offered", addr);
+        log_warn_from(addr, id, "upgrade from %s refused: no subprotocol offered", addr);
         return ws_refuse(wsi, 400, NULL, NULL);
     }
     char user[128], pass[256];
