@@ -15,6 +15,7 @@
  * The caller then stops the stores (which write what is still queued) and
  * calls gw_server_destroy().
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,10 +351,22 @@ static const char *ssl_error_text(char *buf, size_t cap)
     buf[0] = '\0';
     if (e) {
         const char *reason = ERR_reason_error_string(e);
-        snprintf(buf, cap, ": %s", reason ? reason : "unknown OpenSSL error");
+        snprintf(buf, cap, " (OpenSSL: %s)", reason ? reason : "unknown error");
     }
     ERR_clear_error();
     return buf;
+}
+
+/* Whether path can be opened for reading; if not, err says so, naming the config key. */
+static bool file_readable(const char *key, const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, cap, "%s %s: %s", key, path, strerror(errno));
+        return false;
+    }
+    fclose(f);
+    return true;
 }
 
 /* The PEM private key in path, or NULL (errno or OpenSSL's queue says why). */
@@ -384,17 +397,21 @@ static bool tls_files_ok(const struct config *cfg, char *err, size_t cap)
         snprintf(err, cap, "cannot set up TLS%s", ssl_error_text(why, sizeof why));
         return false;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1)
-        snprintf(err, cap, "server.tls_cert %s: cannot load the certificate (PEM)%s", cfg->tls_cert,
+    if (!file_readable("server.tls_cert", cfg->tls_cert, err, cap) ||
+        !file_readable("server.tls_key", cfg->tls_key, err, cap) ||
+        (cfg->tls_ca && !file_readable("server.tls_ca", cfg->tls_ca, err, cap)))
+        ;
+    else if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1)
+        snprintf(err, cap, "server.tls_cert %s: no PEM certificate in it%s", cfg->tls_cert,
                  ssl_error_text(why, sizeof why));
     else if (!(key = load_private_key(cfg->tls_key)))
-        snprintf(err, cap, "server.tls_key %s: cannot load the private key (PEM, unencrypted)%s",
-                 cfg->tls_key, ssl_error_text(why, sizeof why));
+        snprintf(err, cap, "server.tls_key %s: no unencrypted PEM private key in it%s", cfg->tls_key,
+                 ssl_error_text(why, sizeof why));
     else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
         snprintf(err, cap, "server.tls_key %s does not match the certificate in server.tls_cert %s",
                  cfg->tls_key, cfg->tls_cert);
     else if (cfg->tls_ca && SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1)
-        snprintf(err, cap, "server.tls_ca %s: cannot load the CA certificates (PEM)%s", cfg->tls_ca,
+        snprintf(err, cap, "server.tls_ca %s: no PEM CA certificate in it%s", cfg->tls_ca,
                  ssl_error_text(why, sizeof why));
     else
         ok = true;
@@ -478,9 +495,11 @@ void gw_server_run(struct gateway *g, size_t chargers, size_t keys)
     s->store_was_ready = false;
     lws_sul_schedule(g->ctx, 0, &s->tick_sul, tick, 100 * 1000);
     s->ticking = true;
-    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s; %zu chargers known, %zu API keys; up to %d"
-             " connections", OCPPGW_VERSION, g->cfg.listen, g->cfg.api_listen[0] ? ", REST on " : "",
-             g->cfg.api_listen, chargers, keys, g->max_connections);
+    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s%s%s%s; %zu chargers known, %zu API keys; up to %d"
+             " connections", OCPPGW_VERSION, g->cfg.listen,
+             g->cfg.tls_listen[0] ? ", OCPP over TLS on " : "", g->cfg.tls_listen,
+             g->cfg.tls_listen[0] ? (g->cfg.tls_ca ? " (client certificates)" : " (no client certificates)") : "",
+             g->cfg.api_listen[0] ? ", REST on " : "", g->cfg.api_listen, chargers, keys, g->max_connections);
     sd_notify(0, "READY=1");
 
     while (!signal_stop)
