@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include <libwebsockets.h>
@@ -135,6 +136,13 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         if (g->api_vhost && lws_get_vhost(wsi) == g->api_vhost)
             return ws_refuse(wsi, 404, NULL, NULL);
+        /*
+         * Only websocket upgrades. lws 4.1.6 also offers "Upgrade: h2c" here,
+         * and over the HTTP/2 connection that follows, RFC 8441 websockets
+         * for any path never come through this callback.
+         */
+        if (!in || strcasecmp(in, "websocket") != 0)
+            return ws_refuse(wsi, 400, NULL, NULL);
         if (g->shutting_down)
             return ws_refuse(wsi, 503, NULL, NULL);
         return ws_confirm_upgrade(g, wsi);

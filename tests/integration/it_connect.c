@@ -15,10 +15,15 @@
  */
 #include "it.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <sim.h>
@@ -50,6 +55,8 @@ static int group_setup(void **state)
     db_add_charger("ic-dup", PW_GOOD, 1);
     db_add_charger("ic-dup2", PW_GOOD, 1);
     db_add_charger("ic-log", NULL, 0);
+    db_add_charger("ic-h2a", NULL, 0);
+    db_add_charger("ic-h2b", PW_GOOD, 1);
     db_add_charger("ic-flood", NULL, 0);
     db_add_charger("ic-nat1", PW_GOOD, 1);
     db_add_charger("ic-nat2", PW_GOOD, 1);
@@ -583,6 +590,112 @@ static void test_log_flood_from_one_socket_is_bounded(void **state)
         fail_msg("%d identical bad frames from one socket made %d log lines", FLOOD, n);
 }
 
+/* ---------------------------------------------------------------- no websockets over HTTP/2 */
+
+static void put_frame(unsigned char *buf, size_t *at, int type, int flags, uint32_t stream, const void *payload,
+                      size_t len)
+{
+    unsigned char *p = buf + *at;
+    p[0] = (unsigned char)(len >> 16), p[1] = (unsigned char)(len >> 8), p[2] = (unsigned char)len;
+    p[3] = (unsigned char)type, p[4] = (unsigned char)flags;
+    p[5] = (unsigned char)(stream >> 24), p[6] = (unsigned char)(stream >> 16);
+    p[7] = (unsigned char)(stream >> 8), p[8] = (unsigned char)stream;
+    memcpy(p + 9, payload, len);
+    *at += 9 + len;
+}
+
+/* HPACK literal header field without indexing, new name, no Huffman. */
+static void put_header(unsigned char *buf, size_t *at, const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+    buf[(*at)++] = 0;
+    buf[(*at)++] = (unsigned char)n;
+    memcpy(buf + *at, name, n);
+    *at += n;
+    buf[(*at)++] = (unsigned char)v;
+    memcpy(buf + *at, value, v);
+    *at += v;
+}
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+    assert_int_equal(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/*
+ * An HTTP/1.1 "Upgrade: h2c" request for /ocpp/<first>; if the gateway
+ * switches to HTTP/2, an RFC 8441 websocket (extended CONNECT) for
+ * /ocpp/<target> without credentials, read until the gateway closes (or
+ * 5 s). Returns the status of the h2c upgrade.
+ */
+static int h2c_then_websocket(int port, const char *first, const char *target)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char *req = it_strf("GET /ocpp/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n"
+                        "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n", first);
+    send_all(fd, req, strlen(req));
+    free(req);
+    char head[4096];
+    size_t got = 0;
+    while (got < sizeof head - 1 && !memmem(head, got, "\r\n\r\n", 4)) {
+        ssize_t n = recv(fd, head + got, sizeof head - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    head[got] = '\0';
+    int status = -1;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status != 101) {
+        close(fd);
+        return status;
+    }
+    unsigned char buf[1024];
+    size_t at = 0;
+    memcpy(buf, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    at = 24;
+    put_frame(buf, &at, 4, 0, 0, "", 0);                    /* SETTINGS */
+    put_frame(buf, &at, 4, 1, 0, "", 0);                    /* ACK of the gateway's */
+    unsigned char hdrs[512];
+    size_t h = 0;
+    char path[128];
+    snprintf(path, sizeof path, "/ocpp/%s", target);
+    put_header(hdrs, &h, ":method", "CONNECT");
+    put_header(hdrs, &h, ":protocol", "websocket");
+    put_header(hdrs, &h, ":scheme", "http");
+    put_header(hdrs, &h, ":path", path);
+    put_header(hdrs, &h, ":authority", "127.0.0.1");
+    put_header(hdrs, &h, "sec-websocket-version", "13");
+    put_header(hdrs, &h, "sec-websocket-protocol", "ocpp1.6");
+    put_frame(buf, &at, 1, 4, 3, hdrs, h);                  /* HEADERS, END_HEADERS, stream 3 */
+    send_all(fd, buf, at);
+    while (recv(fd, buf, sizeof buf, 0) > 0)
+        ;                                                   /* until the gateway closes */
+    close(fd);
+    return status;
+}
+
+static void test_no_websocket_over_http2(void **state)
+{
+    (void)state;
+    /* the h2c upgrade is refused; were it not, the websocket over HTTP/2 must still not be admitted */
+    int st = h2c_then_websocket(gw_port(W.gw), "ic-h2a", "ic-h2b");
+    if (st == 101 && gw_log_contains(W.gw, "charger=ic-h2b connected"))
+        fail_msg("a websocket over h2c connected profile-1 charger ic-h2b without credentials");
+    assert_int_equal(st, 400);
+    assert_false(gw_log_contains(W.gw, "charger=ic-h2b connected"));
+    /* the listener still serves websockets */
+    struct sim_charger *c = it_connect(W.sim, "ic-h2a", NULL);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -610,6 +723,7 @@ int main(void)
         T(test_auth_throttle_per_charger_spares_nat_neighbours),
         T(test_log_lines_cannot_be_forged),
         T(test_log_flood_from_one_socket_is_bounded),
+        T(test_no_websocket_over_http2),
     };
 #undef T
     return cmocka_run_group_tests_name("it_connect", tests, group_setup, it_group_teardown);
