@@ -15,7 +15,6 @@
  * The caller then stops the stores (which write what is still queued) and
  * calls gw_server_destroy().
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +23,6 @@
 #include <sys/resource.h>
 
 #include <libwebsockets.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
@@ -35,6 +32,7 @@
 #include "hmap.h"
 #include "ocpp.h"
 #include "rest.h"
+#include "secret.h"
 #include "store.h"
 #include "util.h"
 
@@ -352,87 +350,11 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
     return lws_create_vhost(g->ctx, &info);
 }
 
-/* The first queued OpenSSL error as text ("" if none); clears the queue. */
-static const char *ssl_error_text(char *buf, size_t cap)
-{
-    unsigned long e = ERR_peek_last_error();
-    buf[0] = '\0';
-    if (e) {
-        const char *reason = ERR_reason_error_string(e);
-        snprintf(buf, cap, " (OpenSSL: %s)", reason ? reason : "unknown error");
-    }
-    ERR_clear_error();
-    return buf;
-}
-
-/* Whether path can be opened for reading; if not, err says so, naming the config key. */
-static bool file_readable(const char *key, const char *path, char *err, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, cap, "%s %s: %s", key, path, strerror(errno));
-        return false;
-    }
-    fclose(f);
-    return true;
-}
-
-/* The PEM private key in path, or NULL (errno or OpenSSL's queue says why). */
-static EVP_PKEY *load_private_key(const char *path)
-{
-    BIO *b = BIO_new_file(path, "r");
-    if (!b)
-        return NULL;
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-    BIO_free(b);
-    return key;
-}
-
-/*
- * Loads the TLS listener's certificate, key and CA bundle once with OpenSSL
- * before anything listens, so that a bad file stops the start with one clear
- * line (lws would only log its own complaint, and a vhost without them must
- * never serve). Runs before the loop exists: reading three small files here
- * blocks nothing.
- */
-static bool tls_files_ok(const struct config *cfg, char *err, size_t cap)
-{
-    char why[256];
-    bool ok = false;
-    EVP_PKEY *key = NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        snprintf(err, cap, "cannot set up TLS%s", ssl_error_text(why, sizeof why));
-        return false;
-    }
-    if (!file_readable("server.tls_cert", cfg->tls_cert, err, cap) ||
-        !file_readable("server.tls_key", cfg->tls_key, err, cap) ||
-        (cfg->tls_ca && !file_readable("server.tls_ca", cfg->tls_ca, err, cap)))
-        ;
-    else if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1)
-        snprintf(err, cap, "server.tls_cert %s: no PEM certificate in it%s", cfg->tls_cert,
-                 ssl_error_text(why, sizeof why));
-    else if (!(key = load_private_key(cfg->tls_key)))
-        snprintf(err, cap, "server.tls_key %s: no unencrypted PEM private key in it%s", cfg->tls_key,
-                 ssl_error_text(why, sizeof why));
-    else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
-        snprintf(err, cap, "server.tls_key %s does not match the certificate in server.tls_cert %s",
-                 cfg->tls_key, cfg->tls_cert);
-    else if (cfg->tls_ca && SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1)
-        snprintf(err, cap, "server.tls_ca %s: no PEM CA certificate in it%s", cfg->tls_ca,
-                 ssl_error_text(why, sizeof why));
-    else
-        ok = true;
-    ERR_clear_error();
-    EVP_PKEY_free(key);
-    SSL_CTX_free(ctx);
-    return ok;
-}
-
 bool gw_server_listen(struct gateway *g, char *err, size_t cap)
 {
     const struct config *cfg = &g->cfg;
-    if (cfg->tls_listen[0] && !tls_files_ok(cfg, err, cap))
+    /* a bad certificate or key stops the start with one line, before anything listens */
+    if (cfg->tls_listen[0] && !secret_check_tls_files(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, cap))
         return false;
     struct gw_server *s = xcalloc(1, sizeof *s);
     s->g = g;
