@@ -193,7 +193,9 @@ static void lws_log(int level, const char *line)
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
-    log_msg(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, NULL, "lws: %s", buf);
+    /* counted when repeated: lws can log one complaint per event (an accept failing, a bad peer) */
+    log_msg_from(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, "lws", NULL, "lws: %s",
+                 buf);
 }
 
 /* ---- the loop ---- */
