@@ -721,7 +721,8 @@ static int prune_throttle(void *ctx, const void *key, size_t klen, void *val)
         idle = t->tokens >= (double)cap;
     } else {
         int64_t window = ((const char *)key)[0] == 'p' ? cfg->auth_fail_window_per_id_ms : cfg->auth_fail_window_ms;
-        idle = p->now - t->win_start_ms >= 2 * (int64_t)window && p->now - t->refilled_ms > 10000;
+        bool no_fails = (t->prev_fails == 0 && t->cur_fails == 0) || p->now - t->win_start_ms >= 2 * (int64_t)window;
+        idle = no_fails && p->now - t->refilled_ms > 10000;
     }
     if (idle)
         free(t);
