@@ -125,6 +125,7 @@ UNIT_LAYER_test_core          := core
 UNIT_LAYER_test_core_commands := core
 UNIT_LAYER_test_time          := util
 UNIT_LAYER_test_csr           := util
+UNIT_LAYER_test_log           := util
 UNIT_LAYER_test_util          := config metrics
 UNIT_LAYER_test_codec         := ocpp
 UNIT_LAYER_test_rpc           := ocpp

@@ -34,6 +34,9 @@ struct config {
     int auth_fail_max;
     int auth_fail_window;
     int auth_block;
+    int auth_fail_max_per_id;       /* failures per IP for one charger (ocpp.auth_fail_max_per_id) */
+    int auth_fail_window_per_id;    /* seconds */
+    int auth_fail_max_per_id_day;   /* failures per charger per 24 h, any IP; 0 = no cap */
     int conn_rate_per_ip;
     int password_iterations;
     char log_level[8];

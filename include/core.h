@@ -102,9 +102,12 @@ struct core_config {
     int call_queue_max;             /* queued outgoing calls per charger (16) */
     int last_seen_flush_ms;         /* write-behind of last-seen times (5000) */
     int max_inflight_per_conn;      /* inbound calls awaiting the database (8) */
-    int auth_fail_max;              /* failures per IP before throttling (10) */
-    int auth_fail_window_ms;        /* ... within this window (60000) */
+    int auth_fail_max;              /* failures per IP, any charger, before throttling the IP (100) */
+    int auth_fail_window_ms;        /* ... within this sliding window (60000) */
     int auth_block_ms;              /* throttled for this long (60000) */
+    int auth_fail_max_per_id;       /* failures per IP for one charger before throttling that pair (10) */
+    int auth_fail_window_per_id_ms; /* ... within this sliding window (60000) */
+    int auth_fail_max_per_id_day;   /* failures per charger, any IP, per 24 h (token bucket; 100) */
     int conn_rate_per_ip;           /* upgrades per second per IP, burst 2x; 0 = unlimited */
     const char *data_transfer_vendors; /* comma list of vendorIds answered Accepted; NULL none */
     int remote_start_wait_ms;       /* default session wait of a remote start (10000) */

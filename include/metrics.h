@@ -20,6 +20,15 @@ void metrics_frame(enum metrics_dir dir, enum ocpp_action a, enum metrics_frame_
 void metrics_callerror(enum ocpp_err e);
 /* An upgrade refused for bad credentials or throttled. */
 void metrics_auth_failure(void);
+/* Which failed-auth throttle refused an upgrade (core_admit). */
+enum metrics_throttle {
+    METRICS_THROTTLE_ADDRESS,           /* too many failures from one address, any charger */
+    METRICS_THROTTLE_ADDRESS_CHARGER,   /* too many failures from one address for one charger */
+    METRICS_THROTTLE_CHARGER,           /* the charger's long-term failure cap, any address */
+    METRICS_THROTTLE_COUNT
+};
+/* An upgrade refused by that throttle (also counted by metrics_auth_failure). */
+void metrics_auth_throttled(enum metrics_throttle t);
 /* A websocket replaced by an authenticated duplicate. */
 void metrics_conn_replaced(void);
 /* Store: one committed batch of n jobs that took commit_us from send to commit. */

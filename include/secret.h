@@ -55,4 +55,13 @@ int secret_base64_decode(const char *in, size_t inlen, char *out, size_t cap);
  */
 bool secret_parse_basic(const char *header, char *user, size_t ucap, char *pass, size_t pcap);
 
+/*
+ * Loads a TLS listener's files once (src/util/tls_files.c): the PEM
+ * certificate (chain) cert, the unencrypted PEM private key key, which must
+ * match it, and, if ca is not NULL, a PEM CA bundle. False with one line in
+ * err naming the config key (server.tls_cert, server.tls_key, server.tls_ca),
+ * the file and the reason. Reads files: call before the loop runs.
+ */
+bool secret_check_tls_files(const char *cert, const char *key, const char *ca, char *err, size_t cap);
+
 #endif

@@ -39,6 +39,72 @@ bool log_format_parse(const char *s, enum log_format *out);
 void log_msg(enum log_level lvl, const char *charger, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Like log_msg, for what an outside party can repeat at will (a charger's
+ * frames, a peer's upgrade attempts). `source` (borrowed) names who caused
+ * it: a connection ("conn 42") or a peer address. The first message is
+ * written; the same text from the same source within LOG_REPEAT_WINDOW_MS is
+ * counted instead, and one line "<message> (repeated N times)" follows when
+ * the window ends (log_repeat_flush) or when another message takes its slot
+ * in the table. Thread-safe.
+ */
+void log_msg_from(enum log_level lvl, const char *source, const char *charger, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define log_warn_from(src, cp, ...) log_msg_from(LOG_WARN, src, cp, __VA_ARGS__)
+/* Writes the count lines of windows that have ended; call about once a second. */
+void log_repeat_flush(void);
+
+/*
+ * Text-format escaping of what goes into a log line: the C0 controls
+ * (\n, \r, \t as such, the others \xHH), DEL and bytes that are not
+ * well-formed UTF-8 or are C1 controls (\xHH each) are written as escapes,
+ * so no value from outside can start a line of its own or steer a terminal.
+ * Writes at most cap - 1 bytes and a NUL into dst (never cuts an escape);
+ * returns the length written.
+ */
+size_t log_escape_text(char *dst, size_t cap, const char *src);
+
+/*
+ * The repetition table behind log_msg_from, with the clock passed in (unit
+ * tests). A fixed number of slots, chosen by a hash of (source, text): the
+ * memory is bounded whatever the number of sources.
+ */
+#define LOG_REPEAT_WINDOW_MS 10000
+#define LOG_REPEAT_TEXT_MAX 256
+struct log_repeat_slot {
+    uint64_t key;                   /* hash of (source, text); 0 = free */
+    int64_t until_ms;               /* identical messages until then are counted */
+    unsigned count;                 /* counted since the last written one */
+    enum log_level level;
+    char charger[49];
+    char text[LOG_REPEAT_TEXT_MAX];
+};
+struct log_repeat {
+    struct log_repeat_slot *slots;  /* owned */
+    size_t n;
+    int64_t window_ms;
+};
+/* What a slot had counted, to be written as a count line. */
+struct log_repeat_report {
+    unsigned count;                 /* 0 = nothing to report */
+    enum log_level level;
+    char charger[49];
+    char text[LOG_REPEAT_TEXT_MAX];
+};
+void log_repeat_init(struct log_repeat *r, size_t slots, int64_t window_ms);
+void log_repeat_free(struct log_repeat *r);
+/*
+ * Whether (source, text) is written at now_ms (true) or counted (false).
+ * When the message takes over a slot holding counted messages (another
+ * text or source, or a window that has ended), *report receives them: the
+ * caller writes that count line first.
+ */
+bool log_repeat_check(struct log_repeat *r, const char *source, enum log_level lvl, const char *charger,
+                      const char *text, int64_t now_ms, struct log_repeat_report *report);
+/* Calls fn for every slot whose window ended by now_ms with messages counted, and resets it. */
+void log_repeat_expire(struct log_repeat *r, int64_t now_ms,
+                       void (*fn)(void *ctx, const struct log_repeat_report *rep), void *ctx);
+
 #define log_debug(cp, ...) do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, cp, __VA_ARGS__); } while (0)
 #define log_info(cp, ...)  log_msg(LOG_INFO, cp, __VA_ARGS__)
 #define log_warn(cp, ...)  log_msg(LOG_WARN, cp, __VA_ARGS__)

@@ -169,6 +169,9 @@ static void core_config_from(const struct config *cfg, struct core_config *cc)
     cc->auth_fail_max = cfg->auth_fail_max;
     cc->auth_fail_window_ms = cfg->auth_fail_window * 1000;
     cc->auth_block_ms = cfg->auth_block * 1000;
+    cc->auth_fail_max_per_id = cfg->auth_fail_max_per_id;
+    cc->auth_fail_window_per_id_ms = cfg->auth_fail_window_per_id * 1000;
+    cc->auth_fail_max_per_id_day = cfg->auth_fail_max_per_id_day;
     cc->conn_rate_per_ip = cfg->conn_rate_per_ip;
     cc->data_transfer_vendors = cfg->data_transfer_vendors;
 }

@@ -54,6 +54,9 @@ static const struct key keys[] = {
     INT("ocpp", "auth_fail_max", auth_fail_max, 1, 1000000),
     INT("ocpp", "auth_fail_window", auth_fail_window, 1, 86400),
     INT("ocpp", "auth_block", auth_block, 1, 86400),
+    INT("ocpp", "auth_fail_max_per_id", auth_fail_max_per_id, 1, 1000000),
+    INT("ocpp", "auth_fail_window_per_id", auth_fail_window_per_id, 1, 86400),
+    INT("ocpp", "auth_fail_max_per_id_day", auth_fail_max_per_id_day, 0, 1000000),
     INT("ocpp", "conn_rate_per_ip", conn_rate_per_ip, 1, 1000000),
     INT("ocpp", "password_iterations", password_iterations, 1000, 10000000),
     STR("log", "level", log_level),
@@ -85,9 +88,12 @@ void config_defaults(struct config *c)
     c->call_queue = 16;
     c->remote_start_wait = 10;
     c->max_frame = 65536;
-    c->auth_fail_max = 10;
+    c->auth_fail_max = 100;
     c->auth_fail_window = 60;
     c->auth_block = 60;
+    c->auth_fail_max_per_id = 10;
+    c->auth_fail_window_per_id = 60;
+    c->auth_fail_max_per_id_day = 100;
     c->conn_rate_per_ip = 50;
     c->password_iterations = 2000;
     strcpy(c->log_level, "info");

@@ -49,9 +49,12 @@ void core_config_defaults(struct core_config *cfg)
     cfg->call_queue_max = 16;
     cfg->last_seen_flush_ms = 5000;
     cfg->max_inflight_per_conn = 8;
-    cfg->auth_fail_max = 10;
+    cfg->auth_fail_max = 100;
     cfg->auth_fail_window_ms = 60000;
     cfg->auth_block_ms = 60000;
+    cfg->auth_fail_max_per_id = 10;
+    cfg->auth_fail_window_per_id_ms = 60000;
+    cfg->auth_fail_max_per_id_day = 100;
     cfg->remote_start_wait_ms = 10000;
 }
 
@@ -186,7 +189,7 @@ void core_emit(struct core *c, enum core_event_kind kind, const char *charger_id
 void core_security_event(struct core *c, const char *charger_id, const char *kind,
                          const char *detail)
 {
-    log_warn(charger_id, "security event %s: %s", kind, detail);
+    log_warn_from("security event", charger_id, "security event %s: %s", kind, detail);
     struct store_job *job = store_job_new(STORE_OP_SECURITY_EVENT);
     str_copy(job->charger_id, sizeof job->charger_id, charger_id);
     str_copy(job->in.security_event.kind, sizeof job->in.security_event.kind, kind);
@@ -213,6 +216,7 @@ static enum ocpp_registration registration_parse(const char *s)
 }
 
 static void conn_close(struct core *c, struct core_conn *conn, int code, const char *reason);
+static void throttle_forget_charger(struct core *c, const char *id);
 
 /* Whether the charger is admitted without any credentials (security profile 0, no key). */
 static bool open_door(const struct core_charger *ch)
@@ -274,6 +278,8 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
         if (open_door(ch))
             c->unauthenticated--;
     }
+    if (strcmp(ch->auth_hash, row->auth_hash) != 0 || ch->security_profile != row->security_profile)
+        throttle_forget_charger(c, ch->id); /* new credentials: the long-term failure cap starts again */
     if (strcmp(ch->auth_hash, row->auth_hash) != 0) {
         ch->has_verified = false;
         str_copy(ch->auth_hash, sizeof ch->auth_hash, row->auth_hash);
@@ -361,47 +367,163 @@ bool core_charger_id_valid(const char *id)
     return true;
 }
 
-static struct core_throttle *throttle_get(struct core *c, const char *addr, bool create)
+/*
+ * Failed-auth throttling. Three scopes, so that one NAT'ed site is not
+ * locked out by a neighbour and no id can be guessed slowly for ever:
+ *
+ *   address            "a <addr>"       auth_fail_max failures (any charger,
+ *                                       unknown ids too) in auth_fail_window:
+ *                                       the address is refused for auth_block.
+ *                                       Generous (100): a site's chargers share it.
+ *   address + charger  "p <addr> <id>"  auth_fail_max_per_id failures in
+ *                                       auth_fail_window_per_id: that charger
+ *                                       from that address is refused for
+ *                                       auth_block; its neighbours are not.
+ *   charger            "c <id>"         a token bucket of auth_fail_max_per_id_day
+ *                                       failures per 24 h from all addresses;
+ *                                       empty, the charger is refused from every
+ *                                       address but the last one that passed
+ *                                       its credential check (the charger itself,
+ *                                       normally); a new key or profile refills it.
+ *
+ * The windows slide: the count is the current fixed window's failures plus
+ * the previous window's weighted by how much of it still overlaps. Only
+ * known chargers get per-charger entries, so their number is bounded by the
+ * registry and the address limit; idle entries are pruned by core_expire.
+ */
+static void throttle_key(char *buf, size_t cap, char scope, const char *addr, const char *id)
 {
-    struct core_throttle *t = hmap_get_str(c->throttle, addr);
+    if (scope == 'a')
+        snprintf(buf, cap, "a %s", addr);
+    else if (scope == 'p')
+        snprintf(buf, cap, "p %s %s", addr, id);
+    else
+        snprintf(buf, cap, "c %s", id);
+}
+
+static struct core_throttle *throttle_get(struct core *c, char scope, const char *addr, const char *id,
+                                          bool create)
+{
+    char key[160];
+    throttle_key(key, sizeof key, scope, addr, id);
+    struct core_throttle *t = hmap_get_str(c->throttle, key);
     if (!t && create) {
         t = xcalloc(1, sizeof *t);
-        hmap_put_str(c->throttle, addr, t);
+        t->win_start_ms = core_now(c);
+        hmap_put_str(c->throttle, key, t);
     }
     return t;
+}
+
+/* Moves the sliding window up to now. */
+static void window_roll(struct core_throttle *t, int64_t now, int64_t window)
+{
+    if (now - t->win_start_ms >= 2 * window) {
+        t->prev_fails = t->cur_fails = 0;
+        t->win_start_ms = now;
+    } else if (now - t->win_start_ms >= window) {
+        t->prev_fails = t->cur_fails;
+        t->cur_fails = 0;
+        t->win_start_ms += window;
+    }
+}
+
+/* Failures in the sliding window ending now (after window_roll). */
+static double window_count(const struct core_throttle *t, int64_t now, int64_t window)
+{
+    double elapsed = (double)(now - t->win_start_ms) / (double)window;
+    if (elapsed > 1.0)
+        elapsed = 1.0;
+    return t->prev_fails * (1.0 - elapsed) + t->cur_fails;
+}
+
+/* One more failure in t's window; true if that reaches max (and t is blocked from now on). */
+static bool window_fail(struct core *c, struct core_throttle *t, int64_t now, int max, int64_t window)
+{
+    window_roll(t, now, window);
+    t->cur_fails++;
+    if (max <= 0 || window_count(t, now, window) < (double)max || t->blocked_until_ms > now)
+        return false;
+    t->blocked_until_ms = now + c->cfg.auth_block_ms;
+    return true;
+}
+
+/* Token bucket: refills rate_per_ms up to cap; an unstarted bucket is full. */
+static void bucket_refill(struct core_throttle *t, int64_t now, double cap, double rate_per_ms)
+{
+    if (t->refilled_ms == 0)
+        t->tokens = cap;
+    else
+        t->tokens += (double)(now - t->refilled_ms) * rate_per_ms;
+    if (t->tokens > cap)
+        t->tokens = cap;
+    t->refilled_ms = now;
 }
 
 /* Token bucket of connection attempts per IP: rate per second, burst twice that. */
 static bool rate_take(struct core *c, struct core_throttle *t, int64_t now)
 {
-    double burst = 2.0 * c->cfg.conn_rate_per_ip;
-    if (t->refilled_ms == 0)
-        t->tokens = burst;
-    else
-        t->tokens += (double)(now - t->refilled_ms) * c->cfg.conn_rate_per_ip / 1000.0;
-    if (t->tokens > burst)
-        t->tokens = burst;
-    t->refilled_ms = now;
+    bucket_refill(t, now, 2.0 * c->cfg.conn_rate_per_ip, c->cfg.conn_rate_per_ip / 1000.0);
     if (t->tokens < 1.0)
         return false;
     t->tokens -= 1.0;
     return true;
 }
 
-static void throttle_fail(struct core *c, const char *addr, const char *charger_id)
+#define DAY_MS (24.0 * 3600 * 1000)
+
+/* The charger's long-term bucket: whether it still has a failure to give. */
+static bool charger_cap_left(struct core *c, const char *id, int64_t now)
+{
+    int cap = c->cfg.auth_fail_max_per_id_day;
+    struct core_throttle *t = cap > 0 ? throttle_get(c, 'c', NULL, id, false) : NULL;
+    if (!t)
+        return true;
+    bucket_refill(t, now, cap, cap / DAY_MS);
+    return t->tokens >= 1.0;
+}
+
+/* Counts a failed upgrade from addr (for charger_id; known: it is in the registry). */
+static void throttle_fail(struct core *c, const char *addr, const char *charger_id, bool known)
 {
     int64_t now = core_now(c);
-    struct core_throttle *t = throttle_get(c, addr, true);
-    if (now - t->window_start_ms > c->cfg.auth_fail_window_ms) {
-        t->window_start_ms = now;
-        t->fails = 0;
-    }
-    if (++t->fails >= c->cfg.auth_fail_max && t->blocked_until_ms <= now) {
-        t->blocked_until_ms = now + c->cfg.auth_block_ms;
-        char detail[128];
-        snprintf(detail, sizeof detail, "address %s throttled after %d failures", addr, t->fails);
+    char detail[200];
+    struct core_throttle *t = throttle_get(c, 'a', addr, NULL, true);
+    if (window_fail(c, t, now, c->cfg.auth_fail_max, c->cfg.auth_fail_window_ms)) {
+        snprintf(detail, sizeof detail, "address %s throttled after %d failures in %d s", addr,
+                 c->cfg.auth_fail_max, c->cfg.auth_fail_window_ms / 1000);
         core_security_event(c, charger_id, "auth_throttled", detail);
     }
+    if (!known)
+        return;
+    t = throttle_get(c, 'p', addr, charger_id, true);
+    if (window_fail(c, t, now, c->cfg.auth_fail_max_per_id, c->cfg.auth_fail_window_per_id_ms)) {
+        snprintf(detail, sizeof detail, "charger throttled from address %s after %d failures in %d s", addr,
+                 c->cfg.auth_fail_max_per_id, c->cfg.auth_fail_window_per_id_ms / 1000);
+        core_security_event(c, charger_id, "auth_throttled", detail);
+    }
+    int cap = c->cfg.auth_fail_max_per_id_day;
+    if (cap > 0) {
+        t = throttle_get(c, 'c', NULL, charger_id, true);
+        bucket_refill(t, now, cap, cap / DAY_MS);
+        t->tokens -= 1.0;
+        if (t->tokens < 1.0 && t->tokens >= 0.0) {
+            snprintf(detail, sizeof detail, "charger throttled from every address but its last good one"
+                     " after %d failures in 24 h", cap);
+            core_security_event(c, charger_id, "auth_throttled", detail);
+        }
+        if (t->tokens < 0.0)
+            t->tokens = 0.0;
+    }
+}
+
+/* Forgets the long-term failures of a charger (its credentials changed). */
+static void throttle_forget_charger(struct core *c, const char *id)
+{
+    char key[160];
+    throttle_key(key, sizeof key, 'c', NULL, id);
+    free(hmap_get_str(c->throttle, key));
+    hmap_del_str(c->throttle, key);
 }
 
 static bool password_ok(struct core *c, struct core_charger *ch, const char *password)
@@ -449,24 +571,40 @@ enum core_admit core_admit(struct core *c, const char *charger_id, const char *r
     if (!core_charger_id_valid(charger_id))
         return CORE_ADMIT_BAD_ID;
     int64_t now = core_now(c);
-    struct core_throttle *t = throttle_get(c, remote_addr, c->cfg.conn_rate_per_ip > 0);
+    struct core_throttle *t = throttle_get(c, 'a', remote_addr, NULL, c->cfg.conn_rate_per_ip > 0);
     if (t && t->blocked_until_ms > now) {
         metrics_auth_failure();
-        log_warn(charger_id, "upgrade from %s refused: address throttled", remote_addr);
+        metrics_auth_throttled(METRICS_THROTTLE_ADDRESS);
+        log_warn_from(remote_addr, charger_id, "upgrade from %s refused: address throttled", remote_addr);
         return CORE_ADMIT_THROTTLED;
     }
     if (c->cfg.conn_rate_per_ip > 0 && !rate_take(c, t, now)) {
-        log_warn(charger_id, "upgrade from %s refused: over %d connections per second", remote_addr,
-                 c->cfg.conn_rate_per_ip);
+        log_warn_from(remote_addr, charger_id, "upgrade from %s refused: over %d connections per second",
+                      remote_addr, c->cfg.conn_rate_per_ip);
         return CORE_ADMIT_THROTTLED;
     }
     struct core_charger *ch = hmap_get_str(c->chargers, charger_id);
     if (!ch) {
         if (c->cfg.auto_register)
             return CORE_ADMIT_OK;
-        log_warn(charger_id, "upgrade from %s refused: unknown charger", remote_addr);
-        throttle_fail(c, remote_addr, charger_id);
+        log_warn_from(remote_addr, charger_id, "upgrade from %s refused: unknown charger", remote_addr);
+        throttle_fail(c, remote_addr, charger_id, false);
         return CORE_ADMIT_UNKNOWN;
+    }
+    struct core_throttle *pair = throttle_get(c, 'p', remote_addr, charger_id, false);
+    if (pair && pair->blocked_until_ms > now) {
+        metrics_auth_failure();
+        metrics_auth_throttled(METRICS_THROTTLE_ADDRESS_CHARGER);
+        log_warn_from(remote_addr, charger_id, "upgrade from %s refused: charger throttled from this address",
+                      remote_addr);
+        return CORE_ADMIT_THROTTLED;
+    }
+    if (!charger_cap_left(c, charger_id, now) && strcmp(ch->last_auth_addr, remote_addr) != 0) {
+        metrics_auth_failure();
+        metrics_auth_throttled(METRICS_THROTTLE_CHARGER);
+        log_warn_from(remote_addr, charger_id, "upgrade from %s refused: charger throttled (24 h failure cap)",
+                      remote_addr);
+        return CORE_ADMIT_THROTTLED;
     }
     const char *why = credentials_problem(c, ch, user, password, peer);
     if (why) {
@@ -474,9 +612,11 @@ enum core_admit core_admit(struct core *c, const char *charger_id, const char *r
         char detail[160];
         snprintf(detail, sizeof detail, "upgrade from %s refused: %s", remote_addr, why);
         core_security_event(c, charger_id, "auth_failed", detail);
-        throttle_fail(c, remote_addr, charger_id);
+        throttle_fail(c, remote_addr, charger_id, true);
         return CORE_ADMIT_UNAUTHORIZED;
     }
+    if (ch->security_profile > 0 || ch->auth_hash[0])
+        str_copy(ch->last_auth_addr, sizeof ch->last_auth_addr, remote_addr);
     return CORE_ADMIT_OK;
 }
 
@@ -615,15 +755,25 @@ struct prune_ctx {
 
 static int prune_throttle(void *ctx, const void *key, size_t klen, void *val)
 {
-    (void)key, (void)klen;
+    (void)klen;
     struct prune_ctx *p = ctx;
     struct core_throttle *t = val;
-    if (t->blocked_until_ms <= p->now && p->now - t->window_start_ms > p->c->cfg.auth_fail_window_ms &&
-        p->now - t->refilled_ms > 10000) {
-        free(t);
-        return 1;
+    const struct core_config *cfg = &p->c->cfg;
+    if (t->blocked_until_ms > p->now)
+        return 0;
+    bool idle;
+    if (((const char *)key)[0] == 'c') {
+        int cap = cfg->auth_fail_max_per_id_day;
+        bucket_refill(t, p->now, cap, cap / DAY_MS);
+        idle = t->tokens >= (double)cap;
+    } else {
+        int64_t window = ((const char *)key)[0] == 'p' ? cfg->auth_fail_window_per_id_ms : cfg->auth_fail_window_ms;
+        bool no_fails = (t->prev_fails == 0 && t->cur_fails == 0) || p->now - t->win_start_ms >= 2 * (int64_t)window;
+        idle = no_fails && p->now - t->refilled_ms > 10000;
     }
-    return 0;
+    if (idle)
+        free(t);
+    return idle;
 }
 
 int core_expire(struct core *c)

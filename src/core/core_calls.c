@@ -100,7 +100,9 @@ static struct core_outcall *take_inflight(struct core *c, uint64_t conn_id, cons
     struct core_charger *ch = conn->charger;
     struct core_outcall *oc = ch->call_inflight;
     if (!oc || strcmp(oc->msg_id, msg_id) != 0) {
-        log_warn(ch->id, "answer with unknown unique id '%.36s' dropped", msg_id);
+        char src[32];
+        snprintf(src, sizeof src, "conn %llu", (unsigned long long)conn_id);
+        log_warn_from(src, ch->id, "answer with unknown unique id '%.36s' dropped", msg_id);
         return NULL;
     }
     ch->call_inflight = NULL;

@@ -99,6 +99,7 @@ struct core_charger {
     enum ocpp_registration registration;
     bool auto_registered;                   /* created by a connect this run */
     bool has_verified;                      /* fast path for reconnects */
+    char last_auth_addr[64];                /* last address that passed the credential check */
     unsigned char verified[32];             /* sha256(process key, password) */
     struct core_conn *conn;                 /* NULL when offline */
     int64_t last_seen_ms;
@@ -117,12 +118,17 @@ struct core_connector_status {
     char status[16];
 };
 
+/*
+ * One entry of c->throttle, keyed by scope and subject (core.c,
+ * throttle_key): an address ("a <addr>"), an address and a charger
+ * ("p <addr> <id>"), or a charger ("c <id>").
+ */
 struct core_throttle {
-    int fails;
-    int64_t window_start_ms;
+    int64_t win_start_ms;                   /* sliding window of failures: start of the current one */
+    int prev_fails, cur_fails;              /* failures in the previous and the current window */
     int64_t blocked_until_ms;
-    double tokens;                          /* connection-rate bucket */
-    int64_t refilled_ms;
+    double tokens;                          /* address: connection-rate bucket; charger: long-term cap */
+    int64_t refilled_ms;                    /* 0 = bucket not started (full) */
 };
 
 struct core {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include <libwebsockets.h>
@@ -32,6 +33,7 @@
 #include "hmap.h"
 #include "ocpp.h"
 #include "rest.h"
+#include "secret.h"
 #include "store.h"
 #include "util.h"
 
@@ -146,6 +148,13 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         if (g->api_vhost && lws_get_vhost(wsi) == g->api_vhost)
             return ws_refuse(wsi, 404, NULL, NULL);
+        /*
+         * Only websocket upgrades. lws 4.1.6 also offers "Upgrade: h2c" here,
+         * and over the HTTP/2 connection that follows, RFC 8441 websockets
+         * for any path never come through this callback.
+         */
+        if (!in || strcasecmp(in, "websocket") != 0)
+            return ws_refuse(wsi, 400, NULL, NULL);
         if (g->shutting_down)
             return ws_refuse(wsi, 503, NULL, NULL);
         return ws_confirm_upgrade(g, wsi);
@@ -200,7 +209,9 @@ static void lws_log(int level, const char *line)
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
-    log_msg(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, NULL, "lws: %s", buf);
+    /* counted when repeated: lws can log one complaint per event (an accept failing, a bad peer) */
+    log_msg_from(level == LLL_ERR ? LOG_ERROR : level == LLL_WARN ? LOG_WARN : LOG_DEBUG, "lws", NULL, "lws: %s",
+                 buf);
 }
 
 /* ---- the loop ---- */
@@ -257,6 +268,7 @@ static void tick(struct lws_sorted_usec_list *sul)
         store_submit(g->store, store_job_new(STORE_OP_CHARGERS_ALL));
     s->store_was_ready = ready;
     rest_tick();
+    log_repeat_flush();
     if (s->watchdog)
         sd_notify(0, "WATCHDOG=1");
     if (ms < 10)
@@ -329,12 +341,25 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
     info.keepalive_timeout = 30;
     info.timeout_secs = 10;
     if (tls) {
-        /* security profiles 2 and 3: TLS 1.2 or newer; client certificates
-         * are asked for (not required) and checked against tls_ca */
+        /*
+         * Security profiles 2 and 3: TLS 1.2 or newer, always. lws 4.1.6
+         * sets a vhost up for TLS only when the vhost's own options carry
+         * LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT (the context's do not count);
+         * without it the certificate is ignored and the port speaks plain
+         * HTTP. The client-certificate option below happens to include that
+         * bit, which is why the listener worked only with tls_ca set.
+         *
+         * ALPN offers http/1.1 alone: lws's default is "h2,http/1.1", and
+         * over h2 an RFC 8441 websocket never reaches the confirm-upgrade
+         * callback, i.e. it would bypass admission.
+         */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.alpn = "http/1.1";
         info.ssl_cert_filepath = g->cfg.tls_cert;
         info.ssl_private_key_filepath = g->cfg.tls_key;
         info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
         if (g->cfg.tls_ca) {
+            /* client certificates are asked for (not required) and checked against tls_ca */
             info.ssl_ca_filepath = g->cfg.tls_ca;
             info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
                             LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
@@ -346,6 +371,9 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
 bool gw_server_listen(struct gateway *g, char *err, size_t cap)
 {
     const struct config *cfg = &g->cfg;
+    /* a bad certificate or key stops the start with one line, before anything listens */
+    if (cfg->tls_listen[0] && !secret_check_tls_files(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, cap))
+        return false;
     struct gw_server *s = xcalloc(1, sizeof *s);
     s->g = g;
     g->server = s;
@@ -415,9 +443,11 @@ void gw_server_run(struct gateway *g, size_t chargers, size_t keys)
     s->store_was_ready = false;
     lws_sul_schedule(g->ctx, 0, &s->tick_sul, tick, 100 * 1000);
     s->ticking = true;
-    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s; %zu chargers known, %zu API keys; up to %d"
-             " connections", OCPPGW_VERSION, g->cfg.listen, g->cfg.api_listen[0] ? ", REST on " : "",
-             g->cfg.api_listen, chargers, keys, g->max_connections);
+    log_info(NULL, "ocppgw %s serving OCPP on %s%s%s%s%s%s; %zu chargers known, %zu API keys; up to %d"
+             " connections", OCPPGW_VERSION, g->cfg.listen,
+             g->cfg.tls_listen[0] ? ", OCPP over TLS on " : "", g->cfg.tls_listen,
+             g->cfg.tls_listen[0] ? (g->cfg.tls_ca ? " (client certificates)" : " (no client certificates)") : "",
+             g->cfg.api_listen[0] ? ", REST on " : "", g->cfg.api_listen, chargers, keys, g->max_connections);
     sd_notify(0, "READY=1");
 
     while (!signal_stop)

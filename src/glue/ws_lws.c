@@ -126,6 +126,16 @@ static const char *charger_id_from_path(const char *path)
     return path + sizeof prefix - 1;
 }
 
+/*
+ * Set on a wsi whose upgrade request passed core_admit, and checked again
+ * when the websocket is established: a websocket that reached ESTABLISHED
+ * some other way (an RFC 8441 websocket over HTTP/2, for which lws 4.1.6
+ * never calls the confirm-upgrade callback) is closed before it is a
+ * connection. A wsi starts with no opaque data, and an HTTP/1.1 wsi keeps
+ * its own across the upgrade.
+ */
+static const char admitted_mark = 'A';
+
 int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
 {
     char path[256], offer[256] = "", auth[512] = "", addr[64] = "";
@@ -136,16 +146,16 @@ int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
         return ws_refuse(wsi, 404, NULL, NULL);
     lws_get_peer_simple(wsi, addr, sizeof addr);
     if (!core_charger_id_valid(id)) {
-        log_warn(NULL, "upgrade from %s refused: bad charge point id in path", addr);
+        log_warn_from(addr, NULL, "upgrade from %s refused: bad charge point id in path", addr);
         return ws_refuse(wsi, 400, NULL, NULL);
     }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
         if (lws_hdr_copy(wsi, offer, sizeof offer, WSI_TOKEN_PROTOCOL) < 0 || !offers_ocpp16(offer)) {
-            log_warn(id, "upgrade from %s refused: subprotocol ocpp1.6 not offered", addr);
+            log_warn_from(addr, id, "upgrade from %s refused: subprotocol ocpp1.6 not offered", addr);
             return ws_refuse(wsi, 400, NULL, NULL);
         }
     } else if (g->cfg.require_subprotocol) {
-        log_warn(id, "upgrade from %s refused: no subprotocol offered", addr);
+        log_warn_from(addr, id, "upgrade from %s refused: no subprotocol offered", addr);
         return ws_refuse(wsi, 400, NULL, NULL);
     }
     char user[128], pass[256];
@@ -168,6 +178,7 @@ int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
     memset(auth, 0, sizeof auth);
     switch (verdict) {
     case CORE_ADMIT_OK:
+        lws_set_opaque_user_data(wsi, (void *)&admitted_mark);
         return 0;
     case CORE_ADMIT_BAD_ID:
         return ws_refuse(wsi, 400, NULL, NULL);
@@ -297,6 +308,11 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
     case LWS_CALLBACK_ESTABLISHED: {
         char path[256], addr[64] = "";
         pss->is_ws = 1;
+        if (lws_get_opaque_user_data(wsi) != &admitted_mark) {
+            log_warn(NULL, "websocket closed: it did not pass the upgrade admission");
+            return -1;
+        }
+        lws_set_opaque_user_data(wsi, NULL);
         if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0)
             return -1;
         const char *id = charger_id_from_path(path);

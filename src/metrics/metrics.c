@@ -25,6 +25,7 @@ static atomic_ullong frames[METRICS_DIR_COUNT][ACTION_SLOTS][METRICS_RESULT_COUN
 static atomic_ullong callerrors[ERR_SLOTS];
 static atomic_ullong auth_failures;
 static atomic_ullong conn_replaced;
+static atomic_ullong auth_throttled[METRICS_THROTTLE_COUNT];
 static atomic_ullong batch_hist[BATCH_BUCKETS + 1];
 static atomic_ullong batch_sum, batch_count;
 static atomic_ullong commit_hist[COMMIT_BUCKETS + 1];
@@ -62,6 +63,12 @@ void metrics_callerror(enum ocpp_err e)
 void metrics_auth_failure(void)
 {
     atomic_fetch_add_explicit(&auth_failures, 1, memory_order_relaxed);
+}
+
+void metrics_auth_throttled(enum metrics_throttle t)
+{
+    if (t >= 0 && t < METRICS_THROTTLE_COUNT)
+        atomic_fetch_add_explicit(&auth_throttled[t], 1, memory_order_relaxed);
 }
 
 void metrics_conn_replaced(void)
@@ -191,6 +198,12 @@ char *metrics_render(const struct metrics_gauges *g)
     strbuf_printf(&o, "# HELP ocppgw_auth_failures_total Upgrades refused for credentials or throttled.\n"
             "# TYPE ocppgw_auth_failures_total counter\nocppgw_auth_failures_total %llu\n",
         load(&auth_failures));
+    static const char *const throttle_scopes[METRICS_THROTTLE_COUNT] = { "address", "address_charger", "charger" };
+    strbuf_printf(&o, "# HELP ocppgw_auth_throttled_total Upgrades refused by a failed-auth throttle, by scope.\n"
+            "# TYPE ocppgw_auth_throttled_total counter\n");
+    for (int t = 0; t < METRICS_THROTTLE_COUNT; t++)
+        strbuf_printf(&o, "ocppgw_auth_throttled_total{scope=\"%s\"} %llu\n", throttle_scopes[t],
+            load(&auth_throttled[t]));
     strbuf_printf(&o, "# HELP ocppgw_connections_replaced_total Connections replaced by an authenticated duplicate.\n"
             "# TYPE ocppgw_connections_replaced_total counter\nocppgw_connections_replaced_total %llu\n",
         load(&conn_replaced));

@@ -5,7 +5,9 @@
  * security profile 1 (HTTP Basic: 401, counted in /metrics, throttled per
  * IP with 429 while the charger's live connection keeps working), a second
  * connection replacing the first only once authenticated, connect and
- * disconnect times in table chargers, and the frame limit (1009).
+ * disconnect times in table chargers, and the frame limit (1009). The
+ * log: values from outside cannot forge lines, and a flood of identical bad
+ * frames from one socket makes a bounded number of lines.
  *
  * Charger ids start with "ic-". Failed-auth attempts come from their own
  * loopback addresses (127.0.0.x) so the per-IP throttle of one test does
@@ -13,9 +15,18 @@
  */
 #include "it.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <sim.h>
 
 #include "calls.h"
 #include "db.h"
@@ -43,6 +54,13 @@ static int group_setup(void **state)
     db_add_charger("ic-thr", PW_GOOD, 1);
     db_add_charger("ic-dup", PW_GOOD, 1);
     db_add_charger("ic-dup2", PW_GOOD, 1);
+    db_add_charger("ic-log", NULL, 0);
+    db_add_charger("ic-h2a", NULL, 0);
+    db_add_charger("ic-h2b", PW_GOOD, 1);
+    db_add_charger("ic-flood", NULL, 0);
+    db_add_charger("ic-nat1", PW_GOOD, 1);
+    db_add_charger("ic-nat2", PW_GOOD, 1);
+    db_add_token("IC\nTAG\x1b[2J", "Accepted", NULL, NULL);
     db_exec("DELETE FROM chargers WHERE id LIKE 'ic-auto%'");
     struct gw_opts o = {
         .name = "it_connect",
@@ -439,6 +457,245 @@ static void test_frame_over_limit_closed_1009(void **state)
     assert_int_equal(http_get(gw_port(W.gw), "/healthz", NULL), 200);
 }
 
+/* ---------------------------------------------------------------- the NAT'ed site */
+
+/*
+ * A site's chargers behind one NAT address: one of them failing (a wrong
+ * key) is throttled from that address after auth_fail_max_per_id failures,
+ * the others keep connecting (the per-address limit is far higher).
+ */
+static void test_auth_throttle_per_charger_spares_nat_neighbours(void **state)
+{
+    (void)state;
+    struct gw_opts go = { .name = "it_connect-nat", .ini = "[ocpp]\nauth_fail_max_per_id = 3\n" };
+    W.gw2 = gw_start(&go);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    const char *nat = "127.0.0.11";
+    for (int i = 0; i < 3; i++) {
+        struct sim_charger_opts wrong = { .id = "ic-nat1", .password = PW_OTHER, .source_addr = nat };
+        assert_int_equal(upgrade_status(W.sim2, &wrong), 401);
+    }
+    struct sim_charger_opts right1 = { .id = "ic-nat1", .password = PW_GOOD, .source_addr = nat };
+    assert_int_equal(upgrade_status(W.sim2, &right1), 429);
+    /* the neighbour behind the same address, and the charger itself from elsewhere */
+    struct sim_charger_opts right2 = { .id = "ic-nat2", .password = PW_GOOD, .source_addr = nat };
+    assert_int_equal(upgrade_status(W.sim2, &right2), 101);
+    struct sim_charger_opts elsewhere = { .id = "ic-nat1", .password = PW_GOOD, .source_addr = "127.0.0.12" };
+    assert_int_equal(upgrade_status(W.sim2, &elsewhere), 101);
+    double n = metrics_get(gw_port(W.gw2), "ocppgw_auth_throttled_total", "scope=\"address_charger\"");
+    if (!(n >= 1))
+        fail_msg("ocppgw_auth_throttled_total{scope=\"address_charger\"} is %g after a 429", n);
+}
+
+/* ---------------------------------------------------------------- the log */
+
+/* Whether line starts like every line the gateway writes: "YYYY-MM-DDTHH:MM:SS". */
+static bool starts_with_timestamp(const char *line)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    for (size_t i = 0; i < sizeof shape - 1; i++) {
+        if (shape[i] == 'd' ? !isdigit((unsigned char)line[i]) : line[i] != shape[i])
+            return false;
+    }
+    return true;
+}
+
+/* Every line of the log starts with a timestamp: nothing forged a line of its own. */
+static void assert_no_forged_line(const struct gw *g)
+{
+    FILE *f = fopen(gw_log_path(g), "r");
+    assert_non_null(f);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        n++;
+        if (!starts_with_timestamp(line))
+            fail_msg("line %d of %s does not start with a timestamp (forged?): %s", n, gw_log_path(g), line);
+    }
+    fclose(f);
+}
+
+static const struct gw *log_gw;
+static const char *log_wanted;
+
+static bool log_has_wanted(void *arg)
+{
+    (void)arg;
+    return gw_log_contains(log_gw, log_wanted);
+}
+
+static void wait_for_log(struct sim *s, const struct gw *g, const char *text)
+{
+    log_gw = g;
+    log_wanted = text;
+    if (!wait_until(s, log_has_wanted, NULL, IT_WAIT_MS))
+        fail_msg("the log %s never showed: %s", gw_log_path(g), text);
+}
+
+static void test_log_lines_cannot_be_forged(void **state)
+{
+    (void)state;
+    struct sim_charger *c = it_connect(W.sim, "ic-log", NULL);
+    /* a firmware version carrying a whole line of its own */
+    cJSON *boot = it_ok(c, "BootNotification", "{\"chargePointVendor\":\"V\",\"chargePointModel\":\"M\","
+                        "\"firmwareVersion\":\"1.0\\n2026-01-01T00:00:00.000Z error FORGED\"}");
+    cJSON_Delete(boot);
+    /* an answer to nothing, its unique id carrying a new line and a terminal escape */
+    cJSON *r = it_raw(c, "[3,\"x\\nFORGED2\\r\\u001b[2J\",{}]", 1500);
+    cJSON_Delete(r);
+    /* an idTag with control characters, logged when the session starts */
+    char ts[32];
+    it_iso_time(ts, -60);
+    char *p = it_start_payload(1, "IC\\nTAG\\u001b[2J", 0, ts);
+    cJSON *conf = it_ok(c, "StartTransaction", p);
+    free(p);
+    cJSON_Delete(conf);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+
+    wait_for_log(W.sim, W.gw, "1.0\\n2026-01-01T00:00:00.000Z error FORGED");
+    wait_for_log(W.sim, W.gw, "x\\nFORGED2\\r\\x1b[2J");
+    wait_for_log(W.sim, W.gw, "IC\\nTAG\\x1b[2J");
+    assert_no_forged_line(W.gw);
+}
+
+static int count_log_lines(const struct gw *g, const char *text)
+{
+    FILE *f = fopen(gw_log_path(g), "r");
+    assert_non_null(f);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, text) != NULL;
+    fclose(f);
+    return n;
+}
+
+#define FLOOD 300
+
+static void test_log_flood_from_one_socket_is_bounded(void **state)
+{
+    (void)state;
+    struct sim_charger *c = it_connect_booted(W.sim, "ic-flood", NULL);
+    for (int i = 0; i < FLOOD; i++) {
+        cJSON *r = it_raw(c, "[3,\"flood-unknown-id\",{}]", 0);
+        cJSON_Delete(r);
+    }
+    /* the socket keeps working, and the gateway has read everything before this answer */
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+    wait_for_log(W.sim, W.gw, "flood-unknown-id");
+    int n = count_log_lines(W.gw, "flood-unknown-id");
+    if (n > 3)
+        fail_msg("%d identical bad frames from one socket made %d log lines", FLOOD, n);
+}
+
+/* ---------------------------------------------------------------- no websockets over HTTP/2 */
+
+static void put_frame(unsigned char *buf, size_t *at, int type, int flags, uint32_t stream, const void *payload,
+                      size_t len)
+{
+    unsigned char *p = buf + *at;
+    p[0] = (unsigned char)(len >> 16), p[1] = (unsigned char)(len >> 8), p[2] = (unsigned char)len;
+    p[3] = (unsigned char)type, p[4] = (unsigned char)flags;
+    p[5] = (unsigned char)(stream >> 24), p[6] = (unsigned char)(stream >> 16);
+    p[7] = (unsigned char)(stream >> 8), p[8] = (unsigned char)stream;
+    memcpy(p + 9, payload, len);
+    *at += 9 + len;
+}
+
+/* HPACK literal header field without indexing, new name, no Huffman. */
+static void put_header(unsigned char *buf, size_t *at, const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+    buf[(*at)++] = 0;
+    buf[(*at)++] = (unsigned char)n;
+    memcpy(buf + *at, name, n);
+    *at += n;
+    buf[(*at)++] = (unsigned char)v;
+    memcpy(buf + *at, value, v);
+    *at += v;
+}
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+    assert_int_equal(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/*
+ * An HTTP/1.1 "Upgrade: h2c" request for /ocpp/<first>; if the gateway
+ * switches to HTTP/2, an RFC 8441 websocket (extended CONNECT) for
+ * /ocpp/<target> without credentials, read until the gateway closes (or
+ * 5 s). Returns the status of the h2c upgrade.
+ */
+static int h2c_then_websocket(int port, const char *first, const char *target)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char *req = it_strf("GET /ocpp/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n"
+                        "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n", first);
+    send_all(fd, req, strlen(req));
+    free(req);
+    char head[4096];
+    size_t got = 0;
+    while (got < sizeof head - 1 && !memmem(head, got, "\r\n\r\n", 4)) {
+        ssize_t n = recv(fd, head + got, sizeof head - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    head[got] = '\0';
+    int status = -1;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status != 101) {
+        close(fd);
+        return status;
+    }
+    unsigned char buf[1024];
+    size_t at = 0;
+    memcpy(buf, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    at = 24;
+    put_frame(buf, &at, 4, 0, 0, "", 0);                    /* SETTINGS */
+    put_frame(buf, &at, 4, 1, 0, "", 0);                    /* ACK of the gateway's */
+    unsigned char hdrs[512];
+    size_t h = 0;
+    char path[128];
+    snprintf(path, sizeof path, "/ocpp/%s", target);
+    put_header(hdrs, &h, ":method", "CONNECT");
+    put_header(hdrs, &h, ":protocol", "websocket");
+    put_header(hdrs, &h, ":scheme", "http");
+    put_header(hdrs, &h, ":path", path);
+    put_header(hdrs, &h, ":authority", "127.0.0.1");
+    put_header(hdrs, &h, "sec-websocket-version", "13");
+    put_header(hdrs, &h, "sec-websocket-protocol", "ocpp1.6");
+    put_frame(buf, &at, 1, 4, 3, hdrs, h);                  /* HEADERS, END_HEADERS, stream 3 */
+    send_all(fd, buf, at);
+    while (recv(fd, buf, sizeof buf, 0) > 0)
+        ;                                                   /* until the gateway closes */
+    close(fd);
+    return status;
+}
+
+static void test_no_websocket_over_http2(void **state)
+{
+    (void)state;
+    /* the h2c upgrade is refused; were it not, the websocket over HTTP/2 must still not be admitted */
+    int st = h2c_then_websocket(gw_port(W.gw), "ic-h2a", "ic-h2b");
+    if (st == 101 && gw_log_contains(W.gw, "charger=ic-h2b connected"))
+        fail_msg("a websocket over h2c connected profile-1 charger ic-h2b without credentials");
+    assert_int_equal(st, 400);
+    assert_false(gw_log_contains(W.gw, "charger=ic-h2b connected"));
+    /* the listener still serves websockets */
+    struct sim_charger *c = it_connect(W.sim, "ic-h2a", NULL);
+    assert_true(it_heartbeat_ok(c));
+    sim_disconnect(c);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -463,6 +720,10 @@ int main(void)
         T(test_unauthenticated_duplicate_does_not_disturb),
         T(test_connect_and_disconnect_times_stored),
         T(test_frame_over_limit_closed_1009),
+        T(test_auth_throttle_per_charger_spares_nat_neighbours),
+        T(test_log_lines_cannot_be_forged),
+        T(test_log_flood_from_one_socket_is_bounded),
+        T(test_no_websocket_over_http2),
     };
 #undef T
     return cmocka_run_group_tests_name("it_connect", tests, group_setup, it_group_teardown);

@@ -408,6 +408,7 @@ static void test_throttle_window(void **state)
     struct fx *fx = *state;
     fx->cfg.auth_fail_max = 3;
     fx->cfg.auth_fail_window_ms = 10000;
+    fx->cfg.auth_fail_max_per_id = 1000;    /* this test is about the address window */
     restart(fx);
     add_charger(fx, "CP-1", PW, 1, "Accepted");
 
@@ -433,6 +434,101 @@ static void test_throttle_window(void **state)
         core_fake_advance(&fx->f, 4000);
     }
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
+}
+
+/*
+ * Defaults: one charger failing from an address (a NAT'ed site) is
+ * throttled from that address after auth_fail_max_per_id failures; its
+ * neighbours behind the same address, and itself from elsewhere, are not.
+ */
+static void test_throttle_per_address_and_charger_spares_neighbours(void **state)
+{
+    struct fx *fx = *state;
+    add_charger(fx, "CP-1", PW, 1, "Accepted");
+    add_charger(fx, "CP-2", PW2, 1, "Accepted");
+    struct core_config d;
+    core_config_defaults(&d);
+    assert_true(d.auth_fail_max > d.auth_fail_max_per_id);
+    for (int i = 0; i < d.auth_fail_max_per_id; i++)
+        assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-password-123"),
+                         CORE_ADMIT_UNAUTHORIZED);
+    /* that charger from that address: refused, even with the right password */
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_THROTTLED);
+    /* a neighbour behind the same address, and the charger from elsewhere, are not */
+    assert_int_equal(core_fake_admit(fx->c, "CP-2", ADDR, "CP-2", PW2), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR2, "CP-1", PW), CORE_ADMIT_OK);
+    assert_int_equal(security_jobs(fx, "auth_throttled"), 1);
+    /* for auth_block only */
+    core_fake_advance(&fx->f, d.auth_block_ms);
+    core_expire(fx->c);
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", PW), CORE_ADMIT_OK);
+}
+
+/* Many chargers of one site failing at once do not block the address for the rest. */
+static void test_throttle_address_limit_is_for_many_chargers(void **state)
+{
+    struct fx *fx = *state;
+    struct core_config d;
+    core_config_defaults(&d);
+    char id[32];
+    /* 20 misconfigured chargers, 3 failures each: 60 failures from one address */
+    for (int n = 0; n < 20; n++) {
+        snprintf(id, sizeof id, "BAD-%d", n);
+        add_charger(fx, id, PW, 1, "Accepted");
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(core_fake_admit(fx->c, id, ADDR, id, PW2), CORE_ADMIT_UNAUTHORIZED);
+    }
+    add_charger(fx, "GOOD", PW, 1, "Accepted");
+    assert_int_equal(core_fake_admit(fx->c, "GOOD", ADDR, "GOOD", PW), CORE_ADMIT_OK);
+    /* a scanner trying ids from one address is still stopped by the address limit */
+    for (int i = 0; i < d.auth_fail_max; i++) {
+        snprintf(id, sizeof id, "SCAN-%d", i);
+        core_fake_admit(fx->c, id, ADDR2, NULL, NULL);
+    }
+    assert_int_equal(core_fake_admit(fx->c, "GOOD", ADDR2, "GOOD", PW), CORE_ADMIT_THROTTLED);
+}
+
+/*
+ * One id guessed slowly, below every window, from one or many addresses:
+ * the 24 h cap bounds the guesses. The charger's own address still gets in.
+ */
+static void test_throttle_charger_long_term_cap(void **state)
+{
+    struct fx *fx = *state;
+    fx->cfg.auth_fail_max_per_id_day = 20;
+    restart(fx);
+    add_charger(fx, "CP-1", PW, 1, "Accepted");
+    uint64_t live = connect_from(fx, "CP-1", ADDR2, PW);
+    core_conn_closed(fx->c, live, "bye");
+
+    /* one guess every 10 minutes for 2 days, from one address */
+    int guesses = 0, throttled = 0;
+    for (int i = 0; i < 6 * 48; i++) {
+        enum core_admit v = core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "guess-guess-guess");
+        if (v == CORE_ADMIT_UNAUTHORIZED)
+            guesses++;
+        else if (v == CORE_ADMIT_THROTTLED)
+            throttled++;
+        else
+            fail_msg("guess %d: verdict %d", i, v);
+        core_fake_advance(&fx->f, 10 * 60 * 1000);
+        core_expire(fx->c);
+    }
+    /* at most the cap and its refill over 2 days */
+    if (guesses > 20 + 2 * 20 + 1)
+        fail_msg("%d wrong passwords tried in 2 days with a cap of 20 per 24 h", guesses);
+    assert_true(throttled > 0);
+
+    /* exhausted now: refused from a new address even with the right password ... */
+    for (int i = 0; i < 30; i++)
+        core_fake_admit(fx->c, "CP-1", "198.51.100.1", "CP-1", "guess-guess-guess");
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", "198.51.100.2", "CP-1", PW), CORE_ADMIT_THROTTLED);
+    /* ... but the address it last authenticated from gets in */
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR2, "CP-1", PW), CORE_ADMIT_OK);
+
+    /* a new key starts the cap again */
+    add_charger(fx, "CP-1", PW2, 1, "Accepted");
+    assert_int_equal(core_fake_admit(fx->c, "CP-1", "198.51.100.2", "CP-1", PW2), CORE_ADMIT_OK);
 }
 
 static void test_connection_rate_limit(void **state)
@@ -2045,6 +2141,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_unknown_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_per_address_and_charger_spares_neighbours, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_address_limit_is_for_many_chargers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_charger_long_term_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_rate_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_rate_limit_by_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_attempts_leave_live_connection, setup, teardown),
