@@ -497,15 +497,10 @@ static const char *const chargers[] = {
     "icm-idem4", "icm-idem5", "icm-late", "icm-shut", "icm-audit",
 };
 
-struct action_case {
-    const char *action;
-    const char *payload;
-};
-
 static char reserve_payload[256], firmware_payload[256];
 
 /* A valid 1.6 request of each of the 19 gateway-initiated actions. */
-static struct action_case action_cases[] = {
+static struct it_action_case action_cases[] = {
     { "CancelReservation", "{\"reservationId\":7}" },
     { "ChangeAvailability", "{\"connectorId\":0,\"type\":\"Inoperative\"}" },
     { "ChangeConfiguration", "{\"key\":\"HeartbeatInterval\",\"value\":\"120\"}" },
@@ -581,7 +576,7 @@ static int group_teardown(void **state)
 
 static void test_action(void **state)
 {
-    const struct action_case *k = *state;
+    const struct it_action_case *k = *state;
     char id[64];
     action_charger(k->action, id);
     struct sim_charger *c = plug(id);
@@ -1090,7 +1085,7 @@ static void test_commands_to_one_charger_are_serialized(void **state)
     (void)state;
     struct sim_charger *c = plug("icm-q");
     R.ans.delay_ms = 300;           /* each answer takes a while: a second CALL would overlap */
-    static const struct action_case seq[1 + QUEUE_MAX] = {
+    static const struct it_action_case seq[1 + QUEUE_MAX] = {
         { "ClearCache", "{}" },
         { "Reset", "{\"type\":\"Hard\"}" },
         { "GetLocalListVersion", "{}" },
@@ -2046,15 +2041,6 @@ int main(void)
         T(test_shutdown_with_a_command_in_flight_answers_it),
         T(test_audit_log_and_metrics),
     };
-    enum { N_OTHERS = sizeof others / sizeof others[0] };
-    static struct CMUnitTest tests[N_ACTIONS + N_OTHERS];
-    static char names[N_ACTIONS][64];
-    for (size_t i = 0; i < N_ACTIONS; i++) {
-        snprintf(names[i], sizeof names[i], "test_action_%s", action_cases[i].action);
-        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = test_action, .setup_func = setup,
-                                        .teardown_func = teardown, .initial_state = &action_cases[i] };
-    }
-    for (size_t i = 0; i < N_OTHERS; i++)
-        tests[N_ACTIONS + i] = others[i];
-    return _cmocka_run_group_tests("it_commands", tests, N_ACTIONS + N_OTHERS, group_setup, group_teardown);
+    return it_run_action_group("it_commands", action_cases, N_ACTIONS, test_action, setup, teardown, others,
+                               sizeof others / sizeof others[0], group_setup, group_teardown);
 }

@@ -273,15 +273,10 @@ static const char *const profile1_chargers[] = {
     "isc-up", "isc-up-rej", "isc-up-async", "isc-up-notls", "isc-up-off",
 };
 
-struct action_case {
-    const char *action;
-    const char *payload;
-};
-
 #define PEM "-----BEGIN CERTIFICATE-----\\nMIIBisc...\\n-----END CERTIFICATE-----"
 
 /* A valid request of each of the 7 (white paper edition 3). */
-static struct action_case action_cases[] = {
+static struct it_action_case action_cases[] = {
     { "CertificateSigned", "{\"certificateChain\":\"" PEM "\"}" },
     { "DeleteCertificate",
       "{\"certificateHashData\":{\"hashAlgorithm\":\"SHA256\",\"issuerNameHash\":\"a1b2c3d4\","
@@ -348,7 +343,7 @@ static int group_teardown(void **state)
 
 static void test_action(void **state)
 {
-    const struct action_case *k = *state;
+    const struct it_action_case *k = *state;
     char id[64];
     action_charger(k->action, id);
     struct sim_charger *c = it_connect_booted(W.sim, id, NULL);
@@ -701,15 +696,6 @@ int main(void)
         T(test_security_profile_key_only_through_the_upgrade),
         T(test_upgrade_needs_a_tls_listener),
     };
-    enum { N_OTHERS = sizeof others / sizeof others[0] };
-    static struct CMUnitTest tests[N_ACTIONS + N_OTHERS];
-    static char names[N_ACTIONS][64];
-    for (size_t i = 0; i < N_ACTIONS; i++) {
-        snprintf(names[i], sizeof names[i], "test_action_%s", action_cases[i].action);
-        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = test_action, .setup_func = setup,
-                                        .teardown_func = teardown, .initial_state = &action_cases[i] };
-    }
-    for (size_t i = 0; i < N_OTHERS; i++)
-        tests[N_ACTIONS + i] = others[i];
-    return _cmocka_run_group_tests("it_security_cmds", tests, N_ACTIONS + N_OTHERS, group_setup, group_teardown);
+    return it_run_action_group("it_security_cmds", action_cases, N_ACTIONS, test_action, setup, teardown, others,
+                               sizeof others / sizeof others[0], group_setup, group_teardown);
 }

@@ -70,3 +70,25 @@ bool wait_until(struct sim *s, bool (*fn)(void *arg), void *arg, int timeout_ms)
         it_pause(s, 100);
     }
 }
+
+int it_run_action_group(const char *group, const struct it_action_case *cases, size_t ncases,
+                        CMUnitTestFunction fn, CMFixtureFunction setup, CMFixtureFunction teardown,
+                        const struct CMUnitTest *others, size_t nothers,
+                        CMFixtureFunction group_setup, CMFixtureFunction group_teardown)
+{
+    struct CMUnitTest *tests = calloc(ncases + nothers, sizeof *tests);
+    char (*names)[64] = calloc(ncases ? ncases : 1, sizeof *names);
+    if (!tests || !names)
+        abort();
+    for (size_t i = 0; i < ncases; i++) {
+        snprintf(names[i], sizeof names[i], "test_action_%s", cases[i].action);
+        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = fn, .setup_func = setup,
+                                        .teardown_func = teardown, .initial_state = (void *)&cases[i] };
+    }
+    for (size_t i = 0; i < nothers; i++)
+        tests[ncases + i] = others[i];
+    int rc = _cmocka_run_group_tests(group, tests, ncases + nothers, group_setup, group_teardown);
+    free(names);
+    free(tests);
+    return rc;
+}

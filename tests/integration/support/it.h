@@ -48,4 +48,18 @@ bool wait_until(struct sim *s, bool (*fn)(void *arg), void *arg, int timeout_ms)
 /* Waits ms while servicing s (may be NULL). For retry pacing, never for assertions. */
 void it_pause(struct sim *s, int ms);
 
+/* A gateway-initiated action and a valid request of it (tests of the command route). */
+struct it_action_case {
+    const char *action;
+    const char *payload;
+};
+/*
+ * Runs group `group`: one test "test_action_<Action>" per case (fn, with the
+ * case as *state, between setup and teardown), then the others.
+ */
+int it_run_action_group(const char *group, const struct it_action_case *cases, size_t ncases,
+                        CMUnitTestFunction fn, CMFixtureFunction setup, CMFixtureFunction teardown,
+                        const struct CMUnitTest *others, size_t nothers,
+                        CMFixtureFunction group_setup, CMFixtureFunction group_teardown);
+
 #endif
