@@ -450,17 +450,23 @@ static void make_server_cert(void)
     EVP_PKEY_free(k);
 }
 
-/* Upgrade status of one attempt on s (101: it was open, then closed again). */
-static int attempt(struct sim *s, const char *id)
+/* Upgrade status of one attempt on s (101: it was open, then closed again); heartbeat: it must answer one. */
+static int attempt_on(struct sim *s, const char *id, bool heartbeat)
 {
     struct sim_charger_opts o = { .id = id };
     int status = -1;
     struct sim_charger *c = it_try_connect(s, &o, &status, NULL);
     if (c) {
-        assert_true(it_heartbeat_ok(c));
+        if (heartbeat)
+            assert_true(it_heartbeat_ok(c));
         sim_disconnect(c);
     }
     return status;
+}
+
+static int attempt(struct sim *s, const char *id)
+{
+    return attempt_on(s, id, true);
 }
 
 struct plain_refused {
@@ -471,7 +477,8 @@ struct plain_refused {
 static bool plain_refused(void *arg)
 {
     struct plain_refused *p = arg;
-    return attempt(p->s, "isx-p3") == 401;
+    /* no heartbeat: a connection admitted on the old profile is closed (1008) when the change arrives */
+    return attempt_on(p->s, "isx-p3", false) == 401;
 }
 
 /*
