@@ -427,9 +427,11 @@ bool gw_server_listen(struct gateway *g, char *err, size_t cap)
     if (cfg->tls_listen[0] && !secret_check_tls_files(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, cap))
         return false;
     /* so does a port in use, before lws logs its own error */
-    if (!listen_probe(cfg->listen, "--listen or OCPPGW_LISTEN", err, cap) ||
-        (cfg->tls_listen[0] && !listen_probe(cfg->tls_listen, "server.tls_listen", err, cap)) ||
-        (cfg->api_listen[0] && !listen_probe(cfg->api_listen, "--api-listen or OCPPGW_API_LISTEN", err, cap)))
+    static const char listen_how[] = "--listen or OCPPGW_LISTEN", tls_how[] = "server.tls_listen",
+                      api_how[] = "--api-listen or OCPPGW_API_LISTEN";
+    if (!listen_probe(cfg->listen, listen_how, err, cap) ||
+        (cfg->tls_listen[0] && !listen_probe(cfg->tls_listen, tls_how, err, cap)) ||
+        (cfg->api_listen[0] && !listen_probe(cfg->api_listen, api_how, err, cap)))
         return false;
     struct gw_server *s = xcalloc(1, sizeof *s);
     s->g = g;
@@ -479,7 +481,10 @@ bool gw_server_listen(struct gateway *g, char *err, size_t cap)
              !(g->api_vhost = make_vhost(g, cfg->api_listen, "api", api_protocols, NULL, false)))
         failed = cfg->api_listen;
     if (failed) {
-        snprintf(err, cap, "cannot listen on %s", failed);
+        /* taken since the probe? else lws failed for a reason of its own */
+        const char *how = failed == cfg->listen ? listen_how : failed == cfg->tls_listen ? tls_how : api_how;
+        if (listen_probe(failed, how, err, cap))
+            snprintf(err, cap, "cannot listen on %s", failed);
         return false;
     }
     return true;
