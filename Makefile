@@ -1,8 +1,9 @@
 # ocppgw: one plain Makefile.
 #
 #   make            build build/ocppgw, the simulator and every test binary
-#   make run        install what is missing, build, start a private PostgreSQL
-#                   under var/, migrate, print a dev API key, serve
+#   make run        install what is missing, build the gateway and the simulator,
+#                   start a private PostgreSQL under var/, migrate, print a
+#                   dev API key, serve
 #   make test       install what is missing, build with -Werror, run the unit
 #                   tests, then the integration tests (own PostgreSQL)
 #   make asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
@@ -254,7 +255,7 @@ tsan: deps
 	  $(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan unit integration
 
 run: deps
-	@$(MAKE) --no-print-directory $(BIN)
+	@$(MAKE) --no-print-directory $(BIN) $(SIM_BIN)
 	@BUILD=$(BUILD) scripts/run.sh
 
 bench: deps

@@ -4,24 +4,38 @@
 # in a key file, --auto-register), and checks the HTTP status of every curl:
 # 2xx, or the status a preceding "# answers NNN ..." comment names. A
 # preceding "# expect: FILTER" comment also checks the body: `jq -e FILTER`
-# must hold (e.g. "# expect: .sessionId != null").
+# must hold (e.g. "# expect: .sessionId != null"). Any other command that
+# exits non-zero (ocppgw, psql, the last command of a pipeline) fails too.
 #
 #   make all && tests/docs_examples.sh          (needs curl, jq, PostgreSQL)
 #
+# DOC names what runs, instead of docs/api.md: one or more FILE or
+# FILE#HEADING separated by "|", run one after the other on the same gateway
+# (FILE#HEADING: only the blocks under that "## " heading), e.g.
+#   DOC='README.md#A five-minute tour|docs/api.md' tests/docs_examples.sh
+# runs README.md's tour, then docs/api.md's examples.
+#
 # The only rewriting: the gateway listens on a free port instead of 8080,
-# var/dev-api-key is this run's key file, and build/ocppsim is $BUILD/ocppsim.
-# A one-line `build/ocppsim ... --mode serve ...` example (which a reader runs
-# in a terminal of its own: it serves until stopped) is started in the
-# background, and the examples go on once each of its chargers (--prefix,
-# --chargers) is connected with a connector Available; it is stopped at the
-# next "## " section heading (or at the end). Prints each example's output,
-# then
+# var/dev-api-key is this run's key file, var/pg its database's directory,
+# and (./)build/ocppsim and (./)build/ocppgw are $BUILD's. A one-line
+# `build/ocppsim ... --mode serve|demo ...` example without --duration (which
+# a reader runs in a terminal of its own, or in the background with a
+# trailing `&`: it serves until stopped) is started in the background (its
+# pid in $!), and the examples go on once each of its chargers (--prefix,
+# --chargers; the demo's DEMO-1 ...) is connected with a connector Available
+# (the demo's: and connector 1 charging); it is stopped at the next "## "
+# section heading (or at the end) unless an example stopped it. Prints each
+# example's output, then
 #   docs examples: N passed, M failed
 # and exits non-zero on any failure. OCPPGW_DOCS_KEEP=1 keeps the temp dir.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 DOC=${DOC:-docs/api.md}
+IFS='|' read -r -a docs <<<"$DOC"
+for d in "${docs[@]}"; do
+    [ -f "${d%%#*}" ] || { echo "docs_examples: ${d%%#*} not found" >&2; exit 2; }
+done
 for f in "$BUILD/ocppgw" "$BUILD/ocppsim"; do
     [ -x "$f" ] || { echo "docs_examples: $f is missing (make all)" >&2; exit 2; }
 done
@@ -96,23 +110,32 @@ curl() {
 # A simulator that serves until stopped (the reader's second terminal): in
 # the background, and on once its chargers are connected and Available.
 docs_sim_start() {
-    local prefix=BENCH- n=1 a prev= i id ready pid
+    local prefix= n= mode= a prev= i id ready pid fmt=%s%06d want
     for a in "$@"; do
         case $prev in
             --prefix) prefix=$a ;;
             --chargers) n=$a ;;
+            --mode) mode=$a ;;
         esac
         prev=$a
     done
+    want='.connected and any(.connectors[]; .status == "Available")'
+    if [ "$mode" = demo ]; then
+        fmt=%s%d
+        want="$want and any(.connectors[]; .connectorId == 1 and .status == \"Charging\")"
+    fi
+    [ -n "$prefix" ] || { [ "$mode" = demo ] && prefix=DEMO- || prefix=BENCH-; }
+    [ -n "$n" ] || { [ "$mode" = demo ] && n=3 || n=1; }
     "$@" >"$DOCS_TMP/ocppsim.log" 2>&1 &
     pid=$!
     echo "$pid" >"$DOCS_TMP/ocppsim.pid"
     for i in $(seq 1 "$n"); do
-        id=$(printf '%s%06d' "$prefix" "$i")
+        # shellcheck disable=SC2059
+        id=$(printf "$fmt" "$prefix" "$i")
         ready=
         for _ in $(seq 1 150); do
             if command curl -sf -H "Authorization: Bearer $(cat "$DOCS_KEYFILE")" "$DOCS_BASE/v1/chargers/$id" \
-                | jq -e '.connected and any(.connectors[]; .status == "Available")' >/dev/null 2>&1; then
+                | jq -e "$want" >/dev/null 2>&1; then
                 ready=1
                 break
             fi
@@ -126,58 +149,82 @@ docs_sim_start() {
             return 1
         fi
     done
-    echo "  [simulator serving: $n charger(s) from ${prefix}000001]" >&2
+    echo "  [simulator serving: $n charger(s) from $(printf "$fmt" "$prefix" 1)]" >&2
 }
 docs_sim_stop() {
     local pid
     [ -s "$DOCS_TMP/ocppsim.pid" ] || return 0
     pid=$(cat "$DOCS_TMP/ocppsim.pid")
-    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     rm -f "$DOCS_TMP/ocppsim.pid"
     echo "  [simulator stopped]" >&2
 }
+# Any other command of an example that fails (ocppgw, psql, a pipeline's
+# last command, ...) fails the example too.
+docs_err() {
+    local st=$?
+    echo "FAILED: example at $DOC:$LINE: exit status $st" >&2
+    echo x >>"$DOCS_TMP/failed"
+}
+trap docs_err ERR
 HEAD
-    awk -v port="$port" -v keyfile="$tmp/dev-api-key" -v build="$BUILD" '
-        /^```sh[[:space:]]*$/ { inb = 1; printf "echo; echo \"--- example at line %d\" >&2\n", NR + 1; next }
-        /^```/ { inb = 0; next }
-        !inb && serving && /^## / { print "docs_sim_stop"; serving = 0 }
-        !inb { next }
-        {
-            line = $0
-            gsub(/127\.0\.0\.1:8080/, "127.0.0.1:" port, line)
-            gsub(/--port 8080/, "--port " port, line)
-            gsub(/var\/dev-api-key/, keyfile, line)
-            if (match(line, /^# answers [0-9][0-9][0-9]/)) {
-                printf "LINE=%d; EXPECT=%s\n", NR, substr(line, 11, 3)
-                next
-            }
-            if (match(line, /^# expect: /)) {
-                f = substr(line, RLENGTH + 1)
-                gsub(/'"'"'/, "'"'"'\\'"'"''"'"'", f)
-                printf "LINE=%d; EXPECT_JQ='"'"'%s'"'"'\n", NR, f
-                next
-            }
-            if (!cont && line ~ /^build\/ocppsim /) {
-                rest = substr(line, 14)
-                if (rest ~ /--mode serve/ && rest !~ /\\$/) {
-                    printf "LINE=%d\ndocs_sim_start \"%s/ocppsim\"%s\n", NR, build, rest
-                    serving = 1
+    for d in "${docs[@]}"; do
+        file=${d%%#*}
+        section=
+        [ "$file" = "$d" ] || section=${d#*#}
+        printf 'DOC=%q\n' "$file"
+        awk -v port="$port" -v keyfile="$tmp/dev-api-key" -v pgdir="$tmp/pg" -v build="$BUILD" -v section="$section" '
+            BEGIN { insec = section == "" }
+            !inb && /^## / { if (serving) print "docs_sim_stop"; serving = 0; if (section != "") insec = substr($0, 4) == section }
+            !insec { next }
+            /^[[:space:]]*```sh[[:space:]]*$/ { inb = 1; printf "echo; echo \"--- example at line %d\" >&2\n", NR + 1; next }
+            /^[[:space:]]*```/ { inb = 0; next }
+            !inb { next }
+            {
+                line = $0
+                sub(/^   /, "", line)        # a block indented in a list item
+                gsub(/127\.0\.0\.1:8080/, "127.0.0.1:" port, line)
+                gsub(/--port 8080/, "--port " port, line)
+                gsub(/var\/dev-api-key/, keyfile, line)
+                gsub(/var\/pg/, pgdir, line)
+                if (!cont && line ~ /^(\.\/)?build\/ocppgw /) {
+                    sub(/^(\.\/)?build\/ocppgw/, "", line)
+                    line = "\"" build "/ocppgw\"" line
+                }
+                if (match(line, /^# answers [0-9][0-9][0-9]/)) {
+                    printf "LINE=%d; EXPECT=%s\n", NR, substr(line, 11, 3)
                     next
                 }
-                line = "\"" build "/ocppsim\"" rest
+                if (match(line, /^# expect: /)) {
+                    f = substr(line, RLENGTH + 1)
+                    gsub(/'"'"'/, "'"'"'\\'"'"''"'"'", f)
+                    printf "LINE=%d; EXPECT_JQ='"'"'%s'"'"'\n", NR, f
+                    next
+                }
+                if (!cont && line ~ /^(\.\/)?build\/ocppsim /) {
+                    rest = line
+                    sub(/^(\.\/)?build\/ocppsim/, "", rest)
+                    if (rest ~ /--mode (serve|demo)/ && rest !~ /--duration/ && rest !~ /\\$/) {
+                        sub(/[[:space:]]*&[[:space:]]*$/, "", rest)
+                        printf "LINE=%d\ndocs_sim_start \"%s/ocppsim\"%s\n", NR, build, rest
+                        serving = 1
+                        next
+                    }
+                    line = "\"" build "/ocppsim\"" rest
+                }
+                if (!cont) printf "LINE=%d\n", NR
+                print line
+                q = (q + gsub(/'"'"'/, "&", line)) % 2
+                cont = (line ~ /\\$/) || q
             }
-            if (!cont) printf "LINE=%d\n", NR
-            print line
-            q = (q + gsub(/'"'"'/, "&", line)) % 2
-            cont = (line ~ /\\$/) || q
-        }
-    ' "$DOC"
-    echo "docs_sim_stop"
+        ' "$file"
+        echo "docs_sim_stop"
+    done
     echo "exit 0"
 } >"$runner"
 
 touch "$tmp/passed" "$tmp/failed"
-DOCS_TMP=$tmp DOC=$DOC DOCS_BASE="http://127.0.0.1:$port" DOCS_KEYFILE="$tmp/dev-api-key" bash "$runner"
+DOCS_TMP=$tmp DOCS_BASE="http://127.0.0.1:$port" DOCS_KEYFILE="$tmp/dev-api-key" bash "$runner"
 rc=$?
 passed=$(wc -l <"$tmp/passed")
 failed=$(wc -l <"$tmp/failed")

@@ -15,12 +15,17 @@
  * The caller then stops the stores (which write what is still queued) and
  * calls gw_server_destroy().
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -368,11 +373,65 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
     return lws_create_vhost(g->ctx, &info);
 }
 
+/*
+ * Whether `listen` (ADDR:PORT, ADDR an IPv4 address or empty) can be bound:
+ * a socket bound and closed again, so that a port in use is one clear line
+ * (err) before lws tries, logs its own error and anything else starts. An
+ * interface name is left to lws. `how` names the setting, for the hint.
+ */
+static bool listen_probe(const char *listen, const char *how, char *err, size_t cap)
+{
+    char addr[128];
+    int port;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    if (!config_split_listen(listen, addr, sizeof addr, &port) || port <= 0 || port > 65535)
+        return true;
+    sa.sin_port = htons((uint16_t)port);
+    if (addr[0] && strcmp(addr, "0.0.0.0") != 0 && inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return true;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);     /* as lws does */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa), e = errno;
+    close(fd);
+    if (rc == 0)
+        return true;
+    switch (e) {
+    case EADDRINUSE:
+        snprintf(err, cap, "cannot listen on %s: address already in use (another ocppgw? choose another with %s)",
+                 listen, how);
+        break;
+    case EACCES:
+        snprintf(err, cap, "cannot listen on %s: permission denied (ports below 1024 need root or "
+                 "CAP_NET_BIND_SERVICE; choose another with %s)", listen, how);
+        break;
+    case EADDRNOTAVAIL:
+        snprintf(err, cap, "cannot listen on %s: no such address on this host (choose another with %s)", listen,
+                 how);
+        break;
+    default:
+        snprintf(err, cap, "cannot listen on %s: %s", listen, strerror(e));
+        break;
+    }
+    return false;
+}
+
 bool gw_server_listen(struct gateway *g, char *err, size_t cap)
 {
     const struct config *cfg = &g->cfg;
     /* a bad certificate or key stops the start with one line, before anything listens */
     if (cfg->tls_listen[0] && !secret_check_tls_files(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, cap))
+        return false;
+    /* so does a port in use, before lws logs its own error */
+    static const char listen_how[] = "--listen or OCPPGW_LISTEN", tls_how[] = "server.tls_listen",
+                      api_how[] = "--api-listen or OCPPGW_API_LISTEN";
+    if (!listen_probe(cfg->listen, listen_how, err, cap) ||
+        (cfg->tls_listen[0] && !listen_probe(cfg->tls_listen, tls_how, err, cap)) ||
+        (cfg->api_listen[0] && !listen_probe(cfg->api_listen, api_how, err, cap)))
         return false;
     struct gw_server *s = xcalloc(1, sizeof *s);
     s->g = g;
@@ -422,7 +481,10 @@ bool gw_server_listen(struct gateway *g, char *err, size_t cap)
              !(g->api_vhost = make_vhost(g, cfg->api_listen, "api", api_protocols, NULL, false)))
         failed = cfg->api_listen;
     if (failed) {
-        snprintf(err, cap, "cannot listen on %s", failed);
+        /* taken since the probe? else lws failed for a reason of its own */
+        const char *how = failed == cfg->listen ? listen_how : failed == cfg->tls_listen ? tls_how : api_how;
+        if (listen_probe(failed, how, err, cap))
+            snprintf(err, cap, "cannot listen on %s", failed);
         return false;
     }
     return true;

@@ -4,20 +4,26 @@
  * websockets closed with 1001, what was acknowledged is stored), the
  * command line (bad flag, --version, --help), `ocppgw migrate` run twice,
  * and the start-up failures that must print one clear line and exit
- * non-zero (unreachable database, unknown config key, unreadable config).
+ * non-zero (unreachable database, unknown config key, unreadable config, a
+ * port in use, also through `make run`'s scripts/run.sh).
  *
  * Charger ids start with "ip-".
  */
 #include "it.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <glob.h>
+#include <libgen.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "calls.h"
 #include "db.h"
@@ -465,6 +471,102 @@ static void test_bad_config_stops_start(void **state)
     free(bad_value);
 }
 
+/* A listening socket on a free 127.0.0.1 port (the port in *port): "another ocppgw". */
+static int hold_port(int *port)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)gw_free_port()) };
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 4) == 0) {
+            *port = ntohs(sa.sin_port);
+            return fd;
+        }
+        close(fd);
+    }
+    fail_msg("could not hold a port");
+    return -1;
+}
+
+/*
+ * Issue 10: a port in use is one clear line, naming the address, the reason
+ * and how to choose another, before anything is served; no lws error line,
+ * no start-up banner; exit non-zero.
+ */
+static void test_port_in_use_one_clear_line(void **state)
+{
+    (void)state;
+    gw_migrate_once();
+    int port;
+    int fd = hold_port(&port);
+    char *listen = it_strf("127.0.0.1:%d", port);
+    char *free_listen = it_strf("127.0.0.1:%d", gw_free_port());
+    const struct {
+        const char *flag, *value, *hint;
+    } cases[] = {
+        { "--listen", listen, "(another ocppgw? choose another with --listen or OCPPGW_LISTEN)" },
+        { "--api-listen", listen, "choose another with --api-listen or OCPPGW_API_LISTEN)" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[] = { "serve", "--db", it_env("OCPPGW_TEST_DB"), "--listen", i ? free_listen : listen,
+                               cases[i].flag, cases[i].value, NULL };
+        struct proc_result r;
+        run_gw(args, 30000, &r);
+        char *line = it_strf("ocppgw: cannot listen on %s: address already in use", listen);
+        if (r.status <= 0)
+            fail_msg("%s on a port in use: exit status %d, expected non-zero", cases[i].flag, r.status);
+        if (!strstr(r.err, line) || !strstr(r.err, cases[i].hint))
+            fail_msg("%s on a port in use: stderr lacks \"%s ... %s\": %s", cases[i].flag, line, cases[i].hint, r.err);
+        if (strstr(r.err, "lws") || strstr(r.err, "serving OCPP") || proc_count_lines(r.err) != 1)
+            fail_msg("%s on a port in use: expected that one line alone on stderr, got: %s", cases[i].flag, r.err);
+        free(line);
+        proc_result_free(&r);
+    }
+    close(fd);
+    free(listen);
+    free(free_listen);
+}
+
+/* The same through `make run` (scripts/run.sh): the line comes before the
+ * banner, which with its admin key is never printed. */
+static void test_make_run_port_in_use_no_banner(void **state)
+{
+    (void)state;
+    gw_migrate_once();
+    int port;
+    int fd = hold_port(&port);
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s", it_env("OCPPGW_BIN"));
+    char *build = it_strf("BUILD=%s", dirname(bin));
+    char *var = it_strf("%s/it_process-run-var", it_env("OCPPGW_TEST_TMP"));
+    char *env_var = it_strf("OCPPGW_VAR=%s", var);
+    char *env_db = it_strf("DATABASE_URL=%s", it_env("OCPPGW_TEST_DB"));
+    char *env_listen = it_strf("OCPPGW_LISTEN=127.0.0.1:%d", port);
+    const char *env[] = { build, env_var, env_db, env_listen, "OCPPGW_LOG_LEVEL", NULL };
+    const char *argv[] = { "scripts/run.sh", NULL };
+    struct proc_result r;
+    proc_run(argv, env, 60000, &r);
+    char *line = it_strf("ocppgw: cannot listen on 127.0.0.1:%d: address already in use (another ocppgw?", port);
+    if (r.status <= 0)
+        fail_msg("scripts/run.sh on a port in use: exit status %d, expected non-zero", r.status);
+    if (!strstr(r.err, line) || !strstr(r.err, "OCPPGW_LISTEN"))
+        fail_msg("scripts/run.sh on a port in use: stderr lacks \"%s ... OCPPGW_LISTEN\": %s", line, r.err);
+    if (strstr(r.out, "Admin key") || strstr(r.out, "development gateway") || strstr(r.err, "Admin key"))
+        fail_msg("scripts/run.sh on a port in use printed the banner: %s", r.out);
+    char *keyfile = it_strf("%s/dev-api-key", var);
+    assert_int_equal(access(keyfile, F_OK), -1);        /* no key made for a gateway that cannot start */
+    proc_result_free(&r);
+    close(fd);
+    free(build);
+    free(var);
+    free(env_var);
+    free(env_db);
+    free(env_listen);
+    free(line);
+    free(keyfile);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -480,6 +582,8 @@ int main(void)
         T(test_migrate_twice_applies_nothing_new),
         T(test_unreachable_database_at_start),
         T(test_bad_config_stops_start),
+        T(test_port_in_use_one_clear_line),
+        T(test_make_run_port_in_use_no_banner),
     };
 #undef T
     return cmocka_run_group_tests_name("it_process", tests, group_setup, it_group_teardown);

@@ -1,7 +1,7 @@
 /*
- * Integration: every curl example of docs/api.md runs as written against a
- * fresh gateway and answers the status the page says (2xx unless a
- * "# answers NNN" comment names another). tests/docs_examples.sh does the
+ * Integration: every curl example of docs/api.md, and README.md's tour,
+ * runs as written against a fresh gateway and answers the status the page
+ * says (2xx unless a "# answers NNN" comment names another). tests/docs_examples.sh does the
  * work with its own PostgreSQL cluster and gateway, the way `make run` sets
  * one up; this test runs it with the build under test, so the integrators'
  * page cannot drift from the API unnoticed.
@@ -31,11 +31,11 @@ static const char *failed_lines(const char *out)
     return buf;
 }
 
-static void test_every_docs_example_runs(void **state)
+/* Runs tests/docs_examples.sh with these extra environment entries (NULL-terminated, at most 3). */
+static void run_docs_examples(const char *const *extra)
 {
-    (void)state;
     if (system("command -v jq >/dev/null 2>&1") != 0)
-        skip();                     /* the page's examples use jq to pick ids */
+        skip();                     /* the examples use jq to pick ids */
     /* the build directory of the binary under test (build, build-asan, ...) */
     char bin[1024];
     snprintf(bin, sizeof bin, "%s", it_env("OCPPGW_BIN"));
@@ -43,7 +43,9 @@ static void test_every_docs_example_runs(void **state)
     char build[1100];
     snprintf(build, sizeof build, "BUILD=%s", dir);
     const char *argv[] = { "tests/docs_examples.sh", NULL };
-    const char *env[] = { build, NULL };
+    const char *env[5] = { build, NULL };
+    for (int i = 0; extra && extra[i] && i < 3; i++)
+        env[i + 1] = extra[i];
     struct proc_result r;
     proc_run(argv, env, 180000, &r);
     /* stderr holds the failures and the summary; stdout the answers */
@@ -60,10 +62,31 @@ static void test_every_docs_example_runs(void **state)
     proc_result_free(&r);
 }
 
+static void test_every_docs_example_runs(void **state)
+{
+    (void)state;
+    run_docs_examples(NULL);
+}
+
+/*
+ * Issue 10: README.md's five-minute tour, as a newcomer runs it: the demo
+ * chargers started in the background, the tags made before they are used,
+ * a remote start and stop, the demo stopped with SIGINT leaving no session
+ * active, every variable defined before use, ids that do not collide with
+ * docs/api.md's (which then run on the same gateway in the same way).
+ */
+static void test_readme_tour_runs(void **state)
+{
+    (void)state;
+    const char *env[] = { "DOC=README.md#A five-minute tour|docs/api.md", NULL };
+    run_docs_examples(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_docs_example_runs),
+        cmocka_unit_test(test_readme_tour_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,6 +287,23 @@ static void test_tls_listener_without_ca_speaks_only_tls(void **state)
     sim_free(p3);
 }
 
+/* The start-up line names every listener, the TLS one with whether it asks
+ * for client certificates (issue 10: the operator reads where TLS is served). */
+static void test_startup_log_names_the_tls_listener(void **state)
+{
+    (void)state;
+    char *with_ca = it_strf("OCPP over TLS on 127.0.0.1:%d (client certificates)", tls_port);
+    if (!gw_log_contains(W.gw, with_ca))
+        fail_msg("the start-up log does not say \"%s\" (log %s)", with_ca, gw_log_path(W.gw));
+    int port = start_without_ca();
+    char *without_ca = it_strf("OCPP over TLS on 127.0.0.1:%d (no client certificates)", port);
+    if (!gw_log_contains(W.gw2, without_ca))
+        fail_msg("the start-up log does not say \"%s\" (log %s)", without_ca, gw_log_path(W.gw2));
+    assert_true(gw_log_contains(W.gw, "serving OCPP on 127.0.0.1:"));
+    free(with_ca);
+    free(without_ca);
+}
+
 static void test_tls_listener_negotiates_http11_only(void **state)
 {
     (void)state;
@@ -365,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tls_listener_without_ca_speaks_only_tls, it_test_setup,
                                         it_test_teardown),
         cmocka_unit_test_setup_teardown(test_tls_listener_negotiates_http11_only, it_test_setup, it_test_teardown),
+        cmocka_unit_test_setup_teardown(test_startup_log_names_the_tls_listener, it_test_setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_start_fails_when_tls_files_cannot_be_loaded, it_test_setup,
                                         it_test_teardown),
     };

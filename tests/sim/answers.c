@@ -70,6 +70,8 @@ struct ans_tx {
     char id_tag[21];
     int64_t started_ms;
     bool stopping;                              /* a StopTransaction is on its way */
+    bool local;                                 /* started by sim_answers_start_transaction */
+    char auth[16];                              /* idTagInfo.status of the StartTransaction answer */
 };
 
 /* An installed certificate (InstallCertificate), by its CertificateHashDataType. */
@@ -225,6 +227,7 @@ struct start_arg {
     int connector;
     char id_tag[21];
     int meter_start;
+    bool local;                                 /* the charger's own start, not a remote start */
 };
 
 static void start_answered(struct sim_charger *c, void *arg, bool ok, const char *payload_json)
@@ -235,6 +238,7 @@ static void start_answered(struct sim_charger *c, void *arg, bool ok, const char
         return;
     if (!ok) {
         st->stats.followup_errors++;
+        st->stats.starts_failed++;
         return;
     }
     st->stats.starts_answered++;
@@ -250,18 +254,17 @@ static void start_answered(struct sim_charger *c, void *arg, bool ok, const char
         t->meter_start = sa->meter_start;
         memcpy(t->id_tag, sa->id_tag, sizeof t->id_tag);
         t->started_ms = time_now_ms();
+        t->local = sa->local;
+        const cJSON *info = cJSON_GetObjectItemCaseSensitive(j, "idTagInfo");
+        str_copy(t->auth, sizeof t->auth, req_string(info, "status") ? req_string(info, "status") : "");
         st->stats.last_transaction_id = tx_id;
     }
     cJSON_Delete(j);
 }
 
-/* Then hook of an accepted RemoteStartTransaction: arg is a struct start_arg. */
-static void start_followup(struct sim_charger *c, void *arg)
+/* StartTransaction on req's connector with req's tag, from the charger's meter register. */
+static bool send_start(struct sim_charger *c, struct ans_state *st, const struct start_arg *req)
 {
-    struct ans_state *st = state_of(c);
-    const struct start_arg *req = arg;
-    if (!st)
-        return;
     struct start_arg *sa = xmalloc(sizeof *sa);
     *sa = *req;
     sa->meter_start = st->meter_wh;
@@ -272,8 +275,18 @@ static void start_followup(struct sim_charger *c, void *arg)
     cJSON_AddStringToObject(p, "idTag", sa->id_tag);
     cJSON_AddNumberToObject(p, "meterStart", sa->meter_start);
     cJSON_AddStringToObject(p, "timestamp", ts);
-    if (send_followup(c, "StartTransaction", p, start_answered, sa))
-        st->stats.starts_sent++;
+    if (!send_followup(c, "StartTransaction", p, start_answered, sa))
+        return false;
+    st->stats.starts_sent++;
+    return true;
+}
+
+/* Then hook of an accepted RemoteStartTransaction: arg is a struct start_arg. */
+static void start_followup(struct sim_charger *c, void *arg)
+{
+    struct ans_state *st = state_of(c);
+    if (st)
+        send_start(c, st, arg);
 }
 
 static void stop_answered(struct sim_charger *c, void *arg, bool ok, const char *payload_json)
@@ -289,16 +302,18 @@ static void stop_answered(struct sim_charger *c, void *arg, bool ok, const char 
         st->stats.followup_errors++;
 }
 
-/* Then hook of an accepted RemoteStopTransaction: arg is the int tx id. */
-static void stop_followup(struct sim_charger *c, void *arg)
+/* The meter register during a transaction: about 7 kW, 2 Wh a second. */
+static int tx_meter(const struct ans_tx *t)
 {
-    struct ans_state *st = state_of(c);
-    struct ans_tx *t = st ? tx_find(st, *(const int *)arg) : NULL;
-    if (!t)
-        return;
-    /* about 7 kW: 2 Wh a second, and at least 10 Wh */
     int64_t secs = (time_now_ms() - t->started_ms) / 1000;
-    int meter_stop = t->meter_start + 10 + (int)(secs > 1000000 ? 2000000 : 2 * secs);
+    return t->meter_start + (int)(secs > 1000000 ? 2000000 : 2 * secs);
+}
+
+/* StopTransaction of t (forgotten at once), with this reason. */
+static bool send_stop(struct sim_charger *c, struct ans_state *st, struct ans_tx *t, const char *reason)
+{
+    /* at least 10 Wh, and never below what MeterValues reported */
+    int meter_stop = tx_meter(t) + 10;
     if (meter_stop > st->meter_wh)
         st->meter_wh = meter_stop;
     char ts[40];
@@ -309,10 +324,21 @@ static void stop_followup(struct sim_charger *c, void *arg)
         cJSON_AddStringToObject(p, "idTag", t->id_tag);
     cJSON_AddNumberToObject(p, "meterStop", meter_stop);
     cJSON_AddStringToObject(p, "timestamp", ts);
-    cJSON_AddStringToObject(p, "reason", "Remote");
+    cJSON_AddStringToObject(p, "reason", reason);
     tx_remove(st, t);
-    if (send_followup(c, "StopTransaction", p, stop_answered, NULL))
-        st->stats.stops_sent++;
+    if (!send_followup(c, "StopTransaction", p, stop_answered, NULL))
+        return false;
+    st->stats.stops_sent++;
+    return true;
+}
+
+/* Then hook of an accepted RemoteStopTransaction: arg is the int tx id. */
+static void stop_followup(struct sim_charger *c, void *arg)
+{
+    struct ans_state *st = state_of(c);
+    struct ans_tx *t = st ? tx_find(st, *(const int *)arg) : NULL;
+    if (t)
+        send_stop(c, st, t, "Remote");
 }
 
 /* ------------------------------------------------------------ positive answers */
@@ -747,4 +773,40 @@ const char *sim_answers_certificate_chain(const struct sim_charger *c)
 {
     const struct ans_state *st = state_peek(c);
     return st ? st->certificate_chain : NULL;
+}
+
+int sim_answers_start_transaction(struct sim_charger *c, int connector, const char *id_tag)
+{
+    struct ans_state *st = state_of(c);
+    if (!st || connector <= 0)
+        return -1;
+    struct start_arg sa = { .connector = connector, .local = true };
+    str_copy(sa.id_tag, sizeof sa.id_tag, id_tag ? id_tag : "");
+    return send_start(c, st, &sa) ? 0 : -1;
+}
+
+int sim_answers_stop_transaction(struct sim_charger *c, int tx_id, const char *reason)
+{
+    struct ans_state *st = state_of(c);
+    struct ans_tx *t = st ? tx_find(st, tx_id) : NULL;
+    if (!t || t->stopping)
+        return -1;
+    return send_stop(c, st, t, reason && *reason ? reason : "Local") ? 0 : -1;
+}
+
+int sim_answers_transactions(const struct sim_charger *c, struct sim_answers_tx *out, int max)
+{
+    const struct ans_state *st = state_peek(c);
+    int n = 0;
+    for (int i = 0; st && i < st->ntx && n < max; i++) {
+        const struct ans_tx *t = &st->tx[i];
+        if (t->stopping)
+            continue;
+        out[n] = (struct sim_answers_tx){ .transaction_id = t->tx_id, .connector = t->connector,
+                                          .meter_wh = tx_meter(t), .local = t->local };
+        str_copy(out[n].id_tag, sizeof out[n].id_tag, t->id_tag);
+        str_copy(out[n].auth, sizeof out[n].auth, t->auth);
+        n++;
+    }
+    return n;
 }

@@ -36,7 +36,23 @@
  * closes (or that --answer disconnect drops) reconnects after a second, boots
  * again with --boot, and sends its StatusNotification again. The last line is
  * "RESULT calls=N starts=N stops=N ..." (gateway CALLs received, StartTransaction
- * and StopTransaction follow-ups sent). With --sign-certificate ORG each
+ * and StopTransaction follow-ups sent).
+ *
+ * Mode demo is for people trying the gateway (README.md's tour): by
+ * default 3 chargers, DEMO-1 ... DEMO-3 (prefix and a plain number), two
+ * connectors each. Each boots, reports both connectors Available, then
+ * charges on connector 1 on its own: StartTransaction with --id-tag,
+ * MeterValues every --interval ms (5 s), StopTransaction (reason Local)
+ * after --session seconds (60), --pause seconds (20) idle, and again.
+ * Connector 2 is left for the gateway's commands, answered as in mode serve
+ * (a remote start / stop there sends its StartTransaction /
+ * StopTransaction); every session, the demo's own and the remote ones, gets
+ * StatusNotification Charging / Available and MeterValues. A session whose
+ * idTag the gateway answers other than Accepted is stopped at once (reason
+ * DeAuthorized), as a real charger would, with a hint on stderr. On
+ * SIGINT/SIGTERM every open session is stopped (StopTransaction, reason
+ * Local, answered) before the chargers disconnect, so nothing stays
+ * active. With --sign-certificate ORG each
  * charger then asks for its certificate (OCPP 1.6 Security Extension:
  * SignCertificate with a fresh P-256 key's CSR, CN = its id, O = ORG) and
  * answers the gateway's CertificateSigned; "certificates=N" counts the
@@ -61,9 +77,11 @@
 #define MAX_CONNECTING   512       /* upgrades in flight at once */
 #define CONNECT_RETRIES  5
 #define PROGRESS_US      1000000
+#define DEMO_CONNECTORS  2         /* demo: connector 1 charges on its own, 2 waits for commands */
+#define DEMO_TX_MAX      16
 
-enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT, MODE_SERVE };
-static const char *const mode_names[] = { "heartbeat", "metervalues", "connect", "serve" };
+enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT, MODE_SERVE, MODE_DEMO };
+static const char *const mode_names[] = { "heartbeat", "metervalues", "connect", "serve", "demo" };
 #define MODES ((int)(sizeof mode_names / sizeof mode_names[0]))
 
 struct options {
@@ -90,6 +108,10 @@ struct options {
     bool no_followups;
     bool verbose;                  /* one line per gateway CALL on stderr */
     const char *csr_org;           /* --sign-certificate: O of the CSR each charger sends */
+    /* demo */
+    const char *id_tag;            /* --id-tag: the tag of the demo's own sessions */
+    int session_s;                 /* --session: how long the demo's own sessions last */
+    int pause_s;                   /* --pause: between them */
 };
 
 enum phase { PH_WAIT, PH_CONNECTING, PH_OPEN, PH_DEAD };
@@ -108,6 +130,15 @@ struct bench_charger {
     int serve_step;                /* serve: 1 BootNotification out, 2 StatusNotification out,
                                       3 SignCertificate out */
     bool rejoin;                   /* serve: closed during the run, to reconnect at retry_at_us */
+    /* demo (see demo_tick) */
+    bool demo_busy;                /* a CALL of the demo's is waiting for its answer */
+    bool booted;
+    char reported[DEMO_CONNECTORS + 1][16];     /* the last StatusNotification per connector */
+    int seen_tx[DEMO_CONNECTORS + 1];           /* the transaction last seen per connector */
+    int64_t next_mv_us[DEMO_CONNECTORS + 1];    /* the next MeterValues per connector */
+    int64_t next_cycle_us;         /* connector 1: when the own session starts, or stops */
+    int64_t start_sent_us;         /* the own StartTransaction went out, no transaction yet (0: none) */
+    bool told_invalid;             /* the hint about an unknown idTag was printed */
 };
 
 /* ---- latency histogram: exact below 1024 us, then 512 buckets per octave ---- */
@@ -206,7 +237,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect|serve\n"
+            "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect|serve|demo\n"
             "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
             "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--ramp PER_SECOND] [--boot]\n"
             "               [--timeout MS] [--interval MS] [--quiet]\n"
@@ -214,6 +245,8 @@ static void usage(FILE *f)
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
             "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
             "               [--sign-certificate ORG]\n"
+            "       demo:   [--chargers 3] [--prefix DEMO-] [--id-tag DEMO-TAG] [--session 60]\n"
+            "               [--pause 20] [--interval 5000] [--password PW] [--quiet]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
             "duration (mode connect: holds them idle); with --interval, each charger sends\n"
             "one CALL per interval instead (a fleet at a given rate, for latency).\n"
@@ -227,6 +260,12 @@ static void usage(FILE *f)
             "reconnects when closed, until SIGINT/SIGTERM or --duration (default 0 = forever).\n"
             "--sign-certificate ORG: each charger then sends SignCertificate (a CSR with CN = its\n"
             "id, O = ORG) and keeps the chain of the gateway's CertificateSigned.\n"
+            "Mode demo, for trying the gateway by hand: chargers DEMO-1, DEMO-2, ... with two\n"
+            "connectors each boot, report their connectors Available, then charge on connector 1\n"
+            "on their own (a session of --session seconds with --id-tag, a MeterValues every\n"
+            "--interval ms, then --pause seconds idle, and again) and answer the gateway's\n"
+            "commands like mode serve (connector 2 is free for a remote start). Ctrl-C (SIGINT,\n"
+            "SIGTERM) stops every session with a StopTransaction before disconnecting.\n"
             "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...)\n");
 }
 
@@ -264,12 +303,15 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "no-followups", no_argument, NULL, 'N' },
         { "verbose", no_argument, NULL, 'v' },
         { "sign-certificate", required_argument, NULL, 'C' },
+        { "id-tag", required_argument, NULL, 'T' },
+        { "session", required_argument, NULL, 'S' },
+        { "pause", required_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
-    *o = (struct options){ .host = "127.0.0.1", .chargers = 1, .mode = MODE_HEARTBEAT,
-                           .duration = -1, .prefix = "BENCH-", .timeout_ms = 30000,
-                           .answer = SIM_ANSWER_ACCEPT };
+    *o = (struct options){ .host = "127.0.0.1", .mode = MODE_HEARTBEAT, .duration = -1,
+                           .timeout_ms = 30000, .answer = SIM_ANSWER_ACCEPT, .id_tag = "DEMO-TAG",
+                           .session_s = 60, .pause_s = 20 };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -353,6 +395,19 @@ static bool parse_options(int argc, char **argv, struct options *o)
                 goto bad;
             o->csr_org = optarg;
             break;
+        case 'T':
+            if (!*optarg || strlen(optarg) > 20)
+                goto bad;
+            o->id_tag = optarg;
+            break;
+        case 'S':
+            if (!parse_int(optarg, 1, 86400, &o->session_s))
+                goto bad;
+            break;
+        case 'P':
+            if (!parse_int(optarg, 1, 86400, &o->pause_s))
+                goto bad;
+            break;
         case 'H': usage(stdout); exit(0);
         default: goto bad;
         }
@@ -368,9 +423,20 @@ bad:
         usage(stderr);
         return false;
     }
+    bool serves = o->mode == MODE_SERVE || o->mode == MODE_DEMO;
+    if (!o->chargers)
+        o->chargers = o->mode == MODE_DEMO ? 3 : 1;
+    if (!o->prefix)
+        o->prefix = o->mode == MODE_DEMO ? "DEMO-" : "BENCH-";
+    if (o->mode == MODE_DEMO) {
+        o->boot = true;
+        o->verbose = !o->quiet;         /* one line per gateway CALL: what the tour sends shows */
+        if (!o->interval_ms)
+            o->interval_ms = 5000;      /* one MeterValues per session every 5 s */
+    }
     if (o->duration < 0) {
-        o->duration = o->mode == MODE_SERVE ? 0 : 10;
-    } else if (o->mode != MODE_SERVE && !(o->duration > 0 && o->duration < 86400)) {
+        o->duration = serves ? 0 : 10;
+    } else if (!serves && !(o->duration > 0 && o->duration < 86400)) {
         fprintf(stderr, "ocppsim: bad value: --duration %g (0 < S < 86400, 0 = forever only for serve)\n",
                 o->duration);
         usage(stderr);
@@ -433,6 +499,13 @@ static void log_progress(const struct bench *b, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+/* Charger i's id: PREFIX and six digits (BENCH-000001), or for the demo a
+ * plain number (DEMO-1). */
+static void charger_id(const struct bench *b, int i, char *buf, size_t cap)
+{
+    snprintf(buf, cap, b->o.mode == MODE_DEMO ? "%s%d" : "%s%06d", b->o.prefix, i + 1);
 }
 
 /* ---- phase 1: connect ---- */
@@ -662,7 +735,7 @@ static void send_due(struct bench *b)
     }
 }
 
-/* The charger's index travels in its id: PREFIX + 6+ digits. */
+/* The charger's index travels in its id: PREFIX + digits. */
 static struct bench_charger *find_bc(struct bench *b, struct sim_charger *c)
 {
     const char *id = sim_charger_id(c);
@@ -849,6 +922,8 @@ static void tally(struct bench *b, struct bench_charger *x)
 /* A charger just open: boots (with --boot), then says it is Available. */
 static void serve_greet(struct bench *b, struct bench_charger *x)
 {
+    if (b->o.mode == MODE_DEMO)
+        return;                     /* demo_tick greets */
     if (b->o.boot) {
         if (send_action(b, x, "BootNotification"))
             x->serve_step = 1;
@@ -913,7 +988,7 @@ static void serve_rejoin(struct bench *b)
             tally(b, x);
             sim_disconnect(x->c);
             *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .retry_at_us = now + 1000000 };
-            snprintf(x->id, sizeof x->id, "%s%06d", b->o.prefix, i + 1);
+            charger_id(b, i, x->id, sizeof x->id);
         } else if (x->phase == PH_WAIT && x->rejoin && x->retry_at_us <= now) {
             start_connect(b, i);
         } else if (x->phase == PH_CONNECTING && x->rejoin) {
@@ -973,6 +1048,221 @@ static void serve(struct bench *b)
     }
 }
 
+
+/* ---- mode demo ---- */
+
+struct demo_arg {
+    struct bench *b;
+    bool boot;
+};
+
+static void demo_answered(struct sim_charger *c, void *arg, bool ok, const char *payload_json)
+{
+    struct demo_arg *a = arg;
+    struct bench_charger *x = find_bc(a->b, c);
+    if (!x)
+        return;
+    x->demo_busy = false;
+    if (a->boot) {
+        x->booted = true;           /* Pending or Rejected: the gateway says why in its log */
+        if (!ok || !strstr(payload_json, "\"Accepted\""))
+            log_progress(a->b, "%s: BootNotification answered %s", x->id, ok ? payload_json : "with a CALLERROR");
+    }
+}
+
+/* One CALL of the demo's own; the next waits for its answer. */
+static bool demo_send(struct bench *b, struct bench_charger *x, const char *action, const char *payload, bool boot)
+{
+    struct demo_arg *a = xmalloc(sizeof *a);
+    *a = (struct demo_arg){ .b = b, .boot = boot };
+    if (sim_send_call_cb(x->c, action, payload, demo_answered, a) != 0)
+        return false;
+    x->demo_busy = true;
+    b->sent++;
+    return true;
+}
+
+static void demo_status(struct bench *b, struct bench_charger *x, int connector, const char *status)
+{
+    char ts[40], payload[256];
+    iso_now(ts, sizeof ts);
+    snprintf(payload, sizeof payload,
+             "{\"connectorId\":%d,\"errorCode\":\"NoError\",\"status\":\"%s\",\"timestamp\":\"%s\"}", connector,
+             status, ts);
+    if (demo_send(b, x, "StatusNotification", payload, false))
+        str_copy(x->reported[connector], sizeof x->reported[connector], status);
+}
+
+static void demo_meter_values(struct bench *b, struct bench_charger *x, const struct sim_answers_tx *t)
+{
+    char ts[40], payload[512];
+    iso_now(ts, sizeof ts);
+    snprintf(payload, sizeof payload,
+             "{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\",\"sampledValue\":["
+             "{\"value\":\"%d\",\"measurand\":\"Energy.Active.Import.Register\",\"unit\":\"Wh\"},"
+             "{\"value\":\"%d\",\"measurand\":\"Power.Active.Import\",\"unit\":\"W\"}]}]}",
+             t->connector, t->transaction_id, ts, t->meter_wh, 7000 + rand() % 400);
+    demo_send(b, x, "MeterValues", payload, false);
+}
+
+/*
+ * One step of a demo charger, at most one CALL: boot; a StatusNotification
+ * where a connector's state changed (Charging while it has a transaction,
+ * else Available); start or stop connector 1's own session when due (or
+ * stop it at once when its idTag was not accepted); a MeterValues that is
+ * due. Transactions are those of the answers (tests/sim/answers.c), so the
+ * remote ones count too.
+ */
+static void demo_tick(struct bench *b, struct bench_charger *x, int64_t now)
+{
+    if (x->phase != PH_OPEN || sim_state(x->c) != SIM_OPEN || x->demo_busy)
+        return;
+    if (!x->booted) {
+        char payload[256];
+        snprintf(payload, sizeof payload,
+                 "{\"chargePointVendor\":\"ocppgw-demo\",\"chargePointModel\":\"ocppsim\","
+                 "\"chargePointSerialNumber\":\"%s\",\"firmwareVersion\":\"1.0\"}", x->id);
+        demo_send(b, x, "BootNotification", payload, true);
+        return;
+    }
+    struct sim_answers_tx tx[DEMO_TX_MAX];
+    int n = sim_answers_transactions(x->c, tx, DEMO_TX_MAX);
+    const struct sim_answers_tx *on[DEMO_CONNECTORS + 1] = { NULL };
+    for (int i = 0; i < n; i++)
+        if (tx[i].connector >= 1 && tx[i].connector <= DEMO_CONNECTORS && !on[tx[i].connector])
+            on[tx[i].connector] = &tx[i];
+    for (int k = 1; k <= DEMO_CONNECTORS; k++) {
+        int id = on[k] ? on[k]->transaction_id : 0;
+        if (id != x->seen_tx[k]) {
+            if (x->seen_tx[k])
+                log_progress(b, "%s connector %d: session of transaction %d stopped", x->id, k, x->seen_tx[k]);
+            if (id) {
+                log_progress(b, "%s connector %d: session started, transaction %d, idTag %s (%s)%s", x->id, k, id,
+                             on[k]->id_tag, on[k]->auth[0] ? on[k]->auth : "?",
+                             on[k]->local ? "" : ", by a remote start");
+            }
+            x->seen_tx[k] = id;
+            x->next_mv_us[k] = now + (int64_t)b->o.interval_ms * 1000;
+        }
+        const char *want = on[k] ? "Charging" : "Available";
+        if (strcmp(x->reported[k], want) != 0) {
+            demo_status(b, x, k, want);
+            return;
+        }
+    }
+    const struct sim_answers_tx *own = on[1] && on[1]->local ? on[1] : NULL;
+    if (own) {
+        x->start_sent_us = 0;
+        if (own->auth[0] && strcmp(own->auth, "Accepted") != 0) {
+            if (!x->told_invalid)
+                log_progress(b, "%s: the gateway answered idTag %s %s, so the session stops (DeAuthorized); make it "
+                             "known with POST /v1/tokens {\"idTag\": \"%s\"}", x->id, own->id_tag, own->auth,
+                             own->id_tag);
+            x->told_invalid = true;
+            sim_answers_stop_transaction(x->c, own->transaction_id, "DeAuthorized");
+            x->next_cycle_us = now + (int64_t)b->o.pause_s * 1000000;
+            return;
+        }
+        if (now >= x->next_cycle_us) {
+            sim_answers_stop_transaction(x->c, own->transaction_id, "Local");
+            x->next_cycle_us = now + (int64_t)b->o.pause_s * 1000000;
+            return;
+        }
+    } else if (!on[1]) {
+        if (x->start_sent_us && now - x->start_sent_us > 30 * 1000000LL)
+            x->start_sent_us = 0;   /* no answer: try again at the next turn */
+        if (!x->start_sent_us && now >= x->next_cycle_us &&
+            sim_answers_start_transaction(x->c, 1, b->o.id_tag) == 0) {
+            x->start_sent_us = now;
+            x->next_cycle_us = now + (int64_t)b->o.session_s * 1000000;
+            return;
+        }
+    }
+    for (int k = 1; k <= DEMO_CONNECTORS; k++) {
+        if (on[k] && now >= x->next_mv_us[k]) {
+            x->next_mv_us[k] = now + (int64_t)b->o.interval_ms * 1000;
+            demo_meter_values(b, x, on[k]);
+            return;
+        }
+    }
+}
+
+/*
+ * Stops the charger's open sessions (adding them to *stopped); true once
+ * nothing is left to wait for: every StartTransaction answered (a session
+ * it opens is stopped on the next call) and every StopTransaction answered,
+ * or the charger is gone.
+ */
+static bool demo_stop_charger(struct bench *b, struct bench_charger *x, int *stopped)
+{
+    if (x->phase != PH_OPEN || sim_state(x->c) != SIM_OPEN)
+        return true;
+    struct sim_answers_tx tx[DEMO_TX_MAX];
+    int n = sim_answers_transactions(x->c, tx, DEMO_TX_MAX);
+    for (int k = 0; k < n; k++) {
+        if (sim_answers_stop_transaction(x->c, tx[k].transaction_id, "Local") == 0) {
+            log_progress(b, "%s connector %d: stopping the session of transaction %d", x->id, tx[k].connector,
+                         tx[k].transaction_id);
+            (*stopped)++;
+        }
+    }
+    struct sim_answers_stats st;
+    sim_answers_get_stats(x->c, &st);
+    return st.starts_answered + st.starts_failed >= st.starts_sent &&
+           st.stops_answered + (st.followup_errors - st.starts_failed) >= st.stops_sent;
+}
+
+/* SIGINT/SIGTERM: every open session stopped, and the stops answered (10 s at most). */
+static int demo_stop_sessions(struct bench *b)
+{
+    int stopped = 0;
+    int64_t deadline = time_mono_us() + 10 * 1000000LL;
+    for (;;) {
+        bool done = true;
+        for (int i = 0; i < b->o.chargers; i++)
+            done &= demo_stop_charger(b, &b->bc[i], &stopped);
+        if (done || time_mono_us() > deadline)
+            break;
+        sim_poll(b->s, 50, NULL, b);
+    }
+    return stopped;
+}
+
+static void demo(struct bench *b)
+{
+    int64_t t0 = time_mono_us(), end = b->o.duration > 0 ? t0 + (int64_t)(b->o.duration * 1e6) : INT64_MAX;
+    for (int i = 0; i < b->o.chargers; i++)     /* the first sessions start a second apart */
+        b->bc[i].next_cycle_us = t0 + 1000000LL * i;
+    log_progress(b, "demo: %d charger%s (%s ... %s), connector 1 charges on its own, connector 2 waits for a "
+                    "remote start; Ctrl-C stops the sessions and exits",
+                 b->o.chargers, b->o.chargers == 1 ? "" : "s", b->bc[0].id, b->bc[b->o.chargers - 1].id);
+    int64_t last_check = t0;
+    while (!interrupted && time_mono_us() < end) {
+        sim_poll(b->s, 50, NULL, b);
+        int64_t now = time_mono_us();
+        for (int i = 0; i < b->o.chargers; i++)
+            demo_tick(b, &b->bc[i], now);
+        if (now - last_check >= 200000) {
+            last_check = now;
+            serve_rejoin(b);
+        }
+    }
+    int stopped = demo_stop_sessions(b);
+    b->o.duration = (double)(time_mono_us() - t0) / 1e6;
+    int open = 0;
+    for (int i = 0; i < b->o.chargers; i++) {
+        struct bench_charger *x = &b->bc[i];
+        open += x->phase == PH_OPEN && sim_state(x->c) == SIM_OPEN;
+        tally(b, x);
+    }
+    log_progress(b, "demo: stopped %d session%s, disconnecting", stopped, stopped == 1 ? "" : "s");
+    printf("RESULT mode=demo chargers=%d connected=%d open_end=%d calls=%" PRIu64 " starts=%d stops=%d "
+           "stops_answered=%d stops_at_exit=%d reconnects=%d duration_s=%.1f\n",
+           b->o.chargers, b->connected, open, b->calls, b->fu.starts_sent, b->fu.stops_sent, b->fu.stops_answered,
+           stopped, b->reconnects, b->o.duration);
+    fflush(stdout);
+}
+
 static void serve_report(struct bench *b, int open_end, double cpu)
 {
     printf("mode        serve, answer %s, delay %d ms, follow-ups %s\n", sim_answer_name(b->o.answer),
@@ -1018,14 +1308,14 @@ int main(int argc, char **argv)
     srand((unsigned)time(NULL));
 
     struct sim_options so = { .host = b->o.host, .port = b->o.port, .max_chargers = b->o.chargers,
-                              .quiet = b->o.quiet };
+                              .quiet = b->o.quiet || b->o.mode == MODE_DEMO };
     b->s = sim_new(&so);
     if (!b->s)
         goto out;
     b->bc = xcalloc((size_t)b->o.chargers, sizeof *b->bc);
     for (int i = 0; i < b->o.chargers; i++)
-        snprintf(b->bc[i].id, sizeof b->bc[i].id, "%s%06d", b->o.prefix, i + 1);
-    if (b->o.mode == MODE_SERVE) {      /* before connecting: a CALL may come at once */
+        charger_id(b, i, b->bc[i].id, sizeof b->bc[i].id);
+    if (b->o.mode == MODE_SERVE || b->o.mode == MODE_DEMO) {   /* before connecting: a CALL may come at once */
         sim_answers_init(&b->answers);
         b->answers.behaviour = b->o.answer;
         b->answers.delay_ms = b->o.answer_delay_ms;
@@ -1045,6 +1335,11 @@ int main(int argc, char **argv)
     }
 
     connect_all(b);
+    if (b->o.mode == MODE_DEMO) {       /* boots itself, reconnections too */
+        demo(b);
+        rc = b->connected == 0;
+        goto out;
+    }
     if (b->o.boot && !interrupted)
         round_all(b, "BootNotification");
     int start_failed = 0;

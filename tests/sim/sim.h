@@ -375,6 +375,7 @@ struct sim_answers_stats {
     int starts_sent, starts_answered;       /* StartTransaction follow-ups */
     int stops_sent, stops_answered;         /* StopTransaction follow-ups */
     int followup_errors;
+    int starts_failed;                      /* StartTransactions answered with a CALLERROR (in followup_errors too) */
     int last_transaction_id;                /* from the last answered StartTransaction follow-up, 0 = none */
     int transactions_open;                  /* started by a remote start, not stopped yet */
     int list_version;
@@ -390,6 +391,33 @@ const char *sim_answers_config_value(const struct sim_charger *c, const char *ke
  * "Rejected") and its certificateChain kept: the last one received (NULL if
  * none). Borrowed, valid until the next CertificateSigned. */
 const char *sim_answers_certificate_chain(const struct sim_charger *c);
+
+/*
+ * A charger that charges on its own (ocppsim --mode demo), on top of the
+ * answers' transaction list, so that a RemoteStopTransaction stops these
+ * transactions too:
+ *  - sim_answers_start_transaction: StartTransaction {connectorId, idTag,
+ *    meterStart: the charger's register, timestamp: now}, like a card at
+ *    the reader; the answer's transactionId is remembered (local = true)
+ *    with the answer's idTagInfo.status. 0 if sent.
+ *  - sim_answers_stop_transaction: StopTransaction of a remembered
+ *    transaction (meterStop as for a remote stop) with this reason (NULL:
+ *    "Local"); forgotten at once. 0 if sent, -1 if unknown or stopping.
+ *  - sim_answers_transactions: the remembered transactions not stopping
+ *    (at most max), with the meter register now (2 Wh a second since the
+ *    start). Returns how many.
+ */
+struct sim_answers_tx {
+    int transaction_id;
+    int connector;
+    int meter_wh;                           /* the register now */
+    bool local;                             /* started by sim_answers_start_transaction */
+    char id_tag[21];
+    char auth[16];                          /* idTagInfo.status the gateway answered ("" if none) */
+};
+int sim_answers_start_transaction(struct sim_charger *c, int connector, const char *id_tag);
+int sim_answers_stop_transaction(struct sim_charger *c, int tx_id, const char *reason);
+int sim_answers_transactions(const struct sim_charger *c, struct sim_answers_tx *out, int max);
 
 /* ---- the Security Extension, charger-initiated (tests/sim/security.c) ---- */
 
