@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "core.h"
@@ -151,13 +152,22 @@ static const char usage_footer[] =
 static const char db_note[] =
     "\nThe database: --db CONNINFO, else DATABASE_URL, else database.url of --config FILE.\n";
 
-/* The valid scopes, comma-separated (from rest_scopes, the list REST checks). */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The valid scopes, sorted, comma-separated: rest_scopes, the list REST checks. */
 static void scopes_text(char *buf, size_t cap)
 {
-    size_t n = 0;
+    const char *sorted[64];
+    size_t k = 0, n = 0;
+    for (const char *const *s = rest_scopes; *s && k < 64; s++)
+        sorted[k++] = *s;
+    qsort(sorted, k, sizeof sorted[0], cmp_str);
     buf[0] = '\0';
-    for (const char *const *s = rest_scopes; *s && n < cap; s++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s", s == rest_scopes ? "" : ", ", *s);
+    for (size_t i = 0; i < k && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", sorted[i]);
 }
 
 static const struct cli_cmd *find_cmd(const char *cmd, const char *sub)
@@ -491,8 +501,10 @@ static int cmd_apikey_create(const struct cli *cli, const struct config *cfg)
         rc = app_fail("cannot create the key: %s", err);
     } else {
         printf("%s\n", key);
-        fprintf(stderr, "ocppgw: API key %lld (%s) created; its secret is printed on stdout and shown only this"
-                        " once\n", (long long)new_id, prefix);
+        /* said only to a person: scripts read the secret alone (`make run` keeps it in a file) */
+        if (isatty(STDOUT_FILENO))
+            fprintf(stderr, "ocppgw: API key %lld (%s) created; its secret is printed above and shown only"
+                            " this once\n", (long long)new_id, prefix);
     }
     secret_wipe(key, strlen(key));
     free(key);
