@@ -343,6 +343,7 @@ static void print_help(const struct cli *cli)
 int cli_parse(int argc, char **argv, struct cli *cli)
 {
     memset(cli, 0, sizeof *cli);
+    optind = 0;     /* glibc: start afresh (a second parse, in the unit tests) */
     opterr = 0;
     unsigned seen = 0;
     bool help = false;
