@@ -607,14 +607,14 @@ static bool auth_key_valid(const char *k)
 static const char auth_key_rule[] =
     "--auth-key must be 16 to 40 printable characters without spaces (40 hex digits for a 20-byte key)";
 
-/* What the charger must present now, for the message after a change. */
+/* What the charger must present under a profile, for the message after a change. */
 static const char *profile_means(int profile)
 {
     switch (profile) {
     case 0: return "no credentials";
     case 1: return "HTTP Basic authentication with its AuthorizationKey";
     case 2: return "HTTP Basic authentication with its AuthorizationKey, over TLS only";
-    default: return "a client certificate whose CN is its id, over TLS";
+    default: return "a client certificate whose CN is its id, over TLS, no key";
     }
 }
 
@@ -686,7 +686,7 @@ static int cmd_charger_add(const struct cli *cli, const struct config *cfg)
         }
         return rc;
     }
-    fprintf(stderr, "ocppgw: charger %s added with security profile %d: it must present %s\n", cli->arg, profile,
+    fprintf(stderr, "ocppgw: charger %s added with security profile %d (%s)\n", cli->arg, profile,
             profile_means(profile));
     if (made) {
         show_made_key(made);
@@ -771,8 +771,7 @@ static int cmd_charger_set_key(const struct cli *cli, const struct config *cfg)
                     " it (1008) and it must reconnect with the new key\n", cli->arg,
             made ? ", printed on stdout and shown only this once (only its hash is stored)" : "");
     if (before == 0)
-        fprintf(stderr, "ocppgw: its security profile went from 0 to %d: it must now present %s\n", after,
-                profile_means(after));
+        fprintf(stderr, "ocppgw: its security profile went from 0 to %d (%s)\n", after, profile_means(after));
     return 0;
 }
 
