@@ -348,7 +348,7 @@ int cli_parse(int argc, char **argv, struct cli *cli)
     unsigned seen = 0;
     bool help = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1 || optind < argc) {
+    while ((c = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1 || optind < argc) {
         if (c == -1) {
             /* a positional word: subcommand words, then keep parsing flags after it */
             const char *w = argv[optind++];
@@ -362,6 +362,8 @@ int cli_parse(int argc, char **argv, struct cli *cli)
                 cli->extra = w;
             continue;
         }
+        if (c == 'h')
+            c = O_HELP;
         if (c > 0 && c <= O_HELP)
             seen |= OPT(c);
         switch (c) {

@@ -184,6 +184,9 @@ static void test_help_per_command(void **state)
     assert_int_equal(p.rc, -1);
     assert_non_null(strstr(p.out, "usage: ocppgw charger add ID"));
     assert_null(strstr(p.out, "set-key ID ["));
+    PARSE(&p, "charger", "set-key", "-h");
+    assert_int_equal(p.rc, -1);
+    assert_non_null(strstr(p.out, "usage: ocppgw charger set-key ID"));
     PARSE(&p, "apikey", "create", "--help");
     assert_int_equal(p.rc, -1);
     assert_non_null(strstr(p.out, "Scopes: admin, chargers:read"));
