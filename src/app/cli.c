@@ -304,7 +304,6 @@ static int cli_check(struct cli *cli, unsigned seen)
         if (!c)
             return usage_error(cli->cmd, NULL, "unknown %s subcommand '%s' (expected %s)", cli->cmd, cli->sub,
                                subs);
-        word_after = cli->arg;
         if (c->arg && !cli->arg)
             return usage_error(cli->cmd, c, "%s %s needs %s %s", c->cmd, c->sub,
                                strcmp(c->cmd, "charger") == 0 ? "a charger" : "an API key", c->arg);
