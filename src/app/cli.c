@@ -522,6 +522,8 @@ static int cmd_apikey_list(const struct cli *cli, const struct config *cfg)
         return 1;
     char err[512];
     int rc = 0;
+    if (isatty(STDOUT_FILENO))  /* a header for a person; scripts get the rows alone */
+        printf("ID\tNAME\tPREFIX\tSCOPES\tCREATED\tSTATE\n");
     if (store_admin_apikey_list(a, stdout, err, sizeof err) < 0)
         rc = app_fail("cannot list keys: %s", err);
     store_admin_close(a);

@@ -44,6 +44,7 @@ static const struct rest_sort key_sorts[] = {
     { "lastUsedAt", "k.last_used_at", NULL, NULL },
 };
 
+/* rest.h: `ocppgw apikey create` checks against this list too, and names it in its error */
 const char *const rest_scopes[] = {
     "chargers:read", "chargers:write", "sessions:read", "commands:write", "tokens:read",
     "tokens:write", "tariffs:read", "tariffs:write", "reports:read", "webhooks:write", "admin", NULL
