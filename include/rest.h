@@ -102,6 +102,12 @@ struct rest_key {
     char **site_ids;                    /* NULL = all sites */
     int64_t expires_ms;                 /* 0 = never */
 };
+/*
+ * Every scope a key can hold, NULL-terminated: the one list that POST
+ * /v1/api-keys and `ocppgw apikey create` check against and name in their
+ * errors ("admin" holds them all).
+ */
+extern const char *const rest_scopes[];
 /* True if the key has that scope (or admin). */
 bool rest_key_has_scope(const struct rest_key *k, const char *scope);
 /* True if the key may see that charger (no restriction, or listed). */

@@ -103,6 +103,47 @@ int store_admin_add_charger(struct store_admin *a, const char *id, const char *n
                             const char *auth_hash, int security_profile,
                             char *errbuf, size_t errcap);
 
+/*
+ * A charger as `ocppgw charger list` shows it. connected and last_seen are
+ * what the gateways last wrote (last seen: every few seconds while
+ * connected); json is the same row as a JSON object, for --json.
+ */
+struct store_admin_charger {
+    char id[OCPP_CHARGER_ID_MAX + 1];
+    char name[129];
+    int security_profile;
+    bool has_key;
+    char registration[12];
+    bool connected;
+    char last_seen[32];             /* "YYYY-MM-DDTHH:MM:SSZ", "" = never */
+    char *json;                     /* owned */
+};
+/*
+ * Every charger, ordered by id, into *rows (caller frees with
+ * store_admin_chargers_free). Returns the count or -1.
+ */
+int store_admin_list_chargers(struct store_admin *a, struct store_admin_charger **rows,
+                              char *errbuf, size_t errcap);
+void store_admin_chargers_free(struct store_admin_charger *rows, int n);
+
+/*
+ * Deletes a charger (its sessions stay); the chargers NOTIFY tells every
+ * gateway, which closes its live connection (1008). 0 removed, 1 no such
+ * charger, -1 error.
+ */
+int store_admin_remove_charger(struct store_admin *a, const char *id, char *errbuf, size_t errcap);
+
+/*
+ * Sets a charger's AuthorizationKey to auth_hash (a PBKDF2 hash made by the
+ * caller: the key itself never becomes a SQL parameter) and raises security
+ * profile 0 to 1 (a key is then asked for). Refused for profile 3 (client
+ * certificates, no key). *old_profile / *new_profile: the profile before and
+ * after. The chargers NOTIFY closes the live connection (1008) wherever it
+ * is. 0 changed, 1 no such charger, 2 profile 3, -1 error.
+ */
+int store_admin_set_charger_key(struct store_admin *a, const char *id, const char *auth_hash,
+                                int *old_profile, int *new_profile, char *errbuf, size_t errcap);
+
 /* API keys (secret never stored: key_hash is hex SHA-256 of the whole key). */
 int store_admin_apikey_create(struct store_admin *a, const char *name, const char *scopes_csv,
                               const char *key_prefix, const char *key_hash, int64_t *out_id,

@@ -12,6 +12,7 @@
 #include "config.h"
 
 struct store_admin;
+struct cli_cmd;
 
 /* The command line: subcommand words and flags (borrowed from argv). */
 struct cli {
@@ -21,6 +22,9 @@ struct cli {
     bool auto_register;
     const char *name, *scopes, *auth_key;
     const char *security_profile;       /* charger add --security-profile N, or NULL */
+    bool json;                          /* charger list --json */
+    const char *extra;                  /* a word after the argument (a usage error) */
+    const struct cli_cmd *entry;        /* the command line's entry (cli.c), set by cli_parse */
 };
 
 /* "ocppgw: <message>" on stderr; app_fail returns 1 (a failure), app_usage 2 (a usage error). */

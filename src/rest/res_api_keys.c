@@ -44,7 +44,8 @@ static const struct rest_sort key_sorts[] = {
     { "lastUsedAt", "k.last_used_at", NULL, NULL },
 };
 
-static const char *const scopes[] = {
+/* rest.h: `ocppgw apikey create` checks against this list too, and names it in its error */
+const char *const rest_scopes[] = {
     "chargers:read", "chargers:write", "sessions:read", "commands:write", "tokens:read",
     "tokens:write", "tariffs:read", "tariffs:write", "reports:read", "webhooks:write", "admin", NULL
 };
@@ -55,7 +56,7 @@ static const struct rest_filter key_filters[] = {
     { "revoked", REST_F_BOOL, "(k.revoked_at IS NOT NULL) = $?::boolean", 0, NULL, 0, 0, "false" },
     { "name", REST_F_TEXT, "k.name = $?", 127, NULL, 0, 0, NULL },
     { "prefix", REST_F_TEXT, "k.key_prefix = $?", 12, NULL, 0, 0, NULL },
-    { "scope", REST_F_ENUM, "$? = ANY(k.scopes)", 0, scopes, 0, 0, NULL },
+    { "scope", REST_F_ENUM, "$? = ANY(k.scopes)", 0, rest_scopes, 0, 0, NULL },
     { "search", REST_F_SEARCH, "(k.name ILIKE $? OR k.key_prefix ILIKE $?)", 100, NULL, 0, 0, NULL },
 };
 
@@ -78,7 +79,7 @@ const struct rest_list_spec *const res_api_keys_spec = &keys_spec;
 static const struct rest_field key_fields[] = {
     { "name", REST_FT_STRING, REST_FF_REQUIRED, "name", NULL, 1, 127, 0, 0, NULL, NULL, NULL },
     { "scopes", REST_FT_STRINGS, REST_FF_REQUIRED | REST_FF_NONEMPTY, "scopes", "$?::text[]", 1, 32, 0, 0,
-      scopes, NULL, NULL },
+      rest_scopes, NULL, NULL },
     { "chargerIds", REST_FT_STRINGS, REST_FF_NULLABLE, "charger_ids", "$?::text[]", 1, OCPP_CHARGER_ID_MAX,
       0, 0, NULL, core_charger_id_valid, "must be a charger id" },
     { "siteIds", REST_FT_STRINGS, REST_FF_NULLABLE, "site_ids", "$?::text[]", 1, 64, 0, 0, NULL, NULL, NULL },

@@ -1,7 +1,7 @@
 /*
  * Synchronous administration of the database: migrations, charger
  * registration, API keys. Used by the CLI (`ocppgw migrate`, `apikey`,
- * `charger add`) and at start-up before the event loop runs; never from
+ * `charger`) and at start-up before the event loop runs; never from
  * the loop (every call blocks on a round trip). Each failure leaves one line
  * in errbuf, never the conninfo (it may hold a password).
  *
@@ -236,6 +236,93 @@ int store_admin_add_charger(struct store_admin *a, const char *id, const char *n
                       "  SELECT 'cli', 'charger.create', id, 'ok' FROM c)"
                       " SELECT count(*) FROM c",
                       4, params);
+}
+
+int store_admin_list_chargers(struct store_admin *a, struct store_admin_charger **rows,
+                              char *errbuf, size_t errcap)
+{
+    *rows = NULL;
+    PGresult *r = run(a, PGRES_TUPLES_OK, "listing chargers", errbuf, errcap,
+                      "SELECT id, coalesce(name, ''), security_profile, auth_hash IS NOT NULL,"
+                      " registration_status, connected,"
+                      " coalesce(to_char(last_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+                      " json_build_object('id', id, 'name', name, 'securityProfile', security_profile,"
+                      "   'hasAuthorizationKey', auth_hash IS NOT NULL, 'registrationStatus', registration_status,"
+                      "   'connected', connected,"
+                      "   'lastSeenAt', to_char(last_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                      "   'siteId', site_id, 'autoRegistered', auto_registered)::text"
+                      " FROM chargers ORDER BY id",
+                      0, NULL);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    struct store_admin_charger *out = xcalloc(n ? (size_t)n : 1, sizeof *out);
+    for (int row = 0; row < n; row++) {
+        struct store_admin_charger *c = &out[row];
+        str_copy(c->id, sizeof c->id, PQgetvalue(r, row, 0));
+        str_copy(c->name, sizeof c->name, PQgetvalue(r, row, 1));
+        c->security_profile = atoi(PQgetvalue(r, row, 2));
+        c->has_key = PQgetvalue(r, row, 3)[0] == 't';
+        str_copy(c->registration, sizeof c->registration, PQgetvalue(r, row, 4));
+        c->connected = PQgetvalue(r, row, 5)[0] == 't';
+        str_copy(c->last_seen, sizeof c->last_seen, PQgetvalue(r, row, 6));
+        c->json = xstrdup(PQgetvalue(r, row, 7));
+    }
+    PQclear(r);
+    *rows = out;
+    return n;
+}
+
+void store_admin_chargers_free(struct store_admin_charger *rows, int n)
+{
+    for (int i = 0; rows && i < n; i++)
+        free(rows[i].json);
+    free(rows);
+}
+
+int store_admin_remove_charger(struct store_admin *a, const char *id, char *errbuf, size_t errcap)
+{
+    const char *params[] = { id };
+    return run_change(a, "removing charger", errbuf, errcap,
+                      "WITH c AS (DELETE FROM chargers WHERE id = $1 RETURNING id),"
+                      " a AS ("
+                      "  INSERT INTO audit_log (actor, action, resource, result)"
+                      "  SELECT 'cli', 'charger.delete', id, 'ok' FROM c)"
+                      " SELECT count(*) FROM c",
+                      1, params);
+}
+
+int store_admin_set_charger_key(struct store_admin *a, const char *id, const char *auth_hash,
+                                int *old_profile, int *new_profile, char *errbuf, size_t errcap)
+{
+    const char *params[] = { id, auth_hash };
+    PGresult *r = run(a, PGRES_TUPLES_OK, "setting the charger's key", errbuf, errcap,
+                      "WITH o AS (SELECT id, security_profile FROM chargers WHERE id = $1 FOR UPDATE),"
+                      " c AS ("
+                      "  UPDATE chargers c SET auth_hash = $2,"
+                      "   security_profile = greatest(c.security_profile, 1), updated_at = now()"
+                      "  FROM o WHERE c.id = o.id AND o.security_profile <> 3"
+                      "  RETURNING c.id, c.security_profile),"
+                      " a AS ("
+                      "  INSERT INTO audit_log (actor, action, resource, detail, result)"
+                      "  SELECT 'cli', 'charger.update', id, '{\"fields\":[\"authorizationKey\"]}', 'ok' FROM c)"
+                      " SELECT (SELECT security_profile FROM o), (SELECT security_profile FROM c)",
+                      2, params);
+    if (!r)
+        return -1;
+    int rc;
+    if (PQgetisnull(r, 0, 0))
+        rc = 1;
+    else if (PQgetisnull(r, 0, 1))
+        rc = 2;
+    else
+        rc = 0;
+    if (old_profile)
+        *old_profile = rc == 1 ? -1 : atoi(PQgetvalue(r, 0, 0));
+    if (new_profile)
+        *new_profile = rc == 0 ? atoi(PQgetvalue(r, 0, 1)) : -1;
+    PQclear(r);
+    return rc;
 }
 
 int store_admin_apikey_create(struct store_admin *a, const char *name, const char *scopes_csv,
