@@ -65,6 +65,9 @@ enum rest_err {
     REST_ERR_UNAVAILABLE,               /* 503 SERVICE_UNAVAILABLE */
     REST_ERR_CHARGER_TIMEOUT,           /* 504 CHARGER_TIMEOUT */
     REST_ERR_QUERY_TIMEOUT,             /* 503 QUERY_TIMEOUT: past rest.statement_timeout */
+    REST_ERR_SHUTTING_DOWN,             /* 503 SERVICE_UNAVAILABLE: stopping, the command not sent */
+    REST_ERR_CUT_BY_SHUTDOWN,           /* 502 BAD_GATEWAY: stopped after the CALL went out */
+    REST_ERR_CUT_BY_DISCONNECT,         /* 502 BAD_GATEWAY: charger gone after the CALL went out */
     REST_ERR_COUNT
 };
 int rest_err_status(enum rest_err e);

@@ -153,7 +153,7 @@ static bool reply_failure(struct rest_request *r, const struct core_command_view
         break;
     case CORE_CMD_DISCONNECTED:
         /* never sent: nothing was done (and an Idempotency-Key claim is let go) */
-        e = v->sent ? REST_ERR_BAD_GATEWAY : REST_ERR_CHARGER_OFFLINE;
+        e = v->sent ? REST_ERR_CUT_BY_DISCONNECT : REST_ERR_CHARGER_OFFLINE;
         fmt = v->sent ? "charger '%.48s' disconnected before answering %s"
                       : "charger '%.48s' disconnected before %s was sent";
         reason = v->sent ? "disconnected" : NULL;
@@ -161,7 +161,7 @@ static bool reply_failure(struct rest_request *r, const struct core_command_view
     case CORE_CMD_CANCELLED:
     default:
         /* once sent, the charger may have acted: not a 503 that lets an Idempotency-Key go */
-        e = v->sent ? REST_ERR_BAD_GATEWAY : REST_ERR_UNAVAILABLE;
+        e = v->sent ? REST_ERR_CUT_BY_SHUTDOWN : REST_ERR_SHUTTING_DOWN;
         fmt = "the gateway shut down before charger '%.48s' answered %s";
         reason = v->sent ? "cancelled" : NULL;
         break;
@@ -331,7 +331,7 @@ static void submit(struct rest_request *r, const struct submit *s, struct waiter
         break;
     case CORE_CALL_ERR_SHUTDOWN:
         audit(w->key_id, w->request_id, s->action, s->charger_id, NULL, "shutdown", NULL);
-        rest_reply_error(r, REST_ERR_UNAVAILABLE, "the gateway is shutting down", ctx);
+        rest_reply_error(r, REST_ERR_SHUTTING_DOWN, "the gateway is shutting down", ctx);
         break;
     case CORE_CALL_ERR_OFFLINE:
     default:

@@ -898,6 +898,7 @@ static void test_disconnect_mid_call_is_502_disconnected(void **state)
     struct api_resp *r = command("icm-disc", "Reset", "{\"type\":\"Soft\"}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     api_check_str(context_of(r), "reason", "disconnected");
+    api_check_str(r->json, "readableMessage", "The charger disconnected before answering; it may have acted.");
     char cid[64];
     command_id_of(r, cid);
     api_free(r);
@@ -1902,6 +1903,10 @@ static void test_shutdown_with_a_command_in_flight_answers_it(void **state)
         api_expect_error(r, 502, "BAD_GATEWAY");
     else
         api_expect_error(r, 503, "SERVICE_UNAVAILABLE");
+    /* saying what happened: the gateway shut down, the charger did not answer with an error */
+    const char *readable = cJSON_GetStringValue(cJSON_GetObjectItem(r->json, "readableMessage"));
+    if (!readable || !strstr(readable, "shut"))
+        fail_msg("readableMessage of a command cut by shutdown: %s", readable ? readable : "(none)");
     api_free(r);
 }
 
