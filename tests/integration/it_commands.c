@@ -491,7 +491,7 @@ static bool session_completed(const cJSON *s)
 
 static const char *const chargers[] = {
     "icm-err", "icm-off", "icm-off2", "icm-cerr", "icm-inv", "icm-sil", "icm-disc", "icm-disc2",
-    "icm-full", "icm-auth", "icm-other", "icm-q", "icm-list", "icm-async", "icm-async2", "icm-rs",
+    "icm-full", "icm-auth", "icm-other", "icm-q", "icm-list", "icm-lag", "icm-async", "icm-async2", "icm-rs",
     "icm-rs-any", "icm-rs-nowait", "icm-rs-fault", "icm-rs-rej", "icm-stop", "icm-stop-done",
     "icm-stop-twice", "icm-stop-rej", "icm-cfg", "icm-cfg-bad", "icm-idem", "icm-idem2", "icm-idem3",
     "icm-idem4", "icm-idem5", "icm-late", "icm-shut", "icm-audit",
@@ -1193,6 +1193,54 @@ static void test_command_list_newest_first_with_filters(void **state)
     r = request("GET", limited, "/v1/chargers/icm-list/commands", NULL, NULL);
     api_expect_error(r, 403, "ACCESS_FORBIDDEN");
     api_free(r);
+}
+
+/*
+ * Rows are written behind: while the ended command's last write waits (the
+ * test holds its row locked), the charger's list shows it as the core has
+ * it, the same as GET /v1/commands/{id}, not as the older row (issue 10:
+ * the list said queued while the single read said failed).
+ */
+static void test_command_list_agrees_with_the_single_read(void **state)
+{
+    (void)state;
+    plug("icm-lag");
+    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    struct api_resp *r = command_async("icm-lag", "Reset", "{\"type\":\"Soft\"}");
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s", str_member(api_expect(r, 202), "id"));
+    api_free(r);
+    db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM commands WHERE id = $1::uuid", cid);
+    db_exec("BEGIN");
+    char *row_state = db_str("SELECT state FROM commands WHERE id = $1::uuid FOR UPDATE", cid);
+    if (!row_state || strcmp(row_state, "failed") == 0)
+        fail_msg("the row of %s is %s before the call timed out", cid, row_state ? row_state : "(none)");
+    free(row_state);
+    cJSON *single = command_final(cid); /* the timeout, from the core: the row cannot follow yet */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/chargers/icm-lag/commands?perPage=100");
+    r = get(path);
+    row_state = db_str("SELECT state FROM commands WHERE id = $1::uuid", cid);
+    db_exec("ROLLBACK"); /* before any check: a failure must not leave the writer blocked */
+    const cJSON *item, *found = NULL;
+    cJSON_ArrayForEach(item, api_data(api_expect(r, 200))) {
+        const char *iid = js(item, "id");
+        if (iid && strcmp(iid, cid) == 0)
+            found = item;
+    }
+    if (!found)
+        fail_msg("GET %s does not list %s: %s", path, cid, r->body);
+    api_check_str(found, "status", js(single, "status"));
+    api_check_str(found, "outcome", js(single, "outcome"));
+    api_check_str(found, "completedAt", js(single, "completedAt"));
+    if (!row_state || strcmp(row_state, "failed") == 0)
+        fail_msg("the row of %s was written while locked (%s): the test proved nothing", cid,
+                 row_state ? row_state : "(none)");
+    free(row_state);
+    api_free(r);
+    cJSON_Delete(single);
+    /* the row catches up */
+    db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM commands WHERE id = $1::uuid AND state = 'failed'", cid);
 }
 
 /* ================================================================== asynchronous mode */
@@ -2023,6 +2071,7 @@ int main(void)
         T(test_commands_to_one_charger_are_serialized),
         T(test_parallel_sync_commands_are_serialized),
         T(test_command_list_newest_first_with_filters),
+        T(test_command_list_agrees_with_the_single_read),
         T(test_async_is_202_then_the_same_outcome),
         T(test_async_failure_is_recorded_like_sync),
         T(test_remote_start_returns_the_session),
