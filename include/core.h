@@ -345,9 +345,13 @@ bool core_command_find(struct core *c, const char *id,
  * (connector 0) or connector that is Unavailable or Faulted, or a connector
  * that is busy (Charging, SuspendedEV, SuspendedEVSE, Finishing); with
  * connector 0, false only when every connector known is so. Unknown
- * connectors are assumed available (the charger decides). *status receives
- * the status that refused (at least 16 bytes).
+ * connectors are assumed available (the charger decides). Also false for a
+ * connector that a remote start through this gateway is still starting
+ * (queued, sent or awaiting its StartTransaction): *status is then
+ * CORE_CONNECTOR_STARTING. *status receives the status that refused (at
+ * least 16 bytes).
  */
+#define CORE_CONNECTOR_STARTING "Starting"
 bool core_connector_startable(const struct core *c, const char *charger_id, int connector_id,
                               char *status);
 

@@ -129,6 +129,45 @@ static void test_remote_start_on_a_connector_with_an_active_session_is_409(void 
     free(sid);
 }
 
+/*
+ * Before its session exists, a remote start still in progress holds its
+ * connector: a second one on it is 409 (connectorStatus "Starting").
+ */
+static void test_remote_start_in_progress_holds_the_connector(void **state)
+{
+    (void)state;
+    static struct sim_answers a;
+    sim_answers_init(&a);
+    a.followups = false; /* Accepted, but no StartTransaction yet */
+    struct sim_charger *c = it_connect_booted(W.sim, "isi-busy", NULL);
+    sim_set_responder(c, sim_answers_responder, &a);
+    static const char *const async[] = { "Prefer: respond-async", NULL };
+    struct api_req q = { .method = "POST", .path = "/v1/chargers/isi-busy/remote-start?wait=60", .key = admin,
+                         .body = "{\"connectorId\":2,\"idTag\":\"isi-tag\"}", .headers = async };
+    struct api_resp *r = api_send(PORT, &q);
+    char *cmd = it_strf("/v1/commands/%s", js(api_expect(r, 202), "id"));
+    api_free(r);
+    /* until the charger accepted it and the gateway waits for the StartTransaction */
+    for (int64_t end = it_now_ms() + IT_WAIT_MS;;) {
+        r = api_get(PORT, admin, cmd);
+        bool waiting = r->status == 200 && js(r->json, "status") &&
+                       strcmp(js(r->json, "status"), "awaitingSession") == 0;
+        api_free(r);
+        if (waiting)
+            break;
+        if (it_now_ms() > end)
+            fail_msg("%s never reached awaitingSession", cmd);
+        it_pause(W.sim, 20);
+    }
+    r = api_post(PORT, admin, "/v1/chargers/isi-busy/remote-start", "{\"connectorId\":2,\"idTag\":\"isi-tag2\"}");
+    api_expect_error(r, 409, "CHARGING_CHARGEPOINT_NOT_AVAILABLE");
+    api_check_str(cJSON_GetObjectItem(r->json, "context"), "connectorStatus", "Starting");
+    api_free(r);
+    assert_int_equal(sim_calls_received_action(c, "RemoteStartTransaction"), 1);
+    free(cmd);
+    sim_disconnect(c);
+}
+
 static void test_second_start_supersedes_the_first_which_stop_still_closes(void **state)
 {
     (void)state;
@@ -219,6 +258,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
     const struct CMUnitTest tests[] = {
         T(test_remote_start_on_a_connector_with_an_active_session_is_409),
+        T(test_remote_start_in_progress_holds_the_connector),
         T(test_second_start_supersedes_the_first_which_stop_still_closes),
         T(test_silent_sessions_become_stale),
     };
