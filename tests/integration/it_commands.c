@@ -1213,15 +1213,25 @@ static void test_command_list_agrees_with_the_single_read(void **state)
     db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM commands WHERE id = $1::uuid", cid);
     db_exec("BEGIN");
     char *row_state = db_str("SELECT state FROM commands WHERE id = $1::uuid FOR UPDATE", cid);
-    if (!row_state || strcmp(row_state, "failed") == 0)
+    if (!row_state || strcmp(row_state, "failed") == 0) {
+        db_exec("ROLLBACK");
         fail_msg("the row of %s is %s before the call timed out", cid, row_state ? row_state : "(none)");
-    free(row_state);
+    }
     cJSON *single = command_final(cid); /* the timeout, from the core: the row cannot follow yet */
     char path[160];
     snprintf(path, sizeof path, "/v1/chargers/icm-lag/commands?perPage=100");
     r = get(path);
+    /* filtered by the row's old state: no longer listed under it */
+    char *by_old = it_strf("/v1/chargers/icm-lag/commands?perPage=100&status=%s", row_state);
+    struct api_resp *old = get(by_old);
+    free(row_state);
     row_state = db_str("SELECT state FROM commands WHERE id = $1::uuid", cid);
     db_exec("ROLLBACK"); /* before any check: a failure must not leave the writer blocked */
+    if (old->status != 200 || strstr(old->body, cid) ||
+        ji(cJSON_GetObjectItem(old->json, "meta"), "itemCount") != cJSON_GetArraySize(api_data(old->json)))
+        fail_msg("GET %s lists the ended command %s under its old state: %s", by_old, cid, old->body);
+    api_free(old);
+    free(by_old);
     const cJSON *item, *found = NULL;
     cJSON_ArrayForEach(item, api_data(api_expect(r, 200))) {
         const char *iid = js(item, "id");
