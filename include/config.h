@@ -28,6 +28,7 @@ struct config {
     int call_timeout;
     int call_queue;                 /* queued commands per charger behind the one in flight */
     int remote_start_wait;          /* seconds a remote start waits for its StartTransaction */
+    int stale_session_after;        /* seconds of charger silence before an active session is stale; 0 = never */
     int max_frame;
     bool authorize_concurrent_tx;
     char *data_transfer_vendors;    /* owned, may be NULL */

@@ -182,11 +182,17 @@ enum core_admit core_admit(struct core *c, const char *charger_id, const char *r
                            const char *user, const char *password, const struct core_peer *peer);
 
 /*
- * True if the id is 1..48 printable ASCII characters without '/', ',',
- * space or '%' (the path is already percent-decoded, so a '%' left in it
- * came from "%25": refused rather than guessed at).
+ * The one charger-id rule, of OCPP (the upgrade path, auto-registration)
+ * and REST (create, API key charger lists) alike: 1..48 printable ASCII
+ * characters without '/', ',', space or '%' (the path is already
+ * percent-decoded, so a '%' left in it came from "%25": refused rather than
+ * guessed at), and not "." or ".." (dot segments, which no URL can
+ * address). Every id it accepts can be addressed through REST,
+ * percent-encoded where needed ("CP%231" is "CP#1").
  */
 bool core_charger_id_valid(const char *id);
+/* NULL if valid, else why not ("has a space"), to follow "charge point id 'X' ". */
+const char *core_charger_id_problem(const char *id);
 
 /*
  * The websocket for an admitted charger is open. Returns the new connection
@@ -339,9 +345,13 @@ bool core_command_find(struct core *c, const char *id,
  * (connector 0) or connector that is Unavailable or Faulted, or a connector
  * that is busy (Charging, SuspendedEV, SuspendedEVSE, Finishing); with
  * connector 0, false only when every connector known is so. Unknown
- * connectors are assumed available (the charger decides). *status receives
- * the status that refused (at least 16 bytes).
+ * connectors are assumed available (the charger decides). Also false for a
+ * connector that a remote start through this gateway is still starting
+ * (queued, sent or awaiting its StartTransaction): *status is then
+ * CORE_CONNECTOR_STARTING. *status receives the status that refused (at
+ * least 16 bytes).
  */
+#define CORE_CONNECTOR_STARTING "Starting"
 bool core_connector_startable(const struct core *c, const char *charger_id, int connector_id,
                               char *status);
 

@@ -65,6 +65,9 @@ enum rest_err {
     REST_ERR_UNAVAILABLE,               /* 503 SERVICE_UNAVAILABLE */
     REST_ERR_CHARGER_TIMEOUT,           /* 504 CHARGER_TIMEOUT */
     REST_ERR_QUERY_TIMEOUT,             /* 503 QUERY_TIMEOUT: past rest.statement_timeout */
+    REST_ERR_SHUTTING_DOWN,             /* 503 SERVICE_UNAVAILABLE: stopping, the command not sent */
+    REST_ERR_CUT_BY_SHUTDOWN,           /* 502 BAD_GATEWAY: stopped after the CALL went out */
+    REST_ERR_CUT_BY_DISCONNECT,         /* 502 BAD_GATEWAY: charger gone after the CALL went out */
     REST_ERR_COUNT
 };
 int rest_err_status(enum rest_err e);
@@ -271,6 +274,7 @@ struct rest_settings {
     int password_iterations;            /* PBKDF2 of a charger's authorizationKey; 0 = the default */
     int call_timeout_s;                 /* ocpp.call_timeout (a CHARGER_TIMEOUT's context) */
     int call_queue;                     /* ocpp.call_queue (a full queue's context) */
+    int stale_session_after_s;          /* ocpp.stale_session_after (0 = never mark silent sessions) */
     bool tls_listener;                  /* server.tls_listen is set (security profiles 2 and 3) */
     bool tls_client_ca;                 /* server.tls_ca is set too (profile 3: client certificates) */
 };

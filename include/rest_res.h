@@ -110,6 +110,9 @@ void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
  */
 void res_list_finish(struct rest_request *r, struct store_job *job,
                      const struct rest_list_spec *spec, const char *parent_what);
+/* The same, with fix(r, page) run on the {"data", "meta"} answer before it goes. */
+void res_list_finish_fix(struct rest_request *r, struct store_job *job, const struct rest_list_spec *spec,
+                         const char *parent_what, void (*fix)(struct rest_request *r, struct cJSON *page));
 
 /*
  * "SELECT <columns> <tail>" appended to b; tail goes on from the column

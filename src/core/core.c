@@ -354,17 +354,31 @@ int64_t core_charger_last_seen(const struct core *c, const char *charger_id)
 
 /* ---- admission ---- */
 
-bool core_charger_id_valid(const char *id)
+const char *core_charger_id_problem(const char *id)
 {
-    size_t n = strlen(id);
-    if (n < 1 || n > OCPP_CHARGER_ID_MAX)
-        return false;
+    size_t n = id ? strlen(id) : 0;
+    if (n < 1)
+        return "is empty";
+    if (n > OCPP_CHARGER_ID_MAX)
+        return "is longer than 48 characters";
+    /* a dot segment: collapsed by every URL parser, so never addressable */
+    if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return "is not allowed ('.' and '..' are path segments)";
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)id[i];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '/' || ch == ',' || ch == '%')
-            return false;
+        if (ch == ' ')
+            return "has a space";
+        if (ch < 0x20 || ch >= 0x7f)
+            return "has a character that is not printable ASCII";
+        if (ch == '/' || ch == ',' || ch == '%')
+            return "has '/', ',' or '%'";
     }
-    return true;
+    return NULL;
+}
+
+bool core_charger_id_valid(const char *id)
+{
+    return core_charger_id_problem(id) == NULL;
 }
 
 /*

@@ -542,6 +542,14 @@ bool core_connector_startable(const struct core *c, const char *charger_id, int 
     status[0] = '\0';
     if (!ch)
         return true;
+    /* a remote start on this connector still in progress (no session matched yet) */
+    for (const struct core_command *t = c->tracked; t && connector_id > 0; t = t->tr_next) {
+        if (t->action == OCPP_ACTION_REMOTE_START_TRANSACTION && t->start_connector_id == connector_id &&
+            !t->matched && !ended(t) && strcmp(t->charger_id, charger_id) == 0) {
+            str_copy(status, 16, CORE_CONNECTOR_STARTING);
+            return false;
+        }
+    }
     /* connector 0 is the charger itself: out of service means every connector */
     for (int i = 0; i < ch->n_connectors; i++) {
         const struct core_connector_status *k = &ch->connectors[i];

@@ -102,6 +102,47 @@ int ws_refuse(struct lws *wsi, int status, const char *hdr_name, const char *hdr
     return 1;
 }
 
+/*
+ * A refusal with a short text/plain body saying why (the client's logs show
+ * it; a bare 400 says nothing). body is one line, already safe to send.
+ */
+static int ws_refuse_text(struct lws *wsi, int status, const char *body)
+{
+    unsigned char buf[LWS_PRE + 768], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+    size_t n = strlen(body);
+    static const char ctype[] = "text/plain; charset=utf-8";
+    if (lws_add_http_header_status(wsi, (unsigned int)status, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
+                                     (int)sizeof ctype - 1, &p, end) ||
+        lws_add_http_header_content_length(wsi, n, &p, end) ||
+        lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    if ((size_t)(end - p) < n)
+        return -1;
+    memcpy(p, body, n);
+    p += n;
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
+        return -1;
+    return 1;
+}
+
+/* id for a message: printable ASCII kept, anything else as \xNN, at most 64 characters shown. */
+static void id_escaped(const char *id, char *out, size_t cap)
+{
+    size_t at = 0, shown = 0;
+    for (const unsigned char *s = (const unsigned char *)id; *s && at + 5 < cap; s++, shown++) {
+        if (shown == 64) {
+            at += (size_t)snprintf(out + at, cap - at, "...");
+            break;
+        }
+        if (*s >= 0x20 && *s < 0x7f && *s != '\\' && *s != '\'')
+            out[at++] = (char)*s;
+        else
+            at += (size_t)snprintf(out + at, cap - at, "\\x%02x", *s);
+    }
+    out[at < cap ? at : cap - 1] = '\0';
+}
+
 /* True if the comma/space separated offer contains "ocpp1.6". */
 static bool offers_ocpp16(const char *offer)
 {
@@ -142,21 +183,26 @@ int ws_confirm_upgrade(struct gateway *g, struct lws *wsi)
     if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0)
         return ws_refuse(wsi, 400, NULL, NULL);
     const char *id = charger_id_from_path(path);
-    if (!id)
-        return ws_refuse(wsi, 404, NULL, NULL);
+    if (!id) /* "/ocpp/.." too: libwebsockets has removed its dot segments ("/") */
+        return ws_refuse_text(wsi, 404, "no charge point id in the path: connect to /ocpp/{chargePointId}"
+                                        " ('.' and '..' are not charge point ids)\n");
     lws_get_peer_simple(wsi, addr, sizeof addr);
-    if (!core_charger_id_valid(id)) {
-        log_warn_from(addr, NULL, "upgrade from %s refused: bad charge point id in path", addr);
-        return ws_refuse(wsi, 400, NULL, NULL);
+    const char *problem = core_charger_id_problem(id);
+    if (problem) {
+        char shown[300], body[400];
+        id_escaped(id, shown, sizeof shown);
+        snprintf(body, sizeof body, "charge point id '%s' %s\n", shown, problem);
+        log_warn_from(addr, NULL, "upgrade from %s refused: charge point id '%s' %s", addr, shown, problem);
+        return ws_refuse_text(wsi, 400, body);
     }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
         if (lws_hdr_copy(wsi, offer, sizeof offer, WSI_TOKEN_PROTOCOL) < 0 || !offers_ocpp16(offer)) {
             log_warn_from(addr, id, "upgrade from %s refused: subprotocol ocpp1.6 not offered", addr);
-            return ws_refuse(wsi, 400, NULL, NULL);
+            return ws_refuse_text(wsi, 400, "subprotocol ocpp1.6 not offered\n");
         }
     } else if (g->cfg.require_subprotocol) {
         log_warn_from(addr, id, "upgrade from %s refused: no subprotocol offered", addr);
-        return ws_refuse(wsi, 400, NULL, NULL);
+        return ws_refuse_text(wsi, 400, "no subprotocol offered: ocpp1.6 is required\n");
     }
     char user[128], pass[256];
     bool has_creds = false;

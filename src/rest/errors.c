@@ -57,6 +57,14 @@ static const struct {
     [REST_ERR_CHARGER_TIMEOUT]        = { 504, "CHARGER_TIMEOUT", "The charger did not answer in time." },
     [REST_ERR_QUERY_TIMEOUT]          = { 503, "QUERY_TIMEOUT",
                                           "The query took too long; retry later or narrow it." },
+    /* the table's 502/503 codes, with a readable message that says what happened */
+    [REST_ERR_SHUTTING_DOWN]          = { 503, "SERVICE_UNAVAILABLE",
+                                          "The gateway is shutting down; nothing was sent, retry later." },
+    [REST_ERR_CUT_BY_SHUTDOWN]        = { 502, "BAD_GATEWAY",
+                                          "The gateway shut down before the charger answered;"
+                                          " the charger may have acted." },
+    [REST_ERR_CUT_BY_DISCONNECT]      = { 502, "BAD_GATEWAY",
+                                          "The charger disconnected before answering; it may have acted." },
 };
 
 enum rest_err rest_err_known(enum rest_err e)

@@ -9,6 +9,7 @@
  *
  * The top of src/rest/: it calls the parts, none of them calls it.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "framework.h"
@@ -19,10 +20,11 @@
 #define FLUSH_EVERY_MS 1000
 #define CLEANUP_EVERY_MS (60 * 60 * 1000)
 #define SWEEP_EVERY_MS 1000
+#define STALE_EVERY_MS (60 * 1000)      /* at most; half of ocpp.stale_session_after if shorter */
 
 static struct {
     bool store_was_ready;
-    int64_t reload_at_ms, flush_at_ms, cleanup_at_ms, sweep_at_ms;
+    int64_t reload_at_ms, flush_at_ms, cleanup_at_ms, sweep_at_ms, stale_at_ms;
 } T;
 
 void rest_init(const struct rest_config *cfg, const struct rest_io *io)
@@ -97,6 +99,28 @@ static void flush_used(void)
     strbuf_free(&ms);
 }
 
+/*
+ * Active sessions whose charger has been silent for ocpp.stale_session_after
+ * are marked stale ('silent'): one idempotent statement on the REST store,
+ * written behind, safe with several gateways on one database.
+ */
+static void mark_silent_sessions(int64_t now)
+{
+    int after_s = rest_settings(NULL)->stale_session_after_s;
+    if (after_s <= 0)
+        return;
+    int64_t every = (int64_t)after_s * 500;
+    if (every > STALE_EVERY_MS)
+        every = STALE_EVERY_MS;
+    if (every < 1000)
+        every = 1000;
+    T.stale_at_ms = now + every;
+    char buf[16];
+    snprintf(buf, sizeof buf, "%d", after_s);
+    const char *params[] = { buf };
+    rest_fw_sql(NULL, "SELECT ocppgw_mark_silent_sessions($1::integer)", 1, params, true, NULL);
+}
+
 void rest_tick(void)
 {
     if (!rest_running())
@@ -120,6 +144,8 @@ void rest_tick(void)
         T.cleanup_at_ms = now + CLEANUP_EVERY_MS;
         rest_idem_cleanup();
     }
+    if (ready && now >= T.stale_at_ms)
+        mark_silent_sessions(now);
     if (now >= T.sweep_at_ms) {
         T.sweep_at_ms = now + SWEEP_EVERY_MS;
         rest_requests_sweep(now);

@@ -214,6 +214,7 @@ static bool nothing_done(const struct rest_request *r)
     case REST_ERR_UNPROCESSABLE:
     case REST_ERR_RATE_LIMITED:
     case REST_ERR_UNAVAILABLE:
+    case REST_ERR_SHUTTING_DOWN:        /* refused before sending */
     case REST_ERR_QUERY_TIMEOUT:        /* the statement was rolled back */
         return true;
     default:

@@ -393,6 +393,23 @@ static void sort_names(const struct rest_list_spec *spec, char *buf, size_t cap)
     rest_strv_join(names, buf, cap);
 }
 
+/* A time whose offset sign arrived as a space: the client sent a bare '+',
+ * which the query string decodes to a space. True when putting the '+' back
+ * makes it a valid date-time. */
+static bool plus_decoded_as_space(const char *v)
+{
+    char buf[64];
+    size_t n = strlen(v);
+    if (!strchr(v, ' ') || n >= sizeof buf)
+        return false;
+    memcpy(buf, v, n + 1);
+    for (char *p = buf; *p; p++)
+        if (*p == ' ')
+            *p = '+';
+    int64_t ms;
+    return time_parse_iso8601(buf, &ms);
+}
+
 /* One filter's parameter text (owned) into *out; NULL if absent. */
 static bool parse_filter(const struct rest_filter *f, const struct rest_query_source *src,
                          char **out, struct rest_param_error *err)
@@ -450,8 +467,12 @@ static bool parse_filter(const struct rest_filter *f, const struct rest_query_so
     }
     case REST_F_TIME: {
         int64_t ms;
-        if (!time_parse_iso8601(v, &ms))
+        if (!time_parse_iso8601(v, &ms)) {
+            if (plus_decoded_as_space(v))
+                return fail(err, f->param, "must be an ISO 8601 date-time with offset; a '+' in a query "
+                            "string must be sent as %%2B (a bare '+' decodes to a space)");
             return fail(err, f->param, "must be an ISO 8601 date-time with offset, e.g. 2024-05-01T00:00:00Z");
+        }
         char buf[24];
         snprintf(buf, sizeof buf, "%lld", (long long)ms);
         *out = xstrdup(buf);

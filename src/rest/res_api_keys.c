@@ -193,6 +193,65 @@ static void create_done(struct rest_request *r, struct store_job *job)
     rest_reply_json(r, 201, key);
 }
 
+static void insert_key(struct rest_request *r);
+
+/*
+ * chargerIds and siteIds must name chargers and sites that exist (a site
+ * exists once a charger was placed on it): the ids each list names that the
+ * database does not know, as JSON arrays (NULL: none unknown).
+ */
+static const char unknown_sql[] =
+    "SELECT (SELECT json_agg(u.x ORDER BY u.o) FROM unnest($1::text[]) WITH ORDINALITY AS u(x, o)"
+    "         WHERE NOT EXISTS (SELECT 1 FROM chargers c WHERE c.id = u.x))::text,"
+    "       (SELECT json_agg(u.x ORDER BY u.o) FROM unnest($2::text[]) WITH ORDINALITY AS u(x, o)"
+    "         WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.id = u.x))::text";
+
+/* Adds "unknown <what>: a, b" to ctx under field if unknown (a JSON array text) lists any. */
+static bool add_unknown(cJSON *ctx, const char *field, const char *what, const char *unknown)
+{
+    cJSON *ids = unknown ? cJSON_Parse(unknown) : NULL;
+    bool any = cJSON_GetArraySize(ids) > 0;
+    if (any) {
+        char text[300];
+        size_t at = (size_t)snprintf(text, sizeof text, "unknown %s:", what);
+        const cJSON *id;
+        int i = 0;
+        cJSON_ArrayForEach(id, ids) {
+            if (at >= sizeof text - 60) {
+                snprintf(text + at, sizeof text - at, " ...");
+                break;
+            }
+            at += (size_t)snprintf(text + at, sizeof text - at, "%s '%.48s'", i++ ? "," : "",
+                                   cJSON_GetStringValue(id) ?: "");
+        }
+        cJSON_AddStringToObject(ctx, field, text);
+    }
+    cJSON_Delete(ids);
+    return any;
+}
+
+static void unknown_done(struct rest_request *r, struct store_job *job)
+{
+    if (job->status != STORE_OK) {
+        rest_reply_store_error(r, job);
+        return;
+    }
+    cJSON *ctx = cJSON_CreateObject();
+    bool chargers = add_unknown(ctx, "chargerIds", "charger ids", rest_job_value(job, 0, 0));
+    bool sites = add_unknown(ctx, "siteIds", "site ids (a site exists once a charger is placed on it)",
+                             rest_job_value(job, 0, 1));
+    if (!chargers && !sites) {
+        cJSON_Delete(ctx);
+        insert_key(r);
+        return;
+    }
+    res_audit(r, "apikey.create", NULL, "invalid");
+    char msg[64];
+    snprintf(msg, sizeof msg, "invalid fields: %s%s%s", chargers ? "chargerIds" : "",
+             chargers && sites ? ", " : "", sites ? "siteIds" : "");
+    rest_reply_error(r, REST_ERR_UNPROCESSABLE, msg, ctx);
+}
+
 void res_api_key_create(struct rest_request *r)
 {
     struct rest_body body;
@@ -207,6 +266,25 @@ void res_api_key_create(struct rest_request *r)
         rest_reply_error(r, REST_ERR_UNPROCESSABLE, "invalid fields: expiresAt", ctx);
         return;
     }
+    const struct rest_body_value *chargers = rest_body_find(&body, "chargerIds");
+    const struct rest_body_value *sites = rest_body_find(&body, "siteIds");
+    if ((chargers && chargers->text) || (sites && sites->text)) {
+        const char *params[] = { chargers && chargers->text ? chargers->text : "{}",
+                                 sites && sites->text ? sites->text : "{}" };
+        rest_sql(r, unknown_sql, 2, params, unknown_done);
+        rest_body_free(&body);
+        return;
+    }
+    rest_body_free(&body);
+    insert_key(r);
+}
+
+/* The body was checked (and its ids looked up): the INSERT. */
+static void insert_key(struct rest_request *r)
+{
+    struct rest_body body;
+    if (!res_body(r, key_fields, NFIELDS, true, "apikey.create", NULL, &body))
+        return; /* cannot happen: the same body passed before */
     char prefix[13], hash[65];
     char *secret = secret_new_api_key(prefix);
     secret_sha256_hex(secret, strlen(secret), hash);

@@ -180,7 +180,7 @@ static bool tz_name(const char *s)
 
 static const struct rest_field charger_fields[] = {
     { "id", REST_FT_STRING, REST_FF_REQUIRED | REST_FF_IMMUTABLE, "id", NULL, 1, OCPP_CHARGER_ID_MAX,
-      0, 0, NULL, core_charger_id_valid, "must be printable ASCII without blanks, '/', ',' or '%'" },
+      0, 0, NULL, core_charger_id_valid, "must be 1 to 48 printable ASCII characters without blanks, '/', ',' or '%', and not '.' or '..'" },
     { "name", REST_FT_STRING, REST_FF_NULLABLE, "name", NULL, 1, 128, 0, 0, NULL, NULL, NULL },
     /* stored as its PBKDF2 hash, computed by the REST store thread (REST_FF_PASSWORD) */
     { "authorizationKey", REST_FT_STRING, REST_FF_NULLABLE | REST_FF_PASSWORD, "auth_hash", NULL, 16, 40,

@@ -22,6 +22,7 @@
 #include "core.h"
 #include "ocpp_msg.h"
 #include "rest.h"
+#include "rest_live.h"
 #include "rest_query.h"
 #include "rest_res.h"
 #include "res_commands.h"
@@ -123,9 +124,65 @@ static const struct rest_list_spec charger_commands_spec = {
 };
 const struct rest_list_spec *const res_charger_commands_spec = &charger_commands_spec;
 
+static void live_view(void *user, const struct core_command_view *v)
+{
+    *(cJSON **)user = res_command_json(v);
+}
+
+/*
+ * Rows are written behind: a command the core still holds (its last
+ * writes not yet acknowledged) is listed as the core has it, as
+ * GET /v1/commands/{id} answers it, not as its older row. The filters on
+ * what changes (status, outcome, responseStatus) were applied to the row:
+ * an item whose live state no longer fits them leaves the page (the
+ * cursor, from the rows, stays right).
+ */
+static bool still_fits(const struct rest_request *r, const cJSON *live)
+{
+    static const char *const changing[] = { "status", "outcome", "responseStatus" };
+    for (size_t i = 0; i < sizeof changing / sizeof changing[0]; i++) {
+        const char *want = rest_query(r, changing[i]);
+        const char *now = cJSON_GetStringValue(cJSON_GetObjectItem(live, changing[i]));
+        if (want && (!now || strcmp(want, now) != 0))
+            return false;
+    }
+    return true;
+}
+
+static void overlay_live(struct rest_request *r, cJSON *page)
+{
+    cJSON *data = cJSON_GetObjectItem(page, "data");
+    int dropped = 0;
+    for (cJSON *item = data ? data->child : NULL, *next; item; item = next) {
+        next = item->next;
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(item, "id"));
+        cJSON *live = NULL;
+        if (!id || !rest_command_find(r, id, live_view, &live) || !live)
+            continue;
+        if (!still_fits(r, live)) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(data, item));
+            cJSON_Delete(live);
+            dropped++;
+            continue;
+        }
+        cJSON *field;
+        cJSON_ArrayForEach(field, live) {
+            cJSON *copy = cJSON_Duplicate(field, true);
+            if (cJSON_GetObjectItem(item, field->string))
+                cJSON_ReplaceItemInObject(item, field->string, copy);
+            else
+                cJSON_AddItemToObject(item, field->string, copy);
+        }
+        cJSON_Delete(live);
+    }
+    cJSON *count = cJSON_GetObjectItem(cJSON_GetObjectItem(page, "meta"), "itemCount");
+    if (dropped && cJSON_IsNumber(count))
+        cJSON_SetNumberValue(count, count->valuedouble - dropped);
+}
+
 static void charger_commands_done(struct rest_request *r, struct store_job *job)
 {
-    res_list_finish(r, job, &charger_commands_spec, "charger");
+    res_list_finish_fix(r, job, &charger_commands_spec, "charger", overlay_live);
 }
 
 void res_charger_commands(struct rest_request *r)

@@ -153,7 +153,7 @@ static bool reply_failure(struct rest_request *r, const struct core_command_view
         break;
     case CORE_CMD_DISCONNECTED:
         /* never sent: nothing was done (and an Idempotency-Key claim is let go) */
-        e = v->sent ? REST_ERR_BAD_GATEWAY : REST_ERR_CHARGER_OFFLINE;
+        e = v->sent ? REST_ERR_CUT_BY_DISCONNECT : REST_ERR_CHARGER_OFFLINE;
         fmt = v->sent ? "charger '%.48s' disconnected before answering %s"
                       : "charger '%.48s' disconnected before %s was sent";
         reason = v->sent ? "disconnected" : NULL;
@@ -161,7 +161,7 @@ static bool reply_failure(struct rest_request *r, const struct core_command_view
     case CORE_CMD_CANCELLED:
     default:
         /* once sent, the charger may have acted: not a 503 that lets an Idempotency-Key go */
-        e = v->sent ? REST_ERR_BAD_GATEWAY : REST_ERR_UNAVAILABLE;
+        e = v->sent ? REST_ERR_CUT_BY_SHUTDOWN : REST_ERR_SHUTTING_DOWN;
         fmt = "the gateway shut down before charger '%.48s' answered %s";
         reason = v->sent ? "cancelled" : NULL;
         break;
@@ -331,7 +331,7 @@ static void submit(struct rest_request *r, const struct submit *s, struct waiter
         break;
     case CORE_CALL_ERR_SHUTDOWN:
         audit(w->key_id, w->request_id, s->action, s->charger_id, NULL, "shutdown", NULL);
-        rest_reply_error(r, REST_ERR_UNAVAILABLE, "the gateway is shutting down", ctx);
+        rest_reply_error(r, REST_ERR_SHUTTING_DOWN, "the gateway is shutting down", ctx);
         break;
     case CORE_CALL_ERR_OFFLINE:
     default:
@@ -525,13 +525,71 @@ static bool parse_wait(struct rest_request *r, int *wait_ms)
     return true;
 }
 
-static void remote_start_go(struct rest_request *r)
+static int remote_start_connector(struct rest_request *r)
+{
+    const cJSON *conn = cJSON_GetObjectItemCaseSensitive(rest_body(r), "connectorId");
+    return cJSON_IsNumber(conn) ? conn->valueint : 0;
+}
+
+/* The charger and connector checked; sends the RemoteStartTransaction. */
+static void remote_start_send(struct rest_request *r)
 {
     const cJSON *body = rest_body(r);
     const char *charger_id = rest_param(r, "id");
     const cJSON *tag = cJSON_GetObjectItemCaseSensitive(body, "idTag");
-    const cJSON *conn = cJSON_GetObjectItemCaseSensitive(body, "connectorId");
-    int connector = cJSON_IsNumber(conn) ? conn->valueint : 0;
+    int connector = remote_start_connector(r);
+    int wait_ms;
+    parse_wait(r, &wait_ms); /* already checked */
+    char *payload = cJSON_PrintUnformatted(body);
+    struct submit s = {
+        .charger_id = charger_id,
+        .action = OCPP_ACTION_REMOTE_START_TRANSACTION,
+        .payload = payload,
+        .kind = K_REMOTE_START,
+        .async = wants_async(r),
+        .id_tag = tag->valuestring,
+        .connector_id = connector,
+        .wait_ms = wait_ms,
+    };
+    submit(r, &s, NULL);
+    cJSON_free(payload);
+}
+
+/*
+ * The database's view of the connector: an active session that is not stale
+ * (whichever gateway stored it) means the connector is occupied, whatever
+ * the last StatusNotification said: 409, nothing sent.
+ */
+static void active_session_done(struct rest_request *r, struct store_job *job)
+{
+    if (job->status != STORE_OK) {
+        rest_reply_store_error(r, job);
+        return;
+    }
+    if (job->out.sql.ntuples == 0) {
+        remote_start_send(r);
+        return;
+    }
+    const char *charger_id = rest_param(r, "id");
+    int connector = remote_start_connector(r);
+    const char *session = rest_value(job, 0, 0);
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, "chargerId", charger_id);
+    cJSON_AddNumberToObject(ctx, "connectorId", connector);
+    cJSON_AddNumberToObject(ctx, "activeSessionId", session ? (double)strtoll(session, NULL, 10) : 0);
+    char msg[200];
+    snprintf(msg, sizeof msg, "connector %d of charger '%.48s' has an active session (%s)", connector,
+             charger_id, session ? session : "?");
+    const struct rest_key *k = rest_key(r);
+    audit(k ? k->id : 0, rest_request_id(r), OCPP_ACTION_REMOTE_START_TRANSACTION, charger_id, NULL,
+          "not_available", "active session");
+    rest_reply_error(r, REST_ERR_CHARGER_NOT_AVAILABLE, msg, ctx);
+}
+
+static void remote_start_go(struct rest_request *r)
+{
+    const char *charger_id = rest_param(r, "id");
+    int connector = remote_start_connector(r);
     char status[16];
     if (!rest_connector_startable(r, charger_id, connector, status)) {
         cJSON *ctx = cJSON_CreateObject();
@@ -548,21 +606,18 @@ static void remote_start_go(struct rest_request *r)
         rest_reply_error(r, REST_ERR_CHARGER_NOT_AVAILABLE, msg, ctx);
         return;
     }
-    int wait_ms;
-    parse_wait(r, &wait_ms); /* already checked */
-    char *payload = cJSON_PrintUnformatted(body);
-    struct submit s = {
-        .charger_id = charger_id,
-        .action = OCPP_ACTION_REMOTE_START_TRANSACTION,
-        .payload = payload,
-        .kind = K_REMOTE_START,
-        .async = wants_async(r),
-        .id_tag = tag->valuestring,
-        .connector_id = connector,
-        .wait_ms = wait_ms,
-    };
-    submit(r, &s, NULL);
-    cJSON_free(payload);
+    if (connector <= 0) {
+        /* the charger picks the connector: only it knows which one is free */
+        remote_start_send(r);
+        return;
+    }
+    char conn[16];
+    snprintf(conn, sizeof conn, "%d", connector);
+    const char *params[] = { charger_id, conn };
+    rest_sql(r,
+             "SELECT s.id FROM sessions s WHERE s.charger_id = $1 AND s.connector_id = $2::integer"
+             " AND s.status = 'active' AND NOT s.stale ORDER BY s.id DESC LIMIT 1",
+             2, params, active_session_done);
 }
 
 void res_remote_start(struct rest_request *r)

@@ -80,6 +80,12 @@ void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
 void res_list_finish(struct rest_request *r, struct store_job *job,
                      const struct rest_list_spec *spec, const char *parent_what)
 {
+    res_list_finish_fix(r, job, spec, parent_what, NULL);
+}
+
+void res_list_finish_fix(struct rest_request *r, struct store_job *job, const struct rest_list_spec *spec,
+                         const char *parent_what, void (*fix)(struct rest_request *r, cJSON *page))
+{
     if (job->status != STORE_OK) {
         rest_reply_store_error(r, job);
         return;
@@ -102,7 +108,10 @@ void res_list_finish(struct rest_request *r, struct store_job *job,
     } else if (spec->parent && !res_key_sees(r, charger_id, site_id)) {
         res_forbidden(r, parent_what, ctx_key, id);
     } else {
-        rest_reply_json(r, 200, rest_list_page(r, &req, job));
+        cJSON *page = rest_list_page(r, &req, job);
+        if (fix)
+            fix(r, page);
+        rest_reply_json(r, 200, page);
     }
     rest_list_req_free(&req);
 }

@@ -69,6 +69,10 @@ static const struct rest_col session_cols[] = {
     { "meterAnomaly", "s.meter_anomaly", REST_COL_BOOL, NULL },
     { "createdAt", "s.created_at", REST_COL_TIME, NULL },
     { "updatedAt", "s.updated_at", REST_COL_TIME, NULL },
+    /* sql/009: no longer believed running (superseded, silent); only the charger ends it */
+    { "stale", "s.stale", REST_COL_BOOL, NULL },
+    { "staleReason", "s.stale_reason", REST_COL_STR, NULL },
+    { "staleAt", "s.stale_at", REST_COL_TIME, NULL },
 };
 #define NCOLS (sizeof session_cols / sizeof session_cols[0])
 
@@ -103,6 +107,7 @@ static const struct rest_filter session_filters[] = {
     { "authorizationStatus", REST_F_ENUM, "s.auth_status = $?", 0, auth_statuses, 0, 0, NULL },
     { "stopReason", REST_F_ENUM, "s.stop_reason = $?", 0, stop_reasons, 0, 0, NULL },
     { "meterAnomaly", REST_F_BOOL, "s.meter_anomaly = $?::boolean", 0, NULL, 0, 0, NULL },
+    { "stale", REST_F_BOOL, "s.stale = $?::boolean", 0, NULL, 0, 0, NULL },
     { "chargerId", REST_F_TEXT, "s.charger_id = $?", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
     { "chargerIds", REST_F_LIST, "s.charger_id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
     { "siteId", REST_F_TEXT, "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = $?)", 64, NULL,

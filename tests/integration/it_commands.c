@@ -491,7 +491,7 @@ static bool session_completed(const cJSON *s)
 
 static const char *const chargers[] = {
     "icm-err", "icm-off", "icm-off2", "icm-cerr", "icm-inv", "icm-sil", "icm-disc", "icm-disc2",
-    "icm-full", "icm-auth", "icm-other", "icm-q", "icm-list", "icm-async", "icm-async2", "icm-rs",
+    "icm-full", "icm-auth", "icm-other", "icm-q", "icm-list", "icm-lag", "icm-async", "icm-async2", "icm-rs",
     "icm-rs-any", "icm-rs-nowait", "icm-rs-fault", "icm-rs-rej", "icm-stop", "icm-stop-done",
     "icm-stop-twice", "icm-stop-rej", "icm-cfg", "icm-cfg-bad", "icm-idem", "icm-idem2", "icm-idem3",
     "icm-idem4", "icm-idem5", "icm-late", "icm-shut", "icm-audit",
@@ -898,6 +898,7 @@ static void test_disconnect_mid_call_is_502_disconnected(void **state)
     struct api_resp *r = command("icm-disc", "Reset", "{\"type\":\"Soft\"}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     api_check_str(context_of(r), "reason", "disconnected");
+    api_check_str(r->json, "readableMessage", "The charger disconnected before answering; it may have acted.");
     char cid[64];
     command_id_of(r, cid);
     api_free(r);
@@ -1192,6 +1193,64 @@ static void test_command_list_newest_first_with_filters(void **state)
     r = request("GET", limited, "/v1/chargers/icm-list/commands", NULL, NULL);
     api_expect_error(r, 403, "ACCESS_FORBIDDEN");
     api_free(r);
+}
+
+/*
+ * Rows are written behind: while the ended command's last write waits (the
+ * test holds its row locked), the charger's list shows it as the core has
+ * it, the same as GET /v1/commands/{id}, not as the older row (issue 10:
+ * the list said queued while the single read said failed).
+ */
+static void test_command_list_agrees_with_the_single_read(void **state)
+{
+    (void)state;
+    plug("icm-lag");
+    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    struct api_resp *r = command_async("icm-lag", "Reset", "{\"type\":\"Soft\"}");
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s", str_member(api_expect(r, 202), "id"));
+    api_free(r);
+    db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM commands WHERE id = $1::uuid", cid);
+    db_exec("BEGIN");
+    char *row_state = db_str("SELECT state FROM commands WHERE id = $1::uuid FOR UPDATE", cid);
+    if (!row_state || strcmp(row_state, "failed") == 0) {
+        db_exec("ROLLBACK");
+        fail_msg("the row of %s is %s before the call timed out", cid, row_state ? row_state : "(none)");
+    }
+    cJSON *single = command_final(cid); /* the timeout, from the core: the row cannot follow yet */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/chargers/icm-lag/commands?perPage=100");
+    r = get(path);
+    /* filtered by the row's old state: no longer listed under it */
+    char *by_old = it_strf("/v1/chargers/icm-lag/commands?perPage=100&status=%s", row_state);
+    struct api_resp *old = get(by_old);
+    free(row_state);
+    row_state = db_str("SELECT state FROM commands WHERE id = $1::uuid", cid);
+    db_exec("ROLLBACK"); /* before any check: a failure must not leave the writer blocked */
+    if (old->status != 200 || strstr(old->body, cid) ||
+        ji(cJSON_GetObjectItem(old->json, "meta"), "itemCount") != cJSON_GetArraySize(api_data(old->json)))
+        fail_msg("GET %s lists the ended command %s under its old state: %s", by_old, cid, old->body);
+    api_free(old);
+    free(by_old);
+    const cJSON *item, *found = NULL;
+    cJSON_ArrayForEach(item, api_data(api_expect(r, 200))) {
+        const char *iid = js(item, "id");
+        if (iid && strcmp(iid, cid) == 0)
+            found = item;
+    }
+    if (!found)
+        fail_msg("GET %s does not list %s: %s", path, cid, r->body);
+    api_check_str(found, "status", js(single, "status"));
+    api_check_str(found, "outcome", js(single, "outcome"));
+    api_check_str(found, "completedAt", js(single, "completedAt"));
+    if (!row_state || strcmp(row_state, "failed") == 0)
+        fail_msg("the row of %s was written while locked (%s): the test proved nothing", cid,
+                 row_state ? row_state : "(none)");
+    free(row_state);
+    api_free(r);
+    cJSON_Delete(single);
+    /* the row catches up */
+    db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM commands WHERE id = $1::uuid AND state = 'failed'", cid);
 }
 
 /* ================================================================== asynchronous mode */
@@ -1902,6 +1961,10 @@ static void test_shutdown_with_a_command_in_flight_answers_it(void **state)
         api_expect_error(r, 502, "BAD_GATEWAY");
     else
         api_expect_error(r, 503, "SERVICE_UNAVAILABLE");
+    /* saying what happened: the gateway shut down, the charger did not answer with an error */
+    const char *readable = cJSON_GetStringValue(cJSON_GetObjectItem(r->json, "readableMessage"));
+    if (!readable || !strstr(readable, "shut"))
+        fail_msg("readableMessage of a command cut by shutdown: %s", readable ? readable : "(none)");
     api_free(r);
 }
 
@@ -2018,6 +2081,7 @@ int main(void)
         T(test_commands_to_one_charger_are_serialized),
         T(test_parallel_sync_commands_are_serialized),
         T(test_command_list_newest_first_with_filters),
+        T(test_command_list_agrees_with_the_single_read),
         T(test_async_is_202_then_the_same_outcome),
         T(test_async_failure_is_recorded_like_sync),
         T(test_remote_start_returns_the_session),

@@ -526,6 +526,7 @@ static void test_site_limited_key(void **state)
     api_free(r);
     free(key);
 
+    db_exec("INSERT INTO chargers (id) VALUES ('ira-Z') ON CONFLICT DO NOTHING"); /* ids must exist */
     r = api_post(PORT, admin, "/v1/api-keys",
                  "{\"name\":\"ira-both\",\"scopes\":[\"chargers:read\",\"sessions:read\"],"
                  "\"chargerIds\":[\"ira-Z\"],\"siteIds\":[\"ira-site-a\"]}");
@@ -535,6 +536,30 @@ static void test_site_limited_key(void **state)
     free(key);
     db_exec("UPDATE chargers SET site_id = NULL WHERE id = 'ira-A'");
     db_exec("DELETE FROM sites WHERE id = 'ira-site-a'");
+    db_exec("DELETE FROM chargers WHERE id = 'ira-Z'");
+}
+
+/* A key cannot be limited to chargers or sites that do not exist: 422 naming the field and the ids. */
+static void test_key_for_unknown_chargers_or_sites_is_422(void **state)
+{
+    (void)state;
+    int64_t keys = db_int("SELECT count(*) FROM api_keys");
+    struct api_resp *r = api_post(PORT, admin, "/v1/api-keys",
+                                  "{\"name\":\"ira-ghost\",\"scopes\":[\"chargers:read\"],"
+                                  "\"chargerIds\":[\"ira-A\",\"ira-ghost-1\",\"ira-ghost-2\"]}");
+    api_expect_error(r, 422, "UNPROCESSABLE_ENTITY");
+    const char *why = js(cJSON_GetObjectItem(r->json, "context"), "chargerIds");
+    if (!why || !strstr(why, "'ira-ghost-1', 'ira-ghost-2'") || strstr(why, "'ira-A'"))
+        fail_msg("the 422 does not name the unknown charger ids: %s", r->body);
+    api_free(r);
+    r = api_post(PORT, admin, "/v1/api-keys",
+                 "{\"name\":\"ira-ghost\",\"scopes\":[\"chargers:read\"],\"siteIds\":[\"ira-no-site\"]}");
+    api_expect_error(r, 422, "UNPROCESSABLE_ENTITY");
+    why = js(cJSON_GetObjectItem(r->json, "context"), "siteIds");
+    if (!why || !strstr(why, "'ira-no-site'"))
+        fail_msg("the 422 does not name the unknown site id: %s", r->body);
+    api_free(r);
+    assert_int_equal(db_int("SELECT count(*) FROM api_keys"), keys);
 }
 
 /* ---------------------------------------------------------------- api-keys */
@@ -873,6 +898,7 @@ int main(void)
         T(test_limited_key_cannot_see_another_charger),
         T(test_limited_key_made_through_the_api),
         T(test_site_limited_key),
+        T(test_key_for_unknown_chargers_or_sites_is_422),
         T(test_api_key_created_once_stored_hashed_never_listed),
         T(test_api_key_secret_not_kept_for_idempotent_replay),
         T(test_charger_key_never_sent_plain),

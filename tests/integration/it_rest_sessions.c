@@ -313,6 +313,17 @@ static void test_session_bad_parameters_are_400(void **state)
         { "colour=red", "colour" },
     };
     api_expect_bad_queries(PORT, admin, "/v1/sessions", cases, API_COUNT(cases));
+
+    /* a bare '+' arrives as a space: the reason says to send %2B */
+    struct api_resp *r = get("/v1/sessions?from=2026-11-29T00:00:00+01:00");
+    api_expect_error(r, 400, "BAD_REQUEST");
+    const char *why = js(cJSON_GetObjectItem(r->json, "context"), "from");
+    if (!why || !strstr(why, "%2B"))
+        fail_msg("the 400 for a '+' sent bare does not say %%2B: %s", r->body);
+    api_free(r);
+    r = get("/v1/sessions?from=2026-11-29T00:00:00%2B01:00");
+    api_expect(r, 200);
+    api_free(r);
 }
 
 /* ---------------------------------------------------------------- cursor pages */

@@ -221,11 +221,22 @@ static void test_id_syntax(void **state)
     assert_true(core_charger_id_valid("a"));
     assert_true(core_charger_id_valid("CP_1.x:y~z"));
     assert_true(core_charger_id_valid(id48));
+    /* what REST addresses percent-encoded, and dots that are not a whole segment */
+    assert_true(core_charger_id_valid("CP#1"));
+    assert_true(core_charger_id_valid("CP?x"));
+    assert_true(core_charger_id_valid("CP+1&a=b;c"));
+    assert_true(core_charger_id_valid(".a"));
+    assert_true(core_charger_id_valid("..."));
+    assert_null(core_charger_id_problem("CP#1"));
 
     static const char *const bad[] = {
         "", "a/b", "/", "a,b", "a b", " ", "a\tb", "a\nb", "a\x01", "\x1f" "x", "a\x7f",
-        "caf\xc3\xa9",
+        "caf\xc3\xa9", ".", "..", "a%41",
     };
+    assert_string_equal(core_charger_id_problem(".."), "is not allowed ('.' and '..' are path segments)");
+    assert_string_equal(core_charger_id_problem("a b"), "has a space");
+    assert_string_equal(core_charger_id_problem(""), "is empty");
+    assert_string_equal(core_charger_id_problem(id49), "is longer than 48 characters");
     assert_false(core_charger_id_valid(id49));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(core_charger_id_valid(bad[i]));

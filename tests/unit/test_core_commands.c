@@ -989,6 +989,36 @@ static void test_remote_start_waits_for_its_session(void **state)
     assert_int_equal(core_commands_live(fx->c), 0);
 }
 
+/* A second remote start on a connector whose first one is still starting is refused (issue 10). */
+static void test_remote_start_in_progress_holds_the_connector(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t conn = open_charger(fx, "CP-1");
+    struct core_fake_cmd *r = recs(fx, 2);
+    char id[CORE_CMD_ID_LEN + 1], st[16];
+    assert_true(core_connector_startable(fx->c, "CP-1", 2, st));
+    assert_int_equal(remote_start(fx, "CP-1", "TAG-A", 2, 10000, r, id), CORE_CALL_OK);
+    /* queued or sent */
+    assert_false(core_connector_startable(fx->c, "CP-1", 2, st));
+    assert_string_equal(st, CORE_CONNECTOR_STARTING);
+    assert_true(core_connector_startable(fx->c, "CP-1", 1, st)); /* another connector */
+    assert_true(core_connector_startable(fx->c, "CP-1", 0, st)); /* the charger picks */
+    assert_true(core_connector_startable(fx->c, "CP-2", 2, st));
+    answer(fx, conn, ACCEPTED, "Accepted");
+    /* awaiting its StartTransaction */
+    assert_false(core_connector_startable(fx->c, "CP-1", 2, st));
+    session_started(fx, conn, "s-1", 2, "TAG-A", 5, 500, false);
+    assert_int_equal(r->n, 1);
+    /* matched: the session (in the database) holds the connector from now on, not the command */
+    assert_true(core_connector_startable(fx->c, "CP-1", 2, st));
+
+    /* one the charger rejects lets the connector go */
+    assert_int_equal(remote_start(fx, "CP-1", "TAG-B", 1, 10000, &r[1], id), CORE_CALL_OK);
+    assert_false(core_connector_startable(fx->c, "CP-1", 1, st));
+    answer(fx, conn, "{\"status\":\"Rejected\"}", "Rejected");
+    assert_true(core_connector_startable(fx->c, "CP-1", 1, st));
+}
+
 static void test_remote_start_any_connector(void **state)
 {
     struct fx *fx = *state;
@@ -1613,6 +1643,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_call_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_start_waits_for_its_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_start_in_progress_holds_the_connector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_start_any_connector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_start_wait_elapses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_start_wait_is_a_deadline, setup, teardown),

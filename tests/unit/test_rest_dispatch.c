@@ -912,6 +912,9 @@ static void test_error_mapping(void **state)
         { REST_ERR_UNAVAILABLE, 503, "SERVICE_UNAVAILABLE" },
         { REST_ERR_CHARGER_TIMEOUT, 504, "CHARGER_TIMEOUT" },
         { REST_ERR_QUERY_TIMEOUT, 503, "QUERY_TIMEOUT" },
+        { REST_ERR_SHUTTING_DOWN, 503, "SERVICE_UNAVAILABLE" },
+        { REST_ERR_CUT_BY_SHUTDOWN, 502, "BAD_GATEWAY" },
+        { REST_ERR_CUT_BY_DISCONNECT, 502, "BAD_GATEWAY" },
     };
     assert_int_equal(sizeof want / sizeof want[0], REST_ERR_COUNT);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
