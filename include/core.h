@@ -136,9 +136,14 @@ void core_charger_upsert(struct core *c, const struct store_charger *row);
 /*
  * The whole chargers table, read again (after the database came back:
  * notifications sent while it was unreachable are lost). Upserts every row
- * and forgets chargers that are no longer there (closing their connection).
+ * and forgets chargers that are no longer there (closing their connection),
+ * except what changed in the registry after `mark` (core_registry_mark(),
+ * taken when the read was asked for): a create this process committed or an
+ * auto-registered charger whose row the snapshot missed is not a deletion,
+ * and a newer row is not replaced by an older one.
  */
-void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n);
+uint64_t core_registry_mark(const struct core *c);
+void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n, uint64_t mark);
 size_t core_charger_count(const struct core *c);
 size_t core_connected_count(const struct core *c);
 /* Chargers admitted without credentials: security profile 0 and no AuthorizationKey. */

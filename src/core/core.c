@@ -284,6 +284,7 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
         ch->has_verified = false;
         str_copy(ch->auth_hash, sizeof ch->auth_hash, row->auth_hash);
     }
+    ch->seq = ++c->registry_seq;
     ch->security_profile = row->security_profile;
     ch->registration = reg;
     ch->auto_registered = false;
@@ -292,8 +293,8 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
 }
 
 struct sync_ctx {
-    struct core *c;
     struct hmap *seen;
+    uint64_t mark;
     struct core_charger **gone;
     size_t n_gone;
 };
@@ -301,16 +302,33 @@ struct sync_ctx {
 static int collect_gone(void *ctx, const void *key, size_t klen, void *val)
 {
     struct sync_ctx *s = ctx;
-    if (!hmap_get(s->seen, key, klen))
+    const struct core_charger *ch = val;
+    if (!hmap_get(s->seen, key, klen) && ch->seq <= s->mark)
         s->gone[s->n_gone++] = val;
     return 0;
 }
 
-void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n)
+uint64_t core_registry_mark(const struct core *c)
 {
-    struct sync_ctx s = { c, hmap_new(), NULL, 0 };
+    return c->registry_seq;
+}
+
+/*
+ * The snapshot was read after `mark` was taken: an entry changed since then
+ * (a REST write this process committed, a notification, an auto-registered
+ * connect) is newer than the snapshot, or its row was not committed yet when
+ * the snapshot was read; it keeps what it has.
+ */
+void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n, uint64_t mark)
+{
+    struct sync_ctx s = { hmap_new(), mark, NULL, 0 };
+    size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        core_charger_upsert(c, &rows[i]);
+        const struct core_charger *ch = hmap_get_str(c->chargers, rows[i].id);
+        if (ch && ch->seq > mark)
+            kept++;
+        else
+            core_charger_upsert(c, &rows[i]);
         hmap_put_str(s.seen, rows[i].id, (void *)&rows[i]);
     }
     s.gone = xcalloc(hmap_count(c->chargers) + 1, sizeof *s.gone);
@@ -320,7 +338,8 @@ void core_registry_sync(struct core *c, const struct store_charger *rows, size_t
         str_copy(del.id, sizeof del.id, s.gone[i]->id);
         core_charger_upsert(c, &del);
     }
-    log_info(NULL, "charger registry reloaded: %zu chargers, %zu removed", n, s.n_gone);
+    log_info(NULL, "charger registry reloaded: %zu chargers, %zu removed, %zu changed since the read kept",
+             n, s.n_gone, kept);
     free(s.gone);
     hmap_free(s.seen);
 }
@@ -697,6 +716,7 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
         str_copy(ch->id, sizeof ch->id, charger_id);
         ch->registration = OCPP_REG_ACCEPTED;
         ch->auto_registered = true;
+        ch->seq = ++c->registry_seq;
         hmap_put_str(c->chargers, ch->id, ch);
         c->unauthenticated++;       /* profile 0 without a key, like its row */
         created = true;

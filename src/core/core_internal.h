@@ -98,6 +98,7 @@ struct core_charger {
     int security_profile;
     enum ocpp_registration registration;
     bool auto_registered;                   /* created by a connect this run */
+    uint64_t seq;                           /* core.registry_seq when this entry last changed */
     bool has_verified;                      /* fast path for reconnects */
     char last_auth_addr[64];                /* last address that passed the credential check */
     unsigned char verified[32];             /* sha256(process key, password) */
@@ -149,6 +150,7 @@ struct core {
     uint64_t next_call_seq;
     size_t connected;
     size_t unauthenticated;                 /* chargers admitted without credentials (profile 0, no key) */
+    uint64_t registry_seq;                  /* counts registry changes (core_registry_mark) */
     size_t jobs_out;
     int64_t next_flush_ms;
     unsigned char process_key[32];

@@ -89,7 +89,7 @@ static void registry_reload_done(struct gateway *g, const struct store_job *job)
         g->server->store_was_ready = false;
         return;
     }
-    core_registry_sync(g->core, job->out.chargers.items, job->out.chargers.n);
+    core_registry_sync(g->core, job->out.chargers.items, job->out.chargers.n, (uint64_t)(uintptr_t)job->user);
 }
 
 static void drain_store(struct gateway *g)
@@ -269,8 +269,11 @@ static void tick(struct lws_sorted_usec_list *sul)
     struct gateway *g = s->g;
     int ms = core_expire(g->core);
     bool ready = store_ready(g->store);
-    if (ready && !s->store_was_ready)
-        store_submit(g->store, store_job_new(STORE_OP_CHARGERS_ALL));
+    if (ready && !s->store_was_ready) {
+        struct store_job *reload = store_job_new(STORE_OP_CHARGERS_ALL);
+        reload->user = (void *)(uintptr_t)core_registry_mark(g->core); /* what the read will be newer than */
+        store_submit(g->store, reload);
+    }
     s->store_was_ready = ready;
     rest_tick();
     log_repeat_flush();

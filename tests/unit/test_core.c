@@ -817,7 +817,7 @@ static void test_registry_sync(void **state)
     str_copy(rows[1].id, sizeof rows[1].id, "CP-3");
     str_copy(rows[1].registration, sizeof rows[1].registration, "Pending");
     size_t closes = fx->f.n_closes;
-    core_registry_sync(fx->c, rows, 2);
+    core_registry_sync(fx->c, rows, 2, core_registry_mark(fx->c));
     free(hash);
 
     assert_int_equal(core_charger_count(fx->c), 2);
@@ -831,6 +831,51 @@ static void test_registry_sync(void **state)
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "wrong-wrong-wrong"),
                      CORE_ADMIT_UNAUTHORIZED);
     assert_int_equal(core_fake_admit(fx->c, "CP-1", ADDR, "CP-1", "0123456789abcdef"), CORE_ADMIT_OK);
+}
+
+/*
+ * A reload's snapshot is older than what the registry learnt after the read
+ * was asked for: a create this process committed (REST), an auto-registered
+ * connect, a newer key. None of them is undone by the snapshot: the charger
+ * is not forgotten, its connection not closed, its new key not replaced.
+ */
+static void test_registry_sync_keeps_what_changed_after_the_read(void **state)
+{
+    struct fx *fx = *state;
+    fx->cfg.auto_register = true;
+    restart(fx);
+    add_charger(fx, "CP-OLD", NULL, 0, "Accepted");
+    add_charger(fx, "CP-KEY", "old-key-0123456789", 1, "Accepted");
+    add_charger(fx, "CP-GONE", NULL, 0, "Accepted");
+    uint64_t mark = core_registry_mark(fx->c);
+
+    /* after the read was asked for: a create, an auto-registered connect, a new key */
+    add_charger(fx, "CP-NEW", "new-key-0123456789", 1, "Accepted");
+    assert_int_equal(core_fake_admit(fx->c, "AUTO-1", ADDR, NULL, NULL), CORE_ADMIT_OK);
+    uint64_t conn = core_conn_open(fx->c, "AUTO-1", ADDR);
+    assert_true(conn != 0);
+    add_charger(fx, "CP-KEY", "new-key-0123456789", 1, "Accepted");
+
+    /* the snapshot: read before those rows committed (CP-GONE was deleted before it) */
+    struct store_charger rows[2] = { { .security_profile = 0 }, { .security_profile = 1 } };
+    str_copy(rows[0].id, sizeof rows[0].id, "CP-OLD");
+    str_copy(rows[0].registration, sizeof rows[0].registration, "Accepted");
+    str_copy(rows[1].id, sizeof rows[1].id, "CP-KEY");
+    char *old_hash = secret_hash_password("old-key-0123456789", 1000);
+    str_copy(rows[1].auth_hash, sizeof rows[1].auth_hash, old_hash);
+    free(old_hash);
+    str_copy(rows[1].registration, sizeof rows[1].registration, "Accepted");
+    size_t closes = fx->f.n_closes;
+    core_registry_sync(fx->c, rows, 2, mark);
+
+    assert_int_equal(core_charger_count(fx->c), 4); /* CP-OLD, CP-KEY, CP-NEW, AUTO-1 */
+    assert_true(core_charger_connected(fx->c, "AUTO-1"));
+    assert_int_equal(fx->f.n_closes, closes);
+    assert_int_equal(core_fake_admit(fx->c, "CP-NEW", ADDR, "CP-NEW", NULL), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-NEW", ADDR, "CP-NEW", "new-key-0123456789"), CORE_ADMIT_OK);
+    assert_int_equal(core_fake_admit(fx->c, "CP-KEY", ADDR, "CP-KEY", "old-key-0123456789"),
+                     CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-KEY", ADDR, "CP-KEY", "new-key-0123456789"), CORE_ADMIT_OK);
 }
 
 /*
@@ -2162,6 +2207,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_sync_keeps_what_changed_after_the_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_change_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_charger_deleted_while_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot, setup, teardown),
