@@ -16,7 +16,8 @@
  *   a number other than 2, 3, 4                  ignored (OCPP-J 4.1.3)
  *   too few elements for the type                ProtocolError
  *   id not a string                              FormationViolation
- *   id empty or over 36 characters               ProtocolError
+ *   id empty                                     ProtocolError
+ *   id over 36 bytes (UTF-8, not characters)     FormationViolation
  *   too many elements for the type               FormationViolation
  *   action / code / description not a string,
  *   payload / details not an object              FormationViolation
@@ -47,15 +48,6 @@ static enum ocpp_parse_result parse_error(enum ocpp_err *err, const char **why,
     *err = e;
     *why = reason;
     return OCPP_PARSE_ERROR;
-}
-
-/* Unicode characters of a UTF-8 string. */
-static size_t utf8_length(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        n += (*p & 0xc0) != 0x80;
-    return n;
 }
 
 static bool only_whitespace(const char *p, const char *end)
@@ -133,10 +125,15 @@ enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocp
         return parse_error(err, why, OCPP_ERR_PROTOCOL, "frame is incomplete");
     if (!cJSON_IsString(id))
         return parse_error(err, why, OCPP_ERR_FORMATION, "unique id is not a string");
-    size_t id_len = utf8_length(id->valuestring);
-    if (id_len == 0 || id_len > OCPP_ID_MAX)
-        return parse_error(err, why, OCPP_ERR_PROTOCOL, id_len ? "unique id longer than 36 characters"
-                                                              : "unique id is empty");
+    /*
+     * By bytes: every buffer downstream holds OCPP_ID_MAX bytes + NUL, so an
+     * id of 20 three-byte characters accepted here would be cut there.
+     */
+    size_t id_len = strlen(id->valuestring);
+    if (id_len == 0)
+        return parse_error(err, why, OCPP_ERR_PROTOCOL, "unique id is empty");
+    if (id_len > OCPP_ID_MAX)
+        return parse_error(err, why, OCPP_ERR_FORMATION, "unique id longer than 36 bytes");
     if (n > shapes[f->type].max)
         return parse_error(err, why, OCPP_ERR_FORMATION, "too many elements in frame");
     return parse_elements(f, id, err, why);
