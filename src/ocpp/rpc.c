@@ -9,7 +9,8 @@
  * descriptions are escaped however they look.
  *
  * Decisions, in the order they are taken:
- *   not JSON (or trailing bytes, or a NUL byte)  FormationViolation
+ *   not JSON (or trailing bytes, or a NUL byte,
+ *   raw or as \u0000 in a string)                FormationViolation
  *   not an array                                 FormationViolation
  *   []                                           ProtocolError
  *   first element not a number                   FormationViolation
@@ -56,6 +57,24 @@ static bool only_whitespace(const char *p, const char *end)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
             return false;
     return true;
+}
+
+/*
+ * Whether valid JSON text holds a \u0000 escape: cJSON would end that string
+ * there, so an id "a\u0000b" would be answered as "a" (cut), and no OCPP
+ * string may hold a NUL. Backslashes only occur in strings of valid JSON, and
+ * every escape is a backslash and one character (then four hex digits for u).
+ */
+static bool has_escaped_nul(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (*p != '\\' || end - p < 2)
+            continue;
+        if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+            return true;
+        p++;                    /* the escaped character */
+    }
+    return false;
 }
 
 /* The frame's type, or 0 if the first element is a number other than 2/3/4. */
@@ -105,6 +124,8 @@ enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocp
         !(f->root = cJSON_ParseWithLengthOpts(text, len, &end, false)) ||
         !only_whitespace(end, text + len))
         return parse_error(err, why, OCPP_ERR_FORMATION, "not valid JSON");
+    if (has_escaped_nul(text, text + len))
+        return parse_error(err, why, OCPP_ERR_FORMATION, "NUL character (\\u0000) in a string");
     if (!cJSON_IsArray(f->root))
         return parse_error(err, why, OCPP_ERR_FORMATION, "not a JSON array");
     const cJSON *first = f->root->child;
