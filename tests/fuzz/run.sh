@@ -6,6 +6,9 @@
 # A crash stops the run (the input is in $BUILD/crash-<target>-*); a summary
 # line per target goes to stdout and $BUILD/fuzz-summary.txt.
 #
+# FUZZ_SECONDS_<target> (e.g. FUZZ_SECONDS_fuzz_rest=1200) overrides the
+# budget of one target.
+#
 #   BUILD=build-fuzz FUZZ_SECONDS=600 tests/fuzz/run.sh fuzz_rest fuzz_cursor
 set -eu
 BUILD=${BUILD:-build-fuzz}
@@ -16,6 +19,7 @@ SUMMARY=$BUILD/fuzz-summary.txt
 status=0
 for t in "$@"; do
     corpus=$HERE/corpus/$t
+    secs=$(eval "echo \${FUZZ_SECONDS_$t:-$SECS}")
     new=$BUILD/new/$t
     log=$BUILD/$t.log
     mkdir -p "$corpus" "$new"
@@ -26,11 +30,11 @@ for t in "$@"; do
     esac
     dict=
     [ -f "$HERE/$t.dict" ] && dict=-dict=$HERE/$t.dict
-    echo "== $t: ${SECS}s over $(ls "$corpus" | wc -l) corpus inputs"
+    echo "== $t: ${secs}s over $(ls "$corpus" | wc -l) corpus inputs"
     rc=0
     # new finds go to $new (the first directory); the committed corpus is read too
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-    "$BUILD/$t" -max_total_time="$SECS" -max_len=$maxlen -timeout=10 -print_final_stats=1 \
+    "$BUILD/$t" -max_total_time="$secs" -max_len=$maxlen -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$BUILD/crash-$t-" $dict "$new" "$corpus" > "$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     crashes=$(ls "$BUILD" | grep -c "^crash-$t-" || true)
@@ -41,7 +45,7 @@ for t in "$@"; do
         status=1
         tail -n 60 "$log"
     fi
-    line="$t seconds=$SECS executions=${execs:-?} exit=$rc crash_files=$crashes corpus=$(ls "$corpus" | wc -l)"
+    line="$t seconds=$secs executions=${execs:-?} exit=$rc crash_files=$crashes corpus=$(ls "$corpus" | wc -l)"
     echo "$line" | tee -a "$SUMMARY"
     [ "$rc" -eq 0 ] || break
 done
