@@ -33,7 +33,9 @@ for t in "$@"; do
     echo "== $t: ${secs}s over $(ls "$corpus" | wc -l) corpus inputs"
     rc=0
     # new finds go to $new (the first directory); the committed corpus is read too
+    # UBSan's findings are crashes too (the fuzz build does not make them fatal itself)
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
     "$BUILD/$t" -max_total_time="$secs" -max_len=$maxlen -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$BUILD/crash-$t-" $dict "$new" "$corpus" > "$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
