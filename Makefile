@@ -139,6 +139,7 @@ UNIT_LAYER_test_rest_router   := rest
 UNIT_LAYER_test_rest_ratelimit := rest
 UNIT_LAYER_test_rest_dispatch := rest
 UNIT_LAYER_test_rest_commands := rest
+UNIT_LAYER_test_fuzz_rest     := rest
 UNIT_LAYER_test_openapi       := rest
 UNIT_LAYER_test_stmt_cache    := store
 unit_layer = $(or $(UNIT_LAYER_$(1)),app)
@@ -218,9 +219,18 @@ $(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(IT_SUPPORT_OBJ) $(BUILD
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(LDLIBS) $(TEST_PKG_LIBS)
 
-$(BUILD)/fuzz_dispatch: $(BUILD)/tests/fuzz/fuzz_dispatch.o $(LIBS_ALL)
+# a fuzz target links the closure of its layer only, like a unit test
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(FUZZ_SRC:tests/fuzz/%.c=%)
+FUZZ_LAYER_fuzz_dispatch    := ocpp
+FUZZ_LAYER_fuzz_rest        := rest
+FUZZ_LAYER_fuzz_cursor      := rest
+FUZZ_LAYER_fuzz_basic_auth  := util
+FUZZ_LAYER_fuzz_config      := config
+fuzz_layer = $(or $(FUZZ_LAYER_$(1)),app)
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $$(call archives,$$(call closure,$$(call fuzz_layer,fuzz_$$*)))
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call ext_libs,$(call fuzz_layer,fuzz_$*)) $(LDLIBS)
 
 # The layer check (scripts/check-layers.sh): every archive's symbols, includes
 # and libraries against the table above, and docs/architecture.md's copy of it.
@@ -262,14 +272,15 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/bench.sh
 
-# libFuzzer on frame parsing + dispatch + core (clang). FUZZ_SECONDS to change the budget.
+# libFuzzer (clang), every target in tests/fuzz/ in turn, FUZZ_SECONDS each:
+# OCPP frames through dispatch and the core, a REST request (path, query,
+# headers, body), cursors, the chargers' Basic header, the config file.
+# Seeds and what the runs found live in tests/fuzz/corpus/<target>/
+# (committed; new finds are merged in with -merge=1). docs/fuzzing.md.
 FUZZ_SECONDS ?= 60
 fuzz:
-	@$(MAKE) --no-print-directory BUILD=build-fuzz SAN=fuzz CC=clang build-fuzz/fuzz_dispatch
-	@mkdir -p build-fuzz/corpus
-	@for f in tests/fixtures/ocpp/*.req.json; do a=$$(basename $$f .req.json); \
-	  printf '[2,"%s","%s",%s]' "$$a" "$$a" "$$(cat $$f)" > build-fuzz/corpus/$$a.frame; done
-	./build-fuzz/fuzz_dispatch -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/corpus
+	@$(MAKE) --no-print-directory BUILD=build-fuzz SAN=fuzz CC=clang $(FUZZ_TARGETS:%=build-fuzz/%)
+	@BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 stop-db:
 	@scripts/pg.sh stop var/pg

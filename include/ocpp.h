@@ -72,8 +72,8 @@ enum ocpp_parse_result {
 /*
  * Parses one text message. On OCPP_PARSE_ERROR, *err is FORMATION or
  * PROTOCOL and *why a static description; frame->id holds the id if one
- * could be read (else ""). Unique ids longer than 36 characters are a
- * PROTOCOL error answered with the id as sent (if it fits in frame->id).
+ * could be read (else ""). Unique ids longer than 36 bytes are a
+ * FORMATION error answered with the id as sent (if it fits in frame->id).
  * Always call ocpp_frame_free afterwards.
  */
 enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocpp_frame *frame,

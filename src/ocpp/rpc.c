@@ -9,14 +9,16 @@
  * descriptions are escaped however they look.
  *
  * Decisions, in the order they are taken:
- *   not JSON (or trailing bytes, or a NUL byte)  FormationViolation
+ *   not JSON (or trailing bytes, or a NUL byte,
+ *   raw or as \u0000 in a string)                FormationViolation
  *   not an array                                 FormationViolation
  *   []                                           ProtocolError
  *   first element not a number                   FormationViolation
  *   a number other than 2, 3, 4                  ignored (OCPP-J 4.1.3)
  *   too few elements for the type                ProtocolError
  *   id not a string                              FormationViolation
- *   id empty or over 36 characters               ProtocolError
+ *   id empty                                     ProtocolError
+ *   id over 36 bytes (UTF-8, not characters)     FormationViolation
  *   too many elements for the type               FormationViolation
  *   action / code / description not a string,
  *   payload / details not an object              FormationViolation
@@ -49,21 +51,30 @@ static enum ocpp_parse_result parse_error(enum ocpp_err *err, const char **why,
     return OCPP_PARSE_ERROR;
 }
 
-/* Unicode characters of a UTF-8 string. */
-static size_t utf8_length(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        n += (*p & 0xc0) != 0x80;
-    return n;
-}
-
 static bool only_whitespace(const char *p, const char *end)
 {
     for (; p < end; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
             return false;
     return true;
+}
+
+/*
+ * Whether valid JSON text holds a \u0000 escape: cJSON would end that string
+ * there, so an id "a\u0000b" would be answered as "a" (cut), and no OCPP
+ * string may hold a NUL. Backslashes only occur in strings of valid JSON, and
+ * every escape is a backslash and one character (then four hex digits for u).
+ */
+static bool has_escaped_nul(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (*p != '\\' || end - p < 2)
+            continue;
+        if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+            return true;
+        p++;                    /* the escaped character */
+    }
+    return false;
 }
 
 /* The frame's type, or 0 if the first element is a number other than 2/3/4. */
@@ -113,6 +124,8 @@ enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocp
         !(f->root = cJSON_ParseWithLengthOpts(text, len, &end, false)) ||
         !only_whitespace(end, text + len))
         return parse_error(err, why, OCPP_ERR_FORMATION, "not valid JSON");
+    if (has_escaped_nul(text, text + len))
+        return parse_error(err, why, OCPP_ERR_FORMATION, "NUL character (\\u0000) in a string");
     if (!cJSON_IsArray(f->root))
         return parse_error(err, why, OCPP_ERR_FORMATION, "not a JSON array");
     const cJSON *first = f->root->child;
@@ -133,10 +146,15 @@ enum ocpp_parse_result ocpp_frame_parse(const char *text, size_t len, struct ocp
         return parse_error(err, why, OCPP_ERR_PROTOCOL, "frame is incomplete");
     if (!cJSON_IsString(id))
         return parse_error(err, why, OCPP_ERR_FORMATION, "unique id is not a string");
-    size_t id_len = utf8_length(id->valuestring);
-    if (id_len == 0 || id_len > OCPP_ID_MAX)
-        return parse_error(err, why, OCPP_ERR_PROTOCOL, id_len ? "unique id longer than 36 characters"
-                                                              : "unique id is empty");
+    /*
+     * By bytes: every buffer downstream holds OCPP_ID_MAX bytes + NUL, so an
+     * id of 20 three-byte characters accepted here would be cut there.
+     */
+    size_t id_len = strlen(id->valuestring);
+    if (id_len == 0)
+        return parse_error(err, why, OCPP_ERR_PROTOCOL, "unique id is empty");
+    if (id_len > OCPP_ID_MAX)
+        return parse_error(err, why, OCPP_ERR_FORMATION, "unique id longer than 36 bytes");
     if (n > shapes[f->type].max)
         return parse_error(err, why, OCPP_ERR_FORMATION, "too many elements in frame");
     return parse_elements(f, id, err, why);

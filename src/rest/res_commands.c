@@ -792,10 +792,12 @@ static struct waiter *patch_build(struct rest_request *r)
         } else if (cJSON_IsBool(it)) {
             value = cJSON_IsTrue(it) ? "true" : "false";
         } else if (cJSON_IsNumber(it)) {
-            if (it->valuedouble == (double)(long long)it->valuedouble)
-                snprintf(text, sizeof text, "%lld", (long long)it->valuedouble);
+            /* an integer in long long's range (casting one outside it is undefined) */
+            double d = it->valuedouble;
+            if (d >= -9.2e18 && d <= 9.2e18 && d == (double)(long long)d)
+                snprintf(text, sizeof text, "%lld", (long long)d);
             else
-                snprintf(text, sizeof text, "%.17g", it->valuedouble);
+                snprintf(text, sizeof text, "%.17g", d);
             value = text;
         } else {
             cJSON_AddStringToObject(bad, it->string, "must be a string, number or boolean");

@@ -241,6 +241,12 @@ static void test_other_message_types_ignored(void **state)
     sim_disconnect(c);
 }
 
+/*
+ * The limit is 36 BYTES (security.md item 7): 37 ASCII bytes, 13 three-byte
+ * characters (39 bytes) and 20 two-byte characters (40 bytes) are each a
+ * CALLERROR FormationViolation answered with the id as sent, and the socket
+ * stays open; 36 bytes of either kind are answered whole.
+ */
 static void test_unique_id_longer_than_36(void **state)
 {
     (void)state;
@@ -249,12 +255,31 @@ static void test_unique_id_longer_than_36(void **state)
     const char *id36 = "ib-456789012345678901234567890123456";
     assert_int_equal(strlen(id37), 37);
     assert_int_equal(strlen(id36), 36);
-    char *frame = it_strf("[2,\"%s\",\"Heartbeat\",{}]", id37);
-    expect_raw_error(c, frame, id37, "ProtocolError", NULL);
-    free(frame);
-    cJSON *f = it_call_id(c, id36, "Heartbeat", "{}");
-    if (frame_type(f) != 3 || strcmp(frame_id(f), id36) != 0)
-        fail_msg("36-character id: expected a CALLRESULT, got %s", frame_text(f));
+    char euro13[64] = "", euro12[64] = "", e_acute20[64] = "";
+    for (int i = 0; i < 13; i++)
+        strcat(euro13, "\xe2\x82\xac");          /* U+20AC, 3 bytes */
+    memcpy(euro12, euro13, 36);
+    for (int i = 0; i < 20; i++)
+        strcat(e_acute20, "\xc3\xa9");            /* U+00E9, 2 bytes */
+    assert_int_equal(strlen(euro13), 39);
+    assert_int_equal(strlen(e_acute20), 40);
+    const char *over[] = { id37, euro13, e_acute20 };
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        char *frame = it_strf("[2,\"%s\",\"Heartbeat\",{}]", over[i]);
+        expect_raw_error(c, frame, over[i], "FormationViolation", NULL);   /* then a Heartbeat is answered */
+        free(frame);
+    }
+    const char *fit[] = { id36, euro12 };
+    for (size_t i = 0; i < sizeof fit / sizeof fit[0]; i++) {
+        cJSON *f = it_call_id(c, fit[i], "Heartbeat", "{}");
+        if (frame_type(f) != 3 || strcmp(frame_id(f), fit[i]) != 0)
+            fail_msg("36-byte id %s: expected a CALLRESULT with that id, got %s", fit[i], frame_text(f));
+        cJSON_Delete(f);
+    }
+    /* through the database and back (the id waits in the store job's buffer) */
+    cJSON *f = it_call_id(c, euro12, "Authorize", "{\"idTag\":\"ib-tag\"}");
+    if (frame_type(f) != 3 || strcmp(frame_id(f), euro12) != 0)
+        fail_msg("36-byte id through Authorize: expected a CALLRESULT with that id, got %s", frame_text(f));
     cJSON_Delete(f);
     sim_disconnect(c);
 }

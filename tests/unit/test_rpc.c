@@ -177,22 +177,31 @@ static void test_unique_id_limits(void **state)
     (void)state;
     check_id_length(1, OCPP_PARSE_OK, OCPP_OK, true);
     check_id_length(36, OCPP_PARSE_OK, OCPP_OK, true);
-    /* over 36: ProtocolError, answered with the id as sent while it fits frame->id (255 bytes) */
-    check_id_length(37, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, true);
-    check_id_length(255, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, true);
-    check_id_length(256, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, false);
+    /* over 36 bytes: FormationViolation, answered with the id as sent while it fits frame->id (255 bytes) */
+    check_id_length(37, OCPP_PARSE_ERROR, OCPP_ERR_FORMATION, true);
+    check_id_length(255, OCPP_PARSE_ERROR, OCPP_ERR_FORMATION, true);
+    check_id_length(256, OCPP_PARSE_ERROR, OCPP_ERR_FORMATION, false);
     check_id_length(0, OCPP_PARSE_ERROR, OCPP_ERR_PROTOCOL, false);
 
     struct ocpp_frame f;
     enum ocpp_err err;
     char text[512];
-    /* characters, not bytes: 36 x U+00E9 is fine */
+    /* bytes, not characters: 36 x U+00E9 (72 bytes) is refused, and kept whole for the answer */
     char *p = text + sprintf(text, "[2,\"");
     for (int i = 0; i < 36; i++)
         p += sprintf(p, "\\u00e9");
     sprintf(p, "\",\"Heartbeat\",{}]");
-    assert_int_equal(parse(text, &f, &err), OCPP_PARSE_OK);
+    assert_int_equal(parse(text, &f, &err), OCPP_PARSE_ERROR);
+    assert_int_equal(err, OCPP_ERR_FORMATION);
     assert_int_equal(strlen(f.id), 72);
+    ocpp_frame_free(&f);
+    /* 18 x U+00E9 is 36 bytes: fine, and whole */
+    p = text + sprintf(text, "[2,\"");
+    for (int i = 0; i < 18; i++)
+        p += sprintf(p, "\\u00e9");
+    sprintf(p, "\",\"Heartbeat\",{}]");
+    assert_int_equal(parse(text, &f, &err), OCPP_PARSE_OK);
+    assert_int_equal(strlen(f.id), 36);
     ocpp_frame_free(&f);
 }
 
