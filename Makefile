@@ -33,8 +33,9 @@ CFLAGS   += -std=gnu11 $(WARN) -Iinclude -I$(BUILD)/gen -MMD -MP \
 LDLIBS   += -lpthread -lm
 
 ifeq ($(SAN),asan)
-CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS  += -fsanitize=address,undefined
+CFLAGS   += -O1 -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined,float-cast-overflow
+LDFLAGS  += -fsanitize=address,undefined,float-cast-overflow
 endif
 ifeq ($(SAN),fuzz)
 CFLAGS   += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
