@@ -100,22 +100,12 @@ static void expect_in(const char *what, const char *text, const char *needle)
         fail_msg("%s does not say \"%s\":\n%s", what, needle, text);
 }
 
-static bool is_hex40(const char *s)
-{
-    if (!s || strlen(s) != 40)
-        return false;
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
-            return false;
-    return true;
-}
-
 /* stdout as one key alone on its line (caller frees), or a failure. */
 static char *printed_key(const struct proc_result *r, const char *what)
 {
     char *key = strdup(r->out);
     key[strcspn(key, "\n")] = '\0';
-    if (!is_hex40(key) || strlen(r->out) != 41)
+    if (!it_is_hex40(key) || strlen(r->out) != 41)
         fail_msg("%s printed \"%s\" on stdout, expected a 40 hex digit key alone", what, r->out);
     return key;
 }

@@ -102,16 +102,6 @@ static void expect_closed_1008(struct sim_charger *c, const char *what)
     sim_disconnect(c);
 }
 
-static bool is_hex40(const char *s)
-{
-    if (!s || strlen(s) != 40)
-        return false;
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
-            return false;
-    return true;
-}
-
 /* ---------------------------------------------------------------- no profile 0 by accident */
 
 static void test_create_without_key_gets_profile_1_and_a_key_shown_once(void **state)
@@ -124,7 +114,7 @@ static void test_create_without_key_gets_profile_1_and_a_key_shown_once(void **s
     if (!js(c, "authorizationKey"))
         fail_msg("no authorizationKey in the 201: %s", cJSON_PrintUnformatted(c));
     char *key = strdup(js(c, "authorizationKey"));
-    if (!is_hex40(key))
+    if (!it_is_hex40(key))
         fail_msg("authorizationKey \"%s\" is not 40 hex digits", key);
     cJSON_Delete(c);
 
@@ -207,7 +197,7 @@ static void test_cli_charger_add(void **state)
     char key[64] = "";
     sscanf(pr.out ? pr.out : "", "%63s", key);
     proc_result_free(&pr);
-    if (!is_hex40(key))
+    if (!it_is_hex40(key))
         fail_msg("charger add printed \"%s\", expected a 40 hex digit key", key);
     assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id = 'icr-cli' AND security_profile = 1"
                             " AND strpos(auth_hash, $1) = 0", key), 1);
@@ -393,7 +383,7 @@ static void test_made_key_not_kept_for_idempotent_replay(void **state)
                          .headers = (const char *[]){ "Idempotency-Key: icr-replay-1", NULL } };
     struct api_resp *a = api_send(PORT, &q);
     const char *made = js(api_expect(a, 201), "authorizationKey");
-    if (!is_hex40(made))
+    if (!it_is_hex40(made))
         fail_msg("no made key in the 201: %s", a->body);
     char *key = strdup(made);
     api_free(a);

@@ -70,19 +70,6 @@ static char *add_session(const char *charger, int connector, const char *tag, co
 
 /* ---------------------------------------------------------------- one session */
 
-static int32_t start_tx(struct sim_charger *c, int connector, const char *tag, int64_t meter, const char *ts)
-{
-    char *payload = it_start_payload(connector, tag, meter, ts);
-    cJSON *p = it_ok(c, "StartTransaction", payload);
-    free(payload);
-    int64_t tx = ji(p, "transactionId");
-    const char *st = cJSON_GetStringValue(jpath(p, "idTagInfo.status"));
-    if (!st || strcmp(st, "Accepted") != 0 || tx <= 0)
-        fail_msg("StartTransaction for %s not accepted", tag);
-    cJSON_Delete(p);
-    return (int32_t)tx;
-}
-
 static char *session_id_of(int32_t tx)
 {
     char txs[16];
@@ -101,7 +88,7 @@ static void test_session_from_ocpp_has_every_field(void **state)
     it_iso_time(t0, -600);
     it_iso_time(t1, -300);
     it_iso_time(t2, -60);
-    int32_t tx = start_tx(c, 1, "irs-tag", 1000, t0);
+    int32_t tx = it_start_accepted(c, 1, "irs-tag", 1000, t0);
     char *mv = it_strf("{\"connectorId\":1,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\","
                        "\"sampledValue\":[{\"value\":\"1500\"},{\"value\":\"7200\",\"measurand\":\"Power.Active.Import\","
                        "\"unit\":\"W\",\"context\":\"Sample.Clock\",\"format\":\"Raw\",\"phase\":\"L1\","
@@ -137,7 +124,7 @@ static void test_session_from_ocpp_has_every_field(void **state)
     free(path);
 
     /* an active one: no end yet */
-    int32_t tx2 = start_tx(c, 2, "irs-tag2", 200, t2);
+    int32_t tx2 = it_start_accepted(c, 2, "irs-tag2", 200, t2);
     char *sid2 = session_id_of(tx2);
     path = it_strf("/v1/sessions/%s", sid2);
     r = get(path);
@@ -171,7 +158,7 @@ static void test_meter_values_with_defaults(void **state)
     char t0[32], t1[32];
     it_iso_time(t0, -120);
     it_iso_time(t1, -90);
-    int32_t tx = start_tx(c, 3, "irs-tag3", 0, t0);
+    int32_t tx = it_start_accepted(c, 3, "irs-tag3", 0, t0);
     char *mv = it_strf("{\"connectorId\":3,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\","
                        "\"sampledValue\":[{\"value\":\"1500\"},{\"value\":\"7200\",\"measurand\":\"Power.Active.Import\","
                        "\"unit\":\"W\",\"context\":\"Sample.Clock\",\"phase\":\"L1\",\"location\":\"Inlet\"}]},"
@@ -379,7 +366,7 @@ static void walk_while_inserting(const char *order, struct sim_charger *c, int *
             if (pages % 3 == 0) {
                 char ts[32];
                 it_iso_time(ts, pages);
-                int32_t tx = start_tx(c, ++*connector, "irs-walker", 0, ts);
+                int32_t tx = it_start_accepted(c, ++*connector, "irs-walker", 0, ts);
                 char *stop = it_strf("{\"transactionId\":%d,\"meterStop\":10,\"timestamp\":\"%s\"}", tx, ts);
                 cJSON_Delete(it_ok(c, "StopTransaction", stop));
                 free(stop);

@@ -44,19 +44,6 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int32_t start_tx(struct sim_charger *c, int connector, const char *tag, int64_t meter, const char *ts)
-{
-    char *payload = it_start_payload(connector, tag, meter, ts);
-    cJSON *p = it_ok(c, "StartTransaction", payload);
-    free(payload);
-    int64_t tx = ji(p, "transactionId");
-    const char *st = cJSON_GetStringValue(jpath(p, "idTagInfo.status"));
-    if (!st || strcmp(st, "Accepted") != 0 || tx <= 0)
-        fail_msg("StartTransaction for %s not accepted", tag);
-    cJSON_Delete(p);
-    return (int32_t)tx;
-}
-
 static void stop_tx(struct sim_charger *c, int32_t tx, int64_t meter)
 {
     char ts[32];
@@ -111,7 +98,7 @@ static void test_remote_start_on_a_connector_with_an_active_session_is_409(void 
     char t0[32];
     it_iso_time(t0, -60);
     /* no StatusNotification: the core believes the connector is free */
-    int32_t tx = start_tx(c, 1, "isi-tag", 100, t0);
+    int32_t tx = it_start_accepted(c, 1, "isi-tag", 100, t0);
     char *sid = session_id_of(tx);
 
     struct api_resp *r = api_post(PORT, admin, "/v1/chargers/isi-busy/remote-start",
@@ -175,8 +162,8 @@ static void test_second_start_supersedes_the_first_which_stop_still_closes(void 
     char t0[32], t1[32];
     it_iso_time(t0, -600);
     it_iso_time(t1, -60);
-    int32_t tx1 = start_tx(c, 1, "isi-tag", 100, t0);
-    int32_t tx2 = start_tx(c, 1, "isi-tag2", 500, t1); /* accepted: the charger is the authority */
+    int32_t tx1 = it_start_accepted(c, 1, "isi-tag", 100, t0);
+    int32_t tx2 = it_start_accepted(c, 1, "isi-tag2", 500, t1); /* accepted: the charger is the authority */
     char *s1 = session_id_of(tx1), *s2 = session_id_of(tx2);
 
     struct api_resp *r = session(s1);

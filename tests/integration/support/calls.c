@@ -223,3 +223,16 @@ char *it_start_payload(int connector, const char *id_tag, int64_t meter_start, c
     return it_strf("{\"connectorId\":%d,\"idTag\":\"%s\",\"meterStart\":%lld,\"timestamp\":\"%s\"}",
                    connector, id_tag, (long long)meter_start, timestamp);
 }
+
+int32_t it_start_accepted(struct sim_charger *c, int connector, const char *tag, int64_t meter, const char *ts)
+{
+    char *payload = it_start_payload(connector, tag, meter, ts);
+    cJSON *p = it_ok(c, "StartTransaction", payload);
+    free(payload);
+    int64_t tx = ji(p, "transactionId");
+    const char *st = cJSON_GetStringValue(jpath(p, "idTagInfo.status"));
+    if (!st || strcmp(st, "Accepted") != 0 || tx <= 0)
+        fail_msg("StartTransaction for %s not accepted", tag);
+    cJSON_Delete(p);
+    return (int32_t)tx;
+}

@@ -80,5 +80,7 @@ bool it_heartbeat_ok(struct sim_charger *c);
 
 /* A connector's StartTransaction payload (timestamp ISO string). Caller frees. */
 char *it_start_payload(int connector, const char *id_tag, int64_t meter_start, const char *timestamp);
+/* StartTransaction answered Accepted with a positive transactionId (fails the test otherwise): the id. */
+int32_t it_start_accepted(struct sim_charger *c, int connector, const char *tag, int64_t meter, const char *ts);
 
 #endif

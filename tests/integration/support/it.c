@@ -4,6 +4,7 @@
  */
 #include "it.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,4 +92,14 @@ int it_run_action_group(const char *group, const struct it_action_case *cases, s
     free(names);
     free(tests);
     return rc;
+}
+
+bool it_is_hex40(const char *s)
+{
+    if (!s || strlen(s) != 40)
+        return false;
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
+            return false;
+    return true;
 }
