@@ -259,16 +259,25 @@ fi
 
 # ---------------------------------------------------------------- commands
 # wrk POSTs to a random one of the $CMD serving chargers; the Lua script takes
-# the path pattern and body from the environment.
+# the path pattern and body from the environment. With CMD_CONNECTORS=K the
+# body is a format too, given a random connector 1..K: a remote start that
+# makes a session leaves it active, and a second start on a connector with an
+# active session is refused (409), so those spread over many connectors.
 cat >"$tmp/cmd.lua" <<'LUA'
 local n = tonumber(os.getenv("CMD_N"))
 local fmt = os.getenv("CMD_PATH")
+local body = os.getenv("CMD_BODY")
+local conns = tonumber(os.getenv("CMD_CONNECTORS") or "0") or 0
 math.randomseed(os.time())
 wrk.method = "POST"
-wrk.body = os.getenv("CMD_BODY")
+wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 request = function()
-    return wrk.format(nil, string.format(fmt, math.random(1, n)))
+    local path = string.format(fmt, math.random(1, n))
+    if conns > 0 then
+        return wrk.format(nil, path, nil, string.format(body, math.random(1, conns)))
+    end
+    return wrk.format(nil, path)
 end
 LUA
 # the gateway's own figure: ocppgw_command_overhead_seconds (REST round trip
@@ -285,11 +294,11 @@ overhead_q() {
             for (i = 1; i <= NR; i++) if (n[i] >= q * total) {
                 if (le[i] == "+Inf") print ">100ms"; else printf "<=%gms\n", le[i] * 1000; exit } }'
 }
-cmd_run() { # LABEL CONNECTIONS PATH-FORMAT BODY SECONDS -> a row
-    local label=$1 c=$2 fmt=$3 body=$4 secs=$5 out before after
+cmd_run() { # LABEL CONNECTIONS PATH-FORMAT BODY SECONDS [CONNECTORS] -> a row
+    local label=$1 c=$2 fmt=$3 body=$4 secs=$5 conns=${6:-0} out before after
     local threads=$(( c < 2 ? 1 : 2 ))
     before=$(overhead_buckets)
-    out=$(CMD_N=$CMD CMD_PATH=$fmt CMD_BODY=$body wrk -t"$threads" -c"$c" -d"${secs}s" --latency \
+    out=$(CMD_N=$CMD CMD_PATH=$fmt CMD_BODY=$body CMD_CONNECTORS=$conns wrk -t"$threads" -c"$c" -d"${secs}s" --latency \
         -s "$tmp/cmd.lua" -H "Authorization: Bearer $key" "http://127.0.0.1:$port" 2>&1 || true)
     local rps p50 p90 p99 non2xx
     rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
@@ -322,6 +331,7 @@ if command -v wrk >/dev/null; then
     cmd_rows+=("$(printf "%-44s %8s %9s %9s %9s %8s %10s %10s" "commands ($CMD chargers connected)" "req/s" \
         "p50" "p90" "p99" "non-2xx" "gw+ p50" "gw+ p99")")
     start='{"connectorId":1,"idTag":"BENCH"}'
+    start_any='{"connectorId":%d,"idTag":"BENCH"}'
     for delay in 0 20; do
         serve "CMD$delay-" "$delay"
         echo "commands: $(grep '^CONNECTED' "$tmp/serve-CMD$delay-.out" || echo 'no CONNECTED line')"
@@ -329,10 +339,11 @@ if command -v wrk >/dev/null; then
         cmd_rows+=("$(cmd_run "RemoteStart, answer ${delay}ms, 1 client" 1 "$rs" "$start" "$DUR")")
         cmd_rows+=("$(cmd_run "RemoteStart, answer ${delay}ms, 16 clients" 16 "$rs" "$start" "$DUR")")
         if [ "$delay" = 0 ]; then
+            # sessions stay active: each start on its own connector (1 of 1000 per charger)
             cmd_rows+=("$(cmd_run "remote-start + session, 1 client" 1 \
-                "/v1/chargers/CMD0-%06d/remote-start" "$start" "$DUR")")
+                "/v1/chargers/CMD0-%06d/remote-start" "$start_any" "$DUR" 1000)")
             cmd_rows+=("$(cmd_run "remote-start + session, 16 clients" 16 \
-                "/v1/chargers/CMD0-%06d/remote-start" "$start" "$DUR")")
+                "/v1/chargers/CMD0-%06d/remote-start" "$start_any" "$DUR" 1000)")
         fi
         kill -INT "$servepid" 2>/dev/null || true
         wait "$servepid" 2>/dev/null || true
