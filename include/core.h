@@ -210,6 +210,12 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
 
 /* The websocket is gone (any reason). Unknown or replaced ids are fine. */
 void core_conn_closed(struct core *c, uint64_t conn_id, const char *reason);
+/*
+ * Shutdown, at the end of the drain: the disconnect of every connection
+ * still open is stored now (reason given), while the store still writes;
+ * their closes afterwards store nothing more. Returns how many.
+ */
+size_t core_record_disconnects(struct core *c, const char *reason);
 
 /*
  * A valid, schema-checked CALL from the charger. Takes ownership of what req

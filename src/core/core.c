@@ -761,9 +761,37 @@ void core_conn_closed(struct core *c, uint64_t conn_id, const char *reason)
     if (!conn)
         return; /* replaced or closed by us already */
     conn_set_state(conn, CORE_CONN_CLOSED);
-    log_info(conn->charger->id, "disconnected: %s", reason ? reason : "closed");
-    store_disconnected(c, conn, reason ? reason : "closed");
+    if (!conn->disconnect_stored) {
+        log_info(conn->charger->id, "disconnected: %s", reason ? reason : "closed");
+        store_disconnected(c, conn, reason ? reason : "closed");
+    }
     conn_forget(c, conn);
+}
+
+struct record_ctx {
+    struct core *c;
+    const char *reason;
+    size_t n;
+};
+
+static int record_disconnect(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct record_ctx *r = ctx;
+    struct core_conn *conn = val;
+    if (!conn->disconnect_stored && conn->state != CORE_CONN_CLOSED) {
+        conn->disconnect_stored = true;
+        store_disconnected(r->c, conn, r->reason);
+        r->n++;
+    }
+    return 0;
+}
+
+size_t core_record_disconnects(struct core *c, const char *reason)
+{
+    struct record_ctx r = { c, reason, 0 };
+    hmap_foreach(c->conns, record_disconnect, &r);
+    return r.n;
 }
 
 /* ---- time ---- */

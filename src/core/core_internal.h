@@ -35,6 +35,7 @@ struct core_conn {
     char remote_addr[48];
     struct core_pending *pending;
     int n_pending;
+    bool disconnect_stored;                 /* core_record_disconnects: its close stores nothing more */
 };
 
 /*

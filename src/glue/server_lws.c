@@ -531,6 +531,10 @@ void gw_server_run(struct gateway *g, size_t chargers, size_t keys)
     deadline = time_mono_us() + DRAIN_CLOSE_US;
     while (ws_open_count(g) > 0 && time_mono_us() < deadline)
         service_once(g);
+    /* what is still open closes with the context, after the store's last write: record it now */
+    size_t left = core_record_disconnects(g->core, "shutdown");
+    if (left)
+        log_info(NULL, "shutting down: %zu connections still closing, recorded as disconnected", left);
     lws_sul_cancel(&s->tick_sul);       /* the tick uses the stores, which stop next */
     s->ticking = false;
     signal_ctx = NULL;

@@ -308,7 +308,7 @@ static int on_receive(struct gateway *g, struct lws *wsi, struct gw_pss *pss, co
     return r;
 }
 
-static int on_writeable(struct lws *wsi, struct gw_pss *pss)
+static int on_writeable(struct gateway *g, struct lws *wsi, struct gw_pss *pss)
 {
     struct ws_frame *f = pss->out_head;
     if (f) {
@@ -342,7 +342,14 @@ static int on_writeable(struct lws *wsi, struct gw_pss *pss)
         pss->close_code = 0;
         if (lws_write(wsi, buf + LWS_PRE, 2 + n, WS_WRITE_CLOSE) < 0)
             return -1;
-        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+        /*
+         * At shutdown the drain's one deadline (DRAIN_CLOSE_US) bounds every
+         * close handshake. A timeout per connection would cost lws 4.1.6 a
+         * linear insert into its sorted timeout list each: N² for N chargers
+         * (19,000 took over a minute to close).
+         */
+        if (!g->shutting_down)
+            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
     }
     return 0;
 }
@@ -387,7 +394,7 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
         }
         return on_receive(g, wsi, pss, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return on_writeable(wsi, pss);
+        return on_writeable(g, wsi, pss);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2 && pss->conn_id) {
             const unsigned char *b = in;

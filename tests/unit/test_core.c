@@ -834,6 +834,32 @@ static void test_registry_sync(void **state)
 }
 
 /*
+ * Shutdown: the connections still open at the end of the drain have their
+ * disconnect stored at once (the store's last write), once: their close
+ * afterwards stores nothing more; one closed before is not stored twice.
+ */
+static void test_record_disconnects_at_shutdown(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t a = open_charger(fx, "CP-1");
+    uint64_t b = open_charger(fx, "CP-2");
+    uint64_t gone = open_charger(fx, "CP-3");
+    core_conn_closed(fx->c, gone, "peer closed");
+    assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 1);
+
+    assert_int_equal(core_record_disconnects(fx->c, "shutdown"), 2);
+    assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 3);
+    for (int i = 1; i < 3; i++)
+        assert_string_equal(core_fake_job(&fx->f, STORE_OP_CHARGER_DISCONNECTED, i)->in.disconnected.reason,
+                            "shutdown");
+    assert_int_equal(core_record_disconnects(fx->c, "shutdown"), 0);
+    core_conn_closed(fx->c, a, "closed");
+    core_conn_closed(fx->c, b, "closed");
+    assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 3);
+    assert_int_equal(core_connected_count(fx->c), 0);
+}
+
+/*
  * A reload's snapshot is older than what the registry learnt after the read
  * was asked for: a create this process committed (REST), an auto-registered
  * connect, a newer key. None of them is undone by the snapshot: the charger
@@ -2208,6 +2234,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_sync_keeps_what_changed_after_the_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_disconnects_at_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_change_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_charger_deleted_while_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot, setup, teardown),
