@@ -41,6 +41,7 @@
 #include "fixture.h"
 #include "gw.h"
 #include "http.h"
+#include "recorder.h"
 #include "support/rest.h"
 
 #define PORT gw_port(W.gw)
@@ -54,82 +55,6 @@ static char *reader;            /* chargers:read, sessions:read: no commands:wri
 static char *limited;           /* commands:write, limited to charger icm-other */
 
 /* ------------------------------------------------------------------ the charger's side */
-
-/* Every gateway CALL the test's chargers got, and what the responder did. */
-#define REC_MAX 64
-struct rec_call {
-    char charger[64];
-    char action[48];
-    char *request;              /* the CALL's payload */
-    char *answer;               /* CALLRESULT payload, or the CALLERROR code */
-    enum sim_reply_kind kind;
-};
-static struct {
-    struct sim_answers ans;     /* how the chargers answer; tests change it at will */
-    int n;
-    struct rec_call calls[REC_MAX];
-} R;
-
-static void rec_responder(void *user, struct sim_charger *c, const char *action, const char *payload,
-                          struct sim_reply *out)
-{
-    (void)user;
-    sim_answers_responder(&R.ans, c, action, payload, out);
-    if (R.n < REC_MAX) {
-        struct rec_call *k = &R.calls[R.n];
-        snprintf(k->charger, sizeof k->charger, "%s", sim_charger_id(c));
-        snprintf(k->action, sizeof k->action, "%s", action);
-        k->request = strdup(payload ? payload : "");
-        k->answer = strdup(out->payload);
-        k->kind = out->kind;
-    }
-    R.n++;
-}
-
-static void rec_reset(void)
-{
-    for (int i = 0; i < R.n && i < REC_MAX; i++) {
-        free(R.calls[i].request);
-        free(R.calls[i].answer);
-    }
-    memset(&R, 0, sizeof R);
-    sim_answers_init(&R.ans);
-}
-
-/* How many CALLs of that action the recorder saw. */
-static int rec_count(const char *action)
-{
-    int n = 0;
-    for (int i = 0; i < R.n && i < REC_MAX; i++)
-        n += strcmp(R.calls[i].action, action) == 0;
-    return n;
-}
-
-/* The last CALL of that action; fails the test if there was none. */
-static const struct rec_call *rec_last(const char *action)
-{
-    for (int i = (R.n < REC_MAX ? R.n : REC_MAX) - 1; i >= 0; i--)
-        if (strcmp(R.calls[i].action, action) == 0)
-            return &R.calls[i];
-    fail_msg("the charger never got a %s CALL (%d CALLs seen)", action, R.n);
-    return NULL;
-}
-
-static int setup(void **state)
-{
-    rec_reset();
-    int rc = it_test_setup(state);
-    if (rc == 0)
-        sim_set_default_responder(W.sim, rec_responder, NULL);
-    return rc;
-}
-
-static int teardown(void **state)
-{
-    int rc = it_test_teardown(state);
-    rec_reset();
-    return rc;
-}
 
 static struct sim_charger *plug(const char *id)
 {
@@ -592,13 +517,13 @@ static void test_action(void **state)
     /* the charger got exactly that CALL, once */
     assert_int_equal(sim_calls_received(c), 1);
     assert_int_equal(sim_calls_received_action(c, k->action), 1);
-    assert_int_equal(R.n, 1);
-    assert_string_equal(R.calls[0].action, k->action);
-    check_json_text(R.calls[0].request, k->payload, "the payload the charger got");
-    assert_int_equal(R.calls[0].kind, SIM_REPLY_RESULT);
+    assert_int_equal(it_rec.n, 1);
+    assert_string_equal(it_rec.calls[0].action, k->action);
+    check_json_text(it_rec.calls[0].request, k->payload, "the payload the charger got");
+    assert_int_equal(it_rec.calls[0].kind, SIM_REPLY_RESULT);
     /* and the body is its answer */
-    check_json(body, R.calls[0].answer, "the 200 body");
-    char *answer = strdup(R.calls[0].answer);
+    check_json(body, it_rec.calls[0].answer, "the 200 body");
+    char *answer = strdup(it_rec.calls[0].answer);
     char cid[64];
     command_id_of(r, cid);
     api_free(r);
@@ -799,8 +724,8 @@ static void test_callerror_is_502_with_the_chargers_code(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-cerr");
-    R.ans.behaviour = SIM_ANSWER_CALLERROR;
-    snprintf(R.ans.callerror_code, sizeof R.ans.callerror_code, "InternalError");
+    it_rec.ans.behaviour = SIM_ANSWER_CALLERROR;
+    snprintf(it_rec.ans.callerror_code, sizeof it_rec.ans.callerror_code, "InternalError");
     struct api_resp *r = command("icm-cerr", "Reset", "{\"type\":\"Hard\"}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     const cJSON *ctx = context_of(r);
@@ -822,7 +747,7 @@ static void test_callerror_is_502_with_the_chargers_code(void **state)
     cJSON_Delete(cmd);
 
     /* another code is passed on as given */
-    snprintf(R.ans.callerror_code, sizeof R.ans.callerror_code, "NotSupported");
+    snprintf(it_rec.ans.callerror_code, sizeof it_rec.ans.callerror_code, "NotSupported");
     r = command("icm-cerr", "UnlockConnector", "{\"connectorId\":1}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     api_check_str(context_of(r), "errorCode", "NotSupported");
@@ -833,7 +758,7 @@ static void test_invalid_answer_is_502(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-inv");
-    R.ans.behaviour = SIM_ANSWER_INVALID;
+    it_rec.ans.behaviour = SIM_ANSWER_INVALID;
     struct api_resp *r = command("icm-inv", "Reset", "{\"type\":\"Soft\"}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     const char *reason = js(context_of(r), "reason");
@@ -865,7 +790,7 @@ static void test_silence_is_504_and_the_queue_moves_on(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-sil");
-    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    it_rec.ans.behaviour = SIM_ANSWER_SILENCE;
     struct api_resp *r = command("icm-sil", "Reset", "{\"type\":\"Soft\"}");
     api_expect_error(r, 504, "CHARGER_TIMEOUT");
     const cJSON *ctx = context_of(r);
@@ -883,7 +808,7 @@ static void test_silence_is_504_and_the_queue_moves_on(void **state)
     cJSON_Delete(cmd);
 
     /* the charger is still there and the next command goes out */
-    R.ans.behaviour = SIM_ANSWER_ACCEPT;
+    it_rec.ans.behaviour = SIM_ANSWER_ACCEPT;
     r = command("icm-sil", "Reset", "{\"type\":\"Soft\"}");
     check_json(api_expect(r, 200), "{\"status\":\"Accepted\"}", "the answer after a timeout");
     api_free(r);
@@ -894,7 +819,7 @@ static void test_disconnect_mid_call_is_502_disconnected(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-disc");
-    R.ans.behaviour = SIM_ANSWER_DISCONNECT;
+    it_rec.ans.behaviour = SIM_ANSWER_DISCONNECT;
     struct api_resp *r = command("icm-disc", "Reset", "{\"type\":\"Soft\"}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     api_check_str(context_of(r), "reason", "disconnected");
@@ -918,8 +843,8 @@ static void test_disconnect_fails_the_queue_too(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-disc2");
-    R.ans.behaviour = SIM_ANSWER_DISCONNECT;
-    R.ans.delay_ms = 500;
+    it_rec.ans.behaviour = SIM_ANSWER_DISCONNECT;
+    it_rec.ans.delay_ms = 500;
     struct api_req q[2] = {
         { .method = "POST", .path = "/v1/chargers/icm-disc2/commands/Reset", .key = admin,
           .body = "{\"type\":\"Soft\"}" },
@@ -949,7 +874,7 @@ static void test_queue_full_is_503(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-full");
-    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    it_rec.ans.behaviour = SIM_ANSWER_SILENCE;
     /* one in flight (never answered), QUEUE_MAX behind it */
     for (int i = 0; i < 1 + QUEUE_MAX; i++) {
         struct api_resp *r = command_async("icm-full", "Reset", "{\"type\":\"Soft\"}");
@@ -972,7 +897,7 @@ static void test_rejected_remote_start_is_422_failed_to_start(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-rs-rej");
-    sim_answers_set(&R.ans, "RemoteStartTransaction", SIM_ANSWER_REJECT);
+    sim_answers_set(&it_rec.ans, "RemoteStartTransaction", SIM_ANSWER_REJECT);
     struct api_resp *r = post("/v1/chargers/icm-rs-rej/remote-start", "{\"connectorId\":1,\"idTag\":\"" TAG "\"}");
     api_expect_error(r, 422, "CHARGING_FAILED_TO_START");
     api_check_str(context_of(r), "status", "Rejected");
@@ -1085,7 +1010,7 @@ static void test_commands_to_one_charger_are_serialized(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-q");
-    R.ans.delay_ms = 300;           /* each answer takes a while: a second CALL would overlap */
+    it_rec.ans.delay_ms = 300;           /* each answer takes a while: a second CALL would overlap */
     static const struct it_action_case seq[1 + QUEUE_MAX] = {
         { "ClearCache", "{}" },
         { "Reset", "{\"type\":\"Hard\"}" },
@@ -1107,9 +1032,9 @@ static void test_commands_to_one_charger_are_serialized(void **state)
     }
     /* never two CALLs outstanding, and sent in the order asked */
     assert_int_equal(sim_calls_outstanding_max(c), 1);
-    assert_int_equal(R.n, 1 + QUEUE_MAX);
+    assert_int_equal(it_rec.n, 1 + QUEUE_MAX);
     for (int i = 0; i < 1 + QUEUE_MAX; i++)
-        assert_string_equal(R.calls[i].action, seq[i].action);
+        assert_string_equal(it_rec.calls[i].action, seq[i].action);
     for (int i = 1; i < 1 + QUEUE_MAX; i++) {
         int64_t sent = time_member(cmd[i], "sentAt"), prev_answered = time_member(cmd[i - 1], "answeredAt");
         if (sent < prev_answered)
@@ -1125,7 +1050,7 @@ static void test_parallel_sync_commands_are_serialized(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-q");
-    R.ans.delay_ms = 300;
+    it_rec.ans.delay_ms = 300;
     struct api_req q[3] = {
         { .method = "POST", .path = "/v1/chargers/icm-q/commands/ClearCache", .key = admin, .body = "{}" },
         { .method = "POST", .path = "/v1/chargers/icm-q/commands/GetLocalListVersion", .key = admin, .body = "{}" },
@@ -1154,7 +1079,7 @@ static void test_command_list_newest_first_with_filters(void **state)
     char first[64];
     command_id_of(r, first);
     api_free(r);
-    R.ans.behaviour = SIM_ANSWER_CALLERROR;
+    it_rec.ans.behaviour = SIM_ANSWER_CALLERROR;
     r = command("icm-list", "ClearCache", "{}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     char second[64];
@@ -1205,7 +1130,7 @@ static void test_command_list_agrees_with_the_single_read(void **state)
 {
     (void)state;
     plug("icm-lag");
-    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    it_rec.ans.behaviour = SIM_ANSWER_SILENCE;
     struct api_resp *r = command_async("icm-lag", "Reset", "{\"type\":\"Soft\"}");
     char cid[64];
     snprintf(cid, sizeof cid, "%s", str_member(api_expect(r, 202), "id"));
@@ -1285,7 +1210,7 @@ static void test_async_is_202_then_the_same_outcome(void **state)
     cJSON *cmd = command_final(cid);
     api_check_str(cmd, "status", "completed");
     api_check_str(cmd, "outcome", "answered");
-    check_json(member(cmd, "response"), rec_last("Reset")->answer, "the async command's response");
+    check_json(member(cmd, "response"), it_rec_last("Reset")->answer, "the async command's response");
 
     /* the same command in synchronous mode answers that response as its body */
     r = command("icm-async", "Reset", "{\"type\":\"Soft\"}");
@@ -1299,8 +1224,8 @@ static void test_async_failure_is_recorded_like_sync(void **state)
 {
     (void)state;
     plug("icm-async2");
-    R.ans.behaviour = SIM_ANSWER_CALLERROR;
-    snprintf(R.ans.callerror_code, sizeof R.ans.callerror_code, "SecurityError");
+    it_rec.ans.behaviour = SIM_ANSWER_CALLERROR;
+    snprintf(it_rec.ans.callerror_code, sizeof it_rec.ans.callerror_code, "SecurityError");
     struct api_resp *r = command_async("icm-async2", "ChangeAvailability",
                                        "{\"connectorId\":1,\"type\":\"Operative\"}");
     api_expect(r, 202);
@@ -1318,7 +1243,7 @@ static void test_async_failure_is_recorded_like_sync(void **state)
     api_free(r);
 
     /* a remote start in asynchronous mode: the command ends with its session */
-    R.ans.behaviour = SIM_ANSWER_ACCEPT;
+    it_rec.ans.behaviour = SIM_ANSWER_ACCEPT;
     r = request("POST", admin, "/v1/chargers/icm-async2/remote-start", "{\"connectorId\":1,\"idTag\":\"" TAG "\"}",
                 ASYNC);
     api_expect(r, 202);
@@ -1340,7 +1265,7 @@ static void test_async_failure_is_recorded_like_sync(void **state)
     api_free(r);
 
     /* a silent charger: 202 at once, then the command times out */
-    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    it_rec.ans.behaviour = SIM_ANSWER_SILENCE;
     r = command_async("icm-async2", "Reset", "{\"type\":\"Soft\"}");
     api_expect(r, 202);
     snprintf(cid, sizeof cid, "%s", str_member(r->json, "id"));
@@ -1392,7 +1317,7 @@ static void test_remote_start_returns_the_session(void **state)
     api_free(r);
 
     /* the charger got the remote start and started the transaction the answer names */
-    const struct rec_call *k = rec_last("RemoteStartTransaction");
+    const struct it_rec_call *k = it_rec_last("RemoteStartTransaction");
     check_json_text(k->request, "{\"connectorId\":1,\"idTag\":\"" TAG "\"}", "the RemoteStartTransaction payload");
     assert_int_equal(sim_calls_received_action(c, "RemoteStartTransaction"), 1);
     if (!wait_until(W.sim, start_answered, c, IT_WAIT_MS))
@@ -1433,7 +1358,7 @@ static void test_remote_start_without_connector(void **state)
         fail_msg("remote start without connectorId answered without its session: %s", r->body);
     int64_t sid = ji(b, "sessionId");
     api_free(r);
-    check_json_text(rec_last("RemoteStartTransaction")->request, "{\"idTag\":\"" TAG "\"}",
+    check_json_text(it_rec_last("RemoteStartTransaction")->request, "{\"idTag\":\"" TAG "\"}",
                     "the RemoteStartTransaction payload");
     assert_int_equal(sim_calls_received(c), 1);
     char path[96];
@@ -1449,7 +1374,7 @@ static void test_remote_start_without_start_transaction_has_null_session(void **
 {
     (void)state;
     struct sim_charger *c = plug("icm-rs-nowait");
-    R.ans.followups = false;        /* accepts, never sends StartTransaction */
+    it_rec.ans.followups = false;        /* accepts, never sends StartTransaction */
     struct api_resp *r = post("/v1/chargers/icm-rs-nowait/remote-start?wait=1",
                               "{\"connectorId\":1,\"idTag\":\"" TAG "\"}");
     const cJSON *b = api_expect(r, 200);
@@ -1526,7 +1451,7 @@ static void test_stop_active_session(void **state)
     api_free(r);
     char want[64];
     snprintf(want, sizeof want, "{\"transactionId\":%lld}", (long long)tx);
-    check_json_text(rec_last("RemoteStopTransaction")->request, want, "the RemoteStopTransaction payload");
+    check_json_text(it_rec_last("RemoteStopTransaction")->request, want, "the RemoteStopTransaction payload");
 
     /* the charger's StopTransaction ends it */
     snprintf(path, sizeof path, "/v1/sessions/%lld", (long long)sid);
@@ -1585,7 +1510,7 @@ static void test_two_concurrent_stops_send_one_remote_stop(void **state)
     remote_start("icm-stop-twice", &sid, &tx);
     if (!wait_until(W.sim, start_answered, c, IT_WAIT_MS))
         fail_msg("the simulator's StartTransaction was never answered");
-    R.ans.delay_ms = 500;           /* the first stop is still in flight when the second comes */
+    it_rec.ans.delay_ms = 500;           /* the first stop is still in flight when the second comes */
     char path[96];
     snprintf(path, sizeof path, "/v1/sessions/%lld/stop", (long long)sid);
     struct api_req q[2] = {
@@ -1594,7 +1519,7 @@ static void test_two_concurrent_stops_send_one_remote_stop(void **state)
     };
     struct api_resp *r[2];
     send_all(q, 2, r);
-    assert_int_equal(rec_count("RemoteStopTransaction"), 1);
+    assert_int_equal(it_rec_count("RemoteStopTransaction"), 1);
     for (int i = 0; i < 2; i++) {
         const cJSON *b = api_expect(r[i], 200);
         /* the stop's answer, or the session once it already ended */
@@ -1620,7 +1545,7 @@ static void test_rejected_remote_stop_is_422_failed_to_stop(void **state)
     struct sim_charger *c = plug("icm-stop-rej");
     int64_t sid, tx;
     remote_start("icm-stop-rej", &sid, &tx);
-    sim_answers_set(&R.ans, "RemoteStopTransaction", SIM_ANSWER_REJECT);
+    sim_answers_set(&it_rec.ans, "RemoteStopTransaction", SIM_ANSWER_REJECT);
     char path[96];
     snprintf(path, sizeof path, "/v1/sessions/%lld/stop", (long long)sid);
     struct api_resp *r = post(path, NULL);
@@ -1663,7 +1588,7 @@ static void test_configuration_get(void **state)
     struct api_resp *r = get("/v1/chargers/icm-cfg/configuration");
     const cJSON *b = api_expect(r, 200);
     api_check_schema(b, "Configuration");
-    const struct rec_call *k = rec_last("GetConfiguration");
+    const struct it_rec_call *k = it_rec_last("GetConfiguration");
     check_json(b, k->answer, "GET configuration");
     check_json_text(k->request, "{}", "GetConfiguration without keys");
     const cJSON *hb = config_entry(b, "HeartbeatInterval");
@@ -1675,7 +1600,7 @@ static void test_configuration_get(void **state)
 
     r = get("/v1/chargers/icm-cfg/configuration?key=HeartbeatInterval");
     b = api_expect(r, 200);
-    check_json_text(rec_last("GetConfiguration")->request, "{\"key\":[\"HeartbeatInterval\"]}",
+    check_json_text(it_rec_last("GetConfiguration")->request, "{\"key\":[\"HeartbeatInterval\"]}",
                     "GetConfiguration of one key");
     check_json(b, "{\"configurationKey\":[{\"key\":\"HeartbeatInterval\",\"readonly\":false,\"value\":\"300\"}]}",
                "GET configuration?key=HeartbeatInterval");
@@ -1701,11 +1626,11 @@ static void test_configuration_patch(void **state)
                "PATCH configuration");
     api_free(r);
     /* one ChangeConfiguration per key, in body order, the value as a string */
-    assert_int_equal(R.n, 2);
-    assert_string_equal(R.calls[0].action, "ChangeConfiguration");
-    check_json_text(R.calls[0].request, "{\"key\":\"HeartbeatInterval\",\"value\":\"120\"}", "the first key");
-    assert_string_equal(R.calls[1].action, "ChangeConfiguration");
-    check_json_text(R.calls[1].request, "{\"key\":\"UnknownKey\",\"value\":\"x\"}", "the second key");
+    assert_int_equal(it_rec.n, 2);
+    assert_string_equal(it_rec.calls[0].action, "ChangeConfiguration");
+    check_json_text(it_rec.calls[0].request, "{\"key\":\"HeartbeatInterval\",\"value\":\"120\"}", "the first key");
+    assert_string_equal(it_rec.calls[1].action, "ChangeConfiguration");
+    check_json_text(it_rec.calls[1].request, "{\"key\":\"UnknownKey\",\"value\":\"x\"}", "the second key");
     assert_string_equal(sim_answers_config_value(c, "HeartbeatInterval"), "120");
 
     r = get("/v1/chargers/icm-cfg/configuration?key=HeartbeatInterval");
@@ -1720,7 +1645,7 @@ static void test_configuration_patch(void **state)
                "\"MeterValueSampleInterval\":\"Accepted\"}",
                "PATCH configuration");
     api_free(r);
-    check_json_text(rec_last("ChangeConfiguration")->request,
+    check_json_text(it_rec_last("ChangeConfiguration")->request,
                     "{\"key\":\"MeterValueSampleInterval\",\"value\":\"30\"}", "the last key");
     assert_string_equal(sim_answers_config_value(c, "LocalPreAuthorize"), "true");
     assert_string_equal(sim_answers_config_value(c, "NumberOfConnectors"), "1");
@@ -1813,7 +1738,7 @@ static void test_concurrent_retries_with_one_key_start_once(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-idem3");
-    R.ans.delay_ms = 300;
+    it_rec.ans.delay_ms = 300;
     const char *hdr[] = { "Idempotency-Key: icm-idem-start-2", NULL };
     struct api_req q[2] = {
         { .method = "POST", .path = "/v1/chargers/icm-idem3/remote-start", .key = admin,
@@ -1864,7 +1789,7 @@ static void test_idempotent_async_and_timeout_are_replayed(void **state)
     cJSON_Delete(command_final(loc + strlen("/v1/commands/")));
     assert_int_equal(sim_calls_received_action(c, "Reset"), 1);
 
-    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    it_rec.ans.behaviour = SIM_ANSWER_SILENCE;
     const char *hdr2[] = { "Idempotency-Key: icm-idem-timeout-1", NULL };
     first = request("POST", admin, "/v1/chargers/icm-idem4/commands/ClearCache", "{}", hdr2);
     api_expect_error(first, 504, "CHARGER_TIMEOUT");
@@ -1902,12 +1827,12 @@ static void test_late_answer_is_not_the_next_commands(void **state)
 {
     (void)state;
     struct sim_charger *c = plug("icm-late");
-    R.ans.delay_ms = (CALL_TIMEOUT_S + 1) * 1000;
+    it_rec.ans.delay_ms = (CALL_TIMEOUT_S + 1) * 1000;
     struct api_resp *r = command("icm-late", "Reset", "{\"type\":\"Soft\"}");
     api_expect_error(r, 504, "CHARGER_TIMEOUT");
     api_free(r);
     /* the next one is in flight when the late Reset answer arrives */
-    R.ans.delay_ms = 1500;
+    it_rec.ans.delay_ms = 1500;
     r = command("icm-late", "GetLocalListVersion", "{}");
     check_json(api_expect(r, 200), "{\"listVersion\":0}", "the answer to the command after a timeout");
     char cid[64];
@@ -1925,7 +1850,7 @@ static bool terminated;
 static void term_once_sent(void *arg)
 {
     (void)arg;
-    if (!terminated && R.n >= 1) {
+    if (!terminated && it_rec.n >= 1) {
         gw_term(W.gw2);
         terminated = true;
     }
@@ -1938,8 +1863,8 @@ static void test_shutdown_with_a_command_in_flight_answers_it(void **state)
     struct gw_opts o = { .name = "it_commands_shutdown", .ini = API_UNLIMITED_INI "[ocpp]\ncall_timeout = 60\n" };
     W.gw2 = gw_start(&o);
     W.sim2 = it_sim(gw_port(W.gw2));
-    sim_set_default_responder(W.sim2, rec_responder, NULL);
-    R.ans.behaviour = SIM_ANSWER_SILENCE;
+    sim_set_default_responder(W.sim2, it_rec_responder, NULL);
+    it_rec.ans.behaviour = SIM_ANSWER_SILENCE;
     it_connect_booted(W.sim2, "icm-shut", NULL);
     terminated = false;
     struct sending how = { .port = gw_port(W.gw2), .sim = W.sim2, .step = term_once_sent };
@@ -2014,7 +1939,7 @@ static void test_audit_log_and_metrics(void **state)
     if (after != before + 1)
         fail_msg("ocppgw_commands_total{%s}: %g before, %g after one accepted Reset", accepted, before, after);
 
-    R.ans.behaviour = SIM_ANSWER_CALLERROR;
+    it_rec.ans.behaviour = SIM_ANSWER_CALLERROR;
     r = command("icm-audit", "Reset", "{\"type\":\"Soft\"}");
     api_expect_error(r, 502, "BAD_GATEWAY");
     command_id_of(r, cid);
@@ -2060,7 +1985,7 @@ int main(void)
              "{\"location\":\"https://fw.example.com/icm-2.0.bin\",\"retrieveDate\":\"%s\",\"retries\":2}",
              it_iso_time(t2, 600));
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, it_rec_setup, it_rec_teardown)
     static const struct CMUnitTest others[] = {
         T(test_unknown_charger_is_404),
         T(test_unknown_action_is_404_and_nothing_is_sent),
@@ -2105,6 +2030,6 @@ int main(void)
         T(test_shutdown_with_a_command_in_flight_answers_it),
         T(test_audit_log_and_metrics),
     };
-    return it_run_action_group("it_commands", action_cases, N_ACTIONS, test_action, setup, teardown, others,
-                               sizeof others / sizeof others[0], group_setup, group_teardown);
+    return it_run_action_group("it_commands", action_cases, N_ACTIONS, test_action, it_rec_setup, it_rec_teardown,
+                               others, sizeof others / sizeof others[0], group_setup, group_teardown);
 }

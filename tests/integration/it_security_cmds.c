@@ -39,6 +39,7 @@
 #include "fixture.h"
 #include "gw.h"
 #include "http.h"
+#include "recorder.h"
 #include "support/rest.h"
 
 #define PORT gw_port(W.gw)
@@ -50,58 +51,6 @@ static int tls_port;
 static char *admin;
 
 /* ------------------------------------------------------------------ the charger's side */
-
-#define REC_MAX 32
-struct rec_call {
-    char action[48];
-    char *request;              /* the CALL's payload */
-    char *answer;               /* CALLRESULT payload, or the CALLERROR code */
-};
-static struct {
-    struct sim_answers ans;
-    int n;
-    struct rec_call calls[REC_MAX];
-} R;
-
-static void rec_responder(void *user, struct sim_charger *c, const char *action, const char *payload,
-                          struct sim_reply *out)
-{
-    (void)user;
-    sim_answers_responder(&R.ans, c, action, payload, out);
-    if (R.n < REC_MAX) {
-        struct rec_call *k = &R.calls[R.n];
-        snprintf(k->action, sizeof k->action, "%s", action);
-        k->request = strdup(payload ? payload : "");
-        k->answer = strdup(out->payload);
-    }
-    R.n++;
-}
-
-static void rec_reset(void)
-{
-    for (int i = 0; i < R.n && i < REC_MAX; i++) {
-        free(R.calls[i].request);
-        free(R.calls[i].answer);
-    }
-    memset(&R, 0, sizeof R);
-    sim_answers_init(&R.ans);
-}
-
-static int setup(void **state)
-{
-    rec_reset();
-    int rc = it_test_setup(state);
-    if (rc == 0)
-        sim_set_default_responder(W.sim, rec_responder, NULL);
-    return rc;
-}
-
-static int teardown(void **state)
-{
-    int rc = it_test_teardown(state);
-    rec_reset();
-    return rc;
-}
 
 /* ------------------------------------------------------------------ REST with the charger serviced */
 
@@ -353,11 +302,11 @@ static void test_action(void **state)
     /* the charger got exactly that CALL, once */
     assert_int_equal(sim_calls_received(c), 1);
     assert_int_equal(sim_calls_received_action(c, k->action), 1);
-    assert_int_equal(R.n, 1);
-    same_json(R.calls[0].request, k->payload, "the payload the charger got");
+    assert_int_equal(it_rec.n, 1);
+    same_json(it_rec.calls[0].request, k->payload, "the payload the charger got");
     /* and the body is its answer */
     char *text = cJSON_PrintUnformatted(body);
-    same_json(text, R.calls[0].answer, "the 200 body");
+    same_json(text, it_rec.calls[0].answer, "the 200 body");
     free(text);
     const char *cid = api_header(r, "X-Command-Id");
     assert_non_null(cid);
@@ -454,7 +403,7 @@ static void test_invalid_answer_is_502(void **state)
 {
     (void)state;
     struct sim_charger *c = it_connect_booted(W.sim, "isc-inv", NULL);
-    R.ans.behaviour = SIM_ANSWER_INVALID;
+    it_rec.ans.behaviour = SIM_ANSWER_INVALID;
     for (size_t i = 0; i < N_ACTIONS; i++) {
         struct api_resp *r = command("isc-inv", action_cases[i].action, action_cases[i].payload);
         api_expect_error(r, 502, "BAD_GATEWAY");
@@ -475,7 +424,7 @@ static void test_negative_answers_are_the_body(void **state)
 {
     (void)state;
     it_connect_booted(W.sim, "isc-rej", NULL);
-    R.ans.behaviour = SIM_ANSWER_REJECT;
+    it_rec.ans.behaviour = SIM_ANSWER_REJECT;
     static const char *const want[] = { "Rejected", "Failed", "Rejected", "NotFound", "Rejected", "Rejected",
                                         "InvalidCertificate" };
     for (size_t i = 0; i < N_ACTIONS; i++) {
@@ -511,9 +460,9 @@ static void test_upgrade_1_to_2(void **state)
     assert_non_null(cid);
     assert_string_equal(api_header(r, "X-Command-Id"), cid);
     /* the white paper's ChangeConfiguration, once */
-    assert_int_equal(R.n, 1);
-    assert_string_equal(R.calls[0].action, "ChangeConfiguration");
-    same_json(R.calls[0].request, "{\"key\":\"SecurityProfile\",\"value\":\"2\"}", "the CALL");
+    assert_int_equal(it_rec.n, 1);
+    assert_string_equal(it_rec.calls[0].action, "ChangeConfiguration");
+    same_json(it_rec.calls[0].request, "{\"key\":\"SecurityProfile\",\"value\":\"2\"}", "the CALL");
     assert_string_equal(sim_answers_config_value(c, "SecurityProfile"), "2");
     /* committed before the answer */
     assert_int_equal(profile_of("isc-up"), 2);
@@ -547,7 +496,7 @@ static void test_upgrade_rejected_leaves_profile_1(void **state)
 {
     (void)state;
     struct sim_charger *c = it_connect_booted(W.sim, "isc-up-rej", KEY1);
-    sim_answers_set(&R.ans, "ChangeConfiguration", SIM_ANSWER_REJECT);
+    sim_answers_set(&it_rec.ans, "ChangeConfiguration", SIM_ANSWER_REJECT);
     struct api_resp *r = upgrade("isc-up-rej", 2);
     api_expect_error(r, 422, "SECURITY_PROFILE_REJECTED");
     api_check_str(context_of(r), "status", "Rejected");
@@ -560,11 +509,11 @@ static void test_upgrade_rejected_leaves_profile_1(void **state)
     assert_int_equal(profile_of("isc-up-rej"), 1);
 
     /* a CALLERROR or silence changes nothing either */
-    sim_answers_set(&R.ans, "ChangeConfiguration", SIM_ANSWER_CALLERROR);
+    sim_answers_set(&it_rec.ans, "ChangeConfiguration", SIM_ANSWER_CALLERROR);
     r = upgrade("isc-up-rej", 2);
     api_expect_error(r, 502, "BAD_GATEWAY");
     api_free(r);
-    sim_answers_set(&R.ans, "ChangeConfiguration", SIM_ANSWER_SILENCE);
+    sim_answers_set(&it_rec.ans, "ChangeConfiguration", SIM_ANSWER_SILENCE);
     r = upgrade("isc-up-rej", 2);
     api_expect_error(r, 504, "CHARGER_TIMEOUT");
     api_free(r);
@@ -629,7 +578,7 @@ static void test_upgrade_refused_before_sending(void **state)
     api_free(r);
 
     it_pause(W.sim, 100);
-    assert_int_equal(R.n, 0);
+    assert_int_equal(it_rec.n, 0);
     assert_int_equal(profile_of("isc-p3"), 3);
     assert_int_equal(profile_of("isc-p2"), 2);
     assert_int_equal(profile_of("isc-nokey"), 0);
@@ -667,7 +616,7 @@ static void test_upgrade_needs_a_tls_listener(void **state)
     struct gw_opts o = { .name = "it_security_cmds_plain", .ini = API_UNLIMITED_INI };
     W.gw2 = gw_start(&o);
     W.sim2 = it_sim(gw_port(W.gw2));
-    sim_set_default_responder(W.sim2, rec_responder, NULL);
+    sim_set_default_responder(W.sim2, it_rec_responder, NULL);
     it_connect_booted(W.sim2, "isc-up-notls", KEY1);
     for (int p = 2; p <= 3; p++) {
         struct api_resp *r = upgrade_on(gw_port(W.gw2), W.sim2, "isc-up-notls", p, NULL);
@@ -675,7 +624,7 @@ static void test_upgrade_needs_a_tls_listener(void **state)
         api_check_str(context_of(r), "reason", "noTlsListener");
         api_free(r);
     }
-    assert_int_equal(R.n, 0);
+    assert_int_equal(it_rec.n, 0);
     assert_int_equal(profile_of("isc-up-notls"), 1);
 }
 
@@ -683,7 +632,7 @@ static void test_upgrade_needs_a_tls_listener(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, it_rec_setup, it_rec_teardown)
     static const struct CMUnitTest others[] = {
         T(test_certificates_install_list_delete),
         T(test_invalid_payload_is_422_naming_the_field),
@@ -696,6 +645,6 @@ int main(void)
         T(test_security_profile_key_only_through_the_upgrade),
         T(test_upgrade_needs_a_tls_listener),
     };
-    return it_run_action_group("it_security_cmds", action_cases, N_ACTIONS, test_action, setup, teardown, others,
-                               sizeof others / sizeof others[0], group_setup, group_teardown);
+    return it_run_action_group("it_security_cmds", action_cases, N_ACTIONS, test_action, it_rec_setup, it_rec_teardown,
+                               others, sizeof others / sizeof others[0], group_setup, group_teardown);
 }
