@@ -110,22 +110,6 @@ static char *printed_key(const struct proc_result *r, const char *what)
     return key;
 }
 
-/* Connects as soon as the gateway knows the charger's current credentials (it learns by NOTIFY). */
-static struct sim_charger *connect_when_known(const char *id, const char *password)
-{
-    struct sim_charger_opts o = { .id = id, .password = password };
-    struct sim_charger *ch = NULL;
-    int status = 0;
-    for (int64_t end = it_now_ms() + IT_WAIT_MS; !ch && it_now_ms() < end;) {
-        ch = it_try_connect(W.sim, &o, &status, NULL);
-        if (!ch)
-            it_pause(W.sim, 50);
-    }
-    if (!ch)
-        fail_msg("%s never admitted with its key: last HTTP %d", id, status);
-    return ch;
-}
-
 static int upgrade_status(const char *id, const char *password)
 {
     struct sim_charger_opts o = { .id = id, .password = password };
@@ -313,7 +297,7 @@ static void test_charger_add_says_what_it_did(void **state)
     proc_result_free(&r);
     assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id = 'icl-made' AND security_profile = 1"
                             " AND auth_hash LIKE 'pbkdf2-sha256$%' AND strpos(auth_hash, $1) = 0", key), 1);
-    struct sim_charger *ch = connect_when_known("icl-made", key);
+    struct sim_charger *ch = it_connect_when_known(W.sim, "icl-made", key);
     sim_disconnect(ch);
     free(key);
 
@@ -374,7 +358,7 @@ static void test_charger_list(void **state)
     db_add_charger("icl-l-key", KEY_A, 1);
     db_add_charger("icl-l-open", NULL, 0);
     db_exec("UPDATE chargers SET registration_status = 'Pending' WHERE id = 'icl-l-open'");
-    struct sim_charger *ch = connect_when_known("icl-l-key", KEY_A);
+    struct sim_charger *ch = it_connect_when_known(W.sim, "icl-l-key", KEY_A);
     assert_true(it_heartbeat_ok(ch));
     assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM chargers WHERE id = 'icl-l-key'"
                                  " AND connected AND last_seen_at IS NOT NULL"), 1);
@@ -439,7 +423,7 @@ static void test_charger_remove(void **state)
 
     /* the gateway holding the connection learns of it by NOTIFY and closes it */
     db_add_charger("icl-rm", KEY_A, 1);
-    struct sim_charger *ch = connect_when_known("icl-rm", KEY_A);
+    struct sim_charger *ch = it_connect_when_known(W.sim, "icl-rm", KEY_A);
     assert_true(it_heartbeat_ok(ch));
     const char *rm[] = { "charger", "remove", "icl-rm", NULL };
     cli_expect(true, rm, 0, &r);
@@ -458,7 +442,7 @@ static void test_charger_set_key_closes_the_session(void **state)
 {
     (void)state;
     db_add_charger("icl-rekey", KEY_A, 1);
-    struct sim_charger *ch = connect_when_known("icl-rekey", KEY_A);
+    struct sim_charger *ch = it_connect_when_known(W.sim, "icl-rekey", KEY_A);
     it_boot(ch);
 
     /* a given key: nothing on stdout; the live connection is closed (1008) by NOTIFY */
@@ -497,7 +481,7 @@ static void test_charger_set_key_profile_0_and_3_and_unknown(void **state)
     (void)state;
     /* profile 0 gets a key and profile 1: it must authenticate from now on */
     db_add_charger("icl-was-open", NULL, 0);
-    struct sim_charger *ch = connect_when_known("icl-was-open", NULL);
+    struct sim_charger *ch = it_connect_when_known(W.sim, "icl-was-open", NULL);
     const char *args[] = { "charger", "set-key", "icl-was-open", "--auth-key", KEY_A, NULL };
     struct proc_result r;
     cli_expect(true, args, 0, &r);

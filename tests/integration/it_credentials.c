@@ -219,17 +219,7 @@ static void test_cli_charger_add(void **state)
     proc_result_free(&pr);
 
     /* the gateway learns of them through the notification */
-    struct sim_charger_opts o = { .id = "icr-cli", .password = key };
-    struct sim_charger *ch = NULL;
-    int status = 0;
-    for (int64_t end = it_now_ms() + IT_WAIT_MS; !ch && it_now_ms() < end;) {
-        ch = it_try_connect(W.sim, &o, &status, NULL);
-        if (!ch)
-            it_pause(W.sim, 50);
-    }
-    if (!ch)
-        fail_msg("icr-cli with its printed key: HTTP %d", status);
-    sim_disconnect(ch);
+    sim_disconnect(it_connect_when_known(W.sim, "icr-cli", key));
     assert_int_equal(upgrade_status(W.sim, "icr-cli", NULL), 401);
 }
 

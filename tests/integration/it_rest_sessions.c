@@ -70,16 +70,6 @@ static char *add_session(const char *charger, int connector, const char *tag, co
 
 /* ---------------------------------------------------------------- one session */
 
-static char *session_id_of(int32_t tx)
-{
-    char txs[16];
-    snprintf(txs, sizeof txs, "%d", tx);
-    char *id = db_str("SELECT id FROM sessions WHERE transaction_id = $1::int", txs);
-    if (!id)
-        fail_msg("no session row for transaction %d", tx);
-    return id;
-}
-
 static void test_session_from_ocpp_has_every_field(void **state)
 {
     (void)state;
@@ -99,7 +89,7 @@ static void test_session_from_ocpp_has_every_field(void **state)
                          "\"idTag\":\"irs-tag\"}", tx, t2);
     cJSON_Delete(it_ok(c, "StopTransaction", stop));
     free(stop);
-    char *sid = session_id_of(tx);
+    char *sid = it_session_id_of(tx);
 
     char *path = it_strf("/v1/sessions/%s", sid);
     struct api_resp *r = get(path);
@@ -125,7 +115,7 @@ static void test_session_from_ocpp_has_every_field(void **state)
 
     /* an active one: no end yet */
     int32_t tx2 = it_start_accepted(c, 2, "irs-tag2", 200, t2);
-    char *sid2 = session_id_of(tx2);
+    char *sid2 = it_session_id_of(tx2);
     path = it_strf("/v1/sessions/%s", sid2);
     r = get(path);
     s = api_expect(r, 200);
@@ -165,7 +155,7 @@ static void test_meter_values_with_defaults(void **state)
                        "{\"timestamp\":\"%s\",\"sampledValue\":[{\"value\":\"1600\"}]}]}", tx, t1, t1);
     cJSON_Delete(it_ok(c, "MeterValues", mv));
     free(mv);
-    char *sid = session_id_of(tx);
+    char *sid = it_session_id_of(tx);
     int64_t sidn = strtoll(sid, NULL, 10);
 
     char *path = it_strf("/v1/sessions/%s/meter-values?perPage=1", sid);

@@ -55,16 +55,6 @@ static void stop_tx(struct sim_charger *c, int32_t tx, int64_t meter)
     free(stop);
 }
 
-static char *session_id_of(int32_t tx)
-{
-    char txs[16];
-    snprintf(txs, sizeof txs, "%d", tx);
-    char *id = db_str("SELECT id FROM sessions WHERE transaction_id = $1::int", txs);
-    if (!id)
-        fail_msg("no session row for transaction %d", tx);
-    return id;
-}
-
 /* GET /v1/sessions/{id} (caller frees) */
 static struct api_resp *session(const char *id)
 {
@@ -99,7 +89,7 @@ static void test_remote_start_on_a_connector_with_an_active_session_is_409(void 
     it_iso_time(t0, -60);
     /* no StatusNotification: the core believes the connector is free */
     int32_t tx = it_start_accepted(c, 1, "isi-tag", 100, t0);
-    char *sid = session_id_of(tx);
+    char *sid = it_session_id_of(tx);
 
     struct api_resp *r = api_post(PORT, admin, "/v1/chargers/isi-busy/remote-start",
                                   "{\"connectorId\":1,\"idTag\":\"isi-tag2\"}");
@@ -164,7 +154,7 @@ static void test_second_start_supersedes_the_first_which_stop_still_closes(void 
     it_iso_time(t1, -60);
     int32_t tx1 = it_start_accepted(c, 1, "isi-tag", 100, t0);
     int32_t tx2 = it_start_accepted(c, 1, "isi-tag2", 500, t1); /* accepted: the charger is the authority */
-    char *s1 = session_id_of(tx1), *s2 = session_id_of(tx2);
+    char *s1 = it_session_id_of(tx1), *s2 = it_session_id_of(tx2);
 
     struct api_resp *r = session(s1);
     api_check_str(r->json, "status", "active");

@@ -236,3 +236,18 @@ int32_t it_start_accepted(struct sim_charger *c, int connector, const char *tag,
     cJSON_Delete(p);
     return (int32_t)tx;
 }
+
+struct sim_charger *it_connect_when_known(struct sim *s, const char *id, const char *password)
+{
+    struct sim_charger_opts o = { .id = id, .password = password };
+    struct sim_charger *ch = NULL;
+    int status = 0;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; !ch && it_now_ms() < end;) {
+        ch = it_try_connect(s, &o, &status, NULL);
+        if (!ch)
+            it_pause(s, 50);
+    }
+    if (!ch)
+        fail_msg("%s never admitted with its key: last HTTP %d", id, status);
+    return ch;
+}

@@ -72,6 +72,13 @@ const cJSON *jpath(const cJSON *o, const char *path);
 /* BootNotification with vendor/model; fails unless answered Accepted. */
 void it_boot(struct sim_charger *c);
 
+/*
+ * Connects as soon as the gateway admits the charger with that password
+ * (NULL: none), retrying until IT_WAIT_MS: for credentials it learns by
+ * NOTIFY. Fails the test with the last HTTP status otherwise.
+ */
+struct sim_charger *it_connect_when_known(struct sim *s, const char *id, const char *password);
+
 /* it_connect, then it_boot. */
 struct sim_charger *it_connect_booted(struct sim *s, const char *id, const char *password);
 

@@ -212,3 +212,13 @@ void db_add_token(const char *id_tag, const char *status, const char *expiry, co
     else
         db_exec("INSERT INTO tokens (id_tag, status) VALUES ($1, $2)", id_tag, status);
 }
+
+char *it_session_id_of(int32_t tx)
+{
+    char txs[16];
+    snprintf(txs, sizeof txs, "%d", tx);
+    char *id = db_str("SELECT id FROM sessions WHERE transaction_id = $1::int", txs);
+    if (!id)
+        fail_msg("no session row for transaction %d", tx);
+    return id;
+}

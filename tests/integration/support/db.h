@@ -55,4 +55,7 @@ void db_add_token(const char *id_tag, const char *status, const char *expiry, co
 /* Drops the connection (the next query reconnects). */
 void db_disconnect(void);
 
+/* The id of the session of that transaction (caller frees); fails the test if there is none. */
+char *it_session_id_of(int32_t tx);
+
 #endif
