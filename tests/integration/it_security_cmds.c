@@ -177,15 +177,6 @@ static int64_t commands_of(const char *charger)
 
 /* ------------------------------------------------------------------ PKI (as it_tls.c) */
 
-static void sh(const char *cmd)
-{
-    char *full = it_strf("cd '%s' && (%s) >>openssl.log 2>&1", dir, cmd);
-    int rc = system(full);
-    free(full);
-    if (rc != 0)
-        fail_msg("openssl step failed (see %s/openssl.log): %s", dir, cmd);
-}
-
 static void make_pki(void)
 {
     snprintf(dir, sizeof dir, "%s/isc-tls", it_env("OCPPGW_TEST_TMP"));
@@ -193,9 +184,9 @@ static void make_pki(void)
     if (system(mk) != 0)
         fail_msg("mkdir %s failed", dir);
     free(mk);
-    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+    it_openssl(dir, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
        "-keyout ca.key -out ca.pem -days 2 -subj '/CN=ocppgw test isc ca'");
-    sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+    it_openssl(dir, "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
        "-keyout server.key -out server.csr -subj '/CN=127.0.0.1' && "
        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2");
 }

@@ -42,15 +42,6 @@
 static char dir[512];
 static int tls_port;
 
-static void sh(const char *cmd)
-{
-    char *full = it_strf("cd '%s' && (%s) >>openssl.log 2>&1", dir, cmd);
-    int rc = system(full);
-    free(full);
-    if (rc != 0)
-        fail_msg("openssl step failed (see %s/openssl.log): %s", dir, cmd);
-}
-
 /* A key and a certificate with that CN signed by that CA. */
 static void issue(const char *name, const char *cn, const char *ca)
 {
@@ -59,7 +50,7 @@ static void issue(const char *name, const char *cn, const char *ca)
                         "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial "
                         "-out %s.pem -days 2",
                         name, name, cn, name, ca, ca, name);
-    sh(cmd);
+    it_openssl(dir, cmd);
     free(cmd);
 }
 
@@ -68,7 +59,7 @@ static void make_ca(const char *name)
     char *cmd = it_strf("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
                         "-keyout %s.key -out %s.pem -days 2 -subj '/CN=ocppgw test %s'",
                         name, name, name);
-    sh(cmd);
+    it_openssl(dir, cmd);
     free(cmd);
 }
 
@@ -347,7 +338,7 @@ static void check_start_fails(const char *cert, const char *key, const char *ca,
 static void test_start_fails_when_tls_files_cannot_be_loaded(void **state)
 {
     (void)state;
-    sh("printf 'not a certificate\\n' > garbage.pem");
+    it_openssl(dir, "printf 'not a certificate\\n' > garbage.pem");
     char cert[600], key[600], other_key[600], missing[600], garbage[600], ca[600];
     snprintf(cert, sizeof cert, "%s/server.pem", dir);
     snprintf(key, sizeof key, "%s/server.key", dir);
@@ -363,7 +354,7 @@ static void test_start_fails_when_tls_files_cannot_be_loaded(void **state)
     check_start_fails(cert, key, missing, "server.tls_ca");
     /* a key file the process cannot read (as root every file is readable: skip) */
     if (geteuid() != 0) {
-        sh("cp server.key unreadable.key && chmod 000 unreadable.key");
+        it_openssl(dir, "cp server.key unreadable.key && chmod 000 unreadable.key");
         char unreadable[600];
         snprintf(unreadable, sizeof unreadable, "%s/unreadable.key", dir);
         check_start_fails(cert, unreadable, NULL, "server.tls_key");

@@ -103,3 +103,12 @@ bool it_is_hex40(const char *s)
             return false;
     return true;
 }
+
+void it_openssl(const char *dir, const char *cmd)
+{
+    char *full = it_strf("cd '%s' && (%s) >>openssl.log 2>&1", dir, cmd);
+    int rc = system(full);
+    free(full);
+    if (rc != 0)
+        fail_msg("openssl step failed (see %s/openssl.log): %s", dir, cmd);
+}

@@ -48,6 +48,9 @@ bool wait_until(struct sim *s, bool (*fn)(void *arg), void *arg, int timeout_ms)
 /* Waits ms while servicing s (may be NULL). For retry pacing, never for assertions. */
 void it_pause(struct sim *s, int ms);
 
+/* Runs an openssl command line in dir (output appended to dir/openssl.log); fails the test if it fails. */
+void it_openssl(const char *dir, const char *cmd);
+
 /* s is 40 lower-case hex digits (a key the gateway made). */
 bool it_is_hex40(const char *s);
 
