@@ -39,6 +39,7 @@ struct config {
     int auth_fail_window_per_id;    /* seconds */
     int auth_fail_max_per_id_day;   /* failures per charger per 24 h, any IP; 0 = no cap */
     int conn_rate_per_ip;
+    int conn_burst_per_ip;
     int password_iterations;
     char log_level[8];
     char log_format[8];

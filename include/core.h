@@ -108,7 +108,8 @@ struct core_config {
     int auth_fail_max_per_id;       /* failures per IP for one charger before throttling that pair (10) */
     int auth_fail_window_per_id_ms; /* ... within this sliding window (60000) */
     int auth_fail_max_per_id_day;   /* failures per charger, any IP, per 24 h (token bucket; 100) */
-    int conn_rate_per_ip;           /* upgrades per second per IP, burst 2x; 0 = unlimited */
+    int conn_rate_per_ip;           /* upgrades per second per IP; 0 = unlimited */
+    int conn_burst_per_ip;          /* upgrades at once per IP (the bucket's size) */
     const char *data_transfer_vendors; /* comma list of vendorIds answered Accepted; NULL none */
     int remote_start_wait_ms;       /* default session wait of a remote start (10000) */
 };

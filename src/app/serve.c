@@ -173,6 +173,7 @@ static void core_config_from(const struct config *cfg, struct core_config *cc)
     cc->auth_fail_window_per_id_ms = cfg->auth_fail_window_per_id * 1000;
     cc->auth_fail_max_per_id_day = cfg->auth_fail_max_per_id_day;
     cc->conn_rate_per_ip = cfg->conn_rate_per_ip;
+    cc->conn_burst_per_ip = cfg->conn_burst_per_ip;
     cc->data_transfer_vendors = cfg->data_transfer_vendors;
 }
 

@@ -59,6 +59,7 @@ static const struct key keys[] = {
     INT("ocpp", "auth_fail_window_per_id", auth_fail_window_per_id, 1, 86400),
     INT("ocpp", "auth_fail_max_per_id_day", auth_fail_max_per_id_day, 0, 1000000),
     INT("ocpp", "conn_rate_per_ip", conn_rate_per_ip, 1, 1000000),
+    INT("ocpp", "conn_burst_per_ip", conn_burst_per_ip, 1, 1000000),
     INT("ocpp", "password_iterations", password_iterations, 1000, 10000000),
     STR("log", "level", log_level),
     STR("log", "format", log_format),
@@ -96,7 +97,8 @@ void config_defaults(struct config *c)
     c->auth_fail_max_per_id = 10;
     c->auth_fail_window_per_id = 60;
     c->auth_fail_max_per_id_day = 100;
-    c->conn_rate_per_ip = 50;
+    c->conn_rate_per_ip = 200;
+    c->conn_burst_per_ip = 2000;
     c->password_iterations = 2000;
     strcpy(c->log_level, "info");
     strcpy(c->log_format, "text");

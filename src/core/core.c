@@ -493,10 +493,14 @@ static void bucket_refill(struct core_throttle *t, int64_t now, double cap, doub
     t->refilled_ms = now;
 }
 
-/* Token bucket of connection attempts per IP: rate per second, burst twice that. */
+/*
+ * Token bucket of connection attempts per IP: conn_rate_per_ip a second,
+ * bursts of conn_burst_per_ip. The burst is what a site behind one NAT
+ * needs when all its chargers reconnect after a restart (1,000 at once).
+ */
 static bool rate_take(struct core *c, struct core_throttle *t, int64_t now)
 {
-    bucket_refill(t, now, 2.0 * c->cfg.conn_rate_per_ip, c->cfg.conn_rate_per_ip / 1000.0);
+    bucket_refill(t, now, (double)c->cfg.conn_burst_per_ip, c->cfg.conn_rate_per_ip / 1000.0);
     if (t->tokens < 1.0)
         return false;
     t->tokens -= 1.0;

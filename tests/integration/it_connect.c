@@ -328,7 +328,7 @@ static void test_no_secret_in_the_log(void **state)
 static void test_connection_rate_limited_per_ip(void **state)
 {
     (void)state;
-    struct gw_opts go = { .name = "it_connect-rate", .ini = "[ocpp]\nconn_rate_per_ip = 2\n" };
+    struct gw_opts go = { .name = "it_connect-rate", .ini = "[ocpp]\nconn_rate_per_ip = 2\nconn_burst_per_ip = 4\n" };
     W.gw2 = gw_start(&go);
     W.sim2 = it_sim(gw_port(W.gw2));
     /* 2 per second, burst 4: a tight loop of upgrades from one address meets 429 long before 200 */

@@ -545,7 +545,8 @@ static void test_throttle_charger_long_term_cap(void **state)
 static void test_connection_rate_limit(void **state)
 {
     struct fx *fx = *state;
-    fx->cfg.conn_rate_per_ip = 2; /* burst 4 */
+    fx->cfg.conn_rate_per_ip = 2;
+    fx->cfg.conn_burst_per_ip = 4;
     restart(fx);
     add_charger(fx, "CP-1", NULL, 0, "Accepted");
     uint64_t live = connect_from(fx, "CP-1", ADDR2, NULL);
