@@ -30,6 +30,7 @@ struct config {
     int remote_start_wait;          /* seconds a remote start waits for its StartTransaction */
     int stale_session_after;        /* seconds of charger silence before an active session is stale; 0 = never */
     int max_frame;
+    int outbox_max;                 /* bytes queued for one websocket before it is closed */
     bool authorize_concurrent_tx;
     char *data_transfer_vendors;    /* owned, may be NULL */
     int auth_fail_max;

@@ -39,11 +39,18 @@ struct ws_frame {
 struct gw_pss {
     uint64_t conn_id;               /* 0 until ESTABLISHED */
     struct ws_frame *out_head, *out_tail;
+    size_t out_bytes;               /* queued in out_head..out_tail */
     char *rx;                       /* reassembly buffer, only while fragmented */
     size_t rx_len, rx_cap;
+    int64_t heard_ms;               /* monotonic: the last frame the charger sent */
+    int64_t ping_ms;                /* monotonic: when the unanswered ping was asked for; 0 none */
     uint16_t close_code;            /* nonzero: close at next WRITEABLE */
+    uint16_t peer_code;             /* the close code the charger sent, if it did */
     uint8_t malformed_run;          /* consecutive malformed frames */
     uint8_t is_ws;
+    uint8_t ping_due;               /* a ping to write at the next WRITEABLE */
+    uint8_t why;                    /* enum ws_why: why the connection ends, for the log */
+    uint8_t killed;                 /* being closed without a handshake: nothing more is written */
     struct rest_request *http;      /* HTTP request state (src/rest) */
 };
 
@@ -99,6 +106,13 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
                 size_t len);
 /* Asks every websocket to close with code (1001 at shutdown). */
 void ws_close_all(struct gateway *g, int code);
+/*
+ * Once a second from the tick: pings chargers silent for ocpp.ping_interval
+ * and drops those silent ocpp.ping_timeout after their ping. One walk over
+ * the connections instead of lws's per-connection validity timers, each a
+ * linear insert into lws 4.1.6's sorted timer list (N² for N chargers).
+ */
+void ws_sweep(struct gateway *g, int64_t now_ms);
 size_t ws_open_count(const struct gateway *g);
 
 /* ---- src/glue/http_lws.c: REST over HTTP ---- */

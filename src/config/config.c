@@ -50,6 +50,7 @@ static const struct key keys[] = {
     INT("ocpp", "remote_start_wait", remote_start_wait, 0, 600),
     INT("ocpp", "stale_session_after", stale_session_after, 0, 31536000),
     INT("ocpp", "max_frame", max_frame, 512, 16 * 1024 * 1024),
+    INT("ocpp", "outbox_max", outbox_max, 4096, 1024 * 1024 * 1024),
     BOOL("ocpp", "authorize_concurrent_tx", authorize_concurrent_tx),
     STRP("ocpp", "data_transfer_vendors", data_transfer_vendors),
     INT("ocpp", "auth_fail_max", auth_fail_max, 1, 1000000),
@@ -91,6 +92,7 @@ void config_defaults(struct config *c)
     c->remote_start_wait = 10;
     c->stale_session_after = 86400;
     c->max_frame = 65536;
+    c->outbox_max = 1024 * 1024;
     c->auth_fail_max = 100;
     c->auth_fail_window = 60;
     c->auth_block = 60;

@@ -701,6 +701,7 @@ static void store_disconnected(struct core *c, struct core_conn *conn, const cha
 static void conn_close(struct core *c, struct core_conn *conn, int code, const char *reason)
 {
     conn_set_state(conn, CORE_CONN_CLOSED);
+    log_info(conn->charger->id, "disconnected: %s (closed with %d)", reason, code);
     c->io.close_conn(c->io.ctx, conn->id, code, reason);
     store_disconnected(c, conn, reason);
     conn_forget(c, conn);
@@ -733,6 +734,7 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
                  old->remote_addr, remote_addr);
         metrics_conn_replaced();
         conn_set_state(old, CORE_CONN_REPLACED);
+        log_info(ch->id, "disconnected: replaced (%s)", detail);
         c->io.close_conn(c->io.ctx, old->id, 1008, "replaced by a new connection");
         conn_forget(c, old);
         core_security_event(c, ch->id, "connection_replaced", detail);
@@ -757,6 +759,12 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
     log_info(ch->id, "connected from %s", remote_addr);
     core_emit(c, CORE_EV_CHARGER_CONNECTED, ch->id, -1, 0, 0, NULL, remote_addr);
     return conn->id;
+}
+
+const char *core_conn_charger_id(const struct core *c, uint64_t conn_id)
+{
+    const struct core_conn *conn = hmap_get_u64(c->conns, conn_id);
+    return conn && conn->charger ? conn->charger->id : NULL;
 }
 
 void core_conn_closed(struct core *c, uint64_t conn_id, const char *reason)

@@ -48,14 +48,15 @@
 
 #define FD_RESERVE 64                   /* fds kept back for the database, the log, the listeners */
 #define DRAIN_ANSWERS_US (10 * 1000000) /* shutdown: in-flight database answers and REST replies */
-#define DRAIN_CLOSE_US (3 * 1000000)    /* shutdown: close handshakes */
+#define DRAIN_CLOSE_US (1 * 1000000)    /* shutdown: close handshakes, after the close frames went out */
 
 /* What the glue keeps beside struct gateway (lws and libuv types stay in here). */
 struct gw_server {
     uv_loop_t uv_loop;
     bool use_uv;                        /* the context runs on uv_loop (else lws's poll loop) */
     struct lws_sorted_usec_list tick_sul;
-    lws_retry_bo_t retry;               /* websocket ping policy; lws keeps the pointer */
+    lws_retry_bo_t retry;               /* all zero: no lws validity timers (ws_sweep pings); lws keeps the pointer */
+    int64_t swept_ms;                   /* the last ws_sweep */
     struct gateway *g;                  /* back pointer for the tick */
     bool ticking;
     bool watchdog;                      /* systemd WatchdogSec= is set */
@@ -180,6 +181,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_RECEIVE_PONG:
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
     case LWS_CALLBACK_CLOSED:
@@ -275,6 +277,11 @@ static void tick(struct lws_sorted_usec_list *sul)
         store_submit(g->store, reload);
     }
     s->store_was_ready = ready;
+    int64_t now_ms = time_mono_us() / 1000;
+    if (now_ms - s->swept_ms >= 1000) {
+        s->swept_ms = now_ms;
+        ws_sweep(g, now_ms);
+    }
     rest_tick();
     log_repeat_flush();
     if (s->watchdog)
@@ -471,8 +478,14 @@ bool gw_server_listen(struct gateway *g, char *err, size_t cap)
     }
     ws_init(g);
 
-    s->retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
-    s->retry.secs_since_valid_hangup = (uint16_t)(cfg->ping_interval + cfg->ping_timeout);
+    /*
+     * A zero policy: lws 4.1.6 arms no validity timer (its per-connection
+     * ping/hang-up timer, re-inserted into a sorted list on every upgrade
+     * and pong, i.e. a walk over every connection's timer). ws_sweep() pings
+     * and hangs up instead, one walk a second. A NULL policy would mean lws's
+     * default, 300/310 s.
+     */
+    memset(&s->retry, 0, sizeof s->retry);
     const char *failed = NULL;
     g->ocpp_vhost = make_vhost(g, cfg->listen, "ocpp", ocpp_protocols, &s->retry, false);
     if (!g->ocpp_vhost)
@@ -523,18 +536,30 @@ void gw_server_run(struct gateway *g, size_t chargers, size_t keys)
     log_info(NULL, "shutting down: %zu chargers connected, %zu database jobs in flight",
              core_connected_count(g->core), core_jobs_outstanding(g->core));
     g->shutting_down = true;
+    int64_t t0 = time_mono_us();
+    /*
+     * Stop accepting: lws closes its listening sockets (every vhost's) and
+     * keeps serving what is connected. New chargers and REST clients are
+     * refused by the kernel and retry against the next process, instead of
+     * being accepted here only to be refused (and costing lws a walk of its
+     * fd table each).
+     */
+    lws_context_deprecate(g->ctx, NULL);
     core_commands_shutdown(g->core); /* their REST requests are answered in the drain below */
-    int64_t deadline = time_mono_us() + DRAIN_ANSWERS_US;
+    int64_t deadline = t0 + DRAIN_ANSWERS_US;
     while ((core_jobs_outstanding(g->core) > 0 || rest_in_flight() > 0) && time_mono_us() < deadline)
         service_once(g);
+    int64_t t1 = time_mono_us();
+    size_t open = ws_open_count(g);
     ws_close_all(g, 1001);
-    deadline = time_mono_us() + DRAIN_CLOSE_US;
+    deadline = t1 + DRAIN_CLOSE_US;
     while (ws_open_count(g) > 0 && time_mono_us() < deadline)
         service_once(g);
     /* what is still open closes with the context, after the store's last write: record it now */
     size_t left = core_record_disconnects(g->core, "shutdown");
-    if (left)
-        log_info(NULL, "shutting down: %zu connections still closing, recorded as disconnected", left);
+    log_info(NULL, "shutting down: answers drained in %lld ms, %zu of %zu websockets closed in %lld ms%s",
+             (long long)(t1 - t0) / 1000, open - ws_open_count(g), open, (long long)(time_mono_us() - t1) / 1000,
+             left ? ", the rest recorded as disconnected" : "");
     lws_sul_cancel(&s->tick_sul);       /* the tick uses the stores, which stop next */
     s->ticking = false;
     signal_ctx = NULL;

@@ -32,6 +32,51 @@
  */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
+/* Why a websocket ends, when the gateway decides it (struct gw_pss.why). */
+enum ws_why {
+    WS_WHY_NONE,                    /* the charger closed, or the connection was lost */
+    WS_WHY_PING_TIMEOUT,
+    WS_WHY_OUTBOX_FULL,
+    WS_WHY_TOO_BIG,
+    WS_WHY_BINARY,
+    WS_WHY_MALFORMED,
+    WS_WHY_WRITE_FAILED,
+    WS_WHY_SHUTDOWN,
+};
+
+static const char *const why_text[] = {
+    [WS_WHY_NONE] = NULL,
+    [WS_WHY_PING_TIMEOUT] = "ping timeout: nothing heard from the charger since a ping",
+    [WS_WHY_OUTBOX_FULL] = "outbox full: the charger does not read what it is sent",
+    [WS_WHY_TOO_BIG] = "protocol error: message over ocpp.max_frame (closed with 1009)",
+    [WS_WHY_BINARY] = "protocol error: binary frame (closed with 1003)",
+    [WS_WHY_MALFORMED] = "protocol error: too many malformed messages in a row (closed with 1008)",
+    [WS_WHY_WRITE_FAILED] = "write to the socket failed",
+    [WS_WHY_SHUTDOWN] = "shutdown (closed with 1001)",
+};
+
+static int64_t now_ms(void)
+{
+    return time_mono_us() / 1000;
+}
+
+/*
+ * Ends a websocket from outside its own callbacks, at once, without a close
+ * handshake: for a charger that does not read (its outbox is full) or does
+ * not answer. LWS_TO_KILL_ASYNC schedules the close for "now", which lws
+ * 4.1.6 inserts at the head of its sorted timer list (no walk).
+ */
+static void ws_kill(struct gateway *g, struct lws *wsi, struct gw_pss *pss, enum ws_why why)
+{
+    if (pss->killed)
+        return;                         /* already going */
+    pss->killed = 1;
+    pss->why = (uint8_t)why;
+    const char *id = pss->conn_id ? core_conn_charger_id(g->core, pss->conn_id) : NULL;
+    log_warn(id, "closing the connection: %s (%zu bytes queued)", why_text[why], pss->out_bytes);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 /* ---- transport: how the dispatcher and the core reach a socket ---- */
 
 static struct lws *wsi_of(struct gateway *g, uint64_t conn_id)
@@ -48,6 +93,15 @@ static void transport_send(void *ctx, uint64_t conn_id, char *text, size_t len)
         return; /* connection already gone */
     }
     struct gw_pss *pss = lws_wsi_user(wsi);
+    if (pss->killed) {
+        free(text);                     /* being killed: nothing more goes out */
+        return;
+    }
+    if (pss->out_bytes + len > (size_t)g->cfg.outbox_max) {
+        free(text);
+        ws_kill(g, wsi, pss, WS_WHY_OUTBOX_FULL);
+        return;
+    }
     struct ws_frame *f = xmalloc(sizeof *f + LWS_PRE + len);
     f->next = NULL;
     f->len = len;
@@ -58,6 +112,7 @@ static void transport_send(void *ctx, uint64_t conn_id, char *text, size_t len)
     else
         pss->out_head = f;
     pss->out_tail = f;
+    pss->out_bytes += len;
     lws_callback_on_writable(wsi);
 }
 
@@ -251,14 +306,16 @@ static void pss_free(struct gw_pss *pss)
         free(f);
     }
     pss->out_tail = NULL;
+    pss->out_bytes = 0;
     free(pss->rx);
     pss->rx = NULL;
     pss->rx_len = pss->rx_cap = 0;
 }
 
-static int too_big(struct lws *wsi)
+static int too_big(struct lws *wsi, struct gw_pss *pss)
 {
     static const char why[] = "message too big";
+    pss->why = WS_WHY_TOO_BIG;
     lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof why - 1);
     return -1;
 }
@@ -268,7 +325,8 @@ static int on_message(struct gateway *g, struct lws *wsi, struct gw_pss *pss, co
     if (ocpp_dispatch(g->core, &g->transport, pss->conn_id, text, len) == OCPP_DISPATCH_MALFORMED) {
         if (++pss->malformed_run >= MALFORMED_CLOSE_AFTER) {
             static const char why[] = "too many malformed messages";
-            log_warn(NULL, "connection %llu closed: %s", (unsigned long long)pss->conn_id, why);
+            log_warn(core_conn_charger_id(g->core, pss->conn_id), "closing the connection: %s", why);
+            pss->why = WS_WHY_MALFORMED;
             lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof why - 1);
             return -1;
         }
@@ -284,7 +342,7 @@ static int on_receive(struct gateway *g, struct lws *wsi, struct gw_pss *pss, co
     size_t remaining = lws_remaining_packet_payload(wsi);
     bool final = lws_is_final_fragment(wsi) && remaining == 0;
     if (pss->rx_len + len + remaining > max)
-        return too_big(wsi);
+        return too_big(wsi, pss);
     if (!pss->conn_id)
         return 0; /* replaced: being closed, ignore what is still arriving */
     if (final && pss->rx_len == 0)
@@ -310,15 +368,37 @@ static int on_receive(struct gateway *g, struct lws *wsi, struct gw_pss *pss, co
 
 static int on_writeable(struct gateway *g, struct lws *wsi, struct gw_pss *pss)
 {
+    if (pss->killed)
+        return 0;                       /* being killed */
+    if (pss->ping_due) {
+        /*
+         * A ping with a payload: lws 4.1.6 calls RECEIVE_PONG only for a
+         * pong that carries one (notes: empty pongs fire nothing).
+         */
+        static const char payload[] = "ocppgw";
+        unsigned char buf[LWS_PRE + sizeof payload];
+        memcpy(buf + LWS_PRE, payload, sizeof payload - 1);
+        pss->ping_due = 0;
+        if (lws_write(wsi, buf + LWS_PRE, sizeof payload - 1, LWS_WRITE_PING) < 0) {
+            pss->why = WS_WHY_WRITE_FAILED;
+            return -1;
+        }
+        if (pss->out_head || pss->close_code)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
     struct ws_frame *f = pss->out_head;
     if (f) {
         pss->out_head = f->next;
         if (!pss->out_head)
             pss->out_tail = NULL;
+        pss->out_bytes -= f->len;
         int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
         free(f);
-        if (n < 0)
+        if (n < 0) {
+            pss->why = WS_WHY_WRITE_FAILED;
             return -1;
+        }
         if (pss->out_head || pss->close_code)
             lws_callback_on_writable(wsi);
         return 0;
@@ -371,6 +451,7 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
         const char *id = charger_id_from_path(path);
         if (!id || !core_charger_id_valid(id))
             return -1;
+        pss->heard_ms = now_ms();
         if (g->shutting_down) {
             pss->close_code = 1001;
             lws_callback_on_writable(wsi);
@@ -386,9 +467,16 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
         hmap_put_u64(g->ws_by_conn, pss->conn_id, wsi);
         return 0;
     }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        pss->heard_ms = now_ms();
+        pss->ping_ms = 0;
+        return 0;
     case LWS_CALLBACK_RECEIVE:
+        pss->heard_ms = now_ms();
+        pss->ping_ms = 0;
         if (lws_frame_is_binary(wsi)) {
             static const char why[] = "binary frames are not OCPP-J";
+            pss->why = WS_WHY_BINARY;
             lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)why, sizeof why - 1);
             return -1;
         }
@@ -396,16 +484,26 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writeable(g, wsi, pss);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (len >= 2 && pss->conn_id) {
+        if (len >= 2) {
             const unsigned char *b = in;
-            log_debug(NULL, "connection %llu: peer closed with %d", (unsigned long long)pss->conn_id,
-                      (b[0] << 8) | b[1]);
+            pss->peer_code = (uint16_t)((b[0] << 8) | b[1]);
+        } else {
+            pss->peer_code = 1005;      /* a close frame with no code */
         }
         return 0;
     case LWS_CALLBACK_CLOSED:
         if (pss->conn_id) {
+            char peer[64];
+            const char *why = why_text[pss->why];
+            if (!why) {
+                if (pss->peer_code)
+                    snprintf(peer, sizeof peer, "closed by the charger (%u)", pss->peer_code);
+                else
+                    snprintf(peer, sizeof peer, "connection lost (no close frame)");
+                why = peer;
+            }
             hmap_del_u64(g->ws_by_conn, pss->conn_id);
-            core_conn_closed(g->core, pss->conn_id, "websocket closed");
+            core_conn_closed(g->core, pss->conn_id, why);
             pss->conn_id = 0;
         }
         pss_free(pss);
@@ -426,6 +524,8 @@ static int close_one(void *ctx, const void *key, size_t klen, void *val)
     struct lws *wsi = val;
     struct gw_pss *pss = lws_wsi_user(wsi);
     pss->close_code = (uint16_t)cc->code;
+    if (cc->code == 1001 && !pss->why)
+        pss->why = WS_WHY_SHUTDOWN;
     lws_callback_on_writable(wsi);
     return 0;
 }
@@ -434,6 +534,36 @@ void ws_close_all(struct gateway *g, int code)
 {
     struct close_ctx cc = { code };
     hmap_foreach(g->ws_by_conn, close_one, &cc);
+}
+
+struct sweep_ctx {
+    struct gateway *g;
+    int64_t now, interval_ms, timeout_ms;
+};
+
+static int sweep_one(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct sweep_ctx *sc = ctx;
+    struct lws *wsi = val;
+    struct gw_pss *pss = lws_wsi_user(wsi);
+    if (pss->killed || pss->close_code)
+        return 0;
+    if (pss->ping_ms) {
+        if (sc->now - pss->ping_ms >= sc->timeout_ms)
+            ws_kill(sc->g, wsi, pss, WS_WHY_PING_TIMEOUT); /* closes later: the map is not changed here */
+    } else if (sc->now - pss->heard_ms >= sc->interval_ms) {
+        pss->ping_ms = sc->now;
+        pss->ping_due = 1;
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
+void ws_sweep(struct gateway *g, int64_t now)
+{
+    struct sweep_ctx sc = { g, now, (int64_t)g->cfg.ping_interval * 1000, (int64_t)g->cfg.ping_timeout * 1000 };
+    hmap_foreach(g->ws_by_conn, sweep_one, &sc);
 }
 
 size_t ws_open_count(const struct gateway *g)
