@@ -73,7 +73,10 @@ static void ws_kill(struct gateway *g, struct lws *wsi, struct gw_pss *pss, enum
     pss->killed = 1;
     pss->why = (uint8_t)why;
     const char *id = pss->conn_id ? core_conn_charger_id(g->core, pss->conn_id) : NULL;
-    log_warn(id, "closing the connection: %s (%zu bytes queued)", why_text[why], pss->out_bytes);
+    if (why == WS_WHY_OUTBOX_FULL)
+        log_warn(id, "closing the connection: %s (%zu bytes queued, ocpp.outbox_max)", why_text[why], pss->out_bytes);
+    else
+        log_warn(id, "closing the connection: %s", why_text[why]);
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
