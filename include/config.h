@@ -53,6 +53,8 @@ struct config {
     char *ca_cert, *ca_key;         /* CA that signs chargers' CSRs (SignCertificate), owned, may be NULL */
     char *organization;             /* the O a charger's CSR must carry, owned, may be NULL */
     int cert_days;                  /* validity of the certificates the CA issues */
+    char node_id[65];               /* cluster.node_id; "" = derived (config_node_id) */
+    int cluster_heartbeat_interval; /* seconds between the node row's heartbeats */
 };
 
 void config_defaults(struct config *c);
@@ -66,6 +68,18 @@ bool config_set(struct config *c, const char *section, const char *key, const ch
 /* Checks the whole configuration; false with reason. */
 bool config_validate(const struct config *c, char *err, size_t errcap);
 void config_free(struct config *c);
+
+/*
+ * This process's node id (presence: several gateways on one database):
+ * cluster.node_id when set, else "<hostname>:<port of server.listen>",
+ * which is the same across restarts of one service and unique per host
+ * (one process can listen on a port). Characters outside A-Z a-z 0-9 . _ -
+ * of the host name become '-', and it is cut to fit 64 characters. Writes
+ * at most cap bytes (65 hold any id).
+ */
+void config_node_id(const struct config *c, char *buf, size_t cap);
+/* Whether s is a valid node id: 1 to 64 of A-Z a-z 0-9 . _ : - */
+bool config_node_id_valid(const char *s);
 
 /* Splits "ADDR:PORT" / "[v6]:PORT"; false if malformed. */
 bool config_split_listen(const char *s, char *addr, size_t acap, int *port);

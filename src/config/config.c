@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -74,6 +75,8 @@ static const struct key keys[] = {
     STRP("security", "ca_key", ca_key),
     STRP("security", "organization", organization),
     INT("security", "cert_days", cert_days, 1, 3650),
+    STR("cluster", "node_id", node_id),
+    INT("cluster", "heartbeat_interval", cluster_heartbeat_interval, 1, 3600),
 };
 
 void config_defaults(struct config *c)
@@ -110,6 +113,7 @@ void config_defaults(struct config *c)
     c->rest_statement_timeout = 5;
     c->rest_statement_cache = 256;
     c->cert_days = 365;
+    c->cluster_heartbeat_interval = 10;
 }
 
 void config_free(struct config *c)
@@ -268,6 +272,47 @@ bool config_split_listen(const char *s, char *addr, size_t acap, int *port)
     return true;
 }
 
+static bool node_char(char ch, bool colon)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-' || (colon && ch == ':');
+}
+
+bool config_node_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!node_char(*s, true))
+            return false;
+    return true;
+}
+
+void config_node_id(const struct config *c, char *buf, size_t cap)
+{
+    if (c->node_id[0]) {
+        str_copy(buf, cap, c->node_id);
+        return;
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        strcpy(host, "localhost");
+    host[sizeof host - 1] = '\0';
+    for (char *p = host; *p; p++)
+        if (!node_char(*p, false))
+            *p = '-';
+    char addr[128];
+    int port = 0;
+    config_split_listen(c->listen, addr, sizeof addr, &port);
+    char tail[8];
+    snprintf(tail, sizeof tail, ":%d", port);
+    size_t keep = 64 - strlen(tail);
+    if (strlen(host) > keep)
+        host[keep] = '\0';
+    snprintf(buf, cap, "%s%s", host, tail);
+}
+
 /* "*", or origins "http[s]://host[:port]" separated by commas (spaces allowed). */
 static bool cors_origins_valid(const char *list)
 {
@@ -334,6 +379,11 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     if (c->rest_cors_origins && !cors_origins_valid(c->rest_cors_origins)) {
         snprintf(err, errcap, "rest.cors_origins: expected \"*\" or a comma list of origins"
                  " (http://host[:port] or https://...), got '%s'", c->rest_cors_origins);
+        return false;
+    }
+    if (c->node_id[0] && !config_node_id_valid(c->node_id)) {
+        snprintf(err, errcap, "cluster.node_id: expected 1 to 64 of A-Z a-z 0-9 . _ : -, got '%s'",
+                 c->node_id);
         return false;
     }
     if (!log_format_parse(c->log_format, &fmt)) {

@@ -156,6 +156,51 @@ static void test_config_bool_and_listen(void **state)
     config_free(&c);
 }
 
+/* cluster.*: the node id (given or derived from host and port) and the heartbeat interval. */
+static void test_config_cluster(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256], id[65];
+    config_defaults(&c);
+    assert_int_equal(c.cluster_heartbeat_interval, 10);
+    assert_string_equal(c.node_id, "");
+    assert_true(config_set(&c, "database", "url", "dbname=x", err, sizeof err));
+    assert_true(config_set(&c, "server", "listen", "127.0.0.1:9123", err, sizeof err));
+    config_node_id(&c, id, sizeof id);
+    assert_true(config_node_id_valid(id));          /* host name characters outside the set became '-' */
+    assert_true(strlen(id) > 5);
+    assert_string_equal(id + strlen(id) - 5, ":9123");
+    char again[65];
+    config_node_id(&c, again, sizeof again);        /* the same for a restart of the same service */
+    assert_string_equal(id, again);
+
+    assert_true(config_set(&c, "cluster", "node_id", "gw-a.eu_1:8080", err, sizeof err));
+    assert_true(config_validate(&c, err, sizeof err));
+    config_node_id(&c, id, sizeof id);
+    assert_string_equal(id, "gw-a.eu_1:8080");
+    const char *bad[] = { "gw a", "gw/a", "gw%a", "\xc3\xa9" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_true(config_set(&c, "cluster", "node_id", bad[i], err, sizeof err));
+        assert_false(config_validate(&c, err, sizeof err));
+        assert_non_null(strstr(err, "cluster.node_id"));
+    }
+    char longid[80];
+    memset(longid, 'n', 65);
+    longid[65] = '\0';
+    assert_false(config_set(&c, "cluster", "node_id", longid, err, sizeof err));   /* over 64 */
+    longid[64] = '\0';
+    assert_true(config_set(&c, "cluster", "node_id", longid, err, sizeof err));
+    assert_true(config_validate(&c, err, sizeof err));
+    assert_false(config_node_id_valid(""));
+
+    assert_true(config_set(&c, "cluster", "heartbeat_interval", "1", err, sizeof err));
+    assert_int_equal(c.cluster_heartbeat_interval, 1);
+    assert_false(config_set(&c, "cluster", "heartbeat_interval", "0", err, sizeof err));
+    assert_false(config_set(&c, "cluster", "heartbeat_interval", "3601", err, sizeof err));
+    config_free(&c);
+}
+
 static void test_password_hash_roundtrip(void **state)
 {
     (void)state;
@@ -330,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_config_security_ca),
         cmocka_unit_test(test_config_env_overrides_file),
         cmocka_unit_test(test_config_bool_and_listen),
+        cmocka_unit_test(test_config_cluster),
         cmocka_unit_test(test_password_hash_roundtrip),
         cmocka_unit_test(test_basic_auth_parse),
         cmocka_unit_test(test_api_key_format),
