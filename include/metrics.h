@@ -38,6 +38,19 @@ void metrics_batch_failed(void);
 /* Store: jobs failed fast because the database was down or the queue full. */
 void metrics_store_rejected(void);
 
+/* Why presence marked chargers disconnected that no gateway held any more. */
+enum metrics_presence_reason {
+    METRICS_PRESENCE_RESTART,       /* left by an earlier run of this node (kill -9), cleared at start */
+    METRICS_PRESENCE_NODE_LOST,     /* held by another node whose heartbeat stopped */
+    METRICS_PRESENCE_REASON_COUNT
+};
+/* Presence: n chargers marked disconnected by this process, for that reason. */
+void metrics_presence_cleared(enum metrics_presence_reason r, size_t n);
+/* Presence: a node whose heartbeat stopped was declared lost by this process. */
+void metrics_presence_node_lost(void);
+/* Presence: n chargers this node took back after another node had declared it lost. */
+void metrics_presence_resumed(size_t n);
+
 /* How a command (gateway-initiated CALL asked for through REST) ended. */
 enum metrics_cmd_outcome {
     METRICS_CMD_ACCEPTED,           /* answered, status Accepted (or Unlocked) */

@@ -18,7 +18,8 @@
  *   this job's own data was refused (it failed alone).
  * - The store also completes jobs nobody submitted: STORE_OP_CHARGER_CHANGED
  *   (and, for STORE_LISTEN_APIKEYS, STORE_OP_APIKEY_CHANGED) when a row
- *   changes in the database, from any process.
+ *   changes in the database, from any process. Presence jobs (STORE_OP_NODE_*)
+ *   are the thread's own and never come back.
  */
 #ifndef OCPPGW_STORE_H
 #define OCPPGW_STORE_H
@@ -48,6 +49,15 @@ struct store_config {
     const char *application_name;   /* static text for pg_stat_activity; NULL = "ocppgw-store" */
     int statement_timeout_ms;       /* SET statement_timeout on the connection; 0 = none */
     int sql_cache_max;              /* STORE_OP_SQL texts kept prepared (LRU); 0 = 256 */
+    /*
+     * Presence (the OCPP store only; see src/store/presence.c): this
+     * gateway as a node of the cluster. NULL node_id: no presence (the REST
+     * store, tests of the store). Strings copied.
+     */
+    const char *node_id;            /* cluster.node_id: [A-Za-z0-9._:-], 1 to 64 */
+    const char *boot_id;            /* this process's random id (1 to 32 characters) */
+    const char *version;            /* written into the node row; may be NULL */
+    int heartbeat_interval_s;       /* cluster.heartbeat_interval; 0 = 10 */
 };
 
 /*
@@ -75,8 +85,10 @@ size_t store_queue_depth(const struct store *s);
 /*
  * Stops accepting, lets the thread finish what is queued (when the database
  * is up; otherwise queued jobs fail), joins it and frees the store. Jobs
- * still on the completion queue are freed. Call from the loop thread after
- * the loop has stopped.
+ * still on the completion queue are freed. With presence, the thread's last
+ * write, after everything queued, marks every charger this boot still holds
+ * disconnected and the node stopped. Call from the loop thread after the
+ * loop has stopped.
  */
 void store_stop(struct store *s);
 

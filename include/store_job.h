@@ -43,6 +43,11 @@ enum store_op {
     STORE_OP_CP_SECURITY_EVENT,     /* write-behind: a SecurityEventNotification (security_events) */
     STORE_OP_SIGNED_FW_STATUS,      /* write-behind: SignedFirmwareStatusNotification */
     STORE_OP_LOG_STATUS,            /* write-behind: LogStatusNotification */
+    /* presence: produced and consumed by the OCPP store thread itself (src/store/presence.c) */
+    STORE_OP_NODE_START,            /* this boot takes its node row; an earlier boot's chargers cleared */
+    STORE_OP_NODE_HEARTBEAT,        /* the node row's heartbeat (and taking chargers back after a sweep) */
+    STORE_OP_NODE_SWEEP,            /* nodes silent for 3 intervals: their chargers cleared */
+    STORE_OP_NODE_STOP,             /* the last write: chargers this boot still holds cleared */
     STORE_OP_COUNT
 };
 
@@ -108,6 +113,14 @@ struct store_command {
 struct store_last_seen {
     char charger_id[OCPP_CHARGER_ID_MAX + 1];
     int64_t at_ms;
+};
+
+/* A node that STORE_OP_NODE_SWEEP found silent and cleared. */
+struct store_node_lost {
+    char node_id[65];
+    char boot_id[33];
+    int64_t heartbeat_ms;           /* its last heartbeat */
+    int cleared;                    /* chargers marked disconnected */
 };
 
 /* Outcome of a StopTransaction. */
@@ -176,6 +189,16 @@ struct store_job {
         struct store_charger charger;                   /* CHARGER_CHANGED */
         struct { size_t n; struct store_charger *items; } chargers; /* CHARGERS_ALL, owned */
         struct store_apikey apikey;                     /* APIKEY_CHANGED (owns its strings) */
+        struct {                    /* NODE_* (presence) */
+            int cleared;            /* START, STOP: chargers marked disconnected; HEARTBEAT: taken back */
+            char state[12];         /* HEARTBEAT: ok, resumed, recreated, superseded */
+            char other_boot[33];    /* START: the previous boot of the node ("" none);
+                                       HEARTBEAT superseded: the boot the row belongs to */
+            int64_t other_ms;       /* START: the previous boot's last heartbeat (0 none) */
+            bool other_stopped;     /* START: the previous boot stopped cleanly */
+            size_t n_lost;          /* SWEEP */
+            struct store_node_lost *lost;   /* SWEEP, owned */
+        } node;
         struct {
             int ntuples, nfields;
             char **values;          /* owned, ntuples*nfields, row-major; NULL = SQL NULL */

@@ -36,6 +36,10 @@
 /* Above this many websockets still open after the drain, the process exits without freeing them one by one. */
 #define FAST_EXIT_SOCKETS 4096
 
+#ifndef OCPPGW_VERSION
+#define OCPPGW_VERSION "0.1.0"
+#endif
+
 /* ---- the core's I/O ---- */
 
 static int64_t io_now(void *ctx)
@@ -181,6 +185,15 @@ static void core_config_from(const struct config *cfg, struct core_config *cc)
     cc->data_transfer_vendors = cfg->data_transfer_vendors;
 }
 
+/* A random id for this process's run (presence: its boot of the node): 16 hex digits. */
+static void new_boot_id(char out[17])
+{
+    unsigned char r[8];
+    secret_random(r, sizeof r);
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
 static void registry_add(void *ctx, const struct store_charger *row)
 {
     core_charger_upsert(ctx, row);
@@ -230,10 +243,19 @@ int app_serve(const struct config *cfg)
     };
     g.core = core_new(&io, &cc);
 
-    /* the store first (it LISTENs), then the registry: a change in between is not lost */
+    /*
+     * The store first (it LISTENs), then the registry: a change in between
+     * is not lost. It keeps this process's presence (node row, heartbeat,
+     * the chargers it holds) under a boot id of this run.
+     */
+    char node_id[65], boot_id[17];
+    config_node_id(cfg, node_id, sizeof node_id);
+    new_boot_id(boot_id);
     struct store_config sc = {
         .conninfo = cfg->db_url, .batch_max = cfg->db_batch_max, .queue_max = cfg->db_queue_max,
         .wake = gw_store_wake, .wake_ctx = &g,
+        .node_id = node_id, .boot_id = boot_id, .version = OCPPGW_VERSION,
+        .heartbeat_interval_s = cfg->cluster_heartbeat_interval,
     };
     g.store = store_start(&sc);
     if (!g.store)
@@ -278,7 +300,7 @@ out:;
     int64_t stop_t0 = time_mono_us();
     csr_signer_stop(g.signer);          /* CSRs still waiting are dropped: their chargers ask again */
     g.signer = NULL;
-    store_stop(g.store);                /* writes what is queued (disconnects), joins */
+    store_stop(g.store);                /* writes what is queued (disconnects), then the node's stop; joins */
     g.store = NULL;
     store_stop(g.rest_store);           /* audit rows and other write-behind REST jobs */
     g.rest_store = NULL;

@@ -47,6 +47,8 @@ static atomic_ullong overhead_hist[OVERHEAD_BUCKETS + 1];
 static atomic_ullong overhead_sum_us, overhead_count;
 static atomic_ullong batches_failed;
 static atomic_ullong store_rejected;
+static atomic_ullong presence_cleared[METRICS_PRESENCE_REASON_COUNT];
+static atomic_ullong presence_nodes_lost, presence_resumed;
 
 void metrics_frame(enum metrics_dir dir, enum ocpp_action a, enum metrics_frame_result r)
 {
@@ -131,6 +133,22 @@ void metrics_store_rejected(void)
     atomic_fetch_add_explicit(&store_rejected, 1, memory_order_relaxed);
 }
 
+void metrics_presence_cleared(enum metrics_presence_reason r, size_t n)
+{
+    if ((int)r >= 0 && r < METRICS_PRESENCE_REASON_COUNT)
+        atomic_fetch_add_explicit(&presence_cleared[r], n, memory_order_relaxed);
+}
+
+void metrics_presence_node_lost(void)
+{
+    atomic_fetch_add_explicit(&presence_nodes_lost, 1, memory_order_relaxed);
+}
+
+void metrics_presence_resumed(size_t n)
+{
+    atomic_fetch_add_explicit(&presence_resumed, n, memory_order_relaxed);
+}
+
 /* ---- rendering ---- */
 
 static unsigned long long load(atomic_ullong *v)
@@ -213,6 +231,23 @@ char *metrics_render(const struct metrics_gauges *g)
     strbuf_printf(&o, "# HELP ocppgw_db_rejected_total Store jobs failed fast (database down or queue full).\n"
             "# TYPE ocppgw_db_rejected_total counter\nocppgw_db_rejected_total %llu\n",
         load(&store_rejected));
+
+    static const char *const presence_reasons[METRICS_PRESENCE_REASON_COUNT] = { "restart", "node_lost" };
+    strbuf_printf(&o, "# HELP ocppgw_presence_chargers_cleared_total Chargers this process marked disconnected"
+            " that no gateway held any more: left by an earlier run of this node (restart) or held by a"
+            " node whose heartbeat stopped (node_lost).\n"
+            "# TYPE ocppgw_presence_chargers_cleared_total counter\n");
+    for (int r = 0; r < METRICS_PRESENCE_REASON_COUNT; r++)
+        strbuf_printf(&o, "ocppgw_presence_chargers_cleared_total{reason=\"%s\"} %llu\n", presence_reasons[r],
+            load(&presence_cleared[r]));
+    strbuf_printf(&o, "# HELP ocppgw_presence_nodes_lost_total Gateway nodes this process declared lost"
+            " (no heartbeat for three of their intervals).\n"
+            "# TYPE ocppgw_presence_nodes_lost_total counter\nocppgw_presence_nodes_lost_total %llu\n",
+        load(&presence_nodes_lost));
+    strbuf_printf(&o, "# HELP ocppgw_presence_chargers_resumed_total Chargers this node marked connected again"
+            " after another gateway had declared it lost while it still held them.\n"
+            "# TYPE ocppgw_presence_chargers_resumed_total counter\nocppgw_presence_chargers_resumed_total %llu\n",
+        load(&presence_resumed));
 
     strbuf_printf(&o, "# HELP ocppgw_commands_in_memory Commands pending or being recorded.\n"
             "# TYPE ocppgw_commands_in_memory gauge\nocppgw_commands_in_memory %zu\n",

@@ -39,6 +39,10 @@ static const struct {
     [STORE_OP_CP_SECURITY_EVENT]    = { "cp_security_event", false },
     [STORE_OP_SIGNED_FW_STATUS]     = { "signed_fw_status", false },
     [STORE_OP_LOG_STATUS]           = { "log_status", false },
+    [STORE_OP_NODE_START]           = { "node_start", false },
+    [STORE_OP_NODE_HEARTBEAT]       = { "node_heartbeat", false },
+    [STORE_OP_NODE_SWEEP]           = { "node_sweep", false },
+    [STORE_OP_NODE_STOP]            = { "node_stop", false },
 };
 
 struct store_job *store_job_new(enum store_op op)
@@ -102,6 +106,9 @@ void store_job_free(struct store_job *job)
         break;
     case STORE_OP_CHARGERS_ALL:
         free(job->out.chargers.items);
+        break;
+    case STORE_OP_NODE_SWEEP:
+        free(job->out.node.lost);
         break;
     case STORE_OP_COMMAND:
         free(job->in.command.outcome);

@@ -122,12 +122,15 @@ int64_t store_pg_int(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* Records which node and boot hold the connection (presence.c); NULL without presence. */
 static void params_connected(const struct store_job *j, struct store_params *p)
 {
     p_text(p, j->charger_id);
     p_bool(p, j->in.connected.auto_register);
     p_int(p, job_ms(j));
     p_text(p, j->in.connected.remote_addr);
+    p_text(p, p->node ? p->node->id : NULL);
+    p_text(p, p->node ? p->node->boot : NULL);
 }
 
 static void params_disconnected(const struct store_job *j, struct store_params *p)
@@ -383,6 +386,74 @@ static void read_sql(struct store_job *j, const PGresult *r)
 }
 
 
+/* ------------------------------------------------------------------ presence (presence.c) */
+
+/* Node id, boot id, version, heartbeat interval. */
+static void params_node(const struct store_job *j, struct store_params *p)
+{
+    (void)j;
+    p_text(p, p->node ? p->node->id : NULL);
+    p_text(p, p->node ? p->node->boot : NULL);
+    p_text(p, p->node && p->node->version[0] ? p->node->version : NULL);
+    p_int(p, p->node ? p->node->interval_s : 0);
+}
+
+static void params_node_sweep(const struct store_job *j, struct store_params *p)
+{
+    (void)j;
+    p_text(p, p->node ? p->node->id : NULL);
+    p_int(p, STORE_SWEEP_MAX);
+}
+
+static void params_node_stop(const struct store_job *j, struct store_params *p)
+{
+    (void)j;
+    p_text(p, p->node ? p->node->id : NULL);
+    p_text(p, p->node ? p->node->boot : NULL);
+}
+
+static void read_node_start(struct store_job *j, const PGresult *r)
+{
+    if (PQntuples(r) < 1)
+        return;
+    j->out.node.cleared = (int)store_pg_int(r, 0, 0);
+    str_copy(j->out.node.other_boot, sizeof j->out.node.other_boot, PQgetvalue(r, 0, 1));
+    j->out.node.other_ms = store_pg_int(r, 0, 2);
+    j->out.node.other_stopped = PQgetvalue(r, 0, 3)[0] == 't';
+}
+
+static void read_node_heartbeat(struct store_job *j, const PGresult *r)
+{
+    if (PQntuples(r) < 1)
+        return;
+    str_copy(j->out.node.state, sizeof j->out.node.state, PQgetvalue(r, 0, 0));
+    j->out.node.cleared = (int)store_pg_int(r, 0, 1);
+    str_copy(j->out.node.other_boot, sizeof j->out.node.other_boot, PQgetvalue(r, 0, 2));
+}
+
+static void read_node_sweep(struct store_job *j, const PGresult *r)
+{
+    size_t n = (size_t)PQntuples(r);
+    free(j->out.node.lost);         /* a re-run after a failed batch */
+    j->out.node.lost = n ? xcalloc(n, sizeof *j->out.node.lost) : NULL;
+    j->out.node.n_lost = n;
+    for (size_t i = 0; i < n; i++) {
+        struct store_node_lost *l = &j->out.node.lost[i];
+        str_copy(l->node_id, sizeof l->node_id, PQgetvalue(r, (int)i, 0));
+        str_copy(l->boot_id, sizeof l->boot_id, PQgetvalue(r, (int)i, 1));
+        l->heartbeat_ms = store_pg_int(r, (int)i, 2);
+        l->cleared = (int)store_pg_int(r, (int)i, 3);
+    }
+}
+
+static void read_node_stop(struct store_job *j, const PGresult *r)
+{
+    if (PQntuples(r) >= 1)
+        j->out.node.cleared = (int)store_pg_int(r, 0, 0);
+}
+
+/* ------------------------------------------------------------------ meter values */
+
 static bool meter_meter_values(const struct store_job *j, struct store_meter_msg *out)
 {
     const struct ocpp_meter_values_req *m = &j->in.meter_values;
@@ -405,7 +476,7 @@ static bool meter_stop_tx(const struct store_job *j, struct store_meter_msg *out
 
 const struct store_op_def store_ops[STORE_OP_COUNT] = {
     [STORE_OP_CHARGER_CONNECTED] = {
-        .sql = "SELECT ocppgw_charger_connected($1, $2::boolean, $3::bigint, $4)",
+        .sql = "SELECT ocppgw_charger_connected($1, $2::boolean, $3::bigint, $4, $5::text, $6::text)",
         .params = params_connected },
     [STORE_OP_CHARGER_DISCONNECTED] = {
         .sql = "SELECT ocppgw_charger_disconnected($1, $2::bigint, $3::bigint, $4)",
@@ -480,6 +551,20 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
     [STORE_OP_LOG_STATUS] = {
         .sql = "SELECT ocppgw_request_status($1, 'log', $2, $3::integer, $4::bigint)",
         .params = params_request_status },
+    [STORE_OP_NODE_START] = {
+        .sql = "SELECT cleared, coalesce(previous_boot, ''), previous_heartbeat_ms, previous_stopped"
+        " FROM ocppgw_node_start($1, $2, $3, $4::integer)",
+        .params = params_node, .read = read_node_start },
+    [STORE_OP_NODE_HEARTBEAT] = {
+        .sql = "SELECT state, resumed, coalesce(other_boot, '')"
+        " FROM ocppgw_node_heartbeat($1, $2, $3, $4::integer)",
+        .params = params_node, .read = read_node_heartbeat },
+    [STORE_OP_NODE_SWEEP] = {
+        .sql = "SELECT lost_node, lost_boot, last_heartbeat_ms, cleared FROM ocppgw_node_sweep($1, $2::integer)",
+        .params = params_node_sweep, .read = read_node_sweep },
+    [STORE_OP_NODE_STOP] = {
+        .sql = "SELECT ocppgw_node_stop($1, $2)",
+        .params = params_node_stop, .read = read_node_stop },
 };
 
 void store_op_stmt_name(enum store_op op, char *buf, size_t cap)

@@ -234,7 +234,7 @@ static bool send_job(struct store *s, uint32_t idx)
         return send_sql_job(s, idx);
     if (!d->sql)
         return true;
-    struct store_params p = { 0 };
+    struct store_params p = { .node = s->node.on ? &s->node : NULL };
     if (d->params_arr)
         d->params_arr(j, &p, b->scratch);
     else
@@ -489,15 +489,20 @@ io:
 
 /* ------------------------------------------------------------------ batches */
 
-/* Hands the batch's jobs to the loop (CHARGER/APIKEY_CHANGED that failed are dropped). */
+/*
+ * Hands the batch's jobs to the loop (CHARGER/APIKEY_CHANGED that failed are
+ * dropped); presence jobs stay with the thread (presence.c).
+ */
 static void finish_batch(struct store *s)
 {
     struct batch *b = &s->batch;
     struct job_list out = { 0 };
     for (uint32_t i = 0; i < b->n; i++) {
         struct store_job *j = b->jobs[i];
-        if ((j->op == STORE_OP_CHARGER_CHANGED || j->op == STORE_OP_APIKEY_CHANGED) &&
-            j->status != STORE_OK)
+        if (store_presence_op(j->op))
+            store_presence_done(s, j);
+        else if ((j->op == STORE_OP_CHARGER_CHANGED || j->op == STORE_OP_APIKEY_CHANGED) &&
+                 j->status != STORE_OK)
             store_job_free(j);
         else
             job_list_push(&out, j);
@@ -602,7 +607,7 @@ void store_pipeline_run(struct store *s)
 
 void store_pipeline_init(struct store *s)
 {
-    s->batch.jobs = xcalloc(s->batch_max, sizeof *s->batch.jobs);
+    s->batch.jobs = xcalloc(s->batch_max + STORE_PRESENCE_JOBS, sizeof *s->batch.jobs);
     stmt_cache_init(&s->sqls, s->sql_cache_max);
 }
 

@@ -14,6 +14,9 @@
  *               connection (stmt_cache.h; plain C, unit-tested)
  *   ops.c       the op table: each op's statement, parameter builder and
  *               row reader; statement parameters and array literals
+ *   presence.c  this gateway as a node of the cluster: the node row's start,
+ *               heartbeat and stop, the sweep of lost nodes (jobs of the
+ *               thread's own)
  *
  * Each part of struct store names the file that owns it: only that file
  * writes it; where another file reads it, the comment says so. Everything
@@ -100,6 +103,7 @@ void store_arr_free(struct store_arr *a);
  * (numbers are written there); libpq copies them at send.
  */
 struct store_params {
+    const struct store_node *node;  /* this process as a node (presence), NULL = none; set by pipeline.c */
     int n;
     const char *v[STORE_MAX_PARAMS];
     char num[STORE_MAX_PARAMS][24];
@@ -190,7 +194,7 @@ enum {
  * fills jobs[0..n) (take_batch); everything else is pipeline.c's.
  */
 struct batch {
-    struct store_job **jobs;        /* batch_max slots; the jobs are owned while in the batch */
+    struct store_job **jobs;        /* batch_max + STORE_PRESENCE_JOBS slots; owned while in the batch */
     uint32_t n;
     struct step *steps;
     size_t nsteps, capsteps, next;
@@ -266,6 +270,47 @@ void store_collect_notifies(struct store *s);
 /* Sleeps the backoff (half to full, random) unless the store is stopping. */
 void store_backoff_sleep(struct store *s);
 
+/* ------------------------------------------------------------------ presence.c */
+
+#define STORE_NODE_ID_MAX 64
+#define STORE_BOOT_ID_MAX 32
+#define STORE_SWEEP_MAX 16          /* lost nodes cleared per sweep */
+#define STORE_PRESENCE_JOBS 2       /* presence jobs a batch may carry beyond batch_max */
+
+/*
+ * This process as a node of the cluster: the identity (fixed by
+ * store_start) and the heartbeat's state (store thread only).
+ */
+struct store_node {
+    bool on;                        /* presence: the OCPP store of a gateway */
+    char id[STORE_NODE_ID_MAX + 1];
+    char boot[STORE_BOOT_ID_MAX + 1];
+    char version[64];
+    int interval_s;
+    bool started;                   /* this boot's NODE_START committed */
+    bool superseded;                /* the node row is another boot's (logged once) */
+    int64_t next_us;                /* monotonic: the start or the next heartbeat is due */
+    int64_t sweep_from_us;          /* monotonic: no sweep before (3 intervals after each connect) */
+};
+
+/* Whether the op is a presence job (the thread's own: never completed to the loop). */
+bool store_presence_op(enum store_op op);
+/* The identity from cfg (presence on when cfg->node_id is set); false with a reason logged. */
+bool store_presence_init(struct store_node *n, const struct store_config *cfg);
+/* The connection is (again) up: the start or a heartbeat is due now; sweeps wait 3 intervals. */
+void store_presence_connected(struct store *s);
+/* Appends the presence jobs that are due to jobs[*n, cap) (the thread owns them). */
+void store_presence_take(struct store *s, struct store_job **jobs, uint32_t *n, uint32_t cap);
+/* Milliseconds until a presence job is due (a poll timeout): -1 = never. */
+int store_presence_wait_ms(const struct store *s);
+/* A presence job's batch is settled: logs and counts what it did, frees the job. */
+void store_presence_done(struct store *s, struct store_job *job);
+/*
+ * The thread's last write (stopping, queue empty, connected): NODE_STOP in a
+ * batch of its own. Nothing without presence.
+ */
+void store_presence_stop(struct store *s);
+
 /* ------------------------------------------------------------------ thread.c */
 
 /* Puts a list of finished jobs (taken from l) on the completion list and wakes the loop. */
@@ -310,6 +355,9 @@ struct store {
     int64_t down_since_us;
     struct notified notified;       /* charger ids to load; popped by thread.c's take_batch */
     struct notified notified_keys;  /* api key ids to load; likewise */
+
+    /* presence.c: identity fixed by store_start, the rest store thread */
+    struct store_node node;
 
     /* pipeline.c, store thread */
     char io_error[128];             /* why the last I/O wait failed, when libpq does not say;

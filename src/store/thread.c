@@ -55,6 +55,20 @@
  * bound) to be written after the reconnect. Retrying is safe: every write
  * is idempotent (see the SQL functions).
  *
+ * Presence (presence.c). The OCPP store of a gateway (store_config.node_id
+ * set) also keeps this process's row in gateway_nodes: jobs of its own,
+ * taken first into a batch when due, never completed to the loop. The
+ * first batch after the first connect registers this boot (NODE_START,
+ * which clears the chargers an earlier boot of the node left connected);
+ * every heartbeat interval after that a NODE_HEARTBEAT, and, from three
+ * intervals after each connect on, a NODE_SWEEP of nodes whose heartbeat
+ * stopped. When stopping, once the queue is empty (every disconnect the
+ * loop recorded is written), NODE_STOP is the last batch: every charger
+ * this boot still holds is marked disconnected in one statement. The
+ * heartbeat runs on this thread, so a long drain at shutdown or a busy
+ * loop does not make the node look dead; a loop that hangs is systemd's
+ * watchdog's to catch (WatchdogSec).
+ *
  * Notifications (conn.c). A trigger on chargers NOTIFYs the id on channel
  * ocppgw_charger on every change, from any process. The OCPP store LISTENs
  * there; each id (queued once) becomes a STORE_OP_CHARGER_CHANGED job
@@ -68,7 +82,8 @@
  * loop reloads everything.
  *
  * The files: this one (the thread's loop, queues, API, the fault-injection
- * seam), pipeline.c, conn.c, ops.c; store_internal.h is what they share.
+ * seam), pipeline.c, conn.c, ops.c, presence.c; store_internal.h is what
+ * they share.
  */
 #include <errno.h>
 #include <poll.h>
@@ -147,32 +162,37 @@ void store_test_fail_io_after(struct store *s, long nth)
 
 /* ------------------------------------------------------------------ the thread */
 
-/* The next batch: notified ids first, then queued jobs, up to batch_max. */
+/*
+ * The next batch: the presence jobs that are due (beyond batch_max), then
+ * notified ids, then queued jobs, up to batch_max of those.
+ */
 static bool take_batch(struct store *s)
 {
     struct batch *b = &s->batch;
     b->n = 0;
+    store_presence_take(s, b->jobs, &b->n, STORE_PRESENCE_JOBS);
+    uint32_t cap = s->batch_max + b->n;
     struct store_job *job;
-    while (b->n < s->batch_max && (job = store_notified_pop(&s->notified)))
+    while (b->n < cap && (job = store_notified_pop(&s->notified)))
         b->jobs[b->n++] = job;
-    while (b->n < s->batch_max && (job = store_notified_pop(&s->notified_keys)))
+    while (b->n < cap && (job = store_notified_pop(&s->notified_keys)))
         b->jobs[b->n++] = job;
     pthread_mutex_lock(&s->lock);
-    while (b->n < s->batch_max && (job = job_list_pop(&s->queue)))
+    while (b->n < cap && (job = job_list_pop(&s->queue)))
         b->jobs[b->n++] = job;
     atomic_store(&s->depth, s->queue.n);
     pthread_mutex_unlock(&s->lock);
     return b->n > 0;
 }
 
-/* Idle: sleeps until a job is submitted or the server sends something. */
+/* Idle: sleeps until a job is submitted, the server sends something or a heartbeat is due. */
 static void wait_idle(struct store *s)
 {
     struct pollfd p[2] = {
         { .fd = s->efd, .events = POLLIN },
         { .fd = PQsocket(s->conn), .events = POLLIN },
     };
-    if (poll(p, 2, -1) <= 0)
+    if (poll(p, 2, store_presence_wait_ms(s)) <= 0)
         return;
     if (p[0].revents)
         store_drain_wakeups(s);
@@ -208,13 +228,16 @@ static void *store_main(void *arg)
                 store_fail_queued(s, true);
                 continue;
             }
+            store_presence_connected(s);
         }
         if (take_batch(s)) {
             store_pipeline_run(s);
             continue;
         }
-        if (atomic_load(&s->stopping) && queue_empty(s))
+        if (atomic_load(&s->stopping) && queue_empty(s)) {
+            store_presence_stop(s);     /* the last write, after everything queued */
             break;
+        }
         wait_idle(s);
     }
     store_fail_queued(s, false);
@@ -248,6 +271,11 @@ struct store *store_start(const struct store_config *cfg)
     s->application_name = cfg->application_name ? cfg->application_name : "ocppgw-store";
     s->statement_timeout_ms = cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 0;
     s->sql_cache_max = cfg->sql_cache_max > 0 ? (size_t)cfg->sql_cache_max : STMT_CACHE_DEFAULT;
+    if (!store_presence_init(&s->node, cfg)) {
+        free(s->conninfo);
+        free(s);
+        return NULL;
+    }
     store_pipeline_init(s);
     store_notified_init(&s->notified, STORE_OP_CHARGER_CHANGED);
     store_notified_init(&s->notified_keys, STORE_OP_APIKEY_CHANGED);

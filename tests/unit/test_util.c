@@ -363,6 +363,16 @@ static void test_metrics_text(void **state)
     assert_non_null(strstr(t, "ocppgw_db_batch_size_bucket{le=\"8\"} 1\n"));
     assert_non_null(strstr(t, "ocppgw_db_commit_seconds_count 1\n"));
     assert_non_null(strstr(t, "ocppgw_db_up 1\n"));
+    assert_non_null(strstr(t, "ocppgw_presence_chargers_cleared_total{reason=\"node_lost\"} 0\n"));
+    free(t);
+    metrics_presence_cleared(METRICS_PRESENCE_RESTART, 9);
+    metrics_presence_node_lost();
+    metrics_presence_resumed(4);
+    t = metrics_render(&g);
+    assert_non_null(strstr(t, "# TYPE ocppgw_presence_chargers_cleared_total counter\n"));
+    assert_non_null(strstr(t, "ocppgw_presence_chargers_cleared_total{reason=\"restart\"} 9\n"));
+    assert_non_null(strstr(t, "ocppgw_presence_nodes_lost_total 1\n"));
+    assert_non_null(strstr(t, "ocppgw_presence_chargers_resumed_total 4\n"));
     free(t);
 }
 
