@@ -215,10 +215,13 @@ const char *core_conn_charger_id(const struct core *c, uint64_t conn_id);
 void core_conn_closed(struct core *c, uint64_t conn_id, const char *reason);
 /*
  * Shutdown, at the end of the drain: the disconnect of every connection
- * still open is stored now (reason given), while the store still writes;
- * their closes afterwards store nothing more. Returns how many.
+ * still open is recorded now (reason given); their closes afterwards store
+ * nothing more. With each, one store job per connection, while the store
+ * still writes; without, none: the caller's store writes them all in one
+ * statement (presence: the node's stop marks every charger it still holds
+ * disconnected). Returns how many.
  */
-size_t core_record_disconnects(struct core *c, const char *reason);
+size_t core_record_disconnects(struct core *c, const char *reason, bool each);
 
 /*
  * A valid, schema-checked CALL from the charger. Takes ownership of what req

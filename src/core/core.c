@@ -783,6 +783,7 @@ void core_conn_closed(struct core *c, uint64_t conn_id, const char *reason)
 struct record_ctx {
     struct core *c;
     const char *reason;
+    bool each;
     size_t n;
 };
 
@@ -793,15 +794,18 @@ static int record_disconnect(void *ctx, const void *key, size_t klen, void *val)
     struct core_conn *conn = val;
     if (!conn->disconnect_stored && conn->state != CORE_CONN_CLOSED) {
         conn->disconnect_stored = true;
-        store_disconnected(r->c, conn, r->reason);
+        if (r->each)
+            store_disconnected(r->c, conn, r->reason);
+        else
+            core_emit(r->c, CORE_EV_CHARGER_DISCONNECTED, conn->charger->id, -1, 0, 0, NULL, r->reason);
         r->n++;
     }
     return 0;
 }
 
-size_t core_record_disconnects(struct core *c, const char *reason)
+size_t core_record_disconnects(struct core *c, const char *reason, bool each)
 {
-    struct record_ctx r = { c, reason, 0 };
+    struct record_ctx r = { c, reason, each, 0 };
     hmap_foreach(c->conns, record_disconnect, &r);
     return r.n;
 }

@@ -848,15 +848,30 @@ static void test_record_disconnects_at_shutdown(void **state)
     core_conn_closed(fx->c, gone, "peer closed");
     assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 1);
 
-    assert_int_equal(core_record_disconnects(fx->c, "shutdown"), 2);
+    assert_int_equal(core_record_disconnects(fx->c, "shutdown", true), 2);
     assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 3);
     for (int i = 1; i < 3; i++)
         assert_string_equal(core_fake_job(&fx->f, STORE_OP_CHARGER_DISCONNECTED, i)->in.disconnected.reason,
                             "shutdown");
-    assert_int_equal(core_record_disconnects(fx->c, "shutdown"), 0);
+    assert_int_equal(core_record_disconnects(fx->c, "shutdown", true), 0);
     core_conn_closed(fx->c, a, "closed");
     core_conn_closed(fx->c, b, "closed");
     assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 3);
+    assert_int_equal(core_connected_count(fx->c), 0);
+}
+
+/* Without each: recorded (their closes store nothing), no job: the store's one statement writes them. */
+static void test_record_disconnects_in_one_statement(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t a = open_charger(fx, "CP-1");
+    uint64_t b = open_charger(fx, "CP-2");
+    assert_int_equal(core_record_disconnects(fx->c, "shutdown", false), 2);
+    assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 0);
+    assert_int_equal(core_record_disconnects(fx->c, "shutdown", false), 0);
+    core_conn_closed(fx->c, a, "closed");
+    core_conn_closed(fx->c, b, "closed");
+    assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_DISCONNECTED), 0);
     assert_int_equal(core_connected_count(fx->c), 0);
 }
 
@@ -2236,6 +2251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_sync_keeps_what_changed_after_the_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_disconnects_at_shutdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_disconnects_in_one_statement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_change_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_charger_deleted_while_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot, setup, teardown),
