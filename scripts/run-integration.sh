@@ -11,11 +11,14 @@
 #   OCPPGW_BIN         $BUILD/ocppgw
 #   OCPPGW_SIM         $BUILD/ocppsim
 #   OCPPGW_TEST_TMP    the temp dir (gateway configs and logs go there)
-# runs every binary (cmocka output shown as it comes), prints
-#   integration: N passed, M failed
+# runs every binary (cmocka output shown as it comes), then the third-party
+# OCPP client (tests/node/run.sh), prints
+#   integration: N passed, M failed, K skipped
 # counting cmocka tests (a binary that crashes or whose group set-up fails
 # counts all its tests as failed), destroys the cluster whatever happens and
-# exits non-zero on any failure. Set OCPPGW_TEST_KEEP=1 to keep the temp dir.
+# exits non-zero on any failure. tests/node must be set up (setup.sh) or the
+# run fails; a skipped test fails it too (OCPPGW_TEST_ALLOW_SKIP=1 allows
+# one outside make test and CI). Set OCPPGW_TEST_KEEP=1 to keep the temp dir.
 set -u
 
 cd "$(dirname "$0")/.."
@@ -26,6 +29,12 @@ PER_BINARY_TIMEOUT=${OCPPGW_TEST_TIMEOUT:-240}
 for f in "$BUILD/ocppgw" "$@"; do
     [ -x "$f" ] || { echo "run-integration: $f is missing (make all)" >&2; exit 2; }
 done
+
+if ! tests/node/setup.sh; then
+    echo "run-integration: tests/node cannot be set up (above); nothing was run" >&2
+    echo "integration: 0 passed, $# failed, 0 skipped"
+    exit 1
+fi
 
 tmp=$(mktemp -d /tmp/ocppgw-it.XXXXXX) || exit 1
 cleanup() {
@@ -42,7 +51,7 @@ trap 'exit 130' INT TERM
 start=$(date +%s)
 if ! conninfo=$(scripts/pg.sh start "$tmp/pg"); then
     echo "run-integration: could not start PostgreSQL" >&2
-    echo "integration: 0 passed, $# failed"
+    echo "integration: 0 passed, $# failed, 0 skipped"
     exit 1
 fi
 
@@ -53,7 +62,7 @@ export OCPPGW_SIM="$PWD/$BUILD/ocppsim"
 export OCPPGW_TEST_TMP="$tmp"
 chmod 755 "$tmp"
 
-passed=0; failed=0; skipped=0; bad_bins=()
+passed=0; failed=0; skipped=0; bad_bins=(); skipped_names=()
 for t in "$@"; do
     name=$(basename "$t")
     out="$tmp/$name.out"
@@ -73,21 +82,31 @@ for t in "$@"; do
         echo "run-integration: $name killed by signal $(( rc - 128 ))" >&2
     fi
     passed=$(( passed + ok )); failed=$(( failed + bad )); skipped=$(( skipped + sk ))
+    while read -r test_name; do
+        [ -n "$test_name" ] && skipped_names+=("$name: $test_name")
+    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$out")
     if [ "$rc" -ne 0 ] || [ "$bad" -gt 0 ]; then
         bad_bins+=("$name")
     fi
 done
 
-# a third-party client in strict schema mode (npm ocpp-rpc), when node is here
+# a third-party client in strict schema mode (npm ocpp-rpc)
 echo "== strict_client (node ocpp-rpc)"
-tests/node/run.sh
-rc=$?
-if [ "$rc" -eq 0 ]; then
+if tests/node/run.sh; then
     passed=$(( passed + 1 ))
-elif [ "$rc" -eq 77 ]; then
-    skipped=$(( skipped + 1 ))
 else
     failed=$(( failed + 1 )); bad_bins+=("strict_client")
+fi
+
+allow_skip=
+[ "${OCPPGW_TEST_ALLOW_SKIP:-}" = 1 ] && [ -z "${CI:-}" ] && [ -z "${OCPPGW_MAKE_TEST:-}" ] && allow_skip=1
+if [ "$skipped" -gt 0 ]; then
+    echo "skipped tests ($skipped):"
+    printf '  %s\n' "${skipped_names[@]}"
+    if [ -z "$allow_skip" ]; then
+        echo "run-integration: a skipped test fails the run (OCPPGW_TEST_ALLOW_SKIP=1 allows it outside make test and CI)"
+        failed=$(( failed + skipped )); bad_bins+=("skipped")
+    fi
 fi
 
 elapsed=$(( $(date +%s) - start ))
@@ -96,9 +115,8 @@ if [ ${#bad_bins[@]} -gt 0 ]; then
     logs="$BUILD/it-logs"
     rm -rf "$logs"; mkdir -p "$logs"
     cp "$tmp"/*.log "$tmp"/*.out "$tmp"/*.conf "$logs"/ 2>/dev/null || true
-    echo "failed binaries: ${bad_bins[*]} (gateway logs copied to $logs/)"
+    echo "failed: ${bad_bins[*]} (gateway logs copied to $logs/)"
 fi
-[ "$skipped" -gt 0 ] && echo "skipped tests: $skipped"
 echo "elapsed: ${elapsed}s"
-echo "integration: $passed passed, $failed failed"
+echo "integration: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ ${#bad_bins[@]} -eq 0 ]
