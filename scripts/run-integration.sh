@@ -11,8 +11,11 @@
 #   OCPPGW_BIN         $BUILD/ocppgw
 #   OCPPGW_SIM         $BUILD/ocppsim
 #   OCPPGW_TEST_TMP    the temp dir (gateway configs and logs go there)
+#   OCPPGW_REST_ANSWERS  $OCPPGW_TEST_TMP/rest-answers.ndjson: every REST
+#                      answer the tests receive is appended there
 # runs every binary (cmocka output shown as it comes), then the third-party
-# OCPP client (tests/node/run.sh), prints
+# OCPP client (tests/node/run.sh) and the check of every recorded REST answer
+# against docs/openapi.json with ajv (tests/node/check_rest_answers.js), prints
 #   integration: N passed, M failed, K skipped
 # counting cmocka tests (a binary that crashes or whose group set-up fails
 # counts all its tests as failed), destroys the cluster whatever happens and
@@ -60,7 +63,9 @@ export OCPPGW_TEST_PGDIR="$tmp/pg"
 export OCPPGW_BIN="$PWD/$BUILD/ocppgw"
 export OCPPGW_SIM="$PWD/$BUILD/ocppsim"
 export OCPPGW_TEST_TMP="$tmp"
+export OCPPGW_REST_ANSWERS="$tmp/rest-answers.ndjson"
 chmod 755 "$tmp"
+: >"$OCPPGW_REST_ANSWERS"
 
 passed=0; failed=0; skipped=0; bad_bins=(); skipped_names=()
 for t in "$@"; do
@@ -98,6 +103,14 @@ else
     failed=$(( failed + 1 )); bad_bins+=("strict_client")
 fi
 
+# every REST answer the tests received, against the document (ajv)
+echo "== rest_answers (ajv, docs/openapi.json)"
+if node tests/node/check_rest_answers.js docs/openapi.json "$OCPPGW_REST_ANSWERS"; then
+    passed=$(( passed + 1 ))
+else
+    failed=$(( failed + 1 )); bad_bins+=("rest_answers")
+fi
+
 allow_skip=
 [ "${OCPPGW_TEST_ALLOW_SKIP:-}" = 1 ] && [ -z "${CI:-}" ] && [ -z "${OCPPGW_MAKE_TEST:-}" ] && allow_skip=1
 if [ "$skipped" -gt 0 ]; then
@@ -114,8 +127,8 @@ if [ ${#bad_bins[@]} -gt 0 ]; then
     # the gateway logs outlive the temp dir: they say more than a test name
     logs="$BUILD/it-logs"
     rm -rf "$logs"; mkdir -p "$logs"
-    cp "$tmp"/*.log "$tmp"/*.out "$tmp"/*.conf "$logs"/ 2>/dev/null || true
-    echo "failed: ${bad_bins[*]} (gateway logs copied to $logs/)"
+    cp "$tmp"/*.log "$tmp"/*.out "$tmp"/*.conf "$tmp"/*.ndjson "$logs"/ 2>/dev/null || true
+    echo "failed: ${bad_bins[*]} (gateway logs and the REST answers copied to $logs/)"
 fi
 echo "elapsed: ${elapsed}s"
 echo "integration: $passed passed, $failed failed, $skipped skipped"

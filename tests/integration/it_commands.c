@@ -128,12 +128,14 @@ static struct api_resp *xfer_finish(struct xfer *x, const struct api_req *q)
         r->body = strbuf_take(&x->body);
         r->body_len = 0;
         r->headers = strbuf_take(&x->hdrs);
+        api_record_answer(q->method, q->path, r);
         return r;
     }
     r->body_len = x->body.len;
     r->body = strbuf_take(&x->body);
     r->headers = strbuf_take(&x->hdrs);
     r->json = r->body_len ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+    api_record_answer(q->method, q->path, r);
     return r;
 }
 
