@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
 # Runs the integration test binaries given (build/tests/it_*) against a
-# private PostgreSQL and the real gateway:
+# private PostgreSQL:
 #
 #   BUILD=build scripts/run-integration.sh build/tests/it_*
 #
-# Makes a temp dir, starts a fresh cluster in it (scripts/pg.sh), exports
-#   OCPPGW_TEST_DB     libpq conninfo of the (empty, unmigrated) database
-#   OCPPGW_TEST_PGDIR  the cluster's directory (the durability test stops and
-#                      starts it with scripts/pg.sh)
-#   OCPPGW_BIN         $BUILD/ocppgw
-#   OCPPGW_SIM         $BUILD/ocppsim
-#   OCPPGW_TEST_TMP    the temp dir (gateway configs and logs go there)
+# What each binary drives: most start the real gateway ($BUILD/ocppgw) as a
+# child process (support/gw.c) and talk to it as chargers and integrators
+# do; it_cli runs the CLI; it_rest_docs runs tests/docs_examples.sh (its
+# own cluster and gateway). it_store and it_store_commands do not run the
+# gateway: they link the store library (src/store) and drive it in-process
+# against this PostgreSQL, it_store with the store's fault-injection hook
+# (store_test_fail_io_after, src/store/pg_internal.h) that breaks the
+# connection at a chosen socket operation.
+#
+# First makes sure tests/node is set up (tests/node/setup.sh: npm ci; node
+# and npm come from `make deps`); without it the run fails. Then makes a
+# temp dir, starts a fresh cluster in it (scripts/pg.sh), exports
+#   OCPPGW_TEST_DB       libpq conninfo of the (empty, unmigrated) database
+#   OCPPGW_TEST_PGDIR    the cluster's directory (the durability test stops and
+#                        starts it with scripts/pg.sh)
+#   OCPPGW_BIN           $BUILD/ocppgw
+#   OCPPGW_SIM           $BUILD/ocppsim
+#   OCPPGW_TEST_TMP      the temp dir (gateway configs and logs go there)
 #   OCPPGW_REST_ANSWERS  $OCPPGW_TEST_TMP/rest-answers.ndjson: every REST
-#                      answer the tests receive is appended there
+#                        answer the tests receive is appended there
+#                        (support/rest.c, tests/docs_examples.sh)
 # runs every binary (cmocka output shown as it comes), then the third-party
-# OCPP client (tests/node/run.sh) and the check of every recorded REST answer
-# against docs/openapi.json with ajv (tests/node/check_rest_answers.js), prints
+# OCPP client (tests/node/run.sh) and the check of every recorded REST
+# answer against docs/openapi.json with ajv (tests/node/check_rest_answers.js,
+# one test), and prints
 #   integration: N passed, M failed, K skipped
 # counting cmocka tests (a binary that crashes or whose group set-up fails
-# counts all its tests as failed), destroys the cluster whatever happens and
-# exits non-zero on any failure. tests/node must be set up (setup.sh) or the
-# run fails; a skipped test fails it too (OCPPGW_TEST_ALLOW_SKIP=1 allows
-# one outside make test and CI). Set OCPPGW_TEST_KEEP=1 to keep the temp dir.
+# counts all its tests as failed). A skipped test fails the run (it is
+# listed): the suite has no optional parts. OCPPGW_TEST_ALLOW_SKIP=1 lets a
+# developer's run pass with skips, except under `make test` (which sets
+# OCPPGW_MAKE_TEST=1) or CI (CI set). Destroys the cluster whatever happens
+# and exits non-zero on any failure. Set OCPPGW_TEST_KEEP=1 to keep the temp
+# dir.
 set -u
 
 cd "$(dirname "$0")/.."
