@@ -104,7 +104,7 @@ for t in "$@"; do
     passed=$(( passed + ok )); failed=$(( failed + bad )); skipped=$(( skipped + sk ))
     while read -r test_name; do
         [ -n "$test_name" ] && skipped_names+=("$name: $test_name")
-    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$out")
+    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$out" | sort -u)
     if [ "$rc" -ne 0 ] || [ "$bad" -gt 0 ]; then
         bad_bins+=("$name")
     fi

@@ -14,7 +14,7 @@ for t in "$@"; do
     fi
     while read -r name; do
         [ -n "$name" ] && skipped+=("$(basename "$t"): $name")
-    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$out")
+    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$out" | sort -u)
 done
 if [ ${#skipped[@]} -gt 0 ]; then
     echo "skipped unit tests fail the run:" >&2
