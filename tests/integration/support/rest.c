@@ -1,6 +1,7 @@
 /*
  * REST calls for the integration tests: libcurl for ordinary requests, a
- * plain socket for the malformed ones, the CLI for API keys. See rest.h.
+ * plain socket for the malformed ones, the CLI for API keys, and the record
+ * of every answer for the run's check against docs/openapi.json. See rest.h.
  */
 #include "rest.h"
 
