@@ -18,7 +18,9 @@
 // the document does not describe must be a 4xx/5xx error body (schema Error,
 // its "status" the HTTP status). Requests to the operational endpoints
 // (/healthz, /readyz, /metrics) and to the chargers' websocket path (/ocpp/)
-// are not REST answers and are only counted.
+// are not REST answers and are only counted, as is any request with an
+// Upgrade header (a websocket upgrade, the chargers' side: recorded with
+// "upgrade": true).
 //   {"source": "...", "schema": "Session", "value": {...}}
 // a value a test asked to check against #/components/schemas/Session
 // (api_check_schema).
@@ -237,7 +239,7 @@ class Checker {
   checkAnswer(a) {
     const method = String(a.method || '').toUpperCase();
     const path = routedPath(a.path);
-    if (NOT_REST.some((re) => re.test(path))) return null;
+    if (a.upgrade || NOT_REST.some((re) => re.test(path))) return null;
     const headers = parseHeaders(a.headers);
     if (/%(?![0-9A-Fa-f]{2})/.test(String(a.path)) && a.status === 403 &&
         /^text\/html/.test(headers['content-type'] || ''))

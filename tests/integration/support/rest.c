@@ -30,6 +30,8 @@
 
 #define API_TIMEOUT_MS 10000
 
+static void record_answer(const char *method, const char *path, bool upgrade, const struct api_resp *r);
+
 
 struct api_resp *api_send(int port, const struct api_req *q)
 {
@@ -98,7 +100,10 @@ struct api_resp *api_send(int port, const struct api_req *q)
     r->body_len = body.len;
     r->body = strbuf_take(&body);
     r->headers = strbuf_take(&hdrs);
-    api_record_answer(q->method, q->path, r);
+    bool upgrade = false;
+    for (const char *const *hl = q->headers; hl && *hl; hl++)
+        upgrade |= strncasecmp(*hl, "Upgrade:", 8) == 0;
+    record_answer(q->method, q->path, upgrade, r);
     return r;
 }
 
@@ -306,16 +311,24 @@ static void record_line(cJSON *o)
         fail_msg("cannot append to %s: %s", file, strerror(err));
 }
 
-void api_record_answer(const char *method, const char *path, const struct api_resp *r)
+/* upgrade: the request asked for a websocket (the chargers' side, not the REST API) */
+static void record_answer(const char *method, const char *path, bool upgrade, const struct api_resp *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "method", method);
     cJSON_AddStringToObject(o, "path", path);
+    if (upgrade)
+        cJSON_AddTrueToObject(o, "upgrade");
     cJSON_AddNumberToObject(o, "status", r->status);
     cJSON_AddStringToObject(o, "headers", r->headers ? r->headers : "");
     /* a body that never came (status -1) is the client's text, not the server's */
     cJSON_AddStringToObject(o, "body", r->status > 0 && r->body ? r->body : "");
     record_line(o);
+}
+
+void api_record_answer(const char *method, const char *path, const struct api_resp *r)
+{
+    record_answer(method, path, false, r);
 }
 
 void api_check_schema(const cJSON *value, const char *name)
@@ -575,12 +588,16 @@ static int raw_connect(int port)
 struct raw_line {
     char method[32];
     char target[2048];
+    bool upgrade;                   /* an Upgrade header: a websocket request */
 };
 
 static void raw_request_line(const char *request, size_t len, struct raw_line *l)
 {
     snprintf(l->method, sizeof l->method, "?");
     snprintf(l->target, sizeof l->target, "?");
+    l->upgrade = false;
+    for (size_t i = 0; request && !l->upgrade && i + 9 < len; i++)
+        l->upgrade = request[i] == '\n' && strncasecmp(request + i + 1, "upgrade:", 8) == 0;
     const char *eol = request ? memchr(request, '\n', len) : NULL;
     size_t n = eol ? (size_t)(eol - request) : len;
     const char *sp = request ? memchr(request, ' ', n) : NULL;
@@ -603,7 +620,7 @@ static void raw_record(const struct raw_line *l, int status, const char *answer)
     r.body = strdup(sep ? sep + 4 : "");
     if (!r.headers || !r.body)
         abort();
-    api_record_answer(l->method, l->target, &r);
+    record_answer(l->method, l->target, l->upgrade, &r);
     free(r.headers);
     free(r.body);
 }
@@ -694,7 +711,7 @@ int api_raw_start(int port, const char *request, size_t len)
 
 int api_raw_finish(int fd, char **answer)
 {
-    struct raw_line line = { "?", "?" };
+    struct raw_line line = { "?", "?", false };
     for (size_t i = 0; i < sizeof raw_started / sizeof raw_started[0]; i++) {
         if (raw_started[i].fd_plus_1 == fd + 1) {
             line = raw_started[i].line;
