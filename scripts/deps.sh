@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The install step shared by `make run`, `make test` and `make bench`: checks
 # for every build and test dependency and apt-installs what is missing when
-# it can (root, or passwordless sudo); otherwise says exactly what to install.
+# it can (root, or passwordless sudo); otherwise says exactly what to install
+# and fails. The integration run needs node and npm (tests/node: the
+# third-party OCPP client and the OpenAPI check of the REST answers, whose
+# packages tests/node/setup.sh installs with npm ci), jq (the docs examples)
+# and curl: none of them is optional, a missing one fails the set-up here.
 set -euo pipefail
 
 # package : how we check for it
@@ -19,6 +23,10 @@ need=(
     "libcurl4-openssl-dev:pc:libcurl"
     "postgresql:file:/usr/lib/postgresql/15/bin/initdb"
     "wrk:wrk"
+    "curl:curl"
+    "jq:jq"
+    "nodejs:node"
+    "npm:npm"
 )
 
 missing=()

@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
 # Runs the integration test binaries given (build/tests/it_*) against a
-# private PostgreSQL and the real gateway:
+# private PostgreSQL:
 #
 #   BUILD=build scripts/run-integration.sh build/tests/it_*
 #
-# Makes a temp dir, starts a fresh cluster in it (scripts/pg.sh), exports
-#   OCPPGW_TEST_DB     libpq conninfo of the (empty, unmigrated) database
-#   OCPPGW_TEST_PGDIR  the cluster's directory (the durability test stops and
-#                      starts it with scripts/pg.sh)
-#   OCPPGW_BIN         $BUILD/ocppgw
-#   OCPPGW_SIM         $BUILD/ocppsim
-#   OCPPGW_TEST_TMP    the temp dir (gateway configs and logs go there)
-# runs every binary (cmocka output shown as it comes), prints
-#   integration: N passed, M failed
+# What each binary drives: most start the real gateway ($BUILD/ocppgw) as a
+# child process (support/gw.c) and talk to it as chargers and integrators
+# do; it_cli runs the CLI; it_rest_docs runs tests/docs_examples.sh (its
+# own cluster and gateway). it_store and it_store_commands do not run the
+# gateway: they link the store library (src/store) and drive it in-process
+# against this PostgreSQL, it_store with the store's fault-injection hook
+# (store_test_fail_io_after, src/store/pg_internal.h) that breaks the
+# connection at a chosen socket operation.
+#
+# First makes sure tests/node is set up (tests/node/setup.sh: npm ci; node
+# and npm come from `make deps`); without it the run fails. Then makes a
+# temp dir, starts a fresh cluster in it (scripts/pg.sh), exports
+#   OCPPGW_TEST_DB       libpq conninfo of the (empty, unmigrated) database
+#   OCPPGW_TEST_PGDIR    the cluster's directory (the durability test stops and
+#                        starts it with scripts/pg.sh)
+#   OCPPGW_BIN           $BUILD/ocppgw
+#   OCPPGW_SIM           $BUILD/ocppsim
+#   OCPPGW_TEST_TMP      the temp dir (gateway configs and logs go there)
+#   OCPPGW_REST_ANSWERS  $OCPPGW_TEST_TMP/rest-answers.ndjson: every REST
+#                        answer the tests receive is appended there
+#                        (support/rest.c, tests/docs_examples.sh)
+# runs every binary (cmocka output shown as it comes), then the third-party
+# OCPP client (tests/node/run.sh) and the check of every recorded REST
+# answer against docs/openapi.json with ajv (tests/node/check_rest_answers.js,
+# one test), and prints
+#   integration: N passed, M failed, K skipped
 # counting cmocka tests (a binary that crashes or whose group set-up fails
-# counts all its tests as failed), destroys the cluster whatever happens and
-# exits non-zero on any failure. Set OCPPGW_TEST_KEEP=1 to keep the temp dir.
+# counts all its tests as failed). A skipped test fails the run (it is
+# listed): the suite has no optional parts. OCPPGW_TEST_ALLOW_SKIP=1 lets a
+# developer's run pass with skips, except under `make test` (which sets
+# OCPPGW_MAKE_TEST=1) or CI (CI set). Destroys the cluster whatever happens
+# and exits non-zero on any failure. Set OCPPGW_TEST_KEEP=1 to keep the temp
+# dir.
 set -u
 
 cd "$(dirname "$0")/.."
@@ -26,6 +47,12 @@ PER_BINARY_TIMEOUT=${OCPPGW_TEST_TIMEOUT:-240}
 for f in "$BUILD/ocppgw" "$@"; do
     [ -x "$f" ] || { echo "run-integration: $f is missing (make all)" >&2; exit 2; }
 done
+
+if ! tests/node/setup.sh; then
+    echo "run-integration: tests/node cannot be set up (above); nothing was run" >&2
+    echo "integration: 0 passed, $# failed, 0 skipped"
+    exit 1
+fi
 
 tmp=$(mktemp -d /tmp/ocppgw-it.XXXXXX) || exit 1
 cleanup() {
@@ -42,7 +69,7 @@ trap 'exit 130' INT TERM
 start=$(date +%s)
 if ! conninfo=$(scripts/pg.sh start "$tmp/pg"); then
     echo "run-integration: could not start PostgreSQL" >&2
-    echo "integration: 0 passed, $# failed"
+    echo "integration: 0 passed, $# failed, 0 skipped"
     exit 1
 fi
 
@@ -51,9 +78,11 @@ export OCPPGW_TEST_PGDIR="$tmp/pg"
 export OCPPGW_BIN="$PWD/$BUILD/ocppgw"
 export OCPPGW_SIM="$PWD/$BUILD/ocppsim"
 export OCPPGW_TEST_TMP="$tmp"
+export OCPPGW_REST_ANSWERS="$tmp/rest-answers.ndjson"
 chmod 755 "$tmp"
+: >"$OCPPGW_REST_ANSWERS"
 
-passed=0; failed=0; skipped=0; bad_bins=()
+passed=0; failed=0; skipped=0; bad_bins=(); skipped_names=()
 for t in "$@"; do
     name=$(basename "$t")
     out="$tmp/$name.out"
@@ -73,21 +102,39 @@ for t in "$@"; do
         echo "run-integration: $name killed by signal $(( rc - 128 ))" >&2
     fi
     passed=$(( passed + ok )); failed=$(( failed + bad )); skipped=$(( skipped + sk ))
+    while read -r test_name; do
+        [ -n "$test_name" ] && skipped_names+=("$name: $test_name")
+    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$out" | sort -u)
     if [ "$rc" -ne 0 ] || [ "$bad" -gt 0 ]; then
         bad_bins+=("$name")
     fi
 done
 
-# a third-party client in strict schema mode (npm ocpp-rpc), when node is here
+# a third-party client in strict schema mode (npm ocpp-rpc)
 echo "== strict_client (node ocpp-rpc)"
-tests/node/run.sh
-rc=$?
-if [ "$rc" -eq 0 ]; then
+if tests/node/run.sh; then
     passed=$(( passed + 1 ))
-elif [ "$rc" -eq 77 ]; then
-    skipped=$(( skipped + 1 ))
 else
     failed=$(( failed + 1 )); bad_bins+=("strict_client")
+fi
+
+# every REST answer the tests received, against the document (ajv)
+echo "== rest_answers (ajv, docs/openapi.json)"
+if node tests/node/check_rest_answers.js docs/openapi.json "$OCPPGW_REST_ANSWERS"; then
+    passed=$(( passed + 1 ))
+else
+    failed=$(( failed + 1 )); bad_bins+=("rest_answers")
+fi
+
+allow_skip=
+[ "${OCPPGW_TEST_ALLOW_SKIP:-}" = 1 ] && [ -z "${CI:-}" ] && [ -z "${OCPPGW_MAKE_TEST:-}" ] && allow_skip=1
+if [ "$skipped" -gt 0 ]; then
+    echo "skipped tests ($skipped):"
+    printf '  %s\n' "${skipped_names[@]}"
+    if [ -z "$allow_skip" ]; then
+        echo "run-integration: a skipped test fails the run (OCPPGW_TEST_ALLOW_SKIP=1 allows it outside make test and CI)"
+        failed=$(( failed + skipped )); bad_bins+=("skipped")
+    fi
 fi
 
 elapsed=$(( $(date +%s) - start ))
@@ -95,10 +142,9 @@ if [ ${#bad_bins[@]} -gt 0 ]; then
     # the gateway logs outlive the temp dir: they say more than a test name
     logs="$BUILD/it-logs"
     rm -rf "$logs"; mkdir -p "$logs"
-    cp "$tmp"/*.log "$tmp"/*.out "$tmp"/*.conf "$logs"/ 2>/dev/null || true
-    echo "failed binaries: ${bad_bins[*]} (gateway logs copied to $logs/)"
+    cp "$tmp"/*.log "$tmp"/*.out "$tmp"/*.conf "$tmp"/*.ndjson "$logs"/ 2>/dev/null || true
+    echo "failed: ${bad_bins[*]} (gateway logs and the REST answers copied to $logs/)"
 fi
-[ "$skipped" -gt 0 ] && echo "skipped tests: $skipped"
 echo "elapsed: ${elapsed}s"
-echo "integration: $passed passed, $failed failed"
+echo "integration: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ ${#bad_bins[@]} -eq 0 ]

@@ -24,8 +24,11 @@
 # pid in $!), and the examples go on once each of its chargers (--prefix,
 # --chargers; the demo's DEMO-1 ...) is connected with a connector Available
 # (the demo's: and connector 1 charging); it is stopped at the next "## "
-# section heading (or at the end) unless an example stopped it. Prints each
-# example's output, then
+# section heading (or at the end) unless an example stopped it. With
+# OCPPGW_REST_ANSWERS set (scripts/run-integration.sh sets it), every answer
+# a curl of the examples receives is appended to that file as one JSON line,
+# for the run's check against docs/openapi.json
+# (tests/node/check_rest_answers.js). Prints each example's output, then
 #   docs examples: N passed, M failed
 # and exits non-zero on any failure. OCPPGW_DOCS_KEEP=1 keeps the temp dir.
 set -u
@@ -81,15 +84,25 @@ set -u
 EXPECT=
 EXPECT_JQ=
 curl() {
-    local body code expect=${EXPECT:-2xx} jqx=${EXPECT_JQ:-} shown="$*"
+    local body hdrs out code method url expect=${EXPECT:-2xx} jqx=${EXPECT_JQ:-} shown="$*"
     EXPECT=
     EXPECT_JQ=
     [ -n "${KEY:-}" ] && shown=${shown//"$KEY"/'$KEY'}
     body=$(mktemp -p "$DOCS_TMP")
-    if ! code=$(command curl -sS -o "$body" -w '%{http_code}' "$@"); then
+    hdrs=$(mktemp -p "$DOCS_TMP")
+    if ! out=$(command curl -sS -o "$body" -D "$hdrs" -w '%{http_code} %{method} %{url_effective}' "$@"); then
         echo "FAILED: example at $DOC:$LINE: curl itself failed: curl $shown" >&2
         echo x >>"$DOCS_TMP/failed"
         return 1
+    fi
+    read -r code method url <<<"$out"
+    # the answer, for the integration run's check against docs/openapi.json
+    # (an example with -i has the header block in its body file too)
+    if [ -n "${OCPPGW_REST_ANSWERS:-}" ]; then
+        jq -cn --arg m "$method" --arg u "$url" --argjson st "$code" --rawfile h "$hdrs" --rawfile b "$body" \
+            'def body: if startswith("HTTP/") and index("\r\n\r\n") then .[index("\r\n\r\n") + 4:] | body else . end;
+             {source: "docs_examples", method: $m, path: ($u | sub("^[a-z]+://[^/]*"; "")), status: $st,
+              headers: $h, body: ($b | body)}' >>"$OCPPGW_REST_ANSWERS"
     fi
     cat "$body"
     case $expect in

@@ -513,46 +513,61 @@ static bool insert_waits_on_lock(void *arg)
 }
 
 /*
- * The first request is held inside the database (the test holds a lock on
- * table tokens, as a long transaction of another client would); a second
- * request with the same Idempotency-Key arrives meanwhile. It must get 409,
- * never a second action nor the first one's answer as if it were finished.
- * The lock is released only after the second request had time to arrive,
- * so a gateway that queues it behind the first may answer it late, but
- * must still answer 409.
+ * The first request is held inside the database: the test holds a lock on
+ * table tokens, as a long transaction of another client would, and waits
+ * until that gateway's INSERT waits on it (pg_locks). By then the request's
+ * Idempotency-Key claim is committed (the claim is a statement of its own,
+ * before the handler acts). The same request then goes to another gateway
+ * on the same database, whose REST store is not stuck behind that INSERT:
+ * it answers while the first request is still in progress, and must answer
+ * 409 IDEMPOTENCY_KEY_REUSED, never act nor give the first one's answer as
+ * if it were finished. The test reads that answer, checks the first request
+ * is still waiting, and only then releases the lock; the first must then
+ * finish 201. (Within one gateway the REST store runs statements in order:
+ * a second request would wait behind the blocked INSERT, and whether it
+ * found the key in progress or finished would depend on when it arrived.)
+ * The first gateway has a long rest.statement_timeout, so that its INSERT
+ * waits as long as the test needs.
  */
 static void test_idempotency_in_progress_is_409(void **state)
 {
     (void)state;
+    struct gw_opts o = { .name = "it_rest_http-slow",
+                         .ini = API_UNLIMITED_INI "statement_timeout = 120\n" };
+    W.gw2 = gw_start(&o);
     const char *body = "{\"idTag\":\"irh-idem-slow\"}";
     char *req = it_strf("POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
                         "Idempotency-Key: irh-idem-5\r\nContent-Type: application/json\r\n"
                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", admin, strlen(body), body);
     db_exec("BEGIN");
     db_exec("LOCK TABLE tokens IN EXCLUSIVE MODE");
-    int fd1 = api_raw_start(PORT, req, strlen(req));
-    bool waiting = wait_until(NULL, insert_waits_on_lock, NULL, 10000);
-    int fd2 = api_raw_start(PORT, req, strlen(req));
-    it_pause(NULL, 1000);           /* the second request reaches the gateway */
+    int fd1 = api_raw_start(gw_port(W.gw2), req, strlen(req));
+    if (!wait_until(NULL, insert_waits_on_lock, NULL, IT_WAIT_MS)) {
+        db_exec("ROLLBACK");
+        fail_msg("the first request never waited on table tokens: nothing would be in progress");
+    }
+    char *second = NULL;
+    int st2 = api_raw(PORT, req, strlen(req), &second);
+    bool first_still_waiting = insert_waits_on_lock(NULL);
     db_exec("ROLLBACK");
-    char *first = NULL, *second = NULL;
+    char *first = NULL;
     int st1 = api_raw_finish(fd1, &first);
-    int st2 = api_raw_finish(fd2, &second);
     free(req);
 
-    if (!waiting)
-        print_error("note: the first request never waited on table tokens (answered %d)\n", st1);
     if (st2 != 409 || !strstr(second, "IDEMPOTENCY_KEY_REUSED"))
         fail_msg("same Idempotency-Key while the first request is in progress: expected 409 "
                  "IDEMPOTENCY_KEY_REUSED, got %d: %.300s", st2, second);
+    if (!first_still_waiting)
+        fail_msg("the first request stopped waiting on table tokens before the second was answered");
     if (st1 != 201)
         fail_msg("the first request answered %d, expected 201: %.300s", st1, first);
     free(first);
     free(second);
     assert_int_equal(db_int("SELECT count(*) FROM tokens WHERE id_tag = 'irh-idem-slow'"), 1);
-    /* now finished: the same request is a replay */
+    /* now finished: the same request is a replay, on either gateway */
     struct api_resp *r = post_idem(admin, "irh-idem-5", "/v1/tokens", body);
     api_check_str(api_expect(r, 201), "idTag", "irh-idem-slow");
+    expect_header(r, "Idempotent-Replayed", "true");
     api_free(r);
 }
 

@@ -124,6 +124,7 @@ static struct api_resp *send_on(int port, struct sim *sim, const char *path, con
     r->body = strbuf_take(&x.body);
     r->headers = strbuf_take(&x.hdrs);
     r->json = r->body_len ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+    api_record_answer("POST", path, r);
     return r;
 }
 

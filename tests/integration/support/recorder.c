@@ -54,6 +54,23 @@ const struct it_rec_call *it_rec_last(const char *action)
     return NULL;
 }
 
+const char *it_rec_actions(const char *charger, char *buf, size_t cap)
+{
+    if (it_rec.n > IT_REC_MAX)
+        fail_msg("%d CALLs seen, more than the %d the recorder keeps", it_rec.n, IT_REC_MAX);
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < it_rec.n; i++) {
+        if (strcmp(it_rec.calls[i].charger, charger) != 0)
+            continue;
+        int w = snprintf(buf + at, cap - at, "%s%s", at ? "," : "", it_rec.calls[i].action);
+        if (w < 0 || (size_t)w >= cap - at)
+            break;
+        at += (size_t)w;
+    }
+    return buf;
+}
+
 int it_rec_setup(void **state)
 {
     it_rec_reset();

@@ -8,6 +8,8 @@
 #ifndef OCPPGW_IT_RECORDER_H
 #define OCPPGW_IT_RECORDER_H
 
+#include <stddef.h>
+
 #include <sim.h>
 
 #define IT_REC_MAX 64
@@ -34,6 +36,12 @@ void it_rec_reset(void);
 int it_rec_count(const char *action);
 /* The last CALL of that action; fails the test if there was none. */
 const struct it_rec_call *it_rec_last(const char *action);
+/*
+ * The actions of the CALLs the charger of that id got, in the order it got
+ * them, comma-separated ("Reset,ClearCache"), into buf; fails the test if
+ * more CALLs were seen than the recorder keeps.
+ */
+const char *it_rec_actions(const char *charger, char *buf, size_t cap);
 /* it_test_setup, then the recorder as W.sim's default responder. */
 int it_rec_setup(void **state);
 /* it_test_teardown, then it_rec_reset. */

@@ -1,6 +1,7 @@
 /*
  * REST calls for the integration tests: libcurl for ordinary requests, a
- * plain socket for the malformed ones, the CLI for API keys. See rest.h.
+ * plain socket for the malformed ones, the CLI for API keys, and the record
+ * of every answer for the run's check against docs/openapi.json. See rest.h.
  */
 #include "rest.h"
 
@@ -10,6 +11,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -27,6 +29,8 @@
 #include "proc.h"
 
 #define API_TIMEOUT_MS 10000
+
+static void record_answer(const char *method, const char *path, bool upgrade, const struct api_resp *r);
 
 
 struct api_resp *api_send(int port, const struct api_req *q)
@@ -96,6 +100,10 @@ struct api_resp *api_send(int port, const struct api_req *q)
     r->body_len = body.len;
     r->body = strbuf_take(&body);
     r->headers = strbuf_take(&hdrs);
+    bool upgrade = false;
+    for (const char *const *hl = q->headers; hl && *hl; hl++)
+        upgrade |= strncasecmp(*hl, "Upgrade:", 8) == 0;
+    record_answer(q->method, q->path, upgrade, r);
     return r;
 }
 
@@ -249,7 +257,7 @@ void api_check_null(const cJSON *o, const char *key)
         fail_msg("\"%s\" should be null in %s", key, obj_text(o));
 }
 
-/* ---- a small JSON Schema checker for the answers, against docs/openapi.json ---- */
+/* ---- docs/openapi.json, parsed for the tests that read it ---- */
 
 static cJSON *openapi_doc;
 
@@ -267,206 +275,70 @@ const cJSON *api_openapi(void)
     return openapi_doc;
 }
 
-static const cJSON *schema_by_ref(const char *ref)
+/*
+ * ---- every answer recorded for the run's OpenAPI check ----
+ *
+ * One JSON line per answer (or per value given to api_check_schema) is
+ * appended to $OCPPGW_REST_ANSWERS; at the end of the run
+ * tests/node/check_rest_answers.js validates them all with ajv against
+ * docs/openapi.json (scripts/run-integration.sh). A line is written with one
+ * write() on an O_APPEND descriptor, so the lines of a test and of the
+ * processes it starts (tests/docs_examples.sh) never mix.
+ */
+static void record_line(cJSON *o)
 {
-    const char *pre = "#/components/schemas/";
-    if (strncmp(ref, pre, strlen(pre)) != 0)
-        fail_msg("docs/openapi.json: unsupported $ref %s", ref);
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(api_openapi(), "components"), "schemas"),
-        ref + strlen(pre));
-    if (!s)
-        fail_msg("docs/openapi.json: $ref %s points nowhere", ref);
-    return s;
+    cJSON_AddStringToObject(o, "source", program_invocation_short_name);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        abort();
+    size_t n = strlen(text);
+    char *line = malloc(n + 2);
+    if (!line)
+        abort();
+    memcpy(line, text, n);
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    free(text);
+    const char *file = it_env("OCPPGW_REST_ANSWERS");
+    int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    ssize_t w = fd >= 0 ? write(fd, line, n + 1) : -1;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    free(line);
+    if (w != (ssize_t)(n + 1))
+        fail_msg("cannot append to %s: %s", file, strerror(err));
 }
 
-static bool type_is(const cJSON *v, const char *t)
+/* upgrade: the request asked for a websocket (the chargers' side, not the REST API) */
+static void record_answer(const char *method, const char *path, bool upgrade, const struct api_resp *r)
 {
-    if (strcmp(t, "null") == 0)
-        return cJSON_IsNull(v);
-    if (strcmp(t, "boolean") == 0)
-        return cJSON_IsBool(v);
-    if (strcmp(t, "string") == 0)
-        return cJSON_IsString(v);
-    if (strcmp(t, "array") == 0)
-        return cJSON_IsArray(v);
-    if (strcmp(t, "object") == 0)
-        return cJSON_IsObject(v);
-    if (strcmp(t, "number") == 0)
-        return cJSON_IsNumber(v);
-    if (strcmp(t, "integer") == 0)
-        return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble;
-    return false;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", method);
+    cJSON_AddStringToObject(o, "path", path);
+    if (upgrade)
+        cJSON_AddTrueToObject(o, "upgrade");
+    cJSON_AddNumberToObject(o, "status", r->status);
+    cJSON_AddStringToObject(o, "headers", r->headers ? r->headers : "");
+    /* a body that never came (status -1) is the client's text, not the server's */
+    cJSON_AddStringToObject(o, "body", r->status > 0 && r->body ? r->body : "");
+    record_line(o);
 }
 
-static bool digits(const char *s, int n)
+void api_record_answer(const char *method, const char *path, const struct api_resp *r)
 {
-    for (int i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* "YYYY-MM-DD" */
-static bool is_date(const char *s)
-{
-    return strlen(s) >= 10 && digits(s, 4) && s[4] == '-' && digits(s + 5, 2) && s[7] == '-' && digits(s + 8, 2);
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.fff]Z": ISO 8601 in UTC with Z, as rest-api.md wants every time */
-static bool is_utc_time(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 20 || !is_date(s) || s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
-        s[16] != ':' || !digits(s + 17, 2) || s[n - 1] != 'Z')
-        return false;
-    if (n == 20)
-        return true;
-    return s[19] == '.' && n > 21 && digits(s + 20, (int)(n - 21));
-}
-
-/* Collects the documented member names of a schema (through $ref and allOf) into names. */
-static void documented_members(const cJSON *schema, cJSON *names)
-{
-    const char *ref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(schema, "$ref"));
-    if (ref) {
-        documented_members(schema_by_ref(ref), names);
-        return;
-    }
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(schema, "properties"))
-        if (!cJSON_GetObjectItemCaseSensitive(names, p->string))
-            cJSON_AddTrueToObject(names, p->string);
-    const cJSON *part;
-    cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(schema, "allOf"))
-        documented_members(part, names);
-}
-
-static void check_value(const cJSON *v, const cJSON *schema, const char *path, int depth, bool closed);
-
-static void check_object(const cJSON *v, const cJSON *schema, const char *path, int depth)
-{
-    const cJSON *req;
-    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(schema, "required"))
-        if (cJSON_IsString(req) && !cJSON_GetObjectItemCaseSensitive(v, req->valuestring))
-            fail_msg("%s: required member \"%s\" is missing", path, req->valuestring);
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    const cJSON *m;
-    cJSON_ArrayForEach(m, v) {
-        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, m->string);
-        char sub[512];
-        snprintf(sub, sizeof sub, "%s.%s", path, m->string);
-        if (ps)
-            check_value(m, ps, sub, depth + 1, true);
-    }
-}
-
-/* closed: also refuse members the schema (with its allOf parts) does not describe */
-static void check_value(const cJSON *v, const cJSON *schema, const char *path, int depth, bool closed)
-{
-    if (depth > 32)
-        fail_msg("%s: schema nests too deep", path);
-    const char *ref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(schema, "$ref"));
-    if (ref) {
-        check_value(v, schema_by_ref(ref), path, depth + 1, closed);
-        return;
-    }
-    const cJSON *part;
-    cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(schema, "allOf"))
-        check_value(v, part, path, depth + 1, false);
-
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
-    if (type) {
-        bool ok = false;
-        if (cJSON_IsString(type)) {
-            ok = type_is(v, type->valuestring);
-        } else {
-            const cJSON *t;
-            cJSON_ArrayForEach(t, type) ok |= cJSON_IsString(t) && type_is(v, t->valuestring);
-        }
-        if (!ok) {
-            char *vt = cJSON_PrintUnformatted(v), *tt = cJSON_PrintUnformatted(type);
-            char msg[300];
-            snprintf(msg, sizeof msg, "%s: %.80s is not of type %.80s", path, vt ? vt : "?", tt ? tt : "?");
-            free(vt);
-            free(tt);
-            fail_msg("%s", msg);
-        }
-    }
-    if (cJSON_IsNull(v))
-        return;
-    const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
-    if (en) {
-        bool found = false;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, en) found |= cJSON_Compare(e, v, true);
-        if (!found) {
-            char *vt = cJSON_PrintUnformatted(v);
-            char msg[300];
-            snprintf(msg, sizeof msg, "%s: %.80s is not one of the documented values", path, vt ? vt : "?");
-            free(vt);
-            fail_msg("%s", msg);
-        }
-    }
-    if (cJSON_IsString(v)) {
-        size_t len = strlen(v->valuestring);
-        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minLength");
-        const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
-        if ((mn && (double)len < mn->valuedouble) || (mx && (double)len > mx->valuedouble))
-            fail_msg("%s: \"%.60s\" has a length outside the documented bounds", path, v->valuestring);
-        const char *fmt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(schema, "format"));
-        if (fmt && strcmp(fmt, "date-time") == 0 && !is_utc_time(v->valuestring))
-            fail_msg("%s: \"%.60s\" is not an ISO 8601 UTC time with Z", path, v->valuestring);
-        if (fmt && strcmp(fmt, "date") == 0 && (strlen(v->valuestring) != 10 || !is_date(v->valuestring)))
-            fail_msg("%s: \"%.60s\" is not a date YYYY-MM-DD", path, v->valuestring);
-    }
-    if (cJSON_IsNumber(v)) {
-        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minimum");
-        const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maximum");
-        if ((mn && v->valuedouble < mn->valuedouble) || (mx && v->valuedouble > mx->valuedouble))
-            fail_msg("%s: %g is outside the documented bounds", path, v->valuedouble);
-    }
-    if (cJSON_IsArray(v)) {
-        const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, v) {
-            char sub[512];
-            snprintf(sub, sizeof sub, "%s[%d]", path, i++);
-            if (items)
-                check_value(e, items, sub, depth + 1, true);
-        }
-    }
-    if (cJSON_IsObject(v)) {
-        check_object(v, schema, path, depth);
-    }
-    if (cJSON_IsObject(v) && closed) {
-        /* nothing undocumented */
-        cJSON *names = cJSON_CreateObject();
-        documented_members(schema, names);
-        if (cJSON_GetArraySize(names) > 0) {
-            const cJSON *m;
-            cJSON_ArrayForEach(m, v) {
-                if (!cJSON_GetObjectItemCaseSensitive(names, m->string)) {
-                    char msg[300];
-                    snprintf(msg, sizeof msg, "%s: member \"%.60s\" is not in docs/openapi.json", path, m->string);
-                    cJSON_Delete(names);
-                    fail_msg("%s", msg);
-                }
-            }
-        }
-        cJSON_Delete(names);
-    }
+    record_answer(method, path, false, r);
 }
 
 void api_check_schema(const cJSON *value, const char *name)
 {
-    char ref[128], path[140];
-    snprintf(ref, sizeof ref, "#/components/schemas/%s", name);
-    snprintf(path, sizeof path, "(%s)", name);
     if (!value)
-        fail_msg("%s: no body to check", path);
-    check_value(value, schema_by_ref(ref), path, 0, true);
+        fail_msg("(%s): no body to check", name);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "schema", name);
+    cJSON_AddItemToObject(o, "value", cJSON_Duplicate(value, true));
+    record_line(o);
 }
 
 const cJSON *api_data(const cJSON *body)
@@ -712,12 +584,59 @@ static int raw_connect(int port)
     return fd;
 }
 
+/* The method and target of a raw request's first line, for the record ("?" when there is none). */
+struct raw_line {
+    char method[32];
+    char target[2048];
+    bool upgrade;                   /* an Upgrade header: a websocket request */
+};
+
+static void raw_request_line(const char *request, size_t len, struct raw_line *l)
+{
+    snprintf(l->method, sizeof l->method, "?");
+    snprintf(l->target, sizeof l->target, "?");
+    l->upgrade = false;
+    for (size_t i = 0; request && !l->upgrade && i + 9 < len; i++)
+        l->upgrade = request[i] == '\n' && strncasecmp(request + i + 1, "upgrade:", 8) == 0;
+    const char *eol = request ? memchr(request, '\n', len) : NULL;
+    size_t n = eol ? (size_t)(eol - request) : len;
+    const char *sp = request ? memchr(request, ' ', n) : NULL;
+    if (!sp)
+        return;
+    snprintf(l->method, sizeof l->method, "%.*s", (int)(sp - request), request);
+    const char *t = sp + 1, *end = request + n;
+    const char *sp2 = memchr(t, ' ', (size_t)(end - t));
+    snprintf(l->target, sizeof l->target, "%.*s", (int)((sp2 ? sp2 : end) - t), t);
+}
+
+/* Records a raw answer (status line and headers, then the body after the blank line). */
+static void raw_record(const struct raw_line *l, int status, const char *answer)
+{
+    if (!answer)
+        answer = "";
+    const char *sep = strstr(answer, "\r\n\r\n");
+    struct api_resp r = { .status = status };
+    r.headers = sep ? strndup(answer, (size_t)(sep - answer) + 2) : strdup(answer);
+    r.body = strdup(sep ? sep + 4 : "");
+    if (!r.headers || !r.body)
+        abort();
+    record_answer(l->method, l->target, l->upgrade, &r);
+    free(r.headers);
+    free(r.body);
+}
+
+/* The request lines of the raw requests started and not yet finished, by socket. */
+static struct {
+    int fd_plus_1;                  /* 0: a free slot */
+    struct raw_line line;
+} raw_started[32];
+
 /*
  * Sends what is left of the request while reading the answer (the server
  * may answer before the whole body is sent, e.g. 413, and close), until one
  * whole answer arrived, the server closed, or the deadline. Closes fd.
  */
-static int raw_exchange(int fd, const char *request, size_t len, char **answer)
+static int raw_exchange(int fd, const char *request, size_t len, const struct raw_line *line, char **answer)
 {
     struct strbuf b = STRBUF_INIT;
     size_t off = 0;
@@ -754,6 +673,7 @@ static int raw_exchange(int fd, const char *request, size_t len, char **answer)
     if (fd >= 0)
         close(fd);
     int status = raw_status(strbuf_str(&b));
+    raw_record(line, status, strbuf_str(&b));
     if (answer)
         *answer = strbuf_take(&b);
     else
@@ -763,7 +683,9 @@ static int raw_exchange(int fd, const char *request, size_t len, char **answer)
 
 int api_raw(int port, const char *request, size_t len, char **answer)
 {
-    return raw_exchange(raw_connect(port), request, len, answer);
+    struct raw_line line;
+    raw_request_line(request, len, &line);
+    return raw_exchange(raw_connect(port), request, len, &line, answer);
 }
 
 int api_raw_start(int port, const char *request, size_t len)
@@ -777,10 +699,25 @@ int api_raw_start(int port, const char *request, size_t len)
             fail_msg("send to 127.0.0.1:%d failed: %s", port, strerror(errno));
         off += (size_t)w;
     }
+    size_t i = 0;
+    while (i < sizeof raw_started / sizeof raw_started[0] && raw_started[i].fd_plus_1)
+        i++;
+    if (i == sizeof raw_started / sizeof raw_started[0])
+        fail_msg("more than %zu raw requests started and not finished", i);
+    raw_started[i].fd_plus_1 = fd + 1;
+    raw_request_line(request, len, &raw_started[i].line);
     return fd;
 }
 
 int api_raw_finish(int fd, char **answer)
 {
-    return raw_exchange(fd, NULL, 0, answer);
+    struct raw_line line = { "?", "?", false };
+    for (size_t i = 0; i < sizeof raw_started / sizeof raw_started[0]; i++) {
+        if (raw_started[i].fd_plus_1 == fd + 1) {
+            line = raw_started[i].line;
+            raw_started[i].fd_plus_1 = 0;
+            break;
+        }
+    }
+    return raw_exchange(fd, NULL, 0, &line, answer);
 }

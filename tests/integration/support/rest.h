@@ -85,12 +85,26 @@ void api_check_bool(const cJSON *o, const char *key, bool want);
 void api_check_null(const cJSON *o, const char *key);
 
 /*
- * Fails unless value conforms to the schema #/components/schemas/<name> of
- * docs/openapi.json (read from the working directory, the top of the tree):
- * types (with null where the document allows it), required members, enums,
- * string lengths, number bounds, date-time and date formats (UTC with Z),
- * array items, $ref and allOf, and no member the document does not
- * describe. The message names the JSON path that fails.
+ * Every answer these functions receive (api_send and its shorthands,
+ * api_raw, api_raw_finish) is appended to the run's record
+ * ($OCPPGW_REST_ANSWERS, one JSON line each), and at the end of the run
+ * tests/node/check_rest_answers.js validates every one with ajv against
+ * docs/openapi.json: the operation its method and path resolve to, the
+ * status, Content-Type, body schema (oneOf, anyOf, pattern, formats and
+ * all; objects closed to undocumented members) and documented headers. A
+ * violation fails the run (scripts/run-integration.sh lists it).
+ *
+ * A test that gets answers another way (its own curl handles) records each
+ * with api_record_answer; an answer never received (status -1) is recorded
+ * and skipped by the check.
+ */
+void api_record_answer(const char *method, const char *path, const struct api_resp *r);
+
+/*
+ * Records value to be validated with the answers against
+ * #/components/schemas/<name> of docs/openapi.json (a part of an answer, or
+ * an answer that must be that one of a oneOf). Fails at once only when
+ * value is NULL; a mismatch fails the run's check, which names it.
  */
 void api_check_schema(const cJSON *value, const char *name);
 /* docs/openapi.json parsed (borrowed; freed by api_group_teardown). */
