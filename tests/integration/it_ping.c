@@ -22,6 +22,7 @@
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
+#include "rawws.h"
 
 static int group_setup(void **state)
 {
@@ -32,35 +33,6 @@ static int group_setup(void **state)
     struct gw_opts o = { .name = "it_ping", .ini = "[ocpp]\nping_interval = 1\nping_timeout = 1\n" };
     W.gw = gw_start(&o);
     return 0;
-}
-
-/* Opens a websocket by hand and returns the socket, after reading the 101. */
-static int raw_upgrade(int port, const char *id)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET /ocpp/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n",
-                     id);
-    assert_int_equal(write(fd, req, (size_t)n), n);
-    char resp[1024] = "";
-    size_t got = 0;
-    while (!strstr(resp, "\r\n\r\n") && got < sizeof resp - 1) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        assert_true(poll(&p, 1, IT_CALL_MS) == 1);
-        ssize_t r = read(fd, resp + got, sizeof resp - 1 - got);
-        assert_true(r > 0);
-        got += (size_t)r;
-        resp[got] = '\0';
-    }
-    assert_non_null(strstr(resp, " 101 "));
-    return fd;
 }
 
 /* Reads (and ignores: no PONG) until the server closes; true if it did in time. */
@@ -84,7 +56,7 @@ static bool closed_by_server(int fd, int timeout_ms, int *pings)
 static void test_silent_charger_is_dropped_and_marked_disconnected(void **state)
 {
     (void)state;
-    int fd = raw_upgrade(gw_port(W.gw), "iping-silent");
+    int fd = raw_ws_open(gw_port(W.gw), "iping-silent", 0);
     assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM chargers WHERE id = 'iping-silent' AND connected"), 1);
     int pings = 0;
     assert_true(closed_by_server(fd, IT_WAIT_MS, &pings));
@@ -100,14 +72,7 @@ static void test_silent_charger_is_dropped_and_marked_disconnected(void **state)
 static void send_frame(int fd, int opcode, const void *payload, size_t len)
 {
     assert_true(len <= 125);
-    unsigned char f[6 + 125];
-    static const unsigned char mask[4] = { 0x12, 0x34, 0x56, 0x78 };
-    f[0] = (unsigned char)(0x80 | opcode);
-    f[1] = (unsigned char)(0x80 | len);
-    memcpy(f + 2, mask, 4);
-    for (size_t i = 0; i < len; i++)
-        f[6 + i] = ((const unsigned char *)payload)[i] ^ mask[i % 4];
-    assert_int_equal(send(fd, f, 6 + len, MSG_NOSIGNAL), (ssize_t)(6 + len));
+    assert_true(raw_ws_send(fd, opcode, payload, len, IT_CALL_MS));
 }
 
 /* A client that answers pings by hand: what it has read and what it saw. */
@@ -175,7 +140,7 @@ static void test_charger_answering_pings_stays(void **state)
 {
     (void)state;
     struct sim_charger *c = it_connect(W.sim, "iping-alive", NULL);
-    struct ponger p = { .fd = raw_upgrade(gw_port(W.gw), "iping-pong") };
+    struct ponger p = { .fd = raw_ws_open(gw_port(W.gw), "iping-pong", 0) };
     for (int64_t end = it_now_ms() + IT_WAIT_MS; p.pings < 3 && !p.closed && it_now_ms() < end;) {
         ponger_step(&p, 20);
         sim_service(W.sim, 0);

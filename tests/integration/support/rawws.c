@@ -45,11 +45,17 @@ int raw_ws_open(int port, const char *id, int rcvbuf)
 
 bool raw_ws_send_text(int fd, const char *text, size_t len, int timeout_ms)
 {
+    return raw_ws_send(fd, 0x1, text, len, timeout_ms);
+}
+
+bool raw_ws_send(int fd, int opcode, const void *payload, size_t len, int timeout_ms)
+{
     unsigned char frame[16 + 4096];
+    const unsigned char *text = payload;
     if (len > 4096)
         return false;
     size_t h = 0;
-    frame[h++] = 0x81;                  /* FIN, text */
+    frame[h++] = (unsigned char)(0x80 | opcode);
     if (len < 126) {
         frame[h++] = (unsigned char)(0x80 | len);
     } else {
@@ -61,7 +67,7 @@ bool raw_ws_send_text(int fd, const char *text, size_t len, int timeout_ms)
     memcpy(frame + h, mask, 4);
     h += 4;
     for (size_t i = 0; i < len; i++)
-        frame[h + i] = (unsigned char)text[i] ^ mask[i % 4];
+        frame[h + i] = text[i] ^ mask[i % 4];
     size_t total = h + len, sent = 0;
     int64_t end = it_now_ms() + timeout_ms;
     while (sent < total) {

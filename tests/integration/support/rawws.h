@@ -18,10 +18,13 @@
  */
 int raw_ws_open(int port, const char *id, int rcvbuf);
 /*
- * Writes one masked text frame, waiting at most timeout_ms for the socket
- * to take it. false when the connection is gone (reset, closed) or the
- * socket did not take it in time.
+ * Writes one masked client frame (FIN, opcode: 0x1 text, 0x9 ping, 0xA
+ * pong, ...) of at most 4096 bytes, waiting at most timeout_ms for the
+ * socket to take it. false when the connection is gone (reset, closed) or
+ * the socket did not take it in time.
  */
+bool raw_ws_send(int fd, int opcode, const void *payload, size_t len, int timeout_ms);
+/* raw_ws_send of a text frame. */
 bool raw_ws_send_text(int fd, const char *text, size_t len, int timeout_ms);
 
 #endif
