@@ -44,7 +44,12 @@
  * and again after any lost its connection: a gateway restart) a line
  * "SERVED chargers=N at_ms=... since_first_close_ms=... refused=... failed=...
  * errors=..." says when, and what the chargers saw go wrong meanwhile
- * (scripts/restart-bench.sh reads it). The last line is
+ * (scripts/restart-bench.sh reads it). Two limits of the generator, not of
+ * a fleet, keep it from stalling in such a storm (lws 4.1.6 keeps all
+ * timers in one sorted list, a linear walk per insert): at most
+ * MAX_CONNECTING upgrades in flight, and a close frame from the gateway
+ * answered by closing TCP at once (sim_options.close_without_echo). The
+ * last line is
  * "RESULT calls=N starts=N stops=N ..." (gateway CALLs received, StartTransaction
  * and StopTransaction follow-ups sent).
  *
@@ -261,6 +266,7 @@ struct bench {
     int served_reports;            /* SERVED lines printed */
     bool served_dropped;           /* a served charger lost its connection since the last SERVED line */
     int64_t first_close_ms;        /* wall clock of the first close since then (0: none) */
+    int rejoin_from;               /* serve_rejoin: where the next pass starts connecting */
     int64_t start_ms;
 };
 
@@ -300,6 +306,9 @@ static void usage(FILE *f)
             "connect, a charger waits a random time in [0, D] (full jitter), D starting at\n"
             "--reconnect-min-ms (1000) and doubling with each failure up to --reconnect-max-ms\n"
             "(30000); D starts over once a connection has stayed open for --reconnect-max-ms.\n"
+            "(The simulator keeps at most 512 upgrades in flight, due attempts wait for a slot,\n"
+            "and it answers a close frame by closing TCP at once, without echoing the close:\n"
+            "libwebsockets 4.1.6 makes either cost the generator quadratic time in a storm.)\n"
             "Each time every charger is served (booted with --boot, StatusNotification answered),\n"
             "first and again after any lost its connection, a line goes to stdout:\n"
             "  SERVED chargers=N at_ms=UNIX_MS since_first_close_ms=X refused=R failed=F errors=E ...\n"
@@ -1216,10 +1225,18 @@ static void serve_on_reply(void *user, struct sim_charger *c, int64_t latency_us
  * failed ones counted and tried again after a longer back-off. The back-off
  * starts over when the connection that closed had lasted --reconnect-max-ms.
  * A greeting step whose answer timed out (or is due again) is sent.
+ *
+ * At most MAX_CONNECTING upgrades are in flight, as in the connect phase: a
+ * limit of the generator, not of a fleet. lws 4.1.6 inserts each connecting
+ * wsi's timeout into one sorted list (lws_dll2_add_sorted, a linear walk),
+ * so 19,000 attempts at once cost the simulator quadratic time, and while
+ * it walks, its loop answers nothing (seen: connects timing out by the
+ * thousand, pongs missed, gateway ping timeouts).
  */
 static void serve_rejoin(struct bench *b)
 {
     int64_t now = time_mono_us();
+    int connecting = 0;
     for (int i = 0; i < b->o.chargers; i++) {
         struct bench_charger *x = &b->bc[i];
         if (x->phase == PH_OPEN && sim_state(x->c) != SIM_OPEN) {
@@ -1240,8 +1257,6 @@ static void serve_rejoin(struct bench *b)
             *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .backoff_n = n + 1,
                                          .retry_at_us = now + backoff_us(&b->o, n) };
             charger_id(b, i, x->id, sizeof x->id);
-        } else if (x->phase == PH_WAIT && x->rejoin && x->retry_at_us <= now) {
-            start_connect(b, i);
         } else if (x->phase == PH_CONNECTING && x->rejoin) {
             enum sim_state st = sim_state(x->c);
             if (st == SIM_OPEN) {
@@ -1259,6 +1274,19 @@ static void serve_rejoin(struct bench *b)
             }
         } else if (x->phase == PH_OPEN && x->serve_step && !x->outstanding && x->greet_at_us <= now) {
             greet_send(b, x, x->serve_step);
+        }
+        connecting += x->phase == PH_CONNECTING;
+    }
+    /* the attempts that are due, MAX_CONNECTING in flight at most, round
+     * robin from where the last pass stopped */
+    int n = b->o.chargers;
+    for (int k = 0; k < n && connecting < MAX_CONNECTING; k++) {
+        int i = (b->rejoin_from + k) % n;
+        struct bench_charger *x = &b->bc[i];
+        if (x->phase == PH_WAIT && x->rejoin && x->retry_at_us <= now) {
+            start_connect(b, i);
+            connecting++;
+            b->rejoin_from = (i + 1) % n;
         }
     }
 }
@@ -1593,8 +1621,10 @@ int main(int argc, char **argv)
     srand((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
     b->start_ms = time_now_ms();
 
+    /* serve: a gateway restart closes every charger at once (see close_without_echo) */
     struct sim_options so = { .host = b->o.host, .port = b->o.port, .max_chargers = b->o.chargers,
-                              .quiet = b->o.quiet || b->o.mode == MODE_DEMO };
+                              .quiet = b->o.quiet || b->o.mode == MODE_DEMO,
+                              .close_without_echo = b->o.mode == MODE_SERVE };
     b->s = sim_new(&so);
     if (!b->s)
         goto out;
