@@ -20,12 +20,19 @@
 #               REST answer, with the charger answering at once and after a
 #               fixed 20 ms (the difference to 20 ms is what the gateway adds),
 #               and the whole remote start that waits for the session
+#   restart     scripts/restart-bench.sh, after the others, on its own
+#               PostgreSQL and gateways (this one stopped first): 19,000 chargers
+#               served, SIGTERM, a new gateway at once, seconds until all are
+#               served again, from 253 and from 20 source addresses
 # For each: messages/s, latency p50/p99/max, errors, and the CPU seconds of
 # the gateway and of PostgreSQL (utime+stime from /proc) during the run.
 #
 # Knobs (environment): BENCH_IDLE="1000 max" (counts; "max" = what the fd
 # limits allow), BENCH_HB_CHARGERS, BENCH_MV_CHARGERS, BENCH_FLEET_CHARGERS,
 # BENCH_FLEET_INTERVAL (s per charger), BENCH_DURATION (s),
+# BENCH_RESTART_CHARGERS (19000; at most what the fd limits allow),
+# BENCH_RESTART_SOURCES ("253 20": one restart per count of source addresses),
+# BENCH_RESTART=0 skips the restart scenario,
 # BENCH_KEEP=1 keeps the temp dir (gateway log, ocppsim outputs).
 # Prints a table; writes nothing into the repository.
 set -euo pipefail
@@ -44,6 +51,7 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
     FLEET=${BENCH_FLEET_CHARGERS:-500}
     FLEET_IV=${BENCH_FLEET_INTERVAL:-2}
     CMD=${BENCH_CMD_CHARGERS:-500}
+    RESTART_N=${BENCH_RESTART_CHARGERS:-1000}
     HOLD=3
 else
     IDLE=${BENCH_IDLE:-1000 max}
@@ -53,6 +61,7 @@ else
     FLEET=${BENCH_FLEET_CHARGERS:-10000}
     FLEET_IV=${BENCH_FLEET_INTERVAL:-10}
     CMD=${BENCH_CMD_CHARGERS:-10000}
+    RESTART_N=${BENCH_RESTART_CHARGERS:-19000}
     HOLD=10
 fi
 
@@ -365,6 +374,26 @@ fi
 gateway_alive
 warns=$(grep -ci 'error' "$tmp/gw.log" || true)
 echo "gateway log: $(wc -l <"$tmp/gw.log") lines, $warns mentioning 'error'"
+
+# ---------------------------------------------------------------- restart
+# its own PostgreSQL and gateways; this gateway goes first, so that the
+# restart has the machine to itself
+restart_rows=()
+if [ "${BENCH_RESTART:-1}" != 0 ]; then
+    kill -TERM "$gwpid" 2>/dev/null || true
+    wait "$gwpid" 2>/dev/null || true
+    gwpid=
+    scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
+    n=$RESTART_N
+    [ "$n" -gt "$max_idle" ] && n=$max_idle
+    # shellcheck disable=SC2086
+    if BUILD=$BUILD RESTART_KEEP=${BENCH_KEEP:-} scripts/restart-bench.sh "$n" ${BENCH_RESTART_SOURCES:-253 20} \
+        >"$tmp/restart.rows"; then
+        mapfile -t restart_rows <"$tmp/restart.rows"
+    else
+        echo "bench: the restart scenario failed" >&2
+    fi
+fi
 echo
 printf '%s\n' "${rows[@]}"
 if [ ${#rest_rows[@]} -gt 0 ]; then
@@ -374,4 +403,8 @@ fi
 if [ ${#cmd_rows[@]} -gt 0 ]; then
     echo
     printf '%s\n' "${cmd_rows[@]}"
+fi
+if [ ${#restart_rows[@]} -gt 0 ]; then
+    echo
+    printf '%s\n' "${restart_rows[@]}"
 fi

@@ -490,6 +490,29 @@ io:
 /* ------------------------------------------------------------------ batches */
 
 /*
+ * Test hook, for tests/integration/it_storm.c only: with the environment
+ * variable OCPPGW_TEST_RELOAD_DELAY_MS set, the answer to a registry reload
+ * read (STORE_OP_CHARGERS_ALL) is held back that long after its snapshot, so
+ * that chargers auto-register deterministically between the snapshot and
+ * core_registry_sync. Sleeps on the store thread, never on the loop.
+ */
+static void test_reload_delay(const struct batch *b)
+{
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (b->jobs[i]->op != STORE_OP_CHARGERS_ALL || b->jobs[i]->status != STORE_OK)
+            continue;
+        const char *v = getenv("OCPPGW_TEST_RELOAD_DELAY_MS");
+        int ms = v ? atoi(v) : 0;
+        if (ms > 0) {
+            log_warn(NULL, "store: OCPPGW_TEST_RELOAD_DELAY_MS (a test hook): registry reload read, "
+                           "answering in %d ms", ms);
+            poll(NULL, 0, ms);
+        }
+        return;
+    }
+}
+
+/*
  * Hands the batch's jobs to the loop (CHARGER/APIKEY_CHANGED that failed are
  * dropped); presence jobs stay with the thread (presence.c).
  */
@@ -497,6 +520,7 @@ static void finish_batch(struct store *s)
 {
     struct batch *b = &s->batch;
     struct job_list out = { 0 };
+    test_reload_delay(b);
     for (uint32_t i = 0; i < b->n; i++) {
         struct store_job *j = b->jobs[i];
         if (store_presence_op(j->op))

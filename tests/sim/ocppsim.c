@@ -3,10 +3,11 @@
  *
  *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect|serve
  *           --duration S [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
- *           [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
+ *           [--source-addrs N] [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
  *           serve: [--answer accept|reject|callerror|silence|disconnect|invalid]
  *           [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]
  *           [--no-followups] [--verbose] [--sign-certificate ORG]
+ *           [--reconnect-min-ms 1000] [--reconnect-max-ms 30000]
  *
  * Phases, one after the other, all on one sim (tests/sim/sim.c):
  *  1. connect N chargers (ids PREFIX000001 ...), at most R new ones per
@@ -33,8 +34,22 @@
  * tests/sim/answers.c (--answer, --answer-delay; StartTransaction and
  * StopTransaction follow a remote start / stop unless --no-followups) until
  * SIGINT/SIGTERM or --duration (default 0 = forever). A charger the gateway
- * closes (or that --answer disconnect drops) reconnects after a second, boots
- * again with --boot, and sends its StatusNotification again. The last line is
+ * closes (or that --answer disconnect drops), or that the connect phase gave
+ * up on, reconnects as real chargers do: after a random delay in [0, D] (full
+ * jitter), D starting at --reconnect-min-ms and doubling with each failed
+ * attempt up to --reconnect-max-ms, starting over after a connection that
+ * lasted --reconnect-max-ms; it boots again with --boot and sends its
+ * StatusNotification again. A charger is "served" once booted and its
+ * StatusNotification answered; each time all N are served (the first time,
+ * and again after any lost its connection: a gateway restart) a line
+ * "SERVED chargers=N at_ms=... since_first_close_ms=... refused=... failed=...
+ * errors=..." says when, and what the chargers saw go wrong meanwhile
+ * (scripts/restart-bench.sh reads it). Two limits of the generator, not of
+ * a fleet, keep it from stalling in such a storm (lws 4.1.6 keeps all
+ * timers in one sorted list, a linear walk per insert): at most
+ * MAX_CONNECTING upgrades in flight, and a close frame from the gateway
+ * answered by closing TCP at once (sim_options.close_without_echo). The
+ * last line is
  * "RESULT calls=N starts=N stops=N ..." (gateway CALLs received, StartTransaction
  * and StopTransaction follow-ups sent).
  *
@@ -68,6 +83,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -93,6 +109,7 @@ struct options {
     const char *prefix;
     const char *password;
     const char *sources;
+    int source_addrs;              /* --source-addrs: use only the first N source addresses (0 = all) */
     double ramp;                   /* new connections per second, 0 = default */
     bool boot;
     int timeout_ms;                /* per CALL */
@@ -107,6 +124,8 @@ struct options {
     int followup_delay_ms;
     bool no_followups;
     bool verbose;                  /* one line per gateway CALL on stderr */
+    int reconnect_min_ms;          /* back-off after a close or failed connect: first delay in [0, min] */
+    int reconnect_max_ms;          /* doubling up to this; reset after a connection stayed up this long */
     const char *csr_org;           /* --sign-certificate: O of the CSR each charger sends */
     /* demo */
     const char *id_tag;            /* --id-tag: the tag of the demo's own sessions */
@@ -130,6 +149,10 @@ struct bench_charger {
     int serve_step;                /* serve: 1 BootNotification out, 2 StatusNotification out,
                                       3 SignCertificate out */
     bool rejoin;                   /* serve: closed during the run, to reconnect at retry_at_us */
+    int backoff_n;                 /* serve: failed attempts since the last lasting connection */
+    int64_t opened_us;             /* serve: when the current connection opened */
+    int64_t greet_at_us;           /* serve: greeting step serve_step to send again then (0: none) */
+    bool served;                   /* serve: booted (with --boot) and its StatusNotification answered */
     /* demo (see demo_tick) */
     bool demo_busy;                /* a CALL of the demo's is waiting for its answer */
     bool booted;
@@ -200,6 +223,18 @@ static double hist_pct_ms(const struct hist *h, double pct)
 
 /* ---- state ---- */
 
+/* What a well-behaved charger sees going wrong (mode serve). */
+struct seen {
+    int refused_429, refused_503, refused_other;    /* upgrades answered with an HTTP status */
+    int failed;                    /* connects with no HTTP answer: TCP refused, reset, dropped, timed out */
+    uint64_t callerrors;           /* CALLERRORs to the charger's own CALLs */
+    uint64_t timeouts;             /* its CALLs unanswered within --timeout */
+    int boot_rejected;             /* BootNotification answered other than Accepted */
+    int closed;                    /* open connections closed by the gateway (or lost) */
+    int dropped;                   /* of those, without a close frame */
+    int reconnects;                /* connections opened again after a close */
+};
+
 struct bench {
     struct options o;
     struct sim *s;
@@ -224,6 +259,15 @@ struct bench {
     int max_outstanding;
     int reconnects;
     int certificates;              /* chargers that received a CertificateSigned */
+    /* serve: what a charger could see going wrong, in total and since the
+     * last time every charger was served (see served_check) */
+    struct seen tot, ep;
+    int served;                    /* chargers served now */
+    int served_reports;            /* SERVED lines printed */
+    bool served_dropped;           /* a served charger lost its connection since the last SERVED line */
+    int64_t first_close_ms;        /* wall clock of the first close since then (0: none) */
+    int rejoin_from;               /* serve_rejoin: where the next pass starts connecting */
+    int64_t start_ms;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -239,12 +283,12 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect|serve|demo\n"
             "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
-            "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--ramp PER_SECOND] [--boot]\n"
-            "               [--timeout MS] [--interval MS] [--quiet]\n"
+            "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--source-addrs N]\n"
+            "               [--ramp PER_SECOND] [--boot] [--timeout MS] [--interval MS] [--quiet]\n"
             "       serve:  [--answer accept|reject|callerror|silence|disconnect|invalid]\n"
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
             "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
-            "               [--sign-certificate ORG]\n"
+            "               [--sign-certificate ORG] [--reconnect-min-ms 1000] [--reconnect-max-ms 30000]\n"
             "       demo:   [--chargers 3] [--prefix DEMO-] [--id-tag DEMO-TAG] [--session 60]\n"
             "               [--pause 20] [--interval 5000] [--password PW] [--quiet]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
@@ -258,6 +302,22 @@ static void usage(FILE *f)
             "--answer-for sets one action's behaviour (repeatable, e.g.\n"
             "ChangeConfiguration=reject for a refused security profile upgrade), and\n"
             "reconnects when closed, until SIGINT/SIGTERM or --duration (default 0 = forever).\n"
+            "Reconnecting is what real chargers do: after a close, a refused upgrade or a failed\n"
+            "connect, a charger waits a random time in [0, D] (full jitter), D starting at\n"
+            "--reconnect-min-ms (1000) and doubling with each failure up to --reconnect-max-ms\n"
+            "(30000); D starts over once a connection has stayed open for --reconnect-max-ms.\n"
+            "(The simulator keeps at most 512 upgrades in flight, due attempts wait for a slot,\n"
+            "and it answers a close frame by closing TCP at once, without echoing the close:\n"
+            "libwebsockets 4.1.6 makes either cost the generator quadratic time in a storm.)\n"
+            "Each time every charger is served (booted with --boot, StatusNotification answered),\n"
+            "first and again after any lost its connection, a line goes to stdout:\n"
+            "  SERVED chargers=N at_ms=UNIX_MS since_first_close_ms=X refused=R failed=F errors=E ...\n"
+            "(since_first_close_ms -1: nobody had lost a connection; since_start_ms is there too),\n"
+            "counting since the previous SERVED line what a charger sees going wrong: upgrades\n"
+            "refused with an HTTP status (refused_429, refused_503, refused_other), connects that\n"
+            "failed without one (failed), and errors = CALLERRORs + timeouts + boots not Accepted.\n"
+            "--sources spreads the chargers round-robin over source addresses (loopback aliases);\n"
+            "--source-addrs N uses only the first N of them (without --sources: 127.0.0.2 on).\n"
             "--sign-certificate ORG: each charger then sends SignCertificate (a CSR with CN = its\n"
             "id, O = ORG) and keeps the chain of the gateway's CertificateSigned.\n"
             "Mode demo, for trying the gateway by hand: chargers DEMO-1, DEMO-2, ... with two\n"
@@ -303,6 +363,9 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "no-followups", no_argument, NULL, 'N' },
         { "verbose", no_argument, NULL, 'v' },
         { "sign-certificate", required_argument, NULL, 'C' },
+        { "reconnect-min-ms", required_argument, NULL, 'R' },
+        { "reconnect-max-ms", required_argument, NULL, 'M' },
+        { "source-addrs", required_argument, NULL, 'Z' },
         { "id-tag", required_argument, NULL, 'T' },
         { "session", required_argument, NULL, 'S' },
         { "pause", required_argument, NULL, 'P' },
@@ -311,7 +374,8 @@ static bool parse_options(int argc, char **argv, struct options *o)
     };
     *o = (struct options){ .host = "127.0.0.1", .mode = MODE_HEARTBEAT, .duration = -1,
                            .timeout_ms = 30000, .answer = SIM_ANSWER_ACCEPT, .id_tag = "DEMO-TAG",
-                           .session_s = 60, .pause_s = 20 };
+                           .session_s = 60, .pause_s = 20, .reconnect_min_ms = 1000,
+                           .reconnect_max_ms = 30000 };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -408,6 +472,18 @@ static bool parse_options(int argc, char **argv, struct options *o)
             if (!parse_int(optarg, 1, 86400, &o->pause_s))
                 goto bad;
             break;
+        case 'R':
+            if (!parse_int(optarg, 1, 3600000, &o->reconnect_min_ms))
+                goto bad;
+            break;
+        case 'M':
+            if (!parse_int(optarg, 1, 3600000, &o->reconnect_max_ms))
+                goto bad;
+            break;
+        case 'Z':
+            if (!parse_int(optarg, 1, 65536, &o->source_addrs))
+                goto bad;
+            break;
         case 'H': usage(stdout); exit(0);
         default: goto bad;
         }
@@ -434,6 +510,14 @@ bad:
         if (!o->interval_ms)
             o->interval_ms = 5000;      /* one MeterValues per session every 5 s */
     }
+    if (o->reconnect_max_ms < o->reconnect_min_ms) {
+        fprintf(stderr, "ocppsim: --reconnect-max-ms %d is below --reconnect-min-ms %d\n", o->reconnect_max_ms,
+                o->reconnect_min_ms);
+        usage(stderr);
+        return false;
+    }
+    if (o->source_addrs && !o->sources)
+        o->sources = "127.0.0.2-127.0.0.254";
     if (o->duration < 0) {
         o->duration = serves ? 0 : 10;
     } else if (!serves && !(o->duration > 0 && o->duration < 86400)) {
@@ -534,6 +618,113 @@ static int status_slot(int st)
     }
 }
 
+/* ---- what a charger sees going wrong, and the reconnect back-off (mode serve) ---- */
+
+enum seen_kind { SEEN_CALLERROR, SEEN_TIMEOUT, SEEN_BOOT_REJECTED, SEEN_CLOSED, SEEN_DROPPED, SEEN_RECONNECT };
+
+static void seen_add(struct seen *v, enum seen_kind k)
+{
+    switch (k) {
+    case SEEN_CALLERROR: v->callerrors++; break;
+    case SEEN_TIMEOUT: v->timeouts++; break;
+    case SEEN_BOOT_REJECTED: v->boot_rejected++; break;
+    case SEEN_CLOSED: v->closed++; break;
+    case SEEN_DROPPED: v->dropped++; break;
+    case SEEN_RECONNECT: v->reconnects++; break;
+    }
+}
+
+/* Counts in the totals and in the current episode (since the last SERVED line). */
+static void seen_note(struct bench *b, enum seen_kind k)
+{
+    seen_add(&b->tot, k);
+    seen_add(&b->ep, k);
+}
+
+/* A connect that did not open: its HTTP status, 0 for no HTTP answer at all. */
+static void seen_refusal(struct bench *b, int status)
+{
+    struct seen *v[2] = { &b->tot, &b->ep };
+    for (int k = 0; k < 2; k++) {
+        if (status == 429)
+            v[k]->refused_429++;
+        else if (status == 503)
+            v[k]->refused_503++;
+        else if (status)
+            v[k]->refused_other++;
+        else
+            v[k]->failed++;
+    }
+}
+
+static int seen_refused(const struct seen *v)
+{
+    return v->refused_429 + v->refused_503 + v->refused_other;
+}
+
+static uint64_t seen_errors(const struct seen *v)
+{
+    return v->callerrors + v->timeouts + (uint64_t)v->boot_rejected;
+}
+
+/*
+ * Exponential back-off with full jitter: the n-th retry (n = 0 first) waits
+ * a random time in [0, min(max, min * 2^n)] ms. Returns microseconds.
+ */
+static int64_t backoff_us(const struct options *o, int n)
+{
+    int64_t cap = o->reconnect_min_ms;
+    while (n-- > 0 && cap < o->reconnect_max_ms)
+        cap *= 2;
+    if (cap > o->reconnect_max_ms)
+        cap = o->reconnect_max_ms;
+    return (int64_t)((double)rand() / ((double)RAND_MAX + 1.0) * (double)(cap * 1000 + 1));
+}
+
+/*
+ * SERVED: every charger is served, the first time or again after some lost
+ * their connection; with what went wrong since the previous line. Then the
+ * episode starts over.
+ */
+static void served_report(struct bench *b)
+{
+    int64_t now = time_now_ms();
+    const struct seen *e = &b->ep;
+    int64_t since_close = b->first_close_ms ? now - b->first_close_ms : -1;
+    printf("SERVED chargers=%d at_ms=%" PRId64 " since_first_close_ms=%" PRId64 " since_start_ms=%" PRId64
+           " episode=%d refused=%d refused_429=%d refused_503=%d refused_other=%d failed=%d errors=%" PRIu64
+           " callerrors=%" PRIu64 " timeouts=%" PRIu64 " boot_rejected=%d closed=%d dropped=%d reconnects=%d\n",
+           b->o.chargers, now, since_close, now - b->start_ms, b->served_reports, seen_refused(e), e->refused_429,
+           e->refused_503, e->refused_other, e->failed, seen_errors(e), e->callerrors, e->timeouts,
+           e->boot_rejected, e->closed, e->dropped, e->reconnects);
+    fflush(stdout);
+    if (since_close >= 0)
+        log_progress(b, "all %d served at %" PRId64 " (since first close: %" PRId64 " ms), refused upgrades %d, "
+                        "failed connects %d, errors %" PRIu64, b->o.chargers, now, since_close, seen_refused(e),
+                     e->failed, seen_errors(e));
+    else
+        log_progress(b, "all %d served at %" PRId64 " (since start: %" PRId64 " ms), refused upgrades %d, "
+                        "failed connects %d, errors %" PRIu64, b->o.chargers, now, now - b->start_ms,
+                     seen_refused(e), e->failed, seen_errors(e));
+    b->ep = (struct seen){ 0 };
+    b->served_dropped = false;
+    b->first_close_ms = 0;
+    b->served_reports++;
+}
+
+/* A charger became served, or stopped being (its connection closed). */
+static void set_served(struct bench *b, struct bench_charger *x, bool on)
+{
+    if (x->served == on)
+        return;
+    x->served = on;
+    b->served += on ? 1 : -1;
+    if (!on)
+        b->served_dropped = true;
+    else if (b->served == b->o.chargers && (b->served_reports == 0 || b->served_dropped))
+        served_report(b);
+}
+
 static void connect_all(struct bench *b)
 {
     int n = b->o.chargers, next = 0, connecting = 0, done = 0;
@@ -584,11 +775,13 @@ static void connect_all(struct bench *b)
             connecting--;
             if (st == SIM_OPEN) {
                 x->phase = PH_OPEN;
+                x->opened_us = now;
                 b->connected++;
                 done++;
                 continue;
             }
             int code = sim_http_status(x->c);
+            seen_refusal(b, code);
             if ((code == 429 || code == 0 || code >= 500) && x->tries <= CONNECT_RETRIES) {
                 sim_disconnect(x->c);
                 x->c = NULL;
@@ -690,6 +883,16 @@ static int64_t reply_tx_id(const char *reply)
     return id;
 }
 
+/* Whether the answer frame to a BootNotification says "Accepted". */
+static bool boot_accepted(const char *reply)
+{
+    cJSON *j = reply ? cJSON_Parse(reply) : NULL;
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 2), "status");
+    bool ok = cJSON_IsString(st) && !strcmp(st->valuestring, "Accepted");
+    cJSON_Delete(j);
+    return ok;
+}
+
 static struct bench_charger *find_bc(struct bench *b, struct sim_charger *c);
 
 static void on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool ok)
@@ -701,6 +904,13 @@ static void on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool
     x->outstanding = false;
     if (!strcmp(b->action, "StartTransaction") && ok)
         x->tx_id = reply_tx_id(sim_last_reply(c));
+    if (!strcmp(b->action, "BootNotification")) {
+        x->booted = ok && boot_accepted(sim_last_reply(c));
+        if (!ok)
+            seen_note(b, SEEN_CALLERROR);
+        else if (!x->booted)
+            seen_note(b, SEEN_BOOT_REJECTED);
+    }
     if (ok)
         b->phase_ok++;
     else
@@ -777,6 +987,7 @@ static int expire_calls(struct bench *b, bool resend)
             sim_cancel_call(x->c);
             x->outstanding = false;
             b->timeouts++;
+            seen_note(b, SEEN_TIMEOUT);
             b->phase_err++;
             if (resend && b->o.interval_ms)
                 x->next_us = now;
@@ -919,19 +1130,6 @@ static void tally(struct bench *b, struct bench_charger *x)
         b->max_outstanding = sim_calls_outstanding_max(x->c);
 }
 
-/* A charger just open: boots (with --boot), then says it is Available. */
-static void serve_greet(struct bench *b, struct bench_charger *x)
-{
-    if (b->o.mode == MODE_DEMO)
-        return;                     /* demo_tick greets */
-    if (b->o.boot) {
-        if (send_action(b, x, "BootNotification"))
-            x->serve_step = 1;
-    } else if (send_action(b, x, "StatusNotification")) {
-        x->serve_step = 2;
-    }
-}
-
 /* --sign-certificate: SignCertificate with a CSR for this charger (CN its id, O the option's). */
 static bool send_sign_certificate(struct bench *b, struct bench_charger *x)
 {
@@ -953,6 +1151,31 @@ static bool send_sign_certificate(struct bench *b, struct bench_charger *x)
     return ok;
 }
 
+/* Sends greeting step 1 (BootNotification), 2 (StatusNotification
+ * Available) or 3 (SignCertificate); on success it is the one outstanding. */
+static void greet_send(struct bench *b, struct bench_charger *x, int step)
+{
+    bool sent = step == 1   ? send_action(b, x, "BootNotification")
+                : step == 2 ? send_action(b, x, "StatusNotification")
+                            : send_sign_certificate(b, x);
+    x->serve_step = step;
+    x->greet_at_us = sent ? 0 : time_mono_us() + (int64_t)b->o.reconnect_min_ms * 1000;
+}
+
+/* A charger just open: boots (with --boot, unless it has), then says it is Available. */
+static void serve_greet(struct bench *b, struct bench_charger *x)
+{
+    if (b->o.mode == MODE_DEMO)
+        return;                     /* demo_tick greets */
+    greet_send(b, x, b->o.boot && !x->booted ? 1 : 2);
+}
+
+/*
+ * The answer to a greeting step. The charger is served once it is booted
+ * (with --boot) and its StatusNotification answered; a step answered with a
+ * CALLERROR, or a BootNotification not Accepted, goes again after
+ * --reconnect-min-ms (a timeout: at once, see serve_rejoin).
+ */
 static void serve_on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool ok)
 {
     struct bench *b = user;
@@ -965,63 +1188,138 @@ static void serve_on_reply(void *user, struct sim_charger *c, int64_t latency_us
         b->phase_ok++;
     else
         b->phase_err++;
-    if (x->serve_step == 1 && send_action(b, x, "StatusNotification"))
-        x->serve_step = 2;
-    else if (x->serve_step == 2 && b->o.csr_org && send_sign_certificate(b, x))
-        x->serve_step = 3;
-    else
+    if (!ok)
+        seen_note(b, SEEN_CALLERROR);
+    int64_t again = time_mono_us() + (int64_t)b->o.reconnect_min_ms * 1000;
+    switch (x->serve_step) {
+    case 1:
+        x->booted = ok && boot_accepted(sim_last_reply(c));
+        if (x->booted) {
+            greet_send(b, x, 2);
+        } else {
+            if (ok)
+                seen_note(b, SEEN_BOOT_REJECTED);
+            x->greet_at_us = again;
+        }
+        break;
+    case 2:
+        if (!ok) {
+            x->greet_at_us = again;
+            break;
+        }
+        set_served(b, x, true);
+        if (b->o.csr_org)
+            greet_send(b, x, 3);
+        else
+            x->serve_step = 0;
+        break;
+    default:
         x->serve_step = 0;
+        break;
+    }
 }
 
-/* Chargers the gateway closed are counted, freed and reconnected a second
- * later; reconnections that open are greeted, refused ones retried. */
+/*
+ * Chargers the gateway closed are counted, freed and reconnected after the
+ * back-off (backoff_us); reconnections that open are greeted, refused or
+ * failed ones counted and tried again after a longer back-off. The back-off
+ * starts over when the connection that closed had lasted --reconnect-max-ms.
+ * A greeting step whose answer timed out (or is due again) is sent.
+ *
+ * At most MAX_CONNECTING upgrades are in flight, as in the connect phase: a
+ * limit of the generator, not of a fleet. lws 4.1.6 inserts each connecting
+ * wsi's timeout into one sorted list (lws_dll2_add_sorted, a linear walk),
+ * so 19,000 attempts at once cost the simulator quadratic time, and while
+ * it walks, its loop answers nothing (seen: connects timing out by the
+ * thousand, pongs missed, gateway ping timeouts).
+ */
 static void serve_rejoin(struct bench *b)
 {
     int64_t now = time_mono_us();
+    int connecting = 0;
     for (int i = 0; i < b->o.chargers; i++) {
         struct bench_charger *x = &b->bc[i];
         if (x->phase == PH_OPEN && sim_state(x->c) != SIM_OPEN) {
             b->closed_during_run++;
+            bool frame = sim_close_frame_received(x->c);
+            seen_note(b, SEEN_CLOSED);
+            if (!frame)
+                seen_note(b, SEEN_DROPPED);
+            if (!b->first_close_ms)
+                b->first_close_ms = time_now_ms();
             if (b->closed_during_run <= 5 || b->o.verbose)
                 log_progress(b, "%s closed (close code %d%s), reconnecting", x->id, sim_close_code(x->c),
-                             sim_close_frame_received(x->c) ? "" : ", TCP drop");
+                             frame ? "" : ", TCP drop");
             tally(b, x);
             sim_disconnect(x->c);
-            *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .retry_at_us = now + 1000000 };
+            set_served(b, x, false);
+            int n = now - x->opened_us >= (int64_t)b->o.reconnect_max_ms * 1000 ? 0 : x->backoff_n;
+            *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .backoff_n = n + 1,
+                                         .retry_at_us = now + backoff_us(&b->o, n) };
             charger_id(b, i, x->id, sizeof x->id);
-        } else if (x->phase == PH_WAIT && x->rejoin && x->retry_at_us <= now) {
-            start_connect(b, i);
         } else if (x->phase == PH_CONNECTING && x->rejoin) {
             enum sim_state st = sim_state(x->c);
             if (st == SIM_OPEN) {
                 x->phase = PH_OPEN;
+                x->opened_us = now;
                 b->reconnects++;
+                seen_note(b, SEEN_RECONNECT);
                 serve_greet(b, x);
             } else if (st != SIM_CONNECTING) {
+                seen_refusal(b, sim_http_status(x->c));
                 sim_disconnect(x->c);
                 x->c = NULL;
                 x->phase = PH_WAIT;
-                x->retry_at_us = now + 1000000LL * (x->tries < 10 ? x->tries : 10);
+                x->retry_at_us = now + backoff_us(&b->o, x->backoff_n++);
             }
+        } else if (x->phase == PH_OPEN && x->serve_step && !x->outstanding && x->greet_at_us <= now) {
+            greet_send(b, x, x->serve_step);
+        }
+        connecting += x->phase == PH_CONNECTING;
+    }
+    /* the attempts that are due, MAX_CONNECTING in flight at most, round
+     * robin from where the last pass stopped */
+    int n = b->o.chargers;
+    for (int k = 0; k < n && connecting < MAX_CONNECTING; k++) {
+        int i = (b->rejoin_from + k) % n;
+        struct bench_charger *x = &b->bc[i];
+        if (x->phase == PH_WAIT && x->rejoin && x->retry_at_us <= now) {
+            start_connect(b, i);
+            connecting++;
+            b->rejoin_from = (i + 1) % n;
         }
     }
 }
 
+/*
+ * Serves until SIGINT/SIGTERM or --duration: greets the open chargers (those
+ * whose boot round failed boot again), puts those the connect phase gave up
+ * on into the back-off like closed ones, and keeps reconnecting.
+ */
 static void serve(struct bench *b)
 {
     b->phase_ok = b->phase_err = 0;
-    for (int i = 0; i < b->o.chargers; i++)
-        if (b->bc[i].phase == PH_OPEN && send_action(b, &b->bc[i], "StatusNotification"))
-            b->bc[i].serve_step = 2;
     int64_t t0 = time_mono_us(), end = b->o.duration > 0 ? t0 + (int64_t)(b->o.duration * 1e6) : INT64_MAX;
+    for (int i = 0; i < b->o.chargers; i++) {
+        struct bench_charger *x = &b->bc[i];
+        if (x->phase == PH_OPEN) {
+            serve_greet(b, x);
+        } else {
+            if (x->c)
+                sim_disconnect(x->c);
+            *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .backoff_n = 1,
+                                         .retry_at_us = t0 + backoff_us(&b->o, 0) };
+            charger_id(b, i, x->id, sizeof x->id);
+        }
+    }
     int64_t last_check = t0, last_progress = t0;
     while (!interrupted && time_mono_us() < end) {
         sim_poll(b->s, 50, serve_on_reply, b);
         int64_t now = time_mono_us();
-        if (now - last_check >= 200000) {
+        if (now - last_check >= 50000) {
             last_check = now;
-            serve_rejoin(b);
             expire_calls(b, false);
+            serve_rejoin(b);
         }
         if (now - last_progress >= 5 * PROGRESS_US) {
             last_progress = now;
@@ -1033,8 +1331,8 @@ static void serve(struct bench *b)
                     calls += (uint64_t)sim_calls_received(b->bc[i].c);
                 }
             }
-            log_progress(b, "serving: %d open, %" PRIu64 " gateway CALLs so far, %d reconnects", open, calls,
-                         b->reconnects);
+            log_progress(b, "serving: %d open, %d served, %" PRIu64 " gateway CALLs so far, %d reconnects", open,
+                         b->served, calls, b->reconnects);
         }
     }
     b->o.duration = (double)(time_mono_us() - t0) / 1e6;
@@ -1279,6 +1577,11 @@ static void serve_report(struct bench *b, int open_end, double cpu)
         }
     }
     printf("\noutstanding at most %d gateway CALLs at once on one charger\n", b->max_outstanding);
+    printf("seen        %d served at the end, all served %d time%s; upgrades refused %d (429 %d, 503 %d, other "
+           "%d), connects failed %d, CALLERROR %" PRIu64 ", timeouts %" PRIu64 ", boots not accepted %d\n",
+           b->served, b->served_reports, b->served_reports == 1 ? "" : "s", seen_refused(&b->tot),
+           b->tot.refused_429, b->tot.refused_503, b->tot.refused_other, b->tot.failed, b->tot.callerrors,
+           b->tot.timeouts, b->tot.boot_rejected);
     printf("follow-ups  StartTransaction %d sent, %d answered; StopTransaction %d sent, %d answered; "
            "%d CALLERROR\n",
            b->fu.starts_sent, b->fu.starts_answered, b->fu.stops_sent, b->fu.stops_answered,
@@ -1286,11 +1589,14 @@ static void serve_report(struct bench *b, int open_end, double cpu)
     printf("RESULT calls=%" PRIu64 " starts=%d stops=%d mode=serve chargers=%d connected=%d refused=%d "
            "open_end=%d closed=%d reconnects=%d starts_answered=%d stops_answered=%d followup_errors=%d "
            "max_outstanding=%d greetings_ok=%" PRIu64 " greetings_failed=%" PRIu64 " duration_s=%.1f sim_cpu_s=%.1f"
-           " certificates=%d\n",
+           " certificates=%d served=%d served_lines=%d upgrades_refused=%d refused_429=%d refused_503=%d"
+           " connects_failed=%d errors=%" PRIu64 " callerrors=%" PRIu64 " timeouts=%" PRIu64 " boot_rejected=%d\n",
            b->calls, b->fu.starts_sent, b->fu.stops_sent, b->o.chargers, b->connected, b->refused, open_end,
            b->closed_during_run, b->reconnects, b->fu.starts_answered, b->fu.stops_answered,
            b->fu.followup_errors, b->max_outstanding, b->phase_ok, b->phase_err, b->o.duration, cpu,
-           b->certificates);
+           b->certificates, b->served, b->served_reports, seen_refused(&b->tot), b->tot.refused_429,
+           b->tot.refused_503, b->tot.failed, seen_errors(&b->tot), b->tot.callerrors, b->tot.timeouts,
+           b->tot.boot_rejected);
     fflush(stdout);
 }
 
@@ -1302,13 +1608,23 @@ int main(int argc, char **argv)
         goto out;
     if (b->o.sources && !parse_sources(b, b->o.sources))
         goto out;
+    if (b->o.source_addrs > b->nsources) {
+        fprintf(stderr, "ocppsim: --source-addrs %d: --sources has only %d addresses\n", b->o.source_addrs,
+                b->nsources);
+        goto out;
+    }
+    while (b->o.source_addrs && b->nsources > b->o.source_addrs)
+        free(b->sources[--b->nsources]);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    srand((unsigned)time(NULL));
+    srand((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
+    b->start_ms = time_now_ms();
 
+    /* serve: a gateway restart closes every charger at once (see close_without_echo) */
     struct sim_options so = { .host = b->o.host, .port = b->o.port, .max_chargers = b->o.chargers,
-                              .quiet = b->o.quiet || b->o.mode == MODE_DEMO };
+                              .quiet = b->o.quiet || b->o.mode == MODE_DEMO,
+                              .close_without_echo = b->o.mode == MODE_SERVE };
     b->s = sim_new(&so);
     if (!b->s)
         goto out;

@@ -162,6 +162,7 @@ struct sim {
     char *host;
     int port;
     bool quiet;
+    bool close_without_echo;                /* sim_options.close_without_echo */
     int fd_table;
     int ceiling;
     bool tls, tls_verify;                   /* wss://; check the server's certificate chain */
@@ -727,6 +728,8 @@ static int sim_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         } else {
             c->close_code = 1005;               /* RFC 6455: no status received */
         }
+        if (c->s->close_without_echo)
+            return -1;                          /* no close reason: TCP closed at once, no timer armed */
         break;
 
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -838,6 +841,7 @@ struct sim *sim_new(const struct sim_options *o)
     s->host = xstrdup(o->host);
     s->port = o->port;
     s->quiet = o->quiet;
+    s->close_without_echo = o->close_without_echo;
 
     /*
      * The fd table is the whole soft limit: lws 4.1.6 indexes it by fd

@@ -30,6 +30,15 @@ struct sim_options {
     int max_chargers;               /* expected chargers: warns if the fd limit cannot hold them
                                        (the lws fd table is the whole RLIMIT_NOFILE) */
     bool quiet;                     /* no lws logging */
+    /*
+     * A close frame from the server is recorded (sim_close_code, ...) and
+     * the TCP connection dropped at once, without echoing the close. For
+     * the load generator only: lws 4.1.6 arms a 3 s timeout for each echo
+     * in its one sorted timer list (a linear walk per insert), so thousands
+     * of closes at once (a gateway restart) would stall the simulator for
+     * seconds. Off: the close is echoed, as RFC 6455 says.
+     */
+    bool close_without_echo;
     /* wss:// (security profiles 2 and 3): every charger of this sim uses TLS */
     bool tls;
     const char *tls_ca;             /* CA that must have signed the server certificate (NULL: any) */

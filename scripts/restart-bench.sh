@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# A gateway restart under load (docs/benchmarks.md, issue 11):
+#
+#   BUILD=build scripts/restart-bench.sh [N] [SOURCES ...]     default: 19000 253 20
+#
+# On a private PostgreSQL, once per SOURCES count S: a gateway
+# (--auto-register), N chargers of `ocppsim --mode serve --boot` spread over
+# the first S addresses of 127.0.0.2-127.0.0.254, each reconnecting with its
+# back-off (1 s doubling to 30 s, full jitter) as real chargers do. Once all N
+# are served (booted, StatusNotification answered), SIGTERM: the seconds to
+# exit; at once a new gateway on the same port: the seconds from its start
+# until ocppsim's SERVED line says all N are served again, and what the
+# chargers saw meanwhile (upgrades refused with 429 or 503, connects that
+# failed with no HTTP answer, errors: CALLERRORs, timeouts, boots not
+# Accepted). Then SIGTERM again with all N connected: the seconds to exit,
+# and how many chargers the database still shows connected = true.
+#
+# Needs `ulimit -n` (hard) above N + 1000: the gateway and ocppsim each hold
+# one socket per charger. Prints progress on stderr and, on stdout, a table
+# in the layout of scripts/bench.sh (which calls this for `make bench`).
+# RESTART_KEEP=1 keeps the temp dir (gateway logs, ocppsim output).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+GW=$BUILD/ocppgw
+SIM=$BUILD/ocppsim
+N=${1:-19000}
+shift || true
+SOURCES=("$@")
+[ ${#SOURCES[@]} -gt 0 ] || SOURCES=(253 20)
+
+for f in "$GW" "$SIM"; do
+    [ -x "$f" ] || { echo "restart-bench: $f is missing (make all)" >&2; exit 2; }
+done
+nofile=$(ulimit -Hn)
+if [ "$nofile" != unlimited ] && [ "$nofile" -lt $(( N + 1000 )) ]; then
+    echo "restart-bench: $N chargers need ulimit -n above $(( N + 1000 )) (hard limit $nofile)" >&2
+    exit 2
+fi
+ulimit -n "$nofile" 2>/dev/null || true
+
+tmp=$(mktemp -d /tmp/ocppgw-restart.XXXXXX)
+gwpid=
+simpid=
+cleanup() {
+    [ -n "$simpid" ] && kill -INT "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null || true
+    if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
+        kill -TERM "$gwpid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$gwpid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$gwpid" 2>/dev/null || true
+    fi
+    scripts/pg.sh destroy "$tmp/pg" >/dev/null 2>&1 || true
+    if [ "${RESTART_KEEP:-}" = 1 ]; then echo "restart-bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    stat=${stat##*) }
+    set -- $stat
+    echo $(( ${12} + ${13} ))
+}
+now_ms() { date +%s%3N; }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
+field() { local v; v=$(sed -n 's/.* '"$1"'=\([^ ]*\).*/\1/p' <<<" $2"); echo "${v:--}"; }
+log() { echo "restart-bench: $*" >&2; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$(( 20000 + RANDOM % 20000 ))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+    return 1
+}
+
+# start_gw LOG: a gateway on $port in the background, its pid in $gwpid
+start_gw() {
+    "$GW" serve --db "$conn" --listen "127.0.0.1:$port" --auto-register --log-level warn >"$1" 2>&1 &
+    gwpid=$!
+}
+
+# stop_gw: SIGTERM and wait (not in a subshell: the gateway is our child);
+# the milliseconds to exit in $stop_ms, the exit status in $gw_rc
+stop_gw() {
+    local t0
+    t0=$(now_ms)
+    kill -TERM "$gwpid"
+    gw_rc=0
+    wait "$gwpid" || gw_rc=$?
+    stop_ms=$(( $(now_ms) - t0 ))
+    gwpid=
+}
+
+# served_line EPISODE TIMEOUT_S: waits for ocppsim's SERVED line of that episode, prints it
+served_line() {
+    local line
+    for _ in $(seq 1 $(( $2 * 10 ))); do
+        line=$(grep "^SERVED .* episode=$1 " "$simout" 2>/dev/null | tail -1 || true)
+        [ -n "$line" ] && { echo "$line"; return 0; }
+        kill -0 "$simpid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+conn=$(scripts/pg.sh start "$tmp/pg") || { echo "restart-bench: could not start PostgreSQL" >&2; exit 1; }
+"$GW" migrate --db "$conn" >"$tmp/migrate.log" 2>&1 \
+    || { echo "restart-bench: migrate failed:" >&2; cat "$tmp/migrate.log" >&2; exit 1; }
+
+rows=()
+row() { rows+=("$(printf "%-22s %8s %7s %7s %7s %9s %9s %6s %6s %6s %7s %6s %7s %8s %7s %9s" "$@")"); }
+row scenario chargers sources stop_s up_s served_s outage_s r429 r503 rother failed errors dropped gwCPU_s stop2_s \
+    left_conn
+
+run=0
+for S in "${SOURCES[@]}"; do
+    run=$(( run + 1 ))
+    prefix="RS$S-"
+    simout=$tmp/sim-$run.out        # one per run: the waits below must not read an earlier run's lines
+    psql "$conn" -qc "DELETE FROM chargers WHERE id LIKE 'RS%'" >/dev/null
+    port=$(free_port) || { echo "restart-bench: no free port" >&2; exit 1; }
+    start_gw "$tmp/gw-$run-1.log"
+    for i in $(seq 1 100); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
+        [ "$i" = 100 ] && { echo "restart-bench: no /healthz within 10 s" >&2; exit 1; }
+        sleep 0.1
+    done
+    log "$N chargers from $S addresses, gateway pid $gwpid on 127.0.0.1:$port"
+    "$SIM" --host 127.0.0.1 --port "$port" --sources 127.0.0.2-127.0.0.254 --source-addrs "$S" --quiet \
+        --chargers "$N" --mode serve --boot --prefix "$prefix" --ramp 2000 \
+        >"$simout" 2>"$tmp/sim-$run.err" &
+    simpid=$!
+    if ! first=$(served_line 0 $(( N / 200 + 120 ))); then
+        log "the chargers were never all served: $(grep '^CONNECTED' "$simout" || echo 'no CONNECTED line')"
+        row "restart, $S addresses" "$N" "$S" - - - - - - - - - - - - -
+        kill -INT "$simpid" 2>/dev/null; wait "$simpid" 2>/dev/null || true; simpid=
+        stop_gw
+        continue
+    fi
+    log "all served: $(grep '^CONNECTED' "$simout")"
+    sleep 2                         # the connect-time writes done
+
+    # the restart: SIGTERM, then at once a new gateway on the same port
+    t_term=$(now_ms)
+    stop_gw
+    stop1_ms=$stop_ms
+    [ "$gw_rc" = 0 ] || log "the gateway exited $gw_rc after SIGTERM"
+    t_start=$(now_ms)
+    start_gw "$tmp/gw-$run-2.log"
+    cpu0=$(cpu_ticks "$gwpid")
+    t_up=
+    line=
+    for _ in $(seq 1 3000); do
+        if [ -z "$t_up" ] && curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+            t_up=$(now_ms)
+        fi
+        line=$(grep '^SERVED .* episode=1 ' "$simout" 2>/dev/null | tail -1 || true)
+        [ -n "$line" ] && break
+        kill -0 "$gwpid" 2>/dev/null || { log "the new gateway died: $(tail -3 "$tmp/gw-$run-2.log")"; break; }
+        if [ -n "$t_up" ]; then sleep 0.1; else sleep 0.02; fi
+    done
+    cpu=$(awk -v t=$(( $(cpu_ticks "$gwpid") - cpu0 )) -v h="$clk_tck" 'BEGIN { printf "%.1f", t / h }')
+    if [ -z "$line" ]; then
+        log "not all served again within 300 s: $(tail -2 "$tmp/sim-$run.err")"
+        served=- outage=-
+    else
+        at=$(field at_ms "$line")
+        served=$(secs $(( at - t_start )))
+        outage=$(secs $(( at - t_term )))
+        log "$line"
+    fi
+    up=-
+    [ -n "$t_up" ] && up=$(secs $(( t_up - t_start )))
+
+    # a clean stop with all N connected: time, and what the database still says
+    sleep 2
+    stop_gw
+    stop2_ms=$stop_ms
+    [ "$gw_rc" = 0 ] || log "the second gateway exited $gw_rc after SIGTERM"
+    left=$(psql "$conn" -Atc "SELECT count(*) FILTER (WHERE connected) FROM chargers WHERE id LIKE '$prefix%'")
+    kill -INT "$simpid" 2>/dev/null || true
+    wait "$simpid" 2>/dev/null || true
+    simpid=
+    row "restart, $S addresses" "$N" "$S" "$(secs "$stop1_ms")" "$up" "$served" "$outage" \
+        "$(field refused_429 "$line")" "$(field refused_503 "$line")" "$(field refused_other "$line")" \
+        "$(field failed "$line")" "$(field errors "$line")" "$(field dropped "$line")" "$cpu" \
+        "$(secs "$stop2_ms")" "$left"
+    for k in 1 2; do
+        f=$tmp/gw-$run-$k.log
+        log "gateway $k log: $(grep -c '' "$f") lines, $(grep -ciE 'error|fail|too high' "$f" || true) mentioning error/fail/too high"
+        grep -iE 'error|fail|too high' "$f" | head -3 | sed 's/^/    /' >&2 || true
+    done
+done
+printf '%s\n' "${rows[@]}"
