@@ -6,9 +6,10 @@
 # On a private PostgreSQL, once per SOURCES count S: a gateway
 # (--auto-register), N chargers of `ocppsim --mode serve --boot` spread over
 # the first S addresses of 127.0.0.2-127.0.0.254, each reconnecting with its
-# back-off (1 s doubling to 30 s, full jitter) as real chargers do. Once all N
-# are served (booted, StatusNotification answered), SIGTERM: the seconds to
-# exit; at once a new gateway on the same port: the seconds from its start
+# back-off (1 s doubling to 30 s, full jitter) as real chargers do (ocppsim
+# on its libuv loop: --event-loop uv). Once all N are served (booted,
+# StatusNotification answered), SIGTERM: the seconds to exit; at once a new
+# gateway on the same port: the seconds from its start
 # until ocppsim's SERVED line says all N are served again, and what the
 # chargers saw meanwhile (upgrades refused with 429 or 503, connects that
 # failed with no HTTP answer, errors: CALLERRORs, timeouts, boots not
@@ -132,7 +133,7 @@ for S in "${SOURCES[@]}"; do
     done
     log "$N chargers from $S addresses, gateway pid $gwpid on 127.0.0.1:$port"
     "$SIM" --host 127.0.0.1 --port "$port" --sources 127.0.0.2-127.0.0.254 --source-addrs "$S" --quiet \
-        --chargers "$N" --mode serve --boot --prefix "$prefix" --ramp 2000 \
+        --chargers "$N" --mode serve --boot --prefix "$prefix" --ramp 2000 --event-loop uv \
         >"$simout" 2>"$tmp/sim-$run.err" &
     simpid=$!
     if ! first=$(served_line 0 $(( N / 200 + 120 ))); then

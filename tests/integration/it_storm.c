@@ -12,8 +12,9 @@
  *  - 1,000 chargers connecting at once from one source address (a site
  *    behind one NAT) with the default per-IP limits are all admitted and
  *    all answer a Heartbeat.
- *  - The simulator's fleet (ocppsim --mode serve) across a gateway restart:
- *    every charger reconnects with its back-off and is served again, and the
+ *  - The simulator's fleet (ocppsim --mode serve, on its libuv loop, as
+ *    scripts/restart-bench.sh runs it) across a gateway restart: every
+ *    charger reconnects with its back-off and is served again, and the
  *    SERVED line says so with no error seen.
  *
  * Charger ids start with "ist-".
@@ -249,7 +250,8 @@ static void test_sim_fleet_is_served_again_after_a_restart(void **state)
     char *port = it_strf("%d", gw_port(W.gw2)), *n = it_strf("%d", FLEET_CHARGERS);
     const char *argv[] = { it_env("OCPPGW_SIM"), "--host", "127.0.0.1", "--port", port, "--chargers", n,
                            "--mode", "serve", "--boot", "--prefix", "ist-fleet-", "--sources", "127.0.0.2-127.0.0.11",
-                           "--source-addrs", "3", "--reconnect-min-ms", "200", "--reconnect-max-ms", "2000", NULL };
+                           "--source-addrs", "3", "--reconnect-min-ms", "200", "--reconnect-max-ms", "2000",
+                           "--event-loop", "uv", NULL };     /* as scripts/restart-bench.sh runs it */
     pid_t pid = proc_spawn(argv, NULL, fileno(fo), fileno(fe));
     fclose(fo);
     fclose(fe);

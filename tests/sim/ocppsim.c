@@ -4,6 +4,7 @@
  *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect|serve
  *           --duration S [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
  *           [--source-addrs N] [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
+ *           [--event-loop poll|uv]
  *           serve: [--answer accept|reject|callerror|silence|disconnect|invalid]
  *           [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]
  *           [--no-followups] [--verbose] [--sign-certificate ORG]
@@ -126,6 +127,7 @@ struct options {
     bool verbose;                  /* one line per gateway CALL on stderr */
     int reconnect_min_ms;          /* back-off after a close or failed connect: first delay in [0, min] */
     int reconnect_max_ms;          /* doubling up to this; reset after a connection stayed up this long */
+    bool uv;                       /* --event-loop uv: lws on libuv (epoll) instead of poll(2) */
     const char *csr_org;           /* --sign-certificate: O of the CSR each charger sends */
     /* demo */
     const char *id_tag;            /* --id-tag: the tag of the demo's own sessions */
@@ -285,6 +287,7 @@ static void usage(FILE *f)
             "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
             "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--source-addrs N]\n"
             "               [--ramp PER_SECOND] [--boot] [--timeout MS] [--interval MS] [--quiet]\n"
+            "               [--event-loop poll|uv]\n"
             "       serve:  [--answer accept|reject|callerror|silence|disconnect|invalid]\n"
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
             "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
@@ -318,6 +321,8 @@ static void usage(FILE *f)
             "failed without one (failed), and errors = CALLERRORs + timeouts + boots not Accepted.\n"
             "--sources spreads the chargers round-robin over source addresses (loopback aliases);\n"
             "--source-addrs N uses only the first N of them (without --sources: 127.0.0.2 on).\n"
+            "--event-loop uv runs libwebsockets on libuv (epoll) instead of its poll(2) loop, which\n"
+            "walks every socket on each wake-up: for many thousands of connections.\n"
             "--sign-certificate ORG: each charger then sends SignCertificate (a CSR with CN = its\n"
             "id, O = ORG) and keeps the chain of the gateway's CertificateSigned.\n"
             "Mode demo, for trying the gateway by hand: chargers DEMO-1, DEMO-2, ... with two\n"
@@ -366,6 +371,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "reconnect-min-ms", required_argument, NULL, 'R' },
         { "reconnect-max-ms", required_argument, NULL, 'M' },
         { "source-addrs", required_argument, NULL, 'Z' },
+        { "event-loop", required_argument, NULL, 'L' },
         { "id-tag", required_argument, NULL, 'T' },
         { "session", required_argument, NULL, 'S' },
         { "pause", required_argument, NULL, 'P' },
@@ -483,6 +489,11 @@ static bool parse_options(int argc, char **argv, struct options *o)
         case 'Z':
             if (!parse_int(optarg, 1, 65536, &o->source_addrs))
                 goto bad;
+            break;
+        case 'L':
+            if (strcmp(optarg, "uv") && strcmp(optarg, "poll"))
+                goto bad;
+            o->uv = !strcmp(optarg, "uv");
             break;
         case 'H': usage(stdout); exit(0);
         default: goto bad;
@@ -1624,7 +1635,7 @@ int main(int argc, char **argv)
     /* serve: a gateway restart closes every charger at once (see close_without_echo) */
     struct sim_options so = { .host = b->o.host, .port = b->o.port, .max_chargers = b->o.chargers,
                               .quiet = b->o.quiet || b->o.mode == MODE_DEMO,
-                              .close_without_echo = b->o.mode == MODE_SERVE };
+                              .close_without_echo = b->o.mode == MODE_SERVE, .event_loop_uv = b->o.uv };
     b->s = sim_new(&so);
     if (!b->s)
         goto out;

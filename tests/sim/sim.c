@@ -4,6 +4,10 @@
  * (sim_connect, sim_call, sim_recv, ...) is a loop of lws_service() until its
  * condition holds or its deadline passes; a sorted-usec timer armed at the
  * deadline wakes the poll, because lws 4.1 ignores lws_service's timeout.
+ * With sim_options.event_loop_uv the context runs on a libuv loop of the
+ * sim's own instead (one uv_run(UV_RUN_ONCE) per round, the same timer
+ * bounding it), as the gateway does: epoll rather than a poll(2) over every
+ * socket, for the load generator's thousands of connections.
  *
  * A charger owns its wsi through lws's opaque user data. Text from the server
  * is reassembled across fragments, then sorted: gateway CALLs go to the
@@ -40,6 +44,7 @@
 
 #include <cJSON.h>
 #include <libwebsockets.h>
+#include <uv.h>
 
 #include "sim.h"
 #include "strbuf.h"
@@ -163,6 +168,8 @@ struct sim {
     int port;
     bool quiet;
     bool close_without_echo;                /* sim_options.close_without_echo */
+    uv_loop_t uv_loop;                      /* sim_options.event_loop_uv: lws runs on it */
+    bool use_uv;
     int fd_table;
     int ceiling;
     bool tls, tls_verify;                   /* wss://; check the server's certificate chain */
@@ -760,6 +767,16 @@ static void wake_cb(lws_sorted_usec_list_t *sul)
 
 typedef bool (*sim_cond)(const void *arg);
 
+/* One round of the loop; waits for a socket or a timer unless nowait. < 0: the context is gone. */
+static int service(struct sim *s, bool nowait)
+{
+    if (s->use_uv) {
+        uv_run(&s->uv_loop, nowait ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+        return 0;
+    }
+    return lws_service(s->ctx, nowait ? -1 : 0);
+}
+
 /*
  * Services the loop until done(arg) or timeout_ms; done may be NULL (run for
  * the whole time). lws 4.1 polls until its next timer (its timeout argument
@@ -783,7 +800,7 @@ static void run_until(struct sim *s, int timeout_ms, sim_cond done, const void *
             if (left <= 0 && !once)
                 break;
             once = false;
-            if (lws_service(s->ctx, -1) < 0)
+            if (service(s, true) < 0)
                 break;
             continue;
         }
@@ -792,7 +809,7 @@ static void run_until(struct sim *s, int timeout_ms, sim_cond done, const void *
         int64_t slice = left < 20000 ? left : 20000;
         lws_sul_schedule(s->ctx, 0, &s->wake, wake_cb, slice);
         lws_sul_schedule(s->ctx, 0, &s->backstop, wake_cb, slice + 10000);
-        if (lws_service(s->ctx, 0) < 0)
+        if (service(s, false) < 0)
             break;
     }
     lws_sul_cancel(&s->wake);
@@ -878,7 +895,22 @@ struct sim *sim_new(const struct sim_options *o)
         info.client_ssl_cert_filepath = o->tls_cert;
         info.client_ssl_private_key_filepath = o->tls_key;
     }
-    s->ctx = lws_create_context(&info);
+    void *foreign_loops[1] = { &s->uv_loop };
+    if (o->event_loop_uv && uv_loop_init(&s->uv_loop) == 0) {
+        /* a foreign loop, as the gateway does (src/glue/server_lws.c) */
+        struct lws_context_creation_info uv_info = info;
+        uv_info.options |= LWS_SERVER_OPTION_LIBUV;
+        uv_info.foreign_loops = foreign_loops;
+        uv_info.pcontext = &s->ctx;
+        s->ctx = lws_create_context(&uv_info);
+        s->use_uv = s->ctx != NULL;
+        if (!s->use_uv) {
+            uv_loop_close(&s->uv_loop);
+            fprintf(stderr, "sim: the libuv event loop is not available (libwebsockets-evlib-uv?): using poll\n");
+        }
+    }
+    if (!s->ctx)
+        s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         fprintf(stderr, "sim_new: lws_create_context failed\n");
         free(s->host);
@@ -897,6 +929,26 @@ struct sim *sim_new(const struct sim_options *o)
 int sim_connection_ceiling(const struct sim *s)
 {
     return s->ceiling;
+}
+
+/*
+ * On a foreign libuv loop lws_context_destroy() only starts: lws's handles
+ * close as the loop runs, and lws clears s->ctx (info.pcontext) when done;
+ * then the loop is closed.
+ */
+static void context_destroy(struct sim *s)
+{
+    lws_context_destroy(s->ctx);
+    if (!s->use_uv)
+        return;
+    for (int i = 0; i < 3 && s->ctx; i++) {
+        uv_run(&s->uv_loop, UV_RUN_DEFAULT);
+        if (s->ctx)
+            lws_context_destroy(s->ctx);
+    }
+    uv_run(&s->uv_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->uv_loop);
+    s->use_uv = false;
 }
 
 static void charger_release(struct sim_charger *c)
@@ -975,7 +1027,7 @@ void sim_free(struct sim *s)
         }
     }
     /* callbacks during destroy still find their chargers; free them after */
-    lws_context_destroy(s->ctx);
+    context_destroy(s);
     while (s->chargers) {
         s->chargers->wsi = NULL;            /* gone with the context */
         charger_release(s->chargers);

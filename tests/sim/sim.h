@@ -39,6 +39,13 @@ struct sim_options {
      * seconds. Off: the close is echoed, as RFC 6455 says.
      */
     bool close_without_echo;
+    /*
+     * lws on a libuv loop of the sim's own (epoll) instead of its poll(2)
+     * loop, which walks every socket on each wake-up: for thousands of
+     * connections (the load generator). Falls back to poll, with a line on
+     * stderr, if lws's libuv plugin cannot be loaded.
+     */
+    bool event_loop_uv;
     /* wss:// (security profiles 2 and 3): every charger of this sim uses TLS */
     bool tls;
     const char *tls_ca;             /* CA that must have signed the server certificate (NULL: any) */
