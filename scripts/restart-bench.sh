@@ -19,7 +19,14 @@
 # Needs `ulimit -n` (hard) above N + 1000: the gateway and ocppsim each hold
 # one socket per charger. Prints progress on stderr and, on stdout, a table
 # in the layout of scripts/bench.sh (which calls this for `make bench`).
-# RESTART_KEEP=1 keeps the temp dir (gateway logs, ocppsim output).
+# RESTART_KEEP=1 keeps the temp dir (gateway logs, ocppsim output);
+# RESTART_SIM_ARGS adds ocppsim flags (e.g. "--max-connecting 2048"). On
+# stderr, the reasons of the failed connects, from ocppsim.
+#
+# The generator is one process on the same machine: at most 512 reconnects
+# in flight (--max-connecting), each costing it a few hundred microseconds to
+# start; on 2 shared cores `served_s` is partly its time. The gateway's own
+# cost is `gwCPU_s`.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -133,7 +140,7 @@ for S in "${SOURCES[@]}"; do
     done
     log "$N chargers from $S addresses, gateway pid $gwpid on 127.0.0.1:$port"
     "$SIM" --host 127.0.0.1 --port "$port" --sources 127.0.0.2-127.0.0.254 --source-addrs "$S" --quiet \
-        --chargers "$N" --mode serve --boot --prefix "$prefix" --ramp 2000 --event-loop uv \
+        --chargers "$N" --mode serve --boot --prefix "$prefix" --ramp 2000 --event-loop uv ${RESTART_SIM_ARGS:-} \
         >"$simout" 2>"$tmp/sim-$run.err" &
     simpid=$!
     if ! first=$(served_line 0 $(( N / 200 + 120 ))); then
@@ -174,6 +181,7 @@ for S in "${SOURCES[@]}"; do
         served=$(secs $(( at - t_start )))
         outage=$(secs $(( at - t_term )))
         log "$line"
+        grep '^ocppsim: SERVED episode 1:' "$tmp/sim-$run.err" | sed 's/^ocppsim: /restart-bench: /' >&2 || true
     fi
     up=-
     [ -n "$t_up" ] && up=$(secs $(( t_up - t_start )))

@@ -8,7 +8,7 @@
  *           serve: [--answer accept|reject|callerror|silence|disconnect|invalid]
  *           [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]
  *           [--no-followups] [--verbose] [--sign-certificate ORG]
- *           [--reconnect-min-ms 1000] [--reconnect-max-ms 30000]
+ *           [--reconnect-min-ms 1000] [--reconnect-max-ms 30000] [--max-connecting 512]
  *
  * Phases, one after the other, all on one sim (tests/sim/sim.c):
  *  1. connect N chargers (ids PREFIX000001 ...), at most R new ones per
@@ -48,8 +48,9 @@
  * (scripts/restart-bench.sh reads it). Two limits of the generator, not of
  * a fleet, keep it from stalling in such a storm (lws 4.1.6 keeps all
  * timers in one sorted list, a linear walk per insert): at most
- * MAX_CONNECTING upgrades in flight, and a close frame from the gateway
- * answered by closing TCP at once (sim_options.close_without_echo). The
+ * --max-connecting (MAX_CONNECTING) reconnects in flight, and a close
+ * frame from the gateway answered by closing TCP at once
+ * (sim_options.close_without_echo). The
  * last line is
  * "RESULT calls=N starts=N stops=N ..." (gateway CALLs received, StartTransaction
  * and StopTransaction follow-ups sent).
@@ -128,6 +129,7 @@ struct options {
     int reconnect_min_ms;          /* back-off after a close or failed connect: first delay in [0, min] */
     int reconnect_max_ms;          /* doubling up to this; reset after a connection stayed up this long */
     bool uv;                       /* --event-loop uv: lws on libuv (epoll) instead of poll(2) */
+    int max_connecting;            /* serve: reconnects in flight at most (--max-connecting) */
     const char *csr_org;           /* --sign-certificate: O of the CSR each charger sends */
     /* demo */
     const char *id_tag;            /* --id-tag: the tag of the demo's own sessions */
@@ -269,6 +271,8 @@ struct bench {
     bool served_dropped;           /* a served charger lost its connection since the last SERVED line */
     int64_t first_close_ms;        /* wall clock of the first close since then (0: none) */
     int rejoin_from;               /* serve_rejoin: where the next pass starts connecting */
+    struct { char what[112]; int n; } why[8];   /* why connects failed since the last SERVED line */
+    int nwhy;
     int64_t start_ms;
 };
 
@@ -292,6 +296,7 @@ static void usage(FILE *f)
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
             "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
             "               [--sign-certificate ORG] [--reconnect-min-ms 1000] [--reconnect-max-ms 30000]\n"
+            "               [--max-connecting 512]\n"
             "       demo:   [--chargers 3] [--prefix DEMO-] [--id-tag DEMO-TAG] [--session 60]\n"
             "               [--pause 20] [--interval 5000] [--password PW] [--quiet]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
@@ -309,9 +314,9 @@ static void usage(FILE *f)
             "connect, a charger waits a random time in [0, D] (full jitter), D starting at\n"
             "--reconnect-min-ms (1000) and doubling with each failure up to --reconnect-max-ms\n"
             "(30000); D starts over once a connection has stayed open for --reconnect-max-ms.\n"
-            "(The simulator keeps at most 512 upgrades in flight, due attempts wait for a slot,\n"
-            "and it answers a close frame by closing TCP at once, without echoing the close:\n"
-            "libwebsockets 4.1.6 makes either cost the generator quadratic time in a storm.)\n"
+            "(The simulator keeps at most --max-connecting (512) reconnects in flight, due ones\n"
+            "waiting for a slot, and answers a close frame by closing TCP at once, without echoing\n"
+            "it: libwebsockets 4.1.6 makes either cost the generator quadratic time in a storm.)\n"
             "Each time every charger is served (booted with --boot, StatusNotification answered),\n"
             "first and again after any lost its connection, a line goes to stdout:\n"
             "  SERVED chargers=N at_ms=UNIX_MS since_first_close_ms=X refused=R failed=F errors=E ...\n"
@@ -372,6 +377,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "reconnect-max-ms", required_argument, NULL, 'M' },
         { "source-addrs", required_argument, NULL, 'Z' },
         { "event-loop", required_argument, NULL, 'L' },
+        { "max-connecting", required_argument, NULL, 'X' },
         { "id-tag", required_argument, NULL, 'T' },
         { "session", required_argument, NULL, 'S' },
         { "pause", required_argument, NULL, 'P' },
@@ -381,7 +387,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
     *o = (struct options){ .host = "127.0.0.1", .mode = MODE_HEARTBEAT, .duration = -1,
                            .timeout_ms = 30000, .answer = SIM_ANSWER_ACCEPT, .id_tag = "DEMO-TAG",
                            .session_s = 60, .pause_s = 20, .reconnect_min_ms = 1000,
-                           .reconnect_max_ms = 30000 };
+                           .reconnect_max_ms = 30000, .max_connecting = MAX_CONNECTING };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -488,6 +494,10 @@ static bool parse_options(int argc, char **argv, struct options *o)
             break;
         case 'Z':
             if (!parse_int(optarg, 1, 65536, &o->source_addrs))
+                goto bad;
+            break;
+        case 'X':
+            if (!parse_int(optarg, 1, 1000000, &o->max_connecting))
                 goto bad;
             break;
         case 'L':
@@ -668,6 +678,23 @@ static void seen_refusal(struct bench *b, int status)
     }
 }
 
+/* Counts the reason of a failed connect (lws's or the sim's words, with the HTTP status). */
+static void seen_why(struct bench *b, int status, const char *error)
+{
+    char what[112];
+    snprintf(what, sizeof what, "HTTP %d, %s", status, error && *error ? error : "?");
+    int i;
+    for (i = 0; i < b->nwhy && strcmp(b->why[i].what, what); i++)
+        ;
+    if (i == b->nwhy) {
+        if (b->nwhy == (int)(sizeof b->why / sizeof b->why[0]))
+            i = b->nwhy - 1;        /* full: the last slot takes the rest */
+        else
+            snprintf(b->why[b->nwhy++].what, sizeof b->why[0].what, "%s", what);
+    }
+    b->why[i].n++;
+}
+
 static int seen_refused(const struct seen *v)
 {
     return v->refused_429 + v->refused_503 + v->refused_other;
@@ -717,6 +744,13 @@ static void served_report(struct bench *b)
         log_progress(b, "all %d served at %" PRId64 " (since start: %" PRId64 " ms), refused upgrades %d, "
                         "failed connects %d, errors %" PRIu64, b->o.chargers, now, now - b->start_ms,
                      seen_refused(e), e->failed, seen_errors(e));
+    if (b->nwhy) {                  /* diagnostics, on stderr even with --quiet */
+        fprintf(stderr, "ocppsim: SERVED episode %d: connects that failed, by reason:", b->served_reports);
+        for (int i = 0; i < b->nwhy; i++)
+            fprintf(stderr, "%s %d x (%s)", i ? "," : "", b->why[i].n, b->why[i].what);
+        fputc('\n', stderr);
+        b->nwhy = 0;
+    }
     b->ep = (struct seen){ 0 };
     b->served_dropped = false;
     b->first_close_ms = 0;
@@ -793,6 +827,7 @@ static void connect_all(struct bench *b)
             }
             int code = sim_http_status(x->c);
             seen_refusal(b, code);
+            seen_why(b, code, sim_error(x->c));
             if ((code == 429 || code == 0 || code >= 500) && x->tries <= CONNECT_RETRIES) {
                 sim_disconnect(x->c);
                 x->c = NULL;
@@ -1237,7 +1272,7 @@ static void serve_on_reply(void *user, struct sim_charger *c, int64_t latency_us
  * starts over when the connection that closed had lasted --reconnect-max-ms.
  * A greeting step whose answer timed out (or is due again) is sent.
  *
- * At most MAX_CONNECTING upgrades are in flight, as in the connect phase: a
+ * At most --max-connecting (MAX_CONNECTING) upgrades are in flight: a
  * limit of the generator, not of a fleet. lws 4.1.6 inserts each connecting
  * wsi's timeout into one sorted list (lws_dll2_add_sorted, a linear walk),
  * so 19,000 attempts at once cost the simulator quadratic time, and while
@@ -1278,6 +1313,7 @@ static void serve_rejoin(struct bench *b)
                 serve_greet(b, x);
             } else if (st != SIM_CONNECTING) {
                 seen_refusal(b, sim_http_status(x->c));
+                seen_why(b, sim_http_status(x->c), sim_error(x->c));
                 sim_disconnect(x->c);
                 x->c = NULL;
                 x->phase = PH_WAIT;
@@ -1288,10 +1324,10 @@ static void serve_rejoin(struct bench *b)
         }
         connecting += x->phase == PH_CONNECTING;
     }
-    /* the attempts that are due, MAX_CONNECTING in flight at most, round
+    /* the attempts that are due, --max-connecting in flight at most, round
      * robin from where the last pass stopped */
     int n = b->o.chargers;
-    for (int k = 0; k < n && connecting < MAX_CONNECTING; k++) {
+    for (int k = 0; k < n && connecting < b->o.max_connecting; k++) {
         int i = (b->rejoin_from + k) % n;
         struct bench_charger *x = &b->bc[i];
         if (x->phase == PH_WAIT && x->rejoin && x->retry_at_us <= now) {
@@ -1332,18 +1368,21 @@ static void serve(struct bench *b)
             expire_calls(b, false);
             serve_rejoin(b);
         }
-        if (now - last_progress >= 5 * PROGRESS_US) {
+        /* every 5 s, every second while not all are served */
+        if (now - last_progress >= (b->served < b->o.chargers ? 1 : 5) * PROGRESS_US) {
             last_progress = now;
             uint64_t calls = b->calls;
-            int open = 0;
+            int open = 0, connecting = 0;
             for (int i = 0; i < b->o.chargers; i++) {
                 if (b->bc[i].phase == PH_OPEN) {
                     open++;
                     calls += (uint64_t)sim_calls_received(b->bc[i].c);
                 }
+                connecting += b->bc[i].phase == PH_CONNECTING;
             }
-            log_progress(b, "serving: %d open, %d served, %" PRIu64 " gateway CALLs so far, %d reconnects", open,
-                         b->served, calls, b->reconnects);
+            log_progress(b, "serving: %d open, %d served, %d connecting, %" PRIu64 " gateway CALLs so far, "
+                            "%d reconnects, %d failed connects", open, b->served, connecting, calls, b->reconnects,
+                         b->tot.failed + seen_refused(&b->tot));
         }
     }
     b->o.duration = (double)(time_mono_us() - t0) / 1e6;
