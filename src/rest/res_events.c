@@ -180,10 +180,64 @@ static bool expand_type(const struct rest_query_source *src, struct rest_list_re
     return true;
 }
 
+/* A seq given as after / before: 1 to 18 digits. */
+static bool seq_text(const char *s, int64_t *out)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 18)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* src with a seq in after / before hidden from the cursor parser */
+static const char *cursor_get(void *ctx, const char *name)
+{
+    const struct rest_query_source *src = ctx;
+    const char *v = src->get(src->ctx, name);
+    int64_t seq;
+    if (v && (strcmp(name, "after") == 0 || strcmp(name, "before") == 0) && seq_text(v, &seq))
+        return NULL;
+    return v;
+}
+
+static size_t src_list_of(void *ctx, const char *name, const char **out, size_t max)
+{
+    const struct rest_query_source *src = ctx;
+    return src->list(src->ctx, name, out, max);
+}
+
+/*
+ * after / before take an event's seq as well as a cursor: a reader that
+ * kept the last seq it handled (a webhook consumer catching up, the
+ * stream's Last-Event-ID) resumes from it.
+ */
 bool res_events_parse(const struct rest_query_source *src, struct rest_list_req *req,
                       struct rest_param_error *err)
 {
-    return rest_list_parse(&events_spec, src, req, err) && expand_type(src, req, err);
+    struct rest_query_source cursors = { cursor_get, src_list_of, (void *)src };
+    if (!rest_list_parse(&events_spec, &cursors, req, err) || !expand_type(src, req, err))
+        return false;
+    const char *after = src->get(src->ctx, "after"), *before = src->get(src->ctx, "before");
+    int64_t seq;
+    bool a = after && seq_text(after, &seq), b = before && seq_text(before, &seq);
+    if (!a && !b)
+        return true;
+    if (after && before) {
+        str_copy(err->param, sizeof err->param, "before");
+        str_copy(err->reason, sizeof err->reason, "give after or before, not both");
+        return false;
+    }
+    req->dir = a ? REST_DIR_AFTER : REST_DIR_BEFORE;
+    req->cursor = (struct rest_cursor){ .kind = REST_LIST_EVENTS, .sort = 0, .desc = req->desc, .key = seq,
+                                        .id = seq };
+    return true;
 }
 
 /* src without its paging parameters */
@@ -194,16 +248,10 @@ static const char *filters_get(void *ctx, const char *name)
     return rest_strv_has(paging, name) ? NULL : src->get(src->ctx, name);
 }
 
-static size_t filters_list(void *ctx, const char *name, const char **out, size_t max)
-{
-    const struct rest_query_source *src = ctx;
-    return src->list(src->ctx, name, out, max);
-}
-
 bool res_events_parse_filters(const struct rest_query_source *src, struct rest_list_req *req,
                               struct rest_param_error *err)
 {
-    struct rest_query_source only = { filters_get, filters_list, (void *)src };
+    struct rest_query_source only = { filters_get, src_list_of, (void *)src };
     return res_events_parse(&only, req, err);
 }
 

@@ -62,6 +62,7 @@ extern const struct rest_list_spec *const res_events_spec;
 /*
  * The query parameters of GET /v1/events from src (perPage, after, before,
  * order and the filters), validated; false with err naming the parameter.
+ * after / before are a cursor of this collection or an event's seq.
  * req is res_events_spec's; free it with rest_list_req_free either way.
  */
 bool res_events_parse(const struct rest_query_source *src, struct rest_list_req *req,

@@ -152,6 +152,37 @@ static void test_statement(void **state)
     free(sql);
 }
 
+/* after / before take an event's seq too: a reader resumes from the last seq it handled */
+static void test_seq_as_cursor(void **state)
+{
+    (void)state;
+    int n;
+    char *sql = statement("after=41", NULL, NULL, false, &n);
+    assert_non_null(strstr(sql, "(e.seq) > ($1::bigint)"));
+    assert_non_null(strstr(sql, "ORDER BY e.seq ASC"));
+    free(sql);
+    sql = statement("before=41", NULL, NULL, false, &n);
+    assert_non_null(strstr(sql, "(e.seq) < ($1::bigint)"));
+    assert_non_null(strstr(sql, "ORDER BY e.seq DESC"));    /* read backwards, turned round */
+    free(sql);
+
+    struct rest_fake_query q;
+    const char *bad[] = { "after=41&before=50", "after=-1", "after=1234567890123456789", "after=x1" };
+    const char *param[] = { "before", "after", "after", "after" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rest_fake_query_set(&q, bad[i]);
+        struct rest_query_source src = rest_fake_source(&q);
+        struct rest_list_req req;
+        struct rest_param_error err = { "", "" };
+        if (res_events_parse(&src, &req, &err))
+            fail_msg("%s accepted", bad[i]);
+        if (strcmp(err.param, param[i]) != 0)
+            fail_msg("%s: 400 named %s, want %s", bad[i], err.param, param[i]);
+        rest_list_req_free(&req);
+        rest_fake_query_free(&q);
+    }
+}
+
 static void test_stream_reads_filters_only(void **state)
 {
     (void)state;
@@ -171,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_prefix_types),
         cmocka_unit_test(test_bad_types),
         cmocka_unit_test(test_statement),
+        cmocka_unit_test(test_seq_as_cursor),
         cmocka_unit_test(test_stream_reads_filters_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
