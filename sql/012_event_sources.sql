@@ -334,12 +334,14 @@ BEGIN
                AS u(msg, ts_ms, value, measurand, unit, context, format, phase, location)
           JOIN firsts f ON f.ord = u.msg
     ), due AS (
+        -- driven by this batch's sessions (one primary-key probe each), never by the active ones
         UPDATE sessions s SET progress_event_at = now()
-         WHERE s.id IN (SELECT x.id FROM sessions x
-                         WHERE x.id IN (SELECT f.session_id FROM firsts f)
-                           AND x.status = 'active'
+          FROM (SELECT DISTINCT f.session_id FROM firsts f WHERE f.session_id IS NOT NULL) f
+          JOIN LATERAL (SELECT x.id FROM sessions x
+                         WHERE x.id = f.session_id AND x.status = 'active'
                            AND (x.progress_event_at IS NULL OR x.progress_event_at <= now() - v_every)
-                           FOR UPDATE SKIP LOCKED)
+                           FOR UPDATE SKIP LOCKED) x ON true
+         WHERE s.id = x.id
         RETURNING s.id
     )
     SELECT array_agg(msg.ord ORDER BY msg.ord), array_agg(f.message_id IS NULL ORDER BY msg.ord),
