@@ -125,6 +125,8 @@ BEGIN
             data        jsonb NOT NULL,
             queues_move boolean NOT NULL      -- the transaction's first: queues the move
         ) ON COMMIT DELETE ROWS;
+        -- a later statement completes a staged charger.disconnected (its reason, sql/012)
+        CREATE INDEX ON pg_temp.ocppgw_events_staged (charger_id) WHERE type = 'charger.disconnected';
         CREATE CONSTRAINT TRIGGER ocppgw_events_move AFTER INSERT ON pg_temp.ocppgw_events_staged
             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.queues_move)
             EXECUTE FUNCTION ocppgw_events_move();

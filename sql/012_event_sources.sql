@@ -35,30 +35,30 @@
 -- milliseconds (truncated) only when not zero: "2024-05-01T12:00:00Z",
 -- "2024-05-01T12:00:00.120Z".
 CREATE FUNCTION ocppgw_iso(t timestamptz) RETURNS text
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN to_char(t AT TIME ZONE 'UTC', 'MS') = '000'
-                THEN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                ELSE to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT replace(to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), '.000Z', 'Z')
 $$;
 
 -- ---------------------------------------------------------------- resources
 
 -- One of GET /v1/chargers/{id}'s connectors (res_chargers.c, live_connectors).
 CREATE FUNCTION ocppgw_connector_doc(k connectors) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'connectorId', k.connector_id, 'status', k.status, 'errorCode', k.error_code,
         'info', k.info, 'vendorId', k.vendor_id, 'vendorErrorCode', k.vendor_error_code,
         'timestamp', ocppgw_iso(k.status_at),
-        'updatedAt', ocppgw_iso(coalesce(k.status_at, k.updated_at)))
-$$;
+        'updatedAt', ocppgw_iso(coalesce(k.status_at, k.updated_at)));
+END $$;
 
 -- GET /v1/chargers/{id} (res_chargers.c, charger_cols). `connected` and
 -- `lastSeenAt` are the row's: GET answers the serving process's live view
 -- there, which the row follows (written behind).
 CREATE FUNCTION ocppgw_charger_doc(c chargers) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'id', c.id, 'name', c.name, 'serialNumber', c.serial_number,
         'chargeBoxSerialNumber', c.charge_box_serial, 'model', c.model, 'vendor', c.vendor,
         'firmwareVersion', c.firmware_version, 'iccid', c.iccid, 'imsi', c.imsi,
@@ -80,15 +80,16 @@ LANGUAGE sql STABLE AS $$
         'logStatusAt', ocppgw_iso(c.log_status_at),
         'createdAt', ocppgw_iso(c.created_at), 'updatedAt', ocppgw_iso(c.updated_at),
         'connectors', coalesce((SELECT jsonb_agg(ocppgw_connector_doc(k) ORDER BY k.connector_id)
-                                  FROM connectors k WHERE k.charger_id = c.id), '[]'::jsonb))
-$$;
+                                  FROM connectors k WHERE k.charger_id = c.id), '[]'::jsonb));
+END $$;
 
 -- GET /v1/sessions/{id} (res_sessions.c, session_cols; energy is its
 -- SESSION_ENERGY: the newest plain-decimal Energy.Active.Import.Register
 -- reading minus meterStart while active).
 CREATE FUNCTION ocppgw_session_doc(s sessions) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'id', s.id, 'chargerId', s.charger_id, 'connectorId', s.connector_id,
         'transactionId', s.transaction_id, 'idTag', s.id_tag, 'status', s.status,
         'energy', CASE WHEN s.status = 'completed' THEN s.energy_wh ELSE (
@@ -112,13 +113,14 @@ LANGUAGE sql STABLE AS $$
         'reservationId', s.reservation_id, 'authorizationStatus', s.auth_status,
         'meterAnomaly', s.meter_anomaly, 'createdAt', ocppgw_iso(s.created_at),
         'updatedAt', ocppgw_iso(s.updated_at), 'stale', s.stale, 'staleReason', s.stale_reason,
-        'staleAt', ocppgw_iso(s.stale_at))
-$$;
+        'staleAt', ocppgw_iso(s.stale_at));
+END $$;
 
 -- GET /v1/commands/{commandId} (res_command_list.c, command_cols).
 CREATE FUNCTION ocppgw_command_doc(cmd commands) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'id', cmd.id::text, 'chargerId', cmd.charger_id, 'action', cmd.action,
         'payload', cmd.payload, 'status', cmd.state, 'outcome', cmd.outcome,
         'response', cmd.response, 'responseStatus', cmd.response_status,
@@ -130,17 +132,18 @@ LANGUAGE sql STABLE AS $$
         'createdAt', ocppgw_iso(cmd.created_at), 'sentAt', ocppgw_iso(cmd.sent_at),
         'answeredAt', ocppgw_iso(cmd.answered_at), 'completedAt', ocppgw_iso(cmd.completed_at),
         'latencyMs', ocppgw_ms(cmd.answered_at) - ocppgw_ms(cmd.sent_at),
-        'origin', cmd.origin)
-$$;
+        'origin', cmd.origin);
+END $$;
 
 -- GET /v1/tokens/{idTag} (res_tokens.c, token_cols).
 CREATE FUNCTION ocppgw_token_doc(t tokens) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'idTag', t.id_tag, 'status', t.status, 'expiryDate', ocppgw_iso(t.expiry_date),
         'parentIdTag', t.parent_id_tag, 'name', t.name,
-        'createdAt', ocppgw_iso(t.created_at), 'updatedAt', ocppgw_iso(t.updated_at))
-$$;
+        'createdAt', ocppgw_iso(t.created_at), 'updatedAt', ocppgw_iso(t.updated_at));
+END $$;
 
 -- ---------------------------------------------------------------- chargers
 
@@ -187,18 +190,18 @@ CREATE TRIGGER chargers_emit_del BEFORE DELETE ON chargers
     FOR EACH ROW EXECUTE FUNCTION ocppgw_chargers_emit();
 
 -- The disconnect reason of the charger.disconnected this transaction staged
--- last for that charger (and not yet given one).
+-- for that charger and has not yet given one.
 CREATE FUNCTION ocppgw_event_disconnect_reason(p_charger text, p_reason text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF p_reason IS NULL OR to_regclass('pg_temp.ocppgw_events_staged') IS NULL THEN
         RETURN;
     END IF;
+    -- (charger_id) WHERE type = 'charger.disconnected': an index of the staging table (sql/011)
     UPDATE pg_temp.ocppgw_events_staged s
        SET data = jsonb_set(s.data, '{reason}', to_jsonb(p_reason))
-     WHERE s.ord = (SELECT max(x.ord) FROM pg_temp.ocppgw_events_staged x
-                     WHERE x.type = 'charger.disconnected' AND x.charger_id = p_charger
-                       AND x.data -> 'reason' = 'null'::jsonb);
+     WHERE s.charger_id = p_charger AND s.type = 'charger.disconnected'
+       AND s.data -> 'reason' = 'null'::jsonb;
 END $$;
 
 -- charger_events: boot, firmware/diagnostics (and their Security Extension
