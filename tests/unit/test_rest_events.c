@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <cJSON.h>
 
 #include "rest_fakes.h"
 #include "rest_query.h"
@@ -183,6 +184,57 @@ static void test_seq_as_cursor(void **state)
     }
 }
 
+/*
+ * docs/openapi.json lists the values `type` takes (items of eventType):
+ * each is accepted, every event type is among them, and so is every
+ * prefix that matches one (meter_values.* matches none).
+ */
+static void test_documented_types(void **state)
+{
+    (void)state;
+    const char *env = getenv("OCPPGW_OPENAPI");
+    struct strbuf b = STRBUF_INIT;
+    if (!strbuf_read_file(&b, env ? env : "docs/openapi.json"))
+        fail_msg("docs/openapi.json not found (run from the top of the tree or set OCPPGW_OPENAPI)");
+    cJSON *doc = cJSON_Parse(strbuf_str(&b));
+    strbuf_free(&b);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "components"), "parameters"),
+                "eventType"),
+            "schema"),
+        "items");
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(items, "enum");
+    if (!cJSON_IsArray(en))
+        fail_msg("components.parameters.eventType.schema.items has no enum");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, en) {
+        const char *one[] = { v->valuestring };
+        const char *bad = NULL;
+        char reason[192];
+        char *types = res_event_types_expand(one, 1, &bad, reason, sizeof reason);
+        if (!types)
+            fail_msg("documented type value %s is refused: %s", v->valuestring, reason);
+        free(types);
+    }
+    for (size_t i = 0; res_event_types[i]; i++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%.*s*", (int)(strchr(res_event_types[i], '.') - res_event_types[i] + 1),
+                 res_event_types[i]);
+        bool type_listed = false, prefix_listed = false;
+        cJSON_ArrayForEach(v, en) {
+            type_listed |= strcmp(v->valuestring, res_event_types[i]) == 0;
+            prefix_listed |= strcmp(v->valuestring, prefix) == 0;
+        }
+        if (!type_listed)
+            fail_msg("event type %s is not documented", res_event_types[i]);
+        if (!prefix_listed && !res_event_type_named_only(res_event_types[i]))
+            fail_msg("prefix %s is not documented", prefix);
+    }
+    cJSON_Delete(doc);
+}
+
 static void test_stream_reads_filters_only(void **state)
 {
     (void)state;
@@ -203,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_bad_types),
         cmocka_unit_test(test_statement),
         cmocka_unit_test(test_seq_as_cursor),
+        cmocka_unit_test(test_documented_types),
         cmocka_unit_test(test_stream_reads_filters_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
