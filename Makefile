@@ -136,6 +136,7 @@ UNIT_LAYER_test_rest_body     := rest
 UNIT_LAYER_test_rest_cursor   := rest
 UNIT_LAYER_test_rest_query    := rest
 UNIT_LAYER_test_rest_lists    := rest
+UNIT_LAYER_test_rest_events   := rest
 UNIT_LAYER_test_rest_router   := rest
 UNIT_LAYER_test_rest_ratelimit := rest
 UNIT_LAYER_test_rest_dispatch := rest

@@ -55,6 +55,8 @@ struct config {
     int cert_days;                  /* validity of the certificates the CA issues */
     char node_id[65];               /* cluster.node_id; "" = derived (config_node_id) */
     int cluster_heartbeat_interval; /* seconds between the node row's heartbeats */
+    int events_retention;           /* seconds events are kept; 0 = forever */
+    int events_session_update_interval; /* seconds between two session.updated of one session */
 };
 
 void config_defaults(struct config *c);

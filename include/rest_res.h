@@ -83,6 +83,9 @@ extern const struct res_row *const res_session_row;
 /* Parent row of a charger's collections (spec->parent): 404 when the charger is gone. */
 #define CHARGER_PARENT "SELECT c.id, c.site_id FROM chargers c WHERE c.id = $?"
 
+/* Replies 400 BAD_REQUEST for a rejected query parameter (context names it). */
+void res_param_error(struct rest_request *r, const struct rest_param_error *err);
+
 /* Replies 400 naming the first query parameter no handler read; true if it did. */
 bool res_unknown_params(struct rest_request *r);
 

@@ -58,6 +58,9 @@ struct store_config {
     const char *boot_id;            /* this process's random id (1 to 32 characters) */
     const char *version;            /* written into the node row; may be NULL */
     int heartbeat_interval_s;       /* cluster.heartbeat_interval; 0 = 10 */
+    /* events.session_update_interval: SET ocppgw.session_update_interval at connect
+     * (sql/012, ocppgw_meter_batch's session.updated); 0 = the function's default */
+    int session_update_interval_s;
 };
 
 /*

@@ -6,7 +6,11 @@
 -- table; a deferred constraint trigger moves everything staged into
 -- `events` at COMMIT, in staging order, so an event exists exactly when the
 -- change it reports commits (a rolled-back transaction leaves none), and no
--- caller can forget a flush.
+-- caller can forget a flush. Only the first row a transaction stages queues
+-- the trigger (a transaction-local setting remembers that one is queued, and
+-- a rolled-back savepoint forgets it with its rows): one move per commit,
+-- however many events, instead of one firing per row that finds the table
+-- already moved.
 --
 -- Commit order of seq: the move takes a transaction-scoped advisory lock
 -- (EVENTS_LOCK below) before drawing seq values, and holds it through its
@@ -75,9 +79,8 @@ DECLARE
     v_from bigint;
     v_to   bigint;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_temp.ocppgw_events_staged) THEN
-        RETURN NULL;                    -- an earlier row's firing moved everything
-    END IF;
+    -- what is staged from now on (another deferred trigger's events) queues a move of its own
+    PERFORM set_config('ocppgw.events_move_queued', '', true);
     PERFORM pg_advisory_xact_lock(7468201100);   -- EVENTS_LOCK: "ocpp" 011 00
     WITH moved AS (
         DELETE FROM pg_temp.ocppgw_events_staged RETURNING *
@@ -106,6 +109,7 @@ RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid;
+    v_first boolean;
 BEGIN
     IF NOT ocppgw_event_wanted(p_type) THEN
         RETURN NULL;
@@ -118,15 +122,23 @@ BEGIN
             occurred_at timestamptz,
             charger_id  text,
             site_id     text,
-            data        jsonb NOT NULL
+            data        jsonb NOT NULL,
+            queues_move boolean NOT NULL      -- the transaction's first: queues the move
         ) ON COMMIT DELETE ROWS;
+        -- a later statement completes a staged charger.disconnected (its reason, sql/012)
+        CREATE INDEX ON pg_temp.ocppgw_events_staged (charger_id) WHERE type = 'charger.disconnected';
         CREATE CONSTRAINT TRIGGER ocppgw_events_move AFTER INSERT ON pg_temp.ocppgw_events_staged
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ocppgw_events_move();
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.queues_move)
+            EXECUTE FUNCTION ocppgw_events_move();
+    END IF;
+    v_first := coalesce(current_setting('ocppgw.events_move_queued', true), '') = '';
+    IF v_first THEN
+        PERFORM set_config('ocppgw.events_move_queued', 'on', true);
     END IF;
     v_id := ocppgw_uuid7();
-    INSERT INTO pg_temp.ocppgw_events_staged (id, type, occurred_at, charger_id, site_id, data)
+    INSERT INTO pg_temp.ocppgw_events_staged (id, type, occurred_at, charger_id, site_id, data, queues_move)
     VALUES (v_id, p_type, p_occurred, p_charger,
-            (SELECT c.site_id FROM chargers c WHERE c.id = p_charger), p_data);
+            (SELECT c.site_id FROM chargers c WHERE c.id = p_charger), p_data, v_first);
     RETURN v_id;
 END;
 $$;

@@ -256,6 +256,7 @@ int app_serve(const struct config *cfg)
         .wake = gw_store_wake, .wake_ctx = &g,
         .node_id = node_id, .boot_id = boot_id, .version = OCPPGW_VERSION,
         .heartbeat_interval_s = cfg->cluster_heartbeat_interval,
+        .session_update_interval_s = cfg->events_session_update_interval,
     };
     g.store = store_start(&sc);
     if (!g.store)

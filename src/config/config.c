@@ -77,6 +77,8 @@ static const struct key keys[] = {
     INT("security", "cert_days", cert_days, 1, 3650),
     STR("cluster", "node_id", node_id),
     INT("cluster", "heartbeat_interval", cluster_heartbeat_interval, 1, 3600),
+    INT("events", "retention", events_retention, 0, 10 * 365 * 86400),
+    INT("events", "session_update_interval", events_session_update_interval, 1, 86400),
 };
 
 void config_defaults(struct config *c)
@@ -114,6 +116,8 @@ void config_defaults(struct config *c)
     c->rest_statement_cache = 256;
     c->cert_days = 365;
     c->cluster_heartbeat_interval = 10;
+    c->events_retention = 7 * 86400;
+    c->events_session_update_interval = 60;
 }
 
 void config_free(struct config *c)

@@ -47,7 +47,8 @@ static const struct rest_sort key_sorts[] = {
 /* rest.h: `ocppgw apikey create` checks against this list too, and names it in its error */
 const char *const rest_scopes[] = {
     "chargers:read", "chargers:write", "sessions:read", "commands:write", "tokens:read",
-    "tokens:write", "tariffs:read", "tariffs:write", "reports:read", "webhooks:write", "admin", NULL
+    "tokens:write", "tariffs:read", "tariffs:write", "reports:read", "webhooks:write", "events:read",
+    "admin", NULL
 };
 
 /* scope: keys that list it (an admin key holds every scope without listing them) */

@@ -41,7 +41,7 @@ bool res_unknown_params(struct rest_request *r)
     return true;
 }
 
-static void reply_param_error(struct rest_request *r, const struct rest_param_error *err)
+void res_param_error(struct rest_request *r, const struct rest_param_error *err)
 {
     char msg[300];
     snprintf(msg, sizeof msg, "query parameter '%s' %s", err->param, err->reason);
@@ -57,7 +57,7 @@ static bool list_parse(struct rest_request *r, const struct rest_list_spec *spec
     struct rest_query_source src = { src_get, src_list, r };
     struct rest_param_error err;
     if (!rest_list_parse(spec, &src, req, &err)) {
-        reply_param_error(r, &err);
+        res_param_error(r, &err);
         return false;
     }
     return !res_unknown_params(r);

@@ -9,6 +9,7 @@
 #include "rest.h"
 #include "rest_res.h"
 #include "res_commands.h"
+#include "res_events.h"
 
 const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/openapi.json",                  res_openapi_get,             NULL,             REST_NO_AUTH },
@@ -40,5 +41,7 @@ const struct rest_route rest_routes[] = {
     { REST_POST,   "/v1/api-keys",                      res_api_key_create,          "admin",          REST_JSON_BODY },
     { REST_DELETE, "/v1/api-keys/{id}",                 res_api_key_revoke,          "admin",          0 },
     { REST_GET,    "/v1/audit-log",                     res_audit_list,              "admin",          0 },
+    { REST_GET,    "/v1/events",                        res_events_list,             "events:read",    0 },
+    { REST_GET,    "/v1/events/{id}",                   res_event_get,               "events:read",    0 },
 };
 const size_t rest_routes_count = sizeof rest_routes / sizeof rest_routes[0];

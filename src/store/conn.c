@@ -277,7 +277,7 @@ static bool connect_poll(struct store *s, PGconn *c, char *err, size_t cap)
 /* LISTEN and every op's prepared statement, in one pipeline round trip. */
 static bool conn_setup(struct store *s, char *err, size_t cap)
 {
-    const char *ctl[3];
+    const char *ctl[4];
     size_t n = 0;
     if (s->listen & STORE_LISTEN_CHARGERS)
         ctl[n++] = "LISTEN " STORE_CHANNEL;
@@ -288,6 +288,13 @@ static bool conn_setup(struct store *s, char *err, size_t cap)
     if (s->statement_timeout_ms > 0) {
         snprintf(timeout, sizeof timeout, "SET statement_timeout = %d", s->statement_timeout_ms);
         ctl[n++] = timeout;
+    }
+    /* sql/012: how often ocppgw_meter_batch may emit session.updated per session */
+    char interval[80];
+    if (s->session_update_interval_s > 0) {
+        snprintf(interval, sizeof interval, "SET ocppgw.session_update_interval = %d",
+                 s->session_update_interval_s);
+        ctl[n++] = interval;
     }
     return store_pipeline_setup(s, ctl, n, err, cap);
 }

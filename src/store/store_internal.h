@@ -334,6 +334,7 @@ struct store {
     const char *application_name;
     int statement_timeout_ms;       /* SET at connect; 0 = the server's */
     size_t sql_cache_max;           /* capacity of sqls */
+    int session_update_interval_s;  /* SET ocppgw.session_update_interval at connect; 0 = none */
     pthread_t thread;
 
     /* thread.c: queues, any thread under their locks */

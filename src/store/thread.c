@@ -276,6 +276,7 @@ struct store *store_start(const struct store_config *cfg)
         free(s);
         return NULL;
     }
+    s->session_update_interval_s = cfg->session_update_interval_s > 0 ? cfg->session_update_interval_s : 0;
     store_pipeline_init(s);
     store_notified_init(&s->notified, STORE_OP_CHARGER_CHANGED);
     store_notified_init(&s->notified_keys, STORE_OP_APIKEY_CHANGED);

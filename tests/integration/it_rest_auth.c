@@ -336,11 +336,12 @@ static const struct route_case routes[] = {
     { "POST", "/v1/api-keys", "{\"name\":\"ira-scope-k\",\"scopes\":[\"tokens:read\"]}", "admin", 201 },
     { "DELETE", "/v1/api-keys/%s", NULL, "admin", 204 },
     { "GET", "/v1/audit-log", NULL, "admin", 200 },
+    { "GET", "/v1/events", NULL, "events:read", 200 },
 };
 
 static const char *const all_scopes[] = { "chargers:read", "chargers:write", "sessions:read", "commands:write",
                                           "tokens:read", "tokens:write", "tariffs:read", "tariffs:write",
-                                          "reports:read", "webhooks:write", "admin" };
+                                          "reports:read", "webhooks:write", "events:read", "admin" };
 
 /* Every scope but `but` (and never admin, which has them all), comma-separated. */
 static char *scopes_except(const char *but)

@@ -725,6 +725,8 @@ static void test_documented_query_parameters_accepted(void **state)
                     cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(api_openapi(), "components"),
                                                      "schemas"), sref + strlen("#/components/schemas/"));
             const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
+            if (!en)    /* a list of values from a closed set (GET /v1/events?type=) */
+                en = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(schema, "items"), "enum");
             const cJSON *values = en;
             cJSON *one = NULL;
             if (!values) {

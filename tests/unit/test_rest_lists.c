@@ -35,6 +35,7 @@
 #include "rest_query.h"
 #include "rest_res.h"
 #include "strbuf.h"
+#include "../../src/rest/res_events.h"
 
 /* Every list route and its collection. */
 static const struct {
@@ -51,6 +52,7 @@ static const struct {
     { "/v1/tokens", &res_tokens_spec },
     { "/v1/api-keys", &res_api_keys_spec },
     { "/v1/audit-log", &res_audit_spec },
+    { "/v1/events", &res_events_spec },
 };
 #define NLISTS (sizeof lists / sizeof lists[0])
 
