@@ -94,6 +94,14 @@ size_t store_queue_depth(const struct store *s);
  * loop has stopped.
  */
 void store_stop(struct store *s);
+/*
+ * The first half of store_stop, without waiting: from now on jobs are
+ * refused (STORE_ERR_UNAVAILABLE), and the thread writes what is queued,
+ * then its last write, then ends. The loop keeps draining completions;
+ * store_stop later only joins. Lets that last write (one statement for every
+ * charger still held, with its events) run while the loop closes sockets.
+ */
+void store_begin_stop(struct store *s);
 
 /* ---- synchronous administration (CLI and start-up only, never the loop) ---- */
 

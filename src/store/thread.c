@@ -367,7 +367,7 @@ size_t store_queue_depth(const struct store *s)
     return atomic_load(&s->depth);
 }
 
-void store_stop(struct store *s)
+void store_begin_stop(struct store *s)
 {
     if (!s)
         return;
@@ -375,6 +375,13 @@ void store_stop(struct store *s)
     atomic_store(&s->stopping, true);
     pthread_mutex_unlock(&s->lock);
     kick(s);
+}
+
+void store_stop(struct store *s)
+{
+    if (!s)
+        return;
+    store_begin_stop(s);
     pthread_join(s->thread, NULL);
 
     struct store_job *job;
