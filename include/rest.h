@@ -268,6 +268,37 @@ void rest_auth_key_created(int64_t id, const char *name, const char *key_hash_he
                            const struct cJSON *site_ids, int64_t expires_ms);
 void rest_auth_key_revoked(int64_t id);
 
+/* ---- streaming answers (src/rest/stream.c) ---- */
+
+/*
+ * Answers r with a long-lived 200 of content_type (static text) and no
+ * Content-Length (GET /v1/events/stream): the headers, with the standard
+ * ones and Cache-Control: no-cache, go out now; the body is what
+ * rest_stream_send() queues, written as the client reads, until
+ * rest_stream_end() or the client leaves. At most `bound` bytes (0 = 1 MiB)
+ * wait for a client: past that the stream is cut (logged, the connection
+ * closed at once) and rest_stream_send returns false. gone(user) runs
+ * exactly once, when the request is freed (client gone, cut, ended,
+ * shutdown); r is invalid from then on (user is the handler's to free).
+ */
+void rest_stream_start(struct rest_request *r, const char *content_type, size_t bound,
+                       void (*gone)(void *user), void *user);
+/* Queues len bytes (copied). False when the stream no longer takes any (cut, ended, client gone). */
+bool rest_stream_send(struct rest_request *r, const char *data, size_t len);
+/* Bytes queued and not yet written. */
+size_t rest_stream_queued(const struct rest_request *r);
+/* True while the stream takes bytes (not cut, not ended, client there). */
+bool rest_stream_live(const struct rest_request *r);
+/* Ends the body after what is queued; the connection then closes. */
+void rest_stream_end(struct rest_request *r);
+/* Open streams (for /metrics and tests). */
+size_t rest_stream_count(void);
+/*
+ * Whether the key that opened r is still good (not revoked, not expired):
+ * a long-lived answer re-checks it from time to time.
+ */
+bool rest_request_key_valid(const struct rest_request *r);
+
 /* ---- the process's settings handlers read (given to rest_init) ---- */
 
 struct rest_settings {
@@ -278,6 +309,8 @@ struct rest_settings {
     int events_retention_s;             /* events.retention (0 = keep events forever) */
     bool tls_listener;                  /* server.tls_listen is set (security profiles 2 and 3) */
     bool tls_client_ca;                 /* server.tls_ca is set too (profile 3: client certificates) */
+    size_t stream_buffer;               /* events.stream_buffer: bytes waiting for one stream's client */
+    int stream_keepalive_s;             /* events.stream_keepalive: seconds between ": keepalive" */
 };
 /* Borrowed, for the framework's life; password_iterations is never 0 here. */
 const struct rest_settings *rest_settings(const struct rest_request *r);
@@ -292,7 +325,9 @@ void rest_keys_add(void *ctx, const struct store_apikey *row);
 void rest_on_store_result(struct store_job *job);
 /* Periodic work (loop thread, from the main tick): key reload after a reconnect, write-behind. */
 void rest_tick(void);
-/* Requests not yet answered (shutdown waits for them a little). */
+/* Requests not yet answered, open streams included (shutdown waits for them a little). */
 size_t rest_in_flight(void);
+/* Shutdown: every stream ends after what is queued (one with a backlog is cut). */
+void rest_streams_shutdown(void);
 
 #endif

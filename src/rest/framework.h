@@ -278,6 +278,7 @@ struct rest_request {
     size_t n_handler_hdrs;          /* the first n headers were added by the handler (recorded) */
     const char *secret_fields[REST_SECRET_FIELDS_MAX]; /* rest_reply_secret_field: nulled in the record */
     size_t n_secret_fields;
+    struct rest_stream *stream;     /* a streaming reply (stream.c), NULL otherwise */
 };
 
 /* Sets up the registry and the config and io in force (rest_init). cfg and io copied. */
@@ -300,6 +301,11 @@ const struct rest_io *rest_io(void);
 bool rest_cors_allowed(const struct rest_request *r);
 /* Records done, or no recording needed: add the standard headers and hand to the transport. */
 void rest_reply_send(struct rest_request *r);
+
+/* ---- streaming replies (stream.c) ---- */
+
+/* From rest_request_free: unlinks r's stream and runs the handler's gone(). */
+void rest_stream_free(struct rest_request *r);
 
 /* ---- store routing (jobs.c) ---- */
 

@@ -52,6 +52,7 @@ static const char *const hdr_names[REST_H_COUNT] = {
     [REST_H_ORIGIN] = "origin",
     [REST_H_AC_REQUEST_METHOD] = "access-control-request-method",
     [REST_H_AC_REQUEST_HEADERS] = "access-control-request-headers",
+    [REST_H_LAST_EVENT_ID] = "last-event-id",
 };
 
 const char *rest_hdr_name(enum rest_hdr h)
@@ -240,6 +241,7 @@ void rest_request_free(struct rest_request *r)
         return;
     if (r->id)
         hmap_del_u64(Q.requests, r->id);
+    rest_stream_free(r);
     rest_key_unref(r->key);
     free(r->path);
     rest_args_free(&r->args);
@@ -352,6 +354,14 @@ const char *rest_request_id(const struct rest_request *r)
 const char *rest_api_version(const struct rest_request *r)
 {
     return (r->rev ? r->rev : rest_revision_current())->name;
+}
+
+bool rest_request_key_valid(const struct rest_request *r)
+{
+    if (!r->key)
+        return true;                /* a public route: nothing to lose */
+    int64_t exp = r->key->key.expires_ms;
+    return r->key->live && (!exp || Q.io.now_ms(Q.io.ctx) < exp);
 }
 
 const struct rest_settings *rest_settings(const struct rest_request *r)
