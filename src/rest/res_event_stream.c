@@ -1,0 +1,846 @@
+/*
+ * GET /v1/events/stream: the events outbox (sql/011_events.sql) as
+ * Server-Sent Events, live and resumable (../shared/spec/events.md).
+ *
+ * DESIGN
+ * One shared reader per process, not one query per stream per event. The
+ * REST store LISTENs on ocppgw_events; every commit with events NOTIFYs its
+ * highest seq, from whichever gateway wrote it, and reaches us as
+ * STORE_OP_EVENTS_NOTIFIED (res_event_stream_notified). The reader then
+ * fetches what is new, once for every stream, on the REST store (never a
+ * libpq call on the loop): `seq > head ORDER BY seq`. Seq is drawn in
+ * commit order under one advisory lock (sql/011), so when seq N is visible
+ * every lower one is too, and "everything after head" read in seq order
+ * never skips an event that commits later.
+ *
+ * The fetched events go into a bounded ring (EV_RING_MAX events,
+ * EV_RING_BYTES bytes), each with its SSE frame made once ("id: <seq>\n
+ * event: <type>\ndata: <event JSON>\n\n", the JSON that GET /v1/events
+ * shows), and are handed to every live stream whose filter matches, which
+ * queues the frame (rest_stream_send; its queue is bounded by
+ * events.stream_buffer, past which the stream is cut). The ring "covers"
+ * (covered, head]: every event in that range is in it.
+ *
+ * A stream starts in replay: with Last-Event-ID (or ?after=) it reads the
+ * table itself, `seq > last` with its filter, in pages, a page at a time
+ * as its client reads (the queue below half its bound); without one it
+ * asks for the current highest seq. When a page comes back short, its last
+ * seq R is where the live feed must take over: if R >= covered, the ring
+ * holds every event after R the reader has seen, so the stream queues the
+ * ring's events after R and joins the live list (from then on the reader
+ * hands it everything new); if the ring has already dropped events after R,
+ * another page is read. A stream never takes an event whose seq is not
+ * above the last it queued, so the hand-over has neither gap nor duplicate.
+ *
+ * The ring is active only while streams exist; the first hand-over starts
+ * it at its R (and fetches at once: notifications that came while it was
+ * idle were not read). A failed fetch (database down) is retried from the
+ * tick; a fetch also runs every EV_POLL_MS while active, so a notification
+ * lost in a reconnect costs latency, never an event. With several gateways
+ * on one database each gets every NOTIFY and serves its own streams.
+ *
+ * The tick also sends `: keepalive` to every stream each
+ * events.stream_keepalive seconds (one timer for all, no per-connection
+ * lws timeout) and ends a stream whose API key was revoked or expired.
+ *
+ * The filters are parsed into struct ev_filter once; the same struct gives
+ * the replay's SQL conditions and the in-memory match, which is the one
+ * that decides (SQL only narrows the pages). When GET /v1/events
+ * (res_events.c) lands with its own filter code, both should share one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "hmap.h"
+#include "rest.h"
+#include "rest_query.h"
+#include "rest_res.h"
+#include "store_job.h"
+#include "strbuf.h"
+#include "util.h"
+
+#define EV_RING_MAX 8192                /* events kept for hand-overs */
+#define EV_RING_BYTES (16 * 1024 * 1024)
+#define EV_FETCH_MAX 1000               /* rows of one reader fetch */
+#define EV_PAGE_MAX 200                 /* rows of one replay page */
+#define EV_POLL_MS 2000                 /* reader fetch without a notification, while active */
+#define EV_RETRY_MS 1000                /* after a failed query */
+#define EV_KEYCHECK_MS 1000
+#define EV_FILTER_MAX 100               /* values of one list parameter */
+#define EV_TYPE_MAX 64
+
+/* ------------------------------------------------------------------ the event as GET /v1/events shows it */
+
+/* Column order is fixed: the reader and the replay read type, charger and site by index. */
+static const struct rest_col ev_cols[] = {
+    { "id", "e.id::text", REST_COL_STR, NULL },
+    { "seq", "e.seq", REST_COL_INT, NULL },
+    { "type", "e.type", REST_COL_STR, NULL },
+    { "createdAt", "e.created_at", REST_COL_TIME, NULL },
+    { "occurredAt", "e.occurred_at", REST_COL_TIME, NULL },
+    { "chargerId", "e.charger_id", REST_COL_STR, NULL },
+    { "siteId", "e.site_id", REST_COL_STR, NULL },
+    { "data", "e.data::text", REST_COL_JSON, NULL },
+};
+enum { C_ID, C_SEQ, C_TYPE, C_CREATED, C_OCCURRED, C_CHARGER, C_SITE, C_DATA, C_COUNT };
+
+/* The SSE frame of row `row` of an events query (caller frees); *len its length. */
+static char *ev_frame(const struct store_job *job, int row, size_t *len)
+{
+    cJSON *o = rest_row_json(NULL, job, row, 0, ev_cols, C_COUNT);
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct strbuf b = STRBUF_INIT;
+    strbuf_printf(&b, "id: %s\nevent: %s\ndata: %s\n\n", rest_job_value(job, row, C_SEQ),
+                  rest_job_value(job, row, C_TYPE), json);
+    free(json);
+    *len = b.len;
+    return strbuf_take(&b);
+}
+
+static int64_t row_seq(const struct store_job *job, int row)
+{
+    const char *v = rest_job_value(job, row, C_SEQ);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* ------------------------------------------------------------------ filters */
+
+struct ev_filter {
+    char **types;                   /* exact, or a prefix ending in '.' (from "prefix.*") */
+    bool *prefix;
+    size_t ntypes;
+    char **chargers;                /* chargerId and chargerIds */
+    size_t nchargers;
+    char *site;
+    char **key_chargers, **key_sites;   /* the key's restriction (NULL-terminated; NULL = none) */
+};
+
+static char **strv_dup(char *const *v)
+{
+    if (!v)
+        return NULL;
+    size_t n = 0;
+    while (v[n])
+        n++;
+    char **out = xcalloc(n + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(v[i]);
+    return out;
+}
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void filter_free(struct ev_filter *f)
+{
+    for (size_t i = 0; i < f->ntypes; i++)
+        free(f->types[i]);
+    free(f->types);
+    free(f->prefix);
+    for (size_t i = 0; i < f->nchargers; i++)
+        free(f->chargers[i]);
+    free(f->chargers);
+    free(f->site);
+    strv_free(f->key_chargers);
+    strv_free(f->key_sites);
+    memset(f, 0, sizeof *f);
+}
+
+/* "session.started", "session.*", "meter_values.received": dot-separated [a-z0-9_] words. */
+static bool type_ok(const char *t, bool *prefix)
+{
+    size_t n = strlen(t);
+    *prefix = n > 2 && strcmp(t + n - 2, ".*") == 0;
+    if (*prefix)
+        n -= 2;
+    if (n == 0 || n > EV_TYPE_MAX || t[0] == '.' || t[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.') ||
+            (c == '.' && t[i + 1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+static bool strv_has(char *const *v, const char *s)
+{
+    for (size_t i = 0; s && v && v[i]; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Whether an event passes f: the key's restriction (its chargers or its
+ * sites), then every filter given. meter_values.received only when a type
+ * filter names it exactly (events.md: no wildcard matches it).
+ */
+static bool filter_match(const struct ev_filter *f, const char *type, const char *charger, const char *site)
+{
+    if ((f->key_chargers || f->key_sites) &&
+        !strv_has(f->key_chargers, charger) && !strv_has(f->key_sites, site))
+        return false;
+    if (f->nchargers) {
+        bool found = false;
+        for (size_t i = 0; charger && i < f->nchargers && !found; i++)
+            found = strcmp(f->chargers[i], charger) == 0;
+        if (!found)
+            return false;
+    }
+    if (f->site && (!site || strcmp(site, f->site) != 0))
+        return false;
+    bool explicit_only = strcmp(type, "meter_values.received") == 0;
+    if (!f->ntypes)
+        return !explicit_only;
+    for (size_t i = 0; i < f->ntypes; i++) {
+        if (f->prefix[i] ? !explicit_only && strncmp(type, f->types[i], strlen(f->types[i])) == 0
+                         : strcmp(type, f->types[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void bad_param(struct rest_request *r, const char *param, const char *why)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "malformed %s: %s", param, why);
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, param, why);
+    rest_reply_error(r, REST_ERR_BAD_REQUEST, msg, ctx);
+}
+
+/* A seq as given (digits, at most 18): -1 when malformed. */
+static int64_t parse_seq(const char *s)
+{
+    if (!s || !*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    return strtoll(s, NULL, 10);
+}
+
+/*
+ * The request's filters and resume point into f and *after (-1: none).
+ * False after answering 400 naming the parameter.
+ */
+static bool filter_parse(struct rest_request *r, struct ev_filter *f, int64_t *after)
+{
+    const char *v[EV_FILTER_MAX];
+    size_t n = rest_query_list(r, "type", v, EV_FILTER_MAX);
+    f->types = xcalloc(n ? n : 1, sizeof *f->types);
+    f->prefix = xcalloc(n ? n : 1, sizeof *f->prefix);
+    for (size_t i = 0; i < n; i++) {
+        bool prefix;
+        if (!type_ok(v[i], &prefix)) {
+            bad_param(r, "type", "an event type (session.started) or a prefix (session.*)");
+            return false;
+        }
+        f->types[f->ntypes] = xstrndup(v[i], strlen(v[i]) - (prefix ? 1 : 0)); /* "session." */
+        f->prefix[f->ntypes++] = prefix;
+    }
+    const char *one = rest_query(r, "chargerId");
+    n = rest_query_list(r, "chargerIds", v, EV_FILTER_MAX - 1);
+    if (one)
+        v[n++] = one;
+    f->chargers = xcalloc(n ? n : 1, sizeof *f->chargers);
+    for (size_t i = 0; i < n; i++) {
+        if (!*v[i] || strlen(v[i]) > OCPP_CHARGER_ID_MAX) {
+            bad_param(r, one && i == n - 1 ? "chargerId" : "chargerIds", "a charger id");
+            return false;
+        }
+        f->chargers[f->nchargers++] = xstrdup(v[i]);
+    }
+    one = rest_query(r, "siteId");
+    if (one) {
+        if (!*one || strlen(one) > 128) {
+            bad_param(r, "siteId", "a site id");
+            return false;
+        }
+        f->site = xstrdup(one);
+    }
+    const struct rest_key *k = rest_key(r);
+    if (k) {
+        f->key_chargers = strv_dup(k->charger_ids);
+        f->key_sites = strv_dup(k->site_ids);
+    }
+    /* the header is the newer word: a reconnecting EventSource sends it beside its first URL */
+    const char *last = rest_header(r, "last-event-id");
+    const char *q = rest_query(r, "after");       /* read either way: it is a known parameter */
+    *after = -1;
+    if (last) {
+        if ((*after = parse_seq(last)) < 0) {
+            bad_param(r, "Last-Event-ID", "the seq of the last event received");
+            return false;
+        }
+    } else if (q && (*after = parse_seq(q)) < 0) {
+        bad_param(r, "after", "the seq of the last event received");
+        return false;
+    }
+    return !res_unknown_params(r);
+}
+
+/* " AND ..." conditions of f for a replay statement (they only narrow: filter_match decides). */
+static void filter_sql(const struct ev_filter *f, struct rest_sqlb *b)
+{
+    rest_sqlb_restrict(b, b, " AND ", "e.charger_id = ANY($?::text[])", "e.site_id = ANY($?::text[])",
+                       f->key_chargers, f->key_sites);
+    if (f->nchargers) {
+        char *arr = rest_pg_array((const char *const *)f->chargers, f->nchargers);
+        rest_sqlb_frag(b, " AND e.charger_id = ANY($?::text[])", rest_sqlb_param(b, arr));
+        free(arr);
+    }
+    if (f->site)
+        rest_sqlb_frag(b, " AND e.site_id = $?", rest_sqlb_param(b, f->site));
+    if (f->ntypes) {
+        /* prefixes as LIKE patterns: '_' is a wildcard there, so escaped */
+        const char *exact[EV_FILTER_MAX], *like[EV_FILTER_MAX];
+        char *owned[EV_FILTER_MAX];
+        size_t ne = 0, nl = 0;
+        for (size_t i = 0; i < f->ntypes; i++) {
+            if (!f->prefix[i]) {
+                exact[ne++] = f->types[i];
+                continue;
+            }
+            struct strbuf p = STRBUF_INIT;
+            for (const char *c = f->types[i]; *c; c++) {
+                if (*c == '_')
+                    strbuf_putc(&p, '\\');
+                strbuf_putc(&p, *c);
+            }
+            strbuf_putc(&p, '%');
+            owned[nl] = strbuf_take(&p);
+            like[nl] = owned[nl];
+            nl++;
+        }
+        char *ea = rest_pg_array(exact, ne), *la = rest_pg_array(like, nl);
+        int pe = rest_sqlb_param(b, ea), pl = rest_sqlb_param(b, la);
+        char frag[96];
+        snprintf(frag, sizeof frag, " AND (e.type = ANY($%d::text[]) OR e.type LIKE ANY($%d::text[]))", pe, pl);
+        rest_sqlb_add(b, frag);
+        free(ea);
+        free(la);
+        for (size_t i = 0; i < nl; i++)
+            free(owned[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ state */
+
+enum es_state {
+    ES_REPLAY,                      /* reading the table for itself (a query in flight or due) */
+    ES_LIVE                         /* on the live list: the reader hands it new events */
+};
+
+struct es {
+    struct es *prev, *next;         /* live list, or the replay list */
+    uint64_t id;                    /* in E.streams; jobs carry it, never the pointer */
+    struct rest_request *r;
+    struct ev_filter f;
+    int64_t last;                   /* seq of the last event queued (or the resume point) */
+    enum es_state state;
+    bool in_flight;                 /* a replay query is out */
+    bool more;                      /* the last page was full: read on once the queue drains */
+    bool need_start;                /* no resume point: the current highest seq comes first */
+    int64_t retry_at_ms;            /* a failed query: not before then */
+};
+
+struct ev {
+    int64_t seq;
+    char *type, *charger, *site;    /* owned; NULL = SQL NULL */
+    char *frame;                    /* the SSE frame, owned */
+    size_t len;
+};
+
+static struct {
+    bool running;
+    size_t buffer;                  /* events.stream_buffer */
+    int64_t keepalive_ms;           /* events.stream_keepalive */
+    struct hmap *streams;           /* id -> struct es */
+    uint64_t next_id;
+    struct es live, replay;         /* list heads */
+
+    /* the ring and its reader */
+    bool active;
+    struct ev *ring;                /* EV_RING_MAX slots, circular */
+    size_t first, n, bytes;
+    int64_t covered, head;          /* the ring holds every event in (covered, head] */
+    int64_t notified;               /* highest seq announced */
+    uint64_t gen;                   /* bumped when the ring restarts: older fetches are dropped */
+    bool fetching;
+    bool fetch_due;
+    int64_t fetch_at_ms;            /* next fetch without a notification (poll or retry) */
+
+    int64_t keepalive_at_ms, keycheck_at_ms;
+} E;
+
+static int64_t now_ms(void)
+{
+    return time_mono_us() / 1000;
+}
+
+static void list_init(struct es *h)
+{
+    h->next = h->prev = h;
+}
+
+static void list_del(struct es *s)
+{
+    if (!s->next)
+        return;
+    s->next->prev = s->prev;
+    s->prev->next = s->next;
+    s->next = s->prev = NULL;
+}
+
+static void list_add(struct es *h, struct es *s)
+{
+    list_del(s);
+    s->prev = h->prev;
+    s->next = h;
+    h->prev->next = s;
+    h->prev = s;
+}
+
+static struct ev *ring_at(size_t i)
+{
+    return &E.ring[(E.first + i) % EV_RING_MAX];
+}
+
+static void ev_clear(struct ev *e)
+{
+    free(e->type);
+    free(e->charger);
+    free(e->site);
+    free(e->frame);
+    memset(e, 0, sizeof *e);
+}
+
+static void ring_drop_oldest(void)
+{
+    struct ev *e = ring_at(0);
+    E.covered = e->seq;
+    E.bytes -= e->len;
+    ev_clear(e);
+    E.first = (E.first + 1) % EV_RING_MAX;
+    E.n--;
+}
+
+static void ring_stop(void)
+{
+    while (E.n)
+        ring_drop_oldest();
+    E.active = false;
+    E.fetching = false;
+    E.fetch_due = false;
+    E.gen++;
+}
+
+/* Index of the first ring event with seq > after (E.n when none). */
+static size_t ring_after(int64_t after)
+{
+    size_t lo = 0, hi = E.n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ring_at(mid)->seq <= after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ------------------------------------------------------------------ streams */
+
+static void es_free(struct es *s)
+{
+    list_del(s);
+    hmap_del_u64(E.streams, s->id);
+    filter_free(&s->f);
+    free(s);
+}
+
+/* rest_stream_start's gone: the request is freed. A query still out finds no stream. */
+static void es_gone(void *user)
+{
+    struct es *s = user;
+    if (E.running) {
+        es_free(s);
+        return;
+    }
+    filter_free(&s->f);             /* after shutdown freed the rest */
+    free(s);
+}
+
+/* Queues one event's frame if it matches and is new to s; false when the stream takes nothing more. */
+static bool es_offer(struct es *s, int64_t seq, const char *type, const char *charger, const char *site,
+                     const char *frame, size_t len)
+{
+    if (seq <= s->last)
+        return true;
+    if (filter_match(&s->f, type, charger, site) && !rest_stream_send(s->r, frame, len))
+        return false;
+    s->last = seq;
+    return true;
+}
+
+/* The stream takes nothing more (cut, ended): it waits off every list for its request to go. */
+static void es_drop(struct es *s)
+{
+    list_del(s);
+    s->state = ES_REPLAY;
+    s->more = false;
+    s->need_start = false;
+}
+
+static void fetch(void);
+static void replay_page(struct es *s);
+
+/* The ring starts at `at` (the first hand-over while idle) and reads what came since. */
+static void ring_start(int64_t at)
+{
+    E.active = true;
+    E.covered = E.head = at;
+    E.fetch_due = true;
+    fetch();
+}
+
+/*
+ * A replay ended at s->last with a short page: join the live feed if the
+ * ring covers what follows, else read another page.
+ */
+static void es_hand_over(struct es *s)
+{
+    if (!E.active)
+        ring_start(s->last);
+    if (s->last < E.covered) {
+        replay_page(s);
+        return;
+    }
+    for (size_t i = ring_after(s->last); i < E.n; i++) {
+        struct ev *e = ring_at(i);
+        if (!es_offer(s, e->seq, e->type, e->charger, e->site, e->frame, e->len)) {
+            es_drop(s);
+            return;
+        }
+    }
+    s->state = ES_LIVE;
+    list_add(&E.live, s);
+}
+
+struct job_ref {
+    uint64_t id;                    /* stream id, or ring generation for the reader */
+};
+
+static void start_done(struct store_job *job, void *user)
+{
+    struct job_ref *ref = user;
+    struct es *s = E.running ? hmap_get_u64(E.streams, ref->id) : NULL;
+    free(ref);
+    if (!s)
+        return;
+    s->in_flight = false;
+    if (!rest_stream_live(s->r)) {
+        es_drop(s);
+        return;
+    }
+    if (job->status != STORE_OK) {
+        s->retry_at_ms = now_ms() + EV_RETRY_MS;
+        return;
+    }
+    const char *v = rest_value(job, 0, 0);
+    s->last = v ? strtoll(v, NULL, 10) : 0;
+    s->need_start = false;
+    list_del(s);
+    es_hand_over(s);
+}
+
+static void page_done(struct store_job *job, void *user)
+{
+    struct job_ref *ref = user;
+    struct es *s = E.running ? hmap_get_u64(E.streams, ref->id) : NULL;
+    free(ref);
+    if (!s)
+        return;
+    s->in_flight = false;
+    if (!rest_stream_live(s->r)) {
+        es_drop(s);
+        return;
+    }
+    if (job->status != STORE_OK) {
+        s->retry_at_ms = now_ms() + EV_RETRY_MS;
+        return;
+    }
+    int rows = rest_job_rows(job);
+    for (int i = 0; i < rows; i++) {
+        size_t len;
+        char *frame = ev_frame(job, i, &len);
+        bool ok = es_offer(s, row_seq(job, i), rest_job_value(job, i, C_TYPE),
+                           rest_job_value(job, i, C_CHARGER), rest_job_value(job, i, C_SITE), frame, len);
+        free(frame);
+        if (!ok) {
+            es_drop(s);
+            return;
+        }
+    }
+    s->more = rows == EV_PAGE_MAX;
+    if (!s->more) {
+        list_del(s);
+        es_hand_over(s);
+    }
+    /* else the tick reads the next page once the client has read this one */
+}
+
+static const char *start_sql(void)
+{
+    return "SELECT coalesce(max(seq), 0) FROM events";
+}
+
+/* The next page of s's replay: its filter's events after s->last. */
+static void replay_page(struct es *s)
+{
+    s->state = ES_REPLAY;
+    list_add(&E.replay, s);
+    struct job_ref *ref = xmalloc(sizeof *ref);
+    ref->id = s->id;
+    s->in_flight = true;
+    s->more = false;
+    if (s->need_start) {
+        rest_sql_detached(start_sql(), 0, NULL, start_done, ref);
+        return;
+    }
+    struct rest_sqlb b;
+    rest_sqlb_init(&b);
+    char *cols = rest_select_list(ev_cols, C_COUNT);
+    rest_sqlb_add(&b, "SELECT ");
+    rest_sqlb_add(&b, cols);
+    free(cols);
+    char seq[24];
+    snprintf(seq, sizeof seq, "%lld", (long long)s->last);
+    rest_sqlb_frag(&b, " FROM events e WHERE e.seq > $?::bigint", rest_sqlb_param(&b, seq));
+    filter_sql(&s->f, &b);
+    char limit[64];
+    snprintf(limit, sizeof limit, " ORDER BY e.seq LIMIT %d", EV_PAGE_MAX);
+    rest_sqlb_add(&b, limit);
+    char *text = rest_sqlb_take_sql(&b);
+    const char *sql = rest_sql_intern(text);  /* a handful of shapes: which filters are present */
+    free(text);
+    rest_sql_detached(sql, b.nparams, (const char *const *)b.params, page_done, ref);
+    rest_sqlb_free(&b);
+}
+
+/* ------------------------------------------------------------------ the reader */
+
+static void fetch_done(struct store_job *job, void *user)
+{
+    struct job_ref *ref = user;
+    bool current = E.running && ref->id == E.gen;
+    free(ref);
+    if (!current)
+        return;                     /* the ring restarted since */
+    E.fetching = false;
+    if (job->status != STORE_OK) {
+        E.fetch_due = true;
+        E.fetch_at_ms = now_ms() + EV_RETRY_MS;
+        return;
+    }
+    int rows = rest_job_rows(job);
+    for (int i = 0; i < rows; i++) {
+        int64_t seq = row_seq(job, i);
+        if (seq <= E.head)
+            continue;
+        while (E.n == EV_RING_MAX || (E.n && E.bytes > EV_RING_BYTES))
+            ring_drop_oldest();
+        struct ev *e = ring_at(E.n);
+        e->seq = seq;
+        const char *v;
+        e->type = xstrdup((v = rest_job_value(job, i, C_TYPE)) ? v : "");
+        e->charger = (v = rest_job_value(job, i, C_CHARGER)) ? xstrdup(v) : NULL;
+        e->site = (v = rest_job_value(job, i, C_SITE)) ? xstrdup(v) : NULL;
+        e->frame = ev_frame(job, i, &e->len);
+        E.n++;
+        E.bytes += e->len;
+        E.head = seq;
+        for (struct es *s = E.live.next, *next; s != &E.live; s = next) {
+            next = s->next;
+            if (!es_offer(s, seq, e->type, e->charger, e->site, e->frame, e->len))
+                es_drop(s);
+        }
+    }
+    if (rows > 0 && (rows == EV_FETCH_MAX || E.notified > E.head)) {
+        E.fetch_due = true;
+        fetch();
+    }
+}
+
+/* Reads what is new after head, once for every stream (one query in flight at most). */
+static void fetch(void)
+{
+    if (!E.active || E.fetching || !E.fetch_due)
+        return;
+    E.fetch_due = false;
+    E.fetching = true;
+    E.fetch_at_ms = now_ms() + EV_POLL_MS;
+    static const char *sql;
+    if (!sql) {
+        char *cols = rest_select_list(ev_cols, C_COUNT);
+        char *text = NULL;
+        struct strbuf b = STRBUF_INIT;
+        strbuf_printf(&b, "SELECT %s FROM events e WHERE e.seq > $1::bigint ORDER BY e.seq LIMIT %d", cols,
+                      EV_FETCH_MAX);
+        text = strbuf_take(&b);
+        sql = rest_sql_intern(text);
+        free(text);
+        free(cols);
+    }
+    char head[24];
+    snprintf(head, sizeof head, "%lld", (long long)E.head);
+    const char *params[] = { head };
+    struct job_ref *ref = xmalloc(sizeof *ref);
+    ref->id = E.gen;
+    rest_sql_detached(sql, 1, params, fetch_done, ref);
+}
+
+void res_event_stream_notified(int64_t seq)
+{
+    if (!E.running)
+        return;
+    if (seq > E.notified)
+        E.notified = seq;
+    if (E.active && seq > E.head) {
+        E.fetch_due = true;
+        fetch();
+    }
+}
+
+/* ------------------------------------------------------------------ the handler */
+
+void res_event_stream(struct rest_request *r)
+{
+    struct ev_filter f = { 0 };
+    int64_t after;
+    if (!filter_parse(r, &f, &after)) {
+        filter_free(&f);
+        return;
+    }
+    if (rest_method(r) == REST_HEAD) {
+        filter_free(&f);
+        rest_reply_text(r, 200, "text/event-stream", "", 0);
+        return;
+    }
+    struct es *s = xcalloc(1, sizeof *s);
+    s->id = ++E.next_id;
+    s->r = r;
+    s->f = f;
+    s->last = after;
+    s->need_start = after < 0;
+    hmap_put_u64(E.streams, s->id, s);
+    rest_stream_start(r, "text/event-stream", E.buffer, es_gone, s);
+    if (!rest_stream_live(r))
+        return;
+    /* without a resume point, a running ring's head is "now": no query */
+    if (s->need_start && E.active) {
+        s->need_start = false;
+        s->last = E.head;
+        es_hand_over(s);
+        return;
+    }
+    replay_page(s);
+}
+
+/* ------------------------------------------------------------------ tick, lifecycle */
+
+void res_event_stream_tick(bool store_ready)
+{
+    if (!E.running)
+        return;
+    int64_t now = now_ms();
+    /* replays: the next page once the client has read half its bound; retries */
+    for (struct es *s = E.replay.next, *next; s != &E.replay; s = next) {
+        next = s->next;
+        if (s->in_flight)
+            continue;
+        if (!rest_stream_live(s->r)) {
+            es_drop(s);
+            continue;
+        }
+        bool retry = !s->more && s->retry_at_ms;
+        if ((s->more && rest_stream_queued(s->r) < E.buffer / 2) ||
+            (retry && now >= s->retry_at_ms && store_ready)) {
+            s->retry_at_ms = 0;
+            list_del(s);
+            replay_page(s);
+        }
+    }
+    if (E.active && !E.fetching && store_ready && now >= E.fetch_at_ms) {
+        E.fetch_due = true;         /* a poll, or the retry of a failed fetch */
+        fetch();
+    }
+    if (now >= E.keepalive_at_ms) {
+        E.keepalive_at_ms = now + E.keepalive_ms;
+        static const char ka[] = ": keepalive\n\n";
+        for (struct es *s = E.live.next, *next; s != &E.live; s = next) {
+            next = s->next;
+            if (!rest_stream_send(s->r, ka, sizeof ka - 1))
+                es_drop(s);
+        }
+        for (struct es *s = E.replay.next, *next; s != &E.replay; s = next) {
+            next = s->next;
+            (void)rest_stream_send(s->r, ka, sizeof ka - 1);
+        }
+    }
+    if (now >= E.keycheck_at_ms) {
+        E.keycheck_at_ms = now + EV_KEYCHECK_MS;
+        for (struct es *s = E.live.next, *next; s != &E.live; s = next) {
+            next = s->next;
+            if (!rest_request_key_valid(s->r)) {
+                log_info(NULL, "rest: event stream (request %s) ended: its API key was revoked or expired",
+                         rest_request_id(s->r));
+                rest_stream_end(s->r);
+                es_drop(s);
+            }
+        }
+    }
+    if (E.active && E.live.next == &E.live && E.replay.next == &E.replay)
+        ring_stop();                /* nobody left to feed: read nothing until the next stream */
+}
+
+void res_event_stream_init(size_t buffer, int keepalive_s)
+{
+    memset(&E, 0, sizeof E);
+    E.running = true;
+    E.buffer = buffer ? buffer : 1024 * 1024;
+    E.keepalive_ms = (keepalive_s > 0 ? keepalive_s : 15) * 1000LL;
+    E.streams = hmap_new();
+    E.ring = xcalloc(EV_RING_MAX, sizeof *E.ring);
+    list_init(&E.live);
+    list_init(&E.replay);
+    E.keepalive_at_ms = now_ms() + E.keepalive_ms;
+}
+
+static int free_es_cb(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)ctx, (void)key, (void)klen;
+    struct es *s = val;
+    s->r = NULL;
+    return 0;
+}
+
+/* After the requests were freed (their gone() freed their streams). */
+void res_event_stream_shutdown(void)
+{
+    if (!E.running)
+        return;
+    hmap_foreach(E.streams, free_es_cb, NULL);
+    ring_stop();
+    free(E.ring);
+    hmap_free(E.streams);
+    memset(&E, 0, sizeof E);
+}
