@@ -260,7 +260,7 @@ static bool filter_parse(struct rest_request *r, struct ev_filter *f, int64_t *a
     }
     one = rest_query(r, "siteId");
     if (one) {
-        if (!*one || strlen(one) > 128) {
+        if (!*one || strlen(one) > 64) {
             bad_param(r, "siteId", "a site id");
             return false;
         }
