@@ -270,21 +270,36 @@ void rest_auth_key_revoked(int64_t id);
 
 /* ---- streaming answers (src/rest/stream.c) ---- */
 
+/* A client that reads nothing for this long while its queue is full is cut. */
+#define REST_STREAM_STALL_MS 2000
+
+struct rest_stream_hooks {
+    /* the request is freed (client gone, cut, ended, shutdown): free user; r is invalid */
+    void (*gone)(void *user);
+    /* the client has read: the queue is below half the bound again (may be NULL) */
+    void (*drained)(void *user);
+};
+
 /*
  * Answers r with a long-lived 200 of content_type (static text) and no
  * Content-Length (GET /v1/events/stream): the headers, with the standard
  * ones and Cache-Control: no-cache, go out now; the body is what
  * rest_stream_send() queues, written as the client reads, until
  * rest_stream_end() or the client leaves. At most `bound` bytes (0 = 1 MiB)
- * wait for a client: past that the stream is cut (logged, the connection
- * closed at once) and rest_stream_send returns false. gone(user) runs
- * exactly once, when the request is freed (client gone, cut, ended,
- * shutdown); r is invalid from then on (user is the handler's to free).
+ * wait for the client: a send past it is refused (REST_STREAM_FULL) and
+ * the handler offers it again when hooks->drained runs; a client that
+ * reads nothing for REST_STREAM_STALL_MS while its queue is full is cut
+ * (logged, the connection closed at once). hooks->gone runs exactly once,
+ * when the request is freed. hooks copied.
  */
 void rest_stream_start(struct rest_request *r, const char *content_type, size_t bound,
-                       void (*gone)(void *user), void *user);
-/* Queues len bytes (copied). False when the stream no longer takes any (cut, ended, client gone). */
-bool rest_stream_send(struct rest_request *r, const char *data, size_t len);
+                       const struct rest_stream_hooks *hooks, void *user);
+enum rest_stream_put {
+    REST_STREAM_QUEUED,             /* queued (copied) */
+    REST_STREAM_FULL,               /* no room now: offer it again after drained() */
+    REST_STREAM_CLOSED              /* the stream takes nothing more (cut, ended, client gone) */
+};
+enum rest_stream_put rest_stream_send(struct rest_request *r, const char *data, size_t len);
 /* Bytes queued and not yet written. */
 size_t rest_stream_queued(const struct rest_request *r);
 /* True while the stream takes bytes (not cut, not ended, client there). */
@@ -294,8 +309,9 @@ void rest_stream_end(struct rest_request *r);
 /* Open streams (for /metrics and tests). */
 size_t rest_stream_count(void);
 /*
- * Whether the key that opened r is still good (not revoked, not expired):
- * a long-lived answer re-checks it from time to time.
+ * Whether the key that opened r still holds as it did (not revoked or
+ * expired, the route's scope and the same charger and site restriction): a
+ * long-lived answer re-checks it from time to time.
  */
 bool rest_request_key_valid(const struct rest_request *r);
 

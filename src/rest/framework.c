@@ -201,6 +201,7 @@ void rest_tick(void)
     if (ready && now >= T.expire_at_ms)
         expire_events(now);
     res_event_stream_tick(ready);
+    rest_streams_tick();
     if (now >= T.sweep_at_ms) {
         T.sweep_at_ms = now + SWEEP_EVERY_MS;
         rest_requests_sweep(now);

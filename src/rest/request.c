@@ -356,12 +356,32 @@ const char *rest_api_version(const struct rest_request *r)
     return (r->rev ? r->rev : rest_revision_current())->name;
 }
 
+static bool strv_equal(char *const *a, char *const *b)
+{
+    if (!a || !b)
+        return a == b;
+    size_t i = 0;
+    for (; a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return !a[i] && !b[i];
+}
+
 bool rest_request_key_valid(const struct rest_request *r)
 {
     if (!r->key)
         return true;                /* a public route: nothing to lose */
-    int64_t exp = r->key->key.expires_ms;
-    return r->key->live && (!exp || Q.io.now_ms(Q.io.ctx) < exp);
+    /* a reload replaces every entry: what counts is the key's entry now */
+    const struct rest_key_entry *now = rest_auth_current(r->key->hash);
+    if (!now || now->key.id != r->key->key.id)
+        return false;
+    int64_t exp = now->key.expires_ms;
+    if (exp && Q.io.now_ms(Q.io.ctx) >= exp)
+        return false;
+    const char *scope = r->match.route ? r->match.route->scope : NULL;
+    return (!scope || rest_key_has_scope(&now->key, scope)) &&
+           strv_equal(now->key.charger_ids, r->key->key.charger_ids) &&
+           strv_equal(now->key.site_ids, r->key->key.site_ids);
 }
 
 const struct rest_settings *rest_settings(const struct rest_request *r)

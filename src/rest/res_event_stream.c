@@ -16,15 +16,22 @@
  * The fetched events go into a bounded ring (EV_RING_MAX events,
  * EV_RING_BYTES bytes), each with its SSE frame made once ("id: <seq>\n
  * event: <type>\ndata: <event JSON>\n\n", the JSON that GET /v1/events
- * shows), and are handed to every live stream whose filter matches, which
- * queues the frame (rest_stream_send; its queue is bounded by
- * events.stream_buffer, past which the stream is cut). The ring "covers"
- * (covered, head]: every event in that range is in it.
+ * shows). The ring "covers" (covered, head]: every event in that range is
+ * in it. Each live stream keeps its place in the ring (the seq of the last
+ * event it took) and pulls the frames its filter matches into its client's
+ * queue, up to events.stream_buffer bytes (rest_stream_send says FULL past
+ * that); it pulls again when the reader brings more and when its client
+ * has read (the drained hook). So a burst costs the ring once, not once
+ * per stream; a stream whose place the ring has dropped (a slow reader
+ * behind a burst) goes back to reading the table; and a client that reads
+ * nothing while its queue is full is cut by the framework
+ * (REST_STREAM_STALL_MS), logged, never slowing anyone else.
  *
- * A stream starts in replay: with Last-Event-ID (or ?after=) it reads the
- * table itself, `seq > last` with its filter, in pages, a page at a time
- * as its client reads (the queue below half its bound); without one it
- * asks for the current highest seq. When a page comes back short, its last
+ * With Last-Event-ID (or ?after=) a stream starts in replay: it reads the
+ * table itself, `seq > last` with its filter, in pages, each queued as its
+ * client reads. Without one it starts at the ring's head, or, when no ring
+ * runs, at the highest seq committed (one query before the headers go
+ * out: a client that has the headers gets every event committed after). When a page comes back short, its last
  * seq R is where the live feed must take over: if R >= covered, the ring
  * holds every event after R the reader has seen, so the stream queues the
  * ring's events after R and joins the live list (from then on the reader
@@ -335,21 +342,9 @@ static void filter_sql(const struct ev_filter *f, struct rest_sqlb *b)
 /* ------------------------------------------------------------------ state */
 
 enum es_state {
-    ES_REPLAY,                      /* reading the table for itself (a query in flight or due) */
-    ES_LIVE                         /* on the live list: the reader hands it new events */
-};
-
-struct es {
-    struct es *prev, *next;         /* live list, or the replay list */
-    uint64_t id;                    /* in E.streams; jobs carry it, never the pointer */
-    struct rest_request *r;
-    struct ev_filter f;
-    int64_t last;                   /* seq of the last event queued (or the resume point) */
-    enum es_state state;
-    bool in_flight;                 /* a replay query is out */
-    bool more;                      /* the last page was full: read on once the queue drains */
-    bool need_start;                /* no resume point: the current highest seq comes first */
-    int64_t retry_at_ms;            /* a failed query: not before then */
+    ES_REPLAY,                      /* reading the table for itself (a query out, or its page to queue) */
+    ES_LIVE,                        /* on the live list: pulls from the ring */
+    ES_DONE                         /* takes nothing more; waits for its request to go */
 };
 
 struct ev {
@@ -357,6 +352,21 @@ struct ev {
     char *type, *charger, *site;    /* owned; NULL = SQL NULL */
     char *frame;                    /* the SSE frame, owned */
     size_t len;
+};
+
+struct es {
+    struct es *prev, *next;         /* live list, or the replay list */
+    uint64_t id;                    /* in E.streams; jobs carry it, never the pointer */
+    struct rest_request *r;
+    struct ev_filter f;
+    int64_t last;                   /* seq of the last event taken (or the resume point) */
+    enum es_state state;
+    bool in_flight;                 /* a replay query is out */
+    bool more;                      /* the last page was full: another follows */
+    int64_t retry_at_ms;            /* a failed query: not before then */
+    struct ev *page;                /* the replay page's matching events not yet queued */
+    size_t npage, ipage;
+    int64_t page_end;               /* seq of the page's last row, matching or not */
 };
 
 static struct {
@@ -459,8 +469,18 @@ static size_t ring_after(int64_t after)
 
 /* ------------------------------------------------------------------ streams */
 
+static void page_free(struct es *s)
+{
+    for (size_t i = 0; i < s->npage; i++)
+        ev_clear(&s->page[i]);
+    free(s->page);
+    s->page = NULL;
+    s->npage = s->ipage = 0;
+}
+
 static void es_free(struct es *s)
 {
+    page_free(s);
     list_del(s);
     hmap_del_u64(E.streams, s->id);
     filter_free(&s->f);
@@ -475,29 +495,35 @@ static void es_gone(void *user)
         es_free(s);
         return;
     }
-    filter_free(&s->f);             /* after shutdown freed the rest */
+    page_free(s);                   /* after shutdown freed the rest */
+    filter_free(&s->f);
     free(s);
 }
 
-/* Queues one event's frame if it matches and is new to s; false when the stream takes nothing more. */
-static bool es_offer(struct es *s, int64_t seq, const char *type, const char *charger, const char *site,
-                     const char *frame, size_t len)
+/*
+ * Offers one event to s: skipped when not new to it or not matching,
+ * queued, or refused because the client's queue is full (s keeps its
+ * place) or the stream is over.
+ */
+static enum rest_stream_put es_offer(struct es *s, const struct ev *e)
 {
-    if (seq <= s->last)
-        return true;
-    if (filter_match(&s->f, type, charger, site) && !rest_stream_send(s->r, frame, len))
-        return false;
-    s->last = seq;
-    return true;
+    if (e->seq <= s->last)
+        return REST_STREAM_QUEUED;
+    if (filter_match(&s->f, e->type, e->charger, e->site)) {
+        enum rest_stream_put p = rest_stream_send(s->r, e->frame, e->len);
+        if (p != REST_STREAM_QUEUED)
+            return p;
+    }
+    s->last = e->seq;
+    return REST_STREAM_QUEUED;
 }
 
-/* The stream takes nothing more (cut, ended): it waits off every list for its request to go. */
+/* The stream takes nothing more (cut, ended): off every list until its request goes. */
 static void es_drop(struct es *s)
 {
     list_del(s);
-    s->state = ES_REPLAY;
-    s->more = false;
-    s->need_start = false;
+    page_free(s);
+    s->state = ES_DONE;
 }
 
 static void fetch(void);
@@ -513,54 +539,74 @@ static void ring_start(int64_t at)
 }
 
 /*
- * A replay ended at s->last with a short page: join the live feed if the
- * ring covers what follows, else read another page.
+ * Queues what s may take now: the rest of its replay page (then the next
+ * page, or the hand-over to the live feed), or the ring's events after its
+ * place. Stops when the client's queue is full: drained() calls again.
  */
-static void es_hand_over(struct es *s)
+static void es_pull(struct es *s)
 {
-    if (!E.active)
-        ring_start(s->last);
-    if (s->last < E.covered) {
+    if (s->state == ES_REPLAY) {
+        for (; s->ipage < s->npage; s->ipage++) {
+            enum rest_stream_put p = es_offer(s, &s->page[s->ipage]);
+            if (p == REST_STREAM_FULL)
+                return;
+            if (p == REST_STREAM_CLOSED) {
+                es_drop(s);
+                return;
+            }
+        }
+        page_free(s);
+        if (s->page_end > s->last)
+            s->last = s->page_end;
+        if (s->in_flight || s->retry_at_ms)
+            return;
+        if (s->more) {
+            replay_page(s);
+            return;
+        }
+        /*
+         * The hand-over: the page came back short, so s->last is where the
+         * live feed takes over. The ring holds every event after `covered`;
+         * if it no longer holds those after s->last, read another page.
+         */
+        if (!E.active)
+            ring_start(s->last);
+        if (s->last < E.covered) {
+            replay_page(s);
+            return;
+        }
+        s->state = ES_LIVE;
+        list_add(&E.live, s);
+    }
+    if (s->state != ES_LIVE)
+        return;
+    if (s->last < E.covered) {      /* the ring dropped events it had not taken: back to the table */
+        list_del(s);
         replay_page(s);
         return;
     }
     for (size_t i = ring_after(s->last); i < E.n; i++) {
-        struct ev *e = ring_at(i);
-        if (!es_offer(s, e->seq, e->type, e->charger, e->site, e->frame, e->len)) {
+        enum rest_stream_put p = es_offer(s, ring_at(i));
+        if (p == REST_STREAM_FULL)
+            return;
+        if (p == REST_STREAM_CLOSED) {
             es_drop(s);
             return;
         }
     }
-    s->state = ES_LIVE;
-    list_add(&E.live, s);
+}
+
+/* The client has read: offer what was held back. */
+static void es_drained(void *user)
+{
+    struct es *s = user;
+    if (E.running && s->state != ES_DONE)
+        es_pull(s);
 }
 
 struct job_ref {
     uint64_t id;                    /* stream id, or ring generation for the reader */
 };
-
-static void start_done(struct store_job *job, void *user)
-{
-    struct job_ref *ref = user;
-    struct es *s = E.running ? hmap_get_u64(E.streams, ref->id) : NULL;
-    free(ref);
-    if (!s)
-        return;
-    s->in_flight = false;
-    if (!rest_stream_live(s->r)) {
-        es_drop(s);
-        return;
-    }
-    if (job->status != STORE_OK) {
-        s->retry_at_ms = now_ms() + EV_RETRY_MS;
-        return;
-    }
-    const char *v = rest_value(job, 0, 0);
-    s->last = v ? strtoll(v, NULL, 10) : 0;
-    s->need_start = false;
-    list_del(s);
-    es_hand_over(s);
-}
 
 static void page_done(struct store_job *job, void *user)
 {
@@ -579,28 +625,24 @@ static void page_done(struct store_job *job, void *user)
         return;
     }
     int rows = rest_job_rows(job);
+    page_free(s);
+    s->page = xcalloc(rows ? (size_t)rows : 1, sizeof *s->page);
     for (int i = 0; i < rows; i++) {
-        size_t len;
-        char *frame = ev_frame(job, i, &len);
-        bool ok = es_offer(s, row_seq(job, i), rest_job_value(job, i, C_TYPE),
-                           rest_job_value(job, i, C_CHARGER), rest_job_value(job, i, C_SITE), frame, len);
-        free(frame);
-        if (!ok) {
-            es_drop(s);
-            return;
-        }
+        const char *charger = rest_job_value(job, i, C_CHARGER), *site = rest_job_value(job, i, C_SITE);
+        const char *type = rest_job_value(job, i, C_TYPE);
+        struct ev *e = &s->page[s->npage];
+        e->seq = row_seq(job, i);
+        if (!filter_match(&s->f, type, charger, site))
+            continue;
+        e->type = xstrdup(type);
+        e->charger = charger ? xstrdup(charger) : NULL;
+        e->site = site ? xstrdup(site) : NULL;
+        e->frame = ev_frame(job, i, &e->len);
+        s->npage++;
     }
+    s->page_end = rows ? row_seq(job, rows - 1) : s->last;    /* the next page starts after it */
     s->more = rows == EV_PAGE_MAX;
-    if (!s->more) {
-        list_del(s);
-        es_hand_over(s);
-    }
-    /* else the tick reads the next page once the client has read this one */
-}
-
-static const char *start_sql(void)
-{
-    return "SELECT coalesce(max(seq), 0) FROM events";
+    es_pull(s);
 }
 
 /* The next page of s's replay: its filter's events after s->last. */
@@ -612,10 +654,6 @@ static void replay_page(struct es *s)
     ref->id = s->id;
     s->in_flight = true;
     s->more = false;
-    if (s->need_start) {
-        rest_sql_detached(start_sql(), 0, NULL, start_done, ref);
-        return;
-    }
     struct rest_sqlb b;
     rest_sqlb_init(&b);
     char *cols = rest_select_list(ev_cols, C_COUNT);
@@ -668,11 +706,10 @@ static void fetch_done(struct store_job *job, void *user)
         E.n++;
         E.bytes += e->len;
         E.head = seq;
-        for (struct es *s = E.live.next, *next; s != &E.live; s = next) {
-            next = s->next;
-            if (!es_offer(s, seq, e->type, e->charger, e->site, e->frame, e->len))
-                es_drop(s);
-        }
+    }
+    for (struct es *s = E.live.next, *next; s != &E.live; s = next) {
+        next = s->next;
+        es_pull(s);
     }
     if (rows > 0 && (rows == EV_FETCH_MAX || E.notified > E.head)) {
         E.fetch_due = true;
@@ -722,6 +759,51 @@ void res_event_stream_notified(int64_t seq)
 
 /* ------------------------------------------------------------------ the handler */
 
+/* r becomes a stream that has taken every event up to `last`; replay first when resuming. */
+static void stream_open(struct rest_request *r, struct ev_filter *f, int64_t last, bool resume)
+{
+    struct es *s = xcalloc(1, sizeof *s);
+    s->id = ++E.next_id;
+    s->r = r;
+    s->f = *f;
+    memset(f, 0, sizeof *f);
+    s->last = s->page_end = last;
+    s->state = ES_REPLAY;
+    hmap_put_u64(E.streams, s->id, s);
+    static const struct rest_stream_hooks hooks = { es_gone, es_drained };
+    rest_stream_start(r, "text/event-stream", E.buffer, &hooks, s);
+    if (!rest_stream_live(r))
+        return;
+    if (resume)
+        replay_page(s);
+    else
+        es_pull(s);                 /* straight to the hand-over */
+}
+
+static const char start_sql[] = "SELECT coalesce(max(seq), 0) FROM events";
+
+/*
+ * Without a resume point the stream starts at the highest seq committed
+ * before its headers go out, so a client that has seen them gets every
+ * event committed after: a running ring's head, else one query first.
+ */
+static void start_known(struct rest_request *r, struct store_job *job)
+{
+    if (job->status != STORE_OK) {
+        rest_reply_store_error(r, job);
+        return;
+    }
+    struct ev_filter f = { 0 };
+    int64_t after;
+    if (!filter_parse(r, &f, &after)) {     /* parsed before: cannot fail now */
+        filter_free(&f);
+        return;
+    }
+    const char *v = rest_value(job, 0, 0);
+    int64_t at = v ? strtoll(v, NULL, 10) : 0;
+    stream_open(r, &f, E.active && E.head > at ? E.head : at, false);
+}
+
 void res_event_stream(struct rest_request *r)
 {
     struct ev_filter f = { 0 };
@@ -735,24 +817,14 @@ void res_event_stream(struct rest_request *r)
         rest_reply_text(r, 200, "text/event-stream", "", 0);
         return;
     }
-    struct es *s = xcalloc(1, sizeof *s);
-    s->id = ++E.next_id;
-    s->r = r;
-    s->f = f;
-    s->last = after;
-    s->need_start = after < 0;
-    hmap_put_u64(E.streams, s->id, s);
-    rest_stream_start(r, "text/event-stream", E.buffer, es_gone, s);
-    if (!rest_stream_live(r))
-        return;
-    /* without a resume point, a running ring's head is "now": no query */
-    if (s->need_start && E.active) {
-        s->need_start = false;
-        s->last = E.head;
-        es_hand_over(s);
-        return;
+    if (after >= 0)
+        stream_open(r, &f, after, true);
+    else if (E.active)
+        stream_open(r, &f, E.head, false);
+    else {
+        filter_free(&f);
+        rest_sql(r, start_sql, 0, NULL, start_known);
     }
-    replay_page(s);
 }
 
 /* ------------------------------------------------------------------ tick, lifecycle */
@@ -762,22 +834,17 @@ void res_event_stream_tick(bool store_ready)
     if (!E.running)
         return;
     int64_t now = now_ms();
-    /* replays: the next page once the client has read half its bound; retries */
+    /* replay queries that failed (database down): again */
     for (struct es *s = E.replay.next, *next; s != &E.replay; s = next) {
         next = s->next;
-        if (s->in_flight)
+        if (s->in_flight || !s->retry_at_ms || now < s->retry_at_ms || !store_ready)
             continue;
         if (!rest_stream_live(s->r)) {
             es_drop(s);
             continue;
         }
-        bool retry = !s->more && s->retry_at_ms;
-        if ((s->more && rest_stream_queued(s->r) < E.buffer / 2) ||
-            (retry && now >= s->retry_at_ms && store_ready)) {
-            s->retry_at_ms = 0;
-            list_del(s);
-            replay_page(s);
-        }
+        s->retry_at_ms = 0;
+        replay_page(s);
     }
     if (E.active && !E.fetching && store_ready && now >= E.fetch_at_ms) {
         E.fetch_due = true;         /* a poll, or the retry of a failed fetch */
@@ -785,15 +852,17 @@ void res_event_stream_tick(bool store_ready)
     }
     if (now >= E.keepalive_at_ms) {
         E.keepalive_at_ms = now + E.keepalive_ms;
+        /* a stream whose queue is full is busy anyway: FULL is fine */
         static const char ka[] = ": keepalive\n\n";
         for (struct es *s = E.live.next, *next; s != &E.live; s = next) {
             next = s->next;
-            if (!rest_stream_send(s->r, ka, sizeof ka - 1))
+            if (rest_stream_send(s->r, ka, sizeof ka - 1) == REST_STREAM_CLOSED)
                 es_drop(s);
         }
         for (struct es *s = E.replay.next, *next; s != &E.replay; s = next) {
             next = s->next;
-            (void)rest_stream_send(s->r, ka, sizeof ka - 1);
+            if (rest_stream_send(s->r, ka, sizeof ka - 1) == REST_STREAM_CLOSED)
+                es_drop(s);
         }
     }
     if (now >= E.keycheck_at_ms) {
@@ -801,7 +870,7 @@ void res_event_stream_tick(bool store_ready)
         for (struct es *s = E.live.next, *next; s != &E.live; s = next) {
             next = s->next;
             if (!rest_request_key_valid(s->r)) {
-                log_info(NULL, "rest: event stream (request %s) ended: its API key was revoked or expired",
+                log_info(NULL, "rest: event stream (request %s) ended: its API key was revoked, expired or changed",
                          rest_request_id(s->r));
                 rest_stream_end(s->r);
                 es_drop(s);

@@ -10,10 +10,13 @@
  * it can (rest_stream_peek / rest_stream_consumed). So a stream costs its
  * queue and nothing else: no timer, no lws timeout, no thread.
  *
- * The queue is bounded: a client that does not read lets bytes pile up, and
- * past the bound given at start the stream is cut (logged, io.kill closes
- * the connection at once, nothing more is queued), so a stuck reader never
- * costs more than the bound and never slows anyone else. Its client
+ * The queue is bounded: rest_stream_send() refuses what would pass the
+ * bound given at start (REST_STREAM_FULL: the handler keeps its place and
+ * offers more when its hooks' drained() says the client has read). A burst
+ * larger than the bound is therefore no fault of the client; one that
+ * reads nothing at all while its queue is full for REST_STREAM_STALL_MS is
+ * cut (logged, io.kill closes the connection at once), so a stuck reader
+ * costs at most the bound and never slows anyone else. Its client
  * reconnects and resumes (Last-Event-ID).
  *
  * rest_stream_end() ends a stream after its queue: the transport closes
@@ -43,14 +46,15 @@ struct rest_stream {
     bool opened;                            /* headers written (STREAMING) */
     bool ended;                             /* nothing more will be queued */
     bool cut;                               /* closed at once; nothing more is written */
-    void (*gone)(void *user);
+    int64_t full_since_ms;                  /* a send found the queue full, nothing read since; 0 = not */
+    struct rest_stream_hooks hooks;
     void *user;
 };
 
 static struct {
     struct rest_stream head;                /* list head; head.next == &head: empty */
     size_t n;
-} S = { .head = { &S.head, &S.head, NULL, STRBUF_INIT, 0, 0, false, false, false, NULL, NULL } };
+} S = { .head = { .prev = &S.head, .next = &S.head } };
 
 static void wake(struct rest_request *r)
 {
@@ -60,20 +64,26 @@ static void wake(struct rest_request *r)
     io->send(io->ctx, r);
 }
 
+static int64_t mono_ms(void)
+{
+    const struct rest_io *io = rest_io();
+    return io->mono_us(io->ctx) / 1000;
+}
+
 void rest_stream_start(struct rest_request *r, const char *content_type, size_t bound,
-                       void (*gone)(void *user), void *user)
+                       const struct rest_stream_hooks *hooks, void *user)
 {
     if (r->replied || r->stream) {
         log_error(NULL, "rest: %s %s answered twice (request %s); stream refused",
                   rest_method_name(r->method), r->path, rest_request_id(r));
-        if (gone)
-            gone(user);
+        if (hooks->gone)
+            hooks->gone(user);
         return;
     }
     struct rest_stream *st = xcalloc(1, sizeof *st);
     st->r = r;
     st->bound = bound ? bound : 1024 * 1024;
-    st->gone = gone;
+    st->hooks = *hooks;
     st->user = user;
     st->next = S.head.next;
     st->prev = &S.head;
@@ -115,15 +125,17 @@ static void cut(struct rest_request *r, struct rest_stream *st, const char *why)
         io->kill(io->ctx, r);
 }
 
-bool rest_stream_send(struct rest_request *r, const char *data, size_t len)
+enum rest_stream_put rest_stream_send(struct rest_request *r, const char *data, size_t len)
 {
     struct rest_stream *st = r->stream;
     if (!st || st->ended || st->cut || !r->conn)
-        return false;
+        return REST_STREAM_CLOSED;
     size_t queued = st->q.len - st->off;
-    if (queued + len > st->bound) {
-        cut(r, st, "its client does not read");
-        return false;
+    /* an empty queue takes one piece of any size: it must be able to go out */
+    if (queued && queued + len > st->bound) {
+        if (!st->full_since_ms)
+            st->full_since_ms = mono_ms();
+        return REST_STREAM_FULL;
     }
     if (st->off && st->off == st->q.len) {
         strbuf_reset(&st->q);
@@ -132,7 +144,16 @@ bool rest_stream_send(struct rest_request *r, const char *data, size_t len)
     strbuf_put(&st->q, data, len);
     if (queued == 0 && st->opened)
         wake(r);
-    return true;
+    return REST_STREAM_QUEUED;
+}
+
+void rest_streams_tick(void)
+{
+    int64_t now = mono_ms();
+    for (struct rest_stream *st = S.head.next; st != &S.head; st = st->next) {
+        if (st->full_since_ms && !st->cut && now - st->full_since_ms >= REST_STREAM_STALL_MS)
+            cut(st->r, st, "its client reads nothing");
+    }
 }
 
 void rest_stream_end(struct rest_request *r)
@@ -190,6 +211,8 @@ void rest_stream_consumed(struct rest_request *r, size_t n)
     struct rest_stream *st = r->stream;
     if (!st)
         return;
+    if (n)
+        st->full_since_ms = 0;      /* the client reads */
     st->off += n;
     if (st->off >= st->q.len) {
         /* drained: keep a small buffer for the next event, give a big one back */
@@ -204,6 +227,9 @@ void rest_stream_consumed(struct rest_request *r, size_t n)
         strbuf_truncate(&st->q, left);
         st->off = 0;
     }
+    /* room again: the handler offers what it held back */
+    if (n && st->hooks.drained && !st->ended && !st->cut && st->q.len - st->off < st->bound / 2)
+        st->hooks.drained(st->user);
 }
 
 /* From rest_request_free: the request is going; tell the handler. */
@@ -217,7 +243,7 @@ void rest_stream_free(struct rest_request *r)
     st->next->prev = st->prev;
     S.n--;
     strbuf_free(&st->q);
-    if (st->gone)
-        st->gone(st->user);
+    if (st->hooks.gone)
+        st->hooks.gone(st->user);
     free(st);
 }
