@@ -29,9 +29,9 @@
  *
  * With Last-Event-ID (or ?after=) a stream starts in replay: it reads the
  * table itself, `seq > last` with its filter, in pages, each queued as its
- * client reads. Without one it starts at the ring's head, or, when no ring
- * runs, at the highest seq committed (one query before the headers go
- * out: a client that has the headers gets every event committed after). When a page comes back short, its last
+ * client reads. Without one it starts at the highest seq committed, read
+ * before its headers go out: a client that has the headers gets every
+ * event committed after, and none committed before. When a page comes back short, its last
  * seq R is where the live feed must take over: if R >= covered, the ring
  * holds every event after R the reader has seen, so the stream queues the
  * ring's events after R and joins the live list (from then on the reader
@@ -50,10 +50,14 @@
  * events.stream_keepalive seconds (one timer for all, no per-connection
  * lws timeout) and ends a stream whose API key was revoked or expired.
  *
- * The filters are parsed into struct ev_filter once; the same struct gives
- * the replay's SQL conditions and the in-memory match, which is the one
- * that decides (SQL only narrows the pages). When GET /v1/events
- * (res_events.c) lands with its own filter code, both should share one.
+ * The filters are GET /v1/events's, parsed by its code (res_events.h:
+ * res_events_parse_filters, so both accept and refuse the same values) and
+ * the replay's pages are its statement (res_events_after_sql) with the
+ * key's restriction; the parsed values also become struct ev_filter, the
+ * in-memory match the live feed uses, which means the same thing. One
+ * difference, on purpose: a stream without `type` leaves out the types a
+ * subscription must name (meter_values.received), as events.md asks of
+ * subscriptions; the collection lists every stored event.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +69,7 @@
 #include "rest.h"
 #include "rest_query.h"
 #include "rest_res.h"
+#include "res_events.h"
 #include "store_job.h"
 #include "strbuf.h"
 #include "util.h"
@@ -77,31 +82,20 @@
 #define EV_RETRY_MS 1000                /* after a failed query */
 #define EV_KEYCHECK_MS 1000
 #define EV_FILTER_MAX 100               /* values of one list parameter */
-#define EV_TYPE_MAX 64
 
 /* ------------------------------------------------------------------ the event as GET /v1/events shows it */
 
-/* Column order is fixed: the reader and the replay read type, charger and site by index. */
-static const struct rest_col ev_cols[] = {
-    { "id", "e.id::text", REST_COL_STR, NULL },
-    { "seq", "e.seq", REST_COL_INT, NULL },
-    { "type", "e.type", REST_COL_STR, NULL },
-    { "createdAt", "e.created_at", REST_COL_TIME, NULL },
-    { "occurredAt", "e.occurred_at", REST_COL_TIME, NULL },
-    { "chargerId", "e.charger_id", REST_COL_STR, NULL },
-    { "siteId", "e.site_id", REST_COL_STR, NULL },
-    { "data", "e.data::text", REST_COL_JSON, NULL },
-};
-enum { C_ID, C_SEQ, C_TYPE, C_CREATED, C_OCCURRED, C_CHARGER, C_SITE, C_DATA, C_COUNT };
+/* Columns of res_events_after_sql's rows: a key, the seq, then the event (res_events.h). */
+enum { C0 = 2, C_TYPE = C0 + 2, C_CREATED = C0 + 3, C_CHARGER = C0 + 5, C_SITE = C0 + 6 };
 
-/* The SSE frame of row `row` of an events query (caller frees); *len its length. */
+/* The SSE frame of row `row` of an events statement (caller frees); *len its length. */
 static char *ev_frame(const struct store_job *job, int row, size_t *len)
 {
-    cJSON *o = rest_row_json(NULL, job, row, 0, ev_cols, C_COUNT);
+    cJSON *o = res_event_row_json(job, row, C0);
     char *json = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     struct strbuf b = STRBUF_INIT;
-    strbuf_printf(&b, "id: %s\nevent: %s\ndata: %s\n\n", rest_job_value(job, row, C_SEQ),
+    strbuf_printf(&b, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)res_event_row_seq(job, row, C0),
                   rest_job_value(job, row, C_TYPE), json);
     free(json);
     *len = b.len;
@@ -110,19 +104,26 @@ static char *ev_frame(const struct store_job *job, int row, size_t *len)
 
 static int64_t row_seq(const struct store_job *job, int row)
 {
-    const char *v = rest_job_value(job, row, C_SEQ);
-    return v ? strtoll(v, NULL, 10) : 0;
+    return res_event_row_seq(job, row, C0);
+}
+
+/* createdAt of a row in ms (the statement selects it as microseconds). */
+static int64_t row_created_ms(const struct store_job *job, int row)
+{
+    const char *v = rest_job_value(job, row, C_CREATED);
+    return v ? strtoll(v, NULL, 10) / 1000 : 0;
 }
 
 /* ------------------------------------------------------------------ filters */
 
+/* What GET /v1/events's filters (as res_events_parse_filters parsed them) let through, in memory. */
 struct ev_filter {
-    char **types;                   /* exact, or a prefix ending in '.' (from "prefix.*") */
-    bool *prefix;
-    size_t ntypes;
-    char **chargers;                /* chargerId and chargerIds */
-    size_t nchargers;
-    char *site;
+    char **types;                   /* the exact types `type` means (prefixes expanded); NULL = no filter */
+    char *charger;                  /* chargerId */
+    char **chargers;                /* chargerIds; NULL = no filter */
+    char *site;                     /* siteId */
+    bool has_from, has_to;
+    int64_t from_ms, to_ms;         /* createdAt in [from, to) */
     char **key_chargers, **key_sites;   /* the key's restriction (NULL-terminated; NULL = none) */
 };
 
@@ -146,39 +147,6 @@ static void strv_free(char **v)
     free(v);
 }
 
-static void filter_free(struct ev_filter *f)
-{
-    for (size_t i = 0; i < f->ntypes; i++)
-        free(f->types[i]);
-    free(f->types);
-    free(f->prefix);
-    for (size_t i = 0; i < f->nchargers; i++)
-        free(f->chargers[i]);
-    free(f->chargers);
-    free(f->site);
-    strv_free(f->key_chargers);
-    strv_free(f->key_sites);
-    memset(f, 0, sizeof *f);
-}
-
-/* "session.started", "session.*", "meter_values.received": dot-separated [a-z0-9_] words. */
-static bool type_ok(const char *t, bool *prefix)
-{
-    size_t n = strlen(t);
-    *prefix = n > 2 && strcmp(t + n - 2, ".*") == 0;
-    if (*prefix)
-        n -= 2;
-    if (n == 0 || n > EV_TYPE_MAX || t[0] == '.' || t[n - 1] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.') ||
-            (c == '.' && t[i + 1] == '.'))
-            return false;
-    }
-    return true;
-}
-
 static bool strv_has(char *const *v, const char *s)
 {
     for (size_t i = 0; s && v && v[i]; i++)
@@ -187,43 +155,102 @@ static bool strv_has(char *const *v, const char *s)
     return false;
 }
 
+/* A PostgreSQL text[] literal as rest_pg_array writes it ({"a","b\"c"}) to a NULL-terminated list. */
+static char **strv_from_pg_array(const char *lit)
+{
+    size_t cap = 4, n = 0;
+    char **out = xcalloc(cap, sizeof *out);
+    const char *p = lit && *lit == '{' ? lit + 1 : "";
+    while (*p && *p != '}') {
+        struct strbuf b = STRBUF_INIT;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                strbuf_putc(&b, *p);
+            }
+            if (*p == '"')
+                p++;
+        } else {
+            for (; *p && *p != ',' && *p != '}'; p++)
+                strbuf_putc(&b, *p);
+        }
+        if (n + 1 >= cap)
+            out = xrealloc(out, (cap *= 2) * sizeof *out);
+        char *t = strbuf_take(&b);
+        out[n++] = t ? t : xstrdup("");
+        out[n] = NULL;
+        if (*p == ',')
+            p++;
+    }
+    return out;
+}
+
+static void filter_free(struct ev_filter *f)
+{
+    strv_free(f->types);
+    free(f->charger);
+    strv_free(f->chargers);
+    free(f->site);
+    strv_free(f->key_chargers);
+    strv_free(f->key_sites);
+    memset(f, 0, sizeof *f);
+}
+
+/* The parsed request's filter values, by the collection's parameter names. */
+static void filter_from(struct ev_filter *f, const struct rest_list_req *req, const struct rest_key *k)
+{
+    const struct rest_list_spec *spec = res_events_spec;
+    for (size_t i = 0; i < spec->nfilters; i++) {
+        const char *name = spec->filters[i].param, *v = req->values[i];
+        if (!v)
+            continue;
+        if (strcmp(name, "type") == 0)
+            f->types = strv_from_pg_array(v);
+        else if (strcmp(name, "chargerId") == 0)
+            f->charger = xstrdup(v);
+        else if (strcmp(name, "chargerIds") == 0)
+            f->chargers = strv_from_pg_array(v);
+        else if (strcmp(name, "siteId") == 0)
+            f->site = xstrdup(v);
+        else if (strcmp(name, "from") == 0)
+            f->has_from = true, f->from_ms = strtoll(v, NULL, 10);
+        else if (strcmp(name, "to") == 0)
+            f->has_to = true, f->to_ms = strtoll(v, NULL, 10);
+    }
+    if (k) {
+        f->key_chargers = strv_dup(k->charger_ids);
+        f->key_sites = strv_dup(k->site_ids);
+    }
+}
+
 /*
  * Whether an event passes f: the key's restriction (its chargers or its
- * sites), then every filter given. meter_values.received only when a type
- * filter names it exactly (events.md: no wildcard matches it).
+ * sites), then every filter given, as the collection's SQL reads them.
  */
-static bool filter_match(const struct ev_filter *f, const char *type, const char *charger, const char *site)
+static bool filter_match(const struct ev_filter *f, const char *type, const char *charger, const char *site,
+                         int64_t created_ms)
 {
     if ((f->key_chargers || f->key_sites) &&
         !strv_has(f->key_chargers, charger) && !strv_has(f->key_sites, site))
         return false;
-    if (f->nchargers) {
-        bool found = false;
-        for (size_t i = 0; charger && i < f->nchargers && !found; i++)
-            found = strcmp(f->chargers[i], charger) == 0;
-        if (!found)
-            return false;
-    }
+    if (f->charger && (!charger || strcmp(charger, f->charger) != 0))
+        return false;
+    if (f->chargers && !strv_has(f->chargers, charger))
+        return false;
     if (f->site && (!site || strcmp(site, f->site) != 0))
         return false;
-    bool explicit_only = strcmp(type, "meter_values.received") == 0;
-    if (!f->ntypes)
-        return !explicit_only;
-    for (size_t i = 0; i < f->ntypes; i++) {
-        if (f->prefix[i] ? !explicit_only && strncmp(type, f->types[i], strlen(f->types[i])) == 0
-                         : strcmp(type, f->types[i]) == 0)
-            return true;
-    }
-    return false;
+    if ((f->has_from && created_ms < f->from_ms) || (f->has_to && created_ms >= f->to_ms))
+        return false;
+    return f->types ? strv_has(f->types, type) : !res_event_type_named_only(type);
 }
 
 static void bad_param(struct rest_request *r, const char *param, const char *why)
 {
-    char msg[160];
-    snprintf(msg, sizeof msg, "malformed %s: %s", param, why);
-    cJSON *ctx = cJSON_CreateObject();
-    cJSON_AddStringToObject(ctx, param, why);
-    rest_reply_error(r, REST_ERR_BAD_REQUEST, msg, ctx);
+    struct rest_param_error err;
+    str_copy(err.param, sizeof err.param, param);
+    str_copy(err.reason, sizeof err.reason, why);
+    res_param_error(r, &err);
 }
 
 /* A seq as given (digits, at most 18): -1 when malformed. */
@@ -234,50 +261,30 @@ static int64_t parse_seq(const char *s)
     return strtoll(s, NULL, 10);
 }
 
-/*
- * The request's filters and resume point into f and *after (-1: none).
- * False after answering 400 naming the parameter.
- */
-static bool filter_parse(struct rest_request *r, struct ev_filter *f, int64_t *after)
+static const char *src_get(void *ctx, const char *name)
 {
-    const char *v[EV_FILTER_MAX];
-    size_t n = rest_query_list(r, "type", v, EV_FILTER_MAX);
-    f->types = xcalloc(n ? n : 1, sizeof *f->types);
-    f->prefix = xcalloc(n ? n : 1, sizeof *f->prefix);
-    for (size_t i = 0; i < n; i++) {
-        bool prefix;
-        if (!type_ok(v[i], &prefix)) {
-            bad_param(r, "type", "an event type (session.started) or a prefix (session.*)");
-            return false;
-        }
-        f->types[f->ntypes] = xstrndup(v[i], strlen(v[i]) - (prefix ? 1 : 0)); /* "session." */
-        f->prefix[f->ntypes++] = prefix;
+    return rest_query(ctx, name);
+}
+
+static size_t src_list(void *ctx, const char *name, const char **out, size_t max)
+{
+    return rest_query_list(ctx, name, out, max);
+}
+
+/*
+ * The request's filters (GET /v1/events's: req, and f for the live feed)
+ * and its resume point (*after, -1: none). False after answering 400
+ * naming the parameter; req is to be freed (rest_list_req_free) either way.
+ */
+static bool filter_parse(struct rest_request *r, struct ev_filter *f, struct rest_list_req *req, int64_t *after)
+{
+    struct rest_query_source src = { src_get, src_list, r };
+    struct rest_param_error err;
+    if (!res_events_parse_filters(&src, req, &err)) {
+        res_param_error(r, &err);
+        return false;
     }
-    const char *one = rest_query(r, "chargerId");
-    n = rest_query_list(r, "chargerIds", v, EV_FILTER_MAX - 1);
-    if (one)
-        v[n++] = one;
-    f->chargers = xcalloc(n ? n : 1, sizeof *f->chargers);
-    for (size_t i = 0; i < n; i++) {
-        if (!*v[i] || strlen(v[i]) > OCPP_CHARGER_ID_MAX) {
-            bad_param(r, one && i == n - 1 ? "chargerId" : "chargerIds", "a charger id");
-            return false;
-        }
-        f->chargers[f->nchargers++] = xstrdup(v[i]);
-    }
-    one = rest_query(r, "siteId");
-    if (one) {
-        if (!*one || strlen(one) > 64) {
-            bad_param(r, "siteId", "a site id");
-            return false;
-        }
-        f->site = xstrdup(one);
-    }
-    const struct rest_key *k = rest_key(r);
-    if (k) {
-        f->key_chargers = strv_dup(k->charger_ids);
-        f->key_sites = strv_dup(k->site_ids);
-    }
+    filter_from(f, req, rest_key(r));
     /* the header is the newer word: a reconnecting EventSource sends it beside its first URL */
     const char *last = rest_header(r, "last-event-id");
     const char *q = rest_query(r, "after");       /* read either way: it is a known parameter */
@@ -294,51 +301,6 @@ static bool filter_parse(struct rest_request *r, struct ev_filter *f, int64_t *a
     return !res_unknown_params(r);
 }
 
-/* " AND ..." conditions of f for a replay statement (they only narrow: filter_match decides). */
-static void filter_sql(const struct ev_filter *f, struct rest_sqlb *b)
-{
-    rest_sqlb_restrict(b, b, " AND ", "e.charger_id = ANY($?::text[])", "e.site_id = ANY($?::text[])",
-                       f->key_chargers, f->key_sites);
-    if (f->nchargers) {
-        char *arr = rest_pg_array((const char *const *)f->chargers, f->nchargers);
-        rest_sqlb_frag(b, " AND e.charger_id = ANY($?::text[])", rest_sqlb_param(b, arr));
-        free(arr);
-    }
-    if (f->site)
-        rest_sqlb_frag(b, " AND e.site_id = $?", rest_sqlb_param(b, f->site));
-    if (f->ntypes) {
-        /* prefixes as LIKE patterns: '_' is a wildcard there, so escaped */
-        const char *exact[EV_FILTER_MAX], *like[EV_FILTER_MAX];
-        char *owned[EV_FILTER_MAX];
-        size_t ne = 0, nl = 0;
-        for (size_t i = 0; i < f->ntypes; i++) {
-            if (!f->prefix[i]) {
-                exact[ne++] = f->types[i];
-                continue;
-            }
-            struct strbuf p = STRBUF_INIT;
-            for (const char *c = f->types[i]; *c; c++) {
-                if (*c == '_')
-                    strbuf_putc(&p, '\\');
-                strbuf_putc(&p, *c);
-            }
-            strbuf_putc(&p, '%');
-            owned[nl] = strbuf_take(&p);
-            like[nl] = owned[nl];
-            nl++;
-        }
-        char *ea = rest_pg_array(exact, ne), *la = rest_pg_array(like, nl);
-        int pe = rest_sqlb_param(b, ea), pl = rest_sqlb_param(b, la);
-        char frag[96];
-        snprintf(frag, sizeof frag, " AND (e.type = ANY($%d::text[]) OR e.type LIKE ANY($%d::text[]))", pe, pl);
-        rest_sqlb_add(b, frag);
-        free(ea);
-        free(la);
-        for (size_t i = 0; i < nl; i++)
-            free(owned[i]);
-    }
-}
-
 /* ------------------------------------------------------------------ state */
 
 enum es_state {
@@ -349,6 +311,7 @@ enum es_state {
 
 struct ev {
     int64_t seq;
+    int64_t created_ms;
     char *type, *charger, *site;    /* owned; NULL = SQL NULL */
     char *frame;                    /* the SSE frame, owned */
     size_t len;
@@ -358,7 +321,8 @@ struct es {
     struct es *prev, *next;         /* live list, or the replay list */
     uint64_t id;                    /* in E.streams; jobs carry it, never the pointer */
     struct rest_request *r;
-    struct ev_filter f;
+    struct ev_filter f;             /* for the live feed */
+    struct rest_list_req req;       /* the same filters as GET /v1/events parsed them: the replay's */
     int64_t last;                   /* seq of the last event taken (or the resume point) */
     enum es_state state;
     bool in_flight;                 /* a replay query is out */
@@ -484,6 +448,7 @@ static void es_free(struct es *s)
     list_del(s);
     hmap_del_u64(E.streams, s->id);
     filter_free(&s->f);
+    rest_list_req_free(&s->req);
     free(s);
 }
 
@@ -497,6 +462,7 @@ static void es_gone(void *user)
     }
     page_free(s);                   /* after shutdown freed the rest */
     filter_free(&s->f);
+    rest_list_req_free(&s->req);
     free(s);
 }
 
@@ -509,7 +475,7 @@ static enum rest_stream_put es_offer(struct es *s, const struct ev *e)
 {
     if (e->seq <= s->last)
         return REST_STREAM_QUEUED;
-    if (filter_match(&s->f, e->type, e->charger, e->site)) {
+    if (filter_match(&s->f, e->type, e->charger, e->site, e->created_ms)) {
         enum rest_stream_put p = rest_stream_send(s->r, e->frame, e->len);
         if (p != REST_STREAM_QUEUED)
             return p;
@@ -632,7 +598,8 @@ static void page_done(struct store_job *job, void *user)
         const char *type = rest_job_value(job, i, C_TYPE);
         struct ev *e = &s->page[s->npage];
         e->seq = row_seq(job, i);
-        if (!filter_match(&s->f, type, charger, site))
+        e->created_ms = row_created_ms(job, i);
+        if (!filter_match(&s->f, type, charger, site, e->created_ms))
             continue;
         e->type = xstrdup(type);
         e->charger = charger ? xstrdup(charger) : NULL;
@@ -641,7 +608,7 @@ static void page_done(struct store_job *job, void *user)
         s->npage++;
     }
     s->page_end = rows ? row_seq(job, rows - 1) : s->last;    /* the next page starts after it */
-    s->more = rows == EV_PAGE_MAX;
+    s->more = rows > EV_PAGE_MAX;   /* the statement reads one row more than asked */
     es_pull(s);
 }
 
@@ -656,17 +623,7 @@ static void replay_page(struct es *s)
     s->more = false;
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    char *cols = rest_select_list(ev_cols, C_COUNT);
-    rest_sqlb_add(&b, "SELECT ");
-    rest_sqlb_add(&b, cols);
-    free(cols);
-    char seq[24];
-    snprintf(seq, sizeof seq, "%lld", (long long)s->last);
-    rest_sqlb_frag(&b, " FROM events e WHERE e.seq > $?::bigint", rest_sqlb_param(&b, seq));
-    filter_sql(&s->f, &b);
-    char limit[64];
-    snprintf(limit, sizeof limit, " ORDER BY e.seq LIMIT %d", EV_PAGE_MAX);
-    rest_sqlb_add(&b, limit);
+    res_events_after_sql(&s->req, s->last, EV_PAGE_MAX, s->f.key_chargers, s->f.key_sites, &b);
     char *text = rest_sqlb_take_sql(&b);
     const char *sql = rest_sql_intern(text);  /* a handful of shapes: which filters are present */
     free(text);
@@ -701,6 +658,7 @@ static void fetch_done(struct store_job *job, void *user)
         const char *v;
         e->type = xstrdup((v = rest_job_value(job, i, C_TYPE)) ? v : "");
         e->charger = (v = rest_job_value(job, i, C_CHARGER)) ? xstrdup(v) : NULL;
+        e->created_ms = row_created_ms(job, i);
         e->site = (v = rest_job_value(job, i, C_SITE)) ? xstrdup(v) : NULL;
         e->frame = ev_frame(job, i, &e->len);
         E.n++;
@@ -711,10 +669,22 @@ static void fetch_done(struct store_job *job, void *user)
         next = s->next;
         es_pull(s);
     }
-    if (rows > 0 && (rows == EV_FETCH_MAX || E.notified > E.head)) {
+    if (rows > 0 && (rows > EV_FETCH_MAX || E.notified > E.head)) {
         E.fetch_due = true;
         fetch();
     }
+}
+
+static const char *none_get(void *ctx, const char *name)
+{
+    (void)ctx, (void)name;
+    return NULL;
+}
+
+static size_t none_list(void *ctx, const char *name, const char **out, size_t max)
+{
+    (void)ctx, (void)name, (void)out, (void)max;
+    return 0;
 }
 
 /* Reads what is new after head, once for every stream (one query in flight at most). */
@@ -725,24 +695,22 @@ static void fetch(void)
     E.fetch_due = false;
     E.fetching = true;
     E.fetch_at_ms = now_ms() + EV_POLL_MS;
-    static const char *sql;
-    if (!sql) {
-        char *cols = rest_select_list(ev_cols, C_COUNT);
-        char *text = NULL;
-        struct strbuf b = STRBUF_INIT;
-        strbuf_printf(&b, "SELECT %s FROM events e WHERE e.seq > $1::bigint ORDER BY e.seq LIMIT %d", cols,
-                      EV_FETCH_MAX);
-        text = strbuf_take(&b);
-        sql = rest_sql_intern(text);
-        free(text);
-        free(cols);
-    }
-    char head[24];
-    snprintf(head, sizeof head, "%lld", (long long)E.head);
-    const char *params[] = { head };
+    /* every event after head: the collection's statement without a filter */
+    static const struct rest_query_source none = { none_get, none_list, NULL };
+    struct rest_list_req all;
+    struct rest_param_error err;
+    (void)res_events_parse_filters(&none, &all, &err);
+    struct rest_sqlb b;
+    rest_sqlb_init(&b);
+    res_events_after_sql(&all, E.head, EV_FETCH_MAX, NULL, NULL, &b);
+    rest_list_req_free(&all);
+    char *text = rest_sqlb_take_sql(&b);
+    const char *sql = rest_sql_intern(text);
+    free(text);
     struct job_ref *ref = xmalloc(sizeof *ref);
     ref->id = E.gen;
-    rest_sql_detached(sql, 1, params, fetch_done, ref);
+    rest_sql_detached(sql, b.nparams, (const char *const *)b.params, fetch_done, ref);
+    rest_sqlb_free(&b);
 }
 
 void res_event_stream_notified(int64_t seq)
@@ -760,13 +728,16 @@ void res_event_stream_notified(int64_t seq)
 /* ------------------------------------------------------------------ the handler */
 
 /* r becomes a stream that has taken every event up to `last`; replay first when resuming. */
-static void stream_open(struct rest_request *r, struct ev_filter *f, int64_t last, bool resume)
+static void stream_open(struct rest_request *r, struct ev_filter *f, struct rest_list_req *req, int64_t last,
+                        bool resume)
 {
     struct es *s = xcalloc(1, sizeof *s);
     s->id = ++E.next_id;
     s->r = r;
     s->f = *f;
     memset(f, 0, sizeof *f);
+    s->req = *req;                  /* takes its values */
+    memset(req, 0, sizeof *req);
     s->last = s->page_end = last;
     s->state = ES_REPLAY;
     hmap_put_u64(E.streams, s->id, s);
@@ -784,8 +755,9 @@ static const char start_sql[] = "SELECT coalesce(max(seq), 0) FROM events";
 
 /*
  * Without a resume point the stream starts at the highest seq committed
- * before its headers go out, so a client that has seen them gets every
- * event committed after: a running ring's head, else one query first.
+ * before its headers go out (one query, when it opens: the ring's head may
+ * still lag behind a commit whose notification is on its way), so a client
+ * that has the headers gets every event committed after, and none before.
  */
 static void start_known(struct rest_request *r, struct store_job *job)
 {
@@ -794,37 +766,33 @@ static void start_known(struct rest_request *r, struct store_job *job)
         return;
     }
     struct ev_filter f = { 0 };
+    struct rest_list_req req;
     int64_t after;
-    if (!filter_parse(r, &f, &after)) {     /* parsed before: cannot fail now */
-        filter_free(&f);
-        return;
+    if (filter_parse(r, &f, &req, &after)) {    /* parsed before: succeeds */
+        const char *v = rest_value(job, 0, 0);
+        int64_t at = v ? strtoll(v, NULL, 10) : 0;
+        stream_open(r, &f, &req, E.active && E.head > at ? E.head : at, false);
     }
-    const char *v = rest_value(job, 0, 0);
-    int64_t at = v ? strtoll(v, NULL, 10) : 0;
-    stream_open(r, &f, E.active && E.head > at ? E.head : at, false);
+    filter_free(&f);
+    rest_list_req_free(&req);
 }
 
 void res_event_stream(struct rest_request *r)
 {
     struct ev_filter f = { 0 };
+    struct rest_list_req req;
     int64_t after;
-    if (!filter_parse(r, &f, &after)) {
-        filter_free(&f);
-        return;
-    }
-    if (rest_method(r) == REST_HEAD) {
-        filter_free(&f);
+    if (!filter_parse(r, &f, &req, &after)) {
+        /* answered */
+    } else if (rest_method(r) == REST_HEAD) {
         rest_reply_text(r, 200, "text/event-stream", "", 0);
-        return;
-    }
-    if (after >= 0)
-        stream_open(r, &f, after, true);
-    else if (E.active)
-        stream_open(r, &f, E.head, false);
-    else {
-        filter_free(&f);
+    } else if (after >= 0) {
+        stream_open(r, &f, &req, after, true);
+    } else {
         rest_sql(r, start_sql, 0, NULL, start_known);
     }
+    filter_free(&f);
+    rest_list_req_free(&req);
 }
 
 /* ------------------------------------------------------------------ tick, lifecycle */

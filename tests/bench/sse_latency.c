@@ -1,6 +1,6 @@
 /*
  * SSE commit-to-client latency (events.md, Targets: p99 < 100 ms with 1,000
- * streams). Opens N streams of GET /v1/events/stream?type=bench.* with the
+ * streams). Opens N streams of GET /v1/events/stream?type=data_transfer.received with the
  * integration tests' SSE client, then commits events at a steady rate on
  * its own libpq connection (a second thread, one event per transaction:
  * each commit NOTIFYs) and measures, for every event on every stream,
@@ -54,7 +54,7 @@ static void *write_events(void *arg)
     long total = (long)w->rate * w->seconds;
     long step_ns = 1000000000L / w->rate;
     for (long i = 0; i < total; i++) {
-        PGresult *r = PQexec(c, "SELECT ocppgw_event('bench.tick', NULL, now(), '{}'::jsonb)");
+        PGresult *r = PQexec(c, "SELECT ocppgw_event('data_transfer.received', NULL, now(), '{}'::jsonb)");
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
             fprintf(stderr, "sse_latency: %s", PQerrorMessage(c));
         PQclear(r);
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     struct sse **s = calloc((size_t)n, sizeof *s);
     struct pollfd *p = calloc((size_t)n, sizeof *p);
     for (int i = 0; i < n; i++) {
-        s[i] = sse_open(port, argv[2], "/v1/events/stream?type=bench.*", NULL);
+        s[i] = sse_open(port, argv[2], "/v1/events/stream?type=data_transfer.received", NULL);
         if (sse_status(s[i]) != 200) {
             fprintf(stderr, "sse_latency: stream %d: status %d %s\n", i, sse_status(s[i]), sse_body(s[i]));
             return 1;
