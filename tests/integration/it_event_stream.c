@@ -259,6 +259,32 @@ static void test_filters_and_key_restrictions(void **state)
     expect_event(site, e3, "session.stopped");
     expect_event(site, end2, "session.updated");
 
+    /* the collection, asked the same, answers the same events */
+    static const struct {
+        const char *query;
+        int n;
+    } same[] = {
+        { "type=session.*&chargerIds=ES-f1,ES-f2", 4 },
+        { "type=charger.deleted&type=session.stopped&chargerId=ES-f1", 2 },
+        { "siteId=ES-site", 2 },
+    };
+    int64_t want[][4] = { { e1, e3, e4, end2 }, { e4, end1 }, { e3, end2 } };
+    for (size_t q = 0; q < sizeof same / sizeof same[0]; q++) {
+        char *path = it_strf("/v1/events?%s&after=%lld", same[q].query, (long long)(e1 - 1));
+        struct api_resp *resp = api_get(port, events_key, path);
+        const cJSON *data = api_data(api_expect(resp, 200));
+        if (cJSON_GetArraySize(data) != same[q].n)
+            fail_msg("GET %s: %d events, the stream had %d", path, cJSON_GetArraySize(data), same[q].n);
+        for (int i = 0; i < same[q].n; i++) {
+            int64_t seq = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(data, i), "seq"));
+            if (seq != want[q][i])
+                fail_msg("GET %s: event %d is seq %lld, the stream's was %lld", path, i, (long long)seq,
+                         (long long)want[q][i]);
+        }
+        api_free(resp);
+        free(path);
+    }
+
     /* limited to ES-f1: its events only, whatever the type */
     expect_event(limited, e1, "session.started");
     expect_event(limited, e2, "charger.updated");
