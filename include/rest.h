@@ -309,6 +309,12 @@ void rest_stream_end(struct rest_request *r);
 /* Open streams (for /metrics and tests). */
 size_t rest_stream_count(void);
 /*
+ * r waits for one short query only (statement_timeout bounds it): the
+ * transport leaves lws's own request timeout in place instead of arming the
+ * long park timeout (in lws 4.1.6 a timer insert walks a sorted list).
+ */
+void rest_request_brief_park(struct rest_request *r);
+/*
  * Whether the key that opened r still holds as it did (not revoked or
  * expired, the route's scope and the same charger and site restriction): a
  * long-lived answer re-checks it from time to time.

@@ -137,6 +137,8 @@ bool rest_request_body_append(struct rest_request *r, const void *data, size_t l
 /* The connection closes after this request's reply (the transport cannot trust what follows). */
 void rest_request_close_after(struct rest_request *r);
 enum rest_req_state rest_request_state(const struct rest_request *r);
+/* The handler parks r on one short query (rest_request_brief_park): keep lws's request timeout. */
+bool rest_request_parks_briefly(const struct rest_request *r);
 /* The conn given to rest_request_new (io.send is only ever called with a client there). */
 void *rest_request_conn(const struct rest_request *r);
 

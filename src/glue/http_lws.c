@@ -18,7 +18,9 @@
  *    EVENT_WAIT_CANCELLED) asks lws_callback_on_writable and is written in
  *    LWS_CALLBACK_HTTP_WRITEABLE. Parked requests get
  *    lws_set_timeout(PENDING_TIMEOUT_HTTP_CONTENT, rest park timeout) or lws
- *    would drop them after timeout_secs.
+ *    would drop them after timeout_secs (not those parked briefly on one
+ *    query: an event stream's start). A streaming reply: see
+ *    write_stream_head.
  *  - Every reply: status, Content-Length (keep-alive), the framework's
  *    headers (X-Request-Id, Api-Version, ...), one lws_write(HTTP_FINAL),
  *    then lws_http_transaction_completed(). HEAD gets the headers only.
@@ -453,7 +455,7 @@ static int settle(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
     enum rest_req_state st = rest_request_state(r);
     if (st == REST_REQ_READY)
         return write_reply(wsi, pss, r);
-    if (st != REST_REQ_READING)
+    if (st != REST_REQ_READING && !rest_request_parks_briefly(r))
         lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, rest_cfg()->park_timeout_s);
     return 0;
 }

@@ -281,6 +281,7 @@ struct rest_request {
     const char *secret_fields[REST_SECRET_FIELDS_MAX]; /* rest_reply_secret_field: nulled in the record */
     size_t n_secret_fields;
     struct rest_stream *stream;     /* a streaming reply (stream.c), NULL otherwise */
+    bool brief_park;                /* parked on one short query: lws's own request timeout suffices */
 };
 
 /* Sets up the registry and the config and io in force (rest_init). cfg and io copied. */

@@ -367,6 +367,16 @@ static bool strv_equal(char *const *a, char *const *b)
     return !a[i] && !b[i];
 }
 
+void rest_request_brief_park(struct rest_request *r)
+{
+    r->brief_park = true;
+}
+
+bool rest_request_parks_briefly(const struct rest_request *r)
+{
+    return r->brief_park;
+}
+
 bool rest_request_key_valid(const struct rest_request *r)
 {
     if (!r->key)

@@ -789,6 +789,7 @@ void res_event_stream(struct rest_request *r)
     } else if (after >= 0) {
         stream_open(r, &f, &req, after, true);
     } else {
+        rest_request_brief_park(r);     /* no long lws timer per stream */
         rest_sql(r, start_sql, 0, NULL, start_known);
     }
     filter_free(&f);
