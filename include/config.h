@@ -57,6 +57,8 @@ struct config {
     int cluster_heartbeat_interval; /* seconds between the node row's heartbeats */
     int events_retention;           /* seconds events are kept; 0 = forever */
     int events_session_update_interval; /* seconds between two session.updated of one session */
+    int events_stream_buffer;       /* bytes waiting for one event stream's client before it is cut */
+    int events_stream_keepalive;    /* seconds between an event stream's keepalive comments */
 };
 
 void config_defaults(struct config *c);

@@ -51,6 +51,7 @@ struct gw_pss {
     uint8_t ping_due;               /* a ping to write at the next WRITEABLE */
     uint8_t why;                    /* enum ws_why: why the connection ends, for the log */
     uint8_t killed;                 /* being closed without a handshake: nothing more is written */
+    uint8_t http_chunked;           /* a streaming HTTP reply goes out in chunks (else until close) */
     struct rest_request *http;      /* HTTP request state (src/rest) */
 };
 

@@ -268,6 +268,59 @@ void rest_auth_key_created(int64_t id, const char *name, const char *key_hash_he
                            const struct cJSON *site_ids, int64_t expires_ms);
 void rest_auth_key_revoked(int64_t id);
 
+/* ---- streaming answers (src/rest/stream.c) ---- */
+
+/* A client that reads nothing for this long while its queue is full is cut. */
+#define REST_STREAM_STALL_MS 2000
+
+struct rest_stream_hooks {
+    /* the request is freed (client gone, cut, ended, shutdown): free user; r is invalid */
+    void (*gone)(void *user);
+    /* the client has read: the queue is below half the bound again (may be NULL) */
+    void (*drained)(void *user);
+};
+
+/*
+ * Answers r with a long-lived 200 of content_type (static text) and no
+ * Content-Length (GET /v1/events/stream): the headers, with the standard
+ * ones and Cache-Control: no-cache, go out now; the body is what
+ * rest_stream_send() queues, written as the client reads, until
+ * rest_stream_end() or the client leaves. At most `bound` bytes (0 = 1 MiB)
+ * wait for the client: a send past it is refused (REST_STREAM_FULL) and
+ * the handler offers it again when hooks->drained runs; a client that
+ * reads nothing for REST_STREAM_STALL_MS while its queue is full is cut
+ * (logged, the connection closed at once). hooks->gone runs exactly once,
+ * when the request is freed. hooks copied.
+ */
+void rest_stream_start(struct rest_request *r, const char *content_type, size_t bound,
+                       const struct rest_stream_hooks *hooks, void *user);
+enum rest_stream_put {
+    REST_STREAM_QUEUED,             /* queued (copied) */
+    REST_STREAM_FULL,               /* no room now: offer it again after drained() */
+    REST_STREAM_CLOSED              /* the stream takes nothing more (cut, ended, client gone) */
+};
+enum rest_stream_put rest_stream_send(struct rest_request *r, const char *data, size_t len);
+/* Bytes queued and not yet written. */
+size_t rest_stream_queued(const struct rest_request *r);
+/* True while the stream takes bytes (not cut, not ended, client there). */
+bool rest_stream_live(const struct rest_request *r);
+/* Ends the body after what is queued; the connection then closes. */
+void rest_stream_end(struct rest_request *r);
+/* Open streams (for /metrics and tests). */
+size_t rest_stream_count(void);
+/*
+ * r waits for one short query only (statement_timeout bounds it): the
+ * transport leaves lws's own request timeout in place instead of arming the
+ * long park timeout (in lws 4.1.6 a timer insert walks a sorted list).
+ */
+void rest_request_brief_park(struct rest_request *r);
+/*
+ * Whether the key that opened r still holds as it did (not revoked or
+ * expired, the route's scope and the same charger and site restriction): a
+ * long-lived answer re-checks it from time to time.
+ */
+bool rest_request_key_valid(const struct rest_request *r);
+
 /* ---- the process's settings handlers read (given to rest_init) ---- */
 
 struct rest_settings {
@@ -278,6 +331,8 @@ struct rest_settings {
     int events_retention_s;             /* events.retention (0 = keep events forever) */
     bool tls_listener;                  /* server.tls_listen is set (security profiles 2 and 3) */
     bool tls_client_ca;                 /* server.tls_ca is set too (profile 3: client certificates) */
+    size_t stream_buffer;               /* events.stream_buffer: bytes waiting for one stream's client */
+    int stream_keepalive_s;             /* events.stream_keepalive: seconds between ": keepalive" */
 };
 /* Borrowed, for the framework's life; password_iterations is never 0 here. */
 const struct rest_settings *rest_settings(const struct rest_request *r);
@@ -292,7 +347,9 @@ void rest_keys_add(void *ctx, const struct store_apikey *row);
 void rest_on_store_result(struct store_job *job);
 /* Periodic work (loop thread, from the main tick): key reload after a reconnect, write-behind. */
 void rest_tick(void);
-/* Requests not yet answered (shutdown waits for them a little). */
+/* Requests not yet answered, open streams included (shutdown waits for them a little). */
 size_t rest_in_flight(void);
+/* Shutdown: every stream ends after what is queued (one with a backlog is cut). */
+void rest_streams_shutdown(void);
 
 #endif

@@ -11,6 +11,8 @@
 #define OCPPGW_REST_RES_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "rest.h"
 
@@ -51,6 +53,20 @@ void res_configuration_patch(struct rest_request *r);
 void res_command_get(struct rest_request *r);
 /* POST /v1/chargers/{id}/security-profile (res_security_profile.c) */
 void res_security_profile_post(struct rest_request *r);
+/* GET /v1/events/stream (res_event_stream.c) */
+void res_event_stream(struct rest_request *r);
+
+/*
+ * The event stream's process-wide part (one reader and ring for every
+ * stream), driven by the framework (src/rest/framework.c): init with
+ * events.stream_buffer (bytes per client) and events.stream_keepalive
+ * (seconds); a NOTIFY ocppgw_events seq; the tick (keepalives, replay pages,
+ * retries, the reader's poll); shutdown after every request was freed.
+ */
+void res_event_stream_init(size_t buffer, int keepalive_s);
+void res_event_stream_notified(int64_t seq);
+void res_event_stream_tick(bool store_ready);
+void res_event_stream_shutdown(void);
 
 /*
  * The collections as data (one struct rest_list_spec per list route, in the

@@ -67,6 +67,11 @@ struct rest_io {
     bool (*store_ready)(void *ctx);
     int64_t (*now_ms)(void *ctx);       /* wall clock */
     int64_t (*mono_us)(void *ctx);      /* monotonic */
+    /*
+     * A streaming reply is cut: close r's connection now, without writing
+     * what is queued (its client stopped reading). NULL: no transport.
+     */
+    void (*kill)(void *ctx, struct rest_request *r);
 };
 
 /* Sets up the framework (before any request). cfg and io are copied (routes borrowed). */
@@ -85,7 +90,8 @@ enum rest_req_state {
     REST_REQ_READING,               /* the transport is collecting it */
     REST_REQ_RUNNING,               /* dispatched: checks, handler, maybe parked on a job */
     REST_REQ_RECORDING,             /* an idempotent POST's reply is being stored before it is sent */
-    REST_REQ_READY                  /* the reply is complete: write it */
+    REST_REQ_READY,                 /* the reply is complete: write it */
+    REST_REQ_STREAMING              /* a streaming reply's headers went out; its body follows */
 };
 
 /* The request headers the framework and handlers read. */
@@ -102,6 +108,7 @@ enum rest_hdr {
     REST_H_ORIGIN,
     REST_H_AC_REQUEST_METHOD,       /* CORS preflight */
     REST_H_AC_REQUEST_HEADERS,
+    REST_H_LAST_EVENT_ID,           /* Server-Sent Events resume */
     REST_H_COUNT
 };
 /* Lower-case name without ':' ("x-api-key"). */
@@ -130,6 +137,8 @@ bool rest_request_body_append(struct rest_request *r, const void *data, size_t l
 /* The connection closes after this request's reply (the transport cannot trust what follows). */
 void rest_request_close_after(struct rest_request *r);
 enum rest_req_state rest_request_state(const struct rest_request *r);
+/* The handler parks r on one short query (rest_request_brief_park): keep lws's request timeout. */
+bool rest_request_parks_briefly(const struct rest_request *r);
 /* The conn given to rest_request_new (io.send is only ever called with a client there). */
 void *rest_request_conn(const struct rest_request *r);
 
@@ -163,9 +172,29 @@ struct rest_reply {
     struct rest_pair *headers;      /* besides status, Content-Type and Content-Length */
     size_t nheaders;
     bool close;                     /* "Connection: close", then close */
+    bool stream;                    /* a streaming reply: no Content-Length, see below */
 };
 
 /* r's reply (borrowed; lives as long as r). A HEAD request gets its headers only. */
 const struct rest_reply *rest_request_reply(const struct rest_request *r);
+
+/*
+ * ---- streaming replies (src/rest/stream.c) ----
+ *
+ * A READY reply with `stream` set (GET /v1/events/stream) has a status and
+ * headers but no length: the transport writes the headers with framing of
+ * its choice (HTTP/1.1 chunked, or Connection: close), calls
+ * rest_stream_opened(r) and keeps the connection. From then on io.send(r)
+ * means "bytes are queued, or the stream ended": when writable, the
+ * transport writes some of rest_stream_peek()'s bytes, reports them with
+ * rest_stream_consumed(), and once the stream has ended and nothing is
+ * left, finishes the body and closes. io.kill(r) closes at once. The client
+ * leaving is rest_request_gone(r) as for any request.
+ */
+void rest_stream_opened(struct rest_request *r);
+/* The queued bytes (borrowed until the next call on r); *ended: nothing more will be queued. */
+size_t rest_stream_peek(struct rest_request *r, const char **data, bool *ended);
+/* n bytes of the peeked ones were written (or kept by the transport's own buffer). */
+void rest_stream_consumed(struct rest_request *r, size_t n);
 
 #endif

@@ -18,8 +18,10 @@
  *   this job's own data was refused (it failed alone).
  * - The store also completes jobs nobody submitted: STORE_OP_CHARGER_CHANGED
  *   (and, for STORE_LISTEN_APIKEYS, STORE_OP_APIKEY_CHANGED) when a row
- *   changes in the database, from any process. Presence jobs (STORE_OP_NODE_*)
- *   are the thread's own and never come back.
+ *   changes in the database, from any process; for STORE_LISTEN_EVENTS,
+ *   STORE_OP_EVENTS_NOTIFIED when events were committed (one job for the
+ *   notifications read together, carrying the highest seq). Presence jobs
+ *   (STORE_OP_NODE_*) are the thread's own and never come back.
  */
 #ifndef OCPPGW_STORE_H
 #define OCPPGW_STORE_H
@@ -36,7 +38,8 @@ struct store;
 enum store_listen {
     STORE_LISTEN_CHARGERS = 1 << 0, /* ocppgw_charger -> STORE_OP_CHARGER_CHANGED */
     STORE_LISTEN_APIKEYS = 1 << 1,  /* ocppgw_apikey -> STORE_OP_APIKEY_CHANGED */
-    STORE_LISTEN_NONE = 1 << 2
+    STORE_LISTEN_NONE = 1 << 2,
+    STORE_LISTEN_EVENTS = 1 << 3,   /* ocppgw_events -> STORE_OP_EVENTS_NOTIFIED */
 };
 
 struct store_config {

@@ -48,6 +48,7 @@ enum store_op {
     STORE_OP_NODE_HEARTBEAT,        /* the node row's heartbeat (and taking chargers back after a sweep) */
     STORE_OP_NODE_SWEEP,            /* nodes silent for 3 intervals: their chargers cleared */
     STORE_OP_NODE_STOP,             /* the last write: chargers this boot still holds cleared */
+    STORE_OP_EVENTS_NOTIFIED,       /* produced by the store thread from NOTIFY ocppgw_events (REST store) */
     STORE_OP_COUNT
 };
 
@@ -199,6 +200,7 @@ struct store_job {
             size_t n_lost;          /* SWEEP */
             struct store_node_lost *lost;   /* SWEEP, owned */
         } node;
+        int64_t events_seq;                             /* EVENTS_NOTIFIED: the highest seq announced */
         struct {
             int ntuples, nfields;
             char **values;          /* owned, ntuples*nfields, row-major; NULL = SQL NULL */

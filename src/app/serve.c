@@ -278,7 +278,7 @@ int app_serve(const struct config *cfg)
     http_init(&g);
     struct store_config rsc = {
         .conninfo = cfg->db_url, .batch_max = cfg->db_batch_max, .queue_max = cfg->db_queue_max,
-        .wake = gw_store_wake, .wake_ctx = &g, .listen = STORE_LISTEN_APIKEYS,
+        .wake = gw_store_wake, .wake_ctx = &g, .listen = STORE_LISTEN_APIKEYS | STORE_LISTEN_EVENTS,
         .application_name = "ocppgw-rest",
         .statement_timeout_ms = cfg->rest_statement_timeout * 1000,
         .sql_cache_max = cfg->rest_statement_cache,

@@ -79,6 +79,8 @@ static const struct key keys[] = {
     INT("cluster", "heartbeat_interval", cluster_heartbeat_interval, 1, 3600),
     INT("events", "retention", events_retention, 0, 10 * 365 * 86400),
     INT("events", "session_update_interval", events_session_update_interval, 1, 86400),
+    INT("events", "stream_buffer", events_stream_buffer, 4096, 1024 * 1024 * 1024),
+    INT("events", "stream_keepalive", events_stream_keepalive, 1, 3600),
 };
 
 void config_defaults(struct config *c)
@@ -118,6 +120,8 @@ void config_defaults(struct config *c)
     c->cluster_heartbeat_interval = 10;
     c->events_retention = 7 * 86400;
     c->events_session_update_interval = 60;
+    c->events_stream_buffer = 1024 * 1024;
+    c->events_stream_keepalive = 15;
 }
 
 void config_free(struct config *c)

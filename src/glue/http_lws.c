@@ -18,7 +18,9 @@
  *    EVENT_WAIT_CANCELLED) asks lws_callback_on_writable and is written in
  *    LWS_CALLBACK_HTTP_WRITEABLE. Parked requests get
  *    lws_set_timeout(PENDING_TIMEOUT_HTTP_CONTENT, rest park timeout) or lws
- *    would drop them after timeout_secs.
+ *    would drop them after timeout_secs (not those parked briefly on one
+ *    query: an event stream's start). A streaming reply: see
+ *    write_stream_head.
  *  - Every reply: status, Content-Length (keep-alive), the framework's
  *    headers (X-Request-Id, Api-Version, ...), one lws_write(HTTP_FINAL),
  *    then lws_http_transaction_completed(). HEAD gets the headers only.
@@ -228,6 +230,7 @@ static void copy_header(struct lws *wsi, struct rest_request *r, enum rest_hdr h
         [REST_H_TRANSFER_ENCODING] = WSI_TOKEN_HTTP_TRANSFER_ENCODING,
         [REST_H_ORIGIN] = WSI_TOKEN_ORIGIN,
         [REST_H_AC_REQUEST_METHOD] = -1, [REST_H_AC_REQUEST_HEADERS] = -1,
+        [REST_H_LAST_EVENT_ID] = -1,
     };
     int tok = tokens[h];
     int len;
@@ -276,10 +279,124 @@ static bool copy_args(struct lws *wsi, struct rest_request *r, char *bad, size_t
     return ok;
 }
 
+/* ------------------------------------------------------------------ streaming replies */
+
+#define STREAM_WRITE_MAX (64 * 1024)    /* bytes of one lws_write of a stream */
+#define CHUNK_HEAD 10                   /* "%zx\r\n" of a chunk up to STREAM_WRITE_MAX */
+
+/* One write buffer for every stream: lws_write sends or keeps a copy before returning. */
+static unsigned char stream_buf[LWS_PRE + 1024 + CHUNK_HEAD + STREAM_WRITE_MAX + 8];
+
+/*
+ * Appends to [p, end) up to STREAM_WRITE_MAX queued bytes of r's stream,
+ * framed as one chunk when chunked, and the last chunk once the stream has
+ * ended and nothing is left (*last). Returns the new p.
+ */
+static unsigned char *stream_take(struct rest_request *r, bool chunked, unsigned char *p, bool *last)
+{
+    const char *data;
+    bool ended;
+    size_t n = rest_stream_peek(r, &data, &ended);
+    if (n > STREAM_WRITE_MAX)
+        n = STREAM_WRITE_MAX;
+    if (n) {
+        if (chunked)
+            p += sprintf((char *)p, "%zx\r\n", n);
+        memcpy(p, data, n);
+        p += n;
+        if (chunked) {
+            memcpy(p, "\r\n", 2);
+            p += 2;
+        }
+        rest_stream_consumed(r, n);
+        n = rest_stream_peek(r, &data, &ended);
+    }
+    *last = ended && n == 0;
+    if (*last && chunked) {
+        memcpy(p, "0\r\n\r\n", 5);
+        p += 5;
+    }
+    return p;
+}
+
+/*
+ * The headers of a streaming reply (and what is already queued). HTTP/1.1
+ * gets Transfer-Encoding: chunked (we frame the chunks ourselves: lws 4.1.6
+ * chunks only its own file and compression output), HTTP/1.0 Connection:
+ * close. Then the connection is made to last: the request's lws timeout
+ * (timeout_secs, or the park timeout) is removed, an O(1) unlink, nothing
+ * inserted; and the header table (about 5 KB) is given back to lws's pool,
+ * as a stream reads no further request. (lws 4.1.6's "ah excessive hold"
+ * check would drop a connection holding one for timeout_secs_ah_idle +
+ * 360 s, but it runs only once, 30 s after start: a stream that kept its
+ * table lived 450 s in a probe.) No other timer is armed per stream:
+ * keepalives come from one tick for all.
+ */
+static int write_stream_head(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
+{
+    const struct rest_reply *rp = rest_request_reply(r);
+    char ver[16] = "";
+    bool chunked = lws_hdr_copy(wsi, ver, sizeof ver, WSI_TOKEN_HTTP) > 0 && strcmp(ver, "HTTP/1.1") == 0;
+    unsigned char *start = stream_buf + LWS_PRE, *p = start, *end = start + 1024;
+    if (lws_add_http_header_status(wsi, (unsigned int)rp->status, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)rp->content_type,
+                                     (int)strlen(rp->content_type), &p, end) ||
+        (chunked ? lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+                                                (const unsigned char *)"chunked", 7, &p, end)
+                 : lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                (const unsigned char *)"close", 5, &p, end)))
+        return -1;
+    for (size_t i = 0; i < rp->nheaders; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "%s:", rp->headers[i].name);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                        (const unsigned char *)rp->headers[i].value,
+                                        (int)strlen(rp->headers[i].value), &p, end))
+            return -1;
+    }
+    if (lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    pss->http_chunked = chunked;
+    rest_stream_opened(r);
+    bool last;
+    p = stream_take(r, chunked, p, &last);
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) < 0)
+        return -1;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    lws_http_headers_detach(wsi);
+    if (log_enabled(LOG_DEBUG))
+        log_debug(NULL, "rest: %s %s -> %d, streaming (%s, request %s)",
+                  rest_method_name(rest_method(r)), rest_path(r), rp->status,
+                  chunked ? "chunked" : "until close", rest_request_id(r));
+    if (last)
+        return -1;
+    if (rest_stream_queued(r))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* WRITEABLE on a stream: the next piece of its body; closes once it has ended. */
+static int write_stream(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
+{
+    unsigned char *start = stream_buf + LWS_PRE;
+    bool last;
+    unsigned char *p = stream_take(r, pss->http_chunked, start, &last);
+    if (p > start && lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) < 0)
+        return -1;
+    if (last)
+        return -1;                  /* the body is complete: close (lws sends what it holds first) */
+    if (rest_stream_queued(r))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
 /* Writes r's reply and frees it; the callback's return value. */
 static int write_reply(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
 {
     const struct rest_reply *rp = rest_request_reply(r);
+    if (rp->stream)
+        return write_stream_head(wsi, pss, r);
     size_t cap = LWS_PRE + 512 + rp->len;
     for (size_t i = 0; i < rp->nheaders; i++)
         cap += strlen(rp->headers[i].name) + strlen(rp->headers[i].value) + 8;
@@ -338,7 +455,7 @@ static int settle(struct lws *wsi, struct gw_pss *pss, struct rest_request *r)
     enum rest_req_state st = rest_request_state(r);
     if (st == REST_REQ_READY)
         return write_reply(wsi, pss, r);
-    if (st != REST_REQ_READING)
+    if (st != REST_REQ_READING && !rest_request_parks_briefly(r))
         lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, rest_cfg()->park_timeout_s);
     return 0;
 }
@@ -376,8 +493,11 @@ static int on_http(struct lws *wsi, struct gw_pss *pss)
         return reply_error(wsi, 405, "METHOD_NOT_ALLOWED", "method not allowed",
                            "This method is not allowed on this resource.");
 
-    if (pss->http) {                /* cannot happen: lws re-zeroes the pss per transaction */
-        rest_request_gone(pss->http);
+    if (pss->http) {
+        /* a request on a streaming connection (the stream never completes its transaction) */
+        if (rest_request_state(pss->http) == REST_REQ_STREAMING)
+            return -1;
+        rest_request_gone(pss->http);   /* cannot happen: lws re-zeroes the pss per transaction */
         pss->http = NULL;
     }
     struct rest_request *r = rest_request_new(wsi, m, uri, (size_t)ulen);
@@ -455,6 +575,8 @@ static int on_body_done(struct lws *wsi, struct gw_pss *pss)
 static int on_writeable(struct lws *wsi, struct gw_pss *pss)
 {
     struct rest_request *r = pss->http;
+    if (r && rest_request_state(r) == REST_REQ_STREAMING)
+        return write_stream(wsi, pss, r);
     if (!r || rest_request_state(r) != REST_REQ_READY)
         return 0;
     return write_reply(wsi, pss, r);
@@ -499,6 +621,13 @@ static void io_send(void *ctx, struct rest_request *r)
     if (r == in_callback)
         return;                     /* written when its callback returns */
     lws_callback_on_writable(rest_request_conn(r));
+}
+
+/* A stream's client stopped reading: close now (lws_set_timeout's kill goes at the head of its list). */
+static void io_kill(void *ctx, struct rest_request *r)
+{
+    (void)ctx;
+    lws_set_timeout(rest_request_conn(r), PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 static void io_submit(void *ctx, struct store_job *job)
@@ -562,11 +691,14 @@ void http_init(struct gateway *g)
             .events_retention_s = g->cfg.events_retention,
             .tls_listener = g->cfg.tls_listen[0] != '\0',
             .tls_client_ca = g->cfg.tls_ca != NULL && g->cfg.tls_ca[0] != '\0',
+            .stream_buffer = (size_t)g->cfg.events_stream_buffer,
+            .stream_keepalive_s = g->cfg.events_stream_keepalive,
         },
     };
     struct rest_io io = {
         .ctx = g, .core = g->core, .send = io_send, .submit = io_submit,
         .store_ready = io_store_ready, .now_ms = io_now_ms, .mono_us = io_mono_us,
+        .kill = io_kill,
     };
     rest_init(&rc, &io);
 }

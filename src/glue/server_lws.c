@@ -546,6 +546,7 @@ void gw_server_run(struct gateway *g, size_t chargers, size_t keys)
      */
     lws_context_deprecate(g->ctx, NULL);
     core_commands_shutdown(g->core); /* their REST requests are answered in the drain below */
+    rest_streams_shutdown();         /* event streams end after what is queued (drained below too) */
     int64_t deadline = t0 + DRAIN_ANSWERS_US;
     while ((core_jobs_outstanding(g->core) > 0 || rest_in_flight() > 0) && time_mono_us() < deadline)
         service_once(g);

@@ -43,6 +43,7 @@ static const struct {
     [STORE_OP_NODE_HEARTBEAT]       = { "node_heartbeat", false },
     [STORE_OP_NODE_SWEEP]           = { "node_sweep", false },
     [STORE_OP_NODE_STOP]            = { "node_stop", false },
+    [STORE_OP_EVENTS_NOTIFIED]      = { "events_notified", false },
 };
 
 struct store_job *store_job_new(enum store_op op)

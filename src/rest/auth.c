@@ -199,6 +199,11 @@ void rest_auth_apply(const struct store_apikey *row)
     hmap_put_u64(A.by_id, (uint64_t)e->key.id, e);
 }
 
+struct rest_key_entry *rest_auth_current(const char *hash)
+{
+    return A.by_hash ? hmap_get_str(A.by_hash, hash) : NULL;
+}
+
 void rest_auth_reload_begin(void)
 {
     A.gen++;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "framework.h"
+#include "rest_res.h"
 #include "store_job.h"
 #include "util.h"
 
@@ -39,13 +40,15 @@ void rest_init(const struct rest_config *cfg, const struct rest_io *io)
     rest_jobs_init();
     rest_auth_init(rest_dispatch_key_gone);
     rest_dispatch_init();
+    res_event_stream_init(cfg->settings.stream_buffer, cfg->settings.stream_keepalive_s);
 }
 
 void rest_shutdown(void)
 {
     if (!rest_running())
         return;
-    rest_requests_free();           /* drops their key references first */
+    rest_requests_free();           /* drops their key references first, and ends the streams */
+    res_event_stream_shutdown();
     rest_jobs_free();
     rest_dispatch_free();
     rest_auth_free();
@@ -68,6 +71,11 @@ void rest_on_store_result(struct store_job *job)
     if (job->op == STORE_OP_APIKEY_CHANGED) {
         if (rest_running())
             rest_auth_apply(&job->out.apikey);
+        store_job_free(job);
+        return;
+    }
+    if (job->op == STORE_OP_EVENTS_NOTIFIED) {
+        res_event_stream_notified(job->out.events_seq);
         store_job_free(job);
         return;
     }
@@ -192,6 +200,8 @@ void rest_tick(void)
         mark_silent_sessions(now);
     if (ready && now >= T.expire_at_ms)
         expire_events(now);
+    res_event_stream_tick(ready);
+    rest_streams_tick();
     if (now >= T.sweep_at_ms) {
         T.sweep_at_ms = now + SWEEP_EVERY_MS;
         rest_requests_sweep(now);

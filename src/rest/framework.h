@@ -202,6 +202,8 @@ void rest_auth_apply_row(const char *const *cells);
 void rest_key_unref(struct rest_key_entry *e);
 /* Puts a row into the cache (replacing the key of that id); deleted rows are dropped. */
 void rest_auth_apply(const struct store_apikey *row);
+/* The cache's live entry for a secret's hash now (a reload replaces entries), or NULL. Borrowed. */
+struct rest_key_entry *rest_auth_current(const char *hash);
 /* Start of a full reload: rows applied until rest_auth_reload_end() are the whole table. */
 void rest_auth_reload_begin(void);
 void rest_auth_reload_end(void);
@@ -278,6 +280,8 @@ struct rest_request {
     size_t n_handler_hdrs;          /* the first n headers were added by the handler (recorded) */
     const char *secret_fields[REST_SECRET_FIELDS_MAX]; /* rest_reply_secret_field: nulled in the record */
     size_t n_secret_fields;
+    struct rest_stream *stream;     /* a streaming reply (stream.c), NULL otherwise */
+    bool brief_park;                /* parked on one short query: lws's own request timeout suffices */
 };
 
 /* Sets up the registry and the config and io in force (rest_init). cfg and io copied. */
@@ -300,6 +304,13 @@ const struct rest_io *rest_io(void);
 bool rest_cors_allowed(const struct rest_request *r);
 /* Records done, or no recording needed: add the standard headers and hand to the transport. */
 void rest_reply_send(struct rest_request *r);
+
+/* ---- streaming replies (stream.c) ---- */
+
+/* From rest_request_free: unlinks r's stream and runs the handler's gone(). */
+void rest_stream_free(struct rest_request *r);
+/* From rest_tick: cuts the streams whose client read nothing for REST_STREAM_STALL_MS while full. */
+void rest_streams_tick(void);
 
 /* ---- store routing (jobs.c) ---- */
 

@@ -52,6 +52,7 @@ static const char *const hdr_names[REST_H_COUNT] = {
     [REST_H_ORIGIN] = "origin",
     [REST_H_AC_REQUEST_METHOD] = "access-control-request-method",
     [REST_H_AC_REQUEST_HEADERS] = "access-control-request-headers",
+    [REST_H_LAST_EVENT_ID] = "last-event-id",
 };
 
 const char *rest_hdr_name(enum rest_hdr h)
@@ -240,6 +241,7 @@ void rest_request_free(struct rest_request *r)
         return;
     if (r->id)
         hmap_del_u64(Q.requests, r->id);
+    rest_stream_free(r);
     rest_key_unref(r->key);
     free(r->path);
     rest_args_free(&r->args);
@@ -352,6 +354,44 @@ const char *rest_request_id(const struct rest_request *r)
 const char *rest_api_version(const struct rest_request *r)
 {
     return (r->rev ? r->rev : rest_revision_current())->name;
+}
+
+static bool strv_equal(char *const *a, char *const *b)
+{
+    if (!a || !b)
+        return a == b;
+    size_t i = 0;
+    for (; a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return !a[i] && !b[i];
+}
+
+void rest_request_brief_park(struct rest_request *r)
+{
+    r->brief_park = true;
+}
+
+bool rest_request_parks_briefly(const struct rest_request *r)
+{
+    return r->brief_park;
+}
+
+bool rest_request_key_valid(const struct rest_request *r)
+{
+    if (!r->key)
+        return true;                /* a public route: nothing to lose */
+    /* a reload replaces every entry: what counts is the key's entry now */
+    const struct rest_key_entry *now = rest_auth_current(r->key->hash);
+    if (!now || now->key.id != r->key->key.id)
+        return false;
+    int64_t exp = now->key.expires_ms;
+    if (exp && Q.io.now_ms(Q.io.ctx) >= exp)
+        return false;
+    const char *scope = r->match.route ? r->match.route->scope : NULL;
+    return (!scope || rest_key_has_scope(&now->key, scope)) &&
+           strv_equal(now->key.charger_ids, r->key->key.charger_ids) &&
+           strv_equal(now->key.site_ids, r->key->key.site_ids);
 }
 
 const struct rest_settings *rest_settings(const struct rest_request *r)

@@ -43,5 +43,6 @@ const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/audit-log",                     res_audit_list,              "admin",          0 },
     { REST_GET,    "/v1/events",                        res_events_list,             "events:read",    0 },
     { REST_GET,    "/v1/events/{id}",                   res_event_get,               "events:read",    0 },
+    { REST_GET,    "/v1/events/stream",                 res_event_stream,            "events:read",    0 },
 };
 const size_t rest_routes_count = sizeof rest_routes / sizeof rest_routes[0];

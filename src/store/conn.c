@@ -26,6 +26,7 @@
 #define STORE_CONNECT_TIMEOUT_MS 10000
 #define STORE_CHANNEL "ocppgw_charger"
 #define STORE_CHANNEL_APIKEY "ocppgw_apikey"
+#define STORE_CHANNEL_EVENTS "ocppgw_events"
 
 /* ------------------------------------------------------------------ shared with admin.c */
 
@@ -222,16 +223,38 @@ static bool apikey_gone(const char *payload, struct job_list *out)
     return true;
 }
 
+/*
+ * "<seq>" on the events channel: events up to seq committed. The
+ * notifications read together become one job with the highest seq,
+ * completed at once (the loop reads the rows itself).
+ */
+static void events_notified(const char *payload, int64_t *max)
+{
+    char *end = NULL;
+    long long seq = strtoll(payload, &end, 10);
+    if (end != payload && *end == '\0' && seq > *max)
+        *max = seq;
+}
+
 void store_collect_notifies(struct store *s)
 {
     PGnotify *n;
     struct job_list gone = { 0 };
+    int64_t events_max = 0;
     while ((n = PQnotifies(s->conn))) {
         if (strcmp(n->relname, STORE_CHANNEL) == 0)
             notified_push(&s->notified, n->extra);
         else if (strcmp(n->relname, STORE_CHANNEL_APIKEY) == 0 && !apikey_gone(n->extra, &gone))
             notified_push(&s->notified_keys, n->extra);
+        else if (strcmp(n->relname, STORE_CHANNEL_EVENTS) == 0)
+            events_notified(n->extra, &events_max);
         PQfreemem(n);
+    }
+    if (events_max > 0) {
+        struct store_job *job = store_job_new(STORE_OP_EVENTS_NOTIFIED);
+        job->out.events_seq = events_max;
+        job->status = STORE_OK;
+        job_list_push(&gone, job);
     }
     store_complete(s, &gone);
 }
@@ -283,6 +306,8 @@ static bool conn_setup(struct store *s, char *err, size_t cap)
         ctl[n++] = "LISTEN " STORE_CHANNEL;
     if (s->listen & STORE_LISTEN_APIKEYS)
         ctl[n++] = "LISTEN " STORE_CHANNEL_APIKEY;
+    if (s->listen & STORE_LISTEN_EVENTS)
+        ctl[n++] = "LISTEN " STORE_CHANNEL_EVENTS;
     /* for this connection's every statement: a query past it fails with 57014 */
     char timeout[64];
     if (s->statement_timeout_ms > 0) {

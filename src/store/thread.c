@@ -77,7 +77,10 @@
  * table. A REST store (STORE_LISTEN_APIKEYS) listens on ocppgw_apikey
  * instead: "<id>" becomes a STORE_OP_APIKEY_CHANGED job that loads the row;
  * "<id> gone" (revoked or deleted) is completed at once, so a revocation
- * reaches the key cache without waiting for a round trip. Ids not yet
+ * reaches the key cache without waiting for a round trip. With
+ * STORE_LISTEN_EVENTS it also LISTENs on ocppgw_events (sql/011): the seqs
+ * announced together become one STORE_OP_EVENTS_NOTIFIED job completed at
+ * once, carrying the highest (the event stream reads the rows itself). Ids not yet
  * loaded when the connection drops are forgotten: after a reconnect the
  * loop reloads everything.
  *

@@ -692,6 +692,10 @@ static void test_documented_query_parameters_accepted(void **state)
         const cJSON *op = cJSON_GetObjectItemCaseSensitive(path, "get");
         if (!op)
             continue;
+        /* a stream does not end: its parameters are it_event_stream's to try */
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(op, "responses"), "200");
+        if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ok, "content"), "text/event-stream"))
+            continue;
         /* the path with ids that exist */
         char base[256];
         snprintf(base, sizeof base, "%s", path->string);
