@@ -67,6 +67,8 @@ struct rest_io {
     bool (*store_ready)(void *ctx);
     int64_t (*now_ms)(void *ctx);       /* wall clock */
     int64_t (*mono_us)(void *ctx);      /* monotonic */
+    /* A test delivery for the request of that handle (NULL: no delivery thread); answered by rest_on_webhook_test. */
+    void (*webhook_test)(void *ctx, uint64_t handle, const char *endpoint_id);
 };
 
 /* Sets up the framework (before any request). cfg and io are copied (routes borrowed). */
@@ -77,6 +79,9 @@ void rest_shutdown(void);
 const struct rest_config *rest_cfg(void);
 /* The newest Api-Version revision ("V2026_11_21"), for answers made outside the framework. */
 const char *rest_current_api_version(void);
+
+/* The delivery thread's answer to a test delivery (loop thread; see rest_webhook_test). */
+void rest_on_webhook_test(uint64_t handle, const struct rest_webhook_test_result *res);
 
 /* ---- the request ---- */
 

@@ -79,6 +79,11 @@ static const struct key keys[] = {
     INT("cluster", "heartbeat_interval", cluster_heartbeat_interval, 1, 3600),
     INT("events", "retention", events_retention, 0, 10 * 365 * 86400),
     INT("events", "session_update_interval", events_session_update_interval, 1, 86400),
+    INT("webhooks", "timeout", webhooks_timeout, 1, 300),
+    INT("webhooks", "concurrency", webhooks_concurrency, 1, 1000),
+    BOOL("webhooks", "allow_private", webhooks_allow_private),
+    STR("webhooks", "retry_schedule", webhooks_retry_schedule),
+    INT("webhooks", "disable_after", webhooks_disable_after, 60, 365 * 86400),
 };
 
 void config_defaults(struct config *c)
@@ -118,6 +123,9 @@ void config_defaults(struct config *c)
     c->cluster_heartbeat_interval = 10;
     c->events_retention = 7 * 86400;
     c->events_session_update_interval = 60;
+    c->webhooks_timeout = 10;
+    c->webhooks_concurrency = 16;
+    c->webhooks_disable_after = 5 * 86400;
 }
 
 void config_free(struct config *c)
