@@ -58,7 +58,7 @@ bool wh_db_connect(struct webhooks *w)
         goto fail;
     }
     PQsetNoticeProcessor(c, quiet, NULL);
-    PGresult *res = PQexec(c, "SET synchronous_commit = off; LISTEN ocppgw_events");
+    PGresult *res = PQexec(c, "SET synchronous_commit = off; LISTEN ocppgw_events; LISTEN ocppgw_webhooks");
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
