@@ -17,7 +17,7 @@
 #define WH_CLAIM_MAX 256            /* deliveries claimed per statement */
 #define WH_INFLIGHT_MAX 1024        /* transfers at once on this gateway */
 #define WH_POLL_MS 1000             /* due retries and expired leases are looked for this often */
-#define WH_LEASE_EXTRA_S 30         /* a claim's lease: webhooks.timeout plus this */
+#define WH_LEASE_EXTRA_S 5          /* a claim's lease: webhooks.timeout plus this (sent at once, ended by the timeout) */
 #define WH_PENDING_MAX 100000       /* outcomes kept while the database is away */
 
 struct pg_conn;
