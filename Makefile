@@ -163,12 +163,17 @@ SIM_BIN  := $(BUILD)/ocppsim
 # keep intermediate objects (test objects are built through a chain rule)
 .SECONDARY:
 
-all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN)
+all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN) $(BUILD)/webhook-receiver
 
 # ---------------------------------------------------------------- build rules
 $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+# the webhook receiver of scripts/webhook-bench.sh
+$(BUILD)/webhook-receiver: tools/webhook_receiver.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $< $(shell pkg-config --cflags --libs libcrypto)
 
 # Schemas, migrations and the OpenAPI document are compiled into the binary: nothing to find at run time.
 $(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(SCHEMAS) $(SQL) $(APIDOCS)
