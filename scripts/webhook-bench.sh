@@ -10,8 +10,9 @@
 # every signature and measures commit -> receipt with the event's createdAt.
 #  1. throughput: BURST events over 1,000 chargers committed at once; the
 #     receiver's deliveries per second from the first to the last;
-#  2. latency: RATE events per second for SECONDS (pgbench, 8 clients, one
-#     event per transaction, 1,000 chargers); commit -> receipt p50/p90/p99.
+#  2. latency: RATE events per second for SECONDS (pgbench, 8 clients,
+#     transactions of 10 events as the store's batches commit them, 1,000
+#     chargers); commit -> receipt p50/p90/p99.
 # Prints one JSON line per phase. Needs `make all` (build/ocppgw,
 # build/webhook-receiver) and PostgreSQL's pgbench.
 set -u
@@ -56,11 +57,12 @@ n=$(( RATE * SECS ))
 "$BUILD/webhook-receiver" --port "$rport" --secret "$secret" --expect "$n" --seconds $(( SECS + 60 )) >"$tmp/rate.json" &
 rpid=$!; sleep 0.3
 cat >"$tmp/event.sql" <<'SQL'
-\set c random(1, 1000)
-SELECT ocppgw_event('connector.status_changed', 'WL-' || :c, now(), '{"status": "Charging"}'::jsonb);
+\set c random(1, 991)
+SELECT count(ocppgw_event('connector.status_changed', 'WL-' || (:c + i), now(), '{"status": "Charging"}'::jsonb))
+FROM generate_series(0, 9) i;
 SQL
-"$PGBENCH" -n -c 8 -j 2 -R "$RATE" -T "$SECS" -f "$tmp/event.sql" "$conn" >"$tmp/pgbench.out" 2>&1
+"$PGBENCH" -n -c 8 -j 2 -R $(( RATE / 10 )) -T "$SECS" -f "$tmp/event.sql" "$conn" >"$tmp/pgbench.out" 2>&1
 wait "$rpid"; rpid=
 tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$tmp/pgbench.out" | head -1)
-echo "{\"phase\": \"latency\", \"rate\": $RATE, \"seconds\": $SECS, \"committedPerSecond\": ${tps:-0}, \"receiver\": $(cat "$tmp/rate.json")}"
+echo "{\"phase\": \"latency\", \"rate\": $RATE, \"seconds\": $SECS, \"eventsPerSecond\": $(awk -v t="${tps:-0}" 'BEGIN { printf "%.0f", t * 10 }'), \"receiver\": $(cat "$tmp/rate.json")}"
 grep -i "error\|warn" "$tmp/gw.log" | grep -v allow_private | head -5

@@ -16,12 +16,16 @@
 --
 -- Order: a lane is (endpoint, charger); events without a charger share the
 -- lane ''. Only the head of a lane (its pending delivery of lowest seq) is
--- ever claimed, so a charger's later event waits while an earlier one is
--- in flight or waiting for a retry, and other lanes go on. So that the
--- claim's scan does not wade through lanes stuck behind a retrying head,
--- the rows behind a head carry its next_attempt_at (pushed when the head
--- fails, copied when a row is added) and the next row is pulled forward
--- when a head ends.
+-- ever claimed (the claim's NOT EXISTS), so a charger's later event waits
+-- while an earlier one is in flight or waiting for a retry, and other
+-- lanes go on. So that the claim's scan of due rows meets heads only, a
+-- row added behind a pending one waits at 'infinity', and when a head ends
+-- the next row of its lane is made due (the record's "pull", a statement
+-- of its own, so it sees rows committed while it waited). The fan-out
+-- never waits for a row the delivery thread holds (SKIP LOCKED): when it
+-- cannot tell, the new row is due, which costs the claim a look, never
+-- order. A sweep (ocppgw_webhook_unstick) makes due any lane whose head
+-- was left waiting anyway.
 
 -- A new endpoint secret: "whsec_" + base64 of 32 random bytes (SHA-256 over
 -- three version-4 UUIDs, 366 bits from the server's strong random source).
@@ -132,8 +136,10 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The fan-out: one pending delivery per matching enabled endpoint and event
--- of the range just committed, in seq order. A row behind a lane's head
--- waits at least as long as the head.
+-- of the range just committed, in seq order. The first of a lane is due
+-- now unless a pending row is ahead of it (share-locked so that a head
+-- ending meanwhile waits for this commit and then sees the new row);
+-- the others wait.
 CREATE OR REPLACE FUNCTION ocppgw_events_committed(p_from bigint, p_to bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -141,16 +147,36 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO webhook_deliveries (endpoint_id, event_seq, charger_id, next_attempt_at)
-    SELECT w.id, e.seq, e.charger_id,
-           greatest(now(), (SELECT h.next_attempt_at FROM webhook_deliveries h
-                            WHERE h.endpoint_id = w.id AND coalesce(h.charger_id, '') = coalesce(e.charger_id, '')
-                              AND h.state = 'pending'
-                            ORDER BY h.event_seq, h.id LIMIT 1))
-    FROM events e
-    JOIN webhook_endpoints w ON w.enabled AND ocppgw_webhook_matches(w, e)
-    WHERE e.seq BETWEEN p_from AND p_to
-    ORDER BY e.seq, w.id;
+    SELECT x.endpoint_id, x.seq, x.charger_id,
+           CASE WHEN x.rn = 1 AND NOT EXISTS (
+                    SELECT 1 FROM webhook_deliveries h
+                    WHERE h.endpoint_id = x.endpoint_id AND coalesce(h.charger_id, '') = x.lane
+                      AND h.state = 'pending'
+                    FOR SHARE SKIP LOCKED)
+                THEN now() ELSE 'infinity' END
+    FROM (SELECT w.id AS endpoint_id, e.seq, e.charger_id, coalesce(e.charger_id, '') AS lane,
+                 row_number() OVER (PARTITION BY w.id, coalesce(e.charger_id, '') ORDER BY e.seq) AS rn
+          FROM events e
+          JOIN webhook_endpoints w ON w.enabled AND ocppgw_webhook_matches(w, e)
+          WHERE e.seq BETWEEN p_from AND p_to) x
+    ORDER BY x.seq, x.endpoint_id;
 END;
+$$;
+
+-- The safety net of the lanes (the delivery thread runs it now and then):
+-- a lane whose oldest pending row still waits at 'infinity' is made due.
+CREATE FUNCTION ocppgw_webhook_unstick() RETURNS integer
+LANGUAGE sql AS $$
+    WITH u AS (
+        UPDATE webhook_deliveries d SET next_attempt_at = now()
+        WHERE d.state = 'pending' AND d.next_attempt_at = 'infinity'
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                          WHERE p.endpoint_id = d.endpoint_id
+                            AND coalesce(p.charger_id, '') = coalesce(d.charger_id, '')
+                            AND p.state = 'pending' AND (p.event_seq, p.id) < (d.event_seq, d.id))
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM u;
 $$;
 
 -- Claims up to p_limit due lane heads for node p_node for p_lease_s
@@ -161,7 +187,11 @@ CREATE FUNCTION ocppgw_webhook_claim(p_node text, p_lease_s integer, p_limit int
 RETURNS TABLE (delivery_id bigint, endpoint_id uuid, attempt integer, url text, secret text,
                previous_secret text, event_id uuid, seq bigint, type text, created_us bigint,
                occurred_us bigint, charger_id text, site_id text, data text)
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    -- plpgsql, not sql: its plan is kept for the session (the thread calls it every turn)
+    RETURN QUERY
     WITH cand AS (
         SELECT d.id, d.endpoint_id, d.next_attempt_at
         FROM webhook_deliveries d
@@ -182,13 +212,17 @@ LANGUAGE sql AS $$
         WHERE c.rn <= coalesce(p_room[array_position(p_eps, c.endpoint_id)], p_default)
     )
     UPDATE webhook_deliveries d
-    SET claimed_by = p_node, claimed_until = now() + p_lease_s * interval '1 second', attempt = d.attempt + 1
+    -- next_attempt_at moves to the lease's end too: in flight, the row leaves the
+    -- claim's due range, and comes back to it by itself if the lease runs out
+    SET claimed_by = p_node, claimed_until = now() + p_lease_s * interval '1 second',
+        next_attempt_at = now() + p_lease_s * interval '1 second', attempt = d.attempt + 1
     FROM pick, events e, webhook_endpoints w
     WHERE d.id = pick.id AND e.seq = d.event_seq AND w.id = d.endpoint_id AND w.enabled
     RETURNING d.id, d.endpoint_id, d.attempt, w.url, w.secret,
               CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END,
               e.id, e.seq, e.type, ocppgw_us(e.created_at), ocppgw_us(e.occurred_at), e.charger_id,
               e.site_id, e.data::text;
+END;
 $$;
 
 -- Disables endpoints (410, days of failures, the API), ends their pending
@@ -217,8 +251,9 @@ $$;
 -- outcome 'delivered', 'retry' (again in p_delay seconds), 'failed' (no
 -- more attempts) or 'gone' (410: failed, and the endpoint disabled). Rows
 -- whose claim is no longer p_node's (the lease ran out and another gateway
--- took them) are left alone. Then the lanes (a retrying head's rows wait
--- with it; an ended head's successor is due now) and the endpoints' health:
+-- took them) are left alone. Then the lanes (an ended head's successor is
+-- due now: a statement of its own, which sees rows committed while the
+-- first waited for a fan-out's share lock) and the endpoints' health:
 -- a success clears failing_since; an endpoint failing for p_disable_after_s
 -- is disabled. Returns the endpoints disabled and why.
 CREATE FUNCTION ocppgw_webhook_record(p_node text, p_ids bigint[], p_outcome text[], p_code integer[],
@@ -228,14 +263,17 @@ RETURNS TABLE (endpoint_id uuid, reason text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
+    v_eps uuid[];                   -- per recorded row: endpoint, lane, outcome
+    v_lanes text[];
+    v_outcomes text[];
     v_gone uuid[];
     v_stale uuid[];
 BEGIN
-    IF to_regclass('pg_temp.ocppgw_wh_done') IS NULL THEN
-        CREATE TEMP TABLE ocppgw_wh_done (
-            id bigint, endpoint_id uuid, lane text, event_seq bigint, outcome text, next_at timestamptz
-        ) ON COMMIT DELETE ROWS;
-    END IF;
+    -- the endpoints first, in id order, as a DELETE or PATCH of an endpoint
+    -- takes its row before its deliveries' rows: no deadlock with either
+    PERFORM 1 FROM webhook_endpoints w
+    WHERE w.id IN (SELECT d.endpoint_id FROM webhook_deliveries d WHERE d.id = ANY (p_ids))
+    ORDER BY w.id FOR NO KEY UPDATE;
     WITH r AS (
         SELECT * FROM unnest(p_ids, p_outcome, p_code, p_ms, p_error, p_body, p_delay)
                       AS r(id, outcome, code, ms, error, body, delay)
@@ -250,36 +288,35 @@ BEGIN
             delivered_at = CASE WHEN r.outcome = 'delivered' THEN now() END
         FROM r
         WHERE d.id = r.id AND d.claimed_by = p_node AND d.state = 'pending'
-        RETURNING d.id, d.endpoint_id, coalesce(d.charger_id, '') AS lane, d.event_seq, r.outcome, d.next_attempt_at
+        RETURNING d.endpoint_id, coalesce(d.charger_id, '') AS lane, r.outcome
     )
-    INSERT INTO pg_temp.ocppgw_wh_done SELECT * FROM upd;
+    SELECT array_agg(u.endpoint_id), array_agg(u.lane), array_agg(u.outcome) INTO v_eps, v_lanes, v_outcomes
+    FROM upd u;
+    IF v_eps IS NULL THEN
+        RETURN;
+    END IF;
 
-    -- a retrying head: the rows behind it wait as long
-    UPDATE webhook_deliveries t SET next_attempt_at = x.next_at
-    FROM pg_temp.ocppgw_wh_done x
-    WHERE x.outcome = 'retry' AND t.endpoint_id = x.endpoint_id AND coalesce(t.charger_id, '') = x.lane
-      AND t.state = 'pending' AND (t.event_seq, t.id) > (x.event_seq, x.id) AND t.next_attempt_at < x.next_at;
-    -- an ended head: the next row of its lane is due now
+    -- an ended head: the next row of its lane is due now (a statement of its
+    -- own: it sees the rows fan-outs committed while the first one waited)
     UPDATE webhook_deliveries t SET next_attempt_at = now()
-    FROM (SELECT DISTINCT x.endpoint_id, x.lane FROM pg_temp.ocppgw_wh_done x
+    FROM (SELECT DISTINCT x.ep, x.lane FROM unnest(v_eps, v_lanes, v_outcomes) x(ep, lane, outcome)
           WHERE x.outcome <> 'retry') l,
          LATERAL (SELECT n.id FROM webhook_deliveries n
-                  WHERE n.endpoint_id = l.endpoint_id AND coalesce(n.charger_id, '') = l.lane AND n.state = 'pending'
+                  WHERE n.endpoint_id = l.ep AND coalesce(n.charger_id, '') = l.lane AND n.state = 'pending'
                   ORDER BY n.event_seq, n.id LIMIT 1) nx
     WHERE t.id = nx.id AND t.next_attempt_at > now();
 
-    -- health
+    -- health: a success clears failing_since, a failure starts it
     UPDATE webhook_endpoints w SET failing_since = NULL
     WHERE w.failing_since IS NOT NULL
-      AND w.id IN (SELECT x.endpoint_id FROM pg_temp.ocppgw_wh_done x WHERE x.outcome = 'delivered');
+      AND w.id IN (SELECT x.ep FROM unnest(v_eps, v_outcomes) x(ep, outcome) WHERE x.outcome = 'delivered');
     UPDATE webhook_endpoints w SET failing_since = now()
     WHERE w.failing_since IS NULL
-      AND w.id IN (SELECT x.endpoint_id FROM pg_temp.ocppgw_wh_done x WHERE x.outcome <> 'delivered')
-      AND w.id NOT IN (SELECT x.endpoint_id FROM pg_temp.ocppgw_wh_done x WHERE x.outcome = 'delivered');
-    SELECT array_agg(DISTINCT x.endpoint_id) INTO v_gone FROM pg_temp.ocppgw_wh_done x WHERE x.outcome = 'gone';
+      AND w.id IN (SELECT x.ep FROM unnest(v_eps, v_outcomes) x(ep, outcome) WHERE x.outcome <> 'delivered')
+      AND w.id NOT IN (SELECT x.ep FROM unnest(v_eps, v_outcomes) x(ep, outcome) WHERE x.outcome = 'delivered');
+    SELECT array_agg(DISTINCT x.ep) INTO v_gone FROM unnest(v_eps, v_outcomes) x(ep, outcome) WHERE x.outcome = 'gone';
     SELECT array_agg(w.id) INTO v_stale FROM webhook_endpoints w
-    WHERE w.enabled AND w.failing_since < now() - p_disable_after_s * interval '1 second'
-      AND w.id IN (SELECT x.endpoint_id FROM pg_temp.ocppgw_wh_done x);
+    WHERE w.enabled AND w.failing_since < now() - p_disable_after_s * interval '1 second' AND w.id = ANY (v_eps);
     IF v_gone IS NOT NULL THEN
         RETURN QUERY SELECT d, 'the receiver answered 410 Gone'
                      FROM ocppgw_webhook_disable(v_gone, 'the receiver answered 410 Gone', 'webhooks', NULL) d;

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -266,8 +267,11 @@ int main(int argc, char **argv)
         }
         if (pfd[0].revents && n < CONN_MAX) {
             int fd = accept(lfd, NULL, NULL);
-            if (fd >= 0)
+            if (fd >= 0) {
+                int on = 1;     /* answers go out at once, not behind a delayed ACK */
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
                 conns[n++] = (struct conn){ .fd = fd };
+            }
         }
     }
     qsort(lat, nlat, sizeof *lat, cmp);

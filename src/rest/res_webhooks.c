@@ -94,7 +94,9 @@ static const struct rest_col delivery_cols[] = {
     { "latencyMs", "d.latency_ms", REST_COL_INT, NULL },
     { "error", "d.error", REST_COL_STR, NULL },
     { "responseBody", "d.response_body", REST_COL_STR, NULL },
-    { "nextAttemptAt", "CASE WHEN d.state = 'pending' THEN d.next_attempt_at END", REST_COL_TIME, NULL },
+    /* null when delivered, failed, or waiting ('infinity') behind an earlier event of its charger */
+    { "nextAttemptAt", "CASE WHEN d.state = 'pending' AND d.next_attempt_at <> 'infinity' THEN d.next_attempt_at END",
+      REST_COL_TIME, NULL },
     { "lastAttemptAt", "d.last_attempt_at", REST_COL_TIME, NULL },
     { "deliveredAt", "d.delivered_at", REST_COL_TIME, NULL },
     { "createdAt", "d.created_at", REST_COL_TIME, NULL },

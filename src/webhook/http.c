@@ -174,9 +174,10 @@ bool wh_http_start(struct webhooks *w, struct wh_transfer *t, const char *url, c
     return true;
 }
 
-void wh_http_collect(struct webhooks *w, void (*fn)(struct webhooks *w, struct wh_transfer *t, int result,
-                                                    long status))
+int wh_http_collect(struct webhooks *w, void (*fn)(struct webhooks *w, struct wh_transfer *t, int result,
+                                                   long status))
 {
+    int done = 0;
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(w->multi, &left))) {
@@ -198,5 +199,7 @@ void wh_http_collect(struct webhooks *w, void (*fn)(struct webhooks *w, struct w
         w->ninflight--;
         fn(w, t, (int)rc, status);
         wh_transfer_free(t);
+        done++;
     }
+    return done;
 }

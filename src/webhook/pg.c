@@ -202,6 +202,20 @@ int wh_db_claim(struct webhooks *w, int limit, void (*start)(struct webhooks *w,
     return n;
 }
 
+/* ---- the lanes' safety net ---- */
+
+void wh_db_unstick(struct webhooks *w)
+{
+    if (!w->db)
+        return;
+    PGresult *res = PQexec(w->db, "SELECT ocppgw_webhook_unstick()");
+    if (check(w, res, PGRES_TUPLES_OK, "unsticking lanes") && atoi(PQgetvalue(res, 0, 0)) > 0) {
+        log_warn(NULL, "webhooks: %s lane(s) found waiting behind nothing, made due", PQgetvalue(res, 0, 0));
+        w->notified = true;
+    }
+    PQclear(res);
+}
+
 /* ---- record ---- */
 
 /* Appends s as an element of a PostgreSQL array literal (NULL -> NULL). */

@@ -10,6 +10,7 @@
  *      when the schedule is spent;
  *   2. records the outcomes in one statement (ocppgw_webhook_record), which
  *      also moves the lanes on and disables endpoints (410, 5 days failing);
+ *      now and then (WH_UNSTICK_MS) it runs the lanes' safety net;
  *   3. claims due deliveries when there is room and something may be due
  *      (a notification on ocppgw_events, or WH_POLL_MS since the last
  *      look: retries, leases that ran out), at most webhooks.concurrency in
@@ -56,6 +57,24 @@ static void endpoint_add(struct webhooks *w, const char *id, int d)
         hmap_del_str(w->per_endpoint, id);
     else
         hmap_put_str(w->per_endpoint, id, (void *)(intptr_t)(n + 1));
+}
+
+static int count_full(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key;
+    (void)klen;
+    struct webhooks *w = ctx;
+    if ((int)((intptr_t)val - 1) >= w->cfg.concurrency)
+        w->full_seen = true;
+    return 0;
+}
+
+/* Whether some endpoint has webhooks.concurrency deliveries in flight here. */
+static bool endpoints_full(struct webhooks *w)
+{
+    w->full_seen = false;
+    hmap_foreach(w->per_endpoint, count_full, w);
+    return w->full_seen;
 }
 
 /* ---- results to the loop ---- */
@@ -234,7 +253,9 @@ static void start_test(struct webhooks *w, const struct wh_test_req *q)
 static void *run(void *arg)
 {
     struct webhooks *w = arg;
-    int64_t next_poll_us = 0;
+    int64_t next_poll_us = 0, next_unstick_us = time_mono_us() + WH_UNSTICK_MS * 1000;
+    int64_t first_done_us = 0;          /* the oldest outcome not yet recorded */
+    bool freed = false;                 /* transfers ended since the last claim */
     for (;;) {
         pthread_mutex_lock(&w->mu);
         bool stop = w->stop;
@@ -254,18 +275,42 @@ static void *run(void *arg)
 
         int running = 0;
         curl_multi_perform(w->multi, &running);
-        wh_http_collect(w, on_done);
-        if (w->npending)
-            wh_db_record(w);
-
         int64_t now = time_mono_us();
-        if (w->db && !w->npending && (w->notified || now >= next_poll_us)) {
+        if (wh_http_collect(w, on_done) > 0) {
+            freed = true;
+            if (!first_done_us)
+                first_done_us = now;
+        }
+        /*
+         * Outcomes are recorded in batches: while transfers are still in
+         * flight, up to WH_BATCH_US after the first outcome, so that one
+         * record and one claim serve many deliveries instead of one each.
+         */
+        bool batch_due = w->npending && (w->ninflight == 0 || now - first_done_us >= WH_BATCH_US ||
+                                         w->npending >= WH_CLAIM_MAX);
+        if (batch_due || (w->npending && !first_done_us)) {
+            wh_db_record(w);
+            first_done_us = 0;
+        }
+
+        if (w->db && now >= next_unstick_us) {
+            next_unstick_us = now + WH_UNSTICK_MS * 1000;
+            wh_db_unstick(w);
+        }
+        if (w->db && !w->npending && (w->notified || now >= next_poll_us || (freed && w->more))) {
+            freed = false;
             int room = WH_INFLIGHT_MAX - w->ninflight;
             int limit = room < WH_CLAIM_MAX ? room : WH_CLAIM_MAX;
             if (limit > 0) {
                 w->notified = false;
+                bool full = endpoints_full(w);
                 int n = wh_db_claim(w, limit, start_claimed);
-                /* a full claim may have left more behind: look again at once */
+                /*
+                 * Work found, or an endpoint at its concurrency: more may be
+                 * due as soon as a transfer ends (a lane's next event, the
+                 * endpoint's room). A full claim: look again at once.
+                 */
+                w->more = n > 0 || full;
                 next_poll_us = n == limit ? now : now + WH_POLL_MS * 1000;
             }
         }
@@ -287,13 +332,21 @@ static void *run(void *arg)
             rev = next;
         }
 
+        /* transfers this turn started or answers already there: collected now, not after the wait */
         curl_multi_perform(w->multi, &running);
         now = time_mono_us();
+        if (wh_http_collect(w, on_done) > 0) {
+            freed = true;
+            if (!first_done_us)
+                first_done_us = now;
+        }
         int wait_ms = w->notified || next_poll_us <= now ? 0 : (int)((next_poll_us - now) / 1000) + 1;
         if (wait_ms > WH_POLL_MS)
             wait_ms = WH_POLL_MS;
         if (!w->db || w->npending)
             wait_ms = wait_ms < 200 ? wait_ms : 200;   /* the backoff, or a record to retry */
+        if (first_done_us)
+            wait_ms = wait_ms < 2 ? wait_ms : 2;       /* the batch's end (WH_BATCH_US) */
         if (w->notified && w->ninflight >= WH_INFLIGHT_MAX)
             wait_ms = 50;
         struct curl_waitfd fds[1];

@@ -19,6 +19,8 @@
 #define WH_POLL_MS 1000             /* due retries and expired leases are looked for this often */
 #define WH_LEASE_EXTRA_S 5          /* a claim's lease: webhooks.timeout plus this (sent at once, ended by the timeout) */
 #define WH_PENDING_MAX 100000       /* outcomes kept while the database is away */
+#define WH_BATCH_US 2000            /* outcomes wait this long for others before they are recorded */
+#define WH_UNSTICK_MS 30000         /* the lanes' safety net runs this often */
 
 struct pg_conn;
 
@@ -90,6 +92,8 @@ struct webhooks {
     int64_t db_retry_us;               /* next connection attempt */
     int db_backoff_ms;
     bool notified;                     /* new events since the last claim */
+    bool full_seen;                    /* endpoints_full's scratch */
+    bool more;                         /* the last claim found work or met a full endpoint: claim again once room frees */
 };
 
 /* ---- pg.c ---- */
@@ -101,6 +105,8 @@ bool wh_db_poll(struct webhooks *w);
 int wh_db_socket(struct webhooks *w);
 /* Claims and starts up to limit deliveries through start(w, c); returns how many, -1 on error. */
 int wh_db_claim(struct webhooks *w, int limit, void (*start)(struct webhooks *w, const struct wh_claimed *c));
+/* Makes due any lane head left waiting (ocppgw_webhook_unstick); a safety net. */
+void wh_db_unstick(struct webhooks *w);
 /* Records w->pending; true if done (the list is emptied). */
 bool wh_db_record(struct webhooks *w);
 /*
@@ -119,8 +125,8 @@ bool wh_db_test_target(struct webhooks *w, const char *endpoint_id, bool *found,
  */
 bool wh_http_start(struct webhooks *w, struct wh_transfer *t, const char *url, const char *secret,
                    const char *previous, char *why, size_t cap);
-/* The attempts that ended: fn(w, t, curl result, status) for each, then t is freed. */
-void wh_http_collect(struct webhooks *w, void (*fn)(struct webhooks *w, struct wh_transfer *t, int result,
+/* The attempts that ended: fn(w, t, curl result, status) for each, then t is freed; returns how many. */
+int wh_http_collect(struct webhooks *w, void (*fn)(struct webhooks *w, struct wh_transfer *t, int result,
                                                     long status));
 void wh_transfer_free(struct wh_transfer *t);
 /* Text for a curl result code. */
