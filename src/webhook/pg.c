@@ -135,6 +135,7 @@ static bool check(struct webhooks *w, PGresult *res, ExecStatusType want, const 
 struct room_ctx {
     struct strbuf *eps, *room;
     int concurrency;
+    int total;                      /* room of the busy endpoints */
 };
 
 static int add_room(void *ctx, const void *key, size_t klen, void *val)
@@ -144,18 +145,28 @@ static int add_room(void *ctx, const void *key, size_t klen, void *val)
     strbuf_puts(rc->eps, rc->eps->len > 1 ? "," : "");
     strbuf_put(rc->eps, key, klen);
     strbuf_printf(rc->room, "%s%d", rc->room->len > 1 ? "," : "", rc->concurrency - inflight);
+    rc->total += rc->concurrency - inflight > 0 ? rc->concurrency - inflight : 0;
     return 0;
 }
 
-int wh_db_claim(struct webhooks *w, int limit, void (*start)(struct webhooks *w, const struct wh_claimed *c))
+int wh_db_claim(struct webhooks *w, int limit, void (*start)(struct webhooks *w, const struct wh_claimed *c),
+                bool *full)
 {
+    *full = false;
     if (!w->db || limit <= 0)
         return 0;
     struct strbuf eps = STRBUF_INIT, room = STRBUF_INIT;
     strbuf_putc(&eps, '{');
     strbuf_putc(&room, '{');
-    struct room_ctx rc = { &eps, &room, w->cfg.concurrency };
+    struct room_ctx rc = { &eps, &room, w->cfg.concurrency, 0 };
     hmap_foreach(w->per_endpoint, add_room, &rc);
+    /*
+     * Ask for no more than there is room for (the busy endpoints' room, and
+     * one endpoint's worth for the others): every row the claim looks at
+     * is locked until it commits, so a larger limit only costs locks.
+     */
+    if (limit > rc.total + w->cfg.concurrency)
+        limit = rc.total + w->cfg.concurrency;
     strbuf_putc(&eps, '}');
     strbuf_putc(&room, '}');
     char lease[16], lim[16], conc[16];
@@ -192,6 +203,7 @@ int wh_db_claim(struct webhooks *w, int limit, void (*start)(struct webhooks *w,
         c.data = PQgetvalue(res, i, 13);
         start(w, &c);
     }
+    *full = n == limit;
     /* the secrets were in the result: wipe it before it goes back to the heap */
     for (int i = 0; i < n; i++) {
         for (int col = 4; col <= 5; col++)

@@ -304,14 +304,15 @@ static void *run(void *arg)
             if (limit > 0) {
                 w->notified = false;
                 bool full = endpoints_full(w);
-                int n = wh_db_claim(w, limit, start_claimed);
+                bool got_all;
+                int n = wh_db_claim(w, limit, start_claimed, &got_all);
                 /*
                  * Work found, or an endpoint at its concurrency: more may be
                  * due as soon as a transfer ends (a lane's next event, the
                  * endpoint's room). A full claim: look again at once.
                  */
                 w->more = n > 0 || full;
-                next_poll_us = n == limit ? now : now + WH_POLL_MS * 1000;
+                next_poll_us = got_all ? now : now + WH_POLL_MS * 1000;
             }
         }
 

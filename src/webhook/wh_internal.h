@@ -103,8 +103,13 @@ void wh_db_drop(struct webhooks *w, const char *why);
 /* Reads notifications that arrived; false if the connection broke. */
 bool wh_db_poll(struct webhooks *w);
 int wh_db_socket(struct webhooks *w);
-/* Claims and starts up to limit deliveries through start(w, c); returns how many, -1 on error. */
-int wh_db_claim(struct webhooks *w, int limit, void (*start)(struct webhooks *w, const struct wh_claimed *c));
+/*
+ * Claims and starts up to limit deliveries through start(w, c) (fewer when
+ * the endpoints in flight have less room); returns how many, -1 on error.
+ * *full: as many as were asked for came (more may be due).
+ */
+int wh_db_claim(struct webhooks *w, int limit, void (*start)(struct webhooks *w, const struct wh_claimed *c),
+                bool *full);
 /* Makes due any lane head left waiting (ocppgw_webhook_unstick); a safety net. */
 void wh_db_unstick(struct webhooks *w);
 /* Records w->pending; true if done (the list is emptied). */
