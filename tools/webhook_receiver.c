@@ -47,8 +47,7 @@ static unsigned char key[64];
 static int keylen;
 static double *lat;
 static size_t nlat, caplat;
-static char (*seen)[40];
-static size_t nseen, capseen;
+static size_t nseen;
 static long bad;
 static double first_ms, last_ms;
 
@@ -126,17 +125,49 @@ static bool signature_ok(const char *id, const char *ts, const char *body, size_
     return false;
 }
 
+/* A set of the ids seen (open addressing, grown at half full). */
+static char (*set)[40];
+static size_t setcap;
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static bool set_add(const char *id)
+{
+    if (2 * (nseen + 1) > setcap) {
+        size_t old = setcap;
+        char (*prev)[40] = set;
+        setcap = setcap ? setcap * 2 : 65536;
+        set = calloc(setcap, sizeof *set);
+        for (size_t i = 0; i < old; i++)
+            if (prev[i][0])
+                for (size_t j = hash(prev[i]) & (setcap - 1);; j = (j + 1) & (setcap - 1))
+                    if (!set[j][0]) {
+                        memcpy(set[j], prev[i], sizeof set[j]);
+                        break;
+                    }
+        free(prev);
+    }
+    for (size_t j = hash(id) & (setcap - 1);; j = (j + 1) & (setcap - 1)) {
+        if (!set[j][0]) {
+            snprintf(set[j], sizeof set[j], "%s", id);
+            return true;
+        }
+        if (strcmp(set[j], id) == 0)
+            return false;
+    }
+}
+
 static bool is_new(const char *id)
 {
-    /* linear is fine for a benchmark's tens of thousands: compare the tail first */
-    for (size_t i = nseen; i-- > 0;)
-        if (strcmp(seen[i], id) == 0)
-            return false;
-    if (nseen == capseen) {
-        capseen = capseen ? capseen * 2 : 4096;
-        seen = realloc(seen, capseen * sizeof *seen);
-    }
-    snprintf(seen[nseen++], sizeof seen[0], "%s", id);
+    if (!id[0] || !set_add(id))
+        return false;
+    nseen++;
     return true;
 }
 
