@@ -75,6 +75,7 @@ struct wh_config {
     struct wh_schedule schedule;    /* webhooks.retry_schedule */
     int disable_after_s;            /* an endpoint failing this long is disabled (5 days) */
     const char *user_agent;         /* "ocppgw/<version>" (copied) */
+    const char *node;               /* claimed_by of this process's claims (copied); NULL: host:pid:random */
     void (*wake)(void *ctx);        /* test results are ready (any thread) */
     void *wake_ctx;
 };

@@ -165,12 +165,14 @@ static bool start_signer(struct gateway *g, const struct config *cfg)
 }
 
 /* The webhook delivery thread (src/webhook/); false (a line said why) if it cannot start. */
-static bool start_webhooks(struct gateway *g, const struct config *cfg)
+static bool start_webhooks(struct gateway *g, const struct config *cfg, const char *node_id, const char *boot_id)
 {
+    char node[96];
+    snprintf(node, sizeof node, "%s/%s", node_id, boot_id);     /* its claims name the node and this run */
     struct wh_config wc = {
         .conninfo = cfg->db_url, .timeout_s = cfg->webhooks_timeout, .concurrency = cfg->webhooks_concurrency,
         .allow_private = cfg->webhooks_allow_private, .disable_after_s = cfg->webhooks_disable_after,
-        .user_agent = "ocppgw/" OCPPGW_VERSION, .wake = gw_store_wake, .wake_ctx = g,
+        .user_agent = "ocppgw/" OCPPGW_VERSION, .node = node, .wake = gw_store_wake, .wake_ctx = g,
     };
     const char *schedule = cfg->webhooks_retry_schedule[0] ? cfg->webhooks_retry_schedule : WH_SCHEDULE_DEFAULT;
     if (!wh_schedule_parse(schedule, &wc.schedule)) {
@@ -319,7 +321,7 @@ int app_serve(const struct config *cfg)
         goto out;
     }
 
-    if (!start_webhooks(&g, cfg))
+    if (!start_webhooks(&g, cfg, node_id, boot_id))
         goto out;
 
     gw_server_run(&g, (size_t)n, (size_t)nkeys);

@@ -392,13 +392,18 @@ struct webhooks *wh_start(const struct wh_config *cfg)
         wh_schedule_parse(WH_SCHEDULE_DEFAULT, &w->cfg.schedule);
     if (w->cfg.disable_after_s < 1)
         w->cfg.disable_after_s = 5 * 86400;
-    char host[48] = "host";
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = '\0';
-    unsigned char rnd[4];
-    secret_random(rnd, sizeof rnd);
-    snprintf(w->node, sizeof w->node, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0], rnd[1], rnd[2],
-             rnd[3]);
+    if (cfg->node && cfg->node[0]) {
+        str_copy(w->node, sizeof w->node, cfg->node);
+    } else {
+        char host[48] = "host";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        unsigned char rnd[4];
+        secret_random(rnd, sizeof rnd);
+        snprintf(w->node, sizeof w->node, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0], rnd[1], rnd[2],
+                 rnd[3]);
+    }
+    w->cfg.node = NULL;
     w->per_endpoint = hmap_new();
     w->multi = curl_multi_init();
     pthread_mutex_init(&w->mu, NULL);
