@@ -449,6 +449,36 @@ static void test_gone_disables_the_endpoint(void **state)
     free(path);
 }
 
+/* webhooks.disable_after (5 days): an endpoint whose attempts all failed that long is disabled at the next failure */
+static void test_days_of_failures_disable_the_endpoint(void **state)
+{
+    (void)state;
+    struct ep e = create("[\"charger.*\"]");
+    rcv_answer(R, 500, NULL);
+    free(emit("charger.updated", "wh-A"));
+    assert_int_equal(wait_deliveries(e.id, "attempt >= 1 AND status_code = 500", 1), 1);
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM webhook_endpoints WHERE id = $1::uuid"
+                                                " AND failing_since IS NOT NULL AND enabled", e.id), 1);
+    /* five days pass with nothing but failures */
+    db_exec("UPDATE webhook_endpoints SET failing_since = now() - interval '5 days 1 minute' WHERE id = $1::uuid",
+            e.id);
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 0, "SELECT enabled::int FROM webhook_endpoints WHERE id = $1::uuid", e.id),
+                     0);
+    assert_int_equal(db_int("SELECT count(*) FROM webhook_endpoints WHERE id = $1::uuid"
+                            " AND disabled_reason LIKE 'every delivery failed for 432000 s'", e.id), 1);
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM audit_log WHERE action = 'webhook_endpoint.disable'"
+                                                " AND resource = $1", e.id), 1);
+    assert_int_equal(wait_deliveries(e.id, "state = 'failed'", 1), 1);
+
+    /* a success in between starts the count again */
+    struct ep f = create("[\"charger.*\"]");
+    rcv_answer(R, 200, NULL);
+    db_exec("UPDATE webhook_endpoints SET failing_since = now() - interval '6 days' WHERE id = $1::uuid", f.id);
+    free(emit("charger.updated", "wh-A"));
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 1, "SELECT count(*) FROM webhook_endpoints WHERE id = $1::uuid"
+                                                " AND failing_since IS NULL AND enabled", f.id), 1);
+}
+
 static void test_retry_after_and_failed_after_the_schedule(void **state)
 {
     (void)state;
@@ -689,6 +719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotate_signs_with_both_secrets_for_a_day, setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_receiver_down_then_up_in_order_per_charger, setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_gone_disables_the_endpoint, setup, it_test_teardown),
+        cmocka_unit_test_setup_teardown(test_days_of_failures_disable_the_endpoint, setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_and_failed_after_the_schedule, setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_deliveries_log_and_redeliver, setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_test_delivery_answers_the_result, setup, it_test_teardown),
