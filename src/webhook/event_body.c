@@ -1,10 +1,11 @@
 /*
  * The body of a delivery: the event as GET /v1/events/{id} answers it
  * ({id, seq, type, createdAt, occurredAt, chargerId, siteId, data}, times
- * as the REST API writes them). The event resource's renderer belongs to
- * the events collection (issue 12's outbox part); until one renderer sits
- * below both, this function is the webhook's copy of that shape, kept in
- * step by it_webhooks (a delivered body equals the stored event).
+ * as the REST API writes them: the columns of src/rest/res_events.c). The
+ * REST resource renders rows through the REST layer's column tables, which
+ * this layer may not use; until one renderer sits below both (model), this
+ * function is the webhook's copy of that shape, and it_webhooks checks a
+ * delivered body against GET /v1/events/{id} of the same event.
  */
 #include <stdio.h>
 #include <stdlib.h>
