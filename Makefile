@@ -21,7 +21,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 
 CC       ?= cc
-PKGS     := libwebsockets libcjson libpq libcrypto libssl inih libsystemd libuv
+PKGS     := libwebsockets libcjson libpq libcrypto libssl inih libsystemd libuv libcurl
 TEST_PKG_CFLAGS := $(shell pkg-config --cflags cmocka libcurl 2>/dev/null)
 TEST_PKG_LIBS   := $(shell pkg-config --libs cmocka libcurl 2>/dev/null)
 
@@ -57,7 +57,7 @@ CFLAGS   += -DOCPPGW_VERSION='"0.1.0-$(VERSION)"'
 # and `make check-layers` (part of `make test`) fails on any call, include
 # or library use outside it. docs/architecture.md shows the same table
 # (checked too). Dependencies are listed transitively closed.
-LAYERS          := util model metrics embedded config core ocpp store rest glue app
+LAYERS          := util model metrics embedded config core ocpp store rest webhook glue app
 DEPS_util       :=
 DEPS_model      := util
 DEPS_metrics    := model util
@@ -67,19 +67,21 @@ DEPS_core       := metrics model util
 DEPS_ocpp       := core metrics model util embedded
 DEPS_store      := metrics model util embedded
 DEPS_rest       := ocpp core metrics model util embedded
-DEPS_glue       := rest store ocpp core config metrics model util embedded
-DEPS_app        := glue rest store ocpp core config metrics model util embedded
+DEPS_webhook    := model util
+DEPS_glue       := rest webhook store ocpp core config metrics model util embedded
+DEPS_app        := glue rest webhook store ocpp core config metrics model util embedded
 # external libraries (pkg-config names) each layer may call itself
 EXT_util        := libcrypto
 EXT_config      := inih
 EXT_ocpp        := libcjson
 EXT_store       := libpq libcrypto
 EXT_rest        := libcjson libcrypto
+EXT_webhook     := libcurl libpq libcjson libcrypto
 EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
-HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h
-HDRS_model      := ocpp_msg.h store_job.h
+HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h netaddr.h
+HDRS_model      := ocpp_msg.h store_job.h event_types.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
 HDRS_config     := config.h
@@ -87,9 +89,10 @@ HDRS_core       := core.h
 HDRS_ocpp       := ocpp.h
 HDRS_store      := store.h
 HDRS_rest       := rest.h rest_body.h rest_cursor.h rest_live.h rest_query.h rest_res.h rest_transport.h
+HDRS_webhook    := webhook.h
 HDRS_glue       := gateway.h
 # link order: every archive before the ones it uses
-LINK_ORDER      := app glue rest store ocpp core config metrics model embedded util
+LINK_ORDER      := app glue rest webhook store ocpp core config metrics model embedded util
 
 pc_cflags = $(if $(strip $(1)),$(shell pkg-config --cflags $(1) 2>/dev/null))
 pc_libs   = $(if $(strip $(1)),$(shell pkg-config --libs $(1) 2>/dev/null))
@@ -144,6 +147,7 @@ UNIT_LAYER_test_rest_commands := rest
 UNIT_LAYER_test_fuzz_rest     := rest
 UNIT_LAYER_test_openapi       := rest
 UNIT_LAYER_test_stmt_cache    := store
+UNIT_LAYER_test_webhook       := webhook
 unit_layer = $(or $(UNIT_LAYER_$(1)),app)
 
 IT_SUPPORT_SRC := $(wildcard tests/integration/support/*.c)
@@ -159,12 +163,17 @@ SIM_BIN  := $(BUILD)/ocppsim
 # keep intermediate objects (test objects are built through a chain rule)
 .SECONDARY:
 
-all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN)
+all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN) $(BUILD)/webhook-receiver
 
 # ---------------------------------------------------------------- build rules
 $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+# the webhook receiver of scripts/webhook-bench.sh
+$(BUILD)/webhook-receiver: tools/webhook_receiver.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $< $(shell pkg-config --cflags --libs libcrypto)
 
 # Schemas, migrations and the OpenAPI document are compiled into the binary: nothing to find at run time.
 $(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(SCHEMAS) $(SQL) $(APIDOCS)

@@ -59,6 +59,11 @@ struct config {
     int events_session_update_interval; /* seconds between two session.updated of one session */
     int events_stream_buffer;       /* bytes waiting for one event stream's client before it is cut */
     int events_stream_keepalive;    /* seconds between an event stream's keepalive comments */
+    int webhooks_timeout;           /* seconds for a delivery's 2xx */
+    int webhooks_concurrency;       /* deliveries in flight per endpoint (per gateway) */
+    bool webhooks_allow_private;    /* deliver to loopback/private/link-local destinations too */
+    char webhooks_retry_schedule[256]; /* "" = events.md's; seconds, comma-separated (tests shorten it) */
+    int webhooks_disable_after;     /* seconds of failures only before an endpoint is disabled */
 };
 
 void config_defaults(struct config *c);

@@ -23,6 +23,7 @@ struct store;
 struct hmap;
 struct gw_server;
 struct csr_signer;
+struct webhooks;
 
 /* A queued outgoing websocket message (LWS_PRE headroom before data). */
 struct ws_frame {
@@ -64,6 +65,7 @@ struct gateway {
     struct store *store;
     struct store *rest_store;       /* REST's own connection (src/rest); NULL once stopped */
     struct csr_signer *signer;      /* SignCertificate's CA thread; NULL without security.ca_cert */
+    struct webhooks *webhooks;      /* the webhook delivery thread (src/webhook); NULL once stopped */
     struct hmap *ws_by_conn;        /* conn id -> struct lws * */
     struct ocpp_transport transport;
     struct gw_server *server;       /* the glue's own state (server_lws.c) */

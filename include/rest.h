@@ -254,6 +254,27 @@ void rest_audit(struct rest_request *r, const char *action, const char *resource
 void rest_audit_as(int64_t key_id, const char *request_id, const char *action,
                    const char *resource, const struct cJSON *detail, const char *result);
 
+/* ---- test deliveries of webhook endpoints (src/rest/webhook_test.c) ---- */
+
+/* What the delivery thread answered to POST /v1/webhook-endpoints/{id}/test (all borrowed). */
+struct rest_webhook_test_result {
+    bool found;                         /* the endpoint exists */
+    bool delivered;                     /* a 2xx within webhooks.timeout */
+    int status_code;                    /* 0: no HTTP answer */
+    int latency_ms;
+    const char *event_id;               /* "" when none was made */
+    const char *error;                  /* "" when delivered */
+    const char *response_body;          /* up to 64 KiB */
+};
+typedef void (*rest_webhook_test_done)(struct rest_request *r, const struct rest_webhook_test_result *res);
+/*
+ * Parks r on a test delivery to endpoint_id by the delivery thread
+ * (rest_io.webhook_test); done runs on the loop thread with its result,
+ * unless the client has gone. False when this process has no delivery
+ * thread (nothing was asked).
+ */
+bool rest_webhook_test(struct rest_request *r, const char *endpoint_id, rest_webhook_test_done done);
+
 /* ---- API key cache (src/rest/auth.c) ---- */
 
 /*

@@ -67,6 +67,16 @@ void res_event_stream_init(size_t buffer, int keepalive_s);
 void res_event_stream_notified(int64_t seq);
 void res_event_stream_tick(bool store_ready);
 void res_event_stream_shutdown(void);
+/* webhook endpoints, their deliveries, redelivery of an event (res_webhooks.c) */
+void res_webhook_endpoints_list(struct rest_request *r);
+void res_webhook_endpoint_create(struct rest_request *r);
+void res_webhook_endpoint_get(struct rest_request *r);
+void res_webhook_endpoint_update(struct rest_request *r);
+void res_webhook_endpoint_delete(struct rest_request *r);
+void res_webhook_endpoint_rotate(struct rest_request *r);
+void res_webhook_endpoint_test(struct rest_request *r);
+void res_webhook_deliveries_list(struct rest_request *r);
+void res_event_redeliver(struct rest_request *r);
 
 /*
  * The collections as data (one struct rest_list_spec per list route, in the
@@ -83,6 +93,8 @@ extern const struct rest_list_spec *const res_meter_values_spec;     /* GET /v1/
 extern const struct rest_list_spec *const res_tokens_spec;           /* GET /v1/tokens */
 extern const struct rest_list_spec *const res_api_keys_spec;         /* GET /v1/api-keys */
 extern const struct rest_list_spec *const res_audit_spec;            /* GET /v1/audit-log */
+extern const struct rest_list_spec *const res_webhook_endpoints_spec;  /* GET /v1/webhook-endpoints */
+extern const struct rest_list_spec *const res_webhook_deliveries_spec; /* GET /v1/webhook-endpoints/{id}/deliveries */
 
 /*
  * One session as GET /v1/sessions/{id} answers it: the statement ($1 = the

@@ -72,6 +72,8 @@ struct rest_io {
      * what is queued (its client stopped reading). NULL: no transport.
      */
     void (*kill)(void *ctx, struct rest_request *r);
+    /* A test delivery for the request of that handle (NULL: no delivery thread); answered by rest_on_webhook_test. */
+    void (*webhook_test)(void *ctx, uint64_t handle, const char *endpoint_id);
 };
 
 /* Sets up the framework (before any request). cfg and io are copied (routes borrowed). */
@@ -82,6 +84,9 @@ void rest_shutdown(void);
 const struct rest_config *rest_cfg(void);
 /* The newest Api-Version revision ("V2026_11_21"), for answers made outside the framework. */
 const char *rest_current_api_version(void);
+
+/* The delivery thread's answer to a test delivery (loop thread; see rest_webhook_test). */
+void rest_on_webhook_test(uint64_t handle, const struct rest_webhook_test_result *res);
 
 /* ---- the request ---- */
 

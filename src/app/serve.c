@@ -32,6 +32,7 @@
 #include "secret.h"
 #include "store.h"
 #include "util.h"
+#include "webhook.h"
 
 /* Above this many websockets still open after the drain, the process exits without freeing them one by one. */
 #define FAST_EXIT_SOCKETS 4096
@@ -160,6 +161,32 @@ static bool start_signer(struct gateway *g, const struct config *cfg)
     }
     log_info(NULL, "SignCertificate: CSRs of organization '%s' are signed by %s", cfg->organization,
              cfg->ca_cert);
+    return true;
+}
+
+/* The webhook delivery thread (src/webhook/); false (a line said why) if it cannot start. */
+static bool start_webhooks(struct gateway *g, const struct config *cfg, const char *node_id, const char *boot_id)
+{
+    char node[96];
+    snprintf(node, sizeof node, "%s/%s", node_id, boot_id);     /* its claims name the node and this run */
+    struct wh_config wc = {
+        .conninfo = cfg->db_url, .timeout_s = cfg->webhooks_timeout, .concurrency = cfg->webhooks_concurrency,
+        .allow_private = cfg->webhooks_allow_private, .disable_after_s = cfg->webhooks_disable_after,
+        .user_agent = "ocppgw/" OCPPGW_VERSION, .node = node, .wake = gw_store_wake, .wake_ctx = g,
+    };
+    const char *schedule = cfg->webhooks_retry_schedule[0] ? cfg->webhooks_retry_schedule : WH_SCHEDULE_DEFAULT;
+    if (!wh_schedule_parse(schedule, &wc.schedule)) {
+        app_fail("webhooks.retry_schedule: expected up to %d comma-separated seconds, got '%s'", WH_SCHEDULE_MAX,
+                 schedule);
+        return false;
+    }
+    g->webhooks = wh_start(&wc);
+    if (!g->webhooks) {
+        app_fail("cannot start the webhook delivery thread");
+        return false;
+    }
+    if (cfg->webhooks_allow_private)
+        log_warn(NULL, "webhooks.allow_private is on: deliveries may go to loopback and private addresses");
     return true;
 }
 
@@ -294,6 +321,9 @@ int app_serve(const struct config *cfg)
         goto out;
     }
 
+    if (!start_webhooks(&g, cfg, node_id, boot_id))
+        goto out;
+
     gw_server_run(&g, (size_t)n, (size_t)nkeys);
     rc = 0;
 
@@ -301,6 +331,8 @@ out:;
     int64_t stop_t0 = time_mono_us();
     csr_signer_stop(g.signer);          /* CSRs still waiting are dropped: their chargers ask again */
     g.signer = NULL;
+    wh_stop(g.webhooks);                /* transfers in flight are abandoned: their leases run out */
+    g.webhooks = NULL;
     store_stop(g.store);                /* writes what is queued (disconnects), then the node's stop; joins */
     g.store = NULL;
     store_stop(g.rest_store);           /* audit rows and other write-behind REST jobs */

@@ -81,6 +81,11 @@ static const struct key keys[] = {
     INT("events", "session_update_interval", events_session_update_interval, 1, 86400),
     INT("events", "stream_buffer", events_stream_buffer, 4096, 1024 * 1024 * 1024),
     INT("events", "stream_keepalive", events_stream_keepalive, 1, 3600),
+    INT("webhooks", "timeout", webhooks_timeout, 1, 300),
+    INT("webhooks", "concurrency", webhooks_concurrency, 1, 1000),
+    BOOL("webhooks", "allow_private", webhooks_allow_private),
+    STR("webhooks", "retry_schedule", webhooks_retry_schedule),
+    INT("webhooks", "disable_after", webhooks_disable_after, 60, 365 * 86400),
 };
 
 void config_defaults(struct config *c)
@@ -122,6 +127,9 @@ void config_defaults(struct config *c)
     c->events_session_update_interval = 60;
     c->events_stream_buffer = 1024 * 1024;
     c->events_stream_keepalive = 15;
+    c->webhooks_timeout = 10;
+    c->webhooks_concurrency = 16;
+    c->webhooks_disable_after = 5 * 86400;
 }
 
 void config_free(struct config *c)

@@ -48,6 +48,7 @@
 #include "secret.h"
 #include "store.h"
 #include "util.h"
+#include "webhook.h"
 
 #define FRAG_MAX 4096               /* one query fragment, decoded */
 
@@ -658,6 +659,18 @@ static int64_t io_mono_us(void *ctx)
     return time_mono_us();
 }
 
+/* POST /v1/webhook-endpoints/{id}/test: the delivery thread answers through drain_webhooks. */
+static void io_webhook_test(void *ctx, uint64_t handle, const char *endpoint_id)
+{
+    struct gateway *g = ctx;
+    if (g->webhooks) {
+        wh_test_submit(g->webhooks, handle, endpoint_id);
+        return;
+    }
+    struct rest_webhook_test_result res = { .found = true, .event_id = "", .error = "shutting down" };
+    rest_on_webhook_test(handle, &res);
+}
+
 static int park_timeout_s(const struct config *c)
 {
     int wait = c->remote_start_wait > 60 ? c->remote_start_wait : 60; /* ?wait= goes up to 60 */
@@ -699,6 +712,7 @@ void http_init(struct gateway *g)
         .ctx = g, .core = g->core, .send = io_send, .submit = io_submit,
         .store_ready = io_store_ready, .now_ms = io_now_ms, .mono_us = io_mono_us,
         .kill = io_kill,
+        .webhook_test = io_webhook_test,
     };
     rest_init(&rc, &io);
 }

@@ -38,9 +38,11 @@
 #include "hmap.h"
 #include "ocpp.h"
 #include "rest.h"
+#include "rest_transport.h"
 #include "secret.h"
 #include "store.h"
 #include "util.h"
+#include "webhook.h"
 
 #ifndef OCPPGW_VERSION
 #define OCPPGW_VERSION "0.1.0"
@@ -134,6 +136,21 @@ static void drain_signer(struct gateway *g)
     csr_signed_free(list);
 }
 
+/* Test deliveries the webhook thread finished: to the REST requests waiting for them. */
+static void drain_webhooks(struct gateway *g)
+{
+    struct wh_test_result *list = wh_test_take(g->webhooks);
+    for (struct wh_test_result *t = list; t; t = t->next) {
+        struct rest_webhook_test_result res = {
+            .found = t->found, .delivered = t->delivered, .status_code = t->status_code,
+            .latency_ms = t->latency_ms, .event_id = t->event_id, .error = t->error,
+            .response_body = t->response_body,
+        };
+        rest_on_webhook_test(t->handle, &res);
+    }
+    wh_test_result_free(list);
+}
+
 void gw_store_wake(void *ctx)
 {
     struct gateway *g = ctx;
@@ -178,6 +195,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             drain_rest_store(g);
         if (g->signer)
             drain_signer(g);
+        if (g->webhooks)
+            drain_webhooks(g);
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:

@@ -44,5 +44,14 @@ const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/events",                        res_events_list,             "events:read",    0 },
     { REST_GET,    "/v1/events/{id}",                   res_event_get,               "events:read",    0 },
     { REST_GET,    "/v1/events/stream",                 res_event_stream,            "events:read",    0 },
+    { REST_GET,    "/v1/webhook-endpoints",             res_webhook_endpoints_list,  "webhooks:write", 0 },
+    { REST_POST,   "/v1/webhook-endpoints",             res_webhook_endpoint_create, "webhooks:write", REST_JSON_BODY },
+    { REST_GET,    "/v1/webhook-endpoints/{id}",        res_webhook_endpoint_get,    "webhooks:write", 0 },
+    { REST_PATCH,  "/v1/webhook-endpoints/{id}",        res_webhook_endpoint_update, "webhooks:write", REST_JSON_BODY },
+    { REST_DELETE, "/v1/webhook-endpoints/{id}",        res_webhook_endpoint_delete, "webhooks:write", 0 },
+    { REST_POST,   "/v1/webhook-endpoints/{id}/rotate-secret", res_webhook_endpoint_rotate, "webhooks:write", 0 },
+    { REST_POST,   "/v1/webhook-endpoints/{id}/test",   res_webhook_endpoint_test,   "webhooks:write", 0 },
+    { REST_GET,    "/v1/webhook-endpoints/{id}/deliveries", res_webhook_deliveries_list, "webhooks:write", 0 },
+    { REST_POST,   "/v1/events/{id}/redeliver",         res_event_redeliver,         "webhooks:write", REST_JSON_BODY },
 };
 const size_t rest_routes_count = sizeof rest_routes / sizeof rest_routes[0];

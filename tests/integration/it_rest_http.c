@@ -686,6 +686,9 @@ static void test_documented_query_parameters_accepted(void **state)
     char *sid = db_str("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status,"
                        " start_time, meter_start) VALUES (74000001, 'irh-doc', 1, 'irh-doc', 'Accepted', now(), 0)"
                        " ON CONFLICT (transaction_id) DO UPDATE SET charger_id = 'irh-doc' RETURNING id");
+    /* webhook endpoints are named by UUID */
+    char *wid = db_str("INSERT INTO webhook_endpoints (url, types) VALUES ('https://irh-doc.example/hook', '{*}')"
+                       " RETURNING id::text");
     int tried = 0, bad = 0;
     const cJSON *path;
     cJSON_ArrayForEach(path, cJSON_GetObjectItemCaseSensitive(api_openapi(), "paths")) {
@@ -701,7 +704,9 @@ static void test_documented_query_parameters_accepted(void **state)
         snprintf(base, sizeof base, "%s", path->string);
         char *brace = strchr(base, '{');
         if (brace) {
-            const char *id = strncmp(base, "/v1/sessions/", 13) == 0 ? sid : "irh-doc";
+            const char *id = strncmp(base, "/v1/sessions/", 13) == 0             ? sid
+                             : strncmp(base, "/v1/webhook-endpoints/", 22) == 0 ? wid
+                                                                                : "irh-doc";
             char *close = strchr(brace, '}');
             char rest[256];
             snprintf(rest, sizeof rest, "%s", close + 1);
@@ -763,6 +768,8 @@ static void test_documented_query_parameters_accepted(void **state)
         }
     }
     free(sid);
+    db_exec("DELETE FROM webhook_endpoints WHERE id = $1::uuid", wid);
+    free(wid);
     if (tried < 40)
         fail_msg("only %d documented query parameter values tried: is docs/openapi.json complete?", tried);
     if (bad)

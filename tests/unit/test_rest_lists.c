@@ -53,6 +53,8 @@ static const struct {
     { "/v1/api-keys", &res_api_keys_spec },
     { "/v1/audit-log", &res_audit_spec },
     { "/v1/events", &res_events_spec },
+    { "/v1/webhook-endpoints", &res_webhook_endpoints_spec },
+    { "/v1/webhook-endpoints/{id}/deliveries", &res_webhook_deliveries_spec },
 };
 #define NLISTS (sizeof lists / sizeof lists[0])
 
