@@ -70,6 +70,7 @@ struct gateway {
     struct ocpp_transport transport;
     struct gw_server *server;       /* the glue's own state (server_lws.c) */
     bool shutting_down;
+    size_t ws_closes_unsent;        /* shutdown: close frames asked for and not yet written */
     int64_t started_ms;
     int max_connections;
 };
@@ -107,8 +108,8 @@ int ws_refuse(struct lws *wsi, int status, const char *hdr_name, const char *hdr
 /* Websocket callback reasons. */
 int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *pss, void *in,
                 size_t len);
-/* Asks every websocket to close with code (1001 at shutdown). */
-void ws_close_all(struct gateway *g, int code);
+/* Asks every websocket to close with code (1001 at shutdown); returns how many close frames that asks for. */
+size_t ws_close_all(struct gateway *g, int code);
 /*
  * Once a second from the tick: pings chargers silent for ocpp.ping_interval
  * and drops those silent ocpp.ping_timeout after their ping. One walk over

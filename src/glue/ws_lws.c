@@ -423,6 +423,8 @@ static int on_writeable(struct gateway *g, struct lws *wsi, struct gw_pss *pss)
         buf[LWS_PRE + 1] = (unsigned char)(pss->close_code & 0xff);
         memcpy(buf + LWS_PRE + 2, why, n);
         pss->close_code = 0;
+        if (g->shutting_down && g->ws_closes_unsent)
+            g->ws_closes_unsent--;
         if (lws_write(wsi, buf + LWS_PRE, 2 + n, WS_WRITE_CLOSE) < 0)
             return -1;
         /*
@@ -495,6 +497,8 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
         }
         return 0;
     case LWS_CALLBACK_CLOSED:
+        if (pss->close_code && g->shutting_down && g->ws_closes_unsent)
+            g->ws_closes_unsent--;      /* gone before its close frame was written */
         if (pss->conn_id) {
             char peer[64];
             const char *why = why_text[pss->why];
@@ -518,6 +522,7 @@ int ws_callback(struct gateway *g, struct lws *wsi, int reason, struct gw_pss *p
 
 struct close_ctx {
     int code;
+    size_t n;
 };
 
 static int close_one(void *ctx, const void *key, size_t klen, void *val)
@@ -529,14 +534,18 @@ static int close_one(void *ctx, const void *key, size_t klen, void *val)
     pss->close_code = (uint16_t)cc->code;
     if (cc->code == 1001 && !pss->why)
         pss->why = WS_WHY_SHUTDOWN;
+    if (!pss->close_code || pss->killed)
+        return 0;
+    cc->n++;
     lws_callback_on_writable(wsi);
     return 0;
 }
 
-void ws_close_all(struct gateway *g, int code)
+size_t ws_close_all(struct gateway *g, int code)
 {
-    struct close_ctx cc = { code };
+    struct close_ctx cc = { code, 0 };
     hmap_foreach(g->ws_by_conn, close_one, &cc);
+    return cc.n;
 }
 
 struct sweep_ctx {
