@@ -104,6 +104,19 @@ stop_gw() {
     gwpid=
 }
 
+# settle: waits (up to 60 s) until the gateway's store has nothing queued
+# (ocppgw_db_queue_depth 0 on /metrics): the fleet's connect-time writes
+# (boots, statuses, their events) are done, as in a fleet that has been up
+# for a while; a SIGTERM before that measures the drain of that backlog.
+settle() {
+    for _ in $(seq 1 600); do
+        d=$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | awk '$1 == "ocppgw_db_queue_depth" { print $2 }')
+        [ "$d" = 0 ] && break
+        sleep 0.1
+    done
+    sleep 1
+}
+
 # served_line EPISODE TIMEOUT_S: waits for ocppsim's SERVED line of that episode, prints it
 served_line() {
     local line
@@ -151,7 +164,7 @@ for S in "${SOURCES[@]}"; do
         continue
     fi
     log "all served: $(grep '^CONNECTED' "$simout")"
-    sleep 2                         # the connect-time writes done
+    settle                          # the connect-time writes done
 
     # the restart: SIGTERM, then at once a new gateway on the same port
     t_term=$(now_ms)
@@ -187,7 +200,7 @@ for S in "${SOURCES[@]}"; do
     [ -n "$t_up" ] && up=$(secs $(( t_up - t_start )))
 
     # a clean stop with all N connected: time, and what the database still says
-    sleep 2
+    settle
     stop_gw
     stop2_ms=$stop_ms
     [ "$gw_rc" = 0 ] || log "the second gateway exited $gw_rc after SIGTERM"
