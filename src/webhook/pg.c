@@ -87,7 +87,10 @@ void wh_db_drop(struct webhooks *w, const char *why)
         return;
     char err[256];
     error_line(w->db, err, sizeof err);
-    log_warn(NULL, "webhooks: database connection lost (%s): %s", why, err);
+    if (strcmp(why, "stopping") == 0)
+        log_debug(NULL, "webhooks: database connection closed (stopping)");
+    else
+        log_warn(NULL, "webhooks: database connection lost (%s): %s", why, err);
     PQfinish(w->db);
     w->db = NULL;
     w->db_backoff_ms = BACKOFF_MIN_MS;
