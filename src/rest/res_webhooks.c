@@ -221,6 +221,27 @@ static char *vis_param(struct rest_request *r)
     return out;
 }
 
+/* The endpoints a key may see: $1 the endpoint's id, $2 vis_param's restriction. */
+#define ENDPOINT_VISIBLE " WHERE w.id = $1::uuid AND ocppgw_webhook_visible(w.key_charger_ids, w.key_site_ids, $2)"
+
+/* Runs sql with $1 = id and $2 = the key's restriction (ENDPOINT_VISIBLE). */
+static void endpoint_query(struct rest_request *r, const char *id, const char *sql, rest_sql_done done)
+{
+    char *vis = vis_param(r);
+    const char *params[] = { id, vis };
+    rest_sql(r, sql, 2, params, done);
+    free(vis);
+}
+
+/* SELECT w.id of a visible endpoint (test, deliveries: found before they act). */
+static const char *endpoint_found_sql(void)
+{
+    static const char *sql;
+    if (!sql)
+        sql = rest_sql_intern("SELECT w.id FROM webhook_endpoints w" ENDPOINT_VISIBLE);
+    return sql;
+}
+
 /*
  * A restricted key's filter on one dimension (chargers or sites), when the
  * key is limited on that dimension only: the body's list must lie within
@@ -312,13 +333,8 @@ void res_webhook_endpoint_get(struct rest_request *r)
     const char *id = endpoint_param(r);
     if (!id)
         return;
-    char *vis = vis_param(r);
-    const char *params[] = { id, vis };
-    rest_sql(r, res_select_once(&sql, endpoint_cols, NCOLS,
-                                " FROM webhook_endpoints w WHERE w.id = $1::uuid"
-                                " AND ocppgw_webhook_visible(w.key_charger_ids, w.key_site_ids, $2)"),
-             2, params, get_done);
-    free(vis);
+    endpoint_query(r, id, res_select_once(&sql, endpoint_cols, NCOLS, " FROM webhook_endpoints w" ENDPOINT_VISIBLE),
+                   get_done);
 }
 
 /* ------------------------------------------------------------------ POST (create) */
@@ -449,12 +465,8 @@ void res_webhook_endpoint_delete(struct rest_request *r)
     if (!id)
         return;
     if (!sql)
-        sql = rest_sql_intern("DELETE FROM webhook_endpoints w WHERE w.id = $1::uuid"
-                              " AND ocppgw_webhook_visible(w.key_charger_ids, w.key_site_ids, $2) RETURNING w.id");
-    char *vis = vis_param(r);
-    const char *params[] = { id, vis };
-    rest_sql(r, sql, 2, params, delete_done);
-    free(vis);
+        sql = rest_sql_intern("DELETE FROM webhook_endpoints w" ENDPOINT_VISIBLE " RETURNING w.id");
+    endpoint_query(r, id, sql, delete_done);
 }
 
 /* ------------------------------------------------------------------ rotate-secret */
@@ -478,16 +490,12 @@ void res_webhook_endpoint_rotate(struct rest_request *r)
         rest_sqlb_add(&b, "WITH w AS (UPDATE webhook_endpoints w SET previous_secret = w.secret,"
                           " previous_secret_until = now() + interval '24 hours',"
                           " secret = ocppgw_webhook_secret_new(), updated_at = now()"
-                          " WHERE w.id = $1::uuid AND ocppgw_webhook_visible(w.key_charger_ids, w.key_site_ids, $2)"
-                          " RETURNING *) ");
+                          ENDPOINT_VISIBLE " RETURNING *) ");
         res_select(&b, endpoint_cols, NCOLS, ", w.secret FROM w");
         sql = rest_sql_intern(strbuf_str(&b.sql));
         rest_sqlb_free(&b);
     }
-    char *vis = vis_param(r);
-    const char *params[] = { id, vis };
-    rest_sql(r, sql, 2, params, rotate_done);
-    free(vis);
+    endpoint_query(r, id, sql, rotate_done);
 }
 
 /* ------------------------------------------------------------------ test */
@@ -540,17 +548,10 @@ static void test_found(struct rest_request *r, struct store_job *job)
 
 void res_webhook_endpoint_test(struct rest_request *r)
 {
-    static const char *sql;
     const char *id = endpoint_param(r);
     if (!id)
         return;
-    if (!sql)
-        sql = rest_sql_intern("SELECT w.id FROM webhook_endpoints w WHERE w.id = $1::uuid"
-                              " AND ocppgw_webhook_visible(w.key_charger_ids, w.key_site_ids, $2)");
-    char *vis = vis_param(r);
-    const char *params[] = { id, vis };
-    rest_sql(r, sql, 2, params, test_found);
-    free(vis);
+    endpoint_query(r, id, endpoint_found_sql(), test_found);
 }
 
 /* ------------------------------------------------------------------ deliveries */
@@ -573,20 +574,13 @@ static void deliveries_found(struct rest_request *r, struct store_job *job)
 
 void res_webhook_deliveries_list(struct rest_request *r)
 {
-    static const char *sql;
     /* the query is checked by res_list_start once the endpoint is found */
     const char *id = rest_param(r, "id");
     if (!uuid_ok(id)) {
         res_not_found(r, "webhook endpoint", "endpointId", id);
         return;
     }
-    if (!sql)
-        sql = rest_sql_intern("SELECT w.id FROM webhook_endpoints w WHERE w.id = $1::uuid"
-                              " AND ocppgw_webhook_visible(w.key_charger_ids, w.key_site_ids, $2)");
-    char *vis = vis_param(r);
-    const char *params[] = { id, vis };
-    rest_sql(r, sql, 2, params, deliveries_found);
-    free(vis);
+    endpoint_query(r, id, endpoint_found_sql(), deliveries_found);
 }
 
 /* ------------------------------------------------------------------ POST /v1/events/{id}/redeliver */
