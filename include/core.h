@@ -209,6 +209,8 @@ const char *core_charger_id_problem(const char *id);
  */
 uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remote_addr);
 
+/* A charger row read by the store after a notification: true if it is set aside and read again (core.c). */
+bool core_charger_read_is_stale(struct core *c, const struct store_charger *row);
 /* The charger a live connection belongs to, or NULL. */
 const char *core_conn_charger_id(const struct core *c, uint64_t conn_id);
 /* The websocket is gone (any reason). Unknown or replaced ids are fine. */

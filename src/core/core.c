@@ -67,6 +67,7 @@ struct core *core_new(const struct core_io *io, const struct core_config *cfg)
         c->dt_vendors = xstrdup(cfg->data_transfer_vendors);
     c->cfg.data_transfer_vendors = c->dt_vendors;
     c->chargers = hmap_new();
+    c->tombstones = hmap_new();
     c->conns = hmap_new();
     c->throttle = hmap_new();
     c->commands = hmap_new();
@@ -138,6 +139,7 @@ void core_free(struct core *c)
     core_cmds_free(c);
     hmap_free(c->conns);
     hmap_free(c->chargers);
+    hmap_free(c->tombstones);
     hmap_free(c->throttle);
     free(c->dt_vendors);
     free(c);
@@ -262,8 +264,10 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
     if (row->deleted) {
         if (ch)
             charger_forget(c, ch);
+        hmap_put_str(c->tombstones, row->id, c);
         return;
     }
+    hmap_del_str(c->tombstones, row->id);
     enum ocpp_registration reg = registration_parse(row->registration);
     if (!ch) {
         ch = xcalloc(1, sizeof *ch);
@@ -306,6 +310,26 @@ static int collect_gone(void *ctx, const void *key, size_t klen, void *val)
     if (!hmap_get(s->seen, key, klen) && ch->seq <= s->mark)
         s->gone[s->n_gone++] = val;
     return 0;
+}
+
+/*
+ * A notification's read of a charger row (STORE_OP_CHARGER_CHANGED) runs on
+ * the OCPP store's connection; a REST delete commits on REST's and is
+ * applied as soon as it commits. A read taken before that commit can reach
+ * the loop after it, and would bring the deleted charger back until the
+ * next read. So a read that would re-add an id deleted here is not applied:
+ * the row is read again, after the delete (which has committed), and that
+ * read decides. Returns true when the row was set aside so.
+ */
+bool core_charger_read_is_stale(struct core *c, const struct store_charger *row)
+{
+    if (row->deleted || hmap_get_str(c->chargers, row->id) || !hmap_del_str(c->tombstones, row->id))
+        return false;
+    struct store_job *job = store_job_new(STORE_OP_CHARGER_CHANGED);
+    str_copy(job->charger_id, sizeof job->charger_id, row->id);
+    c->io.db_submit(c->io.ctx, job);    /* not counted in jobs_out, as the store's own reads are not */
+    log_debug(row->id, "charger row read before its deletion here: read again");
+    return true;
 }
 
 uint64_t core_registry_mark(const struct core *c)

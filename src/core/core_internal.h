@@ -138,6 +138,7 @@ struct core {
     struct core_config cfg;
     char *dt_vendors;                       /* owned copy of cfg.data_transfer_vendors */
     struct hmap *chargers;                  /* id -> struct core_charger */
+    struct hmap *tombstones;                /* ids deleted here since start (value unused) */
     struct hmap *conns;                     /* conn id -> struct core_conn */
     struct hmap *throttle;                  /* remote addr -> struct core_throttle */
     struct core_outcall *inflight;          /* calls awaiting an answer, any charger */

@@ -434,7 +434,7 @@ void core_on_db_result(struct core *c, struct store_job *job)
         c->jobs_out--;
     switch (job->op) {
     case STORE_OP_CHARGER_CHANGED:
-        if (job->status == STORE_OK)
+        if (job->status == STORE_OK && !core_charger_read_is_stale(c, &job->out.charger))
             core_charger_upsert(c, &job->out.charger);
         break;
     case STORE_OP_AUTHORIZE:

@@ -860,6 +860,31 @@ static void test_record_disconnects_at_shutdown(void **state)
     assert_int_equal(core_connected_count(fx->c), 0);
 }
 
+/*
+ * A REST delete applied, then a notification's read taken before it lands:
+ * the charger is not brought back; its row is read again. A later read
+ * (after a re-create) applies.
+ */
+static void test_stale_read_after_delete_is_read_again(void **state)
+{
+    struct fx *fx = *state;
+    add_charger(fx, "CP-DEL", NULL, 0, "Accepted");
+    struct store_charger gone = { 0 };
+    str_copy(gone.id, sizeof gone.id, "CP-DEL");
+    gone.deleted = true;
+    core_charger_upsert(fx->c, &gone);                /* the REST delete, committed */
+    struct store_charger stale = { 0 };
+    str_copy(stale.id, sizeof stale.id, "CP-DEL");
+    str_copy(stale.registration, sizeof stale.registration, "Accepted");
+    assert_true(core_charger_read_is_stale(fx->c, &stale));
+    assert_int_equal(core_fake_job_count(&fx->f, STORE_OP_CHARGER_CHANGED), 1);
+    assert_int_equal(core_fake_admit(fx->c, "CP-DEL", ADDR, NULL, NULL), CORE_ADMIT_UNKNOWN);
+    /* the read again finds the row (re-created meanwhile): applied */
+    assert_false(core_charger_read_is_stale(fx->c, &stale));
+    core_charger_upsert(fx->c, &stale);
+    assert_int_equal(core_fake_admit(fx->c, "CP-DEL", ADDR, NULL, NULL), CORE_ADMIT_OK);
+}
+
 /* Without each: recorded (their closes store nothing), no job: the store's one statement writes them. */
 static void test_record_disconnects_in_one_statement(void **state)
 {
@@ -2252,6 +2277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry_sync_keeps_what_changed_after_the_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_disconnects_at_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_disconnects_in_one_statement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_read_after_delete_is_read_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_change_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_charger_deleted_while_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot, setup, teardown),
