@@ -380,7 +380,14 @@ static void test_stuck_reader_is_cut(void **state)
         got = ev.id;
     if (got != last)
         fail_msg("the reading stream stopped at seq %lld of %lld", (long long)got, (long long)last);
-    /* the stuck one: read now, it must end (not cleanly: no last chunk) */
+    /*
+     * The stuck one is cut once it has read nothing for a while with its
+     * buffer full: wait for that without reading it (reading would make it
+     * a reader again), then read: it must end (not cleanly: no last chunk).
+     */
+    for (int64_t until = it_now_ms() + IT_WAIT_MS;
+         !gw_log_contains(W.gw, "cut: its client reads nothing") && it_now_ms() < until;)
+        poll(NULL, 0, 100);
     if (!sse_wait_end(stuck, 30000))
         fail_msg("a stream that never read is still open");
     bool clean = true;
