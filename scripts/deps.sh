@@ -27,6 +27,7 @@ need=(
     "jq:jq"
     "nodejs:node"
     "npm:npm"
+    "tzdata:file:/usr/share/zoneinfo/Europe/Berlin"
 )
 
 missing=()
@@ -34,7 +35,7 @@ for entry in "${need[@]}"; do
     pkg=${entry%%:*}; rest=${entry#*:}
     case "$rest" in
         pc:*)   pkg-config --exists "${rest#pc:}" 2>/dev/null || missing+=("$pkg") ;;
-        file:*) [ -e "${rest#file:}" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=("$pkg") ;;
+        file:*) [ -e "${rest#file:}" ] || { [ "$pkg" = postgresql ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=("$pkg") ;;
         *)      command -v "$rest" >/dev/null 2>&1 || missing+=("$pkg") ;;
     esac
 done
