@@ -34,6 +34,7 @@
 static struct {
     struct gw *gw[2];
     struct sim *sim[2];
+    char seq0[24];              /* the highest event seq when the test began */
 } T;
 
 static int setup(void **state)
@@ -41,6 +42,7 @@ static int setup(void **state)
     (void)state;
     memset(&T, 0, sizeof T);
     gw_migrate_once();
+    snprintf(T.seq0, sizeof T.seq0, "%lld", (long long)db_int("SELECT coalesce(max(seq), 0) FROM events"));
     return 0;
 }
 
@@ -128,6 +130,42 @@ static const char SQL_RELEASED[] =
     "  AND ($2 = '' OR e.detail = $2)"
     "  AND e.id > (SELECT max(k.id) FROM charger_events k WHERE k.charger_id = c.id AND k.kind = 'connected'))";
 
+/*
+ * The events of the chargers LIKE $1 since the test began (seq > $2) agree
+ * with their connection records, whichever path wrote them (a connection's
+ * own write, or a node's stop, start or sweep, which emit in bulk, sql/014):
+ * one charger.connected / charger.disconnected per 'connected' /
+ * 'disconnected' record; every disconnect's reason and occurredAt those of
+ * a 'disconnected' record of that charger; and each charger's last such
+ * event carrying the charger as GET shows it (ocppgw_charger_doc, which
+ * it_events compares with GET) but for what moves by itself.
+ */
+static void assert_connection_events(const char *like, const char *what)
+{
+    int64_t records = db_int("SELECT count(*) FROM charger_events k WHERE k.charger_id LIKE $1"
+                             " AND k.kind IN ('connected', 'disconnected')", like);
+    int64_t events = db_int("SELECT count(*) FROM events e WHERE e.charger_id LIKE $1 AND e.seq > $2::bigint"
+                            " AND e.type IN ('charger.connected', 'charger.disconnected')", like, T.seq0);
+    if (events != records)
+        fail_msg("%s: %lld charger.connected/disconnected events for %lld connection records of %s", what,
+                 (long long)events, (long long)records, like);
+    int64_t unmatched = db_int("SELECT count(*) FROM events e WHERE e.charger_id LIKE $1 AND e.seq > $2::bigint"
+                               " AND e.type = 'charger.disconnected' AND NOT EXISTS (SELECT 1 FROM charger_events k"
+                               "  WHERE k.charger_id = e.charger_id AND k.kind = 'disconnected'"
+                               "  AND k.detail = e.data ->> 'reason' AND k.at = e.occurred_at)", like, T.seq0);
+    if (unmatched)
+        fail_msg("%s: %lld charger.disconnected events of %s without a record of their reason and time", what,
+                 (long long)unmatched, like);
+    int64_t unlike = db_int("SELECT count(*) FROM chargers c CROSS JOIN LATERAL (SELECT e.data FROM events e"
+                            "  WHERE e.charger_id = c.id AND e.seq > $2::bigint"
+                            "  AND e.type IN ('charger.connected', 'charger.disconnected') ORDER BY e.seq DESC LIMIT 1) l"
+                            " WHERE c.id LIKE $1 AND l.data - 'reason' - 'lastSeenAt' - 'updatedAt'"
+                            "  <> ocppgw_charger_doc(c) - 'lastSeenAt' - 'updatedAt'", like, T.seq0);
+    if (unlike)
+        fail_msg("%s: the last connection event of %lld chargers %s is not the charger as GET shows it", what,
+                 (long long)unlike, like);
+}
+
 static void assert_released(struct sim *s, const char *prefix, int n, const char *detail, const char *what)
 {
     char *like = it_strf("%s%%", prefix);
@@ -138,6 +176,7 @@ static void assert_released(struct sim *s, const char *prefix, int n, const char
                  what, (long long)got, n, prefix, detail[0] ? " '" : "", detail, detail[0] ? "'" : "");
     }
     assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id LIKE $1 AND connected", like), 0);
+    assert_connection_events(like, what);
     free(like);
 }
 
