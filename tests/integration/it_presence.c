@@ -60,7 +60,7 @@ static int teardown(void **state)
     return rc;
 }
 
-/* n profile-0 chargers "<prefix>NN", rows and events of earlier runs removed. */
+/* n profile-0 chargers "<prefix>NN" with two connectors, rows and events of earlier runs removed. */
 static void add_chargers(const char *prefix, int n)
 {
     char *like = it_strf("%s%%", prefix);
@@ -70,6 +70,9 @@ static void add_chargers(const char *prefix, int n)
     db_exec("INSERT INTO chargers (id, security_profile)"
             " SELECT $1 || lpad(i::text, 2, '0'), 0 FROM generate_series(0, $2::integer - 1) i",
             prefix, count);
+    /* two connectors each: a connection event's charger document lists them */
+    db_exec("INSERT INTO connectors (charger_id, connector_id, status)"
+            " SELECT c.id, k, 'Available' FROM chargers c, generate_series(0, 1) k WHERE c.id LIKE $1", like);
     free(count);
     free(like);
 }
