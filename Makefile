@@ -163,7 +163,7 @@ SIM_BIN  := $(BUILD)/ocppsim
 # keep intermediate objects (test objects are built through a chain rule)
 .SECONDARY:
 
-all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN) $(BUILD)/webhook-receiver
+all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN) $(BUILD)/webhook-receiver $(BUILD)/listen-hold
 
 # ---------------------------------------------------------------- build rules
 $(BUILD)/tools/embed: tools/embed.c
@@ -174,6 +174,11 @@ $(BUILD)/tools/embed: tools/embed.c
 $(BUILD)/webhook-receiver: tools/webhook_receiver.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $< $(shell pkg-config --cflags --libs libcrypto)
+
+# systemd's socket activation with Restart=always, for scripts/restart-bench.sh and by hand
+$(BUILD)/listen-hold: tools/listen_hold.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 
 # Schemas, migrations and the OpenAPI document are compiled into the binary: nothing to find at run time.
 $(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(SCHEMAS) $(SQL) $(APIDOCS)

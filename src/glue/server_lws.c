@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,8 +55,23 @@
 #define DRAIN_CLOSE_US (1 * 1000000)    /* shutdown: close frames written (and, for few, their answers) */
 #define WAIT_HANDSHAKES_MAX 4096        /* shutdown: up to this many websockets, wait for the chargers' close frames */
 
+#define LISTEN_PROTOCOL "ocppgw-listen"  /* the adopted listening sockets of socket activation */
+#define ACCEPT_BATCH 64                 /* connections accepted per readable wake of a listener */
+#define ACCEPT_PAUSE_US (100 * 1000)    /* a listener rests this long after running out of fds */
+
+/* A listening socket systemd passed (socket activation): this process accepts on it. */
+struct gw_listener {
+    int fd;
+    struct lws *wsi;                    /* the fd adopted as a raw file, readable = connections waiting */
+    struct lws_vhost *vh;               /* the vhost the accepted sockets join */
+    bool tls;
+    const char *listen;                 /* the configured ADDR:PORT it stands for */
+};
+
 /* What the glue keeps beside struct gateway (lws and libuv types stay in here). */
 struct gw_server {
+    struct gw_listener listeners[3];    /* OCPP, OCPP over TLS, REST */
+    int nlisteners;
     uv_loop_t uv_loop;
     bool use_uv;                        /* the context runs on uv_loop (else lws's poll loop) */
     struct lws_sorted_usec_list tick_sul;
@@ -218,16 +235,198 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
  * larger than a chunk are reassembled in ws_lws.c; the frame limit is
  * ocpp.max_frame, not this.
  */
+static int listener_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
 static const struct lws_protocols ocpp_protocols[] = {
     { "ocpp1.6", gw_callback, sizeof(struct gw_pss), 1024, 0, NULL, 0 },
     { "http", gw_callback, sizeof(struct gw_pss), 0, 0, NULL, 0 },
+    { LISTEN_PROTOCOL, listener_callback, 0, 0, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
 static const struct lws_protocols api_protocols[] = {
     { "http", gw_callback, sizeof(struct gw_pss), 0, 0, NULL, 0 },
+    { LISTEN_PROTOCOL, listener_callback, 0, 0, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
+
+/* ---- socket activation ---- */
+
+/*
+ * Under systemd socket activation (systemd/ocppgw.socket) the listening
+ * sockets belong to systemd and outlive the process: between a stop and
+ * the next start, connections wait in the socket's accept queue instead of
+ * being refused, and the new process serves them (docs/operations.md).
+ * lws 4.1.6 cannot listen on a socket it did not make, so the vhosts of
+ * passed sockets are created without a listener and each passed socket is
+ * adopted as a raw file: when it is readable, listener_callback accepts
+ * (as lws's own listener does: a batch per wake) and hands each connection
+ * to lws as if its listener had accepted it.
+ */
+static struct gw_listener *listener_of(struct gw_server *s, struct lws *wsi)
+{
+    for (int i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].wsi == wsi)
+            return &s->listeners[i];
+    return NULL;
+}
+
+/* Stops accepting on l for us (a timer resumes it) or for good (us < 0). */
+static void listener_pause(struct gw_listener *l, int64_t us)
+{
+    if (!l->wsi)
+        return;
+    lws_rx_flow_control(l->wsi, 0);
+    if (us >= 0)
+        lws_set_timer_usecs(l->wsi, us);
+}
+
+static void listener_accept(struct gateway *g, struct gw_listener *l)
+{
+    for (int i = 0; i < ACCEPT_BATCH && !g->shutting_down; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays queued in the kernel */
+            log_warn(NULL, "listener %s: accept: %s; accepting again in %d ms", l->listen, strerror(errno),
+                     ACCEPT_PAUSE_US / 1000);
+            listener_pause(l, ACCEPT_PAUSE_US);
+            return;
+        }
+        if (fd >= g->max_connections) {
+            /* past lws's fd table (sized to the connection ceiling): it could not serve it */
+            close(fd);
+            log_warn(NULL, "listener %s: %d connections open, the ceiling: a connection refused; accepting"
+                     " again in %d ms", l->listen, g->max_connections, ACCEPT_PAUSE_US / 1000);
+            listener_pause(l, ACCEPT_PAUSE_US);
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        lws_sock_file_fd_type u;
+        u.sockfd = fd;
+        int type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (l->tls ? LWS_ADOPT_ALLOW_SSL : 0);
+        if (!lws_adopt_descriptor_vhost(l->vh, (lws_adoption_type)type, u, NULL, NULL)) {
+            /* lws closed it; its table is full */
+            listener_pause(l, ACCEPT_PAUSE_US);
+            return;
+        }
+    }
+}
+
+static int listener_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    (void)user;
+    (void)in;
+    (void)len;
+    struct gateway *g = gateway_of(wsi);
+    struct gw_listener *l = g && g->server ? listener_of(g->server, wsi) : NULL;
+    if (!l)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        listener_accept(g, l);
+        return 0;
+    case LWS_CALLBACK_TIMER:
+        if (!g->shutting_down)
+            lws_rx_flow_control(wsi, 1);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        l->wsi = NULL;                  /* lws closes this process's copy; systemd keeps the socket */
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* The port of ADDR:PORT, 0 if none. */
+static int listen_port(const char *listen)
+{
+    char addr[128];
+    int port = 0;
+    return listen[0] && config_split_listen(listen, addr, sizeof addr, &port) ? port : 0;
+}
+
+/*
+ * The sockets systemd passed (LISTEN_FDS), each matched to a configured
+ * listener by its FileDescriptorName= ("ocpp", "tls", "api") or else by its
+ * port: fds[k] for cfg's listener k (0 OCPP, 1 TLS, 2 REST), -1 where none
+ * was passed. A passed socket that is not a listening TCP socket, or that
+ * matches no listener, stops the start with one line in err.
+ */
+static bool passed_sockets(const struct config *cfg, int fds[3], char *err, size_t cap)
+{
+    fds[0] = fds[1] = fds[2] = -1;
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(1, &names);
+    if (n < 0) {
+        snprintf(err, cap, "socket activation: %s", strerror(-n));
+        return false;
+    }
+    const char *listens[3] = { cfg->listen, cfg->tls_listen, cfg->api_listen };
+    static const char *const tags[3] = { "ocpp", "tls", "api" };
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        int fd = SD_LISTEN_FDS_START + i;
+        const char *name = names && names[i] ? names[i] : "";
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int port = 0;
+        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                   : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : 0;
+        if (!port) {
+            snprintf(err, cap, "socket activation: passed fd %d (%s) is not a listening TCP socket", fd,
+                     name[0] ? name : "unnamed");
+            ok = false;
+            break;
+        }
+        int k = -1;
+        for (int j = 0; j < 3 && k < 0; j++)
+            if (strcmp(name, tags[j]) == 0 && listens[j][0])
+                k = j;
+        for (int j = 0; j < 3 && k < 0; j++)
+            if (listen_port(listens[j]) == port && fds[j] < 0)
+                k = j;
+        if (k < 0 || fds[k] >= 0) {
+            snprintf(err, cap, "socket activation: passed socket %s on port %d matches no listener (OCPP %s, TLS %s,"
+                     " REST %s): name it ocpp, tls or api (FileDescriptorName=) or listen on its port", name[0] ? name : "unnamed",
+                     port, cfg->listen, cfg->tls_listen[0] ? cfg->tls_listen : "off",
+                     cfg->api_listen[0] ? cfg->api_listen : "on the OCPP port");
+            ok = false;
+            break;
+        }
+        fds[k] = fd;
+    }
+    if (names) {
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+    return ok;
+}
+
+/* Adopts the passed socket fd as vh's listener. */
+static bool adopt_listener(struct gw_server *s, struct lws_vhost *vh, int fd, bool tls, const char *listen)
+{
+    struct gw_listener *l = &s->listeners[s->nlisteners];
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    lws_sock_file_fd_type u;
+    u.filefd = fd;
+    *l = (struct gw_listener){ .fd = fd, .vh = vh, .tls = tls, .listen = listen };
+    s->nlisteners++;                    /* before the adoption: its first callbacks look it up */
+    l->wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u, LISTEN_PROTOCOL, NULL);
+    if (!l->wsi) {
+        s->nlisteners--;
+        return false;
+    }
+    log_info(NULL, "listening on %s through a socket passed by systemd (fd %d)", listen, fd);
+    return true;
+}
 
 static void lws_log(int level, const char *line)
 {
@@ -360,7 +559,7 @@ static void fd_limit_after_context(const struct gw_server *s)
 
 static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const char *name,
                                     const struct lws_protocols *protocols,
-                                    const lws_retry_bo_t *retry, bool tls)
+                                    const lws_retry_bo_t *retry, bool tls, int passed_fd)
 {
     char addr[128];
     int port;
@@ -369,6 +568,10 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
     memset(&info, 0, sizeof info);
     info.port = port;
     info.iface = strcmp(addr, "0.0.0.0") == 0 || addr[0] == '\0' ? NULL : addr;
+    if (passed_fd >= 0) {               /* socket activation: the vhost accepts what adopt_listener hands it */
+        info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+        info.iface = NULL;
+    }
     info.protocols = protocols;
     info.vhost_name = name;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
@@ -400,7 +603,12 @@ static struct lws_vhost *make_vhost(struct gateway *g, const char *listen, const
                             LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
         }
     }
-    return lws_create_vhost(g->ctx, &info);
+    struct lws_vhost *vh = lws_create_vhost(g->ctx, &info);
+    if (vh && passed_fd >= 0 && !adopt_listener(g->server, vh, passed_fd, tls, listen)) {
+        lws_vhost_destroy(vh);
+        return NULL;
+    }
+    return vh;
 }
 
 /*
@@ -459,9 +667,12 @@ bool gw_server_listen(struct gateway *g, char *err, size_t cap)
     /* so does a port in use, before lws logs its own error */
     static const char listen_how[] = "--listen or OCPPGW_LISTEN", tls_how[] = "server.tls_listen",
                       api_how[] = "--api-listen or OCPPGW_API_LISTEN";
-    if (!listen_probe(cfg->listen, listen_how, err, cap) ||
-        (cfg->tls_listen[0] && !listen_probe(cfg->tls_listen, tls_how, err, cap)) ||
-        (cfg->api_listen[0] && !listen_probe(cfg->api_listen, api_how, err, cap)))
+    int passed[3];                      /* socket activation: fds systemd passed for the three listeners */
+    if (!passed_sockets(cfg, passed, err, cap))
+        return false;
+    if ((passed[0] < 0 && !listen_probe(cfg->listen, listen_how, err, cap)) ||
+        (cfg->tls_listen[0] && passed[1] < 0 && !listen_probe(cfg->tls_listen, tls_how, err, cap)) ||
+        (cfg->api_listen[0] && passed[2] < 0 && !listen_probe(cfg->api_listen, api_how, err, cap)))
         return false;
     struct gw_server *s = xcalloc(1, sizeof *s);
     s->g = g;
@@ -507,19 +718,22 @@ bool gw_server_listen(struct gateway *g, char *err, size_t cap)
      */
     memset(&s->retry, 0, sizeof s->retry);
     const char *failed = NULL;
-    g->ocpp_vhost = make_vhost(g, cfg->listen, "ocpp", ocpp_protocols, &s->retry, false);
+    g->ocpp_vhost = make_vhost(g, cfg->listen, "ocpp", ocpp_protocols, &s->retry, false, passed[0]);
     if (!g->ocpp_vhost)
         failed = cfg->listen;
     else if (cfg->tls_listen[0] &&
-             !make_vhost(g, cfg->tls_listen, "ocpp-tls", ocpp_protocols, &s->retry, true))
+             !make_vhost(g, cfg->tls_listen, "ocpp-tls", ocpp_protocols, &s->retry, true, passed[1]))
         failed = cfg->tls_listen;
     else if (cfg->api_listen[0] &&
-             !(g->api_vhost = make_vhost(g, cfg->api_listen, "api", api_protocols, NULL, false)))
+             !(g->api_vhost = make_vhost(g, cfg->api_listen, "api", api_protocols, NULL, false, passed[2])))
         failed = cfg->api_listen;
     if (failed) {
         /* taken since the probe? else lws failed for a reason of its own */
         const char *how = failed == cfg->listen ? listen_how : failed == cfg->tls_listen ? tls_how : api_how;
-        if (listen_probe(failed, how, err, cap))
+        int k = failed == cfg->listen ? 0 : failed == cfg->tls_listen ? 1 : 2;
+        if (passed[k] >= 0)
+            snprintf(err, cap, "cannot serve %s on the socket systemd passed (fd %d)", failed, passed[k]);
+        else if (listen_probe(failed, how, err, cap))
             snprintf(err, cap, "cannot listen on %s", failed);
         return false;
     }
@@ -562,9 +776,12 @@ void gw_server_run(struct gateway *g, size_t chargers, size_t keys)
      * keeps serving what is connected. New chargers and REST clients are
      * refused by the kernel and retry against the next process, instead of
      * being accepted here only to be refused (and costing lws a walk of its
-     * fd table each).
+     * fd table each). Sockets systemd passed stay open in systemd: what
+     * connects now waits in their queue for the next process.
      */
     lws_context_deprecate(g->ctx, NULL);
+    for (int i = 0; i < s->nlisteners; i++)
+        listener_pause(&s->listeners[i], -1);  /* passed sockets: left to systemd, the queue to the next process */
     service_once(g);                    /* the listeners' close completes in a loop turn (never blocks: a handle is closing) */
     core_commands_shutdown(g->core); /* their REST requests are answered in the drain below */
     rest_streams_shutdown();         /* event streams end after what is queued (drained below too) */

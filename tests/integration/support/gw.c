@@ -35,6 +35,7 @@ struct gw {
     char log_path[512];
     char *args[GW_MAX_ARGS];        /* extra flags, owned */
     int nargs;
+    int listen_fd;                  /* socket activation: the socket passed to every start; -1 none */
 };
 
 void gw_migrate_once(void)
@@ -45,6 +46,17 @@ void gw_migrate_once(void)
     const char *argv[] = { it_env("OCPPGW_BIN"), "migrate", "--db", it_env("OCPPGW_TEST_DB"), NULL };
     proc_run_ok(argv, "ocppgw migrate");
     done = true;
+}
+
+int gw_listen_socket(int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0)
+        fail_msg("cannot listen on 127.0.0.1:%d: %s", port, strerror(errno));
+    return fd;
 }
 
 int gw_free_port(void)
@@ -100,7 +112,7 @@ static void spawn(struct gw *g)
         fail_msg("cannot open %s: %s", g->log_path, strerror(errno));
     /* the environment must not override what the test configured */
     const char *unset[] = { "DATABASE_URL", "OCPPGW_LISTEN", "OCPPGW_API_LISTEN", "OCPPGW_LOG_LEVEL", NULL };
-    pid_t pid = proc_spawn(argv, unset, -1, logfd);
+    pid_t pid = proc_spawn_listening(argv, unset, -1, logfd, g->listen_fd, "ocpp");
     close(logfd);
     g->pid = pid;
 }
@@ -152,6 +164,7 @@ struct gw *gw_start(const struct gw_opts *o)
         abort();
     snprintf(g->name, sizeof g->name, "%s-%d-%d", o && o->name ? o->name : "gw", (int)getpid(), ++seq);
     g->port = gw_free_port();
+    g->listen_fd = o && o->socket_activation ? gw_listen_socket(g->port) : -1;
     const char *tmp = it_env("OCPPGW_TEST_TMP");
     snprintf(g->conf_path, sizeof g->conf_path, "%s/%s.conf", tmp, g->name);
     snprintf(g->log_path, sizeof g->log_path, "%s/%s.log", tmp, g->name);
@@ -246,6 +259,8 @@ int gw_free(struct gw *g)
                 g->log_path);
     for (int i = 0; i < g->nargs; i++)
         free(g->args[i]);
+    if (g->listen_fd >= 0)
+        close(g->listen_fd);
     free(g);
     return st;
 }

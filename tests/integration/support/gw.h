@@ -16,6 +16,13 @@ struct gw_opts {
     const char *name;               /* tag for the config and log file names */
     const char *ini;                /* extra INI text appended to the config ("[ocpp]\nmax_frame = 4096\n") */
     const char *const *args;        /* extra `serve` flags, NULL-terminated; NULL = none */
+    /*
+     * Socket activation: the test process listens on the port (and keeps
+     * the socket until gw_free, across gw_restart: connections made while
+     * no gateway runs wait in its queue) and passes it to every start of
+     * the gateway as systemd would, named "ocpp".
+     */
+    bool socket_activation;
 };
 
 /* Runs `ocppgw migrate --db $OCPPGW_TEST_DB` once per process; fails the test if it fails. */
@@ -60,6 +67,9 @@ const char *gw_log_path(const struct gw *g);
 pid_t gw_pid(const struct gw *g);
 /* Whether the log contains s (for diagnostics; the tests assert on behaviour). */
 bool gw_log_contains(const struct gw *g, const char *s);
+
+/* A socket listening on 127.0.0.1:port (backlog 4096), as systemd's ocppgw.socket would hold it. */
+int gw_listen_socket(int port);
 
 /* A 127.0.0.1 TCP port nothing listens on right now. */
 int gw_free_port(void);

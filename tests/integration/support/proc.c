@@ -45,6 +45,12 @@ static int64_t mono_ms(void)
 
 pid_t proc_spawn(const char *const *argv, const char *const *env_extra, int out_fd, int err_fd)
 {
+    return proc_spawn_listening(argv, env_extra, out_fd, err_fd, -1, NULL);
+}
+
+pid_t proc_spawn_listening(const char *const *argv, const char *const *env_extra, int out_fd, int err_fd,
+                           int listen_fd, const char *listen_name)
+{
     fflush(stdout);
     fflush(stderr);
     pid_t parent = getpid();
@@ -61,7 +67,16 @@ pid_t proc_spawn(const char *const *argv, const char *const *env_extra, int out_
         dup2(devnull, 0);
     dup2(out_fd >= 0 ? out_fd : devnull, 1);
     dup2(err_fd >= 0 ? err_fd : devnull, 2);
-    close_range(3, ~0U, 0);     /* no copy of the test's sockets in the child */
+    if (listen_fd >= 0) {       /* sd_listen_fds(3): the socket as fd 3, for this process */
+        int high = fcntl(listen_fd, F_DUPFD, 100);
+        dup2(high, 3);
+        char self[16];
+        snprintf(self, sizeof self, "%d", (int)getpid());
+        setenv("LISTEN_FDS", "1", 1);
+        setenv("LISTEN_PID", self, 1);
+        setenv("LISTEN_FDNAMES", listen_name && *listen_name ? listen_name : "unknown", 1);
+    }
+    close_range(listen_fd >= 0 ? 4 : 3, ~0U, 0);     /* no copy of the test's sockets in the child */
     for (const char *const *e = env_extra; e && *e; e++) {
         if (strchr(*e, '='))
             putenv((char *)*e);

@@ -35,6 +35,13 @@ void proc_run_ok(const char *const *argv, const char *what);
  * proc_run. Returns the pid.
  */
 pid_t proc_spawn(const char *const *argv, const char *const *env_extra, int out_fd, int err_fd);
+/*
+ * proc_spawn, the child also given listen_fd as its fd 3 the way systemd's
+ * socket activation passes a socket (LISTEN_FDS=1, LISTEN_PID, and
+ * LISTEN_FDNAMES=listen_name or "unknown"). listen_fd < 0: proc_spawn.
+ */
+pid_t proc_spawn_listening(const char *const *argv, const char *const *env_extra, int out_fd, int err_fd,
+                           int listen_fd, const char *listen_name);
 
 /* Number of non-empty lines in s. */
 int proc_count_lines(const char *s);

@@ -11,7 +11,7 @@
 
 #include "it.h"
 
-int raw_ws_open(int port, const char *id, int rcvbuf)
+int raw_ws_begin(int port, const char *id, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
@@ -19,7 +19,8 @@ int raw_ws_open(int port, const char *id, int rcvbuf)
         assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        fail_msg("connect to 127.0.0.1:%d for %s: %s", port, id, strerror(errno));
     char req[512];
     int n = snprintf(req, sizeof req,
                      "GET /ocpp/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -27,19 +28,34 @@ int raw_ws_open(int port, const char *id, int rcvbuf)
                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n",
                      id);
     assert_int_equal(write(fd, req, (size_t)n), n);
+    return fd;
+}
+
+void raw_ws_finish(int fd, const char *id, int timeout_ms)
+{
     /* byte by byte up to the blank line: nothing after the 101 is taken from the socket */
     char resp[1024] = "";
     size_t got = 0;
+    int64_t end = it_now_ms() + timeout_ms;
     while (!strstr(resp, "\r\n\r\n") && got < sizeof resp - 1) {
         struct pollfd p = { fd, POLLIN, 0 };
-        assert_true(poll(&p, 1, IT_CALL_MS) == 1);
+        int64_t left = end - it_now_ms();
+        if (left <= 0 || poll(&p, 1, (int)left) != 1)
+            fail_msg("upgrade of %s: no answer within %d ms (so far: \"%s\")", id, timeout_ms, resp);
         ssize_t r = read(fd, resp + got, 1);
-        assert_true(r == 1);
+        if (r != 1)
+            fail_msg("upgrade of %s: the connection closed (so far: \"%s\")", id, resp);
         got++;
         resp[got] = '\0';
     }
     if (!strstr(resp, " 101 "))
         fail_msg("upgrade of %s: %s", id, resp);
+}
+
+int raw_ws_open(int port, const char *id, int rcvbuf)
+{
+    int fd = raw_ws_begin(port, id, rcvbuf);
+    raw_ws_finish(fd, id, IT_CALL_MS);
     return fd;
 }
 

@@ -18,6 +18,13 @@
  */
 int raw_ws_open(int port, const char *id, int rcvbuf);
 /*
+ * raw_ws_open in two halves: connect (failing the test if the port refuses)
+ * and send the upgrade request; then read the answer, which must be the 101
+ * within timeout_ms.
+ */
+int raw_ws_begin(int port, const char *id, int rcvbuf);
+void raw_ws_finish(int fd, const char *id, int timeout_ms);
+/*
  * Writes one masked client frame (FIN, opcode: 0x1 text, 0x9 ping, 0xA
  * pong, ...) of at most 4096 bytes, waiting at most timeout_ms for the
  * socket to take it. false when the connection is gone (reset, closed) or
