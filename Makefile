@@ -9,7 +9,7 @@
 #   make asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
 #   make tsan       the whole suite under ThreadSanitizer (build-tsan/)
 #   make bench      the load generator against a fresh gateway (docs/benchmarks.md)
-#   make install    binary, sql/ and the systemd unit (PREFIX, DESTDIR)
+#   make install    binary, sql/ and the systemd units (PREFIX, DESTDIR)
 #   make stop-db    stop the private PostgreSQL that `make run` started
 #
 # Sources are found by wildcard: a new file under src/X/ is part of layer X
@@ -307,6 +307,7 @@ install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/share/ocppgw/sql
 	install -m 0644 $(SQL) $(DESTDIR)$(PREFIX)/share/ocppgw/sql/
 	install -D -m 0644 systemd/ocppgw.service $(DESTDIR)/lib/systemd/system/ocppgw.service
+	install -D -m 0644 systemd/ocppgw.socket $(DESTDIR)/lib/systemd/system/ocppgw.socket
 	install -D -m 0640 docs/ocppgw.conf.example $(DESTDIR)/etc/ocppgw/ocppgw.conf.example
 
 clean:

@@ -3,6 +3,13 @@
 #
 #   BUILD=build scripts/restart-bench.sh [N] [SOURCES ...]     default: 19000 253 20
 #
+# Each SOURCES count runs once per RESTART_MODES (default "plain activated"):
+# plain, the gateway binds its port itself (connects between the two
+# processes are refused); activated, the port is held by build/listen-hold as
+# systemd's ocppgw.socket would hold it (docs/operations.md, "Restarts
+# without refused connections"), which restarts the gateway at once when it
+# exits, on the same socket.
+#
 # On a private PostgreSQL, once per SOURCES count S: a gateway
 # (--auto-register), N chargers of `ocppsim --mode serve --boot` spread over
 # the first S addresses of 127.0.0.2-127.0.0.254, each reconnecting with its
@@ -38,7 +45,9 @@ shift || true
 SOURCES=("$@")
 [ ${#SOURCES[@]} -gt 0 ] || SOURCES=(253 20)
 
-for f in "$GW" "$SIM"; do
+HOLD=$BUILD/listen-hold
+MODES=(${RESTART_MODES:-plain activated})
+for f in "$GW" "$SIM" "$HOLD"; do
     [ -x "$f" ] || { echo "restart-bench: $f is missing (make all)" >&2; exit 2; }
 done
 nofile=$(ulimit -Hn)
@@ -51,8 +60,10 @@ ulimit -n "$nofile" 2>/dev/null || true
 tmp=$(mktemp -d /tmp/ocppgw-restart.XXXXXX)
 gwpid=
 simpid=
+holdpid=
 cleanup() {
     [ -n "$simpid" ] && kill -INT "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null || true
+    [ -n "$holdpid" ] && kill -TERM "$holdpid" 2>/dev/null && wait "$holdpid" 2>/dev/null || true
     if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
         kill -TERM "$gwpid" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$gwpid" 2>/dev/null || break; sleep 0.1; done
@@ -86,21 +97,62 @@ free_port() {
     return 1
 }
 
-# start_gw LOG: a gateway on $port in the background, its pid in $gwpid
+# start_gw LOG: a gateway on $port in the background, its pid in $gwpid. In
+# mode activated, the first call starts listen-hold (its lines in $holdout)
+# and later ones find the gateway it started again by itself; $t_start is
+# then the moment it says it started it.
 start_gw() {
-    "$GW" serve --db "$conn" --listen "127.0.0.1:$port" --auto-register --log-level warn >"$1" 2>&1 &
-    gwpid=$!
+    local args=(serve --db "$conn" --listen "127.0.0.1:$port" --auto-register --log-level warn)
+    if [ "$mode" = plain ]; then
+        "$GW" "${args[@]}" >"$1" 2>&1 &
+        gwpid=$!
+        return
+    fi
+    if [ -z "$holdpid" ]; then
+        : >"$holdout"
+        "$HOLD" "127.0.0.1:$port=ocpp" -- "$GW" "${args[@]}" >"$holdout" 2>"$1" &
+        holdpid=$!
+    fi
+    local n=$2 line=
+    for _ in $(seq 1 500); do
+        line=$(grep '^started ' "$holdout" | sed -n "${n}p")
+        [ -n "$line" ] && break
+        sleep 0.01
+    done
+    [ -n "$line" ] || { log "listen-hold did not start the gateway"; exit 1; }
+    gwpid=$(field pid "$line")
+    t_start=$(field at_ms "$line")
 }
 
-# stop_gw: SIGTERM and wait (not in a subshell: the gateway is our child);
-# the milliseconds to exit in $stop_ms, the exit status in $gw_rc
+# stop_gw [final]: SIGTERM and wait (not in a subshell: the gateway is our
+# child, or listen-hold's); the milliseconds to exit in $stop_ms, the exit
+# status in $gw_rc. In mode activated, listen-hold starts the next gateway
+# at once, unless final (then listen-hold is stopped too).
 stop_gw() {
-    local t0
+    local t0 line=
     t0=$(now_ms)
-    kill -TERM "$gwpid"
-    gw_rc=0
-    wait "$gwpid" || gw_rc=$?
-    stop_ms=$(( $(now_ms) - t0 ))
+    if [ "$mode" = plain ]; then
+        kill -TERM "$gwpid"
+        gw_rc=0
+        wait "$gwpid" || gw_rc=$?
+        stop_ms=$(( $(now_ms) - t0 ))
+        gwpid=
+        return
+    fi
+    if [ "${1:-}" = final ]; then
+        kill -TERM "$holdpid"
+        wait "$holdpid" || true
+        holdpid=
+    else
+        kill -TERM "$gwpid"
+    fi
+    for _ in $(seq 1 6000); do
+        line=$(grep "^exited pid=$gwpid " "$holdout" || true)
+        [ -n "$line" ] && break
+        sleep 0.01
+    done
+    gw_rc=$(field status "$line")
+    stop_ms=$(( $(field at_ms "$line") - t0 ))
     gwpid=
 }
 
@@ -139,13 +191,17 @@ row scenario chargers sources stop_s up_s served_s outage_s r429 r503 rother fai
     left_conn
 
 run=0
+for mode in "${MODES[@]}"; do
 for S in "${SOURCES[@]}"; do
     run=$(( run + 1 ))
     prefix="RS$S-"
+    holdout=$tmp/hold-$run.out
+    label="restart, $S addresses"
+    [ "$mode" = plain ] || label="activated, $S addresses"
     simout=$tmp/sim-$run.out        # one per run: the waits below must not read an earlier run's lines
     psql "$conn" -qc "DELETE FROM chargers WHERE id LIKE 'RS%'" >/dev/null
     port=$(free_port) || { echo "restart-bench: no free port" >&2; exit 1; }
-    start_gw "$tmp/gw-$run-1.log"
+    start_gw "$tmp/gw-$run-1.log" 1
     for i in $(seq 1 100); do
         curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
         [ "$i" = 100 ] && { echo "restart-bench: no /healthz within 10 s" >&2; exit 1; }
@@ -158,9 +214,9 @@ for S in "${SOURCES[@]}"; do
     simpid=$!
     if ! first=$(served_line 0 $(( N / 200 + 120 ))); then
         log "the chargers were never all served: $(grep '^CONNECTED' "$simout" || echo 'no CONNECTED line')"
-        row "restart, $S addresses" "$N" "$S" - - - - - - - - - - - - -
+        row "$label" "$N" "$S" - - - - - - - - - - - - -
         kill -INT "$simpid" 2>/dev/null; wait "$simpid" 2>/dev/null || true; simpid=
-        stop_gw
+        stop_gw final
         continue
     fi
     log "all served: $(grep '^CONNECTED' "$simout")"
@@ -172,7 +228,7 @@ for S in "${SOURCES[@]}"; do
     stop1_ms=$stop_ms
     [ "$gw_rc" = 0 ] || log "the gateway exited $gw_rc after SIGTERM"
     t_start=$(now_ms)
-    start_gw "$tmp/gw-$run-2.log"
+    start_gw "$tmp/gw-$run-2.log" 2
     cpu0=$(cpu_ticks "$gwpid")
     t_up=
     line=
@@ -201,21 +257,23 @@ for S in "${SOURCES[@]}"; do
 
     # a clean stop with all N connected: time, and what the database still says
     settle
-    stop_gw
+    stop_gw final
     stop2_ms=$stop_ms
     [ "$gw_rc" = 0 ] || log "the second gateway exited $gw_rc after SIGTERM"
     left=$(psql "$conn" -Atc "SELECT count(*) FILTER (WHERE connected) FROM chargers WHERE id LIKE '$prefix%'")
     kill -INT "$simpid" 2>/dev/null || true
     wait "$simpid" 2>/dev/null || true
     simpid=
-    row "restart, $S addresses" "$N" "$S" "$(secs "$stop1_ms")" "$up" "$served" "$outage" \
+    row "$label" "$N" "$S" "$(secs "$stop1_ms")" "$up" "$served" "$outage" \
         "$(field refused_429 "$line")" "$(field refused_503 "$line")" "$(field refused_other "$line")" \
         "$(field failed "$line")" "$(field errors "$line")" "$(field dropped "$line")" "$cpu" \
         "$(secs "$stop2_ms")" "$left"
     for k in 1 2; do
         f=$tmp/gw-$run-$k.log
+        [ -f "$f" ] || continue         # activated: both gateways wrote to the first
         log "gateway $k log: $(grep -c '' "$f") lines, $(grep -ciE 'error|fail|too high' "$f" || true) mentioning error/fail/too high"
         grep -iE 'error|fail|too high' "$f" | head -3 | sed 's/^/    /' >&2 || true
     done
+done
 done
 printf '%s\n' "${rows[@]}"
