@@ -80,7 +80,7 @@ EXT_webhook     := libcurl libpq libcjson libcrypto
 EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
-HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h netaddr.h
+HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h netaddr.h tz.h
 HDRS_model      := ocpp_msg.h store_job.h event_types.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
@@ -131,6 +131,7 @@ UNIT_LAYER_test_core_commands := core
 UNIT_LAYER_test_time          := util
 UNIT_LAYER_test_csr           := util
 UNIT_LAYER_test_log           := util
+UNIT_LAYER_test_tz            := util
 UNIT_LAYER_test_util          := config metrics
 UNIT_LAYER_test_codec         := ocpp
 UNIT_LAYER_test_rpc           := ocpp
