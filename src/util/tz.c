@@ -3,11 +3,11 @@
  *
  * Why our own reader: libc's localtime_r()/mktime() convert with the one
  * process-wide zone of TZ (tzset() is global state, so switching TZ per call
- * races with every other thread and with the log's timestamps), and no
- * library Debian ships reads the system database by zone name with a
- * thread-safe API: ICU carries its own copy of the data (updated with ICU,
- * not with tzdata), and the C++ date library needs a C++ runtime. A TZif
- * file is small and its format fixed (RFC 8536), so the gateway reads it.
+ * races with every other thread and with the log's timestamps); ICU carries
+ * its own copy of the data (updated with ICU, not with tzdata); the C++ date
+ * library needs a C++ runtime; GLib's GTimeZone would do, at the price of
+ * GLib (docs/architecture.md, "Dependencies and why"). A TZif file is small
+ * and its format fixed (RFC 8536), so the gateway reads it.
  *
  * A zone is one allocation, immutable once parsed: the transitions (64-bit
  * from the version 2+ block; the 32-bit block only for a version 1 file),
