@@ -81,11 +81,11 @@ EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
 HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h netaddr.h tz.h
-HDRS_model      := ocpp_msg.h store_job.h event_types.h
+HDRS_model      := ocpp_msg.h store_job.h event_types.h pricing.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
 HDRS_config     := config.h
-HDRS_core       := core.h pricing.h
+HDRS_core       := core.h
 HDRS_ocpp       := ocpp.h
 HDRS_store      := store.h
 HDRS_rest       := rest.h rest_body.h rest_cursor.h rest_live.h rest_query.h rest_res.h rest_transport.h
@@ -128,7 +128,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # else (the core's tests build without lws, libpq and cJSON); default: all
 UNIT_LAYER_test_core          := core
 UNIT_LAYER_test_core_commands := core
-UNIT_LAYER_test_pricing       := core
+UNIT_LAYER_test_pricing       := model
 UNIT_LAYER_test_time          := util
 UNIT_LAYER_test_csr           := util
 UNIT_LAYER_test_log           := util

@@ -1,5 +1,5 @@
 /*
- * Session cost (src/core/pricing.c) on a table of hand-computed sessions:
+ * Session cost (src/model/pricing.c) on a table of hand-computed sessions:
  * each case gives the tariff, the zone, the session and its samples, and
  * every line of the breakdown (quantity, unit price, amount, from, to, as
  * the API prints them) with the totals; the arithmetic is in the comments.
