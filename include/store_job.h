@@ -64,6 +64,7 @@ struct store_charger {
     char auth_hash[160];            /* "" = no password (security profile 0) */
     int security_profile;           /* 0, 1, 2, 3 */
     char registration[12];          /* BootNotification answer: Accepted|Pending|Rejected */
+    int64_t version;                /* registry_version (sql/016): a row older than the one held is not applied */
     bool deleted;                   /* row gone: forget the charger */
 };
 

@@ -268,6 +268,12 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
         return;
     }
     hmap_del_str(c->tombstones, row->id);
+    if (ch && row->version < ch->version) {
+        /* read before a change this process applied already (a REST write's row): older, not applied */
+        log_debug(ch->id, "charger row version %lld older than the one held (%lld): not applied",
+                  (long long)row->version, (long long)ch->version);
+        return;
+    }
     enum ocpp_registration reg = registration_parse(row->registration);
     if (!ch) {
         ch = xcalloc(1, sizeof *ch);
@@ -289,6 +295,7 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
         str_copy(ch->auth_hash, sizeof ch->auth_hash, row->auth_hash);
     }
     ch->seq = ++c->registry_seq;
+    ch->version = row->version;
     ch->security_profile = row->security_profile;
     ch->registration = reg;
     ch->auto_registered = false;

@@ -98,6 +98,7 @@ struct core_charger {
     char auth_hash[160];
     int security_profile;
     enum ocpp_registration registration;
+    int64_t version;                        /* the registry_version of the row applied (sql/016) */
     bool auto_registered;                   /* created by a connect this run */
     uint64_t seq;                           /* core.registry_seq when this entry last changed */
     bool has_verified;                      /* fast path for reconnects */

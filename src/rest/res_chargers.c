@@ -245,16 +245,18 @@ void res_charger_get(struct rest_request *r)
  * connecting right after a 201 meets its credentials, and a session the
  * change no longer admits is closed (1008) before a 200 or 204.
  */
-#define REGISTRY_COLUMNS ", coalesce(c.auth_hash, ''), c.security_profile, c.registration_status FROM c"
+#define REGISTRY_COLUMNS ", coalesce(c.auth_hash, ''), c.security_profile, c.registration_status," \
+                         " c.registry_version FROM c"
 
 static void apply_committed(struct rest_request *r, const struct store_job *job)
 {
     const char *id = rest_job_value(job, 0, 0), *hash = rest_job_value(job, 0, (int)NCOLS),
                *profile = rest_job_value(job, 0, (int)NCOLS + 1),
-               *registration = rest_job_value(job, 0, (int)NCOLS + 2);
-    if (!id || !profile || !registration)
+               *registration = rest_job_value(job, 0, (int)NCOLS + 2),
+               *version = rest_job_value(job, 0, (int)NCOLS + 3);
+    if (!id || !profile || !registration || !version)
         return;
-    struct store_charger row = { .security_profile = atoi(profile) };
+    struct store_charger row = { .security_profile = atoi(profile), .version = strtoll(version, NULL, 10) };
     str_copy(row.id, sizeof row.id, id);
     str_copy(row.auth_hash, sizeof row.auth_hash, hash ? hash : "");
     str_copy(row.registration, sizeof row.registration, registration);

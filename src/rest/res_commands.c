@@ -912,8 +912,9 @@ static void profile_committed(struct store_job *job, void *user)
     bool gone = job->status == STORE_OK && !ok; /* deleted, or changed meanwhile */
     if (ok) {
         /* this process refuses the old profile at once, as after a PATCH (the NOTIFY tells the others) */
-        const char *hash = rest_value(job, 0, 1), *registration = rest_value(job, 0, 2);
-        struct store_charger row = { .security_profile = pc->to };
+        const char *hash = rest_value(job, 0, 1), *registration = rest_value(job, 0, 2),
+                   *version = rest_value(job, 0, 3);
+        struct store_charger row = { .security_profile = pc->to, .version = version ? strtoll(version, NULL, 10) : 0 };
         str_copy(row.id, sizeof row.id, pc->charger_id);
         str_copy(row.auth_hash, sizeof row.auth_hash, hash ? hash : "");
         str_copy(row.registration, sizeof row.registration, registration ? registration : "");
@@ -976,7 +977,8 @@ static void security_profile_end(struct waiter *w, const struct core_command_vie
         waiter_free(w);
         rest_sql_detached("UPDATE chargers c SET security_profile = $2::smallint, updated_at = now()"
                           " WHERE c.id = $1 AND c.security_profile < $2::smallint"
-                          " RETURNING c.security_profile, coalesce(c.auth_hash, ''), c.registration_status",
+                          " RETURNING c.security_profile, coalesce(c.auth_hash, ''), c.registration_status,"
+                          " c.registry_version",
                           2, params, profile_committed, pc);
         return;
     }

@@ -581,6 +581,7 @@ void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger 
     str_copy(out->auth_hash, sizeof out->auth_hash, PQgetvalue(r, row, 1));
     out->security_profile = atoi(PQgetvalue(r, row, 2));
     str_copy(out->registration, sizeof out->registration, PQgetvalue(r, row, 3));
+    out->version = strtoll(PQgetvalue(r, row, 4), NULL, 10);
 }
 
 static char *dup_or_null(const PGresult *r, int row, int col)

@@ -17,7 +17,7 @@
 
 /* The columns of a chargers row as struct store_charger wants them, in order. */
 #define STORE_CHARGER_COLUMNS \
-    "id, coalesce(auth_hash, ''), security_profile, registration_status"
+    "id, coalesce(auth_hash, ''), security_profile, registration_status, registry_version"
 
 /* Fills *out from row `row` of a result selecting STORE_CHARGER_COLUMNS. */
 void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger *out);

@@ -885,6 +885,37 @@ static void test_stale_read_after_delete_is_read_again(void **state)
     assert_int_equal(core_fake_admit(fx->c, "CP-DEL", ADDR, NULL, NULL), CORE_ADMIT_OK);
 }
 
+/*
+ * A key change REST committed and applied (row version 1), then a read of
+ * the row taken before that commit (version 0, the old key) arriving late:
+ * the old key must not come back; a newer row is applied.
+ */
+static void test_older_row_version_is_not_applied(void **state)
+{
+    struct fx *fx = *state;
+    struct store_charger row = { 0 };
+    str_copy(row.id, sizeof row.id, "CP-VER");
+    str_copy(row.registration, sizeof row.registration, "Accepted");
+    row.security_profile = 1;
+    char *old_hash = secret_hash_password("old-password-123", 1000);
+    char *new_hash = secret_hash_password("new-password-456", 1000);
+    str_copy(row.auth_hash, sizeof row.auth_hash, old_hash);
+    core_charger_upsert(fx->c, &row);                   /* version 0: the old key */
+    struct store_charger changed = row;
+    str_copy(changed.auth_hash, sizeof changed.auth_hash, new_hash);
+    changed.version = 1;
+    core_charger_upsert(fx->c, &changed);               /* REST's committed change */
+    core_charger_upsert(fx->c, &row);                   /* the late read of version 0 */
+    assert_int_equal(core_fake_admit(fx->c, "CP-VER", ADDR, "CP-VER", "old-password-123"), CORE_ADMIT_UNAUTHORIZED);
+    assert_int_equal(core_fake_admit(fx->c, "CP-VER", "10.0.0.9", "CP-VER", "new-password-456"), CORE_ADMIT_OK);
+    struct store_charger newer = row;                   /* version 2: the old key set again, by a later change */
+    newer.version = 2;
+    core_charger_upsert(fx->c, &newer);
+    assert_int_equal(core_fake_admit(fx->c, "CP-VER", "10.0.0.10", "CP-VER", "old-password-123"), CORE_ADMIT_OK);
+    free(old_hash);
+    free(new_hash);
+}
+
 /* Without each: recorded (their closes store nothing), no job: the store's one statement writes them. */
 static void test_record_disconnects_in_one_statement(void **state)
 {
@@ -2278,6 +2309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_disconnects_at_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_disconnects_in_one_statement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_read_after_delete_is_read_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_older_row_version_is_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_change_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_charger_deleted_while_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot, setup, teardown),
