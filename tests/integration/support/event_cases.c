@@ -568,6 +568,21 @@ static void prepare(struct it_ev_run *run)
     db_exec("UPDATE chargers SET site_id = ocppgw_ensure_site($2) WHERE id = $1", run->charger, run->site);
 }
 
+/* The event as read, member for member, is what GET /v1/events/{id} answers. */
+static void check_is_the_collections(const struct it_ev_run *run, const cJSON *e, const char *text)
+{
+    const char *id = js(e, "id");
+    if (!id)
+        fail_msg("%s: the event has no id: %s", run->c->name, text);
+    char *path = it_strf("/v1/events/%s", id);
+    struct api_resp *r = api_get(run->env->port, run->env->key, path);
+    if (!cJSON_Compare(api_expect(r, 200), e, true))
+        fail_msg("%s: the event read differs from GET %s\n  read: %s\n  GET:  %s", run->c->name, path, text,
+                 r->body);
+    api_free(r);
+    free(path);
+}
+
 void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, const struct it_ev_reader *reader)
 {
     struct it_ev_run run = { .c = c, .env = env };
@@ -584,6 +599,8 @@ void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, con
     print_message("%s: %.600s\n", c->name, text);
 
     api_check_schema(e, "Event");
+    if (reader->schema)
+        api_check_schema(e, reader->schema);
     api_check_str(e, "type", c->type);
     if (c->no_charger) {
         api_check_null(e, "chargerId");
@@ -599,6 +616,7 @@ void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, con
         fail_msg("%s: occurredAt should be null: %s", c->name, text);
     if (run.occurred[0])
         api_check_str(e, "occurredAt", run.occurred);
+    check_is_the_collections(&run, e, text);
 
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
     api_check_schema(data, c->data_schema);
@@ -627,4 +645,25 @@ void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, con
     for (int i = 0; i < 2; i++)
         if (run.conn[i])
             sim_disconnect(run.conn[i]);
+}
+
+int it_ev_run_group(const char *group, const char *prefix, CMUnitTestFunction fn, CMFixtureFunction setup,
+                    CMFixtureFunction teardown, const struct CMUnitTest *others, size_t nothers,
+                    CMFixtureFunction group_setup, CMFixtureFunction group_teardown)
+{
+    struct CMUnitTest *tests = calloc(it_ev_ncases + nothers, sizeof *tests);
+    char (*names)[96] = calloc(it_ev_ncases, sizeof *names);
+    if (!tests || !names)
+        abort();
+    for (size_t i = 0; i < it_ev_ncases; i++) {
+        snprintf(names[i], sizeof names[i], "%s %s", prefix, it_ev_cases[i].name);
+        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = fn, .setup_func = setup,
+                                        .teardown_func = teardown, .initial_state = (void *)&it_ev_cases[i] };
+    }
+    for (size_t i = 0; i < nothers; i++)
+        tests[it_ev_ncases + i] = others[i];
+    int rc = _cmocka_run_group_tests(group, tests, it_ev_ncases + nothers, group_setup, group_teardown);
+    free(names);
+    free(tests);
+    return rc;
 }
