@@ -647,23 +647,20 @@ void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, con
             sim_disconnect(run.conn[i]);
 }
 
+static const char *case_name(const void *c)
+{
+    return ((const struct it_ev_case *)c)->name;
+}
+
 int it_ev_run_group(const char *group, const char *prefix, CMUnitTestFunction fn, CMFixtureFunction setup,
                     CMFixtureFunction teardown, const struct CMUnitTest *others, size_t nothers,
                     CMFixtureFunction group_setup, CMFixtureFunction group_teardown)
 {
-    struct CMUnitTest *tests = calloc(it_ev_ncases + nothers, sizeof *tests);
-    char (*names)[96] = calloc(it_ev_ncases, sizeof *names);
-    if (!tests || !names)
-        abort();
-    for (size_t i = 0; i < it_ev_ncases; i++) {
-        snprintf(names[i], sizeof names[i], "%s %s", prefix, it_ev_cases[i].name);
-        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = fn, .setup_func = setup,
-                                        .teardown_func = teardown, .initial_state = (void *)&it_ev_cases[i] };
-    }
-    for (size_t i = 0; i < nothers; i++)
-        tests[it_ev_ncases + i] = others[i];
-    int rc = _cmocka_run_group_tests(group, tests, it_ev_ncases + nothers, group_setup, group_teardown);
-    free(names);
-    free(tests);
-    return rc;
+    char pre[64];
+    snprintf(pre, sizeof pre, "%s ", prefix);
+    const struct it_case_group g = { .group = group, .prefix = pre, .cases = it_ev_cases, .ncases = it_ev_ncases,
+                                     .size = sizeof it_ev_cases[0], .name = case_name, .fn = fn, .setup = setup,
+                                     .teardown = teardown, .others = others, .nothers = nothers,
+                                     .group_setup = group_setup, .group_teardown = group_teardown };
+    return it_run_case_group(&g);
 }
