@@ -2,8 +2,9 @@
  * Every event type of ../shared/spec/events.md as a table of cases, each
  * making the charger (simulator) or the REST API cause one such event, and
  * the checks the event must pass, whatever read path brought it: GET
- * /v1/events (it_events.c), the event stream, a webhook receiver. A read
- * path is a struct it_ev_reader; it_ev_run_case does the rest:
+ * /v1/events (it_events.c), GET /v1/events/stream (it_event_stream.c), a
+ * webhook receiver that verifies signatures (it_webhooks.c). A read path
+ * is a struct it_ev_reader; it_ev_run_case does the rest:
  *
  *   1. a fresh charger (registered, security profile 1, on a site) or
  *      token for the case, and the highest seq committed so far;
