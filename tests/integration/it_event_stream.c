@@ -2,8 +2,13 @@
  * GET /v1/events/stream (../shared/spec/events.md, "Streaming"): the real
  * gateway, real PostgreSQL, a plain-socket SSE client (support/sse.c).
  * Events are made the way every emitter makes them, with
- * ocppgw_event(...) in a committed transaction.
+ * ocppgw_event(...) in a committed transaction, except in the first tests:
  *
+ * - every event type: the table of support/event_cases.c, one test per
+ *   case ("test_event_stream <case>"), the charger or REST call made and
+ *   its event read back from a stream opened before it (frames parsed from
+ *   their id/event/data lines, id and event the JSON's seq and type), then
+ *   checked by the runner like the collection's (it_events.c);
  * - live delivery of events committed after connecting (HTTP/1.1 chunked
  *   and HTTP/1.0 until close), each frame's JSON the stored event;
  * - resume with Last-Event-ID and with ?after=: exactly the missing ones
@@ -29,7 +34,9 @@
 
 #include <cJSON.h>
 
+#include "support/calls.h"
 #include "support/db.h"
+#include "support/event_cases.h"
 #include "support/fixture.h"
 #include "support/gw.h"
 #include "support/http.h"
@@ -126,6 +133,61 @@ static void pg_ctl(const char *cmd)
         fail_msg("scripts/pg.sh %s failed: %s", cmd, msg);
     }
     proc_result_free(&res);
+}
+
+/* ------------------------------------------------------------------ every event type */
+
+/*
+ * The stream's reader: a stream opened for each case before its cause, with
+ * no filter but the type a stream must name (IT_EV_NAMED_ONLY, left out of
+ * a stream without `type`). Every frame that comes is kept, parsed; find
+ * hands back a copy of the one the run waits for.
+ */
+struct case_stream {
+    struct sse *s;
+    cJSON *got;                     /* every event read, in order */
+};
+static struct case_stream CS;
+
+/* Takes the frames the socket holds: each frame's id and event lines must be its JSON's seq and type. */
+static void case_stream_read(struct case_stream *cs)
+{
+    struct sse_event ev;
+    while (sse_next(cs->s, &ev, 0)) {
+        cJSON *j = cJSON_Parse(ev.data);
+        if (!j)
+            fail_msg("stream: the data of event %lld is not JSON: %s", (long long)ev.id, ev.data);
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
+        const char *type = js(j, "type");
+        if (!cJSON_IsNumber(seq) || (int64_t)seq->valuedouble != ev.id || !type || strcmp(type, ev.type) != 0)
+            fail_msg("stream: a frame with id %lld and event %s carries %s", (long long)ev.id, ev.type, ev.data);
+        cJSON_AddItemToArray(cs->got, j);
+    }
+    if (sse_ended(cs->s, NULL))
+        fail_msg("stream: ended after %d events", cJSON_GetArraySize(cs->got));
+}
+
+static cJSON *stream_find(void *ctx, const struct it_ev_run *run)
+{
+    struct case_stream *cs = ctx;
+    case_stream_read(cs);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cs->got)
+        if (it_ev_matches(run, e))
+            return cJSON_Duplicate(e, true);
+    return NULL;
+}
+
+static void test_event_stream_case(void **state)
+{
+    const struct it_ev_case *c = *state;
+    const char *path = strcmp(c->type, IT_EV_NAMED_ONLY) == 0 ? "/v1/events/stream?type=" IT_EV_NAMED_ONLY
+                                                              : "/v1/events/stream";
+    CS.s = open_stream(gw_port(W.gw), admin_key, path, NULL);
+    CS.got = cJSON_CreateArray();
+    struct it_ev_env env = { .port = gw_port(W.gw), .key = admin_key, .sim = W.sim, .prefix = "ies" };
+    struct it_ev_reader reader = { .find = stream_find, .ctx = &CS };
+    it_ev_run_case(c, &env, &reader);
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -545,12 +607,20 @@ static int test_teardown(void **state)
     return it_test_teardown(state);
 }
 
+static int case_teardown(void **state)
+{
+    sse_close(CS.s);
+    cJSON_Delete(CS.got);
+    CS = (struct case_stream){ 0 };
+    return it_test_teardown(state);     /* a case never stops the database */
+}
+
 int main(void)
 {
     if (getenv("IT_ONLY"))
         cmocka_set_test_filter(getenv("IT_ONLY"));
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, test_teardown)
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         T(test_live_delivery),
         T(test_resume_last_event_id),
         T(test_resume_after_parameter),
@@ -562,5 +632,6 @@ int main(void)
         T(test_thousand_streams),
     };
 #undef T
-    return cmocka_run_group_tests_name("it_event_stream", tests, group_setup, group_teardown);
+    return it_ev_run_group("it_event_stream", "test_event_stream", test_event_stream_case, it_test_setup,
+                           case_teardown, tests, sizeof tests / sizeof tests[0], group_setup, group_teardown);
 }

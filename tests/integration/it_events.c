@@ -91,7 +91,7 @@ static void test_event_case(void **state)
 {
     const struct it_ev_case *c = *state;
     struct it_ev_env e = env("iev");
-    struct it_ev_reader reader = { rest_find, NULL };
+    struct it_ev_reader reader = { .find = rest_find };
     it_ev_run_case(c, &e, &reader);
 }
 
@@ -740,19 +740,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limited_keys, it_test_setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_retention, it_test_setup, it_test_teardown),
     };
-    size_t n = it_ev_ncases + sizeof others / sizeof others[0];
-    struct CMUnitTest *tests = calloc(n, sizeof *tests);
-    char (*names)[96] = calloc(it_ev_ncases, sizeof *names);
-    for (size_t i = 0; i < it_ev_ncases; i++) {
-        snprintf(names[i], sizeof names[i], "test_event %s", it_ev_cases[i].name);
-        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = test_event_case,
-                                        .setup_func = it_test_setup, .teardown_func = it_test_teardown,
-                                        .initial_state = (void *)&it_ev_cases[i] };
-    }
-    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
-        tests[it_ev_ncases + i] = others[i];
-    int rc = _cmocka_run_group_tests("it_events", tests, n, group_setup, api_group_teardown);
-    free(names);
-    free(tests);
-    return rc;
+    return it_ev_run_group("it_events", "test_event", test_event_case, it_test_setup, it_test_teardown, others,
+                           sizeof others / sizeof others[0], group_setup, api_group_teardown);
 }

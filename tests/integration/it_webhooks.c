@@ -11,6 +11,15 @@
  * (webhooks.retry_schedule, the test knob), so retries come within seconds;
  * one test runs a second gateway without allow_private. Charger ids start
  * with "wh-"; every test starts with no endpoint.
+ *
+ * First, every event type: the table of support/event_cases.c, one test
+ * per case ("test_event_webhook <case>"), the charger or REST call made and
+ * its event read back from the body of a delivery to an endpoint
+ * subscribed to "*" and meter_values.received, on a receiver of its own
+ * that verifies each signature with the endpoint's secret and refuses
+ * (401) what does not verify; the runner then checks the body like the
+ * collection's event (it_events.c). Those charger ids and tags start with
+ * "iwh".
  */
 #include "it.h"
 
@@ -20,7 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "calls.h"
 #include "db.h"
+#include "event_cases.h"
 #include "event_types.h"
 #include "fixture.h"
 #include "gw.h"
@@ -34,6 +45,7 @@
 
 static char *admin;
 static struct rcv *R;
+static struct rcv *CR;          /* the event cases' receiver */
 
 static int group_setup(void **state)
 {
@@ -45,11 +57,14 @@ static int group_setup(void **state)
     struct gw_opts o = { .name = "it_webhooks", .ini = INI };
     W.gw = gw_start(&o);
     R = rcv_start();
+    CR = rcv_start();
+    rcv_reject_unverified(CR, true);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
+    rcv_free(CR);
     rcv_free(R);
     free(admin);
     return it_group_teardown(state);
@@ -138,11 +153,76 @@ static void expect_ok(int n)
                  rcv_count(R), n);
 }
 
+/* ---------------------------------------------------------------- every event type */
+
+/*
+ * One endpoint on CR for all cases, made by the first and again by a case
+ * that finds it gone (every other test's setup deletes the endpoints), its
+ * secret given to CR.
+ */
+static char case_endpoint[40];
+
+static int case_setup(void **state)
+{
+    if (!case_endpoint[0] || db_int("SELECT count(*) FROM webhook_endpoints WHERE id = $1::uuid", case_endpoint) != 1) {
+        char *url = rcv_url(CR, "/cases");
+        char *body = it_strf("{\"url\":\"%s\",\"types\":[\"*\",\"" IT_EV_NAMED_ONLY "\"]}", url);
+        struct ep e = create_with(NULL, body);
+        rcv_secrets(CR, e.secret, NULL);
+        snprintf(case_endpoint, sizeof case_endpoint, "%s", e.id);
+        free(body);
+        free(url);
+    }
+    rcv_reset(CR);
+    return it_test_setup(state);
+}
+
+/*
+ * The body of the delivery the run waits for, once it came: webhook-id the
+ * event's id, the headers events.md names. Any delivery CR refused (the
+ * endpoint's secret does not verify it, its timestamp is off) fails the
+ * case at once: a refused event also holds back its charger's later ones.
+ */
+static cJSON *webhook_find(void *ctx, const struct it_ev_run *run)
+{
+    struct rcv *r = ctx;
+    struct rcv_hit h;
+    for (int i = 0; rcv_hit(r, i, &h); i++) {
+        if (h.answered != 200)
+            fail_msg("%s: the receiver refused (%d) the delivery of %s (%s) signed \"%s\" at %lld: the endpoint's"
+                     " secret does not verify it, or its timestamp is off", run->c->name, h.answered, h.type,
+                     h.charger, h.signature, (long long)h.ts);
+        cJSON *b = cJSON_Parse(h.body);
+        if (!b || !it_ev_matches(run, b)) {
+            cJSON_Delete(b);
+            rcv_hit_clear(&h);
+            continue;
+        }
+        const char *id = js(b, "id");
+        if (!id || strcmp(h.id, id) != 0)
+            fail_msg("%s: webhook-id %s, the event's id %s", run->c->name, h.id, id ? id : "(none)");
+        if (strcmp(h.content_type, "application/json") != 0 || strncmp(h.user_agent, "ocppgw/", 7) != 0)
+            fail_msg("%s: content-type %s, user-agent %s", run->c->name, h.content_type, h.user_agent);
+        rcv_hit_clear(&h);
+        return b;
+    }
+    return NULL;
+}
+
+static void test_event_webhook_case(void **state)
+{
+    const struct it_ev_case *c = *state;
+    struct it_ev_env env = { .port = PORT, .key = admin, .sim = W.sim, .prefix = "iwh" };
+    struct it_ev_reader reader = { .find = webhook_find, .ctx = CR, .schema = "WebhookEvent" };
+    it_ev_run_case(c, &env, &reader);
+}
+
 /* ---------------------------------------------------------------- CRUD and the secret */
 
 static void test_crud_secret_shown_once_and_replay_null(void **state)
 {
     (void)state;
+    char *audit_mark = db_str("SELECT coalesce(max(id), 0)::text FROM audit_log");     /* the event cases' came before */
     char *url = rcv_url(R, "/crud");
     char *body = it_strf("{\"url\":\"%s\",\"types\":[\"session.*\",\"connector.status_changed\"],"
                          "\"description\":\"billing\"}", url);
@@ -198,8 +278,8 @@ static void test_crud_secret_shown_once_and_replay_null(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "types"), 0)), "*");
     api_free(r);
 
-    assert_int_equal(db_int("SELECT count(*) FROM audit_log WHERE action = 'webhook_endpoint.create' AND result = 'ok'"),
-                     1);
+    assert_int_equal(db_int("SELECT count(*) FROM audit_log WHERE action = 'webhook_endpoint.create' AND result = 'ok'"
+                            " AND id > $1::bigint", audit_mark), 1);     /* the replay wrote none */
     r = api_delete(PORT, admin, loc);
     api_expect(r, 204);
     api_free(r);
@@ -209,6 +289,7 @@ static void test_crud_secret_shown_once_and_replay_null(void **state)
     r = api_get(PORT, admin, "/v1/webhook-endpoints/not-a-uuid");
     api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
     api_free(r);
+    free(audit_mark);
     free(secret_copy);
     free(loc);
     free(body);
@@ -724,7 +805,7 @@ static void test_kill9_with_deliveries_pending_loses_none(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    static const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_crud_secret_shown_once_and_replay_null, setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_bodies_are_422, setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_restricted_key, setup, it_test_teardown),
@@ -745,5 +826,6 @@ int main(void)
     /* IT_FILTER=test_gone* runs only the matching tests (a planted bug's check) */
     if (getenv("IT_FILTER"))
         cmocka_set_test_filter(getenv("IT_FILTER"));
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return it_ev_run_group("it_webhooks", "test_event_webhook", test_event_webhook_case, case_setup,
+                           it_test_teardown, tests, sizeof tests / sizeof tests[0], group_setup, group_teardown);
 }

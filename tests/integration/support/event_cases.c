@@ -568,6 +568,21 @@ static void prepare(struct it_ev_run *run)
     db_exec("UPDATE chargers SET site_id = ocppgw_ensure_site($2) WHERE id = $1", run->charger, run->site);
 }
 
+/* The event as read, member for member, is what GET /v1/events/{id} answers. */
+static void check_is_the_collections(const struct it_ev_run *run, const cJSON *e, const char *text)
+{
+    const char *id = js(e, "id");
+    if (!id)
+        fail_msg("%s: the event has no id: %s", run->c->name, text);
+    char *path = it_strf("/v1/events/%s", id);
+    struct api_resp *r = api_get(run->env->port, run->env->key, path);
+    if (!cJSON_Compare(api_expect(r, 200), e, true))
+        fail_msg("%s: the event read differs from GET %s\n  read: %s\n  GET:  %s", run->c->name, path, text,
+                 r->body);
+    api_free(r);
+    free(path);
+}
+
 void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, const struct it_ev_reader *reader)
 {
     struct it_ev_run run = { .c = c, .env = env };
@@ -584,6 +599,8 @@ void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, con
     print_message("%s: %.600s\n", c->name, text);
 
     api_check_schema(e, "Event");
+    if (reader->schema)
+        api_check_schema(e, reader->schema);
     api_check_str(e, "type", c->type);
     if (c->no_charger) {
         api_check_null(e, "chargerId");
@@ -599,6 +616,7 @@ void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, con
         fail_msg("%s: occurredAt should be null: %s", c->name, text);
     if (run.occurred[0])
         api_check_str(e, "occurredAt", run.occurred);
+    check_is_the_collections(&run, e, text);
 
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
     api_check_schema(data, c->data_schema);
@@ -627,4 +645,22 @@ void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, con
     for (int i = 0; i < 2; i++)
         if (run.conn[i])
             sim_disconnect(run.conn[i]);
+}
+
+static const char *case_name(const void *c)
+{
+    return ((const struct it_ev_case *)c)->name;
+}
+
+int it_ev_run_group(const char *group, const char *prefix, CMUnitTestFunction fn, CMFixtureFunction setup,
+                    CMFixtureFunction teardown, const struct CMUnitTest *others, size_t nothers,
+                    CMFixtureFunction group_setup, CMFixtureFunction group_teardown)
+{
+    char pre[64];
+    snprintf(pre, sizeof pre, "%s ", prefix);
+    const struct it_case_group g = { .group = group, .prefix = pre, .cases = it_ev_cases, .ncases = it_ev_ncases,
+                                     .size = sizeof it_ev_cases[0], .name = case_name, .fn = fn, .setup = setup,
+                                     .teardown = teardown, .others = others, .nothers = nothers,
+                                     .group_setup = group_setup, .group_teardown = group_teardown };
+    return it_run_case_group(&g);
 }

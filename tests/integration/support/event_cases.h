@@ -2,16 +2,20 @@
  * Every event type of ../shared/spec/events.md as a table of cases, each
  * making the charger (simulator) or the REST API cause one such event, and
  * the checks the event must pass, whatever read path brought it: GET
- * /v1/events (it_events.c), the event stream, a webhook receiver. A read
- * path is a struct it_ev_reader; it_ev_run_case does the rest:
+ * /v1/events (it_events.c), GET /v1/events/stream (it_event_stream.c), a
+ * webhook receiver that verifies signatures (it_webhooks.c). A read path
+ * is a struct it_ev_reader; it_ev_run_case does the rest:
  *
  *   1. a fresh charger (registered, security profile 1, on a site) or
  *      token for the case, and the highest seq committed so far;
  *   2. the case's cause, which also says what the event's data must hold;
  *   3. the reader's find, polled (servicing the simulator) until it hands
  *      back an event of the case's type, charger (or token) after that seq;
- *   4. the event against docs/openapi.json (Event, and data against the
- *      case's schema), its type, chargerId, siteId, occurredAt and data;
+ *   4. the event against docs/openapi.json (Event, the reader's own
+ *      schema when it has one, and data against the case's schema), its
+ *      type, chargerId, siteId, occurredAt and data, and the whole of it
+ *      against GET /v1/events/{id}: every path hands out the collection's
+ *      JSON;
  *   5. data against the resource as GET shows it now (GET /v1/chargers/{id},
  *      /v1/sessions/{id}, /v1/commands/{id}, /v1/tokens/{idTag}, the
  *      charger's connector, its security-events item), key by key: the
@@ -32,6 +36,8 @@
 #include <stdint.h>
 
 #include <cJSON.h>
+
+#include "it.h"
 
 struct sim;
 struct sim_charger;
@@ -83,13 +89,29 @@ struct it_ev_reader {
      */
     cJSON *(*find)(void *ctx, const struct it_ev_run *run);
     void *ctx;
+    const char *schema;         /* docs/openapi.json schema what it reads must fit besides Event (NULL: none) */
 };
+
+/*
+ * The one type no wildcard matches (events.md): a webhook subscription and
+ * a stream without `type` leave it out, so a reader must name it.
+ */
+#define IT_EV_NAMED_ONLY "meter_values.received"
 
 /* True if e is the event run waits for: its type and charger (or token), seq past after_seq. */
 bool it_ev_matches(const struct it_ev_run *run, const cJSON *e);
 
 /* Runs one case through reader (fails the test with the case's name on any difference). */
 void it_ev_run_case(const struct it_ev_case *c, const struct it_ev_env *env, const struct it_ev_reader *reader);
+
+/*
+ * Runs group `group`: one test "<prefix> <case name>" per case of
+ * it_ev_cases (fn, with the case as *state, between setup and teardown),
+ * then the others.
+ */
+int it_ev_run_group(const char *group, const char *prefix, CMUnitTestFunction fn, CMFixtureFunction setup,
+                    CMFixtureFunction teardown, const struct CMUnitTest *others, size_t nothers,
+                    CMFixtureFunction group_setup, CMFixtureFunction group_teardown);
 
 /*
  * data against the resource body got by GET: true if they agree as

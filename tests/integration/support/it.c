@@ -72,26 +72,41 @@ bool wait_until(struct sim *s, bool (*fn)(void *arg), void *arg, int timeout_ms)
     }
 }
 
+int it_run_case_group(const struct it_case_group *g)
+{
+    struct CMUnitTest *tests = calloc(g->ncases + g->nothers, sizeof *tests);
+    char (*names)[96] = calloc(g->ncases ? g->ncases : 1, sizeof *names);
+    if (!tests || !names)
+        abort();
+    for (size_t i = 0; i < g->ncases; i++) {
+        const void *c = (const char *)g->cases + i * g->size;
+        snprintf(names[i], sizeof names[i], "%s%s", g->prefix, g->name(c));
+        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = g->fn, .setup_func = g->setup,
+                                        .teardown_func = g->teardown, .initial_state = (void *)c };
+    }
+    for (size_t i = 0; i < g->nothers; i++)
+        tests[g->ncases + i] = g->others[i];
+    int rc = _cmocka_run_group_tests(g->group, tests, g->ncases + g->nothers, g->group_setup, g->group_teardown);
+    free(names);
+    free(tests);
+    return rc;
+}
+
+static const char *action_name(const void *c)
+{
+    return ((const struct it_action_case *)c)->action;
+}
+
 int it_run_action_group(const char *group, const struct it_action_case *cases, size_t ncases,
                         CMUnitTestFunction fn, CMFixtureFunction setup, CMFixtureFunction teardown,
                         const struct CMUnitTest *others, size_t nothers,
                         CMFixtureFunction group_setup, CMFixtureFunction group_teardown)
 {
-    struct CMUnitTest *tests = calloc(ncases + nothers, sizeof *tests);
-    char (*names)[64] = calloc(ncases ? ncases : 1, sizeof *names);
-    if (!tests || !names)
-        abort();
-    for (size_t i = 0; i < ncases; i++) {
-        snprintf(names[i], sizeof names[i], "test_action_%s", cases[i].action);
-        tests[i] = (struct CMUnitTest){ .name = names[i], .test_func = fn, .setup_func = setup,
-                                        .teardown_func = teardown, .initial_state = (void *)&cases[i] };
-    }
-    for (size_t i = 0; i < nothers; i++)
-        tests[ncases + i] = others[i];
-    int rc = _cmocka_run_group_tests(group, tests, ncases + nothers, group_setup, group_teardown);
-    free(names);
-    free(tests);
-    return rc;
+    const struct it_case_group g = { .group = group, .prefix = "test_action_", .cases = cases, .ncases = ncases,
+                                     .size = sizeof *cases, .name = action_name, .fn = fn, .setup = setup,
+                                     .teardown = teardown, .others = others, .nothers = nothers,
+                                     .group_setup = group_setup, .group_teardown = group_teardown };
+    return it_run_case_group(&g);
 }
 
 bool it_is_hex40(const char *s)

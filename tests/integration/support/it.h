@@ -54,6 +54,21 @@ void it_openssl(const char *dir, const char *cmd);
 /* s is 40 lower-case hex digits (a key the gateway made). */
 bool it_is_hex40(const char *s);
 
+/* A cmocka group of one test per case of a table, then other tests. */
+struct it_case_group {
+    const char *group;
+    const char *prefix;                     /* a test's name is the prefix, then its case's name */
+    const void *cases;                      /* ncases of size bytes; a test's *state is its case */
+    size_t ncases, size;
+    const char *(*name)(const void *c);     /* a case's name (borrowed) */
+    CMUnitTestFunction fn;                  /* run for every case, between setup and teardown */
+    CMFixtureFunction setup, teardown;
+    const struct CMUnitTest *others;
+    size_t nothers;
+    CMFixtureFunction group_setup, group_teardown;
+};
+int it_run_case_group(const struct it_case_group *g);
+
 /* A gateway-initiated action and a valid request of it (tests of the command route). */
 struct it_action_case {
     const char *action;

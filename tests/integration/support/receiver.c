@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -42,7 +43,7 @@ struct rcv {
     int wake[2];
     pthread_t thread;
     pthread_mutex_t mu;
-    bool stop, down, hang;
+    bool stop, down, hang, reject;
     int status;
     char retry_after[64];
     char fail_charger[64];
@@ -165,7 +166,13 @@ static void handle(struct rcv *r, struct conn *c, size_t head_len, size_t body_l
     h.seq = cJSON_IsNumber(seq) ? (int64_t)seq->valuedouble : -1;
     cJSON_Delete(j);
     if (!r->hang) {
-        h.answered = r->fail_status && strcmp(h.charger, r->fail_charger) == 0 ? r->fail_status : r->status;
+        int64_t skew = h.ts - (int64_t)time(NULL);
+        if (r->reject && (!h.valid || skew > RCV_TOLERANCE_S || skew < -RCV_TOLERANCE_S))
+            h.answered = 401;
+        else if (r->fail_status && strcmp(h.charger, r->fail_charger) == 0)
+            h.answered = r->fail_status;
+        else
+            h.answered = r->status;
         answer(c->fd, h.answered, h.answered == 429 || h.answered == 503 ? r->retry_after : NULL);
     }
     if (r->nhits < HITS_MAX)
@@ -342,6 +349,13 @@ void rcv_answer_charger(struct rcv *r, const char *charger, int status)
     pthread_mutex_lock(&r->mu);
     snprintf(r->fail_charger, sizeof r->fail_charger, "%s", charger ? charger : "");
     r->fail_status = status;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void rcv_reject_unverified(struct rcv *r, bool reject)
+{
+    pthread_mutex_lock(&r->mu);
+    r->reject = reject;
     pthread_mutex_unlock(&r->mu);
 }
 

@@ -5,7 +5,9 @@
  * (HMAC-SHA256 with the key of each secret it was given, against every
  * "v1,..." of webhook-signature), records what came, and answers what the
  * test chose: a status (with Retry-After), a status for one charger's
- * events only, no answer at all (hang), or nothing listening (down).
+ * events only, no answer at all (hang), or nothing listening (down). It
+ * can also refuse, as an integrator's receiver must, what it cannot
+ * verify (rcv_reject_unverified).
  */
 #ifndef OCPPGW_IT_RECEIVER_H
 #define OCPPGW_IT_RECEIVER_H
@@ -41,6 +43,14 @@ void rcv_secrets(struct rcv *r, const char *s0, const char *s1);
 void rcv_answer(struct rcv *r, int status, const char *retry_after);
 /* Answer the events of that charger with status (0: as the others). */
 void rcv_answer_charger(struct rcv *r, const char *charger, int status);
+/*
+ * Answer 401 to a request that no secret given signed, or whose
+ * webhook-timestamp is more than RCV_TOLERANCE_S from now (the Standard
+ * Webhooks receiver's checks), whatever was chosen to answer (true); off
+ * at start.
+ */
+#define RCV_TOLERANCE_S 300
+void rcv_reject_unverified(struct rcv *r, bool reject);
 /* Read requests but never answer them (true) or answer again (false; the held ones stay unanswered). */
 void rcv_hang(struct rcv *r, bool hang);
 /* Stop listening and close every connection (connections are refused) / listen again on the same port. */
