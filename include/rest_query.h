@@ -126,13 +126,6 @@ struct rest_col {
 };
 
 /*
- * Microseconds since the epoch as the API writes times:
- * "2024-05-01T12:00:00Z", milliseconds only when not zero (sub-millisecond
- * digits dropped). cap >= 25. Times are formatted here, not in SQL, where
- * to_char costs more than the rest of a row.
- */
-void rest_iso_time(int64_t us, char *buf, size_t cap);
-/*
  * Child rows aggregated by PostgreSQL as json_agg(json_build_array(...)),
  * the cheapest shape to make there: [[v0, v1, ...], ...] to
  * [{keys[0]: v0, ...}, ...]. Members whose bit is set in time_mask are

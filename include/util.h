@@ -125,5 +125,13 @@ bool time_parse_iso8601(const char *s, int64_t *out_ms);
 /* Formats ms since epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (>= 25 bytes). */
 void time_format_iso8601(int64_t ms, char *buf, size_t cap);
 #define TIME_ISO8601_LEN 25
+/*
+ * Microseconds since the epoch as the REST API, the event stream and webhook
+ * bodies write times: "2024-05-01T12:00:00Z", with ".mmm" only when the
+ * milliseconds are not zero (sub-millisecond digits dropped). cap >=
+ * TIME_ISO8601_LEN, else buf is "". Times of rows are formatted here, not in
+ * SQL, where to_char costs more than the rest of a row.
+ */
+void time_format_api(int64_t us, char *buf, size_t cap);
 
 #endif

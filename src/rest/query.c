@@ -167,58 +167,6 @@ const char *rest_job_value(const struct store_job *job, int row, int col)
     return job->out.sql.values[(size_t)row * (size_t)job->out.sql.nfields + (size_t)col];
 }
 
-static char *put_digits(char *p, int64_t v, int width)
-{
-    for (int i = width - 1; i >= 0; i--, v /= 10)
-        p[i] = (char)('0' + v % 10);
-    return p + width;
-}
-
-/* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm): no gmtime, no printf. */
-void rest_iso_time(int64_t us, char *buf, size_t cap)
-{
-    if (cap < TIME_ISO8601_LEN) {
-        if (cap)
-            buf[0] = '\0';
-        return;
-    }
-    int64_t ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
-    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-    int64_t frac = ms - secs * 1000;
-    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    int64_t sod = secs - days * 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    if (y < 0 || y > 9999) {
-        time_format_iso8601(ms, buf, cap);
-        return;
-    }
-    char *p = put_digits(buf, y, 4);
-    *p++ = '-';
-    p = put_digits(p, m, 2);
-    *p++ = '-';
-    p = put_digits(p, d, 2);
-    *p++ = 'T';
-    p = put_digits(p, sod / 3600, 2);
-    *p++ = ':';
-    p = put_digits(p, sod / 60 % 60, 2);
-    *p++ = ':';
-    p = put_digits(p, sod % 60, 2);
-    if (frac) {
-        *p++ = '.';
-        p = put_digits(p, frac, 3);
-    }
-    *p++ = 'Z';
-    *p = '\0';
-}
-
 /* True if s is a JSON number: -?digits[.digits][e[+-]digits], no leading zeros. */
 static bool json_number_text(const char *s)
 {
@@ -254,7 +202,7 @@ static bool json_number_text(const char *s)
 static cJSON *time_json(const char *v)
 {
     char buf[TIME_ISO8601_LEN + 1];
-    rest_iso_time(strtoll(v, NULL, 10), buf, sizeof buf);
+    time_format_api(strtoll(v, NULL, 10), buf, sizeof buf);
     return cJSON_CreateString(buf);
 }
 
@@ -274,7 +222,7 @@ cJSON *rest_json_rows(const char *json, const char *const *keys, unsigned time_m
             } else if ((time_mask & (1u << k)) && cJSON_IsString(v) &&
                        time_parse_iso8601(v->valuestring, &ms)) {
                 char buf[TIME_ISO8601_LEN + 1];
-                rest_iso_time(ms * 1000, buf, sizeof buf);
+                time_format_api(ms * 1000, buf, sizeof buf);
                 cJSON_AddStringToObject(o, keys[k], buf);
             } else {
                 cJSON_AddItemToObject(o, keys[k], cJSON_Duplicate(v, true));

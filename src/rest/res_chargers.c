@@ -44,7 +44,7 @@ static cJSON *live_last_seen(const struct rest_request *r, const char *value, co
     if (us <= 0)
         return cJSON_CreateNull();
     char buf[TIME_ISO8601_LEN + 1];
-    rest_iso_time(us, buf, sizeof buf);
+    time_format_api(us, buf, sizeof buf);
     return cJSON_CreateString(buf);
 }
 

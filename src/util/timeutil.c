@@ -1,7 +1,9 @@
 /*
  * Clocks and RFC 3339 timestamps. OCPP sends "dateTime" as ISO 8601 with an
  * offset; we accept any offset and fractional digits, and always answer in
- * UTC with a 'Z' and milliseconds.
+ * UTC with a 'Z': to chargers and in logs with milliseconds
+ * (time_format_iso8601), in the REST API, events and webhooks with them only
+ * when not zero (time_format_api).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -112,4 +114,56 @@ void time_format_iso8601(int64_t ms, char *buf, size_t cap)
     gmtime_r(&secs, &tm);
     snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
+}
+
+static char *put_digits(char *p, int64_t v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + width;
+}
+
+/* Civil date from days since 1970-01-01 (H. Hinnant's algorithm): no gmtime, no printf. */
+void time_format_api(int64_t us, char *buf, size_t cap)
+{
+    if (cap < TIME_ISO8601_LEN) {
+        if (cap)
+            buf[0] = '\0';
+        return;
+    }
+    int64_t ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int64_t frac = ms - secs * 1000;
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t sod = secs - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    if (y < 0 || y > 9999) {
+        time_format_iso8601(ms, buf, cap);
+        return;
+    }
+    char *p = put_digits(buf, y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, sod / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, sod % 60, 2);
+    if (frac) {
+        *p++ = '.';
+        p = put_digits(p, frac, 3);
+    }
+    *p++ = 'Z';
+    *p = '\0';
 }

@@ -1,40 +1,20 @@
 /*
  * The body of a delivery: the event as GET /v1/events/{id} answers it
  * ({id, seq, type, createdAt, occurredAt, chargerId, siteId, data}, times
- * as the REST API writes them: the columns of src/rest/res_events.c). The
+ * as the REST API writes them, time_format_api: the columns of
+ * src/rest/res_events.c). The
  * REST resource renders rows through the REST layer's column tables, which
  * this layer may not use; until one renderer sits below both (model), this
  * function is the webhook's copy of that shape, and it_webhooks checks a
  * delivered body against GET /v1/events/{id} of the same event.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cJSON.h>
 
 #include "util.h"
 #include "wh_internal.h"
-
-/* "2026-12-06T10:00:00Z", with ".mmm" when the milliseconds are not zero (as rest_iso_time). */
-static void iso_time(int64_t us, char *buf, size_t cap)
-{
-    int64_t ms = us / 1000;
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    if (frac < 0) {
-        frac += 1000;
-        secs--;
-    }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (frac)
-        snprintf(buf + n, cap - n, ".%03dZ", frac);
-    else
-        snprintf(buf + n, cap - n, "Z");
-}
 
 static void add_str_or_null(cJSON *o, const char *key, const char *v)
 {
@@ -52,10 +32,10 @@ char *wh_event_body(const char *id, int64_t seq, const char *type, int64_t creat
     cJSON_AddStringToObject(o, "id", id);
     cJSON_AddNumberToObject(o, "seq", (double)seq);
     cJSON_AddStringToObject(o, "type", type);
-    iso_time(created_us, t, sizeof t);
+    time_format_api(created_us, t, sizeof t);
     cJSON_AddStringToObject(o, "createdAt", t);
     if (occurred_us != INT64_MIN) {
-        iso_time(occurred_us, t, sizeof t);
+        time_format_api(occurred_us, t, sizeof t);
         cJSON_AddStringToObject(o, "occurredAt", t);
     } else {
         cJSON_AddNullToObject(o, "occurredAt");

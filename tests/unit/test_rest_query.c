@@ -733,34 +733,6 @@ static void test_row_types(void **state)
     store_job_free(job);
 }
 
-static void test_iso_time(void **state)
-{
-    (void)state;
-    char buf[32];
-    rest_iso_time(INT64_C(1714521600000000), buf, sizeof buf);
-    assert_string_equal(buf, "2024-05-01T00:00:00Z");
-    rest_iso_time(INT64_C(1714521600250000), buf, sizeof buf);
-    assert_string_equal(buf, "2024-05-01T00:00:00.250Z");
-    rest_iso_time(INT64_C(1714521600001999), buf, sizeof buf);
-    assert_string_equal(buf, "2024-05-01T00:00:00.001Z");
-    rest_iso_time(INT64_C(1714521600000999), buf, sizeof buf);
-    assert_string_equal(buf, "2024-05-01T00:00:00Z");
-    rest_iso_time(-1, buf, sizeof buf);
-    assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
-    /* against the libc-based formatter, over leap years and centuries */
-    for (int64_t ms = -INT64_C(2208988800000); ms < INT64_C(7258118400000); ms += INT64_C(86399999) * 7 + 13) {
-        char want[32];
-        time_format_iso8601(ms, want, sizeof want);
-        size_t n = strlen(want);
-        if (strcmp(want + n - 5, ".000Z") == 0)
-            memcpy(want + n - 5, "Z", 2);
-        rest_iso_time(ms * 1000, buf, sizeof buf);
-        if (strcmp(buf, want) != 0)
-            fail_msg("%lld ms: %s, want %s", (long long)ms, buf, want);
-    }
-
-}
-
 static void test_json_rows(void **state)
 {
     (void)state;
@@ -801,7 +773,6 @@ int main(void)
         cmocka_unit_test(test_cursor_page),
         cmocka_unit_test(test_offset_and_parent_page),
         cmocka_unit_test(test_row_types),
-        cmocka_unit_test(test_iso_time),
         cmocka_unit_test(test_json_rows),
     };
     return cmocka_run_group_tests_name("rest_query", tests, NULL, NULL);

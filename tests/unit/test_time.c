@@ -2,7 +2,8 @@
  * RFC 3339 timestamps as OCPP sends them (src/util/timeutil.c):
  * time_parse_iso8601 accepts offsets, fractions and leap days and refuses
  * everything else; time_format_iso8601 always answers UTC with 'Z' and
- * milliseconds, and round-trips with the parser.
+ * milliseconds, and round-trips with the parser; time_format_api (the REST
+ * API's and webhooks' times) writes the milliseconds only when not zero.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,6 +122,36 @@ static void test_format(void **state)
     assert_string_equal(small, "2024-05-01");
 }
 
+static void test_format_api(void **state)
+{
+    (void)state;
+    char buf[32];
+    char small[TIME_ISO8601_LEN - 1] = "x";
+    time_format_api(0, small, sizeof small);        /* too short: empty */
+    assert_string_equal(small, "");
+    time_format_api(INT64_C(1714521600000000), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00Z");
+    time_format_api(INT64_C(1714521600250000), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00.250Z");
+    time_format_api(INT64_C(1714521600001999), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00.001Z");
+    time_format_api(INT64_C(1714521600000999), buf, sizeof buf);
+    assert_string_equal(buf, "2024-05-01T00:00:00Z");
+    time_format_api(-1, buf, sizeof buf);
+    assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+    /* against the libc-based formatter, over leap years and centuries */
+    for (int64_t ms = -INT64_C(2208988800000); ms < INT64_C(7258118400000); ms += INT64_C(86399999) * 7 + 13) {
+        char want[32];
+        time_format_iso8601(ms, want, sizeof want);
+        size_t n = strlen(want);
+        if (strcmp(want + n - 5, ".000Z") == 0)
+            memcpy(want + n - 5, "Z", 2);
+        time_format_api(ms * 1000, buf, sizeof buf);
+        if (strcmp(buf, want) != 0)
+            fail_msg("%lld ms: %s, want %s", (long long)ms, buf, want);
+    }
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -145,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_leap_years),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_api),
         cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
