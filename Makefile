@@ -172,10 +172,13 @@ $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 
-# the webhook receiver of scripts/webhook-bench.sh
-$(BUILD)/webhook-receiver: tools/webhook_receiver.c
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $< $(shell pkg-config --cflags --libs libcrypto)
+# the webhook receiver of the benchmarks (scripts/webhook-bench.sh, bench.sh);
+# its checks (tools/webhook_check.c) serve the integration tests' receiver too
+WHCHECK_OBJ := $(BUILD)/tools/webhook_check.o
+$(BUILD)/tools/%.o: CFLAGS += $(call pc_cflags,libcrypto)
+$(BUILD)/webhook-receiver: $(BUILD)/tools/webhook_receiver.o $(WHCHECK_OBJ)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,libcrypto)
 
 # systemd's socket activation with Restart=always, for scripts/restart-bench.sh and by hand
 $(BUILD)/listen-hold: tools/listen_hold.c
@@ -199,7 +202,7 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # tests and the simulator see every library's headers
-$(BUILD)/tests/%.o: CFLAGS += $(call pc_cflags,$(PKGS)) $(TEST_PKG_CFLAGS) -Itests/sim -Itests/unit/support -Itests/integration/support
+$(BUILD)/tests/%.o: CFLAGS += $(call pc_cflags,$(PKGS)) $(TEST_PKG_CFLAGS) -Itests/sim -Itests/unit/support -Itests/integration/support -Itools
 
 define layer_archive
 $(BUILD)/lib/lib$(1).a: $$(OBJ_$(1))
@@ -233,7 +236,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/lib/libunitsupport.
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call ext_libs,$(call unit_layer,test_$*)) $(LDLIBS) $(TEST_PKG_LIBS)
 
-$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(IT_SUPPORT_OBJ) $(BUILD)/lib/libsim.a $(LIBS_ALL)
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(IT_SUPPORT_OBJ) $(WHCHECK_OBJ) $(BUILD)/lib/libsim.a $(LIBS_ALL)
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(LDLIBS) $(TEST_PKG_LIBS)
 

@@ -1,20 +1,27 @@
 /*
- * webhook-receiver: a webhook receiver for benchmarks (scripts/webhook-bench.sh).
+ * webhook-receiver: a webhook receiver for benchmarks (scripts/webhook-bench.sh,
+ * the events scenarios of scripts/bench.sh).
  *
- *   build/webhook-receiver --port 9000 --secret whsec_... [--expect N] [--seconds S]
+ *   build/webhook-receiver --port 9000 --secret whsec_... [--secret whsec_...]
+ *                          [--expect N] [--seconds S] [--ids FILE]
  *
  * One poll(2) loop on 127.0.0.1:PORT, keep-alive HTTP/1.1, requests framed
- * by Content-Length, every one answered 200 at once. For each delivery it
- * checks the Standard Webhooks signature with the secret (a bad one is
- * counted, and answered 401 so the gateway retries), counts distinct
- * webhook-ids, and takes commit-to-receipt latency as now minus the
- * event's createdAt (same host: same clock). It stops after N valid
- * deliveries or S seconds and prints one JSON line:
+ * by Content-Length, every one answered at once. For each delivery it
+ * checks the Standard Webhooks signature against each secret given (one per
+ * endpoint sending here; tools/webhook_check.c, shared with the integration
+ * tests' receiver): a bad one is counted, and answered 401 so that the
+ * gateway retries. Valid deliveries are answered 200 and counted, and so
+ * are the distinct webhook-ids among them (a redelivery counts once) and
+ * the event types; commit-to-receipt latency is now minus the event's
+ * createdAt (same host: same clock), taken at an id's first delivery. It
+ * stops after N distinct ids, S seconds, or SIGTERM/SIGINT, writes the
+ * distinct ids one a line to FILE, and prints one JSON line:
  *   {"delivered": N, "distinct": D, "badSignatures": B, "seconds": T,
- *    "perSecond": R, "latencyMs": {"p50": .., "p90": .., "p99": .., "max": ..}}
- * where seconds and perSecond run from the first delivery to the last.
+ *    "perSecond": R, "latencyMs": {"p50": .., "p90": .., "p99": .., "max": ..},
+ *    "types": {"session.updated": n, ...}}
+ * where seconds and perSecond (distinct ids a second) run from the first
+ * delivery to the last.
  */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -31,10 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "webhook_check.h"
 
 #define CONN_MAX 1024
+#define SECRETS_MAX 4
+#define TYPES_MAX 64
 
 struct conn {
     int fd;
@@ -43,13 +51,19 @@ struct conn {
 };
 
 static volatile sig_atomic_t stop;
-static unsigned char key[64];
-static int keylen;
-static double *lat;
+static unsigned char keys[SECRETS_MAX][64];
+static size_t keylens[SECRETS_MAX];
+static int nkeys;
+static double *lat;             /* one per distinct id */
 static size_t nlat, caplat;
 static size_t nseen;
-static long bad;
+static long delivered, bad;
 static double first_ms, last_ms;
+static struct {
+    char name[48];
+    long n;
+} types[TYPES_MAX];
+static int ntypes;
 
 static void on_signal(int s)
 {
@@ -62,25 +76,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static void header(const char *head, size_t hlen, const char *name, char *out, size_t cap)
-{
-    out[0] = '\0';
-    size_t nl = strlen(name);
-    for (const char *p = head; p < head + hlen; p++) {
-        if ((p == head || p[-1] == '\n') && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t n = strcspn(v, "\r\n");
-            if (n >= cap)
-                n = cap - 1;
-            memcpy(out, v, n);
-            out[n] = '\0';
-            return;
-        }
-    }
 }
 
 /* "createdAt":"2026-12-06T10:00:00.123Z" in body -> ms since the epoch, or 0. */
@@ -101,32 +96,40 @@ static double created_ms(const char *body, size_t len)
     return ms;
 }
 
-static bool signature_ok(const char *id, const char *ts, const char *body, size_t blen, const char *sig)
+static bool signed_ok(const char *id, const char *ts, const char *body, size_t blen, const char *sig)
 {
-    size_t hl = strlen(id) + strlen(ts) + 2;
-    unsigned char *msg = malloc(hl + blen + 1);
-    snprintf((char *)msg, hl + 1, "%s.%s.", id, ts);
-    memcpy(msg + hl, body, blen);
-    unsigned char mac[32];
-    unsigned int maclen = 0;
-    HMAC(EVP_sha256(), key, keylen, msg, hl + blen, mac, &maclen);
-    free(msg);
-    char want[64] = "v1,";
-    EVP_EncodeBlock((unsigned char *)want + 3, mac, (int)maclen);
-    size_t wl = strlen(want);
-    for (const char *p = sig; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n == wl && memcmp(p, want, n) == 0)
+    for (int i = 0; i < nkeys; i++)
+        if (whcheck_signed(keys[i], keylens[i], id, ts, body, blen, sig))
             return true;
-        p += n;
-    }
     return false;
 }
 
+/* Counts the event's "type". */
+static void count_type(const char *body, size_t len)
+{
+    char name[sizeof types[0].name] = "?";
+    const char *p = memmem(body, len, "\"type\":\"", 8);
+    if (p) {
+        p += 8;
+        size_t n = 0;
+        while (p + n < body + len && p[n] != '"' && n + 1 < sizeof name)
+            n++;
+        memcpy(name, p, n);
+        name[n] = '\0';
+    }
+    int i = 0;
+    while (i < ntypes && strcmp(types[i].name, name) != 0)
+        i++;
+    if (i == ntypes) {
+        if (ntypes == TYPES_MAX)
+            return;
+        snprintf(types[ntypes++].name, sizeof types[0].name, "%s", name);
+    }
+    types[i].n++;
+}
+
 /* A set of the ids seen (open addressing, grown at half full). */
-static char (*set)[40];
+static char (*set)[64];
 static size_t setcap;
 
 static uint64_t hash(const char *s)
@@ -141,7 +144,7 @@ static bool set_add(const char *id)
 {
     if (2 * (nseen + 1) > setcap) {
         size_t old = setcap;
-        char (*prev)[40] = set;
+        char (*prev)[64] = set;
         setcap = setcap ? setcap * 2 : 65536;
         set = calloc(setcap, sizeof *set);
         for (size_t i = 0; i < old; i++)
@@ -174,10 +177,10 @@ static bool is_new(const char *id)
 static void handle(int fd, const char *head, size_t hlen, const char *body, size_t blen)
 {
     char id[64], ts[32], sig[400];
-    header(head, hlen, "webhook-id", id, sizeof id);
-    header(head, hlen, "webhook-timestamp", ts, sizeof ts);
-    header(head, hlen, "webhook-signature", sig, sizeof sig);
-    bool ok = signature_ok(id, ts, body, blen, sig);
+    whcheck_header(head, hlen, "webhook-id", id, sizeof id);
+    whcheck_header(head, hlen, "webhook-timestamp", ts, sizeof ts);
+    whcheck_header(head, hlen, "webhook-signature", sig, sizeof sig);
+    bool ok = signed_ok(id, ts, body, blen, sig);
     const char *reply = ok ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
                            : "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
     ssize_t w = write(fd, reply, strlen(reply));
@@ -190,28 +193,24 @@ static void handle(int fd, const char *head, size_t hlen, const char *body, size
     if (!first_ms)
         first_ms = now;
     last_ms = now;
+    delivered++;
     if (!is_new(id))
         return;
+    count_type(body, blen);
     double c = created_ms(body, blen);
     if (nlat == caplat) {
         caplat = caplat ? caplat * 2 : 4096;
         lat = realloc(lat, caplat * sizeof *lat);
+        if (!lat)
+            abort();
     }
     lat[nlat++] = c ? now - c : -1;
 }
 
-static bool drain(struct conn *c)
+static void drain(struct conn *c)
 {
-    for (;;) {
-        char *end = c->len ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
-        if (!end)
-            return true;
-        size_t hlen = (size_t)(end - c->buf) + 4;
-        char cl[32];
-        header(c->buf, hlen, "content-length", cl, sizeof cl);
-        size_t blen = strtoul(cl, NULL, 10);
-        if (c->len < hlen + blen)
-            return true;
+    size_t hlen, blen;
+    while (whcheck_request(c->buf, c->len, &hlen, &blen)) {
         handle(c->fd, c->buf, hlen, c->buf + hlen, blen);
         memmove(c->buf, c->buf + hlen + blen, c->len - hlen - blen);
         c->len -= hlen + blen;
@@ -237,26 +236,30 @@ int main(int argc, char **argv)
     int port = 0;
     long expect = 0;
     double seconds = 0;
-    const char *secret = NULL;
+    const char *ids_file = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--port"))
+        if (!strcmp(argv[i], "--port")) {
             port = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--secret"))
-            secret = argv[i + 1];
-        else if (!strcmp(argv[i], "--expect"))
+        } else if (!strcmp(argv[i], "--secret") && nkeys < SECRETS_MAX) {
+            int k = whcheck_key(argv[i + 1], keys[nkeys], sizeof keys[nkeys]);
+            if (k <= 0) {
+                fprintf(stderr, "webhook-receiver: not a secret: %s\n", argv[i + 1]);
+                return 2;
+            }
+            keylens[nkeys++] = (size_t)k;
+        } else if (!strcmp(argv[i], "--expect")) {
             expect = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seconds"))
+        } else if (!strcmp(argv[i], "--seconds")) {
             seconds = atof(argv[i + 1]);
+        } else if (!strcmp(argv[i], "--ids")) {
+            ids_file = argv[i + 1];
+        }
     }
-    if (!port || !secret) {
-        fprintf(stderr, "usage: webhook-receiver --port P --secret whsec_... [--expect N] [--seconds S]\n");
+    if (!port || !nkeys) {
+        fprintf(stderr, "usage: webhook-receiver --port P --secret whsec_... [--secret ...] [--expect N]"
+                        " [--seconds S] [--ids FILE]\n");
         return 2;
     }
-    if (!strncmp(secret, "whsec_", 6))
-        secret += 6;
-    keylen = EVP_DecodeBlock(key, (const unsigned char *)secret, (int)strlen(secret));
-    size_t sl = strlen(secret);
-    keylen -= (sl && secret[sl - 1] == '=') + (sl > 1 && secret[sl - 2] == '=');
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -305,11 +308,25 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (ids_file) {
+        FILE *f = fopen(ids_file, "w");
+        if (!f) {
+            perror("webhook-receiver: --ids");
+            return 1;
+        }
+        for (size_t i = 0; i < setcap; i++)
+            if (set[i][0])
+                fprintf(f, "%s\n", set[i]);
+        fclose(f);
+    }
     qsort(lat, nlat, sizeof *lat, cmp);
     double span = (last_ms - first_ms) / 1000.0;
-    printf("{\"delivered\": %zu, \"distinct\": %zu, \"badSignatures\": %ld, \"seconds\": %.3f, \"perSecond\": %.0f,"
-           " \"latencyMs\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"max\": %.1f}}\n",
-           nlat, nseen, bad, span, span > 0 ? (double)(nlat > 0 ? nlat - 1 : 0) / span : 0, pct(0.5), pct(0.9),
+    printf("{\"delivered\": %ld, \"distinct\": %zu, \"badSignatures\": %ld, \"seconds\": %.3f, \"perSecond\": %.0f,"
+           " \"latencyMs\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"max\": %.1f}, \"types\": {",
+           delivered, nseen, bad, span, span > 0 ? (double)(nlat > 0 ? nlat - 1 : 0) / span : 0, pct(0.5), pct(0.9),
            pct(0.99), nlat ? lat[nlat - 1] : 0);
+    for (int i = 0; i < ntypes; i++)
+        printf("%s\"%s\": %ld", i ? ", " : "", types[i].name, types[i].n);
+    printf("}}\n");
     return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * The webhook receiver of the tests (receiver.h): one poll(2) thread, a
  * listening socket, keep-alive connections, requests framed by
- * Content-Length. The signature check is written here from the Standard
- * Webhooks specification with OpenSSL, independently of src/webhook/.
+ * Content-Length. Framing, headers and the signature check are
+ * tools/webhook_check.c's (the benchmarks' receiver has the same), written
+ * from the Standard Webhooks specification independently of src/webhook/.
  */
 #include "it.h"
 
@@ -15,19 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "gw.h"
 #include "receiver.h"
 #include "strbuf.h"
 #include "util.h"
+#include "webhook_check.h"
 
 #define CONN_MAX 64
 #define HITS_MAX 4096
@@ -70,60 +69,12 @@ static int listen_on(int port)
 }
 
 /* Whether sig ("v1,a v1,b") holds a signature of secret over id.ts.body. */
-static bool sig_matches(const char *secret, const char *id, int64_t ts, const char *body, size_t blen,
+static bool sig_matches(const char *secret, const char *id, const char *ts, const char *body, size_t blen,
                         const char *sig)
 {
-    if (!secret)
-        return false;
-    if (strncmp(secret, "whsec_", 6) == 0)
-        secret += 6;
     unsigned char key[128];
-    size_t slen = strlen(secret);
-    if (slen == 0 || slen % 4 || slen / 4 * 3 > sizeof key)
-        return false;
-    int klen = EVP_DecodeBlock(key, (const unsigned char *)secret, (int)slen);
-    if (klen < 0)
-        return false;
-    klen -= (secret[slen - 1] == '=') + (secret[slen - 2] == '=');
-    struct strbuf msg = STRBUF_INIT;
-    strbuf_printf(&msg, "%s.%lld.", id, (long long)ts);
-    strbuf_put(&msg, body, blen);
-    unsigned char mac[32];
-    unsigned int maclen = 0;
-    HMAC(EVP_sha256(), key, klen, (const unsigned char *)msg.buf, msg.len, mac, &maclen);
-    strbuf_free(&msg);
-    char want[64] = "v1,";
-    EVP_EncodeBlock((unsigned char *)want + 3, mac, (int)maclen);
-    for (const char *p = sig; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n == strlen(want) && strncmp(p, want, n) == 0)
-            return true;
-        p += n;
-    }
-    return false;
-}
-
-/* Value of header name in the header block (case-insensitive), copied into out. */
-static void header(const char *head, const char *name, char *out, size_t cap)
-{
-    out[0] = '\0';
-    size_t nl = strlen(name);
-    for (const char *p = strstr(head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
-        const char *line = p + 2;
-        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-            const char *v = line + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t n = strcspn(v, "\r\n");
-            if (n >= cap)
-                n = cap - 1;
-            memcpy(out, v, n);
-            out[n] = '\0';
-            return;
-        }
-    }
+    int klen = secret ? whcheck_key(secret, key, sizeof key) : -1;
+    return klen > 0 && whcheck_signed(key, (size_t)klen, id, ts, body, blen, sig);
 }
 
 static void answer(int fd, int status, const char *retry_after)
@@ -139,21 +90,21 @@ static void answer(int fd, int status, const char *retry_after)
 /* A whole request arrived on c: record it and answer. Under r->mu. */
 static void handle(struct rcv *r, struct conn *c, size_t head_len, size_t body_len)
 {
-    char *head = xstrndup(c->in.buf, head_len);
+    const char *head = c->in.buf;
     const char *body = c->in.buf + head_len;
     struct rcv_hit h;
     memset(&h, 0, sizeof h);
     char ts[32];
-    header(head, "webhook-id", h.id, sizeof h.id);
-    header(head, "webhook-timestamp", ts, sizeof ts);
+    whcheck_header(head, head_len, "webhook-id", h.id, sizeof h.id);
+    whcheck_header(head, head_len, "webhook-timestamp", ts, sizeof ts);
     h.ts = strtoll(ts, NULL, 10);
-    header(head, "webhook-signature", h.signature, sizeof h.signature);
-    header(head, "user-agent", h.user_agent, sizeof h.user_agent);
-    header(head, "content-type", h.content_type, sizeof h.content_type);
+    whcheck_header(head, head_len, "webhook-signature", h.signature, sizeof h.signature);
+    whcheck_header(head, head_len, "user-agent", h.user_agent, sizeof h.user_agent);
+    whcheck_header(head, head_len, "content-type", h.content_type, sizeof h.content_type);
     for (const char *p = h.signature; (p = strstr(p, "v1,")); p += 3)
         h.nsigs++;
     for (int i = 0; i < 2; i++)
-        if (sig_matches(r->secrets[i], h.id, h.ts, body, body_len, h.signature))
+        if (sig_matches(r->secrets[i], h.id, ts, body, body_len, h.signature))
             h.valid |= 1u << i;
     h.body = xstrndup(body, body_len);
     cJSON *j = cJSON_Parse(h.body);
@@ -179,24 +130,13 @@ static void handle(struct rcv *r, struct conn *c, size_t head_len, size_t body_l
         r->hits[r->nhits++] = h;
     else
         free(h.body);
-    free(head);
 }
 
-/* Handles every complete request buffered on c; false if c must close. Under r->mu. */
-static bool drain(struct rcv *r, struct conn *c)
+/* Handles every complete request buffered on c. Under r->mu. */
+static void drain(struct rcv *r, struct conn *c)
 {
-    for (;;) {
-        const char *end = c->in.len ? memmem(c->in.buf, c->in.len, "\r\n\r\n", 4) : NULL;
-        if (!end)
-            return true;
-        size_t head_len = (size_t)(end - c->in.buf) + 4;
-        char *head = xstrndup(c->in.buf, head_len);
-        char cl[32];
-        header(head, "content-length", cl, sizeof cl);
-        free(head);
-        size_t body_len = (size_t)strtoul(cl, NULL, 10);
-        if (c->in.len < head_len + body_len)
-            return true;
+    size_t head_len, body_len;
+    while (whcheck_request(c->in.buf, c->in.len, &head_len, &body_len)) {
         handle(r, c, head_len, body_len);
         memmove(c->in.buf, c->in.buf + head_len + body_len, c->in.len - head_len - body_len);
         strbuf_truncate(&c->in, c->in.len - head_len - body_len);
