@@ -37,6 +37,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib/bench-common.sh
 BUILD=${BUILD:-build}
 GW=$BUILD/ocppgw
 SIM=$BUILD/ocppsim
@@ -64,38 +65,14 @@ holdpid=
 cleanup() {
     [ -n "$simpid" ] && kill -INT "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null || true
     [ -n "$holdpid" ] && kill -TERM "$holdpid" 2>/dev/null && wait "$holdpid" 2>/dev/null || true
-    if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
-        kill -TERM "$gwpid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$gwpid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$gwpid" 2>/dev/null || true
-    fi
+    stop_pid "$gwpid"
     scripts/pg.sh destroy "$tmp/pg" >/dev/null 2>&1 || true
     if [ "${RESTART_KEEP:-}" = 1 ]; then echo "restart-bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) }
-    set -- $stat
-    echo $(( ${12} + ${13} ))
-}
-now_ms() { date +%s%3N; }
-secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
-field() { local v; v=$(sed -n 's/.* '"$1"'=\([^ ]*\).*/\1/p' <<<" $2"); echo "${v:--}"; }
 log() { echo "restart-bench: $*" >&2; }
-
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$(( 20000 + RANDOM % 20000 ))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-    return 1
-}
 
 # start_gw LOG: a gateway on $port in the background, its pid in $gwpid. In
 # mode activated, the first call starts listen-hold (its lines in $holdout)
@@ -181,9 +158,7 @@ served_line() {
     return 1
 }
 
-conn=$(scripts/pg.sh start "$tmp/pg") || { echo "restart-bench: could not start PostgreSQL" >&2; exit 1; }
-"$GW" migrate --db "$conn" >"$tmp/migrate.log" 2>&1 \
-    || { echo "restart-bench: migrate failed:" >&2; cat "$tmp/migrate.log" >&2; exit 1; }
+conn=$(db_start "$tmp/pg" "$GW") || { echo "restart-bench: no database" >&2; exit 1; }
 
 rows=()
 row() { rows+=("$(printf "%-22s %8s %7s %7s %7s %9s %9s %6s %6s %6s %7s %6s %7s %8s %7s %9s" "$@")"); }
@@ -202,11 +177,7 @@ for S in "${SOURCES[@]}"; do
     psql "$conn" -qc "DELETE FROM chargers WHERE id LIKE 'RS%'" >/dev/null
     port=$(free_port) || { echo "restart-bench: no free port" >&2; exit 1; }
     start_gw "$tmp/gw-$run-1.log" 1
-    for i in $(seq 1 100); do
-        curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-        [ "$i" = 100 ] && { echo "restart-bench: no /healthz within 10 s" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_http "$port" /healthz || { echo "restart-bench: no /healthz within 10 s" >&2; exit 1; }
     log "$N chargers from $S addresses, gateway pid $gwpid on 127.0.0.1:$port"
     "$SIM" --host 127.0.0.1 --port "$port" --sources 127.0.0.2-127.0.0.254 --source-addrs "$S" --quiet \
         --chargers "$N" --mode serve --boot --prefix "$prefix" --ramp 2000 --event-loop uv ${RESTART_SIM_ARGS:-} \
@@ -241,19 +212,19 @@ for S in "${SOURCES[@]}"; do
         kill -0 "$gwpid" 2>/dev/null || { log "the new gateway died: $(tail -3 "$tmp/gw-$run-2.log")"; break; }
         if [ -n "$t_up" ]; then sleep 0.1; else sleep 0.02; fi
     done
-    cpu=$(awk -v t=$(( $(cpu_ticks "$gwpid") - cpu0 )) -v h="$clk_tck" 'BEGIN { printf "%.1f", t / h }')
+    cpu=$(ticks_secs $(( $(cpu_ticks "$gwpid") - cpu0 )))
     if [ -z "$line" ]; then
         log "not all served again within 300 s: $(tail -2 "$tmp/sim-$run.err")"
         served=- outage=-
     else
         at=$(field at_ms "$line")
-        served=$(secs $(( at - t_start )))
-        outage=$(secs $(( at - t_term )))
+        served=$(ms_secs $(( at - t_start )))
+        outage=$(ms_secs $(( at - t_term )))
         log "$line"
         grep '^ocppsim: SERVED episode 1:' "$tmp/sim-$run.err" | sed 's/^ocppsim: /restart-bench: /' >&2 || true
     fi
     up=-
-    [ -n "$t_up" ] && up=$(secs $(( t_up - t_start )))
+    [ -n "$t_up" ] && up=$(ms_secs $(( t_up - t_start )))
 
     # a clean stop with all N connected: time, and what the database still says
     settle
@@ -264,10 +235,10 @@ for S in "${SOURCES[@]}"; do
     kill -INT "$simpid" 2>/dev/null || true
     wait "$simpid" 2>/dev/null || true
     simpid=
-    row "$label" "$N" "$S" "$(secs "$stop1_ms")" "$up" "$served" "$outage" \
-        "$(field refused_429 "$line")" "$(field refused_503 "$line")" "$(field refused_other "$line")" \
-        "$(field failed "$line")" "$(field errors "$line")" "$(field dropped "$line")" "$cpu" \
-        "$(secs "$stop2_ms")" "$left"
+    row "$label" "$N" "$S" "$(ms_secs "$stop1_ms")" "$up" "$served" "$outage" \
+        "$(field refused_429 "$line" -)" "$(field refused_503 "$line" -)" "$(field refused_other "$line" -)" \
+        "$(field failed "$line" -)" "$(field errors "$line" -)" "$(field dropped "$line" -)" "$cpu" \
+        "$(ms_secs "$stop2_ms")" "$left"
     for k in 1 2; do
         f=$tmp/gw-$run-$k.log
         [ -f "$f" ] || continue         # activated: both gateways wrote to the first

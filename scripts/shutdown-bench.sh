@@ -7,14 +7,14 @@
 # Needs `ulimit -n` above N.
 set -u
 GW=$1; N=$2
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
+. scripts/lib/bench-common.sh
 tmp=$(mktemp -d /tmp/shut.XXXX)
-conn=$(scripts/pg.sh start "$tmp/pg") || exit 1
-"$GW" migrate --db "$conn" >/dev/null 2>&1
-port=$(( 30000 + RANDOM % 20000 ))
+conn=$(db_start "$tmp/pg" "$GW") || exit 1
+port=$(free_port) || exit 1
 "$GW" serve --db "$conn" --listen "127.0.0.1:$port" --auto-register --log-level warn >"$tmp/gw.log" 2>&1 &
 gwpid=$!
-for i in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.1; done
+wait_http "$port" /healthz
 build/ocppsim --host 127.0.0.1 --port "$port" --sources 127.0.0.2-127.0.0.254 --quiet --chargers "$N" \
     --mode connect --duration 200 --prefix "SH-" --ramp 2000 >"$tmp/sim.out" 2>"$tmp/sim.err" &
 simpid=$!
