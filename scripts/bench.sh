@@ -2,8 +2,9 @@
 # The benchmark behind `make bench` (docs/benchmarks.md): build/ocppsim
 # against a fresh gateway on a private PostgreSQL, loopback only.
 #
-#   BUILD=build scripts/bench.sh           full run (about 4 minutes)
-#   BENCH_QUICK=1 BUILD=build scripts/bench.sh   smoke run, under a minute
+#   BUILD=build scripts/bench.sh           full run (about 10 minutes)
+#   BENCH_QUICK=1 BUILD=build scripts/bench.sh   smoke run, about 3 minutes
+#   BENCH_SCENARIOS="events webhooks sse" BUILD=build scripts/bench.sh   some of them
 #
 # Scenarios, one after the other on the same gateway:
 #   idle N      N chargers connect (auto-registered) and stay idle; gateway
@@ -14,22 +15,41 @@
 #               afterwards the stored messages are counted
 #   fleet       many chargers, each sending one MeterValues per interval:
 #               the latency of a fleet at a realistic rate
+#   rest        wrk on GET /v1/chargers/{id} and a page of sessions, then on
+#               the charger again while the fleet runs
 #   commands    BENCH_CMD_CHARGERS chargers connected and answering (ocppsim
 #               --mode serve); wrk sends RemoteStartTransaction through REST
 #               to random chargers: REST call -> CALL -> charger's answer ->
 #               REST answer, with the charger answering at once and after a
 #               fixed 20 ms (the difference to 20 ms is what the gateway adds),
 #               and the whole remote start that waits for the session
-#   restart     scripts/restart-bench.sh, after the others, on its own
-#               PostgreSQL and gateways (this one stopped first): 19,000 chargers
+#   events      (events.md, Targets) durable MeterValues throughput of the
+#               fleet's chargers each keeping one MeterValues outstanding,
+#               twice: without webhook endpoints, then with one subscribed
+#               to session.* and connector.* and one to
+#               meter_values.received, both delivering to
+#               build/webhook-receiver; both rates and the drop in %
+# Then, each on its own PostgreSQL and gateway (this one stopped first):
+#   webhooks    scripts/webhook-bench.sh: deliveries/s of a burst, commit to
+#               delivery at 1,000 events/s, and a kill -9 during delivery
+#               (every event's id at the receiver after the restart)
+#   sse         scripts/sse-latency.sh: SSE commit to client with 1,000 streams
+#   restart     scripts/restart-bench.sh: 19,000 chargers
 #               served, SIGTERM, a new gateway at once, seconds until all are
 #               served again, from 253 and from 20 source addresses
-# For each: messages/s, latency p50/p99/max, errors, and the CPU seconds of
+# For each load: messages/s, latency p50/p99/max, errors, and the CPU seconds of
 # the gateway and of PostgreSQL (utime+stime from /proc) during the run.
 #
-# Knobs (environment): BENCH_IDLE="1000 max" (counts; "max" = what the fd
+# Knobs (environment): BENCH_SCENARIOS (the names above, default all),
+# BENCH_IDLE="1000 max" (counts; "max" = what the fd
 # limits allow), BENCH_HB_CHARGERS, BENCH_MV_CHARGERS, BENCH_FLEET_CHARGERS,
 # BENCH_FLEET_INTERVAL (s per charger), BENCH_DURATION (s),
+# BENCH_EVENTS_CHARGERS (the fleet's count), BENCH_EVENTS_INTERVAL (s per
+# charger; default none: each keeps one MeterValues outstanding),
+# BENCH_WH_BURST (20000), BENCH_WH_RATE (1000/s), BENCH_WH_SECONDS (the
+# duration), BENCH_WH_CONCURRENCY (16), BENCH_WH_KILL_EVENTS (half the burst;
+# 0 skips the kill -9), BENCH_SSE_STREAMS (1000), BENCH_SSE_RATE (10/s per
+# stream), BENCH_SSE_SECONDS (the duration),
 # BENCH_RESTART_CHARGERS (19000; at most what the fd limits allow),
 # BENCH_RESTART_SOURCES ("253 20": one restart per count of source addresses),
 # BENCH_RESTART=0 skips the restart scenario,
@@ -38,9 +58,11 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib/bench-common.sh
 BUILD=${BUILD:-build}
 GW=$BUILD/ocppgw
 SIM=$BUILD/ocppsim
+RECEIVER=$BUILD/webhook-receiver
 SOURCES=127.0.0.2-127.0.0.254   # loopback only; spreads ephemeral ports and per-IP limits
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
@@ -52,6 +74,9 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
     FLEET_IV=${BENCH_FLEET_INTERVAL:-2}
     CMD=${BENCH_CMD_CHARGERS:-500}
     RESTART_N=${BENCH_RESTART_CHARGERS:-1000}
+    WH_BURST=${BENCH_WH_BURST:-2000}
+    WH_SECS=${BENCH_WH_SECONDS:-$DUR}
+    SSE_STREAMS=${BENCH_SSE_STREAMS:-100}
     HOLD=3
 else
     IDLE=${BENCH_IDLE:-1000 max}
@@ -62,21 +87,33 @@ else
     FLEET_IV=${BENCH_FLEET_INTERVAL:-10}
     CMD=${BENCH_CMD_CHARGERS:-10000}
     RESTART_N=${BENCH_RESTART_CHARGERS:-19000}
+    WH_BURST=${BENCH_WH_BURST:-20000}
+    WH_SECS=${BENCH_WH_SECONDS:-$DUR}
+    SSE_STREAMS=${BENCH_SSE_STREAMS:-1000}
     HOLD=10
 fi
+EV_N=${BENCH_EVENTS_CHARGERS:-$FLEET}
+EV_IV=${BENCH_EVENTS_INTERVAL:-}
+WH_RATE=${BENCH_WH_RATE:-1000}
+WH_CONC=${BENCH_WH_CONCURRENCY:-16}
+WH_KILL=${BENCH_WH_KILL_EVENTS:-$(( WH_BURST / 2 ))}
+SSE_RATE=${BENCH_SSE_RATE:-10}
+SSE_SECS=${BENCH_SSE_SECONDS:-$DUR}
+SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events webhooks sse restart} "
+[ "${BENCH_RESTART:-1}" = 0 ] && SCENARIOS=${SCENARIOS/ restart / }
+# want NAME: whether scenario NAME is to run
+want() { [[ $SCENARIOS == *" $1 "* ]]; }
 
-for f in "$GW" "$SIM"; do
+for f in "$GW" "$SIM" "$RECEIVER"; do
     [ -x "$f" ] || { echo "bench: $f is missing (make all)" >&2; exit 2; }
 done
 
 tmp=$(mktemp -d /tmp/ocppgw-bench.XXXXXX)
 gwpid=
+rpid=
 cleanup() {
-    if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
-        kill -TERM "$gwpid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$gwpid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$gwpid" 2>/dev/null || true
-    fi
+    stop_pid "$rpid" 10
+    stop_pid "$gwpid"
     scripts/pg.sh destroy "$tmp/pg" >/dev/null 2>&1 || true
     if [ "${BENCH_KEEP:-}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
@@ -84,41 +121,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- helpers
-clk_tck=$(getconf CLK_TCK)
-
-# CPU seconds (utime+stime) of one process, ticks
-cpu_ticks() {
-    # fields after the ")" of comm: state=1 ... utime=12 stime=13
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) }
-    set -- $stat
-    echo $(( ${12} + ${13} ))
-}
-
-# the postmaster and its children (the gateway's backends live as long as it does)
-pg_ticks() {
-    local pm sum=0 p
-    pm=$(head -1 "$tmp/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    for p in "$pm" $(pgrep -P "$pm" 2>/dev/null); do
-        sum=$(( sum + $(cpu_ticks "$p") ))
-    done
-    echo "$sum"
-}
-
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$gwpid/status" 2>/dev/null || echo 0; }
-secs() { awk -v t="$1" -v h="$clk_tck" 'BEGIN { printf "%.1f", t / h }'; }
-field() { sed -n 's/.* '"$1"'=\([^ ]*\).*/\1/p' <<<" $2"; }
 num() { local v; v=$(field "$1" "$2"); echo "${v:-0}"; }
-
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$(( 20000 + RANDOM % 20000 ))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-    return 1
-}
+gw_ticks() { cpu_ticks "$gwpid"; }
+db_ticks() { pg_ticks "$tmp/pg/data"; }
 
 gateway_alive() {
     kill -0 "$gwpid" 2>/dev/null && return 0
@@ -132,17 +138,19 @@ echo "machine: $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM," \
      "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
      "kernel $(uname -r), ulimit -n $(ulimit -n)/$(ulimit -Hn)"
 echo "gateway: $("$GW" --version 2>&1 | head -1)"
+echo "scenarios:$SCENARIOS; load average at the start: $(load_avg)"
 
-conn=$(scripts/pg.sh start "$tmp/pg") || { echo "bench: could not start PostgreSQL" >&2; exit 1; }
-"$GW" migrate --db "$conn" >"$tmp/migrate.log" 2>&1 \
-    || { echo "bench: migrate failed:" >&2; cat "$tmp/migrate.log" >&2; exit 1; }
+conn=$(db_start "$tmp/pg" "$GW") || { echo "bench: no database" >&2; exit 1; }
 
 port=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
-# the benchmark's own limits: one API key hammering, many chargers per source address
+# the benchmark's own limits: one API key hammering, many chargers per source
+# address; webhook endpoints on loopback (the events scenario's receiver)
 cat >"$tmp/gw.conf" <<CONF
 [rest]
 rate_per_second = 1000000
 rate_burst = 1000000
+[webhooks]
+allow_private = true
 CONF
 "$GW" serve --config "$tmp/gw.conf" --db "$conn" --listen "127.0.0.1:$port" --auto-register \
     --log-level warn >"$tmp/gw.log" 2>&1 &
@@ -153,6 +161,7 @@ for i in $(seq 1 100); do
     [ "$i" = 100 ] && { echo "bench: no /healthz within 10 s" >&2; exit 1; }
     sleep 0.1
 done
+key=$("$GW" apikey create --name bench --scopes admin --db "$conn" 2>/dev/null)
 
 gw_nofile=$(awk '/^Max open files/ {print $4}' "/proc/$gwpid/limits")
 sim_nofile=$(ulimit -Hn)
@@ -177,12 +186,13 @@ run_sim() {
 }
 
 # ---------------------------------------------------------------- idle
+want idle || IDLE=
 for n in $IDLE; do
     [ "$n" = max ] && n=$max_idle
     [ "$n" -gt "$max_idle" ] && n=$max_idle
     gateway_alive
     name="idle-$n"
-    rss0=$(rss_kb); gw0=$(cpu_ticks "$gwpid"); pg0=$(pg_ticks)
+    rss0=$(rss_kb); gw0=$(gw_ticks); pg0=$(db_ticks)
     connect_limit=$(( n / 500 + 120 ))
     "$SIM" --host 127.0.0.1 --port "$port" --sources "$SOURCES" --quiet --chargers "$n" \
         --mode connect --duration $(( HOLD + 5 )) --prefix "IDLE$n-" --ramp 2000 \
@@ -202,7 +212,7 @@ for n in $IDLE; do
     connected=$(num connected "$result")
     per=$(awk -v a="$rss0" -v b="$rss1" -v n="$connected" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "-" }')
     row "idle $n" "$n" "$connected" - - - - - "$(field refused "$result")" \
-        "$(secs $(( $(cpu_ticks "$gwpid") - gw0 )))" "$(secs $(( $(pg_ticks) - pg0 )))" \
+        "$(ticks_secs $(( $(gw_ticks) - gw0 )))" "$(ticks_secs $(( $(db_ticks) - pg0 )))" \
         "$(field sim_cpu_s "$result")" "$(awk -v k="$rss1" 'BEGIN { printf "%.0f", k / 1024 }')" "$per"
     echo "idle $n: gateway VmRSS ${rss0} kB before, ${rss1} kB with $connected connected, ${rss2} kB after they closed"
 done
@@ -214,11 +224,11 @@ load() {
     shift 4
     gateway_alive
     local gw0 pg0
-    gw0=$(cpu_ticks "$gwpid"); pg0=$(pg_ticks)
+    gw0=$(gw_ticks); pg0=$(db_ticks)
     run_sim "$name" $(( DUR + n / 200 + 180 )) --chargers "$n" --mode "$mode" --duration "$DUR" \
         --boot --prefix "$prefix" --ramp 2000 --timeout 10000 "$@"
     local gwc pgc
-    gwc=$(secs $(( $(cpu_ticks "$gwpid") - gw0 ))); pgc=$(secs $(( $(pg_ticks) - pg0 )))
+    gwc=$(ticks_secs $(( $(gw_ticks) - gw0 ))); pgc=$(ticks_secs $(( $(db_ticks) - pg0 )))
     local errs=$(( $(num callerrors "$result") + $(num timeouts "$result") ))
     row "$label" "$n" "$(field connected "$result")" "$(field msgs "$result")" \
         "$(field rate "$result")" "$(field p50_ms "$result")" "$(field p99_ms "$result")" \
@@ -227,11 +237,14 @@ load() {
     echo "$label: $result"
 }
 
-load "heartbeat ${DUR}s" heartbeat "$HB" HB-
-load "metervalues ${DUR}s" metervalues "$MV" MV-
-mv_result=$result
+want heartbeat && load "heartbeat ${DUR}s" heartbeat "$HB" HB-
+mv_result=
+if want metervalues; then
+    load "metervalues ${DUR}s" metervalues "$MV" MV-
+    mv_result=$result
+fi
 # a fleet at a realistic rate: latency without self-inflicted queueing
-load "fleet MV/${FLEET_IV}s ${DUR}s" metervalues "$FLEET" FL- --interval $(( FLEET_IV * 1000 ))
+want fleet && load "fleet MV/${FLEET_IV}s ${DUR}s" metervalues "$FLEET" FL- --interval $(( FLEET_IV * 1000 ))
 
 # ---------------------------------------------------------------- REST reads
 # wrk on GET /v1/chargers/{id} and a 50-session page with an admin key, alone
@@ -248,9 +261,8 @@ wrk_run() { # LABEL PATH SECONDS -> prints a row: req/s and latency percentiles
     non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
     printf "%-34s %10s %10s %10s %10s\n" "$label" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}"
 }
-if command -v wrk >/dev/null; then
-    key=$("$GW" apikey create --name bench --scopes admin --db "$conn" 2>/dev/null)
-    charger=$(psql "$conn" -Atc "SELECT id FROM chargers WHERE id LIKE 'MV-%' ORDER BY id LIMIT 1")
+if want rest && command -v wrk >/dev/null; then
+    charger=$(psql "$conn" -Atc "SELECT id FROM chargers ORDER BY id NOT LIKE 'MV-%', id LIMIT 1")
     rest_rows+=("$(printf "%-34s %10s %10s %10s %10s" "REST read" "req/s" "p50" "p99" "non-2xx")")
     rest_rows+=("$(wrk_run "GET /v1/chargers/{id}" "/v1/chargers/$charger" "$DUR")")
     rest_rows+=("$(wrk_run "GET /v1/sessions?perPage=50" "/v1/sessions?perPage=50" "$DUR")")
@@ -262,7 +274,7 @@ if command -v wrk >/dev/null; then
     load "fleet + REST reads ${DUR}s" metervalues "$FLEET" FR- --interval $(( FLEET_IV * 1000 ))
     wait "$wrkpid" || true
     rest_rows+=("$(cat "$tmp/wrk-fleet.row")")
-else
+elif want rest; then
     echo "bench: wrk not installed: REST read benchmark skipped"
 fi
 
@@ -332,7 +344,7 @@ serve() { # PREFIX DELAY_MS: ocppsim serving $CMD chargers in the background
     done
     sleep 2
 }
-if command -v wrk >/dev/null; then
+if want commands && command -v wrk >/dev/null; then
     gateway_alive
     # the scenarios before wrote hundreds of thousands of rows: checkpoint them now,
     # not in the middle of the durable StartTransactions a remote start waits for
@@ -359,10 +371,69 @@ if command -v wrk >/dev/null; then
         sleep 2
     done
 fi
+# ---------------------------------------------------------------- events
+# events.md, Targets: "a webhook endpoint subscribed to session.* and
+# connector.* and a meter_values.received subscription during the
+# 10,000-charger fleet: durable MeterValues throughput drops by at most 15 %
+# against the same run without subscriptions". EV_N chargers each keeping
+# one MeterValues outstanding (BENCH_EVENTS_INTERVAL: one per interval) for
+# DUR s on this gateway, twice with the same parameters and fresh chargers:
+# first with no endpoint, then with two endpoints delivering to
+# build/webhook-receiver (which checks every signature). A CHECKPOINT before
+# each, so that neither pays for the other's writes.
+ev_lines=()
+# endpoint TYPES: a webhook endpoint to the receiver on $rport; prints "ID SECRET"
+endpoint() {
+    curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d "{\"url\": \"http://127.0.0.1:$rport/hook\", \"types\": $1, \"description\": \"bench\"}" \
+        "http://127.0.0.1:$port/v1/webhook-endpoints" | jq -r '"\(.id) \(.secret)"'
+}
+if want events; then
+    gateway_alive
+    ev_args=()
+    [ -n "$EV_IV" ] && ev_args=(--interval $(( EV_IV * 1000 )))
+    psql "$conn" -qc CHECKPOINT >/dev/null 2>&1 || true
+    load "events: no webhooks" metervalues "$EV_N" EV0- "${ev_args[@]}"
+    ev0=$result
+    rport=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
+    read -r ep1 sec1 <<<"$(endpoint '["session.*", "connector.*"]')"
+    read -r ep2 sec2 <<<"$(endpoint '["meter_values.received"]')"
+    "$RECEIVER" --port "$rport" --secret "$sec1" --secret "$sec2" >"$tmp/ev-receiver.json" 2>"$tmp/ev-receiver.err" &
+    rpid=$!
+    seq0=$(psql "$conn" -Atc "SELECT coalesce(max(seq), 0) FROM events")
+    psql "$conn" -qc CHECKPOINT >/dev/null 2>&1 || true
+    load "events: 2 endpoints" metervalues "$EV_N" EV1- "${ev_args[@]}"
+    ev1=$result
+    # at the end of the run: the deliveries made and those still waiting
+    backlog=$(psql "$conn" -Atc "SELECT count(*) FILTER (WHERE state = 'delivered') || ' delivered, '
+                                      || count(*) FILTER (WHERE state = 'pending') || ' pending, '
+                                      || count(*) FILTER (WHERE state = 'failed') || ' failed'
+                                 FROM webhook_deliveries")
+    kill -TERM "$rpid" 2>/dev/null || true
+    wait "$rpid" 2>/dev/null || true
+    rpid=
+    for ep in "$ep1" "$ep2"; do               # no deliveries behind the later scenarios
+        curl -fsS -o /dev/null -X PATCH -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+            -d '{"enabled": false}' "http://127.0.0.1:$port/v1/webhook-endpoints/$ep" || true
+    done
+    by_type=$(psql "$conn" -Atc "SELECT string_agg(type || ' ' || n, ', ' ORDER BY type) FROM
+                                   (SELECT type, count(*) n FROM events WHERE seq > $seq0 GROUP BY type) t")
+    mv_events=$(psql "$conn" -Atc "SELECT count(*) FROM events WHERE seq > $seq0
+                                     AND type = 'meter_values.received' AND charger_id LIKE 'EV1-%'")
+    acked1=$(( $(num msgs "$ev1") - $(num callerrors "$ev1") ))
+    r0=$(num rate "$ev0"); r1=$(num rate "$ev1")
+    drop=$(awk -v a="$r0" -v b="$r1" 'BEGIN { if (a > 0) printf "%.1f", (a - b) * 100 / a; else print "-" }')
+    met=$(awk -v d="$drop" 'BEGIN { print (d != "-" && d <= 15) ? "met" : "NOT met" }')
+    ev_lines+=("events: durable MeterValues, $EV_N chargers${EV_IV:+, one per ${EV_IV} s each}, ${DUR} s:\
+ $r0/s without webhooks, $r1/s with 2 endpoints: a drop of $drop % (target <= 15 %: $met)")
+    ev_lines+=("events, the second run: committed $by_type; meter_values.received of its chargers\
+ $mv_events (>= $acked1 acknowledged MeterValues); deliveries at its end: $backlog")
+    ev_lines+=("events, the receiver: $(cat "$tmp/ev-receiver.json")")
+fi
 result=$mv_result
 
 # every acknowledged MeterValues must be stored (durability rule)
-if command -v psql >/dev/null; then
+if [ -n "$mv_result" ]; then
     stored=$(psql "$conn" -Atc "SELECT count(*) FROM meter_messages WHERE charger_id LIKE 'MV-%'" 2>/dev/null || echo "?")
     acked=$(( $(num msgs "$result") - $(num callerrors "$result") ))
     echo "metervalues: $acked acknowledged in the window, $stored stored (must be >= acknowledged)"
@@ -375,36 +446,114 @@ gateway_alive
 warns=$(grep -ci 'error' "$tmp/gw.log" || true)
 echo "gateway log: $(wc -l <"$tmp/gw.log") lines, $warns mentioning 'error'"
 
-# ---------------------------------------------------------------- restart
-# its own PostgreSQL and gateways; this gateway goes first, so that the
-# restart has the machine to itself
-restart_rows=()
-if [ "${BENCH_RESTART:-1}" != 0 ]; then
-    kill -TERM "$gwpid" 2>/dev/null || true
-    wait "$gwpid" 2>/dev/null || true
+# The scenarios below bring their own PostgreSQL and gateways; this gateway
+# goes first, so that they have the machine to themselves.
+if want webhooks || want sse || want restart; then
+    stop_pid "$gwpid"
     gwpid=
     scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
+fi
+
+# ---------------------------------------------------------------- webhooks
+# scripts/webhook-bench.sh: one JSON line per phase (throughput, latency, kill9)
+wh_rows=()
+if want webhooks; then
+    echo "webhooks: scripts/webhook-bench.sh $WH_BURST $WH_RATE $WH_SECS $WH_CONC (kill -9 phase: $WH_KILL events)"
+    if BUILD=$BUILD WH_KILL_EVENTS=$WH_KILL scripts/webhook-bench.sh "$WH_BURST" "$WH_RATE" "$WH_SECS" "$WH_CONC" \
+        >"$tmp/webhooks.json" 2>"$tmp/webhooks.err"; then
+        cat "$tmp/webhooks.json"
+        wh_rows+=("$(printf "%-24s %8s %9s %9s %8s %8s %8s %8s %6s %9s %8s" webhooks events offered/s \
+            committed/s deliv/s p50ms p99ms max_ms badSig distinct redeliv)")
+        while read -r line; do
+            ph=$(jq -r .phase <<<"$line")
+            r=$(jq -c .receiver <<<"$line")
+            case $ph in
+            throughput)
+                wh_rows+=("$(printf "%-24s %8s %9s %9s %8s %8s %8s %8s %6s %9s %8s" \
+                    "burst, concurrency $WH_CONC" "$(jq .events <<<"$line")" - - "$(jq .perSecond <<<"$r")" \
+                    "$(jq .latencyMs.p50 <<<"$r")" "$(jq .latencyMs.p99 <<<"$r")" "$(jq .latencyMs.max <<<"$r")" \
+                    "$(jq .badSignatures <<<"$r")" "$(jq .distinct <<<"$r")" \
+                    "$(( $(jq .delivered <<<"$r") - $(jq .distinct <<<"$r") ))")") ;;
+            latency)
+                wh_rows+=("$(printf "%-24s %8s %9s %9s %8s %8s %8s %8s %6s %9s %8s" \
+                    "steady, ${WH_SECS} s" "$(( WH_RATE * WH_SECS ))" "$(jq .rate <<<"$line")" \
+                    "$(jq .eventsPerSecond <<<"$line")" "$(jq .perSecond <<<"$r")" \
+                    "$(jq .latencyMs.p50 <<<"$r")" "$(jq .latencyMs.p99 <<<"$r")" "$(jq .latencyMs.max <<<"$r")" \
+                    "$(jq .badSignatures <<<"$r")" "$(jq .distinct <<<"$r")" \
+                    "$(( $(jq .delivered <<<"$r") - $(jq .distinct <<<"$r") ))")") ;;
+            kill9)
+                wh_rows+=("$(printf "%-24s %8s %9s %9s %8s %8s %8s %8s %6s %9s %8s" \
+                    "kill -9 during delivery" "$(jq .events <<<"$line")" "$WH_RATE" - - - - - \
+                    "$(jq .badSignatures <<<"$r")" "$(jq .distinct <<<"$r")" \
+                    "$(( $(jq .delivered <<<"$r") - $(jq .distinct <<<"$r") ))")")
+                missing=$(jq .missing <<<"$line")
+                verdict="NOT met"
+                [ "$missing" = 0 ] && verdict=met
+                wh_rows+=("  kill -9 with $(jq .deliveredBeforeKill <<<"$line") delivered and\
+ $(jq .inFlightAtKill <<<"$line") in flight: $missing of the events table's ids never received\
+ (target: none lost, $verdict), $(jq .unknown <<<"$line") received ids not in it;\
+ all delivered $(jq .recoverySeconds <<<"$line") s after the restart") ;;
+            esac
+        done <"$tmp/webhooks.json"
+        burst=$(jq -c 'select(.phase == "throughput") | .receiver' "$tmp/webhooks.json")
+        steady=$(jq -c 'select(.phase == "latency") | .receiver' "$tmp/webhooks.json")
+        [ -n "$burst" ] && wh_rows+=("  >= 2,000 deliveries/s to a local receiver: $(jq -r \
+            'if .perSecond >= 2000 then "met" else "NOT met" end' <<<"$burst")")
+        [ -n "$steady" ] && wh_rows+=("  commit-to-delivery p99 < 250 ms at $WH_RATE events/s offered: $(jq -r \
+            'if .latencyMs.p99 < 250 then "met" else "NOT met" end' <<<"$steady")")
+    else
+        echo "bench: the webhooks scenario failed:" >&2
+        tail -5 "$tmp/webhooks.err" >&2
+    fi
+fi
+
+# ---------------------------------------------------------------- sse
+sse_line=
+if want sse; then
+    echo "sse: scripts/sse-latency.sh $SSE_STREAMS $SSE_RATE $SSE_SECS"
+    sse_out=$(GW=$GW scripts/sse-latency.sh "$SSE_STREAMS" "$SSE_RATE" "$SSE_SECS" 2>"$tmp/sse.err" || true)
+    sse_res=$(grep '^streams=' <<<"$sse_out" | tail -1 || true)
+    if [ -n "$sse_res" ]; then
+        p99=$(field p99 "$sse_res")
+        sse_line="SSE commit to client: $sse_res; p99 < 100 ms with 1,000 streams:"
+        if [ "$SSE_STREAMS" -ge 1000 ]; then
+            sse_line+=" $(awk -v p="$p99" 'BEGIN { print (p < 100) ? "met" : "NOT met" }')"
+        else
+            sse_line+=" not measured ($SSE_STREAMS streams)"
+        fi
+    else
+        echo "bench: the sse scenario failed:" >&2
+        tail -5 "$tmp/sse.err" >&2
+    fi
+fi
+
+# ---------------------------------------------------------------- restart
+# its own PostgreSQL and gateways
+restart_rows=()
+if want restart; then
     n=$RESTART_N
     [ "$n" -gt "$max_idle" ] && n=$max_idle
     # shellcheck disable=SC2086
     if BUILD=$BUILD RESTART_KEEP=${BENCH_KEEP:-} scripts/restart-bench.sh "$n" ${BENCH_RESTART_SOURCES:-253 20} \
         >"$tmp/restart.rows"; then
+        # shellcheck disable=SC2034  # printed through a nameref below
         mapfile -t restart_rows <"$tmp/restart.rows"
     else
         echo "bench: the restart scenario failed" >&2
     fi
 fi
 echo
+echo "load average at the end: $(load_avg)"
 printf '%s\n' "${rows[@]}"
-if [ ${#rest_rows[@]} -gt 0 ]; then
+for block in ev_lines rest_rows cmd_rows wh_rows restart_rows; do
+    declare -n lines=$block
+    if [ ${#lines[@]} -gt 0 ]; then
+        echo
+        printf '%s\n' "${lines[@]}"
+    fi
+    unset -n lines
+done
+if [ -n "$sse_line" ]; then
     echo
-    printf '%s\n' "${rest_rows[@]}"
-fi
-if [ ${#cmd_rows[@]} -gt 0 ]; then
-    echo
-    printf '%s\n' "${cmd_rows[@]}"
-fi
-if [ ${#restart_rows[@]} -gt 0 ]; then
-    echo
-    printf '%s\n' "${restart_rows[@]}"
+    echo "$sse_line"
 fi
