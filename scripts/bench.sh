@@ -46,6 +46,8 @@
 # BENCH_FLEET_INTERVAL (s per charger), BENCH_DURATION (s),
 # BENCH_EVENTS_CHARGERS (the fleet's count), BENCH_EVENTS_INTERVAL (s per
 # charger; default none: each keeps one MeterValues outstanding),
+# BENCH_EVENTS_MV=0 (no meter_values.received endpoint: the session.* and
+# connector.* one alone, to see what each costs),
 # BENCH_WH_BURST (20000), BENCH_WH_RATE (1000/s), BENCH_WH_SECONDS (the
 # duration), BENCH_WH_CONCURRENCY (16), BENCH_WH_KILL_EVENTS (half the burst;
 # 0 skips the kill -9), BENCH_SSE_STREAMS (1000), BENCH_SSE_RATE (10/s per
@@ -94,6 +96,7 @@ else
 fi
 EV_N=${BENCH_EVENTS_CHARGERS:-$FLEET}
 EV_IV=${BENCH_EVENTS_INTERVAL:-}
+EV_MV=${BENCH_EVENTS_MV:-1}
 WH_RATE=${BENCH_WH_RATE:-1000}
 WH_CONC=${BENCH_WH_CONCURRENCY:-16}
 WH_KILL=${BENCH_WH_KILL_EVENTS:-$(( WH_BURST / 2 ))}
@@ -400,12 +403,16 @@ if want events; then
     ev0=$result
     rport=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
     read -r ep1 sec1 <<<"$(endpoint '["session.*", "connector.*"]')"
-    read -r ep2 sec2 <<<"$(endpoint '["meter_values.received"]')"
-    "$RECEIVER" --port "$rport" --secret "$sec1" --secret "$sec2" >"$tmp/ev-receiver.json" 2>"$tmp/ev-receiver.err" &
+    eps=("$ep1"); secrets=(--secret "$sec1")
+    if [ "$EV_MV" = 1 ]; then
+        read -r ep2 sec2 <<<"$(endpoint '["meter_values.received"]')"
+        eps+=("$ep2"); secrets+=(--secret "$sec2")
+    fi
+    "$RECEIVER" --port "$rport" "${secrets[@]}" >"$tmp/ev-receiver.json" 2>"$tmp/ev-receiver.err" &
     rpid=$!
     seq0=$(psql "$conn" -Atc "SELECT coalesce(max(seq), 0) FROM events")
     psql "$conn" -qc CHECKPOINT >/dev/null 2>&1 || true
-    load "events: 2 endpoints" metervalues "$EV_N" EV1- "${ev_args[@]}"
+    load "events: ${#eps[@]} endpoint$([ ${#eps[@]} = 1 ] || echo s)" metervalues "$EV_N" EV1- "${ev_args[@]}"
     ev1=$result
     # at the end of the run: the deliveries made and those still waiting
     backlog=$(psql "$conn" -Atc "SELECT count(*) FILTER (WHERE state = 'delivered') || ' delivered, '
@@ -415,7 +422,7 @@ if want events; then
     kill -TERM "$rpid" 2>/dev/null || true
     wait "$rpid" 2>/dev/null || true
     rpid=
-    for ep in "$ep1" "$ep2"; do               # no deliveries behind the later scenarios
+    for ep in "${eps[@]}"; do                 # no deliveries behind the later scenarios
         curl -fsS -o /dev/null -X PATCH -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
             -d '{"enabled": false}' "http://127.0.0.1:$port/v1/webhook-endpoints/$ep" || true
     done
@@ -428,10 +435,11 @@ if want events; then
     drop=$(awk -v a="$r0" -v b="$r1" 'BEGIN { if (a > 0) printf "%.1f", (a - b) * 100 / a; else print "-" }')
     met=$(awk -v d="$drop" 'BEGIN { print (d != "-" && d <= 15) ? "met" : "NOT met" }')
     ev_lines+=("events: durable MeterValues, $EV_N chargers${EV_IV:+, one per ${EV_IV} s each}, ${DUR} s:\
- $r0/s without webhooks, $r1/s with 2 endpoints: a drop of $drop % (target <= 15 %: $met);\
+ $r0/s without webhooks, $r1/s with ${#eps[@]} endpoint(s): a drop of $drop % (target <= 15 %: $met);\
  chargers left without a transaction (StartTransaction unanswered): $(num start_failed "$ev0"), $(num start_failed "$ev1")")
-    ev_lines+=("events, the second run: committed $by_type; meter_values.received of its chargers\
- $mv_events (>= $acked1 acknowledged MeterValues); deliveries at its end: $backlog")
+    mv_check=
+    [ "$EV_MV" = 1 ] && mv_check="; meter_values.received of its chargers $mv_events (>= $acked1 acknowledged MeterValues)"
+    ev_lines+=("events, the second run: committed $by_type$mv_check; deliveries at its end: $backlog")
     ev_lines+=("events, the receiver: $(cat "$tmp/ev-receiver.json")")
 fi
 result=$mv_result
