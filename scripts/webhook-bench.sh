@@ -15,8 +15,8 @@
 #     chargers); commit -> receipt p50/p90/p99 over every event committed;
 #  3. kill9 (about WH_KILL_EVENTS events, default BURST / 2; 0 skips it):
 #     events committed at RATE/s as in 2 for WH_KILL_EVENTS / RATE seconds
-#     (at least 3); a third of the way, kill -9 of the gateway while
-#     deliveries are in flight; a new gateway on the same database 1 s
+#     (at least 3); a third of the way, as soon as a delivery is in flight
+#     (claimed, not yet recorded), kill -9 of the gateway; a new one 1 s
 #     later (events go on being committed meanwhile). Once every delivery
 #     is done (at most WH_KILL_WAIT seconds, default 180: the killed
 #     gateway's claims wait for their lease, webhooks.timeout + 5 s), the
@@ -111,6 +111,11 @@ if [ "$KILL_EVENTS" -gt 0 ]; then
     "$PGBENCH" -n -c 8 -j 2 -R $(( RATE / 10 )) -T "$ksecs" -f "$tmp/event.sql" "$conn" >"$tmp/pgbench-kill.out" 2>&1 &
     pgbpid=$!
     sleep "$(awk -v s="$ksecs" 'BEGIN { print s / 3 }')"
+    # then the first moment a claim is out (sent, not yet recorded), up to 5 s
+    psql -q "$conn" -c "SET statement_timeout = '5s'" -c "DO \$\$ BEGIN
+        WHILE NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE state = 'pending' AND claimed_until > now()) LOOP
+            PERFORM pg_sleep(0.001);
+        END LOOP; END \$\$" >/dev/null 2>&1
     kill -KILL "$gwpid"
     wait "$gwpid" 2>/dev/null
     gwpid=
