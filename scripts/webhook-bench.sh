@@ -15,9 +15,10 @@
 #     chargers); commit -> receipt p50/p90/p99 over every event committed;
 #  3. kill9 (about WH_KILL_EVENTS events, default BURST / 2; 0 skips it):
 #     events committed at RATE/s as in 2 for WH_KILL_EVENTS / RATE seconds
-#     (at least 3); a third of the way, as soon as a delivery is in flight
-#     (claimed, not yet recorded), kill -9 of the gateway; a new one 1 s
-#     later (events go on being committed meanwhile). Once every delivery
+#     (at least 3); a third of them delivered, the receiver stops answering
+#     (--hold-after); once CONCURRENCY deliveries are out unanswered, kill -9
+#     of the gateway; the receiver answers again, a new gateway 1 s later
+#     (events go on being committed meanwhile). Once every delivery
 #     is done (at most WH_KILL_WAIT seconds, default 180: the killed
 #     gateway's claims wait for their lease, webhooks.timeout + 5 s), the
 #     receiver's distinct ids against the events table: none may be missing.
@@ -107,15 +108,18 @@ if [ "$KILL_EVENTS" -gt 0 ]; then
     seq0=$(psql "$conn" -Atc "SELECT coalesce(max(seq), 0) FROM events")
     ksecs=$(( (KILL_EVENTS + RATE - 1) / RATE ))
     [ "$ksecs" -lt 3 ] && ksecs=3
-    receiver --seconds "$KILL_WAIT" --ids "$tmp/kill.ids" >"$tmp/kill.json"
+    # a third of the way the receiver stops answering: deliveries in flight
+    hold=$(( KILL_EVENTS / 3 ))
+    receiver --seconds "$KILL_WAIT" --ids "$tmp/kill.ids" --hold-after "$hold" >"$tmp/kill.json"
     "$PGBENCH" -n -c 8 -j 2 -R $(( RATE / 10 )) -T "$ksecs" -f "$tmp/event.sql" "$conn" >"$tmp/pgbench-kill.out" 2>&1 &
     pgbpid=$!
-    sleep "$(awk -v s="$ksecs" 'BEGIN { print s / 3 }')"
-    # then the first moment a claim is out (sent, not yet recorded), up to 5 s
-    psql -q "$conn" -c "SET statement_timeout = '5s'" -c "DO \$\$ BEGIN
-        WHILE NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE state = 'pending' AND claimed_until > now()) LOOP
-            PERFORM pg_sleep(0.001);
-        END LOOP; END \$\$" >/dev/null 2>&1
+    # until the receiver holds them: the third recorded delivered, and
+    # CONCURRENCY deliveries out, unanswered (at most 30 s)
+    psql -q "$conn" -c "SET statement_timeout = '30s'" -c "DO \$\$ BEGIN
+        WHILE (SELECT count(*) FILTER (WHERE state = 'delivered') < $hold
+                      OR count(*) FILTER (WHERE state = 'pending' AND claimed_until > now()) < $CONC
+               FROM webhook_deliveries WHERE event_seq > $seq0)
+        LOOP PERFORM pg_sleep(0.01); END LOOP; END \$\$" >/dev/null 2>&1
     kill -KILL "$gwpid"
     wait "$gwpid" 2>/dev/null
     gwpid=
@@ -123,6 +127,7 @@ if [ "$KILL_EVENTS" -gt 0 ]; then
     read -r in_flight done_before <<<"$(psql "$conn" -Atc "SELECT count(*) FILTER (WHERE state = 'pending'
                                           AND claimed_until > now()), count(*) FILTER (WHERE state = 'delivered')
                                         FROM webhook_deliveries WHERE event_seq > $seq0" | tr '|' ' ')"
+    kill -USR1 "$rpid"                                  # answers again
     sleep 1                                             # events go on being committed meanwhile
     start_gw "$tmp/gw-2.log"
     t_up=$(now_ms)

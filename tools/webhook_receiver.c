@@ -3,7 +3,7 @@
  * the events scenarios of scripts/bench.sh).
  *
  *   build/webhook-receiver --port 9000 --secret whsec_... [--secret whsec_...]
- *                          [--expect N] [--seconds S] [--ids FILE]
+ *                          [--expect N] [--seconds S] [--ids FILE] [--hold-after N]
  *
  * One poll(2) loop on 127.0.0.1:PORT, keep-alive HTTP/1.1, requests framed
  * by Content-Length, every one answered at once. For each delivery it
@@ -21,6 +21,10 @@
  *    "types": {"session.updated": n, ...}}
  * where seconds and perSecond (distinct ids a second) run from the first
  * delivery to the last.
+ *
+ * --hold-after N: once N distinct ids are answered, requests are read but
+ * neither answered nor counted (deliveries held in flight, for a kill -9 of
+ * the gateway during delivery) until SIGUSR1.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,7 +54,8 @@ struct conn {
     size_t len, cap;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, released;
+static size_t hold_after;       /* 0: never hold */
 static unsigned char keys[SECRETS_MAX][64];
 static size_t keylens[SECRETS_MAX];
 static int nkeys;
@@ -67,8 +72,10 @@ static int ntypes;
 
 static void on_signal(int s)
 {
-    (void)s;
-    stop = 1;
+    if (s == SIGUSR1)
+        released = 1;
+    else
+        stop = 1;
 }
 
 static double now_ms(void)
@@ -176,6 +183,8 @@ static bool is_new(const char *id)
 
 static void handle(int fd, const char *head, size_t hlen, const char *body, size_t blen)
 {
+    if (hold_after && nseen >= hold_after && !released)
+        return;
     char id[64], ts[32], sig[400];
     whcheck_header(head, hlen, "webhook-id", id, sizeof id);
     whcheck_header(head, hlen, "webhook-timestamp", ts, sizeof ts);
@@ -253,15 +262,18 @@ int main(int argc, char **argv)
             seconds = atof(argv[i + 1]);
         } else if (!strcmp(argv[i], "--ids")) {
             ids_file = argv[i + 1];
+        } else if (!strcmp(argv[i], "--hold-after")) {
+            hold_after = (size_t)atol(argv[i + 1]);
         }
     }
     if (!port || !nkeys) {
         fprintf(stderr, "usage: webhook-receiver --port P --secret whsec_... [--secret ...] [--expect N]"
-                        " [--seconds S] [--ids FILE]\n");
+                        " [--seconds S] [--ids FILE] [--hold-after N]\n");
         return 2;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal);
     signal(SIGPIPE, SIG_IGN);
     int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
