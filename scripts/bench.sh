@@ -2,8 +2,8 @@
 # The benchmark behind `make bench` (docs/benchmarks.md): build/ocppsim
 # against a fresh gateway on a private PostgreSQL, loopback only.
 #
-#   BUILD=build scripts/bench.sh           full run (about 10 minutes)
-#   BENCH_QUICK=1 BUILD=build scripts/bench.sh   smoke run, about 3 minutes
+#   BUILD=build scripts/bench.sh           full run (about 14 minutes)
+#   BENCH_QUICK=1 BUILD=build scripts/bench.sh   smoke run, about 4 minutes
 #   BENCH_SCENARIOS="events webhooks sse" BUILD=build scripts/bench.sh   some of them
 #
 # Scenarios, one after the other on the same gateway:
