@@ -21,6 +21,7 @@
 #include "rest_res.h"
 #include "secret.h"
 #include "store_job.h"
+#include "tz.h"
 #include "util.h"
 
 /*
@@ -169,15 +170,6 @@ static bool printable_ascii(const char *s)
     return true;
 }
 
-static bool tz_name(const char *s)
-{
-    for (; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '/' || *s == '_' || *s == '-' || *s == '+'))
-            return false;
-    return true;
-}
-
 static const struct rest_field charger_fields[] = {
     { "id", REST_FT_STRING, REST_FF_REQUIRED | REST_FF_IMMUTABLE, "id", NULL, 1, OCPP_CHARGER_ID_MAX,
       0, 0, NULL, core_charger_id_valid, "must be 1 to 48 printable ASCII characters without blanks, '/', ',' or '%', and not '.' or '..'" },
@@ -192,8 +184,9 @@ static const struct rest_field charger_fields[] = {
       NULL, NULL, NULL },
     { "maxAvailableCurrent", REST_FT_NUMBER, REST_FF_NULLABLE, "max_available_current", "$?::numeric",
       0, 0, 0, 100000, NULL, NULL, NULL },
-    { "timeZone", REST_FT_STRING, REST_FF_NULLABLE, "time_zone", NULL, 1, 64, 0, 0, NULL, tz_name,
-      "must be an IANA time zone name such as Europe/Berlin" },
+    /* a zone the system tz database has (tz_exists): local times are converted with it */
+    { "timeZone", REST_FT_STRING, REST_FF_NULLABLE, "time_zone", NULL, 1, 64, 0, 0, NULL, tz_exists,
+      "must be an IANA time zone name of the tz database, such as Europe/Berlin" },
     { "latitude", REST_FT_NUMBER, REST_FF_NULLABLE, "latitude", "$?::float8", 0, 0, -90, 90, NULL, NULL, NULL },
     { "longitude", REST_FT_NUMBER, REST_FF_NULLABLE, "longitude", "$?::float8", 0, 0, -180, 180, NULL, NULL,
       NULL },

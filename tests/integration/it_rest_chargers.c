@@ -137,6 +137,9 @@ static void test_create_invalid_is_422_naming_the_field(void **state)
         { "{\"id\":\"irc-v8\",\"authorizationKey\":\"short\"}", "authorizationKey" },
         { "{\"id\":\"irc-v9\",\"timeZone\":5}", "timeZone" },
         { "{\"id\":\"irc-v10\",\"name\":[\"a\"]}", "name" },
+        /* well-formed names the tz database does not have */
+        { "{\"id\":\"irc-v12\",\"timeZone\":\"Mars/Olympus_Mons\"}", "timeZone" },
+        { "{\"id\":\"irc-v13\",\"timeZone\":\"Europe/Berlin/\"}", "timeZone" },
     };
     api_expect_bad_bodies(PORT, admin, "POST", "/v1/chargers", cases, API_COUNT(cases));
     /* every unknown field is named */
