@@ -1,6 +1,7 @@
 /*
  * Unit tests for src/util: configuration layering and errors, password
- * hashes and Basic credentials, API key format, the hash map, metrics text.
+ * hashes and Basic credentials, API key format, the hash map, metrics text,
+ * country codes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,9 +16,11 @@
 
 #include "config.h"
 #include "hmap.h"
+#include "iso3166.h"
 #include "metrics.h"
 #include "secret.h"
 #include "strbuf.h"
+#include "tz.h"
 #include "util.h"
 
 static char *write_tmp(const char *text)
@@ -376,6 +379,48 @@ static void test_metrics_text(void **state)
     free(t);
 }
 
+/*
+ * The compiled-in country codes are exactly those of the tz database's
+ * iso3166.tab (tzdata, a dependency): each of its codes is taken, and of
+ * every two capital letters no other is.
+ */
+static void test_iso3166_alpha2(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/iso3166.tab", tz_dir());
+    struct strbuf tab = STRBUF_INIT;
+    if (!strbuf_read_file(&tab, path))
+        fail_msg("%s cannot be read (tzdata is a dependency: make deps)", path);
+    bool listed[26][26] = { { false } };
+    int n = 0;
+    for (const char *line = strbuf_str(&tab), *nl; *line; line = nl ? nl + 1 : "") {
+        nl = strchr(line, '\n');
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        assert_true(line[0] >= 'A' && line[0] <= 'Z' && line[1] >= 'A' && line[1] <= 'Z' && line[2] == '\t');
+        listed[line[0] - 'A'][line[1] - 'A'] = true;
+        n++;
+    }
+    strbuf_free(&tab);
+    assert_int_equal(n, 249);
+    for (int a = 0; a < 26; a++)
+        for (int b = 0; b < 26; b++) {
+            char code[3] = { (char)('A' + a), (char)('A' + b), '\0' };
+            if (iso3166_alpha2(code) != listed[a][b])
+                fail_msg("%s: iso3166_alpha2 says %d, iso3166.tab %d", code, iso3166_alpha2(code), listed[a][b]);
+        }
+    assert_true(iso3166_alpha2("DE"));
+    assert_false(iso3166_alpha2("de"));
+    assert_false(iso3166_alpha2("De"));
+    assert_false(iso3166_alpha2("DEU"));
+    assert_false(iso3166_alpha2("D"));
+    assert_false(iso3166_alpha2(""));
+    assert_false(iso3166_alpha2(NULL));
+    assert_false(iso3166_alpha2("EU"));     /* reserved, not assigned */
+    assert_false(iso3166_alpha2("XK"));     /* user-assigned */
+}
+
 int main(void)
 {
     log_setup(LOG_ERROR, LOG_TEXT);
@@ -392,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_hmap),
         cmocka_unit_test(test_strbuf),
         cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_iso3166_alpha2),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
