@@ -26,7 +26,17 @@ enum rest_ftype {
     REST_FT_BOOL,
     REST_FT_TIME,                   /* ISO 8601 date-time -> milliseconds */
     REST_FT_DATE,                   /* YYYY-MM-DD */
-    REST_FT_STRINGS                 /* array of strings (each min..max, in values if set) -> text[] */
+    REST_FT_STRINGS,                /* array of strings (each min..max, in values if set) -> text[] */
+    /*
+     * An object (a site's address) whose members are the table's fields
+     * named "<field>.<member>", each stored in a column of its own as if it
+     * were a field of the body: a member given sets its column, an absent
+     * one is left alone (a PATCH merges), and null for the whole object
+     * (REST_FF_NULLABLE) clears every member's column. The object itself
+     * has no column; its members are nullable, never objects, and are only
+     * taken inside it. The 422 context names a member "<field>.<member>".
+     */
+    REST_FT_OBJECT
 };
 
 enum rest_fflag {
@@ -76,7 +86,7 @@ struct rest_body {
 struct cJSON *rest_body_parse(const struct cJSON *body, const struct rest_field *fields,
                               size_t nfields, bool create, struct rest_body *out);
 void rest_body_free(struct rest_body *b);
-/* The entry of that field (NULL if absent; its text is NULL for a JSON null). */
+/* The entry of that field or object member (NULL if absent; its text is NULL for a JSON null). */
 struct rest_body_value *rest_body_find(struct rest_body *b, const char *name);
 
 /* Adds a value the handler computed (text copied; NULL = SQL NULL). */

@@ -74,6 +74,7 @@ static const char *type_word(enum rest_ftype t)
     case REST_FT_TIME: return "an ISO 8601 date-time string";
     case REST_FT_DATE: return "a date string YYYY-MM-DD";
     case REST_FT_STRINGS: return "an array of strings";
+    case REST_FT_OBJECT: return "an object";
     }
     return "valid";
 }
@@ -168,17 +169,10 @@ static char *field_text(const struct rest_field *f, const cJSON *j, char *why, s
         }
         return rest_pg_array(items, (size_t)i);
     }
+    case REST_FT_OBJECT:            /* take_value takes its members: no parameter of its own */
+        break;
     }
     snprintf(why, cap, "must be %s", type_word(f->type));
-    return NULL;
-}
-
-static const struct rest_field *find_field(const struct rest_field *fields, size_t n,
-                                           const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(fields[i].name, name) == 0)
-            return &fields[i];
     return NULL;
 }
 
@@ -197,6 +191,107 @@ static int by_field(const void *a, const void *b)
     return fa < fb ? -1 : fa > fb;
 }
 
+/* True if a member named like j comes before j in its object. */
+static bool given_before(const cJSON *obj, const cJSON *j)
+{
+    for (const cJSON *k = obj->child; k && k != j; k = k->next)
+        if (k->string && j->string && strcmp(k->string, j->string) == 0)
+            return true;
+    return false;
+}
+
+static void add_value(struct rest_body *out, const struct rest_field *f, char *text, const char *name,
+                      cJSON **ctx)
+{
+    if (out->n == REST_BODY_FIELDS_MAX) {
+        free(text);
+        add_reason(ctx, name, "too many fields");
+        return;
+    }
+    out->v[out->n].field = f;
+    out->v[out->n].text = text;
+    out->n++;
+}
+
+/*
+ * What field (a table name) is called inside the object named prefix: the
+ * part after "<prefix>." ("address.city" in "address": "city"), or for
+ * prefix "" (the body) the name itself when it has no dot; else NULL.
+ */
+static const char *member_name(const char *field, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    if (!plen)
+        return strchr(field, '.') ? NULL : field;
+    return strncmp(field, prefix, plen) == 0 && field[plen] == '.' ? field + plen + 1 : NULL;
+}
+
+static const struct rest_field *find_member(const struct rest_field *fields, size_t n, const char *prefix,
+                                            const char *member)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *m = member_name(fields[i].name, prefix);
+        if (m && strcmp(m, member) == 0)
+            return &fields[i];
+    }
+    return NULL;
+}
+
+static void take_members(const cJSON *obj, const struct rest_field *fields, size_t nfields,
+                         const char *prefix, bool create, struct rest_body *out, cJSON **ctx);
+
+/* Member j (named name in the 422 context) of field f into out, or its reason into *ctx. */
+static void take_value(const struct rest_field *fields, size_t nfields, const struct rest_field *f,
+                       const cJSON *j, const char *name, bool create, struct rest_body *out, cJSON **ctx)
+{
+    if (!create && (f->flags & REST_FF_IMMUTABLE)) {
+        add_reason(ctx, name, "cannot be changed");
+        return;
+    }
+    if (cJSON_IsNull(j) && !(f->flags & REST_FF_NULLABLE)) {
+        add_reason(ctx, name, "must not be null");
+        return;
+    }
+    if (f->type == REST_FT_OBJECT) {
+        if (!cJSON_IsNull(j) && !cJSON_IsObject(j)) {
+            add_reason(ctx, name, "must be an object");
+        } else if (cJSON_IsObject(j)) {
+            take_members(j, fields, nfields, f->name, create, out, ctx);
+        } else {
+            for (size_t i = 0; i < nfields; i++)     /* null clears every member */
+                if (member_name(fields[i].name, f->name))
+                    add_value(out, &fields[i], NULL, name, ctx);
+        }
+        return;
+    }
+    char *text = NULL;
+    char why[512];
+    if (!cJSON_IsNull(j) && !(text = field_text(f, j, why, sizeof why))) {
+        add_reason(ctx, name, why);
+        return;
+    }
+    add_value(out, f, text, name, ctx);
+}
+
+/* The members of obj: the body's (prefix "") or an object field's (prefix: its name). */
+static void take_members(const cJSON *obj, const struct rest_field *fields, size_t nfields,
+                         const char *prefix, bool create, struct rest_body *out, cJSON **ctx)
+{
+    const cJSON *j;
+    cJSON_ArrayForEach(j, obj) {
+        const char *member = j->string ? j->string : "";
+        char name[160];
+        snprintf(name, sizeof name, "%s%s%.64s", prefix, *prefix ? "." : "", member);
+        const struct rest_field *f = find_member(fields, nfields, prefix, member);
+        if (!f)
+            add_reason(ctx, name, "unknown field");
+        else if (given_before(obj, j))
+            add_reason(ctx, name, "given twice");
+        else
+            take_value(fields, nfields, f, j, name, create, out, ctx);
+    }
+}
+
 cJSON *rest_body_parse(const cJSON *body, const struct rest_field *fields, size_t nfields,
                        bool create, struct rest_body *out)
 {
@@ -206,42 +301,7 @@ cJSON *rest_body_parse(const cJSON *body, const struct rest_field *fields, size_
         add_reason(&ctx, "body", "must be a JSON object");
         return ctx;
     }
-    const cJSON *j;
-    cJSON_ArrayForEach(j, body) {
-        const char *name = j->string ? j->string : "";
-        const struct rest_field *f = find_field(fields, nfields, name);
-        char why[512];
-        if (!f) {
-            add_reason(&ctx, name, "unknown field");
-            continue;
-        }
-        if (rest_body_find(out, name)) {
-            add_reason(&ctx, name, "given twice");
-            continue;
-        }
-        if (!create && (f->flags & REST_FF_IMMUTABLE)) {
-            add_reason(&ctx, name, "cannot be changed");
-            continue;
-        }
-        char *text = NULL;
-        if (cJSON_IsNull(j)) {
-            if (!(f->flags & REST_FF_NULLABLE)) {
-                add_reason(&ctx, name, "must not be null");
-                continue;
-            }
-        } else if (!(text = field_text(f, j, why, sizeof why))) {
-            add_reason(&ctx, name, why);
-            continue;
-        }
-        if (out->n == REST_BODY_FIELDS_MAX) {
-            free(text);
-            add_reason(&ctx, name, "too many fields");
-            continue;
-        }
-        out->v[out->n].field = f;
-        out->v[out->n].text = text;
-        out->n++;
-    }
+    take_members(body, fields, nfields, "", create, out, &ctx);
     for (size_t i = 0; create && i < nfields; i++)
         if ((fields[i].flags & REST_FF_REQUIRED) && !cJSON_GetObjectItemCaseSensitive(body, fields[i].name))
             add_reason(&ctx, fields[i].name, "required");

@@ -3,7 +3,7 @@
  * turned into its SQL parameter text, every problem reported at once with
  * the field named (unknown, required, type, length, range, enum, date,
  * null, immutable on update), and the INSERT/SET fragments numbered in
- * order.
+ * order; an object field's members (a site's address).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -253,6 +253,96 @@ static void test_all_problems_at_once(void **state)
     cJSON_Delete(arr);
 }
 
+/*
+ * An object field: its members are the table's "<field>.<member>" fields,
+ * each a column; a member given sets it, an absent one is left alone, null
+ * clears them all; a member outside its object, or an unknown one, is
+ * refused naming "<field>.<member>".
+ */
+static const struct rest_field place_fields[] = {
+    { "name", REST_FT_STRING, 0, "name", NULL, 1, 10, 0, 0, NULL, NULL, NULL },
+    { "address", REST_FT_OBJECT, REST_FF_NULLABLE, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL },
+    { "address.city", REST_FT_STRING, REST_FF_NULLABLE, "city", NULL, 1, 5, 0, 0, NULL, NULL, NULL },
+    { "address.country", REST_FT_STRING, REST_FF_NULLABLE, "country", NULL, 2, 2, 0, 0, NULL, no_x,
+      "must not contain x" },
+};
+
+static cJSON *run_place(const char *json, bool create, struct rest_body *out)
+{
+    cJSON *body = cJSON_Parse(json);
+    assert_non_null(body);
+    cJSON *ctx = rest_body_parse(body, place_fields, 4, create, out);
+    cJSON_Delete(body);
+    return ctx;
+}
+
+static void expect_place_reason(const char *json, const char *field, const char *needle)
+{
+    struct rest_body out;
+    cJSON *ctx = run_place(json, false, &out);
+    if (!ctx)
+        fail_msg("accepted: %s", json);
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ctx, field));
+    if (!why || !strstr(why, needle))
+        fail_msg("%s: %s is '%s', want '%s' (%s)", json, field, why ? why : "(absent)", needle,
+                 cJSON_PrintUnformatted(ctx));
+    assert_int_equal(out.n, 0);
+    cJSON_Delete(ctx);
+}
+
+static void test_object_members(void **state)
+{
+    (void)state;
+    struct rest_body out;
+    struct rest_sqlb b;
+    /* members in any order: table order, each its own column */
+    assert_null(run_place("{\"address\":{\"country\":\"DE\",\"city\":\"Bonn\"},\"name\":\"n\"}", true, &out));
+    assert_int_equal(out.n, 3);
+    assert_string_equal(rest_body_find(&out, "address.city")->text, "Bonn");
+    assert_null(rest_body_find(&out, "address"));
+    rest_sqlb_init(&b);
+    rest_body_columns(&out, &b);
+    rest_body_values(&out, &b);
+    assert_string_equal(strbuf_str(&b.sql), "(name, city, country)$1, $2, $3");
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+
+    /* a merge: only the members given */
+    assert_null(run_place("{\"address\":{\"city\":null}}", false, &out));
+    rest_sqlb_init(&b);
+    assert_true(rest_body_set(&out, &b));
+    assert_string_equal(strbuf_str(&b.sql), "city = $1");
+    assert_null(b.params[0]);
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+
+    /* an empty object sets nothing; null clears every member */
+    assert_null(run_place("{\"address\":{}}", false, &out));
+    assert_int_equal(out.n, 0);
+    rest_body_free(&out);
+    assert_null(run_place("{\"address\":null}", false, &out));
+    rest_sqlb_init(&b);
+    assert_true(rest_body_set(&out, &b));
+    assert_string_equal(strbuf_str(&b.sql), "city = $1, country = $2");
+    assert_null(b.params[0]);
+    assert_null(b.params[1]);
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+
+    expect_place_reason("{\"address\":\"Bonn\"}", "address", "object");
+    expect_place_reason("{\"address\":[]}", "address", "object");
+    expect_place_reason("{\"address\":{\"city\":\"Bonn-Beuel\"}}", "address.city", "1 to 5");
+    expect_place_reason("{\"address\":{\"country\":\"xx\"}}", "address.country", "must not contain x");
+    expect_place_reason("{\"address\":{\"country\":7}}", "address.country", "string");
+    expect_place_reason("{\"address\":{\"planet\":\"Mars\"}}", "address.planet", "unknown");
+    expect_place_reason("{\"address\":{\"city\":\"a\",\"city\":\"b\"}}", "address.city", "twice");
+    /* members only inside their object; the object's name is no member of itself */
+    expect_place_reason("{\"city\":\"Bonn\"}", "city", "unknown");
+    expect_place_reason("{\"address.city\":\"Bonn\"}", "address.city", "unknown");
+    expect_place_reason("{\"address\":{\"address\":{}}}", "address.address", "unknown");
+    expect_place_reason("{\"address\":{\"name\":\"n\"}}", "address.name", "unknown");
+}
+
 int main(void)
 {
     ocpp_json_init();
@@ -263,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_table_order),
         cmocka_unit_test(test_all_problems_at_once),
+        cmocka_unit_test(test_object_members),
     };
     return cmocka_run_group_tests_name("rest_body", tests, NULL, NULL);
 }
