@@ -85,7 +85,9 @@ const char *rest_sql_intern(const char *text);
  * Appends `lead` and "(vis_chargers OR vis_sites)" with the key's charger
  * and site lists as text[] parameters (parameters counted in b, text written
  * to text, which may be b); nothing when both lists are NULL (no
- * restriction). vis_sites may be NULL when sites do not apply.
+ * restriction) or both conditions are (not charger data). vis_sites may be
+ * NULL when sites do not apply; vis_chargers NULL when the rows are sites,
+ * which a key sees through its site list only ("(false)" without one).
  */
 void rest_sqlb_restrict(struct rest_sqlb *b, struct rest_sqlb *text, const char *lead,
                         const char *vis_chargers, const char *vis_sites,
@@ -156,7 +158,8 @@ enum rest_list_kind {
     REST_LIST_METER_VALUES, REST_LIST_AUDIT, REST_LIST_TOKENS, REST_LIST_API_KEYS,
     REST_LIST_COMMANDS, REST_LIST_SECURITY_EVENTS,
     REST_LIST_EVENTS,
-    REST_LIST_WEBHOOK_ENDPOINTS = 32, REST_LIST_WEBHOOK_DELIVERIES = 33
+    REST_LIST_WEBHOOK_ENDPOINTS = 32, REST_LIST_WEBHOOK_DELIVERIES = 33,
+    REST_LIST_SITES = 34
 };
 
 struct rest_sort {
@@ -209,13 +212,19 @@ struct rest_list_spec {
     size_t nfilters;
     const char *scope;              /* condition on the path parameter ("$?"), NULL = none */
     /*
-     * Cursor collections under a parent (meter values of a session): one row
-     * (charger_id, site_id) of the parent identified by the path parameter
-     * ("$?"); no row = the parent does not exist.
+     * Collections under a parent (meter values of a session, the chargers of
+     * a site): one row (charger_id, site_id) of the parent identified by the
+     * path parameter ("$?"); no row = the parent does not exist.
      */
     const char *parent;
-    const char *vis_chargers;       /* row's charger in "$?" (text[]); NULL = not charger data */
-    const char *vis_sites;          /* row's charger's site in "$?" (text[]) */
+    /*
+     * The key's restriction: the row's charger in "$?" (text[]), and the
+     * row's charger's site (or the row's site, for sites) in "$?" (text[]).
+     * Both NULL = neither charger nor site data (tokens): no restriction;
+     * vis_chargers alone NULL: sites, seen through a key's site list only.
+     */
+    const char *vis_chargers;
+    const char *vis_sites;
 };
 
 enum rest_dir { REST_DIR_FIRST, REST_DIR_AFTER, REST_DIR_BEFORE };
@@ -246,6 +255,15 @@ struct rest_query_source {
     size_t (*list)(void *ctx, const char *name, const char **out, size_t max);
     void *ctx;
 };
+
+/*
+ * One query parameter of a route that is no collection (DELETE
+ * /v1/sites/{id}?force=true), described as a filter whose cond is unused:
+ * its text (owned; the default, or NULL, when absent) into *out; false with
+ * err filled when malformed.
+ */
+bool rest_param_parse(const struct rest_filter *f, const struct rest_query_source *src, char **out,
+                      struct rest_param_error *err);
 
 /* Validates the query parameters of spec; false with err filled. Free req either way. */
 bool rest_list_parse(const struct rest_list_spec *spec, const struct rest_query_source *src,

@@ -432,6 +432,12 @@ static bool parse_filter(const struct rest_filter *f, const struct rest_query_so
     return true;
 }
 
+bool rest_param_parse(const struct rest_filter *f, const struct rest_query_source *src, char **out,
+                      struct rest_param_error *err)
+{
+    return parse_filter(f, src, out, err);
+}
+
 static int find_sort(const struct rest_list_spec *spec, const char *name)
 {
     for (size_t i = 0; i < spec->nsorts; i++)
@@ -558,21 +564,25 @@ void rest_sqlb_restrict(struct rest_sqlb *b, struct rest_sqlb *text, const char 
                         const char *vis_chargers, const char *vis_sites,
                         char *const *charger_ids, char *const *site_ids)
 {
-    if (!vis_chargers || (!charger_ids && !site_ids))
+    if ((!vis_chargers && !vis_sites) || (!charger_ids && !site_ids))
         return;
     rest_sqlb_add(text, lead);
     rest_sqlb_add(text, "(");
-    /* a key limited to sites only sees no charger by id: an empty list, not NULL */
-    static char *const none[] = { NULL };
-    char *arr = rest_pg_array((const char *const *)(charger_ids ? charger_ids : none),
-                              count_strv(charger_ids));
-    rest_sqlb_frag(text, vis_chargers, rest_sqlb_param(b, arr));
-    free(arr);
+    char *arr;
+    if (vis_chargers) {
+        /* a key limited to sites only sees no charger by id: an empty list, not NULL */
+        static char *const none[] = { NULL };
+        arr = rest_pg_array((const char *const *)(charger_ids ? charger_ids : none), count_strv(charger_ids));
+        rest_sqlb_frag(text, vis_chargers, rest_sqlb_param(b, arr));
+        free(arr);
+    }
     if (site_ids && vis_sites) {
         arr = rest_pg_array((const char *const *)site_ids, count_strv(site_ids));
-        rest_sqlb_add(text, " OR ");
+        rest_sqlb_add(text, vis_chargers ? " OR " : "");
         rest_sqlb_frag(text, vis_sites, rest_sqlb_param(b, arr));
         free(arr);
+    } else if (!vis_chargers) {
+        rest_sqlb_add(text, "false");       /* sites, and a key limited to chargers only */
     }
     rest_sqlb_add(text, ")");
 }
@@ -640,7 +650,14 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
     char *cols = rest_select_list(spec->cols, spec->ncols);
 
     if (spec->paging == REST_PAGING_OFFSET) {
-        rest_sqlb_add(b, "SELECT t.total, x.* FROM (SELECT count(*) FROM ");
+        /* under a parent: no row at all when it is missing (the lateral count runs for a parent row only) */
+        if (spec->parent) {
+            rest_sqlb_add(b, "SELECT p.*, t.total, x.* FROM (");
+            rest_sqlb_frag(b, spec->parent, scope_n);
+            rest_sqlb_add(b, ") p CROSS JOIN LATERAL (SELECT count(*) FROM ");
+        } else {
+            rest_sqlb_add(b, "SELECT t.total, x.* FROM (SELECT count(*) FROM ");
+        }
         rest_sqlb_add(b, spec->from);
         rest_sqlb_add(b, strbuf_str(&c.text.sql));
         rest_sqlb_add(b, ") t(total) LEFT JOIN LATERAL (");
@@ -688,7 +705,7 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
 
 /* ---------------------------------------------------------------- answers */
 
-/* First field of the page's own columns: (total|key, id) come before them, after the parent's. */
+/* Columns before (total|key, id), which come before the page's own: the parent's. */
 static int head_cols(const struct rest_list_req *req)
 {
     return req->spec->parent ? 2 : 0;
@@ -740,8 +757,8 @@ cJSON *rest_list_page(const struct rest_request *r, const struct rest_list_req *
 
     if (spec->paging == REST_PAGING_OFFSET) {
         for (int i = 0; i < rows; i++)
-            cJSON_AddItemToArray(data, rest_row_json(r, job, i, 2, spec->cols, spec->ncols));
-        const char *total = rest_job_value(job, 0, 0);
+            cJSON_AddItemToArray(data, rest_row_json(r, job, i, h + 2, spec->cols, spec->ncols));
+        const char *total = rest_job_value(job, 0, h);
         cJSON_AddNumberToObject(meta, "perPage", req->per_page);
         cJSON_AddNumberToObject(meta, "itemCount", rows);
         cJSON_AddNumberToObject(meta, "total", total ? (double)strtoll(total, NULL, 10) : 0);

@@ -112,6 +112,37 @@ static const struct rest_list_spec parent_spec = {
     .parent = "SELECT x.charger_id, x.site_id FROM sessions x WHERE x.id = $?::bigint",
 };
 
+/* sites: seen through a key's site list only */
+static const struct rest_list_spec sites_spec = {
+    .name = "sites",
+    .paging = REST_PAGING_OFFSET,
+    .kind = REST_LIST_SITES,
+    .cols = c_cols,
+    .ncols = 2,
+    .from = "sites c",
+    .id = "c.id",
+    .sorts = c_sorts,
+    .nsorts = 2,
+    .vis_sites = "c.id = ANY($?::text[])",
+};
+
+/* offset pages under a parent (the chargers of a site) */
+static const struct rest_list_spec site_chargers_spec = {
+    .name = "site chargers",
+    .paging = REST_PAGING_OFFSET,
+    .kind = REST_LIST_CHARGERS,
+    .cols = c_cols,
+    .ncols = 2,
+    .from = "chargers c",
+    .id = "c.id",
+    .sorts = c_sorts,
+    .nsorts = 2,
+    .scope = "c.site_id = $?",
+    .parent = "SELECT NULL::text, s.id FROM sites s WHERE s.id = $?",
+    .vis_chargers = "c.id = ANY($?::text[])",
+    .vis_sites = "c.site_id = ANY($?::text[])",
+};
+
 static bool parse(const struct rest_list_spec *spec, const char *query, struct rest_list_req *req,
                   struct rest_param_error *err)
 {
@@ -477,6 +508,19 @@ static void test_restriction_sql(void **state)
     build(&offset_spec, "", NULL, chargers, sites, &b);
     assert_null(strstr(strbuf_str(&b.sql), "ANY"));
     rest_sqlb_free(&b);
+
+    /* sites: a key's site list, and nothing for a key limited to chargers only */
+    build(&sites_spec, "", NULL, chargers, sites, &b);
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE (c.id = ANY($1::text[])) ORDER BY"));
+    assert_string_equal(b.params[0], "{\"S\"}");
+    rest_sqlb_free(&b);
+    build(&sites_spec, "", NULL, chargers, NULL, &b);
+    assert_non_null(strstr(strbuf_str(&b.sql), " WHERE (false) ORDER BY"));
+    assert_int_equal(b.nparams, 2);        /* LIMIT, OFFSET */
+    rest_sqlb_free(&b);
+    build(&sites_spec, "", NULL, NULL, NULL, &b);
+    assert_null(strstr(strbuf_str(&b.sql), "WHERE"));
+    rest_sqlb_free(&b);
 }
 
 static void test_offset_and_parent_sql(void **state)
@@ -499,6 +543,16 @@ static void test_offset_and_parent_sql(void **state)
         " LEFT JOIN LATERAL (SELECT s.id AS key_, s.id AS id_, s.id, s.charger_id FROM meter_values s"
         " WHERE s.session_id = $1::bigint ORDER BY s.id ASC LIMIT $2) x ON true");
     assert_string_equal(b.params[0], "12");
+    rest_sqlb_free(&b);
+
+    /* offset pages under a parent: no row at all when it is missing */
+    build(&site_chargers_spec, "perPage=5", "S1", NULL, NULL, &b);
+    assert_string_equal(strbuf_str(&b.sql),
+        "SELECT p.*, t.total, x.* FROM (SELECT NULL::text, s.id FROM sites s WHERE s.id = $1) p"
+        " CROSS JOIN LATERAL (SELECT count(*) FROM chargers c WHERE c.site_id = $1) t(total)"
+        " LEFT JOIN LATERAL (SELECT c.id AS id_, c.id, c.name FROM chargers c WHERE c.site_id = $1"
+        " ORDER BY c.id ASC NULLS LAST LIMIT $2 OFFSET $3) x ON true");
+    assert_string_equal(b.params[0], "S1");
     rest_sqlb_free(&b);
 }
 
@@ -659,6 +713,31 @@ static void test_offset_and_parent_page(void **state)
     store_job_free(job);
     job = fake_job(0, 6, pv);
     assert_false(rest_list_parent(&req, job, &charger, &site));
+    store_job_free(job);
+    rest_list_req_free(&req);
+
+    /* offset pages under a parent: (parent row, total, id, columns) */
+    assert_true(parse(&site_chargers_spec, "perPage=2", &req, &err));
+    const char *sv[] = { NULL, "S1", "3", "A", "A", "Alpha", NULL, "S1", "3", "B", "B", NULL };
+    job = fake_job(2, 6, sv);
+    assert_true(rest_list_parent(&req, job, &charger, &site));
+    assert_null(charger);
+    assert_string_equal(site, "S1");
+    p = rest_list_page(NULL, &req, job);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "meta"), "total")->valueint, 3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "data")), 2);
+    b = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "data"), 0);
+    assert_string_equal(cJSON_GetObjectItem(b, "id")->valuestring, "A");
+    assert_string_equal(cJSON_GetObjectItem(b, "name")->valuestring, "Alpha");
+    cJSON_Delete(p);
+    store_job_free(job);
+    /* a site without chargers: its row, a zero total, no page row */
+    const char *ev[] = { NULL, "S1", "0", NULL, NULL, NULL };
+    job = fake_job(1, 6, ev);
+    p = rest_list_page(NULL, &req, job);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "data")), 0);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "meta"), "total")->valueint, 0);
+    cJSON_Delete(p);
     store_job_free(job);
     rest_list_req_free(&req);
 }
