@@ -50,6 +50,7 @@ enum rest_err {
     REST_ERR_CHARGER_NOT_AVAILABLE,     /* 409 CHARGING_CHARGEPOINT_NOT_AVAILABLE */
     REST_ERR_IDEMPOTENCY_KEY_REUSED,    /* 409 IDEMPOTENCY_KEY_REUSED */
     REST_ERR_CONFLICT,                  /* 409 CONFLICT (e.g. id already exists) */
+    REST_ERR_RESOURCE_IN_USE,           /* 409 RESOURCE_IN_USE: still referenced (a site with chargers) */
     REST_ERR_LENGTH_REQUIRED,           /* 411 LENGTH_REQUIRED (chunked bodies) */
     REST_ERR_PAYLOAD_TOO_LARGE,         /* 413 PAYLOAD_TOO_LARGE */
     REST_ERR_UNSUPPORTED_MEDIA_TYPE,    /* 415 UNSUPPORTED_MEDIA_TYPE */
@@ -81,6 +82,7 @@ enum rest_route_flags {
     REST_NO_AUTH = 1 << 0,              /* public (openapi.json) */
     REST_CHARGER_ID = 1 << 1,           /* path {id} is a charger id: key restriction applies */
     REST_JSON_BODY = 1 << 2,            /* expects a JSON object body */
+    REST_SITE_ID = 1 << 3,              /* path {id} is a site id: key restriction applies */
 };
 
 struct rest_route {

@@ -12,6 +12,8 @@
  *   charger      403 when a REST_CHARGER_ID route's {id} is outside the key's
  *                chargers and sites (a key limited to sites: one lookup of the
  *                charger's site, 404 when there is no such charger)
+ *   site         403 when a REST_SITE_ID route's {id} is not among the sites of
+ *                a restricted key (from the key alone)
  *   body         415 non-JSON Content-Type, 400 malformed JSON or a missing
  *                body where REST_JSON_BODY wants one, 422 not an object
  *   idempotency  POST with Idempotency-Key: claimed in the database first
@@ -246,6 +248,21 @@ static enum step check_charger(struct rest_request *r)
     return STEP_PARKED;
 }
 
+/*
+ * A REST_SITE_ID route's {id}: a key limited to chargers or sites sees the
+ * sites it lists, no others (its chargers' sites included: a site is more
+ * than the chargers a key was given). Decided from the key alone.
+ */
+static bool check_site(struct rest_request *r)
+{
+    const struct rest_key *k = &r->key->key;
+    const char *id = rest_param(r, "id");
+    if (rest_visible(k->charger_ids, k->site_ids, NULL, id))
+        return true;
+    fail(r, REST_ERR_FORBIDDEN, "this API key may not access this site", "siteId", id);
+    return false;
+}
+
 /* The database's word on a key the cache did not have; then the checks go on. */
 static void after_lookup(struct rest_request *r, struct store_job *job)
 {
@@ -380,6 +397,8 @@ static void from_credentials(struct rest_request *r, bool may_look_up)
         if (check_key(r, route, may_look_up) != STEP_PASS)
             return;
         if ((route->flags & REST_CHARGER_ID) && check_charger(r) != STEP_PASS)
+            return;
+        if ((route->flags & REST_SITE_ID) && !check_site(r))
             return;
     }
     from_body(r);

@@ -33,6 +33,7 @@ static const struct {
                                           "This Idempotency-Key was already used for another request"
                                           " or its request is still in progress." },
     [REST_ERR_CONFLICT]               = { 409, "CONFLICT", "The resource already exists or changed." },
+    [REST_ERR_RESOURCE_IN_USE]        = { 409, "RESOURCE_IN_USE", "The resource is still in use." },
     [REST_ERR_LENGTH_REQUIRED]        = { 411, "LENGTH_REQUIRED",
                                           "The request body needs a Content-Length." },
     [REST_ERR_PAYLOAD_TOO_LARGE]      = { 413, "PAYLOAD_TOO_LARGE", "The request body is too large." },

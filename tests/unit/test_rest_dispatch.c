@@ -259,6 +259,7 @@ static const struct rest_route routes[] = {
     { REST_GET, "/v1/things", h_ok, "things:read", 0 },
     { REST_POST, "/v1/things", h_create, "things:write", REST_JSON_BODY },
     { REST_GET, "/v1/chargers/{id}", h_ok, "chargers:read", REST_CHARGER_ID },
+    { REST_GET, "/v1/sites/{id}", h_ok, "chargers:read", REST_SITE_ID },
     { REST_POST, "/v1/reject", h_reject, NULL, 0 },
     { REST_POST, "/v1/park", h_park, NULL, 0 },
     { REST_GET, "/v1/sql", h_sql, NULL, 0 },
@@ -270,9 +271,10 @@ static const struct rest_route routes[] = {
 #define SECRET_ADMIN "ogw_admin_secret_for_tests_0000000000000000000"
 #define SECRET_READ "ogw_read_secret_for_tests_00000000000000000000"
 #define SECRET_CP "ogw_cp_secret_for_tests_0000000000000000000000"
+#define SECRET_SITE "ogw_site_secret_for_tests_000000000000000000000"
 
-static void add_key(int64_t id, const char *secret, const char *scopes, const char *chargers,
-                    int64_t expires_ms)
+static void add_key_sites(int64_t id, const char *secret, const char *scopes, const char *chargers,
+                          const char *sites, int64_t expires_ms)
 {
     struct store_apikey k;
     memset(&k, 0, sizeof k);
@@ -281,8 +283,15 @@ static void add_key(int64_t id, const char *secret, const char *scopes, const ch
     secret_sha256_hex(secret, strlen(secret), k.key_hash);
     k.scopes_json = (char *)scopes;
     k.charger_ids_json = (char *)chargers;
+    k.site_ids_json = (char *)sites;
     k.expires_ms = expires_ms;
     rest_keys_add(NULL, &k);
+}
+
+static void add_key(int64_t id, const char *secret, const char *scopes, const char *chargers,
+                    int64_t expires_ms)
+{
+    add_key_sites(id, secret, scopes, chargers, NULL, expires_ms);
 }
 
 /* The framework over the fakes, with that core (NULL: none) and those settings, and its keys. */
@@ -579,6 +588,19 @@ static void test_scope_and_charger(void **state)
     assert_non_null(strstr(F.body, "CP-3"));
     /* admin passes every scope, an unrestricted key every charger */
     req(REST_GET, "/v1/chargers/CP-3", NULL, H("x-api-key: " SECRET_ADMIN));
+    assert_int_equal(F.status, 200);
+
+    /* a site route: the sites a key lists, none for a key limited to chargers, all for an unrestricted one */
+    add_key_sites(9, SECRET_SITE, "[\"chargers:read\"]", NULL, "[\"S-1\"]", 0);
+    req(REST_GET, "/v1/sites/S-1", NULL, H("x-api-key: " SECRET_SITE));
+    assert_int_equal(F.status, 200);
+    req(REST_GET, "/v1/sites/S-2", NULL, H("x-api-key: " SECRET_SITE));
+    assert_int_equal(F.status, 403);
+    assert_string_equal(error_code(), "ACCESS_FORBIDDEN");
+    assert_non_null(strstr(F.body, "\"siteId\":\"S-2\""));
+    req(REST_GET, "/v1/sites/S-1", NULL, H("x-api-key: " SECRET_CP));
+    assert_int_equal(F.status, 403);
+    req(REST_GET, "/v1/sites/S-2", NULL, H("x-api-key: " SECRET_READ));
     assert_int_equal(F.status, 200);
 }
 
@@ -897,6 +919,7 @@ static void test_error_mapping(void **state)
         { REST_ERR_CHARGER_NOT_AVAILABLE, 409, "CHARGING_CHARGEPOINT_NOT_AVAILABLE" },
         { REST_ERR_IDEMPOTENCY_KEY_REUSED, 409, "IDEMPOTENCY_KEY_REUSED" },
         { REST_ERR_CONFLICT, 409, "CONFLICT" },
+        { REST_ERR_RESOURCE_IN_USE, 409, "RESOURCE_IN_USE" },
         { REST_ERR_LENGTH_REQUIRED, 411, "LENGTH_REQUIRED" },
         { REST_ERR_PAYLOAD_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE" },
         { REST_ERR_UNSUPPORTED_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE" },
