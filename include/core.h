@@ -199,6 +199,12 @@ enum core_admit core_admit(struct core *c, const char *charger_id, const char *r
 bool core_charger_id_valid(const char *id);
 /* NULL if valid, else why not ("has a space"), to follow "charge point id 'X' ". */
 const char *core_charger_id_problem(const char *id);
+/*
+ * The same rule at any length (a site id's 1..64 characters are counted by
+ * its REST field): the characters of an id that travels as a path segment
+ * and as an item of a comma-separated query list.
+ */
+bool core_path_id_valid(const char *id);
 
 /*
  * The websocket for an admitted charger is open. Returns the new connection

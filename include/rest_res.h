@@ -51,6 +51,13 @@ void res_session_stop(struct rest_request *r);
 void res_configuration_get(struct rest_request *r);
 void res_configuration_patch(struct rest_request *r);
 void res_command_get(struct rest_request *r);
+/* sites (res_sites.c); the chargers of one site in res_chargers.c */
+void res_sites_list(struct rest_request *r);
+void res_site_create(struct rest_request *r);
+void res_site_get(struct rest_request *r);
+void res_site_update(struct rest_request *r);
+void res_site_delete(struct rest_request *r);
+void res_site_chargers(struct rest_request *r);
 /* POST /v1/chargers/{id}/security-profile (res_security_profile.c) */
 void res_security_profile_post(struct rest_request *r);
 /* GET /v1/events/stream (res_event_stream.c) */
@@ -95,6 +102,8 @@ extern const struct rest_list_spec *const res_api_keys_spec;         /* GET /v1/
 extern const struct rest_list_spec *const res_audit_spec;            /* GET /v1/audit-log */
 extern const struct rest_list_spec *const res_webhook_endpoints_spec;  /* GET /v1/webhook-endpoints */
 extern const struct rest_list_spec *const res_webhook_deliveries_spec; /* GET /v1/webhook-endpoints/{id}/deliveries */
+extern const struct rest_list_spec *const res_sites_spec;            /* GET /v1/sites */
+extern const struct rest_list_spec *const res_site_chargers_spec;    /* GET /v1/sites/{id}/chargers */
 
 /*
  * One session as GET /v1/sessions/{id} answers it: the statement ($1 = the
@@ -110,12 +119,31 @@ extern const struct res_row *const res_session_row;
 
 /* Parent row of a charger's collections (spec->parent): 404 when the charger is gone. */
 #define CHARGER_PARENT "SELECT c.id, c.site_id FROM chargers c WHERE c.id = $?"
+/* Parent row of a site's collections: 404 when the site is gone. */
+#define SITE_PARENT "SELECT NULL::text, s.id FROM sites s WHERE s.id = $?"
+
+/* The 422 reason of a timeZone field (a charger's, a site's), checked with tz_exists. */
+#define RES_TIME_ZONE_RULE "must be an IANA time zone name of the tz database, such as Europe/Berlin"
+
+/* A foreign key's refusal: an id that names nothing, or a row still named. */
+#define SQLSTATE_FOREIGN_KEY_VIOLATION "23503"
+/* True if job's statement failed with that SQLSTATE. */
+bool res_failed_with(const struct store_job *job, const char *sqlstate);
 
 /* Replies 400 BAD_REQUEST for a rejected query parameter (context names it). */
 void res_param_error(struct rest_request *r, const struct rest_param_error *err);
 
 /* Replies 400 naming the first query parameter no handler read; true if it did. */
 bool res_unknown_params(struct rest_request *r);
+
+/*
+ * The lone query parameter f of a route that is no collection (DELETE
+ * /v1/sites/{id}?force=true), described as a filter (its cond unused): its
+ * text into *out (caller frees; f's default, or NULL, when absent); false
+ * after replying 400 naming it.
+ */
+struct rest_filter;
+bool res_param(struct rest_request *r, const struct rest_filter *f, char **out);
 
 /*
  * The request's body validated against fields (create: required ones must be

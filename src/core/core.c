@@ -404,13 +404,12 @@ int64_t core_charger_last_seen(const struct core *c, const char *charger_id)
 
 /* ---- admission ---- */
 
-const char *core_charger_id_problem(const char *id)
+/* The characters of core_charger_id_problem, any length from 1. */
+static const char *path_id_problem(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
     if (n < 1)
         return "is empty";
-    if (n > OCPP_CHARGER_ID_MAX)
-        return "is longer than 48 characters";
     /* a dot segment: collapsed by every URL parser, so never addressable */
     if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
         return "is not allowed ('.' and '..' are path segments)";
@@ -426,9 +425,21 @@ const char *core_charger_id_problem(const char *id)
     return NULL;
 }
 
+const char *core_charger_id_problem(const char *id)
+{
+    if (id && strlen(id) > OCPP_CHARGER_ID_MAX)
+        return "is longer than 48 characters";
+    return path_id_problem(id);
+}
+
 bool core_charger_id_valid(const char *id)
 {
     return core_charger_id_problem(id) == NULL;
+}
+
+bool core_path_id_valid(const char *id)
+{
+    return path_id_problem(id) == NULL;
 }
 
 /*

@@ -48,7 +48,10 @@ static bool check_string(const struct rest_field *f, const char *s, char *why, s
 {
     long long len = utf8_len(s);
     if (len < f->min || len > f->max) {
-        snprintf(why, cap, "must be %lld to %lld characters", f->min, f->max);
+        if (f->min == f->max)
+            snprintf(why, cap, "must be %lld characters", f->min);
+        else
+            snprintf(why, cap, "must be %lld to %lld characters", f->min, f->max);
         return false;
     }
     if (f->values && !rest_strv_has(f->values, s)) {

@@ -197,9 +197,9 @@ static void create_done(struct rest_request *r, struct store_job *job)
 static void insert_key(struct rest_request *r);
 
 /*
- * chargerIds and siteIds must name chargers and sites that exist (a site
- * exists once a charger was placed on it): the ids each list names that the
- * database does not know, as JSON arrays (NULL: none unknown).
+ * chargerIds and siteIds must name chargers and sites that exist (sites are
+ * made with POST /v1/sites): the ids each list names that the database does
+ * not know, as JSON arrays (NULL: none unknown).
  */
 static const char unknown_sql[] =
     "SELECT (SELECT json_agg(u.x ORDER BY u.o) FROM unnest($1::text[]) WITH ORDINALITY AS u(x, o)"
@@ -239,7 +239,7 @@ static void unknown_done(struct rest_request *r, struct store_job *job)
     }
     cJSON *ctx = cJSON_CreateObject();
     bool chargers = add_unknown(ctx, "chargerIds", "charger ids", rest_job_value(job, 0, 0));
-    bool sites = add_unknown(ctx, "siteIds", "site ids (a site exists once a charger is placed on it)",
+    bool sites = add_unknown(ctx, "siteIds", "site ids (POST /v1/sites makes one)",
                              rest_job_value(job, 0, 1));
     if (!chargers && !sites) {
         cJSON_Delete(ctx);

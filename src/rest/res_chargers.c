@@ -123,12 +123,15 @@ static const struct rest_sort charger_sorts[] = {
     { "createdAt", "c.created_at", NULL, NULL },
 };
 
-/* the whole value, as stored (BootNotification's CiStrings as the charger sent them) */
+/*
+ * The whole value, as stored (BootNotification's CiStrings as the charger
+ * sent them). A site's own list takes all but the last (its site is the
+ * path's): keep siteId last.
+ */
 static const struct rest_filter charger_filters[] = {
     { "status", REST_F_ENUM, "EXISTS (SELECT 1 FROM connectors k WHERE k.charger_id = c.id AND k.status = $?)",
       0, connector_statuses, 0, 0, NULL },
     { "connected", REST_F_BOOL, "c.connected = $?::boolean", 0, NULL, 0, 0, NULL },
-    { "siteId", REST_F_TEXT, "c.site_id = $?", 64, NULL, 0, 0, NULL },
     { "chargerIds", REST_F_LIST, "c.id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
     { "registrationStatus", REST_F_ENUM, "c.registration_status = $?", 0, registration_statuses, 0, 0, NULL },
     { "name", REST_F_TEXT, "c.name = $?", 128, NULL, 0, 0, NULL },
@@ -142,25 +145,40 @@ static const struct rest_filter charger_filters[] = {
     { "diagnosticsStatus", REST_F_ENUM, "c.diagnostics_status = $?", 0, diagnostics_statuses, 0, 0, NULL },
     { "search", REST_F_SEARCH,
       "(c.id ILIKE $? OR c.name ILIKE $? OR c.vendor ILIKE $? OR c.model ILIKE $?)", 100, NULL, 0, 0, NULL },
+    { "siteId", REST_F_TEXT, "c.site_id = $?", 64, NULL, 0, 0, NULL },
 };
+#define CHARGER_FILTERS (sizeof charger_filters / sizeof charger_filters[0])
+
+/* Both charger collections: offset pages of the same items. */
+#define CHARGERS_SPEC                                                   \
+    .paging = REST_PAGING_OFFSET,                                       \
+    .kind = REST_LIST_CHARGERS,                                         \
+    .cols = charger_cols,                                               \
+    .ncols = NCOLS,                                                     \
+    .from = "chargers c",                                               \
+    .id = "c.id",                                                       \
+    .sorts = charger_sorts,                                             \
+    .nsorts = sizeof charger_sorts / sizeof charger_sorts[0],           \
+    .desc = false,                                                      \
+    .filters = charger_filters,                                         \
+    .vis_chargers = "c.id = ANY($?::text[])",                           \
+    .vis_sites = "c.site_id = ANY($?::text[])"
 
 static const struct rest_list_spec chargers_spec = {
+    CHARGERS_SPEC,
     .name = "chargers",
-    .paging = REST_PAGING_OFFSET,
-    .kind = REST_LIST_CHARGERS,
-    .cols = charger_cols,
-    .ncols = NCOLS,
-    .from = "chargers c",
-    .id = "c.id",
-    .sorts = charger_sorts,
-    .nsorts = sizeof charger_sorts / sizeof charger_sorts[0],
-    .desc = false,
-    .filters = charger_filters,
-    .nfilters = sizeof charger_filters / sizeof charger_filters[0],
-    .vis_chargers = "c.id = ANY($?::text[])",
-    .vis_sites = "c.site_id = ANY($?::text[])",
+    .nfilters = CHARGER_FILTERS,
 };
 const struct rest_list_spec *const res_chargers_spec = &chargers_spec;
+
+static const struct rest_list_spec site_chargers_spec = {
+    CHARGERS_SPEC,
+    .name = "site chargers",
+    .nfilters = CHARGER_FILTERS - 1,
+    .scope = "c.site_id = $?",
+    .parent = SITE_PARENT,
+};
+const struct rest_list_spec *const res_site_chargers_spec = &site_chargers_spec;
 
 static bool printable_ascii(const char *s)
 {
@@ -180,13 +198,13 @@ static const struct rest_field charger_fields[] = {
     { "securityProfile", REST_FT_INT, 0, "security_profile", "$?::smallint", 0, 3, 0, 0, NULL, NULL, NULL },
     { "registrationStatus", REST_FT_ENUM, 0, "registration_status", NULL, 0, 0, 0, 0,
       registration_statuses, NULL, NULL },
-    { "siteId", REST_FT_STRING, REST_FF_NULLABLE, "site_id", "ocppgw_ensure_site($?)", 1, 64, 0, 0,
-      NULL, NULL, NULL },
+    /* a site of /v1/sites: an unknown one is the foreign key's refusal (unknown_site) */
+    { "siteId", REST_FT_STRING, REST_FF_NULLABLE, "site_id", NULL, 1, 64, 0, 0, NULL, NULL, NULL },
     { "maxAvailableCurrent", REST_FT_NUMBER, REST_FF_NULLABLE, "max_available_current", "$?::numeric",
       0, 0, 0, 100000, NULL, NULL, NULL },
     /* a zone the system tz database has (tz_exists): local times are converted with it */
     { "timeZone", REST_FT_STRING, REST_FF_NULLABLE, "time_zone", NULL, 1, 64, 0, 0, NULL, tz_exists,
-      "must be an IANA time zone name of the tz database, such as Europe/Berlin" },
+      RES_TIME_ZONE_RULE },
     { "latitude", REST_FT_NUMBER, REST_FF_NULLABLE, "latitude", "$?::float8", 0, 0, -90, 90, NULL, NULL, NULL },
     { "longitude", REST_FT_NUMBER, REST_FF_NULLABLE, "longitude", "$?::float8", 0, 0, -180, 180, NULL, NULL,
       NULL },
@@ -205,6 +223,18 @@ static void list_done(struct rest_request *r, struct store_job *job)
 void res_chargers_list(struct rest_request *r)
 {
     res_list_start(r, &chargers_spec, NULL, list_done);
+}
+
+/* ---- GET /v1/sites/{id}/chargers ---- */
+
+static void site_list_done(struct rest_request *r, struct store_job *job)
+{
+    res_list_finish(r, job, &site_chargers_spec, "site");
+}
+
+void res_site_chargers(struct rest_request *r)
+{
+    res_list_start(r, &site_chargers_spec, rest_param(r, "id"), site_list_done);
 }
 
 /* ---- GET /v1/chargers/{id} ---- */
@@ -264,13 +294,30 @@ static const struct rest_field *charger_field(const char *name)
     abort();
 }
 
+/*
+ * A siteId that names no site: the foreign key refused the write (chargers
+ * have no other). Audited and answered 422 naming the field: true.
+ */
+static bool unknown_site(struct rest_request *r, const struct store_job *job, const char *action,
+                         const char *id)
+{
+    if (!res_failed_with(job, SQLSTATE_FOREIGN_KEY_VIOLATION))
+        return false;
+    res_audit(r, action, id, "invalid");
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, "siteId", "no such site (POST /v1/sites makes one)");
+    rest_reply_error(r, REST_ERR_UNPROCESSABLE, "invalid fields: siteId", ctx);
+    return true;
+}
+
 /* ---- POST /v1/chargers ---- */
 
 static void create_done(struct rest_request *r, struct store_job *job)
 {
     const cJSON *body = rest_body(r);
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "id"));
-    if (!res_write_done(r, job, "charger.create", "charger", "id", id, REST_ERR_CONFLICT))
+    if (unknown_site(r, job, "charger.create", id) ||
+        !res_write_done(r, job, "charger.create", "charger", "id", id, REST_ERR_CONFLICT))
         return;
     apply_committed(r, job);
     cJSON *c = rest_row_json(r, job, 0, 0, charger_cols, NCOLS);
@@ -346,7 +393,8 @@ void res_charger_create(struct rest_request *r)
 
 static void update_done(struct rest_request *r, struct store_job *job)
 {
-    if (!res_write_done(r, job, "charger.update", "charger", "chargerId", rest_param(r, "id"),
+    if (unknown_site(r, job, "charger.update", rest_param(r, "id")) ||
+        !res_write_done(r, job, "charger.update", "charger", "chargerId", rest_param(r, "id"),
                         REST_ERR_NOT_FOUND))
         return;
     apply_committed(r, job);

@@ -50,6 +50,16 @@ void res_param_error(struct rest_request *r, const struct rest_param_error *err)
     rest_reply_error(r, REST_ERR_BAD_REQUEST, msg, ctx);
 }
 
+bool res_param(struct rest_request *r, const struct rest_filter *f, char **out)
+{
+    struct rest_query_source src = { src_get, src_list, r };
+    struct rest_param_error err;
+    if (rest_param_parse(f, &src, out, &err))
+        return true;
+    res_param_error(r, &err);
+    return false;
+}
+
 /* Parses r's query for spec; replies 400 and returns false on a bad or unknown parameter. */
 static bool list_parse(struct rest_request *r, const struct rest_list_spec *spec,
                        struct rest_list_req *req)
@@ -224,6 +234,11 @@ void res_forbidden(struct rest_request *r, const char *what, const char *ctx_key
 {
     reply_about(r, REST_ERR_FORBIDDEN, what, ctx_key, id,
                 "%s '%.64s' is outside this key's chargers");
+}
+
+bool res_failed_with(const struct store_job *job, const char *sqlstate)
+{
+    return job->status == STORE_ERR_FAILED && strcmp(job->out.sql.sqlstate, sqlstate) == 0;
 }
 
 /* result word of a write job for res_audit */

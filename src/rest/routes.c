@@ -1,8 +1,9 @@
 /*
  * The REST route table: {method, pattern, handler, scope, flags}, one row
  * per route of rest-api.md. The dispatcher (src/rest/dispatch.c) matches
- * method and pattern, checks the scope and, for REST_CHARGER_ID routes, the
- * key's charger restriction on {id}, before calling the handler.
+ * method and pattern, checks the scope and, for REST_CHARGER_ID and
+ * REST_SITE_ID routes, the key's restriction on {id}, before calling the
+ * handler.
  */
 #include <stddef.h>
 
@@ -28,6 +29,12 @@ const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/chargers/{id}/configuration",   res_configuration_get,       "chargers:read",  REST_CHARGER_ID },
     { REST_PATCH,  "/v1/chargers/{id}/configuration",   res_configuration_patch,     "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
     { REST_POST,   "/v1/chargers/{id}/security-profile", res_security_profile_post,  "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
+    { REST_GET,    "/v1/sites",                         res_sites_list,              "chargers:read",  0 },
+    { REST_POST,   "/v1/sites",                         res_site_create,             "chargers:write", REST_JSON_BODY },
+    { REST_GET,    "/v1/sites/{id}",                    res_site_get,                "chargers:read",  REST_SITE_ID },
+    { REST_PATCH,  "/v1/sites/{id}",                    res_site_update,             "chargers:write", REST_SITE_ID | REST_JSON_BODY },
+    { REST_DELETE, "/v1/sites/{id}",                    res_site_delete,             "chargers:write", REST_SITE_ID },
+    { REST_GET,    "/v1/sites/{id}/chargers",           res_site_chargers,           "chargers:read",  REST_SITE_ID },
     { REST_GET,    "/v1/sessions",                      res_sessions_list,           "sessions:read",  0 },
     { REST_GET,    "/v1/sessions/{id}",                 res_session_get,             "sessions:read",  0 },
     { REST_GET,    "/v1/sessions/{id}/meter-values",    res_session_meter_values,    "sessions:read",  0 },

@@ -55,6 +55,8 @@ static const struct {
     { "/v1/events", &res_events_spec },
     { "/v1/webhook-endpoints", &res_webhook_endpoints_spec },
     { "/v1/webhook-endpoints/{id}/deliveries", &res_webhook_deliveries_spec },
+    { "/v1/sites", &res_sites_spec },
+    { "/v1/sites/{id}/chargers", &res_site_chargers_spec },
 };
 #define NLISTS (sizeof lists / sizeof lists[0])
 
@@ -306,12 +308,12 @@ static void test_all_filters_at_once_make_one_statement(void **state)
                 fail_msg("%s: the value of %s is no parameter of: %s", lists[l].path, spec->filters[i].param,
                          strbuf_str(&b.sql));
         }
-        /* charger data stays restricted to the key's chargers, whatever the filters */
-        if (spec->vis_chargers) {
-            /* "(" + vis_chargers: a chargerIds filter may read the same without it */
+        /* charger and site data stays restricted to the key's chargers and sites, whatever the filters */
+        if (spec->vis_chargers || spec->vis_sites) {
+            /* "(" + the first condition: a chargerIds filter may read the same without it */
+            const char *vis = spec->vis_chargers ? spec->vis_chargers : spec->vis_sites;
             char frag[256];
-            snprintf(frag, sizeof frag, "(%.*s", (int)(strstr(spec->vis_chargers, "$?") - spec->vis_chargers),
-                     spec->vis_chargers);
+            snprintf(frag, sizeof frag, "(%.*s", (int)(strstr(vis, "$?") - vis), vis);
             if (!strstr(strbuf_str(&b.sql), frag))
                 fail_msg("%s: the key's restriction is missing: %s", lists[l].path, strbuf_str(&b.sql));
             bool chargers_given = false, sites_given = false;
@@ -319,7 +321,7 @@ static void test_all_filters_at_once_make_one_statement(void **state)
                 chargers_given |= b.params[n] && strcmp(b.params[n], "{\"A\"}") == 0;
                 sites_given |= b.params[n] && strcmp(b.params[n], "{\"S\"}") == 0;
             }
-            assert_true(chargers_given);
+            assert_true(chargers_given == (spec->vis_chargers != NULL));
             assert_true(sites_given == (spec->vis_sites != NULL));
         }
         rest_sqlb_free(&b);
@@ -402,6 +404,30 @@ static void test_sessions_filters_of_the_spec(void **state)
     for (size_t i = 0; i < c->nfilters; i++)
         assert_ptr_equal(find_filter(s, c->filters[i].param), &c->filters[i]);
     assert_int_equal(c->nfilters, s->nfilters - 3);
+}
+
+/* Sites: country in any case, search over the address; a site's chargers: the charger list but siteId. */
+static void test_sites_and_their_chargers(void **state)
+{
+    (void)state;
+    const struct rest_list_spec *s = res_sites_spec;
+    expect_taken(s, "country=de", "country", "de");
+    expect_sql(s, "country=de", " WHERE s.country = upper($1)");
+    expect_400(s, "country=DEU", "country");
+    expect_400(s, "country=", "country");
+    expect_taken(s, "search=Main", "search", "%Main%");
+    expect_sql(s, "search=x", "s.city ILIKE $1");
+    expect_400(s, "sort=chargerCount", "sort");
+
+    const struct rest_list_spec *ch = res_chargers_spec, *c = res_site_chargers_spec;
+    assert_null(find_filter(c, "siteId"));
+    assert_non_null(find_filter(ch, "siteId"));
+    for (size_t i = 0; i < c->nfilters; i++)
+        assert_ptr_equal(find_filter(ch, c->filters[i].param), &c->filters[i]);
+    assert_int_equal(c->nfilters, ch->nfilters - 1);
+    assert_ptr_equal(c->cols, ch->cols);
+    assert_ptr_equal(c->sorts, ch->sorts);
+    expect_sql(c, "connected=true", " WHERE c.site_id = $1 AND c.connected = $2::boolean");
 }
 
 static void test_other_collections(void **state)
@@ -688,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_all_filters_at_once_make_one_statement),
         cmocka_unit_test(test_tokens_filter_by_id_tag),
         cmocka_unit_test(test_sessions_filters_of_the_spec),
+        cmocka_unit_test(test_sites_and_their_chargers),
         cmocka_unit_test(test_other_collections),
         cmocka_unit_test(test_document_lists_every_filter),
     };

@@ -560,12 +560,14 @@ static void prepare(struct it_ev_run *run)
     }
     snprintf(run->charger, sizeof run->charger, "%.12s-%d", env->prefix, n);
     snprintf(run->site, sizeof run->site, "%.12s-site", env->prefix);
+    /* the site exists before a charger names it (a fresh one's POST too) */
+    db_exec("INSERT INTO sites (id) VALUES ($1) ON CONFLICT DO NOTHING", run->site);
     if (run->c->fresh) {
         db_exec("DELETE FROM chargers WHERE id = $1", run->charger);
         return;
     }
     db_add_charger(run->charger, EV_PASSWORD, 1);
-    db_exec("UPDATE chargers SET site_id = ocppgw_ensure_site($2) WHERE id = $1", run->charger, run->site);
+    db_exec("UPDATE chargers SET site_id = $2 WHERE id = $1", run->charger, run->site);
 }
 
 /* The event as read, member for member, is what GET /v1/events/{id} answers. */
