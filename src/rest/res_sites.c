@@ -15,8 +15,11 @@
  * which takes them off it in the same statement (each charger's
  * charger.updated event with it). The foreign key of chargers.site_id
  * (sql/014_sites.sql) refuses the delete when a charger was placed on the
- * site after the statement counted them: that is 409 too, never a charger
- * silently dropped from its site.
+ * site after the statement counted them (its snapshot came first): never a
+ * charger silently dropped from its site. The store runs a statement that
+ * failed again on its own, with a fresh snapshot that counts the charger,
+ * so that is 409 with the count; should the foreign key refuse that run
+ * too, 409 without it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +85,8 @@ const struct rest_list_spec *const res_sites_spec = &sites_spec;
 /* Ids follow the chargers' rule (core_path_id_valid), up to 64 characters. */
 static const struct rest_field site_fields[] = {
     { "id", REST_FT_STRING, REST_FF_REQUIRED | REST_FF_IMMUTABLE, "id", NULL, 1, 64, 0, 0, NULL,
-      core_path_id_valid, "must be 1 to 64 printable ASCII characters without blanks, '/', ',' or '%', and not '.' or '..'" },
+      core_path_id_valid,
+      "must be 1 to 64 printable ASCII characters without blanks, '/', ',' or '%', and not '.' or '..'" },
     { "name", REST_FT_STRING, REST_FF_NULLABLE, "name", NULL, 1, 128, 0, 0, NULL, NULL, NULL },
     { "timeZone", REST_FT_STRING, 0, "time_zone", NULL, 1, 64, 0, 0, NULL, tz_exists, RES_TIME_ZONE_RULE },
     { "address", REST_FT_OBJECT, REST_FF_NULLABLE, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL },
@@ -223,7 +227,7 @@ static void delete_done(struct rest_request *r, struct store_job *job)
     const char *id = rest_param(r, "id");
     const char *deleted = rest_job_value(job, 0, 2);
     if (res_failed_with(job, SQLSTATE_FOREIGN_KEY_VIOLATION))
-        reply_in_use(r, id, NULL);      /* a charger placed on it after the count */
+        reply_in_use(r, id, NULL);      /* a charger placed on it after the count, twice */
     else if (job->status == STORE_OK && rest_job_rows(job) == 1 && deleted && strcmp(deleted, "0") == 0)
         reply_in_use(r, id, rest_job_value(job, 0, 1));
     else if (res_write_done(r, job, "site.delete", "site", "siteId", id, REST_ERR_NOT_FOUND))
