@@ -99,4 +99,17 @@ void rest_body_values(const struct rest_body *v, struct rest_sqlb *b);
 /* "col = expr, ..." of the stored fields given; false if none. */
 bool rest_body_set(const struct rest_body *v, struct rest_sqlb *b);
 
+/*
+ * The start of a write that answers its row, as one statement: "WITH <cte>
+ * AS (INSERT INTO <table> (col, ...) VALUES (expr, ...)"; the caller goes
+ * on with its conflict clause and " RETURNING *) SELECT ... FROM <cte>".
+ */
+void rest_body_insert(const struct rest_body *v, struct rest_sqlb *b, const char *cte, const char *table);
+/*
+ * The same for a change: "WITH <cte> AS (UPDATE <table> SET col = expr,
+ * ..., " (the list and its comma only when fields were given); the caller
+ * adds what it sets itself, ending with "updated_at = now()", then WHERE.
+ */
+void rest_body_update(const struct rest_body *v, struct rest_sqlb *b, const char *cte, const char *table);
+
 #endif

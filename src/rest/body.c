@@ -388,3 +388,27 @@ bool rest_body_set(const struct rest_body *v, struct rest_sqlb *b)
     }
     return k > 0;
 }
+
+void rest_body_insert(const struct rest_body *v, struct rest_sqlb *b, const char *cte, const char *table)
+{
+    rest_sqlb_add(b, "WITH ");
+    rest_sqlb_add(b, cte);
+    rest_sqlb_add(b, " AS (INSERT INTO ");
+    rest_sqlb_add(b, table);
+    rest_sqlb_add(b, " ");
+    rest_body_columns(v, b);
+    rest_sqlb_add(b, " VALUES (");
+    rest_body_values(v, b);
+    rest_sqlb_add(b, ")");
+}
+
+void rest_body_update(const struct rest_body *v, struct rest_sqlb *b, const char *cte, const char *table)
+{
+    rest_sqlb_add(b, "WITH ");
+    rest_sqlb_add(b, cte);
+    rest_sqlb_add(b, " AS (UPDATE ");
+    rest_sqlb_add(b, table);
+    rest_sqlb_add(b, " SET ");
+    if (rest_body_set(v, b))
+        rest_sqlb_add(b, ", ");
+}

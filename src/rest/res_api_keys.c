@@ -295,11 +295,8 @@ static void insert_key(struct rest_request *r)
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH k AS (INSERT INTO api_keys ");
-    rest_body_columns(&body, &b);
-    rest_sqlb_add(&b, " VALUES (");
-    rest_body_values(&body, &b);
-    rest_sqlb_add(&b, ") RETURNING *) ");
+    rest_body_insert(&body, &b, "k", "api_keys");
+    rest_sqlb_add(&b, " RETURNING *) ");
     res_select(&b, key_cols, NCOLS, ", k.key_hash FROM k");
     res_sql_run(r, &b, create_done);
     rest_body_free(&body);

@@ -379,11 +379,8 @@ void res_charger_create(struct rest_request *r)
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH c AS (INSERT INTO chargers ");
-    rest_body_columns(&body, &b);
-    rest_sqlb_add(&b, " VALUES (");
-    rest_body_values(&body, &b);
-    rest_sqlb_add(&b, ") ON CONFLICT (id) DO NOTHING RETURNING *) ");
+    rest_body_insert(&body, &b, "c", "chargers");
+    rest_sqlb_add(&b, " ON CONFLICT (id) DO NOTHING RETURNING *) ");
     res_select(&b, charger_cols, NCOLS, REGISTRY_COLUMNS);
     res_sql_run(r, &b, create_done);
     rest_body_free(&body);
@@ -419,9 +416,7 @@ void res_charger_update(struct rest_request *r)
 
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH c AS (UPDATE chargers c SET ");
-    if (rest_body_set(&body, &b))
-        rest_sqlb_add(&b, ", ");
+    rest_body_update(&body, &b, "c", "chargers c");
     rest_sqlb_add(&b, "updated_at = now()");
     rest_sqlb_frag(&b, " WHERE c.id = $?", rest_sqlb_param(&b, id));
     rest_sqlb_restrict(&b, &b, " AND ", chargers_spec.vis_chargers, chargers_spec.vis_sites,

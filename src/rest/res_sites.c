@@ -157,11 +157,8 @@ void res_site_create(struct rest_request *r)
     }
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH s AS (INSERT INTO sites ");
-    rest_body_columns(&body, &b);
-    rest_sqlb_add(&b, " VALUES (");
-    rest_body_values(&body, &b);
-    rest_sqlb_add(&b, ") ON CONFLICT (id) DO NOTHING RETURNING *) ");
+    rest_body_insert(&body, &b, "s", "sites");
+    rest_sqlb_add(&b, " ON CONFLICT (id) DO NOTHING RETURNING *) ");
     res_select(&b, site_cols, NCOLS, " FROM s");
     res_sql_run(r, &b, create_done);
     rest_body_free(&body);
@@ -183,9 +180,7 @@ void res_site_update(struct rest_request *r)
         return;
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH s AS (UPDATE sites s SET ");
-    if (rest_body_set(&body, &b))
-        rest_sqlb_add(&b, ", ");
+    rest_body_update(&body, &b, "s", "sites s");
     rest_sqlb_add(&b, "updated_at = now()");
     rest_sqlb_frag(&b, " WHERE s.id = $? RETURNING s.*) ", rest_sqlb_param(&b, id));
     res_select(&b, site_cols, NCOLS, " FROM s");

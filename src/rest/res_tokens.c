@@ -168,9 +168,7 @@ void res_token_update(struct rest_request *r)
         return;
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH t AS (UPDATE tokens SET ");
-    if (rest_body_set(&body, &b))
-        rest_sqlb_add(&b, ", ");
+    rest_body_update(&body, &b, "t", "tokens");
     rest_sqlb_add(&b, "updated_at = now() WHERE id_tag = ");
     rest_sqlb_frag(&b, TOKEN_BY_PARAM, rest_sqlb_param(&b, tag));
     rest_sqlb_add(&b, " RETURNING *) ");

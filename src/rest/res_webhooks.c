@@ -387,11 +387,8 @@ void res_webhook_endpoint_create(struct rest_request *r)
     }
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH w AS (INSERT INTO webhook_endpoints ");
-    rest_body_columns(&body, &b);
-    rest_sqlb_add(&b, " VALUES (");
-    rest_body_values(&body, &b);
-    rest_sqlb_add(&b, ") RETURNING *) ");
+    rest_body_insert(&body, &b, "w", "webhook_endpoints");
+    rest_sqlb_add(&b, " RETURNING *) ");
     res_select(&b, endpoint_cols, NCOLS, ", w.secret FROM w");
     res_sql_run(r, &b, create_done);
     rest_body_free(&body);
@@ -425,9 +422,7 @@ void res_webhook_endpoint_update(struct rest_request *r)
     const struct rest_body_value *enabled = rest_body_find(&body, "enabled");
     struct rest_sqlb b;
     rest_sqlb_init(&b);
-    rest_sqlb_add(&b, "WITH w AS (UPDATE webhook_endpoints w SET ");
-    if (rest_body_set(&body, &b))
-        rest_sqlb_add(&b, ", ");
+    rest_body_update(&body, &b, "w", "webhook_endpoints w");
     if (enabled && enabled->text) {
         /* enabling starts afresh; disabling ends what is pending (below) */
         int n = rest_sqlb_param(&b, enabled->text);

@@ -206,6 +206,34 @@ static void test_refusals(void **state)
     expect_reason("{\"name\":\"a\",\"name\":\"b\"}", false, "name", "twice");
 }
 
+/* The writes' statement heads: an INSERT and an UPDATE as a CTE that answers the row. */
+static void test_insert_and_update_heads(void **state)
+{
+    (void)state;
+    struct rest_body out;
+    struct rest_sqlb b;
+    assert_null(run("{\"id\":\"y\",\"count\":2}", true, &out));
+    rest_sqlb_init(&b);
+    rest_body_insert(&out, &b, "t", "things");
+    assert_string_equal(strbuf_str(&b.sql), "WITH t AS (INSERT INTO things (id, count) VALUES ($1, $2::integer)");
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+
+    assert_null(run("{\"name\":null}", false, &out));
+    rest_sqlb_init(&b);
+    rest_body_update(&out, &b, "t", "things t");
+    assert_string_equal(strbuf_str(&b.sql), "WITH t AS (UPDATE things t SET name = $1, ");
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+    /* nothing given: the caller's own assignments follow SET directly */
+    assert_null(run("{}", false, &out));
+    rest_sqlb_init(&b);
+    rest_body_update(&out, &b, "t", "things t");
+    assert_string_equal(strbuf_str(&b.sql), "WITH t AS (UPDATE things t SET ");
+    rest_sqlb_free(&b);
+    rest_body_free(&out);
+}
+
 /* Keys in any order make the same statement (a bounded number of shapes). */
 static void test_table_order(void **state)
 {
@@ -352,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_password_parameter_marked),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_table_order),
+        cmocka_unit_test(test_insert_and_update_heads),
         cmocka_unit_test(test_all_problems_at_once),
         cmocka_unit_test(test_object_members),
     };
