@@ -480,28 +480,9 @@ static void test_list_bad_parameters_are_400(void **state)
     api_expect_bad_queries(PORT, admin, "/v1/chargers", cases, API_COUNT(cases));
 }
 
-/* The ids of the chargers a GET lists, sorted, comma-separated (caller frees). */
-static char *listed_ids(const char *path)
-{
-    struct api_resp *r = get(path);
-    const cJSON *data = api_data(api_expect(r, 200));
-    char buf[2048] = "";
-    const cJSON *item;
-    cJSON_ArrayForEach(item, data) {
-        if (*buf)
-            strcat(buf, ",");
-        strncat(buf, js(item, "id") ? js(item, "id") : "?", 100);
-    }
-    api_free(r);
-    return strdup(buf);
-}
-
 static void expect_listed(const char *path, const char *want)
 {
-    char *got = listed_ids(path);
-    if (strcmp(got, want) != 0)
-        fail_msg("GET %s listed [%s], expected [%s]", path, got, want);
-    free(got);
+    api_expect_listed(PORT, admin, path, "id", want);
 }
 
 static void test_list_filters(void **state)

@@ -64,6 +64,22 @@ static struct api_resp *place(const char *charger, const char *site_json)
     return r;
 }
 
+/* A charger registered (security profile 0) and placed on the site through the API. */
+static void charger_on(const char *charger, const char *site)
+{
+    db_add_charger(charger, NULL, 0);
+    char *json = it_strf("\"%s\"", site);
+    struct api_resp *r = place(charger, json);
+    free(json);
+    api_check_str(api_expect(r, 200), "siteId", site);
+    api_free(r);
+}
+
+static void expect_listed(const char *path, const char *want)
+{
+    api_expect_listed(PORT, admin, path, "id", want);
+}
+
 static int64_t charger_count(const char *site)
 {
     char *path = it_strf("/v1/sites/%s", site);
@@ -252,13 +268,8 @@ static void test_invalid_site_is_422_naming_the_field(void **state)
 static void test_unknown_site_is_404(void **state)
 {
     (void)state;
-    struct api_resp *r = get("/v1/sites/irs-none");
-    api_expect_error_naming(r, 404, "RESOURCE_NOT_FOUND", "irs-none");
-    api_free(r);
-    r = api_patch(PORT, admin, "/v1/sites/irs-none", "{\"name\":\"x\"}");
-    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
-    api_free(r);
-    r = api_delete(PORT, admin, "/v1/sites/irs-none");
+    api_expect_missing(PORT, admin, "/v1/sites/irs-none", "{\"name\":\"x\"}", "irs-none");
+    struct api_resp *r = api_delete(PORT, admin, "/v1/sites/irs-none?force=true");
     api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
     api_free(r);
     r = get("/v1/sites/irs-none/chargers");
@@ -334,58 +345,24 @@ static void test_site_list_pages_filters_sort(void **state)
     make_site("{\"id\":\"irs-l4\",\"name\":\"India\",\"address\":{\"postalCode\":\"irs-PC-9\",\"country\":\"IT\"}}");
     make_site("{\"id\":\"irs-l5\",\"name\":\"Hotel\"}");
 
-    int seen[5] = { 0 };
-    for (int page = 0; page < 3; page++) {
-        char *path = it_strf("/v1/sites?search=irs-l&perPage=2&page=%d&sort=id", page);
-        struct api_resp *r = get(path);
-        free(path);
-        const cJSON *b = api_expect(r, 200);
-        api_check_schema(b, "SiteList");
-        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(b, "meta");
-        api_check_int(meta, "total", 5);
-        api_check_int(meta, "page", page);
-        api_check_int(meta, "perPage", 2);
-        api_check_int(meta, "itemCount", page < 2 ? 2 : 1);
-        const cJSON *item;
-        cJSON_ArrayForEach(item, api_data(b)) {
-            const char *id = js(item, "id");
-            if (id && strncmp(id, "irs-l", 5) == 0 && id[5] >= '1' && id[5] <= '5' && !id[6])
-                seen[id[5] - '1']++;
-        }
-        api_free(r);
-    }
-    for (int i = 0; i < 5; i++)
-        if (seen[i] != 1)
-            fail_msg("irs-l%d seen %d times over three pages", i + 1, seen[i]);
+    /* three pages of 2, 2 and 1: each site once */
+    int64_t total;
+    cJSON *all = api_offset_walk(PORT, admin, "/v1/sites?search=irs-l&sort=id", 2, "SiteList", &total);
+    assert_int_equal(total, 5);
+    api_expect_each_once(all, "id", "irs-l", 5);
+    cJSON_Delete(all);
 
-    /* country, in any case */
-    struct api_resp *r = get("/v1/sites?search=irs-l&country=fr&sort=id");
-    const cJSON *data = api_data(api_expect(r, 200));
-    assert_int_equal(cJSON_GetArraySize(data), 2);
-    api_check_str(cJSON_GetArrayItem(data, 0), "id", "irs-l1");
-    api_check_str(cJSON_GetArrayItem(data, 1), "id", "irs-l3");
-    api_free(r);
-
-    /* search: the name, city, street and postal code, any case */
-    static const struct { const char *q, *id; } found[] = {
-        { "search=julie", "irs-l3" }, { "search=k%C3%B6ln", "irs-l2" }, { "search=quai%20ouest", "irs-l3" },
-        { "search=irs-pc-9", "irs-l4" }, { "search=HOTEL", "irs-l5" },
-    };
-    for (size_t i = 0; i < API_COUNT(found); i++) {
-        char *path = it_strf("/v1/sites?%s", found[i].q);
-        r = get(path);
-        free(path);
-        data = api_data(api_expect(r, 200));
-        if (cJSON_GetArraySize(data) != 1 || strcmp(js(cJSON_GetArrayItem(data, 0), "id") ?: "", found[i].id) != 0)
-            fail_msg("GET /v1/sites?%s: expected only %s: %s", found[i].q, found[i].id, r->body);
-        api_free(r);
-    }
-
-    r = get("/v1/sites?search=irs-l&sort=name&order=desc");
-    data = api_data(api_expect(r, 200));
-    api_check_str(cJSON_GetArrayItem(data, 0), "id", "irs-l1");     /* Lima */
-    api_check_str(cJSON_GetArrayItem(data, 4), "id", "irs-l5");     /* Hotel */
-    api_free(r);
+    /* country, in any case; search: the name, city, street and postal code, any case; sorts */
+    expect_listed("/v1/sites?search=irs-l&country=fr&sort=id", "irs-l1,irs-l3");
+    expect_listed("/v1/sites?search=irs-l&country=IT", "irs-l4");
+    expect_listed("/v1/sites?search=irs-l&country=ES", "");
+    expect_listed("/v1/sites?search=julie", "irs-l3");
+    expect_listed("/v1/sites?search=k%C3%B6ln", "irs-l2");
+    expect_listed("/v1/sites?search=quai%20ouest", "irs-l3");
+    expect_listed("/v1/sites?search=irs-pc-9", "irs-l4");
+    expect_listed("/v1/sites?search=HOTEL", "irs-l5");
+    expect_listed("/v1/sites?search=irs-l&sort=name&order=desc", "irs-l1,irs-l2,irs-l3,irs-l4,irs-l5");
+    expect_listed("/v1/sites?search=irs-l&sort=name", "irs-l5,irs-l4,irs-l3,irs-l2,irs-l1");
 
     static const struct api_bad bad[] = {
         { "country=DEU", "country" }, { "country=", "country" }, { "sort=colour", "sort" },
@@ -403,8 +380,6 @@ static void test_chargers_join_and_leave(void **state)
     (void)state;
     make_site("{\"id\":\"irs-j\",\"name\":\"Join\"}");
     make_site("{\"id\":\"irs-j2\"}");
-    db_add_charger("irs-cj1", NULL, 0);
-    db_add_charger("irs-cj2", NULL, 0);
     db_add_charger("irs-cj3", NULL, 0);
     assert_int_equal(charger_count("irs-j"), 0);
 
@@ -412,19 +387,15 @@ static void test_chargers_join_and_leave(void **state)
     int64_t seq = last_seq();
     char seqs[24];
     snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
-    struct api_resp *r = place("irs-cj1", "\"irs-j\"");
-    api_check_str(api_expect(r, 200), "siteId", "irs-j");
-    api_free(r);
-    r = place("irs-cj2", "\"irs-j\"");
-    api_expect(r, 200);
-    api_free(r);
+    charger_on("irs-cj1", "irs-j");
+    charger_on("irs-cj2", "irs-j");
     assert_int_equal(charger_count("irs-j"), 2);
     assert_int_equal(db_int("SELECT count(*) FROM events WHERE seq > $1 AND type = 'charger.updated'"
                             " AND charger_id = 'irs-cj1' AND site_id = 'irs-j' AND data->>'siteId' = 'irs-j'",
                             seqs), 1);
 
     /* the site's charger list: the charger list's items, filters and pages */
-    r = get("/v1/sites/irs-j/chargers?sort=id");
+    struct api_resp *r = get("/v1/sites/irs-j/chargers?sort=id");
     const cJSON *b = api_expect(r, 200);
     api_check_schema(b, "ChargerList");
     const cJSON *data = api_data(b);
@@ -434,26 +405,16 @@ static void test_chargers_join_and_leave(void **state)
     api_check_str(cJSON_GetArrayItem(data, 0), "siteId", "irs-j");
     api_check_int(cJSON_GetObjectItemCaseSensitive(b, "meta"), "total", 2);
     api_free(r);
-    r = get("/v1/sites/irs-j/chargers?perPage=1&page=1&sort=id&order=desc&connected=false&search=irs-cj");
-    b = api_expect(r, 200);
-    data = api_data(b);
-    assert_int_equal(cJSON_GetArraySize(data), 1);
-    api_check_str(cJSON_GetArrayItem(data, 0), "id", "irs-cj1");
-    api_check_int(cJSON_GetObjectItemCaseSensitive(b, "meta"), "total", 2);
-    api_free(r);
-    r = get("/v1/sites/irs-j2/chargers");
-    b = api_expect(r, 200);
-    assert_int_equal(cJSON_GetArraySize(api_data(b)), 0);
-    api_check_int(cJSON_GetObjectItemCaseSensitive(b, "meta"), "total", 0);
-    api_free(r);
+    expect_listed("/v1/sites/irs-j/chargers?perPage=1&page=1&sort=id&order=desc&connected=false&search=irs-cj",
+                  "irs-cj1");
+    expect_listed("/v1/sites/irs-j/chargers?connected=true", "");
+    expect_listed("/v1/sites/irs-j2/chargers", "");
     static const struct api_bad bad[] = {
         { "siteId=irs-j2", "siteId" }, { "connected=maybe", "connected" }, { "sort=colour", "sort" },
     };
     api_expect_bad_queries(PORT, admin, "/v1/sites/irs-j/chargers", bad, API_COUNT(bad));
     /* GET /v1/chargers?siteId= agrees */
-    r = get("/v1/chargers?siteId=irs-j&sort=id");
-    assert_int_equal(cJSON_GetArraySize(api_data(api_expect(r, 200))), 2);
-    api_free(r);
+    expect_listed("/v1/chargers?siteId=irs-j&sort=id", "irs-cj1,irs-cj2");
 
     /* an unknown site: 422 naming siteId, the charger stays where it was (nothing made on the fly) */
     seq = last_seq();
@@ -488,9 +449,8 @@ static void test_chargers_join_and_leave(void **state)
     assert_int_equal(charger_count("irs-j2"), 2);
     assert_int_equal(db_int("SELECT count(*) FROM events WHERE seq > $1 AND type = 'charger.updated'"
                             " AND charger_id = 'irs-cj1' AND data->>'siteId' IS NULL", seqs), 1);
-    r = get("/v1/sites/irs-j/chargers");
-    assert_int_equal(cJSON_GetArraySize(api_data(api_expect(r, 200))), 0);
-    api_free(r);
+    expect_listed("/v1/sites/irs-j/chargers", "");
+    expect_listed("/v1/sites/irs-j2/chargers?sort=id", "irs-cj2,irs-cj4");
 }
 
 /* ---------------------------------------------------------------- delete */
@@ -500,16 +460,11 @@ static void test_delete_in_use_and_force(void **state)
     (void)state;
     make_site("{\"id\":\"irs-d\"}");
     make_site("{\"id\":\"irs-empty\"}");
-    db_add_charger("irs-cd1", NULL, 0);
-    db_add_charger("irs-cd2", NULL, 0);
-    struct api_resp *r = place("irs-cd1", "\"irs-d\"");
-    api_expect(r, 200);
-    api_free(r);
-    r = place("irs-cd2", "\"irs-d\"");
-    api_expect(r, 200);
-    api_free(r);
+    charger_on("irs-cd1", "irs-d");
+    charger_on("irs-cd2", "irs-d");
 
     /* in use: 409 with the count, nothing changed; force=false is the same */
+    struct api_resp *r;
     static const char *const refused[] = { "/v1/sites/irs-d", "/v1/sites/irs-d?force=false" };
     for (size_t i = 0; i < API_COUNT(refused); i++) {
         r = api_delete(PORT, admin, refused[i]);
@@ -635,18 +590,12 @@ static void test_restricted_keys(void **state)
     (void)state;
     make_site("{\"id\":\"irs-k1\",\"name\":\"Mine\"}");
     make_site("{\"id\":\"irs-k2\",\"name\":\"Theirs\"}");
-    db_add_charger("irs-ck1", NULL, 0);
-    db_add_charger("irs-ck2", NULL, 0);
-    struct api_resp *r = place("irs-ck1", "\"irs-k1\"");
-    api_expect(r, 200);
-    api_free(r);
-    r = place("irs-ck2", "\"irs-k2\"");
-    api_expect(r, 200);
-    api_free(r);
+    charger_on("irs-ck1", "irs-k1");
+    charger_on("irs-ck2", "irs-k2");
 
     /* a key limited to irs-k1 */
     char *key = key_for_sites("irs-site-key", "[\"irs-k1\"]");
-    r = api_get(PORT, key, "/v1/sites?search=irs-k&perPage=500");
+    struct api_resp *r = api_get(PORT, key, "/v1/sites?search=irs-k&perPage=500");
     const cJSON *b = api_expect(r, 200);
     const cJSON *data = api_data(b);
     assert_int_equal(api_count_with(data, "id", "irs-k1"), 1);
@@ -656,11 +605,7 @@ static void test_restricted_keys(void **state)
     r = api_get(PORT, key, "/v1/sites/irs-k1");
     api_check_int(api_expect(r, 200), "chargerCount", 1);
     api_free(r);
-    r = api_get(PORT, key, "/v1/sites/irs-k1/chargers");
-    data = api_data(api_expect(r, 200));
-    assert_int_equal(cJSON_GetArraySize(data), 1);
-    api_check_str(cJSON_GetArrayItem(data, 0), "id", "irs-ck1");
-    api_free(r);
+    api_expect_listed(PORT, key, "/v1/sites/irs-k1/chargers", "id", "irs-ck1");
     expect_forbidden(key, "GET", "/v1/sites/irs-k2", NULL);
     expect_forbidden(key, "GET", "/v1/sites/irs-k2/chargers", NULL);
     expect_forbidden(key, "GET", "/v1/sites/irs-nowhere", NULL);

@@ -592,16 +592,19 @@ static void test_scope_and_charger(void **state)
 
     /* a site route: the sites a key lists, none for a key limited to chargers, all for an unrestricted one */
     add_key_sites(9, SECRET_SITE, "[\"chargers:read\"]", NULL, "[\"S-1\"]", 0);
-    req(REST_GET, "/v1/sites/S-1", NULL, H("x-api-key: " SECRET_SITE));
-    assert_int_equal(F.status, 200);
-    req(REST_GET, "/v1/sites/S-2", NULL, H("x-api-key: " SECRET_SITE));
-    assert_int_equal(F.status, 403);
-    assert_string_equal(error_code(), "ACCESS_FORBIDDEN");
-    assert_non_null(strstr(F.body, "\"siteId\":\"S-2\""));
-    req(REST_GET, "/v1/sites/S-1", NULL, H("x-api-key: " SECRET_CP));
-    assert_int_equal(F.status, 403);
-    req(REST_GET, "/v1/sites/S-2", NULL, H("x-api-key: " SECRET_READ));
-    assert_int_equal(F.status, 200);
+    static const struct { const char *path, *key_header; int status; } sites[] = {
+        { "/v1/sites/S-1", "x-api-key: " SECRET_SITE, 200 },
+        { "/v1/sites/S-2", "x-api-key: " SECRET_SITE, 403 },
+        { "/v1/sites/S-1", "x-api-key: " SECRET_CP, 403 },
+        { "/v1/sites/S-2", "x-api-key: " SECRET_READ, 200 },
+    };
+    for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
+        req(REST_GET, sites[i].path, NULL, H(sites[i].key_header));
+        if (F.status != sites[i].status)
+            fail_msg("GET %s with %s: %d, want %d", sites[i].path, sites[i].key_header, F.status, sites[i].status);
+        if (F.status == 403 && (strcmp(error_code(), "ACCESS_FORBIDDEN") != 0 || !strstr(F.body, "\"siteId\":")))
+            fail_msg("GET %s: %s", sites[i].path, F.body);
+    }
 }
 
 static void test_body_checks(void **state)

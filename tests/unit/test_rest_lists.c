@@ -360,6 +360,20 @@ static void expect_sql(const struct rest_list_spec *spec, const char *query, con
     rest_list_req_free(&req);
 }
 
+/* A collection under a parent: the filters of the whole collection (the same rows) but those left out. */
+static void expect_filters_but(const struct rest_list_spec *sub, const struct rest_list_spec *of,
+                               const char *const *left_out)
+{
+    size_t n = 0;
+    for (; left_out[n]; n++) {
+        if (find_filter(sub, left_out[n]) || !find_filter(of, left_out[n]))
+            fail_msg("%s: filter %s should be %s's only", sub->name, left_out[n], of->name);
+    }
+    for (size_t i = 0; i < sub->nfilters; i++)
+        assert_ptr_equal(find_filter(of, sub->filters[i].param), &sub->filters[i]);
+    assert_int_equal(sub->nfilters, of->nfilters - n);
+}
+
 static void test_tokens_filter_by_id_tag(void **state)
 {
     (void)state;
@@ -397,13 +411,8 @@ static void test_sessions_filters_of_the_spec(void **state)
     expect_400(s, "from=2024-05-02T00:00:00Z&to=2024-05-01T00:00:00Z", "to");
 
     /* the charger's own sessions: every filter but the charger ones */
-    const struct rest_list_spec *c = res_charger_sessions_spec;
-    assert_null(find_filter(c, "chargerId"));
-    assert_null(find_filter(c, "chargerIds"));
-    assert_null(find_filter(c, "siteId"));
-    for (size_t i = 0; i < c->nfilters; i++)
-        assert_ptr_equal(find_filter(s, c->filters[i].param), &c->filters[i]);
-    assert_int_equal(c->nfilters, s->nfilters - 3);
+    static const char *const charger_ones[] = { "chargerId", "chargerIds", "siteId", NULL };
+    expect_filters_but(res_charger_sessions_spec, s, charger_ones);
 }
 
 /* Sites: country in any case, search over the address; a site's chargers: the charger list but siteId. */
@@ -420,11 +429,8 @@ static void test_sites_and_their_chargers(void **state)
     expect_400(s, "sort=chargerCount", "sort");
 
     const struct rest_list_spec *ch = res_chargers_spec, *c = res_site_chargers_spec;
-    assert_null(find_filter(c, "siteId"));
-    assert_non_null(find_filter(ch, "siteId"));
-    for (size_t i = 0; i < c->nfilters; i++)
-        assert_ptr_equal(find_filter(ch, c->filters[i].param), &c->filters[i]);
-    assert_int_equal(c->nfilters, ch->nfilters - 1);
+    static const char *const site_one[] = { "siteId", NULL };
+    expect_filters_but(c, ch, site_one);
     assert_ptr_equal(c->cols, ch->cols);
     assert_ptr_equal(c->sorts, ch->sorts);
     expect_sql(c, "connected=true", " WHERE c.site_id = $1 AND c.connected = $2::boolean");

@@ -112,31 +112,30 @@ static const struct rest_list_spec parent_spec = {
     .parent = "SELECT x.charger_id, x.site_id FROM sessions x WHERE x.id = $?::bigint",
 };
 
+/* The offset collection's columns and sorts, over another table. */
+#define C_OFFSET_SPEC                                                   \
+    .paging = REST_PAGING_OFFSET,                                       \
+    .cols = c_cols,                                                     \
+    .ncols = 2,                                                         \
+    .id = "c.id",                                                       \
+    .sorts = c_sorts,                                                   \
+    .nsorts = 2
+
 /* sites: seen through a key's site list only */
 static const struct rest_list_spec sites_spec = {
+    C_OFFSET_SPEC,
     .name = "sites",
-    .paging = REST_PAGING_OFFSET,
     .kind = REST_LIST_SITES,
-    .cols = c_cols,
-    .ncols = 2,
     .from = "sites c",
-    .id = "c.id",
-    .sorts = c_sorts,
-    .nsorts = 2,
     .vis_sites = "c.id = ANY($?::text[])",
 };
 
 /* offset pages under a parent (the chargers of a site) */
 static const struct rest_list_spec site_chargers_spec = {
+    C_OFFSET_SPEC,
     .name = "site chargers",
-    .paging = REST_PAGING_OFFSET,
     .kind = REST_LIST_CHARGERS,
-    .cols = c_cols,
-    .ncols = 2,
     .from = "chargers c",
-    .id = "c.id",
-    .sorts = c_sorts,
-    .nsorts = 2,
     .scope = "c.site_id = $?",
     .parent = "SELECT NULL::text, s.id FROM sites s WHERE s.id = $?",
     .vis_chargers = "c.id = ANY($?::text[])",

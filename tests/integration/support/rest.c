@@ -498,6 +498,82 @@ char *api_escape(const char *s)
     return out;
 }
 
+cJSON *api_offset_walk(int port, const char *key, const char *path, int per_page, const char *schema,
+                       int64_t *total)
+{
+    cJSON *all = cJSON_CreateArray();
+    int64_t want = -1;
+    for (int page = 0; want < 0 || (int64_t)page * per_page < want; page++) {
+        if (page > 1000)
+            fail_msg("GET %s: more than 1000 pages", path);
+        char *url = it_strf("%s&perPage=%d&page=%d", path, per_page, page);
+        struct api_resp *r = api_get(port, key, url);
+        free(url);
+        const cJSON *b = api_expect(r, 200);
+        api_check_schema(b, schema);
+        const cJSON *data = api_data(b);
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(b, "meta");
+        if (want < 0)
+            want = ji(meta, "total");
+        int64_t left = want - (int64_t)page * per_page;
+        api_check_int(meta, "total", want);
+        api_check_int(meta, "page", page);
+        api_check_int(meta, "perPage", per_page);
+        api_check_int(meta, "itemCount", left < per_page ? (left > 0 ? left : 0) : per_page);
+        if (ji(meta, "itemCount") != cJSON_GetArraySize(data))
+            fail_msg("%s: meta.itemCount %lld but %d items", r->what, (long long)ji(meta, "itemCount"),
+                     cJSON_GetArraySize(data));
+        const cJSON *item;
+        cJSON_ArrayForEach(item, data)
+            cJSON_AddItemToArray(all, cJSON_Duplicate(item, true));
+        api_free(r);
+    }
+    if (total)
+        *total = want;
+    return all;
+}
+
+void api_expect_missing(int port, const char *key, const char *path, const char *patch_body, const char *id)
+{
+    struct api_resp *r = api_get(port, key, path);
+    api_expect_error_naming(r, 404, "RESOURCE_NOT_FOUND", id);
+    api_free(r);
+    r = api_patch(port, key, path, patch_body);
+    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+    api_free(r);
+    r = api_delete(port, key, path);
+    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+    api_free(r);
+}
+
+void api_expect_listed(int port, const char *key, const char *path, const char *member, const char *want)
+{
+    struct api_resp *r = api_get(port, key, path);
+    const cJSON *data = api_data(api_expect(r, 200));
+    struct strbuf got = STRBUF_INIT;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, data)
+        strbuf_printf(&got, "%s%s", got.len ? "," : "", js(item, member) ? js(item, member) : "?");
+    if (strcmp(strbuf_str(&got), want) != 0)
+        fail_msg("GET %s listed [%s], expected [%s]", path, strbuf_str(&got), want);
+    strbuf_free(&got);
+    api_free(r);
+}
+
+void api_expect_each_once(const cJSON *items, const char *key, const char *prefix, int n)
+{
+    for (int i = 1; i <= n; i++) {
+        char *want = it_strf("%s%d", prefix, i);
+        int seen = api_count_with(items, key, want);
+        if (seen != 1)
+            fail_msg("%s seen %d times: %s", want, seen, cJSON_PrintUnformatted(items));
+        free(want);
+    }
+    if (cJSON_GetArraySize(items) != n)
+        fail_msg("%d items, expected %s1 to %s%d once each: %s", cJSON_GetArraySize(items), prefix, prefix, n,
+                 cJSON_PrintUnformatted(items));
+}
+
 cJSON *api_walk(int port, const char *key, const char *path, int max_pages, int *pages)
 {
     cJSON *all = cJSON_CreateArray();

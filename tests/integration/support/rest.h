@@ -171,6 +171,31 @@ void api_key_revoke_cli(int64_t id);
  */
 cJSON *api_walk(int port, const char *key, const char *path, int max_pages, int *pages);
 
+/*
+ * Reads an offset collection (path has a query string) per_page items at a
+ * time, page 0, 1, ... until its total: each page must be schema (the
+ * list's #/components/schemas name) with a meta that agrees (page,
+ * perPage, itemCount, one total throughout). Returns every item in order
+ * (caller deletes); *total (optional) receives the total.
+ */
+cJSON *api_offset_walk(int port, const char *key, const char *path, int per_page, const char *schema,
+                       int64_t *total);
+
+/*
+ * GETs path (200) and fails unless its items' member values, in order and
+ * comma-separated, are want ("" for none): "CP-1,CP-2".
+ */
+void api_expect_listed(int port, const char *key, const char *path, const char *member, const char *want);
+
+/*
+ * A resource that does not exist: GET, PATCH (with patch_body) and DELETE
+ * of path must each answer 404 RESOURCE_NOT_FOUND; the GET's error names id.
+ */
+void api_expect_missing(int port, const char *key, const char *path, const char *patch_body, const char *id);
+
+/* Fails unless items hold "<prefix>1" ... "<prefix><n>" under key once each, and nothing else. */
+void api_expect_each_once(const cJSON *items, const char *key, const char *prefix, int n);
+
 /* Percent-encodes s for a query value or a path segment (caller frees). */
 char *api_escape(const char *s);
 
