@@ -14,7 +14,7 @@
  * site that still has chargers is 409 RESOURCE_IN_USE unless ?force=true,
  * which takes them off it in the same statement (each charger's
  * charger.updated event with it). The foreign key of chargers.site_id
- * (sql/014_sites.sql) refuses the delete when a charger was placed on the
+ * (sql/017_sites.sql) refuses the delete when a charger was placed on the
  * site after the statement counted them (its snapshot came first): never a
  * charger silently dropped from its site. The store runs a statement that
  * failed again on its own, with a fresh snapshot that counts the charger,

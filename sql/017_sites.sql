@@ -1,4 +1,4 @@
--- ocppgw schema, version 14: sites as a resource of their own (/v1/sites,
+-- ocppgw schema, version 17: sites as a resource of their own (/v1/sites,
 -- src/rest/res_sites.c; ../shared/spec/sites-and-tariffs.md, "Sites").
 --
 -- A site is where chargers stand: a name, the IANA zone its local times are
