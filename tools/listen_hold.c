@@ -4,7 +4,8 @@
  *
  *   listen-hold ADDR:PORT[=NAME] ... -- COMMAND [ARGS...]
  *
- * Binds and listens on each ADDR:PORT (IPv4, backlog 4096), then runs
+ * Binds and listens on each ADDR:PORT (IPv4; backlog 65535, which the kernel
+ * caps at net.core.somaxconn), then runs
  * COMMAND with the sockets as fds 3, 4, ... and LISTEN_FDS, LISTEN_PID and
  * LISTEN_FDNAMES set (sd_listen_fds(3)); whenever COMMAND exits it is run
  * again at once, on the same sockets: connections made in between wait in
@@ -64,7 +65,7 @@ static int listen_on(const char *spec)
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 65535) != 0) {
         fprintf(stderr, "listen-hold: %s: %s\n", spec, strerror(errno));
         return -1;
     }
