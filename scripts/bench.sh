@@ -154,6 +154,7 @@ rate_per_second = 1000000
 rate_burst = 1000000
 [webhooks]
 allow_private = true
+concurrency = ${BENCH_WH_ENDPOINT_CONCURRENCY:-64}
 CONF
 "$GW" serve --config "$tmp/gw.conf" --db "$conn" --listen "127.0.0.1:$port" --auto-register \
     --log-level warn >"$tmp/gw.log" 2>&1 &

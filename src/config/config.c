@@ -128,7 +128,7 @@ void config_defaults(struct config *c)
     c->events_stream_buffer = 1024 * 1024;
     c->events_stream_keepalive = 15;
     c->webhooks_timeout = 10;
-    c->webhooks_concurrency = 16;
+    c->webhooks_concurrency = 64;
     c->webhooks_disable_after = 5 * 86400;
 }
 
