@@ -56,14 +56,16 @@ CREATE INDEX chargers_tariff_idx ON chargers (tariff_id) WHERE tariff_id IS NOT 
 CREATE INDEX tokens_tariff_idx ON tokens (tariff_id) WHERE tariff_id IS NOT NULL;
 
 -- The tariff that applies to a session of charger p_charger with token
--- p_id_tag (may be NULL): token > charger > site > default. One row
--- (tariff_id, source) or none.
+-- p_id_tag (may be NULL; matched as OCPP idTags are, in any case, an exact
+-- match first): token > charger > site > default. One row (tariff_id,
+-- source) or none.
 CREATE FUNCTION ocppgw_effective_tariff(p_charger text, p_id_tag text)
 RETURNS TABLE (tariff_id text, source text)
 LANGUAGE sql STABLE AS $$
     SELECT x.tariff_id, x.source FROM (
-        SELECT k.tariff_id, 'token' AS source, 1 AS rank FROM tokens k
-         WHERE k.id_tag = p_id_tag AND k.tariff_id IS NOT NULL
+        (SELECT k.tariff_id, 'token' AS source, 1 AS rank FROM tokens k
+          WHERE lower(k.id_tag) = lower(p_id_tag) AND k.tariff_id IS NOT NULL
+          ORDER BY k.id_tag = p_id_tag DESC LIMIT 1)
         UNION ALL
         SELECT c.tariff_id, 'charger', 2 FROM chargers c WHERE c.id = p_charger AND c.tariff_id IS NOT NULL
         UNION ALL
@@ -73,3 +75,72 @@ LANGUAGE sql STABLE AS $$
         SELECT t.id, 'default', 4 FROM tariffs t WHERE t.is_default
     ) x ORDER BY x.rank LIMIT 1
 $$;
+
+-- The tariff frozen on a session: the effective tariff when its
+-- StartTransaction row is inserted, and its version in force at the
+-- session's start time (the charger's timestamp): among the versions whose
+-- validFrom/validTo hold at the start, the newest one written by then, so a
+-- late upload from an offline charger gets the version of its own start,
+-- not of its upload. A session that started before any of them was written
+-- (a clock behind, a tariff made after the fact) gets the oldest one that
+-- holds; when none holds at the start, no tariff (no cost). Set by a
+-- trigger, so every path that inserts sessions (ocppgw_start_tx, tests,
+-- scripts) freezes it the same way; a row that names a tariff keeps it. The
+-- foreign key keeps the frozen version (and so its tariff) from being
+-- deleted; NOT VALID: the rows before it have none, nothing to scan.
+ALTER TABLE sessions
+    ADD COLUMN tariff_id text,
+    ADD COLUMN tariff_version integer,
+    ADD CONSTRAINT sessions_tariff_version_fkey FOREIGN KEY (tariff_id, tariff_version)
+        REFERENCES tariff_versions (tariff_id, version) NOT VALID;
+CREATE INDEX sessions_tariff_idx ON sessions (tariff_id, tariff_version) WHERE tariff_id IS NOT NULL;
+
+CREATE FUNCTION ocppgw_session_tariff() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.tariff_id IS NULL THEN
+        SELECT v.tariff_id, v.version INTO NEW.tariff_id, NEW.tariff_version
+          FROM ocppgw_effective_tariff(NEW.charger_id, NEW.id_tag) e
+          JOIN tariff_versions v ON v.tariff_id = e.tariff_id
+         WHERE (v.valid_from IS NULL OR v.valid_from <= NEW.start_time)
+           AND (v.valid_to IS NULL OR v.valid_to > NEW.start_time)
+         ORDER BY CASE WHEN v.created_at <= NEW.start_time THEN v.version ELSE -v.version END DESC
+         LIMIT 1;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER sessions_tariff BEFORE INSERT ON sessions
+    FOR EACH ROW EXECUTE FUNCTION ocppgw_session_tariff();
+
+-- The session events carry what GET /v1/sessions/{id} shows: the doc of
+-- sql/012 plus tariffId and tariffVersion.
+CREATE OR REPLACE FUNCTION ocppgw_session_doc(s sessions) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
+        'id', s.id, 'chargerId', s.charger_id, 'connectorId', s.connector_id,
+        'transactionId', s.transaction_id, 'idTag', s.id_tag, 'status', s.status,
+        'energy', CASE WHEN s.status = 'completed' THEN s.energy_wh ELSE (
+            SELECT round(CASE WHEN mv.unit = 'kWh' THEN mv.value::numeric * 1000
+                              ELSE mv.value::numeric END)::bigint - s.meter_start
+              FROM meter_values mv
+             WHERE mv.session_id = s.id AND mv.measurand = 'Energy.Active.Import.Register'
+               AND mv.phase IS NULL AND mv.unit IN ('Wh', 'kWh')
+               AND CASE translate(mv.value, '0123456789', '')
+                   WHEN '' THEN length(mv.value) BETWEEN 1 AND 15
+                   WHEN '.' THEN strpos(mv.value, '.') BETWEEN 2 AND 16
+                             AND length(mv.value) - strpos(mv.value, '.') BETWEEN 1 AND 9
+                   ELSE false END
+             ORDER BY mv.id DESC LIMIT 1) END,
+        'startTime', ocppgw_iso(s.start_time), 'endTime', ocppgw_iso(s.end_time),
+        'chargingDuration',
+            greatest(0, floor(date_part('epoch', coalesce(s.end_time, now()) - s.start_time)))::bigint,
+        'meterStart', s.meter_start, 'meterStop', s.meter_stop, 'stopReason', s.stop_reason,
+        'stopIdTag', s.stop_id_tag, 'cost', s.cost, 'currency', s.currency)
+    || jsonb_build_object(
+        'reservationId', s.reservation_id, 'authorizationStatus', s.auth_status,
+        'meterAnomaly', s.meter_anomaly, 'createdAt', ocppgw_iso(s.created_at),
+        'updatedAt', ocppgw_iso(s.updated_at), 'stale', s.stale, 'staleReason', s.stale_reason,
+        'staleAt', ocppgw_iso(s.stale_at))
+    || jsonb_build_object('tariffId', s.tariff_id, 'tariffVersion', s.tariff_version);
+END $$;

@@ -20,8 +20,10 @@
  * charger data). The assignment routes check the key's restriction on the
  * site or charger they change, and the effective tariff route on its
  * charger. At most one tariff is the default (a unique index): making a
- * second one the default is 409 CONFLICT. A tariff still assigned cannot be
- * deleted (the foreign keys): 409 RESOURCE_IN_USE. When no tariff applies,
+ * second one the default is 409 CONFLICT. A tariff still assigned, or
+ * frozen on a session (sessions.tariff_id/tariff_version, set by a trigger
+ * at the session's insert), cannot be deleted (the foreign keys): 409
+ * RESOURCE_IN_USE. When no tariff applies,
  * the effective route answers 200 with tariff and source null (rest-api.md
  * has no error code for "no tariff", and "no cost" is an answer).
  */
@@ -491,7 +493,8 @@ static void delete_done(struct rest_request *r, struct store_job *job)
         cJSON *ctx = cJSON_CreateObject();
         cJSON_AddStringToObject(ctx, "tariffId", id);
         char msg[200];
-        snprintf(msg, sizeof msg, "tariff '%.64s' is still assigned to a site, charger or token", id);
+        snprintf(msg, sizeof msg,
+                 "tariff '%.64s' is still assigned to a site, charger or token, or frozen on a session", id);
         rest_reply_error(r, REST_ERR_RESOURCE_IN_USE, msg, ctx);
     } else if (res_write_done(r, job, "tariff.delete", "tariff", "tariffId", id, REST_ERR_NOT_FOUND)) {
         rest_reply_json(r, 204, NULL);

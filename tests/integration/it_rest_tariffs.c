@@ -8,7 +8,9 @@
  * assignment to sites, chargers and tokens and the precedence token >
  * charger > site > default seen through GET /v1/chargers/{id}/tariff; 409
  * RESOURCE_IN_USE for deleting an assigned tariff; scopes and keys limited
- * to chargers or sites. Every answer is checked against docs/openapi.json.
+ * to chargers or sites; the tariff and version frozen on a session at its
+ * start (GET /v1/sessions/{id}). Every answer is checked against
+ * docs/openapi.json.
  *
  * Tariff, site, charger and token ids and key names start with "irt-".
  */
@@ -45,6 +47,7 @@ static int group_setup(void **state)
     db_exec("UPDATE sites SET tariff_id = NULL WHERE tariff_id LIKE 'irt-%'");
     db_exec("UPDATE chargers SET tariff_id = NULL WHERE tariff_id LIKE 'irt-%'");
     db_exec("UPDATE tokens SET tariff_id = NULL WHERE tariff_id LIKE 'irt-%'");
+    db_exec("DELETE FROM sessions WHERE charger_id LIKE 'irt-%'");
     db_exec("DELETE FROM chargers WHERE id LIKE 'irt-%'");
     db_exec("DELETE FROM sites WHERE id LIKE 'irt-%'");
     db_exec("DELETE FROM tokens WHERE id_tag LIKE 'irt-%'");
@@ -473,6 +476,87 @@ static void test_scopes_and_limited_keys(void **state)
     free(site);
 }
 
+/* ---------------------------------------------------------------- frozen on sessions */
+
+/* A StartTransaction of irt-stag on irt-sc1 at now + offset_s: the session's (tariffId, tariffVersion) as "id/v". */
+static char *start_session(struct sim_charger *c, int connector, int offset_s)
+{
+    char ts[32];
+    it_iso_time(ts, offset_s);
+    int32_t tx = it_start_accepted(c, connector, "irt-stag", 0, ts);
+    char *sid = it_session_id_of(tx);
+    char *path = it_strf("/v1/sessions/%s", sid);
+    struct api_resp *r = get(path);
+    const cJSON *s = api_expect(r, 200);
+    api_check_schema(s, "Session");
+    const char *tariff = js(s, "tariffId");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(s, "tariffVersion");
+    char *out = it_strf("%s/%d", tariff ? tariff : "-", cJSON_IsNumber(version) ? version->valueint : 0);
+    api_free(r);
+    free(path);
+    free(sid);
+    return out;
+}
+
+static void expect_frozen(struct sim_charger *c, int connector, int offset_s, const char *want)
+{
+    char *got = start_session(c, connector, offset_s);
+    if (strcmp(got, want) != 0)
+        fail_msg("session on connector %d frozen on %s, expected %s", connector, got, want);
+    free(got);
+}
+
+static void test_session_freezes_tariff_version(void **state)
+{
+    (void)state;
+    db_exec("UPDATE tariffs SET is_default = false WHERE is_default");
+    db_add_charger("irt-sc1", NULL, 0);
+    db_add_token("irt-stag", "Accepted", NULL, NULL);
+    struct sim_charger *c = it_connect_booted(W.sim, "irt-sc1", NULL);
+
+    expect_frozen(c, 1, 2, "-/0");                      /* no tariff applies: none frozen */
+    make_tariff(TARIFF_BODY("irt-frz", "Frozen", ""));
+    assign("/v1/chargers/irt-sc1/tariff", "\"irt-frz\"");
+    /* version 2 is valid only from 2099: a session now keeps version 1 */
+    struct api_resp *r = api_patch(PORT, admin, "/v1/tariffs/irt-frz", "{\"validFrom\":\"2099-01-01T00:00:00Z\"}");
+    api_check_int(api_expect(r, 200), "version", 2);
+    api_free(r);
+    expect_frozen(c, 2, 2, "irt-frz/1");
+    r = api_patch(PORT, admin, "/v1/tariffs/irt-frz", "{\"validFrom\":null,\"name\":\"Frozen 3\"}");
+    api_check_int(api_expect(r, 200), "version", 3);
+    api_free(r);
+    expect_frozen(c, 3, 2, "irt-frz/3");
+    /* started an hour ago, uploaded now (before any version was written): the oldest that holds */
+    expect_frozen(c, 4, -3600, "irt-frz/1");
+    /* uploaded late, started between versions 1 and 3 were written: version 1 */
+    assert_int_equal(db_int("WITH w AS (SELECT min(created_at) AS v1, max(created_at) AS v3 FROM tariff_versions"
+                            "           WHERE tariff_id = 'irt-frz' AND version IN (1, 3))"
+                            " INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status,"
+                            "                       start_time, meter_start)"
+                            " SELECT (SELECT max(transaction_id) + 1 FROM sessions), 'irt-sc1', 9, 'irt-stag',"
+                            "        'Accepted', w.v1 + (w.v3 - w.v1) / 2, 0 FROM w"
+                            " RETURNING tariff_version"),
+                     1);
+    /* a later version does not change a session already started */
+    r = api_patch(PORT, admin, "/v1/tariffs/irt-frz", "{\"name\":\"Frozen 4\"}");
+    api_expect(r, 200);
+    api_free(r);
+    assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE charger_id = 'irt-sc1' AND tariff_id = 'irt-frz'"
+                            " AND tariff_version = 3"), 1);
+    /* the token's tariff comes first */
+    make_tariff(TARIFF_BODY("irt-frz-tok", "Token", ""));
+    assign("/v1/tokens/irt-stag/tariff", "\"irt-frz-tok\"");
+    expect_frozen(c, 5, 2, "irt-frz-tok/1");
+    sim_disconnect(c);
+
+    /* unassigned, a tariff a session was priced with is still in use */
+    assign("/v1/chargers/irt-sc1/tariff", "null");
+    r = api_delete(PORT, admin, "/v1/tariffs/irt-frz");
+    api_expect_error(r, 409, "RESOURCE_IN_USE");
+    api_free(r);
+    assert_int_equal(db_int("SELECT count(*) FROM tariff_versions WHERE tariff_id = 'irt-frz'"), 4);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -484,6 +568,7 @@ int main(void)
         T(test_assignment_and_precedence),
         T(test_delete_in_use),
         T(test_scopes_and_limited_keys),
+        T(test_session_freezes_tariff_version),
     };
     return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }
