@@ -165,6 +165,13 @@ struct rest_field;
 struct rest_body;
 bool res_body(struct rest_request *r, const struct rest_field *fields, size_t n, bool create,
               const char *action, const char *resource, struct rest_body *out);
+/*
+ * Replies 422 UNPROCESSABLE_ENTITY with ctx ({"field": "reason", ...}; takes
+ * ownership) as context and every field named in the message, and audits
+ * action on resource as invalid: for a handler that checks more than the
+ * field table describes (a tariff's elements).
+ */
+void res_invalid(struct rest_request *r, const char *action, const char *resource, struct cJSON *ctx);
 
 /*
  * Collection request: validates the query (400 naming the parameter),

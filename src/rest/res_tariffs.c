@@ -307,15 +307,7 @@ static bool tariff_body(struct rest_request *r, bool create, const char *action,
     if (ctx) {
         rest_body_free(out);
         cJSON_Delete(els);
-        char msg[256];
-        size_t at = (size_t)snprintf(msg, sizeof msg, "invalid fields:");
-        const cJSON *f;
-        cJSON_ArrayForEach(f, ctx) {
-            if (at < sizeof msg)
-                at += (size_t)snprintf(msg + at, sizeof msg - at, " %.48s", f->string);
-        }
-        res_audit(r, action, id, "invalid");
-        rest_reply_error(r, REST_ERR_UNPROCESSABLE, msg, ctx);
+        res_invalid(r, action, id, ctx);
         return false;
     }
     if (els)
@@ -543,10 +535,9 @@ static void assign_done(struct rest_request *r, struct store_job *job, const str
 {
     const char *id = rest_param(r, t->param);
     if (res_failed_with(job, SQLSTATE_FOREIGN_KEY_VIOLATION)) {
-        res_audit(r, t->action, id, "invalid");
         cJSON *ctx = cJSON_CreateObject();
         cJSON_AddStringToObject(ctx, "tariffId", "must name an existing tariff");
-        rest_reply_error(r, REST_ERR_UNPROCESSABLE, "invalid fields: tariffId", ctx);
+        res_invalid(r, t->action, id, ctx);
         return;
     }
     if (!res_write_done(r, job, t->action, t->what, t->ctx_key, id, REST_ERR_NOT_FOUND))
