@@ -58,6 +58,16 @@ void res_site_get(struct rest_request *r);
 void res_site_update(struct rest_request *r);
 void res_site_delete(struct rest_request *r);
 void res_site_chargers(struct rest_request *r);
+/* tariffs, their assignment and the effective tariff of a charger (res_tariffs.c) */
+void res_tariffs_list(struct rest_request *r);
+void res_tariff_create(struct rest_request *r);
+void res_tariff_get(struct rest_request *r);
+void res_tariff_update(struct rest_request *r);
+void res_tariff_delete(struct rest_request *r);
+void res_site_tariff_put(struct rest_request *r);
+void res_charger_tariff_put(struct rest_request *r);
+void res_token_tariff_put(struct rest_request *r);
+void res_charger_tariff_get(struct rest_request *r);
 /* POST /v1/chargers/{id}/security-profile (res_security_profile.c) */
 void res_security_profile_post(struct rest_request *r);
 /* GET /v1/events/stream (res_event_stream.c) */
@@ -104,6 +114,7 @@ extern const struct rest_list_spec *const res_webhook_endpoints_spec;  /* GET /v
 extern const struct rest_list_spec *const res_webhook_deliveries_spec; /* GET /v1/webhook-endpoints/{id}/deliveries */
 extern const struct rest_list_spec *const res_sites_spec;            /* GET /v1/sites */
 extern const struct rest_list_spec *const res_site_chargers_spec;    /* GET /v1/sites/{id}/chargers */
+extern const struct rest_list_spec *const res_tariffs_spec;          /* GET /v1/tariffs */
 
 /*
  * One session as GET /v1/sessions/{id} answers it: the statement ($1 = the
@@ -154,6 +165,13 @@ struct rest_field;
 struct rest_body;
 bool res_body(struct rest_request *r, const struct rest_field *fields, size_t n, bool create,
               const char *action, const char *resource, struct rest_body *out);
+/*
+ * Replies 422 UNPROCESSABLE_ENTITY with ctx ({"field": "reason", ...}; takes
+ * ownership) as context and every field named in the message, and audits
+ * action on resource as invalid: for a handler that checks more than the
+ * field table describes (a tariff's elements).
+ */
+void res_invalid(struct rest_request *r, const char *action, const char *resource, struct cJSON *ctx);
 
 /*
  * Collection request: validates the query (400 naming the parameter),

@@ -139,6 +139,12 @@ bool res_body(struct rest_request *r, const struct rest_field *fields, size_t n,
     cJSON *ctx = rest_body_parse(body, fields, n, create, out);
     if (!ctx)
         return true;
+    res_invalid(r, action, resource, ctx);
+    return false;
+}
+
+void res_invalid(struct rest_request *r, const char *action, const char *resource, cJSON *ctx)
+{
     char msg[256];
     size_t at = (size_t)snprintf(msg, sizeof msg, "invalid fields:");
     const cJSON *f;
@@ -148,7 +154,6 @@ bool res_body(struct rest_request *r, const struct rest_field *fields, size_t n,
     }
     res_audit(r, action, resource, "invalid");
     rest_reply_error(r, REST_ERR_UNPROCESSABLE, msg, ctx);
-    return false;
 }
 
 void res_select(struct rest_sqlb *b, const struct rest_col *cols, size_t n, const char *tail)

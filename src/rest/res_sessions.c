@@ -64,6 +64,8 @@ static const struct rest_col session_cols[] = {
     { "stopIdTag", "s.stop_id_tag", REST_COL_STR, NULL },
     { "cost", "s.cost", REST_COL_INT, NULL },
     { "currency", "s.currency", REST_COL_STR, NULL },
+    { "tariffId", "s.tariff_id", REST_COL_STR, NULL },
+    { "tariffVersion", "s.tariff_version", REST_COL_INT, NULL },
     { "reservationId", "s.reservation_id", REST_COL_INT, NULL },
     { "authorizationStatus", "s.auth_status", REST_COL_STR, NULL },
     { "meterAnomaly", "s.meter_anomaly", REST_COL_BOOL, NULL },

@@ -57,6 +57,7 @@ static const struct {
     { "/v1/webhook-endpoints/{id}/deliveries", &res_webhook_deliveries_spec },
     { "/v1/sites", &res_sites_spec },
     { "/v1/sites/{id}/chargers", &res_site_chargers_spec },
+    { "/v1/tariffs", &res_tariffs_spec },
 };
 #define NLISTS (sizeof lists / sizeof lists[0])
 
