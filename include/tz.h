@@ -27,8 +27,10 @@ const char *tz_dir(void);
 /*
  * True if name is an IANA zone name the tz database has: 1 to 64 characters
  * of [A-Za-z0-9/_+-.], no "." or "" component, naming a TZif file that
- * tz_load() accepts ("UTC" and "Etc/..." included). Reads the file; safe
- * from any thread.
+ * tz_load() accepts ("UTC" and "Etc/..." included). Through tz_get()'s
+ * cache: a known zone's file is read once per process (the REST layer
+ * calls this on the event loop); an unknown name costs one failed open().
+ * Safe from any thread.
  */
 bool tz_exists(const char *name);
 
