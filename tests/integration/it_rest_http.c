@@ -690,6 +690,9 @@ static void test_documented_query_parameters_accepted(void **state)
     db_exec("INSERT INTO sites (id) VALUES ('irh-doc') ON CONFLICT DO NOTHING");
     db_add_charger("irh-doc", NULL, 0);
     db_add_token("irh-doc", "Accepted", NULL, NULL);
+    db_exec("INSERT INTO tariffs (id) VALUES ('irh-doc') ON CONFLICT DO NOTHING");
+    db_exec("INSERT INTO tariff_versions (tariff_id, version, currency, vat_percent, elements)"
+            " VALUES ('irh-doc', 1, 'EUR', 19, '[{\"energy\": 30}]') ON CONFLICT DO NOTHING");
     char *sid = db_str("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status,"
                        " start_time, meter_start) VALUES (74000001, 'irh-doc', 1, 'irh-doc', 'Accepted', now(), 0)"
                        " ON CONFLICT (transaction_id) DO UPDATE SET charger_id = 'irh-doc' RETURNING id");
