@@ -215,6 +215,7 @@ for S in "${SOURCES[@]}"; do
     t_start=$(now_ms)
     start_gw "$tmp/gw-$run-2.log" 2
     cpu0=$(cpu_ticks "$gwpid")
+    simcpu0=$(cpu_ticks "$simpid")
     t_up=
     line=
     for _ in $(seq 1 3000); do
@@ -227,6 +228,7 @@ for S in "${SOURCES[@]}"; do
         if [ -n "$t_up" ]; then sleep 0.1; else sleep 0.02; fi
     done
     cpu=$(ticks_secs $(( $(cpu_ticks "$gwpid") - cpu0 )))
+    log "CPU from the new start until all served: gateway $cpu s, $GENERATOR $(ticks_secs $(( $(cpu_ticks "$simpid") - simcpu0 ))) s"
     if [ -z "$line" ]; then
         log "not all served again within 300 s: $(tail -2 "$tmp/sim-$run.err")"
         served=- outage=-
