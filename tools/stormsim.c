@@ -199,8 +199,10 @@ static void note_why(const char *what)
     if (i == nwhy) {
         if (nwhy == NWHY)
             i = NWHY - 1;          /* full: the last slot takes the rest */
-        else
-            snprintf(why[nwhy++].what, sizeof why[0].what, "%s", what);
+        else {
+            snprintf(why[nwhy].what, sizeof why[0].what, "%s", what);
+            why[nwhy++].n = 0;     /* the slot may hold an earlier episode's count */
+        }
     }
     why[i].n++;
 }
