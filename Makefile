@@ -165,7 +165,8 @@ SIM_BIN  := $(BUILD)/ocppsim
 # keep intermediate objects (test objects are built through a chain rule)
 .SECONDARY:
 
-all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN) $(BUILD)/webhook-receiver $(BUILD)/listen-hold
+all: $(BIN) $(SIM_BIN) $(UNIT_BIN) $(IT_BIN) $(BUILD)/webhook-receiver $(BUILD)/listen-hold \
+     $(BUILD)/stormsim
 
 # ---------------------------------------------------------------- build rules
 $(BUILD)/tools/embed: tools/embed.c
@@ -182,6 +183,11 @@ $(BUILD)/webhook-receiver: $(BUILD)/tools/webhook_receiver.o $(WHCHECK_OBJ)
 
 # systemd's socket activation with Restart=always, for scripts/restart-bench.sh and by hand
 $(BUILD)/listen-hold: tools/listen_hold.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+# the reconnect storm of scripts/restart-bench.sh without libwebsockets (plain sockets, epoll)
+$(BUILD)/stormsim: tools/stormsim.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 

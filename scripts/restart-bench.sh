@@ -11,29 +11,34 @@
 # exits, on the same socket.
 #
 # On a private PostgreSQL, once per SOURCES count S: a gateway
-# (--auto-register), N chargers of `ocppsim --mode serve --boot` spread over
+# (--auto-register), N chargers (build/stormsim, or `ocppsim --mode serve
+# --boot`: RESTART_GENERATOR below) spread over
 # the first S addresses of 127.0.0.2-127.0.0.254, each reconnecting with its
 # back-off (1 s doubling to 30 s, full jitter) as real chargers do (ocppsim
 # on its libuv loop: --event-loop uv). Once all N are served (booted,
 # StatusNotification answered), SIGTERM: the seconds to exit; at once a new
 # gateway on the same port: the seconds from its start
-# until ocppsim's SERVED line says all N are served again, and what the
+# until the generator's SERVED line says all N are served again, and what the
 # chargers saw meanwhile (upgrades refused with 429 or 503, connects that
 # failed with no HTTP answer, errors: CALLERRORs, timeouts, boots not
 # Accepted). Then SIGTERM again with all N connected: the seconds to exit,
 # and how many chargers the database still shows connected = true.
 #
-# Needs `ulimit -n` (hard) above N + 1000: the gateway and ocppsim each hold
+# Needs `ulimit -n` (hard) above N + 1000: the gateway and the generator each hold
 # one socket per charger. Prints progress on stderr and, on stdout, a table
 # in the layout of scripts/bench.sh (which calls this for `make bench`).
-# RESTART_KEEP=1 keeps the temp dir (gateway logs, ocppsim output);
-# RESTART_SIM_ARGS adds ocppsim flags (e.g. "--max-connecting 2048"). On
-# stderr, the reasons of the failed connects, from ocppsim.
+# RESTART_KEEP=1 keeps the temp dir (gateway logs, generator output);
+# RESTART_SIM_ARGS adds generator flags (e.g. "--max-connecting 2048"). On
+# stderr, the reasons of the failed connects, from the generator.
 #
-# The generator is one process on the same machine: at most 512 reconnects
-# in flight (--max-connecting), each costing it a few hundred microseconds to
-# start; on 2 shared cores `served_s` is partly its time. The gateway's own
-# cost is `gwCPU_s`.
+# RESTART_GENERATOR=stormsim|ocppsim picks the generator (default stormsim
+# if $BUILD/stormsim exists): build/stormsim (tools/stormsim.c) is the same
+# fleet on plain sockets and epoll, lean enough that `served_s` is mostly the
+# gateway's time; ocppsim (libwebsockets) keeps at most 512 reconnects in
+# flight (--max-connecting), each costing it a few hundred microseconds to
+# start, and lws's client costs it quadratic time in a connect storm: on 2
+# shared cores `served_s` is then largely ocppsim's time. The gateway's own
+# cost is `gwCPU_s`. Both print the same CONNECTED and SERVED lines.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -48,6 +53,13 @@ SOURCES=("$@")
 
 HOLD=$BUILD/listen-hold
 MODES=(${RESTART_MODES:-plain activated})
+GENERATOR=${RESTART_GENERATOR:-}
+[ -n "$GENERATOR" ] || { [ -x "$BUILD/stormsim" ] && GENERATOR=stormsim || GENERATOR=ocppsim; }
+case $GENERATOR in
+    stormsim) SIM=$BUILD/stormsim ;;
+    ocppsim) ;;
+    *) echo "restart-bench: RESTART_GENERATOR is stormsim or ocppsim, not $GENERATOR" >&2; exit 2 ;;
+esac
 for f in "$GW" "$SIM" "$HOLD"; do
     [ -x "$f" ] || { echo "restart-bench: $f is missing (make all)" >&2; exit 2; }
 done
@@ -146,7 +158,7 @@ settle() {
     sleep 1
 }
 
-# served_line EPISODE TIMEOUT_S: waits for ocppsim's SERVED line of that episode, prints it
+# served_line EPISODE TIMEOUT_S: waits for the generator's SERVED line of that episode, prints it
 served_line() {
     local line
     for _ in $(seq 1 $(( $2 * 10 ))); do
@@ -178,10 +190,12 @@ for S in "${SOURCES[@]}"; do
     port=$(free_port) || { echo "restart-bench: no free port" >&2; exit 1; }
     start_gw "$tmp/gw-$run-1.log" 1
     wait_http "$port" /healthz || { echo "restart-bench: no /healthz within 10 s" >&2; exit 1; }
-    log "$N chargers from $S addresses, gateway pid $gwpid on 127.0.0.1:$port"
-    "$SIM" --host 127.0.0.1 --port "$port" --sources 127.0.0.2-127.0.0.254 --source-addrs "$S" --quiet \
-        --chargers "$N" --mode serve --boot --prefix "$prefix" --ramp 2000 --event-loop uv ${RESTART_SIM_ARGS:-} \
-        >"$simout" 2>"$tmp/sim-$run.err" &
+    log "$N chargers from $S addresses ($GENERATOR), gateway pid $gwpid on 127.0.0.1:$port"
+    simargs=(--host 127.0.0.1 --port "$port" --sources 127.0.0.2-127.0.0.254 --source-addrs "$S" --quiet
+             --chargers "$N" --prefix "$prefix" --ramp 2000)
+    [ "$GENERATOR" = stormsim ] || simargs+=(--mode serve --boot --event-loop uv)
+    # shellcheck disable=SC2086
+    "$SIM" "${simargs[@]}" ${RESTART_SIM_ARGS:-} >"$simout" 2>"$tmp/sim-$run.err" &
     simpid=$!
     if ! first=$(served_line 0 $(( N / 200 + 120 ))); then
         log "the chargers were never all served: $(grep '^CONNECTED' "$simout" || echo 'no CONNECTED line')"
@@ -201,6 +215,7 @@ for S in "${SOURCES[@]}"; do
     t_start=$(now_ms)
     start_gw "$tmp/gw-$run-2.log" 2
     cpu0=$(cpu_ticks "$gwpid")
+    simcpu0=$(cpu_ticks "$simpid")
     t_up=
     line=
     for _ in $(seq 1 3000); do
@@ -213,6 +228,7 @@ for S in "${SOURCES[@]}"; do
         if [ -n "$t_up" ]; then sleep 0.1; else sleep 0.02; fi
     done
     cpu=$(ticks_secs $(( $(cpu_ticks "$gwpid") - cpu0 )))
+    log "CPU from the new start until all served: gateway $cpu s, $GENERATOR $(ticks_secs $(( $(cpu_ticks "$simpid") - simcpu0 ))) s"
     if [ -z "$line" ]; then
         log "not all served again within 300 s: $(tail -2 "$tmp/sim-$run.err")"
         served=- outage=-
@@ -221,7 +237,8 @@ for S in "${SOURCES[@]}"; do
         served=$(ms_secs $(( at - t_start )))
         outage=$(ms_secs $(( at - t_term )))
         log "$line"
-        grep '^ocppsim: SERVED episode 1:' "$tmp/sim-$run.err" | sed 's/^ocppsim: /restart-bench: /' >&2 || true
+        grep -E '^(ocppsim|stormsim): SERVED episode 1:' "$tmp/sim-$run.err" |
+            sed -E 's/^(ocppsim|stormsim): /restart-bench: /' >&2 || true
     fi
     up=-
     [ -n "$t_up" ] && up=$(ms_secs $(( t_up - t_start )))
