@@ -187,9 +187,9 @@ $(BUILD)/listen-hold: tools/listen_hold.c
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 
 # the reconnect storm of scripts/restart-bench.sh without libwebsockets (plain sockets, epoll)
-$(BUILD)/stormsim: tools/stormsim.c
+$(BUILD)/stormsim: tools/stormsim.c tests/sim/simopts.c tests/sim/simopts.h
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Itests/sim -o $@ tools/stormsim.c tests/sim/simopts.c
 
 # Schemas, migrations and the OpenAPI document are compiled into the binary: nothing to find at run time.
 $(BUILD)/gen/embedded.c: $(BUILD)/tools/embed $(SCHEMAS) $(SQL) $(APIDOCS)

@@ -64,6 +64,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "simopts.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -183,12 +185,7 @@ static void charger_id(int i, char *buf, size_t cap)
 /* The n-th retry (n = 0 first) waits a random time in [0, min(max, min * 2^n)] ms. */
 static int64_t backoff_us(int n)
 {
-    int64_t cap = o.reconnect_min_ms;
-    while (n-- > 0 && cap < o.reconnect_max_ms)
-        cap *= 2;
-    if (cap > o.reconnect_max_ms)
-        cap = o.reconnect_max_ms;
-    return (int64_t)(rnd() % (uint64_t)(cap * 1000 + 1));
+    return simopt_backoff_us(o.reconnect_min_ms, o.reconnect_max_ms, n, (double)(rnd() >> 11) / 9007199254740992.0);
 }
 
 static void note_why(const char *what)
@@ -786,45 +783,18 @@ static int64_t tick(void)
 
 /* ---- setup ---- */
 
-static bool parse_sources(const char *spec)
+static void add_source(void *ctx, struct in_addr a)
 {
-    char *copy = strdup(spec), *save = NULL;
-    bool ok = copy != NULL;
-    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && ok; tok = strtok_r(NULL, ",", &save)) {
-        char *dash = strchr(tok, '-');
-        struct in_addr lo, hi;
-        if (dash)
-            *dash = '\0';
-        if (inet_pton(AF_INET, tok, &lo) != 1 || (dash && inet_pton(AF_INET, dash + 1, &hi) != 1)) {
-            fprintf(stderr, "stormsim: --sources: not an IPv4 address or range: %s\n", spec);
-            ok = false;
-            break;
-        }
-        uint32_t a = ntohl(lo.s_addr), z = dash ? ntohl(hi.s_addr) : a;
-        if (z < a || z - a > 65535) {
-            fprintf(stderr, "stormsim: --sources: bad range %s\n", spec);
-            ok = false;
-            break;
-        }
-        for (uint64_t x = a; x <= z; x++) {
-            src = xrealloc(src, sizeof *src * (size_t)(nsrc + 1));
-            src[nsrc++].s_addr = htonl((uint32_t)x);
-        }
-    }
-    free(copy);
-    return ok;
+    (void)ctx;
+    src = xrealloc(src, sizeof *src * (size_t)(nsrc + 1));
+    src[nsrc++] = a;
 }
 
-static bool parse_int(const char *s, long lo, long hi, int *out)
+static bool parse_sources(const char *spec)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *out = (int)v;
-    return true;
+    return simopt_sources("stormsim", spec, add_source, NULL);
 }
+
 
 static void usage(FILE *f)
 {
@@ -861,16 +831,16 @@ static bool parse_options(int argc, char **argv)
         bool ok = true;
         switch (opt) {
         case 'h': o.host = optarg; break;
-        case 'p': ok = parse_int(optarg, 1, 65535, &o.port); break;
-        case 'n': ok = parse_int(optarg, 1, 10000000, &o.chargers); break;
+        case 'p': ok = simopt_int(optarg, 1, 65535, &o.port); break;
+        case 'n': ok = simopt_int(optarg, 1, 10000000, &o.chargers); break;
         case 'x': o.prefix = optarg; ok = strlen(optarg) < 40; break;
         case 's': o.sources = optarg; break;
-        case 'S': ok = parse_int(optarg, 1, 65536, &o.source_addrs); break;
-        case 'r': ok = parse_int(optarg, 1, 10000000, &ramp); break;
-        case 'R': ok = parse_int(optarg, 1, 3600000, &o.reconnect_min_ms); break;
-        case 'M': ok = parse_int(optarg, 1, 3600000, &o.reconnect_max_ms); break;
-        case 'c': ok = parse_int(optarg, 1, 10000000, &o.max_connecting); break;
-        case 't': ok = parse_int(optarg, 1, 3600000, &o.timeout_ms); break;
+        case 'S': ok = simopt_int(optarg, 1, 65536, &o.source_addrs); break;
+        case 'r': ok = simopt_int(optarg, 1, 10000000, &ramp); break;
+        case 'R': ok = simopt_int(optarg, 1, 3600000, &o.reconnect_min_ms); break;
+        case 'M': ok = simopt_int(optarg, 1, 3600000, &o.reconnect_max_ms); break;
+        case 'c': ok = simopt_int(optarg, 1, 10000000, &o.max_connecting); break;
+        case 't': ok = simopt_int(optarg, 1, 3600000, &o.timeout_ms); break;
         case 'q': o.quiet = true; break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); return false;

@@ -90,6 +90,7 @@
 #include <cJSON.h>
 
 #include "sim.h"
+#include "simopts.h"
 #include "util.h"
 
 #define MAX_CONNECTING   512       /* upgrades in flight at once */
@@ -339,15 +340,6 @@ static void usage(FILE *f)
             "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...)\n");
 }
 
-static bool parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return false;
-    *out = (int)v;
-    return true;
-}
 
 static bool parse_options(int argc, char **argv, struct options *o)
 {
@@ -393,11 +385,11 @@ static bool parse_options(int argc, char **argv, struct options *o)
         switch (ch) {
         case 'h': o->host = optarg; break;
         case 'p':
-            if (!parse_int(optarg, 1, 65535, &o->port))
+            if (!simopt_int(optarg, 1, 65535, &o->port))
                 goto bad;
             break;
         case 'n':
-            if (!parse_int(optarg, 1, 1000000, &o->chargers))
+            if (!simopt_int(optarg, 1, 1000000, &o->chargers))
                 goto bad;
             break;
         case 'm': {
@@ -424,11 +416,11 @@ static bool parse_options(int argc, char **argv, struct options *o)
             break;
         case 'b': o->boot = true; break;
         case 't':
-            if (!parse_int(optarg, 1, 3600000, &o->timeout_ms))
+            if (!simopt_int(optarg, 1, 3600000, &o->timeout_ms))
                 goto bad;
             break;
         case 'i':
-            if (!parse_int(optarg, 1, 3600000, &o->interval_ms))
+            if (!simopt_int(optarg, 1, 3600000, &o->interval_ms))
                 goto bad;
             break;
         case 'q': o->quiet = true; break;
@@ -437,7 +429,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
                 goto bad;
             break;
         case 'D':
-            if (!parse_int(optarg, 0, 3600000, &o->answer_delay_ms))
+            if (!simopt_int(optarg, 0, 3600000, &o->answer_delay_ms))
                 goto bad;
             break;
         case 'E':
@@ -461,7 +453,7 @@ static bool parse_options(int argc, char **argv, struct options *o)
             break;
         }
         case 'F':
-            if (!parse_int(optarg, 0, 3600000, &o->followup_delay_ms))
+            if (!simopt_int(optarg, 0, 3600000, &o->followup_delay_ms))
                 goto bad;
             break;
         case 'N': o->no_followups = true; break;
@@ -477,27 +469,27 @@ static bool parse_options(int argc, char **argv, struct options *o)
             o->id_tag = optarg;
             break;
         case 'S':
-            if (!parse_int(optarg, 1, 86400, &o->session_s))
+            if (!simopt_int(optarg, 1, 86400, &o->session_s))
                 goto bad;
             break;
         case 'P':
-            if (!parse_int(optarg, 1, 86400, &o->pause_s))
+            if (!simopt_int(optarg, 1, 86400, &o->pause_s))
                 goto bad;
             break;
         case 'R':
-            if (!parse_int(optarg, 1, 3600000, &o->reconnect_min_ms))
+            if (!simopt_int(optarg, 1, 3600000, &o->reconnect_min_ms))
                 goto bad;
             break;
         case 'M':
-            if (!parse_int(optarg, 1, 3600000, &o->reconnect_max_ms))
+            if (!simopt_int(optarg, 1, 3600000, &o->reconnect_max_ms))
                 goto bad;
             break;
         case 'Z':
-            if (!parse_int(optarg, 1, 65536, &o->source_addrs))
+            if (!simopt_int(optarg, 1, 65536, &o->source_addrs))
                 goto bad;
             break;
         case 'X':
-            if (!parse_int(optarg, 1, 1000000, &o->max_connecting))
+            if (!simopt_int(optarg, 1, 1000000, &o->max_connecting))
                 goto bad;
             break;
         case 'L':
@@ -550,37 +542,19 @@ bad:
     return true;
 }
 
+static void add_source(void *ctx, struct in_addr a)
+{
+    struct bench *b = ctx;
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &a, buf, sizeof buf);
+    b->sources = xrealloc(b->sources, sizeof *b->sources * (size_t)(b->nsources + 1));
+    b->sources[b->nsources++] = xstrdup(buf);
+}
+
 /* "A-B" IPv4 ranges and single addresses, comma separated. */
 static bool parse_sources(struct bench *b, const char *spec)
 {
-    char *copy = xstrdup(spec), *save = NULL;
-    bool ok = true;
-    for (char *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
-        char *dash = strchr(tok, '-');
-        struct in_addr lo, hi;
-        if (dash)
-            *dash = '\0';
-        if (inet_pton(AF_INET, tok, &lo) != 1 || (dash && inet_pton(AF_INET, dash + 1, &hi) != 1)) {
-            fprintf(stderr, "ocppsim: --sources: not an IPv4 address or range: %s\n", spec);
-            ok = false;
-            break;
-        }
-        uint32_t a = ntohl(lo.s_addr), z = dash ? ntohl(hi.s_addr) : a;
-        if (z < a || z - a > 65535) {
-            fprintf(stderr, "ocppsim: --sources: bad range %s\n", spec);
-            ok = false;
-            break;
-        }
-        for (uint64_t x = a; x <= z; x++) {
-            struct in_addr ia = { htonl((uint32_t)x) };
-            char buf[INET_ADDRSTRLEN];
-            inet_ntop(AF_INET, &ia, buf, sizeof buf);
-            b->sources = xrealloc(b->sources, sizeof *b->sources * (size_t)(b->nsources + 1));
-            b->sources[b->nsources++] = xstrdup(buf);
-        }
-    }
-    free(copy);
-    return ok;
+    return simopt_sources("ocppsim", spec, add_source, b);
 }
 
 static void iso_now(char *buf, size_t cap)
@@ -711,12 +685,7 @@ static uint64_t seen_errors(const struct seen *v)
  */
 static int64_t backoff_us(const struct options *o, int n)
 {
-    int64_t cap = o->reconnect_min_ms;
-    while (n-- > 0 && cap < o->reconnect_max_ms)
-        cap *= 2;
-    if (cap > o->reconnect_max_ms)
-        cap = o->reconnect_max_ms;
-    return (int64_t)((double)rand() / ((double)RAND_MAX + 1.0) * (double)(cap * 1000 + 1));
+    return simopt_backoff_us(o->reconnect_min_ms, o->reconnect_max_ms, n, (double)rand() / ((double)RAND_MAX + 1.0));
 }
 
 /*
