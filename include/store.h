@@ -189,4 +189,14 @@ int store_admin_apikey_load(struct store_admin *a,
 /* Number of live keys holding scope "admin", or -1. */
 int store_admin_apikey_count_admin(struct store_admin *a, char *errbuf, size_t errcap);
 
+/*
+ * The pricing job (src/store/pricing_job.c): a thread with its own
+ * connection to conninfo (copied) that prices the sessions a StopTransaction
+ * left cost_state = 'pending' (sql/018). NULL if the thread cannot start.
+ * Stop joins it (a batch in progress finishes first). NULL is a no-op.
+ */
+struct store_pricing;
+struct store_pricing *store_pricing_start(const char *conninfo);
+void store_pricing_stop(struct store_pricing *p);
+
 #endif

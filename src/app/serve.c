@@ -323,6 +323,9 @@ int app_serve(const struct config *cfg)
 
     if (!start_webhooks(&g, cfg, node_id, boot_id))
         goto out;
+    g.pricing = store_pricing_start(cfg->db_url);   /* session cost, off the loop */
+    if (!g.pricing)
+        goto out;
 
     gw_server_run(&g, (size_t)n, (size_t)nkeys);
     rc = 0;
@@ -331,6 +334,8 @@ out:;
     int64_t stop_t0 = time_mono_us();
     csr_signer_stop(g.signer);          /* CSRs still waiting are dropped: their chargers ask again */
     g.signer = NULL;
+    store_pricing_stop(g.pricing);      /* the batch in progress commits or rolls back */
+    g.pricing = NULL;
     wh_stop(g.webhooks);                /* transfers in flight are abandoned: their leases run out */
     g.webhooks = NULL;
     store_stop(g.store);                /* writes what is queued (disconnects), then the node's stop; joins */

@@ -66,6 +66,11 @@ static const struct rest_col session_cols[] = {
     { "currency", "s.currency", REST_COL_STR, NULL },
     { "tariffId", "s.tariff_id", REST_COL_STR, NULL },
     { "tariffVersion", "s.tariff_version", REST_COL_INT, NULL },
+    /* sql/018: written by the pricing job once the session is completed */
+    { "net", "s.cost_net", REST_COL_INT, NULL },
+    { "vat", "s.cost_vat", REST_COL_INT, NULL },
+    { "costBreakdown", "s.cost_breakdown::text", REST_COL_JSON, NULL },
+    { "costFinal", "s.cost_final", REST_COL_BOOL, NULL },
     { "reservationId", "s.reservation_id", REST_COL_INT, NULL },
     { "authorizationStatus", "s.auth_status", REST_COL_STR, NULL },
     { "meterAnomaly", "s.meter_anomaly", REST_COL_BOOL, NULL },

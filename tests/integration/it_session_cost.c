@@ -1,0 +1,299 @@
+/*
+ * Integration: the cost of a session (issue 13; ../shared/spec/
+ * sites-and-tariffs.md, "Session cost"; sql/018_session_cost.sql,
+ * src/store/pricing_job.c). A session driven through the simulator on a
+ * charger of a site in Europe/Berlin with a day/night tariff is priced by
+ * the pricing job after its StopTransaction: GET /v1/sessions/{id} shows
+ * cost, net, vat and the breakdown computed by hand below, and the
+ * session.stopped event (emitted by the cost write) carries the same; a
+ * session without a tariff keeps cost null and gets its session.stopped
+ * from the stop; a late upload is priced with the tariff version in force
+ * at its start, not the one in force at its upload. Every answer is checked
+ * against docs/openapi.json.
+ *
+ * Ids start with "isc-".
+ */
+#include "it.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calls.h"
+#include "db.h"
+#include "fixture.h"
+#include "gw.h"
+#include "support/rest.h"
+
+#define PORT gw_port(W.gw)
+#define PRICED_WAIT_MS 20000
+
+static char *admin;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    gw_migrate_once();
+    db_exec("UPDATE sites SET tariff_id = NULL WHERE tariff_id LIKE 'isc-%'");
+    db_exec("UPDATE chargers SET tariff_id = NULL WHERE tariff_id LIKE 'isc-%'");
+    db_exec("DELETE FROM sessions WHERE charger_id LIKE 'isc-%'");
+    db_exec("DELETE FROM chargers WHERE id LIKE 'isc-%'");
+    db_exec("DELETE FROM sites WHERE id LIKE 'isc-%'");
+    db_exec("DELETE FROM tariffs WHERE id LIKE 'isc-%'");
+    db_exec("DELETE FROM api_keys WHERE name LIKE 'isc-%'");
+    db_exec("UPDATE tariffs SET is_default = false WHERE is_default");
+    db_add_token("isc-tag", "Accepted", NULL, NULL);
+    admin = api_group_start("it_session_cost", "isc-admin");
+    return 0;
+}
+
+static void make_tariff(const char *body)
+{
+    struct api_resp *r = api_post(PORT, admin, "/v1/tariffs", body);
+    api_check_schema(api_expect(r, 201), "Tariff");
+    api_free(r);
+}
+
+static void call(struct sim_charger *c, const char *action, char *payload)
+{
+    cJSON_Delete(it_ok(c, action, payload));
+    free(payload);
+}
+
+static void energy_sample(struct sim_charger *c, int connector, int32_t tx, const char *ts, int wh)
+{
+    call(c, "MeterValues",
+         it_strf("{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\","
+                 "\"sampledValue\":[{\"value\":\"%d\",\"measurand\":\"Energy.Active.Import.Register\","
+                 "\"unit\":\"Wh\"}]}]}", connector, tx, ts, wh));
+}
+
+static void status(struct sim_charger *c, int connector, const char *st, const char *ts)
+{
+    call(c, "StatusNotification",
+         it_strf("{\"connectorId\":%d,\"errorCode\":\"NoError\",\"status\":\"%s\",\"timestamp\":\"%s\"}",
+                 connector, st, ts));
+}
+
+static void stop(struct sim_charger *c, int32_t tx, int meter_stop, const char *ts)
+{
+    call(c, "StopTransaction",
+         it_strf("{\"transactionId\":%d,\"meterStop\":%d,\"timestamp\":\"%s\",\"reason\":\"Local\"}", tx,
+                 meter_stop, ts));
+}
+
+/* Waits until the session of tx is priced (cost_state final); its id (caller frees). */
+static char *wait_priced(int32_t tx)
+{
+    char *sid = it_session_id_of(tx);
+    db_wait_int(PRICED_WAIT_MS, 1, "SELECT count(*) FROM sessions WHERE id = $1::bigint AND cost_state = 'final'",
+                sid);
+    return sid;
+}
+
+/* GET /v1/sessions/{sid}: the body, checked against the Session schema (caller frees *r). */
+static const cJSON *get_session(const char *sid, struct api_resp **r)
+{
+    char *path = it_strf("/v1/sessions/%s", sid);
+    *r = api_get(PORT, admin, path);
+    free(path);
+    const cJSON *s = api_expect(*r, 200);
+    api_check_schema(s, "Session");
+    return s;
+}
+
+static void check_num(const cJSON *o, const char *key, double want)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v) || fabs(v->valuedouble - want) > 1e-9)
+        fail_msg("%s: expected %g, got %s", key, want, v ? cJSON_PrintUnformatted(v) : "(absent)");
+}
+
+static void check_line(const cJSON *lines, int i, const char *component, double quantity, const char *unit,
+                       double unit_price, double amount, const char *from, const char *to)
+{
+    const cJSON *l = cJSON_GetArrayItem(lines, i);
+    if (!l)
+        fail_msg("costBreakdown has no line %d", i);
+    api_check_str(l, "component", component);
+    check_num(l, "quantity", quantity);
+    api_check_str(l, "unit", unit);
+    check_num(l, "unitPrice", unit_price);
+    check_num(l, "amount", amount);
+    if (from) {
+        api_check_str(l, "from", from);
+        api_check_str(l, "to", to);
+    }
+}
+
+/*
+ * The tariff (EUR, VAT 19 %), in the site's local time (Europe/Berlin,
+ * UTC+1 in November):
+ *   element 1, 22:00-06:00: energy 30 per kWh, time 1 per min, idle 5 per min, grace 10 min
+ *   element 2, any time:    energy 39.5 per kWh, time 2 per min, idle 10 per min, grace 10 min,
+ *                           sessionFee 50
+ * The session (UTC; local = +1 h), meterStart 1000 Wh:
+ *   20:30Z start (21:30 local, day)
+ *   20:31Z StatusNotification SuspendedEV: before any energy flowed, so not the end of charging
+ *   20:45Z register 3000 Wh (the first sample above meterStart)
+ *   21:15Z register 9000 Wh
+ *   21:30Z StatusNotification SuspendedEV: charging ended
+ *   22:00Z stop, meterStop 12000 Wh
+ * Energy: 22:00 local = 21:00Z lies halfway between 20:45Z (3000) and 21:15Z
+ *   (9000): 6000 Wh. Day 6000 - 1000 = 5 kWh x 39.5 = 197.5;
+ *   night 12000 - 6000 = 6 kWh x 30 = 180.
+ * Time: 20:30Z-21:00Z 30 min x 2 = 60; 21:00Z-21:30Z 30 min x 1 = 30.
+ * Idle: from 21:30Z + 10 min grace (night element's) = 21:40Z to 22:00Z:
+ *   20 min x 5 = 100.
+ * Session fee (element at the start, day): 50.
+ * Subtotal 197.5 + 180 + 60 + 30 + 100 + 50 = 617.5; net 618 (half-up);
+ * VAT 618 x 0.19 = 117.42 -> 117; gross 735.
+ */
+static void test_session_priced_in_site_zone(void **state)
+{
+    (void)state;
+    make_tariff("{\"id\":\"isc-day-night\",\"currency\":\"EUR\",\"vatPercent\":19,"
+                "\"validFrom\":\"2026-01-01T00:00:00Z\","
+                "\"elements\":[{\"energy\":30,\"time\":1,\"idle\":5,\"idleGraceMinutes\":10,"
+                "\"restrictions\":{\"startTime\":\"22:00\",\"endTime\":\"06:00\"}},"
+                "{\"energy\":39.5,\"time\":2,\"idle\":10,\"idleGraceMinutes\":10,\"sessionFee\":50}]}");
+    db_exec("INSERT INTO sites (id, name, time_zone, tariff_id)"
+            " VALUES ('isc-site', 'Berlin', 'Europe/Berlin', 'isc-day-night')");
+    db_add_charger("isc-cp1", NULL, 0);
+    db_exec("UPDATE chargers SET site_id = 'isc-site' WHERE id = 'isc-cp1'");
+    struct sim_charger *c = it_connect_booted(W.sim, "isc-cp1", NULL);
+
+    int32_t tx = it_start_accepted(c, 1, "isc-tag", 1000, "2026-11-20T20:30:00Z");
+    status(c, 1, "SuspendedEV", "2026-11-20T20:31:00Z");
+    energy_sample(c, 1, tx, "2026-11-20T20:45:00Z", 3000);
+    energy_sample(c, 1, tx, "2026-11-20T21:15:00Z", 9000);
+    status(c, 1, "SuspendedEV", "2026-11-20T21:30:00Z");
+    stop(c, tx, 12000, "2026-11-20T22:00:00Z");
+    char *sid = wait_priced(tx);
+
+    struct api_resp *r;
+    const cJSON *s = get_session(sid, &r);
+    api_check_str(s, "tariffId", "isc-day-night");
+    api_check_int(s, "tariffVersion", 1);
+    api_check_str(s, "currency", "EUR");
+    api_check_int(s, "net", 618);
+    api_check_int(s, "vat", 117);
+    api_check_int(s, "cost", 735);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "costFinal")));
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(s, "costBreakdown");
+    assert_true(cJSON_IsArray(lines));
+    assert_int_equal(cJSON_GetArraySize(lines), 6);
+    check_line(lines, 0, "energy", 5, "kWh", 39.5, 197.5, "2026-11-20T20:30:00Z", "2026-11-20T21:00:00Z");
+    check_line(lines, 1, "energy", 6, "kWh", 30, 180, "2026-11-20T21:00:00Z", "2026-11-20T22:00:00Z");
+    check_line(lines, 2, "time", 30, "min", 2, 60, "2026-11-20T20:30:00Z", "2026-11-20T21:00:00Z");
+    check_line(lines, 3, "time", 30, "min", 1, 30, "2026-11-20T21:00:00Z", "2026-11-20T21:30:00Z");
+    check_line(lines, 4, "idle", 20, "min", 5, 100, "2026-11-20T21:40:00Z", "2026-11-20T22:00:00Z");
+    check_line(lines, 5, "sessionFee", 1, "session", 50, 50, NULL, NULL);
+
+    /* session.stopped, emitted by the cost write, once, with the same cost */
+    char *ev = db_str("SELECT string_agg(data::text, '|') FROM events"
+                      " WHERE type = 'session.stopped' AND (data->>'id')::bigint = $1::bigint", sid);
+    assert_non_null(ev);
+    cJSON *d = cJSON_Parse(ev);
+    if (!d)
+        fail_msg("session.stopped data is not one document: %s", ev);
+    api_check_int(d, "cost", 735);
+    api_check_int(d, "net", 618);
+    api_check_int(d, "vat", 117);
+    api_check_str(d, "currency", "EUR");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "costFinal")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "costBreakdown")), 6);
+    api_check_schema(d, "Session");
+    cJSON_Delete(d);
+    free(ev);
+    api_free(r);
+    free(sid);
+    sim_disconnect(c);
+}
+
+static void test_session_without_tariff_has_no_cost(void **state)
+{
+    (void)state;
+    db_add_charger("isc-cp2", NULL, 0);
+    struct sim_charger *c = it_connect_booted(W.sim, "isc-cp2", NULL);
+    char t0[32], t1[32];
+    it_iso_time(t0, -600);
+    it_iso_time(t1, -60);
+    int32_t tx = it_start_accepted(c, 1, "isc-tag", 0, t0);
+    stop(c, tx, 5000, t1);
+    char *sid = it_session_id_of(tx);
+    /* the stop emits session.stopped itself */
+    db_wait_int(PRICED_WAIT_MS, 1,
+                "SELECT count(*) FROM events WHERE type = 'session.stopped' AND (data->>'id')::bigint = $1::bigint",
+                sid);
+    assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE id = $1::bigint AND cost_state = 'none'", sid), 1);
+    struct api_resp *r;
+    const cJSON *s = get_session(sid, &r);
+    api_check_null(s, "tariffId");
+    api_check_null(s, "cost");
+    api_check_null(s, "net");
+    api_check_null(s, "costBreakdown");
+    api_check_null(s, "costFinal");
+    api_free(r);
+    free(sid);
+    sim_disconnect(c);
+}
+
+/*
+ * Version 1 charges 30 per kWh, version 2 (written after it, in force from
+ * then on) 40. A session started and stopped an hour ago, uploaded now,
+ * started before either was written: version 1 (2 kWh x 30 = 60, VAT 11.4
+ * -> 11, gross 71). A session started now: version 2 (2 kWh x 40 = 80, VAT
+ * 15.2 -> 15, gross 95).
+ */
+static void test_late_upload_priced_with_version_at_start(void **state)
+{
+    (void)state;
+    make_tariff("{\"id\":\"isc-late\",\"currency\":\"EUR\",\"vatPercent\":19,\"elements\":[{\"energy\":30}]}");
+    struct api_resp *r = api_patch(PORT, admin, "/v1/tariffs/isc-late", "{\"elements\":[{\"energy\":40}]}");
+    api_check_int(api_expect(r, 200), "version", 2);
+    api_free(r);
+    db_add_charger("isc-cp3", NULL, 0);
+    db_exec("UPDATE chargers SET tariff_id = 'isc-late' WHERE id = 'isc-cp3'");
+    struct sim_charger *c = it_connect_booted(W.sim, "isc-cp3", NULL);
+
+    char t0[32], t1[32], n0[32], n1[32];
+    it_iso_time(t0, -3600);
+    it_iso_time(t1, -3000);
+    it_iso_time(n0, 1);
+    it_iso_time(n1, 2);
+    int32_t late = it_start_accepted(c, 1, "isc-tag", 0, t0);
+    stop(c, late, 2000, t1);
+    int32_t now = it_start_accepted(c, 2, "isc-tag", 0, n0);
+    stop(c, now, 2000, n1);
+
+    char *sid = wait_priced(late);
+    const cJSON *s = get_session(sid, &r);
+    api_check_int(s, "tariffVersion", 1);
+    api_check_int(s, "net", 60);
+    api_check_int(s, "vat", 11);
+    api_check_int(s, "cost", 71);
+    check_line(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown"), 0, "energy", 2, "kWh", 30, 60, NULL, NULL);
+    api_free(r);
+    free(sid);
+
+    sid = wait_priced(now);
+    s = get_session(sid, &r);
+    api_check_int(s, "tariffVersion", 2);
+    api_check_int(s, "cost", 95);
+    api_free(r);
+    free(sid);
+    sim_disconnect(c);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_session_priced_in_site_zone),
+        T(test_session_without_tariff_has_no_cost),
+        T(test_late_upload_priced_with_version_at_start),
+    };
+    return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
+}
