@@ -137,7 +137,11 @@ struct pricing_session {
     const struct pricing_sample *power;  /* Power.Active.Import, W (may be none) */
     size_t n_power;
     int64_t status_ended_ms;  /* first StatusNotification SuspendedEV, Finishing or
-                                 Available at or after the start, or PRICING_NONE */
+                                 Available at or after the start, or PRICING_NONE. The
+                                 pricing job (sql/018, ocppgw_session_cost_inputs) takes
+                                 the first at or after the first register sample above
+                                 meter_start too: chargers often send SuspendedEV right
+                                 after the start, before energy flows */
     int32_t idle_power_w;     /* tariffs.idle_power_w (PRICING_IDLE_POWER_W_DEFAULT) */
 };
 

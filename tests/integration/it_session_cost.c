@@ -192,6 +192,8 @@ static void test_session_priced_in_site_zone(void **state)
     check_line(lines, 5, "sessionFee", 1, "session", 50, 50, NULL, NULL);
 
     /* session.stopped, emitted by the cost write, once, with the same cost */
+    assert_int_equal(db_int("SELECT count(*) FROM events WHERE type = 'session.stopped'"
+                            " AND (data->>'id')::bigint = $1::bigint", sid), 1);
     char *ev = db_str("SELECT string_agg(data::text, '|') FROM events"
                       " WHERE type = 'session.stopped' AND (data->>'id')::bigint = $1::bigint", sid);
     assert_non_null(ev);
