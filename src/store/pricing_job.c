@@ -33,7 +33,9 @@
 #include "tz.h"
 #include "util.h"
 
-#define PRICING_JOB_BATCH "50"
+#define PRICING_JOB_BATCH 50
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define PRICING_JOB_PERIOD_MS 1000
 #define PRICING_JOB_ELEMENTS_MAX 64
 
@@ -44,6 +46,7 @@ struct store_pricing {
     pthread_cond_t cv;
     bool stopping;
     PGconn *db;
+    bool down;                      /* the last connect failed (logged once) */
 };
 
 static void quiet(void *arg, const char *msg)
@@ -60,9 +63,13 @@ static bool connect_db(struct store_pricing *p)
     if (!c)
         abort();
     if (PQstatus(c) != CONNECTION_OK) {
+        if (!p->down)
+            log_warn(NULL, "pricing: cannot connect to the database, retrying every second: %s", PQerrorMessage(c));
+        p->down = true;
         PQfinish(c);
         return false;
     }
+    p->down = false;
     PQsetNoticeProcessor(c, quiet, NULL);
     p->db = c;
     return true;
@@ -257,7 +264,7 @@ static int price_batch(PGconn *c)
     if (!exec_ok(c, "BEGIN"))
         return -1;
     PGresult *r = PQexec(c, "SELECT id FROM sessions WHERE cost_state = 'pending' ORDER BY id"
-                            " LIMIT " PRICING_JOB_BATCH " FOR UPDATE SKIP LOCKED");
+                            " LIMIT " STR(PRICING_JOB_BATCH) " FOR UPDATE SKIP LOCKED");
     int n = -1;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         goto out;
@@ -295,7 +302,7 @@ static void *pricing_main(void *arg)
                 log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
         }
         pthread_mutex_lock(&p->mu);
-        if (n >= 50 || p->stopping)
+        if (n >= PRICING_JOB_BATCH || p->stopping)
             continue;               /* a full batch: more may be waiting */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);

@@ -289,6 +289,67 @@ static void test_late_upload_priced_with_version_at_start(void **state)
     sim_disconnect(c);
 }
 
+/* The sessions a gateway's log says its pricing thread priced ("pricing: N sessions priced"). */
+static long priced_in_log(const struct gw *g)
+{
+    FILE *f = fopen(gw_log_path(g), "r");
+    if (!f)
+        return 0;
+    long sum = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "pricing: ");
+        long n;
+        if (p && strstr(p, " priced") && sscanf(p, "pricing: %ld session", &n) == 1)
+            sum += n;
+    }
+    fclose(f);
+    return sum;
+}
+
+/*
+ * Two gateways on one database: 1000 sessions completed at once (in SQL,
+ * as a burst of StopTransactions would leave them), both pricing threads
+ * claiming batches of 50 with SKIP LOCKED. Each session is priced, and
+ * emits its session.stopped, exactly once (enough work that both threads run at once): 1 kWh x 30 = 30, VAT 5.7 -> 6,
+ * gross 36.
+ */
+static void test_two_gateways_price_each_session_once(void **state)
+{
+    (void)state;
+    make_tariff("{\"id\":\"isc-many\",\"currency\":\"EUR\",\"vatPercent\":19,"
+                "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"energy\":30}]}");
+    db_add_charger("isc-cp4", NULL, 0);
+    db_exec("UPDATE chargers SET tariff_id = 'isc-many' WHERE id = 'isc-cp4'");
+    struct gw_opts go = { .name = "it_session_cost-2" };
+    W.gw2 = gw_start(&go);
+    long before = priced_in_log(W.gw);
+    db_exec("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status, start_time,"
+            "                      meter_start)"
+            " SELECT 2000000000 + g, 'isc-cp4', g, 'isc-tag', 'Accepted', '2026-11-20T10:00:00Z', 0"
+            "   FROM generate_series(1, 1000) g");
+    assert_int_equal(db_exec("UPDATE sessions SET status = 'completed', end_time = '2026-11-20T11:00:00Z',"
+                             " meter_stop = 1000, energy_wh = 1000 WHERE charger_id = 'isc-cp4'"),
+                     1000);
+    db_wait_int(PRICED_WAIT_MS * 3, 1000,
+                "SELECT count(*) FROM sessions WHERE charger_id = 'isc-cp4' AND cost_state = 'final'"
+                " AND cost = 36 AND cost_net = 30 AND cost_vat = 6");
+    assert_int_equal(db_int("SELECT count(*) FROM events e JOIN sessions s ON s.id = (e.data->>'id')::bigint"
+                            " WHERE e.type = 'session.stopped' AND s.charger_id = 'isc-cp4'"),
+                     1000);
+    assert_int_equal(db_int("SELECT count(DISTINCT (e.data->>'id')) FROM events e"
+                            " JOIN sessions s ON s.id = (e.data->>'id')::bigint"
+                            " WHERE e.type = 'session.stopped' AND s.charger_id = 'isc-cp4'"
+                            " AND (e.data->>'cost')::bigint = 36"),
+                     1000);
+    /* and priced once: the two logs together count 1000 more (each line is written after its commit) */
+    long total = 0;
+    for (int i = 0; i < 100 && (total = priced_in_log(W.gw) + priced_in_log(W.gw2) - before) < 1000; i++)
+        it_pause(W.sim, 100);
+    if (total != 1000)
+        fail_msg("the gateways' logs say %ld sessions priced, expected 1000", total);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -296,6 +357,7 @@ int main(void)
         T(test_session_priced_in_site_zone),
         T(test_session_without_tariff_has_no_cost),
         T(test_late_upload_priced_with_version_at_start),
+        T(test_two_gateways_price_each_session_once),
     };
     return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }
