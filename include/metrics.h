@@ -51,6 +51,15 @@ void metrics_presence_node_lost(void);
 /* Presence: n chargers this node took back after another node had declared it lost. */
 void metrics_presence_resumed(size_t n);
 
+/* How a profile of the load manager ended (src/core/core_load.c). */
+enum metrics_load_outcome {
+    METRICS_LOAD_ACCEPTED,          /* the charger answered Accepted: in force */
+    METRICS_LOAD_REJECTED,          /* Rejected, a CALLERROR or an invalid answer: not in force */
+    METRICS_LOAD_UNANSWERED,        /* no answer (timeout, gone with the CALL out): may be in force */
+    METRICS_LOAD_OUTCOME_COUNT
+};
+void metrics_load_profile(enum metrics_load_outcome o);
+
 /* How a command (gateway-initiated CALL asked for through REST) ended. */
 enum metrics_cmd_outcome {
     METRICS_CMD_ACCEPTED,           /* answered, status Accepted (or Unlocked) */

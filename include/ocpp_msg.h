@@ -278,4 +278,31 @@ struct ocpp_conf {
     union ocpp_conf_body body;
 };
 
+/* ---- Smart Charging payloads the gateway sends (src/model/smart_charging.c) ---- */
+
+enum ocpp_profile_purpose {
+    OCPP_PROFILE_CHARGE_POINT_MAX,      /* ChargePointMaxProfile (connector 0) */
+    OCPP_PROFILE_TX_DEFAULT,            /* TxDefaultProfile */
+    OCPP_PROFILE_TX                     /* TxProfile (needs transaction_id) */
+};
+const char *ocpp_profile_purpose_name(enum ocpp_profile_purpose p);
+
+/* A charging profile of one period that holds from its start, in A (0.1 A steps). */
+struct ocpp_profile_spec {
+    int connector_id;
+    int profile_id;                     /* chargingProfileId: the same id replaces the earlier one */
+    int32_t transaction_id;             /* TxProfile: its transaction; else 0 (omitted) */
+    int stack_level;
+    enum ocpp_profile_purpose purpose;
+    int32_t limit_da;                   /* deci-amperes, >= 0 */
+    int phases;                         /* numberPhases, 0 = omitted (the charger's default: 3) */
+};
+
+/*
+ * The SetChargingProfile.req payload as JSON text into buf (kind Relative,
+ * unit A, one period at startPeriod 0). Returns its length, or -1 if it does
+ * not fit.
+ */
+int ocpp_profile_payload(char *buf, size_t cap, const struct ocpp_profile_spec *p);
+
 #endif

@@ -49,6 +49,10 @@ enum store_op {
     STORE_OP_NODE_SWEEP,            /* nodes silent for 3 intervals: their chargers cleared */
     STORE_OP_NODE_STOP,             /* the last write: chargers this boot still holds cleared */
     STORE_OP_EVENTS_NOTIFIED,       /* produced by the store thread from NOTIFY ocppgw_events (REST store) */
+    /* load management (src/core/core_load.c, sql/022_load_state.sql) */
+    STORE_OP_LOAD_CLAIM,            /* read: the site's advisory lock, then its sessions (out.sql rows) */
+    STORE_OP_LOAD_STATE,            /* write-behind: the site's allocation table (site_load), its event */
+    STORE_OP_LOAD_REJECTED,         /* write-behind: a load.profile_rejected event */
     STORE_OP_COUNT
 };
 
@@ -117,6 +121,37 @@ struct store_last_seen {
     int64_t at_ms;
 };
 
+/* One session of a site's allocation table (STORE_OP_LOAD_STATE); currents in 0.1 A, -1 = unknown. */
+struct store_load_row {
+    char charger_id[OCPP_CHARGER_ID_MAX + 1];
+    int64_t session_id;
+    int connector_id;
+    int32_t alloc_da, accepted_da, measured_da;
+    int64_t since_ms;
+};
+
+struct store_load_state {
+    char site_id[65];
+    int32_t limit_da;
+    char strategy[12];
+    int64_t at_ms;
+    bool changed;                   /* the allocations changed: emit load.allocation_changed */
+    size_t n;
+    struct store_load_row *rows;    /* owned */
+};
+
+/* A profile of the load manager that is not in force (STORE_OP_LOAD_REJECTED). */
+struct store_load_rejected {
+    char site_id[65];
+    int connector_id;
+    int32_t limit_da;
+    int64_t session_id;             /* TxProfile: its session; else 0 */
+    char purpose[20];               /* TxProfile, TxDefaultProfile */
+    char outcome[24];               /* Rejected, callError, timeout, ... */
+    char command_id[40];
+    int64_t at_ms;
+};
+
 /* A node that STORE_OP_NODE_SWEEP found silent and cleared. */
 struct store_node_lost {
     char node_id[65];
@@ -160,6 +195,9 @@ struct store_job {
         struct ocpp_security_event_req cp_security_event;
         struct ocpp_request_status_req request_status;  /* SIGNED_FW_STATUS, LOG_STATUS */
         int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
+        struct { char site_id[65]; } load_claim;
+        struct store_load_state load_state;              /* owns rows */
+        struct store_load_rejected load_rejected;
         struct {                    /* SQL and SQL_BEHIND */
             const char *sql;        /* static text, borrowed; or the job's own when sql_owned */
             bool sql_owned;         /* sql was malloc'd for this job (a query shape): freed with it */

@@ -25,6 +25,7 @@ static atomic_ullong frames[METRICS_DIR_COUNT][ACTION_SLOTS][METRICS_RESULT_COUN
 static atomic_ullong callerrors[ERR_SLOTS];
 static atomic_ullong auth_failures;
 static atomic_ullong conn_replaced;
+static atomic_ullong load_profiles[METRICS_LOAD_OUTCOME_COUNT];
 static atomic_ullong auth_throttled[METRICS_THROTTLE_COUNT];
 static atomic_ullong batch_hist[BATCH_BUCKETS + 1];
 static atomic_ullong batch_sum, batch_count;
@@ -71,6 +72,12 @@ void metrics_auth_throttled(enum metrics_throttle t)
 {
     if (t >= 0 && t < METRICS_THROTTLE_COUNT)
         atomic_fetch_add_explicit(&auth_throttled[t], 1, memory_order_relaxed);
+}
+
+void metrics_load_profile(enum metrics_load_outcome o)
+{
+    if ((unsigned)o < METRICS_LOAD_OUTCOME_COUNT)
+        atomic_fetch_add_explicit(&load_profiles[o], 1, memory_order_relaxed);
 }
 
 void metrics_conn_replaced(void)
@@ -225,6 +232,13 @@ char *metrics_render(const struct metrics_gauges *g)
     strbuf_printf(&o, "# HELP ocppgw_connections_replaced_total Connections replaced by an authenticated duplicate.\n"
             "# TYPE ocppgw_connections_replaced_total counter\nocppgw_connections_replaced_total %llu\n",
         load(&conn_replaced));
+    static const char *const load_outcomes[METRICS_LOAD_OUTCOME_COUNT] = { "accepted", "rejected", "unanswered" };
+    strbuf_printf(&o, "# HELP ocppgw_load_profiles_total Charging profiles the load manager sent, by outcome"
+            " (rejected: Rejected, a CALLERROR or an invalid answer; unanswered: no answer).\n"
+            "# TYPE ocppgw_load_profiles_total counter\n");
+    for (int k = 0; k < METRICS_LOAD_OUTCOME_COUNT; k++)
+        strbuf_printf(&o, "ocppgw_load_profiles_total{outcome=\"%s\"} %llu\n", load_outcomes[k],
+            load(&load_profiles[k]));
     strbuf_printf(&o, "# HELP ocppgw_db_batches_failed_total Store batches that failed (connection lost or statement error).\n"
             "# TYPE ocppgw_db_batches_failed_total counter\nocppgw_db_batches_failed_total %llu\n",
         load(&batches_failed));

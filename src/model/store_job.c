@@ -44,6 +44,9 @@ static const struct {
     [STORE_OP_NODE_SWEEP]           = { "node_sweep", false },
     [STORE_OP_NODE_STOP]            = { "node_stop", false },
     [STORE_OP_EVENTS_NOTIFIED]      = { "events_notified", false },
+    [STORE_OP_LOAD_CLAIM]           = { "load_claim", true },
+    [STORE_OP_LOAD_STATE]           = { "load_state", false },
+    [STORE_OP_LOAD_REJECTED]        = { "load_rejected", false },
 };
 
 struct store_job *store_job_new(enum store_op op)
@@ -110,6 +113,12 @@ void store_job_free(struct store_job *job)
         break;
     case STORE_OP_NODE_SWEEP:
         free(job->out.node.lost);
+        break;
+    case STORE_OP_LOAD_CLAIM:
+        store_job_clear_sql_out(job);
+        break;
+    case STORE_OP_LOAD_STATE:
+        free(job->in.load_state.rows);
         break;
     case STORE_OP_COMMAND:
         free(job->in.command.outcome);

@@ -474,6 +474,54 @@ static bool meter_stop_tx(const struct store_job *j, struct store_meter_msg *out
     return true;
 }
 
+/* ------------------------------------------------------------------ load management */
+
+static void params_load_claim(const struct store_job *j, struct store_params *p)
+{
+    p_text(p, j->in.load_claim.site_id);
+    p_text(p, p->node ? p->node->id : NULL);
+}
+
+/* The allocation table: charger ids in one array, six numbers per session in the other. */
+static void params_load_state(const struct store_job *j, struct store_params *p, struct store_arr *a)
+{
+    const struct store_load_state *st = &j->in.load_state;
+    store_arr_reset(&a[0]);
+    store_arr_reset(&a[1]);
+    for (size_t i = 0; i < st->n; i++) {
+        const struct store_load_row *r = &st->rows[i];
+        store_arr_text(&a[0], r->charger_id);
+        store_arr_int(&a[1], r->session_id);
+        store_arr_int(&a[1], r->connector_id);
+        store_arr_int(&a[1], r->alloc_da);
+        store_arr_int(&a[1], r->accepted_da);
+        store_arr_int(&a[1], r->measured_da);
+        store_arr_int(&a[1], r->since_ms);
+    }
+    p_text(p, st->site_id);
+    p_text(p, p->node ? p->node->id : NULL);
+    p_int(p, st->limit_da);
+    p_text(p, st->strategy);
+    p_int(p, st->at_ms);
+    p_text(p, store_arr_done(&a[0]));
+    p_text(p, store_arr_done(&a[1]));
+    p_bool(p, st->changed);
+}
+
+static void params_load_rejected(const struct store_job *j, struct store_params *p)
+{
+    const struct store_load_rejected *r = &j->in.load_rejected;
+    p_text(p, r->site_id);
+    p_text(p, j->charger_id);
+    p_int(p, r->connector_id);
+    p_text(p, r->purpose);
+    p_int(p, r->limit_da);
+    p_int_or_null(p, r->session_id);
+    p_text(p, r->outcome);
+    p_text(p, r->command_id[0] ? r->command_id : NULL);
+    p_int(p, r->at_ms);
+}
+
 const struct store_op_def store_ops[STORE_OP_COUNT] = {
     [STORE_OP_CHARGER_CONNECTED] = {
         .sql = "SELECT ocppgw_charger_connected($1, $2::boolean, $3::bigint, $4, $5::text, $6::text)",
@@ -565,6 +613,18 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
     [STORE_OP_NODE_STOP] = {
         .sql = "SELECT ocppgw_node_stop($1, $2)",
         .params = params_node_stop, .read = read_node_stop },
+    [STORE_OP_LOAD_CLAIM] = {
+        .sql = "SELECT kind, session_id, charger_id, connector_id, transaction_id, start_ms, priority"
+        " FROM ocppgw_load_claim($1, $2)",
+        .params = params_load_claim, .read = read_sql },
+    [STORE_OP_LOAD_STATE] = {
+        .sql = "SELECT ocppgw_load_state($1, $2, $3::integer, $4, $5::bigint, $6::text[], $7::bigint[],"
+        " $8::boolean)",
+        .params_arr = params_load_state },
+    [STORE_OP_LOAD_REJECTED] = {
+        .sql = "SELECT ocppgw_load_rejected($1, $2, $3::integer, $4, $5::integer, $6::bigint, $7, $8,"
+        " $9::bigint)",
+        .params = params_load_rejected },
 };
 
 void store_op_stmt_name(enum store_op op, char *buf, size_t cap)
