@@ -644,6 +644,9 @@ static void check_fresh(const struct load_params *p, const struct load_session *
 static void test_random_sites_fresh(void **state)
 {
     (void)state;
+    struct {
+        int paused_eligible, short_of_demand, redistributed, priority_paused, idle_default;
+    } seen = { 0 };
     rng = 0x9e3779b97f4a7c15u;
     for (int round = 0; round < 20000; round++) {
         struct load_params p;
@@ -661,14 +664,28 @@ static void test_random_sites_fresh(void **state)
             if (s[i].alloc_da != ref[i] || s[i].paused != ref_paused[i])
                 fail_msg("round %d session %zu: %d%s, the sort-based rules say %d%s", round, i, s[i].alloc_da,
                          s[i].paused ? " paused" : "", ref[i], ref_paused[i] ? " paused" : "");
+            int32_t d = ref_demand(&p, &s[i]);
+            seen.paused_eligible += s[i].paused && pos(s[i].cap_da) >= pos(p.min_da);
+            seen.short_of_demand += !s[i].paused && s[i].alloc_da < d;
+            seen.redistributed += d < pos(s[i].cap_da) && s[i].alloc_da == d && s[i].alloc_da > 0;
+            seen.priority_paused += p.strategy == LOAD_PRIORITY && s[i].paused && pos(s[i].cap_da) >= pos(p.min_da);
         }
+        for (size_t j = 0; j < m; j++)
+            seen.idle_default += idle[j].default_da > 0;
     }
+    /* the random sites reach every rule, often */
+    assert_true(seen.paused_eligible > 1000);
+    assert_true(seen.short_of_demand > 1000);
+    assert_true(seen.redistributed > 1000);
+    assert_true(seen.priority_paused > 1000);
+    assert_true(seen.idle_default > 1000);
 }
 
 static void test_random_sites_with_hysteresis(void **state)
 {
     (void)state;
     rng = 0x2545f4914f6cdd1du;
+    int seen_lower = 0, seen_higher_kept = 0, seen_higher_refused = 0, seen_idle_held = 0;
     for (int round = 0; round < 20000; round++) {
         struct load_params p;
         struct load_session s[16], fresh[16], shuffled[16];
@@ -680,6 +697,13 @@ static void test_random_sites_with_hysteresis(void **state)
         struct load_params nohyst = p;
         nohyst.hysteresis_da = 0;
         load_allocate(&nohyst, fresh, n, fresh_idle, m);
+        /* half the previous values near the new ones, where hysteresis has a say */
+        for (size_t i = 0; i < n; i++)
+            if (rnd(2) && fresh[i].alloc_da > 0)
+                s[i].prev_da = fresh[i].prev_da = fresh[i].alloc_da + (int32_t)rnd(25) - 12;
+        for (size_t j = 0; j < m; j++)
+            if (rnd(2) && fresh_idle[j].default_da > 0)
+                idle[j].prev_da = fresh_idle[j].default_da + (int32_t)rnd(25) - 12;
         /* the same site in another order */
         size_t perm[16];
         for (size_t i = 0; i < n; i++)
@@ -709,6 +733,9 @@ static void test_random_sites_with_hysteresis(void **state)
             /* a lower previous value is always kept */
             if (holdable && prev < v)
                 assert_int_equal(a, prev);
+            seen_lower += holdable && prev < v;
+            seen_higher_kept += holdable && prev > v && a == prev;
+            seen_higher_refused += holdable && prev > v && a == v;
             /* a higher one is refused only when it does not fit (sessions come before idle) */
             if (holdable && prev > v && a == v) {
                 int64_t sess = 0;
@@ -742,8 +769,15 @@ static void test_random_sites_with_hysteresis(void **state)
             }
             if (holdable && prev < v)
                 assert_int_equal(a, prev);
+            seen_idle_held += a != v;
         }
     }
+    fprintf(stderr, "hysteresis: %d lower kept, %d higher kept, %d higher refused, %d idle held\n", seen_lower,
+            seen_higher_kept, seen_higher_refused, seen_idle_held);
+    assert_true(seen_lower > 500);
+    assert_true(seen_higher_kept > 500);
+    assert_true(seen_higher_refused > 100);
+    assert_true(seen_idle_held > 100);
 }
 
 int main(void)
