@@ -85,7 +85,7 @@ HDRS_model      := ocpp_msg.h store_job.h event_types.h pricing.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
 HDRS_config     := config.h
-HDRS_core       := core.h
+HDRS_core       := core.h load_alloc.h
 HDRS_ocpp       := ocpp.h
 HDRS_store      := store.h
 HDRS_rest       := rest.h rest_body.h rest_cursor.h rest_live.h rest_query.h rest_res.h rest_transport.h
@@ -128,6 +128,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # else (the core's tests build without lws, libpq and cJSON); default: all
 UNIT_LAYER_test_core          := core
 UNIT_LAYER_test_core_commands := core
+UNIT_LAYER_test_load_alloc    := core
 UNIT_LAYER_test_pricing       := model
 UNIT_LAYER_test_time          := util
 UNIT_LAYER_test_csr           := util
