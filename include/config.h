@@ -64,6 +64,11 @@ struct config {
     bool webhooks_allow_private;    /* deliver to loopback/private/link-local destinations too */
     char webhooks_retry_schedule[256]; /* "" = events.md's; seconds, comma-separated (tests shorten it) */
     int webhooks_disable_after;     /* seconds of failures only before an endpoint is disabled */
+    int load_interval;              /* seconds between two periodic rounds of a balanced site */
+    int load_margin;                /* A a session drawing less keeps above its draw */
+    int load_stack_level;           /* stackLevel of the load manager's profiles */
+    int load_disconnect_grace;      /* seconds an offline charger's allocation is kept */
+    int load_charger_max_current;   /* A per phase of a charger without maxCurrent */
 };
 
 void config_defaults(struct config *c);

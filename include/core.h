@@ -112,6 +112,12 @@ struct core_config {
     int conn_burst_per_ip;          /* upgrades at once per IP (the bucket's size) */
     const char *data_transfer_vendors; /* comma list of vendorIds answered Accepted; NULL none */
     int remote_start_wait_ms;       /* default session wait of a remote start (10000) */
+    /* load management (docs/load-management.md) */
+    int load_interval_ms;           /* load.interval: the periodic round (60000) */
+    int32_t load_margin_da;         /* load.margin: what a session drawing less keeps above its draw (10 = 1 A) */
+    int load_stack_level;           /* load.stack_level: stackLevel of the profiles (1) */
+    int load_disconnect_grace_ms;   /* load.disconnect_grace: an offline charger's allocation is kept (120000) */
+    int32_t load_charger_max_da;    /* load.charger_max_current: a charger's current when it has no maxCurrent (320) */
 };
 
 /* Fills in the defaults above. */
@@ -429,6 +435,20 @@ enum ocpp_action core_call_action(const struct core *c, uint64_t conn_id, const 
  */
 void core_on_csr_signed(struct core *c, const char *charger_id, const char *payload_json,
                         const char *why);
+
+/* ---- load management (src/core/core_load.c) ---- */
+
+/* A site this gateway decides, for /metrics; site_id borrowed until the core runs again. */
+struct core_site_load {
+    const char *site_id;
+    int32_t limit_da;               /* the site's limit, 0.1 A per phase */
+    int32_t allocated_da;           /* sum of the sessions' allocations */
+    int32_t accounted_da;           /* what the chargers may draw now (the invariant: <= limit_da) */
+    int32_t measured_da;            /* sum of the sessions' last measured draws (-1: none known) */
+    size_t sessions;
+};
+/* Fills out with up to max sites this gateway decides; returns how many there are. */
+size_t core_load_sites(struct core *c, struct core_site_load *out, size_t max);
 
 /* ---- database and time ---- */
 

@@ -89,6 +89,12 @@ void metrics_command(enum ocpp_action a, enum metrics_cmd_outcome o, int64_t ans
 void metrics_command_overhead(int64_t us);
 
 /* Gauges the renderer asks for at render time. */
+/* One balanced site's currents (0.1 A; measured -1 = unknown). */
+struct metrics_site_load {
+    const char *site_id;
+    int32_t limit_da, allocated_da, accounted_da, measured_da;
+};
+
 struct metrics_gauges {
     size_t connected_chargers;
     size_t known_chargers;
@@ -96,6 +102,8 @@ struct metrics_gauges {
     int db_up;
     size_t commands_live;           /* commands in memory (pending or being recorded) */
     size_t unauthenticated_chargers; /* known chargers admitted without credentials (profile 0) */
+    const struct metrics_site_load *sites; /* the balanced sites this gateway decides */
+    size_t n_sites;
 };
 
 /* Renders everything; returns malloc'd text, caller frees. */

@@ -201,6 +201,11 @@ static void core_config_from(const struct config *cfg, struct core_config *cc)
     cc->call_timeout_ms = cfg->call_timeout * 1000;
     cc->call_queue_max = cfg->call_queue;
     cc->remote_start_wait_ms = cfg->remote_start_wait * 1000;
+    cc->load_interval_ms = cfg->load_interval * 1000;
+    cc->load_margin_da = cfg->load_margin * 10;
+    cc->load_stack_level = cfg->load_stack_level;
+    cc->load_disconnect_grace_ms = cfg->load_disconnect_grace * 1000;
+    cc->load_charger_max_da = cfg->load_charger_max_current * 10;
     cc->auth_fail_max = cfg->auth_fail_max;
     cc->auth_fail_window_ms = cfg->auth_fail_window * 1000;
     cc->auth_block_ms = cfg->auth_block * 1000;

@@ -86,6 +86,11 @@ static const struct key keys[] = {
     BOOL("webhooks", "allow_private", webhooks_allow_private),
     STR("webhooks", "retry_schedule", webhooks_retry_schedule),
     INT("webhooks", "disable_after", webhooks_disable_after, 60, 365 * 86400),
+    INT("load", "interval", load_interval, 1, 86400),
+    INT("load", "margin", load_margin, 0, 100),
+    INT("load", "stack_level", load_stack_level, 0, 1000),
+    INT("load", "disconnect_grace", load_disconnect_grace, 0, 86400),
+    INT("load", "charger_max_current", load_charger_max_current, 1, 2000),
 };
 
 void config_defaults(struct config *c)
@@ -124,6 +129,11 @@ void config_defaults(struct config *c)
     c->cert_days = 365;
     c->cluster_heartbeat_interval = 10;
     c->events_retention = 7 * 86400;
+    c->load_interval = 60;
+    c->load_margin = 1;
+    c->load_stack_level = 1;
+    c->load_disconnect_grace = 120;
+    c->load_charger_max_current = 32;
     c->events_session_update_interval = 60;
     c->events_stream_buffer = 1024 * 1024;
     c->events_stream_keepalive = 15;

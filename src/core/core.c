@@ -56,6 +56,11 @@ void core_config_defaults(struct core_config *cfg)
     cfg->auth_fail_window_per_id_ms = 60000;
     cfg->auth_fail_max_per_id_day = 100;
     cfg->remote_start_wait_ms = 10000;
+    cfg->load_interval_ms = 60000;
+    cfg->load_margin_da = 10;
+    cfg->load_stack_level = 1;
+    cfg->load_disconnect_grace_ms = 120000;
+    cfg->load_charger_max_da = 320;
 }
 
 struct core *core_new(const struct core_io *io, const struct core_config *cfg)
@@ -74,6 +79,7 @@ struct core *core_new(const struct core_io *io, const struct core_config *cfg)
     c->next_conn_id = 1;
     c->io.random(c->io.ctx, c->process_key, sizeof c->process_key);
     c->next_flush_ms = core_now(c) + c->cfg.last_seen_flush_ms;
+    core_load_init(c);
     return c;
 }
 
@@ -137,6 +143,7 @@ void core_free(struct core *c)
     hmap_foreach(c->chargers, free_charger_entry, c);
     hmap_foreach(c->throttle, free_plain_entry, c);
     core_cmds_free(c);
+    core_load_free(c);
     hmap_free(c->conns);
     hmap_free(c->chargers);
     hmap_free(c->tombstones);
@@ -724,6 +731,7 @@ static void conn_forget(struct core *c, struct core_conn *conn)
         ch->conn = NULL;
         c->connected--;
         core_calls_fail_charger(c, ch, CORE_CMD_DISCONNECTED);
+        core_load_charger_offline(c, ch);
     }
     hmap_del_u64(c->conns, conn->id);
     pending_free_all(conn);
@@ -901,6 +909,7 @@ int core_expire(struct core *c)
     int64_t now = core_now(c);
     core_calls_expire(c, now);
     core_cmds_expire(c, now);
+    core_load_expire(c);
     if (now >= c->next_flush_ms) {
         c->next_flush_ms = now + c->cfg.last_seen_flush_ms;
         struct store_job *job = store_job_new(STORE_OP_LAST_SEEN);

@@ -5,12 +5,14 @@
  *   core_calls.c    the CALL slot under each command: per-charger queue, one
  *                   in flight, deadlines, the charger's answers
  *   core_commands.c commands: ids, stored rows, session waits, stop dedup
+ *   core_load.c     the load manager: site limits shared by Smart Charging
  */
 #ifndef OCPPGW_CORE_INTERNAL_H
 #define OCPPGW_CORE_INTERNAL_H
 
 #include "core.h"
 #include "hmap.h"
+#include "load_alloc.h"
 
 /* An inbound call waiting for its store job. */
 struct core_pending {
@@ -157,6 +159,7 @@ struct core {
     size_t jobs_out;
     int64_t next_flush_ms;
     unsigned char process_key[32];
+    struct load_mgr *load;                  /* core_load.c */
 };
 
 int64_t core_now(struct core *c);
@@ -193,5 +196,40 @@ void core_cmds_expire(struct core *c, int64_t now);
 int64_t core_cmds_next_deadline(const struct core *c, int64_t now);
 void core_cmds_free(struct core *c);
 void core_cmds_connector_status(struct core_charger *ch, int connector_id, const char *status);
+
+/* ---- core_load.c: the load manager ---- */
+
+#define CORE_SITE_ID_MAX 64
+
+/* A site's load balancing, as the manager needs it (the registry's site row). */
+struct core_load_site_cfg {
+    bool enabled;                           /* loadBalancing.enabled and a limit */
+    int32_t limit_da;                       /* min(maxCurrent, maxPower / (voltage x phases)), 0.1 A */
+    enum load_strategy strategy;
+    int32_t min_da;
+    int phases;
+    int voltage;
+    bool redistribute;
+};
+/* The registry's answers (core_load_sites.c). */
+bool core_site_load_cfg(struct core *c, const char *site_id, struct core_load_site_cfg *out);
+const char *core_charger_site_id(const struct core_charger *ch);
+/* What the charger may draw at most per connector: min(its rated current, its power limit), 0.1 A. */
+int32_t core_charger_cap_da(const struct core *c, const struct core_charger *ch);
+
+void core_load_init(struct core *c);
+void core_load_free(struct core *c);
+void core_load_expire(struct core *c);
+void core_load_db_result(struct core *c, const struct store_job *job);
+/* After the StartTransaction's answer went out (a TxProfile must not overtake it). */
+void core_load_session_started(struct core *c, const char *charger_id, int connector_id, int64_t session_id,
+                               int32_t tx_id, int64_t start_ms, int32_t priority);
+void core_load_session_stopped(struct core *c, const char *charger_id, int32_t tx_id);
+void core_load_meter_values(struct core *c, const char *charger_id, const struct ocpp_meter_values_req *m);
+/* A StatusNotification of a connector (> 0) of a connected charger. */
+void core_load_connector_seen(struct core *c, struct core_charger *ch, int connector_id);
+void core_load_charger_offline(struct core *c, struct core_charger *ch);
+void core_load_site_changed(struct core *c, const char *site_id);
+void core_load_charger_changed(struct core *c, struct core_charger *ch);
 
 #endif

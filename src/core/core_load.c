@@ -35,6 +35,7 @@
 
 #include "core_internal.h"
 #include "load_alloc.h"
+#include "metrics.h"
 #include "util.h"
 
 #define PROFILE_ID_TX_DEFAULT 2000      /* + connector id */
@@ -745,8 +746,76 @@ static int expire_site(void *ctx, const void *key, size_t klen, void *val)
     return 0;
 }
 
+void core_load_init(struct core *c)
+{
+    c->load = xcalloc(1, sizeof *c->load);
+    c->load->sites = hmap_new();
+}
+
+static int free_site_entry(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)ctx, (void)key, (void)klen;
+    struct lsite *s = val;
+    while (s->points)
+        point_remove(s, s->points);
+    free(s);
+    return 1;
+}
+
+void core_load_free(struct core *c)
+{
+    if (!c->load)
+        return;
+    hmap_foreach(c->load->sites, free_site_entry, NULL);
+    hmap_free(c->load->sites);
+    free(c->load);
+    c->load = NULL;
+}
+
 void core_load_expire(struct core *c)
 {
     if (c->load)
         hmap_foreach(c->load->sites, expire_site, c);
+}
+
+/* ---- /metrics ---- */
+
+struct sites_ctx {
+    struct core *c;
+    struct core_site_load *out;
+    size_t max, n;
+};
+
+static int collect_site(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct sites_ctx *x = ctx;
+    struct lsite *s = val;
+    struct core_load_site_cfg cfg;
+    if (s->claim != CLAIM_MINE || !core_site_load_cfg(x->c, s->id, &cfg) || !cfg.enabled)
+        return 0;
+    if (x->n < x->max) {
+        struct core_site_load *l = &x->out[x->n];
+        *l = (struct core_site_load){ .site_id = s->id, .limit_da = cfg.limit_da,
+                                      .accounted_da = site_total(x->c, s), .measured_da = -1 };
+        for (const struct lpoint *p = s->points; p; p = p->next) {
+            if (!p->session_id)
+                continue;
+            l->sessions++;
+            if (p->s[P_TX].want > 0)
+                l->allocated_da += p->s[P_TX].want;
+            if (p->measured >= 0)
+                l->measured_da = (l->measured_da < 0 ? 0 : l->measured_da) + p->measured;
+        }
+    }
+    x->n++;
+    return 0;
+}
+
+size_t core_load_sites(struct core *c, struct core_site_load *out, size_t max)
+{
+    struct sites_ctx x = { .c = c, .out = out, .max = max };
+    if (c->load)
+        hmap_foreach(c->load->sites, collect_site, &x);
+    return x.n;
 }

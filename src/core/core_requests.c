@@ -119,6 +119,7 @@ static void on_status(struct core *c, struct core_conn *conn, const char *msg_id
 {
     send_empty(c, conn, msg_id, OCPP_ACTION_STATUS_NOTIFICATION);
     core_cmds_connector_status(conn->charger, req->status.connector_id, req->status.status);
+    core_load_connector_seen(c, conn->charger, req->status.connector_id);
     struct store_job *job = core_job(c, STORE_OP_STATUS, conn->charger, 0, NULL);
     job->in.status = req->status;
     core_submit(c, job);
@@ -401,6 +402,33 @@ static void emit_committed(struct core *c, const struct store_job *job)
     }
 }
 
+/*
+ * The load manager hears of a session after its StartTransaction was
+ * answered: a TxProfile sent before would name a transaction the charger
+ * does not know yet.
+ */
+static void load_committed(struct core *c, const struct store_job *job)
+{
+    switch (job->op) {
+    case STORE_OP_START_TX:
+        if (!job->out.start_tx.existing)
+            core_load_session_started(c, job->charger_id, job->in.start_tx.req.connector_id,
+                                      job->out.start_tx.session_id, job->out.start_tx.transaction_id,
+                                      job->in.start_tx.req.timestamp_ms, 0 /* MERGE: token priority */);
+        break;
+    case STORE_OP_STOP_TX:
+        if (job->out.stop_tx.outcome == STORE_STOP_CLOSED)
+            core_load_session_stopped(c, job->charger_id, job->in.stop_tx.transaction_id);
+        break;
+    case STORE_OP_METER_VALUES:
+        if (!job->out.meter_values.duplicate)
+            core_load_meter_values(c, job->charger_id, &job->in.meter_values);
+        break;
+    default:
+        break;
+    }
+}
+
 static void answer_committed(struct core *c, struct store_job *job)
 {
     struct ocpp_conf conf = { 0 };
@@ -447,16 +475,23 @@ void core_on_db_result(struct core *c, struct store_job *job)
         if (!conn || !pending_take(conn, job->msg_id)) {
             log_debug(job->charger_id, "%s result for a connection that is gone: dropped",
                       store_op_name(job->op));
+            if (job->status == STORE_OK)
+                load_committed(c, job);
             break;
         }
         if (job->status == STORE_OK)
             answer_committed(c, job);
         else
             answer_failed(c, job);
+        if (job->status == STORE_OK)
+            load_committed(c, job);
         break;
     }
     case STORE_OP_COMMAND:
         core_cmds_db_result(c, job);
+        break;
+    case STORE_OP_LOAD_CLAIM:
+        core_load_db_result(c, job);
         break;
     case STORE_OP_CHARGER_CONNECTED:
         if (job->status != STORE_OK)

@@ -163,7 +163,21 @@ static int handle_metrics(struct gateway *g, struct lws *wsi)
         .commands_live = core_commands_live(g->core),
         .unauthenticated_chargers = core_unauthenticated_count(g->core),
     };
+    size_t n_sites = core_load_sites(g->core, NULL, 0);
+    struct core_site_load *sites = xcalloc(n_sites + 1, sizeof *sites);
+    struct metrics_site_load *ms = xcalloc(n_sites + 1, sizeof *ms);
+    size_t cap_sites = n_sites;
+    n_sites = core_load_sites(g->core, sites, cap_sites);
+    if (n_sites > cap_sites)
+        n_sites = cap_sites;
+    for (size_t i = 0; i < n_sites; i++)
+        ms[i] = (struct metrics_site_load){ sites[i].site_id, sites[i].limit_da, sites[i].allocated_da,
+                                            sites[i].accounted_da, sites[i].measured_da };
+    gauges.sites = ms;
+    gauges.n_sites = n_sites;
     char *text = metrics_render(&gauges);
+    free(ms);
+    free(sites);
     int rc = http_reply(wsi, 200, "text/plain; version=0.0.4", text, strlen(text), NULL);
     free(text);
     return rc;

@@ -177,6 +177,19 @@ static void histogram(struct strbuf *o, const char *name, const char *help, cons
         count);
 }
 
+/* A label value: backslash, double quote and newline escaped (Prometheus text format). */
+static void metrics_label_escape(struct strbuf *o, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            strbuf_printf(o, "\\%c", *s);
+        else if (*s == '\n')
+            strbuf_printf(o, "\\n");
+        else
+            strbuf_printf(o, "%c", *s);
+    }
+}
+
 char *metrics_render(const struct metrics_gauges *g)
 {
     struct strbuf o = STRBUF_INIT;
@@ -232,6 +245,27 @@ char *metrics_render(const struct metrics_gauges *g)
     strbuf_printf(&o, "# HELP ocppgw_connections_replaced_total Connections replaced by an authenticated duplicate.\n"
             "# TYPE ocppgw_connections_replaced_total counter\nocppgw_connections_replaced_total %llu\n",
         load(&conn_replaced));
+    if (g->n_sites) {
+        static const struct { const char *name, *help; } site_gauges[] = {
+            { "limit", "The site's current limit per phase." },
+            { "allocated", "What the load manager allocates to the site's sessions." },
+            { "accounted", "What the site's chargers may draw now by the profiles they accepted (never above the limit)." },
+            { "measured", "What the site's sessions last measured." },
+        };
+        for (size_t k = 0; k < sizeof site_gauges / sizeof site_gauges[0]; k++) {
+            strbuf_printf(&o, "# HELP ocppgw_site_current_%s_amperes %s\n# TYPE ocppgw_site_current_%s_amperes gauge\n",
+                    site_gauges[k].name, site_gauges[k].help, site_gauges[k].name);
+            for (size_t i = 0; i < g->n_sites; i++) {
+                const struct metrics_site_load *l = &g->sites[i];
+                int32_t v = k == 0 ? l->limit_da : k == 1 ? l->allocated_da : k == 2 ? l->accounted_da : l->measured_da;
+                if (v < 0)
+                    continue;
+                strbuf_printf(&o, "ocppgw_site_current_%s_amperes{site=\"", site_gauges[k].name);
+                metrics_label_escape(&o, l->site_id);
+                strbuf_printf(&o, "\"} %d.%d\n", (int)(v / 10), (int)(v % 10));
+            }
+        }
+    }
     static const char *const load_outcomes[METRICS_LOAD_OUTCOME_COUNT] = { "accepted", "rejected", "unanswered" };
     strbuf_printf(&o, "# HELP ocppgw_load_profiles_total Charging profiles the load manager sent, by outcome"
             " (rejected: Rejected, a CALLERROR or an invalid answer; unanswered: no answer).\n"

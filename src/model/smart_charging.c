@@ -27,7 +27,7 @@ int ocpp_profile_payload(char *buf, size_t cap, const struct ocpp_profile_spec *
     char tx[32] = "";
     if (p->purpose == OCPP_PROFILE_TX)
         snprintf(tx, sizeof tx, "\"transactionId\":%" PRId32 ",", p->transaction_id);
-    char phases[24] = "";
+    char phases[40] = "";
     if (p->phases > 0)
         snprintf(phases, sizeof phases, ",\"numberPhases\":%d", p->phases);
     int n = snprintf(buf, cap,
