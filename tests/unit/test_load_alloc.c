@@ -198,9 +198,15 @@ static const struct tcase cases[] = {
          id 3 had 20 < min: not kept, 33; id 2 had 34 (+1): 99 + 1 = 100 fits, keeps 34 */
       { S(1, 1, 0, U, NA, 0, 0, 33, false), S(2, 2, 0, U, NA, 0, 34, 34, false),
         S(3, 3, 0, U, NA, 0, 20, 33, false), S(4, 4, 0, U, NA, 0, 30, 0, true) }, { { { 0 }, 0 } }, 100 },
-    { "hysteresis_not_above_cap", EQ(400),
-      /* the charger's cap fell from 16 A to 15.8 A: 158, not the previous 160; the other 242 */
-      { S(1, 1, 0, 158, NA, 0, 160, 158, false), SN(2, 2, U, 242, false) }, { { { 0 }, 0 } }, 400 },
+    { "hysteresis_resume_not_held_min_zero", { 100, LOAD_EQUAL, 0, 10, 5, true },
+      /* min 0 (so 0 is not below min): 0 -> 3 (its cap) is under 5 but a resume: 3; the other 97 */
+      { S(1, 1, 0, 3, NA, 0, 0, 3, false), SN(2, 2, U, 97, false) }, { { { 0 }, 0 } }, 100 },
+    { "hysteresis_pause_not_held_min_zero", { 1, LOAD_EQUAL, 0, 10, 5, true },
+      /* 0.1 A over two: 0 each; id 1 had 1, and keeping it would fit, but a change to 0 is never held */
+      { S(1, 1, 0, U, NA, 0, 1, 0, false), SN(2, 2, U, 0, false) }, { { { 0 }, 0 } }, 0 },
+    { "hysteresis_not_above_cap", EQ(500),
+      /* the charger's cap fell from 16 A to 15.8 A: 158, not the previous 160, though 158 + 200 + 2 fits */
+      { S(1, 1, 0, 158, NA, 0, 160, 158, false), SN(2, 2, 200, 200, false) }, { { { 0 }, 0 } }, 358 },
 
     /* ------------------------------------------------ idle connectors */
     { "idle_site_empty", EQ(320),
