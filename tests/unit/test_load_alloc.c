@@ -786,6 +786,32 @@ static void test_random_sites_with_hysteresis(void **state)
     assert_true(seen_idle_held > 100);
 }
 
+/* the ends of every range: the invariant holds and nothing overflows (run it under UBSan: make asan) */
+static void test_extreme_values(void **state)
+{
+    (void)state;
+    static const int32_t v32[] = { INT32_MIN, -1, 0, 1, 59, 60, 61, 320, INT32_MAX / 2, INT32_MAX - 1, INT32_MAX };
+    static const int64_t v64[] = { INT64_MIN, -1, 0, 1, INT64_MAX };
+#define PICK32() v32[rnd(sizeof v32 / sizeof v32[0])]
+    rng = 0x853c49e6748fea9bu;
+    for (int round = 0; round < 20000; round++) {
+        struct load_params p = { PICK32(), rnd(2) ? LOAD_PRIORITY : LOAD_EQUAL, PICK32(), PICK32(), PICK32(), rnd(2) };
+        struct load_session s[6];
+        struct load_idle idle[3];
+        size_t n = rnd(7), m = rnd(4);
+        for (size_t i = 0; i < n; i++) {
+            s[i] = (struct load_session){ i == 0 ? UINT64_MAX : i, v64[rnd(5)], PICK32(), PICK32(), PICK32(),
+                                          PICK32(), PICK32(), 0, false };
+        }
+        for (size_t j = 0; j < m; j++)
+            idle[j] = (struct load_idle){ j, PICK32(), PICK32(), 0 };
+        int32_t total = load_allocate(&p, s, n, idle, m);
+        check_invariant(&p, s, n, idle, m, total);
+        (void)load_draw_is_low(&p, PICK32(), PICK32());
+    }
+#undef PICK32
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -794,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_redistribution_cycle),
         cmocka_unit_test(test_random_sites_fresh),
         cmocka_unit_test(test_random_sites_with_hysteresis),
+        cmocka_unit_test(test_extreme_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
