@@ -138,6 +138,11 @@ static const struct tcase cases[] = {
       /* prio 7 (cap 80): 80, 120 left; prio 3: 3 x 60 > 120, k = 2 earliest: starts 10 (id 2), 30 (id 3), 60 each; id 1 paused */
       { S(1, 50, 3, U, NA, 0, NA, 0, true), S(2, 10, 3, U, NA, 0, NA, 60, false),
         S(3, 30, 3, U, NA, 0, NA, 60, false), S(4, 99, 7, 80, NA, 0, NA, 80, false) }, { { { 0 }, 0 } }, 200 },
+    { "priority_short_group_passes_no_residue", { 10, LOAD_PRIORITY, 1, 10, 5, true },
+      /* min 0.1 A: three at prio 2 share 1 A, 3 each, 1 left (the floor's residue); the group is short
+         of its demand, so prio 1 gets nothing: paused, not 0.1 A */
+      { S(1, 1, 2, U, NA, 0, NA, 3, false), S(2, 2, 2, U, NA, 0, NA, 3, false),
+        S(3, 3, 2, U, NA, 0, NA, 3, false), S(4, 4, 1, U, NA, 0, NA, 0, true) }, { { { 0 }, 0 } }, 9 },
     { "priority_negative_priorities", PRIO(300),
       /* prio 0 before -1 before -5: 160 (cap), then 140 (cap 200 > 140), then nothing */
       { S(1, 1, -5, U, NA, 0, NA, 0, true), S(2, 2, 0, 160, NA, 0, NA, 160, false),
