@@ -69,9 +69,12 @@
  * or >= min_da; a limit <= 0 gives all zeros. paused is true exactly for a
  * session given 0 because it could not have min_da (min_da > 0).
  *
- * Cost: O(n x 32) for the water level, O(n x groups) for priority groups,
- * O(n x k) to pick the k earliest when the site is short, O(c^2) for c
- * sessions whose higher previous value hysteresis may keep.
+ * Cost, for n sessions: per group, about 32 passes over the n to find the
+ * water level (bisection) and k passes to pick the k earliest when the
+ * group is short; one group for equal, one per distinct priority for
+ * priority; hysteresis up to c passes for c sessions that may keep a higher
+ * previous value. Quadratic at worst, a few million steps for 500 sessions:
+ * no sorting, so no scratch memory.
  */
 #ifndef OCPPGW_LOAD_ALLOC_H
 #define OCPPGW_LOAD_ALLOC_H

@@ -286,7 +286,7 @@ bool load_draw_is_low(const struct load_params *p, int32_t measured_da, int32_t 
 {
     if (measured_da < 0 || alloc_da <= 0)
         return false;
-    int32_t band = (clamp0(p->margin_da) + 1) / 2;
+    int32_t band = clamp0(p->margin_da) / 2 + clamp0(p->margin_da) % 2;
     if (band < 1)
         band = 1;
     return (int64_t)alloc_da - measured_da >= band;

@@ -138,6 +138,11 @@ static const struct tcase cases[] = {
       /* prio 7 (cap 80): 80, 120 left; prio 3: 3 x 60 > 120, k = 2 earliest: starts 10 (id 2), 30 (id 3), 60 each; id 1 paused */
       { S(1, 50, 3, U, NA, 0, NA, 0, true), S(2, 10, 3, U, NA, 0, NA, 60, false),
         S(3, 30, 3, U, NA, 0, NA, 60, false), S(4, 99, 7, 80, NA, 0, NA, 80, false) }, { { { 0 }, 0 } }, 200 },
+    { "priority_short_group_passes_no_residue", { 10, LOAD_PRIORITY, 1, 10, 5, true },
+      /* min 0.1 A: three at prio 2 share 1 A, 3 each, 1 left (the floor's residue); the group is short
+         of its demand, so prio 1 gets nothing: paused, not 0.1 A */
+      { S(1, 1, 2, U, NA, 0, NA, 3, false), S(2, 2, 2, U, NA, 0, NA, 3, false),
+        S(3, 3, 2, U, NA, 0, NA, 3, false), S(4, 4, 1, U, NA, 0, NA, 0, true) }, { { { 0 }, 0 } }, 9 },
     { "priority_negative_priorities", PRIO(300),
       /* prio 0 before -1 before -5: 160 (cap), then 140 (cap 200 > 140), then nothing */
       { S(1, 1, -5, U, NA, 0, NA, 0, true), S(2, 2, 0, 160, NA, 0, NA, 160, false),
@@ -198,9 +203,15 @@ static const struct tcase cases[] = {
          id 3 had 20 < min: not kept, 33; id 2 had 34 (+1): 99 + 1 = 100 fits, keeps 34 */
       { S(1, 1, 0, U, NA, 0, 0, 33, false), S(2, 2, 0, U, NA, 0, 34, 34, false),
         S(3, 3, 0, U, NA, 0, 20, 33, false), S(4, 4, 0, U, NA, 0, 30, 0, true) }, { { { 0 }, 0 } }, 100 },
-    { "hysteresis_not_above_cap", EQ(400),
-      /* the charger's cap fell from 16 A to 15.8 A: 158, not the previous 160; the other 242 */
-      { S(1, 1, 0, 158, NA, 0, 160, 158, false), SN(2, 2, U, 242, false) }, { { { 0 }, 0 } }, 400 },
+    { "hysteresis_resume_not_held_min_zero", { 100, LOAD_EQUAL, 0, 10, 5, true },
+      /* min 0 (so 0 is not below min): 0 -> 3 (its cap) is under 5 but a resume: 3; the other 97 */
+      { S(1, 1, 0, 3, NA, 0, 0, 3, false), SN(2, 2, U, 97, false) }, { { { 0 }, 0 } }, 100 },
+    { "hysteresis_pause_not_held_min_zero", { 1, LOAD_EQUAL, 0, 10, 5, true },
+      /* 0.1 A over two: 0 each; id 1 had 1, and keeping it would fit, but a change to 0 is never held */
+      { S(1, 1, 0, U, NA, 0, 1, 0, false), SN(2, 2, U, 0, false) }, { { { 0 }, 0 } }, 0 },
+    { "hysteresis_not_above_cap", EQ(500),
+      /* the charger's cap fell from 16 A to 15.8 A: 158, not the previous 160, though 158 + 200 + 2 fits */
+      { S(1, 1, 0, 158, NA, 0, 160, 158, false), SN(2, 2, 200, 200, false) }, { { { 0 }, 0 } }, 358 },
 
     /* ------------------------------------------------ idle connectors */
     { "idle_site_empty", EQ(320),
@@ -780,6 +791,32 @@ static void test_random_sites_with_hysteresis(void **state)
     assert_true(seen_idle_held > 100);
 }
 
+/* the ends of every range: the invariant holds and nothing overflows (run it under UBSan: make asan) */
+static void test_extreme_values(void **state)
+{
+    (void)state;
+    static const int32_t v32[] = { INT32_MIN, -1, 0, 1, 59, 60, 61, 320, INT32_MAX / 2, INT32_MAX - 1, INT32_MAX };
+    static const int64_t v64[] = { INT64_MIN, -1, 0, 1, INT64_MAX };
+#define PICK32() v32[rnd(sizeof v32 / sizeof v32[0])]
+    rng = 0x853c49e6748fea9bu;
+    for (int round = 0; round < 20000; round++) {
+        struct load_params p = { PICK32(), rnd(2) ? LOAD_PRIORITY : LOAD_EQUAL, PICK32(), PICK32(), PICK32(), rnd(2) };
+        struct load_session s[6];
+        struct load_idle idle[3];
+        size_t n = rnd(7), m = rnd(4);
+        for (size_t i = 0; i < n; i++) {
+            s[i] = (struct load_session){ i == 0 ? UINT64_MAX : i, v64[rnd(5)], PICK32(), PICK32(), PICK32(),
+                                          PICK32(), PICK32(), 0, false };
+        }
+        for (size_t j = 0; j < m; j++)
+            idle[j] = (struct load_idle){ j, PICK32(), PICK32(), 0 };
+        int32_t total = load_allocate(&p, s, n, idle, m);
+        check_invariant(&p, s, n, idle, m, total);
+        (void)load_draw_is_low(&p, PICK32(), PICK32());
+    }
+#undef PICK32
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_redistribution_cycle),
         cmocka_unit_test(test_random_sites_fresh),
         cmocka_unit_test(test_random_sites_with_hysteresis),
+        cmocka_unit_test(test_extreme_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
