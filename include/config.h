@@ -64,6 +64,7 @@ struct config {
     bool webhooks_allow_private;    /* deliver to loopback/private/link-local destinations too */
     char webhooks_retry_schedule[256]; /* "" = events.md's; seconds, comma-separated (tests shorten it) */
     int webhooks_disable_after;     /* seconds of failures only before an endpoint is disabled */
+    char receipts_prefix[65];       /* receipts.prefix; "" = the node id (config_receipt_prefix) */
 };
 
 void config_defaults(struct config *c);
@@ -89,6 +90,12 @@ void config_free(struct config *c);
 void config_node_id(const struct config *c, char *buf, size_t cap);
 /* Whether s is a valid node id: 1 to 64 of A-Z a-z 0-9 . _ : - */
 bool config_node_id_valid(const char *s);
+/*
+ * The prefix of this gateway's receipt numbers (sql/019): receipts.prefix
+ * when set, else the node id (config_node_id). Same characters and length
+ * as a node id. Writes at most cap bytes (65 hold any).
+ */
+void config_receipt_prefix(const struct config *c, char *buf, size_t cap);
 
 /* Splits "ADDR:PORT" / "[v6]:PORT"; false if malformed. */
 bool config_split_listen(const char *s, char *addr, size_t acap, int *port);

@@ -323,7 +323,9 @@ int app_serve(const struct config *cfg)
 
     if (!start_webhooks(&g, cfg, node_id, boot_id))
         goto out;
-    g.pricing = store_pricing_start(cfg->db_url);   /* session cost, off the loop */
+    char receipt_prefix[65];
+    config_receipt_prefix(cfg, receipt_prefix, sizeof receipt_prefix);
+    g.pricing = store_pricing_start(cfg->db_url, receipt_prefix);   /* session cost, off the loop */
     if (!g.pricing)
         goto out;
 

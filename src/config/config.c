@@ -86,6 +86,7 @@ static const struct key keys[] = {
     BOOL("webhooks", "allow_private", webhooks_allow_private),
     STR("webhooks", "retry_schedule", webhooks_retry_schedule),
     INT("webhooks", "disable_after", webhooks_disable_after, 60, 365 * 86400),
+    STR("receipts", "prefix", receipts_prefix),
 };
 
 void config_defaults(struct config *c)
@@ -329,6 +330,14 @@ void config_node_id(const struct config *c, char *buf, size_t cap)
     snprintf(buf, cap, "%s%s", host, tail);
 }
 
+void config_receipt_prefix(const struct config *c, char *buf, size_t cap)
+{
+    if (c->receipts_prefix[0])
+        str_copy(buf, cap, c->receipts_prefix);
+    else
+        config_node_id(c, buf, cap);
+}
+
 /* "*", or origins "http[s]://host[:port]" separated by commas (spaces allowed). */
 static bool cors_origins_valid(const char *list)
 {
@@ -400,6 +409,11 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     if (c->node_id[0] && !config_node_id_valid(c->node_id)) {
         snprintf(err, errcap, "cluster.node_id: expected 1 to 64 of A-Z a-z 0-9 . _ : -, got '%s'",
                  c->node_id);
+        return false;
+    }
+    if (c->receipts_prefix[0] && !config_node_id_valid(c->receipts_prefix)) {
+        snprintf(err, errcap, "receipts.prefix: expected 1 to 64 of A-Z a-z 0-9 . _ : -, got '%s'",
+                 c->receipts_prefix);
         return false;
     }
     if (!log_format_parse(c->log_format, &fmt)) {

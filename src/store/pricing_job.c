@@ -9,8 +9,10 @@
  * (ocppgw_session_cost_inputs: the frozen tariff version, the zone, the
  * samples, when charging ended by status) and the version's elements, prices
  * it with pricing_compute (include/pricing.h) and writes cost, net, VAT, the
- * breakdown and cost_state = 'final', all in the claim's transaction. The
- * pending -> final update emits the session's session.stopped (sql/018), so
+ * breakdown, the receipt number (sql/019: the next of this gateway's
+ * receipts.prefix counter, once per session) and cost_state = 'final', all
+ * in the claim's transaction: a batch rolled back takes its receipt numbers
+ * back too, so they stay gapless. The pending -> final update emits the session's session.stopped (sql/018), so
  * the event carries the cost. Never on the event loop: plain blocking
  * libpq on this thread only.
  *
@@ -41,6 +43,7 @@
 
 struct store_pricing {
     char *conninfo;
+    char *receipt_prefix;           /* receipts.prefix */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -162,7 +165,7 @@ static char *breakdown_json(const struct pricing_result *r)
 }
 
 /* Prices session id inside the open transaction; false on a database error. */
-static bool price_one(PGconn *c, const char *id)
+static bool price_one(PGconn *c, const char *id, const char *receipt_prefix)
 {
     const char *params[2] = { id, NULL };
     PGresult *in = PQexecParams(c, "SELECT * FROM ocppgw_session_cost_inputs($1::bigint)", 1, NULL, params,
@@ -237,12 +240,14 @@ static bool price_one(PGconn *c, const char *id)
         snprintf(net, sizeof net, "%lld", (long long)res.net);
         snprintf(vat, sizeof vat, "%lld", (long long)res.vat);
         snprintf(gross, sizeof gross, "%lld", (long long)res.gross);
-        const char *up_params[6] = { id, gross, net, vat, json, currency };
+        const char *up_params[7] = { id, gross, net, vat, json, currency, receipt_prefix };
+        /* COALESCE evaluates ocppgw_receipt_next only for a session without a number */
         up = PQexecParams(c,
                           "UPDATE sessions SET cost = $2::bigint, cost_net = $3::bigint, cost_vat = $4::bigint,"
                           " cost_breakdown = $5::jsonb, currency = $6, cost_final = true, cost_state = 'final',"
+                          " receipt_number = coalesce(receipt_number, ocppgw_receipt_next($7)),"
                           " updated_at = now() WHERE id = $1::bigint",
-                          6, NULL, up_params, NULL, NULL, 0);
+                          7, NULL, up_params, NULL, NULL, 0);
     }
     ok = PQresultStatus(up) == PGRES_COMMAND_OK;
 out:
@@ -259,7 +264,7 @@ out:
 }
 
 /* One round: claims a batch and prices it in one transaction. The number priced, -1 on an error. */
-static int price_batch(PGconn *c)
+static int price_batch(PGconn *c, const char *receipt_prefix)
 {
     if (!exec_ok(c, "BEGIN"))
         return -1;
@@ -270,7 +275,7 @@ static int price_batch(PGconn *c)
         goto out;
     n = PQntuples(r);
     for (int i = 0; i < n; i++)
-        if (!price_one(c, PQgetvalue(r, i, 0))) {
+        if (!price_one(c, PQgetvalue(r, i, 0), receipt_prefix)) {
             n = -1;
             goto out;
         }
@@ -297,7 +302,7 @@ static void *pricing_main(void *arg)
             connect_db(p);
         }
         if (p->db) {
-            n = price_batch(p->db);
+            n = price_batch(p->db, p->receipt_prefix);
             if (n > 0)
                 log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
         }
@@ -319,10 +324,11 @@ static void *pricing_main(void *arg)
     return NULL;
 }
 
-struct store_pricing *store_pricing_start(const char *conninfo)
+struct store_pricing *store_pricing_start(const char *conninfo, const char *receipt_prefix)
 {
     struct store_pricing *p = xcalloc(1, sizeof *p);
     p->conninfo = xstrdup(conninfo);
+    p->receipt_prefix = xstrdup(receipt_prefix);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     if (pthread_create(&p->thread, NULL, pricing_main, p) != 0) {
@@ -330,6 +336,7 @@ struct store_pricing *store_pricing_start(const char *conninfo)
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->mu);
         free(p->conninfo);
+        free(p->receipt_prefix);
         free(p);
         return NULL;
     }
@@ -348,5 +355,6 @@ void store_pricing_stop(struct store_pricing *p)
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->conninfo);
+    free(p->receipt_prefix);
     free(p);
 }
