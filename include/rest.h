@@ -69,6 +69,7 @@ enum rest_err {
     REST_ERR_SHUTTING_DOWN,             /* 503 SERVICE_UNAVAILABLE: stopping, the command not sent */
     REST_ERR_CUT_BY_SHUTDOWN,           /* 502 BAD_GATEWAY: stopped after the CALL went out */
     REST_ERR_CUT_BY_DISCONNECT,         /* 502 BAD_GATEWAY: charger gone after the CALL went out */
+    REST_ERR_RECEIPT_NOT_AVAILABLE,     /* 409 RECEIPT_NOT_AVAILABLE: active, cost pending, or no cost */
     REST_ERR_COUNT
 };
 int rest_err_status(enum rest_err e);
@@ -142,6 +143,14 @@ const struct rest_key *rest_key(const struct rest_request *r);
 const char *rest_request_id(const struct rest_request *r);
 /* The Api-Version revision in force (the request's or the newest). */
 const char *rest_api_version(const struct rest_request *r);
+
+/*
+ * The quality (0 to 1) an Accept header value gives a media type such as
+ * "text/html": the q of the most specific range that matches it (exact,
+ * then "text/any", then "any/any"), 0 when none does; 1 when accept is NULL or
+ * blank (no preference). Pure.
+ */
+double rest_accept_q(const char *accept, const char *media);
 
 /* ---- answering: exactly one reply per request ---- */
 

@@ -35,6 +35,8 @@ void res_charger_security_events(struct rest_request *r);
 void res_sessions_list(struct rest_request *r);
 void res_session_get(struct rest_request *r);
 void res_session_meter_values(struct rest_request *r);
+/* GET /v1/sessions/{id}/receipt (res_receipts.c): JSON, or HTML when the Accept header prefers it */
+void res_session_receipt(struct rest_request *r);
 void res_tokens_list(struct rest_request *r);
 void res_token_create(struct rest_request *r);
 void res_token_get(struct rest_request *r);

@@ -232,6 +232,7 @@ static void copy_header(struct lws *wsi, struct rest_request *r, enum rest_hdr h
         [REST_H_ORIGIN] = WSI_TOKEN_ORIGIN,
         [REST_H_AC_REQUEST_METHOD] = -1, [REST_H_AC_REQUEST_HEADERS] = -1,
         [REST_H_LAST_EVENT_ID] = -1,
+        [REST_H_ACCEPT] = WSI_TOKEN_HTTP_ACCEPT,
     };
     int tok = tokens[h];
     int len;
