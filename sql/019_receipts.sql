@@ -20,7 +20,13 @@ CREATE TABLE receipt_counters (
     last   bigint NOT NULL CHECK (last >= 0)
 );
 
-ALTER TABLE sessions ADD COLUMN receipt_number text UNIQUE;
+-- cost_zone: the zone the pricing read the tariff's windows in (the site's,
+-- else the charger's, else UTC, when it priced), which the receipt shows
+-- the local times in; NULL for sessions priced before this version (the
+-- receipt then applies the same rule now).
+ALTER TABLE sessions
+    ADD COLUMN receipt_number text UNIQUE,
+    ADD COLUMN cost_zone      text;
 
 -- The next number of p_prefix, formatted; the counter row stays locked until
 -- the caller's transaction ends.

@@ -33,11 +33,11 @@ enum {
     C_START, C_END, C_VAT_PERCENT, C_HAS_SITE
 };
 
-/* the zone rule is ocppgw_session_cost_inputs's (sql/018) */
+/* the zone the pricing used (sql/019), else ocppgw_session_cost_inputs's rule (sql/018) */
 static const char receipt_sql[] =
     "SELECT s.id, s.charger_id, c.site_id, s.status, s.cost_state, s.tariff_id, s.cost, s.cost_net,"
     " s.cost_vat, s.cost_breakdown::text, s.currency, s.receipt_number, c.name, st.name, st.street,"
-    " st.postal_code, st.city, st.country, coalesce(st.time_zone, c.time_zone, 'UTC'),"
+    " st.postal_code, st.city, st.country, coalesce(s.cost_zone, st.time_zone, c.time_zone, 'UTC'),"
     " floor(date_part('epoch', s.start_time))::bigint, floor(date_part('epoch', s.end_time))::bigint,"
     " v.vat_percent::text, st.id IS NOT NULL"
     " FROM sessions s LEFT JOIN chargers c ON c.id = s.charger_id LEFT JOIN sites st ON st.id = c.site_id"

@@ -240,14 +240,15 @@ static bool price_one(PGconn *c, const char *id, const char *receipt_prefix)
         snprintf(net, sizeof net, "%lld", (long long)res.net);
         snprintf(vat, sizeof vat, "%lld", (long long)res.vat);
         snprintf(gross, sizeof gross, "%lld", (long long)res.gross);
-        const char *up_params[7] = { id, gross, net, vat, json, currency, receipt_prefix };
+        const char *up_params[8] = { id, gross, net, vat, json, currency, receipt_prefix,
+                                     zone ? tz_name(zone) : NULL };
         /* COALESCE evaluates ocppgw_receipt_next only for a session without a number */
         up = PQexecParams(c,
                           "UPDATE sessions SET cost = $2::bigint, cost_net = $3::bigint, cost_vat = $4::bigint,"
                           " cost_breakdown = $5::jsonb, currency = $6, cost_final = true, cost_state = 'final',"
-                          " receipt_number = coalesce(receipt_number, ocppgw_receipt_next($7)),"
+                          " receipt_number = coalesce(receipt_number, ocppgw_receipt_next($7)), cost_zone = $8,"
                           " updated_at = now() WHERE id = $1::bigint",
-                          7, NULL, up_params, NULL, NULL, 0);
+                          8, NULL, up_params, NULL, NULL, 0);
     }
     ok = PQresultStatus(up) == PGRES_COMMAND_OK;
 out:

@@ -6,7 +6,8 @@
  * across the spring-forward night, is priced and its receipt read as JSON
  * (every field against hand-computed values, the local times with +01:00
  * and +02:00) and as HTML (escaped, self-contained, the gross formatted);
- * a second GET and a re-pricing keep its number; 409 RECEIPT_NOT_AVAILABLE
+ * a second GET and a re-pricing keep its number, a later change of the
+ * site's zone its local times; 409 RECEIPT_NOT_AVAILABLE
  * for an active session, one whose cost is pending, one without tariff and
  * one its tariff could not price; 404 for an unknown one; 403 for keys
  * limited to other chargers or without the scope. Gaplessness: three
@@ -218,6 +219,14 @@ static void test_receipt_json_and_html(void **state)
     api_check_int(api_expect(r2, 200), "gross", 250);
     api_free(r2);
     assert_int_equal(db_int("SELECT coalesce(sum(last), 0) FROM receipt_counters"), counters);
+
+    /* the local times are the pricing's: a later change of the site's zone leaves them */
+    db_exec("UPDATE sites SET time_zone = 'America/New_York' WHERE id = 'irc-site'");
+    r2 = get_receipt(admin, sid, NULL);
+    api_check_str(api_expect(r2, 200), "startLocal", "2026-03-29T01:30:00+01:00");
+    api_check_str(api_expect(r2, 200), "endLocal", "2026-03-29T03:30:00+02:00");
+    api_free(r2);
+    db_exec("UPDATE sites SET time_zone = 'Europe/Berlin' WHERE id = 'irc-site'");
 
     /* HTML, as a browser asks */
     r2 = get_receipt(admin, sid, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
