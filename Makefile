@@ -151,6 +151,9 @@ UNIT_LAYER_test_fuzz_rest     := rest
 UNIT_LAYER_test_openapi       := rest
 UNIT_LAYER_test_stmt_cache    := store
 UNIT_LAYER_test_webhook       := webhook
+UNIT_LAYER_test_sim_profiles  := util
+# objects of tests/sim/ a unit test links besides its layer (the simulator's pure parts)
+UNIT_EXTRA_test_sim_profiles  := $(BUILD)/tests/sim/profiles.o
 unit_layer = $(or $(UNIT_LAYER_$(1)),app)
 
 IT_SUPPORT_SRC := $(wildcard tests/integration/support/*.c)
@@ -239,7 +242,7 @@ $(SIM_BIN): $(BUILD)/tests/sim/ocppsim.o $(BUILD)/lib/libsim.a $(LIBS_ALL)
 
 # a unit test links the closure of its layer only
 .SECONDEXPANSION:
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/lib/libunitsupport.a $$(call archives,$$(call closure,$$(call unit_layer,test_$$*)))
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $$(UNIT_EXTRA_test_$$*) $(BUILD)/lib/libunitsupport.a $$(call archives,$$(call closure,$$(call unit_layer,test_$$*)))
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call ext_libs,$(call unit_layer,test_$*)) $(LDLIBS) $(TEST_PKG_LIBS)
 
