@@ -89,6 +89,7 @@
 
 #include <cJSON.h>
 
+#include "fleet.h"
 #include "sim.h"
 #include "simopts.h"
 #include "util.h"
@@ -132,6 +133,15 @@ struct options {
     bool uv;                       /* --event-loop uv: lws on libuv (epoll) instead of poll(2) */
     int max_connecting;            /* serve: reconnects in flight at most (--max-connecting) */
     const char *csr_org;           /* --sign-certificate: O of the CSR each charger sends */
+    /* serve: a fleet that charges (tests/sim/fleet.c) */
+    double mean_on_s, mean_off_s;  /* --random-sessions MEAN_ON_S:MEAN_OFF_S (0: none) */
+    int meter_interval_ms;         /* --meter-interval: MeterValues during sessions (0: none) */
+    const char *profile_log;       /* --profile-log FILE */
+    double demand_lo, demand_hi;   /* --demand A or A-B (0: 32) */
+    double max_current;            /* --max-current A (0: 32) */
+    enum sim_current_values current_values;     /* --current-values phases|single|both */
+    bool seeded;
+    unsigned long long seed;       /* --seed */
     /* demo */
     const char *id_tag;            /* --id-tag: the tag of the demo's own sessions */
     int session_s;                 /* --session: how long the demo's own sessions last */
@@ -275,6 +285,9 @@ struct bench {
     struct { char what[112]; int n; } why[8];   /* why connects failed since the last SERVED line */
     int nwhy;
     int64_t start_ms;
+    /* serve: sessions, MeterValues and the profile log (NULL without those options) */
+    struct fleet *fleet;
+    FILE *profile_log;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -297,7 +310,9 @@ static void usage(FILE *f)
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
             "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
             "               [--sign-certificate ORG] [--reconnect-min-ms 1000] [--reconnect-max-ms 30000]\n"
-            "               [--max-connecting 512]\n"
+            "               [--max-connecting 512] [--random-sessions MEAN_ON_S:MEAN_OFF_S] [--id-tag TAG]\n"
+            "               [--meter-interval MS] [--demand A|A-B] [--max-current A]\n"
+            "               [--current-values phases|single|both] [--profile-log FILE] [--seed N]\n"
             "       demo:   [--chargers 3] [--prefix DEMO-] [--id-tag DEMO-TAG] [--session 60]\n"
             "               [--pause 20] [--interval 5000] [--password PW] [--quiet]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
@@ -331,13 +346,28 @@ static void usage(FILE *f)
             "walks every socket on each wake-up: for many thousands of connections.\n"
             "--sign-certificate ORG: each charger then sends SignCertificate (a CSR with CN = its\n"
             "id, O = ORG) and keeps the chain of the gateway's CertificateSigned.\n"
+            "Smart Charging (serve, demo): chargers apply SetChargingProfile / ClearChargingProfile\n"
+            "as OCPP 1.6 says (tests/sim/profiles.h) and draw, on 3 phases at 230 V, the least of\n"
+            "their limit, --max-current (32 A) and the EV's demand: --demand A, or A-B for a value\n"
+            "drawn per charger (seeded). --random-sessions ON:OFF (serve): once served, each\n"
+            "charger idles a random time (mean OFF s), charges on connector 1 with --id-tag\n"
+            "(StartTransaction, StatusNotification Charging, SuspendedEVSE at 0 A) for a random time\n"
+            "(mean ON s), stops (StopTransaction Local, Available), and again. --meter-interval MS:\n"
+            "MeterValues every MS during every session (energy register, Power.Active.Import,\n"
+            "Current.Import per phase, or as --current-values says). --profile-log FILE: one JSON\n"
+            "line per profile CALL received: t_ms (from the start), charger, action, connector,\n"
+            "profileId, purpose, stackLevel, limit, unit, transactionId, answer, applied,\n"
+            "maxCurrent, limits (each connector's effective limit after it, null = none).\n"
+            "--seed N makes sessions, demands and back-off repeatable (default: time and pid).\n"
             "Mode demo, for trying the gateway by hand: chargers DEMO-1, DEMO-2, ... with two\n"
             "connectors each boot, report their connectors Available, then charge on connector 1\n"
             "on their own (a session of --session seconds with --id-tag, a MeterValues every\n"
             "--interval ms, then --pause seconds idle, and again) and answer the gateway's\n"
             "commands like mode serve (connector 2 is free for a remote start). Ctrl-C (SIGINT,\n"
             "SIGTERM) stops every session with a StopTransaction before disconnecting.\n"
-            "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...)\n");
+            "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...\n"
+            "profiles=N profiles_accepted=N clears=N sessions_started=N sessions_stopped=N\n"
+            "meter_values=N ...)\n");
 }
 
 
@@ -373,6 +403,13 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "id-tag", required_argument, NULL, 'T' },
         { "session", required_argument, NULL, 'S' },
         { "pause", required_argument, NULL, 'P' },
+        { "random-sessions", required_argument, NULL, 1000 },
+        { "meter-interval", required_argument, NULL, 1001 },
+        { "profile-log", required_argument, NULL, 1002 },
+        { "demand", required_argument, NULL, 1003 },
+        { "max-current", required_argument, NULL, 1004 },
+        { "seed", required_argument, NULL, 1005 },
+        { "current-values", required_argument, NULL, 1006 },
         { "help", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
@@ -496,6 +533,59 @@ static bool parse_options(int argc, char **argv, struct options *o)
             if (strcmp(optarg, "uv") && strcmp(optarg, "poll"))
                 goto bad;
             o->uv = !strcmp(optarg, "uv");
+            break;
+        case 1000: {
+            char *end;
+            o->mean_on_s = strtod(optarg, &end);
+            if (*end != ':' || !(o->mean_on_s > 0))
+                goto bad;
+            o->mean_off_s = strtod(end + 1, &end);
+            if (*end || !(o->mean_off_s > 0))
+                goto bad;
+            break;
+        }
+        case 1001:
+            if (!simopt_int(optarg, 1, 3600000, &o->meter_interval_ms))
+                goto bad;
+            break;
+        case 1002:
+            if (!*optarg)
+                goto bad;
+            o->profile_log = optarg;
+            break;
+        case 1003: {
+            char *end;
+            o->demand_lo = o->demand_hi = strtod(optarg, &end);
+            if (*end == '-')
+                o->demand_hi = strtod(end + 1, &end);
+            if (*end || !(o->demand_lo >= 0) || !(o->demand_hi >= o->demand_lo) || o->demand_hi > 1000)
+                goto bad;
+            break;
+        }
+        case 1004: {
+            char *end;
+            o->max_current = strtod(optarg, &end);
+            if (*end || !(o->max_current > 0 && o->max_current <= 1000))
+                goto bad;
+            break;
+        }
+        case 1005: {
+            char *end;
+            o->seed = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                goto bad;
+            o->seeded = true;
+            break;
+        }
+        case 1006:
+            if (!strcmp(optarg, "phases"))
+                o->current_values = SIM_CURRENT_PHASES;
+            else if (!strcmp(optarg, "single"))
+                o->current_values = SIM_CURRENT_SINGLE;
+            else if (!strcmp(optarg, "both"))
+                o->current_values = SIM_CURRENT_BOTH;
+            else
+                goto bad;
             break;
         case 'H': usage(stdout); exit(0);
         default: goto bad;
@@ -1140,6 +1230,11 @@ static void tally(struct bench *b, struct bench_charger *x)
     b->fu.stops_sent += st.stops_sent;
     b->fu.stops_answered += st.stops_answered;
     b->fu.followup_errors += st.followup_errors;
+    b->fu.profiles_received += st.profiles_received;
+    b->fu.profiles_accepted += st.profiles_accepted;
+    b->fu.clears_received += st.clears_received;
+    b->fu.meter_values_sent += st.meter_values_sent;
+    b->fu.meter_values_answered += st.meter_values_answered;
     b->certificates += sim_answers_certificate_chain(x->c) != NULL;
     if (sim_calls_outstanding_max(x->c) > b->max_outstanding)
         b->max_outstanding = sim_calls_outstanding_max(x->c);
@@ -1268,6 +1363,8 @@ static void serve_rejoin(struct bench *b)
             tally(b, x);
             sim_disconnect(x->c);
             set_served(b, x, false);
+            if (b->fleet)
+                fleet_gone(b->fleet, i);
             int n = now - x->opened_us >= (int64_t)b->o.reconnect_max_ms * 1000 ? 0 : x->backoff_n;
             *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .backoff_n = n + 1,
                                          .retry_at_us = now + backoff_us(&b->o, n) };
@@ -1336,6 +1433,11 @@ static void serve(struct bench *b)
             last_check = now;
             expire_calls(b, false);
             serve_rejoin(b);
+            for (int i = 0; b->fleet && i < b->o.chargers; i++) {
+                struct bench_charger *x = &b->bc[i];
+                if (x->phase == PH_OPEN)
+                    fleet_tick(b->fleet, i, x->c, x->served, now);
+            }
         }
         /* every 5 s, every second while not all are served */
         if (now - last_progress >= (b->served < b->o.chargers ? 1 : 5) * PROGRESS_US) {
@@ -1410,16 +1512,12 @@ static void demo_status(struct bench *b, struct bench_charger *x, int connector,
         str_copy(x->reported[connector], sizeof x->reported[connector], status);
 }
 
+/* MeterValues of the charger's model: energy, power and current under its charging profiles. */
 static void demo_meter_values(struct bench *b, struct bench_charger *x, const struct sim_answers_tx *t)
 {
-    char ts[40], payload[512];
-    iso_now(ts, sizeof ts);
-    snprintf(payload, sizeof payload,
-             "{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\",\"sampledValue\":["
-             "{\"value\":\"%d\",\"measurand\":\"Energy.Active.Import.Register\",\"unit\":\"Wh\"},"
-             "{\"value\":\"%d\",\"measurand\":\"Power.Active.Import\",\"unit\":\"W\"}]}]}",
-             t->connector, t->transaction_id, ts, t->meter_wh, 7000 + rand() % 400);
-    demo_send(b, x, "MeterValues", payload, false);
+    char payload[2048];
+    if (sim_answers_meter_values_payload(x->c, t->connector, payload, sizeof payload) == 0)
+        demo_send(b, x, "MeterValues", payload, false);
 }
 
 /*
@@ -1461,7 +1559,8 @@ static void demo_tick(struct bench *b, struct bench_charger *x, int64_t now)
             x->seen_tx[k] = id;
             x->next_mv_us[k] = now + (int64_t)b->o.interval_ms * 1000;
         }
-        const char *want = on[k] ? "Charging" : "Available";
+        const char *want = !on[k] ? "Available" : sim_answers_effective_limit(x->c, k) == 0 ? "SuspendedEVSE"
+                                                                                         : "Charging";
         if (strcmp(x->reported[k], want) != 0) {
             demo_status(b, x, k, want);
             return;
@@ -1582,6 +1681,9 @@ static void demo(struct bench *b)
 
 static void serve_report(struct bench *b, int open_end, double cpu)
 {
+    struct fleet_counts fk = { 0 };
+    if (b->fleet)
+        fleet_counts(b->fleet, &fk);
     printf("mode        serve, answer %s, delay %d ms, follow-ups %s\n", sim_answer_name(b->o.answer),
            b->o.answer_delay_ms, b->o.no_followups ? "off" : "on");
     printf("chargers    %d asked, %d connected, %d refused, %d open at the end, %d closed and %d "
@@ -1605,17 +1707,25 @@ static void serve_report(struct bench *b, int open_end, double cpu)
            "%d CALLERROR\n",
            b->fu.starts_sent, b->fu.starts_answered, b->fu.stops_sent, b->fu.stops_answered,
            b->fu.followup_errors);
+    printf("charging    SetChargingProfile %d received, %d accepted; ClearChargingProfile %d; MeterValues %d sent, "
+           "%d answered; sessions %d started, %d stopped, %d starts failed\n",
+           b->fu.profiles_received, b->fu.profiles_accepted, b->fu.clears_received, b->fu.meter_values_sent,
+           b->fu.meter_values_answered, fk.sessions_started, fk.sessions_stopped, fk.starts_failed);
     printf("RESULT calls=%" PRIu64 " starts=%d stops=%d mode=serve chargers=%d connected=%d refused=%d "
            "open_end=%d closed=%d reconnects=%d starts_answered=%d stops_answered=%d followup_errors=%d "
            "max_outstanding=%d greetings_ok=%" PRIu64 " greetings_failed=%" PRIu64 " duration_s=%.1f sim_cpu_s=%.1f"
            " certificates=%d served=%d served_lines=%d upgrades_refused=%d refused_429=%d refused_503=%d"
-           " connects_failed=%d errors=%" PRIu64 " callerrors=%" PRIu64 " timeouts=%" PRIu64 " boot_rejected=%d\n",
+           " connects_failed=%d errors=%" PRIu64 " callerrors=%" PRIu64 " timeouts=%" PRIu64 " boot_rejected=%d"
+           " profiles=%d profiles_accepted=%d clears=%d meter_values=%d meter_values_answered=%d"
+           " sessions_started=%d sessions_stopped=%d sessions_start_failed=%d seed=%llu\n",
            b->calls, b->fu.starts_sent, b->fu.stops_sent, b->o.chargers, b->connected, b->refused, open_end,
            b->closed_during_run, b->reconnects, b->fu.starts_answered, b->fu.stops_answered,
            b->fu.followup_errors, b->max_outstanding, b->phase_ok, b->phase_err, b->o.duration, cpu,
            b->certificates, b->served, b->served_reports, seen_refused(&b->tot), b->tot.refused_429,
            b->tot.refused_503, b->tot.failed, seen_errors(&b->tot), b->tot.callerrors, b->tot.timeouts,
-           b->tot.boot_rejected);
+           b->tot.boot_rejected, b->fu.profiles_received, b->fu.profiles_accepted, b->fu.clears_received,
+           b->fu.meter_values_sent, b->fu.meter_values_answered, fk.sessions_started, fk.sessions_stopped,
+           fk.starts_failed, b->o.seed);
     fflush(stdout);
 }
 
@@ -1637,7 +1747,9 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    srand((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
+    if (!b->o.seeded)
+        b->o.seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 16);
+    srand((unsigned)b->o.seed);
     b->start_ms = time_now_ms();
 
     /* serve: a gateway restart closes every charger at once (see close_without_echo) */
@@ -1666,6 +1778,27 @@ int main(int argc, char **argv)
         }
         b->answers.followups = !b->o.no_followups;
         b->answers.followup_delay_ms = b->o.followup_delay_ms;
+        b->answers.connectors = b->o.mode == MODE_DEMO ? DEMO_CONNECTORS : 1;
+        if (b->o.max_current > 0)
+            b->answers.max_current = b->o.max_current;
+        if (b->o.demand_hi > 0)
+            b->answers.demand = b->o.demand_lo;
+        b->answers.current_values = b->o.current_values;
+        if (b->o.mode == MODE_SERVE && (b->o.mean_on_s > 0 || b->o.meter_interval_ms || b->o.profile_log ||
+                                        b->o.demand_hi > b->o.demand_lo)) {
+            if (b->o.profile_log && !(b->profile_log = fopen(b->o.profile_log, "w"))) {
+                perror(b->o.profile_log);
+                goto out;
+            }
+            struct fleet_opts fo = { .mean_on_s = b->o.mean_on_s, .mean_off_s = b->o.mean_off_s,
+                                     .meter_interval_ms = b->o.meter_interval_ms, .id_tag = b->o.id_tag,
+                                     .demand_lo = b->o.demand_lo, .demand_hi = b->o.demand_hi,
+                                     .max_current = b->o.max_current, .seed = b->o.seed,
+                                     .profile_log = b->profile_log };
+            b->fleet = fleet_new(&fo, b->o.chargers);
+            b->answers.on_profile = fleet_profile_hook;
+            b->answers.on_profile_user = b->fleet;
+        }
         sim_set_default_responder(b->s, serve_responder, b);
     }
 
@@ -1731,6 +1864,9 @@ int main(int argc, char **argv)
 out:
     if (b->s)
         sim_free(b->s);
+    fleet_free(b->fleet);
+    if (b->profile_log)
+        fclose(b->profile_log);
     for (int i = 0; i < b->nsources; i++)
         free(b->sources[i]);
     free(b->sources);
