@@ -13,16 +13,23 @@
  *    TxProfiles then finds none);
  *  - ClearChargingProfile by purpose: Accepted, then Unknown;
  *  - a profile the answer behaviour refuses (reject, silence) is recorded
- *    and not applied.
+ *    and not applied;
+ *  - ocppsim --random-sessions --meter-interval --profile-log: its chargers
+ *    start and stop sessions on their own (none left open at the end),
+ *    send MeterValues, and log the profile the test sends one of them.
  *
  * Charger ids start with "isc-".
  */
 #include "it.h"
 
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -30,6 +37,7 @@
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
+#include "proc.h"
 #include "sim.h"
 #include "support/rest.h"
 
@@ -58,6 +66,11 @@ static int group_setup(void **state)
     db_exec("DELETE FROM api_keys WHERE name LIKE 'isc-%'");
     db_add_charger("isc-1", NULL, 0);
     db_add_charger("isc-2", NULL, 0);
+    for (int i = 1; i <= 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "isc-sim-%06d", i);
+        db_add_charger(id, NULL, 0);
+    }
     db_add_token(TAG, "Accepted", NULL, NULL);
     admin = api_key_create("isc-admin", "admin");
     struct gw_opts o = { .name = "it_sim_charging", .ini = API_UNLIMITED_INI };
@@ -260,12 +273,80 @@ static void test_refused_profiles_are_not_applied(void **state)
     sim_disconnect(c);
 }
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return strdup("");
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static void test_ocppsim_sessions_and_profile_log(void **state)
+{
+    (void)state;
+    char port[16], out_path[512], log_path[512];
+    snprintf(port, sizeof port, "%d", PORT);
+    snprintf(out_path, sizeof out_path, "%s/isc-ocppsim.out", it_env("OCPPGW_TEST_TMP"));
+    snprintf(log_path, sizeof log_path, "%s/isc-profiles.jsonl", it_env("OCPPGW_TEST_TMP"));
+    const char *argv[] = { it_env("OCPPGW_SIM"), "--host", "127.0.0.1", "--port", port, "--chargers", "3",
+                           "--mode", "serve", "--prefix", "isc-sim-", "--boot", "--quiet", "--id-tag", TAG,
+                           "--random-sessions", "1:1", "--meter-interval", "300", "--demand", "10-20",
+                           "--seed", "7", "--profile-log", log_path, "--duration", "8", NULL };
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    pid_t pid = proc_spawn(argv, NULL, fd, -1);
+    close(fd);
+    /* once the charger is there, a TxDefaultProfile of 16 A for all its connectors */
+    char *p = profile(301, "TxDefaultProfile", 0, 0, 0, 16);
+    static const char *const async[] = { "Prefer: respond-async", NULL };
+    struct api_req q = { .method = "POST", .path = "/v1/chargers/isc-sim-000001/commands/SetChargingProfile",
+                         .key = admin, .body = p, .headers = async };
+    int status = 0;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; status != 202 && it_now_ms() < end;) {
+        struct api_resp *r = api_send(PORT, &q);
+        status = r->status;
+        api_free(r);
+        if (status != 202)
+            usleep(100000);
+    }
+    free(p);
+    int st = -1;
+    for (int64_t end = it_now_ms() + 60000; it_now_ms() < end && waitpid(pid, &st, WNOHANG) != pid;)
+        usleep(100000);
+    if (st == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("ocppsim did not finish");
+    }
+    char *out = slurp(out_path), *log = slurp(log_path);
+    if (status != 202 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strstr(out, " profiles=1 profiles_accepted=1 ") ||
+        strstr(out, " sessions_started=0 ") || strstr(out, " meter_values=0 ") || strstr(out, " meter_values_answered=0 "))
+        fail_msg("profile command HTTP %d; ocppsim exit %d:\n%s", status, st, out);
+    if (!strstr(log, "\"charger\":\"isc-sim-000001\",\"action\":\"SetChargingProfile\",\"connector\":0,"
+                     "\"profileId\":301,\"purpose\":\"TxDefaultProfile\",\"stackLevel\":0,\"limit\":16,") ||
+        !strstr(log, "\"answer\":\"Accepted\",\"applied\":true,\"maxCurrent\":32,\"limits\":[null,16]}\n"))
+        fail_msg("profile log:\n%s", log);
+    free(out);
+    free(log);
+    assert_true(db_int("SELECT count(*) FROM sessions WHERE charger_id LIKE 'isc-sim-%'") >= 1);
+    /* sessions open at the end were stopped; energy follows the draw (never below the start) */
+    assert_int_equal(db_wait_int(IT_WAIT_MS, 0,
+                                 "SELECT count(*) FROM sessions WHERE charger_id LIKE 'isc-sim-%' AND end_time IS NULL"),
+                     0);
+    assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE charger_id LIKE 'isc-sim-%' AND meter_anomaly"), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
     const struct CMUnitTest tests[] = {
         T(test_profiles_limit_the_charger_and_are_recorded),
         T(test_refused_profiles_are_not_applied),
+        T(test_ocppsim_sessions_and_profile_log),
     };
 #undef T
     return cmocka_run_group_tests_name("it_sim_charging", tests, group_setup, group_teardown);

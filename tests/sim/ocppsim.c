@@ -74,6 +74,16 @@
  * SignCertificate with a fresh P-256 key's CSR, CN = its id, O = ORG) and
  * answers the gateway's CertificateSigned; "certificates=N" counts the
  * chargers that got one.
+ *
+ * Smart Charging, for the load management tests and benchmark: in modes
+ * serve and demo the chargers are OCPP 1.6 Smart Charging chargers
+ * (tests/sim/charging.c: profiles applied, draw under the limits, energy
+ * integrated, MeterValues with Current.Import). In mode serve,
+ * --random-sessions, --meter-interval and --profile-log make the fleet
+ * charge on its own and log every profile it receives (tests/sim/fleet.c),
+ * --demand and --max-current shape what it draws, --seed makes it
+ * repeatable; the RESULT line adds profiles=N profiles_accepted=N clears=N
+ * meter_values=N sessions_started=N sessions_stopped=N ....
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -288,6 +298,7 @@ struct bench {
     /* serve: sessions, MeterValues and the profile log (NULL without those options) */
     struct fleet *fleet;
     FILE *profile_log;
+    int stopped_at_exit;           /* sessions stopped at the end (demo, serve --random-sessions) */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -352,7 +363,8 @@ static void usage(FILE *f)
             "drawn per charger (seeded). --random-sessions ON:OFF (serve): once served, each\n"
             "charger idles a random time (mean OFF s), charges on connector 1 with --id-tag\n"
             "(StartTransaction, StatusNotification Charging, SuspendedEVSE at 0 A) for a random time\n"
-            "(mean ON s), stops (StopTransaction Local, Available), and again. --meter-interval MS:\n"
+            "(mean ON s), stops (StopTransaction Local, Available), and again; at the end every\n"
+            "open session is stopped. --meter-interval MS:\n"
             "MeterValues every MS during every session (energy register, Power.Active.Import,\n"
             "Current.Import per phase, or as --current-values says). --profile-log FILE: one JSON\n"
             "line per profile CALL received: t_ms (from the start), charger, action, connector,\n"
@@ -1404,6 +1416,8 @@ static void serve_rejoin(struct bench *b)
     }
 }
 
+static int demo_stop_sessions(struct bench *b);
+
 /*
  * Serves until SIGINT/SIGTERM or --duration: greets the open chargers (those
  * whose boot round failed boot again), puts those the connect phase gave up
@@ -1456,6 +1470,8 @@ static void serve(struct bench *b)
                          b->tot.failed + seen_refused(&b->tot));
         }
     }
+    if (b->fleet && b->o.mean_on_s > 0)
+        b->stopped_at_exit = demo_stop_sessions(b);     /* nothing left open in the gateway */
     b->o.duration = (double)(time_mono_us() - t0) / 1e6;
     for (int i = 0; i < b->o.chargers; i++) {
         struct bench_charger *x = &b->bc[i];
@@ -1717,7 +1733,7 @@ static void serve_report(struct bench *b, int open_end, double cpu)
            " certificates=%d served=%d served_lines=%d upgrades_refused=%d refused_429=%d refused_503=%d"
            " connects_failed=%d errors=%" PRIu64 " callerrors=%" PRIu64 " timeouts=%" PRIu64 " boot_rejected=%d"
            " profiles=%d profiles_accepted=%d clears=%d meter_values=%d meter_values_answered=%d"
-           " sessions_started=%d sessions_stopped=%d sessions_start_failed=%d seed=%llu\n",
+           " sessions_started=%d sessions_stopped=%d sessions_start_failed=%d stops_at_exit=%d seed=%llu\n",
            b->calls, b->fu.starts_sent, b->fu.stops_sent, b->o.chargers, b->connected, b->refused, open_end,
            b->closed_during_run, b->reconnects, b->fu.starts_answered, b->fu.stops_answered,
            b->fu.followup_errors, b->max_outstanding, b->phase_ok, b->phase_err, b->o.duration, cpu,
@@ -1725,7 +1741,7 @@ static void serve_report(struct bench *b, int open_end, double cpu)
            b->tot.refused_503, b->tot.failed, seen_errors(&b->tot), b->tot.callerrors, b->tot.timeouts,
            b->tot.boot_rejected, b->fu.profiles_received, b->fu.profiles_accepted, b->fu.clears_received,
            b->fu.meter_values_sent, b->fu.meter_values_answered, fk.sessions_started, fk.sessions_stopped,
-           fk.starts_failed, b->o.seed);
+           fk.starts_failed, b->stopped_at_exit, b->o.seed);
     fflush(stdout);
 }
 
