@@ -65,6 +65,7 @@ struct config {
     char webhooks_retry_schedule[256]; /* "" = events.md's; seconds, comma-separated (tests shorten it) */
     int webhooks_disable_after;     /* seconds of failures only before an endpoint is disabled */
     char receipts_prefix[65];       /* receipts.prefix; "" = the node id (config_receipt_prefix) */
+    int tariffs_idle_power_w;       /* W (0 to 1000000): power at or below it is not charging (session cost) */
 };
 
 void config_defaults(struct config *c);

@@ -192,12 +192,13 @@ int store_admin_apikey_count_admin(struct store_admin *a, char *errbuf, size_t e
 /*
  * The pricing job (src/store/pricing_job.c): a thread with its own
  * connection to conninfo (copied) that prices the sessions a StopTransaction
- * left cost_state = 'pending' (sql/018), numbering their receipts
- * "<receipt_prefix>-NNNNNN" (sql/019; copied). NULL if the thread cannot
- * start. Stop joins it (a batch in progress finishes first). NULL is a no-op.
+ * left cost_state = 'pending' (sql/018) with tariffs.idle_power_w (W),
+ * numbering their receipts "<receipt_prefix>-NNNNNN" (sql/019; copied).
+ * NULL if the thread cannot start. Stop joins it (a batch in progress
+ * finishes first). NULL is a no-op.
  */
 struct store_pricing;
-struct store_pricing *store_pricing_start(const char *conninfo, const char *receipt_prefix);
+struct store_pricing *store_pricing_start(const char *conninfo, const char *receipt_prefix, int idle_power_w);
 void store_pricing_stop(struct store_pricing *p);
 
 #endif

@@ -132,6 +132,19 @@ enum store_stop_outcome {
     STORE_STOP_ORPHAN               /* unknown or foreign transaction: stored as orphan */
 };
 
+/*
+ * Work a STORE_OP_SQL job asks of the store thread on its rows, once they
+ * are read and before the job completes: off the loop, e.g. an active
+ * session's cost estimate (session_cost_estimate_rows, include/session_cost.h).
+ * fn may rewrite (free and replace) out.sql.values; col and arg are its own.
+ */
+struct store_job;
+struct store_rows_hook {
+    void (*fn)(struct store_job *job);  /* NULL = none */
+    int col;                            /* the column it works on */
+    int arg;
+};
+
 struct store_job {
     struct store_job *next;         /* queue link, owned by whoever holds the job */
     enum store_op op;
@@ -170,6 +183,7 @@ struct store_job {
             char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
             char *password;         /* the plain password once hashed (owned, never sent, wiped
                                        when freed): for the done callback (rest_job_password) */
+            struct store_rows_hook hook; /* run on the store thread over the rows read */
         } sql;
     } in;
 

@@ -325,7 +325,8 @@ int app_serve(const struct config *cfg)
         goto out;
     char receipt_prefix[65];
     config_receipt_prefix(cfg, receipt_prefix, sizeof receipt_prefix);
-    g.pricing = store_pricing_start(cfg->db_url, receipt_prefix);   /* session cost, off the loop */
+    g.pricing = store_pricing_start(cfg->db_url, receipt_prefix,   /* session cost, off the loop */
+                                    cfg->tariffs_idle_power_w);
     if (!g.pricing)
         goto out;
 

@@ -87,6 +87,7 @@ static const struct key keys[] = {
     STR("webhooks", "retry_schedule", webhooks_retry_schedule),
     INT("webhooks", "disable_after", webhooks_disable_after, 60, 365 * 86400),
     STR("receipts", "prefix", receipts_prefix),
+    INT("tariffs", "idle_power_w", tariffs_idle_power_w, 0, 1000000),
 };
 
 void config_defaults(struct config *c)
@@ -131,6 +132,7 @@ void config_defaults(struct config *c)
     c->webhooks_timeout = 10;
     c->webhooks_concurrency = 64;
     c->webhooks_disable_after = 5 * 86400;
+    c->tariffs_idle_power_w = 100;      /* PRICING_IDLE_POWER_W_DEFAULT (sites-and-tariffs.md) */
 }
 
 void config_free(struct config *c)

@@ -33,7 +33,7 @@ enum {
     C_START, C_END, C_VAT_PERCENT, C_HAS_SITE
 };
 
-/* the zone the pricing used (sql/019), else ocppgw_session_cost_inputs's rule (sql/018) */
+/* the zone the pricing used (sql/019), else ocppgw_session_cost_input's rule (sql/021) */
 static const char receipt_sql[] =
     "SELECT s.id, s.charger_id, c.site_id, s.status, s.cost_state, s.tariff_id, s.cost, s.cost_net,"
     " s.cost_vat, s.cost_breakdown::text, s.currency, s.receipt_number, c.name, st.name, st.street,"

@@ -383,6 +383,8 @@ static void read_sql(struct store_job *j, const PGresult *r)
             if (!PQgetisnull(r, row, col))
                 j->out.sql.values[(size_t)row * (size_t)j->out.sql.nfields + (size_t)col] =
                     xstrdup(PQgetvalue(r, row, col));
+    if (j->in.sql.hook.fn)
+        j->in.sql.hook.fn(j);
 }
 
 
