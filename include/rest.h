@@ -228,6 +228,15 @@ void rest_sql_owned(struct rest_request *r, char *sql, int nparams, const char *
  */
 void rest_sql_owned_password(struct rest_request *r, char *sql, int nparams, const char *const *params,
                              int password_param, int iterations, rest_sql_done done);
+/*
+ * As rest_sql (owned false: sql static) or rest_sql_owned (owned true), with
+ * hook (copied) run by the REST store thread over the rows before the job
+ * comes back (include/store_job.h, struct store_rows_hook): work that must
+ * not run on the loop, e.g. an active session's cost estimate.
+ */
+struct store_rows_hook;
+void rest_sql_hook(struct rest_request *r, const char *sql, bool owned, int nparams, const char *const *params,
+                   const struct store_rows_hook *hook, rest_sql_done done);
 /* The plain password of a job whose password parameter was hashed (borrowed), or NULL. */
 const char *rest_job_password(const struct store_job *job);
 /*
@@ -365,6 +374,7 @@ struct rest_settings {
     bool tls_client_ca;                 /* server.tls_ca is set too (profile 3: client certificates) */
     size_t stream_buffer;               /* events.stream_buffer: bytes waiting for one stream's client */
     int stream_keepalive_s;             /* events.stream_keepalive: seconds between ": keepalive" */
+    int idle_power_w;                   /* tariffs.idle_power_w: an active session's cost estimate */
 };
 /* Borrowed, for the framework's life; password_iterations is never 0 here. */
 const struct rest_settings *rest_settings(const struct rest_request *r);

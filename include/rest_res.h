@@ -182,6 +182,10 @@ void res_invalid(struct rest_request *r, const char *action, const char *resourc
  */
 void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
                     const char *scope_value, rest_sql_done done);
+/* The same, with hook run by the REST store thread over the page's rows; hook->col indexes spec->cols. */
+struct store_rows_hook;
+void res_list_start_hook(struct rest_request *r, const struct rest_list_spec *spec, const char *scope_value,
+                         const struct store_rows_hook *hook, rest_sql_done done);
 /*
  * Its completion: the {"data", "meta"} answer. For a collection under a
  * parent, 404 when the parent is missing (message names what) and 403 when

@@ -707,6 +707,7 @@ void http_init(struct gateway *g)
             .tls_client_ca = g->cfg.tls_ca != NULL && g->cfg.tls_ca[0] != '\0',
             .stream_buffer = (size_t)g->cfg.events_stream_buffer,
             .stream_keepalive_s = g->cfg.events_stream_keepalive,
+            .idle_power_w = g->cfg.tariffs_idle_power_w,
         },
     };
     struct rest_io io = {
