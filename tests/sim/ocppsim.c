@@ -1,8 +1,8 @@
 /*
  * ocppsim: the load generator behind `make bench`, also handy by hand.
  *
- *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect|serve
- *           --duration S [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
+ *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|sessions|connect|serve
+ *           --duration S [--meter-values 3] [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
  *           [--source-addrs N] [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
  *           [--event-loop poll|uv]
  *           serve: [--answer accept|reject|callerror|silence|disconnect|invalid]
@@ -24,7 +24,12 @@
  *     (Heartbeat, or MeterValues with a fresh timestamp and energy reading
  *     so that no two are alike), or with --interval one CALL per charger
  *     per interval (a fleet at a fixed rate, for latency without queueing),
- *     or, for mode connect, idle connections.
+ *     or, for mode connect, idle connections. Mode sessions: each charger
+ *     loops StartTransaction, --meter-values MeterValues (3), StopTransaction
+ *     on connector 1, one CALL outstanding; StopTransaction's latencies also
+ *     go into a histogram of their own (RESULT's stops=, stop_p50_ms=,
+ *     stop_p99_ms=, stop_max_ms=: a session's durable end, answered after
+ *     COMMIT).
  * Latencies go into a log-linear histogram (0.2 % resolution). The last line
  * of stdout is machine-readable: "RESULT key=value ...".
  *
@@ -110,8 +115,8 @@
 #define DEMO_CONNECTORS  2         /* demo: connector 1 charges on its own, 2 waits for commands */
 #define DEMO_TX_MAX      16
 
-enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT, MODE_SERVE, MODE_DEMO };
-static const char *const mode_names[] = { "heartbeat", "metervalues", "connect", "serve", "demo" };
+enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT, MODE_SERVE, MODE_DEMO, MODE_SESSIONS };
+static const char *const mode_names[] = { "heartbeat", "metervalues", "connect", "serve", "demo", "sessions" };
 #define MODES ((int)(sizeof mode_names / sizeof mode_names[0]))
 
 struct options {
@@ -156,6 +161,8 @@ struct options {
     const char *id_tag;            /* --id-tag: the tag of the demo's own sessions */
     int session_s;                 /* --session: how long the demo's own sessions last */
     int pause_s;                   /* --pause: between them */
+    /* sessions */
+    int meter_values;              /* --meter-values: MeterValues per session */
 };
 
 enum phase { PH_WAIT, PH_CONNECTING, PH_OPEN, PH_DEAD };
@@ -187,6 +194,9 @@ struct bench_charger {
     int64_t next_cycle_us;         /* connector 1: when the own session starts, or stops */
     int64_t start_sent_us;         /* the own StartTransaction went out, no transaction yet (0: none) */
     bool told_invalid;             /* the hint about an unknown idTag was printed */
+    /* sessions: 0 StartTransaction next, 1..meter_values MeterValues, then StopTransaction */
+    int sess_step;
+    const char *sess_action;       /* the outstanding CALL's action */
 };
 
 /* ---- latency histogram: exact below 1024 us, then 512 buckets per octave ---- */
@@ -276,6 +286,8 @@ struct bench {
     struct hist h;
     uint64_t msgs;
     const char *action;
+    struct hist h_stop;            /* sessions: StopTransaction only */
+    uint64_t stops;
 
     /* serve: the answers, and what chargers that are gone had counted */
     struct sim_answers answers;
@@ -312,7 +324,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect|serve|demo\n"
+            "usage: ocppsim --host HOST --port PORT --chargers N\n"
+            "               --mode heartbeat|metervalues|sessions|connect|serve|demo [--meter-values 3]\n"
             "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
             "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--source-addrs N]\n"
             "               [--ramp PER_SECOND] [--boot] [--timeout MS] [--interval MS] [--quiet]\n"
@@ -422,13 +435,14 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "max-current", required_argument, NULL, 1004 },
         { "seed", required_argument, NULL, 1005 },
         { "current-values", required_argument, NULL, 1006 },
+        { "meter-values", required_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
     *o = (struct options){ .host = "127.0.0.1", .mode = MODE_HEARTBEAT, .duration = -1,
                            .timeout_ms = 30000, .answer = SIM_ANSWER_ACCEPT, .id_tag = "DEMO-TAG",
                            .session_s = 60, .pause_s = 20, .reconnect_min_ms = 1000,
-                           .reconnect_max_ms = 30000, .max_connecting = MAX_CONNECTING };
+                           .reconnect_max_ms = 30000, .max_connecting = MAX_CONNECTING, .meter_values = 3 };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -516,6 +530,10 @@ static bool parse_options(int argc, char **argv, struct options *o)
             if (!*optarg || strlen(optarg) > 20)
                 goto bad;
             o->id_tag = optarg;
+            break;
+        case 'V':
+            if (!simopt_int(optarg, 0, 1000, &o->meter_values))
+                goto bad;
             break;
         case 'S':
             if (!simopt_int(optarg, 1, 86400, &o->session_s))
@@ -950,8 +968,11 @@ static void payload_for(struct bench *b, struct bench_charger *x, const char *ac
         snprintf(buf, cap, "{\"chargePointVendor\":\"ocppgw-bench\",\"chargePointModel\":\"ocppsim\","
                            "\"chargePointSerialNumber\":\"%s\",\"firmwareVersion\":\"1.0\"}", x->id);
     } else if (!strcmp(action, "StartTransaction")) {
-        snprintf(buf, cap, "{\"connectorId\":1,\"idTag\":\"%.20s\",\"meterStart\":0,\"timestamp\":\"%s\"}",
-                 x->id, ts);
+        snprintf(buf, cap, "{\"connectorId\":1,\"idTag\":\"%.20s\",\"meterStart\":%.0f,\"timestamp\":\"%s\"}",
+                 x->id, x->energy_wh, ts);
+    } else if (!strcmp(action, "StopTransaction")) {
+        snprintf(buf, cap, "{\"transactionId\":%" PRId64 ",\"meterStop\":%.0f,\"timestamp\":\"%s\","
+                           "\"reason\":\"Local\"}", x->tx_id, x->energy_wh, ts);
     } else if (!strcmp(action, "StatusNotification")) {
         snprintf(buf, cap, "{\"connectorId\":1,\"errorCode\":\"NoError\",\"status\":\"Available\","
                            "\"timestamp\":\"%s\"}", ts);
@@ -983,9 +1004,46 @@ static bool send_action(struct bench *b, struct bench_charger *x, const char *ac
     return true;
 }
 
+static int64_t reply_tx_id(const char *reply);
+
+/* mode sessions: the action of the charger's step */
+static const char *session_action(const struct bench *b, const struct bench_charger *x)
+{
+    if (x->sess_step == 0)
+        return "StartTransaction";
+    return x->sess_step <= b->o.meter_values ? "MeterValues" : "StopTransaction";
+}
+
 static void send_one(struct bench *b, struct bench_charger *x)
 {
+    if (b->o.mode == MODE_SESSIONS && b->sending) {
+        x->sess_action = session_action(b, x);
+        send_action(b, x, x->sess_action);
+        return;
+    }
     send_action(b, x, b->action);
+}
+
+/* mode sessions: the answer to x's CALL moves it on (a refused start is tried again) */
+static void session_step(struct bench *b, struct bench_charger *x, bool ok, int64_t latency_us)
+{
+    const char *a = x->sess_action;
+    x->sess_action = NULL;
+    if (!a)
+        return;
+    if (!strcmp(a, "StartTransaction")) {
+        x->tx_id = ok ? reply_tx_id(sim_last_reply(x->c)) : 0;
+        x->sess_step = x->tx_id ? 1 : 0;
+    } else if (!strcmp(a, "StopTransaction")) {
+        if (b->measuring) {
+            hist_add(&b->h_stop, latency_us);
+            b->stops++;
+        }
+        x->tx_id = 0;
+        x->sess_step = 0;
+    } else {
+        x->sess_step++;
+    }
 }
 
 static int64_t reply_tx_id(const char *reply)
@@ -1019,7 +1077,9 @@ static void on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool
     if (!x)
         return;
     x->outstanding = false;
-    if (!strcmp(b->action, "StartTransaction") && ok)
+    if (b->o.mode == MODE_SESSIONS && x->sess_action)
+        session_step(b, x, ok, latency_us);
+    else if (!strcmp(b->action, "StartTransaction") && ok)
         x->tx_id = reply_tx_id(sim_last_reply(c));
     if (!strcmp(b->action, "BootNotification")) {
         x->booted = ok && boot_accepted(sim_last_reply(c));
@@ -1838,7 +1898,8 @@ int main(int argc, char **argv)
         else if (b->o.mode == MODE_CONNECT)
             hold(b);
         else
-            run_load(b, b->o.mode == MODE_HEARTBEAT ? "Heartbeat" : "MeterValues");
+            run_load(b, b->o.mode == MODE_HEARTBEAT ? "Heartbeat"
+                        : b->o.mode == MODE_SESSIONS ? "Sessions" : "MeterValues");
     }
     int open_end = 0;
     for (int i = 0; i < b->o.chargers; i++)
@@ -1865,16 +1926,23 @@ int main(int argc, char **argv)
         printf("latency     p50 %.2f ms, p99 %.2f ms, max %.2f ms, mean %.2f ms\n", hist_pct_ms(&b->h, 50),
                hist_pct_ms(&b->h, 99), (double)b->h.max_us / 1000.0,
                b->h.count ? b->h.sum_us / (double)b->h.count / 1000.0 : 0);
+        if (b->o.mode == MODE_SESSIONS)
+            printf("stops       %" PRIu64 " StopTransaction: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", b->stops,
+                   hist_pct_ms(&b->h_stop, 50), hist_pct_ms(&b->h_stop, 99), (double)b->h_stop.max_us / 1000.0);
         printf("errors      %" PRIu64 " CALLERROR, %" PRIu64 " timeouts (> %d ms)%s\n", b->callerrors,
                b->timeouts, b->o.timeout_ms,
                start_failed ? ", some StartTransactions gave no transactionId" : "");
     }
     printf("RESULT mode=%s chargers=%d connected=%d refused=%d open_end=%d closed=%d msgs=%" PRIu64
            " duration_s=%.1f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f callerrors=%" PRIu64
-           " timeouts=%" PRIu64 " start_failed=%d sim_cpu_s=%.1f\n",
+           " timeouts=%" PRIu64 " start_failed=%d sim_cpu_s=%.1f",
            mode_names[b->o.mode], b->o.chargers, b->connected, b->refused, open_end, b->closed_during_run,
            b->msgs, b->o.duration, rate, hist_pct_ms(&b->h, 50), hist_pct_ms(&b->h, 99),
            (double)b->h.max_us / 1000.0, b->callerrors, b->timeouts, start_failed, cpu);
+    if (b->o.mode == MODE_SESSIONS)     /* the StopTransactions alone */
+        printf(" stops=%" PRIu64 " stop_p50_ms=%.2f stop_p99_ms=%.2f stop_max_ms=%.2f", b->stops,
+               hist_pct_ms(&b->h_stop, 50), hist_pct_ms(&b->h_stop, 99), (double)b->h_stop.max_us / 1000.0);
+    putchar('\n');
     fflush(stdout);
     rc = b->connected == 0 || (b->o.mode != MODE_CONNECT && b->msgs == 0) ? 1 : 0;
 out:
