@@ -27,7 +27,9 @@
 #               latency (answered after COMMIT) p50/p99 with and without a
 #               default tariff: BENCH_COST_CHARGERS chargers (ocppsim --mode
 #               sessions) each looping StartTransaction, BENCH_COST_MVS
-#               MeterValues, StopTransaction, one CALL outstanding; no tariff
+#               MeterValues, StopTransaction, one CALL every
+#               BENCH_COST_INTERVAL ms (a fleet below saturation: latency,
+#               not queueing; 0 = one CALL always outstanding); no tariff
 #               and tariff (energy+time+idle, two windows) alternate, twice
 #               each; then the pricing job's throughput: every session of
 #               the tariff runs marked pending again at once, seconds until
@@ -61,7 +63,7 @@
 # duration), BENCH_WH_CONCURRENCY (16), BENCH_WH_KILL_EVENTS (half the burst;
 # 0 skips the kill -9), BENCH_SSE_STREAMS (1000), BENCH_SSE_RATE (10/s per
 # stream), BENCH_SSE_SECONDS (the duration),
-# BENCH_COST_CHARGERS (2000; quick 200), BENCH_COST_MVS (3),
+# BENCH_COST_CHARGERS (2000; quick 200), BENCH_COST_MVS (3), BENCH_COST_INTERVAL (2000 ms),
 # BENCH_RESTART_CHARGERS (19000; at most what the fd limits allow),
 # BENCH_RESTART_SOURCES ("253 20": one restart per count of source addresses),
 # BENCH_RESTART=0 skips the restart scenario,
@@ -115,6 +117,7 @@ WH_KILL=${BENCH_WH_KILL_EVENTS:-$(( WH_BURST / 2 ))}
 SSE_RATE=${BENCH_SSE_RATE:-10}
 SSE_SECS=${BENCH_SSE_SECONDS:-$DUR}
 COST_MVS=${BENCH_COST_MVS:-3}
+COST_IV=${BENCH_COST_INTERVAL:-2000}
 SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse restart} "
 [ "${BENCH_RESTART:-1}" = 0 ] && SCENARIOS=${SCENARIOS/ restart / }
 # want NAME: whether scenario NAME is to run
@@ -479,13 +482,16 @@ if want cost; then
         for v in none tariff; do
             if [ "$v" = tariff ]; then cost_default true; else cost_default false; fi
             psql "$conn" -qc CHECKPOINT >/dev/null 2>&1 || true
-            load "cost: $v #$i" sessions "$COST_N" "C${v:0:1}$i-" --meter-values "$COST_MVS" --timeout 60000
+            cost_args=(--meter-values "$COST_MVS" --timeout 60000)
+            [ "$COST_IV" -gt 0 ] && cost_args+=(--interval "$COST_IV")
+            load "cost: $v #$i" sessions "$COST_N" "C${v:0:1}$i-" "${cost_args[@]}"
             cost_p50[$v$i]=$(num stop_p50_ms "$result"); cost_p99[$v$i]=$(num stop_p99_ms "$result")
             sessions=$(psql "$conn" -Atc "SELECT count(*) || ' completed, ' || count(*) FILTER (WHERE cost_state = 'final'
                                              AND cost IS NOT NULL) || ' priced, ' || count(*) FILTER (WHERE cost_state
                                              = 'pending') || ' pending' FROM sessions
                                            WHERE charger_id LIKE 'C${v:0:1}$i-%' AND status = 'completed'")
-            cost_lines+=("cost: $v #$i, $COST_N chargers x (Start, $COST_MVS MeterValues, Stop), ${DUR} s:\
+            cost_lines+=("cost: $v #$i, $COST_N chargers x (Start, $COST_MVS MeterValues, Stop), one CALL per\
+ ${COST_IV} ms each (0: always one outstanding), ${DUR} s:\
  StopTransaction $(num stops "$result") answered, p50 ${cost_p50[$v$i]} ms, p99 ${cost_p99[$v$i]} ms,\
  max $(num stop_max_ms "$result") ms; all CALLs $(num rate "$result")/s; sessions at the end: $sessions;\
  load average $(load_avg)")
