@@ -293,6 +293,14 @@ enum core_cmd_outcome {
 };
 const char *core_cmd_outcome_name(enum core_cmd_outcome o); /* NULL, "answered", "callError", ... */
 
+/* Who asked for a command (table commands, column origin). */
+enum core_cmd_origin {
+    CORE_CMD_ORIGIN_API = 0,        /* an API client (REST) */
+    CORE_CMD_ORIGIN_GATEWAY,        /* the gateway itself (CertificateSigned, a stored power limit) */
+    CORE_CMD_ORIGIN_LOAD            /* the load manager (SetChargingProfile of a balanced site) */
+};
+const char *core_cmd_origin_name(enum core_cmd_origin o); /* "api", "gateway", "load" */
+
 /* A snapshot of a command; every pointer borrowed, valid for the call it is given to. */
 struct core_command_view {
     const char *id;
@@ -310,7 +318,7 @@ struct core_command_view {
     int32_t transaction_id;         /* remote start: its transaction; remote stop: the one stopped */
     int64_t api_key_id;             /* who asked (0: nobody known) */
     const char *request_id;         /* X-Request-Id of the asking request, or NULL */
-    bool by_gateway;                /* the gateway's own command (CertificateSigned), not an API client's */
+    enum core_cmd_origin origin;    /* who asked: an API client, the gateway, the load manager */
     int64_t created_ms, sent_ms, answered_ms, completed_ms; /* 0 = not yet */
     int64_t answer_us;              /* CALL sent to answer received (io->mono_us), -1 if none */
     int64_t queued_us;              /* submitted to CALL sent: waiting for the charger's earlier
@@ -335,7 +343,7 @@ struct core_command_req {
     const char *payload_json;       /* schema-valid JSON text (validated by the caller), copied */
     int64_t api_key_id;
     const char *request_id;         /* copied; may be NULL */
-    bool by_gateway;                /* the gateway asks, not an API client (stored origin "gateway") */
+    enum core_cmd_origin origin;    /* who asks (stored as its name: "api", "gateway", "load") */
     /* RemoteStartTransaction: what to match the StartTransaction against */
     const char *start_id_tag;       /* idTag of the payload */
     int start_connector_id;         /* 0 = any connector */

@@ -105,7 +105,7 @@ struct store_command {
     char *error_code;
     char *error_description;
     char *request_id;
-    char origin[12];                /* "api" or "gateway" (who asked) */
+    char origin[12];                /* "api", "gateway" or "load" (who asked: core_cmd_origin_name) */
     int64_t api_key_id;             /* 0 = NULL */
     int64_t session_id;             /* 0 = NULL */
     int32_t transaction_id;         /* 0 = NULL */

@@ -72,7 +72,7 @@ struct core_command {
     int32_t transaction_id;
     int64_t api_key_id;
     char *request_id;
-    bool by_gateway;
+    enum core_cmd_origin origin;
     int64_t created_ms, sent_ms, answered_ms, completed_ms;
     int64_t created_us, sent_us, answered_us; /* io->mono_us */
     struct core_cmd_waiter *waiters;

@@ -338,7 +338,7 @@ void core_on_csr_signed(struct core *c, const char *charger_id, const char *payl
     }
     struct core_command_req req = {
         .charger_id = charger_id, .action = OCPP_ACTION_CERTIFICATE_SIGNED, .payload_json = payload_json,
-        .by_gateway = true,
+        .origin = CORE_CMD_ORIGIN_GATEWAY,
     };
     char id[CORE_CMD_ID_LEN + 1];
     enum core_call_err err = core_command_submit(c, &req, NULL, NULL, id, NULL);
