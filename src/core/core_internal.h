@@ -5,6 +5,9 @@
  *   core_calls.c    the CALL slot under each command: per-charger queue, one
  *                   in flight, deadlines, the charger's answers
  *   core_commands.c commands: ids, stored rows, session waits, stop dedup
+ *   core_sites.c    the site registry (load management configuration)
+ *   core_power_limit.c a charger's power limit (ChargePointMaxProfile) sent as a command
+ *   core_load_hooks.c where the load manager hears of configuration changes
  */
 #ifndef OCPPGW_CORE_INTERNAL_H
 #define OCPPGW_CORE_INTERNAL_H
@@ -114,6 +117,10 @@ struct core_charger {
     /* the last StatusNotification of each connector this run (for remote start checks) */
     struct core_connector_status *connectors;
     int n_connectors;
+    /* load management (sql/020): from the chargers row */
+    char site_id[STORE_SITE_ID_MAX + 1];    /* "" = no site */
+    int32_t max_current_da;                 /* rated per phase (maxAvailableCurrent), LOAD_NONE unknown */
+    int32_t power_limit_da;                 /* PUT /power-limit, LOAD_NONE none */
 };
 
 struct core_connector_status {
@@ -154,6 +161,7 @@ struct core {
     size_t connected;
     size_t unauthenticated;                 /* chargers admitted without credentials (profile 0, no key) */
     uint64_t registry_seq;                  /* counts registry changes (core_registry_mark) */
+    struct hmap *sites;                     /* site id -> struct core_site (core_sites.c) */
     size_t jobs_out;
     int64_t next_flush_ms;
     unsigned char process_key[32];
@@ -169,6 +177,23 @@ void core_emit(struct core *c, enum core_event_kind kind, const char *charger_id
 void core_security_event(struct core *c, const char *charger_id, const char *kind,
                          const char *detail);
 struct core_conn *core_conn_get(const struct core *c, uint64_t conn_id);
+
+/* core_sites.c */
+void core_sites_free(struct core *c);
+
+/*
+ * core_load_hooks.c: the load manager's ears (the lead's core_load.c
+ * replaces the stubs). Called on the loop thread after the registry took
+ * the change: a site's row changed, was added or deleted (site_id; the site
+ * is core_site_get()'s, NULL when deleted); a charger's site, rated current
+ * or power limit changed (ch, its new values in place).
+ */
+void core_load_on_site_changed(struct core *c, const char *site_id);
+void core_load_on_charger_changed(struct core *c, struct core_charger *ch);
+
+/* core_power_limit.c (core_power_limit_command() is in core.h) */
+/* A booted charger (registration Accepted) with a stored limit gets it (origin gateway). */
+void core_power_limit_on_boot(struct core *c, struct core_charger *ch);
 
 /* core_calls.c */
 /* Queues cmd's CALL to its charger (sent at once if nothing is in flight). */

@@ -105,6 +105,7 @@ static void on_boot(struct core *c, struct core_conn *conn, const char *msg_id, 
     log_info(ch->id, "boot: %s %s firmware %s -> %s", req->boot.vendor, req->boot.model,
              req->boot.firmware[0] ? req->boot.firmware : "-", reg[ch->registration]);
     core_emit(c, CORE_EV_CHARGER_BOOTED, ch->id, -1, 0, 0, reg[ch->registration], req->boot.model);
+    core_power_limit_on_boot(c, ch);
 }
 
 static void on_heartbeat(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req)
@@ -430,12 +431,16 @@ static void answer_committed(struct core *c, struct store_job *job)
 
 void core_on_db_result(struct core *c, struct store_job *job)
 {
-    if (job->op != STORE_OP_CHARGER_CHANGED && c->jobs_out > 0)
+    if (job->op != STORE_OP_CHARGER_CHANGED && job->op != STORE_OP_SITE_CHANGED && c->jobs_out > 0)
         c->jobs_out--;
     switch (job->op) {
     case STORE_OP_CHARGER_CHANGED:
         if (job->status == STORE_OK && !core_charger_read_is_stale(c, &job->out.charger))
             core_charger_upsert(c, &job->out.charger);
+        break;
+    case STORE_OP_SITE_CHANGED:
+        if (job->status == STORE_OK)
+            core_site_upsert(c, &job->out.site);
         break;
     case STORE_OP_AUTHORIZE:
     case STORE_OP_START_TX:

@@ -1,0 +1,60 @@
+/*
+ * A charger's power limit (PUT /v1/chargers/{id}/power-limit, sql/020's
+ * chargers.power_limit) as OCPP 1.6 Smart Charging: a ChargePointMaxProfile
+ * on connector 0 under a chargingProfileId reserved for it, sent through
+ * the command path like any REST command (one CALL at a time per charger,
+ * stored, listed in GET /v1/chargers/{id}/commands). REST sends it when the
+ * limit is set; the core sends the stored one again when the charger boots
+ * (BootNotification answered Accepted), since a charger may forget its
+ * profiles when it restarts. Clearing removes the profiles of that purpose
+ * at the gateway's stack level.
+ */
+#include <stdio.h>
+
+#include "core_internal.h"
+#include "util.h"
+
+/* The payload (a schema-valid SetChargingProfile or ClearChargingProfile) into buf. */
+static enum ocpp_action payload(const struct core *c, int32_t limit_da, char *buf, size_t cap)
+{
+    if (limit_da < 0) {
+        snprintf(buf, cap,
+                 "{\"connectorId\":0,\"chargingProfilePurpose\":\"ChargePointMaxProfile\",\"stackLevel\":%d}",
+                 c->cfg.load_stack_level);
+        return OCPP_ACTION_CLEAR_CHARGING_PROFILE;
+    }
+    /* Relative: the single period holds from whenever the charger takes the profile on */
+    snprintf(buf, cap,
+             "{\"connectorId\":0,\"csChargingProfiles\":{\"chargingProfileId\":%d,\"stackLevel\":%d,"
+             "\"chargingProfilePurpose\":\"ChargePointMaxProfile\",\"chargingProfileKind\":\"Relative\","
+             "\"chargingSchedule\":{\"chargingRateUnit\":\"A\",\"chargingSchedulePeriod\":"
+             "[{\"startPeriod\":0,\"limit\":%d.%d}]}}}",
+             CORE_POWER_LIMIT_PROFILE_ID, c->cfg.load_stack_level, limit_da / 10, limit_da % 10);
+    return OCPP_ACTION_SET_CHARGING_PROFILE;
+}
+
+enum core_call_err core_power_limit_command(struct core *c, const struct core_command_req *req,
+                                            int32_t limit_da, core_command_cb cb, void *user,
+                                            char *out_id)
+{
+    char buf[512];
+    struct core_command_req q = *req;
+    q.action = payload(c, limit_da, buf, sizeof buf);
+    q.payload_json = buf;
+    return core_command_submit(c, &q, cb, user, out_id, NULL);
+}
+
+void core_power_limit_on_boot(struct core *c, struct core_charger *ch)
+{
+    if (ch->power_limit_da < 0 || ch->registration != OCPP_REG_ACCEPTED)
+        return;
+    struct core_command_req req = { .charger_id = ch->id, .origin = CORE_CMD_ORIGIN_GATEWAY };
+    char id[CORE_CMD_ID_LEN + 1];
+    enum core_call_err err = core_power_limit_command(c, &req, ch->power_limit_da, NULL, NULL, id);
+    if (err != CORE_CALL_OK)
+        log_warn(ch->id, "power limit %d.%d A not sent at boot: %s", ch->power_limit_da / 10,
+                 ch->power_limit_da % 10, err == CORE_CALL_ERR_QUEUE_FULL ? "queue full" : "cannot queue");
+    else
+        log_info(ch->id, "power limit %d.%d A sent at boot: command %s", ch->power_limit_da / 10,
+                 ch->power_limit_da % 10, id);
+}
