@@ -194,6 +194,8 @@ void core_load_on_charger_changed(struct core *c, struct core_charger *ch);
 /* core_power_limit.c (core_power_limit_command() is in core.h) */
 /* A booted charger (registration Accepted) with a stored limit gets it (origin gateway). */
 void core_power_limit_on_boot(struct core *c, struct core_charger *ch);
+/* The charger's current limit (its power_limit_da; LOAD_NONE clears) as a gateway command; why for the log. */
+void core_power_limit_send(struct core *c, struct core_charger *ch, const char *why);
 
 /* core_calls.c */
 /* Queues cmd's CALL to its charger (sent at once if nothing is in flight). */

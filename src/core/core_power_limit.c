@@ -44,17 +44,24 @@ enum core_call_err core_power_limit_command(struct core *c, const struct core_co
     return core_command_submit(c, &q, cb, user, out_id, NULL);
 }
 
-void core_power_limit_on_boot(struct core *c, struct core_charger *ch)
+void core_power_limit_send(struct core *c, struct core_charger *ch, const char *why)
 {
-    if (ch->power_limit_da < 0 || ch->registration != OCPP_REG_ACCEPTED)
-        return;
     struct core_command_req req = { .charger_id = ch->id, .origin = CORE_CMD_ORIGIN_GATEWAY };
-    char id[CORE_CMD_ID_LEN + 1];
+    char id[CORE_CMD_ID_LEN + 1], limit[32];
+    if (ch->power_limit_da >= 0)
+        snprintf(limit, sizeof limit, "%d.%d A", ch->power_limit_da / 10, ch->power_limit_da % 10);
+    else
+        snprintf(limit, sizeof limit, "none");
     enum core_call_err err = core_power_limit_command(c, &req, ch->power_limit_da, NULL, NULL, id);
     if (err != CORE_CALL_OK)
-        log_warn(ch->id, "power limit %d.%d A not sent at boot: %s", ch->power_limit_da / 10,
-                 ch->power_limit_da % 10, err == CORE_CALL_ERR_QUEUE_FULL ? "queue full" : "cannot queue");
+        log_warn(ch->id, "power limit (%s, %s) not sent: %s", limit, why,
+                 err == CORE_CALL_ERR_QUEUE_FULL ? "queue full" : "cannot queue");
     else
-        log_info(ch->id, "power limit %d.%d A sent at boot: command %s", ch->power_limit_da / 10,
-                 ch->power_limit_da % 10, id);
+        log_info(ch->id, "power limit (%s, %s) sent: command %s", limit, why, id);
+}
+
+void core_power_limit_on_boot(struct core *c, struct core_charger *ch)
+{
+    if (ch->power_limit_da >= 0 && ch->registration == OCPP_REG_ACCEPTED)
+        core_power_limit_send(c, ch, "boot");
 }
