@@ -5,8 +5,9 @@
  * loadBalancing (defaults, 422 naming each bad field, the rules that join
  * two fields checked on the merged row, a PATCH merging loadBalancing member
  * by member, effectiveMaxCurrent the lower of the two limits); a token's
- * priority; the site registry of a second gateway on the same database
- * following a change (NOTIFY ocppgw_site).
+ * priority; the site registry (src/core/core_sites.c) of a second gateway
+ * on the same database loading the sites at start and following each change
+ * (NOTIFY ocppgw_site).
  *
  * Site ids and tags start with "ilc-".
  */
@@ -242,6 +243,56 @@ static void test_token_priority(void **state)
                        " AND (data->>'idTag') = 'ilc-tag1' AND (data->>'priority')::int = 5") >= 1);
 }
 
+static bool log_has(struct gw *g, const char *s, int timeout_ms)
+{
+    for (int64_t end = it_now_ms() + timeout_ms;;) {
+        if (gw_log_contains(g, s))
+            return true;
+        if (it_now_ms() >= end)
+            return false;
+        it_pause(NULL, 50);
+    }
+}
+
+/*
+ * Another gateway on the same database: its site registry loads the sites
+ * at start and follows each change made through the first one (NOTIFY
+ * ocppgw_site), the effective limit computed as the REST answer shows it.
+ */
+static void test_second_gateway_follows_site_changes(void **state)
+{
+    (void)state;
+    struct api_resp *r = api_post(PORT, admin, "/v1/sites", "{\"id\":\"ilc-two\",\"maxCurrent\":40}");
+    api_expect(r, 201);
+    api_free(r);
+    struct gw_opts go = { .name = "it_load_config-2" };
+    W.gw2 = gw_start(&go);
+    if (!log_has(W.gw2, "site registry: site 'ilc-two' added: limit 40.0 A, load balancing off", IT_WAIT_MS))
+        fail_msg("the second gateway did not load site ilc-two at start (log %s)", gw_log_path(W.gw2));
+
+    r = api_patch(PORT, admin, "/v1/sites/ilc-two",
+                  "{\"maxPower\":11000,\"loadBalancing\":{\"enabled\":true,\"strategy\":\"priority\"}}");
+    api_expect(r, 200);
+    api_free(r);
+    /* 11000 W / (230 V x 3) = 15.94 A -> 15.9 A, below maxCurrent 40 */
+    if (!log_has(W.gw2, "site registry: site 'ilc-two' changed: limit 15.9 A, load balancing on (priority)",
+                 IT_WAIT_MS))
+        fail_msg("the second gateway did not follow the change of site ilc-two (log %s)", gw_log_path(W.gw2));
+    /* a new site and a deleted one too */
+    r = api_post(PORT, admin, "/v1/sites", "{\"id\":\"ilc-three\"}");
+    api_expect(r, 201);
+    api_free(r);
+    if (!log_has(W.gw2, "site registry: site 'ilc-three' added: no limit, load balancing off", IT_WAIT_MS))
+        fail_msg("the second gateway did not learn of site ilc-three");
+    r = api_delete(PORT, admin, "/v1/sites/ilc-three");
+    api_expect(r, 204);
+    api_free(r);
+    if (!log_has(W.gw2, "site registry: site 'ilc-three' deleted", IT_WAIT_MS))
+        fail_msg("the second gateway did not forget site ilc-three");
+    /* the first gateway follows its own writes the same way */
+    assert_true(log_has(W.gw, "site registry: site 'ilc-two' changed: limit 15.9 A", IT_WAIT_MS));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -250,6 +301,7 @@ int main(void)
         T(test_site_load_fields_422),
         T(test_site_patch_merges_load_balancing),
         T(test_token_priority),
+        T(test_second_gateway_follows_site_changes),
     };
     return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }
