@@ -3,7 +3,10 @@
  * "Sites"): list (offset pages), create, read, change, delete. A site has a
  * name, the IANA zone its local times are shown in (a zone of the system tz
  * database, default UTC), a postal address (an object of four columns; the
- * country an assigned ISO 3166-1 alpha-2 code) and a position; every answer
+ * country an assigned ISO 3166-1 alpha-2 code), a position, and the
+ * configuration of load management (load-management.md: maxCurrent,
+ * maxPower, loadBalancing stored in columns of their own so that a PATCH
+ * merges it member by member; effectiveMaxCurrent read-only); every answer
  * counts its chargers. Chargers join and leave a site through their own
  * resource (PATCH /v1/chargers/{id} {"siteId": ...}), and GET
  * /v1/sites/{id}/chargers is the chargers list of one site (res_chargers.c).
