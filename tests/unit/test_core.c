@@ -2405,7 +2405,11 @@ static void test_power_limit_sent_at_boot(void **state)
     boot(fx, conn, "b-2");
     assert_int_equal(fx->f.n_calls, calls + 1);
     assert_int_equal(fx->f.calls[calls].action, OCPP_ACTION_SET_CHARGING_PROFILE);
-    assert_non_null(strstr(fx->f.calls[calls].payload, "\"limit\":12.5}"));
+    {
+        size_t n = core_fake_job_count(&fx->f, STORE_OP_COMMAND);
+        assert_non_null(strstr(core_fake_job(&fx->f, STORE_OP_COMMAND, n - 1)->in.command.payload,
+                               "\"limit\":12.5}"));
+    }
     core_on_call_result(fx->c, conn, fx->f.calls[calls].msg_id,
                         &(struct core_answer){ .payload_json = ACCEPTED, .status = "Accepted" });
 
