@@ -254,6 +254,7 @@ static void charger_forget(struct core *c, struct core_charger *ch)
         conn_close(c, ch->conn, 1008, "charger removed");
     }
     core_calls_fail_charger(c, ch, CORE_CMD_DISCONNECTED);
+    core_power_limit_forget(c, ch);
     if (open_door(ch))
         c->unauthenticated--;
     hmap_del_str(c->chargers, ch->id);
@@ -326,8 +327,12 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
     ch->auto_registered = false;
     if (open_door(ch))
         c->unauthenticated++;
-    if (take_load_fields(ch, row))
+    int32_t limit_before = ch->power_limit_da;
+    if (take_load_fields(ch, row)) {
+        if (ch->power_limit_da != limit_before && ch->conn)
+            core_power_limit_changed(c, ch);
         core_load_on_charger_changed(c, ch);
+    }
 }
 
 struct sync_ctx {
@@ -926,6 +931,7 @@ int core_expire(struct core *c)
     int64_t now = core_now(c);
     core_calls_expire(c, now);
     core_cmds_expire(c, now);
+    core_power_limit_expire(c, now);
     if (now >= c->next_flush_ms) {
         c->next_flush_ms = now + c->cfg.last_seen_flush_ms;
         struct store_job *job = store_job_new(STORE_OP_LAST_SEEN);

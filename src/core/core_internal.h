@@ -121,6 +121,8 @@ struct core_charger {
     char site_id[STORE_SITE_ID_MAX + 1];    /* "" = no site */
     int32_t max_current_da;                 /* rated per phase (maxAvailableCurrent), LOAD_NONE unknown */
     int32_t power_limit_da;                 /* PUT /power-limit, LOAD_NONE none */
+    int64_t limit_due_ms;                   /* a power limit change seen while connected, sent then
+                                               unless this process sends it first (0 = none) */
 };
 
 struct core_connector_status {
@@ -162,6 +164,7 @@ struct core {
     size_t unauthenticated;                 /* chargers admitted without credentials (profile 0, no key) */
     uint64_t registry_seq;                  /* counts registry changes (core_registry_mark) */
     struct hmap *sites;                     /* site id -> struct core_site (core_sites.c) */
+    size_t limits_due;                      /* chargers with limit_due_ms set (core_power_limit.c) */
     size_t jobs_out;
     int64_t next_flush_ms;
     unsigned char process_key[32];
@@ -196,6 +199,17 @@ void core_load_on_charger_changed(struct core *c, struct core_charger *ch);
 void core_power_limit_on_boot(struct core *c, struct core_charger *ch);
 /* The charger's current limit (its power_limit_da; LOAD_NONE clears) as a gateway command; why for the log. */
 void core_power_limit_send(struct core *c, struct core_charger *ch, const char *why);
+/*
+ * The registry saw the connected charger's power limit change (a NOTIFY of
+ * a change made through another gateway, a reload): it is sent after a
+ * grace period, unless core_power_limit_command() sends that limit first
+ * (this process's REST, whose committed row may come after the NOTIFY).
+ */
+void core_power_limit_changed(struct core *c, struct core_charger *ch);
+/* Sends the limits whose grace period is over (core_expire). */
+void core_power_limit_expire(struct core *c, int64_t now);
+/* The charger leaves the registry: forget its pending limit. */
+void core_power_limit_forget(struct core *c, struct core_charger *ch);
 
 /* core_calls.c */
 /* Queues cmd's CALL to its charger (sent at once if nothing is in flight). */

@@ -7,9 +7,15 @@
  * limit is set; the core sends the stored one again when the charger boots
  * (BootNotification answered Accepted), since a charger may forget its
  * profiles when it restarts. Clearing removes the profiles of that purpose
- * at the gateway's stack level.
+ * at the gateway's stack level. A change the registry learns of while the
+ * charger is connected here (set through another gateway of the cluster:
+ * its NOTIFY) is sent after a grace period, unless this process sends that
+ * limit first: its own REST write is applied from the committed row, which
+ * may reach the loop after the NOTIFY's read, and sends it itself.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core_internal.h"
 #include "util.h"
@@ -33,10 +39,66 @@ static enum ocpp_action payload(const struct core *c, int32_t limit_da, char *bu
     return OCPP_ACTION_SET_CHARGING_PROFILE;
 }
 
+#define LIMIT_GRACE_MS 2000
+
+static void due_clear(struct core *c, struct core_charger *ch)
+{
+    if (!ch->limit_due_ms)
+        return;
+    ch->limit_due_ms = 0;
+    c->limits_due--;
+}
+
+void core_power_limit_changed(struct core *c, struct core_charger *ch)
+{
+    if (!ch->limit_due_ms)
+        c->limits_due++;
+    ch->limit_due_ms = core_now(c) + LIMIT_GRACE_MS;
+}
+
+void core_power_limit_forget(struct core *c, struct core_charger *ch)
+{
+    due_clear(c, ch);
+}
+
+struct due_ctx {
+    struct core *c;
+    int64_t now;
+    struct core_charger **due;
+    size_t n;
+};
+
+static int collect_due(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct due_ctx *d = ctx;
+    struct core_charger *ch = val;
+    if (ch->limit_due_ms && d->now >= ch->limit_due_ms)
+        d->due[d->n++] = ch;
+    return 0;
+}
+
+void core_power_limit_expire(struct core *c, int64_t now)
+{
+    if (!c->limits_due)
+        return;
+    struct due_ctx d = { c, now, xcalloc(c->limits_due, sizeof *d.due), 0 };
+    hmap_foreach(c->chargers, collect_due, &d);
+    for (size_t i = 0; i < d.n; i++) {
+        due_clear(c, d.due[i]);
+        if (d.due[i]->conn && !c->stopping)
+            core_power_limit_send(c, d.due[i], "changed");
+    }
+    free(d.due);
+}
+
 enum core_call_err core_power_limit_command(struct core *c, const struct core_command_req *req,
                                             int32_t limit_da, core_command_cb cb, void *user,
                                             char *out_id)
 {
+    struct core_charger *ch = hmap_get_str(c->chargers, req->charger_id);
+    if (ch && ch->limit_due_ms && ch->power_limit_da == limit_da)
+        due_clear(c, ch);   /* sent now: the registry's pending send is this one */
     char buf[512];
     struct core_command_req q = *req;
     q.action = payload(c, limit_da, buf, sizeof buf);

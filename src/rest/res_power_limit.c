@@ -13,9 +13,10 @@
  * charger Accepted; a charger that Rejects (or does not answer) keeps the
  * stored limit all the same, which it is sent again at its next boot: the
  * stored value is what the operator asked for, applied says whether it is
- * in force. Not connected here: 200 with applied false and no command;
- * the charger gets it when it boots (BootNotification Accepted), from
- * whichever gateway it is connected to.
+ * in force. Not connected here: 200 with applied false and no command; a
+ * gateway of the cluster the charger is connected to sends it when it
+ * learns the change (the row's NOTIFY, core_power_limit.c), and any
+ * charger gets it again when it boots (BootNotification Accepted).
  */
 #include <stdio.h>
 #include <stdlib.h>

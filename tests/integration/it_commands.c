@@ -1013,6 +1013,10 @@ static void test_power_limit_applied_and_cleared(void **state)
     r = get("/v1/chargers/icm-pl-on");
     api_check_null(api_expect(r, 200), "powerLimit");
     api_free(r);
+    /* sent once each: the row's NOTIFY, read after (or before) the write's own row, sends nothing more */
+    it_pause(W.sim, 3500);   /* past the grace period (2 s) and a tick (1 s) */
+    assert_int_equal(sim_calls_received_action(c, "SetChargingProfile"), 1);
+    assert_int_equal(sim_calls_received_action(c, "ClearChargingProfile"), 1);
 }
 
 static void test_power_limit_rejected_is_stored_not_applied(void **state)
@@ -1075,6 +1079,41 @@ static void test_power_limit_offline_then_sent_at_boot(void **state)
     api_check_null(item, "apiKeyId");
     cJSON_Delete(item);
     free(id);
+}
+
+/*
+ * The charger is connected to another gateway on the same database: this
+ * one stores the limit and answers applied false; that one learns the
+ * change (NOTIFY) and sends it (origin "gateway") after its grace period.
+ */
+static void test_power_limit_reaches_a_charger_on_another_gateway(void **state)
+{
+    (void)state;
+    db_add_charger("icm-pl-far", NULL, 0);
+    struct gw_opts go = { .name = "it_commands-2", .ini = API_UNLIMITED_INI };
+    W.gw2 = gw_start(&go);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    sim_set_default_responder(W.sim2, it_rec_responder, NULL);
+    struct sim_charger *c = it_connect_booted(W.sim2, "icm-pl-far", NULL);
+    struct api_resp *r = put_limit("icm-pl-far", "{\"maxCurrent\":20}");
+    const cJSON *b = api_expect(r, 200);
+    api_check_bool(b, "applied", false);
+    api_check_null(b, "commandId");
+    api_free(r);
+    if (!wait_until(W.sim2, limit_sent, c, IT_WAIT_MS))
+        fail_msg("the other gateway did not send the power limit set through this one");
+    assert_non_null(strstr(it_rec_last("SetChargingProfile")->request, "\"limit\":20"));
+    char *origin = NULL;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; !origin && it_now_ms() < end;) {
+        origin = db_str("SELECT origin FROM commands WHERE charger_id = 'icm-pl-far' AND state = 'completed'");
+        if (!origin)
+            it_pause(W.sim2, 50);
+    }
+    assert_non_null(origin);
+    assert_string_equal(origin, "gateway");
+    free(origin);
+    it_pause(W.sim2, 3500);
+    assert_int_equal(sim_calls_received_action(c, "SetChargingProfile"), 1);
 }
 
 static void test_power_limit_invalid_is_422(void **state)
@@ -2185,6 +2224,7 @@ int main(void)
         T(test_power_limit_rejected_is_stored_not_applied),
         T(test_power_limit_offline_then_sent_at_boot),
         T(test_power_limit_invalid_is_422),
+        T(test_power_limit_reaches_a_charger_on_another_gateway),
         T(test_missing_credentials_is_401),
         T(test_key_without_commands_write_is_403),
         T(test_key_limited_to_other_chargers_is_403),

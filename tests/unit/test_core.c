@@ -2448,6 +2448,53 @@ static void test_power_limit_command(void **state)
     assert_string_equal(core_cmd_origin_name(CORE_CMD_ORIGIN_GATEWAY), "gateway");
 }
 
+/*
+ * A power limit changed while the charger is connected here, as the
+ * registry learns it (another gateway's write: its NOTIFY): sent after the
+ * grace period; when this process sends that limit itself first (its REST
+ * write, whose row may come after the NOTIFY), only once.
+ */
+static void test_power_limit_changed_elsewhere(void **state)
+{
+    struct fx *fx = *state;
+    add_charger_limits(fx, "CP-E", "", LOAD_NONE, LOAD_NONE, 1);
+    uint64_t conn = connect_from(fx, "CP-E", ADDR, NULL);
+    size_t calls = fx->f.n_calls;
+    add_charger_limits(fx, "CP-E", "", LOAD_NONE, 160, 2);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls);         /* not yet: this process may be sending it */
+    core_fake_advance(&fx->f, 2000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 1);
+    assert_true(fx->f.calls[calls].conn_id == conn);
+    assert_int_equal(fx->f.calls[calls].action, OCPP_ACTION_SET_CHARGING_PROFILE);
+    core_on_call_result(fx->c, conn, fx->f.calls[calls].msg_id,
+                        &(struct core_answer){ .payload_json = ACCEPTED, .status = "Accepted" });
+    core_fake_advance(&fx->f, 5000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 1);     /* once */
+
+    /* this process sends the new limit itself: no second send */
+    add_charger_limits(fx, "CP-E", "", LOAD_NONE, LOAD_NONE, 3);
+    struct core_command_req req = { .charger_id = "CP-E" };
+    char id[CORE_CMD_ID_LEN + 1];
+    assert_int_equal(core_power_limit_command(fx->c, &req, LOAD_NONE, NULL, NULL, id), CORE_CALL_OK);
+    assert_int_equal(fx->f.n_calls, calls + 2);
+    assert_int_equal(fx->f.calls[calls + 1].action, OCPP_ACTION_CLEAR_CHARGING_PROFILE);
+    core_on_call_result(fx->c, conn, fx->f.calls[calls + 1].msg_id,
+                        &(struct core_answer){ .payload_json = ACCEPTED, .status = "Accepted" });
+    core_fake_advance(&fx->f, 5000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 2);
+
+    /* not connected: nothing then (it gets the limit when it boots) */
+    add_charger_limits(fx, "CP-F", "", LOAD_NONE, LOAD_NONE, 1);
+    add_charger_limits(fx, "CP-F", "", LOAD_NONE, 100, 2);
+    core_fake_advance(&fx->f, 5000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 2);
+}
+
 int main(void)
 {
     log_setup(LOG_ERROR, LOG_TEXT);
@@ -2456,6 +2503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_site_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_limit_sent_at_boot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_limit_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power_limit_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_auto_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_password, setup, teardown),
