@@ -81,7 +81,7 @@ EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
 HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h netaddr.h tz.h iso3166.h
-HDRS_model      := ocpp_msg.h store_job.h event_types.h pricing.h session_cost.h
+HDRS_model      := ocpp_msg.h store_job.h event_types.h pricing.h session_cost.h load_config.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
 HDRS_config     := config.h
@@ -130,6 +130,7 @@ UNIT_LAYER_test_core          := core
 UNIT_LAYER_test_core_commands := core
 UNIT_LAYER_test_load_alloc    := core
 UNIT_LAYER_test_pricing       := model
+UNIT_LAYER_test_load_config   := model
 UNIT_LAYER_test_time          := util
 UNIT_LAYER_test_csr           := util
 UNIT_LAYER_test_log           := util

@@ -28,6 +28,7 @@ struct config {
     int call_timeout;
     int call_queue;                 /* queued commands per charger behind the one in flight */
     int remote_start_wait;          /* seconds a remote start waits for its StartTransaction */
+    int load_stack_level;           /* stackLevel of the gateway's charging profiles (load.stack_level, 1) */
     int stale_session_after;        /* seconds of charger silence before an active session is stale; 0 = never */
     int max_frame;
     int outbox_max;                 /* bytes queued for one websocket before it is closed */

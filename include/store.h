@@ -123,6 +123,9 @@ int store_admin_migrate(struct store_admin *a, char *errbuf, size_t errcap);
 int store_admin_load_chargers(struct store_admin *a,
                               void (*fn)(void *ctx, const struct store_charger *c), void *ctx,
                               char *errbuf, size_t errcap);
+/* Loads every site (its load management configuration); calls fn for each. Returns the count or -1. */
+int store_admin_load_sites(struct store_admin *a, void (*fn)(void *ctx, const struct store_site *s),
+                           void *ctx, char *errbuf, size_t errcap);
 
 /* Inserts a charger (auth_hash "" = none). 0 ok, 1 exists, -1 error. */
 int store_admin_add_charger(struct store_admin *a, const char *id, const char *name,

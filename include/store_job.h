@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "load_config.h"
 #include "ocpp_msg.h"
 
 enum store_op {
@@ -49,6 +50,8 @@ enum store_op {
     STORE_OP_NODE_SWEEP,            /* nodes silent for 3 intervals: their chargers cleared */
     STORE_OP_NODE_STOP,             /* the last write: chargers this boot still holds cleared */
     STORE_OP_EVENTS_NOTIFIED,       /* produced by the store thread from NOTIFY ocppgw_events (REST store) */
+    STORE_OP_SITE_CHANGED,          /* produced by the store thread from NOTIFY ocppgw_site (sql/020) */
+    STORE_OP_SITES_ALL,             /* read: every site row (site registry reload after a reconnect) */
     STORE_OP_COUNT
 };
 
@@ -58,6 +61,8 @@ enum store_status {
     STORE_ERR_FAILED                /* the statement failed for this job's data */
 };
 
+#define STORE_SITE_ID_MAX 64
+
 /* A charger as the registry needs it (one row of table chargers). */
 struct store_charger {
     char id[OCPP_CHARGER_ID_MAX + 1];
@@ -66,6 +71,29 @@ struct store_charger {
     char registration[12];          /* BootNotification answer: Accepted|Pending|Rejected */
     int64_t version;                /* registry_version (sql/016): a row older than the one held is not applied */
     bool deleted;                   /* row gone: forget the charger */
+    /*
+     * Load management (sql/020), taken only with load_known (a whole row
+     * read); a row built from a partial write leaves the registry's as is.
+     */
+    bool load_known;
+    char site_id[STORE_SITE_ID_MAX + 1];    /* "" = no site */
+    int32_t max_current_da;         /* rated current (max_available_current), 0.1 A; LOAD_NONE unknown */
+    int32_t power_limit_da;         /* PUT /power-limit, 0.1 A; LOAD_NONE none */
+};
+
+/* A site as the site registry needs it (one row of table sites: its load management). */
+struct store_site {
+    char id[STORE_SITE_ID_MAX + 1];
+    int32_t max_current_da;         /* 0.1 A per phase; LOAD_NONE = not set */
+    int64_t max_power_w;            /* W; 0 = not set */
+    bool lb_enabled;
+    enum load_strategy strategy;
+    int32_t min_current_da;
+    int phases;                     /* 1 or 3 */
+    int voltage;                    /* V */
+    bool redistribute;
+    int64_t version;                /* registry_version: a row older than the one held is not applied */
+    bool deleted;                   /* row gone: forget the site */
 };
 
 /* An API key as the REST key cache needs it (one row of table api_keys). */
@@ -105,7 +133,7 @@ struct store_command {
     char *error_code;
     char *error_description;
     char *request_id;
-    char origin[12];                /* "api" or "gateway" (who asked) */
+    char origin[12];                /* "api", "gateway" or "load" (who asked: core_cmd_origin_name) */
     int64_t api_key_id;             /* 0 = NULL */
     int64_t session_id;             /* 0 = NULL */
     int32_t transaction_id;         /* 0 = NULL */
@@ -173,6 +201,7 @@ struct store_job {
         struct ocpp_security_event_req cp_security_event;
         struct ocpp_request_status_req request_status;  /* SIGNED_FW_STATUS, LOG_STATUS */
         int64_t apikey_id;                               /* APIKEY_CHANGED: the row to load */
+        char site_id[STORE_SITE_ID_MAX + 1];             /* SITE_CHANGED: the row to load */
         struct {                    /* SQL and SQL_BEHIND */
             const char *sql;        /* static text, borrowed; or the job's own when sql_owned */
             bool sql_owned;         /* sql was malloc'd for this job (a query shape): freed with it */
@@ -194,6 +223,7 @@ struct store_job {
             int64_t session_id;
             bool existing;          /* a retry of a start already stored */
             struct ocpp_id_tag_info info;
+            int priority;           /* the token's priority (sql/020; 0 for an unknown tag) */
         } start_tx;
         struct {
             enum store_stop_outcome outcome;
@@ -205,6 +235,8 @@ struct store_job {
         struct store_charger charger;                   /* CHARGER_CHANGED */
         struct { size_t n; struct store_charger *items; } chargers; /* CHARGERS_ALL, owned */
         struct store_apikey apikey;                     /* APIKEY_CHANGED (owns its strings) */
+        struct store_site site;                         /* SITE_CHANGED */
+        struct { size_t n; struct store_site *items; } sites; /* SITES_ALL, owned */
         struct {                    /* NODE_* (presence) */
             int cleared;            /* START, STOP: chargers marked disconnected; HEARTBEAT: taken back */
             char state[12];         /* HEARTBEAT: ok, resumed, recreated, superseded */

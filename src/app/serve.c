@@ -201,6 +201,7 @@ static void core_config_from(const struct config *cfg, struct core_config *cc)
     cc->call_timeout_ms = cfg->call_timeout * 1000;
     cc->call_queue_max = cfg->call_queue;
     cc->remote_start_wait_ms = cfg->remote_start_wait * 1000;
+    cc->load_stack_level = cfg->load_stack_level;
     cc->auth_fail_max = cfg->auth_fail_max;
     cc->auth_fail_window_ms = cfg->auth_fail_window * 1000;
     cc->auth_block_ms = cfg->auth_block * 1000;
@@ -224,6 +225,11 @@ static void new_boot_id(char out[17])
 static void registry_add(void *ctx, const struct store_charger *row)
 {
     core_charger_upsert(ctx, row);
+}
+
+static void site_add(void *ctx, const struct store_site *row)
+{
+    core_site_upsert(ctx, row);
 }
 
 int app_serve(const struct config *cfg)
@@ -291,6 +297,10 @@ int app_serve(const struct config *cfg)
     int n = store_admin_load_chargers(admin, registry_add, g.core, err, sizeof err);
     if (n < 0) {
         app_fail("cannot load chargers: %s", err);
+        goto out;
+    }
+    if (store_admin_load_sites(admin, site_add, g.core, err, sizeof err) < 0) {
+        app_fail("cannot load sites: %s", err);
         goto out;
     }
     size_t open_doors = core_unauthenticated_count(g.core);

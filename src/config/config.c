@@ -49,6 +49,7 @@ static const struct key keys[] = {
     INT("ocpp", "call_timeout", call_timeout, 1, 3600),
     INT("ocpp", "call_queue", call_queue, 1, 1000),
     INT("ocpp", "remote_start_wait", remote_start_wait, 0, 600),
+    INT("load", "stack_level", load_stack_level, 0, 100),
     INT("ocpp", "stale_session_after", stale_session_after, 0, 31536000),
     INT("ocpp", "max_frame", max_frame, 512, 16 * 1024 * 1024),
     INT("ocpp", "outbox_max", outbox_max, 4096, 1024 * 1024 * 1024),
@@ -104,6 +105,7 @@ void config_defaults(struct config *c)
     c->call_timeout = 30;
     c->call_queue = 16;
     c->remote_start_wait = 10;
+    c->load_stack_level = 1;
     c->stale_session_after = 86400;
     c->max_frame = 65536;
     c->outbox_max = 1024 * 1024;

@@ -5,6 +5,9 @@
  *   core_calls.c    the CALL slot under each command: per-charger queue, one
  *                   in flight, deadlines, the charger's answers
  *   core_commands.c commands: ids, stored rows, session waits, stop dedup
+ *   core_sites.c    the site registry (load management configuration)
+ *   core_power_limit.c a charger's power limit (ChargePointMaxProfile) sent as a command
+ *   core_load_hooks.c where the load manager hears of configuration changes
  */
 #ifndef OCPPGW_CORE_INTERNAL_H
 #define OCPPGW_CORE_INTERNAL_H
@@ -72,7 +75,7 @@ struct core_command {
     int32_t transaction_id;
     int64_t api_key_id;
     char *request_id;
-    bool by_gateway;
+    enum core_cmd_origin origin;
     int64_t created_ms, sent_ms, answered_ms, completed_ms;
     int64_t created_us, sent_us, answered_us; /* io->mono_us */
     struct core_cmd_waiter *waiters;
@@ -114,6 +117,12 @@ struct core_charger {
     /* the last StatusNotification of each connector this run (for remote start checks) */
     struct core_connector_status *connectors;
     int n_connectors;
+    /* load management (sql/020): from the chargers row */
+    char site_id[STORE_SITE_ID_MAX + 1];    /* "" = no site */
+    int32_t max_current_da;                 /* rated per phase (maxAvailableCurrent), LOAD_NONE unknown */
+    int32_t power_limit_da;                 /* PUT /power-limit, LOAD_NONE none */
+    int64_t limit_due_ms;                   /* a power limit change seen while connected, sent then
+                                               unless this process sends it first (0 = none) */
 };
 
 struct core_connector_status {
@@ -154,6 +163,8 @@ struct core {
     size_t connected;
     size_t unauthenticated;                 /* chargers admitted without credentials (profile 0, no key) */
     uint64_t registry_seq;                  /* counts registry changes (core_registry_mark) */
+    struct hmap *sites;                     /* site id -> struct core_site (core_sites.c) */
+    size_t limits_due;                      /* chargers with limit_due_ms set (core_power_limit.c) */
     size_t jobs_out;
     int64_t next_flush_ms;
     unsigned char process_key[32];
@@ -169,6 +180,36 @@ void core_emit(struct core *c, enum core_event_kind kind, const char *charger_id
 void core_security_event(struct core *c, const char *charger_id, const char *kind,
                          const char *detail);
 struct core_conn *core_conn_get(const struct core *c, uint64_t conn_id);
+
+/* core_sites.c */
+void core_sites_free(struct core *c);
+
+/*
+ * core_load_hooks.c: the load manager's ears (the lead's core_load.c
+ * replaces the stubs). Called on the loop thread after the registry took
+ * the change: a site's row changed, was added or deleted (site_id; the site
+ * is core_site_get()'s, NULL when deleted); a charger's site, rated current
+ * or power limit changed (ch, its new values in place).
+ */
+void core_load_on_site_changed(struct core *c, const char *site_id);
+void core_load_on_charger_changed(struct core *c, struct core_charger *ch);
+
+/* core_power_limit.c (core_power_limit_command() is in core.h) */
+/* A booted charger (registration Accepted) with a stored limit gets it (origin gateway). */
+void core_power_limit_on_boot(struct core *c, struct core_charger *ch);
+/* The charger's current limit (its power_limit_da; LOAD_NONE clears) as a gateway command; why for the log. */
+void core_power_limit_send(struct core *c, struct core_charger *ch, const char *why);
+/*
+ * The registry saw the connected charger's power limit change (a NOTIFY of
+ * a change made through another gateway, a reload): it is sent after a
+ * grace period, unless core_power_limit_command() sends that limit first
+ * (this process's REST, whose committed row may come after the NOTIFY).
+ */
+void core_power_limit_changed(struct core *c, struct core_charger *ch);
+/* Sends the limits whose grace period is over (core_expire). */
+void core_power_limit_expire(struct core *c, int64_t now);
+/* The charger leaves the registry: forget its pending limit. */
+void core_power_limit_forget(struct core *c, struct core_charger *ch);
 
 /* core_calls.c */
 /* Queues cmd's CALL to its charger (sent at once if nothing is in flight). */

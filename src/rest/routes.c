@@ -29,6 +29,7 @@ const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/chargers/{id}/configuration",   res_configuration_get,       "chargers:read",  REST_CHARGER_ID },
     { REST_PATCH,  "/v1/chargers/{id}/configuration",   res_configuration_patch,     "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
     { REST_POST,   "/v1/chargers/{id}/security-profile", res_security_profile_post,  "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
+    { REST_PUT,    "/v1/chargers/{id}/power-limit",     res_charger_power_limit_put, "chargers:write", REST_CHARGER_ID | REST_JSON_BODY },
     { REST_GET,    "/v1/sites",                         res_sites_list,              "chargers:read",  0 },
     { REST_POST,   "/v1/sites",                         res_site_create,             "chargers:write", REST_JSON_BODY },
     { REST_GET,    "/v1/sites/{id}",                    res_site_get,                "chargers:read",  REST_SITE_ID },
