@@ -81,7 +81,7 @@ EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
 HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h netaddr.h tz.h iso3166.h
-HDRS_model      := ocpp_msg.h store_job.h event_types.h pricing.h
+HDRS_model      := ocpp_msg.h store_job.h event_types.h pricing.h session_cost.h load_config.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
 HDRS_config     := config.h
@@ -130,6 +130,7 @@ UNIT_LAYER_test_core          := core
 UNIT_LAYER_test_core_commands := core
 UNIT_LAYER_test_load_alloc    := core
 UNIT_LAYER_test_pricing       := model
+UNIT_LAYER_test_load_config   := model
 UNIT_LAYER_test_time          := util
 UNIT_LAYER_test_csr           := util
 UNIT_LAYER_test_log           := util
@@ -151,6 +152,9 @@ UNIT_LAYER_test_fuzz_rest     := rest
 UNIT_LAYER_test_openapi       := rest
 UNIT_LAYER_test_stmt_cache    := store
 UNIT_LAYER_test_webhook       := webhook
+UNIT_LAYER_test_sim_profiles  := util
+# objects of tests/sim/ a unit test links besides its layer (the simulator's pure parts)
+UNIT_EXTRA_test_sim_profiles  := $(BUILD)/tests/sim/profiles.o
 unit_layer = $(or $(UNIT_LAYER_$(1)),app)
 
 IT_SUPPORT_SRC := $(wildcard tests/integration/support/*.c)
@@ -239,7 +243,7 @@ $(SIM_BIN): $(BUILD)/tests/sim/ocppsim.o $(BUILD)/lib/libsim.a $(LIBS_ALL)
 
 # a unit test links the closure of its layer only
 .SECONDEXPANSION:
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/lib/libunitsupport.a $$(call archives,$$(call closure,$$(call unit_layer,test_$$*)))
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $$(UNIT_EXTRA_test_$$*) $(BUILD)/lib/libunitsupport.a $$(call archives,$$(call closure,$$(call unit_layer,test_$$*)))
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call ext_libs,$(call unit_layer,test_$*)) $(LDLIBS) $(TEST_PKG_LIBS)
 

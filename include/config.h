@@ -28,6 +28,7 @@ struct config {
     int call_timeout;
     int call_queue;                 /* queued commands per charger behind the one in flight */
     int remote_start_wait;          /* seconds a remote start waits for its StartTransaction */
+    int load_stack_level;           /* stackLevel of the gateway's charging profiles (load.stack_level, 1) */
     int stale_session_after;        /* seconds of charger silence before an active session is stale; 0 = never */
     int max_frame;
     int outbox_max;                 /* bytes queued for one websocket before it is closed */
@@ -66,9 +67,10 @@ struct config {
     int webhooks_disable_after;     /* seconds of failures only before an endpoint is disabled */
     int load_interval;              /* seconds between two periodic rounds of a balanced site */
     int load_margin;                /* A a session drawing less keeps above its draw */
-    int load_stack_level;           /* stackLevel of the load manager's profiles */
     int load_disconnect_grace;      /* seconds an offline charger's allocation is kept */
     int load_charger_max_current;   /* A per phase of a charger without maxCurrent */
+    char receipts_prefix[65];       /* receipts.prefix; "" = the node id (config_receipt_prefix) */
+    int tariffs_idle_power_w;       /* W (0 to 1000000): power at or below it is not charging (session cost) */
 };
 
 void config_defaults(struct config *c);
@@ -94,6 +96,12 @@ void config_free(struct config *c);
 void config_node_id(const struct config *c, char *buf, size_t cap);
 /* Whether s is a valid node id: 1 to 64 of A-Z a-z 0-9 . _ : - */
 bool config_node_id_valid(const char *s);
+/*
+ * The prefix of this gateway's receipt numbers (sql/019): receipts.prefix
+ * when set, else the node id (config_node_id). Same characters and length
+ * as a node id. Writes at most cap bytes (65 hold any).
+ */
+void config_receipt_prefix(const struct config *c, char *buf, size_t cap);
 
 /* Splits "ADDR:PORT" / "[v6]:PORT"; false if malformed. */
 bool config_split_listen(const char *s, char *addr, size_t acap, int *port);

@@ -152,6 +152,36 @@ void core_charger_upsert(struct core *c, const struct store_charger *row);
 uint64_t core_registry_mark(const struct core *c);
 void core_registry_sync(struct core *c, const struct store_charger *rows, size_t n, uint64_t mark);
 size_t core_charger_count(const struct core *c);
+
+/* ---- sites: the load management configuration of each (sql/020, core_sites.c) ---- */
+
+/*
+ * A site as the load manager needs it, kept like the charger registry: all
+ * rows loaded at start, then each change a NOTIFY on ocppgw_site announces
+ * (any process), the whole table again after the database came back.
+ */
+struct core_site {
+    char id[STORE_SITE_ID_MAX + 1];
+    int32_t max_current_da;         /* A per phase in 0.1 A; LOAD_NONE = not set */
+    int64_t max_power_w;            /* W; 0 = not set */
+    int32_t limit_da;               /* in force: load_effective_current_da(); LOAD_NONE = no limit */
+    bool lb_enabled;
+    enum load_strategy strategy;
+    int32_t min_current_da;
+    int phases;
+    int voltage;
+    bool redistribute;
+    int64_t version;                /* registry_version of the row applied */
+    uint64_t seq;                   /* core registry_seq when it last changed */
+};
+
+/* A site row loaded or changed (row->deleted: forget it); an older version than the one held is ignored. */
+void core_site_upsert(struct core *c, const struct store_site *row);
+/* The whole sites table again (as core_registry_sync; mark from core_registry_mark()). */
+void core_sites_sync(struct core *c, const struct store_site *rows, size_t n, uint64_t mark);
+/* The site, or NULL if unknown; borrowed until the next registry change. */
+const struct core_site *core_site_get(const struct core *c, const char *site_id);
+size_t core_site_count(const struct core *c);
 size_t core_connected_count(const struct core *c);
 /* Chargers admitted without credentials: security profile 0 and no AuthorizationKey. */
 size_t core_unauthenticated_count(const struct core *c);
@@ -299,6 +329,14 @@ enum core_cmd_outcome {
 };
 const char *core_cmd_outcome_name(enum core_cmd_outcome o); /* NULL, "answered", "callError", ... */
 
+/* Who asked for a command (table commands, column origin). */
+enum core_cmd_origin {
+    CORE_CMD_ORIGIN_API = 0,        /* an API client (REST) */
+    CORE_CMD_ORIGIN_GATEWAY,        /* the gateway itself (CertificateSigned, a stored power limit) */
+    CORE_CMD_ORIGIN_LOAD            /* the load manager (SetChargingProfile of a balanced site) */
+};
+const char *core_cmd_origin_name(enum core_cmd_origin o); /* "api", "gateway", "load" */
+
 /* A snapshot of a command; every pointer borrowed, valid for the call it is given to. */
 struct core_command_view {
     const char *id;
@@ -316,7 +354,7 @@ struct core_command_view {
     int32_t transaction_id;         /* remote start: its transaction; remote stop: the one stopped */
     int64_t api_key_id;             /* who asked (0: nobody known) */
     const char *request_id;         /* X-Request-Id of the asking request, or NULL */
-    bool by_gateway;                /* the gateway's own command (CertificateSigned), not an API client's */
+    enum core_cmd_origin origin;    /* who asked: an API client, the gateway, the load manager */
     int64_t created_ms, sent_ms, answered_ms, completed_ms; /* 0 = not yet */
     int64_t answer_us;              /* CALL sent to answer received (io->mono_us), -1 if none */
     int64_t queued_us;              /* submitted to CALL sent: waiting for the charger's earlier
@@ -341,7 +379,7 @@ struct core_command_req {
     const char *payload_json;       /* schema-valid JSON text (validated by the caller), copied */
     int64_t api_key_id;
     const char *request_id;         /* copied; may be NULL */
-    bool by_gateway;                /* the gateway asks, not an API client (stored origin "gateway") */
+    enum core_cmd_origin origin;    /* who asks (stored as its name: "api", "gateway", "load") */
     /* RemoteStartTransaction: what to match the StartTransaction against */
     const char *start_id_tag;       /* idTag of the payload */
     int start_connector_id;         /* 0 = any connector */
@@ -395,6 +433,19 @@ bool core_connector_startable(const struct core *c, const char *charger_id, int 
  * which writes them before it stops.
  */
 void core_commands_shutdown(struct core *c);
+
+/*
+ * A charger's power limit (PUT /v1/chargers/{id}/power-limit): its
+ * ChargePointMaxProfile as a command of req->origin (req's charger_id,
+ * api_key_id, request_id; action and payload are made here). limit_da in
+ * 0.1 A, >= 0 sets it, LOAD_NONE clears it. The chargingProfileId
+ * CORE_POWER_LIMIT_PROFILE_ID is reserved for it. As core_command_submit().
+ * A charger that boots (Accepted) with a stored limit is sent it again.
+ */
+#define CORE_POWER_LIMIT_PROFILE_ID 9000
+enum core_call_err core_power_limit_command(struct core *c, const struct core_command_req *req,
+                                            int32_t limit_da, core_command_cb cb, void *user,
+                                            char *out_id);
 
 /* Commands in memory (for /metrics and tests). */
 size_t core_commands_live(const struct core *c);

@@ -83,10 +83,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "load_config.h"   /* enum load_strategy */
+
 #define LOAD_UNLIMITED INT32_MAX
 #define LOAD_UNKNOWN (-1)
 
-enum load_strategy { LOAD_EQUAL, LOAD_PRIORITY };
 
 struct load_params {
     int32_t limit_da;      /* the site's limit, per phase */

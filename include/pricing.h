@@ -138,11 +138,11 @@ struct pricing_session {
     size_t n_power;
     int64_t status_ended_ms;  /* first StatusNotification SuspendedEV, Finishing or
                                  Available at or after the start, or PRICING_NONE. The
-                                 pricing job (sql/018, ocppgw_session_cost_inputs) takes
+                                 cost input (sql/021, ocppgw_session_cost_input) takes
                                  the first at or after the first register sample above
                                  meter_start too: chargers often send SuspendedEV right
                                  after the start, before energy flows */
-    int32_t idle_power_w;     /* tariffs.idle_power_w (PRICING_IDLE_POWER_W_DEFAULT) */
+    int32_t idle_power_w;     /* tariffs.idle_power_w (config; default PRICING_IDLE_POWER_W_DEFAULT) */
 };
 
 enum pricing_component { PRICING_ENERGY, PRICING_TIME, PRICING_IDLE, PRICING_SESSION_FEE };

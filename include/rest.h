@@ -69,6 +69,7 @@ enum rest_err {
     REST_ERR_SHUTTING_DOWN,             /* 503 SERVICE_UNAVAILABLE: stopping, the command not sent */
     REST_ERR_CUT_BY_SHUTDOWN,           /* 502 BAD_GATEWAY: stopped after the CALL went out */
     REST_ERR_CUT_BY_DISCONNECT,         /* 502 BAD_GATEWAY: charger gone after the CALL went out */
+    REST_ERR_RECEIPT_NOT_AVAILABLE,     /* 409 RECEIPT_NOT_AVAILABLE: active, cost pending, or no cost */
     REST_ERR_COUNT
 };
 int rest_err_status(enum rest_err e);
@@ -142,6 +143,14 @@ const struct rest_key *rest_key(const struct rest_request *r);
 const char *rest_request_id(const struct rest_request *r);
 /* The Api-Version revision in force (the request's or the newest). */
 const char *rest_api_version(const struct rest_request *r);
+
+/*
+ * The quality (0 to 1) an Accept header value gives a media type such as
+ * "text/html": the q of the most specific range that matches it (exact,
+ * then "text/any", then "any/any"), 0 when none does; 1 when accept is NULL or
+ * blank (no preference). Pure.
+ */
+double rest_accept_q(const char *accept, const char *media);
 
 /* ---- answering: exactly one reply per request ---- */
 
@@ -219,6 +228,15 @@ void rest_sql_owned(struct rest_request *r, char *sql, int nparams, const char *
  */
 void rest_sql_owned_password(struct rest_request *r, char *sql, int nparams, const char *const *params,
                              int password_param, int iterations, rest_sql_done done);
+/*
+ * As rest_sql (owned false: sql static) or rest_sql_owned (owned true), with
+ * hook (copied) run by the REST store thread over the rows before the job
+ * comes back (include/store_job.h, struct store_rows_hook): work that must
+ * not run on the loop, e.g. an active session's cost estimate.
+ */
+struct store_rows_hook;
+void rest_sql_hook(struct rest_request *r, const char *sql, bool owned, int nparams, const char *const *params,
+                   const struct store_rows_hook *hook, rest_sql_done done);
 /* The plain password of a job whose password parameter was hashed (borrowed), or NULL. */
 const char *rest_job_password(const struct store_job *job);
 /*
@@ -356,6 +374,7 @@ struct rest_settings {
     bool tls_client_ca;                 /* server.tls_ca is set too (profile 3: client certificates) */
     size_t stream_buffer;               /* events.stream_buffer: bytes waiting for one stream's client */
     int stream_keepalive_s;             /* events.stream_keepalive: seconds between ": keepalive" */
+    int idle_power_w;                   /* tariffs.idle_power_w: an active session's cost estimate */
 };
 /* Borrowed, for the framework's life; password_iterations is never 0 here. */
 const struct rest_settings *rest_settings(const struct rest_request *r);

@@ -64,7 +64,8 @@ struct rest_field {
     long long min, max;             /* characters (strings, items) or integer range */
     double dmin, dmax;              /* REST_FT_NUMBER */
     const char *const *values;      /* REST_FT_ENUM, or allowed items of REST_FT_STRINGS */
-    bool (*check)(const char *s);   /* extra rule for a string (or each item) */
+    bool (*check)(const char *s);   /* extra rule for a string (or each item), or for the text of
+                                       a number in range ("%lld" / "%.17g") */
     const char *rule;               /* what check enforces, for the 422 reason */
 };
 

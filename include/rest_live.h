@@ -46,6 +46,9 @@ bool rest_connector_startable(const struct rest_request *r, const char *charger_
 enum core_call_err rest_command_submit(const struct rest_request *r,
                                        const struct core_command_req *req, core_command_cb cb,
                                        void *user, char *out_id);
+/* core_power_limit_command() on the request's behalf: as rest_command_submit(). */
+enum core_call_err rest_power_limit_submit(const struct rest_request *r, const struct core_command_req *req,
+                                           int32_t limit_da, core_command_cb cb, void *user, char *out_id);
 /* core_command_find(): fn(user, view) when the command is still in memory. */
 bool rest_command_find(const struct rest_request *r, const char *id,
                        void (*fn)(void *user, const struct core_command_view *v), void *user);

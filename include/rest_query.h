@@ -113,7 +113,11 @@ enum rest_col_type {
     REST_COL_TIME,                  /* timestamptz: selected as microseconds (ocppgw_us), shown as ISO 8601 */
     REST_COL_JSON,                  /* json text, embedded as is */
     REST_COL_LIVE,                  /* live(r, value, row id): what the core knows now (connected) */
-    REST_COL_HIDDEN                 /* selected for the handler, not shown */
+    REST_COL_HIDDEN,                /* selected for the handler, not shown */
+    REST_COL_MERGE                  /* not shown itself: a JSON object text (made by a store rows
+                                       hook, e.g. an active session's cost estimate) whose members
+                                       replace the row's members of the same name; anything else
+                                       (NULL, not an object) changes nothing */
 };
 
 struct rest_col {
@@ -277,6 +281,8 @@ void rest_list_req_free(struct rest_list_req *req);
  */
 void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
                    char *const *charger_ids, char *const *site_ids, struct rest_sqlb *b);
+/* The field of the page statement's rows where spec->cols start (the parent's, then total|key and id, first). */
+int rest_list_col0(const struct rest_list_spec *spec);
 
 /*
  * For collections with a parent: false if the parent does not exist; else

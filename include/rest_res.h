@@ -28,6 +28,7 @@ void res_chargers_list(struct rest_request *r);
 void res_charger_create(struct rest_request *r);
 void res_charger_get(struct rest_request *r);
 void res_charger_update(struct rest_request *r);
+void res_charger_power_limit_put(struct rest_request *r); /* res_power_limit.c */
 void res_charger_delete(struct rest_request *r);
 void res_charger_sessions(struct rest_request *r);
 void res_charger_status_history(struct rest_request *r);
@@ -35,6 +36,8 @@ void res_charger_security_events(struct rest_request *r);
 void res_sessions_list(struct rest_request *r);
 void res_session_get(struct rest_request *r);
 void res_session_meter_values(struct rest_request *r);
+/* GET /v1/sessions/{id}/receipt (res_receipts.c): JSON, or HTML when the Accept header prefers it */
+void res_session_receipt(struct rest_request *r);
 void res_tokens_list(struct rest_request *r);
 void res_token_create(struct rest_request *r);
 void res_token_get(struct rest_request *r);
@@ -180,6 +183,10 @@ void res_invalid(struct rest_request *r, const char *action, const char *resourc
  */
 void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
                     const char *scope_value, rest_sql_done done);
+/* The same, with hook run by the REST store thread over the page's rows; hook->col indexes spec->cols. */
+struct store_rows_hook;
+void res_list_start_hook(struct rest_request *r, const struct rest_list_spec *spec, const char *scope_value,
+                         const struct store_rows_hook *hook, rest_sql_done done);
 /*
  * Its completion: the {"data", "meta"} answer. For a collection under a
  * parent, 404 when the parent is missing (message names what) and 403 when
@@ -247,6 +254,21 @@ void res_forbidden(struct rest_request *r, const char *what, const char *ctx_key
  */
 bool res_write_done(struct rest_request *r, const struct store_job *job, const char *action,
                     const char *what, const char *ctx_key, const char *id, enum rest_err empty);
+/*
+ * A chargers row (alias c) as the core's registry needs it, after its id:
+ * the columns res_charger_committed() reads from `first` on.
+ */
+#define RES_CHARGER_REGISTRY_COLUMNS                                                           \
+    "coalesce(c.auth_hash, ''), c.security_profile, c.registration_status, c.registry_version," \
+    " coalesce(c.site_id, ''), coalesce(c.max_available_current::text, '')," \
+    " coalesce(c.power_limit::text, '')"
+/*
+ * The charger row a write just committed (row 0: its id in column 0,
+ * RES_CHARGER_REGISTRY_COLUMNS from column first) to this process's core
+ * registry, before the answer (rest_charger_committed).
+ */
+void res_charger_committed(struct rest_request *r, const struct store_job *job, int first);
+
 /* True if s is a positive bigint id in decimal (session and API key ids); else it names nothing. */
 bool res_id_ok(const char *s);
 

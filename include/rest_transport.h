@@ -114,6 +114,7 @@ enum rest_hdr {
     REST_H_AC_REQUEST_METHOD,       /* CORS preflight */
     REST_H_AC_REQUEST_HEADERS,
     REST_H_LAST_EVENT_ID,           /* Server-Sent Events resume */
+    REST_H_ACCEPT,                  /* content negotiation (a receipt as JSON or HTML) */
     REST_H_COUNT
 };
 /* Lower-case name without ':' ("x-api-key"). */

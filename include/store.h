@@ -123,6 +123,9 @@ int store_admin_migrate(struct store_admin *a, char *errbuf, size_t errcap);
 int store_admin_load_chargers(struct store_admin *a,
                               void (*fn)(void *ctx, const struct store_charger *c), void *ctx,
                               char *errbuf, size_t errcap);
+/* Loads every site (its load management configuration); calls fn for each. Returns the count or -1. */
+int store_admin_load_sites(struct store_admin *a, void (*fn)(void *ctx, const struct store_site *s),
+                           void *ctx, char *errbuf, size_t errcap);
 
 /* Inserts a charger (auth_hash "" = none). 0 ok, 1 exists, -1 error. */
 int store_admin_add_charger(struct store_admin *a, const char *id, const char *name,
@@ -192,11 +195,13 @@ int store_admin_apikey_count_admin(struct store_admin *a, char *errbuf, size_t e
 /*
  * The pricing job (src/store/pricing_job.c): a thread with its own
  * connection to conninfo (copied) that prices the sessions a StopTransaction
- * left cost_state = 'pending' (sql/018). NULL if the thread cannot start.
- * Stop joins it (a batch in progress finishes first). NULL is a no-op.
+ * left cost_state = 'pending' (sql/018) with tariffs.idle_power_w (W),
+ * numbering their receipts "<receipt_prefix>-NNNNNN" (sql/019; copied).
+ * NULL if the thread cannot start. Stop joins it (a batch in progress
+ * finishes first). NULL is a no-op.
  */
 struct store_pricing;
-struct store_pricing *store_pricing_start(const char *conninfo);
+struct store_pricing *store_pricing_start(const char *conninfo, const char *receipt_prefix, int idle_power_w);
 void store_pricing_stop(struct store_pricing *p);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "load_config.h"
 #include "ocpp_msg.h"
 
 enum store_op {
@@ -53,6 +54,8 @@ enum store_op {
     STORE_OP_LOAD_CLAIM,            /* read: the site's advisory lock, then its sessions (out.sql rows) */
     STORE_OP_LOAD_STATE,            /* write-behind: the site's allocation table (site_load), its event */
     STORE_OP_LOAD_REJECTED,         /* write-behind: a load.profile_rejected event */
+    STORE_OP_SITE_CHANGED,          /* produced by the store thread from NOTIFY ocppgw_site (sql/020) */
+    STORE_OP_SITES_ALL,             /* read: every site row (site registry reload after a reconnect) */
     STORE_OP_COUNT
 };
 
@@ -62,6 +65,8 @@ enum store_status {
     STORE_ERR_FAILED                /* the statement failed for this job's data */
 };
 
+#define STORE_SITE_ID_MAX 64
+
 /* A charger as the registry needs it (one row of table chargers). */
 struct store_charger {
     char id[OCPP_CHARGER_ID_MAX + 1];
@@ -70,6 +75,29 @@ struct store_charger {
     char registration[12];          /* BootNotification answer: Accepted|Pending|Rejected */
     int64_t version;                /* registry_version (sql/016): a row older than the one held is not applied */
     bool deleted;                   /* row gone: forget the charger */
+    /*
+     * Load management (sql/020), taken only with load_known (a whole row
+     * read); a row built from a partial write leaves the registry's as is.
+     */
+    bool load_known;
+    char site_id[STORE_SITE_ID_MAX + 1];    /* "" = no site */
+    int32_t max_current_da;         /* rated current (max_available_current), 0.1 A; LOAD_NONE unknown */
+    int32_t power_limit_da;         /* PUT /power-limit, 0.1 A; LOAD_NONE none */
+};
+
+/* A site as the site registry needs it (one row of table sites: its load management). */
+struct store_site {
+    char id[STORE_SITE_ID_MAX + 1];
+    int32_t max_current_da;         /* 0.1 A per phase; LOAD_NONE = not set */
+    int64_t max_power_w;            /* W; 0 = not set */
+    bool lb_enabled;
+    enum load_strategy strategy;
+    int32_t min_current_da;
+    int phases;                     /* 1 or 3 */
+    int voltage;                    /* V */
+    bool redistribute;
+    int64_t version;                /* registry_version: a row older than the one held is not applied */
+    bool deleted;                   /* row gone: forget the site */
 };
 
 /* An API key as the REST key cache needs it (one row of table api_keys). */
@@ -109,7 +137,7 @@ struct store_command {
     char *error_code;
     char *error_description;
     char *request_id;
-    char origin[12];                /* "api" or "gateway" (who asked) */
+    char origin[12];                /* "api", "gateway" or "load" (who asked: core_cmd_origin_name) */
     int64_t api_key_id;             /* 0 = NULL */
     int64_t session_id;             /* 0 = NULL */
     int32_t transaction_id;         /* 0 = NULL */
@@ -167,6 +195,19 @@ enum store_stop_outcome {
     STORE_STOP_ORPHAN               /* unknown or foreign transaction: stored as orphan */
 };
 
+/*
+ * Work a STORE_OP_SQL job asks of the store thread on its rows, once they
+ * are read and before the job completes: off the loop, e.g. an active
+ * session's cost estimate (session_cost_estimate_rows, include/session_cost.h).
+ * fn may rewrite (free and replace) out.sql.values; col and arg are its own.
+ */
+struct store_job;
+struct store_rows_hook {
+    void (*fn)(struct store_job *job);  /* NULL = none */
+    int col;                            /* the column it works on */
+    int arg;
+};
+
 struct store_job {
     struct store_job *next;         /* queue link, owned by whoever holds the job */
     enum store_op op;
@@ -198,6 +239,7 @@ struct store_job {
         struct { char site_id[65]; } load_claim;
         struct store_load_state load_state;              /* owns rows */
         struct store_load_rejected load_rejected;
+        char site_id[STORE_SITE_ID_MAX + 1];             /* SITE_CHANGED: the row to load */
         struct {                    /* SQL and SQL_BEHIND */
             const char *sql;        /* static text, borrowed; or the job's own when sql_owned */
             bool sql_owned;         /* sql was malloc'd for this job (a query shape): freed with it */
@@ -208,6 +250,7 @@ struct store_job {
             char **params;          /* owned array of owned strings (NULL entry = SQL NULL) */
             char *password;         /* the plain password once hashed (owned, never sent, wiped
                                        when freed): for the done callback (rest_job_password) */
+            struct store_rows_hook hook; /* run on the store thread over the rows read */
         } sql;
     } in;
 
@@ -218,6 +261,7 @@ struct store_job {
             int64_t session_id;
             bool existing;          /* a retry of a start already stored */
             struct ocpp_id_tag_info info;
+            int priority;           /* the token's priority (sql/020; 0 for an unknown tag) */
         } start_tx;
         struct {
             enum store_stop_outcome outcome;
@@ -229,6 +273,8 @@ struct store_job {
         struct store_charger charger;                   /* CHARGER_CHANGED */
         struct { size_t n; struct store_charger *items; } chargers; /* CHARGERS_ALL, owned */
         struct store_apikey apikey;                     /* APIKEY_CHANGED (owns its strings) */
+        struct store_site site;                         /* SITE_CHANGED */
+        struct { size_t n; struct store_site *items; } sites; /* SITES_ALL, owned */
         struct {                    /* NODE_* (presence) */
             int cleared;            /* START, STOP: chargers marked disconnected; HEARTBEAT: taken back */
             char state[12];         /* HEARTBEAT: ok, resumed, recreated, superseded */

@@ -23,6 +23,17 @@
 #               REST answer, with the charger answering at once and after a
 #               fixed 20 ms (the difference to 20 ms is what the gateway adds),
 #               and the whole remote start that waits for the session
+#   cost        (sites-and-tariffs.md, Targets) StopTransaction's durable
+#               latency (answered after COMMIT) p50/p99 with and without a
+#               default tariff: BENCH_COST_CHARGERS chargers (ocppsim --mode
+#               sessions) each looping StartTransaction, BENCH_COST_MVS
+#               MeterValues, StopTransaction, one CALL every
+#               BENCH_COST_INTERVAL ms (a fleet below saturation: latency,
+#               not queueing; 0 = one CALL always outstanding); no tariff
+#               and tariff (energy+time+idle, two windows) alternate, twice
+#               each; then the pricing job's throughput: every session of
+#               the tariff runs marked pending again at once, seconds until
+#               none is left
 #   events      (events.md, Targets) durable MeterValues throughput of the
 #               fleet's chargers each keeping one MeterValues outstanding,
 #               twice: without webhook endpoints, then with one subscribed
@@ -52,6 +63,7 @@
 # duration), BENCH_WH_CONCURRENCY (16), BENCH_WH_KILL_EVENTS (half the burst;
 # 0 skips the kill -9), BENCH_SSE_STREAMS (1000), BENCH_SSE_RATE (10/s per
 # stream), BENCH_SSE_SECONDS (the duration),
+# BENCH_COST_CHARGERS (2000; quick 200), BENCH_COST_MVS (3), BENCH_COST_INTERVAL (2000 ms),
 # BENCH_RESTART_CHARGERS (19000; at most what the fd limits allow),
 # BENCH_RESTART_SOURCES ("253 20": one restart per count of source addresses),
 # BENCH_RESTART=0 skips the restart scenario,
@@ -79,6 +91,7 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
     WH_BURST=${BENCH_WH_BURST:-2000}
     WH_SECS=${BENCH_WH_SECONDS:-$DUR}
     SSE_STREAMS=${BENCH_SSE_STREAMS:-100}
+    COST_N=${BENCH_COST_CHARGERS:-200}
     HOLD=3
 else
     IDLE=${BENCH_IDLE:-1000 max}
@@ -92,6 +105,7 @@ else
     WH_BURST=${BENCH_WH_BURST:-20000}
     WH_SECS=${BENCH_WH_SECONDS:-$DUR}
     SSE_STREAMS=${BENCH_SSE_STREAMS:-1000}
+    COST_N=${BENCH_COST_CHARGERS:-2000}
     HOLD=10
 fi
 EV_N=${BENCH_EVENTS_CHARGERS:-$FLEET}
@@ -102,7 +116,9 @@ WH_CONC=${BENCH_WH_CONCURRENCY:-16}
 WH_KILL=${BENCH_WH_KILL_EVENTS:-$(( WH_BURST / 2 ))}
 SSE_RATE=${BENCH_SSE_RATE:-10}
 SSE_SECS=${BENCH_SSE_SECONDS:-$DUR}
-SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events webhooks sse restart} "
+COST_MVS=${BENCH_COST_MVS:-3}
+COST_IV=${BENCH_COST_INTERVAL:-2000}
+SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse restart} "
 [ "${BENCH_RESTART:-1}" = 0 ] && SCENARIOS=${SCENARIOS/ restart / }
 # want NAME: whether scenario NAME is to run
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
@@ -443,6 +459,65 @@ if want events; then
     ev_lines+=("events, the second run: committed $by_type$mv_check; deliveries at its end: $backlog")
     ev_lines+=("events, the receiver: $(cat "$tmp/ev-receiver.json")")
 fi
+# ---------------------------------------------------------------- cost
+# StopTransaction marks a session with a tariff pending in its own
+# transaction; the pricing thread prices it after the commit (sql/018,
+# src/store/pricing_job.c). Same load with and without a default tariff,
+# alternating; then the pricing thread alone on a backlog.
+cost_lines=()
+if want cost; then
+    gateway_alive
+    curl -fsS -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d '{"id": "bench-cost", "currency": "EUR", "vatPercent": 19, "validFrom": "2020-01-01T00:00:00Z",
+             "elements": [{"energy": 39.5, "time": 2, "idle": 10, "idleGraceMinutes": 15, "sessionFee": 50,
+                           "restrictions": {"startTime": "07:00", "endTime": "22:00"}},
+                          {"energy": 29, "time": 1, "idle": 5}]}' \
+        "http://127.0.0.1:$port/v1/tariffs"
+    cost_default() {
+        curl -fsS -o /dev/null -X PATCH -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+            -d "{\"default\": $1}" "http://127.0.0.1:$port/v1/tariffs/bench-cost"
+    }
+    declare -A cost_p50 cost_p99
+    for i in 1 2; do
+        for v in none tariff; do
+            if [ "$v" = tariff ]; then cost_default true; else cost_default false; fi
+            psql "$conn" -qc CHECKPOINT >/dev/null 2>&1 || true
+            cost_args=(--meter-values "$COST_MVS" --timeout 60000)
+            [ "$COST_IV" -gt 0 ] && cost_args+=(--interval "$COST_IV")
+            load "cost: $v #$i" sessions "$COST_N" "C${v:0:1}$i-" "${cost_args[@]}"
+            cost_p50[$v$i]=$(num stop_p50_ms "$result"); cost_p99[$v$i]=$(num stop_p99_ms "$result")
+            sessions=$(psql "$conn" -Atc "SELECT count(*) || ' completed, ' || count(*) FILTER (WHERE cost_state = 'final'
+                                             AND cost IS NOT NULL) || ' priced, ' || count(*) FILTER (WHERE cost_state
+                                             = 'pending') || ' pending' FROM sessions
+                                           WHERE charger_id LIKE 'C${v:0:1}$i-%' AND status = 'completed'")
+            cost_lines+=("cost: $v #$i, $COST_N chargers x (Start, $COST_MVS MeterValues, Stop), one CALL per\
+ ${COST_IV} ms each (0: always one outstanding), ${DUR} s:\
+ StopTransaction $(num stops "$result") answered, p50 ${cost_p50[$v$i]} ms, p99 ${cost_p99[$v$i]} ms,\
+ max $(num stop_max_ms "$result") ms; all CALLs $(num rate "$result")/s; sessions at the end: $sessions;\
+ load average $(load_avg)")
+        done
+    done
+    cost_default false
+    mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
+    n99=$(mean "${cost_p99[none1]}" "${cost_p99[none2]}"); t99=$(mean "${cost_p99[tariff1]}" "${cost_p99[tariff2]}")
+    n50=$(mean "${cost_p50[none1]}" "${cost_p50[none2]}"); t50=$(mean "${cost_p50[tariff1]}" "${cost_p50[tariff2]}")
+    d99=$(awk -v a="$n99" -v b="$t99" 'BEGIN { if (a > 0) printf "%+.1f", (b - a) * 100 / a; else print "-" }')
+    met=$(awk -v d="$d99" 'BEGIN { print (d != "-" && d + 0 <= 5) ? "met" : "NOT met" }')
+    cost_lines+=("cost: StopTransaction p50 $n50 ms without a tariff, $t50 ms with; p99 $n99 ms without, $t99 ms\
+ with (means of the two runs): $d99 % (target <= +5 %: $met)")
+    # the pricing thread alone: every session of the tariff runs priced again
+    backlog=$(psql "$conn" -Atc "UPDATE sessions SET cost_state = 'pending' WHERE charger_id LIKE 'Ct%'
+                                   AND cost_state = 'final' RETURNING 1" | wc -l)
+    t0=$(now_ms); left=$backlog
+    while [ "$left" -gt 0 ] && [ $(( $(now_ms) - t0 )) -lt 300000 ]; do
+        sleep 0.2
+        left=$(psql "$conn" -Atc "SELECT count(*) FROM sessions WHERE cost_state = 'pending'")
+    done
+    secs=$(ms_secs $(( $(now_ms) - t0 )))
+    cost_lines+=("cost: the pricing thread on a backlog of $backlog sessions ($COST_MVS MeterValues each, register\
+ and power): $(( backlog - left )) priced in $secs s = $(awk -v n=$(( backlog - left )) -v s="$secs" \
+ 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }') sessions/s (one gateway: one thread, batches of 50)")
+fi
 result=$mv_result
 
 # every acknowledged MeterValues must be stored (durability rule)
@@ -558,7 +633,7 @@ fi
 echo
 echo "load average at the end: $(load_avg)"
 printf '%s\n' "${rows[@]}"
-for block in ev_lines rest_rows cmd_rows wh_rows restart_rows; do
+for block in ev_lines cost_lines rest_rows cmd_rows wh_rows restart_rows; do
     declare -n lines=$block
     if [ ${#lines[@]} -gt 0 ]; then
         echo

@@ -231,6 +231,11 @@ static void registry_add(void *ctx, const struct store_charger *row)
     core_charger_upsert(ctx, row);
 }
 
+static void site_add(void *ctx, const struct store_site *row)
+{
+    core_site_upsert(ctx, row);
+}
+
 int app_serve(const struct config *cfg)
 {
     struct gateway g;
@@ -298,6 +303,10 @@ int app_serve(const struct config *cfg)
         app_fail("cannot load chargers: %s", err);
         goto out;
     }
+    if (store_admin_load_sites(admin, site_add, g.core, err, sizeof err) < 0) {
+        app_fail("cannot load sites: %s", err);
+        goto out;
+    }
     size_t open_doors = core_unauthenticated_count(g.core);
     if (open_doors)
         log_warn(NULL, "%zu charger%s accept%s connections without credentials (security profile 0)",
@@ -328,7 +337,10 @@ int app_serve(const struct config *cfg)
 
     if (!start_webhooks(&g, cfg, node_id, boot_id))
         goto out;
-    g.pricing = store_pricing_start(cfg->db_url);   /* session cost, off the loop */
+    char receipt_prefix[65];
+    config_receipt_prefix(cfg, receipt_prefix, sizeof receipt_prefix);
+    g.pricing = store_pricing_start(cfg->db_url, receipt_prefix,   /* session cost, off the loop */
+                                    cfg->tariffs_idle_power_w);
     if (!g.pricing)
         goto out;
 

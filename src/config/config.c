@@ -49,6 +49,7 @@ static const struct key keys[] = {
     INT("ocpp", "call_timeout", call_timeout, 1, 3600),
     INT("ocpp", "call_queue", call_queue, 1, 1000),
     INT("ocpp", "remote_start_wait", remote_start_wait, 0, 600),
+    INT("load", "stack_level", load_stack_level, 0, 100),
     INT("ocpp", "stale_session_after", stale_session_after, 0, 31536000),
     INT("ocpp", "max_frame", max_frame, 512, 16 * 1024 * 1024),
     INT("ocpp", "outbox_max", outbox_max, 4096, 1024 * 1024 * 1024),
@@ -88,9 +89,10 @@ static const struct key keys[] = {
     INT("webhooks", "disable_after", webhooks_disable_after, 60, 365 * 86400),
     INT("load", "interval", load_interval, 1, 86400),
     INT("load", "margin", load_margin, 0, 100),
-    INT("load", "stack_level", load_stack_level, 0, 1000),
     INT("load", "disconnect_grace", load_disconnect_grace, 0, 86400),
     INT("load", "charger_max_current", load_charger_max_current, 1, 2000),
+    STR("receipts", "prefix", receipts_prefix),
+    INT("tariffs", "idle_power_w", tariffs_idle_power_w, 0, 1000000),
 };
 
 void config_defaults(struct config *c)
@@ -107,6 +109,7 @@ void config_defaults(struct config *c)
     c->call_timeout = 30;
     c->call_queue = 16;
     c->remote_start_wait = 10;
+    c->load_stack_level = 1;
     c->stale_session_after = 86400;
     c->max_frame = 65536;
     c->outbox_max = 1024 * 1024;
@@ -131,7 +134,6 @@ void config_defaults(struct config *c)
     c->events_retention = 7 * 86400;
     c->load_interval = 60;
     c->load_margin = 1;
-    c->load_stack_level = 1;
     c->load_disconnect_grace = 120;
     c->load_charger_max_current = 32;
     c->events_session_update_interval = 60;
@@ -140,6 +142,7 @@ void config_defaults(struct config *c)
     c->webhooks_timeout = 10;
     c->webhooks_concurrency = 64;
     c->webhooks_disable_after = 5 * 86400;
+    c->tariffs_idle_power_w = 100;      /* PRICING_IDLE_POWER_W_DEFAULT (sites-and-tariffs.md) */
 }
 
 void config_free(struct config *c)
@@ -339,6 +342,14 @@ void config_node_id(const struct config *c, char *buf, size_t cap)
     snprintf(buf, cap, "%s%s", host, tail);
 }
 
+void config_receipt_prefix(const struct config *c, char *buf, size_t cap)
+{
+    if (c->receipts_prefix[0])
+        str_copy(buf, cap, c->receipts_prefix);
+    else
+        config_node_id(c, buf, cap);
+}
+
 /* "*", or origins "http[s]://host[:port]" separated by commas (spaces allowed). */
 static bool cors_origins_valid(const char *list)
 {
@@ -410,6 +421,11 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     if (c->node_id[0] && !config_node_id_valid(c->node_id)) {
         snprintf(err, errcap, "cluster.node_id: expected 1 to 64 of A-Z a-z 0-9 . _ : -, got '%s'",
                  c->node_id);
+        return false;
+    }
+    if (c->receipts_prefix[0] && !config_node_id_valid(c->receipts_prefix)) {
+        snprintf(err, errcap, "receipts.prefix: expected 1 to 64 of A-Z a-z 0-9 . _ : -, got '%s'",
+                 c->receipts_prefix);
         return false;
     }
     if (!log_format_parse(c->log_format, &fmt)) {

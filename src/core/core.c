@@ -76,6 +76,7 @@ struct core *core_new(const struct core_io *io, const struct core_config *cfg)
     c->conns = hmap_new();
     c->throttle = hmap_new();
     c->commands = hmap_new();
+    c->sites = hmap_new();
     c->next_conn_id = 1;
     c->io.random(c->io.ctx, c->process_key, sizeof c->process_key);
     c->next_flush_ms = core_now(c) + c->cfg.last_seen_flush_ms;
@@ -144,6 +145,7 @@ void core_free(struct core *c)
     hmap_foreach(c->throttle, free_plain_entry, c);
     core_cmds_free(c);
     core_load_free(c);
+    core_sites_free(c);
     hmap_free(c->conns);
     hmap_free(c->chargers);
     hmap_free(c->tombstones);
@@ -258,11 +260,36 @@ static void charger_forget(struct core *c, struct core_charger *ch)
         conn_close(c, ch->conn, 1008, "charger removed");
     }
     core_calls_fail_charger(c, ch, CORE_CMD_DISCONNECTED);
+    core_power_limit_forget(c, ch);
     if (open_door(ch))
         c->unauthenticated--;
     hmap_del_str(c->chargers, ch->id);
     free(ch->connectors);
     free(ch);
+}
+
+/* A new registry entry for id (no site, rated current and power limit unknown), in c->chargers. */
+static struct core_charger *charger_new(struct core *c, const char *id)
+{
+    struct core_charger *ch = xcalloc(1, sizeof *ch);
+    str_copy(ch->id, sizeof ch->id, id);
+    ch->max_current_da = LOAD_NONE;
+    ch->power_limit_da = LOAD_NONE;
+    hmap_put_str(c->chargers, ch->id, ch);
+    return ch;
+}
+
+/* The load management columns of a whole row (row->load_known); true if any changed. */
+static bool take_load_fields(struct core_charger *ch, const struct store_charger *row)
+{
+    if (!row->load_known)
+        return false;
+    bool changed = strcmp(ch->site_id, row->site_id) != 0 || ch->max_current_da != row->max_current_da ||
+                   ch->power_limit_da != row->power_limit_da;
+    str_copy(ch->site_id, sizeof ch->site_id, row->site_id);
+    ch->max_current_da = row->max_current_da;
+    ch->power_limit_da = row->power_limit_da;
+    return changed;
 }
 
 void core_charger_upsert(struct core *c, const struct store_charger *row)
@@ -283,9 +310,7 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
     }
     enum ocpp_registration reg = registration_parse(row->registration);
     if (!ch) {
-        ch = xcalloc(1, sizeof *ch);
-        str_copy(ch->id, sizeof ch->id, row->id);
-        hmap_put_str(c->chargers, ch->id, ch);
+        ch = charger_new(c, row->id);
     } else {
         const char *why = ch->conn ? change_ends_session(ch, row, reg) : NULL;
         if (why) {
@@ -308,6 +333,12 @@ void core_charger_upsert(struct core *c, const struct store_charger *row)
     ch->auto_registered = false;
     if (open_door(ch))
         c->unauthenticated++;
+    int32_t limit_before = ch->power_limit_da;
+    if (take_load_fields(ch, row)) {
+        if (ch->power_limit_da != limit_before && ch->conn)
+            core_power_limit_changed(c, ch);
+        core_load_on_charger_changed(c, ch);
+    }
 }
 
 struct sync_ctx {
@@ -767,12 +798,10 @@ uint64_t core_conn_open(struct core *c, const char *charger_id, const char *remo
     }
     if (!ch) {
         /* admitted by auto-registration: the row is created by the store job below */
-        ch = xcalloc(1, sizeof *ch);
-        str_copy(ch->id, sizeof ch->id, charger_id);
+        ch = charger_new(c, charger_id);
         ch->registration = OCPP_REG_ACCEPTED;
         ch->auto_registered = true;
         ch->seq = ++c->registry_seq;
-        hmap_put_str(c->chargers, ch->id, ch);
         c->unauthenticated++;       /* profile 0 without a key, like its row */
         created = true;
         log_info(ch->id, "auto-registered on first connection from %s", remote_addr);
@@ -910,6 +939,7 @@ int core_expire(struct core *c)
     core_calls_expire(c, now);
     core_cmds_expire(c, now);
     core_load_expire(c);
+    core_power_limit_expire(c, now);
     if (now >= c->next_flush_ms) {
         c->next_flush_ms = now + c->cfg.last_seen_flush_ms;
         struct store_job *job = store_job_new(STORE_OP_LAST_SEEN);

@@ -54,6 +54,12 @@ const char *core_cmd_outcome_name(enum core_cmd_outcome o)
     return (o >= CORE_CMD_PENDING && o <= CORE_CMD_CANCELLED) ? outcome_names[o] : NULL;
 }
 
+const char *core_cmd_origin_name(enum core_cmd_origin o)
+{
+    static const char *const names[] = { "api", "gateway", "load" };
+    return (o >= CORE_CMD_ORIGIN_API && o <= CORE_CMD_ORIGIN_LOAD) ? names[o] : "api";
+}
+
 static bool ended(const struct core_command *cmd)
 {
     return cmd->state == CORE_CMD_COMPLETED || cmd->state == CORE_CMD_FAILED;
@@ -132,7 +138,7 @@ static void view_of(const struct core_command *cmd, struct core_command_view *v)
         .transaction_id = cmd->transaction_id,
         .api_key_id = cmd->api_key_id,
         .request_id = cmd->request_id,
-        .by_gateway = cmd->by_gateway,
+        .origin = cmd->origin,
         .created_ms = cmd->created_ms,
         .sent_ms = cmd->sent_ms,
         .answered_ms = cmd->answered_ms,
@@ -171,7 +177,7 @@ static void write_row(struct core *c, struct core_command *cmd)
     row->error_description = dup_or_null(cmd->error_description);
     row->request_id = dup_or_null(cmd->request_id);
     row->api_key_id = cmd->api_key_id;
-    str_copy(row->origin, sizeof row->origin, cmd->by_gateway ? "gateway" : "api");
+    str_copy(row->origin, sizeof row->origin, core_cmd_origin_name(cmd->origin));
     row->session_id = cmd->session_id;
     row->transaction_id = cmd->transaction_id;
     row->created_ms = cmd->created_ms;
@@ -394,7 +400,7 @@ enum core_call_err core_command_submit(struct core *c, const struct core_command
     cmd->state = CORE_CMD_QUEUED;
     cmd->api_key_id = req->api_key_id;
     cmd->request_id = dup_or_null(req->request_id);
-    cmd->by_gateway = req->by_gateway;
+    cmd->origin = req->origin;
     cmd->created_ms = core_now(c);
     cmd->created_us = mono_us(c);
     if (req->action == OCPP_ACTION_REMOTE_START_TRANSACTION) {

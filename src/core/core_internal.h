@@ -6,6 +6,8 @@
  *                   in flight, deadlines, the charger's answers
  *   core_commands.c commands: ids, stored rows, session waits, stop dedup
  *   core_load.c     the load manager: site limits shared by Smart Charging
+ *   core_sites.c    the site registry (load management configuration)
+ *   core_power_limit.c a charger's power limit (ChargePointMaxProfile) sent as a command
  */
 #ifndef OCPPGW_CORE_INTERNAL_H
 #define OCPPGW_CORE_INTERNAL_H
@@ -74,7 +76,7 @@ struct core_command {
     int32_t transaction_id;
     int64_t api_key_id;
     char *request_id;
-    bool by_gateway;
+    enum core_cmd_origin origin;
     int64_t created_ms, sent_ms, answered_ms, completed_ms;
     int64_t created_us, sent_us, answered_us; /* io->mono_us */
     struct core_cmd_waiter *waiters;
@@ -116,6 +118,12 @@ struct core_charger {
     /* the last StatusNotification of each connector this run (for remote start checks) */
     struct core_connector_status *connectors;
     int n_connectors;
+    /* load management (sql/020): from the chargers row */
+    char site_id[STORE_SITE_ID_MAX + 1];    /* "" = no site */
+    int32_t max_current_da;                 /* rated per phase (maxAvailableCurrent), LOAD_NONE unknown */
+    int32_t power_limit_da;                 /* PUT /power-limit, LOAD_NONE none */
+    int64_t limit_due_ms;                   /* a power limit change seen while connected, sent then
+                                               unless this process sends it first (0 = none) */
 };
 
 struct core_connector_status {
@@ -156,6 +164,8 @@ struct core {
     size_t connected;
     size_t unauthenticated;                 /* chargers admitted without credentials (profile 0, no key) */
     uint64_t registry_seq;                  /* counts registry changes (core_registry_mark) */
+    struct hmap *sites;                     /* site id -> struct core_site (core_sites.c) */
+    size_t limits_due;                      /* chargers with limit_due_ms set (core_power_limit.c) */
     size_t jobs_out;
     int64_t next_flush_ms;
     unsigned char process_key[32];
@@ -172,6 +182,26 @@ void core_emit(struct core *c, enum core_event_kind kind, const char *charger_id
 void core_security_event(struct core *c, const char *charger_id, const char *kind,
                          const char *detail);
 struct core_conn *core_conn_get(const struct core *c, uint64_t conn_id);
+
+/* core_sites.c */
+void core_sites_free(struct core *c);
+
+/* core_power_limit.c (core_power_limit_command() is in core.h) */
+/* A booted charger (registration Accepted) with a stored limit gets it (origin gateway). */
+void core_power_limit_on_boot(struct core *c, struct core_charger *ch);
+/* The charger's current limit (its power_limit_da; LOAD_NONE clears) as a gateway command; why for the log. */
+void core_power_limit_send(struct core *c, struct core_charger *ch, const char *why);
+/*
+ * The registry saw the connected charger's power limit change (a NOTIFY of
+ * a change made through another gateway, a reload): it is sent after a
+ * grace period, unless core_power_limit_command() sends that limit first
+ * (this process's REST, whose committed row may come after the NOTIFY).
+ */
+void core_power_limit_changed(struct core *c, struct core_charger *ch);
+/* Sends the limits whose grace period is over (core_expire). */
+void core_power_limit_expire(struct core *c, int64_t now);
+/* The charger leaves the registry: forget its pending limit. */
+void core_power_limit_forget(struct core *c, struct core_charger *ch);
 
 /* core_calls.c */
 /* Queues cmd's CALL to its charger (sent at once if nothing is in flight). */
@@ -199,7 +229,7 @@ void core_cmds_connector_status(struct core_charger *ch, int connector_id, const
 
 /* ---- core_load.c: the load manager ---- */
 
-#define CORE_SITE_ID_MAX 64
+#define CORE_SITE_ID_MAX STORE_SITE_ID_MAX
 
 /* A site's load balancing, as the manager needs it (the registry's site row). */
 struct core_load_site_cfg {
@@ -229,7 +259,12 @@ void core_load_meter_values(struct core *c, const char *charger_id, const struct
 /* A StatusNotification of a connector (> 0) of a connected charger. */
 void core_load_connector_seen(struct core *c, struct core_charger *ch, int connector_id);
 void core_load_charger_offline(struct core *c, struct core_charger *ch);
-void core_load_site_changed(struct core *c, const char *site_id);
-void core_load_charger_changed(struct core *c, struct core_charger *ch);
+/*
+ * Configuration changes, after the registry took them: a site's row changed,
+ * was added or deleted (core_site_get() NULL); a charger's site, rated
+ * current or power limit changed (its new values in place).
+ */
+void core_load_on_site_changed(struct core *c, const char *site_id);
+void core_load_on_charger_changed(struct core *c, struct core_charger *ch);
 
 #endif

@@ -244,7 +244,7 @@ static bool send_profile(struct core *c, struct lsite *s, struct lpoint *p, int 
     t->c = c;
     struct core_command_req req = {
         .charger_id = p->charger_id, .action = OCPP_ACTION_SET_CHARGING_PROFILE,
-        .payload_json = payload, .by_gateway = true, /* MERGE: origin load */
+        .payload_json = payload, .origin = CORE_CMD_ORIGIN_LOAD,
     };
     char id[CORE_CMD_ID_LEN + 1];
     enum core_call_err err = core_command_submit(c, &req, on_profile_done, t, id, NULL);
@@ -314,7 +314,7 @@ static void write_state(struct core *c, struct lsite *s)
     struct store_load_state *st = &job->in.load_state;
     str_copy(st->site_id, sizeof st->site_id, s->id);
     st->limit_da = balanced ? cfg.limit_da : -1;
-    str_copy(st->strategy, sizeof st->strategy, !balanced ? "" : cfg.strategy == LOAD_PRIORITY ? "priority" : "equal");
+    str_copy(st->strategy, sizeof st->strategy, !balanced ? "" : cfg.strategy == LOAD_STRATEGY_PRIORITY ? "priority" : "equal");
     st->at_ms = s->updated_ms ? s->updated_ms : core_now(c);
     st->changed = s->changed;
     st->rows = xcalloc(s->n_points + 1, sizeof *st->rows);
@@ -415,15 +415,6 @@ static void site_round(struct core *c, struct lsite *s)
     if (s->changed)
         site_state_due(c, s);
     site_apply(c, s, cfg.limit_da);
-}
-
-/* Recomputes the site of a charger, if it is balanced and decided here. */
-static void round_of_charger(struct core *c, const struct core_charger *ch)
-{
-    struct core_load_site_cfg cfg;
-    struct lsite *s = balanced_site_of(c, ch, &cfg);
-    if (s)
-        site_round(c, s);
 }
 
 /* ---- the claim ---- */
@@ -690,27 +681,109 @@ void core_load_charger_offline(struct core *c, struct core_charger *ch)
     /* its allocation stays counted until its sessions end or the grace passes */
 }
 
-void core_load_site_changed(struct core *c, const char *site_id)
+/* Points for the connectors a connected charger of a balanced site has reported. */
+static bool charger_points(struct core *c, struct lsite *s, struct core_charger *ch)
 {
-    struct lsite *s = site_get(c, site_id);
+    bool added = false;
+    if (!ch->conn)
+        return false;
+    for (int i = 0; i < ch->n_connectors; i++) {
+        int k = ch->connectors[i].connector_id;
+        if (k <= 0 || point_find(s, ch->id, k))
+            continue;
+        point_ensure(c, s, ch->id, k);
+        added = true;
+    }
+    return added;
+}
+
+struct site_scan {
+    struct core *c;
+    struct lsite *s;
+    bool added;
+};
+
+static int scan_charger(void *ctx, const void *key, size_t klen, void *val)
+{
+    (void)key, (void)klen;
+    struct site_scan *x = ctx;
+    struct core_charger *ch = val;
+    if (strcmp(ch->site_id, x->s->id) == 0 && charger_points(x->c, x->s, ch))
+        x->added = true;
+    return 0;
+}
+
+void core_load_on_site_changed(struct core *c, const char *site_id)
+{
     struct core_load_site_cfg cfg;
-    if (!s)
-        return;
+    struct lsite *s = site_get(c, site_id);
     if (!core_site_load_cfg(c, site_id, &cfg) || !cfg.enabled) {
-        /* no longer balanced: its profiles stay where they are; the manager forgets the site */
+        if (!s)
+            return;
+        /* no longer balanced (or gone): the chargers keep their last profiles; the site is forgotten */
         while (s->points)
             point_remove(s, s->points);
         s->changed = true;
-        site_state_due(c, s);
+        write_state(c, s);
         return;
     }
-    site_round(c, s);
+    if (!s) {
+        /* balanced now: its chargers connected here become points */
+        s = site_ensure(c, site_id);
+        struct site_scan x = { c, s, false };
+        hmap_foreach(c->chargers, scan_charger, &x);
+        if (!s->n_points)
+            return;
+    }
+    if (s->claim == CLAIM_NONE)
+        ask_claim(c, s);
+    else
+        site_round(c, s);
 }
 
-void core_load_charger_changed(struct core *c, struct core_charger *ch)
+struct charger_moved {
+    struct core *c;
+    struct core_charger *ch;
+};
+
+/* The charger's points on a site it is no longer on go, and that site is computed again. */
+static int drop_moved(void *ctx, const void *key, size_t klen, void *val)
 {
-    /* its cap may have changed */
-    round_of_charger(c, ch);
+    (void)key, (void)klen;
+    struct charger_moved *x = ctx;
+    struct lsite *s = val;
+    if (strcmp(s->id, x->ch->site_id) == 0)
+        return 0;
+    bool removed = false;
+    for (struct lpoint *p = s->points, *next; p; p = next) {
+        next = p->next;
+        if (strcmp(p->charger_id, x->ch->id) == 0) {
+            point_remove(s, p);
+            removed = true;
+        }
+    }
+    if (removed) {
+        s->changed = true;
+        site_round(x->c, s);
+    }
+    return 0;
+}
+
+void core_load_on_charger_changed(struct core *c, struct core_charger *ch)
+{
+    if (!c->load)
+        return;
+    struct charger_moved x = { c, ch };
+    hmap_foreach(c->load->sites, drop_moved, &x);
+    struct core_load_site_cfg cfg;
+    struct lsite *s = balanced_site_of(c, ch, &cfg);
+    if (!s)
+        return;
+    charger_points(c, s, ch);       /* moved here, or its cap changed */
+    if (s->claim == CLAIM_NONE)
+        ask_claim(c, s);
+    else
+        site_round(c, s);
 }
 
 /* ---- time ---- */

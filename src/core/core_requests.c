@@ -105,6 +105,7 @@ static void on_boot(struct core *c, struct core_conn *conn, const char *msg_id, 
     log_info(ch->id, "boot: %s %s firmware %s -> %s", req->boot.vendor, req->boot.model,
              req->boot.firmware[0] ? req->boot.firmware : "-", reg[ch->registration]);
     core_emit(c, CORE_EV_CHARGER_BOOTED, ch->id, -1, 0, 0, reg[ch->registration], req->boot.model);
+    core_power_limit_on_boot(c, ch);
 }
 
 static void on_heartbeat(struct core *c, struct core_conn *conn, const char *msg_id, union ocpp_req *req)
@@ -339,7 +340,7 @@ void core_on_csr_signed(struct core *c, const char *charger_id, const char *payl
     }
     struct core_command_req req = {
         .charger_id = charger_id, .action = OCPP_ACTION_CERTIFICATE_SIGNED, .payload_json = payload_json,
-        .by_gateway = true,
+        .origin = CORE_CMD_ORIGIN_GATEWAY,
     };
     char id[CORE_CMD_ID_LEN + 1];
     enum core_call_err err = core_command_submit(c, &req, NULL, NULL, id, NULL);
@@ -414,7 +415,7 @@ static void load_committed(struct core *c, const struct store_job *job)
         if (!job->out.start_tx.existing)
             core_load_session_started(c, job->charger_id, job->in.start_tx.req.connector_id,
                                       job->out.start_tx.session_id, job->out.start_tx.transaction_id,
-                                      job->in.start_tx.req.timestamp_ms, 0 /* MERGE: token priority */);
+                                      job->in.start_tx.req.timestamp_ms, job->out.start_tx.priority);
         break;
     case STORE_OP_STOP_TX:
         if (job->out.stop_tx.outcome == STORE_STOP_CLOSED)
@@ -458,12 +459,16 @@ static void answer_committed(struct core *c, struct store_job *job)
 
 void core_on_db_result(struct core *c, struct store_job *job)
 {
-    if (job->op != STORE_OP_CHARGER_CHANGED && c->jobs_out > 0)
+    if (job->op != STORE_OP_CHARGER_CHANGED && job->op != STORE_OP_SITE_CHANGED && c->jobs_out > 0)
         c->jobs_out--;
     switch (job->op) {
     case STORE_OP_CHARGER_CHANGED:
         if (job->status == STORE_OK && !core_charger_read_is_stale(c, &job->out.charger))
             core_charger_upsert(c, &job->out.charger);
+        break;
+    case STORE_OP_SITE_CHANGED:
+        if (job->status == STORE_OK)
+            core_site_upsert(c, &job->out.site);
         break;
     case STORE_OP_AUTHORIZE:
     case STORE_OP_START_TX:

@@ -44,7 +44,7 @@ static bool earlier(const struct load_session *s, size_t a, size_t b)
 
 static bool in_group(const struct load_params *p, const struct load_session *x, int32_t prio)
 {
-    return p->strategy != LOAD_PRIORITY || x->priority == prio;
+    return p->strategy != LOAD_STRATEGY_PRIORITY || x->priority == prio;
 }
 
 /* sum over the served sessions of the group of min(demand, level) */
@@ -135,7 +135,7 @@ static int64_t allocate_sessions(const struct load_params *p, struct load_sessio
 {
     int64_t budget = p->limit_da;
     bool short_;
-    if (p->strategy != LOAD_PRIORITY)
+    if (p->strategy != LOAD_STRATEGY_PRIORITY)
         return allocate_group(p, s, n, 0, budget, &short_);
     /* groups from the highest priority down */
     bool have_last = false;

@@ -246,6 +246,7 @@ static void copy_header(struct lws *wsi, struct rest_request *r, enum rest_hdr h
         [REST_H_ORIGIN] = WSI_TOKEN_ORIGIN,
         [REST_H_AC_REQUEST_METHOD] = -1, [REST_H_AC_REQUEST_HEADERS] = -1,
         [REST_H_LAST_EVENT_ID] = -1,
+        [REST_H_ACCEPT] = WSI_TOKEN_HTTP_ACCEPT,
     };
     int tok = tokens[h];
     int len;
@@ -720,6 +721,7 @@ void http_init(struct gateway *g)
             .tls_client_ca = g->cfg.tls_ca != NULL && g->cfg.tls_ca[0] != '\0',
             .stream_buffer = (size_t)g->cfg.events_stream_buffer,
             .stream_keepalive_s = g->cfg.events_stream_keepalive,
+            .idle_power_w = g->cfg.tariffs_idle_power_w,
         },
     };
     struct rest_io io = {

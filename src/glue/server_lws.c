@@ -113,6 +113,17 @@ static void registry_reload_done(struct gateway *g, const struct store_job *job)
     core_registry_sync(g->core, job->out.chargers.items, job->out.chargers.n, (uint64_t)(uintptr_t)job->user);
 }
 
+/* The same for the site registry (STORE_OP_SITES_ALL, submitted with the chargers' reload). */
+static void sites_reload_done(struct gateway *g, const struct store_job *job)
+{
+    if (job->status != STORE_OK) {
+        log_warn(NULL, "site registry reload failed; retrying on the next reconnect");
+        g->server->store_was_ready = false;
+        return;
+    }
+    core_sites_sync(g->core, job->out.sites.items, job->out.sites.n, (uint64_t)(uintptr_t)job->user);
+}
+
 static void drain_store(struct gateway *g)
 {
     struct store_job *job = store_take_completed(g->store);
@@ -121,6 +132,9 @@ static void drain_store(struct gateway *g)
         job->next = NULL;
         if (job->op == STORE_OP_CHARGERS_ALL) {
             registry_reload_done(g, job);
+            store_job_free(job);
+        } else if (job->op == STORE_OP_SITES_ALL) {
+            sites_reload_done(g, job);
             store_job_free(job);
         } else {
             core_on_db_result(g->core, job);
@@ -494,6 +508,9 @@ static void tick(struct lws_sorted_usec_list *sul)
         struct store_job *reload = store_job_new(STORE_OP_CHARGERS_ALL);
         reload->user = (void *)(uintptr_t)core_registry_mark(g->core); /* what the read will be newer than */
         store_submit(g->store, reload);
+        struct store_job *sites = store_job_new(STORE_OP_SITES_ALL);
+        sites->user = (void *)(uintptr_t)core_registry_mark(g->core);
+        store_submit(g->store, sites);
     }
     s->store_was_ready = ready;
     int64_t now_ms = time_mono_us() / 1000;

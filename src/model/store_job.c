@@ -47,6 +47,8 @@ static const struct {
     [STORE_OP_LOAD_CLAIM]           = { "load_claim", true },
     [STORE_OP_LOAD_STATE]           = { "load_state", false },
     [STORE_OP_LOAD_REJECTED]        = { "load_rejected", false },
+    [STORE_OP_SITE_CHANGED]         = { "site_changed", false },
+    [STORE_OP_SITES_ALL]            = { "sites_all", true },
 };
 
 struct store_job *store_job_new(enum store_op op)
@@ -110,6 +112,9 @@ void store_job_free(struct store_job *job)
         break;
     case STORE_OP_CHARGERS_ALL:
         free(job->out.chargers.items);
+        break;
+    case STORE_OP_SITES_ALL:
+        free(job->out.sites.items);
         break;
     case STORE_OP_NODE_SWEEP:
         free(job->out.node.lost);

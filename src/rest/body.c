@@ -82,6 +82,16 @@ static const char *type_word(enum rest_ftype t)
     return "valid";
 }
 
+/* A number's text in range, through the field's extra rule (check) if it has one. */
+static char *number_checked(const struct rest_field *f, const char *text, char *why, size_t cap)
+{
+    if (f->check && !f->check(text)) {
+        snprintf(why, cap, "%s", f->rule ? f->rule : "is not allowed");
+        return NULL;
+    }
+    return xstrdup(text);
+}
+
 /* One present, non-null value to its parameter text; NULL with why on failure. */
 static char *field_text(const struct rest_field *f, const cJSON *j, char *why, size_t cap)
 {
@@ -109,7 +119,7 @@ static char *field_text(const struct rest_field *f, const cJSON *j, char *why, s
             return NULL;
         }
         snprintf(buf, sizeof buf, "%lld", (long long)d);
-        return xstrdup(buf);
+        return number_checked(f, buf, why, cap);
     }
     case REST_FT_NUMBER:
         if (!cJSON_IsNumber(j))
@@ -119,7 +129,7 @@ static char *field_text(const struct rest_field *f, const cJSON *j, char *why, s
             return NULL;
         }
         snprintf(buf, sizeof buf, "%.17g", j->valuedouble);
-        return xstrdup(buf);
+        return number_checked(f, buf, why, cap);
     case REST_FT_BOOL:
         if (!cJSON_IsBool(j))
             break;

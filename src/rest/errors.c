@@ -66,6 +66,8 @@ static const struct {
                                           " the charger may have acted." },
     [REST_ERR_CUT_BY_DISCONNECT]      = { 502, "BAD_GATEWAY",
                                           "The charger disconnected before answering; it may have acted." },
+    [REST_ERR_RECEIPT_NOT_AVAILABLE]  = { 409, "RECEIPT_NOT_AVAILABLE",
+                                          "This session has no receipt (yet)." },
 };
 
 enum rest_err rest_err_known(enum rest_err e)

@@ -100,6 +100,18 @@ void rest_sql(struct rest_request *r, const char *sql, int nparams, const char *
     submit(job);
 }
 
+void rest_sql_hook(struct rest_request *r, const char *sql, bool owned, int nparams, const char *const *params,
+                   const struct store_rows_hook *hook, rest_sql_done done)
+{
+    struct store_job *job = sql_job(false, sql, nparams, params);
+    job->in.sql.sql_owned = owned;
+    job->in.sql.hook = *hook;
+    struct jobctx *c = jobctx_new(r->id);
+    c->done = done;
+    job->user = c;
+    submit(job);
+}
+
 void rest_sql_owned(struct rest_request *r, char *sql, int nparams, const char *const *params,
                     rest_sql_done done)
 {

@@ -54,6 +54,15 @@ enum core_call_err rest_command_submit(const struct rest_request *r,
     return core_command_submit(c, req, cb, user, out_id, NULL);
 }
 
+enum core_call_err rest_power_limit_submit(const struct rest_request *r, const struct core_command_req *req,
+                                           int32_t limit_da, core_command_cb cb, void *user, char *out_id)
+{
+    struct core *c = core_of(r);
+    if (!c)
+        return CORE_CALL_ERR_OFFLINE;
+    return core_power_limit_command(c, req, limit_da, cb, user, out_id);
+}
+
 bool rest_command_find(const struct rest_request *r, const char *id,
                        void (*fn)(void *user, const struct core_command_view *v), void *user)
 {

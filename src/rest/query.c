@@ -258,6 +258,7 @@ static cJSON *col_json(const struct rest_request *r, const struct rest_col *c, c
     }
     case REST_COL_LIVE:
     case REST_COL_HIDDEN:
+    case REST_COL_MERGE:
         break;
     }
     return NULL;
@@ -267,14 +268,28 @@ cJSON *rest_row_json(const struct rest_request *r, const struct store_job *job, 
                      const struct rest_col *cols, size_t n)
 {
     cJSON *o = cJSON_CreateObject();
+    bool merge = false;
     for (size_t i = 0; i < n; i++) {
-        if (cols[i].type == REST_COL_HIDDEN)
+        merge |= cols[i].type == REST_COL_MERGE;
+        if (cols[i].type == REST_COL_HIDDEN || cols[i].type == REST_COL_MERGE)
             continue;
         /* keys by reference, not copied: column names are static (one malloc
          * and free less per field of every row) */
         cJSON_AddItemToObjectCS(o, cols[i].name,
                               col_json(r, &cols[i], rest_job_value(job, row, col0 + (int)i),
                                        rest_job_value(job, row, col0)));
+    }
+    for (size_t i = 0; merge && i < n; i++) {
+        const char *v = cols[i].type == REST_COL_MERGE ? rest_job_value(job, row, col0 + (int)i) : NULL;
+        cJSON *m = v ? cJSON_ParseWithOpts(v, NULL, true) : NULL;
+        for (const cJSON *c = cJSON_IsObject(m) ? m->child : NULL; c; c = c->next) {
+            cJSON *dup = cJSON_Duplicate(c, true);
+            if (cJSON_GetObjectItemCaseSensitive(o, c->string))
+                cJSON_ReplaceItemInObjectCaseSensitive(o, c->string, dup);
+            else
+                cJSON_AddItemToObject(o, c->string, dup);
+        }
+        cJSON_Delete(m);
     }
     return o;
 }
@@ -709,6 +724,11 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
 static int head_cols(const struct rest_list_req *req)
 {
     return req->spec->parent ? 2 : 0;
+}
+
+int rest_list_col0(const struct rest_list_spec *spec)
+{
+    return (spec->parent ? 2 : 0) + 2;
 }
 
 bool rest_list_parent(const struct rest_list_req *req, const struct store_job *job,

@@ -53,6 +53,7 @@ static const char *const hdr_names[REST_H_COUNT] = {
     [REST_H_AC_REQUEST_METHOD] = "access-control-request-method",
     [REST_H_AC_REQUEST_HEADERS] = "access-control-request-headers",
     [REST_H_LAST_EVENT_ID] = "last-event-id",
+    [REST_H_ACCEPT] = "accept",
 };
 
 const char *rest_hdr_name(enum rest_hdr h)
@@ -321,6 +322,74 @@ size_t rest_query_list(const struct rest_request *r, const char *name, const cha
 const char *rest_query_unread(const struct rest_request *r)
 {
     return rest_args_unread(&r->args);
+}
+
+/* One media range of an Accept value, [s, e): how specifically it matches media (0: not), its q. */
+static int accept_range(const char *s, const char *e, const char *media, double *q)
+{
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    const char *params = s;
+    while (params < e && *params != ';')
+        params++;
+    const char *end = params;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t n = (size_t)(end - s);
+    const char *slash = strchr(media, '/');
+    size_t type_len = slash ? (size_t)(slash - media) : strlen(media);
+    int level;
+    if (n == 3 && memcmp(s, "*/*", 3) == 0)
+        level = 1;
+    else if (n == type_len + 2 && strncasecmp(s, media, type_len) == 0 && s[type_len] == '/' && s[type_len + 1] == '*')
+        level = 2;
+    else if (n == strlen(media) && strncasecmp(s, media, n) == 0)
+        level = 3;
+    else
+        return 0;
+    *q = 1;
+    for (const char *p = params; p < e; p++) {
+        if (*p != ';')
+            continue;
+        const char *v = p + 1;
+        while (v < e && (*v == ' ' || *v == '\t'))
+            v++;
+        if (e - v >= 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
+            char num[16];
+            size_t k = 0;
+            for (v += 2; v < e && k + 1 < sizeof num && *v != ';'; v++)
+                num[k++] = *v;
+            num[k] = '\0';
+            char *stop;
+            double d = strtod(num, &stop);
+            *q = stop == num || d < 0 ? 0 : d > 1 ? 1 : d;
+        }
+    }
+    return level;
+}
+
+double rest_accept_q(const char *accept, const char *media)
+{
+    if (!accept || !accept[strspn(accept, " \t")])
+        return 1;
+    int best = 0;
+    double q_best = 0;
+    const char *s = accept;
+    for (;;) {
+        const char *e = strchr(s, ',');
+        if (!e)
+            e = s + strlen(s);
+        double q;
+        int level = accept_range(s, e, media, &q);
+        if (level > best) {
+            best = level;
+            q_best = q;
+        }
+        if (!*e)
+            break;
+        s = e + 1;
+    }
+    return q_best;
 }
 
 const char *rest_header(const struct rest_request *r, const char *name)

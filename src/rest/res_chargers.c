@@ -71,6 +71,8 @@ static const struct rest_col charger_cols[] = {
     { "meterType", "c.meter_type", REST_COL_STR, NULL },
     { "meterSerialNumber", "c.meter_serial", REST_COL_STR, NULL },
     { "maxAvailableCurrent", "c.max_available_current", REST_COL_NUM, NULL },
+    /* PUT /v1/chargers/{id}/power-limit (res_power_limit.c): read-only here */
+    { "powerLimit", "c.power_limit", REST_COL_NUM, NULL },
     { "timeZone", "c.time_zone", REST_COL_STR, NULL },
     { "latitude", "c.latitude", REST_COL_NUM, NULL },
     { "longitude", "c.longitude", REST_COL_NUM, NULL },
@@ -268,22 +270,32 @@ void res_charger_get(struct rest_request *r)
  * connecting right after a 201 meets its credentials, and a session the
  * change no longer admits is closed (1008) before a 200 or 204.
  */
-#define REGISTRY_COLUMNS ", coalesce(c.auth_hash, ''), c.security_profile, c.registration_status," \
-                         " c.registry_version FROM c"
+#define REGISTRY_COLUMNS ", " RES_CHARGER_REGISTRY_COLUMNS " FROM c"
 
-static void apply_committed(struct rest_request *r, const struct store_job *job)
+void res_charger_committed(struct rest_request *r, const struct store_job *job, int first)
 {
-    const char *id = rest_job_value(job, 0, 0), *hash = rest_job_value(job, 0, (int)NCOLS),
-               *profile = rest_job_value(job, 0, (int)NCOLS + 1),
-               *registration = rest_job_value(job, 0, (int)NCOLS + 2),
-               *version = rest_job_value(job, 0, (int)NCOLS + 3);
+    const char *id = rest_job_value(job, 0, 0), *hash = rest_job_value(job, 0, first),
+               *profile = rest_job_value(job, 0, first + 1),
+               *registration = rest_job_value(job, 0, first + 2),
+               *version = rest_job_value(job, 0, first + 3), *site = rest_job_value(job, 0, first + 4),
+               *max_current = rest_job_value(job, 0, first + 5),
+               *power_limit = rest_job_value(job, 0, first + 6);
     if (!id || !profile || !registration || !version)
         return;
-    struct store_charger row = { .security_profile = atoi(profile), .version = strtoll(version, NULL, 10) };
+    struct store_charger row = { .security_profile = atoi(profile), .version = strtoll(version, NULL, 10),
+                                 .load_known = true };
     str_copy(row.id, sizeof row.id, id);
     str_copy(row.auth_hash, sizeof row.auth_hash, hash ? hash : "");
     str_copy(row.registration, sizeof row.registration, registration);
+    str_copy(row.site_id, sizeof row.site_id, site ? site : "");
+    load_current_parse_da(max_current, &row.max_current_da);
+    load_current_parse_da(power_limit, &row.power_limit_da);
     rest_charger_committed(r, &row);
+}
+
+static void apply_committed(struct rest_request *r, const struct store_job *job)
+{
+    res_charger_committed(r, job, (int)NCOLS);
 }
 
 static const struct rest_field *charger_field(const char *name)

@@ -293,7 +293,7 @@ cJSON *res_command_json(const struct core_command_view *v)
     row[COL_ANSWERED] = time_or_null(v->answered_ms);
     row[COL_COMPLETED] = time_or_null(v->completed_ms);
     row[COL_LATENCY] = v->sent_ms && v->answered_ms ? int_text(v->answered_ms - v->sent_ms) : NULL;
-    row[COL_ORIGIN] = dup_or_null(v->by_gateway ? "gateway" : "api");
+    row[COL_ORIGIN] = dup_or_null(core_cmd_origin_name(v->origin));
 
     struct store_job *job = store_job_new(STORE_OP_SQL);
     job->out.sql.ntuples = 1;

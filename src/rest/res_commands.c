@@ -46,7 +46,8 @@ enum kind {
     K_REMOTE_START,                 /* {commandId, status, sessionId, transactionId} */
     K_REMOTE_STOP,
     K_CONFIG_PATCH,                 /* one key of a PATCH /configuration */
-    K_SECURITY_PROFILE              /* ChangeConfiguration SecurityProfile of POST /security-profile */
+    K_SECURITY_PROFILE,             /* ChangeConfiguration SecurityProfile of POST /security-profile */
+    K_POWER_LIMIT                   /* Set/ClearChargingProfile of PUT /power-limit: {maxCurrent, applied, ...} */
 };
 
 /* Who waits for a command's end: a request (handle) and/or the audit row. */
@@ -61,6 +62,8 @@ struct waiter {
     char key[64];                   /* the key of the command in flight */
     /* POST /security-profile: the charger's profile before, the one asked for */
     int profile_from, profile_to;
+    /* PUT /power-limit: the limit stored (0.1 A, LOAD_NONE = none) */
+    int32_t limit_da;
 };
 
 static void waiter_free(struct waiter *w)
@@ -220,6 +223,39 @@ static void reply_refused_start_stop(struct rest_request *r, const struct core_c
 
 static void config_next(struct rest_request *r, struct waiter *w);
 
+/*
+ * PUT /power-limit's answer: the limit stored, and whether the charger has
+ * it in force now (it Accepted); v NULL when no command went out (the
+ * charger is not connected to this gateway: it gets the limit when it
+ * boots).
+ */
+static void reply_power_limit(struct rest_request *r, int32_t limit_da, const struct core_command_view *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (limit_da >= 0)
+        cJSON_AddNumberToObject(o, "maxCurrent", limit_da / 10.0);
+    else
+        cJSON_AddNullToObject(o, "maxCurrent");
+    bool answered = v && v->outcome == CORE_CMD_ANSWERED;
+    cJSON_AddBoolToObject(o, "applied", answered && v->status && strcmp(v->status, "Accepted") == 0);
+    if (answered && v->status)
+        cJSON_AddStringToObject(o, "status", v->status);
+    else
+        cJSON_AddNullToObject(o, "status");
+    if (v && v->sent) {
+        cJSON_AddStringToObject(o, "commandId", v->id);
+        command_headers(r, v->id);
+    } else {
+        cJSON_AddNullToObject(o, "commandId");
+    }
+    const char *outcome = v ? core_cmd_outcome_name(v->outcome) : NULL;
+    if (outcome)
+        cJSON_AddStringToObject(o, "outcome", outcome);
+    else
+        cJSON_AddNullToObject(o, "outcome");
+    rest_reply_json(r, 200, o);
+}
+
 static void reply_outcome(struct rest_request *r, enum kind kind, const struct core_command_view *v)
 {
     if (reply_failure(r, v))
@@ -255,6 +291,11 @@ static void on_end(void *user, const struct core_command_view *v)
         waiter_free(w);
         return;
     }
+    if (w->kind == K_POWER_LIMIT) {
+        reply_power_limit(r, w->limit_da, v);
+        waiter_free(w);
+        return;
+    }
     if (w->kind == K_CONFIG_PATCH && v->outcome == CORE_CMD_ANSWERED) {
         cJSON_AddStringToObject(w->results, w->key, v->status ? v->status : "");
         config_next(r, w); /* takes w */
@@ -284,6 +325,9 @@ struct submit {
     int wait_ms;
     int32_t stop_tx;
     int64_t stop_session;
+    /* power limit: the command is core_power_limit_command()'s */
+    bool power_limit;
+    int32_t limit_da;
 };
 
 static void reply_async(struct rest_request *r, const char *command_id);
@@ -307,10 +351,20 @@ static void submit(struct rest_request *r, const struct submit *s, struct waiter
     if (!w)
         w = waiter_new(r, s->kind, !s->async);
     char id[CORE_CMD_ID_LEN + 1] = "";
-    enum core_call_err e = rest_command_submit(r, &req, on_end, w, id);
+    enum core_call_err e = s->power_limit ? rest_power_limit_submit(r, &req, s->limit_da, on_end, w, id)
+                                          : rest_command_submit(r, &req, on_end, w, id);
     if (e == CORE_CALL_OK) {
         if (s->async)
             reply_async(r, id);
+        return;
+    }
+    if (s->power_limit) {
+        /* stored all the same: the charger gets it when it boots */
+        audit(w->key_id, w->request_id, s->action, s->charger_id, NULL,
+              e == CORE_CALL_ERR_OFFLINE ? "offline" : e == CORE_CALL_ERR_QUEUE_FULL ? "queue_full" : "shutdown",
+              NULL);
+        reply_power_limit(r, s->limit_da, NULL);
+        waiter_free(w);
         return;
     }
     cJSON *ctx = cJSON_CreateObject();
@@ -997,6 +1051,21 @@ static void security_profile_end(struct waiter *w, const struct core_command_vie
         rest_reply_error(r, REST_ERR_PROFILE_REJECTED, msg, ctx);
     }
     waiter_free(w);
+}
+
+void res_power_limit_send(struct rest_request *r, const char *charger_id, int32_t limit_da)
+{
+    struct submit s = { .charger_id = charger_id, .kind = K_POWER_LIMIT, .power_limit = true,
+                        .limit_da = limit_da,
+                        .action = limit_da >= 0 ? OCPP_ACTION_SET_CHARGING_PROFILE
+                                                : OCPP_ACTION_CLEAR_CHARGING_PROFILE };
+    if (!rest_charger_connected(r, charger_id)) {
+        reply_power_limit(r, limit_da, NULL);
+        return;
+    }
+    struct waiter *w = waiter_new(r, K_POWER_LIMIT, true);
+    w->limit_da = limit_da;
+    submit(r, &s, w); /* on refusal it replies and frees w */
 }
 
 void res_security_profile_send(struct rest_request *r, const char *charger_id, int from, int to)

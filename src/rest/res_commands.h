@@ -8,6 +8,7 @@
 #define OCPPGW_REST_RES_COMMANDS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct cJSON;
 struct core_command_view;
@@ -80,5 +81,17 @@ const char *res_profile_check_reason(enum res_profile_check c);
  * charger_id borrowed.
  */
 void res_security_profile_send(struct rest_request *r, const char *charger_id, int from, int to);
+
+/* ---- PUT /v1/chargers/{id}/power-limit (res_power_limit.c) ---- */
+
+/*
+ * The limit just stored (0.1 A; LOAD_NONE: none) to the charger when it is
+ * connected to this gateway (a ChargePointMaxProfile, or its clearing,
+ * through the command queue: core_power_limit_command), answering r 200
+ * {maxCurrent, applied, status, commandId, outcome} from the command's end;
+ * at once with applied false when it is not connected here or the command
+ * could not be queued. charger_id borrowed.
+ */
+void res_power_limit_send(struct rest_request *r, const char *charger_id, int32_t limit_da);
 
 #endif

@@ -76,13 +76,26 @@ static bool list_parse(struct rest_request *r, const struct rest_list_spec *spec
 void res_list_start(struct rest_request *r, const struct rest_list_spec *spec,
                     const char *scope_value, rest_sql_done done)
 {
+    res_list_start_hook(r, spec, scope_value, NULL, done);
+}
+
+void res_list_start_hook(struct rest_request *r, const struct rest_list_spec *spec, const char *scope_value,
+                         const struct store_rows_hook *hook, rest_sql_done done)
+{
     struct rest_list_req req;
     if (list_parse(r, spec, &req)) {
         const struct rest_key *k = rest_key(r);
         struct rest_sqlb b;
         rest_sqlb_init(&b);
         rest_list_sql(&req, scope_value, k ? k->charger_ids : NULL, k ? k->site_ids : NULL, &b);
-        res_sql_run(r, &b, done);
+        if (hook) {
+            struct store_rows_hook h = *hook;
+            h.col += rest_list_col0(spec);
+            rest_sql_hook(r, rest_sqlb_take_sql(&b), true, b.nparams, (const char *const *)b.params, &h, done);
+            rest_sqlb_free(&b);
+        } else {
+            res_sql_run(r, &b, done);
+        }
     }
     rest_list_req_free(&req);
 }

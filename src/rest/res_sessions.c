@@ -5,6 +5,12 @@
  * its meter values. All cursor pages. A key limited to some chargers sees
  * only their sessions: lists are filtered in SQL, a single session or its
  * meter values of another charger answer 403.
+ *
+ * An active session with a tariff shows its cost so far (costFinal false):
+ * the statement selects its cost input (ocppgw_session_cost_input, sql/021)
+ * and a rows hook prices it on the REST store thread
+ * (session_cost_estimate_rows, the code the pricing job uses), one
+ * statement for a whole page; the loop only merges the members in.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +23,7 @@
 #include "rest.h"
 #include "rest_query.h"
 #include "rest_res.h"
+#include "session_cost.h"
 #include "store_job.h"
 
 /*
@@ -45,6 +52,7 @@
     " AND length(mv.value) - strpos(mv.value, '.') BETWEEN 1 AND 9 ELSE false END" \
     " ORDER BY mv.id DESC LIMIT 1) END"
 
+#define COL_ESTIMATE 30 /* the last of session_cols */
 static const struct rest_col session_cols[] = {
     { "id", "s.id", REST_COL_INT, NULL },
     { "chargerId", "s.charger_id", REST_COL_STR, NULL },
@@ -80,8 +88,20 @@ static const struct rest_col session_cols[] = {
     { "stale", "s.stale", REST_COL_BOOL, NULL },
     { "staleReason", "s.stale_reason", REST_COL_STR, NULL },
     { "staleAt", "s.stale_at", REST_COL_TIME, NULL },
+    /* an active session's estimate: cost, net, vat, currency, costBreakdown, costFinal false */
+    [COL_ESTIMATE] = { "costEstimate",
+      "CASE WHEN s.status = 'active' AND s.tariff_id IS NOT NULL THEN ocppgw_session_cost_input(s.id) END",
+      REST_COL_MERGE, NULL },
 };
 #define NCOLS (sizeof session_cols / sizeof session_cols[0])
+_Static_assert(COL_ESTIMATE == NCOLS - 1, "COL_ESTIMATE names the last column");
+
+/* The estimate's rows hook for r's statement; col: where session_cols start in its rows. */
+static struct store_rows_hook estimate_hook(const struct rest_request *r, int col0)
+{
+    return (struct store_rows_hook){ session_cost_estimate_rows, col0 + COL_ESTIMATE,
+                                     rest_settings(r)->idle_power_w };
+}
 
 static const struct rest_sort session_sorts[] = {
     { "startTime", "s.start_time", "ocppgw_us(s.start_time)", "ocppgw_ts_us($?::bigint)" },
@@ -163,7 +183,8 @@ static void list_done(struct rest_request *r, struct store_job *job)
 
 void res_sessions_list(struct rest_request *r)
 {
-    res_list_start(r, &sessions_spec, NULL, list_done);
+    struct store_rows_hook h = estimate_hook(r, 0);
+    res_list_start_hook(r, &sessions_spec, NULL, &h, list_done);
 }
 
 static void charger_list_done(struct rest_request *r, struct store_job *job)
@@ -173,7 +194,8 @@ static void charger_list_done(struct rest_request *r, struct store_job *job)
 
 void res_charger_sessions(struct rest_request *r)
 {
-    res_list_start(r, &charger_sessions_spec, rest_param(r, "id"), charger_list_done);
+    struct store_rows_hook h = estimate_hook(r, 0);
+    res_list_start_hook(r, &charger_sessions_spec, rest_param(r, "id"), &h, charger_list_done);
 }
 
 /* ---- GET /v1/sessions/{id} ---- */
@@ -214,7 +236,8 @@ void res_session_get(struct rest_request *r)
     const char *id = res_session_param(r);
     if (!id)
         return;
-    rest_sql(r, res_session_select(), 1, &id, get_done);
+    struct store_rows_hook h = estimate_hook(r, 0);
+    rest_sql_hook(r, res_session_select(), false, 1, &id, &h, get_done);
 }
 
 /* ---- GET /v1/sessions/{id}/meter-values ---- */

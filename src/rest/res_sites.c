@@ -3,7 +3,10 @@
  * "Sites"): list (offset pages), create, read, change, delete. A site has a
  * name, the IANA zone its local times are shown in (a zone of the system tz
  * database, default UTC), a postal address (an object of four columns; the
- * country an assigned ISO 3166-1 alpha-2 code) and a position; every answer
+ * country an assigned ISO 3166-1 alpha-2 code), a position, and the
+ * configuration of load management (load-management.md: maxCurrent,
+ * maxPower, loadBalancing stored in columns of their own so that a PATCH
+ * merges it member by member; effectiveMaxCurrent read-only); every answer
  * counts its chargers. Chargers join and leave a site through their own
  * resource (PATCH /v1/chargers/{id} {"siteId": ...}), and GET
  * /v1/sites/{id}/chargers is the chargers list of one site (res_chargers.c).
@@ -29,6 +32,7 @@
 
 #include "core.h"
 #include "iso3166.h"
+#include "load_config.h"
 #include "rest.h"
 #include "rest_body.h"
 #include "rest_query.h"
@@ -45,6 +49,15 @@ static const struct rest_col site_cols[] = {
       REST_COL_JSON, NULL },
     { "latitude", "s.latitude", REST_COL_NUM, NULL },
     { "longitude", "s.longitude", REST_COL_NUM, NULL },
+    { "maxCurrent", "s.max_current", REST_COL_NUM, NULL },
+    { "maxPower", "s.max_power", REST_COL_INT, NULL },
+    /* the lower of maxCurrent and maxPower / (voltage x phases), rounded down to 0.1 A (load_config.h) */
+    { "effectiveMaxCurrent",
+      "least(s.max_current, floor(s.max_power * 10 / (s.lb_voltage * s.lb_phases)) / 10)", REST_COL_NUM, NULL },
+    { "loadBalancing",
+      "json_build_object('enabled', s.lb_enabled, 'strategy', s.lb_strategy, 'minCurrent', s.lb_min_current,"
+      " 'phases', s.lb_phases, 'voltage', s.lb_voltage, 'redistribute', s.lb_redistribute)",
+      REST_COL_JSON, NULL },
     { "chargerCount", "(SELECT count(*) FROM chargers c WHERE c.site_id = s.id)", REST_COL_INT, NULL },
     { "createdAt", "s.created_at", REST_COL_TIME, NULL },
     { "updatedAt", "s.updated_at", REST_COL_TIME, NULL },
@@ -82,6 +95,8 @@ static const struct rest_list_spec sites_spec = {
 };
 const struct rest_list_spec *const res_sites_spec = &sites_spec;
 
+static const char *const strategies[] = { "equal", "priority", NULL };
+
 /* Ids follow the chargers' rule (core_path_id_valid), up to 64 characters. */
 static const struct rest_field site_fields[] = {
     { "id", REST_FT_STRING, REST_FF_REQUIRED | REST_FF_IMMUTABLE, "id", NULL, 1, 64, 0, 0, NULL,
@@ -98,12 +113,63 @@ static const struct rest_field site_fields[] = {
     { "latitude", REST_FT_NUMBER, REST_FF_NULLABLE, "latitude", "$?::float8", 0, 0, -90, 90, NULL, NULL, NULL },
     { "longitude", REST_FT_NUMBER, REST_FF_NULLABLE, "longitude", "$?::float8", 0, 0, -180, 180, NULL, NULL,
       NULL },
+    /*
+     * Load management (load-management.md, "Configuration"). The rules that
+     * join two fields of the merged row (minCurrent at most maxCurrent; load
+     * balancing enabled only with a limit) are the table's, raised by
+     * sql/020's trigger with an SQLSTATE of their own: load_rule().
+     */
+    { "maxCurrent", REST_FT_NUMBER, REST_FF_NULLABLE, "max_current", "$?::numeric", 0, 0, 0.1, 10000, NULL,
+      load_current_text_valid, "must be a number of amperes above 0 with at most one decimal" },
+    { "maxPower", REST_FT_INT, REST_FF_NULLABLE, "max_power", "$?::integer", 1, 100000000, 0, 0, NULL, NULL,
+      NULL },
+    { "loadBalancing", REST_FT_OBJECT, 0, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL },
+    { "loadBalancing.enabled", REST_FT_BOOL, 0, "lb_enabled", "$?::boolean", 0, 0, 0, 0, NULL, NULL, NULL },
+    { "loadBalancing.strategy", REST_FT_ENUM, 0, "lb_strategy", NULL, 0, 0, 0, 0, strategies, NULL, NULL },
+    { "loadBalancing.minCurrent", REST_FT_NUMBER, 0, "lb_min_current", "$?::numeric", 0, 0, 0, 10000, NULL,
+      load_current_text_valid, "must be a number of amperes from 0 with at most one decimal" },
+    { "loadBalancing.phases", REST_FT_INT, 0, "lb_phases", "$?::smallint", 1, 3, 0, 0, NULL,
+      load_phases_text_valid, "must be 1 or 3" },
+    { "loadBalancing.voltage", REST_FT_INT, 0, "lb_voltage", "$?::integer", 100, 500, 0, 0, NULL, NULL, NULL },
+    { "loadBalancing.redistribute", REST_FT_BOOL, 0, "lb_redistribute", "$?::boolean", 0, 0, 0, 0, NULL, NULL,
+      NULL },
 };
 #define NFIELDS (sizeof site_fields / sizeof site_fields[0])
 
 static const struct res_row site_row = {
     site_cols, NCOLS, "site", "siteId", "/v1/sites/", NULL, NULL,
 };
+
+/*
+ * A write the load rules of sql/020 refused (its trigger's SQLSTATEs),
+ * answered 422 naming the field: the one of the body that the rule is
+ * about, else the other one it joins. True if it was one of them.
+ */
+static bool load_rule(struct rest_request *r, const struct store_job *job, const char *action,
+                      const char *id)
+{
+    const cJSON *body = rest_body(r);
+    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(body, "loadBalancing");
+    const char *field, *why;
+    if (res_failed_with(job, "OGL01")) {
+        field = cJSON_GetObjectItemCaseSensitive(lb, "minCurrent") || !cJSON_GetObjectItemCaseSensitive(body, "maxCurrent")
+                    ? "loadBalancing.minCurrent" : "maxCurrent";
+        why = "loadBalancing.minCurrent must not be above maxCurrent";
+    } else if (res_failed_with(job, "OGL02")) {
+        field = cJSON_GetObjectItemCaseSensitive(lb, "enabled") ? "loadBalancing.enabled"
+                : cJSON_GetObjectItemCaseSensitive(body, "maxCurrent") ? "maxCurrent" : "maxPower";
+        why = "load balancing needs maxCurrent or maxPower";
+    } else {
+        return false;
+    }
+    res_audit(r, action, id, "invalid");
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, field, why);
+    char msg[128];
+    snprintf(msg, sizeof msg, "invalid fields: %s", field);
+    rest_reply_error(r, REST_ERR_UNPROCESSABLE, msg, ctx);
+    return true;
+}
 
 /* ---- GET /v1/sites ---- */
 
@@ -138,7 +204,8 @@ void res_site_get(struct rest_request *r)
 static void create_done(struct rest_request *r, struct store_job *job)
 {
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rest_body(r), "id"));
-    if (res_write_done(r, job, "site.create", "site", "siteId", id, REST_ERR_CONFLICT))
+    if (!load_rule(r, job, "site.create", id) &&
+        res_write_done(r, job, "site.create", "site", "siteId", id, REST_ERR_CONFLICT))
         res_reply_row(r, job, &site_row, id, 201);
 }
 
@@ -168,7 +235,8 @@ void res_site_create(struct rest_request *r)
 
 static void update_done(struct rest_request *r, struct store_job *job)
 {
-    if (res_write_done(r, job, "site.update", "site", "siteId", rest_param(r, "id"), REST_ERR_NOT_FOUND))
+    if (!load_rule(r, job, "site.update", rest_param(r, "id")) &&
+        res_write_done(r, job, "site.update", "site", "siteId", rest_param(r, "id"), REST_ERR_NOT_FOUND))
         res_reply_row(r, job, &site_row, rest_param(r, "id"), 200);
 }
 

@@ -24,6 +24,7 @@ static const struct rest_col token_cols[] = {
     { "expiryDate", "t.expiry_date", REST_COL_TIME, NULL },
     { "parentIdTag", "t.parent_id_tag", REST_COL_STR, NULL },
     { "name", "t.name", REST_COL_STR, NULL },
+    { "priority", "t.priority", REST_COL_INT, NULL },
     { "createdAt", "t.created_at", REST_COL_TIME, NULL },
     { "updatedAt", "t.updated_at", REST_COL_TIME, NULL },
 };
@@ -81,6 +82,8 @@ static const struct rest_field token_fields[] = {
     { "parentIdTag", REST_FT_STRING, REST_FF_NULLABLE, "parent_id_tag", NULL, 1, OCPP_IDTAG_MAX, 0, 0,
       NULL, printable, "must not hold control characters" },
     { "name", REST_FT_STRING, REST_FF_NULLABLE, "name", NULL, 1, 128, 0, 0, NULL, NULL, NULL },
+    /* load management, strategy "priority": higher first (sql/020) */
+    { "priority", REST_FT_INT, 0, "priority", "$?::integer", -1000, 1000, 0, 0, NULL, NULL, NULL },
 };
 #define NFIELDS (sizeof token_fields / sizeof token_fields[0])
 

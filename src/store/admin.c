@@ -219,6 +219,23 @@ int store_admin_load_chargers(struct store_admin *a,
     return n;
 }
 
+int store_admin_load_sites(struct store_admin *a, void (*fn)(void *ctx, const struct store_site *s),
+                           void *ctx, char *errbuf, size_t errcap)
+{
+    PGresult *r = run(a, PGRES_TUPLES_OK, "loading sites", errbuf, errcap,
+                      "SELECT " STORE_SITE_COLUMNS " FROM sites ORDER BY id", 0, NULL);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    for (int row = 0; row < n; row++) {
+        struct store_site s;
+        store_pg_site_from_row(r, row, &s);
+        fn(ctx, &s);
+    }
+    PQclear(r);
+    return n;
+}
+
 int store_admin_add_charger(struct store_admin *a, const char *id, const char *name,
                             const char *auth_hash, int security_profile,
                             char *errbuf, size_t errcap)

@@ -27,6 +27,7 @@
 #define STORE_CHANNEL "ocppgw_charger"
 #define STORE_CHANNEL_APIKEY "ocppgw_apikey"
 #define STORE_CHANNEL_EVENTS "ocppgw_events"
+#define STORE_CHANNEL_SITE "ocppgw_site"       /* sql/020: with the chargers' (STORE_LISTEN_CHARGERS) */
 
 /* ------------------------------------------------------------------ shared with admin.c */
 
@@ -93,7 +94,8 @@ void store_notified_init(struct notified *q, enum store_op op)
 
 static void notified_push(struct notified *q, const char *id)
 {
-    if (strlen(id) > OCPP_CHARGER_ID_MAX || hmap_get_str(q->pending, id))
+    size_t max = q->op == STORE_OP_SITE_CHANGED ? STORE_SITE_ID_MAX : OCPP_CHARGER_ID_MAX;
+    if (strlen(id) > max || hmap_get_str(q->pending, id))
         return;
     if (q->head + q->n == q->cap) {
         if (q->head > q->cap / 2) {
@@ -117,6 +119,8 @@ struct store_job *store_notified_pop(struct notified *q)
     const char *id = q->ids[q->head];
     if (q->op == STORE_OP_APIKEY_CHANGED)
         job->in.apikey_id = strtoll(id, NULL, 10);
+    else if (q->op == STORE_OP_SITE_CHANGED)
+        str_copy(job->in.site_id, sizeof job->in.site_id, id);
     else
         str_copy(job->charger_id, sizeof job->charger_id, id);
     hmap_del_str(q->pending, id);
@@ -149,6 +153,7 @@ void store_conn_close(struct store *s)
     store_pipeline_forget_prepared(s);
     notified_clear(&s->notified);       /* the loop reloads every charger after a reconnect */
     notified_clear(&s->notified_keys);  /* ... and every API key (REST store) */
+    notified_clear(&s->notified_sites); /* ... and every site */
 }
 
 /*
@@ -249,6 +254,8 @@ void store_collect_notifies(struct store *s)
     while ((n = PQnotifies(s->conn))) {
         if (strcmp(n->relname, STORE_CHANNEL) == 0)
             notified_push(&s->notified, n->extra);
+        else if (strcmp(n->relname, STORE_CHANNEL_SITE) == 0)
+            notified_push(&s->notified_sites, n->extra);
         else if (strcmp(n->relname, STORE_CHANNEL_APIKEY) == 0 && !apikey_gone(n->extra, &gone))
             notified_push(&s->notified_keys, n->extra);
         else if (strcmp(n->relname, STORE_CHANNEL_EVENTS) == 0)
@@ -305,10 +312,12 @@ static bool connect_poll(struct store *s, PGconn *c, char *err, size_t cap)
 /* LISTEN and every op's prepared statement, in one pipeline round trip. */
 static bool conn_setup(struct store *s, char *err, size_t cap)
 {
-    const char *ctl[4];
+    const char *ctl[6];
     size_t n = 0;
-    if (s->listen & STORE_LISTEN_CHARGERS)
+    if (s->listen & STORE_LISTEN_CHARGERS) {
         ctl[n++] = "LISTEN " STORE_CHANNEL;
+        ctl[n++] = "LISTEN " STORE_CHANNEL_SITE;
+    }
     if (s->listen & STORE_LISTEN_APIKEYS)
         ctl[n++] = "LISTEN " STORE_CHANNEL_APIKEY;
     if (s->listen & STORE_LISTEN_EVENTS)

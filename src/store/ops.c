@@ -227,6 +227,7 @@ static void read_start_tx(struct store_job *j, const PGresult *r)
     j->out.start_tx.transaction_id = (int32_t)store_pg_int(r, 0, 1);
     j->out.start_tx.existing = PQgetvalue(r, 0, 2)[0] == 't';
     read_id_tag_info(r, 3, &j->out.start_tx.info);
+    j->out.start_tx.priority = (int)store_pg_int(r, 0, 6);
 }
 
 static void params_stop_tx(const struct store_job *j, struct store_params *p)
@@ -353,6 +354,32 @@ static void read_chargers(struct store_job *j, const PGresult *r)
         store_pg_charger_from_row(r, (int)i, &j->out.chargers.items[i]);
 }
 
+static void params_site_id(const struct store_job *j, struct store_params *p)
+{
+    p_text(p, j->in.site_id);
+}
+
+static void read_site(struct store_job *j, const PGresult *r)
+{
+    memset(&j->out.site, 0, sizeof j->out.site);
+    if (PQntuples(r) == 0) {
+        str_copy(j->out.site.id, sizeof j->out.site.id, j->in.site_id);
+        j->out.site.deleted = true;
+        return;
+    }
+    store_pg_site_from_row(r, 0, &j->out.site);
+}
+
+static void read_sites(struct store_job *j, const PGresult *r)
+{
+    size_t n = (size_t)PQntuples(r);
+    free(j->out.sites.items);
+    j->out.sites.items = xcalloc(n + 1, sizeof *j->out.sites.items);
+    j->out.sites.n = n;
+    for (size_t i = 0; i < n; i++)
+        store_pg_site_from_row(r, (int)i, &j->out.sites.items[i]);
+}
+
 static void params_apikey_id(const struct store_job *j, struct store_params *p)
 {
     p_int(p, j->in.apikey_id);
@@ -383,6 +410,8 @@ static void read_sql(struct store_job *j, const PGresult *r)
             if (!PQgetisnull(r, row, col))
                 j->out.sql.values[(size_t)row * (size_t)j->out.sql.nfields + (size_t)col] =
                     xstrdup(PQgetvalue(r, row, col));
+    if (j->in.sql.hook.fn)
+        j->in.sql.hook.fn(j);
 }
 
 
@@ -542,7 +571,10 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
         .sql = "SELECT status, expiry_ms, parent_id_tag FROM ocppgw_id_tag_info($1, $2::boolean)",
         .params = params_authorize, .read = read_authorize },
     [STORE_OP_START_TX] = {
-        .sql = "SELECT session_id, transaction_id, existing, status, expiry_ms, parent_id_tag"
+        /* the token's priority (load management, sql/020): the tag as ocppgw_id_tag_info finds it */
+        .sql = "SELECT session_id, transaction_id, existing, status, expiry_ms, parent_id_tag,"
+        " coalesce((SELECT t.priority FROM tokens t WHERE lower(t.id_tag) = lower($3)"
+        " ORDER BY t.id_tag = $3 DESC LIMIT 1), 0)"
         " FROM ocppgw_start_tx($1, $2::integer, $3, $4::bigint, $5::bigint, $6::integer,"
         " $7::integer, $8::boolean)",
         .params = params_start_tx, .read = read_start_tx },
@@ -574,6 +606,12 @@ const struct store_op_def store_ops[STORE_OP_COUNT] = {
     [STORE_OP_CHARGERS_ALL] = {
         .sql = "SELECT " STORE_CHARGER_COLUMNS " FROM chargers ORDER BY id",
         .params = params_none, .read = read_chargers },
+    [STORE_OP_SITE_CHANGED] = {
+        .sql = "SELECT " STORE_SITE_COLUMNS " FROM sites WHERE id = $1",
+        .params = params_site_id, .read = read_site },
+    [STORE_OP_SITES_ALL] = {
+        .sql = "SELECT " STORE_SITE_COLUMNS " FROM sites ORDER BY id",
+        .params = params_none, .read = read_sites },
     /* created, then ended: the second write updates what can change; an ended row stays ended */
     [STORE_OP_COMMAND] = {
         .sql = "INSERT INTO commands AS k (id, charger_id, action, payload, state, outcome, response,"
@@ -642,6 +680,26 @@ void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger 
     out->security_profile = atoi(PQgetvalue(r, row, 2));
     str_copy(out->registration, sizeof out->registration, PQgetvalue(r, row, 3));
     out->version = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+    out->load_known = true;
+    str_copy(out->site_id, sizeof out->site_id, PQgetvalue(r, row, 5));
+    load_current_parse_da(PQgetvalue(r, row, 6), &out->max_current_da);
+    load_current_parse_da(PQgetvalue(r, row, 7), &out->power_limit_da);
+}
+
+void store_pg_site_from_row(const PGresult *r, int row, struct store_site *out)
+{
+    memset(out, 0, sizeof *out);
+    str_copy(out->id, sizeof out->id, PQgetvalue(r, row, 0));
+    load_current_parse_da(PQgetvalue(r, row, 1), &out->max_current_da);
+    out->max_power_w = store_pg_int(r, row, 2);
+    out->lb_enabled = PQgetvalue(r, row, 3)[0] == 't';
+    if (!load_strategy_parse(PQgetvalue(r, row, 4), &out->strategy))
+        out->strategy = LOAD_STRATEGY_EQUAL;
+    load_current_parse_da(PQgetvalue(r, row, 5), &out->min_current_da);
+    out->phases = atoi(PQgetvalue(r, row, 6));
+    out->voltage = atoi(PQgetvalue(r, row, 7));
+    out->redistribute = PQgetvalue(r, row, 8)[0] == 't';
+    out->version = store_pg_int(r, row, 9);
 }
 
 static char *dup_or_null(const PGresult *r, int row, int col)

@@ -17,10 +17,18 @@
 
 /* The columns of a chargers row as struct store_charger wants them, in order. */
 #define STORE_CHARGER_COLUMNS \
-    "id, coalesce(auth_hash, ''), security_profile, registration_status, registry_version"
+    "id, coalesce(auth_hash, ''), security_profile, registration_status, registry_version," \
+    " coalesce(site_id, ''), coalesce(max_available_current::text, ''), coalesce(power_limit::text, '')"
+
+/* The columns of a sites row as struct store_site wants them, in order. */
+#define STORE_SITE_COLUMNS \
+    "id, coalesce(max_current::text, ''), coalesce(max_power, 0), lb_enabled, lb_strategy," \
+    " lb_min_current::text, lb_phases, lb_voltage, lb_redistribute, registry_version"
 
 /* Fills *out from row `row` of a result selecting STORE_CHARGER_COLUMNS. */
 void store_pg_charger_from_row(const PGresult *r, int row, struct store_charger *out);
+/* Fills *out from row `row` of a result selecting STORE_SITE_COLUMNS. */
+void store_pg_site_from_row(const PGresult *r, int row, struct store_site *out);
 
 /* Fills *out (strings owned: store_apikey_clear) from a row selecting STORE_APIKEY_COLUMNS. */
 void store_pg_apikey_from_row(const PGresult *r, int row, struct store_apikey *out);

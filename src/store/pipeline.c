@@ -525,7 +525,8 @@ static void finish_batch(struct store *s)
         struct store_job *j = b->jobs[i];
         if (store_presence_op(j->op))
             store_presence_done(s, j);
-        else if ((j->op == STORE_OP_CHARGER_CHANGED || j->op == STORE_OP_APIKEY_CHANGED) &&
+        else if ((j->op == STORE_OP_CHARGER_CHANGED || j->op == STORE_OP_APIKEY_CHANGED ||
+                  j->op == STORE_OP_SITE_CHANGED) &&
                  j->status != STORE_OK)
             store_job_free(j);
         else

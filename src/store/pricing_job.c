@@ -5,12 +5,17 @@
  * cost_state = 'pending' in its own transaction (sql/018_session_cost.sql);
  * this thread, about once a second, claims up to PRICING_JOB_BATCH pending
  * sessions with FOR UPDATE SKIP LOCKED (several gateways on one database
- * share them and never price one twice), reads each one's inputs
- * (ocppgw_session_cost_inputs: the frozen tariff version, the zone, the
- * samples, when charging ended by status) and the version's elements, prices
- * it with pricing_compute (include/pricing.h) and writes cost, net, VAT, the
- * breakdown and cost_state = 'final', all in the claim's transaction. The
- * pending -> final update emits the session's session.stopped (sql/018), so
+ * share them and never price one twice), reading each one's input in the
+ * same statement (ocppgw_session_cost_input, sql/021: the frozen tariff
+ * version and its elements, the zone, the samples, when charging ended by
+ * status), prices it with session_cost_compute (include/session_cost.h,
+ * the code REST's estimate of an active session uses too) with
+ * tariffs.idle_power_w, and writes cost, net, VAT, the breakdown, the
+ * receipt number (sql/019: the next of this gateway's receipts.prefix
+ * counter, once per session) and cost_state = 'final', all in the claim's
+ * transaction: a batch rolled back takes its receipt numbers back too, so
+ * they stay gapless. The pending -> final update emits the session's
+ * session.stopped (sql/018), so
  * the event carries the cost. Never on the event loop: plain blocking
  * libpq on this thread only.
  *
@@ -27,10 +32,8 @@
 
 #include <libpq-fe.h>
 
-#include "pricing.h"
+#include "session_cost.h"
 #include "store.h"
-#include "strbuf.h"
-#include "tz.h"
 #include "util.h"
 
 #define PRICING_JOB_BATCH 50
@@ -41,12 +44,14 @@
 
 struct store_pricing {
     char *conninfo;
+    char *receipt_prefix;           /* receipts.prefix */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
     PGconn *db;
     bool down;                      /* the last connect failed (logged once) */
+    int32_t idle_power_w;           /* tariffs.idle_power_w */
 };
 
 static void quiet(void *arg, const char *msg)
@@ -83,194 +88,64 @@ static bool exec_ok(PGconn *c, const char *sql)
     return ok;
 }
 
-static int64_t num(const PGresult *r, int row, int col, int64_t null_value)
-{
-    if (PQgetisnull(r, row, col))
-        return null_value;
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-/* "ms:value,ms:value" into *out (caller frees); the count. */
-static size_t parse_samples(const char *s, struct pricing_sample **out)
-{
-    *out = NULL;
-    if (!s || !*s)
-        return 0;
-    size_t n = 1;
-    for (const char *q = s; *q; q++)
-        n += *q == ',';
-    struct pricing_sample *v = xcalloc(n, sizeof *v);
-    size_t k = 0;
-    const char *q = s;
-    while (*q && k < n) {
-        char *end;
-        v[k].at_ms = strtoll(q, &end, 10);
-        if (*end != ':')
-            break;
-        v[k].value = strtoll(end + 1, &end, 10);
-        k++;
-        q = *end == ',' ? end + 1 : end;
-    }
-    *out = v;
-    return k;
-}
-
-static void put_decimal(struct strbuf *b, int64_t v, int64_t scale)
-{
-    char d[PRICING_DECIMAL_LEN];
-    pricing_format_decimal(v, scale, d, sizeof d);
-    strbuf_puts(b, d);
-}
-
-/* As every time of the API: UTC with Z (docs/api.md). */
-static void put_time(struct strbuf *b, int64_t ms)
-{
-    char t[TIME_ISO8601_LEN];
-    time_format_api(ms * 1000, t, sizeof t);
-    strbuf_printf(b, "\"%s\"", t);
-}
-
 /*
- * costBreakdown: [{component, quantity, unit, unitPrice, amount, from, to}]
- * with the quantity in its unit, unitPrice in minor units per unit and the
- * amount in minor units, as exact decimal JSON numbers; from/to in UTC
- * (sessionFee: none).
+ * Prices session id from its input (ocppgw_session_cost_input, sql/021;
+ * include/session_cost.h) inside the open transaction; false on a database
+ * error.
  */
-static char *breakdown_json(const struct pricing_result *r)
-{
-    struct strbuf b = { 0 };
-    strbuf_putc(&b, '[');
-    for (size_t i = 0; i < r->n_lines; i++) {
-        const struct pricing_line *l = &r->lines[i];
-        char q[PRICING_DECIMAL_LEN];
-        pricing_format_quantity(l, q, sizeof q);
-        strbuf_printf(&b, "%s{\"component\":\"%s\",\"quantity\":%s,\"unit\":\"%s\",\"unitPrice\":", i ? "," : "",
-                      pricing_component_name(l->component), q, pricing_unit_name(l->component));
-        put_decimal(&b, l->unit_price, PRICING_PRICE_SCALE);
-        strbuf_puts(&b, ",\"amount\":");
-        put_decimal(&b, l->amount, PRICING_AMOUNT_SCALE);
-        if (l->component != PRICING_SESSION_FEE) {
-            strbuf_puts(&b, ",\"from\":");
-            put_time(&b, l->from_ms);
-            strbuf_puts(&b, ",\"to\":");
-            put_time(&b, l->to_ms);
-        }
-        strbuf_putc(&b, '}');
-    }
-    strbuf_putc(&b, ']');
-    return strbuf_take(&b);
-}
-
-/* Prices session id inside the open transaction; false on a database error. */
-static bool price_one(PGconn *c, const char *id)
+static bool price_one(PGconn *c, const char *id, const char *input, const char *receipt_prefix,
+                      int32_t idle_power_w)
 {
     const char *params[2] = { id, NULL };
-    PGresult *in = PQexecParams(c, "SELECT * FROM ocppgw_session_cost_inputs($1::bigint)", 1, NULL, params,
-                                NULL, NULL, 0);
-    PGresult *el = NULL;
-    struct pricing_sample *energy = NULL, *power = NULL;
-    struct pricing_element elems[PRICING_JOB_ELEMENTS_MAX];
-    struct pricing_result res = { 0 };
-    char *json = NULL;
+    struct session_cost res;
     PGresult *up = NULL;
     bool ok = false;
-    if (PQresultStatus(in) != PGRES_TUPLES_OK)
-        goto out;
-    const char *why = NULL;
     char net[24], vat[24], gross[24];
-    const char *currency = NULL;
-    const struct tz *zone = NULL;
-    if (PQntuples(in) != 1) {
-        why = "its tariff version is gone";
-    } else {
-        const char *zname = PQgetvalue(in, 0, 8);
-        zone = tz_get(zname);
-        if (!zone) {
-            log_warn(NULL, "pricing: session %s: zone '%s' unknown, priced in UTC", id, zname);
-            zone = tz_get("UTC");
-        }
-        currency = PQgetvalue(in, 0, 4);
-        size_t n_energy = parse_samples(PQgetisnull(in, 0, 9) ? NULL : PQgetvalue(in, 0, 9), &energy);
-        size_t n_power = parse_samples(PQgetisnull(in, 0, 10) ? NULL : PQgetvalue(in, 0, 10), &power);
-        struct pricing_session s = {
-            .start_ms = num(in, 0, 0, 0), .stop_ms = num(in, 0, 1, 0),
-            .meter_start_wh = num(in, 0, 2, 0), .meter_stop_wh = num(in, 0, 3, 0),
-            .energy = energy, .n_energy = n_energy, .power = power, .n_power = n_power,
-            .status_ended_ms = num(in, 0, 11, PRICING_NONE), .idle_power_w = PRICING_IDLE_POWER_W_DEFAULT,
-        };
-        /* the inputs' row names the version: read its elements */
-        PGresult *tv = PQexecParams(c, "SELECT tariff_id, tariff_version::text FROM sessions WHERE id = $1::bigint",
-                                    1, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(tv) != PGRES_TUPLES_OK || PQntuples(tv) != 1) {
-            PQclear(tv);
-            goto out;
-        }
-        const char *ep[2] = { PQgetvalue(tv, 0, 0), PQgetvalue(tv, 0, 1) };
-        el = PQexecParams(c, "SELECT * FROM ocppgw_tariff_elements($1, $2::integer)", 2, NULL, ep, NULL, NULL, 0);
-        PQclear(tv);
-        if (PQresultStatus(el) != PGRES_TUPLES_OK)
-            goto out;
-        int ne = PQntuples(el);
-        if (ne < 1 || ne > PRICING_JOB_ELEMENTS_MAX) {
-            why = "its tariff version has no usable elements";
-        } else {
-            for (int i = 0; i < ne; i++)
-                elems[i] = (struct pricing_element){
-                    .energy = num(el, i, 1, 0), .time = num(el, i, 2, 0), .idle = num(el, i, 3, 0),
-                    .idle_grace_min = (int32_t)num(el, i, 4, 0), .session_fee = num(el, i, 5, 0),
-                    .start_min = (int32_t)num(el, i, 6, -1), .end_min = (int32_t)num(el, i, 7, -1),
-                    .days = (unsigned)num(el, i, 8, 0),
-                };
-            struct pricing_tariff t = {
-                .elements = elems, .n_elements = (size_t)ne, .vat_percent = num(in, 0, 5, 0),
-                .min_price = num(in, 0, 6, PRICING_NONE), .max_price = num(in, 0, 7, PRICING_NONE),
-            };
-            why = pricing_compute(&t, zone, &s, &res);
-        }
-    }
+    const char *why = session_cost_compute(input, idle_power_w, &res);
+    const char *json = res.breakdown, *currency = res.currency;
+    if (!why && res.zone_unknown)
+        log_warn(NULL, "pricing: session %s: its zone is unknown, priced in UTC", id);
     if (why) {
         log_warn(NULL, "pricing: session %s has no cost: %s", id, why);
         up = PQexecParams(c, "UPDATE sessions SET cost_state = 'final', updated_at = now() WHERE id = $1::bigint",
                           1, NULL, params, NULL, NULL, 0);
     } else {
-        json = breakdown_json(&res);
         snprintf(net, sizeof net, "%lld", (long long)res.net);
         snprintf(vat, sizeof vat, "%lld", (long long)res.vat);
         snprintf(gross, sizeof gross, "%lld", (long long)res.gross);
-        const char *up_params[6] = { id, gross, net, vat, json, currency };
+        const char *up_params[8] = { id, gross, net, vat, json, currency, receipt_prefix, res.zone };
+        /* COALESCE evaluates ocppgw_receipt_next only for a session without a number */
         up = PQexecParams(c,
                           "UPDATE sessions SET cost = $2::bigint, cost_net = $3::bigint, cost_vat = $4::bigint,"
                           " cost_breakdown = $5::jsonb, currency = $6, cost_final = true, cost_state = 'final',"
+                          " receipt_number = coalesce(receipt_number, ocppgw_receipt_next($7)), cost_zone = $8,"
                           " updated_at = now() WHERE id = $1::bigint",
-                          6, NULL, up_params, NULL, NULL, 0);
+                          8, NULL, up_params, NULL, NULL, 0);
     }
     ok = PQresultStatus(up) == PGRES_COMMAND_OK;
-out:
     if (!ok)
         log_warn(NULL, "pricing: session %s: %s", id, PQerrorMessage(c));
     PQclear(up);
-    free(json);
-    pricing_result_free(&res);
-    free(energy);
-    free(power);
-    PQclear(el);
-    PQclear(in);
+    session_cost_clear(&res);
     return ok;
 }
 
 /* One round: claims a batch and prices it in one transaction. The number priced, -1 on an error. */
-static int price_batch(PGconn *c)
+static int price_batch(PGconn *c, const char *receipt_prefix, int32_t idle_power_w)
 {
     if (!exec_ok(c, "BEGIN"))
         return -1;
-    PGresult *r = PQexec(c, "SELECT id FROM sessions WHERE cost_state = 'pending' ORDER BY id"
-                            " LIMIT " STR(PRICING_JOB_BATCH) " FOR UPDATE SKIP LOCKED");
+    /* inputs read once claimed: none for rows another gateway holds */
+    PGresult *r = PQexec(c, "WITH claimed AS (SELECT id FROM sessions WHERE cost_state = 'pending' ORDER BY id"
+                            " LIMIT " STR(PRICING_JOB_BATCH) " FOR UPDATE SKIP LOCKED)"
+                            " SELECT id, ocppgw_session_cost_input(id) FROM claimed ORDER BY id");
     int n = -1;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         goto out;
     n = PQntuples(r);
     for (int i = 0; i < n; i++)
-        if (!price_one(c, PQgetvalue(r, i, 0))) {
+        if (!price_one(c, PQgetvalue(r, i, 0), PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1),
+                       receipt_prefix, idle_power_w)) {
             n = -1;
             goto out;
         }
@@ -297,7 +172,7 @@ static void *pricing_main(void *arg)
             connect_db(p);
         }
         if (p->db) {
-            n = price_batch(p->db);
+            n = price_batch(p->db, p->receipt_prefix, p->idle_power_w);
             if (n > 0)
                 log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
         }
@@ -319,10 +194,12 @@ static void *pricing_main(void *arg)
     return NULL;
 }
 
-struct store_pricing *store_pricing_start(const char *conninfo)
+struct store_pricing *store_pricing_start(const char *conninfo, const char *receipt_prefix, int idle_power_w)
 {
     struct store_pricing *p = xcalloc(1, sizeof *p);
     p->conninfo = xstrdup(conninfo);
+    p->receipt_prefix = xstrdup(receipt_prefix);
+    p->idle_power_w = idle_power_w;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     if (pthread_create(&p->thread, NULL, pricing_main, p) != 0) {
@@ -330,6 +207,7 @@ struct store_pricing *store_pricing_start(const char *conninfo)
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->mu);
         free(p->conninfo);
+        free(p->receipt_prefix);
         free(p);
         return NULL;
     }
@@ -348,5 +226,6 @@ void store_pricing_stop(struct store_pricing *p)
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->conninfo);
+    free(p->receipt_prefix);
     free(p);
 }

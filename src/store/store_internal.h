@@ -248,8 +248,8 @@ enum store_state {
  * jobs, so that a bulk UPDATE of every charger costs little memory.
  */
 struct notified {
-    enum store_op op;               /* CHARGER_CHANGED or APIKEY_CHANGED */
-    char (*ids)[OCPP_CHARGER_ID_MAX + 1];
+    enum store_op op;               /* CHARGER_CHANGED, APIKEY_CHANGED or SITE_CHANGED */
+    char (*ids)[STORE_SITE_ID_MAX + 1]; /* the longest id: a site's */
     size_t head, n, cap;
     struct hmap *pending;           /* id -> non-NULL while queued */
 };
@@ -356,6 +356,7 @@ struct store {
     int64_t down_since_us;
     struct notified notified;       /* charger ids to load; popped by thread.c's take_batch */
     struct notified notified_keys;  /* api key ids to load; likewise */
+    struct notified notified_sites; /* site ids to load (with the chargers' channel); likewise */
 
     /* presence.c: identity fixed by store_start, the rest store thread */
     struct store_node node;

@@ -180,6 +180,8 @@ static bool take_batch(struct store *s)
         b->jobs[b->n++] = job;
     while (b->n < cap && (job = store_notified_pop(&s->notified_keys)))
         b->jobs[b->n++] = job;
+    while (b->n < cap && (job = store_notified_pop(&s->notified_sites)))
+        b->jobs[b->n++] = job;
     pthread_mutex_lock(&s->lock);
     while (b->n < cap && (job = job_list_pop(&s->queue)))
         b->jobs[b->n++] = job;
@@ -213,7 +215,7 @@ static bool queue_empty(struct store *s)
     pthread_mutex_lock(&s->lock);
     bool empty = s->queue.n == 0;
     pthread_mutex_unlock(&s->lock);
-    return empty && !s->notified.n && !s->notified_keys.n;
+    return empty && !s->notified.n && !s->notified_keys.n && !s->notified_sites.n;
 }
 
 static void *store_main(void *arg)
@@ -283,6 +285,7 @@ struct store *store_start(const struct store_config *cfg)
     store_pipeline_init(s);
     store_notified_init(&s->notified, STORE_OP_CHARGER_CHANGED);
     store_notified_init(&s->notified_keys, STORE_OP_APIKEY_CHANGED);
+    store_notified_init(&s->notified_sites, STORE_OP_SITE_CHANGED);
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->efd < 0) {
         log_error(NULL, "store: eventfd: %s", strerror(errno));
@@ -308,6 +311,7 @@ struct store *store_start(const struct store_config *cfg)
 fail:
     store_notified_free(&s->notified);
     store_notified_free(&s->notified_keys);
+    store_notified_free(&s->notified_sites);
     store_pipeline_free(s);
     free(s->conninfo);
     free(s);
@@ -395,6 +399,7 @@ void store_stop(struct store *s)
     store_pipeline_free(s);
     store_notified_free(&s->notified);
     store_notified_free(&s->notified_keys);
+    store_notified_free(&s->notified_sites);
     close(s->efd);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->done_lock);

@@ -954,6 +954,193 @@ static void test_rejected_remote_start_is_422_failed_to_start(void **state)
     assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE charger_id = 'icm-rs-rej'"), 0);
 }
 
+/* ------------------------------------------------------------------ power limit (load management) */
+
+static struct api_resp *put_limit(const char *charger, const char *body)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/chargers/%s/power-limit", charger);
+    return request("PUT", admin, path, body, NULL);
+}
+
+static const char *const LIMIT_16 =
+    "{\"connectorId\":0,\"csChargingProfiles\":{\"chargingProfileId\":9000,\"stackLevel\":1,"
+    "\"chargingProfilePurpose\":\"ChargePointMaxProfile\",\"chargingProfileKind\":\"Relative\","
+    "\"chargingSchedule\":{\"chargingRateUnit\":\"A\",\"chargingSchedulePeriod\":[{\"startPeriod\":0,\"limit\":16}]}}}";
+
+static void test_power_limit_applied_and_cleared(void **state)
+{
+    (void)state;
+    db_add_charger("icm-pl-on", NULL, 0);
+    struct sim_charger *c = plug("icm-pl-on");
+    struct api_resp *r = put_limit("icm-pl-on", "{\"maxCurrent\":16}");
+    const cJSON *b = api_expect(r, 200);
+    api_check_schema(b, "PowerLimitResult");
+    assert_true(member(b, "maxCurrent")->valuedouble == 16);
+    api_check_bool(b, "applied", true);
+    api_check_str(b, "status", "Accepted");
+    api_check_str(b, "outcome", "answered");
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s", str_member(b, "commandId"));
+    api_free(r);
+    assert_int_equal(sim_calls_received_action(c, "SetChargingProfile"), 1);
+    check_json_text(it_rec_last("SetChargingProfile")->request, LIMIT_16, "the ChargePointMaxProfile");
+    assert_int_equal(db_int("SELECT (power_limit * 10)::int FROM chargers WHERE id = 'icm-pl-on'"), 160);
+    r = get("/v1/chargers/icm-pl-on");
+    b = api_expect(r, 200);
+    api_check_schema(b, "Charger");
+    assert_true(member(b, "powerLimit")->valuedouble == 16);
+    api_free(r);
+    /* listed with the charger's commands, asked by the API */
+    cJSON *item = listed_command("icm-pl-on", cid);
+    api_check_str(item, "action", "SetChargingProfile");
+    api_check_str(item, "origin", "api");
+    api_check_str(item, "responseStatus", "Accepted");
+    cJSON_Delete(item);
+
+    /* null clears it: ClearChargingProfile of the purpose at the gateway's stack level */
+    r = put_limit("icm-pl-on", "{\"maxCurrent\":null}");
+    b = api_expect(r, 200);
+    api_check_schema(b, "PowerLimitResult");
+    api_check_null(b, "maxCurrent");
+    api_check_bool(b, "applied", true);
+    api_free(r);
+    assert_int_equal(sim_calls_received_action(c, "ClearChargingProfile"), 1);
+    check_json_text(it_rec_last("ClearChargingProfile")->request,
+                    "{\"connectorId\":0,\"chargingProfilePurpose\":\"ChargePointMaxProfile\",\"stackLevel\":1}",
+                    "the ClearChargingProfile");
+    assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id = 'icm-pl-on' AND power_limit IS NULL"), 1);
+    r = get("/v1/chargers/icm-pl-on");
+    api_check_null(api_expect(r, 200), "powerLimit");
+    api_free(r);
+    /* sent once each: the row's NOTIFY, read after (or before) the write's own row, sends nothing more */
+    it_pause(W.sim, 3500);   /* past the grace period (2 s) and a tick (1 s) */
+    assert_int_equal(sim_calls_received_action(c, "SetChargingProfile"), 1);
+    assert_int_equal(sim_calls_received_action(c, "ClearChargingProfile"), 1);
+}
+
+static void test_power_limit_rejected_is_stored_not_applied(void **state)
+{
+    (void)state;
+    db_add_charger("icm-pl-rej", NULL, 0);
+    struct sim_charger *c = plug("icm-pl-rej");
+    sim_answers_set(&it_rec.ans, "SetChargingProfile", SIM_ANSWER_REJECT);
+    struct api_resp *r = put_limit("icm-pl-rej", "{\"maxCurrent\":10.5}");
+    const cJSON *b = api_expect(r, 200);
+    api_check_schema(b, "PowerLimitResult");
+    assert_true(member(b, "maxCurrent")->valuedouble == 10.5);
+    api_check_bool(b, "applied", false);
+    api_check_str(b, "status", "Rejected");
+    assert_true(cJSON_IsString(member(b, "commandId")));
+    api_free(r);
+    assert_int_equal(sim_calls_received_action(c, "SetChargingProfile"), 1);
+    assert_int_equal(db_int("SELECT (power_limit * 10)::int FROM chargers WHERE id = 'icm-pl-rej'"), 105);
+}
+
+static bool limit_sent(void *arg)
+{
+    return sim_calls_received_action(arg, "SetChargingProfile") > 0;
+}
+
+static void test_power_limit_offline_then_sent_at_boot(void **state)
+{
+    (void)state;
+    db_add_charger("icm-pl-off", NULL, 0);
+    struct api_resp *r = put_limit("icm-pl-off", "{\"maxCurrent\":12.5}");
+    const cJSON *b = api_expect(r, 200);
+    api_check_schema(b, "PowerLimitResult");
+    api_check_bool(b, "applied", false);
+    api_check_null(b, "commandId");
+    api_check_null(b, "status");
+    api_free(r);
+    assert_int_equal(db_int("SELECT (power_limit * 10)::int FROM chargers WHERE id = 'icm-pl-off'"), 125);
+    assert_int_equal(db_int("SELECT count(*) FROM commands WHERE charger_id = 'icm-pl-off'"), 0);
+
+    struct sim_charger *c = plug("icm-pl-off");
+    if (!wait_until(W.sim, limit_sent, c, IT_WAIT_MS))
+        fail_msg("the stored power limit was not sent after the boot");
+    const char *want =
+        "{\"connectorId\":0,\"csChargingProfiles\":{\"chargingProfileId\":9000,\"stackLevel\":1,"
+        "\"chargingProfilePurpose\":\"ChargePointMaxProfile\",\"chargingProfileKind\":\"Relative\","
+        "\"chargingSchedule\":{\"chargingRateUnit\":\"A\",\"chargingSchedulePeriod\":[{\"startPeriod\":0,\"limit\":12.5}]}}}";
+    check_json_text(it_rec_last("SetChargingProfile")->request, want, "the power limit at boot");
+    /* the gateway's own command, listed with origin "gateway" */
+    char *id = NULL;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; !id && it_now_ms() < end;) {
+        id = db_str("SELECT id::text FROM commands WHERE charger_id = 'icm-pl-off' AND state = 'completed'");
+        if (!id)
+            it_pause(W.sim, 50);
+    }
+    if (!id)
+        fail_msg("the boot's SetChargingProfile was not stored");
+    cJSON *item = listed_command("icm-pl-off", id);
+    api_check_str(item, "origin", "gateway");
+    api_check_str(item, "action", "SetChargingProfile");
+    api_check_null(item, "apiKeyId");
+    cJSON_Delete(item);
+    free(id);
+}
+
+/*
+ * The charger is connected to another gateway on the same database: this
+ * one stores the limit and answers applied false; that one learns the
+ * change (NOTIFY) and sends it (origin "gateway") after its grace period.
+ */
+static void test_power_limit_reaches_a_charger_on_another_gateway(void **state)
+{
+    (void)state;
+    db_add_charger("icm-pl-far", NULL, 0);
+    struct gw_opts go = { .name = "it_commands-2", .ini = API_UNLIMITED_INI };
+    W.gw2 = gw_start(&go);
+    W.sim2 = it_sim(gw_port(W.gw2));
+    sim_set_default_responder(W.sim2, it_rec_responder, NULL);
+    struct sim_charger *c = it_connect_booted(W.sim2, "icm-pl-far", NULL);
+    struct api_resp *r = put_limit("icm-pl-far", "{\"maxCurrent\":20}");
+    const cJSON *b = api_expect(r, 200);
+    api_check_bool(b, "applied", false);
+    api_check_null(b, "commandId");
+    api_free(r);
+    if (!wait_until(W.sim2, limit_sent, c, IT_WAIT_MS))
+        fail_msg("the other gateway did not send the power limit set through this one");
+    assert_non_null(strstr(it_rec_last("SetChargingProfile")->request, "\"limit\":20"));
+    char *origin = NULL;
+    for (int64_t end = it_now_ms() + IT_WAIT_MS; !origin && it_now_ms() < end;) {
+        origin = db_str("SELECT origin FROM commands WHERE charger_id = 'icm-pl-far' AND state = 'completed'");
+        if (!origin)
+            it_pause(W.sim2, 50);
+    }
+    assert_non_null(origin);
+    assert_string_equal(origin, "gateway");
+    free(origin);
+    it_pause(W.sim2, 3500);
+    assert_int_equal(sim_calls_received_action(c, "SetChargingProfile"), 1);
+}
+
+static void test_power_limit_invalid_is_422(void **state)
+{
+    (void)state;
+    db_add_charger("icm-pl-bad", NULL, 0);
+    static const struct api_bad cases[] = {
+        { "{\"maxCurrent\":-1}", "maxCurrent" },
+        { "{\"maxCurrent\":1000.1}", "maxCurrent" },
+        { "{\"maxCurrent\":16.05}", "maxCurrent" },
+        { "{\"maxCurrent\":\"16\"}", "maxCurrent" },
+        { "{}", "maxCurrent" },
+        { "{\"maxCurrent\":16,\"minCurrent\":6}", "minCurrent" },
+    };
+    api_expect_bad_bodies(PORT, admin, "PUT", "/v1/chargers/icm-pl-bad/power-limit", cases, API_COUNT(cases));
+    assert_int_equal(db_int("SELECT count(*) FROM chargers WHERE id = 'icm-pl-bad' AND power_limit IS NULL"), 1);
+    struct api_resp *r = put_limit("icm-pl-nobody", "{\"maxCurrent\":16}");
+    api_expect_error(r, 404, "RESOURCE_NOT_FOUND");
+    api_free(r);
+    /* a key without chargers:write may not */
+    struct api_req q = { .method = "PUT", .path = "/v1/chargers/icm-pl-bad/power-limit", .key = reader,
+                         .body = "{\"maxCurrent\":16}" };
+    r = send1(&q);
+    api_expect_error(r, 403, "ACCESS_FORBIDDEN");
+    api_free(r);
+}
+
 /* ------------------------------------------------------------------ who may */
 
 static void test_missing_credentials_is_401(void **state)
@@ -2033,6 +2220,11 @@ int main(void)
         T(test_disconnect_fails_the_queue_too),
         T(test_queue_full_is_503),
         T(test_rejected_remote_start_is_422_failed_to_start),
+        T(test_power_limit_applied_and_cleared),
+        T(test_power_limit_rejected_is_stored_not_applied),
+        T(test_power_limit_offline_then_sent_at_boot),
+        T(test_power_limit_invalid_is_422),
+        T(test_power_limit_reaches_a_charger_on_another_gateway),
         T(test_missing_credentials_is_401),
         T(test_key_without_commands_write_is_403),
         T(test_key_limited_to_other_chargers_is_403),

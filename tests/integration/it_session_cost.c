@@ -8,8 +8,12 @@
  * session.stopped event (emitted by the cost write) carries the same; a
  * session without a tariff keeps cost null and gets its session.stopped
  * from the stop; a late upload is priced with the tariff version in force
- * at its start, not the one in force at its upload. Every answer is checked
- * against docs/openapi.json.
+ * at its start, not the one in force at its upload. An active session shows
+ * its cost so far (costFinal false) in GET /v1/sessions/{id} and both
+ * session lists, and no event carries such an estimate. tariffs.idle_power_w
+ * (3000 W for this file's gateway) decides when charging ended, for the
+ * pricing job and the estimate alike. Every answer is checked against
+ * docs/openapi.json.
  *
  * Ids start with "isc-".
  */
@@ -28,6 +32,8 @@
 
 #define PORT gw_port(W.gw)
 #define PRICED_WAIT_MS 20000
+/* this file's gateways: charging ends below 3000 W (the default is 100) */
+#define IDLE_INI "[tariffs]\nidle_power_w = 3000\n"
 
 static char *admin;
 
@@ -44,7 +50,7 @@ static int group_setup(void **state)
     db_exec("DELETE FROM api_keys WHERE name LIKE 'isc-%'");
     db_exec("UPDATE tariffs SET is_default = false WHERE is_default");
     db_add_token("isc-tag", "Accepted", NULL, NULL);
-    admin = api_group_start("it_session_cost", "isc-admin");
+    admin = api_group_start_ini("it_session_cost", "isc-admin", IDLE_INI);
     return 0;
 }
 
@@ -67,6 +73,14 @@ static void energy_sample(struct sim_charger *c, int connector, int32_t tx, cons
          it_strf("{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\","
                  "\"sampledValue\":[{\"value\":\"%d\",\"measurand\":\"Energy.Active.Import.Register\","
                  "\"unit\":\"Wh\"}]}]}", connector, tx, ts, wh));
+}
+
+static void power_sample(struct sim_charger *c, int connector, int32_t tx, const char *ts, int w)
+{
+    call(c, "MeterValues",
+         it_strf("{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\","
+                 "\"sampledValue\":[{\"value\":\"%d\",\"measurand\":\"Power.Active.Import\","
+                 "\"unit\":\"W\"}]}]}", connector, tx, ts, w));
 }
 
 static void status(struct sim_charger *c, int connector, const char *st, const char *ts)
@@ -92,15 +106,32 @@ static char *wait_priced(int32_t tx)
     return sid;
 }
 
-/* GET /v1/sessions/{sid}: the body, checked against the Session schema (caller frees *r). */
-static const cJSON *get_session(const char *sid, struct api_resp **r)
+/* GET /v1/sessions/{sid} from the gateway on port: the body, checked against the Session schema (caller frees *r). */
+static const cJSON *get_session_at(int port, const char *sid, struct api_resp **r)
 {
     char *path = it_strf("/v1/sessions/%s", sid);
-    *r = api_get(PORT, admin, path);
+    *r = api_get(port, admin, path);
     free(path);
     const cJSON *s = api_expect(*r, 200);
     api_check_schema(s, "Session");
     return s;
+}
+
+static const cJSON *get_session(const char *sid, struct api_resp **r)
+{
+    return get_session_at(PORT, sid, r);
+}
+
+/* The line of component c in costBreakdown, or NULL. */
+static const cJSON *line_of(const cJSON *session, const char *c)
+{
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(session, "costBreakdown")) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(l, "component");
+        if (cJSON_IsString(k) && !strcmp(k->valuestring, c))
+            return l;
+    }
+    return NULL;
 }
 
 static void check_num(const cJSON *o, const char *key, double want)
@@ -321,7 +352,7 @@ static void test_two_gateways_price_each_session_once(void **state)
                 "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"energy\":30}]}");
     db_add_charger("isc-cp4", NULL, 0);
     db_exec("UPDATE chargers SET tariff_id = 'isc-many' WHERE id = 'isc-cp4'");
-    struct gw_opts go = { .name = "it_session_cost-2" };
+    struct gw_opts go = { .name = "it_session_cost-2", .ini = IDLE_INI };
     W.gw2 = gw_start(&go);
     long before = priced_in_log(W.gw);
     db_exec("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status, start_time,"
@@ -350,6 +381,188 @@ static void test_two_gateways_price_each_session_once(void **state)
         fail_msg("the gateways' logs say %ld sessions priced, expected 1000", total);
 }
 
+/*
+ * tariffs.idle_power_w = 3000 (IDLE_INI) and a tariff of idle only (1 per
+ * minute, no grace). Both sessions start 10:00Z, 5000 W at 10:10Z, stop
+ * 10:40Z. Session 1's last power sample, 2000 W at 10:20Z, is at or below
+ * 3000: charging ended at 10:10Z (the last sample above), idle 30 min =
+ * 30, VAT 5.7 -> 6, gross 36 (with the default 100 W it would still be
+ * charging: no idle, cost 0). Session 2's last, 4000 W, is above: no idle,
+ * cost 0.
+ */
+static void test_idle_power_from_config(void **state)
+{
+    (void)state;
+    make_tariff("{\"id\":\"isc-idle\",\"currency\":\"EUR\",\"vatPercent\":19,"
+                "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"idle\":1}]}");
+    db_add_charger("isc-cp5", NULL, 0);
+    db_exec("UPDATE chargers SET tariff_id = 'isc-idle' WHERE id = 'isc-cp5'");
+    struct sim_charger *c = it_connect_booted(W.sim, "isc-cp5", NULL);
+    int32_t tx[2];
+    for (int i = 0; i < 2; i++) {
+        tx[i] = it_start_accepted(c, i + 1, "isc-tag", 0, "2026-11-21T10:00:00Z");
+        energy_sample(c, i + 1, tx[i], "2026-11-21T10:05:00Z", 1000);
+        power_sample(c, i + 1, tx[i], "2026-11-21T10:10:00Z", 5000);
+        power_sample(c, i + 1, tx[i], "2026-11-21T10:20:00Z", i == 0 ? 2000 : 4000);
+        stop(c, tx[i], 1500, "2026-11-21T10:40:00Z");
+    }
+    struct api_resp *r;
+    char *sid = wait_priced(tx[0]);
+    const cJSON *s = get_session(sid, &r);
+    api_check_int(s, "cost", 36);
+    api_check_int(s, "net", 30);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown")), 1);
+    check_line(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown"), 0, "idle", 30, "min", 1, 30,
+               "2026-11-21T10:10:00Z", "2026-11-21T10:40:00Z");
+    api_free(r);
+    free(sid);
+
+    sid = wait_priced(tx[1]);
+    s = get_session(sid, &r);
+    api_check_int(s, "cost", 0);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "costFinal")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown")), 0);
+    api_free(r);
+    free(sid);
+    sim_disconnect(c);
+}
+
+/* The first item of GET path's data, checked against the list's schema (caller frees *r). */
+static const cJSON *first_item(const char *path, const char *schema, struct api_resp **r)
+{
+    *r = api_get(PORT, admin, path);
+    const cJSON *page = api_expect(*r, 200);
+    api_check_schema(page, schema);
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(page, "data"), 0);
+    if (!item)
+        fail_msg("%s: no item", path);
+    return item;
+}
+
+static void check_estimate(const cJSON *s, int net, int vat, int cost)
+{
+    api_check_str(s, "status", "active");
+    api_check_str(s, "tariffId", "isc-est");
+    api_check_int(s, "tariffVersion", 1);
+    api_check_str(s, "currency", "EUR");
+    api_check_int(s, "net", net);
+    api_check_int(s, "vat", vat);
+    api_check_int(s, "cost", cost);
+    api_check_bool(s, "costFinal", false);
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(s, "costBreakdown");
+    assert_int_equal(cJSON_GetArraySize(lines), 2);
+    check_line(lines, 0, "energy", 2, "kWh", 30, 60, NULL, NULL);
+    check_line(lines, 1, "sessionFee", 1, "session", 50, 50, NULL, NULL);
+}
+
+/*
+ * An active session (energy 30 per kWh, sessionFee 50; started 30 minutes
+ * ago, meterStart 0, 2000 Wh read 20 minutes ago) shows its cost so far:
+ * 2 kWh x 30 = 60 + 50 = 110 net, VAT 20.9 -> 21, 131, costFinal false,
+ * in GET /v1/sessions/{id}, GET /v1/sessions and GET
+ * /v1/chargers/{id}/sessions. A session without a tariff shows no cost.
+ * No event carries an estimate. Stopped at 2000 Wh, the final cost is the
+ * same, costFinal true.
+ */
+static void test_active_session_estimate(void **state)
+{
+    (void)state;
+    make_tariff("{\"id\":\"isc-est\",\"currency\":\"EUR\",\"vatPercent\":19,"
+                "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"energy\":30,\"sessionFee\":50}]}");
+    db_add_charger("isc-cp6", NULL, 0);
+    db_exec("UPDATE chargers SET tariff_id = 'isc-est' WHERE id = 'isc-cp6'");
+    db_add_charger("isc-cp7", NULL, 0);
+    struct sim_charger *c = it_connect_booted(W.sim, "isc-cp6", NULL);
+    struct sim_charger *free_cp = it_connect_booted(W.sim, "isc-cp7", NULL);
+    char t0[32], t1[32], t2[32];
+    it_iso_time(t0, -1800);
+    it_iso_time(t1, -1200);
+    int32_t tx = it_start_accepted(c, 1, "isc-tag", 0, t0);
+    energy_sample(c, 1, tx, t1, 2000);
+    int32_t tx_free = it_start_accepted(free_cp, 1, "isc-tag", 0, t0);
+    char *sid = it_session_id_of(tx);
+    char *sid_free = it_session_id_of(tx_free);
+
+    struct api_resp *r;
+    const cJSON *s = get_session(sid, &r);
+    check_estimate(s, 110, 21, 131);
+    api_free(r);
+    s = first_item("/v1/sessions?chargerId=isc-cp6&status=active", "SessionList", &r);
+    check_estimate(s, 110, 21, 131);
+    api_free(r);
+    s = first_item("/v1/chargers/isc-cp6/sessions", "SessionList", &r);
+    check_estimate(s, 110, 21, 131);
+    api_free(r);
+
+    s = get_session(sid_free, &r);
+    api_check_str(s, "status", "active");
+    api_check_null(s, "cost");
+    api_check_null(s, "costBreakdown");
+    api_check_null(s, "costFinal");
+    api_free(r);
+
+    assert_int_equal(db_int("SELECT count(*) FROM events WHERE data->>'costFinal' = 'false'"), 0);
+
+    it_iso_time(t2, 0);
+    stop(c, tx, 2000, t2);
+    free(wait_priced(tx));
+    s = get_session(sid, &r);
+    api_check_int(s, "cost", 131);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "costFinal")));
+    api_free(r);
+    free(sid);
+    free(sid_free);
+    sim_disconnect(free_cp);
+    sim_disconnect(c);
+}
+
+/*
+ * The estimate follows the gateway's tariffs.idle_power_w too: a session
+ * started an hour ago under the idle tariff, 5000 W 50 minutes ago, 2000 W
+ * 40 minutes ago. Through this file's gateway (3000 W) charging ended 50
+ * minutes ago: about 50 minutes idle so far; through a gateway with the
+ * default 100 W it is still charging: no idle, cost 0.
+ */
+static void test_estimate_idle_power_from_config(void **state)
+{
+    (void)state;
+    make_tariff("{\"id\":\"isc-idle2\",\"currency\":\"EUR\",\"vatPercent\":19,"
+                "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"idle\":1}]}");
+    db_add_charger("isc-cp8", NULL, 0);
+    db_exec("UPDATE chargers SET tariff_id = 'isc-idle2' WHERE id = 'isc-cp8'");
+    struct gw_opts go = { .name = "it_session_cost-default-idle" };
+    W.gw2 = gw_start(&go);
+    struct sim_charger *c = it_connect_booted(W.sim, "isc-cp8", NULL);
+    char t0[32], t1[32], t2[32];
+    it_iso_time(t0, -3600);
+    it_iso_time(t1, -3000);
+    it_iso_time(t2, -2400);
+    int32_t tx = it_start_accepted(c, 1, "isc-tag", 0, t0);
+    power_sample(c, 1, tx, t1, 5000);
+    power_sample(c, 1, tx, t2, 2000);
+    char *sid = it_session_id_of(tx);
+
+    struct api_resp *r;
+    const cJSON *s = get_session(sid, &r);
+    api_check_bool(s, "costFinal", false);
+    const cJSON *idle = line_of(s, "idle");
+    if (!idle)
+        fail_msg("no idle line through the 3000 W gateway");
+    api_check_str(idle, "from", t1);
+    double q = cJSON_GetObjectItemCaseSensitive(idle, "quantity")->valuedouble;
+    if (q < 49.9 || q > 55)
+        fail_msg("idle so far: %g min, expected about 50", q);
+    api_free(r);
+
+    s = get_session_at(gw_port(W.gw2), sid, &r);
+    api_check_bool(s, "costFinal", false);
+    assert_null(line_of(s, "idle"));
+    api_check_int(s, "cost", 0);
+    api_free(r);
+    free(sid);
+    sim_disconnect(c);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, it_test_setup, it_test_teardown)
@@ -358,6 +571,9 @@ int main(void)
         T(test_session_without_tariff_has_no_cost),
         T(test_late_upload_priced_with_version_at_start),
         T(test_two_gateways_price_each_session_once),
+        T(test_idle_power_from_config),
+        T(test_active_session_estimate),
+        T(test_estimate_idle_power_from_config),
     };
     return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }

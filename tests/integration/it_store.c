@@ -679,9 +679,17 @@ static void test_start_tx_idempotent(void **state)
     assert_true(c->out.start_tx.transaction_id > 0);
     assert_false(c->out.start_tx.existing);
 
+    /* the token's priority (load management, sql/020) comes with the result, the tag in any case */
+    assert_int_equal(a->out.start_tx.priority, 0);
+    db_exec("UPDATE tokens SET priority = 7 WHERE id_tag = 'st-tag-a'");
+    struct store_job *p = run_ok(&H, start_job(id, 4, "ST-TAG-A", 1700000000000, 0, 0));
+    assert_int_equal(p->out.start_tx.priority, 7);
+    store_job_free(p);
+
     /* an unknown tag still gets a session; its status is what was answered */
     struct store_job *d = run_ok(&H, start_job(id, 3, "st-nobody", 1700000000000, 0, 0));
     assert_int_equal(d->out.start_tx.info.status, OCPP_AUTH_INVALID);
+    assert_int_equal(d->out.start_tx.priority, 0);
     assert_true(d->out.start_tx.transaction_id > 0);
     char *tx = num(d->out.start_tx.transaction_id);
     assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE transaction_id = $1::int"

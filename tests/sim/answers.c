@@ -26,6 +26,7 @@
 
 #include <cJSON.h>
 
+#include "charging.h"
 #include "sim.h"
 #include "util.h"
 
@@ -93,6 +94,7 @@ struct ans_state {
     int ncerts;
     int cert_serial;                            /* the last serial number given out */
     char *certificate_chain;                    /* the last CertificateSigned's, NULL = none */
+    struct chg *chg;                            /* profiles, draw, energy (tests/sim/charging.c) */
 };
 
 /* What a positive answer's filler works with. */
@@ -103,6 +105,7 @@ struct ans_ctx {
     const cJSON *req;                           /* the CALL's payload (an object, maybe empty) */
     cJSON *res;                                 /* the answer being built */
     struct sim_reply *out;                      /* for the then hook */
+    const char *error;                          /* set by a filler: answer CALLERROR with this code */
 };
 
 struct action_spec {
@@ -123,6 +126,7 @@ static void state_free(void *p)
     for (size_t i = 0; i < ANS_KEYS; i++)
         free(st->values[i]);
     free(st->certificate_chain);
+    chg_free(st->chg);
     free(st);
 }
 
@@ -138,6 +142,7 @@ static struct ans_state *state_of(struct sim_charger *c)
     for (size_t i = 0; i < ANS_KEYS; i++)
         st->values[i] = xstrdup(key_defaults[i].value);
     st->meter_wh = ANS_METER_START_WH;
+    st->chg = chg_new();
     sim_set_charger_data(c, st, state_free);
     return st;
 }
@@ -146,6 +151,18 @@ static const struct ans_state *state_peek(const struct sim_charger *c)
 {
     const struct ans_state *st = sim_charger_data(c);
     return st && st->magic == ANS_MAGIC ? st : NULL;
+}
+
+struct chg *ans_charging(struct sim_charger *c)
+{
+    struct ans_state *st = state_of(c);
+    return st ? st->chg : NULL;
+}
+
+const struct chg *ans_charging_peek(const struct sim_charger *c)
+{
+    const struct ans_state *st = state_peek(c);
+    return st ? st->chg : NULL;
 }
 
 static int key_index(const char *key)
@@ -164,8 +181,10 @@ static struct ans_tx *tx_find(struct ans_state *st, int tx_id)
     return NULL;
 }
 
+/* Forgets t; its TxProfiles end with it. */
 static void tx_remove(struct ans_state *st, struct ans_tx *t)
 {
+    chg_tx_ended(st->chg, t->connector, t->tx_id);
     int i = (int)(t - st->tx);
     memmove(&st->tx[i], &st->tx[i + 1], sizeof *t * (size_t)(st->ntx - i - 1));
     st->ntx--;
@@ -255,6 +274,7 @@ static void start_answered(struct sim_charger *c, void *arg, bool ok, const char
         memcpy(t->id_tag, sa->id_tag, sizeof t->id_tag);
         t->started_ms = time_now_ms();
         t->local = sa->local;
+        chg_tx_started(st->chg, t->connector, tx_id, t->started_ms);
         const cJSON *info = cJSON_GetObjectItemCaseSensitive(j, "idTagInfo");
         str_copy(t->auth, sizeof t->auth, req_string(info, "status") ? req_string(info, "status") : "");
         st->stats.last_transaction_id = tx_id;
@@ -302,18 +322,18 @@ static void stop_answered(struct sim_charger *c, void *arg, bool ok, const char 
         st->stats.followup_errors++;
 }
 
-/* The meter register during a transaction: about 7 kW, 2 Wh a second. */
-static int tx_meter(const struct ans_tx *t)
+/* The meter register during a transaction: its start plus what it drew
+ * (tests/sim/charging.c). */
+static int tx_meter(const struct ans_state *st, const struct ans_tx *t)
 {
-    int64_t secs = (time_now_ms() - t->started_ms) / 1000;
-    return t->meter_start + (int)(secs > 1000000 ? 2000000 : 2 * secs);
+    return t->meter_start + (int)chg_tx_energy_wh(st->chg, t->connector, t->tx_id);
 }
 
 /* StopTransaction of t (forgotten at once), with this reason. */
 static bool send_stop(struct sim_charger *c, struct ans_state *st, struct ans_tx *t, const char *reason)
 {
     /* at least 10 Wh, and never below what MeterValues reported */
-    int meter_stop = tx_meter(t) + 10;
+    int meter_stop = tx_meter(st, t) + 10;
     if (meter_stop > st->meter_wh)
         st->meter_wh = meter_stop;
     char ts[40];
@@ -487,9 +507,22 @@ static void fill_composite_schedule(struct ans_ctx *x)
     cJSON *periods = cJSON_AddArrayToObject(sched, "chargingSchedulePeriod");
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "startPeriod", 0);
-    cJSON_AddNumberToObject(p, "limit", watts ? 11000 : 16);
+    double amps = chg_schedule_limit(x->st->chg, connector);
+    cJSON_AddNumberToObject(p, "limit", watts ? (double)(int)(amps * 230 * 3) : (double)(int)(amps * 10) / 10);
     cJSON_AddNumberToObject(p, "numberPhases", 3);
     cJSON_AddItemToArray(periods, p);
+}
+
+static void fill_set_charging_profile(struct ans_ctx *x)
+{
+    const char *status = chg_on_set(x->st->chg, x->a, x->c, x->req, &x->error);
+    if (status)
+        cJSON_AddStringToObject(x->res, "status", status);
+}
+
+static void fill_clear_charging_profile(struct ans_ctx *x)
+{
+    cJSON_AddStringToObject(x->res, "status", chg_on_clear(x->st->chg, x->a, x->c, x->req));
 }
 
 static void fill_get_diagnostics(struct ans_ctx *x)
@@ -601,7 +634,7 @@ static const struct action_spec actions[SIM_ANSWERS_ACTIONS] = {
     { "ChangeAvailability", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "ChangeConfiguration", NULL, "Rejected", fill_change_configuration, STATUS_MAYBE },
     { "ClearCache", "Accepted", "Rejected", NULL, STATUS_MAYBE },
-    { "ClearChargingProfile", "Accepted", "Unknown", NULL, STATUS_MAYBE },
+    { "ClearChargingProfile", NULL, "Unknown", fill_clear_charging_profile, STATUS_MAYBE },
     { "DataTransfer", "Accepted", "Rejected", fill_data_transfer, STATUS_MAYBE },
     { "DeleteCertificate", NULL, "Failed", fill_delete_certificate, STATUS_MAYBE },
     { "ExtendedTriggerMessage", "Accepted", "Rejected", NULL, STATUS_MAYBE },
@@ -617,7 +650,7 @@ static const struct action_spec actions[SIM_ANSWERS_ACTIONS] = {
     { "ReserveNow", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "Reset", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "SendLocalList", "Accepted", "Failed", fill_send_local_list, STATUS_MAYBE },
-    { "SetChargingProfile", "Accepted", "Rejected", NULL, STATUS_MAYBE },
+    { "SetChargingProfile", NULL, "Rejected", fill_set_charging_profile, STATUS_MAYBE },
     { "SignedUpdateFirmware", "Accepted", "InvalidCertificate", NULL, STATUS_MAYBE },
     { "TriggerMessage", "Accepted", "Rejected", NULL, STATUS_MAYBE },
     { "UnlockConnector", "Unlocked", "UnlockFailed", NULL, STATUS_MAYBE },
@@ -645,6 +678,9 @@ void sim_answers_init(struct sim_answers *a)
     a->behaviour = SIM_ANSWER_ACCEPT;
     strcpy(a->callerror_code, "NotSupported");
     a->followups = true;
+    a->connectors = 1;
+    a->max_current = 32;
+    a->demand = 32;
 }
 
 int sim_answers_set(struct sim_answers *a, const char *action, enum sim_answer b)
@@ -689,6 +725,15 @@ void sim_answers_responder(void *user, struct sim_charger *c, const char *action
                             ? a->per_action[spec - actions]
                             : a->behaviour;
     out->delay_ms = a->delay_ms;
+    struct ans_state *st = state_of(c);
+    if (st)
+        chg_defaults(st->chg, a);
+    bool profile_call = !strcmp(action, "SetChargingProfile") || !strcmp(action, "ClearChargingProfile");
+    if (profile_call && st && b != SIM_ANSWER_DEFAULT && b != SIM_ANSWER_ACCEPT) {
+        const char *answer = b == SIM_ANSWER_REJECT ? spec->reject_status : sim_answer_name(b);
+        chg_on_refused(st->chg, a, c, action[0] == 'S', payload_json,
+                       b == SIM_ANSWER_CALLERROR ? "CALLERROR" : answer);
+    }
 
     switch (b) {
     case SIM_ANSWER_SILENCE:
@@ -720,7 +765,6 @@ void sim_answers_responder(void *user, struct sim_charger *c, const char *action
         return;
     }
 
-    struct ans_state *st = state_of(c);
     if (!st) {
         set_error(out, "InternalError");
         return;
@@ -736,7 +780,12 @@ void sim_answers_responder(void *user, struct sim_charger *c, const char *action
     if (spec->fill)
         spec->fill(&x);
     out->kind = SIM_REPLY_RESULT;
-    if (!cJSON_PrintPreallocated(x.res, out->payload, (int)sizeof out->payload, 0)) {
+    if (x.error) {
+        set_error(out, x.error);
+        free(out->then_arg);
+        out->then = NULL;
+        out->then_arg = NULL;
+    } else if (!cJSON_PrintPreallocated(x.res, out->payload, (int)sizeof out->payload, 0)) {
         set_error(out, "InternalError");        /* cannot happen within the caps above */
         free(out->then_arg);
         out->then = NULL;
@@ -754,6 +803,7 @@ void sim_answers_get_stats(const struct sim_charger *c, struct sim_answers_stats
         return;
     *out = st->stats;
     out->transactions_open = st->ntx;
+    chg_stats(st->chg, out);
 }
 
 int sim_answers_last_transaction_id(const struct sim_charger *c)
@@ -803,7 +853,7 @@ int sim_answers_transactions(const struct sim_charger *c, struct sim_answers_tx 
         if (t->stopping)
             continue;
         out[n] = (struct sim_answers_tx){ .transaction_id = t->tx_id, .connector = t->connector,
-                                          .meter_wh = tx_meter(t), .local = t->local };
+                                          .meter_wh = tx_meter(st, t), .local = t->local };
         str_copy(out[n].id_tag, sizeof out[n].id_tag, t->id_tag);
         str_copy(out[n].auth, sizeof out[n].auth, t->auth);
         n++;

@@ -1,8 +1,8 @@
 /*
  * ocppsim: the load generator behind `make bench`, also handy by hand.
  *
- *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|connect|serve
- *           --duration S [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
+ *   ocppsim --host 127.0.0.1 --port P --chargers N --mode heartbeat|metervalues|sessions|connect|serve
+ *           --duration S [--meter-values 3] [--prefix BENCH-] [--password PW] [--sources 127.0.0.2-127.0.0.254]
  *           [--source-addrs N] [--ramp R] [--boot] [--timeout MS] [--interval MS] [--quiet]
  *           [--event-loop poll|uv]
  *           serve: [--answer accept|reject|callerror|silence|disconnect|invalid]
@@ -24,7 +24,12 @@
  *     (Heartbeat, or MeterValues with a fresh timestamp and energy reading
  *     so that no two are alike), or with --interval one CALL per charger
  *     per interval (a fleet at a fixed rate, for latency without queueing),
- *     or, for mode connect, idle connections.
+ *     or, for mode connect, idle connections. Mode sessions: each charger
+ *     loops StartTransaction, --meter-values MeterValues (3), StopTransaction
+ *     on connector 1, one CALL outstanding; StopTransaction's latencies also
+ *     go into a histogram of their own (RESULT's stops=, stop_p50_ms=,
+ *     stop_p99_ms=, stop_max_ms=: a session's durable end, answered after
+ *     COMMIT).
  * Latencies go into a log-linear histogram (0.2 % resolution). The last line
  * of stdout is machine-readable: "RESULT key=value ...".
  *
@@ -74,6 +79,16 @@
  * SignCertificate with a fresh P-256 key's CSR, CN = its id, O = ORG) and
  * answers the gateway's CertificateSigned; "certificates=N" counts the
  * chargers that got one.
+ *
+ * Smart Charging, for the load management tests and benchmark: in modes
+ * serve and demo the chargers are OCPP 1.6 Smart Charging chargers
+ * (tests/sim/charging.c: profiles applied, draw under the limits, energy
+ * integrated, MeterValues with Current.Import). In mode serve,
+ * --random-sessions, --meter-interval and --profile-log make the fleet
+ * charge on its own and log every profile it receives (tests/sim/fleet.c),
+ * --demand and --max-current shape what it draws, --seed makes it
+ * repeatable; the RESULT line adds profiles=N profiles_accepted=N clears=N
+ * meter_values=N sessions_started=N sessions_stopped=N ....
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -89,6 +104,7 @@
 
 #include <cJSON.h>
 
+#include "fleet.h"
 #include "sim.h"
 #include "simopts.h"
 #include "util.h"
@@ -99,8 +115,8 @@
 #define DEMO_CONNECTORS  2         /* demo: connector 1 charges on its own, 2 waits for commands */
 #define DEMO_TX_MAX      16
 
-enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT, MODE_SERVE, MODE_DEMO };
-static const char *const mode_names[] = { "heartbeat", "metervalues", "connect", "serve", "demo" };
+enum mode { MODE_HEARTBEAT, MODE_METERVALUES, MODE_CONNECT, MODE_SERVE, MODE_DEMO, MODE_SESSIONS };
+static const char *const mode_names[] = { "heartbeat", "metervalues", "connect", "serve", "demo", "sessions" };
 #define MODES ((int)(sizeof mode_names / sizeof mode_names[0]))
 
 struct options {
@@ -132,10 +148,21 @@ struct options {
     bool uv;                       /* --event-loop uv: lws on libuv (epoll) instead of poll(2) */
     int max_connecting;            /* serve: reconnects in flight at most (--max-connecting) */
     const char *csr_org;           /* --sign-certificate: O of the CSR each charger sends */
+    /* serve: a fleet that charges (tests/sim/fleet.c) */
+    double mean_on_s, mean_off_s;  /* --random-sessions MEAN_ON_S:MEAN_OFF_S (0: none) */
+    int meter_interval_ms;         /* --meter-interval: MeterValues during sessions (0: none) */
+    const char *profile_log;       /* --profile-log FILE */
+    double demand_lo, demand_hi;   /* --demand A or A-B (0: 32) */
+    double max_current;            /* --max-current A (0: 32) */
+    enum sim_current_values current_values;     /* --current-values phases|single|both */
+    bool seeded;
+    unsigned long long seed;       /* --seed */
     /* demo */
     const char *id_tag;            /* --id-tag: the tag of the demo's own sessions */
     int session_s;                 /* --session: how long the demo's own sessions last */
     int pause_s;                   /* --pause: between them */
+    /* sessions */
+    int meter_values;              /* --meter-values: MeterValues per session */
 };
 
 enum phase { PH_WAIT, PH_CONNECTING, PH_OPEN, PH_DEAD };
@@ -167,6 +194,9 @@ struct bench_charger {
     int64_t next_cycle_us;         /* connector 1: when the own session starts, or stops */
     int64_t start_sent_us;         /* the own StartTransaction went out, no transaction yet (0: none) */
     bool told_invalid;             /* the hint about an unknown idTag was printed */
+    /* sessions: 0 StartTransaction next, 1..meter_values MeterValues, then StopTransaction */
+    int sess_step;
+    const char *sess_action;       /* the outstanding CALL's action */
 };
 
 /* ---- latency histogram: exact below 1024 us, then 512 buckets per octave ---- */
@@ -256,6 +286,8 @@ struct bench {
     struct hist h;
     uint64_t msgs;
     const char *action;
+    struct hist h_stop;            /* sessions: StopTransaction only */
+    uint64_t stops;
 
     /* serve: the answers, and what chargers that are gone had counted */
     struct sim_answers answers;
@@ -275,6 +307,10 @@ struct bench {
     struct { char what[112]; int n; } why[8];   /* why connects failed since the last SERVED line */
     int nwhy;
     int64_t start_ms;
+    /* serve: sessions, MeterValues and the profile log (NULL without those options) */
+    struct fleet *fleet;
+    FILE *profile_log;
+    int stopped_at_exit;           /* sessions stopped at the end (demo, serve --random-sessions) */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -288,7 +324,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ocppsim --host HOST --port PORT --chargers N --mode heartbeat|metervalues|connect|serve|demo\n"
+            "usage: ocppsim --host HOST --port PORT --chargers N\n"
+            "               --mode heartbeat|metervalues|sessions|connect|serve|demo [--meter-values 3]\n"
             "               --duration SECONDS [--prefix BENCH-] [--password PW]\n"
             "               [--sources 127.0.0.2-127.0.0.254[,ADDR...]] [--source-addrs N]\n"
             "               [--ramp PER_SECOND] [--boot] [--timeout MS] [--interval MS] [--quiet]\n"
@@ -297,7 +334,9 @@ static void usage(FILE *f)
             "               [--answer-delay MS] [--answer-error CODE] [--followup-delay MS]\n"
             "               [--no-followups] [--verbose] [--answer-for ACTION=BEHAVIOUR ...]\n"
             "               [--sign-certificate ORG] [--reconnect-min-ms 1000] [--reconnect-max-ms 30000]\n"
-            "               [--max-connecting 512]\n"
+            "               [--max-connecting 512] [--random-sessions MEAN_ON_S:MEAN_OFF_S] [--id-tag TAG]\n"
+            "               [--meter-interval MS] [--demand A|A-B] [--max-current A]\n"
+            "               [--current-values phases|single|both] [--profile-log FILE] [--seed N]\n"
             "       demo:   [--chargers 3] [--prefix DEMO-] [--id-tag DEMO-TAG] [--session 60]\n"
             "               [--pause 20] [--interval 5000] [--password PW] [--quiet]\n"
             "Connects N simulated chargers and keeps one CALL outstanding on each for the\n"
@@ -331,13 +370,29 @@ static void usage(FILE *f)
             "walks every socket on each wake-up: for many thousands of connections.\n"
             "--sign-certificate ORG: each charger then sends SignCertificate (a CSR with CN = its\n"
             "id, O = ORG) and keeps the chain of the gateway's CertificateSigned.\n"
+            "Smart Charging (serve, demo): chargers apply SetChargingProfile / ClearChargingProfile\n"
+            "as OCPP 1.6 says (tests/sim/profiles.h) and draw, on 3 phases at 230 V, the least of\n"
+            "their limit, --max-current (32 A) and the EV's demand: --demand A, or A-B for a value\n"
+            "drawn per charger (seeded). --random-sessions ON:OFF (serve): once served, each\n"
+            "charger idles a random time (mean OFF s), charges on connector 1 with --id-tag\n"
+            "(StartTransaction, StatusNotification Charging, SuspendedEVSE at 0 A) for a random time\n"
+            "(mean ON s), stops (StopTransaction Local, Available), and again; at the end every\n"
+            "open session is stopped. --meter-interval MS:\n"
+            "MeterValues every MS during every session (energy register, Power.Active.Import,\n"
+            "Current.Import per phase, or as --current-values says). --profile-log FILE: one JSON\n"
+            "line per profile CALL received: t_ms (from the start), charger, action, connector,\n"
+            "profileId, purpose, stackLevel, limit, unit, transactionId, answer, applied,\n"
+            "maxCurrent, limits (each connector's effective limit after it, null = none).\n"
+            "--seed N makes sessions, demands and back-off repeatable (default: time and pid).\n"
             "Mode demo, for trying the gateway by hand: chargers DEMO-1, DEMO-2, ... with two\n"
             "connectors each boot, report their connectors Available, then charge on connector 1\n"
             "on their own (a session of --session seconds with --id-tag, a MeterValues every\n"
             "--interval ms, then --pause seconds idle, and again) and answer the gateway's\n"
             "commands like mode serve (connector 2 is free for a remote start). Ctrl-C (SIGINT,\n"
             "SIGTERM) stops every session with a StopTransaction before disconnecting.\n"
-            "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...)\n");
+            "Last stdout line: RESULT key=value ... (serve: RESULT calls=N starts=N stops=N ...\n"
+            "profiles=N profiles_accepted=N clears=N sessions_started=N sessions_stopped=N\n"
+            "meter_values=N ...)\n");
 }
 
 
@@ -373,13 +428,21 @@ static bool parse_options(int argc, char **argv, struct options *o)
         { "id-tag", required_argument, NULL, 'T' },
         { "session", required_argument, NULL, 'S' },
         { "pause", required_argument, NULL, 'P' },
+        { "random-sessions", required_argument, NULL, 1000 },
+        { "meter-interval", required_argument, NULL, 1001 },
+        { "profile-log", required_argument, NULL, 1002 },
+        { "demand", required_argument, NULL, 1003 },
+        { "max-current", required_argument, NULL, 1004 },
+        { "seed", required_argument, NULL, 1005 },
+        { "current-values", required_argument, NULL, 1006 },
+        { "meter-values", required_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
     *o = (struct options){ .host = "127.0.0.1", .mode = MODE_HEARTBEAT, .duration = -1,
                            .timeout_ms = 30000, .answer = SIM_ANSWER_ACCEPT, .id_tag = "DEMO-TAG",
                            .session_s = 60, .pause_s = 20, .reconnect_min_ms = 1000,
-                           .reconnect_max_ms = 30000, .max_connecting = MAX_CONNECTING };
+                           .reconnect_max_ms = 30000, .max_connecting = MAX_CONNECTING, .meter_values = 3 };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -468,6 +531,10 @@ static bool parse_options(int argc, char **argv, struct options *o)
                 goto bad;
             o->id_tag = optarg;
             break;
+        case 'V':
+            if (!simopt_int(optarg, 0, 1000, &o->meter_values))
+                goto bad;
+            break;
         case 'S':
             if (!simopt_int(optarg, 1, 86400, &o->session_s))
                 goto bad;
@@ -496,6 +563,59 @@ static bool parse_options(int argc, char **argv, struct options *o)
             if (strcmp(optarg, "uv") && strcmp(optarg, "poll"))
                 goto bad;
             o->uv = !strcmp(optarg, "uv");
+            break;
+        case 1000: {
+            char *end;
+            o->mean_on_s = strtod(optarg, &end);
+            if (*end != ':' || !(o->mean_on_s > 0))
+                goto bad;
+            o->mean_off_s = strtod(end + 1, &end);
+            if (*end || !(o->mean_off_s > 0))
+                goto bad;
+            break;
+        }
+        case 1001:
+            if (!simopt_int(optarg, 1, 3600000, &o->meter_interval_ms))
+                goto bad;
+            break;
+        case 1002:
+            if (!*optarg)
+                goto bad;
+            o->profile_log = optarg;
+            break;
+        case 1003: {
+            char *end;
+            o->demand_lo = o->demand_hi = strtod(optarg, &end);
+            if (*end == '-')
+                o->demand_hi = strtod(end + 1, &end);
+            if (*end || !(o->demand_lo >= 0) || !(o->demand_hi >= o->demand_lo) || o->demand_hi > 1000)
+                goto bad;
+            break;
+        }
+        case 1004: {
+            char *end;
+            o->max_current = strtod(optarg, &end);
+            if (*end || !(o->max_current > 0 && o->max_current <= 1000))
+                goto bad;
+            break;
+        }
+        case 1005: {
+            char *end;
+            o->seed = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                goto bad;
+            o->seeded = true;
+            break;
+        }
+        case 1006:
+            if (!strcmp(optarg, "phases"))
+                o->current_values = SIM_CURRENT_PHASES;
+            else if (!strcmp(optarg, "single"))
+                o->current_values = SIM_CURRENT_SINGLE;
+            else if (!strcmp(optarg, "both"))
+                o->current_values = SIM_CURRENT_BOTH;
+            else
+                goto bad;
             break;
         case 'H': usage(stdout); exit(0);
         default: goto bad;
@@ -848,8 +968,11 @@ static void payload_for(struct bench *b, struct bench_charger *x, const char *ac
         snprintf(buf, cap, "{\"chargePointVendor\":\"ocppgw-bench\",\"chargePointModel\":\"ocppsim\","
                            "\"chargePointSerialNumber\":\"%s\",\"firmwareVersion\":\"1.0\"}", x->id);
     } else if (!strcmp(action, "StartTransaction")) {
-        snprintf(buf, cap, "{\"connectorId\":1,\"idTag\":\"%.20s\",\"meterStart\":0,\"timestamp\":\"%s\"}",
-                 x->id, ts);
+        snprintf(buf, cap, "{\"connectorId\":1,\"idTag\":\"%.20s\",\"meterStart\":%.0f,\"timestamp\":\"%s\"}",
+                 x->id, x->energy_wh, ts);
+    } else if (!strcmp(action, "StopTransaction")) {
+        snprintf(buf, cap, "{\"transactionId\":%" PRId64 ",\"meterStop\":%.0f,\"timestamp\":\"%s\","
+                           "\"reason\":\"Local\"}", x->tx_id, x->energy_wh, ts);
     } else if (!strcmp(action, "StatusNotification")) {
         snprintf(buf, cap, "{\"connectorId\":1,\"errorCode\":\"NoError\",\"status\":\"Available\","
                            "\"timestamp\":\"%s\"}", ts);
@@ -881,9 +1004,46 @@ static bool send_action(struct bench *b, struct bench_charger *x, const char *ac
     return true;
 }
 
+static int64_t reply_tx_id(const char *reply);
+
+/* mode sessions: the action of the charger's step */
+static const char *session_action(const struct bench *b, const struct bench_charger *x)
+{
+    if (x->sess_step == 0)
+        return "StartTransaction";
+    return x->sess_step <= b->o.meter_values ? "MeterValues" : "StopTransaction";
+}
+
 static void send_one(struct bench *b, struct bench_charger *x)
 {
+    if (b->o.mode == MODE_SESSIONS && b->sending) {
+        x->sess_action = session_action(b, x);
+        send_action(b, x, x->sess_action);
+        return;
+    }
     send_action(b, x, b->action);
+}
+
+/* mode sessions: the answer to x's CALL moves it on (a refused start is tried again) */
+static void session_step(struct bench *b, struct bench_charger *x, bool ok, int64_t latency_us)
+{
+    const char *a = x->sess_action;
+    x->sess_action = NULL;
+    if (!a)
+        return;
+    if (!strcmp(a, "StartTransaction")) {
+        x->tx_id = ok ? reply_tx_id(sim_last_reply(x->c)) : 0;
+        x->sess_step = x->tx_id ? 1 : 0;
+    } else if (!strcmp(a, "StopTransaction")) {
+        if (b->measuring) {
+            hist_add(&b->h_stop, latency_us);
+            b->stops++;
+        }
+        x->tx_id = 0;
+        x->sess_step = 0;
+    } else {
+        x->sess_step++;
+    }
 }
 
 static int64_t reply_tx_id(const char *reply)
@@ -917,7 +1077,9 @@ static void on_reply(void *user, struct sim_charger *c, int64_t latency_us, bool
     if (!x)
         return;
     x->outstanding = false;
-    if (!strcmp(b->action, "StartTransaction") && ok)
+    if (b->o.mode == MODE_SESSIONS && x->sess_action)
+        session_step(b, x, ok, latency_us);
+    else if (!strcmp(b->action, "StartTransaction") && ok)
         x->tx_id = reply_tx_id(sim_last_reply(c));
     if (!strcmp(b->action, "BootNotification")) {
         x->booted = ok && boot_accepted(sim_last_reply(c));
@@ -1140,6 +1302,11 @@ static void tally(struct bench *b, struct bench_charger *x)
     b->fu.stops_sent += st.stops_sent;
     b->fu.stops_answered += st.stops_answered;
     b->fu.followup_errors += st.followup_errors;
+    b->fu.profiles_received += st.profiles_received;
+    b->fu.profiles_accepted += st.profiles_accepted;
+    b->fu.clears_received += st.clears_received;
+    b->fu.meter_values_sent += st.meter_values_sent;
+    b->fu.meter_values_answered += st.meter_values_answered;
     b->certificates += sim_answers_certificate_chain(x->c) != NULL;
     if (sim_calls_outstanding_max(x->c) > b->max_outstanding)
         b->max_outstanding = sim_calls_outstanding_max(x->c);
@@ -1268,6 +1435,8 @@ static void serve_rejoin(struct bench *b)
             tally(b, x);
             sim_disconnect(x->c);
             set_served(b, x, false);
+            if (b->fleet)
+                fleet_gone(b->fleet, i);
             int n = now - x->opened_us >= (int64_t)b->o.reconnect_max_ms * 1000 ? 0 : x->backoff_n;
             *x = (struct bench_charger){ .phase = PH_WAIT, .rejoin = true, .backoff_n = n + 1,
                                          .retry_at_us = now + backoff_us(&b->o, n) };
@@ -1307,6 +1476,8 @@ static void serve_rejoin(struct bench *b)
     }
 }
 
+static int demo_stop_sessions(struct bench *b);
+
 /*
  * Serves until SIGINT/SIGTERM or --duration: greets the open chargers (those
  * whose boot round failed boot again), puts those the connect phase gave up
@@ -1336,6 +1507,11 @@ static void serve(struct bench *b)
             last_check = now;
             expire_calls(b, false);
             serve_rejoin(b);
+            for (int i = 0; b->fleet && i < b->o.chargers; i++) {
+                struct bench_charger *x = &b->bc[i];
+                if (x->phase == PH_OPEN)
+                    fleet_tick(b->fleet, i, x->c, x->served, now);
+            }
         }
         /* every 5 s, every second while not all are served */
         if (now - last_progress >= (b->served < b->o.chargers ? 1 : 5) * PROGRESS_US) {
@@ -1354,6 +1530,8 @@ static void serve(struct bench *b)
                          b->tot.failed + seen_refused(&b->tot));
         }
     }
+    if (b->fleet && b->o.mean_on_s > 0)
+        b->stopped_at_exit = demo_stop_sessions(b);     /* nothing left open in the gateway */
     b->o.duration = (double)(time_mono_us() - t0) / 1e6;
     for (int i = 0; i < b->o.chargers; i++) {
         struct bench_charger *x = &b->bc[i];
@@ -1410,16 +1588,12 @@ static void demo_status(struct bench *b, struct bench_charger *x, int connector,
         str_copy(x->reported[connector], sizeof x->reported[connector], status);
 }
 
+/* MeterValues of the charger's model: energy, power and current under its charging profiles. */
 static void demo_meter_values(struct bench *b, struct bench_charger *x, const struct sim_answers_tx *t)
 {
-    char ts[40], payload[512];
-    iso_now(ts, sizeof ts);
-    snprintf(payload, sizeof payload,
-             "{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\",\"sampledValue\":["
-             "{\"value\":\"%d\",\"measurand\":\"Energy.Active.Import.Register\",\"unit\":\"Wh\"},"
-             "{\"value\":\"%d\",\"measurand\":\"Power.Active.Import\",\"unit\":\"W\"}]}]}",
-             t->connector, t->transaction_id, ts, t->meter_wh, 7000 + rand() % 400);
-    demo_send(b, x, "MeterValues", payload, false);
+    char payload[2048];
+    if (sim_answers_meter_values_payload(x->c, t->connector, payload, sizeof payload) == 0)
+        demo_send(b, x, "MeterValues", payload, false);
 }
 
 /*
@@ -1461,7 +1635,8 @@ static void demo_tick(struct bench *b, struct bench_charger *x, int64_t now)
             x->seen_tx[k] = id;
             x->next_mv_us[k] = now + (int64_t)b->o.interval_ms * 1000;
         }
-        const char *want = on[k] ? "Charging" : "Available";
+        const char *want = !on[k] ? "Available" : sim_answers_effective_limit(x->c, k) == 0 ? "SuspendedEVSE"
+                                                                                         : "Charging";
         if (strcmp(x->reported[k], want) != 0) {
             demo_status(b, x, k, want);
             return;
@@ -1582,6 +1757,9 @@ static void demo(struct bench *b)
 
 static void serve_report(struct bench *b, int open_end, double cpu)
 {
+    struct fleet_counts fk = { 0 };
+    if (b->fleet)
+        fleet_counts(b->fleet, &fk);
     printf("mode        serve, answer %s, delay %d ms, follow-ups %s\n", sim_answer_name(b->o.answer),
            b->o.answer_delay_ms, b->o.no_followups ? "off" : "on");
     printf("chargers    %d asked, %d connected, %d refused, %d open at the end, %d closed and %d "
@@ -1605,17 +1783,25 @@ static void serve_report(struct bench *b, int open_end, double cpu)
            "%d CALLERROR\n",
            b->fu.starts_sent, b->fu.starts_answered, b->fu.stops_sent, b->fu.stops_answered,
            b->fu.followup_errors);
+    printf("charging    SetChargingProfile %d received, %d accepted; ClearChargingProfile %d; MeterValues %d sent, "
+           "%d answered; sessions %d started, %d stopped, %d starts failed\n",
+           b->fu.profiles_received, b->fu.profiles_accepted, b->fu.clears_received, b->fu.meter_values_sent,
+           b->fu.meter_values_answered, fk.sessions_started, fk.sessions_stopped, fk.starts_failed);
     printf("RESULT calls=%" PRIu64 " starts=%d stops=%d mode=serve chargers=%d connected=%d refused=%d "
            "open_end=%d closed=%d reconnects=%d starts_answered=%d stops_answered=%d followup_errors=%d "
            "max_outstanding=%d greetings_ok=%" PRIu64 " greetings_failed=%" PRIu64 " duration_s=%.1f sim_cpu_s=%.1f"
            " certificates=%d served=%d served_lines=%d upgrades_refused=%d refused_429=%d refused_503=%d"
-           " connects_failed=%d errors=%" PRIu64 " callerrors=%" PRIu64 " timeouts=%" PRIu64 " boot_rejected=%d\n",
+           " connects_failed=%d errors=%" PRIu64 " callerrors=%" PRIu64 " timeouts=%" PRIu64 " boot_rejected=%d"
+           " profiles=%d profiles_accepted=%d clears=%d meter_values=%d meter_values_answered=%d"
+           " sessions_started=%d sessions_stopped=%d sessions_start_failed=%d stops_at_exit=%d seed=%llu\n",
            b->calls, b->fu.starts_sent, b->fu.stops_sent, b->o.chargers, b->connected, b->refused, open_end,
            b->closed_during_run, b->reconnects, b->fu.starts_answered, b->fu.stops_answered,
            b->fu.followup_errors, b->max_outstanding, b->phase_ok, b->phase_err, b->o.duration, cpu,
            b->certificates, b->served, b->served_reports, seen_refused(&b->tot), b->tot.refused_429,
            b->tot.refused_503, b->tot.failed, seen_errors(&b->tot), b->tot.callerrors, b->tot.timeouts,
-           b->tot.boot_rejected);
+           b->tot.boot_rejected, b->fu.profiles_received, b->fu.profiles_accepted, b->fu.clears_received,
+           b->fu.meter_values_sent, b->fu.meter_values_answered, fk.sessions_started, fk.sessions_stopped,
+           fk.starts_failed, b->stopped_at_exit, b->o.seed);
     fflush(stdout);
 }
 
@@ -1637,7 +1823,9 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    srand((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
+    if (!b->o.seeded)
+        b->o.seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 16);
+    srand((unsigned)b->o.seed);
     b->start_ms = time_now_ms();
 
     /* serve: a gateway restart closes every charger at once (see close_without_echo) */
@@ -1666,6 +1854,27 @@ int main(int argc, char **argv)
         }
         b->answers.followups = !b->o.no_followups;
         b->answers.followup_delay_ms = b->o.followup_delay_ms;
+        b->answers.connectors = b->o.mode == MODE_DEMO ? DEMO_CONNECTORS : 1;
+        if (b->o.max_current > 0)
+            b->answers.max_current = b->o.max_current;
+        if (b->o.demand_hi > 0)
+            b->answers.demand = b->o.demand_lo;
+        b->answers.current_values = b->o.current_values;
+        if (b->o.mode == MODE_SERVE && (b->o.mean_on_s > 0 || b->o.meter_interval_ms || b->o.profile_log ||
+                                        b->o.demand_hi > b->o.demand_lo)) {
+            if (b->o.profile_log && !(b->profile_log = fopen(b->o.profile_log, "w"))) {
+                perror(b->o.profile_log);
+                goto out;
+            }
+            struct fleet_opts fo = { .mean_on_s = b->o.mean_on_s, .mean_off_s = b->o.mean_off_s,
+                                     .meter_interval_ms = b->o.meter_interval_ms, .id_tag = b->o.id_tag,
+                                     .demand_lo = b->o.demand_lo, .demand_hi = b->o.demand_hi,
+                                     .max_current = b->o.max_current, .seed = b->o.seed,
+                                     .profile_log = b->profile_log };
+            b->fleet = fleet_new(&fo, b->o.chargers);
+            b->answers.on_profile = fleet_profile_hook;
+            b->answers.on_profile_user = b->fleet;
+        }
         sim_set_default_responder(b->s, serve_responder, b);
     }
 
@@ -1689,7 +1898,8 @@ int main(int argc, char **argv)
         else if (b->o.mode == MODE_CONNECT)
             hold(b);
         else
-            run_load(b, b->o.mode == MODE_HEARTBEAT ? "Heartbeat" : "MeterValues");
+            run_load(b, b->o.mode == MODE_HEARTBEAT ? "Heartbeat"
+                        : b->o.mode == MODE_SESSIONS ? "Sessions" : "MeterValues");
     }
     int open_end = 0;
     for (int i = 0; i < b->o.chargers; i++)
@@ -1716,21 +1926,31 @@ int main(int argc, char **argv)
         printf("latency     p50 %.2f ms, p99 %.2f ms, max %.2f ms, mean %.2f ms\n", hist_pct_ms(&b->h, 50),
                hist_pct_ms(&b->h, 99), (double)b->h.max_us / 1000.0,
                b->h.count ? b->h.sum_us / (double)b->h.count / 1000.0 : 0);
+        if (b->o.mode == MODE_SESSIONS)
+            printf("stops       %" PRIu64 " StopTransaction: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", b->stops,
+                   hist_pct_ms(&b->h_stop, 50), hist_pct_ms(&b->h_stop, 99), (double)b->h_stop.max_us / 1000.0);
         printf("errors      %" PRIu64 " CALLERROR, %" PRIu64 " timeouts (> %d ms)%s\n", b->callerrors,
                b->timeouts, b->o.timeout_ms,
                start_failed ? ", some StartTransactions gave no transactionId" : "");
     }
     printf("RESULT mode=%s chargers=%d connected=%d refused=%d open_end=%d closed=%d msgs=%" PRIu64
            " duration_s=%.1f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f callerrors=%" PRIu64
-           " timeouts=%" PRIu64 " start_failed=%d sim_cpu_s=%.1f\n",
+           " timeouts=%" PRIu64 " start_failed=%d sim_cpu_s=%.1f",
            mode_names[b->o.mode], b->o.chargers, b->connected, b->refused, open_end, b->closed_during_run,
            b->msgs, b->o.duration, rate, hist_pct_ms(&b->h, 50), hist_pct_ms(&b->h, 99),
            (double)b->h.max_us / 1000.0, b->callerrors, b->timeouts, start_failed, cpu);
+    if (b->o.mode == MODE_SESSIONS)     /* the StopTransactions alone */
+        printf(" stops=%" PRIu64 " stop_p50_ms=%.2f stop_p99_ms=%.2f stop_max_ms=%.2f", b->stops,
+               hist_pct_ms(&b->h_stop, 50), hist_pct_ms(&b->h_stop, 99), (double)b->h_stop.max_us / 1000.0);
+    putchar('\n');
     fflush(stdout);
     rc = b->connected == 0 || (b->o.mode != MODE_CONNECT && b->msgs == 0) ? 1 : 0;
 out:
     if (b->s)
         sim_free(b->s);
+    fleet_free(b->fleet);
+    if (b->profile_log)
+        fclose(b->profile_log);
     for (int i = 0; i < b->nsources; i++)
         free(b->sources[i]);
     free(b->sources);

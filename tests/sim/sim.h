@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "profiles.h"
+
 struct sim;
 struct sim_charger;
 
@@ -282,8 +284,10 @@ void *sim_charger_data(const struct sim_charger *c);
  * SIM_ANSWER_ACCEPT, the positive answer:
  *   status "Accepted" for RemoteStartTransaction, RemoteStopTransaction,
  *   Reset, ChangeAvailability, ClearCache, TriggerMessage, ReserveNow,
- *   CancelReservation, SendLocalList, SetChargingProfile,
- *   ClearChargingProfile;
+ *   CancelReservation, SendLocalList;
+ *   SetChargingProfile "Accepted" or "Rejected", ClearChargingProfile
+ *   "Accepted" or "Unknown", as the charger's profiles say (Smart Charging,
+ *   below);
  *   UnlockConnector {"status":"Unlocked"};
  *   DataTransfer {"status":"Accepted"} plus "data" echoing the request's;
  *   SendLocalList also makes its listVersion the charger's;
@@ -298,8 +302,9 @@ void *sim_charger_data(const struct sim_charger *c);
  *   value "Rejected"; an unknown key "NotSupported";
  *   GetCompositeSchedule {"status":"Accepted", connectorId (the request's),
  *   scheduleStart (now), chargingSchedule {duration (the request's),
- *   chargingRateUnit (the request's, default "A"), one period: 0 s, 16 A or
- *   11000 W, 3 phases}};
+ *   chargingRateUnit (the request's, default "A"), one period: 0 s, the
+ *   connector's limit now (no profile: the charger's max_current), in A or
+ *   W (A * 230 * 3), 3 phases}};
  *   UpdateFirmware {}; GetDiagnostics {"fileName":"diag-<charger id>.log"}.
  *   Security Extension (white paper edition 3): CertificateSigned,
  *   ExtendedTriggerMessage, SignedUpdateFirmware "Accepted"; GetLog
@@ -357,6 +362,21 @@ enum sim_answer {
 };
 #define SIM_ANSWERS_ACTIONS 26        /* 19 of 1.6, 7 of the Security Extension */
 
+/* How MeterValues report Current.Import (sim_answers_meter_values_payload). */
+enum sim_current_values {
+    SIM_CURRENT_PHASES,                     /* three values, phase L1, L2, L3 (the default) */
+    SIM_CURRENT_SINGLE,                     /* one value without a phase */
+    SIM_CURRENT_BOTH                        /* the three and the one */
+};
+
+struct sim_profile_event;
+/* Called after every SetChargingProfile / ClearChargingProfile a charger
+ * received (applied or not), from inside the responder, before the answer
+ * is sent: it may read any charger's state (sim_answers_effective_limit,
+ * ...) but must not send, service the loop or free a charger. ev is
+ * borrowed for the call. */
+typedef void (*sim_profile_hook)(void *user, struct sim_charger *c, const struct sim_profile_event *ev);
+
 struct sim_answers {
     enum sim_answer behaviour;              /* for every action: SIM_ANSWER_ACCEPT */
     /* per action, indexed as sim_answers_action_name() lists them (set with
@@ -366,6 +386,14 @@ struct sim_answers {
     char callerror_code[32];                /* for SIM_ANSWER_CALLERROR: "NotSupported" */
     bool followups;                         /* StartTransaction / StopTransaction: true */
     int followup_delay_ms;                  /* after the answer went out: 0 */
+    /* Smart Charging (below); each charger takes these when the responder
+     * first runs on it, unless a per-charger setter came first */
+    int connectors;                         /* connectors per charger, 1..SIM_PROFILE_CONNECTORS: 1 */
+    double max_current;                     /* A per phase a charger draws at most: 32 */
+    double demand;                          /* A per phase the EV on each connector wants: 32 */
+    enum sim_current_values current_values; /* SIM_CURRENT_PHASES */
+    sim_profile_hook on_profile;            /* NULL */
+    void *on_profile_user;
 };
 
 /* Defaults as noted above. */
@@ -395,6 +423,10 @@ struct sim_answers_stats {
     int last_transaction_id;                /* from the last answered StartTransaction follow-up, 0 = none */
     int transactions_open;                  /* started by a remote start, not stopped yet */
     int list_version;
+    int profiles_received;                  /* SetChargingProfile CALLs, whatever the answer */
+    int profiles_accepted;                  /* of those, answered Accepted (applied) */
+    int clears_received;                    /* ClearChargingProfile CALLs */
+    int meter_values_sent, meter_values_answered;   /* sim_answers_send_meter_values */
 };
 void sim_answers_get_stats(const struct sim_charger *c, struct sim_answers_stats *out);
 /* Shorthand for stats.last_transaction_id. */
@@ -434,6 +466,85 @@ struct sim_answers_tx {
 int sim_answers_start_transaction(struct sim_charger *c, int connector, const char *id_tag);
 int sim_answers_stop_transaction(struct sim_charger *c, int tx_id, const char *reason);
 int sim_answers_transactions(const struct sim_charger *c, struct sim_answers_tx *out, int max);
+
+/* ---- Smart Charging and what the charger draws (tests/sim/charging.c) ----
+ *
+ * With the positive behaviour, SetChargingProfile and ClearChargingProfile
+ * act on the charger's profiles as OCPP 1.6 section 3.13 says (the rules,
+ * refusals included, in tests/sim/profiles.h): SetChargingProfile answers
+ * "Accepted" and installs the profile, or "Rejected" and changes nothing
+ * (e.g. a TxProfile with no transaction on its connector); a request
+ * missing a required field gets CALLERROR FormationViolation.
+ * ClearChargingProfile answers "Accepted" if it removed a profile, else
+ * "Unknown". A TxProfile ends with its transaction (StopTransaction). A
+ * profile the behaviour refuses (reject, callerror, silence, disconnect,
+ * invalid) is not applied. A profile takes effect when it is received
+ * (before any delay_ms of its answer). GetCompositeSchedule reports the
+ * limit in force now as one period (the charger's max_current when no
+ * profile limits it).
+ *
+ * Each connector with a transaction draws, per phase on 3 phases at 230 V,
+ * min(demand, max_current, effective limit); a limit of 0 suspends it. The
+ * energy register integrates that draw over time (so a transaction's
+ * meterStop and MeterValues follow the limits it was given).
+ *
+ * Every SetChargingProfile / ClearChargingProfile received is recorded in
+ * order with the answer given and each connector's effective limit after
+ * it: the simulator's own record of what it was told, for checking the
+ * gateway's load management.
+ */
+struct sim_profile_event {
+    int64_t t_us;                           /* time_mono_us() when received */
+    bool set;                               /* SetChargingProfile, else ClearChargingProfile */
+    bool applied;                           /* Set: installed; Clear: removed at least one */
+    char answer[16];                        /* "Accepted" "Rejected" "Unknown", or "CALLERROR" "silence"
+                                               "disconnect" "invalid" */
+    char why[64];                           /* why refused ("" if applied) */
+    int connector;                          /* the request's connectorId, -1 if absent */
+    int profile_id;                         /* chargingProfileId (Clear: id), -1 if absent */
+    int purpose;                            /* enum sim_profile_purpose, -1 if absent */
+    int stack_level;                        /* -1 if absent */
+    int transaction_id;                     /* Set: the profile's transactionId, 0 if absent */
+    double limit;                           /* Set: the first period's limit in unit, -1 if none */
+    char unit[2];                           /* Set: "A" or "W" ("" if none) */
+    int phases;                             /* Set: the first period's numberPhases, 0 if absent */
+    int nperiods;
+    int connectors;                         /* limits[0..connectors] are meaningful */
+    double limits[SIM_PROFILE_CONNECTORS + 1];  /* each connector's effective limit after, as
+                                                   sim_answers_effective_limit */
+};
+/* Copies the first min(max, n) events received on this connection into out
+ * and returns n (0 if the answers never ran). */
+int sim_answers_profile_log(const struct sim_charger *c, struct sim_profile_event *out, int max);
+/* Event i (0-based) or NULL. Borrowed, valid until the next event. */
+const struct sim_profile_event *sim_answers_profile_event(const struct sim_charger *c, int i);
+/* The limit in A per phase the charger's profiles set on connector now
+ * (connector 0: the ChargePointMaxProfile's), or a negative value when no
+ * profile limits it (it may then draw its max_current). */
+double sim_answers_effective_limit(const struct sim_charger *c, int connector);
+/* The charger's own maximum, A per phase (what it may draw with no profile). */
+double sim_answers_max_current(const struct sim_charger *c);
+/* What the connector draws now, A per phase (0 without a transaction). */
+double sim_answers_draw(const struct sim_charger *c, int connector);
+/* Per-charger settings (they win over struct sim_answers' defaults):
+ * connectors 1..SIM_PROFILE_CONNECTORS; the charger's own maximum; the EV's
+ * demand on one connector (0: every connector). */
+void sim_answers_set_connectors(struct sim_charger *c, int connectors);
+void sim_answers_set_max_current(struct sim_charger *c, double amps);
+void sim_answers_set_demand(struct sim_charger *c, int connector, double amps);
+void sim_answers_set_current_values(struct sim_charger *c, enum sim_current_values how);
+/*
+ * MeterValues of the transaction on connector now: {connectorId,
+ * transactionId, meterValue: [{timestamp, sampledValue: [
+ * Energy.Active.Import.Register (Wh, the register), Power.Active.Import
+ * (W = A * 230 * 3), Current.Import (A, as current_values says)]}]}, all
+ * with context Sample.Periodic. The payload is written to buf (-1 if it does
+ * not fit or the connector has no transaction); send_meter_values sends it
+ * with sim_send_call_cb (its answer consumed, counted in the stats). 0 on
+ * success.
+ */
+int sim_answers_meter_values_payload(struct sim_charger *c, int connector, char *buf, size_t cap);
+int sim_answers_send_meter_values(struct sim_charger *c, int connector);
 
 /* ---- the Security Extension, charger-initiated (tests/sim/security.c) ---- */
 

@@ -2282,11 +2282,228 @@ static void test_free_refuses_calls_from_callbacks(void **state)
     assert_int_equal(fx->f.n_calls, sent); /* nothing sent on a socket being torn down */
 }
 
+/* ---- load management configuration: the site registry, a charger's limits ---- */
+
+static struct store_site site_row(const char *id, int32_t max_da, int64_t power_w, int64_t version)
+{
+    struct store_site row = { .max_current_da = max_da, .max_power_w = power_w, .min_current_da = 60,
+                              .phases = 3, .voltage = 230, .redistribute = true, .version = version };
+    str_copy(row.id, sizeof row.id, id);
+    return row;
+}
+
+static void test_site_registry(void **state)
+{
+    struct fx *fx = *state;
+    assert_null(core_site_get(fx->c, "S1"));
+    struct store_site row = site_row("S1", 320, 22000, 1);
+    row.lb_enabled = true;
+    row.strategy = LOAD_STRATEGY_PRIORITY;
+    core_site_upsert(fx->c, &row);
+    const struct core_site *s = core_site_get(fx->c, "S1");
+    assert_non_null(s);
+    assert_int_equal(s->max_current_da, 320);
+    assert_int_equal(s->limit_da, 318);         /* 22000 W / 690 V = 31.88 A, down to 31.8 */
+    assert_true(s->lb_enabled);
+    assert_int_equal(s->strategy, LOAD_STRATEGY_PRIORITY);
+    assert_int_equal(s->min_current_da, 60);
+
+    /* a newer row changes it; an older one read late does not */
+    struct store_site newer = site_row("S1", 160, 0, 3);
+    core_site_upsert(fx->c, &newer);
+    assert_int_equal(core_site_get(fx->c, "S1")->limit_da, 160);
+    assert_false(core_site_get(fx->c, "S1")->lb_enabled);
+    core_site_upsert(fx->c, &row);              /* version 1 < 3 */
+    assert_int_equal(core_site_get(fx->c, "S1")->limit_da, 160);
+
+    /* no limit at all */
+    struct store_site none = site_row("S2", LOAD_NONE, 0, 0);
+    core_site_upsert(fx->c, &none);
+    assert_int_equal(core_site_get(fx->c, "S2")->limit_da, LOAD_NONE);
+    assert_int_equal(core_site_count(fx->c), 2);
+
+    /* deleted */
+    struct store_site gone = { .deleted = true };
+    str_copy(gone.id, sizeof gone.id, "S2");
+    core_site_upsert(fx->c, &gone);
+    assert_null(core_site_get(fx->c, "S2"));
+    assert_null(core_site_get(fx->c, ""));
+
+    /* reloaded: S1 changed after the mark stays as it is, S3 new, a site missing from the table goes */
+    uint64_t mark = core_registry_mark(fx->c);
+    struct store_site s4 = site_row("S4", 100, 0, 0);
+    core_site_upsert(fx->c, &s4);               /* after the mark: kept though the snapshot lacks it */
+    struct store_site later = site_row("S1", 200, 0, 4);
+    core_site_upsert(fx->c, &later);            /* after the mark */
+    struct store_site rows[2] = { site_row("S1", 160, 0, 3), site_row("S3", 630, 0, 0) };
+    struct store_site s5 = site_row("S5", 50, 0, 0);
+    core_site_upsert(fx->c, &s5);
+    core_sites_sync(fx->c, rows, 2, mark);
+    assert_int_equal(core_site_get(fx->c, "S1")->limit_da, 200);
+    assert_int_equal(core_site_get(fx->c, "S3")->limit_da, 630);
+    assert_non_null(core_site_get(fx->c, "S4"));
+    assert_non_null(core_site_get(fx->c, "S5"));    /* also changed after the mark */
+    uint64_t mark2 = core_registry_mark(fx->c);
+    core_sites_sync(fx->c, rows, 2, mark2);
+    assert_null(core_site_get(fx->c, "S4"));
+    assert_null(core_site_get(fx->c, "S5"));
+    assert_int_equal(core_site_count(fx->c), 2);
+}
+
+/* A charger row with its load management columns (load_known). */
+static void add_charger_limits(struct fx *fx, const char *id, const char *site, int32_t max_da, int32_t limit_da,
+                               int64_t version)
+{
+    struct store_charger row = { .load_known = true, .max_current_da = max_da, .power_limit_da = limit_da,
+                                 .version = version };
+    str_copy(row.id, sizeof row.id, id);
+    str_copy(row.registration, sizeof row.registration, "Accepted");
+    str_copy(row.site_id, sizeof row.site_id, site);
+    core_charger_upsert(fx->c, &row);
+}
+
+static void boot(struct fx *fx, uint64_t conn, const char *msg_id)
+{
+    union ocpp_req r;
+    memset(&r, 0, sizeof r);
+    str_copy(r.boot.vendor, sizeof r.boot.vendor, "Acme");
+    str_copy(r.boot.model, sizeof r.boot.model, "W");
+    request(fx, conn, msg_id, OCPP_ACTION_BOOT_NOTIFICATION, &r);
+}
+
+static void test_power_limit_sent_at_boot(void **state)
+{
+    struct fx *fx = *state;
+    fx->cfg.load_stack_level = 3;
+    restart(fx);
+    add_charger_limits(fx, "CP-L", "S1", 320, 125, 1);
+    uint64_t conn = connect_from(fx, "CP-L", ADDR, NULL);
+    size_t calls = fx->f.n_calls;
+    boot(fx, conn, "b-1");
+    assert_int_equal(fx->f.n_calls, calls + 1);
+    const struct core_fake_call *k = &fx->f.calls[calls];
+    assert_true(k->conn_id == conn);
+    assert_int_equal(k->action, OCPP_ACTION_SET_CHARGING_PROFILE);
+    struct store_job *row = core_fake_job(&fx->f, STORE_OP_COMMAND, 0);
+    assert_non_null(row);
+    assert_string_equal(row->in.command.origin, "gateway");
+    assert_string_equal(row->in.command.action, "SetChargingProfile");
+    assert_string_equal(row->in.command.payload,
+                        "{\"connectorId\":0,\"csChargingProfiles\":{\"chargingProfileId\":9000,\"stackLevel\":3,"
+                        "\"chargingProfilePurpose\":\"ChargePointMaxProfile\",\"chargingProfileKind\":\"Relative\","
+                        "\"chargingSchedule\":{\"chargingRateUnit\":\"A\",\"chargingSchedulePeriod\":"
+                        "[{\"startPeriod\":0,\"limit\":12.5}]}}}");
+
+    /* a partial row (a write that did not read the load columns) keeps them: still sent at the next boot */
+    struct store_charger partial = { .security_profile = 0, .version = 2 };
+    str_copy(partial.id, sizeof partial.id, "CP-L");
+    str_copy(partial.registration, sizeof partial.registration, "Accepted");
+    core_charger_upsert(fx->c, &partial);
+    core_on_call_result(fx->c, conn, k->msg_id, &(struct core_answer){ .payload_json = ACCEPTED,
+                                                                        .status = "Accepted" });
+    calls = fx->f.n_calls;
+    boot(fx, conn, "b-2");
+    assert_int_equal(fx->f.n_calls, calls + 1);
+    assert_int_equal(fx->f.calls[calls].action, OCPP_ACTION_SET_CHARGING_PROFILE);
+    {
+        size_t n = core_fake_job_count(&fx->f, STORE_OP_COMMAND);
+        assert_non_null(strstr(core_fake_job(&fx->f, STORE_OP_COMMAND, n - 1)->in.command.payload,
+                               "\"limit\":12.5}"));
+    }
+    core_on_call_result(fx->c, conn, fx->f.calls[calls].msg_id,
+                        &(struct core_answer){ .payload_json = ACCEPTED, .status = "Accepted" });
+
+    /* the limit removed: nothing at boot */
+    add_charger_limits(fx, "CP-L", "S1", 320, LOAD_NONE, 3);
+    calls = fx->f.n_calls;
+    boot(fx, conn, "b-3");
+    assert_int_equal(fx->f.n_calls, calls);
+
+    /* a charger without a stored limit, or one that is not Accepted, gets none */
+    add_charger_limits(fx, "CP-N", "", LOAD_NONE, LOAD_NONE, 0);
+    uint64_t conn2 = connect_from(fx, "CP-N", ADDR, NULL);
+    boot(fx, conn2, "b-4");
+    assert_int_equal(fx->f.n_calls, calls);
+}
+
+static void test_power_limit_command(void **state)
+{
+    struct fx *fx = *state;
+    add_charger_limits(fx, "CP-P", "", LOAD_NONE, LOAD_NONE, 0);
+    uint64_t conn = connect_from(fx, "CP-P", ADDR, NULL);
+    struct core_command_req req = { .charger_id = "CP-P", .api_key_id = 7, .origin = CORE_CMD_ORIGIN_LOAD };
+    char id[CORE_CMD_ID_LEN + 1];
+    assert_int_equal(core_power_limit_command(fx->c, &req, LOAD_NONE, NULL, NULL, id), CORE_CALL_OK);
+    const struct core_fake_call *k = &fx->f.calls[fx->f.n_calls - 1];
+    assert_true(k->conn_id == conn);
+    assert_int_equal(k->action, OCPP_ACTION_CLEAR_CHARGING_PROFILE);
+    struct store_job *row = core_fake_job(&fx->f, STORE_OP_COMMAND, 0);
+    assert_string_equal(row->in.command.origin, "load");
+    assert_string_equal(row->in.command.payload,
+                        "{\"connectorId\":0,\"chargingProfilePurpose\":\"ChargePointMaxProfile\",\"stackLevel\":1}");
+    /* offline: refused like any command */
+    req.charger_id = "CP-nobody";
+    assert_int_equal(core_power_limit_command(fx->c, &req, 160, NULL, NULL, id), CORE_CALL_ERR_UNKNOWN_CHARGER);
+    assert_string_equal(core_cmd_origin_name(CORE_CMD_ORIGIN_API), "api");
+    assert_string_equal(core_cmd_origin_name(CORE_CMD_ORIGIN_GATEWAY), "gateway");
+}
+
+/*
+ * A power limit changed while the charger is connected here, as the
+ * registry learns it (another gateway's write: its NOTIFY): sent after the
+ * grace period; when this process sends that limit itself first (its REST
+ * write, whose row may come after the NOTIFY), only once.
+ */
+static void test_power_limit_changed_elsewhere(void **state)
+{
+    struct fx *fx = *state;
+    add_charger_limits(fx, "CP-E", "", LOAD_NONE, LOAD_NONE, 1);
+    uint64_t conn = connect_from(fx, "CP-E", ADDR, NULL);
+    size_t calls = fx->f.n_calls;
+    add_charger_limits(fx, "CP-E", "", LOAD_NONE, 160, 2);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls);         /* not yet: this process may be sending it */
+    core_fake_advance(&fx->f, 2000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 1);
+    assert_true(fx->f.calls[calls].conn_id == conn);
+    assert_int_equal(fx->f.calls[calls].action, OCPP_ACTION_SET_CHARGING_PROFILE);
+    core_on_call_result(fx->c, conn, fx->f.calls[calls].msg_id,
+                        &(struct core_answer){ .payload_json = ACCEPTED, .status = "Accepted" });
+    core_fake_advance(&fx->f, 5000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 1);     /* once */
+
+    /* this process sends the new limit itself: no second send */
+    add_charger_limits(fx, "CP-E", "", LOAD_NONE, LOAD_NONE, 3);
+    struct core_command_req req = { .charger_id = "CP-E" };
+    char id[CORE_CMD_ID_LEN + 1];
+    assert_int_equal(core_power_limit_command(fx->c, &req, LOAD_NONE, NULL, NULL, id), CORE_CALL_OK);
+    assert_int_equal(fx->f.n_calls, calls + 2);
+    assert_int_equal(fx->f.calls[calls + 1].action, OCPP_ACTION_CLEAR_CHARGING_PROFILE);
+    core_on_call_result(fx->c, conn, fx->f.calls[calls + 1].msg_id,
+                        &(struct core_answer){ .payload_json = ACCEPTED, .status = "Accepted" });
+    core_fake_advance(&fx->f, 5000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 2);
+
+    /* not connected: nothing then (it gets the limit when it boots) */
+    add_charger_limits(fx, "CP-F", "", LOAD_NONE, LOAD_NONE, 1);
+    add_charger_limits(fx, "CP-F", "", LOAD_NONE, 100, 2);
+    core_fake_advance(&fx->f, 5000);
+    core_expire(fx->c);
+    assert_int_equal(fx->f.n_calls, calls + 2);
+}
+
 int main(void)
 {
     log_setup(LOG_ERROR, LOG_TEXT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_id_syntax, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_site_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power_limit_sent_at_boot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power_limit_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power_limit_changed_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_auto_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admit_password, setup, teardown),

@@ -56,15 +56,15 @@ struct tcase {
 /* id, cap, prev -> default */
 #define I(id, cap, prev, want) { { id, cap, prev, 7777 }, want }
 
-#define EQ(limit) { limit, LOAD_EQUAL, 60, 10, 5, true }
-#define PRIO(limit) { limit, LOAD_PRIORITY, 60, 10, 5, true }
+#define EQ(limit) { limit, LOAD_STRATEGY_EQUAL, 60, 10, 5, true }
+#define PRIO(limit) { limit, LOAD_STRATEGY_PRIORITY, 60, 10, 5, true }
 
 static const struct tcase cases[] = {
     /* ------------------------------------------------ equal, enough for everyone */
     { "three_on_32A_round_down", EQ(320),
       /* 320 / 3 = 106.67 -> 106 (10.6 A) each; 318, 2 (0.2 A) unused */
       { SN(1, 1, U, 106, false), SN(2, 2, U, 106, false), SN(3, 3, U, 106, false) }, { { { 0 }, 0 } }, 318 },
-    { "six_wallboxes_32A_min5", { 320, LOAD_EQUAL, 50, 10, 5, true },
+    { "six_wallboxes_32A_min5", { 320, LOAD_STRATEGY_EQUAL, 50, 10, 5, true },
       /* 6 x 50 = 300 <= 320: all served; 320 / 6 = 53.3 -> 53 (5.3 A) each, 318 */
       { SN(1, 1, U, 53, false), SN(2, 2, U, 53, false), SN(3, 3, U, 53, false),
         SN(4, 4, U, 53, false), SN(5, 5, U, 53, false), SN(6, 6, U, 53, false) }, { { { 0 }, 0 } }, 318 },
@@ -113,7 +113,7 @@ static const struct tcase cases[] = {
     { "limit_below_one_min", EQ(59),
       /* k = floor(59/60) = 0: everyone paused */
       { SN(1, 1, U, 0, true), SN(2, 2, U, 0, true) }, { { { 0 }, 0 } }, 0 },
-    { "min_zero_tiny_limit", { 5, LOAD_EQUAL, 0, 10, 5, true },
+    { "min_zero_tiny_limit", { 5, LOAD_STRATEGY_EQUAL, 0, 10, 5, true },
       /* min 0: all served, 5/3 = 1 each (0.1 A), nobody paused */
       { SN(1, 1, U, 1, false), SN(2, 2, U, 1, false), SN(3, 3, U, 1, false) }, { { { 0 }, 0 } }, 3 },
 
@@ -138,7 +138,7 @@ static const struct tcase cases[] = {
       /* prio 7 (cap 80): 80, 120 left; prio 3: 3 x 60 > 120, k = 2 earliest: starts 10 (id 2), 30 (id 3), 60 each; id 1 paused */
       { S(1, 50, 3, U, NA, 0, NA, 0, true), S(2, 10, 3, U, NA, 0, NA, 60, false),
         S(3, 30, 3, U, NA, 0, NA, 60, false), S(4, 99, 7, 80, NA, 0, NA, 80, false) }, { { { 0 }, 0 } }, 200 },
-    { "priority_short_group_passes_no_residue", { 10, LOAD_PRIORITY, 1, 10, 5, true },
+    { "priority_short_group_passes_no_residue", { 10, LOAD_STRATEGY_PRIORITY, 1, 10, 5, true },
       /* min 0.1 A: three at prio 2 share 1 A, 3 each, 1 left (the floor's residue); the group is short
          of its demand, so prio 1 gets nothing: paused, not 0.1 A */
       { S(1, 1, 2, U, NA, 0, NA, 3, false), S(2, 2, 2, U, NA, 0, NA, 3, false),
@@ -167,7 +167,7 @@ static const struct tcase cases[] = {
     { "redistribute_within_cap", EQ(320),
       /* min(cap 100, 95 + 10) = 100 (the cap); the other 220 */
       { S(1, 1, 0, 100, 95, 2, NA, 100, false), SN(2, 2, U, 220, false) }, { { { 0 }, 0 } }, 320 },
-    { "redistribute_off", { 320, LOAD_EQUAL, 60, 10, 5, false },
+    { "redistribute_off", { 320, LOAD_STRATEGY_EQUAL, 60, 10, 5, false },
       /* redistribute false: demand = cap whatever the samples */
       { S(1, 1, 0, U, 50, 5, NA, 160, false), SN(2, 2, U, 160, false) }, { { { 0 }, 0 } }, 320 },
     { "redistribute_unknown_draw", EQ(320),
@@ -197,16 +197,16 @@ static const struct tcase cases[] = {
     { "hysteresis_threshold_is_strict", EQ(320),
       /* 155 -> 160 is a change of exactly 5: not under 5, so it happens */
       { S(1, 1, 0, U, NA, 0, 155, 160, false), S(2, 2, 0, U, NA, 0, 165, 160, false) }, { { { 0 }, 0 } }, 320 },
-    { "hysteresis_never_holds_pause_or_resume", { 100, LOAD_EQUAL, 30, 10, 50, true },
+    { "hysteresis_never_holds_pause_or_resume", { 100, LOAD_STRATEGY_EQUAL, 30, 10, 50, true },
       /* min 3 A, hysteresis 5 A: k = floor(100/30) = 3, 33 each, the 4th paused.
          id 1 had 0: resumes at 33 (from 0 never held); id 4 had 30: paused at 0 (to 0 never held);
          id 3 had 20 < min: not kept, 33; id 2 had 34 (+1): 99 + 1 = 100 fits, keeps 34 */
       { S(1, 1, 0, U, NA, 0, 0, 33, false), S(2, 2, 0, U, NA, 0, 34, 34, false),
         S(3, 3, 0, U, NA, 0, 20, 33, false), S(4, 4, 0, U, NA, 0, 30, 0, true) }, { { { 0 }, 0 } }, 100 },
-    { "hysteresis_resume_not_held_min_zero", { 100, LOAD_EQUAL, 0, 10, 5, true },
+    { "hysteresis_resume_not_held_min_zero", { 100, LOAD_STRATEGY_EQUAL, 0, 10, 5, true },
       /* min 0 (so 0 is not below min): 0 -> 3 (its cap) is under 5 but a resume: 3; the other 97 */
       { S(1, 1, 0, 3, NA, 0, 0, 3, false), SN(2, 2, U, 97, false) }, { { { 0 }, 0 } }, 100 },
-    { "hysteresis_pause_not_held_min_zero", { 1, LOAD_EQUAL, 0, 10, 5, true },
+    { "hysteresis_pause_not_held_min_zero", { 1, LOAD_STRATEGY_EQUAL, 0, 10, 5, true },
       /* 0.1 A over two: 0 each; id 1 had 1, and keeping it would fit, but a change to 0 is never held */
       { S(1, 1, 0, U, NA, 0, 1, 0, false), SN(2, 2, U, 0, false) }, { { { 0 }, 0 } }, 0 },
     { "hysteresis_not_above_cap", EQ(500),
@@ -243,7 +243,7 @@ static const struct tcase cases[] = {
       { SN(1, 1, U, 0, true), SN(2, 2, 160, 0, true) }, { I(1, U, 50, 0) }, 0 },
     { "limit_negative", PRIO(-5),
       { S(1, 1, 3, U, NA, 0, 100, 0, true) }, { I(1, U, NA, 0) }, 0 },
-    { "limit_zero_min_zero", { 0, LOAD_EQUAL, 0, 10, 5, true },
+    { "limit_zero_min_zero", { 0, LOAD_STRATEGY_EQUAL, 0, 10, 5, true },
       /* nothing to give, but min 0 pauses nobody */
       { SN(1, 1, U, 0, false) }, { { { 0 }, 0 } }, 0 },
     { "nothing_at_all", EQ(320), { { { 0 }, 0, false } }, { { { 0 }, 0 } }, 0 },
@@ -477,7 +477,7 @@ static void ref_allocate(const struct load_params *p, const struct load_session 
             break;
         size_t g = 0;
         for (size_t i = 0; i < n; i++) {
-            if (done[i] || (p->strategy == LOAD_PRIORITY && s[i].priority != prio))
+            if (done[i] || (p->strategy == LOAD_STRATEGY_PRIORITY && s[i].priority != prio))
                 continue;
             done[i] = true;
             if (pos(s[i].cap_da) >= min)
@@ -513,7 +513,7 @@ static void random_site(struct load_params *p, struct load_session *s, size_t *n
                         size_t *m, bool with_prev)
 {
     p->limit_da = rnd(10) == 0 ? (int32_t)rnd(20) - 10 : (int32_t)rnd(1200);
-    p->strategy = rnd(2) ? LOAD_PRIORITY : LOAD_EQUAL;
+    p->strategy = rnd(2) ? LOAD_STRATEGY_PRIORITY : LOAD_STRATEGY_EQUAL;
     p->min_da = rnd(8) == 0 ? 0 : (int32_t)rnd(100);
     p->margin_da = (int32_t)rnd(25);
     p->hysteresis_da = with_prev ? (int32_t)rnd(12) : 0;
@@ -578,7 +578,7 @@ static void check_invariant(const struct load_params *p, const struct load_sessi
 /* "a is served before b" for the strategy: priority (priority only), start, id */
 static bool ahead(const struct load_params *p, const struct load_session *a, const struct load_session *b)
 {
-    if (p->strategy == LOAD_PRIORITY && a->priority != b->priority)
+    if (p->strategy == LOAD_STRATEGY_PRIORITY && a->priority != b->priority)
         return a->priority > b->priority;
     if (a->start_ms != b->start_ms)
         return a->start_ms < b->start_ms;
@@ -607,30 +607,30 @@ static void check_fresh(const struct load_params *p, const struct load_session *
                 if (j == i || !ahead(p, &s[j], x))
                     continue;
                 before += s[j].alloc_da;
-                if (p->strategy == LOAD_EQUAL && pos(s[j].cap_da) >= min)
+                if (p->strategy == LOAD_STRATEGY_EQUAL && pos(s[j].cap_da) >= min)
                     count++;
-                if (p->strategy == LOAD_PRIORITY && s[j].priority > x->priority &&
+                if (p->strategy == LOAD_STRATEGY_PRIORITY && s[j].priority > x->priority &&
                     (s[j].paused ? pos(s[j].cap_da) >= min : s[j].alloc_da < ref_demand(p, &s[j])))
                     short_ahead = true;
             }
             assert_true(p->limit_da - before < min || short_ahead);
-            if (p->strategy == LOAD_EQUAL)
+            if (p->strategy == LOAD_STRATEGY_EQUAL)
                 assert_true((int64_t)count * min > p->limit_da);
         }
         if (x->paused)
             continue;
         for (size_t j = 0; j < n; j++) {
             const struct load_session *y = &s[j];
-            bool same_group = p->strategy == LOAD_EQUAL || y->priority == x->priority;
+            bool same_group = p->strategy == LOAD_STRATEGY_EQUAL || y->priority == x->priority;
             /* equal shares: an unpaused session below another of its group got its whole demand */
             if (same_group && !y->paused && x->alloc_da < y->alloc_da)
                 assert_int_equal(x->alloc_da, d);
             /* the ones after a session short of its demand get nothing (priority) */
-            if (p->strategy == LOAD_PRIORITY && x->alloc_da < d && y->priority < x->priority)
+            if (p->strategy == LOAD_STRATEGY_PRIORITY && x->alloc_da < d && y->priority < x->priority)
                 assert_int_equal(y->alloc_da, 0);
         }
         /* no unpaused session could have had 0.1 A more: short ones would each need it */
-        if (x->alloc_da < d && p->strategy == LOAD_EQUAL) {
+        if (x->alloc_da < d && p->strategy == LOAD_STRATEGY_EQUAL) {
             size_t shortn = 0;
             for (size_t j = 0; j < n; j++)
                 if (!s[j].paused && s[j].alloc_da < ref_demand(p, &s[j]))
@@ -679,7 +679,7 @@ static void test_random_sites_fresh(void **state)
             seen.paused_eligible += s[i].paused && pos(s[i].cap_da) >= pos(p.min_da);
             seen.short_of_demand += !s[i].paused && s[i].alloc_da < d;
             seen.redistributed += d < pos(s[i].cap_da) && s[i].alloc_da == d && s[i].alloc_da > 0;
-            seen.priority_paused += p.strategy == LOAD_PRIORITY && s[i].paused && pos(s[i].cap_da) >= pos(p.min_da);
+            seen.priority_paused += p.strategy == LOAD_STRATEGY_PRIORITY && s[i].paused && pos(s[i].cap_da) >= pos(p.min_da);
         }
         for (size_t j = 0; j < m; j++)
             seen.idle_default += idle[j].default_da > 0;
@@ -800,7 +800,7 @@ static void test_extreme_values(void **state)
 #define PICK32() v32[rnd(sizeof v32 / sizeof v32[0])]
     rng = 0x853c49e6748fea9bu;
     for (int round = 0; round < 20000; round++) {
-        struct load_params p = { PICK32(), rnd(2) ? LOAD_PRIORITY : LOAD_EQUAL, PICK32(), PICK32(), PICK32(), rnd(2) };
+        struct load_params p = { PICK32(), rnd(2) ? LOAD_STRATEGY_PRIORITY : LOAD_STRATEGY_EQUAL, PICK32(), PICK32(), PICK32(), rnd(2) };
         struct load_session s[6];
         struct load_idle idle[3];
         size_t n = rnd(7), m = rnd(4);

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "pricing.h"
+#include "session_cost.h"
+#include "store_job.h"
 #include "tz.h"
 #include "util.h"
 
@@ -755,6 +757,102 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/*
+ * ocppgw_session_cost_input's text (sql/021) through session_cost_compute,
+ * the code the pricing job and REST's estimate share. 2026-11-20 10:00Z to
+ * 11:00Z, meter 0 -> 1000 Wh, energy 30 per kWh, time 2 per min, VAT 19 %:
+ * 1 kWh x 30 = 30, 60 min x 2 = 120; net 150, VAT 28.5 -> 29, gross 179.
+ */
+static void test_session_cost_from_input(void **state)
+{
+    (void)state;
+    struct session_cost c;
+    const char *in = "1795168800000|1795172400000|0|1000|0|EUR|1900|||Europe/Berlin|||"
+                     "|300000,20000,0,0,0,-1,-1,0";
+    assert_null(session_cost_compute(in, 100, &c));
+    assert_int_equal(c.net, 150);
+    assert_int_equal(c.vat, 29);
+    assert_int_equal(c.gross, 179);
+    assert_string_equal(c.currency, "EUR");
+    assert_true(c.final);
+    assert_false(c.zone_unknown);
+    assert_string_equal(c.zone, "Europe/Berlin");
+    assert_string_equal(c.breakdown,
+                        "[{\"component\":\"energy\",\"quantity\":1,\"unit\":\"kWh\",\"unitPrice\":30,\"amount\":30,"
+                        "\"from\":\"2026-11-20T10:00:00Z\",\"to\":\"2026-11-20T11:00:00Z\"},"
+                        "{\"component\":\"time\",\"quantity\":60,\"unit\":\"min\",\"unitPrice\":2,\"amount\":120,"
+                        "\"from\":\"2026-11-20T10:00:00Z\",\"to\":\"2026-11-20T11:00:00Z\"}]");
+    char *j = session_cost_members_json(&c);
+    assert_non_null(strstr(j, "{\"cost\":179,\"net\":150,\"vat\":29,\"currency\":\"EUR\",\"costBreakdown\":[{"));
+    assert_non_null(strstr(j, "\"costFinal\":true}"));
+    free(j);
+    session_cost_clear(&c);
+
+    /* an unknown zone is priced in UTC and says so */
+    in = "1795168800000|1795172400000|0|1000|0|EUR|1900|||Mars/Olympus|||"
+         "|300000,20000,0,0,0,-1,-1,0";
+    assert_null(session_cost_compute(in, 100, &c));
+    assert_true(c.zone_unknown);
+    assert_string_equal(c.zone, "UTC");
+    assert_int_equal(c.net, 150);
+    session_cost_clear(&c);
+
+    /* refused: no input, too few fields, a letter in a number, no elements, a broken sample */
+    assert_non_null(session_cost_compute(NULL, 100, &c));
+    assert_non_null(session_cost_compute("1795168800000|1795172400000|0|1000", 100, &c));
+    assert_non_null(session_cost_compute("17951x8800000|1795172400000|0|1000|0|EUR|1900|||UTC|||"
+                                         "|300000,0,0,0,0,-1,-1,0", 100, &c));
+    assert_non_null(session_cost_compute("1795168800000|1795172400000|0|1000|0|EUR|1900|||UTC||||", 100, &c));
+    assert_non_null(session_cost_compute("1795168800000|1795172400000|0|1000|0|EUR|1900|||UTC||1795170600000:|"
+                                         "|300000,0,0,0,0,-1,-1,0", 100, &c));
+    assert_null(c.breakdown);
+}
+
+/*
+ * An active session's estimate up to "now" (11:00Z): register 500 Wh at
+ * 10:30Z, power 5000 W at 10:20Z and 50 W at 10:40Z; idle 1 per minute, no
+ * grace. With tariffs.idle_power_w 100 the last sample (50 W) is at or
+ * below it: charging ended at 10:20Z, the last sample above; idle 40 min =
+ * 40, VAT 7.6 -> 8. With 10 W, 50 W is still charging: no idle, no cost
+ * lines. Through the REST store's rows hook: the input column of an active
+ * session's row becomes the members an estimate shows; NULL stays NULL.
+ */
+static void test_session_cost_estimate(void **state)
+{
+    (void)state;
+    const char *in = "1795168800000|1795172400000|0|0|1|EUR|1900|||UTC|"
+                     "|1795170600000:500|1795170000000:5000,1795171200000:50"
+                     "|0,0,10000,0,0,-1,-1,0";
+    struct session_cost c;
+    assert_null(session_cost_compute(in, 100, &c));
+    assert_false(c.final);
+    assert_int_equal(c.net, 40);
+    assert_int_equal(c.vat, 8);
+    assert_int_equal(c.gross, 48);
+    assert_non_null(strstr(c.breakdown, "\"component\":\"idle\",\"quantity\":40,"));
+    assert_non_null(strstr(c.breakdown, "\"from\":\"2026-11-20T10:20:00Z\""));
+    session_cost_clear(&c);
+    assert_null(session_cost_compute(in, 10, &c));
+    assert_int_equal(c.net, 0);
+    assert_string_equal(c.breakdown, "[]");
+    session_cost_clear(&c);
+
+    struct store_job *job = store_job_new(STORE_OP_SQL);
+    job->in.sql.hook = (struct store_rows_hook){ session_cost_estimate_rows, 1, 100 };
+    job->out.sql.ntuples = 2;
+    job->out.sql.nfields = 2;
+    job->out.sql.values = calloc(4, sizeof(char *));
+    job->out.sql.values[0] = strdup("7");
+    job->out.sql.values[1] = strdup(in);
+    job->out.sql.values[2] = strdup("8");
+    job->in.sql.hook.fn(job);
+    assert_string_equal(job->out.sql.values[0], "7");
+    assert_non_null(strstr(job->out.sql.values[1], "{\"cost\":48,\"net\":40,\"vat\":8,\"currency\":\"EUR\","));
+    assert_non_null(strstr(job->out.sql.values[1], "\"costFinal\":false}"));
+    assert_null(job->out.sql.values[3]);
+    store_job_free(job);
+}
+
 int main(void)
 {
     unsetenv("TZ");
@@ -765,6 +863,8 @@ int main(void)
         cmocka_unit_test(test_check_refuses_bad_tariffs),
         cmocka_unit_test(test_decimals_times_and_names),
         cmocka_unit_test(test_lines_cover_the_energy),
+        cmocka_unit_test(test_session_cost_from_input),
+        cmocka_unit_test(test_session_cost_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -161,7 +161,7 @@ static void test_json_of_an_answered_command(void **state)
     v.action = OCPP_ACTION_CERTIFICATE_SIGNED;
     v.api_key_id = 0;
     v.request_id = NULL;
-    v.by_gateway = true;
+    v.origin = CORE_CMD_ORIGIN_GATEWAY;
     o = wire(res_command_json(&v));
     check_members(o);
     assert_string_equal(str(o, "action"), "CertificateSigned");

@@ -908,6 +908,25 @@ static void test_audit(void **state)
 
 /* ---- pure parts ---- */
 
+/* Accept: the most specific matching range's q (a receipt picks HTML or JSON by it). */
+static void test_accept_quality(void **state)
+{
+    (void)state;
+    assert_true(rest_accept_q(NULL, "text/html") == 1);
+    assert_true(rest_accept_q("  ", "application/json") == 1);
+    assert_true(rest_accept_q("application/json", "text/html") == 0);
+    assert_true(rest_accept_q("application/json", "application/json") == 1);
+    const char *browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    assert_true(rest_accept_q(browser, "text/html") == 1);
+    assert_true(rest_accept_q(browser, "application/json") == 0.8);
+    assert_true(rest_accept_q("text/*;q=0.5, TEXT/HTML ; q=0.2", "text/html") == 0.2);
+    assert_true(rest_accept_q("text/*;q=0.5", "text/html") == 0.5);
+    assert_true(rest_accept_q("*/*", "text/html") == 1);
+    assert_true(rest_accept_q("text/html;level=1;q=0", "text/html") == 0);
+    assert_true(rest_accept_q("text/htmlx, image/png", "text/html") == 0);
+    assert_true(rest_accept_q("text/html;q=7", "text/html") == 1);
+}
+
 static void test_error_mapping(void **state)
 {
     (void)state;
@@ -923,6 +942,7 @@ static void test_error_mapping(void **state)
         { REST_ERR_IDEMPOTENCY_KEY_REUSED, 409, "IDEMPOTENCY_KEY_REUSED" },
         { REST_ERR_CONFLICT, 409, "CONFLICT" },
         { REST_ERR_RESOURCE_IN_USE, 409, "RESOURCE_IN_USE" },
+        { REST_ERR_RECEIPT_NOT_AVAILABLE, 409, "RECEIPT_NOT_AVAILABLE" },
         { REST_ERR_LENGTH_REQUIRED, 411, "LENGTH_REQUIRED" },
         { REST_ERR_PAYLOAD_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE" },
         { REST_ERR_UNSUPPORTED_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE" },
@@ -1131,6 +1151,7 @@ int main(void)
         T(test_audit),
         T(test_live_without_core),
         T(test_live_with_core),
+        cmocka_unit_test(test_accept_quality),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_idem_key_valid),

@@ -753,6 +753,37 @@ static cJSON *live_odd(const struct rest_request *r, const char *v, const char *
     return v ? cJSON_CreateBool(strtol(v, NULL, 10) % 2 == 1) : cJSON_CreateString("none");
 }
 
+/* REST_COL_MERGE: an object's members replace the row's (in place) or join it; anything else changes nothing */
+static void test_row_merge(void **state)
+{
+    (void)state;
+    static const struct rest_col cols[] = {
+        { "id", "a", REST_COL_INT, NULL },
+        { "cost", "b", REST_COL_INT, NULL },
+        { "costFinal", "c", REST_COL_BOOL, NULL },
+        { "m", "d", REST_COL_MERGE, NULL },
+    };
+    const char *v[] = { "7", NULL, NULL, "{\"cost\":131,\"costFinal\":false,\"costBreakdown\":[1]}" };
+    struct store_job *job = fake_job(1, 4, v);
+    cJSON *o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 4);
+    char *printed = cJSON_PrintUnformatted(o);
+    assert_string_equal(printed, "{\"id\":7,\"cost\":131,\"costFinal\":false,\"costBreakdown\":[1]}");
+    free(printed);
+    cJSON_Delete(o);
+    store_job_free(job);
+    static const char *const others[] = { NULL, "[1]", "17|x", "{bad", "{\"a\":1} trailing" };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        const char *w[] = { "7", "5", "t", others[i] };
+        job = fake_job(1, 4, w);
+        o = rest_row_json(ROW_REQUEST, job, 0, 0, cols, 4);
+        printed = cJSON_PrintUnformatted(o);
+        assert_string_equal(printed, "{\"id\":7,\"cost\":5,\"costFinal\":true}");
+        free(printed);
+        cJSON_Delete(o);
+        store_job_free(job);
+    }
+}
+
 static void test_row_types(void **state)
 {
     (void)state;
@@ -851,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_cursor_page),
         cmocka_unit_test(test_offset_and_parent_page),
         cmocka_unit_test(test_row_types),
+        cmocka_unit_test(test_row_merge),
         cmocka_unit_test(test_json_rows),
     };
     return cmocka_run_group_tests_name("rest_query", tests, NULL, NULL);

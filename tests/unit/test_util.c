@@ -50,6 +50,26 @@ static void test_config_defaults_valid_with_db(void **state)
     config_free(&c);
 }
 
+/* tariffs.idle_power_w: 100 W by default (sites-and-tariffs.md), a non-negative integer up to 1 MW */
+static void test_config_idle_power(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(c.tariffs_idle_power_w, 100);
+    assert_true(config_set(&c, "tariffs", "idle_power_w", "0", err, sizeof err));
+    assert_int_equal(c.tariffs_idle_power_w, 0);
+    assert_true(config_set(&c, "tariffs", "idle_power_w", "1500", err, sizeof err));
+    assert_int_equal(c.tariffs_idle_power_w, 1500);
+    assert_false(config_set(&c, "tariffs", "idle_power_w", "-1", err, sizeof err));
+    assert_false(config_set(&c, "tariffs", "idle_power_w", "1000001", err, sizeof err));
+    assert_false(config_set(&c, "tariffs", "idle_power_w", "12.5", err, sizeof err));
+    assert_false(config_set(&c, "tariffs", "idle_power_w", "", err, sizeof err));
+    assert_int_equal(c.tariffs_idle_power_w, 1500);
+    config_free(&c);
+}
+
 /* security.ca_cert / ca_key / organization: both files or neither, and an organization with them */
 static void test_config_security_ca(void **state)
 {
@@ -428,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults_valid_with_db),
         cmocka_unit_test(test_config_file_and_errors),
         cmocka_unit_test(test_config_security_ca),
+        cmocka_unit_test(test_config_idle_power),
         cmocka_unit_test(test_config_env_overrides_file),
         cmocka_unit_test(test_config_bool_and_listen),
         cmocka_unit_test(test_config_cluster),

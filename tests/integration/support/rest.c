@@ -386,10 +386,17 @@ static char *group_admin;
 
 char *api_group_start(const char *gw_name, const char *admin_name)
 {
+    return api_group_start_ini(gw_name, admin_name, NULL);
+}
+
+char *api_group_start_ini(const char *gw_name, const char *admin_name, const char *ini)
+{
     gw_migrate_once();
     group_admin = api_key_create(admin_name, "admin");
-    struct gw_opts o = { .name = gw_name, .ini = API_UNLIMITED_INI };
+    char *all = it_strf("%s%s", API_UNLIMITED_INI, ini ? ini : "");
+    struct gw_opts o = { .name = gw_name, .ini = all };
     W.gw = gw_start(&o);
+    free(all);
     return group_admin;
 }
 

@@ -134,6 +134,8 @@ void api_expect_bad_queries(int port, const char *key, const char *path, const s
  * the gateway (cmocka group teardown).
  */
 char *api_group_start(const char *gw_name, const char *admin_name);
+/* The same, with more INI text for the gateway (after API_UNLIMITED_INI; NULL = none). */
+char *api_group_start_ini(const char *gw_name, const char *admin_name, const char *ini);
 int api_group_teardown(void **state);
 #define API_UNLIMITED_INI "[rest]\nrate_per_second = 1000000\nrate_burst = 10000000\n"
 
