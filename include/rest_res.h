@@ -58,6 +58,7 @@ void res_command_get(struct rest_request *r);
 void res_sites_list(struct rest_request *r);
 void res_site_create(struct rest_request *r);
 void res_site_get(struct rest_request *r);
+void res_site_load_get(struct rest_request *r);
 void res_site_update(struct rest_request *r);
 void res_site_delete(struct rest_request *r);
 void res_site_chargers(struct rest_request *r);

@@ -15,6 +15,7 @@ const char *const event_types[] = {
     "firmware.status_changed", "diagnostics.status_changed", "data_transfer.received",
     "security.event",
     "token.created", "token.updated", "token.deleted",
+    "load.allocation_changed", "load.profile_rejected",
     NULL
 };
 

@@ -199,6 +199,48 @@ void res_site_get(struct rest_request *r)
     rest_sql(r, res_select_once(&sql, site_cols, NCOLS, " FROM sites s WHERE s.id = $1"), 1, params, get_done);
 }
 
+/* ---- GET /v1/sites/{id}/load ---- */
+
+/*
+ * The allocation table the deciding gateway wrote (sql/022, site_load), so
+ * that every gateway answers the same; a site nobody has decided yet shows
+ * its limit and no sessions. docs/load-management.md, "Checking it".
+ */
+static const struct rest_col load_cols[] = {
+    { "siteId", "s.id", REST_COL_STR, NULL },
+    { "maxCurrent",
+      "CASE WHEN s.lb_enabled THEN coalesce((l.doc ->> 'maxCurrent')::numeric,"
+      " least(s.max_current, floor(s.max_power * 10 / (s.lb_voltage * s.lb_phases)) / 10)) END",
+      REST_COL_NUM, NULL },
+    { "allocated", "CASE WHEN s.lb_enabled THEN coalesce((l.doc ->> 'allocated')::numeric, 0) END", REST_COL_NUM, NULL },
+    { "measured", "CASE WHEN s.lb_enabled THEN (l.doc ->> 'measured')::numeric END", REST_COL_NUM, NULL },
+    { "strategy", "CASE WHEN s.lb_enabled THEN s.lb_strategy END", REST_COL_STR, NULL },
+    { "sessions", "CASE WHEN s.lb_enabled THEN coalesce(l.doc -> 'sessions', '[]') ELSE '[]' END::text",
+      REST_COL_JSON, NULL },
+    { "updatedAt", "CASE WHEN s.lb_enabled THEN l.updated_at END", REST_COL_TIME, NULL },
+};
+#define NLOADCOLS (sizeof load_cols / sizeof load_cols[0])
+
+static const struct res_row load_row = {
+    load_cols, NLOADCOLS, "site", "siteId", NULL, NULL, NULL,
+};
+
+static void load_done(struct rest_request *r, struct store_job *job)
+{
+    res_reply_row(r, job, &load_row, rest_param(r, "id"), 200);
+}
+
+void res_site_load_get(struct rest_request *r)
+{
+    static const char *sql;
+    if (res_unknown_params(r))
+        return;
+    const char *params[] = { rest_param(r, "id") };
+    rest_sql(r, res_select_once(&sql, load_cols, NLOADCOLS,
+                                " FROM sites s LEFT JOIN site_load l ON l.site_id = s.id WHERE s.id = $1"),
+             1, params, load_done);
+}
+
 /* ---- POST /v1/sites ---- */
 
 static void create_done(struct rest_request *r, struct store_job *job)
