@@ -83,11 +83,20 @@ static void test_readme_tour_runs(void **state)
     run_docs_examples(env);
 }
 
+/* Issue 14: docs/load-management.md's "Try it", on a gateway of its own. */
+static void test_load_management_page_runs(void **state)
+{
+    (void)state;
+    const char *env[] = { "DOC=docs/load-management.md", NULL };
+    run_docs_examples(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_docs_example_runs),
         cmocka_unit_test(test_readme_tour_runs),
+        cmocka_unit_test(test_load_management_page_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
