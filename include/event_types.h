@@ -13,8 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Every event type, NULL-terminated, in the order of events.md's table. */
+/* Every event type, NULL-terminated, in the order of events.md's table (then load management's). */
 extern const char *const event_types[];
+/* At least how many there are (event_types.c checks it at compile time). */
+#define EVENT_TYPES_MAX 48
 /* The type a webhook endpoint's test delivery carries (never stored). */
 #define EVENT_TYPE_WEBHOOK_TEST "webhook.test"
 /* The type no wildcard matches. */

@@ -19,6 +19,8 @@ const char *const event_types[] = {
     NULL
 };
 
+_Static_assert(sizeof event_types / sizeof event_types[0] <= EVENT_TYPES_MAX + 1, "EVENT_TYPES_MAX too small");
+
 bool event_type_known(const char *type)
 {
     for (size_t i = 0; event_types[i]; i++)

@@ -25,23 +25,13 @@
 #include "rest_res.h"
 #include "res_events.h"
 #include "store_job.h"
+#include "event_types.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- types */
 
-const char *const res_event_types[] = {
-    "charger.created", "charger.updated", "charger.deleted",
-    "charger.connected", "charger.disconnected", "charger.booted",
-    "connector.status_changed",
-    "session.started", "session.updated", "session.stopped",
-    "meter_values.received",
-    "command.completed", "command.failed",
-    "firmware.status_changed", "diagnostics.status_changed", "data_transfer.received",
-    "security.event",
-    "token.created", "token.updated", "token.deleted",
-    NULL
-};
-#define NTYPES (sizeof res_event_types / sizeof res_event_types[0] - 1)
+/* The model's list (event_types.h) is the one vocabulary; NTYPES bounds it. */
+#define NTYPES EVENT_TYPES_MAX
 
 bool res_event_type_named_only(const char *type)
 {
@@ -79,8 +69,8 @@ char *res_event_types_expand(const char *const *items, size_t n, const char **ba
             return NULL;
         }
         bool any = false;
-        for (size_t t = 0; t < NTYPES; t++) {
-            const char *type = res_event_types[t];
+        for (size_t t = 0; event_types[t]; t++) {
+            const char *type = event_types[t];
             bool match = prefix ? strncmp(type, v, stem) == 0 && !res_event_type_named_only(type)
                                 : strcmp(type, v) == 0;
             if (match)
@@ -97,9 +87,9 @@ char *res_event_types_expand(const char *const *items, size_t n, const char **ba
     }
     const char *names[NTYPES];
     size_t k = 0;
-    for (size_t t = 0; t < NTYPES; t++)
+    for (size_t t = 0; event_types[t]; t++)
         if (want[t])
-            names[k++] = res_event_types[t];
+            names[k++] = event_types[t];
     return rest_pg_array(names, k);
 }
 

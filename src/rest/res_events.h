@@ -40,15 +40,16 @@ struct rest_request;
 void res_events_list(struct rest_request *r);
 void res_event_get(struct rest_request *r);
 
-/* Every event type of events.md, NULL-terminated (static). */
-extern const char *const res_event_types[];
+/* Every event type: event_types[] of include/event_types.h. */
+#include "event_types.h"
+#define res_event_types event_types
 
 /* True for a type no wildcard matches (it must be named): meter_values.received. */
 bool res_event_type_named_only(const char *type);
 
 /*
  * `type` values (exact types or "prefix.*") to the types they mean, as a
- * PostgreSQL text[] literal in res_event_types order without duplicates
+ * PostgreSQL text[] literal in event_types order without duplicates
  * (caller frees). NULL with *bad = the offending value (borrowed from
  * items) and reason filled when a value is malformed, unknown or a prefix
  * matching nothing.
