@@ -45,6 +45,10 @@
 #               delivery at 1,000 events/s, and a kill -9 during delivery
 #               (every event's id at the receiver after the restart)
 #   sse         scripts/sse-latency.sh: SSE commit to client with 1,000 streams
+#   load        scripts/load-bench.sh: a site of BENCH_LOAD_CHARGERS (500)
+#               chargers sharing its limit, all but one charging; the time
+#               until every changed profile is sent and accepted when one more
+#               session starts, and when the site's limit is halved
 #   restart     scripts/restart-bench.sh: 19,000 chargers
 #               served, SIGTERM, a new gateway at once, seconds until all are
 #               served again, from 253 and from 20 source addresses
@@ -64,6 +68,7 @@
 # 0 skips the kill -9), BENCH_SSE_STREAMS (1000), BENCH_SSE_RATE (10/s per
 # stream), BENCH_SSE_SECONDS (the duration),
 # BENCH_COST_CHARGERS (2000; quick 200), BENCH_COST_MVS (3), BENCH_COST_INTERVAL (2000 ms),
+# BENCH_LOAD_CHARGERS (500),
 # BENCH_RESTART_CHARGERS (19000; at most what the fd limits allow),
 # BENCH_RESTART_SOURCES ("253 20": one restart per count of source addresses),
 # BENCH_RESTART=0 skips the restart scenario,
@@ -118,7 +123,7 @@ SSE_RATE=${BENCH_SSE_RATE:-10}
 SSE_SECS=${BENCH_SSE_SECONDS:-$DUR}
 COST_MVS=${BENCH_COST_MVS:-3}
 COST_IV=${BENCH_COST_INTERVAL:-2000}
-SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse restart} "
+SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse load restart} "
 [ "${BENCH_RESTART:-1}" = 0 ] && SCENARIOS=${SCENARIOS/ restart / }
 # want NAME: whether scenario NAME is to run
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
@@ -536,7 +541,7 @@ echo "gateway log: $(wc -l <"$tmp/gw.log") lines, $warns mentioning 'error'"
 
 # The scenarios below bring their own PostgreSQL and gateways; this gateway
 # goes first, so that they have the machine to themselves.
-if want webhooks || want sse || want restart; then
+if want webhooks || want sse || want load || want restart; then
     stop_pid "$gwpid"
     gwpid=
     scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
@@ -615,6 +620,29 @@ if want sse; then
     fi
 fi
 
+# ---------------------------------------------------------------- load
+# its own PostgreSQL and gateway: one JSON line per round (start, limit)
+load_rows=()
+if want load; then
+    echo "load: scripts/load-bench.sh ${BENCH_LOAD_CHARGERS:-500}"
+    if BUILD=$BUILD scripts/load-bench.sh "${BENCH_LOAD_CHARGERS:-500}" >"$tmp/load.json" 2>"$tmp/load.err"; then
+        cat "$tmp/load.json"
+        load_rows+=("$(printf "%-34s %8s %8s %8s %9s %10s" "load management round" chargers sessions limitA profiles ms)")
+        while read -r line; do
+            load_rows+=("$(printf "%-34s %8s %8s %8s %9s %10s" \
+                "$(jq -r '.round | if . == "start" then "one session starts" else "site limit halved" end' <<<"$line")" \
+                "$(jq .chargers <<<"$line")" "$(jq .sessions <<<"$line")" "$(jq .limitA <<<"$line")" \
+                "$(jq .profiles <<<"$line")" "$(jq .ms <<<"$line")")")
+        done <"$tmp/load.json"
+        start_ms=$(jq -r 'select(.round == "start") | .ms' "$tmp/load.json")
+        [ -n "$start_ms" ] && load_rows+=("  a session start's profiles sent and accepted within 1 s: $(awk -v m="$start_ms" \
+            'BEGIN { print (m < 1000) ? "met" : "NOT met" }')")
+    else
+        echo "bench: the load scenario failed:" >&2
+        tail -5 "$tmp/load.err" >&2
+    fi
+fi
+
 # ---------------------------------------------------------------- restart
 # its own PostgreSQL and gateways
 restart_rows=()
@@ -633,7 +661,7 @@ fi
 echo
 echo "load average at the end: $(load_avg)"
 printf '%s\n' "${rows[@]}"
-for block in ev_lines cost_lines rest_rows cmd_rows wh_rows restart_rows; do
+for block in ev_lines cost_lines rest_rows cmd_rows wh_rows load_rows restart_rows; do
     declare -n lines=$block
     if [ ${#lines[@]} -gt 0 ]; then
         echo

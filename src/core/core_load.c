@@ -81,6 +81,9 @@ struct lsite {
     int64_t next_round_ms;
     int64_t updated_ms;
     bool changed;                       /* allocations changed since the state was last written */
+    int64_t unsettled_us;               /* mono time of the first round whose profiles are not all
+                                           accepted yet (0: settled) */
+    int sends;                          /* profiles sent since then */
     int64_t write_ms;                   /* state write due (0: none) */
 };
 
@@ -207,6 +210,12 @@ static int32_t site_total(struct core *c, const struct lsite *s)
 
 /* ---- sending ---- */
 
+static int64_t mono_us(struct core *c)
+{
+    return c->io.mono_us ? c->io.mono_us(c->io.ctx) : core_now(c) * 1000;
+}
+
+
 static void on_profile_done(void *user, const struct core_command_view *v);
 
 static bool point_connected(struct core *c, const struct lpoint *p)
@@ -255,6 +264,9 @@ static bool send_profile(struct core *c, struct lsite *s, struct lpoint *p, int 
     p->s[k].flying = t->value;
     p->s[k].ticket = t->id;
     p->s[k].stale = false;
+    if (!s->unsettled_us)
+        s->unsettled_us = mono_us(c);
+    s->sends++;
     return true;
 }
 
@@ -267,6 +279,39 @@ static bool wants_send(const struct lpoint *p, int k)
     if (k == P_TX && (!p->session_id || p->tx_id <= 0))
         return false;
     return x->acc != x->want || x->stale;
+}
+
+/*
+ * Whether every profile the allocation wants is in force (accepted, or
+ * given up on until the next round). The first round that leaves the site
+ * unsettled starts the clock; settling logs how long it took and how many
+ * profiles it sent: the figure of the load benchmark (docs/benchmarks.md).
+ */
+static void check_settled(struct core *c, struct lsite *s)
+{
+    for (struct lpoint *p = s->points; p; p = p->next) {
+        if (p->gone_ms || !point_connected(c, p))
+            continue;
+        for (int k = 0; k < P_N; k++) {
+            const struct lsend *x = &p->s[k];
+            if (x->flying != LOAD_UNKNOWN)
+                return;
+            if (k == P_TX && (!p->session_id || p->tx_id <= 0))
+                continue;
+            if (x->want != LOAD_UNKNOWN && x->acc != x->want && !x->failed) {
+                if (!s->unsettled_us)
+                    s->unsettled_us = mono_us(c);
+                return;
+            }
+        }
+    }
+    if (s->unsettled_us && s->sends) {
+        int64_t us = mono_us(c) - s->unsettled_us;
+        log_info(NULL, "load: site %s settled: %d profile%s sent and answered in %" PRId64 ".%03" PRId64 " ms",
+                 s->id, s->sends, s->sends == 1 ? "" : "s", us / 1000, us % 1000);
+    }
+    s->unsettled_us = 0;
+    s->sends = 0;
 }
 
 /*
@@ -299,6 +344,7 @@ static void site_apply(struct core *c, struct lsite *s, int32_t limit)
             }
         }
     }
+    check_settled(c, s);
 }
 
 /* ---- the allocation table ---- */
