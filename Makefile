@@ -128,6 +128,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # else (the core's tests build without lws, libpq and cJSON); default: all
 UNIT_LAYER_test_core          := core
 UNIT_LAYER_test_core_commands := core
+UNIT_LAYER_test_core_load     := core
 UNIT_LAYER_test_load_alloc    := core
 UNIT_LAYER_test_pricing       := model
 UNIT_LAYER_test_load_config   := model

@@ -39,7 +39,7 @@ struct core_fake_call {
     uint64_t conn_id;
     char msg_id[OCPP_ID_MAX + 1];
     enum ocpp_action action;
-    char payload[256];
+    char payload[512];
 };
 
 struct core_fake_close {
