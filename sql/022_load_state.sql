@@ -53,21 +53,17 @@ BEGIN
          WHERE c.site_id = p_site AND c.connected AND c.connected_node IS DISTINCT FROM p_node;
 END $$;
 
--- Stages a site's event (its site_id set, no charger).
+-- Stages a site's event: ocppgw_event's, without a charger, its site_id set.
 CREATE FUNCTION ocppgw_site_event(p_type text, p_site text, p_occurred timestamptz, p_data jsonb)
 RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid;
-    v_first boolean;
 BEGIN
-    IF NOT ocppgw_event_wanted(p_type) THEN
-        RETURN NULL;
+    v_id := ocppgw_event(p_type, NULL, p_occurred, p_data);
+    IF v_id IS NOT NULL THEN
+        UPDATE pg_temp.ocppgw_events_staged SET site_id = p_site WHERE id = v_id;
     END IF;
-    v_first := ocppgw_events_stage_begin();
-    v_id := ocppgw_uuid7();
-    INSERT INTO pg_temp.ocppgw_events_staged (id, type, occurred_at, charger_id, site_id, data, queues_move)
-    VALUES (v_id, p_type, p_occurred, NULL, p_site, p_data, v_first);
     RETURN v_id;
 END $$;
 

@@ -29,13 +29,13 @@
 #include <libpq-fe.h>
 
 #include "calls.h"
+#include "cost.h"
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
 #include "support/rest.h"
 
 #define PORT gw_port(W.gw)
-#define PRICED_WAIT_MS 20000
 
 static char *admin;
 
@@ -57,34 +57,6 @@ static int group_setup(void **state)
     return 0;
 }
 
-static void make_tariff(const char *body)
-{
-    struct api_resp *r = api_post(PORT, admin, "/v1/tariffs", body);
-    api_check_schema(api_expect(r, 201), "Tariff");
-    api_free(r);
-}
-
-static void call(struct sim_charger *c, const char *action, char *payload)
-{
-    cJSON_Delete(it_ok(c, action, payload));
-    free(payload);
-}
-
-static void stop(struct sim_charger *c, int32_t tx, int meter_stop, const char *ts)
-{
-    call(c, "StopTransaction",
-         it_strf("{\"transactionId\":%d,\"meterStop\":%d,\"timestamp\":\"%s\",\"reason\":\"Local\"}", tx,
-                 meter_stop, ts));
-}
-
-static char *wait_priced(int32_t tx)
-{
-    char *sid = it_session_id_of(tx);
-    db_wait_int(PRICED_WAIT_MS, 1, "SELECT count(*) FROM sessions WHERE id = $1::bigint AND cost_state = 'final'",
-                sid);
-    return sid;
-}
-
 static struct api_resp *get_receipt(const char *key, const char *sid, const char *accept)
 {
     char *path = it_strf("/v1/sessions/%s/receipt", sid);
@@ -95,28 +67,6 @@ static struct api_resp *get_receipt(const char *key, const char *sid, const char
     free(path);
     free(h);
     return r;
-}
-
-static void check_num(const cJSON *o, const char *key, double want)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v) || fabs(v->valuedouble - want) > 1e-9)
-        fail_msg("%s: expected %g, got %s", key, want, v ? cJSON_PrintUnformatted(v) : "(absent)");
-}
-
-static void check_line(const cJSON *lines, int i, const char *component, double quantity, const char *unit,
-                       double unit_price, double amount, const char *from, const char *to)
-{
-    const cJSON *l = cJSON_GetArrayItem(lines, i);
-    if (!l)
-        fail_msg("lines has no line %d", i);
-    api_check_str(l, "component", component);
-    check_num(l, "quantity", quantity);
-    api_check_str(l, "unit", unit);
-    check_num(l, "unitPrice", unit_price);
-    check_num(l, "amount", amount);
-    api_check_str(l, "from", from);
-    api_check_str(l, "to", to);
 }
 
 static void expect_not_available(const char *key, const char *sid, const char *reason)
@@ -153,7 +103,7 @@ static long receipt_seq(const char *s)
 static void test_receipt_json_and_html(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"irc-day-night\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"irc-day-night\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\","
                 "\"elements\":[{\"energy\":30,\"time\":1,\"idle\":5,\"idleGraceMinutes\":10,"
                 "\"restrictions\":{\"startTime\":\"22:00\",\"endTime\":\"06:00\"}},"
@@ -168,9 +118,9 @@ static void test_receipt_json_and_html(void **state)
     int32_t tx = it_start_accepted(c, 1, "irc-tag", 1000, "2026-03-29T00:30:00Z");
     char *sid = it_session_id_of(tx);
     expect_not_available(admin, sid, "active");
-    stop(c, tx, 6000, "2026-03-29T01:30:00Z");
+    cost_stop(c, tx, 6000, "2026-03-29T01:30:00Z");
     free(sid);
-    sid = wait_priced(tx);
+    sid = cost_wait_priced(tx);
 
     struct api_resp *r = get_receipt(admin, sid, NULL);
     const cJSON *rc = api_expect(r, 200);
@@ -197,11 +147,11 @@ static void test_receipt_json_and_html(void **state)
     api_check_str(addr, "country", "DE");
     const cJSON *lines = cJSON_GetObjectItemCaseSensitive(rc, "lines");
     assert_int_equal(cJSON_GetArraySize(lines), 2);
-    check_line(lines, 0, "energy", 5, "kWh", 30, 150, "2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z");
-    check_line(lines, 1, "time", 60, "min", 1, 60, "2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z");
+    cost_check_line(lines, 0, "energy", 5, "kWh", 30, 150, "2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z");
+    cost_check_line(lines, 1, "time", 60, "min", 1, 60, "2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z");
     api_check_int(rc, "net", 210);
     api_check_int(rc, "vat", 40);
-    check_num(rc, "vatPercent", 19);
+    cost_check_num(rc, "vatPercent", 19);
     api_check_int(rc, "gross", 250);
     api_check_str(rc, "currency", "EUR");
     api_check_str(rc, "startLocal", "2026-03-29T01:30:00+01:00");
@@ -213,7 +163,7 @@ static void test_receipt_json_and_html(void **state)
     api_free(r2);
     int64_t counters = db_int("SELECT coalesce(sum(last), 0) FROM receipt_counters");
     db_exec("UPDATE sessions SET cost_state = 'pending' WHERE id = $1::bigint", sid);
-    wait_priced(tx);
+    cost_wait_priced(tx);
     r2 = get_receipt(admin, sid, NULL);
     api_check_str(api_expect(r2, 200), "receiptNumber", number);
     api_check_int(api_expect(r2, 200), "gross", 250);
@@ -309,9 +259,9 @@ static void test_no_receipt_without_cost(void **state)
     it_iso_time(t0, -600);
     it_iso_time(t1, -60);
     int32_t tx = it_start_accepted(c, 1, "irc-tag", 0, t0);
-    stop(c, tx, 5000, t1);
+    cost_stop(c, tx, 5000, t1);
     char *sid = it_session_id_of(tx);
-    db_wait_int(PRICED_WAIT_MS, 1, "SELECT count(*) FROM sessions WHERE id = $1::bigint AND status = 'completed'",
+    db_wait_int(COST_PRICED_WAIT_MS, 1, "SELECT count(*) FROM sessions WHERE id = $1::bigint AND status = 'completed'",
                 sid);
     expect_not_available(admin, sid, "noTariff");
     assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE id = $1::bigint AND receipt_number IS NULL", sid),
@@ -320,7 +270,7 @@ static void test_no_receipt_without_cost(void **state)
     sim_disconnect(c);
 
     /* a tariff pricing could not use: final without a cost, and no number */
-    make_tariff("{\"id\":\"irc-flat\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"irc-flat\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"energy\":30}]}");
     db_add_charger("irc-cp3", NULL, 0);
     sid = db_str("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status, start_time,"
@@ -359,7 +309,7 @@ static void test_no_receipt_without_cost(void **state)
         print_message("it_receipts: the pricing job was faster than the lock; costPending not seen this run\n");
     PQclear(PQexec(hold, "COMMIT"));
     PQfinish(hold);
-    db_wait_int(PRICED_WAIT_MS, 1,
+    db_wait_int(COST_PRICED_WAIT_MS, 1,
                 "SELECT count(*) FROM sessions WHERE id = $1::bigint AND cost_state = 'final' AND cost = 36", sid);
     struct api_resp *r = get_receipt(admin, sid, NULL);
     api_check_int(api_expect(r, 200), "gross", 36);
@@ -381,7 +331,7 @@ static void test_no_receipt_without_cost(void **state)
 static void test_numbers_gapless_per_prefix(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"irc-many\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"irc-many\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"energy\":30}]}");
     db_add_charger("irc-cp4", NULL, 0);
     db_exec("UPDATE chargers SET tariff_id = 'irc-many' WHERE id = 'irc-cp4'");
@@ -403,7 +353,7 @@ static void test_numbers_gapless_per_prefix(void **state)
     assert_int_equal(db_exec("UPDATE sessions SET status = 'completed', end_time = '2026-11-20T11:00:00Z',"
                              " meter_stop = 1000, energy_wh = 1000 WHERE charger_id = 'irc-cp4'"),
                      200);
-    db_wait_int(PRICED_WAIT_MS * 3, 200,
+    db_wait_int(COST_PRICED_WAIT_MS * 3, 200,
                 "SELECT count(*) FROM sessions WHERE charger_id = 'irc-cp4' AND cost_state = 'final'"
                 " AND cost = 36 AND receipt_number IS NOT NULL");
     /* the three failures did happen (drawing 130 raised), each rolling back its batch: 200 commits + 3 */

@@ -25,13 +25,13 @@
 #include <string.h>
 
 #include "calls.h"
+#include "cost.h"
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
 #include "support/rest.h"
 
 #define PORT gw_port(W.gw)
-#define PRICED_WAIT_MS 20000
 /* this file's gateways: charging ends below 3000 W (the default is 100) */
 #define IDLE_INI "[tariffs]\nidle_power_w = 3000\n"
 
@@ -54,22 +54,9 @@ static int group_setup(void **state)
     return 0;
 }
 
-static void make_tariff(const char *body)
-{
-    struct api_resp *r = api_post(PORT, admin, "/v1/tariffs", body);
-    api_check_schema(api_expect(r, 201), "Tariff");
-    api_free(r);
-}
-
-static void call(struct sim_charger *c, const char *action, char *payload)
-{
-    cJSON_Delete(it_ok(c, action, payload));
-    free(payload);
-}
-
 static void energy_sample(struct sim_charger *c, int connector, int32_t tx, const char *ts, int wh)
 {
-    call(c, "MeterValues",
+    cost_call(c, "MeterValues",
          it_strf("{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\","
                  "\"sampledValue\":[{\"value\":\"%d\",\"measurand\":\"Energy.Active.Import.Register\","
                  "\"unit\":\"Wh\"}]}]}", connector, tx, ts, wh));
@@ -77,7 +64,7 @@ static void energy_sample(struct sim_charger *c, int connector, int32_t tx, cons
 
 static void power_sample(struct sim_charger *c, int connector, int32_t tx, const char *ts, int w)
 {
-    call(c, "MeterValues",
+    cost_call(c, "MeterValues",
          it_strf("{\"connectorId\":%d,\"transactionId\":%d,\"meterValue\":[{\"timestamp\":\"%s\","
                  "\"sampledValue\":[{\"value\":\"%d\",\"measurand\":\"Power.Active.Import\","
                  "\"unit\":\"W\"}]}]}", connector, tx, ts, w));
@@ -85,25 +72,9 @@ static void power_sample(struct sim_charger *c, int connector, int32_t tx, const
 
 static void status(struct sim_charger *c, int connector, const char *st, const char *ts)
 {
-    call(c, "StatusNotification",
+    cost_call(c, "StatusNotification",
          it_strf("{\"connectorId\":%d,\"errorCode\":\"NoError\",\"status\":\"%s\",\"timestamp\":\"%s\"}",
                  connector, st, ts));
-}
-
-static void stop(struct sim_charger *c, int32_t tx, int meter_stop, const char *ts)
-{
-    call(c, "StopTransaction",
-         it_strf("{\"transactionId\":%d,\"meterStop\":%d,\"timestamp\":\"%s\",\"reason\":\"Local\"}", tx,
-                 meter_stop, ts));
-}
-
-/* Waits until the session of tx is priced (cost_state final); its id (caller frees). */
-static char *wait_priced(int32_t tx)
-{
-    char *sid = it_session_id_of(tx);
-    db_wait_int(PRICED_WAIT_MS, 1, "SELECT count(*) FROM sessions WHERE id = $1::bigint AND cost_state = 'final'",
-                sid);
-    return sid;
 }
 
 /* GET /v1/sessions/{sid} from the gateway on port: the body, checked against the Session schema (caller frees *r). */
@@ -134,30 +105,6 @@ static const cJSON *line_of(const cJSON *session, const char *c)
     return NULL;
 }
 
-static void check_num(const cJSON *o, const char *key, double want)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v) || fabs(v->valuedouble - want) > 1e-9)
-        fail_msg("%s: expected %g, got %s", key, want, v ? cJSON_PrintUnformatted(v) : "(absent)");
-}
-
-static void check_line(const cJSON *lines, int i, const char *component, double quantity, const char *unit,
-                       double unit_price, double amount, const char *from, const char *to)
-{
-    const cJSON *l = cJSON_GetArrayItem(lines, i);
-    if (!l)
-        fail_msg("costBreakdown has no line %d", i);
-    api_check_str(l, "component", component);
-    check_num(l, "quantity", quantity);
-    api_check_str(l, "unit", unit);
-    check_num(l, "unitPrice", unit_price);
-    check_num(l, "amount", amount);
-    if (from) {
-        api_check_str(l, "from", from);
-        api_check_str(l, "to", to);
-    }
-}
-
 /*
  * The tariff (EUR, VAT 19 %), in the site's local time (Europe/Berlin,
  * UTC+1 in November):
@@ -184,7 +131,7 @@ static void check_line(const cJSON *lines, int i, const char *component, double 
 static void test_session_priced_in_site_zone(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"isc-day-night\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"isc-day-night\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\","
                 "\"elements\":[{\"energy\":30,\"time\":1,\"idle\":5,\"idleGraceMinutes\":10,"
                 "\"restrictions\":{\"startTime\":\"22:00\",\"endTime\":\"06:00\"}},"
@@ -200,8 +147,8 @@ static void test_session_priced_in_site_zone(void **state)
     energy_sample(c, 1, tx, "2026-11-20T20:45:00Z", 3000);
     energy_sample(c, 1, tx, "2026-11-20T21:15:00Z", 9000);
     status(c, 1, "SuspendedEV", "2026-11-20T21:30:00Z");
-    stop(c, tx, 12000, "2026-11-20T22:00:00Z");
-    char *sid = wait_priced(tx);
+    cost_stop(c, tx, 12000, "2026-11-20T22:00:00Z");
+    char *sid = cost_wait_priced(tx);
 
     struct api_resp *r;
     const cJSON *s = get_session(sid, &r);
@@ -215,12 +162,12 @@ static void test_session_priced_in_site_zone(void **state)
     const cJSON *lines = cJSON_GetObjectItemCaseSensitive(s, "costBreakdown");
     assert_true(cJSON_IsArray(lines));
     assert_int_equal(cJSON_GetArraySize(lines), 6);
-    check_line(lines, 0, "energy", 5, "kWh", 39.5, 197.5, "2026-11-20T20:30:00Z", "2026-11-20T21:00:00Z");
-    check_line(lines, 1, "energy", 6, "kWh", 30, 180, "2026-11-20T21:00:00Z", "2026-11-20T22:00:00Z");
-    check_line(lines, 2, "time", 30, "min", 2, 60, "2026-11-20T20:30:00Z", "2026-11-20T21:00:00Z");
-    check_line(lines, 3, "time", 30, "min", 1, 30, "2026-11-20T21:00:00Z", "2026-11-20T21:30:00Z");
-    check_line(lines, 4, "idle", 20, "min", 5, 100, "2026-11-20T21:40:00Z", "2026-11-20T22:00:00Z");
-    check_line(lines, 5, "sessionFee", 1, "session", 50, 50, NULL, NULL);
+    cost_check_line(lines, 0, "energy", 5, "kWh", 39.5, 197.5, "2026-11-20T20:30:00Z", "2026-11-20T21:00:00Z");
+    cost_check_line(lines, 1, "energy", 6, "kWh", 30, 180, "2026-11-20T21:00:00Z", "2026-11-20T22:00:00Z");
+    cost_check_line(lines, 2, "time", 30, "min", 2, 60, "2026-11-20T20:30:00Z", "2026-11-20T21:00:00Z");
+    cost_check_line(lines, 3, "time", 30, "min", 1, 30, "2026-11-20T21:00:00Z", "2026-11-20T21:30:00Z");
+    cost_check_line(lines, 4, "idle", 20, "min", 5, 100, "2026-11-20T21:40:00Z", "2026-11-20T22:00:00Z");
+    cost_check_line(lines, 5, "sessionFee", 1, "session", 50, 50, NULL, NULL);
 
     /* session.stopped, emitted by the cost write, once, with the same cost */
     assert_int_equal(db_int("SELECT count(*) FROM events WHERE type = 'session.stopped'"
@@ -254,10 +201,10 @@ static void test_session_without_tariff_has_no_cost(void **state)
     it_iso_time(t0, -600);
     it_iso_time(t1, -60);
     int32_t tx = it_start_accepted(c, 1, "isc-tag", 0, t0);
-    stop(c, tx, 5000, t1);
+    cost_stop(c, tx, 5000, t1);
     char *sid = it_session_id_of(tx);
     /* the stop emits session.stopped itself */
-    db_wait_int(PRICED_WAIT_MS, 1,
+    db_wait_int(COST_PRICED_WAIT_MS, 1,
                 "SELECT count(*) FROM events WHERE type = 'session.stopped' AND (data->>'id')::bigint = $1::bigint",
                 sid);
     assert_int_equal(db_int("SELECT count(*) FROM sessions WHERE id = $1::bigint AND cost_state = 'none'", sid), 1);
@@ -283,7 +230,7 @@ static void test_session_without_tariff_has_no_cost(void **state)
 static void test_late_upload_priced_with_version_at_start(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"isc-late\",\"currency\":\"EUR\",\"vatPercent\":19,\"elements\":[{\"energy\":30}]}");
+    cost_make_tariff(PORT, admin, "{\"id\":\"isc-late\",\"currency\":\"EUR\",\"vatPercent\":19,\"elements\":[{\"energy\":30}]}");
     struct api_resp *r = api_patch(PORT, admin, "/v1/tariffs/isc-late", "{\"elements\":[{\"energy\":40}]}");
     api_check_int(api_expect(r, 200), "version", 2);
     api_free(r);
@@ -297,21 +244,21 @@ static void test_late_upload_priced_with_version_at_start(void **state)
     it_iso_time(n0, 1);
     it_iso_time(n1, 2);
     int32_t late = it_start_accepted(c, 1, "isc-tag", 0, t0);
-    stop(c, late, 2000, t1);
+    cost_stop(c, late, 2000, t1);
     int32_t now = it_start_accepted(c, 2, "isc-tag", 0, n0);
-    stop(c, now, 2000, n1);
+    cost_stop(c, now, 2000, n1);
 
-    char *sid = wait_priced(late);
+    char *sid = cost_wait_priced(late);
     const cJSON *s = get_session(sid, &r);
     api_check_int(s, "tariffVersion", 1);
     api_check_int(s, "net", 60);
     api_check_int(s, "vat", 11);
     api_check_int(s, "cost", 71);
-    check_line(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown"), 0, "energy", 2, "kWh", 30, 60, NULL, NULL);
+    cost_check_line(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown"), 0, "energy", 2, "kWh", 30, 60, NULL, NULL);
     api_free(r);
     free(sid);
 
-    sid = wait_priced(now);
+    sid = cost_wait_priced(now);
     s = get_session(sid, &r);
     api_check_int(s, "tariffVersion", 2);
     api_check_int(s, "cost", 95);
@@ -348,7 +295,7 @@ static long priced_in_log(const struct gw *g)
 static void test_two_gateways_price_each_session_once(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"isc-many\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"isc-many\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"energy\":30}]}");
     db_add_charger("isc-cp4", NULL, 0);
     db_exec("UPDATE chargers SET tariff_id = 'isc-many' WHERE id = 'isc-cp4'");
@@ -362,7 +309,7 @@ static void test_two_gateways_price_each_session_once(void **state)
     assert_int_equal(db_exec("UPDATE sessions SET status = 'completed', end_time = '2026-11-20T11:00:00Z',"
                              " meter_stop = 1000, energy_wh = 1000 WHERE charger_id = 'isc-cp4'"),
                      1000);
-    db_wait_int(PRICED_WAIT_MS * 3, 1000,
+    db_wait_int(COST_PRICED_WAIT_MS * 3, 1000,
                 "SELECT count(*) FROM sessions WHERE charger_id = 'isc-cp4' AND cost_state = 'final'"
                 " AND cost = 36 AND cost_net = 30 AND cost_vat = 6");
     assert_int_equal(db_int("SELECT count(*) FROM events e JOIN sessions s ON s.id = (e.data->>'id')::bigint"
@@ -393,7 +340,7 @@ static void test_two_gateways_price_each_session_once(void **state)
 static void test_idle_power_from_config(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"isc-idle\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"isc-idle\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"idle\":1}]}");
     db_add_charger("isc-cp5", NULL, 0);
     db_exec("UPDATE chargers SET tariff_id = 'isc-idle' WHERE id = 'isc-cp5'");
@@ -404,20 +351,20 @@ static void test_idle_power_from_config(void **state)
         energy_sample(c, i + 1, tx[i], "2026-11-21T10:05:00Z", 1000);
         power_sample(c, i + 1, tx[i], "2026-11-21T10:10:00Z", 5000);
         power_sample(c, i + 1, tx[i], "2026-11-21T10:20:00Z", i == 0 ? 2000 : 4000);
-        stop(c, tx[i], 1500, "2026-11-21T10:40:00Z");
+        cost_stop(c, tx[i], 1500, "2026-11-21T10:40:00Z");
     }
     struct api_resp *r;
-    char *sid = wait_priced(tx[0]);
+    char *sid = cost_wait_priced(tx[0]);
     const cJSON *s = get_session(sid, &r);
     api_check_int(s, "cost", 36);
     api_check_int(s, "net", 30);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown")), 1);
-    check_line(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown"), 0, "idle", 30, "min", 1, 30,
+    cost_check_line(cJSON_GetObjectItemCaseSensitive(s, "costBreakdown"), 0, "idle", 30, "min", 1, 30,
                "2026-11-21T10:10:00Z", "2026-11-21T10:40:00Z");
     api_free(r);
     free(sid);
 
-    sid = wait_priced(tx[1]);
+    sid = cost_wait_priced(tx[1]);
     s = get_session(sid, &r);
     api_check_int(s, "cost", 0);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "costFinal")));
@@ -451,8 +398,8 @@ static void check_estimate(const cJSON *s, int net, int vat, int cost)
     api_check_bool(s, "costFinal", false);
     const cJSON *lines = cJSON_GetObjectItemCaseSensitive(s, "costBreakdown");
     assert_int_equal(cJSON_GetArraySize(lines), 2);
-    check_line(lines, 0, "energy", 2, "kWh", 30, 60, NULL, NULL);
-    check_line(lines, 1, "sessionFee", 1, "session", 50, 50, NULL, NULL);
+    cost_check_line(lines, 0, "energy", 2, "kWh", 30, 60, NULL, NULL);
+    cost_check_line(lines, 1, "sessionFee", 1, "session", 50, 50, NULL, NULL);
 }
 
 /*
@@ -467,7 +414,7 @@ static void check_estimate(const cJSON *s, int net, int vat, int cost)
 static void test_active_session_estimate(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"isc-est\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"isc-est\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"energy\":30,\"sessionFee\":50}]}");
     db_add_charger("isc-cp6", NULL, 0);
     db_exec("UPDATE chargers SET tariff_id = 'isc-est' WHERE id = 'isc-cp6'");
@@ -504,8 +451,8 @@ static void test_active_session_estimate(void **state)
     assert_int_equal(db_int("SELECT count(*) FROM events WHERE data->>'costFinal' = 'false'"), 0);
 
     it_iso_time(t2, 0);
-    stop(c, tx, 2000, t2);
-    free(wait_priced(tx));
+    cost_stop(c, tx, 2000, t2);
+    free(cost_wait_priced(tx));
     s = get_session(sid, &r);
     api_check_int(s, "cost", 131);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "costFinal")));
@@ -526,7 +473,7 @@ static void test_active_session_estimate(void **state)
 static void test_estimate_idle_power_from_config(void **state)
 {
     (void)state;
-    make_tariff("{\"id\":\"isc-idle2\",\"currency\":\"EUR\",\"vatPercent\":19,"
+    cost_make_tariff(PORT, admin, "{\"id\":\"isc-idle2\",\"currency\":\"EUR\",\"vatPercent\":19,"
                 "\"validFrom\":\"2026-01-01T00:00:00Z\",\"elements\":[{\"idle\":1}]}");
     db_add_charger("isc-cp8", NULL, 0);
     db_exec("UPDATE chargers SET tariff_id = 'isc-idle2' WHERE id = 'isc-cp8'");
