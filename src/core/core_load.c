@@ -84,7 +84,9 @@ struct lsite {
     int64_t unsettled_us;               /* mono time of the first round whose profiles are not all
                                            accepted yet (0: settled) */
     int sends;                          /* profiles sent since then */
-    int64_t write_ms;                   /* state write due (0: none) */
+    int64_t write_ms;                   /* state write due at the next tick (0: none) */
+    bool writing;                       /* a state write is with the store */
+    bool write_again;                   /* something it does not show changed meanwhile */
 };
 
 struct load_mgr {
@@ -377,15 +379,29 @@ static void write_state(struct core *c, struct lsite *s)
         r->since_ms = p->since_ms;
     }
     s->changed = false;
+    s->writing = true;
+    s->write_again = false;
     core_submit(c, job);
 }
 
 /* ---- the allocation ---- */
 
-static void site_state_due(struct core *c, struct lsite *s)
+/*
+ * The site's table is to be written again. An allocation or an acceptance
+ * (urgent) goes at once unless a write is with the store, then right after
+ * it; a measured draw waits for the next tick (at most one write a second
+ * for a site whose sessions only report MeterValues).
+ */
+static void site_state_due(struct core *c, struct lsite *s, bool urgent)
 {
-    if (!s->write_ms)
+    if (urgent && !s->writing) {
+        s->write_ms = 0;
+        write_state(c, s);
+    } else if (urgent) {
+        s->write_again = true;
+    } else if (!s->write_ms) {
         s->write_ms = core_now(c);
+    }
 }
 
 static void site_round(struct core *c, struct lsite *s)
@@ -458,9 +474,9 @@ static void site_round(struct core *c, struct lsite *s)
     free(sp);
     free(ip);
     s->updated_ms = now;
-    if (s->changed)
-        site_state_due(c, s);
     site_apply(c, s, cfg.limit_da);
+    if (s->changed)
+        site_state_due(c, s, true);
 }
 
 /* ---- the claim ---- */
@@ -488,6 +504,17 @@ static int64_t parse_i64(const char *v)
  */
 void core_load_db_result(struct core *c, const struct store_job *job)
 {
+    if (job->op == STORE_OP_LOAD_STATE) {
+        struct lsite *w = site_get(c, job->in.load_state.site_id);
+        if (!w)
+            return;
+        w->writing = false;
+        if (job->status != STORE_OK && !w->write_ms)
+            w->write_ms = core_now(c) + 1000;   /* tried again in a second */
+        if (w->write_again)
+            site_state_due(c, w, true);
+        return;
+    }
     struct lsite *s = site_get(c, job->in.load_claim.site_id);
     if (!s)
         return;
@@ -582,7 +609,7 @@ static void on_profile_done(void *user, const struct core_command_view *v)
         core_submit(c, job);
     }
     free(t);
-    site_state_due(c, s);
+    site_state_due(c, s, true);
     if (why) {
         site_round(c, s);           /* the others make up for what this one keeps */
     } else {
@@ -684,7 +711,7 @@ void core_load_meter_values(struct core *c, const char *charger_id, const struct
         p->low = was + 1;
     else
         p->low = 0;
-    site_state_due(c, s);
+    site_state_due(c, s, false);
     /* redistribution changes when a session crosses two low samples, or rises back */
     if (cfg.redistribute && ((was < 2 && p->low >= 2) || (was >= 2 && p->low == 0)))
         site_round(c, s);
@@ -858,7 +885,7 @@ static int expire_site(void *ctx, const void *key, size_t klen, void *val)
         s->changed = true;
         site_round(c, s);
     }
-    if (s->write_ms && now >= s->write_ms) {
+    if (s->write_ms && now >= s->write_ms && !s->writing) {
         s->write_ms = 0;
         write_state(c, s);
     }

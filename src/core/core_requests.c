@@ -496,7 +496,11 @@ void core_on_db_result(struct core *c, struct store_job *job)
         core_cmds_db_result(c, job);
         break;
     case STORE_OP_LOAD_CLAIM:
+    case STORE_OP_LOAD_STATE:
         core_load_db_result(c, job);
+        if (job->status != STORE_OK)
+            log_warn(NULL, "%s not stored (%s)", store_op_name(job->op),
+                     job->status == STORE_ERR_UNAVAILABLE ? "database unavailable" : "failed");
         break;
     case STORE_OP_CHARGER_CONNECTED:
         if (job->status != STORE_OK)
