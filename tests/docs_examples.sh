@@ -23,7 +23,7 @@
 # trailing `&`: it serves until stopped) is started in the background (its
 # pid in $!), and the examples go on once each of its chargers (--prefix,
 # --chargers; the demo's DEMO-1 ...) is connected with a connector Available
-# (the demo's: and connector 1 charging); it is stopped at the next "## "
+# (the demo's: and connector 1 charging with its session committed); it is stopped at the next "## "
 # section heading (or at the end) unless an example stopped it. With
 # OCPPGW_REST_ANSWERS set (scripts/run-integration.sh sets it), every answer
 # a curl of the examples receives is appended to that file as one JSON line,
@@ -147,8 +147,11 @@ docs_sim_start() {
         id=$(printf "$fmt" "$prefix" "$i")
         ready=
         for _ in $(seq 1 150); do
+            # the demo: also its session committed (the Charging status can be stored first)
             if command curl -sf -H "Authorization: Bearer $(cat "$DOCS_KEYFILE")" "$DOCS_BASE/v1/chargers/$id" \
-                | jq -e "$want" >/dev/null 2>&1; then
+                | jq -e "$want" >/dev/null 2>&1 &&
+                { [ "$mode" != demo ] || command curl -sf -H "Authorization: Bearer $(cat "$DOCS_KEYFILE")" \
+                    "$DOCS_BASE/v1/chargers/$id/sessions?status=active" | jq -e '.data | length > 0' >/dev/null 2>&1; }; then
                 ready=1
                 break
             fi

@@ -163,7 +163,7 @@ static void test_receipt_json_and_html(void **state)
     api_free(r2);
     int64_t counters = db_int("SELECT coalesce(sum(last), 0) FROM receipt_counters");
     db_exec("UPDATE sessions SET cost_state = 'pending' WHERE id = $1::bigint", sid);
-    cost_wait_priced(tx);
+    free(cost_wait_priced(tx));
     r2 = get_receipt(admin, sid, NULL);
     api_check_str(api_expect(r2, 200), "receiptNumber", number);
     api_check_int(api_expect(r2, 200), "gross", 250);
