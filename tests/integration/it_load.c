@@ -805,6 +805,8 @@ static void test_two_gateways_one_decider(void **state)
 
 int main(void)
 {
+    if (getenv("IT_ONLY"))
+        cmocka_set_test_filter(getenv("IT_ONLY"));   /* e.g. IT_ONLY='*lowered*' */
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
     const struct CMUnitTest tests[] = {
         T(test_equal_shares_and_load_commands),
