@@ -304,5 +304,7 @@ struct ocpp_profile_spec {
  * not fit.
  */
 int ocpp_profile_payload(char *buf, size_t cap, const struct ocpp_profile_spec *p);
+/* The ClearChargingProfile.req payload that removes the profile of that chargingProfileId. */
+int ocpp_clear_profile_payload(char *buf, size_t cap, int profile_id);
 
 #endif

@@ -272,6 +272,35 @@ static bool send_profile(struct core *c, struct lsite *s, struct lpoint *p, int 
     return true;
 }
 
+/*
+ * The point leaves load management (its site no longer balances, or its
+ * charger moved): the profiles the manager set there are cleared, so that
+ * no connector is left held at what the last allocation gave it (0 A for a
+ * paused session or a full site's idle connector).
+ */
+static void release_point(struct core *c, const struct lpoint *p)
+{
+    if (!point_connected(c, p))
+        return;                     /* offline: a charger that comes back elsewhere gets new ones */
+    for (int k = 0; k < P_N; k++) {
+        const struct lsend *x = &p->s[k];
+        if (x->acc == LOAD_UNKNOWN && x->flying == LOAD_UNKNOWN)
+            continue;               /* nothing of ours is there */
+        char payload[64];
+        if (ocpp_clear_profile_payload(payload, sizeof payload,
+                                       (k == P_TX ? PROFILE_ID_TX : PROFILE_ID_TX_DEFAULT) + p->connector) < 0)
+            continue;
+        struct core_command_req req = {
+            .charger_id = p->charger_id, .action = OCPP_ACTION_CLEAR_CHARGING_PROFILE,
+            .payload_json = payload, .origin = CORE_CMD_ORIGIN_LOAD,
+        };
+        char id[CORE_CMD_ID_LEN + 1];
+        if (core_command_submit(c, &req, NULL, NULL, id, NULL) != CORE_CALL_OK)
+            log_warn(p->charger_id, "load: connector %d keeps its profile %d (cannot queue the clear)",
+                     p->connector, (k == P_TX ? PROFILE_ID_TX : PROFILE_ID_TX_DEFAULT) + p->connector);
+    }
+}
+
 /* Whether purpose k of the point has something to send. */
 static bool wants_send(const struct lpoint *p, int k)
 {
@@ -793,9 +822,11 @@ void core_load_on_site_changed(struct core *c, const char *site_id)
     if (!core_site_load_cfg(c, site_id, &cfg) || !cfg.enabled) {
         if (!s)
             return;
-        /* no longer balanced (or gone): the chargers keep their last profiles; the site is forgotten */
-        while (s->points)
+        /* no longer balanced (or gone): its profiles cleared, the site forgotten */
+        while (s->points) {
+            release_point(c, s->points);
             point_remove(s, s->points);
+        }
         s->changed = true;
         write_state(c, s);
         return;
@@ -831,6 +862,7 @@ static int drop_moved(void *ctx, const void *key, size_t klen, void *val)
     for (struct lpoint *p = s->points, *next; p; p = next) {
         next = p->next;
         if (strcmp(p->charger_id, x->ch->id) == 0) {
+            release_point(x->c, p);
             point_remove(s, p);
             removed = true;
         }

@@ -39,3 +39,9 @@ int ocpp_profile_payload(char *buf, size_t cap, const struct ocpp_profile_spec *
                      da / 10, da % 10, phases);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
+
+int ocpp_clear_profile_payload(char *buf, size_t cap, int profile_id)
+{
+    int n = snprintf(buf, cap, "{\"id\":%d}", profile_id);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}

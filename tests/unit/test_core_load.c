@@ -11,7 +11,8 @@
  *    in: the invariant of load-management.md, never over the limit;
  *  - a Rejected profile is stored as a load.profile_rejected and the
  *    others make up for it;
- *  - a session's stop gives its share back.
+ *  - a session's stop gives its share back;
+ *  - balancing turned off clears every profile the manager set.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -272,12 +273,42 @@ static void test_rejected_profile_is_reported_and_compensated(void **state)
     assert_true(kt >= 0);
 }
 
+/* Balancing turned off: every profile the manager set is cleared, nobody is left held at 0 A. */
+static void test_balancing_off_clears_the_profiles(void **state)
+{
+    struct fx *fx = *state;
+    site_of_three(fx);
+    size_t from = fx->f.n_calls;
+    start_session(fx, 0, "st0", 1, 101);
+    for (int round = 0; round < 4; round++)
+        accept_all(fx, from);
+    from = fx->f.n_calls;
+    struct store_site off = { .max_current_da = 320, .lb_enabled = false, .strategy = LOAD_STRATEGY_EQUAL,
+                              .min_current_da = 60, .phases = 3, .voltage = 230, .version = 2 };
+    str_copy(off.id, sizeof off.id, "S");
+    core_site_upsert(fx->c, &off);
+    /* one CALL at a time per charger: the second clear follows the first's answer */
+    for (size_t k = from; k < fx->f.n_calls; k++)
+        core_fake_result(fx->c, fx->f.calls[k].conn_id, fx->f.calls[k].msg_id, "{\"status\":\"Accepted\"}",
+                         "Accepted");
+    int defaults = 0, tx = 0;
+    for (size_t k = from; k < fx->f.n_calls; k++) {
+        const struct core_fake_call *call = &fx->f.calls[k];
+        assert_int_equal(call->action, OCPP_ACTION_CLEAR_CHARGING_PROFILE);
+        defaults += strcmp(call->payload, "{\"id\":2001}") == 0;
+        tx += strcmp(call->payload, "{\"id\":3001}") == 0 && call->conn_id == fx->conn[0];
+    }
+    assert_int_equal(defaults, 3);          /* each connector's TxDefaultProfile */
+    assert_int_equal(tx, 1);                /* and the session's TxProfile */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults_share_the_headroom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_increase_waits_for_the_reductions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_profile_is_reported_and_compensated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_balancing_off_clears_the_profiles, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
