@@ -122,8 +122,9 @@ LANGUAGE sql STABLE AS $$
      WHERE c.id = p_charger
 $$;
 
--- The connectors (> 0) of a charger: those it reported, and those the
--- rollups know (a deleted charger's connectors rows are gone).
+-- The connectors (> 0) of a charger: those it reported (every status
+-- makes its connectors row), and those the rollups know (a deleted
+-- charger's connectors rows are gone).
 CREATE FUNCTION ocppgw_util_connectors(p_charger text) RETURNS SETOF integer
 LANGUAGE sql STABLE AS $$
     SELECT k.connector_id FROM connectors k WHERE k.charger_id = p_charger AND k.connector_id > 0
@@ -140,15 +141,15 @@ $$;
 CREATE FUNCTION ocppgw_util_segments(p_charger text, p_lo timestamptz, p_hi timestamptz, p_zone text)
 RETURNS TABLE (connector_id integer, s timestamptz, e timestamptz, status text, online boolean)
 LANGUAGE sql STABLE AS $$
-    WITH raw AS (
+    WITH conns AS (
+        SELECT k AS connector_id FROM ocppgw_util_connectors(p_charger) k
+    ), raw AS (
         SELECT h.id, h.connector_id, coalesce(h.status_at, h.received_at) AS t, h.status
-          FROM status_history h
-         WHERE h.charger_id = p_charger AND h.connector_id > 0
+          FROM conns k
+          JOIN status_history h
+            ON h.charger_id = p_charger AND h.connector_id = k.connector_id
            AND coalesce(h.status_at, h.received_at) >= p_lo
            AND coalesce(h.status_at, h.received_at) < p_hi
-    ), conns AS (
-        SELECT k AS connector_id FROM ocppgw_util_connectors(p_charger) k
-        UNION SELECT raw.connector_id FROM raw
     ), conn AS (
         SELECT l.id, l.at, l.online FROM util_conn_log l
          WHERE l.charger_id = p_charger AND l.at >= p_lo AND l.at < p_hi
@@ -418,14 +419,24 @@ RETURNS TABLE (site_id text, charger_id text, period text,
                connectors bigint, available_s bigint, occupied_s bigint, charging_s bigint,
                faulted_s bigint, unavailable_s bigint, offline_s bigint,
                uptime_pct numeric, occupancy_pct numeric)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET work_mem = '64MB'                       -- hash aggregates over a year of day rows
+AS $$
 #variable_conflict use_column
 DECLARE
     v_now timestamptz := now();
     v_horizon timestamptz := ocppgw_util_horizon();
+    -- every zone's local dates lie within a day of UTC's: bounds for the day index
+    v_lo date := (p_from AT TIME ZONE 'UTC')::date - 1;
+    v_hi date := (p_to AT TIME ZONE 'UTC')::date + 1;
+    v_site boolean := coalesce(p_by_site, false) OR coalesce(p_by_charger, false);
+    v_charger boolean := coalesce(p_by_charger, false);
 BEGIN
     IF p_period IS NOT NULL AND p_period NOT IN ('day', 'week', 'month') THEN
         RAISE EXCEPTION 'ocppgw_report_utilization: unknown period %', p_period;
+    END IF;
+    IF p_to <= p_from THEN
+        RAISE EXCEPTION 'ocppgw_report_utilization: empty window';
     END IF;
     RETURN QUERY
     WITH ids AS (
@@ -440,11 +451,14 @@ BEGIN
           LEFT JOIN chargers c ON c.id = ids.id
           LEFT JOIN sites s ON s.id = c.site_id
           LEFT JOIN util_charger u ON u.charger_id = ids.id
-    ), b AS (
-        -- d0, d1: the local days holding the window's ends; w0..w1 the whole ones
+    ), b AS MATERIALIZED (
+        -- d0, d1: the local days holding the window's ends; w0..w1 the whole
+        -- ones; g_site, g_charger: the charger's group
         SELECT ch.*, x.d0, x.d1,
                CASE WHEN x.d0::timestamp AT TIME ZONE ch.zone = p_from THEN x.d0 ELSE x.d0 + 1 END AS w0,
-               CASE WHEN (x.d1 + 1)::timestamp AT TIME ZONE ch.zone = p_to THEN x.d1 ELSE x.d1 - 1 END AS w1
+               CASE WHEN (x.d1 + 1)::timestamp AT TIME ZONE ch.zone = p_to THEN x.d1 ELSE x.d1 - 1 END AS w1,
+               CASE WHEN v_site THEN ch.sid END AS g_site,
+               CASE WHEN v_charger THEN ch.cid END AS g_charger
           FROM ch CROSS JOIN LATERAL (
               SELECT (p_from AT TIME ZONE ch.zone)::date AS d0,
                      ((p_to - interval '1 microsecond') AT TIME ZONE ch.zone)::date AS d1) x
@@ -461,23 +475,17 @@ BEGIN
               SELECT b.d1, greatest(p_from, b.d1::timestamp AT TIME ZONE b.zone), p_to
                WHERE b.w1 < b.d1) e
          WHERE e.lo < e.hi
-    ), per_day AS (
-        -- whole days: the rollup
-        SELECT d.charger_id AS cid, d.day, d.available_s::numeric AS av, d.occupied_s::numeric AS oc,
-               d.charging_s::numeric AS chg, d.faulted_s::numeric AS fa,
-               d.unavailable_s::numeric AS un, d.offline_s::numeric AS off
-          FROM util_day d JOIN b ON b.cid = d.charger_id
-         WHERE d.day BETWEEN b.w0 AND b.w1
-           AND d.day BETWEEN (SELECT min(b2.w0) FROM b b2) AND (SELECT max(b2.w1) FROM b b2)
+    ), pieces AS (
+        -- partial days, exact from the raw history
+        SELECT e.cid, e.day, x.cls, x.secs
+          FROM edges e
+          CROSS JOIN LATERAL ocppgw_util_segments(e.cid, e.lo, least(e.hi, v_now), e.zone) g
+          CROSS JOIN LATERAL (SELECT ocppgw_util_class(g.status, g.online) AS cls,
+                                     extract(epoch FROM g.e - g.s)::float8 AS secs) x
+         WHERE e.day_lo >= v_horizon AND e.lo < v_now
         UNION ALL
         -- whole days: the tail after done_until
-        SELECT b.cid, dd.day,
-               CASE WHEN cls = 'available' THEN dd.secs ELSE 0 END,
-               CASE WHEN cls IN ('occupied', 'charging') THEN dd.secs ELSE 0 END,
-               CASE WHEN cls = 'charging' THEN dd.secs ELSE 0 END,
-               CASE WHEN cls = 'faulted' THEN dd.secs ELSE 0 END,
-               CASE WHEN cls = 'unavailable' THEN dd.secs ELSE 0 END,
-               CASE WHEN cls = 'offline' THEN dd.secs ELSE 0 END
+        SELECT b.cid, dd.day, tl.cls, dd.secs
           FROM b
           JOIN util_tail t ON t.charger_id = b.cid
           CROSS JOIN LATERAL (SELECT ocppgw_util_class(t.status, b.online) AS cls,
@@ -487,49 +495,56 @@ BEGIN
           CROSS JOIN LATERAL (
               SELECT x::date AS day,
                      extract(epoch FROM least(tl.hi, (x::date + 1)::timestamp AT TIME ZONE b.zone)
-                                       - greatest(tl.lo, x::date::timestamp AT TIME ZONE b.zone)) AS secs
+                                       - greatest(tl.lo, x::date::timestamp AT TIME ZONE b.zone))::float8 AS secs
                 FROM generate_series((tl.lo AT TIME ZONE b.zone)::date::timestamp,
                                      ((tl.hi - interval '1 microsecond') AT TIME ZONE b.zone)::date::timestamp,
                                      interval '1 day') x) dd
-         WHERE tl.cls IS NOT NULL AND tl.lo < tl.hi AND b.w0 <= b.w1
+         WHERE tl.lo < tl.hi AND b.w0 <= b.w1
+    ), per_day AS (
+        -- whole days: the rollup
+        SELECT b.g_site, b.g_charger, d.day,
+               sum(d.available_s)::float8 AS av, sum(d.occupied_s)::float8 AS oc,
+               sum(d.charging_s)::float8 AS chg, sum(d.faulted_s)::float8 AS fa,
+               sum(d.unavailable_s)::float8 AS un, sum(d.offline_s)::float8 AS off
+          FROM util_day d JOIN b ON b.cid = d.charger_id
+         WHERE d.day BETWEEN v_lo AND v_hi AND d.day BETWEEN b.w0 AND b.w1
+         GROUP BY 1, 2, 3
         UNION ALL
-        -- partial days, exact from the raw history
-        SELECT e.cid, e.day,
-               CASE WHEN cls = 'available' THEN secs ELSE 0 END,
-               CASE WHEN cls IN ('occupied', 'charging') THEN secs ELSE 0 END,
-               CASE WHEN cls = 'charging' THEN secs ELSE 0 END,
-               CASE WHEN cls = 'faulted' THEN secs ELSE 0 END,
-               CASE WHEN cls = 'unavailable' THEN secs ELSE 0 END,
-               CASE WHEN cls = 'offline' THEN secs ELSE 0 END
-          FROM edges e
-          CROSS JOIN LATERAL ocppgw_util_segments(e.cid, e.lo, least(e.hi, v_now), e.zone) g
-          CROSS JOIN LATERAL (SELECT ocppgw_util_class(g.status, g.online) AS cls,
-                                     extract(epoch FROM g.e - g.s) AS secs) x
-         WHERE e.day_lo >= v_horizon AND e.lo < v_now AND x.cls IS NOT NULL
+        SELECT b.g_site, b.g_charger, p.day,
+               sum(p.secs) FILTER (WHERE p.cls = 'available'),
+               sum(p.secs) FILTER (WHERE p.cls IN ('occupied', 'charging')),
+               sum(p.secs) FILTER (WHERE p.cls = 'charging'),
+               sum(p.secs) FILTER (WHERE p.cls = 'faulted'),
+               sum(p.secs) FILTER (WHERE p.cls = 'unavailable'),
+               sum(p.secs) FILTER (WHERE p.cls = 'offline')
+          FROM pieces p JOIN b ON b.cid = p.cid
+         WHERE p.cls IS NOT NULL
+         GROUP BY 1, 2, 3
         UNION ALL
         -- partial days beyond the horizon: the day row's share
-        SELECT e.cid, e.day, d.available_s * f, d.occupied_s * f, d.charging_s * f,
+        SELECT b.g_site, b.g_charger, e.day, d.available_s * f, d.occupied_s * f, d.charging_s * f,
                d.faulted_s * f, d.unavailable_s * f, d.offline_s * f
           FROM edges e
+          JOIN b ON b.cid = e.cid
           JOIN util_day d ON d.charger_id = e.cid AND d.day = e.day
-          CROSS JOIN LATERAL (SELECT extract(epoch FROM e.hi - e.lo)
-                                     / extract(epoch FROM e.day_hi - e.day_lo) AS f) x
+          CROSS JOIN LATERAL (SELECT (extract(epoch FROM e.hi - e.lo)
+                                      / extract(epoch FROM e.day_hi - e.day_lo))::float8 AS f) x
          WHERE e.day_lo < v_horizon
-    ), labeled AS (
-        SELECT b.sid, pd.cid,
-               CASE p_period WHEN 'day' THEN to_char(pd.day, 'YYYY-MM-DD')
-                             WHEN 'week' THEN to_char(pd.day, 'IYYY-"W"IW')
-                             WHEN 'month' THEN to_char(pd.day, 'YYYY-MM') END AS label,
-               pd.av, pd.oc, pd.chg, pd.fa, pd.un, pd.off
-          FROM per_day pd JOIN b ON b.cid = pd.cid
+    ), days AS (
+        SELECT DISTINCT pd.day FROM per_day pd
+    ), day_label AS (
+        SELECT days.day,
+               CASE p_period WHEN 'day' THEN to_char(days.day, 'YYYY-MM-DD')
+                             WHEN 'week' THEN to_char(days.day, 'IYYY-"W"IW')
+                             WHEN 'month' THEN to_char(days.day, 'YYYY-MM') END AS label
+          FROM days
     ), sums AS (
-        SELECT CASE WHEN p_by_site OR p_by_charger THEN l.sid END AS g_site,
-               CASE WHEN p_by_charger THEN l.cid END AS g_charger,
-               l.label,
-               round(sum(l.av))::bigint AS av, round(sum(l.oc))::bigint AS oc,
-               round(sum(l.chg))::bigint AS chg, round(sum(l.fa))::bigint AS fa,
-               round(sum(l.un))::bigint AS un, round(sum(l.off))::bigint AS off
-          FROM labeled l GROUP BY 1, 2, 3
+        SELECT pd.g_site, pd.g_charger, dl.label,
+               round(coalesce(sum(pd.av), 0))::bigint AS av, round(coalesce(sum(pd.oc), 0))::bigint AS oc,
+               round(coalesce(sum(pd.chg), 0))::bigint AS chg, round(coalesce(sum(pd.fa), 0))::bigint AS fa,
+               round(coalesce(sum(pd.un), 0))::bigint AS un, round(coalesce(sum(pd.off), 0))::bigint AS off
+          FROM per_day pd JOIN day_label dl ON dl.day = pd.day
+         GROUP BY 1, 2, 3
     ), zones AS (
         SELECT DISTINCT b.zone, b.d0, b.d1 FROM b
         UNION SELECT 'UTC', (p_from AT TIME ZONE 'UTC')::date,
@@ -545,16 +560,12 @@ BEGIN
         UNION ALL
         SELECT DISTINCT z.zone, NULL FROM zones z WHERE p_period IS NULL
     ), groups AS (
-        SELECT DISTINCT CASE WHEN p_by_site OR p_by_charger THEN b.sid END AS g_site,
-               CASE WHEN p_by_charger THEN b.cid END AS g_charger, lb.label
+        SELECT DISTINCT b.g_site, b.g_charger, lb.label
           FROM b JOIN labels lb ON lb.zone = b.zone
         UNION
-        SELECT NULL, NULL, lb.label FROM labels lb
-         WHERE NOT (p_by_site OR p_by_charger)
+        SELECT NULL, NULL, lb.label FROM labels lb WHERE NOT v_site
     ), conn_count AS (
-        SELECT CASE WHEN p_by_site OR p_by_charger THEN b.sid END AS g_site,
-               CASE WHEN p_by_charger THEN b.cid END AS g_charger,
-               count(*) AS n
+        SELECT b.g_site, b.g_charger, count(*) AS n
           FROM b CROSS JOIN LATERAL ocppgw_util_connectors(b.cid) k
          GROUP BY 1, 2
     )
