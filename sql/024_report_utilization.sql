@@ -24,6 +24,7 @@
 --                   rows are complete up to it, the day holding it is
 --                   partial), online at done_until, ended_at (deleted).
 --   util_tail       per connector: the status at done_until.
+--   util_month      util_day summed per local month, rewritten with it.
 --
 -- The job (src/store/utilization_job.c, ocppgw_util_drain) takes the
 -- dirty chargers, each under a transaction-scoped advisory lock taken with
@@ -87,6 +88,22 @@ CREATE TABLE util_day (
     PRIMARY KEY (charger_id, connector_id, day)
 );
 CREATE INDEX util_day_day_idx ON util_day (day);
+
+-- util_day summed per local month (month: its first day): what the
+-- report reads for the whole months of a window without day or week labels.
+CREATE TABLE util_month (
+    charger_id     text NOT NULL,
+    connector_id   integer NOT NULL,
+    month          date NOT NULL,
+    available_s    bigint NOT NULL,
+    occupied_s     bigint NOT NULL,
+    charging_s     bigint NOT NULL,
+    faulted_s      bigint NOT NULL,
+    unavailable_s  bigint NOT NULL,
+    offline_s      bigint NOT NULL,
+    PRIMARY KEY (charger_id, connector_id, month)
+);
+CREATE INDEX util_month_month_idx ON util_month (month);
 
 -- the recompute's and the edges' reads: a connector's statuses by time
 CREATE INDEX status_history_util_idx
@@ -265,6 +282,15 @@ BEGIN
     INSERT INTO util_day (charger_id, connector_id, day, available_s, occupied_s, charging_s,
                           faulted_s, unavailable_s, offline_s, end_status)
     SELECT p_charger, d.* FROM ocppgw_util_days(p_charger, v_lo, v_hi, v_zone) d;
+    DELETE FROM util_month WHERE charger_id = p_charger AND month >= date_trunc('month', v_day)::date;
+    INSERT INTO util_month (charger_id, connector_id, month, available_s, occupied_s, charging_s,
+                            faulted_s, unavailable_s, offline_s)
+    SELECT p_charger, d.connector_id, date_trunc('month', d.day)::date, sum(d.available_s),
+           sum(d.occupied_s), sum(d.charging_s), sum(d.faulted_s), sum(d.unavailable_s),
+           sum(d.offline_s)
+      FROM util_day d
+     WHERE d.charger_id = p_charger AND d.day >= date_trunc('month', v_day)::date
+     GROUP BY 2, 3;
     -- the state at v_hi
     INSERT INTO util_tail AS t (charger_id, connector_id, status)
     SELECT p_charger, g.connector_id, g.status
@@ -431,6 +457,10 @@ DECLARE
     v_hi date := (p_to AT TIME ZONE 'UTC')::date + 1;
     v_site boolean := coalesce(p_by_site, false) OR coalesce(p_by_charger, false);
     v_charger boolean := coalesce(p_by_charger, false);
+    -- whole months from util_month unless days or weeks are asked for
+    v_months boolean := p_period IS NULL OR p_period = 'month';
+    v_m0 date;                  -- the latest first whole month of any zone in scope
+    v_m1 date;                  -- the earliest end of the whole months of any zone
 BEGIN
     IF p_period IS NOT NULL AND p_period NOT IN ('day', 'week', 'month') THEN
         RAISE EXCEPTION 'ocppgw_report_utilization: unknown period %', p_period;
@@ -438,6 +468,27 @@ BEGIN
     IF p_to <= p_from THEN
         RAISE EXCEPTION 'ocppgw_report_utilization: empty window';
     END IF;
+    -- the zones in scope (few): where their whole months begin and end
+    SELECT max(m.m0), min(greatest(m.m0, m.m1)) INTO v_m0, v_m1
+      FROM (SELECT DISTINCT coalesce(s.time_zone, c.time_zone, u.zone, 'UTC') AS zone
+              FROM (SELECT c0.id FROM chargers c0 WHERE p_chargers IS NULL
+                    UNION SELECT u0.charger_id FROM util_charger u0 WHERE p_chargers IS NULL
+                    UNION SELECT x FROM unnest(p_chargers) x) ids
+              LEFT JOIN chargers c ON c.id = ids.id
+              LEFT JOIN sites s ON s.id = c.site_id
+              LEFT JOIN util_charger u ON u.charger_id = ids.id) z
+     CROSS JOIN LATERAL (
+          SELECT (p_from AT TIME ZONE z.zone)::date AS d0,
+                 ((p_to - interval '1 microsecond') AT TIME ZONE z.zone)::date AS d1) x
+     CROSS JOIN LATERAL (
+          SELECT CASE WHEN x.d0::timestamp AT TIME ZONE z.zone = p_from THEN x.d0 ELSE x.d0 + 1 END AS w0,
+                 CASE WHEN (x.d1 + 1)::timestamp AT TIME ZONE z.zone = p_to THEN x.d1 ELSE x.d1 - 1 END AS w1) w
+     CROSS JOIN LATERAL (
+          SELECT CASE WHEN date_trunc('month', w.w0)::date = w.w0 THEN w.w0
+                      ELSE (date_trunc('month', w.w0) + interval '1 month')::date END AS m0,
+                 date_trunc('month', w.w1 + 1)::date AS m1) m;
+    v_m0 := coalesce(v_m0, v_lo);
+    v_m1 := coalesce(v_m1, v_lo);
     RETURN QUERY
     WITH ids AS (
         SELECT c.id FROM chargers c WHERE p_chargers IS NULL
@@ -462,6 +513,15 @@ BEGIN
           FROM ch CROSS JOIN LATERAL (
               SELECT (p_from AT TIME ZONE ch.zone)::date AS d0,
                      ((p_to - interval '1 microsecond') AT TIME ZONE ch.zone)::date AS d1) x
+    ), bm AS MATERIALIZED (
+        -- m0..m1 (exclusive): the whole months inside w0..w1 (none: m0 = m1)
+        SELECT b.*, m.m0, greatest(m.m0, m.m1) AS m1
+          FROM b CROSS JOIN LATERAL (
+              SELECT CASE WHEN NOT v_months THEN b.w0
+                          WHEN date_trunc('month', b.w0)::date = b.w0 THEN b.w0
+                          ELSE (date_trunc('month', b.w0) + interval '1 month')::date END AS m0,
+                     CASE WHEN NOT v_months THEN b.w0
+                          ELSE date_trunc('month', b.w1 + 1)::date END AS m1) m
     ), edges AS (
         -- the partial days: [lo, hi) inside day
         SELECT b.cid, b.zone, e.day, e.lo, e.hi,
@@ -501,13 +561,25 @@ BEGIN
                                      interval '1 day') x) dd
          WHERE tl.lo < tl.hi AND b.w0 <= b.w1
     ), per_day AS (
-        -- whole days: the rollup
+        -- whole days outside the whole months: the day rollup
         SELECT b.g_site, b.g_charger, d.day,
                sum(d.available_s)::float8 AS av, sum(d.occupied_s)::float8 AS oc,
                sum(d.charging_s)::float8 AS chg, sum(d.faulted_s)::float8 AS fa,
                sum(d.unavailable_s)::float8 AS un, sum(d.offline_s)::float8 AS off
-          FROM util_day d JOIN b ON b.cid = d.charger_id
+          FROM util_day d JOIN bm b ON b.cid = d.charger_id
          WHERE d.day BETWEEN v_lo AND v_hi AND d.day BETWEEN b.w0 AND b.w1
+           AND NOT (d.day >= b.m0 AND d.day < b.m1)
+           -- with months, the days left lie in two ranges: index ranges
+           AND (NOT v_months OR d.day < v_m0 OR d.day >= v_m1)
+         GROUP BY 1, 2, 3
+        UNION ALL
+        -- whole months: the month rollup (labelled by their first day)
+        SELECT b.g_site, b.g_charger, m.month,
+               sum(m.available_s)::float8, sum(m.occupied_s)::float8, sum(m.charging_s)::float8,
+               sum(m.faulted_s)::float8, sum(m.unavailable_s)::float8, sum(m.offline_s)::float8
+          FROM util_month m JOIN bm b ON b.cid = m.charger_id
+         WHERE v_months AND m.month >= date_trunc('month', v_lo)::date AND m.month <= v_hi
+           AND m.month >= b.m0 AND m.month < b.m1
          GROUP BY 1, 2, 3
         UNION ALL
         SELECT b.g_site, b.g_charger, p.day,

@@ -554,6 +554,75 @@ static void test_zone_change_rebuilds(void **state)
     free(want);
 }
 
+/*
+ * Up to now: iru-b has been Unavailable since D+1 08:00 and connected all
+ * along, so a window from D+1 00:00 Berlin to the midnight after tomorrow
+ * has available 8 h = 28800 and unavailable now() - D+1 08:00, the same
+ * now() as the report's (one statement): the whole days come from the day
+ * rows up to the last recompute, then from the tail up to now(); the days
+ * after now() count nothing. The same with a window ending now() + 1 h
+ * (a partial last day, from the raw history). Rounding: each day row is
+ * rounded to whole seconds, hence the 2 s of slack.
+ */
+static void test_up_to_now(void **state)
+{
+    (void)state;
+    char *from = at(1, "00:00", BER), *since = at(1, "08:00", BER);
+    const char *tos[] = {
+        "((now() AT TIME ZONE 'Europe/Berlin')::date + 2)::timestamp AT TIME ZONE 'Europe/Berlin'",
+        "now() + interval '1 hour'",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char *q = it_strf("SELECT abs(r.unavailable_s - round(extract(epoch FROM now() - $2::timestamptz)))::bigint"
+                          " + abs(r.available_s - 28800) + r.offline_s + r.occupied_s"
+                          " FROM ocppgw_report_utilization($1::timestamptz, %s, '{iru-b}', false, false, NULL) r",
+                          tos[i]);
+        int64_t off = db_int(q, from, since);
+        if (off > 2)
+            fail_msg("window %zu: the figures up to now are %lld s off", i, (long long)off);
+        free(q);
+    }
+    free(from);
+    free(since);
+}
+
+/*
+ * Whole months come from the month rollup, days from the day rollup: over
+ * the two local months from D's (and a window starting mid-day before
+ * them), the totals (months) equal the sum of the daily rows (days).
+ */
+static void test_whole_months_agree_with_days(void **state)
+{
+    (void)state;
+    const char *windows[][2] = {
+        { "date_trunc('month', $1::date)::timestamp AT TIME ZONE 'Europe/Berlin'",
+          "(date_trunc('month', $1::date) + interval '2 months')::timestamp AT TIME ZONE 'Europe/Berlin'" },
+        { "(date_trunc('month', $1::date) - interval '1 day 7 hours')::timestamp AT TIME ZONE 'Europe/Berlin'",
+          "(date_trunc('month', $1::date) + interval '2 months')::timestamp AT TIME ZONE 'UTC'" },
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char *q = it_strf("WITH w AS (SELECT %s AS f, %s AS t),"
+                          " tot AS (SELECT r.* FROM w, ocppgw_report_utilization(w.f, w.t, '{iru-a,iru-b,iru-c}',"
+                          "   false, false, NULL) r),"
+                          " days AS (SELECT sum(r.available_s) av, sum(r.occupied_s) oc, sum(r.charging_s) chg,"
+                          "   sum(r.faulted_s) fa, sum(r.unavailable_s) un, sum(r.offline_s) off"
+                          "   FROM w, ocppgw_report_utilization(w.f, w.t, '{iru-a,iru-b,iru-c}', false, false, 'day') r)"
+                          " SELECT concat_ws(',', tot.available_s, tot.occupied_s, tot.charging_s, tot.faulted_s,"
+                          "   tot.unavailable_s, tot.offline_s) || ' / ' || concat_ws(',', days.av, days.oc, days.chg,"
+                          "   days.fa, days.un, days.off) FROM tot, days",
+                          windows[i][0], windows[i][1]);
+        char *got = db_str(q, D);
+        const char *slash = strstr(got, " / ");
+        assert_non_null(slash);
+        if (strncmp(got, slash + 3, (size_t)(slash - got)) != 0 || strlen(slash + 3) != (size_t)(slash - got))
+            fail_msg("window %zu: months %s days", i, got);
+        /* and it is not all zeros: iru-b was available or unavailable every day of it */
+        assert_true(strncmp(got, "0,0,0,0,0,0", 11) != 0);
+        free(got);
+        free(q);
+    }
+}
+
 /* A clean stop's bulk disconnect (ocppgw_node_stop) is in the connection history too. */
 static void test_shutdown_disconnect_recorded(void **state)
 {
@@ -576,6 +645,8 @@ int main(void)
         cmocka_unit_test(test_partial_days_at_the_edges),
         cmocka_unit_test(test_rest_route),
         cmocka_unit_test(test_zone_change_rebuilds),
+        cmocka_unit_test(test_up_to_now),
+        cmocka_unit_test(test_whole_months_agree_with_days),
         cmocka_unit_test(test_shutdown_disconnect_recorded),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
