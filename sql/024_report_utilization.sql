@@ -337,7 +337,13 @@ BEGIN
             CONTINUE;                   -- drained by another gateway meanwhile
         END IF;
         DELETE FROM util_dirty d WHERE d.charger_id = r.charger_id AND d.id <= v_last;
-        PERFORM ocppgw_util_recompute(r.charger_id, v_from);
+        -- one charger that cannot be recomputed (a zone PostgreSQL does not
+        -- know) must not stop the others: its queue rows go, a warning stays
+        BEGIN
+            PERFORM ocppgw_util_recompute(r.charger_id, v_from);
+        EXCEPTION WHEN others THEN
+            RAISE WARNING 'ocppgw_util_drain: charger %: %', r.charger_id, SQLERRM;
+        END;
         n := n + 1;
     END LOOP;
     RETURN n;
