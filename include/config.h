@@ -56,7 +56,8 @@ struct config {
     int cert_days;                  /* validity of the certificates the CA issues */
     char node_id[65];               /* cluster.node_id; "" = derived (config_node_id) */
     int cluster_heartbeat_interval; /* seconds between the node row's heartbeats */
-    int events_retention;           /* seconds events are kept; 0 = forever */
+    int events_retention;           /* events.retention: seconds events are kept; 0 = forever */
+    bool events_retention_given;    /* events.retention was set (it and retention.events must agree) */
     int events_session_update_interval; /* seconds between two session.updated of one session */
     int events_stream_buffer;       /* bytes waiting for one event stream's client before it is cut */
     int events_stream_keepalive;    /* seconds between an event stream's keepalive comments */
@@ -71,7 +72,15 @@ struct config {
     int load_charger_max_current;   /* A per phase of a charger without maxCurrent */
     char receipts_prefix[65];       /* receipts.prefix; "" = the node id (config_receipt_prefix) */
     int tariffs_idle_power_w;       /* W (0 to 1000000): power at or below it is not charging (session cost) */
+    /* retention.*: days raw rows are kept (docs/configuration.md); 0 = never deleted */
+    int retention_meter_values;     /* meter_values, meter_messages */
+    int retention_status_history;   /* status_history, charger_events, security_events, data_transfers, orphan_stops */
+    int retention_events;           /* events; -1 = not given (events.retention applies) */
+    int retention_commands;         /* commands (ended ones) */
+    int retention_audit_log;        /* audit_log (default never) */
 };
+
+#define RETENTION_DAYS_MAX 36500
 
 void config_defaults(struct config *c);
 /* Loads FILE over the current values; false with a one-line reason in err. */
@@ -84,6 +93,8 @@ bool config_set(struct config *c, const char *section, const char *key, const ch
 /* Checks the whole configuration; false with reason. */
 bool config_validate(const struct config *c, char *err, size_t errcap);
 void config_free(struct config *c);
+/* Seconds events are kept: retention.events in days if given, else events.retention (0 = forever). */
+int config_events_retention_s(const struct config *c);
 
 /*
  * This process's node id (presence: several gateways on one database):

@@ -88,6 +88,25 @@ void metrics_command(enum ocpp_action a, enum metrics_cmd_outcome o, int64_t ans
  */
 void metrics_command_overhead(int64_t us);
 
+/* Raw rows the retention job deletes, by kind (src/store/retention_job.c). */
+enum metrics_retention_kind {
+    METRICS_RET_EVENTS,
+    METRICS_RET_METER_VALUES,
+    METRICS_RET_METER_MESSAGES,
+    METRICS_RET_STATUS_HISTORY,
+    METRICS_RET_CHARGER_EVENTS,
+    METRICS_RET_SECURITY_EVENTS,
+    METRICS_RET_DATA_TRANSFERS,
+    METRICS_RET_ORPHAN_STOPS,
+    METRICS_RET_COMMANDS,
+    METRICS_RET_AUDIT_LOG,
+    METRICS_RET_KIND_COUNT
+};
+/* The label of kind k: its table's name ("meter_values"). */
+const char *metrics_retention_kind_name(enum metrics_retention_kind k);
+/* n rows of kind k deleted by this process (ocppgw_retention_deleted_rows_total{kind}). */
+void metrics_retention_deleted(enum metrics_retention_kind k, uint64_t n);
+
 /* Gauges the renderer asks for at render time. */
 /* One balanced site's currents (0.1 A; measured -1 = unknown). */
 struct metrics_site_load {

@@ -369,7 +369,6 @@ struct rest_settings {
     int call_timeout_s;                 /* ocpp.call_timeout (a CHARGER_TIMEOUT's context) */
     int call_queue;                     /* ocpp.call_queue (a full queue's context) */
     int stale_session_after_s;          /* ocpp.stale_session_after (0 = never mark silent sessions) */
-    int events_retention_s;             /* events.retention (0 = keep events forever) */
     bool tls_listener;                  /* server.tls_listen is set (security profiles 2 and 3) */
     bool tls_client_ca;                 /* server.tls_ca is set too (profile 3: client certificates) */
     size_t stream_buffer;               /* events.stream_buffer: bytes waiting for one stream's client */

@@ -44,6 +44,8 @@ void res_token_create(struct rest_request *r);
 void res_token_get(struct rest_request *r);
 void res_token_update(struct rest_request *r);
 void res_token_delete(struct rest_request *r);
+/* POST /v1/tokens/{idTag}/erase (admin): the tag replaced by its salted hash everywhere (sql/025). */
+void res_token_erase(struct rest_request *r);
 void res_api_keys_list(struct rest_request *r);
 void res_api_key_create(struct rest_request *r);
 void res_api_key_revoke(struct rest_request *r);

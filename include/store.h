@@ -215,4 +215,22 @@ struct store_utilization;
 struct store_utilization *store_utilization_start(const char *conninfo);
 void store_utilization_stop(struct store_utilization *u);
 
+/*
+ * The retention job (src/store/retention_job.c): a thread with its own
+ * connection to conninfo (copied) that deletes raw rows older than their
+ * retention in small batches, at start and once a minute. Each value: how
+ * long rows are kept, 0 = for ever. NULL if the thread cannot start. Stop
+ * joins it (the batch in progress finishes first). NULL is a no-op.
+ */
+struct store_retention_config {
+    int events_s;                   /* events, seconds */
+    int meter_values_days;          /* meter_values, meter_messages */
+    int status_history_days;        /* status_history, charger_events, security_events, data_transfers, orphan_stops */
+    int commands_days;              /* commands that ended */
+    int audit_log_days;             /* audit_log */
+};
+struct store_retention;
+struct store_retention *store_retention_start(const char *conninfo, const struct store_retention_config *cfg);
+void store_retention_stop(struct store_retention *t);
+
 #endif

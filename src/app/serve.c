@@ -346,6 +346,16 @@ int app_serve(const struct config *cfg)
     g.utilization = store_utilization_start(cfg->db_url);   /* utilization rollups, off the loop */
     if (!g.utilization)
         goto out;
+    struct store_retention_config retention = {
+        .events_s = config_events_retention_s(cfg),
+        .meter_values_days = cfg->retention_meter_values,
+        .status_history_days = cfg->retention_status_history,
+        .commands_days = cfg->retention_commands,
+        .audit_log_days = cfg->retention_audit_log,
+    };
+    g.retention = store_retention_start(cfg->db_url, &retention);   /* old raw rows, off the loop */
+    if (!g.retention)
+        goto out;
 
     gw_server_run(&g, (size_t)n, (size_t)nkeys);
     rc = 0;
@@ -358,6 +368,8 @@ out:;
     g.pricing = NULL;
     store_utilization_stop(g.utilization);  /* the round in progress commits or rolls back */
     g.utilization = NULL;
+    store_retention_stop(g.retention);  /* the batch in progress commits */
+    g.retention = NULL;
     wh_stop(g.webhooks);                /* transfers in flight are abandoned: their leases run out */
     g.webhooks = NULL;
     store_stop(g.store);                /* writes what is queued (disconnects), then the node's stop; joins */

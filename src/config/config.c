@@ -14,7 +14,7 @@
 #include "config.h"
 #include "util.h"
 
-enum key_type { K_STR, K_STRP, K_INT, K_BOOL };
+enum key_type { K_STR, K_STRP, K_INT, K_BOOL, K_DAYS };
 
 struct key {
     const char *section, *name;
@@ -28,6 +28,8 @@ struct key {
 #define STRP(sec, nm, field) { sec, nm, K_STRP, offsetof(struct config, field), 0, 0, 0 }
 #define INT(sec, nm, field, lo, hi) { sec, nm, K_INT, offsetof(struct config, field), 0, lo, hi }
 #define BOOL(sec, nm, field) { sec, nm, K_BOOL, offsetof(struct config, field), 0, 0, 0 }
+/* whole days, or "never" (= 0, as is 0) */
+#define DAYS(sec, nm, field) { sec, nm, K_DAYS, offsetof(struct config, field), 0, 0, RETENTION_DAYS_MAX }
 
 static const struct key keys[] = {
     STR("server", "listen", listen),
@@ -93,6 +95,11 @@ static const struct key keys[] = {
     INT("load", "charger_max_current", load_charger_max_current, 1, 2000),
     STR("receipts", "prefix", receipts_prefix),
     INT("tariffs", "idle_power_w", tariffs_idle_power_w, 0, 1000000),
+    DAYS("retention", "meter_values", retention_meter_values),
+    DAYS("retention", "status_history", retention_status_history),
+    DAYS("retention", "events", retention_events),
+    DAYS("retention", "commands", retention_commands),
+    DAYS("retention", "audit_log", retention_audit_log),
 };
 
 void config_defaults(struct config *c)
@@ -143,6 +150,11 @@ void config_defaults(struct config *c)
     c->webhooks_concurrency = 64;
     c->webhooks_disable_after = 5 * 86400;
     c->tariffs_idle_power_w = 100;      /* PRICING_IDLE_POWER_W_DEFAULT (sites-and-tariffs.md) */
+    c->retention_meter_values = 400;
+    c->retention_status_history = 400;
+    c->retention_events = -1;           /* not given: events.retention (7 days) */
+    c->retention_commands = 90;
+    c->retention_audit_log = 0;         /* never */
 }
 
 void config_free(struct config *c)
@@ -199,6 +211,21 @@ bool config_set(struct config *c, const char *section, const char *name, const c
             long v = strtol(value, &end, 10);
             if (errno || end == value || *end || v < k->min || v > k->max) {
                 snprintf(err, errcap, "%s.%s: expected an integer from %ld to %ld, got '%s'",
+                         section, name, k->min, k->max, value);
+                return false;
+            }
+            *(int *)field = (int)v;
+            if (field == (void *)&c->events_retention)
+                c->events_retention_given = true;
+            return true;
+        }
+        case K_DAYS: {
+            bool never = strcmp(value, "never") == 0;
+            char *end = NULL;
+            errno = 0;
+            long v = never ? 0 : strtol(value, &end, 10);
+            if (!never && (errno || end == value || *end || v < k->min || v > k->max)) {
+                snprintf(err, errcap, "%s.%s: expected whole days from %ld to %ld or never, got '%s'",
                          section, name, k->min, k->max, value);
                 return false;
             }
@@ -376,6 +403,12 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
     int port;
     enum log_level lvl;
     enum log_format fmt;
+    if (c->retention_events >= 0 && c->events_retention_given &&
+        (long)c->retention_events * 86400 != (long)c->events_retention) {
+        snprintf(err, errcap, "retention.events (%d days) and events.retention (%d s) disagree: give one of them",
+                 c->retention_events, c->events_retention);
+        return false;
+    }
     if (!config_split_listen(c->listen, addr, sizeof addr, &port)) {
         snprintf(err, errcap, "server.listen: expected ADDR:PORT, got '%s'", c->listen);
         return false;
@@ -433,4 +466,11 @@ bool config_validate(const struct config *c, char *err, size_t errcap)
         return false;
     }
     return true;
+}
+
+int config_events_retention_s(const struct config *c)
+{
+    if (c->retention_events >= 0)
+        return c->retention_events * 86400;
+    return c->events_retention;
 }

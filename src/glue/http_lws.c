@@ -716,7 +716,6 @@ void http_init(struct gateway *g)
             .call_timeout_s = g->cfg.call_timeout,
             .call_queue = g->cfg.call_queue,
             .stale_session_after_s = g->cfg.stale_session_after,
-            .events_retention_s = g->cfg.events_retention,
             .tls_listener = g->cfg.tls_listen[0] != '\0',
             .tls_client_ca = g->cfg.tls_ca != NULL && g->cfg.tls_ca[0] != '\0',
             .stream_buffer = (size_t)g->cfg.events_stream_buffer,

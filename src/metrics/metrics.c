@@ -50,6 +50,22 @@ static atomic_ullong batches_failed;
 static atomic_ullong store_rejected;
 static atomic_ullong presence_cleared[METRICS_PRESENCE_REASON_COUNT];
 static atomic_ullong presence_nodes_lost, presence_resumed;
+static atomic_ullong retention_deleted[METRICS_RET_KIND_COUNT];
+static const char *const retention_kinds[METRICS_RET_KIND_COUNT] = {
+    "events", "meter_values", "meter_messages", "status_history", "charger_events",
+    "security_events", "data_transfers", "orphan_stops", "commands", "audit_log",
+};
+
+const char *metrics_retention_kind_name(enum metrics_retention_kind k)
+{
+    return k >= 0 && k < METRICS_RET_KIND_COUNT ? retention_kinds[k] : "unknown";
+}
+
+void metrics_retention_deleted(enum metrics_retention_kind k, uint64_t n)
+{
+    if (k >= 0 && k < METRICS_RET_KIND_COUNT)
+        atomic_fetch_add_explicit(&retention_deleted[k], n, memory_order_relaxed);
+}
 
 void metrics_frame(enum metrics_dir dir, enum ocpp_action a, enum metrics_frame_result r)
 {
@@ -296,6 +312,13 @@ char *metrics_render(const struct metrics_gauges *g)
             " after another gateway had declared it lost while it still held them.\n"
             "# TYPE ocppgw_presence_chargers_resumed_total counter\nocppgw_presence_chargers_resumed_total %llu\n",
         load(&presence_resumed));
+
+    strbuf_printf(&o, "# HELP ocppgw_retention_deleted_rows_total Raw rows this process deleted because they"
+            " were older than their retention (retention.*), by kind (table).\n"
+            "# TYPE ocppgw_retention_deleted_rows_total counter\n");
+    for (int k = 0; k < METRICS_RET_KIND_COUNT; k++)
+        strbuf_printf(&o, "ocppgw_retention_deleted_rows_total{kind=\"%s\"} %llu\n", retention_kinds[k],
+            load(&retention_deleted[k]));
 
     strbuf_printf(&o, "# HELP ocppgw_commands_in_memory Commands pending or being recorded.\n"
             "# TYPE ocppgw_commands_in_memory gauge\nocppgw_commands_in_memory %zu\n",

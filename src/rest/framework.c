@@ -4,7 +4,8 @@
  * the dispatcher), rest_shutdown takes them apart, and the loop's entry
  * points live here: rest_tick (the key reload after the REST store
  * reconnects, last_used_at written behind, old idempotency records
- * deleted, claimed orphans swept, expired events deleted) and rest_on_store_result (a key change
+ * deleted, claimed orphans swept; expired events are the retention job's,
+ * src/store/retention_job.c) and rest_on_store_result (a key change
  * from NOTIFY to the key cache, every other job to its continuation).
  *
  * The top of src/rest/: it calls the parts, none of them calls it.
@@ -23,14 +24,10 @@
 #define CLEANUP_EVERY_MS (60 * 60 * 1000)
 #define SWEEP_EVERY_MS 1000
 #define STALE_EVERY_MS (60 * 1000)      /* at most; half of ocpp.stale_session_after if shorter */
-#define EXPIRE_EVERY_MS (60 * 1000)     /* events.retention: between runs that found little */
-#define EXPIRE_AGAIN_MS 1000            /* ... and after a full batch: the backlog goes at once */
-#define EXPIRE_BATCH "10000"            /* events deleted per statement */
 
 static struct {
     bool store_was_ready;
-    int64_t reload_at_ms, flush_at_ms, cleanup_at_ms, sweep_at_ms, stale_at_ms, expire_at_ms;
-    bool expiring;                  /* an expiry statement is out */
+    int64_t reload_at_ms, flush_at_ms, cleanup_at_ms, sweep_at_ms, stale_at_ms;
 } T;
 
 void rest_init(const struct rest_config *cfg, const struct rest_io *io)
@@ -134,45 +131,6 @@ static void mark_silent_sessions(int64_t now)
     rest_fw_sql(NULL, "SELECT ocppgw_mark_silent_sessions($1::integer)", 1, params, true, NULL);
 }
 
-/*
- * Events older than events.retention are deleted, oldest first, at most
- * EXPIRE_BATCH per statement (ocppgw_events_expire, sql/012): a short
- * transaction that writers never wait for, claimed with a transaction-scoped
- * advisory lock so that of several gateways only one deletes at a time. A
- * full batch means a backlog: the next one follows at once.
- */
-static void events_expired(struct rest_request *r, struct store_job *job)
-{
-    (void)r;
-    T.expiring = false;
-    const char *n = job->status == STORE_OK ? rest_value(job, 0, 0) : NULL;
-    if (!n) {
-        log_warn(NULL, "rest: deleting expired events failed; retrying in %d s", EXPIRE_EVERY_MS / 1000);
-        return;
-    }
-    long deleted = strtol(n, NULL, 10);
-    if (deleted > 0)
-        log_info(NULL, "rest: %ld expired events deleted", deleted);
-    if (deleted >= strtol(EXPIRE_BATCH, NULL, 10)) {
-        const struct rest_io *io = rest_io();
-        T.expire_at_ms = io->now_ms(io->ctx) + EXPIRE_AGAIN_MS;
-    }
-}
-
-static void expire_events(int64_t now)
-{
-    int keep_s = rest_settings(NULL)->events_retention_s;
-    T.expire_at_ms = now + EXPIRE_EVERY_MS;
-    if (keep_s <= 0 || T.expiring)
-        return;
-    char buf[16];
-    snprintf(buf, sizeof buf, "%d", keep_s);
-    const char *params[] = { buf, EXPIRE_BATCH };
-    T.expiring = true;
-    rest_fw_sql(NULL, "SELECT ocppgw_events_expire($1::integer, $2::integer)", 2, params, false,
-                events_expired);
-}
-
 void rest_tick(void)
 {
     if (!rest_running())
@@ -198,8 +156,6 @@ void rest_tick(void)
     }
     if (ready && now >= T.stale_at_ms)
         mark_silent_sessions(now);
-    if (ready && now >= T.expire_at_ms)
-        expire_events(now);
     res_event_stream_tick(ready);
     rest_streams_tick();
     if (now >= T.sweep_at_ms) {

@@ -4,6 +4,13 @@
  * change here applies to the next authorization. idTags are CiString20:
  * case-insensitive, an exact match preferred (as ocppgw_id_tag_info does),
  * and a tag differing only in case from an existing one is a conflict.
+ *
+ * POST /v1/tokens/{idTag}/erase (admin) erases a person's tag: one call of
+ * ocppgw_erase_id_tag (sql/025) on the REST store, one transaction, deletes
+ * the token and puts "erased:" + 16 hex of a salted HMAC in every row that
+ * named the tag (any case). Its audit row and its answer name only the hash;
+ * the Idempotency-Key record keeps the answer (the hash) and a SHA-256
+ * fingerprint of the request, never the tag itself.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,4 +207,48 @@ void res_token_delete(struct rest_request *r)
                               " RETURNING id_tag");
     const char *tag = rest_param(r, "idTag");
     rest_sql(r, sql, 1, &tag, delete_done);
+}
+
+/* ---- POST /v1/tokens/{idTag}/erase ---- */
+
+static void erase_done(struct rest_request *r, struct store_job *job)
+{
+    const char *text = job->status == STORE_OK ? rest_value(job, 0, 0) : NULL;
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    const char *hash = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "idTag"));
+    if (!hash) {
+        /* the audit row must not name the tag: no resource */
+        rest_audit(r, "token.erase", NULL, NULL, "error");
+        cJSON_Delete(doc);
+        if (job->status != STORE_OK)
+            rest_reply_store_error(r, job);
+        else
+            rest_reply_error(r, REST_ERR_INTERNAL, "the erasure answered nothing", NULL);
+        return;
+    }
+    cJSON *detail = cJSON_CreateObject();
+    cJSON_AddItemReferenceToObject(detail, "rows", cJSON_GetObjectItemCaseSensitive(doc, "rows"));
+    char *dtext = cJSON_PrintUnformatted(detail);
+    cJSON_Delete(detail);
+    rest_audit(r, "token.erase", hash, dtext, "ok");
+    cJSON_free(dtext);
+    rest_reply_json(r, 200, doc);
+}
+
+void res_token_erase(struct rest_request *r)
+{
+    static const char *sql;
+    if (res_unknown_params(r))
+        return;
+    const char *tag = rest_param(r, "idTag");
+    size_t n = tag ? strlen(tag) : 0;
+    if (n < 1 || n > OCPP_IDTAG_MAX || !printable(tag)) {
+        /* the message does not repeat the tag: error answers may be logged */
+        rest_reply_error(r, REST_ERR_UNPROCESSABLE, "idTag must be 1 to 20 characters without control characters",
+                         NULL);
+        return;
+    }
+    if (!sql)
+        sql = rest_sql_intern("SELECT ocppgw_erase_id_tag($1)::text");
+    rest_sql(r, sql, 1, &tag, erase_done);
 }

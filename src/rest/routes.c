@@ -58,6 +58,7 @@ const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/tokens/{idTag}",                res_token_get,               "tokens:read",    0 },
     { REST_PATCH,  "/v1/tokens/{idTag}",                res_token_update,            "tokens:write",   REST_JSON_BODY },
     { REST_DELETE, "/v1/tokens/{idTag}",                res_token_delete,            "tokens:write",   0 },
+    { REST_POST,   "/v1/tokens/{idTag}/erase",          res_token_erase,             "admin",          0 },
     { REST_GET,    "/v1/api-keys",                      res_api_keys_list,           "admin",          0 },
     { REST_POST,   "/v1/api-keys",                      res_api_key_create,          "admin",          REST_JSON_BODY },
     { REST_DELETE, "/v1/api-keys/{id}",                 res_api_key_revoke,          "admin",          0 },
