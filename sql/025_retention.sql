@@ -86,6 +86,17 @@ END $$;
 CREATE INDEX sessions_id_tag_lower_idx ON sessions (lower(id_tag));
 CREATE INDEX sessions_stop_id_tag_lower_idx ON sessions (lower(stop_id_tag)) WHERE stop_id_tag IS NOT NULL;
 
+-- p_json with the JSON-escaped tag replaced in its text, when that is
+-- safe (p_fast: the tag has no quote, backslash, JSON punctuation or space
+-- and cannot be read as a number or a literal, so every match lies inside
+-- a string or key), else through ocppgw_erase_jsonb. Twice as fast.
+CREATE FUNCTION ocppgw_erase_doc(p_json jsonb, p_fast boolean, p_re text, p_rej text, p_hash text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_json IS NULL THEN NULL
+                WHEN p_fast THEN regexp_replace(p_json::text, p_rej, p_hash, 'gi')::jsonb
+                ELSE ocppgw_erase_jsonb(p_json, p_re, p_hash) END
+$$;
+
 -- Erases idTag p_tag (any case) everywhere: the token is deleted (its
 -- token.deleted event names only the hash), and every row that names the
 -- tag carries the hash instead:
@@ -99,16 +110,25 @@ CREATE INDEX sessions_stop_id_tag_lower_idx ON sessions (lower(stop_id_tag)) WHE
 --     idempotency_keys.response_body and idempotency_key,
 --     webhook_deliveries.response_body and error, charger_events.detail,
 --     security_events.tech_info, data_transfers.data and message_id.
--- One transaction (the caller's). Returns the answer of
--- POST /v1/tokens/{idTag}/erase: {"idTag": hash, "rows": {table: n}}.
+-- Free text and documents are matched where the tag is not part of a
+-- longer word (ocppgw_erase_regex); the tables without an index on them
+-- are read once each, a cheap ILIKE first. One transaction (the caller's).
+-- Returns the answer of POST /v1/tokens/{idTag}/erase:
+-- {"idTag": hash, "rows": {table: n}}.
 CREATE FUNCTION ocppgw_erase_id_tag(p_tag text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_hash text := ocppgw_erased_tag(p_tag);
     v_low  text := lower(p_tag);
     v_re   text := ocppgw_erase_regex(p_tag);
-    -- the tag as it appears inside JSON text (escaped), to find candidate rows
-    v_rej  text := ocppgw_erase_regex(substr(to_json(p_tag)::text, 2, length(to_json(p_tag)::text) - 2));
+    -- the tag as it appears inside JSON text (escaped)
+    v_json text := substr(to_json(p_tag)::text, 2, length(to_json(p_tag)::text) - 2);
+    v_rej  text := ocppgw_erase_regex(v_json);
+    -- ILIKE patterns: the cheap first test
+    v_like  text := '%' || replace(replace(replace(p_tag, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+    v_likej text := '%' || replace(replace(replace(v_json, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+    v_fast boolean := p_tag !~ '["\\,:\[\]{}[:space:][:cntrl:]]' AND p_tag ~ '[^0-9eE.+-]'
+                      AND lower(p_tag) NOT IN ('true', 'false', 'null');
     v_rows jsonb := '{}'::jsonb;
     n integer;
     m integer;
@@ -136,7 +156,8 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('orphanStops', n);
 
-    UPDATE events SET data = ocppgw_erase_jsonb(data, v_re, v_hash) WHERE data::text ~* v_rej;
+    UPDATE events SET data = ocppgw_erase_doc(data, v_fast, v_re, v_rej, v_hash)
+     WHERE data::text ILIKE v_likej AND data::text ~* v_rej;
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('events', n);
 
@@ -147,16 +168,18 @@ BEGIN
                 ' WHERE data::text ~* $3' USING v_re, v_hash, v_rej;
     END IF;
 
-    UPDATE commands SET payload = ocppgw_erase_jsonb(payload, v_re, v_hash),
-                        response = ocppgw_erase_jsonb(response, v_re, v_hash),
+    UPDATE commands SET payload = ocppgw_erase_doc(payload, v_fast, v_re, v_rej, v_hash),
+                        response = ocppgw_erase_doc(response, v_fast, v_re, v_rej, v_hash),
                         error_description = regexp_replace(error_description, v_re, v_hash, 'gi')
-     WHERE payload::text ~* v_rej OR response::text ~* v_rej OR error_description ~* v_re;
+     WHERE (payload::text ILIKE v_likej AND payload::text ~* v_rej)
+        OR (response::text ILIKE v_likej AND response::text ~* v_rej)
+        OR (error_description ILIKE v_like AND error_description ~* v_re);
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('commands', n);
 
     UPDATE audit_log SET resource = regexp_replace(resource, v_re, v_hash, 'gi'),
-                         detail = ocppgw_erase_jsonb(detail, v_re, v_hash)
-     WHERE resource ~* v_re OR detail::text ~* v_rej;
+                         detail = ocppgw_erase_doc(detail, v_fast, v_re, v_rej, v_hash)
+     WHERE (resource ILIKE v_like AND resource ~* v_re) OR (detail::text ILIKE v_likej AND detail::text ~* v_rej);
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('auditLog', n);
 
@@ -170,21 +193,23 @@ BEGIN
 
     UPDATE webhook_deliveries SET response_body = regexp_replace(response_body, v_re, v_hash, 'gi'),
                                   error = regexp_replace(error, v_re, v_hash, 'gi')
-     WHERE response_body ~* v_re OR error ~* v_re;
+     WHERE (response_body ILIKE v_like AND response_body ~* v_re) OR (error ILIKE v_like AND error ~* v_re);
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('webhookDeliveries', n);
 
-    UPDATE charger_events SET detail = regexp_replace(detail, v_re, v_hash, 'gi') WHERE detail ~* v_re;
+    UPDATE charger_events SET detail = regexp_replace(detail, v_re, v_hash, 'gi')
+     WHERE detail ILIKE v_like AND detail ~* v_re;
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('chargerEvents', n);
 
-    UPDATE security_events SET tech_info = regexp_replace(tech_info, v_re, v_hash, 'gi') WHERE tech_info ~* v_re;
+    UPDATE security_events SET tech_info = regexp_replace(tech_info, v_re, v_hash, 'gi')
+     WHERE tech_info ILIKE v_like AND tech_info ~* v_re;
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('securityEvents', n);
 
     UPDATE data_transfers SET data = regexp_replace(data, v_re, v_hash, 'gi'),
                               message_id = regexp_replace(message_id, v_re, v_hash, 'gi')
-     WHERE data ~* v_re OR message_id ~* v_re;
+     WHERE (data ILIKE v_like AND data ~* v_re) OR (message_id ILIKE v_like AND message_id ~* v_re);
     GET DIAGNOSTICS n = ROW_COUNT;
     v_rows := v_rows || jsonb_build_object('dataTransfers', n);
 
