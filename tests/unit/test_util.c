@@ -70,6 +70,58 @@ static void test_config_idle_power(void **state)
     config_free(&c);
 }
 
+/*
+ * retention.*: whole days or never (0 = never); the defaults of the spec;
+ * retention.events and events.retention are one setting: either alone
+ * decides, both must agree.
+ */
+static void test_config_retention(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[256];
+    config_defaults(&c);
+    assert_true(config_set(&c, "database", "url", "dbname=x", err, sizeof err));
+    assert_int_equal(c.retention_meter_values, 400);
+    assert_int_equal(c.retention_status_history, 400);
+    assert_int_equal(c.retention_commands, 90);
+    assert_int_equal(c.retention_audit_log, 0);
+    assert_int_equal(config_events_retention_s(&c), 7 * 86400);
+    assert_true(config_set(&c, "retention", "meter_values", "never", err, sizeof err));
+    assert_int_equal(c.retention_meter_values, 0);
+    assert_true(config_set(&c, "retention", "audit_log", "3650", err, sizeof err));
+    assert_int_equal(c.retention_audit_log, 3650);
+    assert_true(config_set(&c, "retention", "commands", "0", err, sizeof err));
+    assert_int_equal(c.retention_commands, 0);
+    static const char *const bad[] = { "soon", "-1", "1.5", "", "36501", "Never", "7d" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(config_set(&c, "retention", "status_history", bad[i], err, sizeof err));
+        assert_non_null(strstr(err, "retention.status_history"));
+    }
+    assert_int_equal(c.retention_status_history, 400);
+    /* the older key alone */
+    assert_true(config_set(&c, "events", "retention", "3600", err, sizeof err));
+    assert_true(config_validate(&c, err, sizeof err));
+    assert_int_equal(config_events_retention_s(&c), 3600);
+    /* both, different: refused, naming both */
+    assert_true(config_set(&c, "retention", "events", "2", err, sizeof err));
+    assert_false(config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "retention.events"));
+    assert_non_null(strstr(err, "events.retention"));
+    /* both, the same */
+    assert_true(config_set(&c, "events", "retention", "172800", err, sizeof err));
+    assert_true(config_validate(&c, err, sizeof err));
+    assert_int_equal(config_events_retention_s(&c), 172800);
+    config_free(&c);
+    /* the new key alone */
+    config_defaults(&c);
+    assert_true(config_set(&c, "database", "url", "dbname=x", err, sizeof err));
+    assert_true(config_set(&c, "retention", "events", "never", err, sizeof err));
+    assert_true(config_validate(&c, err, sizeof err));
+    assert_int_equal(config_events_retention_s(&c), 0);
+    config_free(&c);
+}
+
 /* security.ca_cert / ca_key / organization: both files or neither, and an organization with them */
 static void test_config_security_ca(void **state)
 {
@@ -449,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_config_file_and_errors),
         cmocka_unit_test(test_config_security_ca),
         cmocka_unit_test(test_config_idle_power),
+        cmocka_unit_test(test_config_retention),
         cmocka_unit_test(test_config_env_overrides_file),
         cmocka_unit_test(test_config_bool_and_listen),
         cmocka_unit_test(test_config_cluster),
