@@ -15,7 +15,10 @@
  * takes its kind's transaction-scoped advisory lock with
  * pg_try_advisory_xact_lock: with several gateways on one database one
  * deletes a kind at a time and the others skip it for that round, nobody
- * waits. meter_values of a session still active stay whatever their age.
+ * waits; a batch that waits 5 s for a row lock or runs 60 s fails alone
+ * (lock_timeout, statement_timeout of this connection), logged, and the
+ * next round tries again. meter_values of a session still active stay
+ * whatever their age.
  * Tables whose name starts with report_ (rollups) are never touched.
  *
  * Why a thread of its own rather than the REST store (where events were
@@ -63,8 +66,11 @@ static void quiet(void *arg, const char *msg)
 
 static bool connect_db(struct store_retention *t)
 {
-    const char *const keys[] = { "application_name", "connect_timeout", "keepalives", "dbname", NULL };
-    const char *const vals[] = { "ocppgw-retention", "5", "1", t->conninfo, NULL };
+    /* a batch never waits long for a row lock (an event's delivery being claimed) nor runs away: it fails
+       alone and the next round tries again */
+    const char *const keys[] = { "application_name", "connect_timeout", "keepalives", "options", "dbname", NULL };
+    const char *const vals[] = { "ocppgw-retention", "5", "1", "-c lock_timeout=5000 -c statement_timeout=60000",
+                                 t->conninfo, NULL };
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c)
         abort();
