@@ -124,8 +124,7 @@ static const char *const stop_reasons[] = {
  */
 static const struct rest_filter session_filters[] = {
     { "status", REST_F_ENUM, "s.status = $?", 0, session_statuses, 0, 0, NULL },
-    /* up to 23: an erased tag ("erased:" + 16 hex, POST /v1/tokens/{idTag}/erase) groups its sessions too */
-    { "idTag", REST_F_TEXT, "s.id_tag = $?", OCPP_IDTAG_MAX + 3, NULL, 0, 0, NULL },
+    { "idTag", REST_F_TEXT, "s.id_tag = $?", OCPP_IDTAG_MAX, NULL, 0, 0, NULL },
     { "from", REST_F_TIME, "s.start_time >= ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "to", REST_F_TIME, "s.start_time < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
     { "search", REST_F_SEARCH, "(s.id_tag ILIKE $? OR s.charger_id ILIKE $? OR s.stop_reason ILIKE $?)",

@@ -180,6 +180,9 @@ struct gw *gw_start(const struct gw_opts *o)
             "[server]\nlisten = 127.0.0.1:%d\n\n"
             "[database]\nurl = %s\n\n"
             "[log]\nlevel = %s\nformat = text\n\n"
+            "; fixtures dated long ago (status history, commands, samples of 2025) are not the\n"
+            "; retention job's to delete; it_retention sets its own values after these\n"
+            "[retention]\nmeter_values = never\nstatus_history = never\ncommands = never\n\n"
             "%s\n",
             g->port, it_env("OCPPGW_TEST_DB"), level && *level ? level : "info",
             o && o->ini ? o->ini : "");
