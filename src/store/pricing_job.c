@@ -34,6 +34,7 @@
 
 #include "session_cost.h"
 #include "store.h"
+#include "store_internal.h"
 #include "util.h"
 
 #define PRICING_JOB_BATCH 50
@@ -175,6 +176,10 @@ static void *pricing_main(void *arg)
             n = price_batch(p->db, p->receipt_prefix, p->idle_power_w);
             if (n > 0)
                 log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
+            /* then the energy rollups (energy_job.c): what was just priced is rolled up this turn */
+            int e = store_energy_round(p->db, p->idle_power_w);
+            if (e >= ENERGY_JOB_BATCH && n < PRICING_JOB_BATCH)
+                n = PRICING_JOB_BATCH; /* more may be waiting: no pause */
         }
         pthread_mutex_lock(&p->mu);
         if (n >= PRICING_JOB_BATCH || p->stopping)
