@@ -406,8 +406,8 @@ CREATE TRIGGER sites_energy_upd AFTER UPDATE OF time_zone, co2_grams_per_kwh ON 
     WHEN (OLD.time_zone IS DISTINCT FROM NEW.time_zone OR OLD.co2_grams_per_kwh IS DISTINCT FROM NEW.co2_grams_per_kwh)
     EXECUTE FUNCTION ocppgw_energy_queue_site();
 
--- PUT /v1/sites/{id}/carbon-intensity: p_items [{from, to, gramsPerKwh}]
--- (validated by the REST layer) replace every row of the site that meets
+-- PUT /v1/sites/{id}/carbon-intensity: p_items [{"f": from_ms, "t": to_ms,
+-- "g": gramsPerKwh}] (validated by the REST layer: from < to, no overlap) replace every row of the site that meets
 -- [min(from), max(to)); the days of that range are queued for a rebuild.
 -- Answers the number of rows written, or NULL when there is no such site.
 CREATE FUNCTION ocppgw_carbon_put(p_site text, p_items jsonb) RETURNS integer
@@ -421,14 +421,14 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    SELECT min((i->>'from')::timestamptz), max((i->>'to')::timestamptz) INTO v_from, v_to
+    SELECT min(ocppgw_ts((i->>'f')::bigint)), max(ocppgw_ts((i->>'t')::bigint)) INTO v_from, v_to
       FROM jsonb_array_elements(p_items) i;
     IF v_from IS NULL THEN
         RETURN 0;
     END IF;
     DELETE FROM site_carbon_intensity ci WHERE ci.site_id = p_site AND ci.from_ts < v_to AND ci.to_ts > v_from;
     INSERT INTO site_carbon_intensity (site_id, from_ts, to_ts, grams_per_kwh)
-    SELECT p_site, (i->>'from')::timestamptz, (i->>'to')::timestamptz, (i->>'gramsPerKwh')::numeric
+    SELECT p_site, ocppgw_ts((i->>'f')::bigint), ocppgw_ts((i->>'t')::bigint), (i->>'g')::numeric
       FROM jsonb_array_elements(p_items) i;
     GET DIAGNOSTICS n = ROW_COUNT;
     -- whole history when the site had no series before is not needed: the
