@@ -143,6 +143,7 @@ UNIT_LAYER_test_schema        := ocpp
 UNIT_LAYER_test_rest_body     := rest
 UNIT_LAYER_test_rest_cursor   := rest
 UNIT_LAYER_test_rest_query    := rest
+UNIT_LAYER_test_rest_report   := rest
 UNIT_LAYER_test_rest_lists    := rest
 UNIT_LAYER_test_rest_events   := rest
 UNIT_LAYER_test_rest_router   := rest

@@ -295,6 +295,50 @@ bool rest_list_parent(const struct rest_list_req *req, const struct store_job *j
 struct cJSON *rest_list_page(const struct rest_request *r, const struct rest_list_req *req,
                              const struct store_job *job);
 
+/* ---- reports (report.c): GET /v1/reports/energy and /utilization ---- */
+
+enum rest_report_kind { REST_REPORT_ENERGY, REST_REPORT_UTILIZATION };
+enum rest_report_key { REST_RKEY_SITE, REST_RKEY_CHARGER, REST_RKEY_PERIOD };
+
+#define REST_REPORT_MAX_DAYS 400    /* from .. to at most this far apart */
+
+/* A validated report request (../shared/spec/reports.md). */
+struct rest_report_req {
+    enum rest_report_kind kind;
+    int64_t from_ms, to_ms;
+    char *site_id;                  /* owned; NULL = every site */
+    char *charger_ids;              /* owned PostgreSQL array text; NULL = every charger */
+    const char *period;             /* "day", "week", "month" (static) or NULL */
+    enum rest_report_key keys[3];   /* the groupBy keys in the order given */
+    int nkeys;
+};
+
+/*
+ * Validates from, to (required ISO 8601, from < to, at most
+ * REST_REPORT_MAX_DAYS apart), siteId, chargerIds and groupBy (site,
+ * charger, day, week, month, comma-separated or repeated, each once, at
+ * most one of day/week/month); false with err filled. Free req either way.
+ */
+bool rest_report_parse(enum rest_report_kind kind, const struct rest_query_source *src,
+                       struct rest_report_req *req, struct rest_param_error *err);
+void rest_report_req_free(struct rest_report_req *req);
+bool rest_report_by(const struct rest_report_req *req, enum rest_report_key k);
+/*
+ * The report's columns, in the order the statement selects them: the group
+ * columns the request asks for (siteId also when grouping by charger), then
+ * the figures, copied into out (REST_REPORT_COLS_MAX); returns how many.
+ */
+#define REST_REPORT_COLS_MAX 16
+size_t rest_report_cols(const struct rest_report_req *req, struct rest_col *out);
+/*
+ * The statement into b (initialised by the caller): the SQL function of the
+ * kind (ocppgw_report_energy / ocppgw_report_utilization) over the chargers
+ * the filters and the key's restriction (charger_ids / site_ids, NULL =
+ * none) leave, ordered by the group keys in the order given.
+ */
+void rest_report_sql(const struct rest_report_req *req, char *const *charger_ids, char *const *site_ids,
+                     struct rest_sqlb *b);
+
 /* True if a key restricted to charger_ids / site_ids (NULL = unrestricted) may see the charger. */
 bool rest_visible(char *const *charger_ids, char *const *site_ids, const char *charger_id,
                   const char *site_id);

@@ -19,6 +19,7 @@
 struct cJSON;
 struct store_job;
 struct rest_col;
+struct rest_query_source;
 struct rest_list_spec;
 struct rest_param_error;
 
@@ -79,6 +80,9 @@ void res_charger_tariff_get(struct rest_request *r);
 void res_security_profile_post(struct rest_request *r);
 /* GET /v1/events/stream (res_event_stream.c) */
 void res_event_stream(struct rest_request *r);
+/* GET /v1/reports/energy and /v1/reports/utilization (res_reports.c) */
+void res_report_energy(struct rest_request *r);
+void res_report_utilization(struct rest_request *r);
 
 /*
  * The event stream's process-wide part (one reader and ring for every
@@ -150,6 +154,9 @@ bool res_failed_with(const struct store_job *job, const char *sqlstate);
 
 /* Replies 400 BAD_REQUEST for a rejected query parameter (context names it). */
 void res_param_error(struct rest_request *r, const struct rest_param_error *err);
+
+/* The request's query string as the pure parsers read it (include/rest_query.h). */
+struct rest_query_source res_query_source(struct rest_request *r);
 
 /* Replies 400 naming the first query parameter no handler read; true if it did. */
 bool res_unknown_params(struct rest_request *r);

@@ -7,6 +7,9 @@
 #   scripts/pg.sh stop DIR    stop it (fast shutdown); no-op if not running
 #   scripts/pg.sh url DIR     print the conninfo of a running cluster
 #   scripts/pg.sh destroy DIR stop and remove
+#   scripts/pg.sh createdb DIR NAME
+#                             a further (empty) database NAME in the running
+#                             cluster; prints its conninfo
 #
 # initdb refuses to run as root, so as root the cluster runs as the
 # `postgres` system user (created by Debian's postgresql package); otherwise
@@ -40,7 +43,7 @@ as_owner() {
 conninfo() {
     local port
     port=$(cat "$dir/port")
-    echo "host=$run port=$port dbname=ocppgw user=ocppgw"
+    echo "host=$run port=$port dbname=${1:-ocppgw} user=ocppgw"
 }
 
 running() {
@@ -63,7 +66,7 @@ start)
         cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$run'
-max_connections = 100
+max_connections = 300
 shared_buffers = 256MB
 wal_buffers = 16MB
 max_wal_size = 2GB
@@ -105,10 +108,17 @@ url)
     running || { echo "pg.sh: not running in $dir" >&2; exit 1; }
     conninfo
     ;;
+createdb)
+    name=${3:-}
+    [[ "$name" =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || { echo "pg.sh: createdb needs a database name" >&2; exit 2; }
+    running || { echo "pg.sh: not running in $dir" >&2; exit 1; }
+    "$PGBIN/createdb" -h "$run" -p "$(cat "$dir/port")" -U ocppgw "$name"
+    conninfo "$name"
+    ;;
 destroy)
     if running; then as_owner "$PGBIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true; fi
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: pg.sh start|stop|url|destroy DIR" >&2; exit 2 ;;
+    echo "usage: pg.sh start|stop|url|destroy DIR | createdb DIR NAME" >&2; exit 2 ;;
 esac

@@ -25,7 +25,8 @@
 #   OCPPGW_REST_ANSWERS  $OCPPGW_TEST_TMP/rest-answers.ndjson: every REST
 #                        answer the tests receive is appended there
 #                        (support/rest.c, tests/docs_examples.sh)
-# runs every binary (cmocka output shown as it comes), then the third-party
+# runs every binary, two at a time (see the lanes below; each binary's
+# cmocka output is shown whole when it ends), then the third-party
 # OCPP client (tests/node/run.sh) and the check of every recorded REST
 # answer against docs/openapi.json with ajv (tests/node/check_rest_answers.js,
 # one test), and prints
@@ -82,13 +83,26 @@ export OCPPGW_REST_ANSWERS="$tmp/rest-answers.ndjson"
 chmod 755 "$tmp"
 : >"$OCPPGW_REST_ANSWERS"
 
-passed=0; failed=0; skipped=0; bad_bins=(); skipped_names=()
-for t in "$@"; do
+# Two lanes run the binaries side by side (OCPPGW_TEST_JOBS, default 2):
+# most of a binary's time is waiting (timeouts it provokes, chargers' pace),
+# so two at a time nearly halve the run on two cores. Each lane has its own
+# database in the one cluster (lane 1 the main one, lane 2 a second
+# database), its own temp dir (gateway configs and logs are named after the
+# gateway) and its own file of REST answers. Binaries that stop and start
+# the cluster itself (SOLO) run first, alone, on lane 1.
+SOLO=" it_durability it_event_stream it_rest_http it_store "
+JOBS=${OCPPGW_TEST_JOBS:-2}
+[[ "$JOBS" =~ ^[12]$ ]] || JOBS=2
+
+# run_one BINARY LANE_DIR CONNINFO: its output into LANE_DIR/NAME.out, its
+# counts (ok bad skipped rc) into $tmp/NAME.res
+run_one() {
+    local t=$1 dir=$2 db=$3 name out rc total ok sk bad
     name=$(basename "$t")
-    out="$tmp/$name.out"
-    echo "== $name"
-    timeout --kill-after=10 "$PER_BINARY_TIMEOUT" "$t" 2>&1 | tee "$out"
-    rc=${PIPESTATUS[0]}
+    out="$dir/$name.out"
+    OCPPGW_TEST_DB="$db" OCPPGW_TEST_TMP="$dir" OCPPGW_REST_ANSWERS="$dir/rest-answers.ndjson" \
+        timeout --kill-after=10 "$PER_BINARY_TIMEOUT" "$t" >"$out" 2>&1
+    rc=$?
     total=$(sed -n 's/^\[==========\] Running \([0-9]*\) test(s)\./\1/p' "$out" | head -1)
     ok=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$out" | head -1)
     sk=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s), listed below:/\1/p' "$out" | head -1)
@@ -96,15 +110,68 @@ for t in "$@"; do
     bad=$(( total - ok - sk ))
     # all tests passed but the binary failed (crash at exit, sanitizer report): one failure
     if [ "$rc" -ne 0 ] && [ "$bad" -le 0 ]; then bad=1; fi
-    if [ "$rc" -eq 124 ]; then
-        echo "run-integration: $name timed out after ${PER_BINARY_TIMEOUT}s" >&2
-    elif [ "$rc" -gt 128 ]; then
-        echo "run-integration: $name killed by signal $(( rc - 128 ))" >&2
+    {
+        echo "== $name"
+        cat "$out"
+        if [ "$rc" -eq 124 ]; then
+            echo "run-integration: $name timed out after ${PER_BINARY_TIMEOUT}s"
+        elif [ "$rc" -gt 128 ]; then
+            echo "run-integration: $name killed by signal $(( rc - 128 ))"
+        fi
+    } | { flock 9; cat; } 9>"$tmp/print.lock"
+    echo "$ok $bad $sk $rc" >"$tmp/$name.res"
+}
+
+# run_lane N CONNINFO: takes binaries off the shared queue until it is empty
+run_lane() {
+    local lane=$1 db=$2 dir="$tmp/lane$1" t
+    mkdir -p "$dir"; chmod 755 "$dir"
+    while :; do
+        t=$( { flock 8; head -1 "$tmp/queue"; sed -i 1d "$tmp/queue"; } 8>"$tmp/queue.lock" )
+        [ -n "$t" ] || break
+        run_one "$t" "$dir" "$db"
+    done
+}
+
+lane2_db=
+if [ "$JOBS" = 2 ]; then
+    if ! lane2_db=$(scripts/pg.sh createdb "$tmp/pg" ocppgw_lane2); then
+        lane2_db=
+        echo "run-integration: no second database; one lane" >&2
     fi
+fi
+
+: >"$tmp/queue"
+# the longest first, so that the lanes end together
+LONG=" it_load it_rest_docs it_storm it_webhooks it_commands it_receipts "
+for t in "$@"; do
+    case "$LONG" in *" $(basename "$t") "*) case "$SOLO" in *" $(basename "$t") "*) ;; *) echo "$t" >>"$tmp/queue" ;; esac ;; esac
+done
+for t in "$@"; do
+    case "$LONG" in *" $(basename "$t") "*) continue ;; esac
+    case "$SOLO" in
+    *" $(basename "$t") "*) mkdir -p "$tmp/lane1"; chmod 755 "$tmp/lane1"; run_one "$t" "$tmp/lane1" "$conninfo" ;;
+    *) echo "$t" >>"$tmp/queue" ;;
+    esac
+done
+run_lane 1 "$conninfo" &
+lane1=$!
+if [ -n "$lane2_db" ]; then
+    run_lane 2 "$lane2_db" &
+    lane2=$!
+    wait "$lane2"
+fi
+wait "$lane1"
+cat "$tmp"/lane*/rest-answers.ndjson >>"$OCPPGW_REST_ANSWERS" 2>/dev/null
+
+passed=0; failed=0; skipped=0; bad_bins=(); skipped_names=()
+for t in "$@"; do
+    name=$(basename "$t")
+    read -r ok bad sk rc <"$tmp/$name.res" 2>/dev/null || { ok=0; bad=1; sk=0; rc=1; }
     passed=$(( passed + ok )); failed=$(( failed + bad )); skipped=$(( skipped + sk ))
     while read -r test_name; do
         [ -n "$test_name" ] && skipped_names+=("$name: $test_name")
-    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$out" | sort -u)
+    done < <(sed -n 's/^\[  SKIPPED \] \([^ ]*\)$/\1/p' "$tmp"/lane*/"$name.out" | sort -u)
     if [ "$rc" -ne 0 ] || [ "$bad" -gt 0 ]; then
         bad_bins+=("$name")
     fi
@@ -143,6 +210,7 @@ if [ ${#bad_bins[@]} -gt 0 ]; then
     logs="$BUILD/it-logs"
     rm -rf "$logs"; mkdir -p "$logs"
     cp "$tmp"/*.log "$tmp"/*.out "$tmp"/*.conf "$tmp"/*.ndjson "$logs"/ 2>/dev/null || true
+    for d in "$tmp"/lane*; do [ -d "$d" ] && mkdir -p "$logs/${d##*/}" && cp "$d"/*.log "$d"/*.out "$d"/*.conf "$d"/*.ndjson "$logs/${d##*/}"/ 2>/dev/null; done
     echo "failed: ${bad_bins[*]} (gateway logs and the REST answers copied to $logs/)"
 fi
 echo "elapsed: ${elapsed}s"

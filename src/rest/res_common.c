@@ -28,6 +28,11 @@ static size_t src_list(void *ctx, const char *name, const char **out, size_t max
     return rest_query_list(ctx, name, out, max);
 }
 
+struct rest_query_source res_query_source(struct rest_request *r)
+{
+    return (struct rest_query_source){ src_get, src_list, r };
+}
+
 bool res_unknown_params(struct rest_request *r)
 {
     const char *name = rest_query_unread(r);

@@ -53,6 +53,8 @@ const struct rest_route rest_routes[] = {
     { REST_GET,    "/v1/sessions/{id}/meter-values",    res_session_meter_values,    "sessions:read",  0 },
     { REST_GET,    "/v1/sessions/{id}/receipt",         res_session_receipt,         "sessions:read",  0 },
     { REST_POST,   "/v1/sessions/{id}/stop",            res_session_stop,            "commands:write", 0 },
+    { REST_GET,    "/v1/reports/energy",                res_report_energy,           "reports:read",   0 },
+    { REST_GET,    "/v1/reports/utilization",           res_report_utilization,      "reports:read",   0 },
     { REST_GET,    "/v1/tokens",                        res_tokens_list,             "tokens:read",    0 },
     { REST_POST,   "/v1/tokens",                        res_token_create,            "tokens:write",   REST_JSON_BODY },
     { REST_GET,    "/v1/tokens/{idTag}",                res_token_get,               "tokens:read",    0 },

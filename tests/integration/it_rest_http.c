@@ -669,7 +669,7 @@ static const char *sample_value(const cJSON *schema, const char *name)
     if (type && strcmp(type, "boolean") == 0)
         return "true";
     if (fmt && strcmp(fmt, "date-time") == 0)
-        return "2025-01-01T00:00:00Z";
+        return strcmp(name, "to") == 0 ? "2025-02-01T00:00:00Z" : "2025-01-01T00:00:00Z";
     /* within maxLength (a country code: "ir") */
     static char text[] = "irh-doc";
     const cJSON *max = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
@@ -679,10 +679,22 @@ static const char *sample_value(const cJSON *schema, const char *name)
     return text;
 }
 
+/* A parameter of an operation, its $ref to components/parameters followed. */
+static const cJSON *doc_parameter(const cJSON *p)
+{
+    const char *ref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "$ref"));
+    if (!ref)
+        return p;
+    return cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(api_openapi(), "components"), "parameters"),
+        ref + strlen("#/components/parameters/"));
+}
+
 /*
  * Every query parameter docs/openapi.json documents for a GET is accepted
- * by the gateway (each enum value, a value of each other type): the
- * document promises nothing the API refuses with 400.
+ * by the gateway (each enum value, a value of each other type), beside the
+ * operation's required ones: the document promises nothing the API
+ * refuses with 400.
  */
 static void test_documented_query_parameters_accepted(void **state)
 {
@@ -724,19 +736,25 @@ static void test_documented_query_parameters_accepted(void **state)
         }
         const cJSON *p;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(op, "parameters")) {
-            const cJSON *d = p;
-            const char *ref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "$ref"));
-            if (ref) {
-                char key[128];
-                snprintf(key, sizeof key, "%s", ref + strlen("#/components/parameters/"));
-                d = cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(api_openapi(), "components"),
-                                                     "parameters"), key);
-            }
+            const cJSON *d = doc_parameter(p);
             const char *in = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "in"));
             const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "name"));
             if (!in || !name || strcmp(in, "query") != 0)
                 continue;
+            /* the required parameters but this one, with a sample value each (a report's from and to) */
+            char required[256] = "";
+            const cJSON *q;
+            cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(op, "parameters")) {
+                const cJSON *qd = doc_parameter(q);
+                const char *qname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(qd, "name"));
+                const char *qin = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(qd, "in"));
+                if (!qname || !qin || strcmp(qin, "query") != 0 || strcmp(qname, name) == 0 ||
+                    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(qd, "required")))
+                    continue;
+                const char *qv = sample_value(cJSON_GetObjectItemCaseSensitive(qd, "schema"), qname);
+                snprintf(required + strlen(required), sizeof required - strlen(required), "%s=%s&", qname,
+                         qv ? qv : "");
+            }
             const cJSON *schema = cJSON_GetObjectItemCaseSensitive(d, "schema");
             const char *sref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(schema, "$ref"));
             if (sref)
@@ -759,7 +777,7 @@ static void test_documented_query_parameters_accepted(void **state)
             const cJSON *v;
             cJSON_ArrayForEach(v, values) {
                 char *esc = api_escape(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "");
-                char *url = it_strf("%s?%s=%s", base, name, esc);
+                char *url = it_strf("%s?%s%s=%s", base, required, name, esc);
                 struct api_resp *r = api_get(PORT, admin, url);
                 tried++;
                 /* a parameter is refused with 400 (or 422); a command route may answer 409
