@@ -374,6 +374,81 @@ static void test_carbon_intensity_endpoints(void **state)
                        " AND result = 'ok'") >= 1);
 }
 
+/* Row i of a REST report is these figures; co2 < 0: co2Grams null. */
+static void check_row(const cJSON *data, int i, const char *site, const char *charger, const char *period,
+                      int sessions, int wh, int charging, int idle, int co2)
+{
+    const cJSON *row = cJSON_GetArrayItem(data, i);
+    assert_non_null(row);
+    if (site)
+        api_check_str(row, "siteId", site);
+    if (charger)
+        api_check_str(row, "chargerId", charger);
+    if (period)
+        api_check_str(row, "period", period);
+    api_check_int(row, "sessions", sessions);
+    api_check_int(row, "energyWh", wh);
+    api_check_int(row, "chargingSeconds", charging);
+    api_check_int(row, "idleSeconds", idle);
+    if (co2 < 0)
+        api_check_null(row, "co2Grams");
+    else
+        api_check_int(row, "co2Grams", co2);
+}
+
+/*
+ * Through GET /v1/reports/energy (the lead's handler on ocppgw_report_energy),
+ * after the tests above (ire-cp3 now stands on ire-ber, 400 g/kWh, the series
+ * 300 g/kWh for 2026-01-31 23:30Z-00:00Z only). A key limited to ire-cp1 sees
+ * only its part, by charger and month over the quarter: January 1000 Wh,
+ * 3600 s, 400 g, its session and 71 EUR gross; February 1000 Wh, 2700 s,
+ * idle 900 s, 600 x 400 + 400 x 300 = 360 g; March nothing (0 g: its site
+ * has an intensity). The admin, by site and month with siteId=ire-ber: the
+ * three chargers there now; February adds ire-cp3's two sessions (3000 +
+ * 1000 Wh, 7200 s, 4000 x 400 = 1600 g): 2 sessions, 5000 Wh, 9900 s, idle
+ * 900 s, 1960 g; March is ire-cp2's 3500 Wh, 10800 s, 1400 g, 77 CHF.
+ */
+static void test_rest_report(void **state)
+{
+    (void)state;
+    char *key = api_key_create_limited("ire-cp1-only", "reports:read", "ire-cp1");
+    api_key_wait_known(PORT, key);
+    struct api_resp *r = api_get(PORT, key, "/v1/reports/energy?from=2026-01-01T00:00:00%2B01:00"
+                                             "&to=2026-04-01T00:00:00%2B02:00&groupBy=charger,month");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(api_expect(r, 200), "data");
+    assert_int_equal(cJSON_GetArraySize(data), 3);
+    check_row(data, 0, "ire-ber", "ire-cp1", "2026-01", 1, 1000, 3600, 0, 400);
+    check_row(data, 1, "ire-ber", "ire-cp1", "2026-02", 0, 1000, 2700, 900, 360);
+    check_row(data, 2, "ire-ber", "ire-cp1", "2026-03", 0, 0, 0, 0, 0);
+    const cJSON *rev = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, 0), "revenue"), 0);
+    api_check_str(rev, "currency", "EUR");
+    api_check_int(rev, "net", 60);
+    api_check_int(rev, "vat", 11);
+    api_check_int(rev, "gross", 71);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, 1), "revenue")), 0);
+    api_free(r);
+    /* the same key asking for the whole site still sees only its charger */
+    r = api_get(PORT, key, "/v1/reports/energy?from=2026-01-01T00:00:00%2B01:00&to=2026-04-01T00:00:00%2B02:00"
+                           "&groupBy=site&siteId=ire-ber");
+    data = cJSON_GetObjectItemCaseSensitive(api_expect(r, 200), "data");
+    assert_int_equal(cJSON_GetArraySize(data), 1);
+    check_row(data, 0, "ire-ber", NULL, NULL, 1, 2000, 6300, 900, 760);
+    api_free(r);
+    free(key);
+
+    r = api_get(PORT, admin, "/v1/reports/energy?from=2026-01-01T00:00:00%2B01:00&to=2026-04-01T00:00:00%2B02:00"
+                             "&groupBy=site,month&siteId=ire-ber");
+    data = cJSON_GetObjectItemCaseSensitive(api_expect(r, 200), "data");
+    assert_int_equal(cJSON_GetArraySize(data), 3);
+    check_row(data, 0, "ire-ber", NULL, "2026-01", 1, 1000, 3600, 0, 400);
+    check_row(data, 1, "ire-ber", NULL, "2026-02", 2, 5000, 9900, 900, 1960);
+    check_row(data, 2, "ire-ber", NULL, "2026-03", 1, 3500, 10800, 0, 1400);
+    rev = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, 2), "revenue"), 0);
+    api_check_str(rev, "currency", "CHF");
+    api_check_int(rev, "gross", 77);
+    api_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +456,7 @@ int main(void)
                                         it_test_teardown),
         cmocka_unit_test_setup_teardown(test_late_uploads_and_moves, it_test_setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_carbon_intensity_endpoints, it_test_setup, it_test_teardown),
+        cmocka_unit_test_setup_teardown(test_rest_report, it_test_setup, it_test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }
