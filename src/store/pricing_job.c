@@ -19,6 +19,10 @@
  * the event carries the cost. Never on the event loop: plain blocking
  * libpq on this thread only.
  *
+ * After each round the same thread, on the same connection, runs a round
+ * of the energy report's rollups (store_energy_round, energy_job.c), so a
+ * session priced here is rolled up in the same turn.
+ *
  * A session that cannot be priced (a tariff pricing refuses, amounts beyond
  * int64) becomes final with no cost, and a line says why; a database error
  * rolls the batch back and the next round tries again.
