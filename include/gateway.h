@@ -66,6 +66,7 @@ struct gateway {
     struct store *rest_store;       /* REST's own connection (src/rest); NULL once stopped */
     struct csr_signer *signer;      /* SignCertificate's CA thread; NULL without security.ca_cert */
     struct store_pricing *pricing;  /* the pricing job's thread (src/store/pricing_job.c) */
+    struct store_utilization *utilization;  /* the utilization rollups' thread (src/store/utilization_job.c) */
     struct webhooks *webhooks;      /* the webhook delivery thread (src/webhook); NULL once stopped */
     struct hmap *ws_by_conn;        /* conn id -> struct lws * */
     struct ocpp_transport transport;

@@ -204,4 +204,15 @@ struct store_pricing;
 struct store_pricing *store_pricing_start(const char *conninfo, const char *receipt_prefix, int idle_power_w);
 void store_pricing_stop(struct store_pricing *p);
 
+/*
+ * The utilization job (src/store/utilization_job.c): a thread with its own
+ * connection to conninfo (copied) that keeps the utilization rollups of
+ * sql/024 in step (ocppgw_util_drain about once a second). NULL if the
+ * thread cannot start. Stop joins it (a round in progress finishes
+ * first). NULL is a no-op.
+ */
+struct store_utilization;
+struct store_utilization *store_utilization_start(const char *conninfo);
+void store_utilization_stop(struct store_utilization *u);
+
 #endif

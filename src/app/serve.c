@@ -343,6 +343,9 @@ int app_serve(const struct config *cfg)
                                     cfg->tariffs_idle_power_w);
     if (!g.pricing)
         goto out;
+    g.utilization = store_utilization_start(cfg->db_url);   /* utilization rollups, off the loop */
+    if (!g.utilization)
+        goto out;
 
     gw_server_run(&g, (size_t)n, (size_t)nkeys);
     rc = 0;
@@ -353,6 +356,8 @@ out:;
     g.signer = NULL;
     store_pricing_stop(g.pricing);      /* the batch in progress commits or rolls back */
     g.pricing = NULL;
+    store_utilization_stop(g.utilization);  /* the round in progress commits or rolls back */
+    g.utilization = NULL;
     wh_stop(g.webhooks);                /* transfers in flight are abandoned: their leases run out */
     g.webhooks = NULL;
     store_stop(g.store);                /* writes what is queued (disconnects), then the node's stop; joins */
