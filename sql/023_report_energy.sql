@@ -394,15 +394,19 @@ CREATE TRIGGER meter_values_energy AFTER INSERT ON meter_values
     EXECUTE FUNCTION ocppgw_energy_queue_meter();
 
 -- A status that may end charging, stored after the session it ends was
--- completed (written behind, or sent late with its own timestamp).
+-- completed (written behind, or sent late with its own timestamp). Only the
+-- charger's 20 newest sessions are looked at (an index scan of 20 rows per
+-- such status, whatever the charger's history: most of these statuses, an
+-- Available after a stop, fall in no session at all).
 CREATE FUNCTION ocppgw_energy_queue_status() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO energy_queue (session_id)
     SELECT DISTINCT x.id FROM new_rows n
       CROSS JOIN LATERAL (
-          SELECT s.id FROM sessions s
-           WHERE s.charger_id = n.charger_id AND s.connector_id = n.connector_id AND s.status = 'completed'
+          SELECT s.id FROM (SELECT * FROM sessions r WHERE r.charger_id = n.charger_id
+                             ORDER BY r.id DESC LIMIT 20) s
+           WHERE s.connector_id = n.connector_id AND s.status = 'completed'
              AND s.start_time <= coalesce(n.status_at, n.received_at)
              AND coalesce(s.end_time, s.start_time) >= coalesce(n.status_at, n.received_at)
            ORDER BY s.id DESC LIMIT 1) x

@@ -449,6 +449,32 @@ static void test_rest_report(void **state)
     api_free(r);
 }
 
+/*
+ * A late StatusNotification: ire-cp5 (ire-utc) 2026-02-20 10:00Z-11:00Z,
+ * register 600 at 10:30Z, stop 1000: nothing said charging ended, so
+ * 3600 s charging. Then SuspendedEV timestamped 10:40Z arrives (after the
+ * stop, and after the first register sample above meterStart): charging
+ * 10:00Z-10:40Z = 2400 s, idle 10:40Z-11:00Z = 1200 s, as if it had come
+ * in time. (ire-utc has a series since the test above, for May only: 0 g,
+ * not null.)
+ */
+static void test_late_status(void **state)
+{
+    (void)state;
+    db_add_charger("ire-cp5", NULL, 0);
+    db_exec("UPDATE chargers SET site_id = 'ire-utc' WHERE id = 'ire-cp5'");
+    struct sim_charger *c = it_connect_booted(W.sim, "ire-cp5", NULL);
+    int32_t tx = it_start_accepted(c, 1, "ire-tag", 0, "2026-02-20T10:00:00Z");
+    energy_sample(c, tx, "2026-02-20T10:30:00Z", 600);
+    cost_stop(c, tx, 1000, "2026-02-20T11:00:00Z");
+    check_report("2026-02-20T00:00:00Z", "2026-02-21T00:00:00Z", "{ire-cp5}", "false", "false", "",
+                 "-|-|-|1|1000|3600|0|[]|0");
+    status(c, "SuspendedEV", "2026-02-20T10:40:00Z");
+    check_report("2026-02-20T00:00:00Z", "2026-02-21T00:00:00Z", "{ire-cp5}", "false", "false", "",
+                 "-|-|-|1|1000|2400|1200|[]|0");
+    sim_disconnect(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_uploads_and_moves, it_test_setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_carbon_intensity_endpoints, it_test_setup, it_test_teardown),
         cmocka_unit_test_setup_teardown(test_rest_report, it_test_setup, it_test_teardown),
+        cmocka_unit_test_setup_teardown(test_late_status, it_test_setup, it_test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, api_group_teardown);
 }
