@@ -189,6 +189,38 @@ void pricing_result_free(struct pricing_result *r);
 /* When charging ended, by the rule above (the effective stop if nothing says earlier). */
 int64_t pricing_charging_ended(const struct pricing_session *s);
 
+/*
+ * The same session split into fixed UTC slots for the reports' rollups
+ * (sql/023_report_energy.sql): slot k is [slot0_ms + k x slot_ms, + slot_ms),
+ * slot0_ms the start rounded down to a multiple of slot_ms since the epoch,
+ * the last slot the one holding the stop (one slot for a zero-length
+ * session). Per slot: the energy by the register exactly as
+ * pricing_compute splits it across windows (interpolated, rounded half-up to
+ * a Wh at each slot boundary, so the slots add up to the meter's energy;
+ * with no usable sample, all of it in the start's slot), the charging time
+ * [start, charging ended) and the idle time [charging ended, stop) in
+ * milliseconds (no grace: that is a tariff's).
+ */
+struct pricing_slot {
+    int64_t energy_wh, charging_ms, idle_ms;
+};
+
+struct pricing_split {
+    int64_t slot0_ms;
+    struct pricing_slot *slots; /* owned: pricing_split_free() */
+    size_t n_slots;
+    int64_t energy_wh;          /* the session's energy: the sum of the slots' */
+    int64_t charging_ended_ms;
+};
+
+/*
+ * NULL on success (*out filled), else why not (static: no session, slot_ms
+ * not positive, more than max_slots slots); *out is then empty.
+ */
+const char *pricing_split_slots(const struct pricing_session *s, int64_t slot_ms, size_t max_slots,
+                                struct pricing_split *out);
+void pricing_split_free(struct pricing_split *sp);
+
 /* ---- for the REST and receipt code around it ---- */
 /* "energy" | "time" | "idle" | "sessionFee"; "kWh" | "min" | "session". */
 const char *pricing_component_name(enum pricing_component c);

@@ -65,6 +65,9 @@ void res_site_load_get(struct rest_request *r);
 void res_site_update(struct rest_request *r);
 void res_site_delete(struct rest_request *r);
 void res_site_chargers(struct rest_request *r);
+/* a site's carbon intensity series (res_carbon.c) */
+void res_site_carbon_get(struct rest_request *r);
+void res_site_carbon_put(struct rest_request *r);
 /* tariffs, their assignment and the effective tariff of a charger (res_tariffs.c) */
 void res_tariffs_list(struct rest_request *r);
 void res_tariff_create(struct rest_request *r);

@@ -16,6 +16,7 @@
 #define OCPPGW_SESSION_COST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct store_job;
@@ -37,6 +38,18 @@ struct session_cost {
  */
 const char *session_cost_compute(const char *input, int32_t idle_power_w, struct session_cost *out);
 void session_cost_clear(struct session_cost *c);
+
+/*
+ * The energy split of a completed session for the reports' rollups
+ * (pricing_split_slots, include/pricing.h) from input in the field layout
+ * of ocppgw_session_cost_input, the tariff's fields may be empty (sql/023's
+ * ocppgw_session_energy_input): the same samples, the same status rule, the
+ * same interpolation as the cost. NULL on success (*out filled; free with
+ * pricing_split_free), else why not (static; *out empty).
+ */
+struct pricing_split;
+const char *session_energy_compute(const char *input, int32_t idle_power_w, int64_t slot_ms, size_t max_slots,
+                                   struct pricing_split *out);
 
 /*
  * The members an estimate puts into a session document, as a JSON object

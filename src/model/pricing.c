@@ -437,6 +437,73 @@ void pricing_result_free(struct pricing_result *r)
     r->n_lines = 0;
 }
 
+/* ---------------------------------------------------------------- slots */
+
+static int64_t overlap(int64_t a, int64_t b, int64_t from, int64_t to)
+{
+    int64_t x = a > from ? a : from, y = b < to ? b : to;
+    return y > x ? y - x : 0;
+}
+
+const char *pricing_split_slots(const struct pricing_session *s, int64_t slot_ms, size_t max_slots,
+                                struct pricing_split *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s || (s->n_energy && !s->energy) || (s->n_power && !s->power))
+        return "no session";
+    if (slot_ms <= 0)
+        return "no slot length";
+    int64_t start = s->start_ms, stop = effective_stop(s);
+    int64_t slot0 = floor_div(start, slot_ms) * slot_ms;
+    int64_t last = stop > start ? floor_div(stop - 1, slot_ms) * slot_ms : slot0; /* the slot holding the stop */
+    if ((uint64_t)(last - slot0) / (uint64_t)slot_ms + 1 > max_slots)
+        return "the session is too long to split";
+    size_t n = (size_t)((last - slot0) / slot_ms) + 1;
+
+    int64_t meter_stop = s->meter_stop_wh;
+    if (s->estimate) {
+        size_t k;
+        struct pricing_sample *in = samples_inside(s->energy, s->n_energy, start - 1, stop + 1, &k);
+        meter_stop = k ? in[k - 1].value : s->meter_start_wh;
+        free(in);
+    }
+    if (meter_stop < s->meter_start_wh)
+        meter_stop = s->meter_start_wh;
+    struct reg r;
+    reg_build(&r, s, stop, meter_stop);
+    int64_t ended = pricing_charging_ended(s);
+
+    out->slots = xcalloc(n, sizeof *out->slots);
+    for (size_t k = 0; k < n; k++) {
+        int64_t a = slot0 + (int64_t)k * slot_ms, b = a + slot_ms;
+        struct pricing_slot *sl = &out->slots[k];
+        if (r.n > 2) {
+            int64_t x = a > start ? a : start, y = b < stop ? b : stop;
+            if (y > x)
+                sl->energy_wh = reg_at(&r, y) - reg_at(&r, x);
+        }
+        sl->charging_ms = overlap(a, b, start, ended);
+        sl->idle_ms = overlap(a, b, ended, stop);
+    }
+    if (r.n <= 2)
+        out->slots[0].energy_wh = meter_stop - s->meter_start_wh;
+    free(r.pt);
+    out->slot0_ms = slot0;
+    out->n_slots = n;
+    out->energy_wh = meter_stop - s->meter_start_wh;
+    out->charging_ended_ms = ended;
+    return NULL;
+}
+
+void pricing_split_free(struct pricing_split *sp)
+{
+    if (!sp)
+        return;
+    free(sp->slots);
+    sp->slots = NULL;
+    sp->n_slots = 0;
+}
+
 /* ---------------------------------------------------------------- names and numbers */
 
 const char *pricing_component_name(enum pricing_component c)

@@ -223,6 +223,44 @@ out:
     return why;
 }
 
+const char *session_energy_compute(const char *input, int32_t idle_power_w, int64_t slot_ms, size_t max_slots,
+                                   struct pricing_split *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!input)
+        return "it is not a completed session";
+    struct field f[INPUT_FIELDS];
+    const char *q = input;
+    for (int i = 0; i < INPUT_FIELDS; i++) {
+        const char *bar = strchr(q, '|');
+        if (!bar && i < INPUT_FIELDS - 1)
+            return "its input is malformed";
+        f[i] = (struct field){ q, bar ? (size_t)(bar - q) : strlen(q) };
+        q = bar ? bar + 1 : q + f[i].n;
+    }
+    int64_t start, stop, m0, m1, est, ended;
+    if (!field_int(&f[F_START], false, 0, &start) || !field_int(&f[F_STOP], false, 0, &stop) ||
+        !field_int(&f[F_METER_START], false, 0, &m0) || !field_int(&f[F_METER_STOP], false, 0, &m1) ||
+        !field_int(&f[F_ESTIMATE], false, 0, &est) ||
+        !field_int(&f[F_STATUS_ENDED], true, PRICING_NONE, &ended))
+        return "its input is malformed";
+    struct pricing_sample *energy = NULL, *power = NULL;
+    long n_energy = parse_samples(&f[F_ENERGY], &energy);
+    long n_power = parse_samples(&f[F_POWER], &power);
+    const char *why = "its input is malformed";
+    if (n_energy >= 0 && n_power >= 0) {
+        struct pricing_session s = {
+            .start_ms = start, .stop_ms = stop, .estimate = est != 0, .meter_start_wh = m0, .meter_stop_wh = m1,
+            .energy = energy, .n_energy = (size_t)n_energy, .power = power, .n_power = (size_t)n_power,
+            .status_ended_ms = ended, .idle_power_w = idle_power_w,
+        };
+        why = pricing_split_slots(&s, slot_ms, max_slots, out);
+    }
+    free(energy);
+    free(power);
+    return why;
+}
+
 void session_cost_clear(struct session_cost *c)
 {
     free(c->breakdown);

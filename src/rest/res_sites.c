@@ -4,6 +4,8 @@
  * name, the IANA zone its local times are shown in (a zone of the system tz
  * database, default UTC), a postal address (an object of four columns; the
  * country an assigned ISO 3166-1 alpha-2 code), a position, and the
+ * constant carbon intensity of its grid (co2GramsPerKwh, for the energy
+ * report; its hourly series is res_carbon.c's), the
  * configuration of load management (load-management.md: maxCurrent,
  * maxPower, loadBalancing stored in columns of their own so that a PATCH
  * merges it member by member; effectiveMaxCurrent read-only); every answer
@@ -58,6 +60,7 @@ static const struct rest_col site_cols[] = {
       "json_build_object('enabled', s.lb_enabled, 'strategy', s.lb_strategy, 'minCurrent', s.lb_min_current,"
       " 'phases', s.lb_phases, 'voltage', s.lb_voltage, 'redistribute', s.lb_redistribute)",
       REST_COL_JSON, NULL },
+    { "co2GramsPerKwh", "s.co2_grams_per_kwh", REST_COL_NUM, NULL },
     { "chargerCount", "(SELECT count(*) FROM chargers c WHERE c.site_id = s.id)", REST_COL_INT, NULL },
     { "createdAt", "s.created_at", REST_COL_TIME, NULL },
     { "updatedAt", "s.updated_at", REST_COL_TIME, NULL },
@@ -113,6 +116,9 @@ static const struct rest_field site_fields[] = {
     { "latitude", REST_FT_NUMBER, REST_FF_NULLABLE, "latitude", "$?::float8", 0, 0, -90, 90, NULL, NULL, NULL },
     { "longitude", REST_FT_NUMBER, REST_FF_NULLABLE, "longitude", "$?::float8", 0, 0, -180, 180, NULL, NULL,
       NULL },
+    /* the constant carbon intensity of the site's grid (reports.md, "Carbon"; series: res_carbon.c) */
+    { "co2GramsPerKwh", REST_FT_NUMBER, REST_FF_NULLABLE, "co2_grams_per_kwh", "$?::numeric", 0, 0, 0, 100000, NULL,
+      NULL, NULL },
     /*
      * Load management (load-management.md, "Configuration"). The rules that
      * join two fields of the merged row (minCurrent at most maxCurrent; load

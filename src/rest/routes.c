@@ -37,6 +37,8 @@ const struct rest_route rest_routes[] = {
     { REST_DELETE, "/v1/sites/{id}",                    res_site_delete,             "chargers:write", REST_SITE_ID },
     { REST_GET,    "/v1/sites/{id}/chargers",           res_site_chargers,           "chargers:read",  REST_SITE_ID },
     { REST_GET,    "/v1/sites/{id}/load",               res_site_load_get,           "chargers:read",  REST_SITE_ID },
+    { REST_GET,    "/v1/sites/{id}/carbon-intensity",   res_site_carbon_get,         "chargers:read",  REST_SITE_ID },
+    { REST_PUT,    "/v1/sites/{id}/carbon-intensity",   res_site_carbon_put,         "chargers:write", REST_SITE_ID },
     { REST_PUT,    "/v1/sites/{id}/tariff",             res_site_tariff_put,         "tariffs:write",  REST_SITE_ID | REST_JSON_BODY },
     { REST_GET,    "/v1/tariffs",                       res_tariffs_list,            "tariffs:read",   0 },
     { REST_POST,   "/v1/tariffs",                       res_tariff_create,           "tariffs:write",  REST_JSON_BODY },

@@ -19,6 +19,10 @@
  * the event carries the cost. Never on the event loop: plain blocking
  * libpq on this thread only.
  *
+ * After each round the same thread, on the same connection, runs a round
+ * of the energy report's rollups (store_energy_round, energy_job.c), so a
+ * session priced here is rolled up in the same turn.
+ *
  * A session that cannot be priced (a tariff pricing refuses, amounts beyond
  * int64) becomes final with no cost, and a line says why; a database error
  * rolls the batch back and the next round tries again.
@@ -34,6 +38,7 @@
 
 #include "session_cost.h"
 #include "store.h"
+#include "store_internal.h"
 #include "util.h"
 
 #define PRICING_JOB_BATCH 50
@@ -175,6 +180,10 @@ static void *pricing_main(void *arg)
             n = price_batch(p->db, p->receipt_prefix, p->idle_power_w);
             if (n > 0)
                 log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
+            /* then the energy rollups (energy_job.c): what was just priced is rolled up this turn */
+            int e = store_energy_round(p->db, p->idle_power_w);
+            if (e >= ENERGY_JOB_BATCH && n < PRICING_JOB_BATCH)
+                n = PRICING_JOB_BATCH; /* more may be waiting: no pause */
         }
         pthread_mutex_lock(&p->mu);
         if (n >= PRICING_JOB_BATCH || p->stopping)

@@ -368,4 +368,14 @@ struct store {
     struct batch batch;
 };
 
+/* ------------------------------------------------------------------ the energy job (energy_job.c) */
+
+#define ENERGY_JOB_BATCH 100
+/*
+ * One round of the energy report's rollups on c (the pricing thread's
+ * connection, pricing_job.c): the number of sessions rolled up, 0 when
+ * another gateway holds the round, -1 on a database error (rolled back).
+ */
+int store_energy_round(PGconn *c, int32_t idle_power_w);
+
 #endif

@@ -853,6 +853,85 @@ static void test_session_cost_estimate(void **state)
     store_job_free(job);
 }
 
+/*
+ * The reports' slots (pricing_split_slots): 15 minutes, hand-computed.
+ * 2026-11-20 10:05Z to 11:05Z (T = 10:00Z = 1795168800000), meter 0 ->
+ * 1200 Wh, one register sample 300 Wh at 10:35Z: 10 Wh/min before it,
+ * 30 Wh/min after. Slots from 10:00Z:
+ *   [10:00,10:15) 10:05-10:15 = 10 min x 10       = 100
+ *   [10:15,10:30) 15 min x 10                      = 150
+ *   [10:30,10:45) 5 min x 10 + 10 min x 30         = 350
+ *   [10:45,11:00) 15 min x 30                      = 450
+ *   [11:00,11:15) 11:00-11:05 = 5 min x 30         = 150   (sum 1200)
+ * Charging ended by status at 10:50Z: charging 10, 15, 15, 5, 0 min; idle
+ * 0, 0, 0, 10, 5 min.
+ */
+static void test_split_slots(void **state)
+{
+    (void)state;
+    const int64_t T = 1795168800000, MIN = 60000, SLOT = 15 * MIN;
+    struct pricing_sample reg[] = { { T + 35 * MIN, 300 } };
+    struct pricing_session s = { .start_ms = T + 5 * MIN, .stop_ms = T + 65 * MIN, .meter_start_wh = 0,
+                                 .meter_stop_wh = 1200, .energy = reg, .n_energy = 1,
+                                 .status_ended_ms = T + 50 * MIN, .idle_power_w = 100 };
+    struct pricing_split sp;
+    assert_null(pricing_split_slots(&s, SLOT, 1000, &sp));
+    assert_int_equal(sp.slot0_ms, T);
+    assert_int_equal(sp.n_slots, 5);
+    const int64_t wh[] = { 100, 150, 350, 450, 150 }, ch[] = { 10, 15, 15, 5, 0 }, idle[] = { 0, 0, 0, 10, 5 };
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(sp.slots[i].energy_wh, wh[i]);
+        assert_int_equal(sp.slots[i].charging_ms, ch[i] * MIN);
+        assert_int_equal(sp.slots[i].idle_ms, idle[i] * MIN);
+    }
+    assert_int_equal(sp.energy_wh, 1200);
+    assert_int_equal(sp.charging_ended_ms, T + 50 * MIN);
+    pricing_split_free(&sp);
+
+    /* the same through the energy input (sql/023's ocppgw_session_energy_input: no tariff fields) */
+    const char *in = "1795169100000|1795172700000|0|1200|0||||||1795171800000|1795170900000:300||";
+    assert_null(session_energy_compute(in, 100, SLOT, 1000, &sp));
+    assert_int_equal(sp.n_slots, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(sp.slots[i].energy_wh, wh[i]);
+    assert_int_equal(sp.slots[3].idle_ms, 10 * MIN);
+    pricing_split_free(&sp);
+    assert_non_null(session_energy_compute(NULL, 100, SLOT, 1000, &sp));
+    assert_non_null(session_energy_compute("1795169100000|x|0|1200|0||||||||", 100, SLOT, 1000, &sp));
+    assert_null(sp.slots);
+
+    /* rounding at each boundary: 0 -> 10 Wh over 00:00-00:45, 5 Wh at 00:30;
+       at 00:15 the register is 2.5 -> 3: slots 3, 2, 5 (sum 10) */
+    struct pricing_sample half[] = { { T + 30 * MIN, 5 } };
+    s = (struct pricing_session){ .start_ms = T, .stop_ms = T + 45 * MIN, .meter_stop_wh = 10, .energy = half,
+                                  .n_energy = 1, .status_ended_ms = PRICING_NONE, .idle_power_w = 100 };
+    assert_null(pricing_split_slots(&s, SLOT, 1000, &sp));
+    assert_int_equal(sp.n_slots, 3);
+    assert_int_equal(sp.slots[0].energy_wh, 3);
+    assert_int_equal(sp.slots[1].energy_wh, 2);
+    assert_int_equal(sp.slots[2].energy_wh, 5);
+    assert_int_equal(sp.slots[2].charging_ms, 15 * MIN); /* nothing ended it: charging up to the stop */
+    pricing_split_free(&sp);
+
+    /* no usable sample: all of it in the start's slot, as the pricing prices it at the start */
+    s.n_energy = 0;
+    assert_null(pricing_split_slots(&s, SLOT, 1000, &sp));
+    assert_int_equal(sp.slots[0].energy_wh, 10);
+    assert_int_equal(sp.slots[1].energy_wh, 0);
+    assert_int_equal(sp.slots[2].energy_wh, 0);
+    pricing_split_free(&sp);
+
+    /* zero length: one slot; longer than allowed: refused */
+    s.stop_ms = s.start_ms;
+    assert_null(pricing_split_slots(&s, SLOT, 1000, &sp));
+    assert_int_equal(sp.n_slots, 1);
+    assert_int_equal(sp.slots[0].energy_wh, 10);
+    pricing_split_free(&sp);
+    s.stop_ms = s.start_ms + 3 * SLOT;
+    assert_non_null(pricing_split_slots(&s, SLOT, 2, &sp));
+    assert_null(sp.slots);
+}
+
 int main(void)
 {
     unsetenv("TZ");
@@ -865,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_lines_cover_the_energy),
         cmocka_unit_test(test_session_cost_from_input),
         cmocka_unit_test(test_session_cost_estimate),
+        cmocka_unit_test(test_split_slots),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
