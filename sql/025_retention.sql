@@ -227,6 +227,21 @@ END $$;
 -- meter_values of a session still active stay, whatever their age.
 -- commands (uuid keys): the oldest ended commands by created_at (its
 -- index), next_from 0 after a full batch.
+-- How far back each raw kind is still complete: the newest cut a deletion
+-- used (any gateway's; the greatest). The utilization's rollups never
+-- recompute from raw statuses older than this (ocppgw_util_horizon, sql/024),
+-- whatever retention.status_history is.
+CREATE TABLE retention_cuts (
+    kind  text PRIMARY KEY,
+    cut   timestamptz NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION ocppgw_util_horizon() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT greatest(now() - interval '400 days',
+                    (SELECT r.cut FROM retention_cuts r WHERE r.kind = 'status_history'))
+$$;
+
 CREATE FUNCTION ocppgw_retention_delete(p_kind text, p_keep_days integer, p_from bigint, p_batch integer,
                                         OUT deleted integer, OUT next_from bigint)
 LANGUAGE plpgsql AS $$
@@ -283,6 +298,10 @@ BEGIN
           USING v_lo, v_hi, v_cut;
     END IF;
     GET DIAGNOSTICS deleted = ROW_COUNT;
+    IF deleted > 0 THEN
+        INSERT INTO retention_cuts AS r (kind, cut) VALUES (p_kind, v_cut)
+        ON CONFLICT (kind) DO UPDATE SET cut = greatest(r.cut, EXCLUDED.cut);
+    END IF;
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE id >= $1 AND id < $2 AND %I >= $3)', p_kind, v_col)
        INTO v_recent USING v_lo, v_hi, v_cut;
     IF NOT v_recent THEN

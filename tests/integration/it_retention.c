@@ -134,6 +134,8 @@ static void check_what_stays(void)
                             " AND received_at > now() - interval '1 hour'"), 5);
     assert_int_equal(left("meter_messages"), 2);
     assert_int_equal(left("status_history"), 2);
+    /* the utilization's rollups never recompute from before the cut (a day, not 400) */
+    assert_int_equal(db_int("SELECT (ocppgw_util_horizon() > now() - interval '2 days')::int"), 1);
     assert_int_equal(left("charger_events"), 2);
     assert_int_equal(left("security_events"), 1);
     assert_int_equal(left("data_transfers"), 1);
