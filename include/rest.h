@@ -345,6 +345,15 @@ enum rest_stream_put rest_stream_send(struct rest_request *r, const char *data, 
 size_t rest_stream_queued(const struct rest_request *r);
 /* True while the stream takes bytes (not cut, not ended, client there). */
 bool rest_stream_live(const struct rest_request *r);
+/*
+ * For a stream whose end must not look complete (an export): a client that
+ * reads nothing for stall_ms while its queue is full is cut (instead of
+ * REST_STREAM_STALL_MS), and at shutdown the stream is cut rather than
+ * ended, so its client sees an incomplete body.
+ */
+void rest_stream_set_export(struct rest_request *r, int64_t stall_ms);
+/* Cuts the stream now (logged with why): the connection closes without its last chunk. */
+void rest_stream_abort(struct rest_request *r, const char *why);
 /* Ends the body after what is queued; the connection then closes. */
 void rest_stream_end(struct rest_request *r);
 /* Open streams (for /metrics and tests). */

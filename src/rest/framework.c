@@ -46,6 +46,7 @@ void rest_shutdown(void)
         return;
     rest_requests_free();           /* drops their key references first, and ends the streams */
     res_event_stream_shutdown();
+    res_export_shutdown();          /* after the requests: their streams released their exports */
     rest_jobs_free();
     rest_dispatch_free();
     rest_auth_free();
