@@ -39,6 +39,7 @@ struct res_export {
     void *job;                              /* rest_io's export; NULL once released */
     enum rest_export_format f;
     bool streaming;                         /* headers out: the stream's gone hook frees this */
+    struct rest_request *r;                 /* once streaming: valid until the gone hook */
     char *pending;                          /* a chunk the stream refused for now */
     size_t pending_len;
     char filename[80];
@@ -111,6 +112,7 @@ static void start_stream(struct rest_request *r, struct res_export *x)
     snprintf(disp, sizeof disp, "attachment; filename=\"%s.%s\"", x->filename, rest_export_extension(x->f));
     rest_add_header(r, "Content-Disposition", disp);
     x->streaming = true;
+    x->r = r;
     rest_stream_start(r, rest_export_content_type(x->f), EXPORT_STREAM_BOUND, &hooks, x);
     rest_stream_set_export(r, EXPORT_STALL_MS);
 }
@@ -119,7 +121,7 @@ static void start_stream(struct rest_request *r, struct res_export *x)
 static void pump(struct res_export *x)
 {
     const struct rest_io *io = rest_io();
-    struct rest_request *r = rest_request_lookup(x->handle);
+    struct rest_request *r = x->streaming ? x->r : rest_request_lookup(x->handle);
     if (!r) {
         if (!x->streaming)
             export_free(x);         /* left while waiting for the first rows */
