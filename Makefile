@@ -150,6 +150,7 @@ UNIT_LAYER_test_rest_router   := rest
 UNIT_LAYER_test_rest_ratelimit := rest
 UNIT_LAYER_test_rest_dispatch := rest
 UNIT_LAYER_test_rest_commands := rest
+UNIT_LAYER_test_rest_export   := rest
 UNIT_LAYER_test_fuzz_rest     := rest
 UNIT_LAYER_test_openapi       := rest
 UNIT_LAYER_test_stmt_cache    := store

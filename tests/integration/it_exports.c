@@ -676,5 +676,7 @@ int main(void)
         cmocka_unit_test(test_paused_client_bounded_and_complete),
         cmocka_unit_test(test_vanishing_client_frees_its_export),
     };
+    if (getenv("IT_ONLY"))
+        cmocka_set_test_filter(getenv("IT_ONLY"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
