@@ -40,6 +40,7 @@
 
 #include <libpq-fe.h>
 
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -174,13 +175,15 @@ static bool push(struct store_export *e, struct strbuf *b, bool wait)
 }
 
 /* The thread's last word: its state and why (logged when not DONE); then the loop is woken. */
-static void finish(struct store_export *e, enum store_export_state st, const char *why)
+static void finish(struct store_export *e, enum store_export_state st, const char *why, uint64_t rows)
 {
     struct store_exports *x = e->x;
     if (st != STORE_EXPORT_DONE)
         log_warn(NULL, "export: %s: %s", st == STORE_EXPORT_UNAVAILABLE ? "database unavailable" : "statement failed",
                  why ? why : "");
     pthread_mutex_lock(&x->mu);
+    metrics_export(st != STORE_EXPORT_DONE ? METRICS_EXPORT_FAILED
+                   : e->released ? METRICS_EXPORT_ABANDONED : METRICS_EXPORT_COMPLETED, rows);
     e->state = st;
     str_copy(e->why, sizeof e->why, why ? why : "");
     if (st != STORE_EXPORT_DONE)
@@ -248,6 +251,7 @@ static void *export_main(void *arg)
     const char **vals = NULL;
     enum store_export_state st = STORE_EXPORT_DONE;
     const char *msg = NULL;
+    uint64_t rows = 0;
 
     const char *const keys[] = { "application_name", "connect_timeout", "keepalives", "dbname", NULL };
     const char *const kv[] = { "ocppgw-export", "5", "1", x->conninfo, NULL };
@@ -302,6 +306,7 @@ static void *export_main(void *arg)
             if (hook)
                 vals[req->hook.col] = hook->out.sql.values[i];
             req->row(req->fmt, vals, &out);
+            rows++;
             if (out.len >= CHUNK)
                 go = push(e, &out, true);
         }
@@ -322,7 +327,7 @@ out:
     strbuf_free(&out);
     strbuf_free(&sql);
     PQfinish(c);
-    finish(e, st, msg);
+    finish(e, st, msg, rows);
     return NULL;
 }
 

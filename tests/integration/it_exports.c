@@ -637,6 +637,7 @@ static void test_paused_client_bounded_and_complete(void **state)
 static void test_vanishing_client_frees_its_export(void **state)
 {
     (void)state;
+    double abandoned = metrics_get(PORT, "ocppgw_rest_exports_total", "outcome=\"abandoned\"");
     for (int k = 0; k < 3; k++) {
         int fd = open_export("/v1/sessions?" OURS);
         char buf[65536];
@@ -650,6 +651,8 @@ static void test_vanishing_client_frees_its_export(void **state)
         close(fd);
     }
     db_wait_int(IT_WAIT_MS, 0, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ocppgw-export'");
+    /* each stopped early (at its next batch), not run to its end for nobody */
+    assert_true(metrics_get(PORT, "ocppgw_rest_exports_total", "outcome=\"abandoned\"") == abandoned + 3);
     struct export x = get_as(admin, "/v1/sessions?" OURS "&idTag=iex-600", "application/x-ndjson");
     assert_int_equal(x.status, 200);
     export_free(&x);
