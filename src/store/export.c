@@ -241,6 +241,15 @@ static struct store_job *run_hook(const struct store_export_req *req, PGresult *
     return job;
 }
 
+/* The one result of the query sent (NULL when the connection broke: a fatal status). */
+static PGresult *take_result(PGconn *c)
+{
+    PGresult *r = PQgetResult(c), *extra;
+    while ((extra = PQgetResult(c)))
+        PQclear(extra);
+    return r;
+}
+
 static void *export_main(void *arg)
 {
     struct store_export *e = arg;
@@ -284,8 +293,14 @@ static void *export_main(void *arg)
     char fetch[64];
     snprintf(fetch, sizeof fetch, "FETCH %d FROM " CURSOR_NAME, x->fetch_rows);
     bool first = true;
+    /* the next batch is asked for before this one is formatted: the server computes while we write */
+    if (!PQsendQuery(c, fetch)) {
+        st = STORE_EXPORT_UNAVAILABLE;
+        msg = pg_why(c, why, sizeof why);
+        goto out;
+    }
     for (;;) {
-        r = PQexec(c, fetch);
+        r = take_result(c);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             PQclear(r);
             st = PQstatus(c) == CONNECTION_OK ? STORE_EXPORT_FAILED : STORE_EXPORT_UNAVAILABLE;
@@ -293,6 +308,13 @@ static void *export_main(void *arg)
             goto out;
         }
         int n = PQntuples(r), nf = PQnfields(r);
+        bool more = n == x->fetch_rows;
+        if (more && !PQsendQuery(c, fetch)) {
+            PQclear(r);
+            st = STORE_EXPORT_UNAVAILABLE;
+            msg = pg_why(c, why, sizeof why);
+            goto out;
+        }
         if (first) {
             req->head(req->fmt, &out);
             vals = xcalloc(nf ? (size_t)nf : 1, sizeof *vals);
@@ -313,8 +335,8 @@ static void *export_main(void *arg)
         store_job_free(hook);
         PQclear(r);
         if (!go)
-            goto out;                   /* released: the client has gone */
-        if (n < x->fetch_rows)
+            goto out;                   /* released: the client has gone (PQfinish drops the FETCH in flight) */
+        if (!more)
             break;
         if (out.len && !push(e, &out, true))
             goto out;
