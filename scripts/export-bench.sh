@@ -51,8 +51,19 @@ wait_http "$port" /readyz 300 || { echo "export-bench: the gateway is not ready:
 sleep 2     # the start-up's own work (registry reloads) out of the way
 
 kib() { awk -v f="$1:" '$1 == f {print $2}' "/proc/$gwpid/status"; }
+# PostgreSQL's CPU ticks, exited backends included (the postmaster's cutime + cstime: the export's
+# connection ends with it)
+pg_all_ticks() {
+    local pm st
+    pm=$(head -1 "$tmp/pg/data/postmaster.pid")
+    st=$(cat "/proc/$pm/stat"); st=${st##*) }
+    # shellcheck disable=SC2086
+    set -- $st
+    echo $(( $(pg_ticks "$tmp/pg/data") + ${14} + ${15} ))
+}
 for run in 1 2; do
     before=$(kib VmRSS)
+    g0=$(cpu_ticks "$gwpid"); p0=$(pg_all_ticks)
     t0=$(now_ms)
     curl -sS -H "Authorization: Bearer $key" -H 'Accept: text/csv' -o "$tmp/sessions.csv" \
         "http://127.0.0.1:$port/v1/sessions" &
@@ -67,10 +78,12 @@ for run in 1 2; do
     ms=$(( $(now_ms) - t0 ))
     sleep 1
     after=$(kib VmRSS)
+    g1=$(cpu_ticks "$gwpid"); p1=$(pg_all_ticks)
     lines=$(wc -l <"$tmp/sessions.csv")
     bytes=$(stat -c %s "$tmp/sessions.csv")
     [ "$lines" -eq $(( N + 1 )) ] || echo "export-bench: $lines lines, want $(( N + 1 ))" >&2
     echo "{\"run\": $run, \"sessions\": $N, \"lines\": $lines, \"bytes\": $bytes, \"seconds\": $(ms_secs "$ms"),"\
 " \"rssBeforeKiB\": $before, \"rssPeakKiB\": $peak, \"rssAfterKiB\": $after, \"hwmKiB\": $(kib VmHWM),"\
-" \"generateSeconds\": $(ms_secs "$gen_ms")}"
+" \"gwCpuSeconds\": $(ticks_secs $(( g1 - g0 ))), \"pgCpuSeconds\": $(ticks_secs $(( p1 - p0 ))),"\
+" \"loadAvg\": \"$(load_avg)\", \"generateSeconds\": $(ms_secs "$gen_ms")}"
 done
