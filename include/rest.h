@@ -237,6 +237,18 @@ void rest_sql_owned_password(struct rest_request *r, char *sql, int nparams, con
 struct store_rows_hook;
 void rest_sql_hook(struct rest_request *r, const char *sql, bool owned, int nparams, const char *const *params,
                    const struct store_rows_hook *hook, rest_sql_done done);
+/*
+ * Exports (include/store.h, "Exports"; res_export.c uses them): an export
+ * thread for req (taken whatever happens; NULL when too many run or this
+ * process has none), its next chunk (caller frees) and where it stands,
+ * and letting go of it. Loop thread.
+ */
+struct store_export_req;
+enum store_export_state;
+bool rest_exports_available(void);
+void *rest_export_begin(struct store_export_req *req);
+char *rest_export_take(void *export, size_t *len, enum store_export_state *state, char *why, size_t cap);
+void rest_export_release(void *export);
 /* The plain password of a job whose password parameter was hashed (borrowed), or NULL. */
 const char *rest_job_password(const struct store_job *job);
 /*

@@ -145,7 +145,8 @@ extern const struct res_row *const res_session_row;
 /*
  * The export r asks for with its Accept header: REST_EXPORT_CSV
  * (text/csv), REST_EXPORT_NDJSON (application/x-ndjson), or
- * REST_EXPORT_NONE (JSON: no header, wildcards, application/json).
+ * REST_EXPORT_NONE (JSON: no header, wildcards, application/json; any
+ * method but GET).
  */
 enum rest_export_format res_export_wanted(const struct rest_request *r);
 /*
@@ -178,6 +179,8 @@ void res_export_start_opts(struct rest_request *r, enum rest_export_format f, co
 struct rest_list_req;
 void res_export_list(struct rest_request *r, enum rest_export_format f, const struct rest_list_req *req,
                      const char *scope_value, const struct store_rows_hook *hook);
+/* Moves what the export threads made into their streams (rest_on_exports, loop thread). */
+void res_exports_pump(void);
 /* Frees what exports still hold (rest_shutdown, after the requests). */
 void res_export_shutdown(void);
 

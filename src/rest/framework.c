@@ -164,3 +164,9 @@ void rest_tick(void)
         rest_requests_sweep(now);
     }
 }
+
+void rest_on_exports(void)
+{
+    if (rest_running())
+        res_exports_pump();
+}

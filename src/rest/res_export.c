@@ -9,7 +9,7 @@
  * without LIMIT) goes to an export thread (rest_io.export_begin,
  * include/store.h "Exports"), which formats the rows there with
  * include/rest_export.h and queues bounded chunks. Here, on the loop, each
- * wake-up (rest_on_exports) and each time the client has read (the
+ * wake-up (rest_on_exports -> res_exports_pump) and each time the client has read (the
  * stream's drained hook) moves chunks into the stream while it takes them
  * (rest_stream_send, bounded too); the headers go out with the first
  * chunk, so a statement that fails at once is still a JSON error. A
@@ -23,10 +23,11 @@
 
 #include <cJSON.h>
 
-#include "framework.h"
+#include "rest.h"
 #include "rest_export.h"
 #include "rest_query.h"
 #include "rest_res.h"
+#include "store_export.h"
 #include "store_job.h"
 #include "util.h"
 
@@ -51,6 +52,9 @@ static struct {
 
 enum rest_export_format res_export_wanted(const struct rest_request *r)
 {
+    /* a HEAD gets the JSON page's headers: a stream would write a body */
+    if (rest_method(r) != REST_GET)
+        return REST_EXPORT_NONE;
     return rest_export_accept(rest_header(r, "accept"));
 }
 
@@ -77,9 +81,7 @@ static void release(struct res_export *x)
 {
     if (!x->job)
         return;
-    const struct rest_io *io = rest_io();
-    if (io->export_release)
-        io->export_release(io->ctx, x->job);
+    rest_export_release(x->job);
     x->job = NULL;
 }
 
@@ -120,7 +122,6 @@ static void start_stream(struct rest_request *r, struct res_export *x)
 /* Moves what the export thread made into the stream while it takes it; handles the end. */
 static void pump(struct res_export *x)
 {
-    const struct rest_io *io = rest_io();
     struct rest_request *r = x->streaming ? x->r : rest_request_lookup(x->handle);
     if (!r) {
         if (!x->streaming)
@@ -144,7 +145,7 @@ static void pump(struct res_export *x)
         enum store_export_state st;
         char why[256];
         size_t len;
-        char *c = io->export_take(io->ctx, x->job, &len, &st, why, sizeof why);
+        char *c = rest_export_take(x->job, &len, &st, why, sizeof why);
         if (c) {
             x->pending = c;
             x->pending_len = len;
@@ -182,7 +183,7 @@ static void pump(struct res_export *x)
     }
 }
 
-void rest_on_exports(void)
+void res_exports_pump(void)
 {
     for (struct res_export *x = X.head.next, *next; x != &X.head; x = next) {
         next = x->next;
@@ -210,8 +211,7 @@ void res_export_start_opts(struct rest_request *r, enum rest_export_format f, co
                            size_t ncols, const char *sql, int nparams, const char *const *params,
                            const struct res_export_opts *opts)
 {
-    const struct rest_io *io = rest_io();
-    if (!io->export_begin) {
+    if (!rest_exports_available()) {
         rest_reply_error(r, REST_ERR_UNAVAILABLE, "exports are not available in this process", NULL);
         return;
     }
@@ -228,7 +228,7 @@ void res_export_start_opts(struct rest_request *r, enum rest_export_format f, co
         req.params[i] = params[i] ? xstrdup(params[i]) : NULL;
     if (opts && opts->hook)
         req.hook = *opts->hook;
-    void *job = io->export_begin(io->ctx, &req);
+    void *job = rest_export_begin(&req);
     if (!job) {
         rest_add_header(r, "Retry-After", "5");
         rest_reply_error(r, REST_ERR_UNAVAILABLE, "too many exports are running; try again shortly", NULL);
