@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cost.h"
 #include "db.h"
 #include "fixture.h"
 #include "gw.h"
@@ -534,6 +535,52 @@ static void test_bad_parameter_is_the_json_error(void **state)
     export_free(&x);
 }
 
+/*
+ * An active session with a tariff: its cost so far is priced on the export
+ * thread (the rows hook of the page, session_cost_estimate_rows) and shown
+ * as the JSON shows it (costFinal false).
+ */
+static void test_active_session_estimate(void **state)
+{
+    (void)state;
+    cost_make_tariff(PORT, admin, "{\"id\":\"iex-tariff\",\"currency\":\"EUR\",\"vatPercent\":19,"
+                     "\"validFrom\":\"2020-01-01T00:00:00Z\",\"elements\":[{\"energy\":30,\"sessionFee\":50}]}");
+    db_add_charger("iex-d", NULL, 0);
+    db_exec("UPDATE chargers SET tariff_id = 'iex-tariff' WHERE id = 'iex-d'");
+    char *id = db_str("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status,"
+                      " start_time, meter_start) VALUES (74999999, 'iex-d', 1, 'iex-active', 'Accepted',"
+                      " now() - interval '10 minutes', 0) RETURNING id");
+    char path[64];
+    snprintf(path, sizeof path, "/v1/sessions/%s", id);
+    struct api_resp *r = api_get(PORT, admin, path);
+    const cJSON *want = api_expect(r, 200);
+    api_check_bool(want, "costFinal", false);
+    assert_non_null(cJSON_GetObjectItem(want, "cost"));
+    assert_false(cJSON_IsNull(cJSON_GetObjectItem(want, "cost")));
+    struct export x = get_as(admin, "/v1/sessions?chargerIds=iex-d", "application/x-ndjson");
+    assert_int_equal(x.status, 200);
+    cJSON *got = cJSON_Parse(strbuf_str(&x.body));
+    assert_non_null(got);
+    const char *same[] = { "id", "cost", "net", "vat", "currency", "costBreakdown", "costFinal", "tariffId" };
+    for (size_t i = 0; i < API_COUNT(same); i++)
+        if (!cJSON_Compare(cJSON_GetObjectItem(got, same[i]), cJSON_GetObjectItem(want, same[i]), true))
+            fail_msg("%s: %s in the export, %s in GET", same[i],
+                     cJSON_PrintUnformatted(cJSON_GetObjectItem(got, same[i])),
+                     cJSON_PrintUnformatted(cJSON_GetObjectItem(want, same[i])));
+    cJSON_Delete(got);
+    export_free(&x);
+    /* the CSV too: the estimate's cost in its column, costFinal false */
+    x = get_as(admin, "/v1/sessions?chargerIds=iex-d", "text/csv");
+    struct csv t = csv_parse(x.body.buf, x.body.len);
+    assert_int_equal(t.n, 2);
+    expect_cell(t.rows[1][csv_col(&t, "cost")], cJSON_GetObjectItem(want, "cost"), "cost", 1);
+    assert_string_equal(t.rows[1][csv_col(&t, "costFinal")], "false");
+    csv_free(&t);
+    export_free(&x);
+    api_free(r);
+    free(id);
+}
+
 /* ---------------------------------------------------------------- slow and vanishing clients */
 
 static int64_t rss_kib(const char *field)
@@ -676,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_filters_apply),
         cmocka_unit_test(test_nested_and_array_fields),
         cmocka_unit_test(test_bad_parameter_is_the_json_error),
+        cmocka_unit_test(test_active_session_estimate),
         cmocka_unit_test(test_paused_client_bounded_and_complete),
         cmocka_unit_test(test_vanishing_client_frees_its_export),
     };
