@@ -81,14 +81,14 @@ EXT_glue        := libwebsockets libuv libssl libsystemd
 EXT_app         :=
 # the headers of include/ each layer owns (a folder's private headers are its own)
 HDRS_util       := util.h hmap.h secret.h strbuf.h csr.h netaddr.h tz.h iso3166.h
-HDRS_model      := ocpp_msg.h store_job.h event_types.h pricing.h session_cost.h load_config.h
+HDRS_model      := ocpp_msg.h store_job.h store_export.h event_types.h pricing.h session_cost.h load_config.h
 HDRS_metrics    := metrics.h
 HDRS_embedded   := embedded.h
 HDRS_config     := config.h
 HDRS_core       := core.h load_alloc.h
 HDRS_ocpp       := ocpp.h
 HDRS_store      := store.h
-HDRS_rest       := rest.h rest_body.h rest_cursor.h rest_live.h rest_query.h rest_res.h rest_transport.h
+HDRS_rest       := rest.h rest_body.h rest_export.h rest_cursor.h rest_live.h rest_query.h rest_res.h rest_transport.h
 HDRS_webhook    := webhook.h
 HDRS_glue       := gateway.h
 # link order: every archive before the ones it uses
@@ -150,6 +150,7 @@ UNIT_LAYER_test_rest_router   := rest
 UNIT_LAYER_test_rest_ratelimit := rest
 UNIT_LAYER_test_rest_dispatch := rest
 UNIT_LAYER_test_rest_commands := rest
+UNIT_LAYER_test_rest_export   := rest
 UNIT_LAYER_test_fuzz_rest     := rest
 UNIT_LAYER_test_openapi       := rest
 UNIT_LAYER_test_stmt_cache    := store

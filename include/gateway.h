@@ -24,6 +24,7 @@ struct hmap;
 struct gw_server;
 struct csr_signer;
 struct webhooks;
+struct store_exports;
 
 /* A queued outgoing websocket message (LWS_PRE headroom before data). */
 struct ws_frame {
@@ -69,6 +70,7 @@ struct gateway {
     struct store_utilization *utilization;  /* the utilization rollups' thread (src/store/utilization_job.c) */
     struct store_retention *retention; /* the retention job's thread (src/store/retention_job.c) */
     struct webhooks *webhooks;      /* the webhook delivery thread (src/webhook); NULL once stopped */
+    struct store_exports *exports;  /* CSV / NDJSON export threads (src/store/export.c); NULL once stopped */
     struct hmap *ws_by_conn;        /* conn id -> struct lws * */
     struct ocpp_transport transport;
     struct gw_server *server;       /* the glue's own state (server_lws.c) */

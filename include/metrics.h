@@ -128,4 +128,13 @@ struct metrics_gauges {
 /* Renders everything; returns malloc'd text, caller frees. */
 char *metrics_render(const struct metrics_gauges *g);
 
+/* How an export (src/store/export.c) ended, and the rows it wrote. */
+enum metrics_export_outcome {
+    METRICS_EXPORT_COMPLETED,       /* every row went to the loop */
+    METRICS_EXPORT_ABANDONED,       /* the client left (or shutdown) before the end: stopped early */
+    METRICS_EXPORT_FAILED,          /* the database refused or went away */
+    METRICS_EXPORT_OUTCOME_COUNT
+};
+void metrics_export(enum metrics_export_outcome o, uint64_t rows);
+
 #endif

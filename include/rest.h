@@ -237,6 +237,18 @@ void rest_sql_owned_password(struct rest_request *r, char *sql, int nparams, con
 struct store_rows_hook;
 void rest_sql_hook(struct rest_request *r, const char *sql, bool owned, int nparams, const char *const *params,
                    const struct store_rows_hook *hook, rest_sql_done done);
+/*
+ * Exports (include/store.h, "Exports"; res_export.c uses them): an export
+ * thread for req (taken whatever happens; NULL when too many run or this
+ * process has none), its next chunk (caller frees) and where it stands,
+ * and letting go of it. Loop thread.
+ */
+struct store_export_req;
+enum store_export_state;
+bool rest_exports_available(void);
+void *rest_export_begin(struct store_export_req *req);
+char *rest_export_take(void *export, size_t *len, enum store_export_state *state, char *why, size_t cap);
+void rest_export_release(void *export);
 /* The plain password of a job whose password parameter was hashed (borrowed), or NULL. */
 const char *rest_job_password(const struct store_job *job);
 /*
@@ -345,6 +357,15 @@ enum rest_stream_put rest_stream_send(struct rest_request *r, const char *data, 
 size_t rest_stream_queued(const struct rest_request *r);
 /* True while the stream takes bytes (not cut, not ended, client there). */
 bool rest_stream_live(const struct rest_request *r);
+/*
+ * For a stream whose end must not look complete (an export): a client that
+ * reads nothing for stall_ms while its queue is full is cut (instead of
+ * REST_STREAM_STALL_MS), and at shutdown the stream is cut rather than
+ * ended, so its client sees an incomplete body.
+ */
+void rest_stream_set_export(struct rest_request *r, int64_t stall_ms);
+/* Cuts the stream now (logged with why): the connection closes without its last chunk. */
+void rest_stream_abort(struct rest_request *r, const char *why);
 /* Ends the body after what is queued; the connection then closes. */
 void rest_stream_end(struct rest_request *r);
 /* Open streams (for /metrics and tests). */

@@ -132,6 +132,15 @@ struct rest_col {
 };
 
 /*
+ * An object column whose keys are fixed (a site's address): a CSV export
+ * writes one column per key, "address.city" (include/rest_export.h).
+ */
+struct rest_export_flat {
+    const char *col;                /* the column's name; NULL ends a list */
+    const char *const *keys;        /* its keys, NULL-terminated, in column order */
+};
+
+/*
  * Child rows aggregated by PostgreSQL as json_agg(json_build_array(...)),
  * the cheapest shape to make there: [[v0, v1, ...], ...] to
  * [{keys[0]: v0, ...}, ...]. Members whose bit is set in time_mask are
@@ -229,6 +238,16 @@ struct rest_list_spec {
      */
     const char *vis_chargers;
     const char *vis_sites;
+    /*
+     * Exports (CSV, NDJSON) are formatted off the loop, where the core is
+     * out of reach: each REST_COL_LIVE column is replaced by the column of
+     * the same name here (SQL giving what the table knows: the value every
+     * gateway wrote). flat: the object columns a CSV flattens (ended by
+     * {NULL}); NULL: none.
+     */
+    const struct rest_col *export_cols;
+    size_t nexport_cols;
+    const struct rest_export_flat *flat;
 };
 
 enum rest_dir { REST_DIR_FIRST, REST_DIR_AFTER, REST_DIR_BEFORE };
@@ -281,6 +300,24 @@ void rest_list_req_free(struct rest_list_req *req);
  */
 void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
                    char *const *charger_ids, char *const *site_ids, struct rest_sqlb *b);
+/*
+ * The statement of an export of req into b (initialised by the caller):
+ * every row the filters, the cursor if one was given (the rows after it,
+ * or before it, in reading order) and the key's restriction let through,
+ * in the collection's order, no LIMIT; its fields are exactly cols (the
+ * spec's columns with the live ones replaced: rest_list_export_cols). The
+ * parent of a collection under one is not checked here.
+ */
+void rest_list_export_sql(const struct rest_list_req *req, const char *scope_value,
+                          char *const *charger_ids, char *const *site_ids, const struct rest_col *cols,
+                          size_t ncols, struct rest_sqlb *b);
+/*
+ * spec's columns for an export: a copy (caller frees) with each
+ * REST_COL_LIVE column replaced by spec->export_cols' of the same name
+ * (kept, shown as null, when there is none).
+ */
+struct rest_col *rest_list_export_cols(const struct rest_list_spec *spec);
+
 /* The field of the page statement's rows where spec->cols start (the parent's, then total|key and id, first). */
 int rest_list_col0(const struct rest_list_spec *spec);
 

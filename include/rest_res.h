@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "rest.h"
+#include "rest_export.h"
 
 struct cJSON;
 struct store_job;
@@ -138,6 +139,50 @@ const char *res_session_select(void);
 /* The {id} of a session route: NULL after replying 400 (unknown parameter) or 404 (not an id). */
 const char *res_session_param(struct rest_request *r);
 extern const struct res_row *const res_session_row;
+
+/* ---- exports: CSV and NDJSON (res_export.c; the formatting in include/rest_export.h) ---- */
+
+/*
+ * The export r asks for with its Accept header: REST_EXPORT_CSV
+ * (text/csv), REST_EXPORT_NDJSON (application/x-ndjson), or
+ * REST_EXPORT_NONE (JSON: no header, wildcards, application/json; any
+ * method but GET).
+ */
+enum rest_export_format res_export_wanted(const struct rest_request *r);
+/*
+ * Answers r with every row of sql (its fields exactly cols, in order; ncols
+ * of them; params copied, NULL = SQL NULL) as format f, streamed: the
+ * statement runs through a cursor on an export thread with its own
+ * connection, the rows formatted there, the body sent as the client reads
+ * (bounded memory, whatever the size). Validate the request first: the
+ * answer is a JSON 503 when too many exports run or the database is down,
+ * 500 when the statement fails at once; a failure once rows went out cuts
+ * the connection. cols copied (their texts borrowed: static tables).
+ * REST_COL_LIVE columns show as null: select what the table knows instead.
+ */
+void res_export_start(struct rest_request *r, enum rest_export_format f, const struct rest_col *cols,
+                      size_t ncols, const char *sql, int nparams, const char *const *params);
+struct res_export_opts {
+    const struct rest_export_flat *flat;    /* CSV: object columns flattened with dots ({NULL} ends) */
+    const struct store_rows_hook *hook;     /* run over each batch on the export thread; col indexes cols */
+    const char *filename;                   /* without extension; NULL: the path's last segment */
+};
+void res_export_start_opts(struct rest_request *r, enum rest_export_format f, const struct rest_col *cols,
+                           size_t ncols, const char *sql, int nparams, const char *const *params,
+                           const struct res_export_opts *opts);
+/*
+ * The export of a validated collection request (perPage and page
+ * ignored): its filters, sort, cursor if given and the key's restriction;
+ * a collection under a parent checks it first (404 / 403 as a page does).
+ * hook as res_list_start_hook's, col indexing spec->cols.
+ */
+struct rest_list_req;
+void res_export_list(struct rest_request *r, enum rest_export_format f, const struct rest_list_req *req,
+                     const char *scope_value, const struct store_rows_hook *hook);
+/* Moves what the export threads made into their streams (rest_on_exports, loop thread). */
+void res_exports_pump(void);
+/* Frees what exports still hold (rest_shutdown, after the requests). */
+void res_export_shutdown(void);
 
 /* ---- shared glue (res_common.c) ---- */
 

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "rest.h"
+#include "store_export.h"
 
 struct core;
 struct store_job;
@@ -72,6 +73,15 @@ struct rest_io {
      * what is queued (its client stopped reading). NULL: no transport.
      */
     void (*kill)(void *ctx, struct rest_request *r);
+    /*
+     * Exports (include/store.h, "Exports"; NULL: none in this process): start
+     * one (takes req; NULL when too many run: the handler answers 503), take
+     * its next chunk (caller frees) and where it stands, let go of it.
+     */
+    void *(*export_begin)(void *ctx, struct store_export_req *req);
+    char *(*export_take)(void *ctx, void *export, size_t *len, enum store_export_state *state, char *why,
+                         size_t cap);
+    void (*export_release)(void *ctx, void *export);
     /* A test delivery for the request of that handle (NULL: no delivery thread); answered by rest_on_webhook_test. */
     void (*webhook_test)(void *ctx, uint64_t handle, const char *endpoint_id);
 };
@@ -84,6 +94,9 @@ void rest_shutdown(void);
 const struct rest_config *rest_cfg(void);
 /* The newest Api-Version revision ("V2026_11_21"), for answers made outside the framework. */
 const char *rest_current_api_version(void);
+
+/* Exports have news (chunks, an end): loop thread, from the wake-up that said so (spurious is fine). */
+void rest_on_exports(void);
 
 /* The delivery thread's answer to a test delivery (loop thread; see rest_webhook_test). */
 void rest_on_webhook_test(uint64_t handle, const struct rest_webhook_test_result *res);

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_export.h"
 #include "store_job.h"
 
 struct store;
@@ -232,5 +233,48 @@ struct store_retention_config {
 struct store_retention;
 struct store_retention *store_retention_start(const char *conninfo, const struct store_retention_config *cfg);
 void store_retention_stop(struct store_retention *t);
+
+/*
+ * Exports (src/store/export.c): CSV / NDJSON answers of whole collections.
+ * Each export runs on a thread of its own with its own connection
+ * (application_name ocppgw-export), in a READ ONLY REPEATABLE READ
+ * transaction: DECLARE CURSOR on the request's statement, then FETCH in
+ * batches of fetch_rows, each batch's rows formatted there (the request's
+ * functions) into chunks of about 64 KiB queued for the loop. While `bound`
+ * bytes wait, the thread stops fetching until the loop takes some (a slow
+ * client holds only its own export, never the REST store); wake (any
+ * thread: it should only wake the loop) says chunks or an end wait. At most
+ * `max` exports run at once in the process.
+ */
+struct store_exports;
+struct store_export;
+struct store_exports_config {
+    const char *conninfo;           /* copied */
+    int max;                        /* exports running at once; 0 = 4 */
+    size_t bound;                   /* bytes of chunks waiting for the loop per export; 0 = 256 KiB */
+    int fetch_rows;                 /* rows per FETCH; 0 = 1000 */
+    void (*wake)(void *ctx);
+    void *wake_ctx;
+};
+/* The export service (no thread until an export begins); NULL only on bad config. */
+struct store_exports *store_exports_start(const struct store_exports_config *cfg);
+/* Cancels every export, joins the threads and frees everything, handles too. Loop thread, after the loop. */
+void store_exports_stop(struct store_exports *x);
+/*
+ * Starts an export of req (taken whatever happens: cleared). NULL when
+ * `max` run already. Loop thread.
+ */
+struct store_export *store_export_begin(struct store_exports *x, struct store_export_req *req);
+/*
+ * Loop thread: the next chunk (caller frees; *len bytes) or NULL, and
+ * where the export stands. Once it failed, no chunk comes any more (those
+ * not taken are dropped) and why (cap bytes) says what happened.
+ */
+char *store_export_take(struct store_export *e, size_t *len, enum store_export_state *state, char *why,
+                        size_t cap);
+/* Loop thread: the caller lets go of e (client gone, or all taken): the thread stops and frees it. */
+void store_export_release(struct store_export *e);
+/* Exports running now (threads not yet ended). Any thread. */
+size_t store_exports_running(struct store_exports *x);
 
 #endif

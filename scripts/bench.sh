@@ -49,6 +49,10 @@
 #               chargers sharing its limit, all but one charging; the time
 #               until every changed profile is sent and accepted when one more
 #               session starts, and when the site's limit is halved
+#   export      scripts/export-bench.sh: BENCH_EXPORT_SESSIONS (1,000,000)
+#               completed sessions by SQL; `curl -H 'Accept: text/csv'
+#               /v1/sessions` timed, the gateway's RSS before, at its peak
+#               (sampled every 20 ms) and after (reports.md: < 10 s, < 10 MiB)
 #   restart     scripts/restart-bench.sh: 19,000 chargers
 #               served, SIGTERM, a new gateway at once, seconds until all are
 #               served again, from 253 and from 20 source addresses
@@ -123,7 +127,7 @@ SSE_RATE=${BENCH_SSE_RATE:-10}
 SSE_SECS=${BENCH_SSE_SECONDS:-$DUR}
 COST_MVS=${BENCH_COST_MVS:-3}
 COST_IV=${BENCH_COST_INTERVAL:-2000}
-SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse load restart} "
+SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse load export restart} "
 [ "${BENCH_RESTART:-1}" = 0 ] && SCENARIOS=${SCENARIOS/ restart / }
 # want NAME: whether scenario NAME is to run
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
@@ -541,7 +545,7 @@ echo "gateway log: $(wc -l <"$tmp/gw.log") lines, $warns mentioning 'error'"
 
 # The scenarios below bring their own PostgreSQL and gateways; this gateway
 # goes first, so that they have the machine to themselves.
-if want webhooks || want sse || want load || want restart; then
+if want webhooks || want sse || want load || want export || want restart; then
     stop_pid "$gwpid"
     gwpid=
     scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
@@ -643,6 +647,30 @@ if want load; then
     fi
 fi
 
+# ---------------------------------------------------------------- export
+# its own PostgreSQL and gateway: one JSON line per run of the export
+export_rows=()
+if want export; then
+    echo "export: scripts/export-bench.sh ${BENCH_EXPORT_SESSIONS:-1000000}"
+    if BUILD=$BUILD scripts/export-bench.sh "${BENCH_EXPORT_SESSIONS:-1000000}" >"$tmp/export.json" 2>"$tmp/export.err"; then
+        cat "$tmp/export.json"
+        export_rows+=("$(printf "%-28s %9s %9s %8s %10s %10s %10s %10s" "export (curl, text/csv)" sessions MB             seconds rssBeforeMB rssPeakMB rssAfterMB growthMB)")
+        while read -r line; do
+            export_rows+=("$(printf "%-28s %9s %9s %8s %10s %10s %10s %10s" "run $(jq .run <<<"$line")" \
+                "$(jq .sessions <<<"$line")" "$(jq '.bytes / 1048576 | floor' <<<"$line")" "$(jq .seconds <<<"$line")" \
+                "$(jq '.rssBeforeKiB / 1024 | floor' <<<"$line")" "$(jq '.rssPeakKiB / 1024 | floor' <<<"$line")" \
+                "$(jq '.rssAfterKiB / 1024 | floor' <<<"$line")" \
+                "$(jq '(.rssPeakKiB - .rssBeforeKiB) / 1024 * 10 | floor / 10' <<<"$line")")")
+        done <"$tmp/export.json"
+        first=$(head -1 "$tmp/export.json")
+        [ -n "$first" ] && export_rows+=("  export of the sessions < 10 s and RSS growth < 10 MiB: $(jq -r \
+            'if .seconds < 10 and (.rssPeakKiB - .rssBeforeKiB) < 10240 then "met" else "NOT met" end' <<<"$first")")
+    else
+        echo "bench: the export scenario failed:" >&2
+        tail -5 "$tmp/export.err" >&2
+    fi
+fi
+
 # ---------------------------------------------------------------- restart
 # its own PostgreSQL and gateways
 restart_rows=()
@@ -661,7 +689,7 @@ fi
 echo
 echo "load average at the end: $(load_avg)"
 printf '%s\n' "${rows[@]}"
-for block in ev_lines cost_lines rest_rows cmd_rows wh_rows load_rows restart_rows; do
+for block in ev_lines cost_lines rest_rows cmd_rows wh_rows load_rows export_rows restart_rows; do
     declare -n lines=$block
     if [ ${#lines[@]} -gt 0 ]; then
         echo

@@ -337,6 +337,12 @@ int app_serve(const struct config *cfg)
 
     if (!start_webhooks(&g, cfg, node_id, boot_id))
         goto out;
+    struct store_exports_config xc = {      /* CSV / NDJSON exports: a thread and a connection each */
+        .conninfo = cfg->db_url, .wake = gw_store_wake, .wake_ctx = &g,
+    };
+    g.exports = store_exports_start(&xc);
+    if (!g.exports)
+        goto out;
     char receipt_prefix[65];
     config_receipt_prefix(cfg, receipt_prefix, sizeof receipt_prefix);
     g.pricing = store_pricing_start(cfg->db_url, receipt_prefix,   /* session cost, off the loop */
@@ -372,6 +378,8 @@ out:;
     g.retention = NULL;
     wh_stop(g.webhooks);                /* transfers in flight are abandoned: their leases run out */
     g.webhooks = NULL;
+    store_exports_stop(g.exports);      /* exports in flight were cut; their threads roll back */
+    g.exports = NULL;
     store_stop(g.store);                /* writes what is queued (disconnects), then the node's stop; joins */
     g.store = NULL;
     store_stop(g.rest_store);           /* audit rows and other write-behind REST jobs */

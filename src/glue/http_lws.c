@@ -686,6 +686,37 @@ static void io_webhook_test(void *ctx, uint64_t handle, const char *endpoint_id)
     rest_on_webhook_test(handle, &res);
 }
 
+/* Exports (src/store/export.c): the framework's handles are the service's; none once it stopped. */
+static void *io_export_begin(void *ctx, struct store_export_req *req)
+{
+    struct gateway *g = ctx;
+    if (!g->exports || g->shutting_down) {
+        store_export_req_clear(req);
+        return NULL;
+    }
+    return store_export_begin(g->exports, req);
+}
+
+static char *io_export_take(void *ctx, void *export, size_t *len, enum store_export_state *state, char *why,
+                            size_t cap)
+{
+    struct gateway *g = ctx;
+    if (!g->exports) {
+        *len = 0;
+        *state = STORE_EXPORT_UNAVAILABLE;
+        str_copy(why, cap, "shutting down");
+        return NULL;
+    }
+    return store_export_take(export, len, state, why, cap);
+}
+
+static void io_export_release(void *ctx, void *export)
+{
+    struct gateway *g = ctx;
+    if (g->exports)
+        store_export_release(export);
+}
+
 static int park_timeout_s(const struct config *c)
 {
     int wait = c->remote_start_wait > 60 ? c->remote_start_wait : 60; /* ?wait= goes up to 60 */
@@ -728,6 +759,7 @@ void http_init(struct gateway *g)
         .store_ready = io_store_ready, .now_ms = io_now_ms, .mono_us = io_mono_us,
         .kill = io_kill,
         .webhook_test = io_webhook_test,
+        .export_begin = io_export_begin, .export_take = io_export_take, .export_release = io_export_release,
     };
     rest_init(&rc, &io);
 }

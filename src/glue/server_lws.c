@@ -229,6 +229,8 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             drain_signer(g);
         if (g->webhooks)
             drain_webhooks(g);
+        if (g->exports)
+            rest_on_exports();
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:

@@ -25,6 +25,7 @@ static atomic_ullong frames[METRICS_DIR_COUNT][ACTION_SLOTS][METRICS_RESULT_COUN
 static atomic_ullong callerrors[ERR_SLOTS];
 static atomic_ullong auth_failures;
 static atomic_ullong conn_replaced;
+static atomic_ullong exports[METRICS_EXPORT_OUTCOME_COUNT], export_rows;
 static atomic_ullong load_profiles[METRICS_LOAD_OUTCOME_COUNT];
 static atomic_ullong auth_throttled[METRICS_THROTTLE_COUNT];
 static atomic_ullong batch_hist[BATCH_BUCKETS + 1];
@@ -162,6 +163,13 @@ void metrics_presence_cleared(enum metrics_presence_reason r, size_t n)
         atomic_fetch_add_explicit(&presence_cleared[r], n, memory_order_relaxed);
 }
 
+void metrics_export(enum metrics_export_outcome o, uint64_t rows)
+{
+    if ((int)o >= 0 && o < METRICS_EXPORT_OUTCOME_COUNT)
+        atomic_fetch_add_explicit(&exports[o], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&export_rows, rows, memory_order_relaxed);
+}
+
 void metrics_presence_node_lost(void)
 {
     atomic_fetch_add_explicit(&presence_nodes_lost, 1, memory_order_relaxed);
@@ -295,6 +303,15 @@ char *metrics_render(const struct metrics_gauges *g)
     strbuf_printf(&o, "# HELP ocppgw_db_rejected_total Store jobs failed fast (database down or queue full).\n"
             "# TYPE ocppgw_db_rejected_total counter\nocppgw_db_rejected_total %llu\n",
         load(&store_rejected));
+
+    static const char *const export_outcomes[METRICS_EXPORT_OUTCOME_COUNT] = { "completed", "abandoned", "failed" };
+    strbuf_printf(&o, "# HELP ocppgw_rest_exports_total CSV / NDJSON exports by how they ended: every row sent"
+            " (completed), stopped early because the client left or the gateway stopped (abandoned), or a"
+            " database failure (failed).\n# TYPE ocppgw_rest_exports_total counter\n");
+    for (int k = 0; k < METRICS_EXPORT_OUTCOME_COUNT; k++)
+        strbuf_printf(&o, "ocppgw_rest_exports_total{outcome=\"%s\"} %llu\n", export_outcomes[k], load(&exports[k]));
+    strbuf_printf(&o, "# HELP ocppgw_rest_export_rows_total Rows formatted by exports.\n"
+            "# TYPE ocppgw_rest_export_rows_total counter\nocppgw_rest_export_rows_total %llu\n", load(&export_rows));
 
     static const char *const presence_reasons[METRICS_PRESENCE_REASON_COUNT] = { "restart", "node_lost" };
     strbuf_printf(&o, "# HELP ocppgw_presence_chargers_cleared_total Chargers this process marked disconnected"

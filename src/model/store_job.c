@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "secret.h"
+#include "store_export.h"
 #include "store_job.h"
 #include "util.h"
 
@@ -156,4 +157,17 @@ bool store_op_is_durable(enum store_op op)
 const char *store_op_name(enum store_op op)
 {
     return (unsigned)op < STORE_OP_COUNT ? op_info[op].name : "unknown";
+}
+
+void store_export_req_clear(struct store_export_req *req)
+{
+    if (!req)
+        return;
+    free(req->sql);
+    for (int i = 0; i < req->nparams; i++)
+        free(req->params ? req->params[i] : NULL);
+    free(req->params);
+    if (req->fmt_free)
+        req->fmt_free(req->fmt);
+    memset(req, 0, sizeof *req);
 }

@@ -46,6 +46,7 @@ void rest_shutdown(void)
         return;
     rest_requests_free();           /* drops their key references first, and ends the streams */
     res_event_stream_shutdown();
+    res_export_shutdown();          /* after the requests: their streams released their exports */
     rest_jobs_free();
     rest_dispatch_free();
     rest_auth_free();
@@ -162,4 +163,10 @@ void rest_tick(void)
         T.sweep_at_ms = now + SWEEP_EVERY_MS;
         rest_requests_sweep(now);
     }
+}
+
+void rest_on_exports(void)
+{
+    if (rest_running())
+        res_exports_pump();
 }

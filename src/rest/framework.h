@@ -17,7 +17,8 @@
  *   idempotency.c claim, replay, record
  *   audit.c, live.c (the core, through the request)
  *   reply.c       assembly, headers, CORS, hand-over to the transport -> errors
- *   jobs.c        store routing: rest_sql / rest_fw_sql, job contexts, completions
+ *   jobs.c        store routing: rest_sql / rest_fw_sql, job contexts, completions;
+ *                 the export threads (rest_export_begin / take / release)
  *   request.c     the request object, its registry and accessors, the config
  *                 and io in force (-> args, auth for key references)
  *   errors.c, version.c, router.c, ratelimit.c, args.c, auth.c (the key

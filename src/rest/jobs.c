@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "framework.h"
+#include "store_export.h"
 #include "store_job.h"
 #include "util.h"
 
@@ -196,4 +197,34 @@ void rest_jobs_complete(struct store_job *job)
     }
     jobctx_free(c);
     store_job_free(job);
+}
+
+/* ------------------------------------------------------------------ exports (rest_io's export thread) */
+
+void *rest_export_begin(struct store_export_req *req)
+{
+    const struct rest_io *io = rest_io();
+    if (!io->export_begin) {
+        store_export_req_clear(req);
+        return NULL;
+    }
+    return io->export_begin(io->ctx, req);
+}
+
+bool rest_exports_available(void)
+{
+    return rest_io()->export_begin != NULL;
+}
+
+char *rest_export_take(void *export, size_t *len, enum store_export_state *state, char *why, size_t cap)
+{
+    const struct rest_io *io = rest_io();
+    return io->export_take(io->ctx, export, len, state, why, cap);
+}
+
+void rest_export_release(void *export)
+{
+    const struct rest_io *io = rest_io();
+    if (io->export_release)
+        io->export_release(io->ctx, export);
 }

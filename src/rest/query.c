@@ -644,6 +644,8 @@ static void add_int_param_frag(struct rest_sqlb *b, const char *frag, long long 
     rest_sqlb_frag(b, frag, rest_sqlb_param(b, buf));
 }
 
+static void cursor_cond(struct conds *c, const struct rest_list_req *req);
+
 void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
                    char *const *charger_ids, char *const *site_ids, struct rest_sqlb *b)
 {
@@ -682,27 +684,8 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
         add_int_param_frag(b, " OFFSET $?", (long long)req->page * req->per_page);
         rest_sqlb_add(b, ") x ON true");
     } else {
-        if (req->dir != REST_DIR_FIRST) {
-            /* strictly past the cursor's row in reading order */
-            bool reverse = req->dir == REST_DIR_BEFORE;
-            bool greater = req->desc == reverse;
-            char buf[24];
-            rest_sqlb_add(&c.text, c.text.sql.len ? " AND (" : " WHERE (");
-            rest_sqlb_add(&c.text, sort->column);
-            if (strcmp(sort->column, spec->id) != 0) {
-                rest_sqlb_add(&c.text, ", ");
-                rest_sqlb_add(&c.text, spec->id);
-                rest_sqlb_add(&c.text, greater ? ") > (" : ") < (");
-                snprintf(buf, sizeof buf, "%lld", (long long)req->cursor.key);
-                rest_sqlb_frag(&c.text, sort->from_key ? sort->from_key : "$?::bigint",
-                               rest_sqlb_param(b, buf));
-                rest_sqlb_add(&c.text, ", ");
-            } else {
-                rest_sqlb_add(&c.text, greater ? ") > (" : ") < (");
-            }
-            snprintf(buf, sizeof buf, "%lld", (long long)req->cursor.id);
-            rest_sqlb_frag(&c.text, "$?::bigint)", rest_sqlb_param(b, buf));
-        }
+        if (req->dir != REST_DIR_FIRST)
+            cursor_cond(&c, req);     /* strictly past the cursor's row in reading order */
         if (spec->parent) {
             rest_sqlb_add(b, "SELECT p.*, x.* FROM (");
             rest_sqlb_frag(b, spec->parent, scope_n);
@@ -716,6 +699,71 @@ void rest_list_sql(const struct rest_list_req *req, const char *scope_value,
     }
     free(cols);
     rest_sqlb_free(&c.text);
+}
+
+/* The condition of a cursor: strictly past its row in reading order (before: strictly ahead of it). */
+static void cursor_cond(struct conds *c, const struct rest_list_req *req)
+{
+    const struct rest_list_spec *spec = req->spec;
+    const struct rest_sort *sort = &spec->sorts[req->sort];
+    bool reverse = req->dir == REST_DIR_BEFORE;
+    bool greater = req->desc == reverse;
+    char buf[24];
+    rest_sqlb_add(&c->text, c->text.sql.len ? " AND (" : " WHERE (");
+    rest_sqlb_add(&c->text, sort->column);
+    if (strcmp(sort->column, spec->id) != 0) {
+        rest_sqlb_add(&c->text, ", ");
+        rest_sqlb_add(&c->text, spec->id);
+        rest_sqlb_add(&c->text, greater ? ") > (" : ") < (");
+        snprintf(buf, sizeof buf, "%lld", (long long)req->cursor.key);
+        rest_sqlb_frag(&c->text, sort->from_key ? sort->from_key : "$?::bigint", rest_sqlb_param(c->b, buf));
+        rest_sqlb_add(&c->text, ", ");
+    } else {
+        rest_sqlb_add(&c->text, greater ? ") > (" : ") < (");
+    }
+    snprintf(buf, sizeof buf, "%lld", (long long)req->cursor.id);
+    rest_sqlb_frag(&c->text, "$?::bigint)", rest_sqlb_param(c->b, buf));
+}
+
+void rest_list_export_sql(const struct rest_list_req *req, const char *scope_value,
+                          char *const *charger_ids, char *const *site_ids, const struct rest_col *cols,
+                          size_t ncols, struct rest_sqlb *b)
+{
+    const struct rest_list_spec *spec = req->spec;
+    struct conds c = { .b = b };
+    rest_sqlb_init(&c.text);
+    if (spec->scope)
+        cond_frag(&c, spec->scope, rest_sqlb_param(b, scope_value));
+    for (size_t i = 0; i < spec->nfilters; i++)
+        if (req->values[i])
+            cond_value(&c, spec->filters[i].cond, req->values[i]);
+    rest_sqlb_restrict(b, &c.text, c.text.sql.len ? " AND " : " WHERE ", spec->vis_chargers,
+                       spec->vis_sites, charger_ids, site_ids);
+    if (spec->paging == REST_PAGING_CURSOR && req->dir != REST_DIR_FIRST)
+        cursor_cond(&c, req);
+    char *list = rest_select_list(cols, ncols);
+    rest_sqlb_add(b, "SELECT ");
+    rest_sqlb_add(b, list);
+    rest_sqlb_add(b, " FROM ");
+    rest_sqlb_add(b, spec->from);
+    rest_sqlb_add(b, strbuf_str(&c.text.sql));
+    order_by(b, req, false);
+    free(list);
+    rest_sqlb_free(&c.text);
+}
+
+struct rest_col *rest_list_export_cols(const struct rest_list_spec *spec)
+{
+    struct rest_col *cols = xmalloc((spec->ncols ? spec->ncols : 1) * sizeof *cols);
+    for (size_t i = 0; i < spec->ncols; i++) {
+        cols[i] = spec->cols[i];
+        if (cols[i].type != REST_COL_LIVE)
+            continue;
+        for (size_t k = 0; k < spec->nexport_cols; k++)
+            if (strcmp(spec->export_cols[k].name, cols[i].name) == 0)
+                cols[i] = spec->export_cols[k];
+    }
+    return cols;
 }
 
 /* ---------------------------------------------------------------- answers */

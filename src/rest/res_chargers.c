@@ -107,6 +107,24 @@ static const struct rest_col charger_cols[] = {
 };
 #define NCOLS (sizeof charger_cols / sizeof charger_cols[0])
 
+/*
+ * An export's live columns (formatted off the loop, where the core is out
+ * of reach): what the table knows, as every gateway wrote it (connected
+ * and last seen are written behind, so they may trail the core's view by
+ * a moment); the connectors as the JSON shows them.
+ */
+#define API_TIME(t) "to_char((" t ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+static const struct rest_col charger_export_cols[] = {
+    { "connected", "c.connected", REST_COL_BOOL, NULL },
+    { "lastSeenAt", "c.last_seen_at", REST_COL_TIME, NULL },
+    { "connectors",
+      "coalesce((SELECT json_agg(json_build_object('connectorId', k.connector_id, 'status', k.status,"
+      " 'errorCode', k.error_code, 'info', k.info, 'vendorId', k.vendor_id, 'vendorErrorCode', k.vendor_error_code,"
+      " 'timestamp', " API_TIME("k.status_at") ", 'updatedAt', " API_TIME("coalesce(k.status_at, k.updated_at)") ")"
+      " ORDER BY k.connector_id) FROM connectors k WHERE k.charger_id = c.id), '[]')",
+      REST_COL_JSON, NULL },
+};
+
 static const char *const connector_statuses[] = {
     "Available", "Preparing", "Charging", "SuspendedEVSE", "SuspendedEV", "Finishing",
     "Reserved", "Unavailable", "Faulted", NULL
@@ -164,7 +182,9 @@ static const struct rest_filter charger_filters[] = {
     .desc = false,                                                      \
     .filters = charger_filters,                                         \
     .vis_chargers = "c.id = ANY($?::text[])",                           \
-    .vis_sites = "c.site_id = ANY($?::text[])"
+    .vis_sites = "c.site_id = ANY($?::text[])",                         \
+    .export_cols = charger_export_cols,                                 \
+    .nexport_cols = sizeof charger_export_cols / sizeof charger_export_cols[0]
 
 static const struct rest_list_spec chargers_spec = {
     CHARGERS_SPEC,

@@ -104,6 +104,10 @@ static const struct rest_filter command_filters[] = {
     { "to", REST_F_TIME, "cmd.created_at < ocppgw_ts($?::bigint)", 0, NULL, 0, 0, NULL },
 };
 
+/* CSV: error as error.code, error.description */
+static const char *const error_keys[] = { "code", "description", NULL };
+static const struct rest_export_flat command_flat[] = { { "error", error_keys }, { NULL, NULL } };
+
 static const struct rest_list_spec charger_commands_spec = {
     .name = "charger commands",
     .paging = REST_PAGING_CURSOR,
@@ -121,6 +125,7 @@ static const struct rest_list_spec charger_commands_spec = {
     .parent = CHARGER_PARENT,
     .vis_chargers = "cmd.charger_id = ANY($?::text[])",
     .vis_sites = "cmd.charger_id IN (SELECT s.id FROM chargers s WHERE s.site_id = ANY($?::text[]))",
+    .flat = command_flat,
 };
 const struct rest_list_spec *const res_charger_commands_spec = &charger_commands_spec;
 

@@ -65,11 +65,19 @@ bool res_param(struct rest_request *r, const struct rest_filter *f, char **out)
     return false;
 }
 
+/* An export's query: perPage and page are ignored (read, so never "unknown"). */
+static const char *src_get_export(void *ctx, const char *name)
+{
+    const char *v = rest_query(ctx, name);
+    return strcmp(name, "perPage") == 0 || strcmp(name, "page") == 0 ? NULL : v;
+}
+
 /* Parses r's query for spec; replies 400 and returns false on a bad or unknown parameter. */
 static bool list_parse(struct rest_request *r, const struct rest_list_spec *spec,
                        struct rest_list_req *req)
 {
-    struct rest_query_source src = { src_get, src_list, r };
+    bool export = res_export_wanted(r) != REST_EXPORT_NONE;
+    struct rest_query_source src = { export ? src_get_export : src_get, src_list, r };
     struct rest_param_error err;
     if (!rest_list_parse(spec, &src, req, &err)) {
         res_param_error(r, &err);
@@ -88,7 +96,11 @@ void res_list_start_hook(struct rest_request *r, const struct rest_list_spec *sp
                          const struct store_rows_hook *hook, rest_sql_done done)
 {
     struct rest_list_req req;
-    if (list_parse(r, spec, &req)) {
+    enum rest_export_format f = res_export_wanted(r);
+    if (f != REST_EXPORT_NONE) {
+        if (list_parse(r, spec, &req))
+            res_export_list(r, f, &req, scope_value, hook);
+    } else if (list_parse(r, spec, &req)) {
         const struct rest_key *k = rest_key(r);
         struct rest_sqlb b;
         rest_sqlb_init(&b);

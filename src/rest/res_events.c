@@ -286,6 +286,13 @@ static size_t src_list(void *ctx, const char *name, const char **out, size_t max
     return rest_query_list(ctx, name, out, max);
 }
 
+/* An export's query: perPage is ignored (read, so never "unknown"). */
+static const char *src_get_export(void *ctx, const char *name)
+{
+    const char *v = rest_query(ctx, name);
+    return strcmp(name, "perPage") == 0 ? NULL : v;
+}
+
 /* GET /v1/events */
 
 static void list_done(struct rest_request *r, struct store_job *job)
@@ -308,10 +315,14 @@ static void list_done(struct rest_request *r, struct store_job *job)
 void res_events_list(struct rest_request *r)
 {
     struct rest_list_req req;
-    struct rest_query_source src = { src_get, src_list, r };
+    enum rest_export_format f = res_export_wanted(r);
+    struct rest_query_source src = { f != REST_EXPORT_NONE ? src_get_export : src_get, src_list, r };
     struct rest_param_error err;
     if (!res_events_parse(&src, &req, &err)) {
         res_param_error(r, &err);
+    } else if (f != REST_EXPORT_NONE) {
+        if (!res_unknown_params(r))
+            res_export_list(r, f, &req, NULL, NULL);
     } else if (!res_unknown_params(r)) {
         const struct rest_key *k = rest_key(r);
         struct rest_sqlb b;

@@ -118,9 +118,10 @@ static const char *const stop_reasons[] = {
 };
 
 /*
- * The charger's own route takes all but the last three (its charger is the
- * path's): keep chargerId, chargerIds and siteId last. idTag is the stored
- * tag, exact (sessions_id_tag_start_idx); siteId is the charger's site now.
+ * The charger's own route takes all but the last four (its charger is the
+ * path's): keep chargerId, chargerIds, siteId and siteIds last. idTag is
+ * the stored tag, exact (sessions_id_tag_start_idx); siteId (one) and
+ * siteIds (repeated or comma-separated) are the charger's site now.
  */
 static const struct rest_filter session_filters[] = {
     { "status", REST_F_ENUM, "s.status = $?", 0, session_statuses, 0, 0, NULL },
@@ -139,9 +140,11 @@ static const struct rest_filter session_filters[] = {
     { "chargerIds", REST_F_LIST, "s.charger_id = ANY($?::text[])", OCPP_CHARGER_ID_MAX, NULL, 0, 0, NULL },
     { "siteId", REST_F_TEXT, "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = $?)", 64, NULL,
       0, 0, NULL },
+    { "siteIds", REST_F_LIST,
+      "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = ANY($?::text[]))", 64, NULL, 0, 0, NULL },
 };
 #define SESSION_FILTERS (sizeof session_filters / sizeof session_filters[0])
-#define CHARGER_ROUTE_FILTERS (SESSION_FILTERS - 3)
+#define CHARGER_ROUTE_FILTERS (SESSION_FILTERS - 4)
 
 /* Both session collections: newest start first, keyset on (start_time, id). */
 #define SESSIONS_SPEC                                                   \

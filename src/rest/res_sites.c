@@ -81,6 +81,14 @@ static const struct rest_filter site_filters[] = {
       100, NULL, 0, 0, NULL },
 };
 
+/* CSV: the objects with fixed keys as one column per key */
+static const char *const address_keys[] = { "street", "city", "postalCode", "country", NULL };
+static const char *const load_balancing_keys[] = { "enabled", "strategy", "minCurrent", "phases", "voltage",
+                                                   "redistribute", NULL };
+static const struct rest_export_flat site_flat[] = {
+    { "address", address_keys }, { "loadBalancing", load_balancing_keys }, { NULL, NULL },
+};
+
 static const struct rest_list_spec sites_spec = {
     .name = "sites",
     .paging = REST_PAGING_OFFSET,
@@ -95,6 +103,7 @@ static const struct rest_list_spec sites_spec = {
     .filters = site_filters,
     .nfilters = sizeof site_filters / sizeof site_filters[0],
     .vis_sites = "s.id = ANY($?::text[])",
+    .flat = site_flat,
 };
 const struct rest_list_spec *const res_sites_spec = &sites_spec;
 

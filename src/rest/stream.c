@@ -47,6 +47,8 @@ struct rest_stream {
     bool ended;                             /* nothing more will be queued */
     bool cut;                               /* closed at once; nothing more is written */
     int64_t full_since_ms;                  /* a send found the queue full, nothing read since; 0 = not */
+    int64_t stall_ms;                       /* cut after this long full and unread */
+    bool export;                            /* cut at shutdown, never ended cleanly (rest_stream_set_export) */
     struct rest_stream_hooks hooks;
     void *user;
 };
@@ -83,6 +85,7 @@ void rest_stream_start(struct rest_request *r, const char *content_type, size_t 
     struct rest_stream *st = xcalloc(1, sizeof *st);
     st->r = r;
     st->bound = bound ? bound : 1024 * 1024;
+    st->stall_ms = REST_STREAM_STALL_MS;
     st->hooks = *hooks;
     st->user = user;
     st->next = S.head.next;
@@ -151,9 +154,25 @@ void rest_streams_tick(void)
 {
     int64_t now = mono_ms();
     for (struct rest_stream *st = S.head.next; st != &S.head; st = st->next) {
-        if (st->full_since_ms && !st->cut && now - st->full_since_ms >= REST_STREAM_STALL_MS)
+        if (st->full_since_ms && !st->cut && now - st->full_since_ms >= st->stall_ms)
             cut(st->r, st, "its client reads nothing");
     }
+}
+
+void rest_stream_set_export(struct rest_request *r, int64_t stall_ms)
+{
+    struct rest_stream *st = r->stream;
+    if (!st)
+        return;
+    st->export = true;
+    st->stall_ms = stall_ms > 0 ? stall_ms : REST_STREAM_STALL_MS;
+}
+
+void rest_stream_abort(struct rest_request *r, const char *why)
+{
+    struct rest_stream *st = r->stream;
+    if (st && !st->cut)
+        cut(r, st, why);
 }
 
 void rest_stream_end(struct rest_request *r)
@@ -171,7 +190,9 @@ void rest_streams_shutdown(void)
     for (struct rest_stream *st = S.head.next; st != &S.head; st = st->next) {
         if (st->ended || st->cut)
             continue;
-        if (st->q.len - st->off > SHUTDOWN_BACKLOG_MAX)
+        if (st->export)
+            cut(st->r, st, "shutting down in the middle of an export");
+        else if (st->q.len - st->off > SHUTDOWN_BACKLOG_MAX)
             cut(st->r, st, "shutting down with a backlog");
         else
             rest_stream_end(st->r);

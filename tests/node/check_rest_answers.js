@@ -291,8 +291,18 @@ class Checker {
       return errs;
     }
     const mt = content[media];
-    if (/json/.test(media) && mt.schema)
+    if (media === 'application/x-ndjson' && mt.schema) {
+      // an export: one item a line, each checked against the item's schema
+      const lines = body.split('\n');
+      if (lines.pop() !== '') errs.push('the NDJSON body does not end with a line end');
+      lines.forEach((line, i) => {
+        if (errs.length < 5)
+          errs.push(...this.checkBody(`b:${route.tpl}:${method}:${key}:${media}`, mt.schema, line)
+            .map((e) => `line ${i + 1}: ${e}`));
+      });
+    } else if (/json/.test(media) && mt.schema) {
       errs.push(...this.checkBody(`b:${route.tpl}:${method}:${key}:${media}`, mt.schema, body));
+    }
     return errs;
   }
 }
@@ -333,6 +343,15 @@ function selfTest(doc) {
     answer('/v1/sessions/1', 200, { ...session, startTime: '2026-01-01T01:00:00+01:00' }, 'GET'), false);
   must('an undocumented status', answer(stopPath, 418, stop), false);
   must('a 404 whose body is not an Error', answer('/v1/nowhere', 404, { oops: true }, 'GET'), false);
+  const ndjson = 'HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n';
+  const lines = (...items) => items.map((i) => JSON.stringify(i) + '\n').join('');
+  must('an NDJSON export of sessions',
+    { method: 'GET', path: '/v1/sessions', status: 200, headers: ndjson, body: lines(session, session) }, true);
+  must('an NDJSON export with a line that is no session',
+    { method: 'GET', path: '/v1/sessions', status: 200, headers: ndjson, body: lines(session, { id: 'x' }) }, false);
+  must('a CSV export',
+    { method: 'GET', path: '/v1/sessions', status: 200,
+      headers: 'HTTP/1.1 200 OK\r\nContent-Type: text/csv; charset=utf-8\r\n', body: 'id\r\n1\r\n' }, true);
   const html = 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\n';
   must('the HTTP library\'s HTML 403 for a malformed escape',
     { method: 'GET', path: '/v1/tokens/a%ZZ', status: 403, headers: html, body: '<html></html>' }, true);

@@ -404,6 +404,11 @@ static void test_sessions_filters_of_the_spec(void **state)
     expect_taken(s, "from=2024-05-01T00:00:00Z&to=2024-05-01T01:00:00+01:00", "to", "1714521600000");
     expect_taken(s, "siteId=depot", "siteId", "depot");
     expect_sql(s, "siteId=depot", "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = $1)");
+    expect_taken(s, "siteIds=a,b", "siteIds", "{\"a\",\"b\"}");
+    expect_taken(s, "siteIds[]=a&siteIds[]=b", "siteIds", "{\"a\",\"b\"}");
+    expect_sql(s, "siteIds=a,b",
+               "s.charger_id IN (SELECT c.id FROM chargers c WHERE c.site_id = ANY($1::text[]))");
+    expect_400(s, "siteIds=", "siteIds");
     expect_taken(s, "connectorId=2&transactionId=7", "transactionId", "7");
     expect_400(s, "connectorId=one", "connectorId");
     expect_400(s, "transactionId=0", "transactionId");
@@ -412,7 +417,7 @@ static void test_sessions_filters_of_the_spec(void **state)
     expect_400(s, "from=2024-05-02T00:00:00Z&to=2024-05-01T00:00:00Z", "to");
 
     /* the charger's own sessions: every filter but the charger ones */
-    static const char *const charger_ones[] = { "chargerId", "chargerIds", "siteId", NULL };
+    static const char *const charger_ones[] = { "chargerId", "chargerIds", "siteId", "siteIds", NULL };
     expect_filters_but(res_charger_sessions_spec, s, charger_ones);
 }
 
