@@ -115,7 +115,12 @@ static const struct rest_col energy_cols[] = {
     { "energyWh", "r.energy_wh", REST_COL_INT, NULL },
     { "chargingSeconds", "r.charging_s", REST_COL_INT, NULL },
     { "idleSeconds", "r.idle_s", REST_COL_INT, NULL },
-    { "revenue", "coalesce(r.revenue, '[]'::jsonb)::text", REST_COL_JSON, NULL },
+    /* as json, not jsonb, so that each line reads currency, net, vat, gross (jsonb orders keys by length) */
+    { "revenue",
+      "(SELECT coalesce(json_agg(json_build_object('currency', x ->> 'currency', 'net', (x ->> 'net')::bigint,"
+      " 'vat', (x ->> 'vat')::bigint, 'gross', (x ->> 'gross')::bigint) ORDER BY x ->> 'currency'), '[]')::text"
+      " FROM jsonb_array_elements(coalesce(r.revenue, '[]'::jsonb)) x)",
+      REST_COL_JSON, NULL },
     { "co2Grams", "r.co2_g", REST_COL_INT, NULL },
 };
 

@@ -4,7 +4,8 @@
  * by report.c, one statement on the REST store, the rows answered as
  * {"data": [...], "meta": {from, to, groupBy, generatedAt}}. A key limited
  * to chargers or sites sees only their part in every figure: the statement
- * hands the SQL function only the chargers the key may see.
+ * hands the SQL function only the chargers the key may see. With Accept
+ * text/csv or application/x-ndjson the same rows are exported (res_export.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <cJSON.h>
 
 #include "rest.h"
+#include "rest_export.h"
 #include "rest_query.h"
 #include "rest_res.h"
 #include "store_job.h"
@@ -84,7 +86,16 @@ static void report_start(struct rest_request *r, enum rest_report_kind kind, res
         struct rest_sqlb b;
         rest_sqlb_init(&b);
         rest_report_sql(&req, k ? k->charger_ids : NULL, k ? k->site_ids : NULL, &b);
-        res_sql_run(r, &b, done);
+        enum rest_export_format f = res_export_wanted(r);
+        if (f != REST_EXPORT_NONE) {
+            /* CSV or NDJSON: the same rows streamed (revenue as JSON text in one cell) */
+            struct rest_col cols[REST_REPORT_COLS_MAX];
+            size_t n = rest_report_cols(&req, cols);
+            res_export_start(r, f, cols, n, strbuf_str(&b.sql), b.nparams, (const char *const *)b.params);
+            rest_sqlb_free(&b);
+        } else {
+            res_sql_run(r, &b, done);
+        }
     }
     rest_report_req_free(&req);
 }

@@ -447,6 +447,49 @@ static void test_rest_report(void **state)
     api_check_str(rev, "currency", "CHF");
     api_check_int(rev, "gross", 77);
     api_free(r);
+
+    /* the same report exported: CSV rows of the same figures, revenue as JSON text; NDJSON the rows of data */
+    const char *path = "/v1/reports/energy?from=2026-01-01T00:00:00%2B01:00&to=2026-04-01T00:00:00%2B02:00"
+                       "&groupBy=site,month&siteId=ire-ber";
+    const char *csv_accept[] = { "Accept: text/csv", NULL };
+    struct api_req q = { .method = "GET", .path = path, .key = admin, .headers = csv_accept };
+    r = api_send(PORT, &q);
+    if (r->status != 200 || !strstr(api_header(r, "Content-Type") ? api_header(r, "Content-Type") : "", "text/csv"))
+        fail_msg("%s as CSV: %d %s", r->what, r->status, r->body);
+    const char *want_csv =
+        "siteId,period,sessions,energyWh,chargingSeconds,idleSeconds,revenue,co2Grams\r\n"
+        "ire-ber,2026-01,1,1000,3600,0,\"[{\"\"currency\"\":\"\"EUR\"\",\"\"net\"\":60,\"\"vat\"\":11,\"\"gross\"\":71}]\",400\r\n"
+        "ire-ber,2026-02,2,5000,9900,900,[],1960\r\n";
+    if (strncmp(r->body, want_csv, strlen(want_csv)) != 0 || !strstr(r->body, "\r\nire-ber,2026-03,1,3500,10800,0,"))
+        fail_msg("%s as CSV:\n%s\nwanted it to begin\n%s", r->what, r->body, want_csv);
+    api_free(r);
+    const char *nd_accept[] = { "Accept: application/x-ndjson", NULL };
+    q.headers = nd_accept;
+    r = api_send(PORT, &q);
+    api_expect(r, 200);
+    int lines = 0;
+    for (const char *l = r->body; l && *l; lines++) {
+        const char *e = strchr(l, '\n');
+        if (!e)
+            fail_msg("%s as NDJSON: a line without its end", r->what);
+        char *one = it_strf("%.*s", (int)(e - l), l);
+        cJSON *row = cJSON_Parse(one);
+        if (!row)
+            fail_msg("%s as NDJSON: line %d is no JSON: %s", r->what, lines + 1, one);
+        cJSON *wrap = cJSON_CreateArray();
+        cJSON_AddItemToArray(wrap, row);
+        static const char *const months[] = { "2026-01", "2026-02", "2026-03" };
+        static const long long wh[] = { 1000, 5000, 3500 };
+        if (lines < 3)
+            check_row(wrap, 0, "ire-ber", NULL, months[lines], lines == 1 ? 2 : 1, wh[lines],
+                      lines == 0 ? 3600 : lines == 1 ? 9900 : 10800, lines == 1 ? 900 : 0,
+                      lines == 0 ? 400 : lines == 1 ? 1960 : 1400);
+        cJSON_Delete(wrap);
+        free(one);
+        l = e + 1;
+    }
+    assert_int_equal(lines, 3);
+    api_free(r);
 }
 
 /*

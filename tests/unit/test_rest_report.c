@@ -147,7 +147,7 @@ static void test_statement(void **state)
     char *sql = statement(REST_REPORT_ENERGY, "from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z", NULL, NULL, p, &np);
     assert_non_null(strstr(sql, " FROM ocppgw_report_energy(ocppgw_ts($1::bigint), ocppgw_ts($2::bigint), "
                                 "NULL::text[], $3::boolean, $4::boolean, $5::text) r"));
-    assert_null(strstr(sql, "ORDER BY"));
+    assert_null(strstr(sql, " ORDER BY r."));
     assert_int_equal(np, 5);
     assert_string_equal(p[0], "1772323200000");
     assert_string_equal(p[2], "false");
