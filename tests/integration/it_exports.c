@@ -65,7 +65,7 @@ static int group_setup(void **state)
     /* every 7th one on a shared start time (ties broken by id); idTags with what CSV must quote */
     db_exec("INSERT INTO sessions (transaction_id, charger_id, connector_id, id_tag, auth_status, status,"
             " start_time, end_time, meter_start, meter_stop, energy_wh, stop_reason, cost, currency)"
-            " SELECT 74000000 + i, (ARRAY['iex-a', 'iex-b', 'iex-c'])[1 + i % 3], 1 + i % 2,"
+            " SELECT 1500000000 + i, (ARRAY['iex-a', 'iex-b', 'iex-c'])[1 + i % 3], 1 + i % 2,"
             " CASE i % 6 WHEN 0 THEN 'iex-' || i WHEN 1 THEN 'a,b\"c' || i"
             " WHEN 2 THEN 'l1' || chr(10) || 'l2' || i WHEN 3 THEN 'café €😀' || i WHEN 4 THEN ''"
             " ELSE ' sp ' || chr(13) || chr(10) || i END,"
