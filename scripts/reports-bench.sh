@@ -294,9 +294,12 @@ if step export; then
     (
         after=; pages=0; items=0
         while :; do
-            page=$(curl -sS "${AUTH[@]}" "$api/v1/sessions?from=$FROM&to=$exp_to&perPage=500${after:+&after=$after}") || exit 1
+            curl -sS -o "$tmp/page.json" "${AUTH[@]}" \
+                "$api/v1/sessions?from=$FROM&to=$exp_to&perPage=500${after:+&after=$after}" || exit 1
             pages=$(( pages + 1 ))
-            meta=${page##*\"meta\"}
+            # "meta" closes the answer: its last few hundred bytes
+            meta=$(tail -c 400 "$tmp/page.json")
+            meta=${meta##*\"meta\"}
             n=$(sed -n 's/.*"itemCount": *\([0-9]*\).*/\1/p' <<<"$meta")
             items=$(( items + ${n:-0} ))
             after=$(sed -n 's/.*"after": *"\([^"]*\)".*/\1/p' <<<"$meta")
