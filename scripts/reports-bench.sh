@@ -131,7 +131,14 @@ api="http://127.0.0.1:$port"
 key=$("$GW" apikey create --name reports-bench --scopes admin --db "$conn" 2>/dev/null)
 AUTH=(-H "Authorization: Bearer $key")
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$gwpid/status" 2>/dev/null || echo 0; }
+# rss_kb: the gateway's VmRSS in kB (bash builtins only: sampled every 100 ms)
+rss_kb() {
+    local k v _
+    while read -r k v _; do
+        [ "$k" = VmRSS: ] && { echo "$v"; return; }
+    done <"/proc/$gwpid/status" 2>/dev/null
+    echo 0
+}
 
 # gw_start CONF: the gateway on $port with config file CONF (auto-register)
 gw_start() {
@@ -289,24 +296,31 @@ if step export; then
             sum "export $label: SKIPPED: Accept: $media is answered with HTTP ${ctype%% *} ${ctype#* } (no $label export in this build)"
         fi
     done
-    # the baseline: what an integrator does without exports, JSON pages of 500
+    # the baseline: what an integrator does without exports, JSON pages of
+    # 500 one after the other on one kept-alive connection (python3: a curl
+    # per page costs more in process start-up here than the gateway's answer)
     rm -f "$tmp/rss.json"
-    (
-        after=; pages=0; items=0
-        while :; do
-            curl -sS -o "$tmp/page.json" "${AUTH[@]}" \
-                "$api/v1/sessions?from=$FROM&to=$exp_to&perPage=500${after:+&after=$after}" || exit 1
-            pages=$(( pages + 1 ))
-            # "meta" closes the answer: its last few hundred bytes
-            meta=$(tail -c 400 "$tmp/page.json")
-            meta=${meta##*\"meta\"}
-            n=$(sed -n 's/.*"itemCount": *\([0-9]*\).*/\1/p' <<<"$meta")
-            items=$(( items + ${n:-0} ))
-            after=$(sed -n 's/.*"after": *"\([^"]*\)".*/\1/p' <<<"$meta")
-            [ -n "$after" ] || break
-        done
-        echo "$pages $items"
-    ) >"$tmp/json.w" &
+    python3 - "$port" "$key" "/v1/sessions?from=$FROM&to=$exp_to&perPage=500" >"$tmp/json.w" <<'PY' &
+import http.client, json, sys
+port, key, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port)
+after, pages, items, nbytes = None, 0, 0, 0
+while True:
+    c.request("GET", path + ("&after=" + after if after else ""), headers={"Authorization": "Bearer " + key})
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 200:
+        print(pages, items, nbytes, "HTTP", r.status)
+        sys.exit(1)
+    page = json.loads(body)
+    pages += 1
+    items += len(page["data"])
+    nbytes += len(body)
+    after = page["meta"].get("after")
+    if not after:
+        break
+print(pages, items, nbytes)
+PY
     jpid=$!
     rss0=$(rss_kb); t0=$(now_ms)
     rss_watch "$tmp/rss.json" "$jpid" &
@@ -314,9 +328,9 @@ if step export; then
     wait "$jpid"; wait "$wpid"
     secs=$(ms_secs $(( $(now_ms) - t0 )))
     rss1=$(sort -n "$tmp/rss.json" | tail -1)
-    read -r pages items <"$tmp/json.w"
+    read -r pages items nbytes <"$tmp/json.w"
     peak=$(( rss1 > rss0 ? rss1 - rss0 : 0 ))
-    sum "export json-pages (baseline: perPage=500, cursor after, one curl per page): $secs s, $pages pages, $items rows ($exp_n expected);" \
+    sum "export json-pages (baseline: perPage=500, cursor after, one connection): $secs s, $pages pages, $items rows ($exp_n expected), $nbytes bytes;" \
         "gateway VmRSS $rss0 kB before, peak $rss1 kB (+$peak kB), $(rss_kb) kB after"
 fi
 
