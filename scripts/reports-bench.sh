@@ -32,7 +32,10 @@
 #              skipped while the gateway does not know retention.meter_values
 #
 # The rollup rebuild after generating (the generator turns triggers off):
-# REPORTS_REBUILD_SQL if set (e.g. "SELECT ocppgw_report_rebuild(NULL, NULL)";
+# scripts/reports-rebuild.sql queues the work the gateway's rollup jobs
+# would have done (energy_queue, util_dirty, when those tables exist), the
+# gateway drains the queues before the reports are timed (at most
+# REPORTS_ROLLUP_WAIT seconds, 3600); then REPORTS_REBUILD_SQL if set (e.g. "SELECT ocppgw_report_rebuild(NULL, NULL)";
 # several statements separated by ';'), else every function of the
 # database whose name matches ocppgw_report%rebuild%, ocppgw%rollup%rebuild%
 # or ocppgw_rebuild%rollup% and that can be called without arguments, else
@@ -174,7 +177,14 @@ if step generate; then
                  FROM unnest(ARRAY['sessions', 'status_history', 'charger_events', 'meter_values', 'meter_messages']) c")
     sum "generate: table sizes with indexes: $sizes; database $(q "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 
-    # the rollup rebuild (see the header)
+    # the rollup rebuild (see the header): the queues first
+    t0=$(now_ms)
+    if psql "$conn" -X -v ON_ERROR_STOP=1 -f scripts/reports-rebuild.sql >"$tmp/queue.log" 2>&1; then
+        sum "rebuild: scripts/reports-rebuild.sql in $(ms_secs $(( $(now_ms) - t0 ))) s:" \
+            "$(sed -n 's/.*NOTICE: *reports-rebuild: //p' "$tmp/queue.log" | paste -sd ';' -)"
+    else
+        sum "rebuild: scripts/reports-rebuild.sql FAILED: $(tail -3 "$tmp/queue.log" | tr '\n' ' ')"
+    fi
     rebuild=${REPORTS_REBUILD_SQL:-}
     if [ -z "$rebuild" ]; then
         rebuild=$(q "SELECT string_agg(format('SELECT %I.%I()', n.nspname, p.proname), '; ' ORDER BY p.proname)
@@ -200,14 +210,47 @@ if step generate; then
             sum "rebuild: FAILED ($rebuild): $(tail -3 "$tmp/rebuild.log" | tr '\n' ' ')"
         fi
     else
-        sum "rebuild: SKIPPED: no rollup rebuild function in the database (ocppgw_report%rebuild%, ocppgw%rollup%rebuild%)" \
-            "and REPORTS_REBUILD_SQL unset: the reports answer from whatever the rollups hold (nothing: triggers were off)"
+        say "rebuild: no rollup rebuild function in the database (ocppgw_report%rebuild%, ocppgw%rollup%rebuild%)" \
+            "and REPORTS_REBUILD_SQL unset: the rollups come from the queued work alone"
     fi
     psql "$conn" -Xq -c CHECKPOINT >/dev/null 2>&1
 fi
 
 gw_start "$tmp/gw.conf"
 say "gateway pid $gwpid on 127.0.0.1:$port"
+
+# the gateway's rollup jobs drain their queues (reports-rebuild.sql filled
+# them): up to REPORTS_ROLLUP_WAIT seconds (3600), progress every minute
+if step generate || step reports; then
+    queues=$(q "SELECT string_agg(t, ' ') FROM unnest(ARRAY['energy_queue', 'util_dirty']) t WHERE to_regclass(t) IS NOT NULL")
+    if [ -n "$queues" ]; then
+        pending() { local t n=0; for t in $queues; do n=$(( n + $(q "SELECT count(*) FROM $t") )); done; echo "$n"; }
+        left0=$(pending); t0=$(now_ms); tl=$t0; left=$left0
+        while [ "$left" -gt 0 ] && [ $(( $(now_ms) - t0 )) -lt $(( ${REPORTS_ROLLUP_WAIT:-3600} * 1000 )) ]; do
+            sleep 5
+            kill -0 "$gwpid" 2>/dev/null || { echo "reports-bench: the gateway died:" >&2; tail -5 "$tmp/gw.log" >&2; exit 1; }
+            left=$(pending)
+            if [ $(( $(now_ms) - tl )) -ge 60000 ]; then
+                tl=$(now_ms)
+                say "rollups: $left of $left0 queue rows left ($queues) after $(ms_secs $(( tl - t0 ))) s"
+            fi
+        done
+        secs=$(ms_secs $(( $(now_ms) - t0 )))
+        rate=$(awk -v n=$(( left0 - left )) -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }')
+        if [ "$left" -eq 0 ]; then
+            sum "rollups: the gateway's jobs drained $left0 queue rows ($queues) in $secs s ($rate/s)"
+        else
+            sum "rollups: NOT DRAINED: $left of $left0 queue rows ($queues) left after $secs s ($rate/s);" \
+                "the reports below answer from partial rollups"
+        fi
+        for t in $queues; do
+            case $t in
+            energy_queue) say "rollups: $(q "SELECT count(*) FROM energy_sessions") energy_sessions, $(q "SELECT count(*) FROM energy_days") energy_days rows" 2>/dev/null ;;
+            util_dirty) say "rollups: $(q "SELECT count(*) FROM util_day") util_day rows" 2>/dev/null ;;
+            esac
+        done
+    fi
+fi
 
 # ---------------------------------------------------------------- reports
 # median of a list of numbers (one per line)
