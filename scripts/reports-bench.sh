@@ -427,15 +427,19 @@ CREATE TEMP TABLE old_msgs AS
 SELECT m, format('RPT-%s', lpad((1 + m % $CHARGERS)::text, 4, '0')) AS charger_id,
        now() - interval '500 days' - m * interval '1 second' AS at
   FROM generate_series(1, ($RET_ROWS + 3) / 4) m;
-WITH ins AS (
-    INSERT INTO meter_messages (charger_id, digest, received_at)
-    SELECT charger_id, -m, at FROM old_msgs RETURNING id, charger_id, received_at
-)
-INSERT INTO meter_values (message_id, charger_id, connector_id, transaction_id, session_id, ts, value,
+-- negative ids: the retention job deletes in key order and stops at the
+-- first row within the retention, so old rows must come first (as rows
+-- stored 500 days ago would), before the year's
+INSERT INTO meter_messages (id, charger_id, digest, received_at)
+OVERRIDING SYSTEM VALUE
+SELECT -m, charger_id, -m, at FROM old_msgs;
+INSERT INTO meter_values (id, message_id, charger_id, connector_id, transaction_id, session_id, ts, value,
                           measurand, unit, context, format, phase, location, received_at)
-SELECT ins.id, ins.charger_id, 1, NULL, NULL, ins.received_at - n * interval '15 s', (100000 + n)::text,
-       'Energy.Active.Import.Register', 'Wh', 'Sample.Periodic', 'Raw', NULL, 'Outlet', ins.received_at
-  FROM ins, generate_series(1, 4) n
+OVERRIDING SYSTEM VALUE
+SELECT -(o.m * 4 + n), -o.m, o.charger_id, 1, NULL, NULL, o.at - n * interval '15 s', (100000 + n)::text,
+       'Energy.Active.Import.Register', 'Wh', 'Sample.Periodic', 'Raw', NULL, 'Outlet', o.at
+  FROM old_msgs o, generate_series(0, 3) n
+ ORDER BY 1
  LIMIT $RET_ROWS;
 ANALYZE meter_values;
 ANALYZE meter_messages;
