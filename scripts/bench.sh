@@ -699,6 +699,7 @@ reports_rows=()
 if want reports; then
     echo "reports: scripts/reports-bench.sh"
     if BUILD=$BUILD scripts/reports-bench.sh | tee "$tmp/reports.out"; then
+        # shellcheck disable=SC2034  # printed through a nameref below
         mapfile -t reports_rows < <(sed -n '/^== reports summary/,$p' "$tmp/reports.out")
     else
         echo "bench: the reports scenario failed" >&2
