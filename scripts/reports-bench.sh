@@ -216,16 +216,18 @@ if step generate; then
     psql "$conn" -Xq -c CHECKPOINT >/dev/null 2>&1
 fi
 
+# the gateway's rollup jobs drain their queues (reports-rebuild.sql filled
+# them): up to REPORTS_ROLLUP_WAIT seconds (3600), progress every minute
+queues=$(q "SELECT string_agg(t, ' ') FROM unnest(ARRAY['energy_queue', 'util_dirty']) t WHERE to_regclass(t) IS NOT NULL")
+pending() { local t n=0; for t in $queues; do n=$(( n + $(q "SELECT count(*) FROM $t") )); done; echo "$n"; }
+[ -n "$queues" ] && left0=$(pending)
+t0=$(now_ms)
 gw_start "$tmp/gw.conf"
 say "gateway pid $gwpid on 127.0.0.1:$port"
 
-# the gateway's rollup jobs drain their queues (reports-rebuild.sql filled
-# them): up to REPORTS_ROLLUP_WAIT seconds (3600), progress every minute
 if step generate || step reports; then
-    queues=$(q "SELECT string_agg(t, ' ') FROM unnest(ARRAY['energy_queue', 'util_dirty']) t WHERE to_regclass(t) IS NOT NULL")
     if [ -n "$queues" ]; then
-        pending() { local t n=0; for t in $queues; do n=$(( n + $(q "SELECT count(*) FROM $t") )); done; echo "$n"; }
-        left0=$(pending); t0=$(now_ms); tl=$t0; left=$left0
+        tl=$t0; left=$left0
         while [ "$left" -gt 0 ] && [ $(( $(now_ms) - t0 )) -lt $(( ${REPORTS_ROLLUP_WAIT:-3600} * 1000 )) ]; do
             sleep 5
             kill -0 "$gwpid" 2>/dev/null || { echo "reports-bench: the gateway died:" >&2; tail -5 "$tmp/gw.log" >&2; exit 1; }
