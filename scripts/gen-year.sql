@@ -33,6 +33,9 @@
 --     Sample.Periodic, evenly spread over its charging time, the last one
 --     equal to meterStop), with one meter_messages row per session;
 --     samples=0 makes none.
+--     -v reserve_ids=N leaves meter_values ids 1..N and meter_messages ids
+--     1..N free, for older samples inserted afterwards (the retention job
+--     deletes in key order from the lowest id: old rows must come first).
 -- Sessions and their meter_messages rows get explicit ids (1..n, the
 -- transaction id too), the identity sequences are moved past them.
 --
@@ -64,6 +67,10 @@
 \if :{?seed}
 \else
 \set seed 0.42
+\endif
+\if :{?reserve_ids}
+\else
+\set reserve_ids 0
 \endif
 
 \set ON_ERROR_STOP 1
@@ -247,20 +254,22 @@ SELECT e.charger_id, e.kind, e.detail, e.at
 \echo gen-year: meter values (:samples per session)
 INSERT INTO meter_messages (id, charger_id, digest, received_at)
 OVERRIDING SYSTEM VALUE
-SELECT g.id, g.charger_id, g.id, g.start_time + make_interval(secs => g.charge_s)
+SELECT :reserve_ids + g.id, g.charger_id, g.id, g.start_time + make_interval(secs => g.charge_s)
   FROM gen_year_sessions g
  WHERE :samples > 0;
 SELECT setval(pg_get_serial_sequence('meter_messages', 'id'), greatest(1, (SELECT max(id) FROM meter_messages)));
 
-INSERT INTO meter_values (message_id, charger_id, connector_id, transaction_id, session_id, ts, value,
+INSERT INTO meter_values (id, message_id, charger_id, connector_id, transaction_id, session_id, ts, value,
                           measurand, unit, context, format, phase, location, received_at)
-SELECT g.id, g.charger_id, g.connector_id, g.id::integer, g.id,
+OVERRIDING SYSTEM VALUE
+SELECT :reserve_ids + (g.id - 1) * :samples + n, :reserve_ids + g.id, g.charger_id, g.connector_id, g.id::integer, g.id,
        g.start_time + make_interval(secs => g.charge_s * n / :samples),
        (g.meter_start + g.energy_wh * n / :samples)::text,
        'Energy.Active.Import.Register', 'Wh', 'Sample.Periodic', 'Raw', NULL, 'Outlet',
        g.start_time + make_interval(secs => g.charge_s * n / :samples) + interval '300 ms'
   FROM gen_year_sessions g, generate_series(1, :samples) n
  ORDER BY g.id, n;
+SELECT setval(pg_get_serial_sequence('meter_values', 'id'), greatest(1, (SELECT max(id) FROM meter_values)));
 
 DROP TABLE gen_year_sessions;
 

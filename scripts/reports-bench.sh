@@ -157,9 +157,13 @@ printf '[rest]\nrate_per_second = 1000000\nrate_burst = 1000000\n' >"$tmp/gw.con
 # ---------------------------------------------------------------- generate
 if step generate; then
     say "generate: scripts/gen-year.sql, chargers=$CHARGERS per_connector=$PER_CONN samples=$SAMPLES year_start=$YEAR_START"
+    # ids below the year's samples for the retention step's old ones
+    reserve=0
+    step retention && reserve=$RET_ROWS
     t0=$(now_ms)
     if ! psql "$conn" -X -v ON_ERROR_STOP=1 -v chargers="$CHARGERS" -v per_connector="$PER_CONN" \
-        -v samples="$SAMPLES" -v year_start="$YEAR_START" -f scripts/gen-year.sql >"$tmp/gen.log" 2>&1; then
+        -v samples="$SAMPLES" -v year_start="$YEAR_START" -v reserve_ids="$reserve" \
+        -f scripts/gen-year.sql >"$tmp/gen.log" 2>&1; then
         echo "reports-bench: gen-year.sql failed:" >&2; tail -10 "$tmp/gen.log" >&2; exit 1
     fi
     gen_s=$(ms_secs $(( $(now_ms) - t0 )))
@@ -427,22 +431,27 @@ if step retention; then
 SET session_replication_role = replica;
 CREATE TEMP TABLE old_msgs AS
 SELECT m, format('RPT-%s', lpad((1 + m % $CHARGERS)::text, 4, '0')) AS charger_id,
-       now() - interval '500 days' - m * interval '1 second' AS at
+       now() - interval '500 days' - (($RET_ROWS + 3) / 4 - m) * interval '1 second' AS at
   FROM generate_series(1, ($RET_ROWS + 3) / 4) m;
--- negative ids: the retention job deletes in key order and stops at the
--- first row within the retention, so old rows must come first (as rows
--- stored 500 days ago would), before the year's
+DO \$\$ BEGIN
+    IF EXISTS (SELECT 1 FROM meter_values WHERE id <= $RET_ROWS) OR EXISTS (SELECT 1 FROM meter_messages WHERE id <= ($RET_ROWS + 3) / 4) THEN
+        RAISE EXCEPTION 'ids 1..$RET_ROWS are taken: generate with reserve_ids (the generate step does when retention is a step)';
+    END IF;
+END \$\$;
+-- ids 1..N, which gen-year.sql left free (-v reserve_ids): the retention
+-- job deletes in key order from the lowest id and stops at the first row
+-- within the retention, so old rows come first, as rows stored 500 days
+-- ago would
 INSERT INTO meter_messages (id, charger_id, digest, received_at)
 OVERRIDING SYSTEM VALUE
-SELECT -m, charger_id, -m, at FROM old_msgs;
+SELECT m, charger_id, -m, at FROM old_msgs;
 INSERT INTO meter_values (id, message_id, charger_id, connector_id, transaction_id, session_id, ts, value,
                           measurand, unit, context, format, phase, location, received_at)
 OVERRIDING SYSTEM VALUE
-SELECT -(o.m * 4 + n), -o.m, o.charger_id, 1, NULL, NULL, o.at - n * interval '15 s', (100000 + n)::text,
+SELECT (o.m - 1) * 4 + n, o.m, o.charger_id, 1, NULL, NULL, o.at - n * interval '15 s', (100000 + n)::text,
        'Energy.Active.Import.Register', 'Wh', 'Sample.Periodic', 'Raw', NULL, 'Outlet', o.at
-  FROM old_msgs o, generate_series(0, 3) n
- ORDER BY 1
- LIMIT $RET_ROWS;
+  FROM old_msgs o, generate_series(1, 4) n
+ WHERE (o.m - 1) * 4 + n <= $RET_ROWS;
 ANALYZE meter_values;
 ANALYZE meter_messages;
 CHECKPOINT;
@@ -454,9 +463,10 @@ SQL
         ret_load deleting RD-
         d1=$(deleted_rows)
         # when the deletion ran, from the samples (first and last second with progress)
-        span=$(awk -v d0="$d0" 'NR == 1 { t0 = $1 } $2 > prev && NR > 1 { if (!first) first = $1; last = $1 }
+        # (the job runs at the gateway's start: rows gone by the first sample count at 0 s)
+        span=$(awk -v d0="$d0" 'BEGIN { prev = d0 } NR == 1 { t0 = $1 } $2 > prev { if (!first) first = $1; last = $1 }
                                 { prev = $2 }
-                                END { if (first) printf "deleting from %.0f s to %.0f s of the run", (first - t0) / 1000, (last - t0) / 1000;
+                                END { if (first) printf "deleted from %.0f s to %.0f s after the load started (1 s samples)", (first - t0) / 1000, (last - t0) / 1000;
                                       else print "no deletion seen during the run" }' "$tmp/del.deleting")
         ret_line "while deleting" "rows deleted during the run: $(( d1 - d0 )) of $old ($span)"
         p99b=$(field p99_ms "$result")
