@@ -418,6 +418,12 @@ if step retention; then
                 "p50 $(field p50_ms "$result") ms, p99 $(field p99_ms "$result") ms, max $(field max_ms "$result") ms," \
                 "errors $(( $(field callerrors "$result" 0) + $(field timeouts "$result" 0) )); $2"
         }
+        # ids 1..N stay free for the old samples (gen-year.sql's reserve_ids
+        # did it for the year's): the sequences start past them
+        q "SELECT setval(pg_get_serial_sequence('meter_values', 'id'),
+                         greatest((SELECT coalesce(max(id), 0) FROM meter_values), $RET_ROWS)),
+                  setval(pg_get_serial_sequence('meter_messages', 'id'),
+                         greatest((SELECT coalesce(max(id), 0) FROM meter_messages), ($RET_ROWS + 3) / 4))" >/dev/null
         d0=$(deleted_rows)
         gw_start "$tmp/gw-ret.conf"
         ret_load nothing RN-
