@@ -181,16 +181,21 @@ if step generate; then
                  FROM unnest(ARRAY['sessions', 'status_history', 'charger_events', 'meter_values', 'meter_messages']) c")
     sum "generate: table sizes with indexes: $sizes; database $(q "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 
-    # the rollup rebuild (see the header): the queues first
+    # the rollup rebuild (see the header), when the reports are timed: the queues first
     t0=$(now_ms)
-    if psql "$conn" -X -v ON_ERROR_STOP=1 -f scripts/reports-rebuild.sql >"$tmp/queue.log" 2>&1; then
+    if ! step reports; then
+        say "rebuild: not done (reports is not a step): the rollup jobs stay idle"
+    elif psql "$conn" -X -v ON_ERROR_STOP=1 -f scripts/reports-rebuild.sql >"$tmp/queue.log" 2>&1; then
         sum "rebuild: scripts/reports-rebuild.sql in $(ms_secs $(( $(now_ms) - t0 ))) s:" \
             "$(sed -n 's/.*NOTICE: *reports-rebuild: //p' "$tmp/queue.log" | paste -sd ';' -)"
     else
         sum "rebuild: scripts/reports-rebuild.sql FAILED: $(tail -3 "$tmp/queue.log" | tr '\n' ' ')"
     fi
     rebuild=${REPORTS_REBUILD_SQL:-}
-    if [ -z "$rebuild" ]; then
+    step reports || rebuild=-
+    if [ "$rebuild" = - ]; then
+        rebuild=
+    elif [ -z "$rebuild" ]; then
         rebuild=$(q "SELECT string_agg(format('SELECT %I.%I()', n.nspname, p.proname), '; ' ORDER BY p.proname)
                        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                       WHERE (p.proname LIKE 'ocppgw\_report%rebuild%' OR p.proname LIKE 'ocppgw%rollup%rebuild%'
@@ -203,7 +208,9 @@ if step generate; then
                       AND p.pronargs > p.pronargdefaults")
         [ -n "$other" ] && say "rebuild: also found $other (needs arguments: give REPORTS_REBUILD_SQL to call it)"
     fi
-    if [ -n "$rebuild" ]; then
+    if ! step reports; then
+        :
+    elif [ -n "$rebuild" ]; then
         say "rebuild: $rebuild"
         t0=$(now_ms)
         if psql "$conn" -X -v ON_ERROR_STOP=1 -c "SET max_parallel_workers_per_gather = 0" -c "$rebuild" \
