@@ -330,13 +330,13 @@ export_run() {
     sum "$(printf 'export %-6s HTTP %s, %s s, %s bytes, %s rows (%s expected); gateway VmRSS %s kB before, peak %s kB (+%s kB = %.1f MiB, %s samples), %s kB 1 s after; < 10 s: %s, < 10 MiB: %s' \
         "$label" "$c" "$t" "$bytes" "$lines" "$exp_n" "$rss0" "$rss1" "$peak" "$(awk -v k="$peak" 'BEGIN { print k / 1024 }')" \
         "$(wc -l <"$tmp/rss.$label")" "$rss2" \
-        "$(awk -v t="$t" 'BEGIN { print (t < 10) ? "met" : "NOT met" }')" \
-        "$(awk -v k="$peak" 'BEGIN { print (k < 10240) ? "met" : "NOT met" }')")"
+        "$(awk -v t="$t" -v c="$c" 'BEGIN { print (c != 200) ? "failed" : (t < 10) ? "met" : "NOT met" }')" \
+        "$(awk -v k="$peak" -v c="$c" 'BEGIN { print (c != 200) ? "failed" : (k < 10240) ? "met" : "NOT met" }')")"
     rm -f "$out"
 }
 if step export; then
     total=$(q "SELECT count(*) FROM sessions WHERE start_time >= '$FROM' AND start_time < '$TO'")
-    if [ "$total" -lt "$EXPORT_N" ]; then
+    if [ "$total" -le "$EXPORT_N" ]; then
         exp_to=$TO; exp_n=$total
     else
         # the start of the (N+1)th session: the window [FROM, exp_to) holds about N (ties at whole seconds)
