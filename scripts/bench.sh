@@ -56,6 +56,11 @@
 #   restart     scripts/restart-bench.sh: 19,000 chargers
 #               served, SIGTERM, a new gateway at once, seconds until all are
 #               served again, from 253 and from 20 source addresses
+#   reports     scripts/reports-bench.sh (not in the default list: it
+#               generates a year of a 1,000-charger fleet first, about
+#               ten minutes here; name it in BENCH_SCENARIOS): report
+#               answer times over the year, the sessions export (time, RSS
+#               growth), durable MeterValues latency during a retention run
 # For each load: messages/s, latency p50/p99/max, errors, and the CPU seconds of
 # the gateway and of PostgreSQL (utime+stime from /proc) during the run.
 #
@@ -76,6 +81,7 @@
 # BENCH_RESTART_CHARGERS (19000; at most what the fd limits allow),
 # BENCH_RESTART_SOURCES ("253 20": one restart per count of source addresses),
 # BENCH_RESTART=0 skips the restart scenario,
+# REPORTS_* (the reports scenario's knobs: scripts/reports-bench.sh),
 # BENCH_KEEP=1 keeps the temp dir (gateway log, ocppsim outputs).
 # Prints a table; writes nothing into the repository.
 set -euo pipefail
@@ -545,7 +551,7 @@ echo "gateway log: $(wc -l <"$tmp/gw.log") lines, $warns mentioning 'error'"
 
 # The scenarios below bring their own PostgreSQL and gateways; this gateway
 # goes first, so that they have the machine to themselves.
-if want webhooks || want sse || want load || want export || want restart; then
+if want webhooks || want sse || want load || want export || want restart || want reports; then
     stop_pid "$gwpid"
     gwpid=
     scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
@@ -686,10 +692,23 @@ if want restart; then
         echo "bench: the restart scenario failed" >&2
     fi
 fi
+
+# ---------------------------------------------------------------- reports
+# its own PostgreSQL and gateway; the lines after its "== reports summary"
+reports_rows=()
+if want reports; then
+    echo "reports: scripts/reports-bench.sh"
+    if BUILD=$BUILD scripts/reports-bench.sh | tee "$tmp/reports.out"; then
+        # shellcheck disable=SC2034  # printed through a nameref below
+        mapfile -t reports_rows < <(sed -n '/^== reports summary/,$p' "$tmp/reports.out")
+    else
+        echo "bench: the reports scenario failed" >&2
+    fi
+fi
 echo
 echo "load average at the end: $(load_avg)"
 printf '%s\n' "${rows[@]}"
-for block in ev_lines cost_lines rest_rows cmd_rows wh_rows load_rows export_rows restart_rows; do
+for block in ev_lines cost_lines rest_rows cmd_rows wh_rows load_rows export_rows restart_rows reports_rows; do
     declare -n lines=$block
     if [ ${#lines[@]} -gt 0 ]; then
         echo
