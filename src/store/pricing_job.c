@@ -27,12 +27,9 @@
  * int64) becomes final with no cost, and a line says why; a database error
  * rolls the batch back and the next round tries again.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -48,42 +45,10 @@
 #define PRICING_JOB_ELEMENTS_MAX 64
 
 struct store_pricing {
-    char *conninfo;
+    struct store_worker *worker;
     char *receipt_prefix;           /* receipts.prefix */
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stopping;
-    PGconn *db;
-    bool down;                      /* the last connect failed (logged once) */
     int32_t idle_power_w;           /* tariffs.idle_power_w */
 };
-
-static void quiet(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg;
-}
-
-static bool connect_db(struct store_pricing *p)
-{
-    const char *const keys[] = { "application_name", "connect_timeout", "keepalives", "dbname", NULL };
-    const char *const vals[] = { "ocppgw-pricing", "5", "1", p->conninfo, NULL };
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (!c)
-        abort();
-    if (PQstatus(c) != CONNECTION_OK) {
-        if (!p->down)
-            log_warn(NULL, "pricing: cannot connect to the database, retrying every second: %s", PQerrorMessage(c));
-        p->down = true;
-        PQfinish(c);
-        return false;
-    }
-    p->down = false;
-    PQsetNoticeProcessor(c, quiet, NULL);
-    p->db = c;
-    return true;
-}
 
 static bool exec_ok(PGconn *c, const char *sql)
 {
@@ -163,59 +128,27 @@ out:
     return n;
 }
 
-static void *pricing_main(void *arg)
+/* One round: a batch priced, then the energy rollups; true when either was full (more may wait). */
+static bool pricing_round(struct store_worker *w, PGconn *db, void *ctx)
 {
-    struct store_pricing *p = arg;
-    pthread_mutex_lock(&p->mu);
-    while (!p->stopping) {
-        pthread_mutex_unlock(&p->mu);
-        int n = 0;
-        if (!p->db || PQstatus(p->db) != CONNECTION_OK) {
-            if (p->db)
-                PQfinish(p->db);
-            p->db = NULL;
-            connect_db(p);
-        }
-        if (p->db) {
-            n = price_batch(p->db, p->receipt_prefix, p->idle_power_w);
-            if (n > 0)
-                log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
-            /* then the energy rollups (energy_job.c): what was just priced is rolled up this turn */
-            int e = store_energy_round(p->db, p->idle_power_w);
-            if (e >= ENERGY_JOB_BATCH && n < PRICING_JOB_BATCH)
-                n = PRICING_JOB_BATCH; /* more may be waiting: no pause */
-        }
-        pthread_mutex_lock(&p->mu);
-        if (n >= PRICING_JOB_BATCH || p->stopping)
-            continue;               /* a full batch: more may be waiting */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)PRICING_JOB_PERIOD_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        while (!p->stopping && pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT)
-            ;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (p->db)
-        PQfinish(p->db);
-    p->db = NULL;
-    return NULL;
+    (void)w;
+    struct store_pricing *p = ctx;
+    int n = price_batch(db, p->receipt_prefix, p->idle_power_w);
+    if (n > 0)
+        log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
+    /* then the energy rollups (energy_job.c): what was just priced is rolled up this turn */
+    int e = store_energy_round(db, p->idle_power_w);
+    return n >= PRICING_JOB_BATCH || e >= ENERGY_JOB_BATCH;
 }
 
 struct store_pricing *store_pricing_start(const char *conninfo, const char *receipt_prefix, int idle_power_w)
 {
     struct store_pricing *p = xcalloc(1, sizeof *p);
-    p->conninfo = xstrdup(conninfo);
     p->receipt_prefix = xstrdup(receipt_prefix);
     p->idle_power_w = idle_power_w;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    if (pthread_create(&p->thread, NULL, pricing_main, p) != 0) {
-        log_error(NULL, "pricing: cannot start its thread");
-        pthread_cond_destroy(&p->cv);
-        pthread_mutex_destroy(&p->mu);
-        free(p->conninfo);
+    struct store_worker_spec spec = { "pricing", NULL, PRICING_JOB_PERIOD_MS, pricing_round, p };
+    p->worker = store_worker_start(conninfo, &spec);
+    if (!p->worker) {
         free(p->receipt_prefix);
         free(p);
         return NULL;
@@ -227,14 +160,7 @@ void store_pricing_stop(struct store_pricing *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thread, NULL);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    free(p->conninfo);
+    store_worker_stop(p->worker);
     free(p->receipt_prefix);
     free(p);
 }

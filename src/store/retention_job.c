@@ -30,17 +30,15 @@
  * talks to the core. A run that deleted something logs one line per kind
  * (rows, batches, ms) and counts ocppgw_retention_deleted_rows_total.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libpq-fe.h>
 
 #include "metrics.h"
 #include "store.h"
+#include "store_internal.h"
 #include "util.h"
 
 #define RETENTION_BATCH "5000"
@@ -48,53 +46,9 @@
 #define RETENTION_PERIOD_MS (60 * 1000)
 
 struct store_retention {
-    char *conninfo;
+    struct store_worker *worker;
     int keep[METRICS_RET_KIND_COUNT];   /* days (events: seconds); 0 = kept for ever */
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stopping;
-    PGconn *db;
-    bool down;                          /* the last connect failed (logged once) */
 };
-
-static void quiet(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg;
-}
-
-static bool connect_db(struct store_retention *t)
-{
-    /* a batch never waits long for a row lock (an event's delivery being claimed) nor runs away: it fails
-       alone and the next round tries again */
-    const char *const keys[] = { "application_name", "connect_timeout", "keepalives", "options", "dbname", NULL };
-    const char *const vals[] = { "ocppgw-retention", "5", "1", "-c lock_timeout=5000 -c statement_timeout=60000",
-                                 t->conninfo, NULL };
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (!c)
-        abort();
-    if (PQstatus(c) != CONNECTION_OK) {
-        if (!t->down)
-            log_warn(NULL, "retention: cannot connect to the database, retrying in a minute: %s",
-                     PQerrorMessage(c));
-        t->down = true;
-        PQfinish(c);
-        return false;
-    }
-    t->down = false;
-    PQsetNoticeProcessor(c, quiet, NULL);
-    t->db = c;
-    return true;
-}
-
-static bool stopping(struct store_retention *t)
-{
-    pthread_mutex_lock(&t->mu);
-    bool s = t->stopping;
-    pthread_mutex_unlock(&t->mu);
-    return s;
-}
 
 /*
  * One batch of kind k: rows deleted (-1: another connection holds the
@@ -131,15 +85,15 @@ static long batch(PGconn *c, enum metrics_retention_kind k, int keep, long long 
 }
 
 /* Deletes what kind k has past its retention, batch after batch; false on a database error. */
-static bool run_kind(struct store_retention *t, enum metrics_retention_kind k)
+static bool run_kind(struct store_worker *w, PGconn *db, struct store_retention *t, enum metrics_retention_kind k)
 {
     int64_t t0 = time_mono_us();
     long long from = 0, total = 0;
     int batches = 0;
     bool ok = true;
-    while (!stopping(t)) {
+    while (!store_worker_stopping(w)) {
         long long next = -1;
-        long n = batch(t->db, k, t->keep[k], from, &next);
+        long n = batch(db, k, t->keep[k], from, &next);
         if (n == -2) {
             ok = false;
             break;
@@ -161,41 +115,19 @@ static bool run_kind(struct store_retention *t, enum metrics_retention_kind k)
     return ok;
 }
 
-static void *retention_main(void *arg)
+/* One run: every kind in turn, each until caught up (the period is a minute: never at once again). */
+static bool retention_round(struct store_worker *w, PGconn *db, void *ctx)
 {
-    struct store_retention *t = arg;
-    pthread_mutex_lock(&t->mu);
-    while (!t->stopping) {
-        pthread_mutex_unlock(&t->mu);
-        if (!t->db || PQstatus(t->db) != CONNECTION_OK) {
-            if (t->db)
-                PQfinish(t->db);
-            t->db = NULL;
-            connect_db(t);
-        }
-        for (int k = 0; t->db && k < METRICS_RET_KIND_COUNT && !stopping(t); k++)
-            if (t->keep[k] > 0 && !run_kind(t, (enum metrics_retention_kind)k) && PQstatus(t->db) != CONNECTION_OK)
-                break;
-        pthread_mutex_lock(&t->mu);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(RETENTION_PERIOD_MS % 1000) * 1000000L;
-        until.tv_sec += RETENTION_PERIOD_MS / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        while (!t->stopping && pthread_cond_timedwait(&t->cv, &t->mu, &until) != ETIMEDOUT)
-            ;
-    }
-    pthread_mutex_unlock(&t->mu);
-    if (t->db)
-        PQfinish(t->db);
-    t->db = NULL;
-    return NULL;
+    struct store_retention *t = ctx;
+    for (int k = 0; k < METRICS_RET_KIND_COUNT && !store_worker_stopping(w); k++)
+        if (t->keep[k] > 0 && !run_kind(w, db, t, (enum metrics_retention_kind)k) && PQstatus(db) != CONNECTION_OK)
+            break;
+    return false;
 }
 
 struct store_retention *store_retention_start(const char *conninfo, const struct store_retention_config *cfg)
 {
     struct store_retention *t = xcalloc(1, sizeof *t);
-    t->conninfo = xstrdup(conninfo);
     t->keep[METRICS_RET_EVENTS] = cfg->events_s;
     t->keep[METRICS_RET_METER_VALUES] = cfg->meter_values_days;
     t->keep[METRICS_RET_METER_MESSAGES] = cfg->meter_values_days;
@@ -206,13 +138,12 @@ struct store_retention *store_retention_start(const char *conninfo, const struct
     t->keep[METRICS_RET_ORPHAN_STOPS] = cfg->status_history_days;
     t->keep[METRICS_RET_COMMANDS] = cfg->commands_days;
     t->keep[METRICS_RET_AUDIT_LOG] = cfg->audit_log_days;
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
-    if (pthread_create(&t->thread, NULL, retention_main, t) != 0) {
-        log_error(NULL, "retention: cannot start its thread");
-        pthread_cond_destroy(&t->cv);
-        pthread_mutex_destroy(&t->mu);
-        free(t->conninfo);
+    /* a batch never waits long for a row lock (an event's delivery being claimed) nor runs away: it fails
+       alone and the next round tries again */
+    struct store_worker_spec spec = { "retention", "-c lock_timeout=5000 -c statement_timeout=60000",
+                                      RETENTION_PERIOD_MS, retention_round, t };
+    t->worker = store_worker_start(conninfo, &spec);
+    if (!t->worker) {
         free(t);
         return NULL;
     }
@@ -223,13 +154,6 @@ void store_retention_stop(struct store_retention *t)
 {
     if (!t)
         return;
-    pthread_mutex_lock(&t->mu);
-    t->stopping = true;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    pthread_join(t->thread, NULL);
-    pthread_cond_destroy(&t->cv);
-    pthread_mutex_destroy(&t->mu);
-    free(t->conninfo);
+    store_worker_stop(t->worker);
     free(t);
 }

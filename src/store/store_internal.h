@@ -368,6 +368,30 @@ struct store {
     struct batch batch;
 };
 
+/* ------------------------------------------------------------------ background workers (worker.c) */
+
+/*
+ * A background job: a thread with its own connection ("ocppgw-<name>",
+ * libpq options added) that runs round() at start and then every period_ms,
+ * at once again when round() answers true (more work may be waiting). The
+ * pricing job (pricing_job.c, with the energy rollups), the utilization job
+ * and the retention job are workers.
+ */
+struct store_worker;
+struct store_worker_spec {
+    const char *name;               /* "pricing": its log lines and application_name (static) */
+    const char *options;            /* libpq options ("-c jit=off"), NULL = none (static) */
+    int period_ms;
+    bool (*round)(struct store_worker *w, PGconn *db, void *ctx);
+    void *ctx;                      /* the job's own; freed by it after store_worker_stop */
+};
+/* NULL if the thread cannot start (logged). */
+struct store_worker *store_worker_start(const char *conninfo, const struct store_worker_spec *spec);
+/* Stop asked (for a round that checks between its batches). */
+bool store_worker_stopping(struct store_worker *w);
+/* Stops and joins the thread after its round in progress, frees the worker; NULL is a no-op. */
+void store_worker_stop(struct store_worker *w);
+
 /* ------------------------------------------------------------------ the energy job (energy_job.c) */
 
 #define ENERGY_JOB_BATCH 100
