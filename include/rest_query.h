@@ -149,6 +149,9 @@ struct rest_export_flat {
  */
 struct cJSON *rest_json_rows(const char *json, const char *const *keys, unsigned time_mask);
 
+/* True if s is a JSON number as written (-?digits[.digits][e[+-]digits], no leading zeros, < 64 bytes). */
+bool rest_json_number_text(const char *s);
+
 /* "expr, expr, ..." of the columns; caller frees. */
 char *rest_select_list(const struct rest_col *cols, size_t n);
 /*

@@ -245,35 +245,6 @@ static void json_string(struct strbuf *out, const char *s)
     strbuf_putc(out, '"');
 }
 
-/* True if s is a JSON number as PostgreSQL prints integers and finite numerics. */
-static bool json_number(const char *s)
-{
-    const char *p = s;
-    if (*p == '-')
-        p++;
-    if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9'))
-        return false;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    return *p == '\0';
-}
-
 static void json_item(struct strbuf *out, const cJSON *v)
 {
     char *s = cJSON_PrintUnformatted(v);
@@ -293,7 +264,7 @@ static void json_value(struct strbuf *out, const struct rest_col *c, const char 
         return;
     case REST_COL_INT:
     case REST_COL_NUM:
-        if (json_number(v)) {
+        if (rest_json_number_text(v)) {
             strbuf_puts(out, v);
         } else {
             cJSON *n = cJSON_CreateNumber(strtod(v, NULL));

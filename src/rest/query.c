@@ -168,7 +168,7 @@ const char *rest_job_value(const struct store_job *job, int row, int col)
 }
 
 /* True if s is a JSON number: -?digits[.digits][e[+-]digits], no leading zeros. */
-static bool json_number_text(const char *s)
+bool rest_json_number_text(const char *s)
 {
     const char *p = s;
     if (*p == '-')
@@ -247,7 +247,7 @@ static cJSON *col_json(const struct rest_request *r, const struct rest_col *c, c
     case REST_COL_INT:
     case REST_COL_NUM:
         /* PostgreSQL's text of an integer or finite number is JSON already: no double round trip */
-        return json_number_text(v) ? cJSON_CreateRaw(v) : cJSON_CreateNumber(strtod(v, NULL));
+        return rest_json_number_text(v) ? cJSON_CreateRaw(v) : cJSON_CreateNumber(strtod(v, NULL));
     case REST_COL_BOOL:
         return cJSON_CreateBool(v[0] == 't');
     case REST_COL_TIME:
