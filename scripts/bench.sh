@@ -56,9 +56,8 @@
 #   restart     scripts/restart-bench.sh: 19,000 chargers
 #               served, SIGTERM, a new gateway at once, seconds until all are
 #               served again, from 253 and from 20 source addresses
-#   reports     scripts/reports-bench.sh (not in the default list: it
-#               generates a year of a 1,000-charger fleet first, about
-#               ten minutes here; name it in BENCH_SCENARIOS): report
+#   reports     scripts/reports-bench.sh (last: it generates a year of a
+#               1,000-charger fleet first, about ten minutes here): report
 #               answer times over the year, the sessions export (time, RSS
 #               growth), durable MeterValues latency during a retention run
 # For each load: messages/s, latency p50/p99/max, errors, and the CPU seconds of
@@ -133,7 +132,7 @@ SSE_RATE=${BENCH_SSE_RATE:-10}
 SSE_SECS=${BENCH_SSE_SECONDS:-$DUR}
 COST_MVS=${BENCH_COST_MVS:-3}
 COST_IV=${BENCH_COST_INTERVAL:-2000}
-SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse load export restart} "
+SCENARIOS=" ${BENCH_SCENARIOS:-idle heartbeat metervalues fleet rest commands events cost webhooks sse load export restart reports} "
 [ "${BENCH_RESTART:-1}" = 0 ] && SCENARIOS=${SCENARIOS/ restart / }
 # want NAME: whether scenario NAME is to run
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
