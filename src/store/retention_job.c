@@ -44,6 +44,7 @@
 #define RETENTION_BATCH "5000"
 #define RETENTION_EVENTS_BATCH "10000"
 #define RETENTION_PERIOD_MS (60 * 1000)
+#define RETENTION_PAUSE_MIN_MS 20
 
 struct store_retention {
     struct store_worker *worker;
@@ -93,7 +94,9 @@ static bool run_kind(struct store_worker *w, PGconn *db, struct store_retention 
     bool ok = true;
     while (!store_worker_stopping(w)) {
         long long next = -1;
+        int64_t b0 = time_mono_us();
         long n = batch(db, k, t->keep[k], from, &next);
+        int64_t took_ms = (time_mono_us() - b0) / 1000;
         if (n == -2) {
             ok = false;
             break;
@@ -108,6 +111,14 @@ static bool run_kind(struct store_worker *w, PGconn *db, struct store_retention 
         if (next < 0)
             break;
         from = next;
+        /*
+         * Half the time at most: after a batch that deleted rows, pause as
+         * long as it took (at least RETENTION_PAUSE_MIN_MS), so that the
+         * chargers' writes, which share PostgreSQL's CPU and WAL with it,
+         * never queue behind a backlog being deleted (docs/benchmarks.md).
+         */
+        if (n > 0 && !store_worker_pause(w, took_ms > RETENTION_PAUSE_MIN_MS ? (int)took_ms : RETENTION_PAUSE_MIN_MS))
+            break;
     }
     if (total > 0)
         log_info(NULL, "retention: %s: %lld rows deleted in %d batch%s, %lld ms", metrics_retention_kind_name(k),

@@ -389,6 +389,8 @@ struct store_worker_spec {
 struct store_worker *store_worker_start(const char *conninfo, const struct store_worker_spec *spec);
 /* Stop asked (for a round that checks between its batches). */
 bool store_worker_stopping(struct store_worker *w);
+/* From a round: waits ms, or less when stop is asked; false then. */
+bool store_worker_pause(struct store_worker *w, int ms);
 /* Stops and joins the thread after its round in progress, frees the worker; NULL is a no-op. */
 void store_worker_stop(struct store_worker *w);
 

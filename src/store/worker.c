@@ -74,6 +74,27 @@ bool store_worker_stopping(struct store_worker *w)
     return s;
 }
 
+/* Waits ms or until stop, with w->mu held (released while waiting). */
+static void wait_until(struct store_worker *w, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
+        ;
+}
+
+bool store_worker_pause(struct store_worker *w, int ms)
+{
+    pthread_mutex_lock(&w->mu);
+    wait_until(w, ms);
+    bool go_on = !w->stopping;
+    pthread_mutex_unlock(&w->mu);
+    return go_on;
+}
+
 static void *worker_main(void *arg)
 {
     struct store_worker *w = arg;
@@ -92,13 +113,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&w->mu);
         if (more || w->stopping)
             continue;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(w->spec.period_ms % 1000) * 1000000L;
-        until.tv_sec += w->spec.period_ms / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
-            ;
+        wait_until(w, w->spec.period_ms);
     }
     pthread_mutex_unlock(&w->mu);
     if (w->db)
