@@ -136,5 +136,7 @@ enum metrics_export_outcome {
     METRICS_EXPORT_OUTCOME_COUNT
 };
 void metrics_export(enum metrics_export_outcome o, uint64_t rows);
+/* Bytes of export text queued for clients (all exports): +delta when a chunk is queued, -delta when taken or dropped. */
+void metrics_export_queued(int64_t delta);
 
 #endif

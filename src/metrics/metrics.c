@@ -26,6 +26,7 @@ static atomic_ullong callerrors[ERR_SLOTS];
 static atomic_ullong auth_failures;
 static atomic_ullong conn_replaced;
 static atomic_ullong exports[METRICS_EXPORT_OUTCOME_COUNT], export_rows;
+static atomic_llong export_queued;
 static atomic_ullong load_profiles[METRICS_LOAD_OUTCOME_COUNT];
 static atomic_ullong auth_throttled[METRICS_THROTTLE_COUNT];
 static atomic_ullong batch_hist[BATCH_BUCKETS + 1];
@@ -170,6 +171,11 @@ void metrics_export(enum metrics_export_outcome o, uint64_t rows)
     atomic_fetch_add_explicit(&export_rows, rows, memory_order_relaxed);
 }
 
+void metrics_export_queued(int64_t delta)
+{
+    atomic_fetch_add_explicit(&export_queued, (long long)delta, memory_order_relaxed);
+}
+
 void metrics_presence_node_lost(void)
 {
     atomic_fetch_add_explicit(&presence_nodes_lost, 1, memory_order_relaxed);
@@ -312,6 +318,10 @@ char *metrics_render(const struct metrics_gauges *g)
         strbuf_printf(&o, "ocppgw_rest_exports_total{outcome=\"%s\"} %llu\n", export_outcomes[k], load(&exports[k]));
     strbuf_printf(&o, "# HELP ocppgw_rest_export_rows_total Rows formatted by exports.\n"
             "# TYPE ocppgw_rest_export_rows_total counter\nocppgw_rest_export_rows_total %llu\n", load(&export_rows));
+    strbuf_printf(&o, "# HELP ocppgw_rest_export_queued_bytes Export text formatted and waiting for its clients"
+            " (all exports; each stops reading the database at its bound).\n"
+            "# TYPE ocppgw_rest_export_queued_bytes gauge\nocppgw_rest_export_queued_bytes %lld\n",
+            (long long)atomic_load_explicit(&export_queued, memory_order_relaxed));
 
     static const char *const presence_reasons[METRICS_PRESENCE_REASON_COUNT] = { "restart", "node_lost" };
     strbuf_printf(&o, "# HELP ocppgw_presence_chargers_cleared_total Chargers this process marked disconnected"

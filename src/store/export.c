@@ -105,6 +105,7 @@ static void chunks_free(struct store_export *e)
         free(c);
     }
     e->head = e->tail = NULL;
+    metrics_export_queued(-(int64_t)e->queued);
     e->queued = 0;
 }
 
@@ -162,6 +163,7 @@ static bool push(struct store_export *e, struct strbuf *b, bool wait)
             e->head = c;
         e->tail = c;
         e->queued += c->len;
+        metrics_export_queued((int64_t)c->len);
     }
     strbuf_reset(b);
     pthread_mutex_unlock(&x->mu);
@@ -404,6 +406,7 @@ char *store_export_take(struct store_export *e, size_t *len, enum store_export_s
         if (!e->head)
             e->tail = NULL;
         e->queued -= c->len;
+        metrics_export_queued(-(int64_t)c->len);
         pthread_cond_signal(&e->cv);
     }
     pthread_mutex_unlock(&x->mu);
