@@ -12,7 +12,7 @@
 #              sessions, status and connection history, meter values),
 #              timed step by step; then the rollups are rebuilt (below)
 #   reports    GET /v1/reports/energy and /utilization over the whole year,
-#              groupBy none, site, charger, site,month, day: REPORTS_RUNS (5)
+#              groupBy none, site, charger, site,month, day, week: REPORTS_RUNS (5)
 #              runs each, their median (target < 1 s); skipped while the
 #              routes answer 404
 #   export     GET /v1/sessions of REPORTS_EXPORT_SESSIONS (1 M) sessions
@@ -278,7 +278,7 @@ if step reports; then
                 sum "report $rep: SKIPPED: no function ocppgw_report_$rep in the database (its migration is not in this build)"
                 continue
             fi
-            for g in none site charger site,month day; do
+            for g in none site charger site,month day week; do
                 url="$api/v1/reports/$rep?from=$FROM&to=$TO"
                 [ "$g" = none ] || url+="&groupBy=$g"
                 times=(); codes=
