@@ -293,12 +293,12 @@ test: deps
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=asan all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory BUILD=build-asan SAN=asan unit integration
+	  OCPPGW_TEST_TIMEOUT=$${OCPPGW_TEST_TIMEOUT:-480} $(MAKE) --no-print-directory BUILD=build-asan SAN=asan unit integration
 
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan all
 	@TSAN_OPTIONS=halt_on_error=1 \
-	  $(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan unit integration
+	  OCPPGW_TEST_TIMEOUT=$${OCPPGW_TEST_TIMEOUT:-480} $(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan unit integration
 
 run: deps
 	@$(MAKE) --no-print-directory $(BIN) $(SIM_BIN)

@@ -42,6 +42,9 @@ set -u
 
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+# A binary still running after this is stopped and counts as failed (a hang
+# must not hold the run); `make asan` and `make tsan` give twice as long,
+# the sanitizers slowing the gateway 2x to 3x.
 PER_BINARY_TIMEOUT=${OCPPGW_TEST_TIMEOUT:-240}
 
 [ $# -gt 0 ] || { echo "usage: BUILD=build $0 build/tests/it_*" >&2; exit 2; }
@@ -97,9 +100,10 @@ JOBS=${OCPPGW_TEST_JOBS:-2}
 # run_one BINARY LANE_DIR CONNINFO: its output into LANE_DIR/NAME.out, its
 # counts (ok bad skipped rc) into $tmp/NAME.res
 run_one() {
-    local t=$1 dir=$2 db=$3 name out rc total ok sk bad
+    local t=$1 dir=$2 db=$3 name out rc total ok sk bad t0
     name=$(basename "$t")
     out="$dir/$name.out"
+    t0=$(date +%s)
     OCPPGW_TEST_DB="$db" OCPPGW_TEST_TMP="$dir" OCPPGW_REST_ANSWERS="$dir/rest-answers.ndjson" \
         timeout --kill-after=10 "$PER_BINARY_TIMEOUT" "$t" >"$out" 2>&1
     rc=$?
@@ -111,7 +115,7 @@ run_one() {
     # all tests passed but the binary failed (crash at exit, sanitizer report): one failure
     if [ "$rc" -ne 0 ] && [ "$bad" -le 0 ]; then bad=1; fi
     {
-        echo "== $name"
+        echo "== $name ($(( $(date +%s) - t0 )) s)"
         cat "$out"
         if [ "$rc" -eq 124 ]; then
             echo "run-integration: $name timed out after ${PER_BINARY_TIMEOUT}s"

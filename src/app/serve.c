@@ -236,6 +236,15 @@ static void site_add(void *ctx, const struct store_site *row)
     core_site_upsert(ctx, row);
 }
 
+/* At shutdown: logs a part that took over half a second to stop (what an operator waiting on it asks). */
+static void slow_stop(const char *what, int64_t *t0)
+{
+    int64_t now = time_mono_us();
+    if (now - *t0 > 500000)
+        log_info(NULL, "shutting down: %s took %lld ms to stop", what, (long long)(now - *t0) / 1000);
+    *t0 = now;
+}
+
 int app_serve(const struct config *cfg)
 {
     struct gateway g;
@@ -367,23 +376,31 @@ int app_serve(const struct config *cfg)
     rc = 0;
 
 out:;
-    int64_t stop_t0 = time_mono_us();
+    int64_t stop_t0 = time_mono_us(), part_t0 = stop_t0;
     csr_signer_stop(g.signer);          /* CSRs still waiting are dropped: their chargers ask again */
     g.signer = NULL;
+    slow_stop("the CSR signer", &part_t0);
     store_pricing_stop(g.pricing);      /* the batch in progress commits or rolls back */
     g.pricing = NULL;
+    slow_stop("the pricing and energy job", &part_t0);
     store_utilization_stop(g.utilization);  /* the round in progress commits or rolls back */
     g.utilization = NULL;
+    slow_stop("the utilization job", &part_t0);
     store_retention_stop(g.retention);  /* the batch in progress commits */
     g.retention = NULL;
+    slow_stop("the retention job", &part_t0);
     wh_stop(g.webhooks);                /* transfers in flight are abandoned: their leases run out */
     g.webhooks = NULL;
+    slow_stop("the webhooks", &part_t0);
     store_exports_stop(g.exports);      /* exports in flight were cut; their threads roll back */
     g.exports = NULL;
+    slow_stop("the exports", &part_t0);
     store_stop(g.store);                /* writes what is queued (disconnects), then the node's stop; joins */
     g.store = NULL;
+    slow_stop("the OCPP store", &part_t0);
     store_stop(g.rest_store);           /* audit rows and other write-behind REST jobs */
     g.rest_store = NULL;
+    slow_stop("the REST store", &part_t0);
     if (admin)
         store_admin_close(admin);
     int64_t stop_t1 = time_mono_us();

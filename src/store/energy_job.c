@@ -87,7 +87,7 @@ static bool apply_one(PGconn *c, const char *id, const char *input, int32_t idle
     return ok;
 }
 
-int store_energy_round(PGconn *c, int32_t idle_power_w)
+int store_energy_round(struct store_worker *w, PGconn *c, int32_t idle_power_w)
 {
     if (!exec_ok(c, "BEGIN"))
         return -1;
@@ -119,7 +119,8 @@ int store_energy_round(PGconn *c, int32_t idle_power_w)
     }
     int rows = PQntuples(in);
     for (int i = 0; i < rows; i++)
-        if (!apply_one(c, PQgetvalue(in, i, 0), PQgetisnull(in, i, 1) ? NULL : PQgetvalue(in, i, 1), idle_power_w))
+        if (store_worker_stopping(w) ||
+            !apply_one(c, PQgetvalue(in, i, 0), PQgetisnull(in, i, 1) ? NULL : PQgetvalue(in, i, 1), idle_power_w))
             goto out;
     /* the claim also counts rebuilds: report a full batch when the queue may hold more */
     n = rows;

@@ -131,13 +131,12 @@ out:
 /* One round: a batch priced, then the energy rollups; true when either was full (more may wait). */
 static bool pricing_round(struct store_worker *w, PGconn *db, void *ctx)
 {
-    (void)w;
     struct store_pricing *p = ctx;
     int n = price_batch(db, p->receipt_prefix, p->idle_power_w);
     if (n > 0)
         log_info(NULL, "pricing: %d session%s priced", n, n == 1 ? "" : "s");
     /* then the energy rollups (energy_job.c): what was just priced is rolled up this turn */
-    int e = store_energy_round(db, p->idle_power_w);
+    int e = store_energy_round(w, db, p->idle_power_w);
     return n >= PRICING_JOB_BATCH || e >= ENERGY_JOB_BATCH;
 }
 

@@ -399,9 +399,11 @@ void store_worker_stop(struct store_worker *w);
 #define ENERGY_JOB_BATCH 100
 /*
  * One round of the energy report's rollups on c (the pricing thread's
- * connection, pricing_job.c): the number of sessions rolled up, 0 when
- * another gateway holds the round, -1 on a database error (rolled back).
+ * connection, pricing_job.c, worker w): the number of sessions rolled up,
+ * 0 when another gateway holds the round, -1 on a database error or when w
+ * is told to stop mid-round (rolled back: the claimed sessions go back to
+ * the queue, so a stop never waits for a whole batch).
  */
-int store_energy_round(PGconn *c, int32_t idle_power_w);
+int store_energy_round(struct store_worker *w, PGconn *c, int32_t idle_power_w);
 
 #endif

@@ -497,6 +497,17 @@ static void test_nested_and_array_fields(void **state)
     x = get_as(admin, "/v1/api-keys", "text/csv");
     assert_int_equal(x.status, 200);
     t = csv_parse(x.body.buf, x.body.len);
+    /*
+     * The key reading both is used by both: its lastUsedAt (written behind,
+     * once a second) may move between the walk and the export, so that one
+     * cell is not compared; every other key's is.
+     */
+    cJSON *it;
+    cJSON_ArrayForEach(it, items) {
+        const cJSON *name = cJSON_GetObjectItem(it, "name");
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "iex-admin") == 0)
+            cJSON_DeleteItemFromObject(it, "lastUsedAt");
+    }
     expect_csv_is(&t, items);
     int found = 0;
     for (r = 1; r < t.n; r++)
