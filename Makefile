@@ -48,6 +48,11 @@ endif
 
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS   += -DOCPPGW_VERSION='"0.1.0-$(VERSION)"'
+# The files that print the version are rebuilt when it changes (a commit,
+# the tree turning dirty or clean): the stamp is rewritten only then.
+VERSION_STAMP := $(BUILD)/version.stamp
+$(shell mkdir -p $(BUILD) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP)))
+$(BUILD)/src/glue/server_lws.o $(BUILD)/src/app/cli.o $(BUILD)/src/app/serve.o: $(VERSION_STAMP)
 
 # ---------------------------------------------------------------- layers
 # One static archive per folder of src/, and the graph of who may use whom.
