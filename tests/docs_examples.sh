@@ -62,18 +62,38 @@ db=$(scripts/pg.sh start "$tmp/pg") || { echo "docs_examples: could not start Po
 "$BUILD/ocppgw" migrate --db "$db" >/dev/null || exit 1
 ( umask 077; "$BUILD/ocppgw" apikey create --name dev-admin --scopes admin --db "$db" >"$tmp/dev-api-key" ) || exit 1
 
+# The port: below the kernel's ephemeral range (32768 and up), where no
+# client socket of a test running beside this one can hold it; another
+# listener still can, so a gateway that cannot listen is started again on
+# another port (up to 5 times). The gateway's last lines are prefixed so
+# that it_rest_docs shows them.
+start_gateway() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$(( 20000 + RANDOM % 12000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+    done
+    [ -n "$port" ] || { echo "docs_examples: no free port" >&2; exit 1; }
+    "$BUILD/ocppgw" serve --db "$db" --listen "127.0.0.1:$port" --auto-register >"$tmp/gateway.log" 2>&1 &
+    gw_pid=$!
+    for _ in $(seq 1 200); do
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+        kill -0 "$gw_pid" 2>/dev/null || { wait "$gw_pid" 2>/dev/null; gw_pid=; return 1; }
+        sleep 0.1
+    done
+    return 0
+}
 port=
-for _ in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 30000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "docs_examples: no free port" >&2; exit 1; }
-"$BUILD/ocppgw" serve --db "$db" --listen "127.0.0.1:$port" --auto-register >"$tmp/gateway.log" 2>&1 &
-gw_pid=$!
-for _ in $(seq 1 200); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    kill -0 "$gw_pid" 2>/dev/null || { echo "docs_examples: the gateway exited:" >&2; tail -20 "$tmp/gateway.log" >&2; exit 1; }
-    sleep 0.1
+for attempt in 1 2 3 4 5; do
+    start_gateway && break
+    if [ "$attempt" -lt 5 ] && grep -q "cannot listen" "$tmp/gateway.log"; then
+        echo "docs_examples: port $port was taken; another" >&2
+        port=
+        continue
+    fi
+    echo "docs_examples: the gateway exited:" >&2
+    tail -20 "$tmp/gateway.log" | sed 's/^/docs_examples: gateway: /' >&2
+    exit 1
 done
 
 # One script of every block: a curl that checks the status, then the blocks.
